@@ -1,0 +1,70 @@
+//! `GET /audit-events`: newest first, filtered, keyset-paginated.
+
+use actix_web::{get, web};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+use super::AuditEvent;
+use crate::db::schema::audit_events;
+use crate::error::ApiError;
+use crate::identity::auth::{AdminOrFinance, Authorized};
+use crate::pagination::{Page, PageRequest};
+use crate::startup::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// e.g. `company`, `employee`.
+    pub entity_type: Option<String>,
+    pub entity_id: Option<Uuid>,
+    pub actor_id: Option<Uuid>,
+    /// Only events at or after this instant (RFC 3339).
+    pub since: Option<DateTime<Utc>>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// List audit events (admin, finance), newest first.
+#[utoipa::path(
+    tag = "audit",
+    params(AuditQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = Page<AuditEvent>))
+)]
+#[get("/audit-events")]
+#[tracing::instrument(skip_all)]
+pub async fn list_audit_events(
+    _caller: Authorized<AdminOrFinance>,
+    state: web::Data<AppState>,
+    query: web::Query<AuditQuery>,
+) -> Result<web::Json<Page<AuditEvent>>, ApiError> {
+    let query = query.into_inner();
+    let page = PageRequest::<i64>::parse(query.limit, query.cursor.as_deref())?;
+    let mut sql = audit_events::table
+        .select(AuditEvent::as_select())
+        .order(audit_events::seq.desc())
+        .limit(page.fetch())
+        .into_boxed();
+    if let Some(entity_type) = query.entity_type {
+        sql = sql.filter(audit_events::entity_type.eq(entity_type));
+    }
+    if let Some(entity_id) = query.entity_id {
+        sql = sql.filter(audit_events::entity_id.eq(entity_id));
+    }
+    if let Some(actor_id) = query.actor_id {
+        sql = sql.filter(audit_events::actor_id.eq(actor_id));
+    }
+    if let Some(since) = query.since {
+        sql = sql.filter(audit_events::occurred_at.ge(since));
+    }
+    if let Some(after) = page.after {
+        sql = sql.filter(audit_events::seq.lt(after));
+    }
+    let mut conn = state.pool.get().await?;
+    let rows = sql.load(&mut conn).await?;
+    Ok(web::Json(Page::from_rows(rows, page.limit, |e| e.seq)))
+}

@@ -1,0 +1,89 @@
+//! The append-only audit log: every state change writes one event in the same transaction as
+//! the change; admins and finance can read it. The database refuses UPDATE/DELETE/TRUNCATE.
+
+pub mod handlers;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::db::schema::audit_events;
+use crate::identity::auth::CurrentUser;
+
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(handlers::list_audit_events);
+}
+
+/// What changed, about to be recorded.
+pub struct Change<'a> {
+    pub action: &'a str,
+    pub entity_type: &'a str,
+    pub entity_id: Uuid,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+}
+
+impl<'a> Change<'a> {
+    pub fn new(action: &'a str, entity_type: &'a str, entity_id: Uuid) -> Self {
+        Self {
+            action,
+            entity_type,
+            entity_id,
+            before: None,
+            after: None,
+        }
+    }
+
+    pub fn before(mut self, value: &impl Serialize) -> Self {
+        self.before = serde_json::to_value(value).ok();
+        self
+    }
+
+    pub fn after(mut self, value: &impl Serialize) -> Self {
+        self.after = serde_json::to_value(value).ok();
+        self
+    }
+}
+
+/// Records `change` by `actor` (None for system actions such as bootstrap). Call it inside
+/// the transaction that makes the change.
+pub async fn record(
+    conn: &mut AsyncPgConnection,
+    actor: Option<&CurrentUser>,
+    change: Change<'_>,
+) -> QueryResult<()> {
+    diesel::insert_into(audit_events::table)
+        .values((
+            audit_events::actor_id.eq(actor.map(|a| a.id)),
+            audit_events::action.eq(change.action),
+            audit_events::entity_type.eq(change.entity_type),
+            audit_events::entity_id.eq(change.entity_id),
+            audit_events::before.eq(change.before),
+            audit_events::after.eq(change.after),
+            audit_events::request_id.eq(actor.and_then(|a| a.request_id.clone())),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+#[derive(Debug, Queryable, Selectable, Serialize, ToSchema)]
+#[diesel(table_name = audit_events)]
+pub struct AuditEvent {
+    #[serde(skip)]
+    pub seq: i64,
+    pub id: Uuid,
+    pub occurred_at: DateTime<Utc>,
+    pub actor_id: Option<Uuid>,
+    pub action: String,
+    pub entity_type: String,
+    pub entity_id: Uuid,
+    #[schema(value_type = Option<Object>)]
+    pub before: Option<serde_json::Value>,
+    #[schema(value_type = Option<Object>)]
+    pub after: Option<serde_json::Value>,
+    pub request_id: Option<String>,
+}

@@ -1,0 +1,47 @@
+//! Command line: `serve` (default), `migrate`, `openapi`, `bootstrap`.
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "internal-store",
+    version,
+    about = "Internal-client commerce for a corporate group"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service (the default): locate/create the database, migrate, serve.
+    Serve,
+    /// Apply pending migrations and exit.
+    Migrate,
+    /// Print the OpenAPI document (JSON) on stdout.
+    Openapi,
+    /// Create the first (root) company and the first admin in an empty database.
+    Bootstrap(BootstrapArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BootstrapArgs {
+    #[arg(long)]
+    pub group_code: String,
+    #[arg(long)]
+    pub group_name: String,
+    /// ISO 4217 code of the group currency.
+    #[arg(long)]
+    pub currency: String,
+    /// ISO 3166-1 alpha-2 country of the root company.
+    #[arg(long, default_value = "US")]
+    pub country: String,
+    #[arg(long)]
+    pub admin_email: String,
+    /// At least 12 characters. Prefer the environment variable to keep it out of `ps`.
+    #[arg(long, env = "BOOTSTRAP_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: String,
+    #[arg(long, default_value = "Administrator")]
+    pub admin_name: String,
+}

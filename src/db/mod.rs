@@ -1,0 +1,174 @@
+//! Database access: the pool (with timeouts, so a dead database answers 503 instead of hanging),
+//! embedded migrations, and finding/creating the database to use.
+
+pub mod local_cluster;
+pub mod schema;
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use diesel::connection::SimpleConnection as _;
+use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+use diesel_async::pooled_connection::AsyncDieselConnectionManager;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::config::PoolSettings;
+
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// The default when `DATABASE_URL` is unset.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/internal_store";
+
+pub type DbPool = diesel_async::pooled_connection::deadpool::Pool<AsyncPgConnection>;
+pub type PoolError = diesel_async::pooled_connection::deadpool::PoolError;
+pub type PooledConn = diesel_async::pooled_connection::deadpool::Object<AsyncPgConnection>;
+
+/// Serialises concurrent migration runs (several instances starting at once).
+const MIGRATION_LOCK_KEY: i64 = 0x1A7E_57_0E_u64 as i64;
+
+pub fn build_pool(url: &str, settings: &PoolSettings) -> anyhow::Result<DbPool> {
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+    DbPool::builder(manager)
+        .max_size(settings.max_size)
+        .wait_timeout(Some(settings.wait_timeout))
+        .create_timeout(Some(settings.create_timeout))
+        .recycle_timeout(Some(settings.recycle_timeout))
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+        .context("building the database pool")
+}
+
+/// Applies pending migrations, holding an advisory lock so that concurrent starters take turns.
+pub async fn migrate(url: &str) -> anyhow::Result<Vec<String>> {
+    let url = url.to_owned();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<String>> {
+        let mut conn =
+            <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(&url)
+                .context("connecting to run migrations")?;
+        conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))?;
+        let applied = conn
+            .run_pending_migrations(MIGRATIONS)
+            .map(|versions| versions.iter().map(ToString::to_string).collect())
+            .map_err(|e| anyhow::anyhow!("running migrations: {e}"));
+        conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))?;
+        applied
+    })
+    .await
+    .context("migration task panicked")?
+}
+
+/// Where the service's data lives, and how it was found.
+#[derive(Debug, Clone)]
+pub struct Located {
+    pub url: String,
+    pub origin: &'static str,
+}
+
+/// Resolves the database to use: `DATABASE_URL` if set; otherwise the local default server;
+/// otherwise a private cluster under `./.data/postgres` when PostgreSQL's binaries exist.
+/// The database itself is created when missing.
+pub async fn locate(configured: Option<&str>) -> anyhow::Result<Located> {
+    if let Some(url) = configured {
+        ensure_database(url)
+            .await
+            .with_context(|| format!("preparing the database at {}", redact(url)))?;
+        return Ok(Located {
+            url: url.to_owned(),
+            origin: "DATABASE_URL",
+        });
+    }
+    match ensure_database(DEFAULT_DATABASE_URL).await {
+        Ok(()) => Ok(Located {
+            url: DEFAULT_DATABASE_URL.to_owned(),
+            origin: "the local PostgreSQL at 127.0.0.1:5432",
+        }),
+        Err(default_error) => {
+            tracing::info!(error = %default_error, "no usable PostgreSQL at 127.0.0.1:5432; trying a private cluster");
+            let cluster = local_cluster::start_or_reuse().await.map_err(|cluster_error| {
+                anyhow::anyhow!(
+                    "No database: set DATABASE_URL, start PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth), \
+                     or install PostgreSQL's server binaries (initdb, pg_ctl) so a private cluster can be started \
+                     [default server: {default_error:#}; private cluster: {cluster_error:#}]"
+                )
+            })?;
+            ensure_database(&cluster.url).await?;
+            tracing::info!(data_dir = %cluster.data_dir.display(), port = cluster.port, "using the private PostgreSQL cluster");
+            Ok(Located {
+                url: cluster.url,
+                origin: "the private cluster under ./.data/postgres",
+            })
+        }
+    }
+}
+
+/// Connects to `url`, creating its database through the server's `postgres` database if missing.
+pub async fn ensure_database(url: &str) -> anyhow::Result<()> {
+    if connect(url).await.is_ok() {
+        return Ok(());
+    }
+    let parsed = url::Url::parse(url).context("DATABASE_URL is not a valid URL")?;
+    let name = parsed.path().trim_start_matches('/').to_owned();
+    anyhow::ensure!(!name.is_empty(), "DATABASE_URL names no database");
+    let mut admin_url = parsed.clone();
+    admin_url.set_path("/postgres");
+    let mut admin = connect(admin_url.as_str()).await?;
+    let created = diesel::sql_query(format!("CREATE DATABASE {}", quote_ident(&name)))
+        .execute(&mut admin)
+        .await;
+    match created {
+        Ok(_) => tracing::info!(database = %name, "created database"),
+        // Another starter created it first.
+        Err(e) if e.to_string().contains("already exists") => {}
+        Err(e) => return Err(e).context("creating the database"),
+    }
+    connect(url).await.map(drop)
+}
+
+/// Establishes one connection, failing within a bounded time.
+pub async fn connect(url: &str) -> anyhow::Result<AsyncPgConnection> {
+    tokio::time::timeout(Duration::from_secs(5), AsyncPgConnection::establish(url))
+        .await
+        .context("timed out connecting to PostgreSQL")?
+        .context("connecting to PostgreSQL")
+}
+
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The URL without its password, for logs.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(parsed) => parsed.to_string(),
+        Err(_) => "<unparseable url>".into(),
+    }
+}
+
+/// Cheap liveness probe of the database through the pool, bounded in time.
+pub async fn ping(pool: &DbPool, within: Duration) -> bool {
+    let probe = async {
+        let mut conn = pool.get().await.ok()?;
+        diesel::sql_query("SELECT 1").execute(&mut conn).await.ok()
+    };
+    matches!(tokio::time::timeout(within, probe).await, Ok(Some(_)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_quoted() {
+        assert_eq!(quote_ident(r#"a"b"#), r#""a""b""#);
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert!(!redact("postgres://u:hunter2@h/db").contains("hunter2"));
+    }
+}

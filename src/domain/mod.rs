@@ -1,0 +1,4 @@
+//! Pure business rules: no actix, no diesel, no I/O. Everything here is unit- and property-tested.
+
+pub mod codes;
+pub mod money;

@@ -1,0 +1,399 @@
+//! One error type for the whole HTTP surface, rendered as RFC 9457 `application/problem+json`
+//! in exactly one place, plus the extractor error handlers that route actix's own errors
+//! (bad JSON, bad path/query, oversized bodies) through it.
+
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::http::{header, Method, StatusCode};
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// One offending input field.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
+pub struct FieldError {
+    /// The field's name (dotted for nested fields, e.g. `lines[2].quantity`).
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// RFC 9457 problem details, as sent to clients.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the problem type (`about:blank` or a documented `urn:problem:` code).
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Stable snake_case identifier that clients can branch on.
+    pub code: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+/// Every failure a handler can return.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Input was syntactically or semantically invalid (400 or 422, `validation_failed`).
+    #[error("{detail}")]
+    Validation {
+        status: StatusCode,
+        detail: String,
+        errors: Vec<FieldError>,
+    },
+    #[error("authentication required")]
+    Unauthorized,
+    #[error("forbidden")]
+    Forbidden,
+    #[error("not found")]
+    NotFound,
+    /// A business rule refused the request with a specific status and code
+    /// (e.g. 409 `insufficient_stock`, 422 `not_eligible`).
+    #[error("{detail}")]
+    Rule {
+        status: StatusCode,
+        code: &'static str,
+        detail: String,
+    },
+    #[error("too many attempts")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("payload too large")]
+    PayloadTooLarge { limit: usize },
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error("method not allowed")]
+    MethodNotAllowed { allowed: Vec<Method> },
+    /// A dependency (the database) is unavailable; the client may retry.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    /// Anything unexpected. The cause is logged, never sent.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::Validation {
+            status: StatusCode::BAD_REQUEST,
+            detail: detail.into(),
+            errors: Vec::new(),
+        }
+    }
+
+    pub fn bad_field(field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        Self::Validation {
+            status: StatusCode::BAD_REQUEST,
+            detail: format!("{field}: {message}"),
+            errors: vec![FieldError::new(field, message)],
+        }
+    }
+
+    /// 422 for input that parsed but breaks a rule, naming the fields.
+    pub fn invalid(errors: Vec<FieldError>) -> Self {
+        let detail = errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        Self::Validation {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            detail,
+            errors,
+        }
+    }
+
+    pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
+        Self::invalid(vec![FieldError::new(field, message)])
+    }
+
+    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::Rule {
+            status: StatusCode::CONFLICT,
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn unprocessable(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::Rule {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::Internal(anyhow::anyhow!(message.into()))
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Validation { .. } => "validation_failed",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not_found",
+            Self::Rule { code, .. } => code,
+            Self::RateLimited { .. } => "rate_limited",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::Unavailable(_) => "unavailable",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            Self::Validation { detail, .. } | Self::Rule { detail, .. } => detail.clone(),
+            Self::Unauthorized => "Missing, invalid or expired credentials.".into(),
+            Self::Forbidden => "Your roles do not allow this operation.".into(),
+            Self::NotFound => "The requested resource does not exist.".into(),
+            Self::RateLimited { retry_after_secs } => {
+                format!("Too many attempts; retry in {retry_after_secs} s.")
+            }
+            Self::PayloadTooLarge { limit } => {
+                format!("The request body exceeds the limit of {limit} bytes.")
+            }
+            Self::UnsupportedMediaType => "The request body must be application/json.".into(),
+            Self::MethodNotAllowed { allowed } => format!(
+                "This resource supports: {}.",
+                allowed
+                    .iter()
+                    .map(Method::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Self::Unavailable(_) => {
+                "A dependency is temporarily unavailable; retry shortly.".into()
+            }
+            Self::Internal(_) => "An unexpected error occurred.".into(),
+        }
+    }
+
+    pub fn to_problem(&self) -> Problem {
+        let status = self.status_code();
+        let errors = match self {
+            Self::Validation { errors, .. } => errors.clone(),
+            _ => Vec::new(),
+        };
+        problem(status, self.code(), self.detail(), errors)
+    }
+}
+
+/// Builds a problem body; also used by the middleware that normalises framework responses.
+pub fn problem(status: StatusCode, code: &str, detail: String, errors: Vec<FieldError>) -> Problem {
+    Problem {
+        problem_type: format!("urn:problem:{code}"),
+        title: status.canonical_reason().unwrap_or("Error").to_owned(),
+        status: status.as_u16(),
+        detail,
+        code: code.to_owned(),
+        errors,
+    }
+}
+
+/// The code used for a bare status when nothing more specific is known.
+pub fn default_code(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 | 422 => "validation_failed",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        409 => "conflict",
+        413 => "payload_too_large",
+        415 => "unsupported_media_type",
+        429 => "rate_limited",
+        503 => "unavailable",
+        _ => "internal_error",
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Validation { status, .. } | Self::Rule { status, .. } => *status,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            // The cause goes to the log (inside the request span, so with its request id),
+            // never to the client.
+            Self::Internal(cause) => tracing::error!(error = ?cause, "internal error"),
+            Self::Unavailable(cause) => tracing::warn!(%cause, "dependency unavailable"),
+            _ => {}
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        response.content_type(PROBLEM_JSON);
+        match self {
+            Self::RateLimited { retry_after_secs } => {
+                response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+            }
+            Self::Unavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, "5"));
+            }
+            Self::MethodNotAllowed { allowed } => {
+                response.insert_header(header::Allow(allowed.clone()));
+            }
+            Self::Unauthorized => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            _ => {}
+        }
+        response.json(self.to_problem())
+    }
+}
+
+impl From<DieselError> for ApiError {
+    fn from(error: DieselError) -> Self {
+        match error {
+            DieselError::NotFound => Self::NotFound,
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => Self::conflict(
+                "conflict",
+                format!(
+                    "A resource with the same unique value already exists ({}).",
+                    info.constraint_name().unwrap_or("unique key")
+                ),
+            ),
+            DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info) => {
+                Self::invalid_field(
+                    info.column_name().unwrap_or("reference"),
+                    "refers to a resource that does not exist",
+                )
+            }
+            DieselError::DatabaseError(DatabaseErrorKind::CheckViolation, info) => {
+                Self::invalid_field(
+                    info.constraint_name().unwrap_or("input"),
+                    "violates a data rule",
+                )
+            }
+            DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
+                Self::Unavailable("database connection closed".into())
+            }
+            DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
+                Self::Unavailable("transaction serialization failure".into())
+            }
+            other => Self::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+impl From<crate::db::PoolError> for ApiError {
+    fn from(error: crate::db::PoolError) -> Self {
+        Self::Unavailable(format!("database pool: {error}"))
+    }
+}
+
+/// Maps actix's JSON body errors to problems: syntax → 400, wrong shape or unknown
+/// field → 422 naming the field, too large → 413, wrong content type → 415.
+pub fn json_error(error: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    let api = match &error {
+        JsonPayloadError::OverflowKnownLength { limit, .. }
+        | JsonPayloadError::Overflow { limit } => ApiError::PayloadTooLarge { limit: *limit },
+        JsonPayloadError::ContentType => ApiError::UnsupportedMediaType,
+        JsonPayloadError::Deserialize(inner) if inner.is_data() => {
+            let message = inner.to_string();
+            ApiError::invalid(vec![FieldError::new(
+                field_named_in(&message).unwrap_or_else(|| "body".into()),
+                strip_position(&message),
+            )])
+        }
+        JsonPayloadError::Deserialize(inner) => {
+            ApiError::bad_request(format!("Malformed JSON: {}", inner))
+        }
+        _ => ApiError::bad_request("The request body could not be read."),
+    };
+    api.into()
+}
+
+/// serde names the offending field in back-ticks ("unknown field `roles`").
+fn field_named_in(message: &str) -> Option<String> {
+    let start = message.find('`')? + 1;
+    let len = message.get(start..)?.find('`')?;
+    let name = message.get(start..start + len)?;
+    if message.contains("unknown variant") || message.contains("invalid value") {
+        return None;
+    }
+    Some(name.to_owned())
+}
+
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(index) => message.get(..index).unwrap_or(message).to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+pub fn path_error(error: PathError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::bad_request(format!("Invalid path parameter: {error}")).into()
+}
+
+pub fn query_error(error: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    let message = error.to_string();
+    let field = field_named_in(&message).unwrap_or_else(|| "query".into());
+    ApiError::Validation {
+        status: StatusCode::BAD_REQUEST,
+        detail: format!("Invalid query parameter: {message}"),
+        errors: vec![FieldError::new(field, message)],
+    }
+    .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_is_extracted_from_serde_messages() {
+        assert_eq!(
+            field_named_in("unknown field `roles`, expected one of `email`").as_deref(),
+            Some("roles")
+        );
+        assert_eq!(
+            field_named_in("missing field `email`").as_deref(),
+            Some("email")
+        );
+        assert_eq!(field_named_in("expected a string"), None);
+    }
+
+    #[test]
+    fn internal_errors_do_not_leak_their_cause() {
+        let error = ApiError::internal("SELECT secret FROM users failed");
+        let body = serde_json::to_string(&error.to_problem()).unwrap_or_default();
+        assert!(!body.contains("SELECT"));
+        assert!(body.contains("internal_error"));
+    }
+
+    #[test]
+    fn rule_errors_keep_status_and_code() {
+        let error = ApiError::conflict("insufficient_stock", "only 2 left");
+        assert_eq!(error.status_code(), StatusCode::CONFLICT);
+        let problem = error.to_problem();
+        assert_eq!(problem.code, "insufficient_stock");
+        assert_eq!(problem.status, 409);
+    }
+}

@@ -1,0 +1,36 @@
+//! Liveness (the process answers) and readiness (the database answers too).
+
+use std::time::Duration;
+
+use actix_web::{get, web, HttpResponse};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+#[derive(Serialize, ToSchema)]
+pub struct HealthStatus {
+    /// `ok`
+    pub status: &'static str,
+}
+
+/// Liveness: the process is up and serving. Never touches the database.
+#[utoipa::path(tag = "health", responses((status = 200, body = HealthStatus)))]
+#[get("/health/live")]
+pub async fn live() -> HttpResponse {
+    HttpResponse::Ok().json(HealthStatus { status: "ok" })
+}
+
+/// Readiness: the database answers within two seconds; 503 `unavailable` otherwise.
+#[utoipa::path(tag = "health", responses((status = 200, body = HealthStatus), (status = 503, description = "Database unavailable")))]
+#[get("/health/ready")]
+pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if crate::db::ping(&state.pool, Duration::from_secs(2)).await {
+        Ok(HttpResponse::Ok().json(HealthStatus { status: "ok" }))
+    } else {
+        Err(ApiError::Unavailable(
+            "database did not answer the readiness probe".into(),
+        ))
+    }
+}

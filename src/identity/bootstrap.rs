@@ -1,0 +1,104 @@
+//! `internal-store bootstrap`: the first company and admin of an empty database.
+
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection as _, RunQueryDsl};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::auth::Role;
+use super::dto::{BenefitTaxRule, ClientType, EmploymentType, NewCompany, NewEmployee};
+use super::handlers::{insert_company, insert_employee};
+use super::password::{PasswordHasher, Secret};
+use super::queries;
+use crate::cli::BootstrapArgs;
+use crate::config::Settings;
+use crate::db;
+use crate::db::schema::companies;
+use crate::domain::codes::{CountryCode, CurrencyCode};
+use crate::error::ApiError;
+
+#[derive(Debug, Serialize)]
+pub struct Bootstrapped {
+    pub company_id: Uuid,
+    pub admin_id: Uuid,
+}
+
+pub async fn run(settings: &Settings, args: BootstrapArgs) -> anyhow::Result<Bootstrapped> {
+    anyhow::ensure!(
+        CurrencyCode::parse(&args.currency).is_some(),
+        "--currency must be an ISO 4217 code such as USD"
+    );
+    anyhow::ensure!(
+        CountryCode::parse(&args.country).is_some(),
+        "--country must be an ISO 3166-1 alpha-2 code such as US"
+    );
+    let password = Secret::new(args.admin_password);
+    password
+        .validate_new("--admin-password")
+        .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.message))?;
+    let located = db::locate(settings.database_url.as_deref()).await?;
+    db::migrate(&located.url).await?;
+    let hash = PasswordHasher::new(1)
+        .hash(&password)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut conn = db::connect(&located.url).await?;
+    let outcome = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+                queries::lock_company_tree(conn).await?;
+                let roots: i64 = companies::table
+                    .filter(companies::parent_id.is_null())
+                    .count()
+                    .get_result(conn)
+                    .await?;
+                if roots > 0 {
+                    return Err(ApiError::conflict(
+                        "conflict",
+                        "this database already has a root company; bootstrap only initialises an empty database",
+                    ));
+                }
+                let company = insert_company(
+                    conn,
+                    None,
+                    NewCompany {
+                        code: args.group_code,
+                        name: args.group_name,
+                        parent_id: None,
+                        currency: args.currency,
+                        country: args.country,
+                        benefit_tax_rule: None,
+                        qualified_discount_gp_percent: None,
+                    },
+                    BenefitTaxRule::None,
+                    None,
+                )
+                .await?;
+                let admin = insert_employee(
+                    conn,
+                    None,
+                    &NewEmployee {
+                        email: args.admin_email,
+                        full_name: args.admin_name,
+                        company_id: company.id,
+                        employment_type: EmploymentType::Direct,
+                        client_type: ClientType::Operational,
+                        tier_id: None,
+                        roles: None,
+                        active: Some(true),
+                        password,
+                    },
+                    &[Role::Employee, Role::Admin],
+                    &hash,
+                )
+                .await?;
+                Ok(Bootstrapped {
+                    company_id: company.id,
+                    admin_id: admin.id,
+                })
+            })
+        .await;
+    outcome.map_err(|e| match e {
+        ApiError::Internal(cause) => cause,
+        other => anyhow::anyhow!("{}", other.to_problem().detail),
+    })
+}

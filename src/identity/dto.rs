@@ -1,0 +1,229 @@
+//! Request and response shapes of the identity API. Inputs deny unknown fields, so a client
+//! cannot smuggle `roles` or `active` into a request that does not take them.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::auth::Role;
+use super::password::Secret;
+
+/// Distinguishes "absent" (`None`) from "explicitly null" (`Some(None)`) in PATCH bodies.
+pub fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub email: String,
+    #[schema(value_type = String, format = Password)]
+    pub password: Secret,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Lifetime in seconds.
+    pub expires_in: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EmploymentType {
+    Direct,
+    Outsourced,
+}
+
+impl EmploymentType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Direct => "direct",
+            Self::Outsourced => "outsourced",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientType {
+    Executive,
+    Operational,
+    Commercial,
+}
+
+impl ClientType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Executive => "executive",
+            Self::Operational => "operational",
+            Self::Commercial => "commercial",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BenefitTaxRule {
+    None,
+    UsIrc132,
+}
+
+impl BenefitTaxRule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::UsIrc132 => "us_irc_132",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CompanyView {
+    pub id: Uuid,
+    pub code: String,
+    pub name: String,
+    pub parent_id: Option<Uuid>,
+    /// The ultimate parent (the company itself for a root).
+    pub group_id: Uuid,
+    pub currency: String,
+    pub country: String,
+    #[schema(example = "us_irc_132")]
+    pub benefit_tax_rule: String,
+    /// Decimal string, e.g. `"35"`.
+    pub qualified_discount_gp_percent: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCompany {
+    pub code: String,
+    pub name: String,
+    /// Null or absent: the company is the root of a new group.
+    pub parent_id: Option<Uuid>,
+    pub currency: String,
+    pub country: String,
+    pub benefit_tax_rule: Option<BenefitTaxRule>,
+    #[schema(value_type = Option<String>, example = "35")]
+    pub qualified_discount_gp_percent: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompanyPatch {
+    pub code: Option<String>,
+    pub name: Option<String>,
+    /// Null makes the company a root; a value moves it (and its subtree) under that parent.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Uuid>, nullable)]
+    pub parent_id: Option<Option<Uuid>>,
+    pub currency: Option<String>,
+    pub country: Option<String>,
+    pub benefit_tax_rule: Option<BenefitTaxRule>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub qualified_discount_gp_percent: Option<Option<String>>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CompanyListQuery {
+    /// Only companies of this group.
+    pub group_id: Option<Uuid>,
+    /// 1–100, default 20.
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EmployeeView {
+    pub id: Uuid,
+    pub email: String,
+    pub full_name: String,
+    pub company_id: Uuid,
+    pub employment_type: String,
+    pub client_type: String,
+    pub tier_id: Option<Uuid>,
+    pub roles: Vec<Role>,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewEmployee {
+    pub email: String,
+    pub full_name: String,
+    pub company_id: Uuid,
+    pub employment_type: EmploymentType,
+    pub client_type: ClientType,
+    pub tier_id: Option<Uuid>,
+    /// Defaults to `["employee"]`.
+    pub roles: Option<Vec<Role>>,
+    /// Defaults to true.
+    pub active: Option<bool>,
+    /// At least 12 characters.
+    #[schema(value_type = String, format = Password)]
+    pub password: Secret,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmployeePatch {
+    pub email: Option<String>,
+    pub full_name: Option<String>,
+    pub company_id: Option<Uuid>,
+    pub employment_type: Option<EmploymentType>,
+    pub client_type: Option<ClientType>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Uuid>, nullable)]
+    pub tier_id: Option<Option<Uuid>>,
+    pub roles: Option<Vec<Role>>,
+    pub active: Option<bool>,
+    /// Sets a new password (at least 12 characters).
+    #[schema(value_type = Option<String>, format = Password)]
+    pub password: Option<Secret>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EmployeeListQuery {
+    pub company_id: Option<Uuid>,
+    pub active: Option<bool>,
+    /// 1–100, default 20.
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AllowanceView {
+    pub year: i32,
+    /// The group currency.
+    pub currency: String,
+    /// Null when unlimited.
+    pub cap: Option<String>,
+    pub used: String,
+    /// Null when unlimited.
+    pub remaining: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeView {
+    pub id: Uuid,
+    pub email: String,
+    pub full_name: String,
+    pub company_id: Uuid,
+    pub roles: Vec<Role>,
+    pub employment_type: String,
+    pub client_type: String,
+    pub tier_id: Option<Uuid>,
+    pub allowance: AllowanceView,
+}

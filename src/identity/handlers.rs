@@ -1,0 +1,712 @@
+//! Identity endpoints: login, `/me`, companies and employees. Handlers are thin: extract,
+//! validate into domain values, call the queries inside one transaction with its audit event.
+
+use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use super::auth::{Admin, AdminOrFinance, Authorized, CurrentUser, Role};
+use super::dto::*;
+use super::queries::{self, CompanyRow, EmployeeRow};
+use super::throttle;
+use crate::audit::{self, Change};
+use crate::db::schema::{companies, employees};
+use crate::domain::codes::{CountryCode, CurrencyCode};
+use crate::domain::money;
+use crate::error::{ApiError, FieldError};
+use crate::pagination::{Page, PageRequest};
+use crate::startup::AppState;
+
+/// Sign in with email and password; returns a short-lived bearer token.
+#[utoipa::path(
+    tag = "identity",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 401, description = "Wrong email or password (one body for both)"),
+        (status = 429, description = "Too many failures for this account or address"),
+    )
+)]
+#[post("/auth/login")]
+#[tracing::instrument(skip_all)]
+pub async fn login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<LoginRequest>,
+) -> Result<web::Json<TokenResponse>, ApiError> {
+    let LoginRequest { email, password } = body.into_inner();
+    let settings = &state.settings.login_throttle;
+    let account = throttle::account_key(&email);
+    let address = throttle::address_key(
+        &req.peer_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_else(|| "unknown".into()),
+    );
+    let mut conn = state.pool.get().await?;
+    if let Some(retry_after_secs) =
+        throttle::blocked_for(&mut conn, settings, &account, &address).await?
+    {
+        return Err(ApiError::RateLimited { retry_after_secs });
+    }
+    let found = queries::credentials(&mut conn, &email).await?;
+    // Unknown emails are verified against a dummy hash so both failures cost the same.
+    let (subject, active, hash) = match found {
+        Some((id, active, hash)) => (Some(id), active, Some(hash)),
+        None => (None, false, None),
+    };
+    let verified = state.passwords.verify(&password, hash).await?;
+    match subject {
+        Some(id) if verified && active => {
+            throttle::clear(&mut conn, &account).await?;
+            let token = state.tokens.issue(id).map_err(ApiError::Internal)?;
+            Ok(web::Json(TokenResponse {
+                access_token: token,
+                token_type: "Bearer",
+                expires_in: state.tokens.ttl.as_secs(),
+            }))
+        }
+        _ => {
+            throttle::record_failure(&mut conn, settings, &[account, address]).await?;
+            Err(ApiError::Unauthorized)
+        }
+    }
+}
+
+/// The signed-in employee with their allowance for the current year.
+#[utoipa::path(tag = "identity", security(("bearer" = [])), responses((status = 200, body = MeView)))]
+#[get("/me")]
+#[tracing::instrument(skip_all, fields(employee_id = %user.id))]
+pub async fn me(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+) -> Result<web::Json<MeView>, ApiError> {
+    let mut conn = state.pool.get().await?;
+    let (cap, currency) = queries::allowance_terms(&mut conn, user.tier_id, user.group_id).await?;
+    let code = CurrencyCode::parse(&currency)
+        .ok_or_else(|| ApiError::internal(format!("group currency {currency} is unknown")))?;
+    // No employee orders exist yet, so nothing of the allowance is used.
+    let used = Decimal::ZERO;
+    let year = chrono::Datelike::year(&chrono::Utc::now());
+    Ok(web::Json(MeView {
+        id: user.id,
+        email: user.email.clone(),
+        full_name: user.full_name.clone(),
+        company_id: user.company_id,
+        roles: user.roles.clone(),
+        employment_type: user.employment_type.clone(),
+        client_type: user.client_type.clone(),
+        tier_id: user.tier_id,
+        allowance: AllowanceView {
+            year,
+            currency,
+            cap: cap.map(|c| money::format(c, code)),
+            used: money::format(used, code),
+            remaining: cap.map(|c| money::format((c - used).max(Decimal::ZERO), code)),
+        },
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Companies
+
+fn valid_code(code: &str, errors: &mut Vec<FieldError>) {
+    let ok = !code.is_empty()
+        && code.len() <= 32
+        && code
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && code
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if !ok {
+        errors.push(FieldError::new(
+            "code",
+            "1–32 letters, digits, '_', '.', '-', starting with a letter or digit",
+        ));
+    }
+}
+
+fn valid_name(field: &str, name: &str, errors: &mut Vec<FieldError>) {
+    let length = name.trim().chars().count();
+    if length == 0 || length > 200 {
+        errors.push(FieldError::new(field, "must be 1–200 characters"));
+    }
+}
+
+fn valid_currency(currency: &str, errors: &mut Vec<FieldError>) {
+    if CurrencyCode::parse(currency).is_none() {
+        errors.push(FieldError::new(
+            "currency",
+            "must be an ISO 4217 code such as USD",
+        ));
+    }
+}
+
+fn valid_country(country: &str, errors: &mut Vec<FieldError>) {
+    if CountryCode::parse(country).is_none() {
+        errors.push(FieldError::new(
+            "country",
+            "must be an ISO 3166-1 alpha-2 code such as US",
+        ));
+    }
+}
+
+fn parse_percent(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> Option<Decimal> {
+    match raw.trim().parse::<Decimal>() {
+        Ok(value)
+            if value >= Decimal::ZERO && value <= Decimal::ONE_HUNDRED && value.scale() <= 4 =>
+        {
+            Some(value)
+        }
+        _ => {
+            errors.push(FieldError::new(
+                field,
+                "must be a decimal string between 0 and 100",
+            ));
+            None
+        }
+    }
+}
+
+fn check_tax_rule(rule: BenefitTaxRule, gp: Option<Decimal>, errors: &mut Vec<FieldError>) {
+    if rule == BenefitTaxRule::UsIrc132 && gp.is_none() {
+        errors.push(FieldError::new(
+            "qualified_discount_gp_percent",
+            "is required when benefit_tax_rule is us_irc_132",
+        ));
+    }
+}
+
+fn unique_violation_as(error: ApiError, code_field: &str, message: &str) -> ApiError {
+    match error {
+        ApiError::Rule {
+            code: "conflict", ..
+        } => ApiError::Rule {
+            status: actix_web::http::StatusCode::CONFLICT,
+            code: "conflict",
+            detail: format!("{code_field}: {message}"),
+        },
+        other => other,
+    }
+}
+
+/// Companies the caller may see: admins all, others their own group.
+fn visible_group(user: &CurrentUser) -> Option<Uuid> {
+    (!user.has(Role::Admin)).then_some(user.group_id)
+}
+
+/// List companies (admins: all; others: their group), ordered by code.
+#[utoipa::path(tag = "identity", params(CompanyListQuery), security(("bearer" = [])), responses((status = 200, body = Page<CompanyView>)))]
+#[get("/companies")]
+#[tracing::instrument(skip_all)]
+pub async fn list_companies(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    query: web::Query<CompanyListQuery>,
+) -> Result<web::Json<Page<CompanyView>>, ApiError> {
+    let page = PageRequest::<String>::parse(query.limit, query.cursor.as_deref())?;
+    let mut sql = companies::table
+        .select(CompanyRow::as_select())
+        .order(companies::code.asc())
+        .limit(page.fetch())
+        .into_boxed();
+    if let Some(group) = visible_group(&user) {
+        sql = sql.filter(companies::group_id.eq(group));
+    }
+    if let Some(group) = query.group_id {
+        sql = sql.filter(companies::group_id.eq(group));
+    }
+    if let Some(after) = &page.after {
+        sql = sql.filter(companies::code.gt(after));
+    }
+    let mut conn = state.pool.get().await?;
+    let rows = sql.load(&mut conn).await?;
+    let views = rows.into_iter().map(CompanyView::from).collect();
+    Ok(web::Json(Page::from_rows(
+        views,
+        page.limit,
+        |c: &CompanyView| c.code.clone(),
+    )))
+}
+
+/// One company (404 when outside the caller's group, unless admin).
+#[utoipa::path(tag = "identity", params(("id" = Uuid, Path)), security(("bearer" = [])), responses((status = 200, body = CompanyView)))]
+#[get("/companies/{id}")]
+#[tracing::instrument(skip_all)]
+pub async fn get_company(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<web::Json<CompanyView>, ApiError> {
+    let mut conn = state.pool.get().await?;
+    let row = queries::find_company(&mut conn, *id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if visible_group(&user).is_some_and(|group| group != row.group_id) {
+        return Err(ApiError::NotFound);
+    }
+    Ok(web::Json(row.into()))
+}
+
+/// Create a company (admin). A missing parent makes it the root of a new group.
+#[utoipa::path(tag = "identity", request_body = NewCompany, security(("bearer" = [])), responses((status = 201, body = CompanyView), (status = 409, description = "Code taken"), (status = 422, description = "Invalid fields or parent")))]
+#[post("/companies")]
+#[tracing::instrument(skip_all)]
+pub async fn create_company(
+    admin: Authorized<Admin>,
+    state: web::Data<AppState>,
+    body: web::Json<NewCompany>,
+) -> Result<HttpResponse, ApiError> {
+    let new = body.into_inner();
+    let mut errors = Vec::new();
+    valid_code(&new.code, &mut errors);
+    valid_name("name", &new.name, &mut errors);
+    valid_currency(&new.currency, &mut errors);
+    valid_country(&new.country, &mut errors);
+    let gp = new
+        .qualified_discount_gp_percent
+        .as_deref()
+        .and_then(|raw| parse_percent("qualified_discount_gp_percent", raw, &mut errors));
+    let rule = new.benefit_tax_rule.unwrap_or(BenefitTaxRule::None);
+    check_tax_rule(rule, gp, &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    let mut conn = state.pool.get().await?;
+    let view = insert_company(&mut conn, Some(&admin), new, rule, gp)
+        .await
+        .map_err(|e| unique_violation_as(e, "code", "another company already uses this code"))?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+/// Inserts a validated company with its audit event; shared with `bootstrap`.
+pub async fn insert_company(
+    conn: &mut AsyncPgConnection,
+    actor: Option<&CurrentUser>,
+    new: NewCompany,
+    rule: BenefitTaxRule,
+    gp: Option<Decimal>,
+) -> Result<CompanyView, ApiError> {
+    conn.transaction::<_, ApiError, _>(async move |conn| {
+        queries::lock_company_tree(conn).await?;
+        let id = Uuid::new_v4();
+        let group_id = match new.parent_id {
+            Some(parent) => queries::company_group(conn, parent)
+                .await?
+                .ok_or_else(|| ApiError::invalid_field("parent_id", "no such company"))?,
+            None => id,
+        };
+        let row: CompanyRow = diesel::insert_into(companies::table)
+            .values((
+                companies::id.eq(id),
+                companies::code.eq(&new.code),
+                companies::name.eq(new.name.trim()),
+                companies::parent_id.eq(new.parent_id),
+                companies::group_id.eq(group_id),
+                companies::currency.eq(&new.currency),
+                companies::country.eq(&new.country),
+                companies::benefit_tax_rule.eq(rule.as_str()),
+                companies::qualified_discount_gp_percent.eq(gp),
+            ))
+            .returning(CompanyRow::as_returning())
+            .get_result(conn)
+            .await?;
+        let view = CompanyView::from(row);
+        audit::record(
+            conn,
+            actor,
+            Change::new("company.created", "company", id).after(&view),
+        )
+        .await?;
+        Ok(view)
+    })
+    .await
+}
+
+/// Change a company (admin). Moving it under another parent moves its subtree with it;
+/// a parent that does not exist or would make a cycle is a 422.
+#[utoipa::path(tag = "identity", params(("id" = Uuid, Path)), request_body = CompanyPatch, security(("bearer" = [])), responses((status = 200, body = CompanyView), (status = 422, description = "Invalid fields, unknown parent or cycle")))]
+#[patch("/companies/{id}")]
+#[tracing::instrument(skip_all)]
+pub async fn update_company(
+    admin: Authorized<Admin>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: web::Json<CompanyPatch>,
+) -> Result<web::Json<CompanyView>, ApiError> {
+    let id = id.into_inner();
+    let patch = body.into_inner();
+    let mut errors = Vec::new();
+    if let Some(code) = &patch.code {
+        valid_code(code, &mut errors);
+    }
+    if let Some(name) = &patch.name {
+        valid_name("name", name, &mut errors);
+    }
+    if let Some(currency) = &patch.currency {
+        valid_currency(currency, &mut errors);
+    }
+    if let Some(country) = &patch.country {
+        valid_country(country, &mut errors);
+    }
+    let gp = match &patch.qualified_discount_gp_percent {
+        Some(Some(raw)) => Some(parse_percent(
+            "qualified_discount_gp_percent",
+            raw,
+            &mut errors,
+        )),
+        Some(None) => Some(None),
+        None => None,
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    let mut conn = state.pool.get().await?;
+    let admin = &admin.user;
+    let view = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+                queries::lock_company_tree(conn).await?;
+                let before = queries::find_company(conn, id).await?.ok_or(ApiError::NotFound)?;
+                let rule = match patch.benefit_tax_rule {
+                    Some(rule) => rule,
+                    None if before.benefit_tax_rule == "us_irc_132" => BenefitTaxRule::UsIrc132,
+                    None => BenefitTaxRule::None,
+                };
+                let new_gp = gp.unwrap_or(before.qualified_discount_gp_percent);
+                let mut errors = Vec::new();
+                check_tax_rule(rule, new_gp, &mut errors);
+                if !errors.is_empty() {
+                    return Err(ApiError::invalid(errors));
+                }
+                if let Some(new_parent) = patch.parent_id {
+                    let members = queries::subtree(conn, id).await?;
+                    let new_group = match new_parent {
+                        Some(parent) if members.contains(&parent) => {
+                            return Err(ApiError::invalid_field(
+                                "parent_id",
+                                "would make a cycle: the parent is the company itself or one of its descendants",
+                            ))
+                        }
+                        Some(parent) => queries::company_group(conn, parent)
+                            .await?
+                            .ok_or_else(|| ApiError::invalid_field("parent_id", "no such company"))?,
+                        None => id,
+                    };
+                    diesel::update(companies::table.find(id))
+                        .set(companies::parent_id.eq(new_parent))
+                        .execute(conn)
+                        .await?;
+                    diesel::update(companies::table.filter(companies::id.eq_any(&members)))
+                        .set(companies::group_id.eq(new_group))
+                        .execute(conn)
+                        .await?;
+                }
+                let row: CompanyRow = diesel::update(companies::table.find(id))
+                    .set((
+                        companies::code.eq(patch.code.as_deref().unwrap_or(&before.code)),
+                        companies::name.eq(patch.name.as_deref().map(str::trim).unwrap_or(&before.name)),
+                        companies::currency.eq(patch.currency.as_deref().unwrap_or(&before.currency)),
+                        companies::country.eq(patch.country.as_deref().unwrap_or(&before.country)),
+                        companies::benefit_tax_rule.eq(rule.as_str()),
+                        companies::qualified_discount_gp_percent.eq(new_gp),
+                        companies::updated_at.eq(diesel::dsl::now),
+                    ))
+                    .returning(CompanyRow::as_returning())
+                    .get_result(conn)
+                    .await?;
+                let view = CompanyView::from(row);
+                audit::record(
+                    conn,
+                    Some(admin),
+                    Change::new("company.updated", "company", id)
+                        .before(&CompanyView::from(before))
+                        .after(&view),
+                )
+                .await?;
+                Ok(view)
+            })
+        .await
+        .map_err(|e| unique_violation_as(e, "code", "another company already uses this code"))?;
+    Ok(web::Json(view))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Employees
+
+fn valid_email(email: &str, errors: &mut Vec<FieldError>) {
+    let trimmed = email.trim();
+    let ok = trimmed.len() <= 254
+        && !trimmed.chars().any(char::is_whitespace)
+        && trimmed.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+        });
+    if !ok {
+        errors.push(FieldError::new("email", "must be an email address"));
+    }
+}
+
+fn valid_roles(roles: &[Role], errors: &mut Vec<FieldError>) {
+    if roles.is_empty() {
+        errors.push(FieldError::new("roles", "must hold at least one role"));
+    }
+}
+
+fn email_taken(error: ApiError) -> ApiError {
+    unique_violation_as(
+        error,
+        "email",
+        "another employee already uses this email (emails are case-insensitive)",
+    )
+}
+
+/// List employees (admin, finance), ordered by email.
+#[utoipa::path(tag = "identity", params(EmployeeListQuery), security(("bearer" = [])), responses((status = 200, body = Page<EmployeeView>)))]
+#[get("/employees")]
+#[tracing::instrument(skip_all)]
+pub async fn list_employees(
+    _caller: Authorized<AdminOrFinance>,
+    state: web::Data<AppState>,
+    query: web::Query<EmployeeListQuery>,
+) -> Result<web::Json<Page<EmployeeView>>, ApiError> {
+    let page = PageRequest::<String>::parse(query.limit, query.cursor.as_deref())?;
+    let lower_email = diesel::dsl::sql::<diesel::sql_types::Text>("lower(employees.email)");
+    let mut sql = employees::table
+        .select(EmployeeRow::as_select())
+        .order(diesel::dsl::sql::<diesel::sql_types::Text>("lower(employees.email)").asc())
+        .limit(page.fetch())
+        .into_boxed();
+    if let Some(company) = query.company_id {
+        sql = sql.filter(employees::company_id.eq(company));
+    }
+    if let Some(active) = query.active {
+        sql = sql.filter(employees::active.eq(active));
+    }
+    if let Some(after) = &page.after {
+        sql = sql.filter(lower_email.gt(after.clone()));
+    }
+    let mut conn = state.pool.get().await?;
+    let rows = sql.load(&mut conn).await?;
+    let views = rows.into_iter().map(EmployeeView::from).collect();
+    Ok(web::Json(Page::from_rows(
+        views,
+        page.limit,
+        |e: &EmployeeView| e.email.to_lowercase(),
+    )))
+}
+
+/// One employee: admins and finance any; an employee only themself (others are 404).
+#[utoipa::path(tag = "identity", params(("id" = Uuid, Path)), security(("bearer" = [])), responses((status = 200, body = EmployeeView)))]
+#[get("/employees/{id}")]
+#[tracing::instrument(skip_all)]
+pub async fn get_employee(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<web::Json<EmployeeView>, ApiError> {
+    let id = id.into_inner();
+    if id != user.id && !user.has(Role::Admin) && !user.has(Role::Finance) {
+        return Err(ApiError::NotFound);
+    }
+    let mut conn = state.pool.get().await?;
+    let row = queries::find_employee(&mut conn, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(web::Json(row.into()))
+}
+
+/// Create an employee (admin).
+#[utoipa::path(tag = "identity", request_body = NewEmployee, security(("bearer" = [])), responses((status = 201, body = EmployeeView), (status = 409, description = "Email taken (case-insensitive)"), (status = 422, description = "Invalid fields")))]
+#[post("/employees")]
+#[tracing::instrument(skip_all)]
+pub async fn create_employee(
+    admin: Authorized<Admin>,
+    state: web::Data<AppState>,
+    body: web::Json<NewEmployee>,
+) -> Result<HttpResponse, ApiError> {
+    let new = body.into_inner();
+    let mut errors = Vec::new();
+    valid_email(&new.email, &mut errors);
+    valid_name("full_name", &new.full_name, &mut errors);
+    let roles = new.roles.clone().unwrap_or_else(|| vec![Role::Employee]);
+    valid_roles(&roles, &mut errors);
+    if let Err(e) = new.password.validate_new("password") {
+        errors.push(e);
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    let hash = state.passwords.hash(&new.password).await?;
+    let mut conn = state.pool.get().await?;
+    let view = insert_employee(&mut conn, Some(&admin), &new, &roles, &hash)
+        .await
+        .map_err(email_taken)?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+/// Inserts a validated employee with its audit event; shared with `bootstrap`.
+pub async fn insert_employee(
+    conn: &mut AsyncPgConnection,
+    actor: Option<&CurrentUser>,
+    new: &NewEmployee,
+    roles: &[Role],
+    password_hash: &str,
+) -> Result<EmployeeView, ApiError> {
+    conn.transaction::<_, ApiError, _>(async move |conn| {
+        if queries::company_group(conn, new.company_id)
+            .await?
+            .is_none()
+        {
+            return Err(ApiError::invalid_field("company_id", "no such company"));
+        }
+        if let Some(tier) = new.tier_id {
+            if !queries::tier_exists(conn, tier).await? {
+                return Err(ApiError::invalid_field("tier_id", "no such discount tier"));
+            }
+        }
+        let row: EmployeeRow = diesel::insert_into(employees::table)
+            .values((
+                employees::email.eq(new.email.trim()),
+                employees::full_name.eq(new.full_name.trim()),
+                employees::company_id.eq(new.company_id),
+                employees::employment_type.eq(new.employment_type.as_str()),
+                employees::client_type.eq(new.client_type.as_str()),
+                employees::tier_id.eq(new.tier_id),
+                employees::roles.eq(queries::roles_column(roles)),
+                employees::active.eq(new.active.unwrap_or(true)),
+                employees::password_hash.eq(password_hash),
+            ))
+            .returning(EmployeeRow::as_returning())
+            .get_result(conn)
+            .await?;
+        let view = EmployeeView::from(row);
+        audit::record(
+            conn,
+            actor,
+            Change::new("employee.created", "employee", view.id).after(&view),
+        )
+        .await?;
+        Ok(view)
+    })
+    .await
+}
+
+/// Change an employee (admin): profile, tier, roles, activation, password. The last active
+/// admin cannot be deactivated or demoted (409).
+#[utoipa::path(tag = "identity", params(("id" = Uuid, Path)), request_body = EmployeePatch, security(("bearer" = [])), responses((status = 200, body = EmployeeView), (status = 409, description = "Email taken, or last admin")))]
+#[patch("/employees/{id}")]
+#[tracing::instrument(skip_all)]
+pub async fn update_employee(
+    admin: Authorized<Admin>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: web::Json<EmployeePatch>,
+) -> Result<web::Json<EmployeeView>, ApiError> {
+    let id = id.into_inner();
+    let patch = body.into_inner();
+    let mut errors = Vec::new();
+    if let Some(email) = &patch.email {
+        valid_email(email, &mut errors);
+    }
+    if let Some(name) = &patch.full_name {
+        valid_name("full_name", name, &mut errors);
+    }
+    if let Some(roles) = &patch.roles {
+        valid_roles(roles, &mut errors);
+    }
+    if let Some(Err(e)) = patch.password.as_ref().map(|p| p.validate_new("password")) {
+        errors.push(e);
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    let new_hash = match &patch.password {
+        Some(password) => Some(state.passwords.hash(password).await?),
+        None => None,
+    };
+    let mut conn = state.pool.get().await?;
+    let admin = &admin.user;
+    let view = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            let touches_admins = patch.roles.is_some() || patch.active.is_some();
+            if touches_admins {
+                queries::lock_admin_set(conn).await?;
+            }
+            let before = queries::find_employee(conn, id)
+                .await?
+                .ok_or(ApiError::NotFound)?;
+            if let Some(company) = patch.company_id {
+                if queries::company_group(conn, company).await?.is_none() {
+                    return Err(ApiError::invalid_field("company_id", "no such company"));
+                }
+            }
+            if let Some(Some(tier)) = patch.tier_id {
+                if !queries::tier_exists(conn, tier).await? {
+                    return Err(ApiError::invalid_field("tier_id", "no such discount tier"));
+                }
+            }
+            let roles = patch
+                .roles
+                .as_deref()
+                .map(queries::roles_column)
+                .unwrap_or_else(|| before.roles.clone());
+            let row: EmployeeRow = diesel::update(employees::table.find(id))
+                .set((
+                    employees::email.eq(patch
+                        .email
+                        .as_deref()
+                        .map(str::trim)
+                        .unwrap_or(&before.email)),
+                    employees::full_name.eq(patch
+                        .full_name
+                        .as_deref()
+                        .map(str::trim)
+                        .unwrap_or(&before.full_name)),
+                    employees::company_id.eq(patch.company_id.unwrap_or(before.company_id)),
+                    employees::employment_type.eq(patch
+                        .employment_type
+                        .map(EmploymentType::as_str)
+                        .unwrap_or(&before.employment_type)),
+                    employees::client_type.eq(patch
+                        .client_type
+                        .map(ClientType::as_str)
+                        .unwrap_or(&before.client_type)),
+                    employees::tier_id.eq(patch.tier_id.unwrap_or(before.tier_id)),
+                    employees::roles.eq(roles),
+                    employees::active.eq(patch.active.unwrap_or(before.active)),
+                    employees::updated_at.eq(diesel::dsl::now),
+                ))
+                .returning(EmployeeRow::as_returning())
+                .get_result(conn)
+                .await?;
+            if let Some(hash) = &new_hash {
+                diesel::update(employees::table.find(id))
+                    .set(employees::password_hash.eq(hash))
+                    .execute(conn)
+                    .await?;
+            }
+            if touches_admins && queries::count_active_admins(conn).await? == 0 {
+                return Err(ApiError::conflict(
+                    "conflict",
+                    "the last active admin cannot be deactivated or lose the admin role",
+                ));
+            }
+            let view = EmployeeView::from(row);
+            let mut change = Change::new("employee.updated", "employee", id)
+                .before(&EmployeeView::from(before))
+                .after(&view);
+            if new_hash.is_some() {
+                // Record that the password changed, never the password or its hash.
+                if let Some(after) = change.after.as_mut().and_then(|v| v.as_object_mut()) {
+                    after.insert("password_changed".into(), true.into());
+                }
+            }
+            audit::record(conn, Some(admin), change).await?;
+            Ok(view)
+        })
+        .await
+        .map_err(email_taken)?;
+    Ok(web::Json(view))
+}

@@ -1,0 +1,221 @@
+//! Database work for companies and employees: plain async functions over a connection.
+//! Changes to the company tree take one advisory lock so that two concurrent re-parentings
+//! cannot build a cycle between them.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::Uuid as SqlUuid;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use super::auth::Role;
+use super::dto::{CompanyView, EmployeeView};
+use crate::db::schema::{companies, discount_tiers, employees};
+
+const COMPANY_TREE_LOCK: i64 = 0x0C0_1EE;
+const ADMIN_SET_LOCK: i64 = 0x0AD_1111;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = companies)]
+pub struct CompanyRow {
+    pub id: Uuid,
+    pub code: String,
+    pub name: String,
+    pub parent_id: Option<Uuid>,
+    pub group_id: Uuid,
+    pub currency: String,
+    pub country: String,
+    pub benefit_tax_rule: String,
+    pub qualified_discount_gp_percent: Option<Decimal>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<CompanyRow> for CompanyView {
+    fn from(row: CompanyRow) -> Self {
+        Self {
+            id: row.id,
+            code: row.code,
+            name: row.name,
+            parent_id: row.parent_id,
+            group_id: row.group_id,
+            currency: row.currency,
+            country: row.country,
+            benefit_tax_rule: row.benefit_tax_rule,
+            qualified_discount_gp_percent: row
+                .qualified_discount_gp_percent
+                .map(|d| d.normalize().to_string()),
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = employees)]
+pub struct EmployeeRow {
+    pub id: Uuid,
+    pub email: String,
+    pub full_name: String,
+    pub company_id: Uuid,
+    pub employment_type: String,
+    pub client_type: String,
+    pub tier_id: Option<Uuid>,
+    pub roles: Vec<Option<String>>,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<EmployeeRow> for EmployeeView {
+    fn from(row: EmployeeRow) -> Self {
+        Self {
+            id: row.id,
+            email: row.email,
+            full_name: row.full_name,
+            company_id: row.company_id,
+            employment_type: row.employment_type,
+            client_type: row.client_type,
+            tier_id: row.tier_id,
+            roles: row
+                .roles
+                .iter()
+                .flatten()
+                .filter_map(|r| Role::parse(r))
+                .collect(),
+            active: row.active,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+pub fn roles_column(roles: &[Role]) -> Vec<Option<String>> {
+    let mut names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    names.into_iter().map(|r| Some(r.to_owned())).collect()
+}
+
+pub async fn lock_company_tree(conn: &mut AsyncPgConnection) -> QueryResult<()> {
+    diesel::sql_query(format!("SELECT pg_advisory_xact_lock({COMPANY_TREE_LOCK})"))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+pub async fn lock_admin_set(conn: &mut AsyncPgConnection) -> QueryResult<()> {
+    diesel::sql_query(format!("SELECT pg_advisory_xact_lock({ADMIN_SET_LOCK})"))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+pub async fn find_company(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> QueryResult<Option<CompanyRow>> {
+    companies::table
+        .find(id)
+        .select(CompanyRow::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+pub async fn company_group(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Uuid>> {
+    companies::table
+        .find(id)
+        .select(companies::group_id)
+        .first(conn)
+        .await
+        .optional()
+}
+
+#[derive(QueryableByName)]
+struct SubtreeMember {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+}
+
+/// The company and all its descendants.
+pub async fn subtree(conn: &mut AsyncPgConnection, root: Uuid) -> QueryResult<Vec<Uuid>> {
+    let rows: Vec<SubtreeMember> = diesel::sql_query(
+        "WITH RECURSIVE subtree AS ( \
+           SELECT id FROM companies WHERE id = $1 \
+           UNION ALL SELECT c.id FROM companies c JOIN subtree s ON c.parent_id = s.id) \
+         SELECT id FROM subtree",
+    )
+    .bind::<SqlUuid, _>(root)
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}
+
+pub async fn count_active_admins(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
+    employees::table
+        .filter(employees::active.eq(true))
+        .filter(employees::roles.contains(vec![Some("admin".to_owned())]))
+        .count()
+        .get_result(conn)
+        .await
+}
+
+pub async fn find_employee(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> QueryResult<Option<EmployeeRow>> {
+    employees::table
+        .find(id)
+        .select(EmployeeRow::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Credentials for a login attempt: id, active flag and hash.
+pub async fn credentials(
+    conn: &mut AsyncPgConnection,
+    email: &str,
+) -> QueryResult<Option<(Uuid, bool, String)>> {
+    employees::table
+        .filter(
+            diesel::dsl::sql::<diesel::sql_types::Text>("lower(email)")
+                .eq(email.trim().to_lowercase()),
+        )
+        .select((employees::id, employees::active, employees::password_hash))
+        .first(conn)
+        .await
+        .optional()
+}
+
+pub async fn tier_exists(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(discount_tiers::table.find(id)))
+        .get_result(conn)
+        .await
+}
+
+/// The tier's annual allowance (None = unlimited) and the group currency of a company.
+pub async fn allowance_terms(
+    conn: &mut AsyncPgConnection,
+    tier_id: Option<Uuid>,
+    group_id: Uuid,
+) -> QueryResult<(Option<Decimal>, String)> {
+    let currency = companies::table
+        .find(group_id)
+        .select(companies::currency)
+        .first(conn)
+        .await?;
+    let cap = match tier_id {
+        Some(tier) => discount_tiers::table
+            .find(tier)
+            .select(discount_tiers::annual_allowance)
+            .first(conn)
+            .await
+            .optional()?
+            .flatten(),
+        None => None,
+    };
+    Ok((cap, currency))
+}

@@ -1,0 +1,17 @@
+//! internal-store: internal-client commerce for a corporate group.
+//!
+//! Capabilities live in their own modules (`identity`, `audit`, …), each with `handlers`,
+//! `dto` and `queries`; pure business rules live in `domain` and know nothing of HTTP or SQL.
+
+pub mod audit;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod health;
+pub mod identity;
+pub mod openapi;
+pub mod pagination;
+pub mod startup;
+pub mod telemetry;

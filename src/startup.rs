@@ -1,0 +1,335 @@
+//! Assembles the HTTP application: shared state, routes, middleware, and the server itself.
+//! `Application::build` binds before it runs, so tests can bind port 0 and read the port back.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::http::{header, Method, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::{web, App, HttpMessage, HttpRequest, HttpResponse, HttpServer};
+use actix_web_prom::{PrometheusMetrics, PrometheusMetricsBuilder};
+use anyhow::Context as _;
+use tracing_actix_web::{RequestId, TracingLogger};
+use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_actix_web::{scope, AppExt};
+use utoipa_scalar::Servable as _;
+
+use crate::config::Settings;
+use crate::db::{self, DbPool};
+use crate::error::{self, ApiError, PROBLEM_JSON};
+use crate::identity::{password::PasswordHasher, token::TokenKeys};
+
+/// Everything a handler may need, shared by all workers.
+pub struct AppState {
+    pub pool: DbPool,
+    pub settings: Arc<Settings>,
+    pub tokens: TokenKeys,
+    pub passwords: PasswordHasher,
+}
+
+/// Every API route, registered through utoipa-actix-web so each one lands in the OpenAPI document.
+pub fn api_routes(cfg: &mut ServiceConfig) {
+    cfg.service(crate::health::live)
+        .service(crate::health::ready);
+    cfg.service(
+        scope::scope("/api/v1")
+            .configure(crate::identity::routes)
+            .configure(crate::audit::routes),
+    );
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    pub pool: DbPool,
+}
+
+impl Application {
+    /// Finds (or creates) the database, migrates it, binds the listener and prepares the server.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let located = db::locate(settings.database_url.as_deref()).await?;
+        tracing::info!(database = %db::redact(&located.url), origin = located.origin, "database located");
+        let applied = db::migrate(&located.url).await?;
+        if !applied.is_empty() {
+            tracing::info!(?applied, "migrations applied");
+        }
+        let pool = db::build_pool(&located.url, &settings.pool)?;
+        let listener = TcpListener::bind(&settings.bind)
+            .with_context(|| format!("binding {} (BIND)", settings.bind))?;
+        let port = listener.local_addr()?.port();
+        let server = run(listener, pool.clone(), settings)?;
+        Ok(Self { port, server, pool })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGINT/SIGTERM; in-flight requests get up to 30 s to finish.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn run(listener: TcpListener, pool: DbPool, settings: Settings) -> anyhow::Result<Server> {
+    let settings = Arc::new(settings);
+    let state = web::Data::new(AppState {
+        pool: pool.clone(),
+        tokens: TokenKeys::new(&settings.jwt),
+        passwords: PasswordHasher::new(settings.password_hash_concurrency),
+        settings: settings.clone(),
+    });
+    let openapi = crate::openapi::document();
+    let openapi_json = web::Data::new(OpenApiJson(
+        serde_json::to_string(&openapi).context("serialising the OpenAPI document")?,
+    ));
+    let routes = web::Data::new(RouteTable::from_openapi(&openapi));
+    let metrics = metrics(&pool)?;
+    let body_limit = settings.body_limit;
+
+    let server = HttpServer::new(move || {
+        let (app, _) = App::new()
+            .into_utoipa_app()
+            .app_data(state.clone())
+            .app_data(openapi_json.clone())
+            .app_data(routes.clone())
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(body_limit)
+                    .error_handler(error::json_error),
+            )
+            .app_data(web::PathConfig::default().error_handler(error::path_error))
+            .app_data(web::QueryConfig::default().error_handler(error::query_error))
+            .app_data(web::PayloadConfig::default().limit(body_limit))
+            .configure(api_routes)
+            .split_for_parts();
+        app.service(web::resource("/api-docs/openapi.json").get(serve_openapi))
+            .service(utoipa_scalar::Scalar::with_url(
+                "/docs",
+                crate::openapi::document(),
+            ))
+            .default_service(web::to(fallback))
+            .wrap(actix_web::middleware::from_fn(problem_for_every_error))
+            .wrap(actix_web::middleware::from_fn(move |req, next| {
+                limit_declared_body(req, next, body_limit)
+            }))
+            .wrap(actix_web::middleware::from_fn(request_id_header))
+            .wrap(TracingLogger::default())
+            .wrap(metrics.clone())
+    })
+    .workers(settings.workers)
+    .shutdown_timeout(30)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+struct OpenApiJson(String);
+
+async fn serve_openapi(doc: web::Data<OpenApiJson>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(doc.0.clone())
+}
+
+/// Prometheus metrics: requests by route pattern and status, a latency histogram, pool usage.
+fn metrics(pool: &DbPool) -> anyhow::Result<PrometheusMetrics> {
+    let registry = prometheus::Registry::new();
+    let pool_gauge = prometheus::IntGaugeVec::new(
+        prometheus::Opts::new(
+            "internal_store_db_pool_connections",
+            "Database pool connections by state",
+        ),
+        &["state"],
+    )?;
+    registry.register(Box::new(pool_gauge.clone()))?;
+    let metrics = PrometheusMetricsBuilder::new("internal_store")
+        .endpoint("/metrics")
+        .registry(registry)
+        .mask_unmatched_patterns("UNMATCHED")
+        .buckets(&[
+            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+        ])
+        .build()
+        .map_err(|e| anyhow::anyhow!("building metrics: {e}"))?;
+    let pool = pool.clone();
+    // Sampling once a second keeps the scrape path free of work and is plenty for a gauge.
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let status = pool.status();
+            pool_gauge
+                .with_label_values(&["max"])
+                .set(status.max_size as i64);
+            pool_gauge
+                .with_label_values(&["open"])
+                .set(status.size as i64);
+            pool_gauge
+                .with_label_values(&["idle"])
+                .set(status.available as i64);
+            pool_gauge
+                .with_label_values(&["in_use"])
+                .set(status.size.saturating_sub(status.available) as i64);
+            pool_gauge
+                .with_label_values(&["waiting"])
+                .set(status.waiting as i64);
+        }
+    });
+    Ok(metrics)
+}
+
+/// Echoes the request id that tracing-actix-web put on the request span.
+async fn request_id_header(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let request_id = req.extensions().get::<RequestId>().map(ToString::to_string);
+    let mut response = next.call(req).await?;
+    if let Some(id) = request_id.and_then(|id| header::HeaderValue::from_str(&id).ok()) {
+        response
+            .headers_mut()
+            .insert(header::HeaderName::from_static("x-request-id"), id);
+    }
+    Ok(response)
+}
+
+/// Refuses a declared body over the limit before any handler runs, whatever the route.
+async fn limit_declared_body(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+    limit: usize,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        let response =
+            actix_web::ResponseError::error_response(&ApiError::PayloadTooLarge { limit });
+        return Ok(req.into_response(response));
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+/// Safety net: any error response that is not already problem+json (one produced by the
+/// framework itself) is rewritten as one, so clients see a single error format.
+async fn problem_for_every_error(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let response = next.call(req).await?;
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with(PROBLEM_JSON));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return Ok(response.map_into_boxed_body());
+    }
+    let (request, old) = response.into_parts();
+    let code = error::default_code(status);
+    let detail = match status {
+        StatusCode::INTERNAL_SERVER_ERROR => "An unexpected error occurred.".to_owned(),
+        _ => status.canonical_reason().unwrap_or("Error").to_owned(),
+    };
+    let mut rebuilt = HttpResponse::build(status);
+    for (name, value) in old.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            rebuilt.append_header((name.clone(), value.clone()));
+        }
+    }
+    let body =
+        rebuilt
+            .content_type(PROBLEM_JSON)
+            .json(error::problem(status, code, detail, Vec::new()));
+    Ok(ServiceResponse::new(request, body))
+}
+
+/// Known path templates and their methods, taken from the OpenAPI document, so the fallback
+/// can tell "no such resource" (404) from "no such method here" (405).
+pub struct RouteTable(Vec<(Vec<Segment>, Vec<Method>)>);
+
+enum Segment {
+    Literal(String),
+    Parameter,
+}
+
+impl RouteTable {
+    fn from_openapi(openapi: &utoipa::openapi::OpenApi) -> Self {
+        let mut routes: Vec<(Vec<Segment>, Vec<Method>)> = openapi
+            .paths
+            .paths
+            .iter()
+            .map(|(template, item)| {
+                let mut methods = Vec::new();
+                for (present, method) in [
+                    (item.get.is_some(), Method::GET),
+                    (item.post.is_some(), Method::POST),
+                    (item.put.is_some(), Method::PUT),
+                    (item.patch.is_some(), Method::PATCH),
+                    (item.delete.is_some(), Method::DELETE),
+                ] {
+                    if present {
+                        methods.push(method);
+                    }
+                }
+                (Self::segments(template), methods)
+            })
+            .collect();
+        for fixed in ["/metrics", "/api-docs/openapi.json", "/docs"] {
+            routes.push((Self::segments(fixed), vec![Method::GET]));
+        }
+        Self(routes)
+    }
+
+    fn segments(template: &str) -> Vec<Segment> {
+        template
+            .trim_matches('/')
+            .split('/')
+            .map(|part| {
+                if part.starts_with('{') && part.ends_with('}') {
+                    Segment::Parameter
+                } else {
+                    Segment::Literal(part.to_owned())
+                }
+            })
+            .collect()
+    }
+
+    fn allowed_methods(&self, path: &str) -> Vec<Method> {
+        let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let mut allowed = Vec::new();
+        for (segments, methods) in &self.0 {
+            let matches = segments.len() == parts.len()
+                && segments
+                    .iter()
+                    .zip(&parts)
+                    .all(|(segment, part)| match segment {
+                        Segment::Parameter => !part.is_empty(),
+                        Segment::Literal(literal) => literal == part,
+                    });
+            if matches {
+                allowed.extend(methods.iter().cloned());
+            }
+        }
+        allowed
+    }
+}
+
+async fn fallback(
+    req: HttpRequest,
+    routes: web::Data<RouteTable>,
+) -> Result<HttpResponse, ApiError> {
+    let allowed = routes.allowed_methods(req.path());
+    Err(if allowed.is_empty() {
+        ApiError::NotFound
+    } else {
+        ApiError::MethodNotAllowed { allowed }
+    })
+}
