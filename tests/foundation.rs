@@ -1,4 +1,5 @@
 //! The service skeleton: health, errors as problem+json, OpenAPI in sync, metrics, pool limits.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -14,7 +15,11 @@ async fn health_endpoints_answer_with_a_request_id() {
     assert_eq!(live.assert_status(200)["status"], "ok");
     let ready = app.send(Method::GET, "/health/ready", None, None).await;
     assert_eq!(ready.assert_status(200)["status"], "ok");
-    let id = ready.headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let id = ready
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     assert_eq!(id.len(), 36, "x-request-id should be a UUID, got {id:?}");
 }
 
@@ -29,14 +34,28 @@ async fn every_framework_error_is_problem_json() {
         .send()
         .await
         .unwrap();
-    TestApp::decode(malformed).await.assert_problem(400, "validation_failed");
+    TestApp::decode(malformed)
+        .await
+        .assert_problem(400, "validation_failed");
 
-    app.send(Method::GET, "/api/v1/nope", None, None).await.assert_problem(404, "not_found");
+    app.send(Method::GET, "/api/v1/nope", None, None)
+        .await
+        .assert_problem(404, "not_found");
 
-    let wrong_method = app.send(Method::DELETE, "/api/v1/auth/login", None, None).await;
+    let wrong_method = app
+        .send(Method::DELETE, "/api/v1/auth/login", None, None)
+        .await;
     wrong_method.assert_problem(405, "method_not_allowed");
-    assert_eq!(wrong_method.headers.get("allow").and_then(|v| v.to_str().ok()), Some("POST"));
-    app.send(Method::PUT, "/health/live", None, None).await.assert_problem(405, "method_not_allowed");
+    assert_eq!(
+        wrong_method
+            .headers
+            .get("allow")
+            .and_then(|v| v.to_str().ok()),
+        Some("POST")
+    );
+    app.send(Method::PUT, "/health/live", None, None)
+        .await
+        .assert_problem(405, "method_not_allowed");
 
     let huge = vec![b' '; 3 * 1024 * 1024];
     let too_large = app
@@ -47,7 +66,9 @@ async fn every_framework_error_is_problem_json() {
         .send()
         .await
         .unwrap();
-    TestApp::decode(too_large).await.assert_problem(413, "payload_too_large");
+    TestApp::decode(too_large)
+        .await
+        .assert_problem(413, "payload_too_large");
 
     let wrong_type = app
         .client
@@ -57,7 +78,9 @@ async fn every_framework_error_is_problem_json() {
         .send()
         .await
         .unwrap();
-    TestApp::decode(wrong_type).await.assert_problem(415, "unsupported_media_type");
+    TestApp::decode(wrong_type)
+        .await
+        .assert_problem(415, "unsupported_media_type");
 
     let unknown_field = app
         .send(
@@ -75,25 +98,37 @@ async fn every_framework_error_is_problem_json() {
 async fn bad_path_and_query_parameters_are_400() {
     let app = TestApp::spawn().await;
     let group = app.bootstrap().await;
-    app.get("/api/v1/companies/not-a-uuid", &group.admin).await.assert_problem(400, "validation_failed");
-    app.get("/api/v1/companies?limit=abc", &group.admin).await.assert_problem(400, "validation_failed");
+    app.get("/api/v1/companies/not-a-uuid", &group.admin)
+        .await
+        .assert_problem(400, "validation_failed");
+    app.get("/api/v1/companies?limit=abc", &group.admin)
+        .await
+        .assert_problem(400, "validation_failed");
     let too_many = app.get("/api/v1/companies?limit=101", &group.admin).await;
     too_many.assert_problem(400, "validation_failed");
     assert_eq!(too_many.body["errors"][0]["field"], "limit");
-    app.get("/api/v1/companies?cursor=garbage!", &group.admin).await.assert_problem(400, "validation_failed");
+    app.get("/api/v1/companies?cursor=garbage!", &group.admin)
+        .await
+        .assert_problem(400, "validation_failed");
 }
 
 #[tokio::test]
 async fn openapi_served_generated_and_committed_are_identical() {
     let app = TestApp::spawn().await;
-    let served = app.send(Method::GET, "/api-docs/openapi.json", None, None).await;
+    let served = app
+        .send(Method::GET, "/api-docs/openapi.json", None, None)
+        .await;
     let served = served.assert_status(200).clone();
     let generated: Value = serde_json::to_value(internal_store::openapi::document()).unwrap();
     let committed: Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json")).unwrap(),
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
+            .unwrap(),
     )
     .unwrap();
-    let printed = std::process::Command::new(env!("CARGO_BIN_EXE_internal-store")).arg("openapi").output().unwrap();
+    let printed = std::process::Command::new(env!("CARGO_BIN_EXE_internal-store"))
+        .arg("openapi")
+        .output()
+        .unwrap();
     assert!(printed.status.success());
     let printed: Value = serde_json::from_slice(&printed.stdout).unwrap();
     assert_eq!(served, generated);
@@ -113,37 +148,69 @@ async fn metrics_are_prometheus_text_with_routes_and_pool() {
     let app = TestApp::spawn().await;
     app.send(Method::GET, "/health/live", None, None).await;
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
-    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(text.contains("internal_store_http_requests_total"), "{text}");
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("internal_store_http_requests_total"),
+        "{text}"
+    );
     assert!(text.contains("endpoint=\"/health/live\""), "{text}");
-    assert!(text.contains("internal_store_http_requests_duration_seconds_bucket"), "{text}");
-    assert!(text.contains("internal_store_db_pool_connections{state=\"max\"} 8"), "{text}");
+    assert!(
+        text.contains("internal_store_http_requests_duration_seconds_bucket"),
+        "{text}"
+    );
+    assert!(
+        text.contains("internal_store_db_pool_connections{state=\"max\"} 8"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
 async fn an_exhausted_pool_answers_503_quickly_instead_of_hanging() {
-    let app = TestApp::spawn_with(&[("DB_POOL_MAX_SIZE", "1"), ("DB_POOL_WAIT_TIMEOUT_MS", "300")]).await;
+    let app = TestApp::spawn_with(&[
+        ("DB_POOL_MAX_SIZE", "1"),
+        ("DB_POOL_WAIT_TIMEOUT_MS", "300"),
+    ])
+    .await;
     let held = app.pool.get().await.unwrap();
     let started = std::time::Instant::now();
     let reply = app.send(Method::GET, "/health/ready", None, None).await;
     reply.assert_problem(503, "unavailable");
     assert!(reply.headers.get("retry-after").is_some());
     assert!(started.elapsed() < std::time::Duration::from_secs(3));
-    app.send(Method::GET, "/health/live", None, None).await.assert_status(200);
+    app.send(Method::GET, "/health/live", None, None)
+        .await
+        .assert_status(200);
     drop(held);
-    app.send(Method::GET, "/health/ready", None, None).await.assert_status(200);
+    app.send(Method::GET, "/health/ready", None, None)
+        .await
+        .assert_status(200);
 }
 
 #[tokio::test]
 async fn readiness_follows_the_database_without_a_restart() {
     let app = TestApp::spawn().await;
-    app.send(Method::GET, "/health/ready", None, None).await.assert_status(200);
+    app.send(Method::GET, "/health/ready", None, None)
+        .await
+        .assert_status(200);
     // Make this database refuse connections and cut the existing ones: as if it went away.
-    let mut admin = internal_store::db::connect(&app.db.url.replace(&app.db.name, "postgres")).await.unwrap();
-    diesel::sql_query(format!("ALTER DATABASE {} ALLOW_CONNECTIONS false", app.db.name))
-        .execute(&mut admin)
+    let mut admin = internal_store::db::connect(&app.db.url.replace(&app.db.name, "postgres"))
         .await
         .unwrap();
+    diesel::sql_query(format!(
+        "ALTER DATABASE {} ALLOW_CONNECTIONS false",
+        app.db.name
+    ))
+    .execute(&mut admin)
+    .await
+    .unwrap();
     diesel::sql_query(format!(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'",
         app.db.name
@@ -152,14 +219,23 @@ async fn readiness_follows_the_database_without_a_restart() {
     .await
     .unwrap();
     let started = std::time::Instant::now();
-    app.send(Method::GET, "/health/ready", None, None).await.assert_problem(503, "unavailable");
-    assert!(started.elapsed() < std::time::Duration::from_secs(5));
-    app.send(Method::GET, "/health/live", None, None).await.assert_status(200);
-    diesel::sql_query(format!("ALTER DATABASE {} ALLOW_CONNECTIONS true", app.db.name))
-        .execute(&mut admin)
+    app.send(Method::GET, "/health/ready", None, None)
         .await
-        .unwrap();
-    app.send(Method::GET, "/health/ready", None, None).await.assert_status(200);
+        .assert_problem(503, "unavailable");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    app.send(Method::GET, "/health/live", None, None)
+        .await
+        .assert_status(200);
+    diesel::sql_query(format!(
+        "ALTER DATABASE {} ALLOW_CONNECTIONS true",
+        app.db.name
+    ))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    app.send(Method::GET, "/health/ready", None, None)
+        .await
+        .assert_status(200);
 }
 
 #[tokio::test]

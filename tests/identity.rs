@@ -1,4 +1,5 @@
 //! Identity and access: tokens, roles, object-level visibility, login throttling, audit log.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -39,9 +40,22 @@ async fn only_well_formed_tokens_with_the_pinned_algorithm_are_accepted() {
     app.get("/api/v1/me", &valid).await.assert_status(200);
 
     let mut forged: Vec<(&str, String)> = vec![
-        ("alg none", unsigned(&json!({"alg": "none", "typ": "JWT"}), &good)),
-        ("wrong key", sign(Header::new(Algorithm::HS256), &good, b"another-secret-another-secret-another-secret")),
-        ("switched algorithm", sign(Header::new(Algorithm::HS512), &good, secret)),
+        (
+            "alg none",
+            unsigned(&json!({"alg": "none", "typ": "JWT"}), &good),
+        ),
+        (
+            "wrong key",
+            sign(
+                Header::new(Algorithm::HS256),
+                &good,
+                b"another-secret-another-secret-another-secret",
+            ),
+        ),
+        (
+            "switched algorithm",
+            sign(Header::new(Algorithm::HS512), &good, secret),
+        ),
         ("garbage", "not.a.token".into()),
     ];
     let mut variants = Vec::new();
@@ -71,7 +85,9 @@ async fn only_well_formed_tokens_with_the_pinned_algorithm_are_accepted() {
         assert_eq!(reply.status.as_u16(), 401, "{name} should be refused");
         reply.assert_problem(401, "unauthorized");
     }
-    let anonymous = app.send(reqwest::Method::GET, "/api/v1/me", None, None).await;
+    let anonymous = app
+        .send(reqwest::Method::GET, "/api/v1/me", None, None)
+        .await;
     anonymous.assert_problem(401, "unauthorized");
 }
 
@@ -79,35 +95,70 @@ async fn only_well_formed_tokens_with_the_pinned_algorithm_are_accepted() {
 async fn roles_and_deactivation_are_enforced_at_once() {
     let app = TestApp::spawn().await;
     let group = app.bootstrap().await;
-    let (employee, token) = app.create_employee(&group.admin, &group.root_id, "emp@jkl.example", &["employee"]).await;
+    let (employee, token) = app
+        .create_employee(
+            &group.admin,
+            &group.root_id,
+            "emp@jkl.example",
+            &["employee"],
+        )
+        .await;
 
-    app.get("/api/v1/employees", &token).await.assert_problem(403, "forbidden");
-    app.post("/api/v1/companies", &token, json!({"code": "X", "name": "X", "currency": "USD", "country": "US"}))
+    app.get("/api/v1/employees", &token)
         .await
         .assert_problem(403, "forbidden");
-    app.get("/api/v1/audit-events", &token).await.assert_problem(403, "forbidden");
+    app.post(
+        "/api/v1/companies",
+        &token,
+        json!({"code": "X", "name": "X", "currency": "USD", "country": "US"}),
+    )
+    .await
+    .assert_problem(403, "forbidden");
+    app.get("/api/v1/audit-events", &token)
+        .await
+        .assert_problem(403, "forbidden");
     // Their own record is visible, another's is not even acknowledged.
     let id = employee["id"].as_str().unwrap();
-    app.get(&format!("/api/v1/employees/{id}"), &token).await.assert_status(200);
-    app.get(&format!("/api/v1/employees/{}", group.admin_id), &token).await.assert_problem(404, "not_found");
-
-    app.patch(&format!("/api/v1/employees/{id}"), &group.admin, json!({"active": false}))
+    app.get(&format!("/api/v1/employees/{id}"), &token)
         .await
         .assert_status(200);
-    app.get("/api/v1/me", &token).await.assert_problem(401, "unauthorized");
-    app.login("emp@jkl.example", "employee-password-1").await.assert_problem(401, "unauthorized");
+    app.get(&format!("/api/v1/employees/{}", group.admin_id), &token)
+        .await
+        .assert_problem(404, "not_found");
+
+    app.patch(
+        &format!("/api/v1/employees/{id}"),
+        &group.admin,
+        json!({"active": false}),
+    )
+    .await
+    .assert_status(200);
+    app.get("/api/v1/me", &token)
+        .await
+        .assert_problem(401, "unauthorized");
+    app.login("emp@jkl.example", "employee-password-1")
+        .await
+        .assert_problem(401, "unauthorized");
 }
 
 #[tokio::test]
 async fn employee_rules_duplicate_email_short_password_unknown_fields() {
     let app = TestApp::spawn().await;
     let group = app.bootstrap().await;
-    app.create_employee(&group.admin, &group.root_id, "Case@JKL.example", &["employee"]).await;
+    app.create_employee(
+        &group.admin,
+        &group.root_id,
+        "Case@JKL.example",
+        &["employee"],
+    )
+    .await;
     let base = json!({
         "email": "case@jkl.EXAMPLE", "full_name": "Dup", "company_id": group.root_id,
         "employment_type": "direct", "client_type": "commercial", "password": "long-enough-password"
     });
-    app.post("/api/v1/employees", &group.admin, base.clone()).await.assert_problem(409, "conflict");
+    app.post("/api/v1/employees", &group.admin, base.clone())
+        .await
+        .assert_problem(409, "conflict");
 
     let mut short = base.clone();
     short["email"] = json!("short@jkl.example");
@@ -119,19 +170,26 @@ async fn employee_rules_duplicate_email_short_password_unknown_fields() {
     let mut smuggled = base.clone();
     smuggled["email"] = json!("smuggle@jkl.example");
     smuggled["password_hash"] = json!("$argon2id$...");
-    app.post("/api/v1/employees", &group.admin, smuggled).await.assert_problem(422, "validation_failed");
+    app.post("/api/v1/employees", &group.admin, smuggled)
+        .await
+        .assert_problem(422, "validation_failed");
 
     let mut no_company = base.clone();
     no_company["email"] = json!("nocompany@jkl.example");
     no_company["company_id"] = json!(uuid::Uuid::new_v4());
-    let reply = app.post("/api/v1/employees", &group.admin, no_company).await;
+    let reply = app
+        .post("/api/v1/employees", &group.admin, no_company)
+        .await;
     reply.assert_problem(422, "validation_failed");
     assert_eq!(reply.body["errors"][0]["field"], "company_id");
 
     // No response carries a password hash.
     let list = app.get("/api/v1/employees", &group.admin).await;
     let text = list.assert_status(200).to_string();
-    assert!(!text.contains("argon2") && !text.contains("password"), "{text}");
+    assert!(
+        !text.contains("argon2") && !text.contains("password"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -139,32 +197,52 @@ async fn the_last_admin_cannot_be_removed() {
     let app = TestApp::spawn().await;
     let group = app.bootstrap().await;
     let reply = app
-        .patch(&format!("/api/v1/employees/{}", group.admin_id), &group.admin, json!({"roles": ["employee"]}))
+        .patch(
+            &format!("/api/v1/employees/{}", group.admin_id),
+            &group.admin,
+            json!({"roles": ["employee"]}),
+        )
         .await;
     reply.assert_problem(409, "conflict");
-    app.get("/api/v1/employees", &group.admin).await.assert_status(200);
+    app.get("/api/v1/employees", &group.admin)
+        .await
+        .assert_status(200);
 }
 
 #[tokio::test]
 async fn companies_form_a_group_tree_without_cycles() {
     let app = TestApp::spawn().await;
     let group = app.bootstrap().await;
-    let abc = app.create_company(&group.admin, "ABC", Some(&group.root_id), "USD").await;
-    let xyz = app.create_company(&group.admin, "XYZ", Some(&group.root_id), "EUR").await;
-    let abc_sub = app.create_company(&group.admin, "ABC-SUB", abc["id"].as_str(), "USD").await;
+    let abc = app
+        .create_company(&group.admin, "ABC", Some(&group.root_id), "USD")
+        .await;
+    let xyz = app
+        .create_company(&group.admin, "XYZ", Some(&group.root_id), "EUR")
+        .await;
+    let abc_sub = app
+        .create_company(&group.admin, "ABC-SUB", abc["id"].as_str(), "USD")
+        .await;
     assert_eq!(abc["group_id"], json!(group.root_id));
     assert_eq!(abc_sub["group_id"], json!(group.root_id));
     assert_eq!(xyz["currency"], "EUR");
 
     // Cycles and unknown parents are 422.
     let cycle = app
-        .patch(&format!("/api/v1/companies/{}", abc["id"].as_str().unwrap()), &group.admin, json!({"parent_id": abc_sub["id"]}))
+        .patch(
+            &format!("/api/v1/companies/{}", abc["id"].as_str().unwrap()),
+            &group.admin,
+            json!({"parent_id": abc_sub["id"]}),
+        )
         .await;
     cycle.assert_problem(422, "validation_failed");
     assert_eq!(cycle.body["errors"][0]["field"], "parent_id");
-    app.patch(&format!("/api/v1/companies/{}", group.root_id), &group.admin, json!({"parent_id": group.root_id}))
-        .await
-        .assert_problem(422, "validation_failed");
+    app.patch(
+        &format!("/api/v1/companies/{}", group.root_id),
+        &group.admin,
+        json!({"parent_id": group.root_id}),
+    )
+    .await
+    .assert_problem(422, "validation_failed");
     app.post(
         "/api/v1/companies",
         &group.admin,
@@ -173,11 +251,19 @@ async fn companies_form_a_group_tree_without_cycles() {
     .await
     .assert_problem(422, "validation_failed");
     // Bad codes and a duplicate code.
-    app.post("/api/v1/companies", &group.admin, json!({"code": "ABC", "name": "Again", "currency": "USD", "country": "US"}))
-        .await
-        .assert_problem(409, "conflict");
+    app.post(
+        "/api/v1/companies",
+        &group.admin,
+        json!({"code": "ABC", "name": "Again", "currency": "USD", "country": "US"}),
+    )
+    .await
+    .assert_problem(409, "conflict");
     let invalid = app
-        .post("/api/v1/companies", &group.admin, json!({"code": "NEW", "name": "N", "currency": "XXX", "country": "ZZ"}))
+        .post(
+            "/api/v1/companies",
+            &group.admin,
+            json!({"code": "NEW", "name": "N", "currency": "XXX", "country": "ZZ"}),
+        )
         .await;
     invalid.assert_problem(422, "validation_failed");
     assert_eq!(invalid.body["errors"].as_array().map(Vec::len), Some(2));
@@ -186,18 +272,44 @@ async fn companies_form_a_group_tree_without_cycles() {
     let other = app.create_company(&group.admin, "OTHER", None, "GBP").await;
     assert_eq!(other["group_id"], other["id"]);
     let moved = app
-        .patch(&format!("/api/v1/companies/{}", abc["id"].as_str().unwrap()), &group.admin, json!({"parent_id": other["id"]}))
+        .patch(
+            &format!("/api/v1/companies/{}", abc["id"].as_str().unwrap()),
+            &group.admin,
+            json!({"parent_id": other["id"]}),
+        )
         .await;
     assert_eq!(moved.assert_status(200)["group_id"], other["id"]);
-    let sub = app.get(&format!("/api/v1/companies/{}", abc_sub["id"].as_str().unwrap()), &group.admin).await;
+    let sub = app
+        .get(
+            &format!("/api/v1/companies/{}", abc_sub["id"].as_str().unwrap()),
+            &group.admin,
+        )
+        .await;
     assert_eq!(sub.assert_status(200)["group_id"], other["id"]);
 
     // An employee of JKL sees JKL's group only; OTHER's companies are 404 to them.
-    let (_, token) = app.create_employee(&group.admin, &group.root_id, "viewer@jkl.example", &["employee"]).await;
+    let (_, token) = app
+        .create_employee(
+            &group.admin,
+            &group.root_id,
+            "viewer@jkl.example",
+            &["employee"],
+        )
+        .await;
     let visible = app.get("/api/v1/companies", &token).await;
-    let codes: Vec<&str> = visible.assert_status(200)["items"].as_array().unwrap().iter().map(|c| c["code"].as_str().unwrap()).collect();
+    let codes: Vec<&str> = visible.assert_status(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["code"].as_str().unwrap())
+        .collect();
     assert_eq!(codes, vec!["JKL", "XYZ"]);
-    app.get(&format!("/api/v1/companies/{}", other["id"].as_str().unwrap()), &token).await.assert_problem(404, "not_found");
+    app.get(
+        &format!("/api/v1/companies/{}", other["id"].as_str().unwrap()),
+        &token,
+    )
+    .await
+    .assert_problem(404, "not_found");
 }
 
 #[tokio::test]
@@ -205,13 +317,24 @@ async fn company_list_pages_visit_every_company_once() {
     let app = TestApp::spawn().await;
     let group = app.bootstrap().await;
     for code in ["A1", "A2", "A3", "A4", "A5"] {
-        app.create_company(&group.admin, code, Some(&group.root_id), "USD").await;
+        app.create_company(&group.admin, code, Some(&group.root_id), "USD")
+            .await;
     }
     let mut seen = Vec::new();
     let mut path = "/api/v1/companies?limit=2".to_owned();
     loop {
-        let page = app.get(&path, &group.admin).await.assert_status(200).clone();
-        seen.extend(page["items"].as_array().unwrap().iter().map(|c| c["code"].as_str().unwrap().to_owned()));
+        let page = app
+            .get(&path, &group.admin)
+            .await
+            .assert_status(200)
+            .clone();
+        seen.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["code"].as_str().unwrap().to_owned()),
+        );
         match page["next_cursor"].as_str() {
             Some(cursor) => path = format!("/api/v1/companies?limit=2&cursor={cursor}"),
             None => break,
@@ -265,12 +388,19 @@ async fn unknown_email_and_wrong_password_look_and_time_the_same() {
     };
     let (unknown, wrong) = (median(unknown), median(wrong));
     let ratio = unknown / wrong;
-    assert!((0.8..=1.2).contains(&ratio), "median unknown {unknown:.4}s vs wrong {wrong:.4}s (ratio {ratio:.2})");
+    assert!(
+        (0.8..=1.2).contains(&ratio),
+        "median unknown {unknown:.4}s vs wrong {wrong:.4}s (ratio {ratio:.2})"
+    );
 }
 
 #[tokio::test]
 async fn repeated_failures_are_throttled_until_the_window_ends() {
-    let app = TestApp::spawn_with(&[("LOGIN_THROTTLE_WINDOW_SECS", "3"), ("LOGIN_MAX_FAILURES_PER_ADDRESS", "1000")]).await;
+    let app = TestApp::spawn_with(&[
+        ("LOGIN_THROTTLE_WINDOW_SECS", "3"),
+        ("LOGIN_MAX_FAILURES_PER_ADDRESS", "1000"),
+    ])
+    .await;
     app.bootstrap().await;
     let mut statuses = Vec::new();
     let mut retry_after = None;
@@ -278,17 +408,25 @@ async fn repeated_failures_are_throttled_until_the_window_ends() {
         let reply = app.login(ADMIN_EMAIL, "wrong-password-guess").await;
         if reply.status.as_u16() == 429 {
             reply.assert_problem(429, "rate_limited");
-            retry_after = reply.headers.get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+            retry_after = reply
+                .headers
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
         }
         statuses.push(reply.status.as_u16());
     }
     assert!(statuses.contains(&429), "{statuses:?}");
     assert!(retry_after.is_some_and(|s| s.parse::<u64>().is_ok_and(|n| (1..=3).contains(&n))));
     // Even the right password is refused while throttled…
-    app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.assert_problem(429, "rate_limited");
+    app.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await
+        .assert_problem(429, "rate_limited");
     // …and works again once the window is over.
     tokio::time::sleep(Duration::from_millis(3200)).await;
-    app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.assert_status(200);
+    app.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await
+        .assert_status(200);
 }
 
 #[tokio::test]
@@ -296,24 +434,56 @@ async fn many_failures_from_one_address_are_throttled_across_accounts() {
     let app = TestApp::spawn_with(&[("LOGIN_MAX_FAILURES_PER_ADDRESS", "5")]).await;
     app.bootstrap().await;
     for n in 0..5 {
-        app.login(&format!("user{n}@jkl.example"), "wrong-password-guess").await.assert_problem(401, "unauthorized");
+        app.login(&format!("user{n}@jkl.example"), "wrong-password-guess")
+            .await
+            .assert_problem(401, "unauthorized");
     }
-    app.login("someone-else@jkl.example", "wrong-password-guess").await.assert_problem(429, "rate_limited");
+    app.login("someone-else@jkl.example", "wrong-password-guess")
+        .await
+        .assert_problem(429, "rate_limited");
 }
 
 #[tokio::test]
 async fn changes_are_audited_and_the_audit_log_is_append_only() {
     let app = TestApp::spawn().await;
     let group = app.bootstrap().await;
-    let abc = app.create_company(&group.admin, "ABC", Some(&group.root_id), "USD").await;
+    let abc = app
+        .create_company(&group.admin, "ABC", Some(&group.root_id), "USD")
+        .await;
     let abc_id = abc["id"].as_str().unwrap();
-    let renamed = app.patch(&format!("/api/v1/companies/{abc_id}"), &group.admin, json!({"name": "ABC Manufacturing"})).await;
-    let request_id = renamed.headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap().to_owned();
+    let renamed = app
+        .patch(
+            &format!("/api/v1/companies/{abc_id}"),
+            &group.admin,
+            json!({"name": "ABC Manufacturing"}),
+        )
+        .await;
+    let request_id = renamed
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap()
+        .to_owned();
     renamed.assert_status(200);
 
-    let (finance, finance_token) = app.create_employee(&group.admin, &group.root_id, "fin@jkl.example", &["employee", "finance"]).await;
-    let events = app.get(&format!("/api/v1/audit-events?entity_type=company&entity_id={abc_id}"), &finance_token).await;
-    let items = events.assert_status(200)["items"].as_array().unwrap().clone();
+    let (finance, finance_token) = app
+        .create_employee(
+            &group.admin,
+            &group.root_id,
+            "fin@jkl.example",
+            &["employee", "finance"],
+        )
+        .await;
+    let events = app
+        .get(
+            &format!("/api/v1/audit-events?entity_type=company&entity_id={abc_id}"),
+            &finance_token,
+        )
+        .await;
+    let items = events.assert_status(200)["items"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(items.len(), 2);
     assert_eq!(items[0]["action"], "company.updated");
     assert_eq!(items[0]["before"]["name"], "ABC Inc.");
@@ -322,21 +492,40 @@ async fn changes_are_audited_and_the_audit_log_is_append_only() {
     assert_eq!(items[0]["request_id"], json!(request_id));
     assert_eq!(items[1]["action"], "company.created");
 
-    let by_actor = app.get(&format!("/api/v1/audit-events?actor_id={}&limit=1", group.admin_id), &finance_token).await;
+    let by_actor = app
+        .get(
+            &format!("/api/v1/audit-events?actor_id={}&limit=1", group.admin_id),
+            &finance_token,
+        )
+        .await;
     let by_actor = by_actor.assert_status(200).clone();
     assert_eq!(by_actor["items"].as_array().map(Vec::len), Some(1));
     assert!(by_actor["next_cursor"].is_string());
-    let employee_events = app.get(&format!("/api/v1/audit-events?entity_id={}", finance["id"].as_str().unwrap()), &finance_token).await;
+    let employee_events = app
+        .get(
+            &format!(
+                "/api/v1/audit-events?entity_id={}",
+                finance["id"].as_str().unwrap()
+            ),
+            &finance_token,
+        )
+        .await;
     let text = employee_events.assert_status(200).to_string();
     assert!(text.contains("employee.created") && !text.contains("argon2"));
 
     // The application's own database user cannot rewrite history.
     let mut conn = app.db.connect().await;
-    let update = diesel::sql_query("UPDATE audit_events SET action = 'forged'").execute(&mut conn).await;
+    let update = diesel::sql_query("UPDATE audit_events SET action = 'forged'")
+        .execute(&mut conn)
+        .await;
     assert!(update.is_err(), "UPDATE on audit_events must fail");
-    let delete = diesel::sql_query("DELETE FROM audit_events").execute(&mut conn).await;
+    let delete = diesel::sql_query("DELETE FROM audit_events")
+        .execute(&mut conn)
+        .await;
     assert!(delete.is_err(), "DELETE on audit_events must fail");
-    let truncate = diesel::sql_query("TRUNCATE audit_events").execute(&mut conn).await;
+    let truncate = diesel::sql_query("TRUNCATE audit_events")
+        .execute(&mut conn)
+        .await;
     assert!(truncate.is_err(), "TRUNCATE on audit_events must fail");
 }
 
@@ -345,7 +534,15 @@ async fn bootstrap_refuses_a_database_that_already_has_a_root() {
     let app = TestApp::spawn().await;
     let run = || {
         std::process::Command::new(env!("CARGO_BIN_EXE_internal-store"))
-            .args(["bootstrap", "--group-code", "JKL", "--group-name", "JKL Holdings", "--currency", "USD"])
+            .args([
+                "bootstrap",
+                "--group-code",
+                "JKL",
+                "--group-name",
+                "JKL Holdings",
+                "--currency",
+                "USD",
+            ])
             .args(["--admin-email", "first@jkl.example"])
             .env("BOOTSTRAP_ADMIN_PASSWORD", "first-admin-password")
             .env("DATABASE_URL", &app.db.url)
@@ -353,7 +550,11 @@ async fn bootstrap_refuses_a_database_that_already_has_a_root() {
             .unwrap()
     };
     let first = run();
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     let printed: Value = serde_json::from_slice(&first.stdout).unwrap();
     assert!(printed["company_id"].is_string() && printed["admin_id"].is_string());
     let second = run();
@@ -365,7 +566,10 @@ async fn bootstrap_refuses_a_database_that_already_has_a_root() {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         n: i64,
     }
-    let companies: Vec<Count> = diesel::sql_query("SELECT count(*) AS n FROM companies").load(&mut conn).await.unwrap();
+    let companies: Vec<Count> = diesel::sql_query("SELECT count(*) AS n FROM companies")
+        .load(&mut conn)
+        .await
+        .unwrap();
     assert_eq!(companies[0].n, 1);
     app.token("first@jkl.example", "first-admin-password").await;
 }

@@ -1,5 +1,6 @@
 //! `src/db/schema.rs` must describe the migrated database exactly: every table, column, type
 //! and nullability. Fails when a migration changes and the schema file was not regenerated.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -39,11 +40,15 @@ fn diesel_type(udt: &str) -> String {
 
 /// Parses the `diesel::table!` blocks of schema.rs into table → column → type.
 fn declared() -> BTreeMap<String, BTreeMap<String, String>> {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/db/schema.rs")).unwrap();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/db/schema.rs")).unwrap();
     let mut tables = BTreeMap::new();
     let mut current: Option<String> = None;
     for line in text.lines().map(str::trim) {
-        if let Some(name) = line.strip_suffix('{').and_then(|l| l.split_whitespace().next()) {
+        if let Some(name) = line
+            .strip_suffix('{')
+            .and_then(|l| l.split_whitespace().next())
+        {
             if line.contains('(') && !line.starts_with("diesel::") {
                 current = Some(name.to_owned());
                 tables.insert(name.to_owned(), BTreeMap::new());
@@ -56,7 +61,10 @@ fn declared() -> BTreeMap<String, BTreeMap<String, String>> {
         }
         if let (Some(table), Some((column, sql_type))) = (&current, line.split_once("->")) {
             let entry: &mut BTreeMap<String, String> = tables.get_mut(table).unwrap();
-            entry.insert(column.trim().to_owned(), sql_type.trim().trim_end_matches(',').to_owned());
+            entry.insert(
+                column.trim().to_owned(),
+                sql_type.trim().trim_end_matches(',').to_owned(),
+            );
         }
     }
     tables
@@ -78,8 +86,15 @@ async fn schema_rs_matches_the_migrated_database() {
     let mut actual: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for column in columns {
         let base = diesel_type(&column.udt_name);
-        let sql_type = if column.nullable { format!("Nullable<{base}>") } else { base };
-        actual.entry(column.table_name).or_default().insert(column.column_name, sql_type);
+        let sql_type = if column.nullable {
+            format!("Nullable<{base}>")
+        } else {
+            base
+        };
+        actual
+            .entry(column.table_name)
+            .or_default()
+            .insert(column.column_name, sql_type);
     }
     assert_eq!(
         declared(),

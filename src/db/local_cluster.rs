@@ -115,6 +115,8 @@ fn command_as_owner(program: &Path, as_root: bool) -> Command {
     if as_root {
         let mut command = Command::new("runuser");
         command.args(["-u", "postgres", "--"]).arg(program);
+        // The caller's working directory may be closed to the postgres user.
+        command.current_dir("/");
         command
     } else {
         Command::new(program)

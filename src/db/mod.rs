@@ -25,7 +25,7 @@ pub type PoolError = diesel_async::pooled_connection::deadpool::PoolError;
 pub type PooledConn = diesel_async::pooled_connection::deadpool::Object<AsyncPgConnection>;
 
 /// Serialises concurrent migration runs (several instances starting at once).
-const MIGRATION_LOCK_KEY: i64 = 0x1A7E_57_0E_u64 as i64;
+const MIGRATION_LOCK_KEY: i64 = 0x1A7E_570E;
 
 pub fn build_pool(url: &str, settings: &PoolSettings) -> anyhow::Result<DbPool> {
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);

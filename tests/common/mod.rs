@@ -34,10 +34,11 @@ async fn template() -> &'static (String, String) {
             let mut admin = db::connect(&server).await.unwrap();
             // One template per migration set, so a changed migration gets a fresh template.
             let mut hasher = Sha256::new();
-            let mut entries: Vec<_> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
-                .unwrap()
-                .map(|e| e.unwrap().path())
-                .collect();
+            let mut entries: Vec<_> =
+                std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+                    .unwrap()
+                    .map(|e| e.unwrap().path())
+                    .collect();
             entries.sort();
             for dir in entries {
                 hasher.update(dir.to_string_lossy().as_bytes());
@@ -45,7 +46,10 @@ async fn template() -> &'static (String, String) {
             }
             let digest = format!("{:x}", hasher.finalize());
             let name = format!("is_tpl_{}", &digest[..16]);
-            diesel::sql_query("SELECT pg_advisory_lock(77120001)").execute(&mut admin).await.unwrap();
+            diesel::sql_query("SELECT pg_advisory_lock(77120001)")
+                .execute(&mut admin)
+                .await
+                .unwrap();
             drop_orphans(&mut admin).await;
             let exists: Vec<Named> = diesel::sql_query(format!(
                 "SELECT datname AS name FROM pg_database WHERE datname = '{name}'"
@@ -55,17 +59,26 @@ async fn template() -> &'static (String, String) {
             .unwrap();
             if exists.is_empty() {
                 let building = format!("{name}_building");
-                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"))
+                let _ =
+                    diesel::sql_query(format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"))
+                        .execute(&mut admin)
+                        .await;
+                diesel::sql_query(format!("CREATE DATABASE {building}"))
                     .execute(&mut admin)
-                    .await;
-                diesel::sql_query(format!("CREATE DATABASE {building}")).execute(&mut admin).await.unwrap();
-                db::migrate(&with_database(&server, &building)).await.unwrap();
+                    .await
+                    .unwrap();
+                db::migrate(&with_database(&server, &building))
+                    .await
+                    .unwrap();
                 diesel::sql_query(format!("ALTER DATABASE {building} RENAME TO {name}"))
                     .execute(&mut admin)
                     .await
                     .unwrap();
             }
-            diesel::sql_query("SELECT pg_advisory_unlock(77120001)").execute(&mut admin).await.unwrap();
+            diesel::sql_query("SELECT pg_advisory_unlock(77120001)")
+                .execute(&mut admin)
+                .await
+                .unwrap();
             (server, name)
         })
         .await
@@ -79,10 +92,11 @@ struct Named {
 
 /// Drops test databases left behind by processes that no longer exist (a crashed run).
 async fn drop_orphans(admin: &mut AsyncPgConnection) {
-    let rows: Vec<Named> = diesel::sql_query("SELECT datname AS name FROM pg_database WHERE datname LIKE 'is_test_%'")
-        .load(admin)
-        .await
-        .unwrap_or_default();
+    let rows: Vec<Named> =
+        diesel::sql_query("SELECT datname AS name FROM pg_database WHERE datname LIKE 'is_test_%'")
+            .load(admin)
+            .await
+            .unwrap_or_default();
     for row in rows {
         let pid = row.name.split('_').nth(2).unwrap_or("");
         if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
@@ -145,12 +159,16 @@ impl Drop for TestDatabase {
         let name = self.name.clone();
         // Drop runs inside the test's runtime; do the async work on a thread of its own.
         let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             runtime.block_on(async move {
                 if let Ok(mut admin) = db::connect(&server).await {
-                    let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&mut admin)
-                        .await;
+                    let _ =
+                        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .execute(&mut admin)
+                            .await;
                 }
             });
         })
@@ -184,15 +202,34 @@ impl Reply {
 
     /// Asserts a problem+json error with this status and code.
     pub fn assert_problem(&self, status: u16, code: &str) {
-        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.body);
-        assert_eq!(self.content_type(), "application/problem+json", "body: {}", self.body);
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.body
+        );
+        assert_eq!(
+            self.content_type(),
+            "application/problem+json",
+            "body: {}",
+            self.body
+        );
         assert_eq!(self.body["status"], status, "body: {}", self.body);
         assert_eq!(self.body["code"], code, "body: {}", self.body);
-        assert!(self.body["title"].is_string() && self.body["type"].is_string() && self.body["detail"].is_string());
+        assert!(
+            self.body["title"].is_string()
+                && self.body["type"].is_string()
+                && self.body["detail"].is_string()
+        );
     }
 
     pub fn assert_status(&self, status: u16) -> &Value {
-        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.body);
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.body
+        );
         &self.body
     }
 }
@@ -233,7 +270,13 @@ impl TestApp {
         format!("{}{}", self.address, path)
     }
 
-    pub async fn send(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
         let mut request = self.client.request(method, self.url(path));
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -248,8 +291,13 @@ impl TestApp {
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response.bytes().await.unwrap();
-        let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
-        Reply { status, headers, body }
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+        Reply {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Reply {
@@ -261,17 +309,26 @@ impl TestApp {
     }
 
     pub async fn patch(&self, path: &str, token: &str, body: Value) -> Reply {
-        self.send(Method::PATCH, path, Some(token), Some(body)).await
+        self.send(Method::PATCH, path, Some(token), Some(body))
+            .await
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Reply {
-        self.send(Method::POST, "/api/v1/auth/login", None, Some(json!({"email": email, "password": password})))
-            .await
+        self.send(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"email": email, "password": password})),
+        )
+        .await
     }
 
     pub async fn token(&self, email: &str, password: &str) -> String {
         let reply = self.login(email, password).await;
-        reply.assert_status(200)["access_token"].as_str().unwrap().to_owned()
+        reply.assert_status(200)["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     /// Bootstraps the root company JKL and the first admin; returns (company id, admin token).
@@ -298,7 +355,13 @@ impl TestApp {
         }
     }
 
-    pub async fn create_company(&self, admin: &str, code: &str, parent: Option<&str>, currency: &str) -> Value {
+    pub async fn create_company(
+        &self,
+        admin: &str,
+        code: &str,
+        parent: Option<&str>,
+        currency: &str,
+    ) -> Value {
         let reply = self
             .post(
                 "/api/v1/companies",
@@ -310,7 +373,13 @@ impl TestApp {
     }
 
     /// Creates an employee with the given roles; returns (employee json, token).
-    pub async fn create_employee(&self, admin: &str, company_id: &str, email: &str, roles: &[&str]) -> (Value, String) {
+    pub async fn create_employee(
+        &self,
+        admin: &str,
+        company_id: &str,
+        email: &str,
+        roles: &[&str],
+    ) -> (Value, String) {
         let password = "employee-password-1";
         let reply = self
             .post(
