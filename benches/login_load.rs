@@ -25,19 +25,27 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let located = internal_store::db::locate(std::env::var("DATABASE_URL").ok().as_deref()).await.unwrap();
+    let located = internal_store::db::locate(std::env::var("DATABASE_URL").ok().as_deref())
+        .await
+        .unwrap();
     let mut server = url::Url::parse(&located.url).unwrap();
     server.set_path("/postgres");
     let name = format!("is_bench_login_{}", std::process::id());
     let mut admin = internal_store::db::connect(server.as_str()).await.unwrap();
-    diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
+    diesel::sql_query(format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
     let mut url = server.clone();
     url.set_path(&format!("/{name}"));
 
     let env = HashMap::from([
         ("DATABASE_URL", url.to_string()),
         ("BIND", "127.0.0.1:0".to_string()),
-        ("JWT_SECRET", "bench-secret-bench-secret-bench-secret-000".to_string()),
+        (
+            "JWT_SECRET",
+            "bench-secret-bench-secret-bench-secret-000".to_string(),
+        ),
         ("LOGIN_MAX_FAILURES_PER_ACCOUNT", "1000000".to_string()),
         ("LOGIN_MAX_FAILURES_PER_ADDRESS", "1000000".to_string()),
     ]);
@@ -104,7 +112,10 @@ async fn main() {
     login_latencies.sort();
     live.sort();
 
-    println!("login_load: {CLIENTS} concurrent login clients for {} s", DURATION.as_secs());
+    println!(
+        "login_load: {CLIENTS} concurrent login clients for {} s",
+        DURATION.as_secs()
+    );
     println!("| scenario | requests | throughput (req/s) | p50 (ms) | p99 (ms) |");
     println!("|---|---|---|---|---|");
     println!(
@@ -127,5 +138,7 @@ async fn main() {
         if live_p99 < 50.0 { "met" } else { "NOT met" }
     );
 
-    let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await;
+    let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await;
 }

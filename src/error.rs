@@ -136,6 +136,22 @@ impl ApiError {
         }
     }
 
+    /// Rewrites a unique-key conflict (from the database) with a message naming the field.
+    pub fn explain_conflict(self, field: &str, message: &str) -> Self {
+        match self {
+            Self::Rule {
+                code: "conflict",
+                status,
+                ..
+            } => Self::Rule {
+                status,
+                code: "conflict",
+                detail: format!("{field}: {message}"),
+            },
+            other => other,
+        }
+    }
+
     pub fn internal(message: impl Into<String>) -> Self {
         Self::Internal(anyhow::anyhow!(message.into()))
     }

@@ -4,6 +4,7 @@
 //! `dto` and `queries`; pure business rules live in `domain` and know nothing of HTTP or SQL.
 
 pub mod audit;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -12,6 +13,8 @@ pub mod error;
 pub mod health;
 pub mod identity;
 pub mod openapi;
+pub mod orders;
 pub mod pagination;
 pub mod startup;
 pub mod telemetry;
+pub mod validation;

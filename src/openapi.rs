@@ -25,6 +25,8 @@ use crate::error::{FieldError, Problem, PROBLEM_JSON};
     tags(
         (name = "health", description = "Liveness and readiness"),
         (name = "identity", description = "Login, companies, employees"),
+        (name = "catalog", description = "Categories, discount tiers, products and employee prices"),
+        (name = "orders", description = "Employee orders"),
         (name = "audit", description = "Append-only audit log"),
     )
 )]

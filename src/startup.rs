@@ -37,6 +37,8 @@ pub fn api_routes(cfg: &mut ServiceConfig) {
     cfg.service(
         scope::scope("/api/v1")
             .configure(crate::identity::routes)
+            .configure(crate::catalog::routes)
+            .configure(crate::orders::routes)
             .configure(crate::audit::routes),
     );
 }
@@ -60,6 +62,7 @@ impl Application {
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("binding {} (BIND)", settings.bind))?;
         let port = listener.local_addr()?.port();
+        crate::orders::idempotency::spawn_sweeper(pool.clone());
         let server = run(listener, pool.clone(), settings)?;
         Ok(Self { port, server, pool })
     }

@@ -172,3 +172,12 @@ mod tests {
         assert!(!redact("postgres://u:hunter2@h/db").contains("hunter2"));
     }
 }
+
+/// SQL functions used by queries.
+pub mod functions {
+    #[diesel::declare_sql_function]
+    extern "SQL" {
+        /// PostgreSQL's `lower(text)`.
+        fn lower(value: diesel::sql_types::Text) -> diesel::sql_types::Text;
+    }
+}

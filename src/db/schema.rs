@@ -1,6 +1,14 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    allowance_usage (employee_id, year) {
+        employee_id -> Uuid,
+        year -> Int4,
+        used -> Numeric,
+    }
+}
+
+diesel::table! {
     audit_events (seq) {
         seq -> Int8,
         id -> Uuid,
@@ -12,6 +20,15 @@ diesel::table! {
         before -> Nullable<Jsonb>,
         after -> Nullable<Jsonb>,
         request_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    categories (id) {
+        id -> Uuid,
+        code -> Text,
+        name -> Text,
+        created_at -> Timestamptz,
     }
 }
 
@@ -62,6 +79,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    idempotency_keys (employee_id, key) {
+        employee_id -> Uuid,
+        key -> Text,
+        scope -> Text,
+        request_hash -> Text,
+        response_status -> Int4,
+        response_body -> Jsonb,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     login_throttle (key) {
         key -> Text,
         window_started_at -> Timestamptz,
@@ -69,14 +98,108 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    order_lines (order_id, line_no) {
+        order_id -> Uuid,
+        line_no -> Int4,
+        product_id -> Uuid,
+        quantity -> Int4,
+        unit_list_price -> Numeric,
+        discount_percent -> Numeric,
+        line_list_total -> Numeric,
+        line_discount -> Numeric,
+        line_total -> Numeric,
+        limit_period_start -> Nullable<Date>,
+    }
+}
+
+diesel::table! {
+    orders (id) {
+        id -> Uuid,
+        number -> Text,
+        status -> Text,
+        employee_id -> Uuid,
+        seller_company_id -> Uuid,
+        currency -> Text,
+        list_total -> Numeric,
+        discount_total -> Numeric,
+        total -> Numeric,
+        allowance_applied -> Numeric,
+        allowance_year -> Int4,
+        group_currency -> Text,
+        fx_rate -> Numeric,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    products (id) {
+        id -> Uuid,
+        sku -> Text,
+        name -> Text,
+        description -> Text,
+        category_id -> Uuid,
+        seller_company_id -> Uuid,
+        kind -> Text,
+        list_price -> Numeric,
+        unit_cost -> Numeric,
+        stock_on_hand -> Int4,
+        employee_eligible -> Bool,
+        intercompany_eligible -> Bool,
+        active -> Bool,
+        purchase_limit_quantity -> Nullable<Int4>,
+        purchase_limit_period -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    purchase_limit_usage (employee_id, product_id, period_start) {
+        employee_id -> Uuid,
+        product_id -> Uuid,
+        period_start -> Date,
+        quantity -> Int4,
+    }
+}
+
+diesel::table! {
+    tier_category_discounts (tier_id, category_id) {
+        tier_id -> Uuid,
+        category_id -> Uuid,
+        discount_percent -> Numeric,
+    }
+}
+
+diesel::joinable!(allowance_usage -> employees (employee_id));
 diesel::joinable!(audit_events -> employees (actor_id));
 diesel::joinable!(employees -> companies (company_id));
 diesel::joinable!(employees -> discount_tiers (tier_id));
+diesel::joinable!(idempotency_keys -> employees (employee_id));
+diesel::joinable!(order_lines -> orders (order_id));
+diesel::joinable!(order_lines -> products (product_id));
+diesel::joinable!(orders -> companies (seller_company_id));
+diesel::joinable!(orders -> employees (employee_id));
+diesel::joinable!(products -> categories (category_id));
+diesel::joinable!(products -> companies (seller_company_id));
+diesel::joinable!(purchase_limit_usage -> employees (employee_id));
+diesel::joinable!(purchase_limit_usage -> products (product_id));
+diesel::joinable!(tier_category_discounts -> categories (category_id));
+diesel::joinable!(tier_category_discounts -> discount_tiers (tier_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    allowance_usage,
     audit_events,
+    categories,
     companies,
     discount_tiers,
     employees,
+    idempotency_keys,
     login_throttle,
+    order_lines,
+    orders,
+    products,
+    purchase_limit_usage,
+    tier_category_discounts,
 );

@@ -1,4 +1,6 @@
 //! Pure business rules: no actix, no diesel, no I/O. Everything here is unit- and property-tested.
 
+pub mod allowance;
 pub mod codes;
 pub mod money;
+pub mod pricing;

@@ -116,3 +116,45 @@ mod tests {
         }
     }
 }
+
+/// Parses a non-negative amount given as a decimal string on the currency's minor-unit grid.
+pub fn parse_amount(raw: &str, currency: CurrencyCode) -> Result<Decimal, String> {
+    let value: Decimal = raw
+        .trim()
+        .parse()
+        .map_err(|_| "must be a decimal string such as \"12.50\"".to_owned())?;
+    if value.is_sign_negative() && !value.is_zero() {
+        return Err("must not be negative".into());
+    }
+    if value.scale() > currency.exponent() && round(value, currency) != value {
+        return Err(format!(
+            "has more decimals than {} allows ({})",
+            currency,
+            currency.exponent()
+        ));
+    }
+    Ok(round(value, currency))
+}
+
+#[cfg(test)]
+mod parse_tests {
+    use super::*;
+
+    #[test]
+    fn amounts_must_fit_the_currency() {
+        let usd = CurrencyCode::parse("USD").unwrap_or_else(|| unreachable!());
+        let jpy = CurrencyCode::parse("JPY").unwrap_or_else(|| unreachable!());
+        assert_eq!(
+            parse_amount("12.5", usd).map(|d| d.to_string()),
+            Ok("12.50".into())
+        );
+        assert!(parse_amount("12.505", usd).is_err());
+        assert!(parse_amount("-1", usd).is_err());
+        assert!(parse_amount("abc", usd).is_err());
+        assert!(parse_amount("1250.5", jpy).is_err());
+        assert_eq!(
+            parse_amount("1250", jpy).map(|d| d.to_string()),
+            Ok("1250".into())
+        );
+    }
+}

@@ -13,11 +13,12 @@ use super::queries::{self, CompanyRow, EmployeeRow};
 use super::throttle;
 use crate::audit::{self, Change};
 use crate::db::schema::{companies, employees};
-use crate::domain::codes::{CountryCode, CurrencyCode};
+use crate::domain::codes::CurrencyCode;
 use crate::domain::money;
 use crate::error::{ApiError, FieldError};
 use crate::pagination::{Page, PageRequest};
 use crate::startup::AppState;
+use crate::validation;
 
 /// Sign in with email and password; returns a short-lived bearer token.
 #[utoipa::path(
@@ -86,9 +87,8 @@ pub async fn me(
     let (cap, currency) = queries::allowance_terms(&mut conn, user.tier_id, user.group_id).await?;
     let code = CurrencyCode::parse(&currency)
         .ok_or_else(|| ApiError::internal(format!("group currency {currency} is unknown")))?;
-    // No employee orders exist yet, so nothing of the allowance is used.
-    let used = Decimal::ZERO;
     let year = chrono::Datelike::year(&chrono::Utc::now());
+    let used = crate::orders::queries::allowance_used(&mut conn, user.id, year).await?;
     Ok(web::Json(MeView {
         id: user.id,
         email: user.email.clone(),
@@ -111,85 +111,12 @@ pub async fn me(
 // ---------------------------------------------------------------------------------------------
 // Companies
 
-fn valid_code(code: &str, errors: &mut Vec<FieldError>) {
-    let ok = !code.is_empty()
-        && code.len() <= 32
-        && code
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric())
-        && code
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-    if !ok {
-        errors.push(FieldError::new(
-            "code",
-            "1–32 letters, digits, '_', '.', '-', starting with a letter or digit",
-        ));
-    }
-}
-
-fn valid_name(field: &str, name: &str, errors: &mut Vec<FieldError>) {
-    let length = name.trim().chars().count();
-    if length == 0 || length > 200 {
-        errors.push(FieldError::new(field, "must be 1–200 characters"));
-    }
-}
-
-fn valid_currency(currency: &str, errors: &mut Vec<FieldError>) {
-    if CurrencyCode::parse(currency).is_none() {
-        errors.push(FieldError::new(
-            "currency",
-            "must be an ISO 4217 code such as USD",
-        ));
-    }
-}
-
-fn valid_country(country: &str, errors: &mut Vec<FieldError>) {
-    if CountryCode::parse(country).is_none() {
-        errors.push(FieldError::new(
-            "country",
-            "must be an ISO 3166-1 alpha-2 code such as US",
-        ));
-    }
-}
-
-fn parse_percent(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> Option<Decimal> {
-    match raw.trim().parse::<Decimal>() {
-        Ok(value)
-            if value >= Decimal::ZERO && value <= Decimal::ONE_HUNDRED && value.scale() <= 4 =>
-        {
-            Some(value)
-        }
-        _ => {
-            errors.push(FieldError::new(
-                field,
-                "must be a decimal string between 0 and 100",
-            ));
-            None
-        }
-    }
-}
-
 fn check_tax_rule(rule: BenefitTaxRule, gp: Option<Decimal>, errors: &mut Vec<FieldError>) {
     if rule == BenefitTaxRule::UsIrc132 && gp.is_none() {
         errors.push(FieldError::new(
             "qualified_discount_gp_percent",
             "is required when benefit_tax_rule is us_irc_132",
         ));
-    }
-}
-
-fn unique_violation_as(error: ApiError, code_field: &str, message: &str) -> ApiError {
-    match error {
-        ApiError::Rule {
-            code: "conflict", ..
-        } => ApiError::Rule {
-            status: actix_web::http::StatusCode::CONFLICT,
-            code: "conflict",
-            detail: format!("{code_field}: {message}"),
-        },
-        other => other,
     }
 }
 
@@ -262,14 +189,14 @@ pub async fn create_company(
 ) -> Result<HttpResponse, ApiError> {
     let new = body.into_inner();
     let mut errors = Vec::new();
-    valid_code(&new.code, &mut errors);
-    valid_name("name", &new.name, &mut errors);
-    valid_currency(&new.currency, &mut errors);
-    valid_country(&new.country, &mut errors);
+    validation::code("code", &new.code, 32, &mut errors);
+    validation::name("name", &new.name, &mut errors);
+    validation::currency(&new.currency, &mut errors);
+    validation::country(&new.country, &mut errors);
     let gp = new
         .qualified_discount_gp_percent
         .as_deref()
-        .and_then(|raw| parse_percent("qualified_discount_gp_percent", raw, &mut errors));
+        .and_then(|raw| validation::percent("qualified_discount_gp_percent", raw, &mut errors));
     let rule = new.benefit_tax_rule.unwrap_or(BenefitTaxRule::None);
     check_tax_rule(rule, gp, &mut errors);
     if !errors.is_empty() {
@@ -278,7 +205,7 @@ pub async fn create_company(
     let mut conn = state.pool.get().await?;
     let view = insert_company(&mut conn, Some(&admin), new, rule, gp)
         .await
-        .map_err(|e| unique_violation_as(e, "code", "another company already uses this code"))?;
+        .map_err(|e| e.explain_conflict("code", "another company already uses this code"))?;
     Ok(HttpResponse::Created().json(view))
 }
 
@@ -341,19 +268,19 @@ pub async fn update_company(
     let patch = body.into_inner();
     let mut errors = Vec::new();
     if let Some(code) = &patch.code {
-        valid_code(code, &mut errors);
+        validation::code("code", code, 32, &mut errors);
     }
     if let Some(name) = &patch.name {
-        valid_name("name", name, &mut errors);
+        validation::name("name", name, &mut errors);
     }
     if let Some(currency) = &patch.currency {
-        valid_currency(currency, &mut errors);
+        validation::currency(currency, &mut errors);
     }
     if let Some(country) = &patch.country {
-        valid_country(country, &mut errors);
+        validation::country(country, &mut errors);
     }
     let gp = match &patch.qualified_discount_gp_percent {
-        Some(Some(raw)) => Some(parse_percent(
+        Some(Some(raw)) => Some(validation::percent(
             "qualified_discount_gp_percent",
             raw,
             &mut errors,
@@ -429,24 +356,12 @@ pub async fn update_company(
                 Ok(view)
             })
         .await
-        .map_err(|e| unique_violation_as(e, "code", "another company already uses this code"))?;
+        .map_err(|e| e.explain_conflict("code", "another company already uses this code"))?;
     Ok(web::Json(view))
 }
 
 // ---------------------------------------------------------------------------------------------
 // Employees
-
-fn valid_email(email: &str, errors: &mut Vec<FieldError>) {
-    let trimmed = email.trim();
-    let ok = trimmed.len() <= 254
-        && !trimmed.chars().any(char::is_whitespace)
-        && trimmed.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && !domain.is_empty() && !domain.contains('@')
-        });
-    if !ok {
-        errors.push(FieldError::new("email", "must be an email address"));
-    }
-}
 
 fn valid_roles(roles: &[Role], errors: &mut Vec<FieldError>) {
     if roles.is_empty() {
@@ -455,8 +370,7 @@ fn valid_roles(roles: &[Role], errors: &mut Vec<FieldError>) {
 }
 
 fn email_taken(error: ApiError) -> ApiError {
-    unique_violation_as(
-        error,
+    error.explain_conflict(
         "email",
         "another employee already uses this email (emails are case-insensitive)",
     )
@@ -528,8 +442,8 @@ pub async fn create_employee(
 ) -> Result<HttpResponse, ApiError> {
     let new = body.into_inner();
     let mut errors = Vec::new();
-    valid_email(&new.email, &mut errors);
-    valid_name("full_name", &new.full_name, &mut errors);
+    validation::email(&new.email, &mut errors);
+    validation::name("full_name", &new.full_name, &mut errors);
     let roles = new.roles.clone().unwrap_or_else(|| vec![Role::Employee]);
     valid_roles(&roles, &mut errors);
     if let Err(e) = new.password.validate_new("password") {
@@ -608,10 +522,10 @@ pub async fn update_employee(
     let patch = body.into_inner();
     let mut errors = Vec::new();
     if let Some(email) = &patch.email {
-        valid_email(email, &mut errors);
+        validation::email(email, &mut errors);
     }
     if let Some(name) = &patch.full_name {
-        valid_name("full_name", name, &mut errors);
+        validation::name("full_name", name, &mut errors);
     }
     if let Some(roles) = &patch.roles {
         valid_roles(roles, &mut errors);

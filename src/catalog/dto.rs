@@ -1,0 +1,224 @@
+//! Request and response shapes of the catalog API (field names are the front-end's contract).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::identity::dto::{double_option, EmploymentType};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CategoryView {
+    pub id: Uuid,
+    pub code: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCategory {
+    pub code: String,
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// 1–100, default 20.
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CategoryDiscountView {
+    pub category_id: Uuid,
+    pub discount_percent: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TierView {
+    pub id: Uuid,
+    pub code: String,
+    pub name: String,
+    pub discount_percent: String,
+    /// In the group currency; null = unlimited.
+    pub annual_allowance: Option<String>,
+    pub eligible_employment_types: Vec<EmploymentType>,
+    /// Per-category overrides of `discount_percent`.
+    pub category_discounts: Vec<CategoryDiscountView>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTier {
+    pub code: String,
+    pub name: String,
+    #[schema(example = "15")]
+    pub discount_percent: String,
+    /// Decimal string in the group currency; null or absent = unlimited.
+    #[schema(example = "500.00")]
+    pub annual_allowance: Option<String>,
+    /// Defaults to both `direct` and `outsourced`.
+    pub eligible_employment_types: Option<Vec<EmploymentType>>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TierPatch {
+    pub code: Option<String>,
+    pub name: Option<String>,
+    pub discount_percent: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub annual_allowance: Option<Option<String>>,
+    pub eligible_employment_types: Option<Vec<EmploymentType>>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CategoryDiscount {
+    #[schema(example = "10")]
+    pub discount_percent: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProductKind {
+    Goods,
+    Service,
+}
+
+impl ProductKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Goods => "goods",
+            Self::Service => "service",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitPeriod {
+    Month,
+    Year,
+}
+
+impl LimitPeriod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Month => "month",
+            Self::Year => "year",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PurchaseLimit {
+    pub max_quantity: i32,
+    pub period: LimitPeriod,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PurchaseLimitView {
+    pub max_quantity: i32,
+    pub period: String,
+    /// What the signed-in employee may still buy in the current month/year.
+    pub remaining: i32,
+}
+
+/// A product as the signed-in employee sees it; admins also get the admin fields.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ProductView {
+    pub id: Uuid,
+    pub sku: String,
+    pub name: String,
+    pub description: String,
+    pub category_id: Uuid,
+    pub seller_company_id: Uuid,
+    /// The seller's currency.
+    pub currency: String,
+    pub kind: ProductKind,
+    pub list_price: String,
+    pub employee_price: String,
+    pub discount_percent: String,
+    pub stock_available: i32,
+    pub purchase_limit: Option<PurchaseLimitView>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub admin: Option<ProductAdminFields>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ProductAdminFields {
+    pub unit_cost: String,
+    pub stock_on_hand: i32,
+    pub employee_eligible: bool,
+    pub intercompany_eligible: bool,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewProduct {
+    pub sku: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub category_id: Uuid,
+    pub seller_company_id: Uuid,
+    pub kind: ProductKind,
+    /// In the seller's currency, on its minor-unit grid.
+    #[schema(example = "49.90")]
+    pub list_price: String,
+    #[schema(example = "21.30")]
+    pub unit_cost: String,
+    /// Initial stock (default 0); later changes go through `POST /products/{id}/stock`.
+    pub stock_on_hand: Option<i32>,
+    pub employee_eligible: Option<bool>,
+    pub intercompany_eligible: Option<bool>,
+    pub active: Option<bool>,
+    pub purchase_limit: Option<PurchaseLimit>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProductPatch {
+    pub sku: Option<String>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub category_id: Option<Uuid>,
+    pub kind: Option<ProductKind>,
+    pub list_price: Option<String>,
+    pub unit_cost: Option<String>,
+    pub employee_eligible: Option<bool>,
+    pub intercompany_eligible: Option<bool>,
+    pub active: Option<bool>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<PurchaseLimit>, nullable)]
+    pub purchase_limit: Option<Option<PurchaseLimit>>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StockAdjustment {
+    /// Signed change of `stock_on_hand`; the result may not go below zero.
+    pub delta: i32,
+    pub reason: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ProductListQuery {
+    pub category_id: Option<Uuid>,
+    pub seller_company_id: Option<Uuid>,
+    /// Case-insensitive substring of the name or sku.
+    pub q: Option<String>,
+    /// 1–100, default 20.
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}

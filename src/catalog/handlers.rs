@@ -1,0 +1,727 @@
+//! Catalog endpoints: categories, discount tiers, products (personalised for the caller),
+//! and stock adjustments.
+
+use actix_web::{get, patch, post, put, web, HttpResponse};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection as _, RunQueryDsl};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use super::dto::*;
+use super::queries::{self, CategoryRow, ProductRow, TierRow};
+use crate::audit::{self, Change};
+use crate::db::schema::{categories, companies, discount_tiers, products, tier_category_discounts};
+use crate::domain::codes::CurrencyCode;
+use crate::domain::money;
+use crate::error::{ApiError, FieldError};
+use crate::identity::auth::{Admin, AdminOrFinance, Authorized, CurrentUser, Role};
+use crate::identity::dto::EmploymentType;
+use crate::pagination::{Page, PageRequest};
+use crate::startup::AppState;
+use crate::validation;
+
+// ---------------------------------------------------------------------------------------------
+// Categories
+
+/// List categories, ordered by code.
+#[utoipa::path(tag = "catalog", params(PageQuery), security(("bearer" = [])), responses((status = 200, body = Page<CategoryView>)))]
+#[get("/categories")]
+#[tracing::instrument(skip_all)]
+pub async fn list_categories(
+    _user: CurrentUser,
+    state: web::Data<AppState>,
+    query: web::Query<PageQuery>,
+) -> Result<web::Json<Page<CategoryView>>, ApiError> {
+    let page = PageRequest::<String>::parse(query.limit, query.cursor.as_deref())?;
+    let mut sql = categories::table
+        .select(CategoryRow::as_select())
+        .order(categories::code.asc())
+        .limit(page.fetch())
+        .into_boxed();
+    if let Some(after) = &page.after {
+        sql = sql.filter(categories::code.gt(after));
+    }
+    let mut conn = state.pool.get().await?;
+    let rows = sql.load(&mut conn).await?;
+    let views = rows.into_iter().map(CategoryView::from).collect();
+    Ok(web::Json(Page::from_rows(
+        views,
+        page.limit,
+        |c: &CategoryView| c.code.clone(),
+    )))
+}
+
+/// Create a category (admin).
+#[utoipa::path(tag = "catalog", request_body = NewCategory, security(("bearer" = [])), responses((status = 201, body = CategoryView), (status = 409, description = "Code taken")))]
+#[post("/categories")]
+#[tracing::instrument(skip_all)]
+pub async fn create_category(
+    admin: Authorized<Admin>,
+    state: web::Data<AppState>,
+    body: web::Json<NewCategory>,
+) -> Result<HttpResponse, ApiError> {
+    let new = body.into_inner();
+    let mut errors = Vec::new();
+    validation::code("code", &new.code, 32, &mut errors);
+    validation::name("name", &new.name, &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    let mut conn = state.pool.get().await?;
+    let admin = &admin.user;
+    let view = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            let row: CategoryRow = diesel::insert_into(categories::table)
+                .values((
+                    categories::code.eq(&new.code),
+                    categories::name.eq(new.name.trim()),
+                ))
+                .returning(CategoryRow::as_returning())
+                .get_result(conn)
+                .await?;
+            let view = CategoryView::from(row);
+            audit::record(
+                conn,
+                Some(admin),
+                Change::new("category.created", "category", view.id).after(&view),
+            )
+            .await?;
+            Ok(view)
+        })
+        .await
+        .map_err(|e| e.explain_conflict("code", "another category already uses this code"))?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Discount tiers
+
+fn employment_column(types: &[EmploymentType]) -> Vec<Option<String>> {
+    let mut names: Vec<&str> = types.iter().map(|t| t.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    names.into_iter().map(|n| Some(n.to_owned())).collect()
+}
+
+fn allowance(raw: &str, errors: &mut Vec<FieldError>) -> Option<Decimal> {
+    match raw.trim().parse::<Decimal>() {
+        Ok(value) if value >= Decimal::ZERO && value.scale() <= 4 => Some(value),
+        _ => {
+            errors.push(FieldError::new(
+                "annual_allowance",
+                "must be a non-negative decimal string",
+            ));
+            None
+        }
+    }
+}
+
+/// List discount tiers with their category overrides (admin, finance).
+#[utoipa::path(tag = "catalog", params(PageQuery), security(("bearer" = [])), responses((status = 200, body = Page<TierView>)))]
+#[get("/discount-tiers")]
+#[tracing::instrument(skip_all)]
+pub async fn list_tiers(
+    _caller: Authorized<AdminOrFinance>,
+    state: web::Data<AppState>,
+    query: web::Query<PageQuery>,
+) -> Result<web::Json<Page<TierView>>, ApiError> {
+    let page = PageRequest::<String>::parse(query.limit, query.cursor.as_deref())?;
+    let mut sql = discount_tiers::table
+        .select(TierRow::as_select())
+        .order(discount_tiers::code.asc())
+        .limit(page.fetch())
+        .into_boxed();
+    if let Some(after) = &page.after {
+        sql = sql.filter(discount_tiers::code.gt(after));
+    }
+    let mut conn = state.pool.get().await?;
+    let rows = sql.load(&mut conn).await?;
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let mut overrides = queries::overrides_of(&mut conn, &ids).await?;
+    let views = rows
+        .into_iter()
+        .map(|row| {
+            let own = overrides.remove(&row.id).unwrap_or_default();
+            queries::tier_view(row, own)
+        })
+        .collect();
+    Ok(web::Json(Page::from_rows(
+        views,
+        page.limit,
+        |t: &TierView| t.code.clone(),
+    )))
+}
+
+/// Create a discount tier (admin).
+#[utoipa::path(tag = "catalog", request_body = NewTier, security(("bearer" = [])), responses((status = 201, body = TierView), (status = 409, description = "Code taken")))]
+#[post("/discount-tiers")]
+#[tracing::instrument(skip_all)]
+pub async fn create_tier(
+    admin: Authorized<Admin>,
+    state: web::Data<AppState>,
+    body: web::Json<NewTier>,
+) -> Result<HttpResponse, ApiError> {
+    let new = body.into_inner();
+    let mut errors = Vec::new();
+    validation::code("code", &new.code, 32, &mut errors);
+    validation::name("name", &new.name, &mut errors);
+    let percent = validation::percent("discount_percent", &new.discount_percent, &mut errors);
+    let cap = new
+        .annual_allowance
+        .as_deref()
+        .and_then(|raw| allowance(raw, &mut errors));
+    let eligible = new
+        .eligible_employment_types
+        .clone()
+        .unwrap_or_else(|| vec![EmploymentType::Direct, EmploymentType::Outsourced]);
+    let (Some(percent), true) = (percent, errors.is_empty()) else {
+        return Err(ApiError::invalid(errors));
+    };
+    let mut conn = state.pool.get().await?;
+    let admin = &admin.user;
+    let view = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            let row: TierRow = diesel::insert_into(discount_tiers::table)
+                .values((
+                    discount_tiers::code.eq(&new.code),
+                    discount_tiers::name.eq(new.name.trim()),
+                    discount_tiers::discount_percent.eq(percent),
+                    discount_tiers::annual_allowance.eq(cap),
+                    discount_tiers::eligible_employment_types.eq(employment_column(&eligible)),
+                ))
+                .returning(TierRow::as_returning())
+                .get_result(conn)
+                .await?;
+            let view = queries::tier_view(row, Vec::new());
+            audit::record(
+                conn,
+                Some(admin),
+                Change::new("discount_tier.created", "discount_tier", view.id).after(&view),
+            )
+            .await?;
+            Ok(view)
+        })
+        .await
+        .map_err(|e| e.explain_conflict("code", "another tier already uses this code"))?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+/// Change a discount tier (admin).
+#[utoipa::path(tag = "catalog", params(("id" = Uuid, Path)), request_body = TierPatch, security(("bearer" = [])), responses((status = 200, body = TierView)))]
+#[patch("/discount-tiers/{id}")]
+#[tracing::instrument(skip_all)]
+pub async fn update_tier(
+    admin: Authorized<Admin>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: web::Json<TierPatch>,
+) -> Result<web::Json<TierView>, ApiError> {
+    let id = id.into_inner();
+    let patch = body.into_inner();
+    let mut errors = Vec::new();
+    if let Some(code) = &patch.code {
+        validation::code("code", code, 32, &mut errors);
+    }
+    if let Some(name) = &patch.name {
+        validation::name("name", name, &mut errors);
+    }
+    let percent = patch
+        .discount_percent
+        .as_deref()
+        .and_then(|raw| validation::percent("discount_percent", raw, &mut errors));
+    let cap = match &patch.annual_allowance {
+        Some(Some(raw)) => Some(allowance(raw, &mut errors)),
+        Some(None) => Some(None),
+        None => None,
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    let mut conn = state.pool.get().await?;
+    let admin = &admin.user;
+    let view = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            let before = queries::load_tier_view(conn, id).await?;
+            let row: TierRow = discount_tiers::table
+                .find(id)
+                .select(TierRow::as_select())
+                .for_update()
+                .first(conn)
+                .await?;
+            diesel::update(discount_tiers::table.find(id))
+                .set((
+                    discount_tiers::code.eq(patch.code.as_deref().unwrap_or(&row.code)),
+                    discount_tiers::name.eq(patch
+                        .name
+                        .as_deref()
+                        .map(str::trim)
+                        .unwrap_or(&row.name)),
+                    discount_tiers::discount_percent.eq(percent.unwrap_or(row.discount_percent)),
+                    discount_tiers::annual_allowance.eq(cap.unwrap_or(row.annual_allowance)),
+                    discount_tiers::eligible_employment_types.eq(patch
+                        .eligible_employment_types
+                        .as_deref()
+                        .map(employment_column)
+                        .unwrap_or(row.eligible_employment_types)),
+                    discount_tiers::updated_at.eq(diesel::dsl::now),
+                ))
+                .execute(conn)
+                .await?;
+            let view = queries::load_tier_view(conn, id).await?;
+            audit::record(
+                conn,
+                Some(admin),
+                Change::new("discount_tier.updated", "discount_tier", id)
+                    .before(&before)
+                    .after(&view),
+            )
+            .await?;
+            Ok(view)
+        })
+        .await
+        .map_err(|e| e.explain_conflict("code", "another tier already uses this code"))?;
+    Ok(web::Json(view))
+}
+
+/// Set a tier's discount for one category (admin); replaces any previous override.
+#[utoipa::path(tag = "catalog", params(("id" = Uuid, Path), ("category_id" = Uuid, Path)), request_body = CategoryDiscount, security(("bearer" = [])), responses((status = 200, body = TierView)))]
+#[put("/discount-tiers/{id}/categories/{category_id}")]
+#[tracing::instrument(skip_all)]
+pub async fn put_category_discount(
+    admin: Authorized<Admin>,
+    state: web::Data<AppState>,
+    path: web::Path<(Uuid, Uuid)>,
+    body: web::Json<CategoryDiscount>,
+) -> Result<web::Json<TierView>, ApiError> {
+    let (tier, category) = path.into_inner();
+    let mut errors = Vec::new();
+    let Some(percent) =
+        validation::percent("discount_percent", &body.discount_percent, &mut errors)
+    else {
+        return Err(ApiError::invalid(errors));
+    };
+    let mut conn = state.pool.get().await?;
+    let admin = &admin.user;
+    let view = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            let before = queries::load_tier_view(conn, tier).await?;
+            let category_exists: bool =
+                diesel::select(diesel::dsl::exists(categories::table.find(category)))
+                    .get_result(conn)
+                    .await?;
+            if !category_exists {
+                return Err(ApiError::NotFound);
+            }
+            diesel::insert_into(tier_category_discounts::table)
+                .values((
+                    tier_category_discounts::tier_id.eq(tier),
+                    tier_category_discounts::category_id.eq(category),
+                    tier_category_discounts::discount_percent.eq(percent),
+                ))
+                .on_conflict((
+                    tier_category_discounts::tier_id,
+                    tier_category_discounts::category_id,
+                ))
+                .do_update()
+                .set(tier_category_discounts::discount_percent.eq(percent))
+                .execute(conn)
+                .await?;
+            let view = queries::load_tier_view(conn, tier).await?;
+            audit::record(
+                conn,
+                Some(admin),
+                Change::new("discount_tier.category_discount_set", "discount_tier", tier)
+                    .before(&before)
+                    .after(&view),
+            )
+            .await?;
+            Ok(view)
+        })
+        .await?;
+    Ok(web::Json(view))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Products
+
+/// Products the caller may buy (active, employee-eligible, sold within their group), each
+/// with the caller's own discount and price. Keyset-paginated in sku order.
+#[utoipa::path(tag = "catalog", params(ProductListQuery), security(("bearer" = [])), responses((status = 200, body = Page<ProductView>)))]
+#[get("/products")]
+#[tracing::instrument(skip_all, fields(employee_id = %user.id))]
+pub async fn list_products(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    query: web::Query<ProductListQuery>,
+) -> Result<web::Json<Page<ProductView>>, ApiError> {
+    let page = PageRequest::<String>::parse(query.limit, query.cursor.as_deref())?;
+    if query.q.as_deref().is_some_and(|q| q.chars().count() > 100) {
+        return Err(ApiError::bad_field("q", "must be at most 100 characters"));
+    }
+    let mut conn = state.pool.get().await?;
+    let terms = queries::tier_terms(&mut conn, user.tier_id).await?;
+    let rows = queries::visible_products(
+        &mut conn,
+        user.group_id,
+        &query,
+        page.after.as_deref(),
+        page.fetch(),
+    )
+    .await?;
+    let used = crate::orders::queries::limit_usage(&mut conn, user.id, &rows).await?;
+    let views = rows
+        .into_iter()
+        .map(|row| {
+            let bought = used.get(&row.0.id).copied().unwrap_or(0);
+            queries::personalise(row, &user, terms.as_ref(), bought)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(web::Json(Page::from_rows(
+        views,
+        page.limit,
+        |p: &ProductView| p.sku.clone(),
+    )))
+}
+
+fn visible_to(user: &CurrentUser, row: &queries::PricedRow) -> bool {
+    let (product, _, group) = row;
+    user.has(Role::Admin)
+        || (product.active && product.employee_eligible && *group == user.group_id)
+}
+
+/// One product, personalised; admins also see cost, stock and flags (and inactive products).
+#[utoipa::path(tag = "catalog", params(("id" = Uuid, Path)), security(("bearer" = [])), responses((status = 200, body = ProductView)))]
+#[get("/products/{id}")]
+#[tracing::instrument(skip_all)]
+pub async fn get_product(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<web::Json<ProductView>, ApiError> {
+    let mut conn = state.pool.get().await?;
+    let row = queries::find_product(&mut conn, *id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if !visible_to(&user, &row) {
+        return Err(ApiError::NotFound);
+    }
+    let terms = queries::tier_terms(&mut conn, user.tier_id).await?;
+    let used =
+        crate::orders::queries::limit_usage(&mut conn, user.id, std::slice::from_ref(&row)).await?;
+    let bought = used.get(&row.0.id).copied().unwrap_or(0);
+    Ok(web::Json(queries::personalise(
+        row,
+        &user,
+        terms.as_ref(),
+        bought,
+    )?))
+}
+
+async fn seller_currency(
+    conn: &mut diesel_async::AsyncPgConnection,
+    seller: Uuid,
+) -> Result<CurrencyCode, ApiError> {
+    let currency: String = companies::table
+        .find(seller)
+        .select(companies::currency)
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or_else(|| ApiError::invalid_field("seller_company_id", "no such company"))?;
+    CurrencyCode::parse(&currency)
+        .ok_or_else(|| ApiError::internal(format!("unknown currency {currency}")))
+}
+
+fn amount(
+    field: &str,
+    raw: &str,
+    currency: CurrencyCode,
+    errors: &mut Vec<FieldError>,
+) -> Option<Decimal> {
+    money::parse_amount(raw, currency)
+        .map_err(|message| errors.push(FieldError::new(field, message)))
+        .ok()
+}
+
+fn check_limit(limit: &Option<PurchaseLimit>, errors: &mut Vec<FieldError>) {
+    if let Some(limit) = limit {
+        if !(1..=1_000_000).contains(&limit.max_quantity) {
+            errors.push(FieldError::new(
+                "purchase_limit.max_quantity",
+                "must be between 1 and 1000000",
+            ));
+        }
+    }
+}
+
+fn check_product_text(
+    sku: Option<&str>,
+    name: Option<&str>,
+    description: Option<&str>,
+    errors: &mut Vec<FieldError>,
+) {
+    if let Some(sku) = sku {
+        validation::code("sku", sku, 64, errors);
+    }
+    if let Some(name) = name {
+        validation::name("name", name, errors);
+    }
+    if description.is_some_and(|d| d.chars().count() > 4000) {
+        errors.push(FieldError::new(
+            "description",
+            "must be at most 4000 characters",
+        ));
+    }
+}
+
+async fn category_exists(
+    conn: &mut diesel_async::AsyncPgConnection,
+    id: Uuid,
+) -> Result<(), ApiError> {
+    let exists: bool = diesel::select(diesel::dsl::exists(categories::table.find(id)))
+        .get_result(conn)
+        .await?;
+    if exists {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_field("category_id", "no such category"))
+    }
+}
+
+/// Create a product (admin). Prices are in the seller's currency.
+#[utoipa::path(tag = "catalog", request_body = NewProduct, security(("bearer" = [])), responses((status = 201, body = ProductView), (status = 409, description = "SKU taken"), (status = 422, description = "Invalid fields")))]
+#[post("/products")]
+#[tracing::instrument(skip_all)]
+pub async fn create_product(
+    admin: Authorized<Admin>,
+    state: web::Data<AppState>,
+    body: web::Json<NewProduct>,
+) -> Result<HttpResponse, ApiError> {
+    let new = body.into_inner();
+    let mut errors = Vec::new();
+    check_product_text(
+        Some(&new.sku),
+        Some(&new.name),
+        new.description.as_deref(),
+        &mut errors,
+    );
+    check_limit(&new.purchase_limit, &mut errors);
+    if new.stock_on_hand.is_some_and(|s| s < 0) {
+        errors.push(FieldError::new("stock_on_hand", "must not be negative"));
+    }
+    let mut conn = state.pool.get().await?;
+    let currency = seller_currency(&mut conn, new.seller_company_id).await?;
+    let list_price = amount("list_price", &new.list_price, currency, &mut errors);
+    let unit_cost = amount("unit_cost", &new.unit_cost, currency, &mut errors);
+    let (Some(list_price), Some(unit_cost), true) = (list_price, unit_cost, errors.is_empty())
+    else {
+        return Err(ApiError::invalid(errors));
+    };
+    let admin = &admin.user;
+    let view = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            category_exists(conn, new.category_id).await?;
+            let row: ProductRow = diesel::insert_into(products::table)
+                .values((
+                    products::sku.eq(&new.sku),
+                    products::name.eq(new.name.trim()),
+                    products::description.eq(new.description.as_deref().unwrap_or("")),
+                    products::category_id.eq(new.category_id),
+                    products::seller_company_id.eq(new.seller_company_id),
+                    products::kind.eq(new.kind.as_str()),
+                    products::list_price.eq(list_price),
+                    products::unit_cost.eq(unit_cost),
+                    products::stock_on_hand.eq(new.stock_on_hand.unwrap_or(0)),
+                    products::employee_eligible.eq(new.employee_eligible.unwrap_or(true)),
+                    products::intercompany_eligible.eq(new.intercompany_eligible.unwrap_or(true)),
+                    products::active.eq(new.active.unwrap_or(true)),
+                    products::purchase_limit_quantity
+                        .eq(new.purchase_limit.as_ref().map(|l| l.max_quantity)),
+                    products::purchase_limit_period
+                        .eq(new.purchase_limit.as_ref().map(|l| l.period.as_str())),
+                ))
+                .returning(ProductRow::as_returning())
+                .get_result(conn)
+                .await?;
+            let priced = queries::find_product(conn, row.id)
+                .await?
+                .ok_or(ApiError::NotFound)?;
+            let view = queries::personalise(priced, admin, None, 0)?;
+            audit::record(
+                conn,
+                Some(admin),
+                Change::new("product.created", "product", view.id).after(&view),
+            )
+            .await?;
+            Ok(view)
+        })
+        .await
+        .map_err(|e| e.explain_conflict("sku", "another product already uses this sku"))?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+/// Change a product (admin). Stock changes go through `POST /products/{id}/stock`.
+#[utoipa::path(tag = "catalog", params(("id" = Uuid, Path)), request_body = ProductPatch, security(("bearer" = [])), responses((status = 200, body = ProductView)))]
+#[patch("/products/{id}")]
+#[tracing::instrument(skip_all)]
+pub async fn update_product(
+    admin: Authorized<Admin>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: web::Json<ProductPatch>,
+) -> Result<web::Json<ProductView>, ApiError> {
+    let id = id.into_inner();
+    let patch = body.into_inner();
+    let mut errors = Vec::new();
+    check_product_text(
+        patch.sku.as_deref(),
+        patch.name.as_deref(),
+        patch.description.as_deref(),
+        &mut errors,
+    );
+    if let Some(limit) = &patch.purchase_limit {
+        check_limit(limit, &mut errors);
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    let mut conn = state.pool.get().await?;
+    let admin = &admin.user;
+    let view = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            let before = queries::find_product(conn, id)
+                .await?
+                .ok_or(ApiError::NotFound)?;
+            let (row, currency, _) = before.clone();
+            let code = CurrencyCode::parse(&currency)
+                .ok_or_else(|| ApiError::internal("unknown currency"))?;
+            let mut errors = Vec::new();
+            let list_price = patch
+                .list_price
+                .as_deref()
+                .and_then(|raw| amount("list_price", raw, code, &mut errors));
+            let unit_cost = patch
+                .unit_cost
+                .as_deref()
+                .and_then(|raw| amount("unit_cost", raw, code, &mut errors));
+            if !errors.is_empty() {
+                return Err(ApiError::invalid(errors));
+            }
+            if let Some(category) = patch.category_id {
+                category_exists(conn, category).await?;
+            }
+            let limit = patch.purchase_limit.clone().unwrap_or_else(|| {
+                row.purchase_limit_quantity
+                    .zip(row.purchase_limit_period.as_deref())
+                    .map(|(max_quantity, period)| PurchaseLimit {
+                        max_quantity,
+                        period: if period == "year" {
+                            LimitPeriod::Year
+                        } else {
+                            LimitPeriod::Month
+                        },
+                    })
+            });
+            diesel::update(products::table.find(id))
+                .set((
+                    products::sku.eq(patch.sku.as_deref().unwrap_or(&row.sku)),
+                    products::name.eq(patch.name.as_deref().map(str::trim).unwrap_or(&row.name)),
+                    products::description
+                        .eq(patch.description.as_deref().unwrap_or(&row.description)),
+                    products::category_id.eq(patch.category_id.unwrap_or(row.category_id)),
+                    products::kind.eq(patch.kind.map(ProductKind::as_str).unwrap_or(&row.kind)),
+                    products::list_price.eq(list_price.unwrap_or(row.list_price)),
+                    products::unit_cost.eq(unit_cost.unwrap_or(row.unit_cost)),
+                    products::employee_eligible
+                        .eq(patch.employee_eligible.unwrap_or(row.employee_eligible)),
+                    products::intercompany_eligible.eq(patch
+                        .intercompany_eligible
+                        .unwrap_or(row.intercompany_eligible)),
+                    products::active.eq(patch.active.unwrap_or(row.active)),
+                    products::purchase_limit_quantity.eq(limit.as_ref().map(|l| l.max_quantity)),
+                    products::purchase_limit_period.eq(limit.as_ref().map(|l| l.period.as_str())),
+                    products::updated_at.eq(diesel::dsl::now),
+                ))
+                .execute(conn)
+                .await?;
+            let after = queries::find_product(conn, id)
+                .await?
+                .ok_or(ApiError::NotFound)?;
+            let before_view = queries::personalise(before, admin, None, 0)?;
+            let view = queries::personalise(after, admin, None, 0)?;
+            audit::record(
+                conn,
+                Some(admin),
+                Change::new("product.updated", "product", id)
+                    .before(&before_view)
+                    .after(&view),
+            )
+            .await?;
+            Ok(view)
+        })
+        .await
+        .map_err(|e| e.explain_conflict("sku", "another product already uses this sku"))?;
+    Ok(web::Json(view))
+}
+
+/// Adjust stock on hand by `delta` with a reason (admin); never below zero (409).
+#[utoipa::path(tag = "catalog", params(("id" = Uuid, Path)), request_body = StockAdjustment, security(("bearer" = [])), responses((status = 200, body = ProductView), (status = 409, description = "insufficient_stock: the result would be negative")))]
+#[post("/products/{id}/stock")]
+#[tracing::instrument(skip_all)]
+pub async fn adjust_stock(
+    admin: Authorized<Admin>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: web::Json<StockAdjustment>,
+) -> Result<web::Json<ProductView>, ApiError> {
+    let id = id.into_inner();
+    let adjustment = body.into_inner();
+    let mut errors = Vec::new();
+    if adjustment.delta == 0 {
+        errors.push(FieldError::new("delta", "must not be zero"));
+    }
+    let reason_length = adjustment.reason.trim().chars().count();
+    if reason_length == 0 || reason_length > 500 {
+        errors.push(FieldError::new("reason", "must be 1–500 characters"));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    let mut conn = state.pool.get().await?;
+    let admin = &admin.user;
+    let view = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            // One conditional update: concurrent adjustments and orders can never drive it negative.
+            let updated: Option<(i32, i32)> = diesel::update(
+                products::table
+                    .find(id)
+                    .filter((products::stock_on_hand + adjustment.delta).ge(0)),
+            )
+            .set((
+                products::stock_on_hand.eq(products::stock_on_hand + adjustment.delta),
+                products::updated_at.eq(diesel::dsl::now),
+            ))
+            .returning((products::stock_on_hand - adjustment.delta, products::stock_on_hand))
+            .get_result(conn)
+            .await
+            .optional()?;
+            let Some((before, after)) = updated else {
+                let exists: bool = diesel::select(diesel::dsl::exists(products::table.find(id)))
+                    .get_result(conn)
+                    .await?;
+                return Err(if exists {
+                    ApiError::conflict("insufficient_stock", "the adjustment would make stock negative")
+                } else {
+                    ApiError::NotFound
+                });
+            };
+            let change = Change::new("product.stock_adjusted", "product", id)
+                .before(&serde_json::json!({"stock_on_hand": before}))
+                .after(&serde_json::json!({"stock_on_hand": after, "delta": adjustment.delta, "reason": adjustment.reason.trim()}));
+            audit::record(conn, Some(admin), change).await?;
+            let priced = queries::find_product(conn, id).await?.ok_or(ApiError::NotFound)?;
+            queries::personalise(priced, admin, None, 0)
+        })
+        .await?;
+    Ok(web::Json(view))
+}

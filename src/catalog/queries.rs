@@ -1,0 +1,312 @@
+//! Database work for the catalog: rows, tier terms, the personalised listing.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use super::dto::*;
+use crate::db::functions::lower;
+use crate::db::schema::{categories, companies, discount_tiers, products, tier_category_discounts};
+use crate::domain::codes::CurrencyCode;
+use crate::domain::money;
+use crate::domain::pricing::{self, TierTerms};
+use crate::error::ApiError;
+use crate::identity::auth::{CurrentUser, Role};
+use crate::identity::dto::EmploymentType;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = categories)]
+pub struct CategoryRow {
+    pub id: Uuid,
+    pub code: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<CategoryRow> for CategoryView {
+    fn from(row: CategoryRow) -> Self {
+        Self {
+            id: row.id,
+            code: row.code,
+            name: row.name,
+            created_at: row.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = discount_tiers)]
+pub struct TierRow {
+    pub id: Uuid,
+    pub code: String,
+    pub name: String,
+    pub discount_percent: Decimal,
+    pub annual_allowance: Option<Decimal>,
+    pub eligible_employment_types: Vec<Option<String>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub fn employment_types(raw: &[Option<String>]) -> Vec<EmploymentType> {
+    raw.iter()
+        .flatten()
+        .filter_map(|t| match t.as_str() {
+            "direct" => Some(EmploymentType::Direct),
+            "outsourced" => Some(EmploymentType::Outsourced),
+            _ => None,
+        })
+        .collect()
+}
+
+pub fn tier_view(row: TierRow, overrides: Vec<(Uuid, Decimal)>) -> TierView {
+    TierView {
+        id: row.id,
+        code: row.code,
+        name: row.name,
+        discount_percent: pricing::format_percent(row.discount_percent),
+        annual_allowance: row.annual_allowance.map(|a| a.to_string()),
+        eligible_employment_types: employment_types(&row.eligible_employment_types),
+        category_discounts: overrides
+            .into_iter()
+            .map(|(category_id, percent)| CategoryDiscountView {
+                category_id,
+                discount_percent: pricing::format_percent(percent),
+            })
+            .collect(),
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    }
+}
+
+/// Overrides of the given tiers, in one query.
+pub async fn overrides_of(
+    conn: &mut AsyncPgConnection,
+    tiers: &[Uuid],
+) -> QueryResult<HashMap<Uuid, Vec<(Uuid, Decimal)>>> {
+    let rows: Vec<(Uuid, Uuid, Decimal)> = tier_category_discounts::table
+        .filter(tier_category_discounts::tier_id.eq_any(tiers))
+        .select((
+            tier_category_discounts::tier_id,
+            tier_category_discounts::category_id,
+            tier_category_discounts::discount_percent,
+        ))
+        .order((
+            tier_category_discounts::tier_id,
+            tier_category_discounts::category_id,
+        ))
+        .load(conn)
+        .await?;
+    let mut map: HashMap<Uuid, Vec<(Uuid, Decimal)>> = HashMap::new();
+    for (tier, category, percent) in rows {
+        map.entry(tier).or_default().push((category, percent));
+    }
+    Ok(map)
+}
+
+pub async fn load_tier_view(conn: &mut AsyncPgConnection, id: Uuid) -> Result<TierView, ApiError> {
+    let row: TierRow = discount_tiers::table
+        .find(id)
+        .select(TierRow::as_select())
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or(ApiError::NotFound)?;
+    let mut overrides = overrides_of(conn, &[id]).await?;
+    Ok(tier_view(row, overrides.remove(&id).unwrap_or_default()))
+}
+
+/// The terms of an employee's tier (with its category overrides) in one round trip.
+pub async fn tier_terms(
+    conn: &mut AsyncPgConnection,
+    tier: Option<Uuid>,
+) -> QueryResult<Option<TierTerms>> {
+    let Some(tier) = tier else {
+        return Ok(None);
+    };
+    let rows: Vec<(Decimal, Vec<Option<String>>, Option<Uuid>, Option<Decimal>)> =
+        discount_tiers::table
+            .left_join(tier_category_discounts::table)
+            .filter(discount_tiers::id.eq(tier))
+            .select((
+                discount_tiers::discount_percent,
+                discount_tiers::eligible_employment_types,
+                tier_category_discounts::category_id.nullable(),
+                tier_category_discounts::discount_percent.nullable(),
+            ))
+            .load(conn)
+            .await?;
+    let Some((percent, eligible, _, _)) = <[_]>::first(&rows) else {
+        return Ok(None);
+    };
+    Ok(Some(TierTerms {
+        discount_percent: *percent,
+        eligible_employment_types: eligible.iter().flatten().cloned().collect(),
+        category_overrides: rows
+            .iter()
+            .filter_map(|(_, _, category, percent)| Some(((*category)?, (*percent)?)))
+            .collect(),
+    }))
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = products)]
+pub struct ProductRow {
+    pub id: Uuid,
+    pub sku: String,
+    pub name: String,
+    pub description: String,
+    pub category_id: Uuid,
+    pub seller_company_id: Uuid,
+    pub kind: String,
+    pub list_price: Decimal,
+    pub unit_cost: Decimal,
+    pub stock_on_hand: i32,
+    pub employee_eligible: bool,
+    pub intercompany_eligible: bool,
+    pub active: bool,
+    pub purchase_limit_quantity: Option<i32>,
+    pub purchase_limit_period: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A product row with its seller's currency and group.
+pub type PricedRow = (ProductRow, String, Uuid);
+
+/// What a product looks like to `user`: personal discount and price, remaining purchase limit,
+/// and the admin fields for admins. `used` is the quantity already bought in the limit period.
+pub fn personalise(
+    (row, currency, _group): PricedRow,
+    user: &CurrentUser,
+    terms: Option<&TierTerms>,
+    used: i32,
+) -> Result<ProductView, ApiError> {
+    let code = CurrencyCode::parse(&currency)
+        .ok_or_else(|| ApiError::internal(format!("unknown seller currency {currency}")))?;
+    let percent = if row.employee_eligible {
+        pricing::discount_percent(terms, &user.employment_type, row.category_id)
+    } else {
+        Decimal::ZERO
+    };
+    let price = pricing::employee_unit_price(row.list_price, percent, code);
+    let purchase_limit = match (
+        row.purchase_limit_quantity,
+        row.purchase_limit_period.as_deref(),
+    ) {
+        (Some(max_quantity), Some(period)) => Some(PurchaseLimitView {
+            max_quantity,
+            period: period.to_owned(),
+            remaining: (max_quantity - used).max(0),
+        }),
+        _ => None,
+    };
+    let admin = user.has(Role::Admin).then(|| ProductAdminFields {
+        unit_cost: row.unit_cost.to_string(),
+        stock_on_hand: row.stock_on_hand,
+        employee_eligible: row.employee_eligible,
+        intercompany_eligible: row.intercompany_eligible,
+        active: row.active,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    });
+    Ok(ProductView {
+        id: row.id,
+        sku: row.sku,
+        name: row.name,
+        description: row.description,
+        category_id: row.category_id,
+        seller_company_id: row.seller_company_id,
+        currency,
+        kind: if row.kind == "service" {
+            ProductKind::Service
+        } else {
+            ProductKind::Goods
+        },
+        list_price: money::format(price.list_price, code),
+        employee_price: money::format(price.employee_price, code),
+        discount_percent: pricing::format_percent(percent),
+        stock_available: row.stock_on_hand,
+        purchase_limit,
+        admin,
+    })
+}
+
+pub async fn find_product(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> QueryResult<Option<PricedRow>> {
+    products::table
+        .inner_join(companies::table)
+        .filter(products::id.eq(id))
+        .select((
+            ProductRow::as_select(),
+            companies::currency,
+            companies::group_id,
+        ))
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Escapes LIKE wildcards so `q` is matched literally.
+fn like_pattern(q: &str) -> String {
+    let escaped = q
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// One page of the products an employee of `group` may buy, in sku order after `after`.
+pub async fn visible_products(
+    conn: &mut AsyncPgConnection,
+    group: Uuid,
+    query: &ProductListQuery,
+    after: Option<&str>,
+    fetch: i64,
+) -> QueryResult<Vec<PricedRow>> {
+    let mut sql = products::table
+        .inner_join(companies::table)
+        .filter(products::active.eq(true))
+        .filter(products::employee_eligible.eq(true))
+        .filter(companies::group_id.eq(group))
+        .select((
+            ProductRow::as_select(),
+            companies::currency,
+            companies::group_id,
+        ))
+        .order(products::sku.asc())
+        .limit(fetch)
+        .into_boxed();
+    if let Some(category) = query.category_id {
+        sql = sql.filter(products::category_id.eq(category));
+    }
+    if let Some(seller) = query.seller_company_id {
+        sql = sql.filter(products::seller_company_id.eq(seller));
+    }
+    if let Some(q) = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        let pattern = like_pattern(q);
+        sql = sql.filter(
+            lower(products::name)
+                .like(pattern.clone())
+                .or(lower(products::sku).like(pattern)),
+        );
+    }
+    if let Some(after) = after {
+        sql = sql.filter(products::sku.gt(after.to_owned()));
+    }
+    sql.load(conn).await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn search_patterns_are_literal() {
+        assert_eq!(super::like_pattern("50%_Off"), "%50\\%\\_off%");
+    }
+}

@@ -1,0 +1,224 @@
+//! Pricing an employee order under the annual allowance: each line's discount is rounded once,
+//! and when the order's discount (in the group currency) exceeds what is left of the allowance,
+//! it is cut to exactly what is left and spread over the lines by largest remainder.
+
+use rust_decimal::{Decimal, RoundingStrategy};
+use uuid::Uuid;
+
+use super::codes::CurrencyCode;
+use super::money;
+
+#[derive(Debug, Clone)]
+pub struct LineInput {
+    pub product_id: Uuid,
+    pub quantity: u32,
+    pub unit_list_price: Decimal,
+    pub discount_percent: Decimal,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PricedLine {
+    pub product_id: Uuid,
+    pub quantity: u32,
+    pub unit_list_price: Decimal,
+    pub discount_percent: Decimal,
+    pub line_list_total: Decimal,
+    pub line_discount: Decimal,
+    pub line_total: Decimal,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PricedOrder {
+    pub lines: Vec<PricedLine>,
+    pub list_total: Decimal,
+    pub discount_total: Decimal,
+    pub total: Decimal,
+    /// The discount in the group currency (what the allowance is charged).
+    pub allowance_applied: Decimal,
+    /// Order currency → group currency.
+    pub fx_rate: Decimal,
+}
+
+/// Prices `lines` in `currency`. `remaining` is what is left of the allowance in the group
+/// currency (`None` = unlimited); `fx_rate` converts the order currency to the group currency.
+pub fn price_order(
+    lines: &[LineInput],
+    currency: CurrencyCode,
+    group_currency: CurrencyCode,
+    fx_rate: Decimal,
+    remaining: Option<Decimal>,
+) -> PricedOrder {
+    let full: Vec<(Decimal, Decimal)> = lines
+        .iter()
+        .map(|line| {
+            let list_total = money::round(
+                line.unit_list_price * Decimal::from(line.quantity),
+                currency,
+            );
+            let discount = money::round(
+                list_total * line.discount_percent / Decimal::ONE_HUNDRED,
+                currency,
+            )
+            .min(list_total);
+            (list_total, discount)
+        })
+        .collect();
+    let full_discount: Decimal = full.iter().map(|(_, d)| *d).sum();
+    let full_in_group = money::round(full_discount * fx_rate, group_currency);
+    let remaining = remaining.map(|r| r.max(Decimal::ZERO));
+
+    let (discounts, allowance_applied) = match remaining {
+        Some(left) if full_in_group > left => {
+            // The most discount (in the order currency, rounded down) whose group value fits.
+            let mut allowed = (left / fx_rate)
+                .round_dp_with_strategy(currency.exponent(), RoundingStrategy::ToZero);
+            let unit = Decimal::new(1, currency.exponent());
+            while allowed > Decimal::ZERO && money::round(allowed * fx_rate, group_currency) > left
+            {
+                allowed -= unit;
+            }
+            let allowed = allowed.max(Decimal::ZERO).min(full_discount);
+            let weights: Vec<Decimal> = full.iter().map(|(_, d)| *d).collect();
+            let parts = if full_discount.is_zero() {
+                vec![money::round(Decimal::ZERO, currency); full.len()]
+            } else {
+                money::allocate(allowed, &weights, currency)
+            };
+            (
+                parts,
+                money::round(allowed * fx_rate, group_currency).min(left),
+            )
+        }
+        _ => (full.iter().map(|(_, d)| *d).collect(), full_in_group),
+    };
+
+    let priced: Vec<PricedLine> = lines
+        .iter()
+        .zip(full.iter().zip(discounts))
+        .map(|(line, ((list_total, _), discount))| PricedLine {
+            product_id: line.product_id,
+            quantity: line.quantity,
+            unit_list_price: money::round(line.unit_list_price, currency),
+            discount_percent: line.discount_percent,
+            line_list_total: *list_total,
+            line_discount: money::round(discount, currency),
+            line_total: money::round(*list_total - discount, currency),
+        })
+        .collect();
+    let list_total = money::round(priced.iter().map(|l| l.line_list_total).sum(), currency);
+    let discount_total = money::round(priced.iter().map(|l| l.line_discount).sum(), currency);
+    PricedOrder {
+        lines: priced,
+        list_total,
+        discount_total,
+        total: list_total - discount_total,
+        allowance_applied: money::round(allowance_applied, group_currency),
+        fx_rate,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use rust_decimal_macros::dec;
+
+    fn usd() -> CurrencyCode {
+        CurrencyCode::parse("USD").unwrap_or_else(|| unreachable!())
+    }
+
+    fn line(price: Decimal, quantity: u32, percent: Decimal) -> LineInput {
+        LineInput {
+            product_id: Uuid::new_v4(),
+            quantity,
+            unit_list_price: price,
+            discount_percent: percent,
+        }
+    }
+
+    #[test]
+    fn without_a_cap_each_line_gets_its_rounded_discount() {
+        let order = price_order(
+            &[line(dec!(0.30), 3, dec!(15)), line(dec!(10), 1, dec!(20))],
+            usd(),
+            usd(),
+            Decimal::ONE,
+            None,
+        );
+        assert_eq!(order.lines[0].line_discount, dec!(0.14)); // 0.90 × 15 % = 0.135 → 0.14
+        assert_eq!(order.lines[1].line_discount, dec!(2.00));
+        assert_eq!(order.list_total, dec!(10.90));
+        assert_eq!(order.discount_total, dec!(2.14));
+        assert_eq!(order.total, dec!(8.76));
+        assert_eq!(order.allowance_applied, dec!(2.14));
+    }
+
+    #[test]
+    fn a_cap_of_five_over_three_equal_lines_gives_167_167_166() {
+        let lines = [
+            line(dec!(50), 1, dec!(20)),
+            line(dec!(50), 1, dec!(20)),
+            line(dec!(50), 1, dec!(20)),
+        ];
+        let order = price_order(&lines, usd(), usd(), Decimal::ONE, Some(dec!(5.00)));
+        let discounts: Vec<Decimal> = order.lines.iter().map(|l| l.line_discount).collect();
+        assert_eq!(discounts, vec![dec!(1.67), dec!(1.67), dec!(1.66)]);
+        assert_eq!(order.discount_total, dec!(5.00));
+        assert_eq!(order.allowance_applied, dec!(5.00));
+        assert_eq!(order.total, dec!(145.00));
+    }
+
+    #[test]
+    fn nothing_left_means_no_discount() {
+        let order = price_order(
+            &[line(dec!(100), 1, dec!(15))],
+            usd(),
+            usd(),
+            Decimal::ONE,
+            Some(Decimal::ZERO),
+        );
+        assert_eq!(order.discount_total, dec!(0.00));
+        assert_eq!(order.allowance_applied, dec!(0.00));
+        assert_eq!(order.total, dec!(100.00));
+    }
+
+    #[test]
+    fn a_foreign_currency_order_is_capped_in_the_group_currency() {
+        let eur = CurrencyCode::parse("EUR").unwrap_or_else(|| unreachable!());
+        // 1 EUR = 1.10 USD; 10.00 USD left; full discount 20.00 EUR = 22.00 USD.
+        let order = price_order(
+            &[line(dec!(100), 1, dec!(20))],
+            eur,
+            usd(),
+            dec!(1.10),
+            Some(dec!(10.00)),
+        );
+        assert_eq!(order.discount_total, dec!(9.09));
+        assert_eq!(order.allowance_applied, dec!(10.00));
+        assert!(order.allowance_applied <= dec!(10.00));
+    }
+
+    proptest! {
+        #[test]
+        fn lines_always_sum_to_the_totals(
+            lines in proptest::collection::vec((1i64..1_000_000, 1u32..1000, 0i64..=100), 1..50),
+            cap in proptest::option::of(0i64..10_000_000),
+        ) {
+            let inputs: Vec<LineInput> = lines.iter().map(|(cents, q, p)| line(Decimal::new(*cents, 2), *q, Decimal::from(*p))).collect();
+            let remaining = cap.map(|c| Decimal::new(c, 2));
+            let order = price_order(&inputs, usd(), usd(), Decimal::ONE, remaining);
+            prop_assert_eq!(order.lines.iter().map(|l| l.line_list_total).sum::<Decimal>(), order.list_total);
+            prop_assert_eq!(order.lines.iter().map(|l| l.line_discount).sum::<Decimal>(), order.discount_total);
+            prop_assert_eq!(order.lines.iter().map(|l| l.line_total).sum::<Decimal>(), order.total);
+            prop_assert_eq!(order.list_total - order.discount_total, order.total);
+            for l in &order.lines {
+                prop_assert!(l.line_discount >= Decimal::ZERO && l.line_discount <= l.line_list_total);
+                prop_assert_eq!(l.line_discount.scale(), 2);
+            }
+            if let Some(left) = remaining {
+                prop_assert!(order.allowance_applied <= left);
+            }
+            prop_assert_eq!(order.allowance_applied, order.discount_total);
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Employee pricing: which discount applies to whom, and the resulting unit price.
+
+use std::collections::HashMap;
+
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use super::codes::CurrencyCode;
+use super::money;
+
+/// What a discount tier grants.
+#[derive(Debug, Clone, Default)]
+pub struct TierTerms {
+    pub discount_percent: Decimal,
+    /// Employment types (`direct`, `outsourced`) the tier is open to.
+    pub eligible_employment_types: Vec<String>,
+    /// Per-category overrides of `discount_percent`.
+    pub category_overrides: HashMap<Uuid, Decimal>,
+}
+
+/// The employee's discount on a product of `category`: the tier's override for the category if
+/// any, else the tier's discount; zero without a tier or when the employment type is not eligible.
+pub fn discount_percent(
+    tier: Option<&TierTerms>,
+    employment_type: &str,
+    category: Uuid,
+) -> Decimal {
+    let Some(tier) = tier else {
+        return Decimal::ZERO;
+    };
+    if !tier
+        .eligible_employment_types
+        .iter()
+        .any(|t| t == employment_type)
+    {
+        return Decimal::ZERO;
+    }
+    tier.category_overrides
+        .get(&category)
+        .copied()
+        .unwrap_or(tier.discount_percent)
+}
+
+/// A unit price split into list price, discount and what the employee pays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnitPrice {
+    pub list_price: Decimal,
+    pub discount: Decimal,
+    pub employee_price: Decimal,
+}
+
+/// Applies `percent` to `list_price`: the discount is rounded half away from zero to the
+/// currency's minor unit (15 % of 0.30 → 0.05), and the price is what remains.
+pub fn employee_unit_price(
+    list_price: Decimal,
+    percent: Decimal,
+    currency: CurrencyCode,
+) -> UnitPrice {
+    let list_price = money::round(list_price, currency);
+    let discount =
+        money::round(list_price * percent / Decimal::ONE_HUNDRED, currency).min(list_price);
+    UnitPrice {
+        list_price,
+        discount,
+        employee_price: list_price - discount,
+    }
+}
+
+/// Formats a percentage without trailing zeros (`15`, `12.5`).
+pub fn format_percent(percent: Decimal) -> String {
+    percent.normalize().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use rust_decimal_macros::dec;
+
+    fn currency(code: &str) -> CurrencyCode {
+        CurrencyCode::parse(code).unwrap_or_else(|| unreachable!())
+    }
+
+    fn tier() -> (TierTerms, Uuid, Uuid) {
+        let electronics = Uuid::new_v4();
+        let apparel = Uuid::new_v4();
+        let terms = TierTerms {
+            discount_percent: dec!(20),
+            eligible_employment_types: vec!["direct".into()],
+            category_overrides: HashMap::from([(electronics, dec!(10))]),
+        };
+        (terms, electronics, apparel)
+    }
+
+    #[test]
+    fn category_override_wins_over_the_tier_default() {
+        let (terms, electronics, apparel) = tier();
+        assert_eq!(
+            discount_percent(Some(&terms), "direct", electronics),
+            dec!(10)
+        );
+        assert_eq!(discount_percent(Some(&terms), "direct", apparel), dec!(20));
+    }
+
+    #[test]
+    fn no_tier_or_ineligible_employment_gets_nothing() {
+        let (terms, electronics, _) = tier();
+        assert_eq!(discount_percent(None, "direct", electronics), Decimal::ZERO);
+        assert_eq!(
+            discount_percent(Some(&terms), "outsourced", electronics),
+            Decimal::ZERO
+        );
+    }
+
+    #[test]
+    fn worked_examples() {
+        let usd = currency("USD");
+        // Half away from zero: 0.045 → 0.05 (banker's rounding would give 0.04).
+        let price = employee_unit_price(dec!(0.30), dec!(15), usd);
+        assert_eq!(
+            (price.discount, price.employee_price),
+            (dec!(0.05), dec!(0.25))
+        );
+        let price = employee_unit_price(dec!(19.99), dec!(12.5), usd);
+        assert_eq!(
+            (price.discount, price.employee_price),
+            (dec!(2.50), dec!(17.49))
+        );
+        let price = employee_unit_price(dec!(100), dec!(0), usd);
+        assert_eq!(price.employee_price.to_string(), "100.00");
+        // JPY has no minor unit: 15 % of 1,250 = 187.5 → 188.
+        let price = employee_unit_price(dec!(1250), dec!(15), currency("JPY"));
+        assert_eq!(
+            (price.discount, price.employee_price),
+            (dec!(188), dec!(1062))
+        );
+        assert_eq!(price.employee_price.to_string(), "1062");
+        // KWD has three decimals.
+        let price = employee_unit_price(dec!(1.005), dec!(10), currency("KWD"));
+        assert_eq!(price.discount.to_string(), "0.101");
+        assert_eq!(format_percent(dec!(15.0000)), "15");
+        assert_eq!(format_percent(dec!(12.5000)), "12.5");
+    }
+
+    proptest! {
+        #[test]
+        fn employee_price_is_within_bounds_and_on_the_grid(cents in 0i64..100_000_000, percent_bp in 0i64..=10_000) {
+            let usd = currency("USD");
+            let list = Decimal::new(cents, 2);
+            let percent = Decimal::new(percent_bp, 2);
+            let price = employee_unit_price(list, percent, usd);
+            prop_assert!(price.employee_price >= Decimal::ZERO);
+            prop_assert!(price.employee_price <= price.list_price);
+            prop_assert_eq!(price.discount + price.employee_price, price.list_price);
+            prop_assert_eq!(price.employee_price.scale(), 2);
+            prop_assert_eq!(money::round(price.employee_price, usd), price.employee_price);
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! Request and response shapes of employee orders. Clients send only product ids and
+//! quantities; every price is computed by the server.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderLineRequest {
+    pub product_id: Uuid,
+    /// 1–1000.
+    pub quantity: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrder {
+    /// 1–50 lines, each product once, all from one seller company.
+    pub lines: Vec<OrderLineRequest>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OrderLineView {
+    pub product_id: Uuid,
+    pub quantity: i32,
+    pub unit_list_price: String,
+    pub discount_percent: String,
+    pub line_list_total: String,
+    pub line_discount: String,
+    pub line_total: String,
+}
+
+/// A priced order before it is placed.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct QuoteView {
+    pub employee_id: Uuid,
+    pub seller_company_id: Uuid,
+    /// The seller's currency; all line amounts and totals are in it.
+    pub currency: String,
+    pub lines: Vec<OrderLineView>,
+    pub list_total: String,
+    pub discount_total: String,
+    pub total: String,
+    /// The discount in the group currency, counted against the annual allowance.
+    pub allowance_applied: String,
+    /// The group currency (of `allowance_applied`).
+    pub allowance_currency: String,
+    /// Converts the order currency to the group currency.
+    pub fx_rate: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OrderView {
+    pub id: Uuid,
+    pub number: String,
+    /// `placed`, `fulfilled` or `cancelled`.
+    pub status: String,
+    pub employee_id: Uuid,
+    pub seller_company_id: Uuid,
+    pub currency: String,
+    pub lines: Vec<OrderLineView>,
+    pub list_total: String,
+    pub discount_total: String,
+    pub total: String,
+    pub allowance_applied: String,
+    pub allowance_currency: String,
+    pub fx_rate: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OrderListQuery {
+    /// Finance and admin only (employees always see their own orders).
+    pub employee_id: Option<Uuid>,
+    /// The seller company.
+    pub company_id: Option<Uuid>,
+    /// `placed`, `fulfilled` or `cancelled`.
+    pub status: Option<String>,
+    /// `YYYY-MM` (UTC).
+    pub period: Option<String>,
+    /// 1–100, default 20.
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}

@@ -1,0 +1,270 @@
+//! Employee order endpoints.
+
+use actix_web::{get, post, web, HttpResponse};
+use chrono::{NaiveDate, TimeZone, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection as _, RunQueryDsl};
+use uuid::Uuid;
+
+use super::dto::*;
+use super::idempotency::{self, IdempotencyKey};
+use super::queries::{self, OrderRow};
+use crate::audit::{self, Change};
+use crate::db::schema::orders;
+use crate::error::ApiError;
+use crate::identity::auth::{Admin, Authorized, CurrentUser, Role};
+use crate::pagination::{Page, PageRequest};
+use crate::startup::AppState;
+
+const PLACE_SCOPE: &str = "POST /orders";
+
+/// Price an order without placing it: the same rules, the allowance cap included.
+#[utoipa::path(tag = "orders", request_body = NewOrder, security(("bearer" = [])), responses((status = 200, body = QuoteView), (status = 409, description = "insufficient_stock or purchase_limit_exceeded"), (status = 422, description = "Invalid lines, not_eligible, fx_rate_missing")))]
+#[post("/orders/quote")]
+#[tracing::instrument(skip_all, fields(employee_id = %user.id))]
+pub async fn quote_order(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    body: web::Json<NewOrder>,
+) -> Result<web::Json<QuoteView>, ApiError> {
+    let request = queries::validate(&body)?;
+    let mut conn = state.pool.get().await?;
+    Ok(web::Json(queries::quote(&mut conn, &user, &request).await?))
+}
+
+/// Place an order. Requires `Idempotency-Key`: the same key and body replay the first
+/// response (`Idempotency-Replay: true`); another body → 422; while the first runs → 409.
+#[utoipa::path(
+    tag = "orders",
+    request_body = NewOrder,
+    params(("Idempotency-Key" = String, Header, description = "1–255 characters, unique per intended order")),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, body = OrderView),
+        (status = 409, description = "insufficient_stock, purchase_limit_exceeded or request_in_progress"),
+        (status = 422, description = "Invalid lines, not_eligible, fx_rate_missing, idempotency_key_reused"),
+    )
+)]
+#[post("/orders")]
+#[tracing::instrument(skip_all, fields(employee_id = %user.id))]
+pub async fn place_order(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    key: IdempotencyKey,
+    body: web::Json<NewOrder>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let request = queries::validate(&body)?;
+    let hash = idempotency::request_hash(&body);
+    let mut conn = state.pool.get().await?;
+    let user = &user;
+    let (status, response, replayed) = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            if let Some(stored) =
+                idempotency::claim(conn, user.id, &key, PLACE_SCOPE, &hash).await?
+            {
+                return Ok((stored.status, stored.body, true));
+            }
+            let view = queries::place(conn, user, &request).await?;
+            audit::record(
+                conn,
+                Some(user),
+                Change::new("order.placed", "order", view.id).after(&view),
+            )
+            .await?;
+            let body = serde_json::to_value(&view).map_err(|e| ApiError::Internal(e.into()))?;
+            idempotency::store(conn, user.id, &key, PLACE_SCOPE, &hash, 201, &body).await?;
+            Ok((201, body, false))
+        })
+        .await?;
+    let mut builder = HttpResponse::build(
+        actix_web::http::StatusCode::from_u16(status)
+            .unwrap_or(actix_web::http::StatusCode::CREATED),
+    );
+    if replayed {
+        builder.insert_header(("Idempotency-Replay", "true"));
+    }
+    Ok(builder.json(response))
+}
+
+fn parse_period(raw: &str) -> Option<(chrono::DateTime<Utc>, chrono::DateTime<Utc>)> {
+    let (year, month) = raw.split_once('-')?;
+    if year.len() != 4 || month.len() != 2 {
+        return None;
+    }
+    let first = NaiveDate::from_ymd_opt(year.parse().ok()?, month.parse().ok()?, 1)?;
+    let next = first.checked_add_months(chrono::Months::new(1))?;
+    Some((
+        Utc.from_utc_datetime(&first.and_hms_opt(0, 0, 0)?),
+        Utc.from_utc_datetime(&next.and_hms_opt(0, 0, 0)?),
+    ))
+}
+
+/// List orders, newest first: employees their own; finance and admin all, with filters.
+#[utoipa::path(tag = "orders", params(OrderListQuery), security(("bearer" = [])), responses((status = 200, body = Page<OrderView>)))]
+#[get("/orders")]
+#[tracing::instrument(skip_all, fields(employee_id = %user.id))]
+pub async fn list_orders(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    query: web::Query<OrderListQuery>,
+) -> Result<web::Json<Page<OrderView>>, ApiError> {
+    let page =
+        PageRequest::<(chrono::DateTime<Utc>, Uuid)>::parse(query.limit, query.cursor.as_deref())?;
+    let sees_all = user.has(Role::Admin) || user.has(Role::Finance);
+    let employee = if sees_all {
+        query.employee_id
+    } else {
+        if query.employee_id.is_some_and(|id| id != user.id) {
+            return Err(ApiError::Forbidden);
+        }
+        Some(user.id)
+    };
+    let mut sql = orders::table
+        .select(OrderRow::as_select())
+        .order((orders::created_at.desc(), orders::id.desc()))
+        .limit(page.fetch())
+        .into_boxed();
+    if let Some(employee) = employee {
+        sql = sql.filter(orders::employee_id.eq(employee));
+    }
+    if let Some(company) = query.company_id {
+        sql = sql.filter(orders::seller_company_id.eq(company));
+    }
+    if let Some(status) = &query.status {
+        if !["placed", "fulfilled", "cancelled"].contains(&status.as_str()) {
+            return Err(ApiError::bad_field(
+                "status",
+                "must be placed, fulfilled or cancelled",
+            ));
+        }
+        sql = sql.filter(orders::status.eq(status.clone()));
+    }
+    if let Some(period) = &query.period {
+        let (from, to) =
+            parse_period(period).ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))?;
+        sql = sql
+            .filter(orders::created_at.ge(from))
+            .filter(orders::created_at.lt(to));
+    }
+    if let Some((at, id)) = page.after {
+        sql = sql.filter(
+            orders::created_at
+                .lt(at)
+                .or(orders::created_at.eq(at).and(orders::id.lt(id))),
+        );
+    }
+    let mut conn = state.pool.get().await?;
+    let rows = sql.load(&mut conn).await?;
+    let views = queries::with_lines(&mut conn, rows).await?;
+    Ok(web::Json(Page::from_rows(
+        views,
+        page.limit,
+        |o: &OrderView| (o.created_at, o.id),
+    )))
+}
+
+fn may_see(user: &CurrentUser, order: &OrderRow) -> bool {
+    order.employee_id == user.id || user.has(Role::Admin) || user.has(Role::Finance)
+}
+
+/// One order: the owner's, or any for finance and admin (others get 404).
+#[utoipa::path(tag = "orders", params(("id" = Uuid, Path)), security(("bearer" = [])), responses((status = 200, body = OrderView)))]
+#[get("/orders/{id}")]
+#[tracing::instrument(skip_all)]
+pub async fn get_order(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<web::Json<OrderView>, ApiError> {
+    let mut conn = state.pool.get().await?;
+    let row: OrderRow = orders::table
+        .find(*id)
+        .select(OrderRow::as_select())
+        .first(&mut conn)
+        .await
+        .optional()?
+        .filter(|row| may_see(&user, row))
+        .ok_or(ApiError::NotFound)?;
+    let mut views = queries::with_lines(&mut conn, vec![row]).await?;
+    views.pop().map(web::Json).ok_or(ApiError::NotFound)
+}
+
+/// Cancel a placed order (its owner, or an admin): stock, allowance and purchase-limit
+/// quantity are given back. Any other state → 409 `invalid_state`.
+#[utoipa::path(tag = "orders", params(("id" = Uuid, Path)), security(("bearer" = [])), responses((status = 200, body = OrderView), (status = 409, description = "invalid_state")))]
+#[post("/orders/{id}/cancel")]
+#[tracing::instrument(skip_all)]
+pub async fn cancel_order(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<web::Json<OrderView>, ApiError> {
+    let id = id.into_inner();
+    let mut conn = state.pool.get().await?;
+    let user = &user;
+    let view = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            let order = queries::find_for_update(conn, id)
+                .await?
+                .filter(|o| o.employee_id == user.id || user.has(Role::Admin))
+                .ok_or(ApiError::NotFound)?;
+            if order.status != "placed" {
+                return Err(ApiError::conflict(
+                    "invalid_state",
+                    format!("an order that is {} cannot be cancelled", order.status),
+                ));
+            }
+            let view = queries::cancel(conn, &order).await?;
+            audit::record(
+                conn,
+                Some(user),
+                Change::new("order.cancelled", "order", id)
+                    .before(&serde_json::json!({"status": order.status}))
+                    .after(&view),
+            )
+            .await?;
+            Ok(view)
+        })
+        .await?;
+    Ok(web::Json(view))
+}
+
+/// Mark a placed order fulfilled (admin). Any other state → 409 `invalid_state`.
+#[utoipa::path(tag = "orders", params(("id" = Uuid, Path)), security(("bearer" = [])), responses((status = 200, body = OrderView), (status = 409, description = "invalid_state")))]
+#[post("/orders/{id}/fulfil")]
+#[tracing::instrument(skip_all)]
+pub async fn fulfil_order(
+    admin: Authorized<Admin>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<web::Json<OrderView>, ApiError> {
+    let id = id.into_inner();
+    let mut conn = state.pool.get().await?;
+    let admin = &admin.user;
+    let view = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            let order = queries::find_for_update(conn, id)
+                .await?
+                .ok_or(ApiError::NotFound)?;
+            if order.status != "placed" {
+                return Err(ApiError::conflict(
+                    "invalid_state",
+                    format!("an order that is {} cannot be fulfilled", order.status),
+                ));
+            }
+            let lines = queries::lines_of(conn, id).await?;
+            let view = queries::set_status(conn, &order, "fulfilled", lines).await?;
+            audit::record(
+                conn,
+                Some(admin),
+                Change::new("order.fulfilled", "order", id)
+                    .before(&serde_json::json!({"status": order.status}))
+                    .after(&serde_json::json!({"status": view.status})),
+            )
+            .await?;
+            Ok(view)
+        })
+        .await?;
+    Ok(web::Json(view))
+}

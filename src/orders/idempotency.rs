@@ -1,0 +1,162 @@
+//! `Idempotency-Key` handling: the key is scoped to the caller; its claim (a transaction-scoped
+//! advisory lock, then the stored response) lives in the same transaction as the order.
+
+use std::future::{ready, Ready};
+use std::time::Duration;
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Text};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::db::schema::idempotency_keys;
+use crate::db::DbPool;
+use crate::error::ApiError;
+
+/// Keys are kept at least this long (they are swept after twice that).
+pub const RETENTION: Duration = Duration::from_secs(24 * 3600);
+
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey(pub String);
+
+impl FromRequest for IdempotencyKey {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let value = req
+            .headers()
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        ready(match value {
+            Some(key) if (1..=255).contains(&key.len()) => Ok(Self(key)),
+            Some(_) => Err(ApiError::bad_field(
+                "Idempotency-Key",
+                "must be 1–255 characters",
+            )),
+            None => Err(ApiError::bad_field("Idempotency-Key", "header is required")),
+        })
+    }
+}
+
+pub fn request_hash(body: &impl serde::Serialize) -> String {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    format!("{:x}", Sha256::digest(bytes))
+}
+
+/// A response stored under a key.
+pub struct Stored {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
+#[derive(QueryableByName)]
+struct Claimed {
+    #[diesel(sql_type = Bool)]
+    claimed: bool,
+}
+
+/// Claims `key` for this transaction. `Ok(Some(stored))` means the same request already ran:
+/// replay it. Another body under the same key → 422; the key held by a running request → 409.
+pub async fn claim(
+    conn: &mut AsyncPgConnection,
+    employee: Uuid,
+    key: &IdempotencyKey,
+    scope: &str,
+    hash: &str,
+) -> Result<Option<Stored>, ApiError> {
+    let lock: Claimed =
+        diesel::sql_query("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS claimed")
+            .bind::<Text, _>(format!("{employee}:{}", key.0))
+            .get_result(conn)
+            .await?;
+    if !lock.claimed {
+        return Err(ApiError::conflict(
+            "request_in_progress",
+            "a request with this Idempotency-Key is still being processed",
+        ));
+    }
+    let existing: Option<(String, String, i32, serde_json::Value)> = idempotency_keys::table
+        .find((employee, &key.0))
+        .select((
+            idempotency_keys::scope,
+            idempotency_keys::request_hash,
+            idempotency_keys::response_status,
+            idempotency_keys::response_body,
+        ))
+        .first(conn)
+        .await
+        .optional()?;
+    match existing {
+        Some((stored_scope, stored_hash, status, body))
+            if stored_scope == scope && stored_hash == hash =>
+        {
+            Ok(Some(Stored {
+                status: u16::try_from(status).unwrap_or(200),
+                body,
+            }))
+        }
+        Some(_) => Err(ApiError::unprocessable(
+            "idempotency_key_reused",
+            "this Idempotency-Key was already used with a different request",
+        )),
+        None => Ok(None),
+    }
+}
+
+/// Stores the response of the request that claimed `key` (same transaction as its effects).
+pub async fn store(
+    conn: &mut AsyncPgConnection,
+    employee: Uuid,
+    key: &IdempotencyKey,
+    scope: &str,
+    hash: &str,
+    status: u16,
+    body: &serde_json::Value,
+) -> QueryResult<()> {
+    diesel::insert_into(idempotency_keys::table)
+        .values((
+            idempotency_keys::employee_id.eq(employee),
+            idempotency_keys::key.eq(&key.0),
+            idempotency_keys::scope.eq(scope),
+            idempotency_keys::request_hash.eq(hash),
+            idempotency_keys::response_status.eq(i32::from(status)),
+            idempotency_keys::response_body.eq(body),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+#[derive(QueryableByName)]
+struct Deleted {
+    #[diesel(sql_type = BigInt)]
+    count: i64,
+}
+
+/// Sweeps keys older than twice the retention once an hour.
+pub fn spawn_sweeper(pool: DbPool) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            let Ok(mut conn) = pool.get().await else {
+                continue;
+            };
+            let swept: Result<Deleted, _> = diesel::sql_query(
+                "WITH gone AS (DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1) RETURNING 1) \
+                 SELECT count(*) AS count FROM gone",
+            )
+            .bind::<diesel::sql_types::Double, _>(2.0 * RETENTION.as_secs_f64())
+            .get_result(&mut conn)
+            .await;
+            if let Ok(Deleted { count }) = swept {
+                tracing::debug!(count, "swept old idempotency keys");
+            }
+        }
+    });
+}
