@@ -46,9 +46,10 @@ CREATE INDEX products_visible_category_idx ON products (category_id, sku) WHERE 
 CREATE INDEX products_visible_seller_idx ON products (seller_company_id, sku) WHERE active AND employee_eligible;
 CREATE INDEX products_category_idx ON products (category_id);
 CREATE INDEX products_seller_idx ON products (seller_company_id);
--- Substring search on name or sku.
-CREATE INDEX products_name_trgm_idx ON products USING gin (lower(name) gin_trgm_ops);
-CREATE INDEX products_sku_trgm_idx ON products USING gin (lower(sku) gin_trgm_ops);
+-- Substring search on name or sku. Catalog writes are rare and searches frequent: no pending
+-- list, so new products are searchable through the index at once.
+CREATE INDEX products_name_trgm_idx ON products USING gin (lower(name) gin_trgm_ops) WITH (fastupdate = off);
+CREATE INDEX products_sku_trgm_idx ON products USING gin (lower(sku) gin_trgm_ops) WITH (fastupdate = off);
 
 CREATE TABLE tier_category_discounts (
     tier_id uuid NOT NULL REFERENCES discount_tiers (id) ON DELETE CASCADE,

@@ -205,7 +205,7 @@ pub fn personalise(
         _ => None,
     };
     let admin = user.has(Role::Admin).then(|| ProductAdminFields {
-        unit_cost: row.unit_cost.to_string(),
+        unit_cost: money::format(row.unit_cost, code),
         stock_on_hand: row.stock_on_hand,
         employee_eligible: row.employee_eligible,
         intercompany_eligible: row.intercompany_eligible,
@@ -262,6 +262,44 @@ fn like_pattern(q: &str) -> String {
     format!("%{escaped}%")
 }
 
+/// Builds the employee listing query (one macro so that the SQL shown by `listing_sql` is the
+/// SQL that runs).
+macro_rules! listing_query {
+    ($group:expr, $query:expr, $after:expr, $fetch:expr) => {{
+        let mut sql = products::table
+            .inner_join(companies::table)
+            .filter(products::active.eq(true))
+            .filter(products::employee_eligible.eq(true))
+            .filter(companies::group_id.eq($group))
+            .select((
+                ProductRow::as_select(),
+                companies::currency,
+                companies::group_id,
+            ))
+            .order(products::sku.asc())
+            .limit($fetch)
+            .into_boxed::<diesel::pg::Pg>();
+        if let Some(category) = $query.category_id {
+            sql = sql.filter(products::category_id.eq(category));
+        }
+        if let Some(seller) = $query.seller_company_id {
+            sql = sql.filter(products::seller_company_id.eq(seller));
+        }
+        if let Some(q) = $query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+            let pattern = like_pattern(q);
+            sql = sql.filter(
+                lower(products::name)
+                    .like(pattern.clone())
+                    .or(lower(products::sku).like(pattern)),
+            );
+        }
+        if let Some(after) = $after {
+            sql = sql.filter(products::sku.gt(after.to_owned()));
+        }
+        sql
+    }};
+}
+
 /// One page of the products an employee of `group` may buy, in sku order after `after`.
 pub async fn visible_products(
     conn: &mut AsyncPgConnection,
@@ -270,37 +308,24 @@ pub async fn visible_products(
     after: Option<&str>,
     fetch: i64,
 ) -> QueryResult<Vec<PricedRow>> {
-    let mut sql = products::table
-        .inner_join(companies::table)
-        .filter(products::active.eq(true))
-        .filter(products::employee_eligible.eq(true))
-        .filter(companies::group_id.eq(group))
-        .select((
-            ProductRow::as_select(),
-            companies::currency,
-            companies::group_id,
-        ))
-        .order(products::sku.asc())
-        .limit(fetch)
-        .into_boxed();
-    if let Some(category) = query.category_id {
-        sql = sql.filter(products::category_id.eq(category));
-    }
-    if let Some(seller) = query.seller_company_id {
-        sql = sql.filter(products::seller_company_id.eq(seller));
-    }
-    if let Some(q) = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        let pattern = like_pattern(q);
-        sql = sql.filter(
-            lower(products::name)
-                .like(pattern.clone())
-                .or(lower(products::sku).like(pattern)),
-        );
-    }
-    if let Some(after) = after {
-        sql = sql.filter(products::sku.gt(after.to_owned()));
-    }
-    sql.load(conn).await
+    listing_query!(group, query, after, fetch).load(conn).await
+}
+
+/// The listing's SQL with `$n` placeholders, in bind order: active, employee_eligible, group,
+/// then category, seller, the search pattern (twice), the cursor — each only when given — and
+/// the limit. Used to EXPLAIN the real query.
+pub fn listing_sql(
+    group: Uuid,
+    query: &ProductListQuery,
+    after: Option<&str>,
+    fetch: i64,
+) -> String {
+    let sql = listing_query!(group, query, after, fetch);
+    let text = diesel::debug_query::<diesel::pg::Pg, _>(&sql).to_string();
+    text.split(" -- binds:")
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 #[cfg(test)]

@@ -75,6 +75,16 @@ async fn template() -> &'static (String, String) {
                     .await
                     .unwrap();
             }
+            // Templates of older migration sets are dropped (unless something still uses them).
+            let stale: Vec<Named> = diesel::sql_query(format!(
+                "SELECT datname AS name FROM pg_database WHERE datname LIKE 'is\\_tpl\\_%' AND datname <> '{name}' AND datname NOT LIKE '%\\_building'"
+            ))
+            .load(&mut admin)
+            .await
+            .unwrap_or_default();
+            for old in stale {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {}", old.name)).execute(&mut admin).await;
+            }
             diesel::sql_query("SELECT pg_advisory_unlock(77120001)")
                 .execute(&mut admin)
                 .await
@@ -181,7 +191,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub pool: DbPool,
     pub settings: Settings,
-    pub db: TestDatabase,
+    pub db: std::sync::Arc<TestDatabase>,
 }
 
 /// A response, decoded.
@@ -262,7 +272,23 @@ impl TestApp {
             client: reqwest::Client::builder().build().unwrap(),
             pool,
             settings,
-            db,
+            db: std::sync::Arc::new(db),
+        }
+    }
+
+    /// A second, independent server instance on the same database (another process in
+    /// production: its own pool, its own workers).
+    pub async fn another_instance(&self) -> TestApp {
+        let application = Application::build(self.settings.clone()).await.unwrap();
+        let address = format!("http://127.0.0.1:{}", application.port());
+        let pool = application.pool.clone();
+        tokio::spawn(application.run_until_stopped());
+        TestApp {
+            address,
+            client: reqwest::Client::builder().build().unwrap(),
+            pool,
+            settings: self.settings.clone(),
+            db: self.db.clone(),
         }
     }
 
@@ -395,6 +421,102 @@ impl TestApp {
         let employee = reply.assert_status(201).clone();
         let token = self.token(email, password).await;
         (employee, token)
+    }
+}
+
+impl TestApp {
+    pub async fn create_category(&self, admin: &str, code: &str) -> Value {
+        self.post(
+            "/api/v1/categories",
+            admin,
+            json!({"code": code, "name": format!("{code} goods")}),
+        )
+        .await
+        .assert_status(201)
+        .clone()
+    }
+
+    pub async fn create_tier(
+        &self,
+        admin: &str,
+        code: &str,
+        percent: &str,
+        allowance: Option<&str>,
+        eligible: &[&str],
+    ) -> Value {
+        self.post(
+            "/api/v1/discount-tiers",
+            admin,
+            json!({"code": code, "name": format!("{code} tier"), "discount_percent": percent,
+                   "annual_allowance": allowance, "eligible_employment_types": eligible}),
+        )
+        .await
+        .assert_status(201)
+        .clone()
+    }
+
+    /// Creates a product; `extra` overrides or adds fields.
+    pub async fn create_product(
+        &self,
+        admin: &str,
+        sku: &str,
+        category: &Value,
+        seller: &str,
+        price: &str,
+        extra: Value,
+    ) -> Value {
+        let mut body = json!({
+            "sku": sku, "name": format!("Product {sku}"), "category_id": category["id"],
+            "seller_company_id": seller, "kind": "goods", "list_price": price, "unit_cost": "0",
+            "stock_on_hand": 100
+        });
+        for (key, value) in extra.as_object().cloned().unwrap_or_default() {
+            body[key] = value;
+        }
+        self.post("/api/v1/products", admin, body)
+            .await
+            .assert_status(201)
+            .clone()
+    }
+
+    /// An employee with a tier and employment type; returns (employee json, token).
+    pub async fn create_shopper(
+        &self,
+        admin: &str,
+        company: &str,
+        email: &str,
+        tier: Option<&Value>,
+        employment: &str,
+    ) -> (Value, String) {
+        let password = "shopper-password-1";
+        let reply = self
+            .post(
+                "/api/v1/employees",
+                admin,
+                json!({
+                    "email": email, "full_name": "Shopper", "company_id": company,
+                    "employment_type": employment, "client_type": "operational",
+                    "tier_id": tier.map(|t| t["id"].clone()), "password": password
+                }),
+            )
+            .await;
+        let employee = reply.assert_status(201).clone();
+        let token = self.token(email, password).await;
+        (employee, token)
+    }
+
+    pub async fn place_order(&self, token: &str, key: &str, lines: &[(&Value, i64)]) -> Reply {
+        let body = json!({"lines": lines.iter().map(|(p, q)| json!({"product_id": p["id"], "quantity": q})).collect::<Vec<_>>()});
+        let response = self
+            .client
+            .post(self.url("/api/v1/orders"))
+            .bearer_auth(token)
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        Self::decode(response).await
     }
 }
 

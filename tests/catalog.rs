@@ -1,0 +1,721 @@
+//! Catalog and employee pricing over HTTP: tiers, overrides, eligibility, rounding, listing,
+//! pagination, search, stock adjustments, and index use at 10 000 products.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::TestApp;
+use diesel_async::RunQueryDsl;
+use internal_store::catalog::dto::ProductListQuery;
+use serde_json::{json, Value};
+
+fn items(reply: &Value) -> Vec<Value> {
+    reply["items"].as_array().cloned().unwrap_or_default()
+}
+
+fn by_sku<'a>(list: &'a [Value], sku: &str) -> &'a Value {
+    list.iter()
+        .find(|p| p["sku"] == sku)
+        .unwrap_or_else(|| panic!("{sku} not listed"))
+}
+
+#[tokio::test]
+async fn each_employee_sees_their_own_discount_and_price() {
+    let app = TestApp::spawn().await;
+    let group = app.bootstrap().await;
+    let electronics = app.create_category(&group.admin, "electronics").await;
+    let apparel = app.create_category(&group.admin, "apparel").await;
+    let commercial = app
+        .create_tier(
+            &group.admin,
+            "commercial",
+            "20",
+            Some("1500.00"),
+            &["direct", "outsourced"],
+        )
+        .await;
+    let executive = app
+        .create_tier(&group.admin, "executive", "25", None, &["direct"])
+        .await;
+    let override_reply = app
+        .send(
+            reqwest::Method::PUT,
+            &format!(
+                "/api/v1/discount-tiers/{}/categories/{}",
+                commercial["id"].as_str().unwrap(),
+                electronics["id"].as_str().unwrap()
+            ),
+            Some(&group.admin),
+            Some(json!({"discount_percent": "10"})),
+        )
+        .await;
+    assert_eq!(
+        override_reply.assert_status(200)["category_discounts"][0]["discount_percent"],
+        "10"
+    );
+
+    app.create_product(
+        &group.admin,
+        "TV-1",
+        &electronics,
+        &group.root_id,
+        "999.99",
+        json!({}),
+    )
+    .await;
+    app.create_product(
+        &group.admin,
+        "SHIRT-1",
+        &apparel,
+        &group.root_id,
+        "19.99",
+        json!({}),
+    )
+    .await;
+    app.create_product(
+        &group.admin,
+        "CHEAP-1",
+        &apparel,
+        &group.root_id,
+        "0.30",
+        json!({}),
+    )
+    .await;
+
+    let (_, commercial_token) = app
+        .create_shopper(
+            &group.admin,
+            &group.root_id,
+            "c@jkl.example",
+            Some(&commercial),
+            "direct",
+        )
+        .await;
+    let (_, executive_direct) = app
+        .create_shopper(
+            &group.admin,
+            &group.root_id,
+            "e@jkl.example",
+            Some(&executive),
+            "direct",
+        )
+        .await;
+    let (_, executive_outsourced) = app
+        .create_shopper(
+            &group.admin,
+            &group.root_id,
+            "o@jkl.example",
+            Some(&executive),
+            "outsourced",
+        )
+        .await;
+    let (_, no_tier) = app
+        .create_shopper(
+            &group.admin,
+            &group.root_id,
+            "n@jkl.example",
+            None,
+            "direct",
+        )
+        .await;
+
+    let list = items(
+        app.get("/api/v1/products", &commercial_token)
+            .await
+            .assert_status(200),
+    );
+    // Category override (10 %) beats the tier default (20 %).
+    let tv = by_sku(&list, "TV-1");
+    assert_eq!(
+        (
+            tv["discount_percent"].as_str(),
+            tv["employee_price"].as_str()
+        ),
+        (Some("10"), Some("899.99"))
+    );
+    assert_eq!(tv["list_price"], "999.99");
+    assert_eq!(tv["currency"], "USD");
+    let shirt = by_sku(&list, "SHIRT-1");
+    assert_eq!(
+        (
+            shirt["discount_percent"].as_str(),
+            shirt["employee_price"].as_str()
+        ),
+        (Some("20"), Some("15.99"))
+    );
+    // Admin-only fields are not shown to employees.
+    assert!(tv.get("unit_cost").is_none() && tv.get("stock_on_hand").is_none());
+    assert_eq!(tv["stock_available"], 100);
+
+    let list = items(
+        app.get("/api/v1/products", &executive_direct)
+            .await
+            .assert_status(200),
+    );
+    // 15 % would be 0.045 → 0.05 (half away from zero); 25 % of 0.30 = 0.075 → 0.08.
+    assert_eq!(by_sku(&list, "CHEAP-1")["employee_price"], "0.22");
+    assert_eq!(by_sku(&list, "TV-1")["employee_price"], "749.99");
+
+    // The executive tier is closed to outsourced staff, and no tier means no discount.
+    for token in [&executive_outsourced, &no_tier] {
+        let list = items(app.get("/api/v1/products", token).await.assert_status(200));
+        let tv = by_sku(&list, "TV-1");
+        assert_eq!(
+            (
+                tv["discount_percent"].as_str(),
+                tv["employee_price"].as_str()
+            ),
+            (Some("0"), Some("999.99"))
+        );
+    }
+}
+
+#[tokio::test]
+async fn half_up_rounding_and_zero_decimal_currencies() {
+    let app = TestApp::spawn().await;
+    let group = app.bootstrap().await;
+    let category = app.create_category(&group.admin, "misc").await;
+    let tier = app
+        .create_tier(
+            &group.admin,
+            "operational",
+            "15",
+            None,
+            &["direct", "outsourced"],
+        )
+        .await;
+    let japan = app
+        .create_company(&group.admin, "JKL-JP", Some(&group.root_id), "JPY")
+        .await;
+    app.create_product(
+        &group.admin,
+        "PEN-1",
+        &category,
+        &group.root_id,
+        "0.30",
+        json!({}),
+    )
+    .await;
+    app.create_product(
+        &group.admin,
+        "TEA-JP",
+        &category,
+        japan["id"].as_str().unwrap(),
+        "1250",
+        json!({}),
+    )
+    .await;
+    let (_, token) = app
+        .create_shopper(
+            &group.admin,
+            &group.root_id,
+            "s@jkl.example",
+            Some(&tier),
+            "direct",
+        )
+        .await;
+    let list = items(app.get("/api/v1/products", &token).await.assert_status(200));
+    // 15 % of 0.30 = 0.045 → discount 0.05 (banker's rounding would say 0.04).
+    assert_eq!(by_sku(&list, "PEN-1")["employee_price"], "0.25");
+    let tea = by_sku(&list, "TEA-JP");
+    assert_eq!(
+        (
+            tea["currency"].as_str(),
+            tea["list_price"].as_str(),
+            tea["employee_price"].as_str()
+        ),
+        (Some("JPY"), Some("1250"), Some("1062"))
+    );
+    // A JPY price with decimals is refused.
+    let reply = app
+        .post(
+            "/api/v1/products",
+            &group.admin,
+            json!({"sku": "BAD-JP", "name": "Bad", "category_id": category["id"], "seller_company_id": japan["id"],
+                   "kind": "goods", "list_price": "10.5", "unit_cost": "1"}),
+        )
+        .await;
+    reply.assert_problem(422, "validation_failed");
+    assert_eq!(reply.body["errors"][0]["field"], "list_price");
+}
+
+#[tokio::test]
+async fn hidden_products_are_invisible_to_employees_but_not_to_admins() {
+    let app = TestApp::spawn().await;
+    let group = app.bootstrap().await;
+    let category = app.create_category(&group.admin, "misc").await;
+    let visible = app
+        .create_product(
+            &group.admin,
+            "VISIBLE",
+            &category,
+            &group.root_id,
+            "10.00",
+            json!({}),
+        )
+        .await;
+    let inactive = app
+        .create_product(
+            &group.admin,
+            "INACTIVE",
+            &category,
+            &group.root_id,
+            "10.00",
+            json!({"active": false}),
+        )
+        .await;
+    let internal = app
+        .create_product(
+            &group.admin,
+            "IC-ONLY",
+            &category,
+            &group.root_id,
+            "10.00",
+            json!({"employee_eligible": false}),
+        )
+        .await;
+    let other_group = app
+        .create_company(&group.admin, "OTHERCO", None, "USD")
+        .await;
+    let foreign = app
+        .create_product(
+            &group.admin,
+            "FOREIGN",
+            &category,
+            other_group["id"].as_str().unwrap(),
+            "10.00",
+            json!({}),
+        )
+        .await;
+    let (_, token) = app
+        .create_shopper(
+            &group.admin,
+            &group.root_id,
+            "s@jkl.example",
+            None,
+            "direct",
+        )
+        .await;
+
+    let skus: Vec<String> = items(app.get("/api/v1/products", &token).await.assert_status(200))
+        .iter()
+        .map(|p| p["sku"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(skus, vec!["VISIBLE"]);
+    for hidden in [&inactive, &internal, &foreign] {
+        app.get(
+            &format!("/api/v1/products/{}", hidden["id"].as_str().unwrap()),
+            &token,
+        )
+        .await
+        .assert_problem(404, "not_found");
+    }
+    let mine = app
+        .get(
+            &format!("/api/v1/products/{}", visible["id"].as_str().unwrap()),
+            &token,
+        )
+        .await;
+    assert_eq!(mine.assert_status(200)["sku"], "VISIBLE");
+    let admin_view = app
+        .get(
+            &format!("/api/v1/products/{}", inactive["id"].as_str().unwrap()),
+            &group.admin,
+        )
+        .await;
+    let admin_view = admin_view.assert_status(200);
+    assert_eq!(admin_view["active"], false);
+    assert_eq!(admin_view["unit_cost"], "0.00");
+}
+
+#[tokio::test]
+async fn walking_the_cursor_visits_every_product_once_and_filters_work() {
+    let app = TestApp::spawn().await;
+    let group = app.bootstrap().await;
+    let tools = app.create_category(&group.admin, "tools").await;
+    let toys = app.create_category(&group.admin, "toys").await;
+    let abc = app
+        .create_company(&group.admin, "ABC", Some(&group.root_id), "USD")
+        .await;
+    let mut expected = Vec::new();
+    for n in 0..7 {
+        let category = if n % 2 == 0 { &tools } else { &toys };
+        let seller = if n < 4 {
+            group.root_id.clone()
+        } else {
+            abc["id"].as_str().unwrap().to_owned()
+        };
+        let sku = format!("SKU-{n:02}");
+        app.create_product(
+            &group.admin,
+            &sku,
+            category,
+            &seller,
+            "5.00",
+            json!({"name": format!("Item {n} 50%_off")}),
+        )
+        .await;
+        expected.push(sku);
+    }
+    app.create_product(
+        &group.admin,
+        "HIDDEN",
+        &tools,
+        &group.root_id,
+        "5.00",
+        json!({"active": false}),
+    )
+    .await;
+    let (_, token) = app
+        .create_shopper(
+            &group.admin,
+            &group.root_id,
+            "s@jkl.example",
+            None,
+            "direct",
+        )
+        .await;
+
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/products?limit=2".to_owned();
+    loop {
+        let page = app.get(&path, &token).await.assert_status(200).clone();
+        assert!(items(&page).len() <= 2);
+        seen.extend(
+            items(&page)
+                .iter()
+                .map(|p| p["sku"].as_str().unwrap().to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/api/v1/products?limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, expected);
+
+    let count = |reply: &Value| items(reply).len();
+    let by_category = app
+        .get(
+            &format!(
+                "/api/v1/products?category_id={}",
+                tools["id"].as_str().unwrap()
+            ),
+            &token,
+        )
+        .await;
+    assert_eq!(count(by_category.assert_status(200)), 4);
+    let by_seller = app
+        .get(
+            &format!(
+                "/api/v1/products?seller_company_id={}",
+                abc["id"].as_str().unwrap()
+            ),
+            &token,
+        )
+        .await;
+    assert_eq!(count(by_seller.assert_status(200)), 3);
+    let by_name = app.get("/api/v1/products?q=item%203", &token).await;
+    assert_eq!(items(by_name.assert_status(200))[0]["sku"], "SKU-03");
+    let by_sku = app.get("/api/v1/products?q=sku-0", &token).await;
+    assert_eq!(count(by_sku.assert_status(200)), 7);
+    // `%` and `_` are literal, not wildcards.
+    assert_eq!(
+        count(
+            app.get("/api/v1/products?q=50%25_off", &token)
+                .await
+                .assert_status(200)
+        ),
+        7
+    );
+    assert_eq!(
+        count(
+            app.get("/api/v1/products?q=5_%25", &token)
+                .await
+                .assert_status(200)
+        ),
+        0
+    );
+
+    app.get("/api/v1/products?limit=101", &token)
+        .await
+        .assert_problem(400, "validation_failed");
+    app.get("/api/v1/products?cursor=%%%", &token)
+        .await
+        .assert_problem(400, "validation_failed");
+    app.get("/api/v1/products?cursor=bm90LWpzb24", &token)
+        .await
+        .assert_problem(400, "validation_failed");
+}
+
+#[tokio::test]
+async fn stock_adjustments_never_go_below_zero_and_are_audited() {
+    let app = TestApp::spawn().await;
+    let group = app.bootstrap().await;
+    let category = app.create_category(&group.admin, "misc").await;
+    let product = app
+        .create_product(
+            &group.admin,
+            "WIDGET",
+            &category,
+            &group.root_id,
+            "1.00",
+            json!({"stock_on_hand": 2}),
+        )
+        .await;
+    let id = product["id"].as_str().unwrap();
+    let path = format!("/api/v1/products/{id}/stock");
+    let added = app
+        .post(
+            &path,
+            &group.admin,
+            json!({"delta": 5, "reason": "delivery 4711"}),
+        )
+        .await;
+    assert_eq!(added.assert_status(200)["stock_on_hand"], 7);
+    let removed = app
+        .post(
+            &path,
+            &group.admin,
+            json!({"delta": -7, "reason": "stocktake"}),
+        )
+        .await;
+    assert_eq!(removed.assert_status(200)["stock_available"], 0);
+    app.post(
+        &path,
+        &group.admin,
+        json!({"delta": -1, "reason": "breakage"}),
+    )
+    .await
+    .assert_problem(409, "insufficient_stock");
+    app.post(&path, &group.admin, json!({"delta": 1, "reason": " "}))
+        .await
+        .assert_problem(422, "validation_failed");
+    let (_, token) = app
+        .create_shopper(
+            &group.admin,
+            &group.root_id,
+            "s@jkl.example",
+            None,
+            "direct",
+        )
+        .await;
+    app.post(&path, &token, json!({"delta": 1, "reason": "mine"}))
+        .await
+        .assert_problem(403, "forbidden");
+    // Stock cannot be set through PATCH.
+    app.patch(
+        &format!("/api/v1/products/{id}"),
+        &group.admin,
+        json!({"stock_on_hand": 99}),
+    )
+    .await
+    .assert_problem(422, "validation_failed");
+
+    let events = app
+        .get(
+            &format!("/api/v1/audit-events?entity_type=product&entity_id={id}"),
+            &group.admin,
+        )
+        .await;
+    let events = items(events.assert_status(200));
+    let adjustments: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["action"] == "product.stock_adjusted")
+        .collect();
+    assert_eq!(adjustments.len(), 2);
+    assert_eq!(adjustments[0]["after"]["reason"], "stocktake");
+    assert_eq!(adjustments[0]["before"]["stock_on_hand"], 7);
+    assert_eq!(adjustments[0]["after"]["stock_on_hand"], 0);
+}
+
+#[tokio::test]
+async fn product_and_tier_rules() {
+    let app = TestApp::spawn().await;
+    let group = app.bootstrap().await;
+    let category = app.create_category(&group.admin, "misc").await;
+    app.create_product(
+        &group.admin,
+        "DUP",
+        &category,
+        &group.root_id,
+        "1.00",
+        json!({}),
+    )
+    .await;
+    let dup = app
+        .post(
+            "/api/v1/products",
+            &group.admin,
+            json!({"sku": "DUP", "name": "Again", "category_id": category["id"], "seller_company_id": group.root_id,
+                   "kind": "goods", "list_price": "1.00", "unit_cost": "0.50"}),
+        )
+        .await;
+    dup.assert_problem(409, "conflict");
+    let bad = app
+        .post(
+            "/api/v1/products",
+            &group.admin,
+            json!({"sku": "BAD", "name": "Bad", "category_id": category["id"], "seller_company_id": group.root_id,
+                   "kind": "goods", "list_price": "1.005", "unit_cost": "-1", "purchase_limit": {"max_quantity": 0, "period": "month"}}),
+        )
+        .await;
+    bad.assert_problem(422, "validation_failed");
+    let fields: Vec<&str> = bad.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert!(
+        fields.contains(&"list_price")
+            && fields.contains(&"unit_cost")
+            && fields.contains(&"purchase_limit.max_quantity"),
+        "{fields:?}"
+    );
+    app.post(
+        "/api/v1/discount-tiers",
+        &group.admin,
+        json!({"code": "T", "name": "T", "discount_percent": "101"}),
+    )
+    .await
+    .assert_problem(422, "validation_failed");
+    let tier = app
+        .create_tier(&group.admin, "T1", "12.5", Some("100.00"), &["direct"])
+        .await;
+    assert_eq!(tier["discount_percent"], "12.5");
+    assert_eq!(tier["annual_allowance"], "100.00");
+    let patched = app
+        .patch(
+            &format!("/api/v1/discount-tiers/{}", tier["id"].as_str().unwrap()),
+            &group.admin,
+            json!({"annual_allowance": null}),
+        )
+        .await;
+    assert!(patched.assert_status(200)["annual_allowance"].is_null());
+    let (_, token) = app
+        .create_shopper(
+            &group.admin,
+            &group.root_id,
+            "s@jkl.example",
+            None,
+            "direct",
+        )
+        .await;
+    app.get("/api/v1/discount-tiers", &token)
+        .await
+        .assert_problem(403, "forbidden");
+    assert_eq!(
+        items(
+            app.get("/api/v1/categories", &token)
+                .await
+                .assert_status(200)
+        )
+        .len(),
+        1
+    );
+}
+
+#[derive(diesel::QueryableByName)]
+struct PlanLine {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    #[diesel(column_name = "QUERY PLAN")]
+    line: String,
+}
+
+#[tokio::test]
+async fn the_listing_uses_indexes_at_ten_thousand_products() {
+    let app = TestApp::spawn().await;
+    let group = app.bootstrap().await;
+    let category = app.create_category(&group.admin, "bulk").await;
+    let mut conn = app.db.connect().await;
+    diesel::sql_query(format!(
+        "INSERT INTO products (sku, name, category_id, seller_company_id, kind, list_price, unit_cost, stock_on_hand, active) \
+         SELECT 'BULK-' || lpad(n::text, 5, '0'), 'Item ' || md5(n::text), '{}', '{}', 'goods', 10 + n % 90, 5, 100, n % 10 <> 0 \
+         FROM generate_series(1, 10000) AS n",
+        category["id"].as_str().unwrap(),
+        group.root_id
+    ))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    diesel::sql_query("ANALYZE")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+
+    #[derive(diesel::QueryableByName)]
+    struct Needle {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        needle: String,
+    }
+    let needle: Vec<Needle> = diesel::sql_query("SELECT substr(md5('4321'), 3, 9) AS needle")
+        .load(&mut conn)
+        .await
+        .unwrap();
+    let needle = needle[0].needle.clone();
+    let group_id: uuid::Uuid = group.root_id.parse().unwrap();
+    let category_id: uuid::Uuid = category["id"].as_str().unwrap().parse().unwrap();
+    let query = |category: Option<uuid::Uuid>, seller: Option<uuid::Uuid>, q: Option<&str>| {
+        ProductListQuery {
+            category_id: category,
+            seller_company_id: seller,
+            q: q.map(str::to_owned),
+            limit: None,
+            cursor: None,
+        }
+    };
+    let cases: Vec<(ProductListQuery, Option<&str>, Vec<String>)> = vec![
+        (query(None, None, None), None, vec![]),
+        (
+            query(None, None, None),
+            Some("BULK-05000"),
+            vec!["'BULK-05000'".into()],
+        ),
+        (
+            query(Some(category_id), None, None),
+            None,
+            vec![format!("'{category_id}'")],
+        ),
+        (
+            query(None, Some(group_id), None),
+            None,
+            vec![format!("'{group_id}'")],
+        ),
+        // A selective search (part of one product's name) goes through the trigram indexes.
+        (
+            query(None, None, Some(&needle)),
+            None,
+            vec![format!("'%{needle}%'"), format!("'%{needle}%'")],
+        ),
+    ];
+    for (list_query, after, extra) in cases {
+        let sql = internal_store::catalog::queries::listing_sql(group_id, &list_query, after, 21);
+        let mut args = vec![
+            "true".to_owned(),
+            "true".to_owned(),
+            format!("'{group_id}'"),
+        ];
+        args.extend(extra);
+        args.push("21".into());
+        diesel::sql_query("DEALLOCATE ALL")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        diesel::sql_query(format!("PREPARE listing AS {sql}"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let plan: Vec<PlanLine> =
+            diesel::sql_query(format!("EXPLAIN EXECUTE listing({})", args.join(", ")))
+                .load(&mut conn)
+                .await
+                .unwrap();
+        let plan: Vec<String> = plan.into_iter().map(|p| p.line).collect();
+        let text = plan.join("\n");
+        assert!(
+            !text.contains("Seq Scan on products"),
+            "sequential scan for {list_query:?}:\n{text}"
+        );
+        assert!(text.contains("products"), "{text}");
+    }
+}
