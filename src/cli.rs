@@ -1,4 +1,4 @@
-//! Command line: `serve` (default), `migrate`, `openapi`, `bootstrap`.
+//! Command line: `serve` (default), `migrate`, `openapi`, `bootstrap`, `seed-demo`.
 
 use clap::{Args, Parser, Subcommand};
 
@@ -23,6 +23,8 @@ pub enum Command {
     Openapi,
     /// Create the first (root) company and the first admin in an empty database.
     Bootstrap(BootstrapArgs),
+    /// Load the JKL Holdings demo group (idempotent; logins in the README).
+    SeedDemo,
 }
 
 #[derive(Debug, Args)]

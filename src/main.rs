@@ -61,6 +61,11 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&created)?);
             Ok(())
         }
+        Command::SeedDemo => {
+            let seeded = internal_store::demo::run(&settings).await?;
+            println!("{}", serde_json::to_string_pretty(&seeded)?);
+            Ok(())
+        }
         Command::Openapi => Ok(()),
     }
 }

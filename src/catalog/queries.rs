@@ -119,6 +119,9 @@ pub async fn load_tier_view(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Ti
     Ok(tier_view(row, overrides.remove(&id).unwrap_or_default()))
 }
 
+/// Tier discount, eligible types, and one override (if any) per row.
+type TierTermsRow = (Decimal, Vec<Option<String>>, Option<Uuid>, Option<Decimal>);
+
 /// The terms of an employee's tier (with its category overrides) in one round trip.
 pub async fn tier_terms(
     conn: &mut AsyncPgConnection,
@@ -127,18 +130,17 @@ pub async fn tier_terms(
     let Some(tier) = tier else {
         return Ok(None);
     };
-    let rows: Vec<(Decimal, Vec<Option<String>>, Option<Uuid>, Option<Decimal>)> =
-        discount_tiers::table
-            .left_join(tier_category_discounts::table)
-            .filter(discount_tiers::id.eq(tier))
-            .select((
-                discount_tiers::discount_percent,
-                discount_tiers::eligible_employment_types,
-                tier_category_discounts::category_id.nullable(),
-                tier_category_discounts::discount_percent.nullable(),
-            ))
-            .load(conn)
-            .await?;
+    let rows: Vec<TierTermsRow> = discount_tiers::table
+        .left_join(tier_category_discounts::table)
+        .filter(discount_tiers::id.eq(tier))
+        .select((
+            discount_tiers::discount_percent,
+            discount_tiers::eligible_employment_types,
+            tier_category_discounts::category_id.nullable(),
+            tier_category_discounts::discount_percent.nullable(),
+        ))
+        .load(conn)
+        .await?;
     let Some((percent, eligible, _, _)) = <[_]>::first(&rows) else {
         return Ok(None);
     };

@@ -1,0 +1,469 @@
+//! `internal-store seed-demo`: the documented JKL Holdings demo group (see README). Idempotent:
+//! everything is keyed by its natural key (company code, tier code, email, sku), so a second run
+//! adds nothing.
+
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::config::Settings;
+use crate::db;
+use crate::db::schema::{
+    categories, companies, discount_tiers, employees, products, tier_category_discounts,
+};
+use crate::identity::password::{PasswordHasher, Secret};
+
+/// The password of every demo account.
+pub const DEMO_PASSWORD: &str = "demo-password-2026";
+
+#[derive(Debug, Serialize, Default)]
+pub struct Seeded {
+    pub companies: usize,
+    pub tiers: usize,
+    pub categories: usize,
+    pub employees: usize,
+    pub products: usize,
+}
+
+/// (email, full name, company code, employment type, client type, roles)
+type Person = (
+    String,
+    String,
+    &'static str,
+    &'static str,
+    &'static str,
+    Vec<&'static str>,
+);
+
+struct CompanySeed {
+    code: &'static str,
+    name: &'static str,
+    parent: Option<&'static str>,
+    currency: &'static str,
+    country: &'static str,
+    rule: &'static str,
+    gp: Option<i64>,
+}
+
+const COMPANIES: &[CompanySeed] = &[
+    CompanySeed {
+        code: "JKL",
+        name: "JKL Holdings",
+        parent: None,
+        currency: "USD",
+        country: "US",
+        rule: "none",
+        gp: None,
+    },
+    CompanySeed {
+        code: "ABC",
+        name: "ABC Manufacturing",
+        parent: Some("JKL"),
+        currency: "USD",
+        country: "US",
+        rule: "us_irc_132",
+        gp: Some(35),
+    },
+    CompanySeed {
+        code: "XYZ",
+        name: "XYZ Retail",
+        parent: Some("JKL"),
+        currency: "EUR",
+        country: "DE",
+        rule: "none",
+        gp: None,
+    },
+];
+
+/// (code, name, percent, allowance, eligible employment types)
+const TIERS: &[(&str, &str, i64, i64, &[&str])] = &[
+    (
+        "operational",
+        "Operational staff",
+        15,
+        1000,
+        &["direct", "outsourced"],
+    ),
+    (
+        "commercial",
+        "Commercial staff",
+        20,
+        1500,
+        &["direct", "outsourced"],
+    ),
+    ("executive", "Executives", 25, 3000, &["direct"]),
+];
+
+const CATEGORIES: &[(&str, &str)] = &[
+    ("electronics", "Electronics"),
+    ("home", "Home & kitchen"),
+    ("apparel", "Apparel"),
+    ("grocery", "Grocery"),
+    ("services", "Services"),
+];
+
+/// (email, full name, company, employment, client type, roles)
+type NamedSeed = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+);
+
+const NAMED: &[NamedSeed] = &[
+    (
+        "ada.admin@jkl.example",
+        "Ada Admin",
+        "JKL",
+        "direct",
+        "executive",
+        &["employee", "admin"],
+    ),
+    (
+        "fiona.finance@jkl.example",
+        "Fiona Finance",
+        "JKL",
+        "direct",
+        "operational",
+        &["employee", "finance"],
+    ),
+    (
+        "paul.purchaser@abc.example",
+        "Paul Purchaser",
+        "ABC",
+        "direct",
+        "commercial",
+        &["employee", "purchaser"],
+    ),
+    (
+        "petra.purchaser@xyz.example",
+        "Petra Purchaser",
+        "XYZ",
+        "direct",
+        "commercial",
+        &["employee", "purchaser"],
+    ),
+    (
+        "olga.outsourced@abc.example",
+        "Olga Outsourced",
+        "ABC",
+        "outsourced",
+        "executive",
+        &["employee"],
+    ),
+    (
+        "eric.executive@jkl.example",
+        "Eric Executive",
+        "JKL",
+        "direct",
+        "executive",
+        &["employee"],
+    ),
+];
+
+const FIRST_NAMES: &[&str] = &[
+    "Alex", "Bea", "Carl", "Dana", "Emil", "Freya", "Gus", "Hana", "Ivan", "Jade", "Kai", "Lena",
+    "Milo", "Nora", "Otto", "Pia", "Quinn", "Rosa", "Sven", "Tara", "Uma", "Vik", "Wendy", "Yusuf",
+];
+
+const ADJECTIVES: &[&str] = &[
+    "Compact",
+    "Classic",
+    "Pro",
+    "Eco",
+    "Smart",
+    "Deluxe",
+    "Mini",
+    "Ultra",
+    "Essential",
+    "Premium",
+];
+
+/// (category, seller, sku prefix, nouns, kind, purchase limit)
+type LineSeed = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    &'static str,
+    Option<(i32, &'static str)>,
+);
+
+const LINES: &[LineSeed] = &[
+    (
+        "electronics",
+        "ABC",
+        "ABC-EL",
+        &[
+            "Headphones",
+            "Speaker",
+            "Charger",
+            "Monitor",
+            "Keyboard",
+            "Webcam",
+            "Router",
+            "Tablet",
+        ],
+        "goods",
+        Some((2, "year")),
+    ),
+    (
+        "home",
+        "ABC",
+        "ABC-HM",
+        &[
+            "Kettle",
+            "Blender",
+            "Lamp",
+            "Toaster",
+            "Pan",
+            "Knife set",
+            "Vacuum",
+        ],
+        "goods",
+        None,
+    ),
+    (
+        "apparel",
+        "XYZ",
+        "XYZ-AP",
+        &[
+            "T-shirt", "Jacket", "Sneakers", "Scarf", "Jeans", "Cap", "Sweater",
+        ],
+        "goods",
+        Some((5, "month")),
+    ),
+    (
+        "grocery",
+        "XYZ",
+        "XYZ-GR",
+        &["Coffee", "Tea", "Olive oil", "Chocolate", "Pasta", "Honey"],
+        "goods",
+        Some((10, "month")),
+    ),
+    (
+        "services",
+        "JKL",
+        "JKL-SV",
+        &["Gym pass", "Language course", "Car wash", "Travel booking"],
+        "service",
+        None,
+    ),
+];
+
+fn percent(value: i64) -> Decimal {
+    Decimal::from(value)
+}
+
+pub async fn run(settings: &Settings) -> anyhow::Result<Seeded> {
+    let located = db::locate(settings.database_url.as_deref()).await?;
+    db::migrate(&located.url).await?;
+    let hash = PasswordHasher::new(1)
+        .hash(&Secret::new(DEMO_PASSWORD))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut conn = db::connect(&located.url).await?;
+    let seeded = conn
+        .transaction::<_, diesel::result::Error, _>(async move |conn| seed(conn, &hash).await)
+        .await?;
+    Ok(seeded)
+}
+
+async fn company_id(conn: &mut AsyncPgConnection, code: &str) -> QueryResult<Uuid> {
+    companies::table
+        .filter(companies::code.eq(code))
+        .select(companies::id)
+        .first(conn)
+        .await
+}
+
+async fn seed(conn: &mut AsyncPgConnection, hash: &str) -> QueryResult<Seeded> {
+    let mut seeded = Seeded::default();
+    for company in COMPANIES {
+        let (parent, group) = match company.parent {
+            Some(parent) => {
+                let parent_id = company_id(conn, parent).await?;
+                let group: Uuid = companies::table
+                    .find(parent_id)
+                    .select(companies::group_id)
+                    .first(conn)
+                    .await?;
+                (Some(parent_id), Some(group))
+            }
+            None => (None, None),
+        };
+        let id = Uuid::new_v4();
+        seeded.companies += diesel::insert_into(companies::table)
+            .values((
+                companies::id.eq(id),
+                companies::code.eq(company.code),
+                companies::name.eq(company.name),
+                companies::parent_id.eq(parent),
+                companies::group_id.eq(group.unwrap_or(id)),
+                companies::currency.eq(company.currency),
+                companies::country.eq(company.country),
+                companies::benefit_tax_rule.eq(company.rule),
+                companies::qualified_discount_gp_percent.eq(company.gp.map(percent)),
+            ))
+            .on_conflict(companies::code)
+            .do_nothing()
+            .execute(conn)
+            .await?;
+    }
+    for (code, name) in CATEGORIES {
+        seeded.categories += diesel::insert_into(categories::table)
+            .values((categories::code.eq(code), categories::name.eq(name)))
+            .on_conflict(categories::code)
+            .do_nothing()
+            .execute(conn)
+            .await?;
+    }
+    for (code, name, discount, allowance, eligible) in TIERS {
+        seeded.tiers += diesel::insert_into(discount_tiers::table)
+            .values((
+                discount_tiers::code.eq(code),
+                discount_tiers::name.eq(name),
+                discount_tiers::discount_percent.eq(percent(*discount)),
+                discount_tiers::annual_allowance.eq(Some(Decimal::new(allowance * 100, 2))),
+                discount_tiers::eligible_employment_types.eq(eligible
+                    .iter()
+                    .map(|e| Some((*e).to_owned()))
+                    .collect::<Vec<_>>()),
+            ))
+            .on_conflict(discount_tiers::code)
+            .do_nothing()
+            .execute(conn)
+            .await?;
+    }
+    // Commercial staff get less on electronics.
+    let commercial: Uuid = discount_tiers::table
+        .filter(discount_tiers::code.eq("commercial"))
+        .select(discount_tiers::id)
+        .first(conn)
+        .await?;
+    let electronics: Uuid = categories::table
+        .filter(categories::code.eq("electronics"))
+        .select(categories::id)
+        .first(conn)
+        .await?;
+    diesel::insert_into(tier_category_discounts::table)
+        .values((
+            tier_category_discounts::tier_id.eq(commercial),
+            tier_category_discounts::category_id.eq(electronics),
+            tier_category_discounts::discount_percent.eq(percent(10)),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await?;
+
+    let tiers: Vec<(String, Uuid)> = discount_tiers::table
+        .select((discount_tiers::code, discount_tiers::id))
+        .load(conn)
+        .await?;
+    let tier_of = |client: &str| {
+        tiers
+            .iter()
+            .find(|(code, _)| code == client)
+            .map(|(_, id)| *id)
+    };
+    let mut people: Vec<Person> = NAMED
+        .iter()
+        .map(|(email, name, company, employment, client, roles)| {
+            (
+                (*email).to_owned(),
+                (*name).to_owned(),
+                *company,
+                *employment,
+                *client,
+                roles.to_vec(),
+            )
+        })
+        .collect();
+    let clients = ["operational", "commercial", "executive"];
+    for (n, first) in FIRST_NAMES.iter().enumerate() {
+        let company = ["JKL", "ABC", "XYZ"][n % 3];
+        let employment = if n % 4 == 3 { "outsourced" } else { "direct" };
+        let client = clients[n % 3];
+        let email = format!(
+            "{}.{}@{}.example",
+            first.to_lowercase(),
+            client,
+            company.to_lowercase()
+        );
+        people.push((
+            email,
+            format!("{first} {company}"),
+            company,
+            employment,
+            client,
+            vec!["employee"],
+        ));
+    }
+    for (email, name, company, employment, client, roles) in &people {
+        let company = company_id(conn, company).await?;
+        seeded.employees += diesel::insert_into(employees::table)
+            .values((
+                employees::email.eq(email),
+                employees::full_name.eq(name),
+                employees::company_id.eq(company),
+                employees::employment_type.eq(employment),
+                employees::client_type.eq(client),
+                employees::tier_id.eq(tier_of(client)),
+                employees::roles.eq(roles
+                    .iter()
+                    .map(|r| Some((*r).to_owned()))
+                    .collect::<Vec<_>>()),
+                employees::password_hash.eq(hash),
+            ))
+            .on_conflict_do_nothing()
+            .execute(conn)
+            .await?;
+    }
+
+    for (category_code, seller_code, prefix, nouns, kind, limit) in LINES {
+        let category: Uuid = categories::table
+            .filter(categories::code.eq(category_code))
+            .select(categories::id)
+            .first(conn)
+            .await?;
+        let seller = company_id(conn, seller_code).await?;
+        let mut rows = Vec::new();
+        let mut index = 0_i64;
+        for noun in *nouns {
+            for adjective in ADJECTIVES {
+                index += 1;
+                let list = Decimal::new(499 + (index * 3_731) % 49_000, 2);
+                let cost = (list * Decimal::new(55, 2)).round_dp(2);
+                rows.push((
+                    products::sku.eq(format!("{prefix}-{index:04}")),
+                    products::name.eq(format!("{adjective} {noun}")),
+                    products::description.eq(format!(
+                        "{adjective} {} from the {category_code} range.",
+                        noun.to_lowercase()
+                    )),
+                    products::category_id.eq(category),
+                    products::seller_company_id.eq(seller),
+                    products::kind.eq(*kind),
+                    products::list_price.eq(list),
+                    products::unit_cost.eq(cost),
+                    products::stock_on_hand.eq(i32::try_from(20 + (index * 7) % 180).unwrap_or(20)),
+                    products::employee_eligible.eq(index % 17 != 0),
+                    products::active.eq(index % 23 != 0),
+                    products::purchase_limit_quantity.eq(limit.map(|(q, _)| q)),
+                    products::purchase_limit_period.eq(limit.map(|(_, p)| p)),
+                ));
+            }
+        }
+        seeded.products += diesel::insert_into(products::table)
+            .values(&rows)
+            .on_conflict(products::sku)
+            .do_nothing()
+            .execute(conn)
+            .await?;
+    }
+    Ok(seeded)
+}
