@@ -654,6 +654,10 @@ async fn the_listing_uses_indexes_at_ten_thousand_products() {
         .unwrap();
     let needle = needle[0].needle.clone();
     let group_id: uuid::Uuid = group.root_id.parse().unwrap();
+    let tier = app
+        .create_tier(&group.admin, "bulk", "15", None, &["direct"])
+        .await;
+    let tier_id: uuid::Uuid = tier["id"].as_str().unwrap().parse().unwrap();
     let category_id: uuid::Uuid = category["id"].as_str().unwrap().parse().unwrap();
     let query = |category: Option<uuid::Uuid>, seller: Option<uuid::Uuid>, q: Option<&str>| {
         ProductListQuery {
@@ -689,8 +693,15 @@ async fn the_listing_uses_indexes_at_ten_thousand_products() {
         ),
     ];
     for (list_query, after, extra) in cases {
-        let sql = internal_store::catalog::queries::listing_sql(group_id, &list_query, after, 21);
+        let sql = internal_store::catalog::queries::listing_sql(
+            group_id,
+            Some(tier_id),
+            &list_query,
+            after,
+            21,
+        );
         let mut args = vec![
+            format!("'{tier_id}'"),
             "true".to_owned(),
             "true".to_owned(),
             format!("'{group_id}'"),

@@ -359,10 +359,10 @@ pub async fn list_products(
         return Err(ApiError::bad_field("q", "must be at most 100 characters"));
     }
     let mut conn = state.pool.get().await?;
-    let terms = queries::tier_terms(&mut conn, user.tier_id).await?;
     let rows = queries::visible_products(
         &mut conn,
         user.group_id,
+        user.tier_id,
         &query,
         page.after.as_deref(),
         page.fetch(),
@@ -373,7 +373,7 @@ pub async fn list_products(
         .into_iter()
         .map(|row| {
             let bought = used.get(&row.0.id).copied().unwrap_or(0);
-            queries::personalise(row, &user, terms.as_ref(), bought)
+            queries::personalise(row, &user, bought)
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(web::Json(Page::from_rows(
@@ -384,7 +384,7 @@ pub async fn list_products(
 }
 
 fn visible_to(user: &CurrentUser, row: &queries::PricedRow) -> bool {
-    let (product, _, group) = row;
+    let (product, _, group, _) = row;
     user.has(Role::Admin)
         || (product.active && product.employee_eligible && *group == user.group_id)
 }
@@ -399,22 +399,16 @@ pub async fn get_product(
     id: web::Path<Uuid>,
 ) -> Result<web::Json<ProductView>, ApiError> {
     let mut conn = state.pool.get().await?;
-    let row = queries::find_product(&mut conn, *id)
+    let row = queries::find_product(&mut conn, *id, user.tier_id)
         .await?
         .ok_or(ApiError::NotFound)?;
     if !visible_to(&user, &row) {
         return Err(ApiError::NotFound);
     }
-    let terms = queries::tier_terms(&mut conn, user.tier_id).await?;
     let used =
         crate::orders::queries::limit_usage(&mut conn, user.id, std::slice::from_ref(&row)).await?;
     let bought = used.get(&row.0.id).copied().unwrap_or(0);
-    Ok(web::Json(queries::personalise(
-        row,
-        &user,
-        terms.as_ref(),
-        bought,
-    )?))
+    Ok(web::Json(queries::personalise(row, &user, bought)?))
 }
 
 async fn seller_currency(
@@ -543,10 +537,10 @@ pub async fn create_product(
                 .returning(ProductRow::as_returning())
                 .get_result(conn)
                 .await?;
-            let priced = queries::find_product(conn, row.id)
+            let priced = queries::find_product(conn, row.id, admin.tier_id)
                 .await?
                 .ok_or(ApiError::NotFound)?;
-            let view = queries::personalise(priced, admin, None, 0)?;
+            let view = queries::personalise(priced, admin, 0)?;
             audit::record(
                 conn,
                 Some(admin),
@@ -589,10 +583,10 @@ pub async fn update_product(
     let admin = &admin.user;
     let view = conn
         .transaction::<_, ApiError, _>(async move |conn| {
-            let before = queries::find_product(conn, id)
+            let before = queries::find_product(conn, id, admin.tier_id)
                 .await?
                 .ok_or(ApiError::NotFound)?;
-            let (row, currency, _) = before.clone();
+            let (row, currency, _, _) = before.clone();
             let code = CurrencyCode::parse(&currency)
                 .ok_or_else(|| ApiError::internal("unknown currency"))?;
             let mut errors = Vec::new();
@@ -644,11 +638,11 @@ pub async fn update_product(
                 ))
                 .execute(conn)
                 .await?;
-            let after = queries::find_product(conn, id)
+            let after = queries::find_product(conn, id, admin.tier_id)
                 .await?
                 .ok_or(ApiError::NotFound)?;
-            let before_view = queries::personalise(before, admin, None, 0)?;
-            let view = queries::personalise(after, admin, None, 0)?;
+            let before_view = queries::personalise(before, admin, 0)?;
+            let view = queries::personalise(after, admin, 0)?;
             audit::record(
                 conn,
                 Some(admin),
@@ -719,8 +713,8 @@ pub async fn adjust_stock(
                 .before(&serde_json::json!({"stock_on_hand": before}))
                 .after(&serde_json::json!({"stock_on_hand": after, "delta": adjustment.delta, "reason": adjustment.reason.trim()}));
             audit::record(conn, Some(admin), change).await?;
-            let priced = queries::find_product(conn, id).await?.ok_or(ApiError::NotFound)?;
-            queries::personalise(priced, admin, None, 0)
+            let priced = queries::find_product(conn, id, admin.tier_id).await?.ok_or(ApiError::NotFound)?;
+            queries::personalise(priced, admin, 0)
         })
         .await?;
     Ok(web::Json(view))

@@ -13,7 +13,7 @@ use crate::db::functions::lower;
 use crate::db::schema::{categories, companies, discount_tiers, products, tier_category_discounts};
 use crate::domain::codes::CurrencyCode;
 use crate::domain::money;
-use crate::domain::pricing::{self, TierTerms};
+use crate::domain::pricing;
 use crate::error::ApiError;
 use crate::identity::auth::{CurrentUser, Role};
 use crate::identity::dto::EmploymentType;
@@ -119,41 +119,6 @@ pub async fn load_tier_view(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Ti
     Ok(tier_view(row, overrides.remove(&id).unwrap_or_default()))
 }
 
-/// Tier discount, eligible types, and one override (if any) per row.
-type TierTermsRow = (Decimal, Vec<Option<String>>, Option<Uuid>, Option<Decimal>);
-
-/// The terms of an employee's tier (with its category overrides) in one round trip.
-pub async fn tier_terms(
-    conn: &mut AsyncPgConnection,
-    tier: Option<Uuid>,
-) -> QueryResult<Option<TierTerms>> {
-    let Some(tier) = tier else {
-        return Ok(None);
-    };
-    let rows: Vec<TierTermsRow> = discount_tiers::table
-        .left_join(tier_category_discounts::table)
-        .filter(discount_tiers::id.eq(tier))
-        .select((
-            discount_tiers::discount_percent,
-            discount_tiers::eligible_employment_types,
-            tier_category_discounts::category_id.nullable(),
-            tier_category_discounts::discount_percent.nullable(),
-        ))
-        .load(conn)
-        .await?;
-    let Some((percent, eligible, _, _)) = <[_]>::first(&rows) else {
-        return Ok(None);
-    };
-    Ok(Some(TierTerms {
-        discount_percent: *percent,
-        eligible_employment_types: eligible.iter().flatten().cloned().collect(),
-        category_overrides: rows
-            .iter()
-            .filter_map(|(_, _, category, percent)| Some(((*category)?, (*percent)?)))
-            .collect(),
-    }))
-}
-
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = products)]
 pub struct ProductRow {
@@ -176,21 +141,21 @@ pub struct ProductRow {
     pub updated_at: DateTime<Utc>,
 }
 
-/// A product row with its seller's currency and group.
-pub type PricedRow = (ProductRow, String, Uuid);
+/// A product row with its seller's currency and group, and the caller's tier override for its
+/// category (if any).
+pub type PricedRow = (ProductRow, String, Uuid, Option<Decimal>);
 
 /// What a product looks like to `user`: personal discount and price, remaining purchase limit,
 /// and the admin fields for admins. `used` is the quantity already bought in the limit period.
 pub fn personalise(
-    (row, currency, _group): PricedRow,
+    (row, currency, _group, category_override): PricedRow,
     user: &CurrentUser,
-    terms: Option<&TierTerms>,
     used: i32,
 ) -> Result<ProductView, ApiError> {
     let code = CurrencyCode::parse(&currency)
         .ok_or_else(|| ApiError::internal(format!("unknown seller currency {currency}")))?;
     let percent = if row.employee_eligible {
-        pricing::discount_percent(terms, &user.employment_type, row.category_id)
+        pricing::discount_percent(user.tier.as_ref(), &user.employment_type, category_override)
     } else {
         Decimal::ZERO
     };
@@ -237,21 +202,54 @@ pub fn personalise(
     })
 }
 
-pub async fn find_product(
-    conn: &mut AsyncPgConnection,
-    id: Uuid,
-) -> QueryResult<Option<PricedRow>> {
-    products::table
-        .inner_join(companies::table)
-        .filter(products::id.eq(id))
-        .select((
+/// The caller's tier override for each product's category, as a nullable column.
+macro_rules! with_override {
+    ($query:expr, $tier:expr) => {
+        $query.left_join(
+            tier_category_discounts::table.on(tier_category_discounts::category_id
+                .eq(products::category_id)
+                .and(tier_category_discounts::tier_id.nullable().eq($tier))),
+        )
+    };
+}
+
+/// The columns of a `PricedRow`.
+macro_rules! priced_columns {
+    () => {
+        (
             ProductRow::as_select(),
             companies::currency,
             companies::group_id,
-        ))
+            tier_category_discounts::discount_percent.nullable(),
+        )
+    };
+}
+
+/// One product priced for an employee of `tier` (`None`: no tier).
+pub async fn find_product(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    tier: Option<Uuid>,
+) -> QueryResult<Option<PricedRow>> {
+    with_override!(products::table.inner_join(companies::table), tier)
+        .filter(products::id.eq(id))
+        .select(priced_columns!())
         .first(conn)
         .await
         .optional()
+}
+
+/// Several products priced for an employee of `tier`.
+pub async fn find_products(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+    tier: Option<Uuid>,
+) -> QueryResult<Vec<PricedRow>> {
+    with_override!(products::table.inner_join(companies::table), tier)
+        .filter(products::id.eq_any(ids))
+        .select(priced_columns!())
+        .load(conn)
+        .await
 }
 
 /// Escapes LIKE wildcards so `q` is matched literally.
@@ -267,17 +265,12 @@ fn like_pattern(q: &str) -> String {
 /// Builds the employee listing query (one macro so that the SQL shown by `listing_sql` is the
 /// SQL that runs).
 macro_rules! listing_query {
-    ($group:expr, $query:expr, $after:expr, $fetch:expr) => {{
-        let mut sql = products::table
-            .inner_join(companies::table)
+    ($group:expr, $tier:expr, $query:expr, $after:expr, $fetch:expr) => {{
+        let mut sql = with_override!(products::table.inner_join(companies::table), $tier)
             .filter(products::active.eq(true))
             .filter(products::employee_eligible.eq(true))
             .filter(companies::group_id.eq($group))
-            .select((
-                ProductRow::as_select(),
-                companies::currency,
-                companies::group_id,
-            ))
+            .select(priced_columns!())
             .order(products::sku.asc())
             .limit($fetch)
             .into_boxed::<diesel::pg::Pg>();
@@ -306,23 +299,27 @@ macro_rules! listing_query {
 pub async fn visible_products(
     conn: &mut AsyncPgConnection,
     group: Uuid,
+    tier: Option<Uuid>,
     query: &ProductListQuery,
     after: Option<&str>,
     fetch: i64,
 ) -> QueryResult<Vec<PricedRow>> {
-    listing_query!(group, query, after, fetch).load(conn).await
+    listing_query!(group, tier, query, after, fetch)
+        .load(conn)
+        .await
 }
 
-/// The listing's SQL with `$n` placeholders, in bind order: active, employee_eligible, group,
-/// then category, seller, the search pattern (twice), the cursor — each only when given — and
-/// the limit. Used to EXPLAIN the real query.
+/// The listing's SQL with `$n` placeholders, in bind order: the tier, active, employee_eligible,
+/// group, then category, seller, the search pattern (twice), the cursor — each only when given —
+/// and the limit. Used to EXPLAIN the real query.
 pub fn listing_sql(
     group: Uuid,
+    tier: Option<Uuid>,
     query: &ProductListQuery,
     after: Option<&str>,
     fetch: i64,
 ) -> String {
-    let sql = listing_query!(group, query, after, fetch);
+    let sql = listing_query!(group, tier, query, after, fetch);
     let text = diesel::debug_query::<diesel::pg::Pg, _>(&sql).to_string();
     text.split(" -- binds:")
         .next()

@@ -1,9 +1,6 @@
 //! Employee pricing: which discount applies to whom, and the resulting unit price.
 
-use std::collections::HashMap;
-
 use rust_decimal::Decimal;
-use uuid::Uuid;
 
 use super::codes::CurrencyCode;
 use super::money;
@@ -14,16 +11,15 @@ pub struct TierTerms {
     pub discount_percent: Decimal,
     /// Employment types (`direct`, `outsourced`) the tier is open to.
     pub eligible_employment_types: Vec<String>,
-    /// Per-category overrides of `discount_percent`.
-    pub category_overrides: HashMap<Uuid, Decimal>,
 }
 
-/// The employee's discount on a product of `category`: the tier's override for the category if
-/// any, else the tier's discount; zero without a tier or when the employment type is not eligible.
+/// The employee's discount on a product: the tier's override for the product's category
+/// (`category_override`) if any, else the tier's discount; zero without a tier or when the
+/// employment type is not eligible.
 pub fn discount_percent(
     tier: Option<&TierTerms>,
     employment_type: &str,
-    category: Uuid,
+    category_override: Option<Decimal>,
 ) -> Decimal {
     let Some(tier) = tier else {
         return Decimal::ZERO;
@@ -35,10 +31,7 @@ pub fn discount_percent(
     {
         return Decimal::ZERO;
     }
-    tier.category_overrides
-        .get(&category)
-        .copied()
-        .unwrap_or(tier.discount_percent)
+    category_override.unwrap_or(tier.discount_percent)
 }
 
 /// A unit price split into list price, discount and what the employee pays.
@@ -81,33 +74,39 @@ mod tests {
         CurrencyCode::parse(code).unwrap_or_else(|| unreachable!())
     }
 
-    fn tier() -> (TierTerms, Uuid, Uuid) {
-        let electronics = Uuid::new_v4();
-        let apparel = Uuid::new_v4();
-        let terms = TierTerms {
+    fn tier() -> TierTerms {
+        TierTerms {
             discount_percent: dec!(20),
             eligible_employment_types: vec!["direct".into()],
-            category_overrides: HashMap::from([(electronics, dec!(10))]),
-        };
-        (terms, electronics, apparel)
+        }
     }
 
     #[test]
     fn category_override_wins_over_the_tier_default() {
-        let (terms, electronics, apparel) = tier();
         assert_eq!(
-            discount_percent(Some(&terms), "direct", electronics),
+            discount_percent(Some(&tier()), "direct", Some(dec!(10))),
             dec!(10)
         );
-        assert_eq!(discount_percent(Some(&terms), "direct", apparel), dec!(20));
+        assert_eq!(discount_percent(Some(&tier()), "direct", None), dec!(20));
+        // An override of zero is an override, not "no override".
+        assert_eq!(
+            discount_percent(Some(&tier()), "direct", Some(Decimal::ZERO)),
+            Decimal::ZERO
+        );
     }
 
     #[test]
     fn no_tier_or_ineligible_employment_gets_nothing() {
-        let (terms, electronics, _) = tier();
-        assert_eq!(discount_percent(None, "direct", electronics), Decimal::ZERO);
         assert_eq!(
-            discount_percent(Some(&terms), "outsourced", electronics),
+            discount_percent(None, "direct", Some(dec!(10))),
+            Decimal::ZERO
+        );
+        assert_eq!(
+            discount_percent(Some(&tier()), "outsourced", Some(dec!(10))),
+            Decimal::ZERO
+        );
+        assert_eq!(
+            discount_percent(Some(&tier()), "outsourced", None),
             Decimal::ZERO
         );
     }

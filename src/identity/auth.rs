@@ -11,12 +11,14 @@ use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use futures_util::future::LocalBoxFuture;
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use tracing_actix_web::RequestId;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::db::schema::{companies, employees};
+use crate::db::schema::{companies, discount_tiers, employees};
+use crate::domain::pricing::TierTerms;
 use crate::error::ApiError;
 use crate::startup::AppState;
 
@@ -62,6 +64,8 @@ pub struct CurrentUser {
     pub employment_type: String,
     pub client_type: String,
     pub tier_id: Option<Uuid>,
+    /// What the tier grants (loaded with the employee: pricing needs it on every catalog call).
+    pub tier: Option<TierTerms>,
     /// The request id, recorded with audit events.
     pub request_id: Option<String>,
 }
@@ -73,15 +77,14 @@ impl CurrentUser {
 }
 
 type UserRow = (
-    Uuid,
-    String,
-    String,
-    Uuid,
-    Uuid,
-    Vec<Option<String>>,
-    String,
-    String,
-    Option<Uuid>,
+    (Uuid, String, String, Uuid, Uuid, Vec<Option<String>>),
+    (
+        String,
+        String,
+        Option<Uuid>,
+        Option<Decimal>,
+        Option<Vec<Option<String>>>,
+    ),
 );
 
 async fn load(
@@ -94,24 +97,37 @@ async fn load(
     let mut conn = state.pool.get().await?;
     let row: Option<UserRow> = employees::table
         .inner_join(companies::table)
+        .left_join(discount_tiers::table)
         .filter(employees::id.eq(subject))
         .filter(employees::active.eq(true))
         .select((
-            employees::id,
-            employees::email,
-            employees::full_name,
-            employees::company_id,
-            companies::group_id,
-            employees::roles,
-            employees::employment_type,
-            employees::client_type,
-            employees::tier_id,
+            (
+                employees::id,
+                employees::email,
+                employees::full_name,
+                employees::company_id,
+                companies::group_id,
+                employees::roles,
+            ),
+            (
+                employees::employment_type,
+                employees::client_type,
+                employees::tier_id,
+                discount_tiers::discount_percent.nullable(),
+                discount_tiers::eligible_employment_types.nullable(),
+            ),
         ))
         .first(&mut conn)
         .await
         .optional()?;
-    let (id, email, full_name, company_id, group_id, roles, employment_type, client_type, tier_id) =
-        row.ok_or(ApiError::Unauthorized)?;
+    let (
+        (id, email, full_name, company_id, group_id, roles),
+        (employment_type, client_type, tier_id, percent, eligible),
+    ) = row.ok_or(ApiError::Unauthorized)?;
+    let tier = percent.map(|discount_percent| TierTerms {
+        discount_percent,
+        eligible_employment_types: eligible.unwrap_or_default().into_iter().flatten().collect(),
+    });
     Ok(CurrentUser {
         id,
         email,
@@ -126,6 +142,7 @@ async fn load(
         employment_type,
         client_type,
         tier_id,
+        tier,
         request_id,
     })
 }

@@ -47,7 +47,7 @@ pub async fn limit_usage(
     let today = Utc::now().date_naive();
     let wanted: HashMap<(Uuid, NaiveDate), ()> = rows
         .iter()
-        .filter_map(|(p, _, _)| {
+        .filter_map(|(p, _, _, _)| {
             p.purchase_limit_period
                 .as_deref()
                 .map(|period| ((p.id, period_start(period, today)), ()))
@@ -144,16 +144,7 @@ pub async fn context(
     request: &Requested,
 ) -> Result<Context, ApiError> {
     let ids: Vec<Uuid> = request.lines.iter().map(|(id, _)| *id).collect();
-    let found: Vec<PricedRow> = products::table
-        .inner_join(companies::table)
-        .filter(products::id.eq_any(&ids))
-        .select((
-            catalog::ProductRow::as_select(),
-            companies::currency,
-            companies::group_id,
-        ))
-        .load(conn)
-        .await?;
+    let found: Vec<PricedRow> = catalog::find_products(conn, &ids, user.tier_id).await?;
     let by_id: HashMap<Uuid, PricedRow> = found.into_iter().map(|row| (row.0.id, row)).collect();
     let mut rows = Vec::with_capacity(request.lines.len());
     for (index, (id, _)) in request.lines.iter().enumerate() {
@@ -195,7 +186,6 @@ pub async fn context(
             format!("no {currency}→{group_currency} exchange rate is known for today"),
         ));
     };
-    let terms = catalog::tier_terms(conn, user.tier_id).await?;
     let cap = match user.tier_id {
         Some(tier) => discount_tiers::table
             .find(tier)
@@ -209,16 +199,18 @@ pub async fn context(
     let inputs = rows
         .iter()
         .zip(&request.lines)
-        .map(|((product, _, _), (_, quantity))| LineInput {
-            product_id: product.id,
-            quantity: *quantity,
-            unit_list_price: product.list_price,
-            discount_percent: pricing::discount_percent(
-                terms.as_ref(),
-                &user.employment_type,
-                product.category_id,
-            ),
-        })
+        .map(
+            |((product, _, _, category_override), (_, quantity))| LineInput {
+                product_id: product.id,
+                quantity: *quantity,
+                unit_list_price: product.list_price,
+                discount_percent: pricing::discount_percent(
+                    user.tier.as_ref(),
+                    &user.employment_type,
+                    *category_override,
+                ),
+            },
+        )
         .collect();
     Ok(Context {
         rows,
@@ -289,7 +281,7 @@ pub async fn quote(
         ctx.cap.map(|c| c - used),
     );
     let bought = limit_usage(conn, user.id, &ctx.rows).await?;
-    for ((product, _, _), (_, quantity)) in ctx.rows.iter().zip(&request.lines) {
+    for ((product, _, _, _), (_, quantity)) in ctx.rows.iter().zip(&request.lines) {
         let quantity = i32::try_from(*quantity).unwrap_or(i32::MAX);
         if let Some(max) = product.purchase_limit_quantity {
             if bought.get(&product.id).copied().unwrap_or(0) + quantity > max {
@@ -378,7 +370,7 @@ pub async fn place(
         .rows
         .iter()
         .zip(&request.lines)
-        .map(|((product, _, _), (_, quantity))| (product, *quantity))
+        .map(|((product, _, _, _), (_, quantity))| (product, *quantity))
         .collect();
     by_product.sort_by_key(|(product, _)| product.id);
     let mut period_of: HashMap<Uuid, NaiveDate> = HashMap::new();

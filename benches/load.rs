@@ -1,0 +1,416 @@
+//! Load benchmark: prepares a realistic data set (10 000 products, 1 000 employees), starts the
+//! release server as its own process, drives it over loopback with concurrent clients and prints
+//! throughput and latency per scenario — each as a ratio to what `pgbench` measures on the same
+//! PostgreSQL in the same run, so results compare across machines.
+//!
+//! Run: `cargo bench --bench load` (DATABASE_URL or the local default server; needs `pgbench`).
+//! Knobs: LOAD_CLIENTS (default 32), LOAD_SECONDS per scenario (default 10), LOAD_SCENARIOS
+//! (comma-separated name prefixes, e.g. `catalog,order`; default all).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+use std::collections::HashMap;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use diesel_async::RunQueryDsl;
+use internal_store::config::Settings;
+use internal_store::identity::token::TokenKeys;
+use serde_json::json;
+
+const PRODUCTS: usize = 10_000;
+const EMPLOYEES: usize = 1_000;
+const SECRET: &str = "load-bench-secret-load-bench-secret-0000";
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct Outcome {
+    name: String,
+    latencies: Vec<Duration>,
+    errors: usize,
+    seconds: f64,
+}
+
+impl Outcome {
+    fn throughput(&self) -> f64 {
+        self.latencies.len() as f64 / self.seconds
+    }
+
+    fn percentile(&self, p: f64) -> f64 {
+        if self.latencies.is_empty() {
+            return f64::NAN;
+        }
+        let index = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies[index].as_secs_f64() * 1000.0
+    }
+}
+
+async fn sql(conn: &mut diesel_async::AsyncPgConnection, text: &str) {
+    diesel::sql_query(text)
+        .execute(conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}: {text}"));
+}
+
+/// Runs `pgbench` and returns its tps (excluding connection time).
+fn pgbench(url: &url::Url, args: &[&str]) -> f64 {
+    let output = Command::new("pgbench")
+        .args([
+            "-h",
+            url.host_str().unwrap_or("127.0.0.1"),
+            "-p",
+            &url.port().unwrap_or(5432).to_string(),
+        ])
+        .args([
+            "-U",
+            if url.username().is_empty() {
+                "postgres"
+            } else {
+                url.username()
+            },
+        ])
+        .args(args)
+        .arg(url.path().trim_start_matches('/'))
+        .output()
+        .expect("pgbench must be installed (PostgreSQL's client tools)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "pgbench failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    text.lines()
+        .find(|line| line.starts_with("tps = "))
+        .and_then(|line| line.split_whitespace().nth(2))
+        .and_then(|tps| tps.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+#[tokio::main]
+async fn main() {
+    let clients = env_number("LOAD_CLIENTS", 32) as usize;
+    let seconds = env_number("LOAD_SECONDS", 10);
+    let located = internal_store::db::locate(std::env::var("DATABASE_URL").ok().as_deref())
+        .await
+        .unwrap();
+    let mut server = url::Url::parse(&located.url).unwrap();
+    server.set_path("/postgres");
+    let mut admin = internal_store::db::connect(server.as_str()).await.unwrap();
+    let pid = std::process::id();
+    let app_db = format!("is_bench_load_{pid}");
+    let pg_db = format!("is_bench_pgbench_{pid}");
+    for name in [&app_db, &pg_db] {
+        sql(&mut admin, &format!("CREATE DATABASE {name}")).await;
+    }
+    let mut app_url = server.clone();
+    app_url.set_path(&format!("/{app_db}"));
+    let mut pg_url = server.clone();
+    pg_url.set_path(&format!("/{pg_db}"));
+
+    // ---- data set
+    println!("preparing {PRODUCTS} products and {EMPLOYEES} employees …");
+    internal_store::db::migrate(app_url.as_str()).await.unwrap();
+    let hash = internal_store::identity::password::PasswordHasher::new(1)
+        .hash(&internal_store::identity::password::Secret::new(
+            "load-password-1234",
+        ))
+        .await
+        .unwrap();
+    let mut conn = internal_store::db::connect(app_url.as_str()).await.unwrap();
+    sql(&mut conn, "INSERT INTO companies (id, code, name, group_id, currency, country) VALUES ('00000000-0000-0000-0000-000000000001', 'JKL', 'JKL Holdings', '00000000-0000-0000-0000-000000000001', 'USD', 'US')").await;
+    sql(&mut conn, "INSERT INTO companies (id, code, name, parent_id, group_id, currency, country) VALUES ('00000000-0000-0000-0000-000000000002', 'ABC', 'ABC Manufacturing', '00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-000000000001', 'USD', 'US')").await;
+    sql(&mut conn, "INSERT INTO categories (code, name) SELECT 'cat' || n, 'Category ' || n FROM generate_series(1, 20) n").await;
+    sql(&mut conn, "INSERT INTO discount_tiers (code, name, discount_percent, annual_allowance) VALUES ('operational', 'Operational', 15, 1000000), ('commercial', 'Commercial', 20, 1000000), ('executive', 'Executive', 25, NULL)").await;
+    sql(&mut conn, "INSERT INTO tier_category_discounts (tier_id, category_id, discount_percent) SELECT t.id, c.id, 10 FROM discount_tiers t, categories c WHERE t.code = 'commercial' AND c.code IN ('cat1', 'cat2')").await;
+    sql(&mut conn, &format!(
+        "INSERT INTO products (sku, name, description, category_id, seller_company_id, kind, list_price, unit_cost, stock_on_hand) \
+         SELECT 'SKU-' || lpad(n::text, 6, '0'), 'Product ' || md5(n::text), 'A realistic description of product ' || n, \
+                (SELECT id FROM categories ORDER BY code OFFSET (n % 20) LIMIT 1), \
+                CASE WHEN n % 2 = 0 THEN '00000000-0000-0000-0000-000000000001'::uuid ELSE '00000000-0000-0000-0000-000000000002'::uuid END, \
+                'goods', (500 + n % 20000) / 100.0, (300 + n % 10000) / 100.0, 1000000 \
+         FROM generate_series(1, {PRODUCTS}) n"
+    ))
+    .await;
+    sql(&mut conn, &format!(
+        "INSERT INTO employees (email, full_name, company_id, employment_type, client_type, tier_id, roles, password_hash) \
+         SELECT 'load' || n || '@jkl.example', 'Load ' || n, '00000000-0000-0000-0000-000000000002', \
+                CASE WHEN n % 5 = 0 THEN 'outsourced' ELSE 'direct' END, (ARRAY['operational','commercial','executive'])[1 + n % 3], \
+                (SELECT id FROM discount_tiers ORDER BY code OFFSET (n % 3) LIMIT 1), ARRAY['employee'], '{hash}' \
+         FROM generate_series(1, {EMPLOYEES}) n"
+    ))
+    .await;
+    sql(&mut conn, "VACUUM ANALYZE").await;
+    #[derive(diesel::QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        id: uuid::Uuid,
+    }
+    let products: Vec<uuid::Uuid> = diesel::sql_query("SELECT id FROM products ORDER BY sku")
+        .load::<Id>(&mut conn)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    let employees: Vec<uuid::Uuid> = diesel::sql_query("SELECT id FROM employees ORDER BY email")
+        .load::<Id>(&mut conn)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    let settings =
+        Settings::from_map(&HashMap::from([("JWT_SECRET", SECRET.to_string())])).unwrap();
+    let keys = TokenKeys::new(&settings.jwt);
+    let tokens: Arc<Vec<String>> = Arc::new(
+        employees
+            .iter()
+            .map(|id| keys.issue(*id).unwrap())
+            .collect(),
+    );
+    let products = Arc::new(products);
+
+    // ---- the release server, in its own process
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_internal-store"))
+        .arg("serve")
+        .env("DATABASE_URL", app_url.as_str())
+        .env("BIND", format!("127.0.0.1:{port}"))
+        .env("JWT_SECRET", SECRET)
+        .env("DB_POOL_MAX_SIZE", clients.to_string())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let probe = reqwest::Client::new();
+    for _ in 0..100 {
+        if probe
+            .get(format!("{base}/health/ready"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // ---- scenarios
+    #[derive(Clone, Copy)]
+    enum Scenario {
+        CatalogPage,
+        SingleProduct,
+        PlaceOrder,
+    }
+    let mut outcomes = Vec::new();
+    for (name, scenario) in [
+        (
+            "catalog page (20 items, personalised)",
+            Scenario::CatalogPage,
+        ),
+        ("single product", Scenario::SingleProduct),
+        ("order placement (1–3 lines)", Scenario::PlaceOrder),
+    ] {
+        let only = std::env::var("LOAD_SCENARIOS").unwrap_or_default();
+        if !only.is_empty() && !only.split(',').any(|s| name.starts_with(s.trim())) {
+            continue;
+        }
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for client_index in 0..clients {
+            let tokens = tokens.clone();
+            let products = products.clone();
+            let base = base.clone();
+            tasks.push(tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                let mut latencies = Vec::new();
+                let mut errors = 0;
+                let mut n: usize = client_index * 7919;
+                while Instant::now() < deadline {
+                    n = n.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) >> 1;
+                    // Distinct employees per client: client k uses employees k, k + clients, …
+                    let employee = (client_index + clients * (latencies.len() + errors)) % tokens.len();
+                    let token = &tokens[employee];
+                    let request = match scenario {
+                        Scenario::CatalogPage => client.get(format!("{base}/api/v1/products?limit=20")),
+                        Scenario::SingleProduct => client.get(format!("{base}/api/v1/products/{}", products[n % products.len()])),
+                        Scenario::PlaceOrder => {
+                            let count = 1 + n % 3;
+                            let lines: Vec<_> = (0..count)
+                                .map(|i| json!({"product_id": products[(2 * (n / 6) + i * 3332) % products.len()], "quantity": 1 + (n + i) % 3}))
+                                .collect();
+                            client
+                                .post(format!("{base}/api/v1/orders"))
+                                .header("Idempotency-Key", format!("load-{client_index}-{}", latencies.len() + errors))
+                                .json(&json!({"lines": lines}))
+                        }
+                    };
+                    let begun = Instant::now();
+                    match request.bearer_auth(token).send().await {
+                        Ok(response) if response.status().is_success() => {
+                            let _ = response.bytes().await;
+                            latencies.push(begun.elapsed());
+                        }
+                        Ok(response) => {
+                            errors += 1;
+                            if errors <= 3 {
+                                eprintln!("error {}: {}", response.status(), response.text().await.unwrap_or_default());
+                            }
+                        }
+                        Err(_) => errors += 1,
+                    }
+                }
+                (latencies, errors)
+            }));
+        }
+        let mut latencies = Vec::new();
+        let mut errors = 0;
+        for task in tasks {
+            let (l, e) = task.await.unwrap();
+            latencies.extend(l);
+            errors += e;
+        }
+        latencies.sort();
+        outcomes.push(Outcome {
+            name: name.to_owned(),
+            latencies,
+            errors,
+            seconds: started.elapsed().as_secs_f64(),
+        });
+    }
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let _ = child.wait();
+
+    // ---- invariants after the order run
+    #[derive(diesel::QueryableByName)]
+    struct Check {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        bad: i64,
+    }
+    let stock: Check = diesel::sql_query(
+        "SELECT count(*) AS bad FROM products p LEFT JOIN (SELECT product_id, sum(quantity) q FROM order_lines l JOIN orders o ON o.id = l.order_id WHERE o.status <> 'cancelled' GROUP BY product_id) s ON s.product_id = p.id \
+         WHERE p.stock_on_hand + coalesce(s.q, 0) <> 1000000 OR p.stock_on_hand < 0",
+    )
+    .get_result(&mut conn)
+    .await
+    .unwrap();
+    let allowance: Check = diesel::sql_query(
+        "SELECT count(*) AS bad FROM allowance_usage a LEFT JOIN (SELECT employee_id, allowance_year, sum(allowance_applied) s FROM orders WHERE status <> 'cancelled' GROUP BY 1, 2) o \
+         ON o.employee_id = a.employee_id AND o.allowance_year = a.year WHERE a.used <> coalesce(o.s, 0)",
+    )
+    .get_result(&mut conn)
+    .await
+    .unwrap();
+    let totals: Check = diesel::sql_query(
+        "SELECT count(*) AS bad FROM orders o JOIN (SELECT order_id, sum(line_total) t, sum(line_discount) d FROM order_lines GROUP BY 1) l ON l.order_id = o.id WHERE l.t <> o.total OR l.d <> o.discount_total",
+    )
+    .get_result(&mut conn)
+    .await
+    .unwrap();
+    drop(conn);
+
+    // ---- the database ceiling on this machine, right now
+    println!("measuring pgbench ceilings …");
+    let status = Command::new("pgbench")
+        .args([
+            "-h",
+            server.host_str().unwrap_or("127.0.0.1"),
+            "-p",
+            &server.port().unwrap_or(5432).to_string(),
+            "-U",
+            if server.username().is_empty() {
+                "postgres"
+            } else {
+                server.username()
+            },
+        ])
+        .args(["-i", "-q", "-s", "10", &pg_db])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("pgbench must be installed");
+    assert!(status.success());
+    let duration = seconds.to_string();
+    let jobs = "2";
+    let select_only = pgbench(
+        &pg_url,
+        &[
+            "-S",
+            "-M",
+            "prepared",
+            "-c",
+            &clients.to_string(),
+            "-j",
+            jobs,
+            "-T",
+            &duration,
+        ],
+    );
+    let tpcb = pgbench(
+        &pg_url,
+        &[
+            "-M",
+            "prepared",
+            "-c",
+            &clients.to_string(),
+            "-j",
+            jobs,
+            "-T",
+            &duration,
+        ],
+    );
+
+    println!();
+    println!("load: {clients} concurrent clients, {seconds} s per scenario, {PRODUCTS} products, {EMPLOYEES} employees");
+    println!(
+        "pgbench select-only (prepared): {select_only:.0} tps; tpcb-like (prepared): {tpcb:.0} tps"
+    );
+    println!();
+    println!("| scenario | requests | errors | throughput (req/s) | p50 (ms) | p99 (ms) | ratio to pgbench |");
+    println!("|---|---|---|---|---|---|---|");
+    for outcome in &outcomes {
+        let (ceiling, label) = if outcome.name.starts_with("order") {
+            (tpcb, "tpcb-like")
+        } else {
+            (select_only, "select-only")
+        };
+        println!(
+            "| {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.2}× {label} |",
+            outcome.name,
+            outcome.latencies.len(),
+            outcome.errors,
+            outcome.throughput(),
+            outcome.percentile(0.5),
+            outcome.percentile(0.99),
+            outcome.throughput() / ceiling,
+        );
+    }
+    println!();
+    println!(
+        "invariants after the run: stock {} · allowance ledger {} · order totals {}",
+        if stock.bad == 0 { "ok" } else { "VIOLATED" },
+        if allowance.bad == 0 { "ok" } else { "VIOLATED" },
+        if totals.bad == 0 { "ok" } else { "VIOLATED" },
+    );
+
+    for name in [&app_db, &pg_db] {
+        let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await;
+    }
+}
