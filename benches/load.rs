@@ -5,7 +5,8 @@
 //!
 //! Run: `cargo bench --bench load` (DATABASE_URL or the local default server; needs `pgbench`).
 //! Knobs: LOAD_CLIENTS (default 32), LOAD_SECONDS per scenario (default 10), LOAD_SCENARIOS
-//! (comma-separated name prefixes, e.g. `catalog,order`; default all).
+//! (comma-separated name prefixes, e.g. `catalog,order`; default all), LOAD_KEEP (keep the
+//! databases for inspection).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::collections::HashMap;
@@ -408,6 +409,10 @@ async fn main() {
         if totals.bad == 0 { "ok" } else { "VIOLATED" },
     );
 
+    if std::env::var("LOAD_KEEP").is_ok() {
+        println!("kept databases {app_db} and {pg_db} (LOAD_KEEP)");
+        return;
+    }
     for name in [&app_db, &pg_db] {
         let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
             .execute(&mut admin)

@@ -262,37 +262,55 @@ fn like_pattern(q: &str) -> String {
     format!("%{escaped}%")
 }
 
-/// Builds the employee listing query (one macro so that the SQL shown by `listing_sql` is the
-/// SQL that runs).
-macro_rules! listing_query {
-    ($group:expr, $tier:expr, $query:expr, $after:expr, $fetch:expr) => {{
-        let mut sql = with_override!(products::table.inner_join(companies::table), $tier)
+/// The employee listing without optional filters: one static query shape, so the database
+/// keeps its prepared plan (the first page binds `after = ''`, which sorts before every valid sku).
+macro_rules! base_listing {
+    ($group:expr, $tier:expr, $after:expr, $fetch:expr) => {
+        with_override!(products::table.inner_join(companies::table), $tier)
             .filter(products::active.eq(true))
             .filter(products::employee_eligible.eq(true))
             .filter(companies::group_id.eq($group))
+            .filter(products::sku.gt($after))
             .select(priced_columns!())
             .order(products::sku.asc())
             .limit($fetch)
-            .into_boxed::<diesel::pg::Pg>();
+    };
+}
+
+/// The listing with filters (boxed: its shape depends on which filters are given).
+macro_rules! filtered_listing {
+    ($group:expr, $tier:expr, $query:expr, $after:expr, $fetch:expr) => {{
+        let mut sql = base_listing!($group, $tier, $after, $fetch).into_boxed::<diesel::pg::Pg>();
         if let Some(category) = $query.category_id {
             sql = sql.filter(products::category_id.eq(category));
         }
         if let Some(seller) = $query.seller_company_id {
             sql = sql.filter(products::seller_company_id.eq(seller));
         }
-        if let Some(q) = $query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-            let pattern = like_pattern(q);
+        if let Some(pattern) = search_pattern($query) {
             sql = sql.filter(
                 lower(products::name)
                     .like(pattern.clone())
                     .or(lower(products::sku).like(pattern)),
             );
         }
-        if let Some(after) = $after {
-            sql = sql.filter(products::sku.gt(after.to_owned()));
-        }
         sql
     }};
+}
+
+fn search_pattern(query: &ProductListQuery) -> Option<String> {
+    query
+        .q
+        .as_deref()
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+        .map(like_pattern)
+}
+
+fn has_filters(query: &ProductListQuery) -> bool {
+    query.category_id.is_some()
+        || query.seller_company_id.is_some()
+        || search_pattern(query).is_some()
 }
 
 /// One page of the products an employee of `group` may buy, in sku order after `after`.
@@ -304,14 +322,19 @@ pub async fn visible_products(
     after: Option<&str>,
     fetch: i64,
 ) -> QueryResult<Vec<PricedRow>> {
-    listing_query!(group, tier, query, after, fetch)
-        .load(conn)
-        .await
+    let after = after.unwrap_or("").to_owned();
+    if has_filters(query) {
+        filtered_listing!(group, tier, query, after, fetch)
+            .load(conn)
+            .await
+    } else {
+        base_listing!(group, tier, after, fetch).load(conn).await
+    }
 }
 
-/// The listing's SQL with `$n` placeholders, in bind order: the tier, active, employee_eligible,
-/// group, then category, seller, the search pattern (twice), the cursor — each only when given —
-/// and the limit. Used to EXPLAIN the real query.
+/// The listing's SQL with `$n` placeholders, as it runs. Bind order: the tier, active,
+/// employee_eligible, group, the cursor (`''` on the first page), then category, seller and the
+/// search pattern (twice) — each only when given — and the limit. Used to EXPLAIN the real query.
 pub fn listing_sql(
     group: Uuid,
     tier: Option<Uuid>,
@@ -319,8 +342,16 @@ pub fn listing_sql(
     after: Option<&str>,
     fetch: i64,
 ) -> String {
-    let sql = listing_query!(group, tier, query, after, fetch);
-    let text = diesel::debug_query::<diesel::pg::Pg, _>(&sql).to_string();
+    let after = after.unwrap_or("").to_owned();
+    let text = if has_filters(query) {
+        diesel::debug_query::<diesel::pg::Pg, _>(&filtered_listing!(
+            group, tier, query, after, fetch
+        ))
+        .to_string()
+    } else {
+        diesel::debug_query::<diesel::pg::Pg, _>(&base_listing!(group, tier, after, fetch))
+            .to_string()
+    };
     text.split(" -- binds:")
         .next()
         .unwrap_or_default()
