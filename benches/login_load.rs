@@ -46,8 +46,8 @@ async fn main() {
             "JWT_SECRET",
             "bench-secret-bench-secret-bench-secret-000".to_string(),
         ),
-        ("LOGIN_MAX_FAILURES_PER_ACCOUNT", "1000000".to_string()),
-        ("LOGIN_MAX_FAILURES_PER_ADDRESS", "1000000".to_string()),
+        ("LOGIN_MAX_FAILURES_PER_ACCOUNT", "10000".to_string()),
+        ("LOGIN_MAX_FAILURES_PER_ADDRESS", "100000".to_string()),
     ]);
     let settings = Settings::from_map(&env).unwrap();
     let application = Application::build(settings.clone()).await.unwrap();

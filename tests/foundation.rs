@@ -248,3 +248,72 @@ async fn a_bad_setting_stops_the_binary_naming_the_variable() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("DB_POOL_MAX_SIZE"));
 }
+
+#[tokio::test]
+async fn sigterm_lets_in_flight_requests_finish() {
+    let app = TestApp::spawn().await;
+    app.bootstrap().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_internal-store"))
+        .arg("serve")
+        .env("DATABASE_URL", &app.db.url)
+        .env("BIND", format!("127.0.0.1:{port}"))
+        .env("JWT_SECRET", common::JWT_SECRET)
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        if client
+            .get(format!("{base}/health/live"))
+            .send()
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Logins take a while (Argon2, one at a time): several are still running at SIGTERM.
+    let mut logins = Vec::new();
+    for _ in 0..8 {
+        let client = client.clone();
+        let url = format!("{base}/api/v1/auth/login");
+        logins.push(tokio::spawn(async move {
+            client
+                .post(url)
+                .json(&serde_json::json!({"email": common::ADMIN_EMAIL, "password": common::ADMIN_PASSWORD}))
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(40)).await;
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    for login in logins {
+        assert_eq!(
+            login.await.unwrap().ok(),
+            Some(200),
+            "an in-flight request was dropped"
+        );
+    }
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit status {status:?}");
+    assert!(
+        client
+            .get(format!("{base}/health/live"))
+            .send()
+            .await
+            .is_err(),
+        "still listening after SIGTERM"
+    );
+}
