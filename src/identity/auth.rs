@@ -66,6 +66,8 @@ pub struct CurrentUser {
     pub tier_id: Option<Uuid>,
     /// What the tier grants (loaded with the employee: pricing needs it on every catalog call).
     pub tier: Option<TierTerms>,
+    /// The tier's annual allowance in the group currency (None: no tier, or unlimited).
+    pub tier_allowance: Option<Decimal>,
     /// The request id, recorded with audit events.
     pub request_id: Option<String>,
 }
@@ -85,6 +87,7 @@ type UserRow = (
         Option<Decimal>,
         Option<Vec<Option<String>>>,
     ),
+    Option<Decimal>,
 );
 
 async fn load(
@@ -116,6 +119,7 @@ async fn load(
                 discount_tiers::discount_percent.nullable(),
                 discount_tiers::eligible_employment_types.nullable(),
             ),
+            discount_tiers::annual_allowance.nullable(),
         ))
         .first(&mut conn)
         .await
@@ -123,6 +127,7 @@ async fn load(
     let (
         (id, email, full_name, company_id, group_id, roles),
         (employment_type, client_type, tier_id, percent, eligible),
+        tier_allowance,
     ) = row.ok_or(ApiError::Unauthorized)?;
     let tier = percent.map(|discount_percent| TierTerms {
         discount_percent,
@@ -143,6 +148,7 @@ async fn load(
         client_type,
         tier_id,
         tier,
+        tier_allowance,
         request_id,
     })
 }

@@ -84,7 +84,10 @@ pub async fn me(
     state: web::Data<AppState>,
 ) -> Result<web::Json<MeView>, ApiError> {
     let mut conn = state.pool.get().await?;
-    let (cap, currency) = queries::allowance_terms(&mut conn, user.tier_id, user.group_id).await?;
+    let (cap, currency) = (
+        user.tier_allowance,
+        queries::group_currency(&mut conn, user.group_id).await?,
+    );
     let code = CurrencyCode::parse(&currency)
         .ok_or_else(|| ApiError::internal(format!("group currency {currency} is unknown")))?;
     let year = chrono::Datelike::year(&chrono::Utc::now());

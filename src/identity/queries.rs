@@ -196,26 +196,11 @@ pub async fn tier_exists(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<
         .await
 }
 
-/// The tier's annual allowance (None = unlimited) and the group currency of a company.
-pub async fn allowance_terms(
-    conn: &mut AsyncPgConnection,
-    tier_id: Option<Uuid>,
-    group_id: Uuid,
-) -> QueryResult<(Option<Decimal>, String)> {
-    let currency = companies::table
+/// The currency of a group (its root company's).
+pub async fn group_currency(conn: &mut AsyncPgConnection, group_id: Uuid) -> QueryResult<String> {
+    companies::table
         .find(group_id)
         .select(companies::currency)
         .first(conn)
-        .await?;
-    let cap = match tier_id {
-        Some(tier) => discount_tiers::table
-            .find(tier)
-            .select(discount_tiers::annual_allowance)
-            .first(conn)
-            .await
-            .optional()?
-            .flatten(),
-        None => None,
-    };
-    Ok((cap, currency))
+        .await
 }

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::dto::*;
 use crate::catalog::queries::{self as catalog, PricedRow};
 use crate::db::schema::{
-    allowance_usage, companies, discount_tiers, order_lines, orders, products, purchase_limit_usage,
+    allowance_usage, companies, order_lines, orders, products, purchase_limit_usage,
 };
 use crate::domain::allowance::{self, LineInput, PricedOrder};
 use crate::domain::codes::CurrencyCode;
@@ -186,16 +186,7 @@ pub async fn context(
             format!("no {currency}→{group_currency} exchange rate is known for today"),
         ));
     };
-    let cap = match user.tier_id {
-        Some(tier) => discount_tiers::table
-            .find(tier)
-            .select(discount_tiers::annual_allowance)
-            .first::<Option<Decimal>>(conn)
-            .await
-            .optional()?
-            .flatten(),
-        None => None,
-    };
+    let cap = user.tier_allowance;
     let inputs = rows
         .iter()
         .zip(&request.lines)
@@ -342,20 +333,18 @@ pub async fn place(
     let today = now.date_naive();
     let ctx = context(conn, user, request).await?;
 
-    // 1. The employee's allowance row: serialises this employee's orders.
-    diesel::insert_into(allowance_usage::table)
+    // 1. The employee's allowance row, created if needed and locked in one statement (the
+    //    no-op update takes the row lock): serialises this employee's orders.
+    let used: Decimal = diesel::insert_into(allowance_usage::table)
         .values((
             allowance_usage::employee_id.eq(user.id),
             allowance_usage::year.eq(year),
         ))
-        .on_conflict_do_nothing()
-        .execute(conn)
-        .await?;
-    let used: Decimal = allowance_usage::table
-        .find((user.id, year))
-        .select(allowance_usage::used)
-        .for_update()
-        .first(conn)
+        .on_conflict((allowance_usage::employee_id, allowance_usage::year))
+        .do_update()
+        .set(allowance_usage::used.eq(allowance_usage::used))
+        .returning(allowance_usage::used)
+        .get_result(conn)
         .await?;
     let order = allowance::price_order(
         &ctx.inputs,
