@@ -1,6 +1,8 @@
 //! Tracing set-up: `pretty` for people, `json` for log shippers. Logs go to stderr so that
 //! `internal-store openapi` can print clean JSON on stdout.
 
+use std::io::IsTerminal as _;
+
 use tracing_subscriber::{fmt, layer::SubscriberExt, util::SubscriberInitExt, EnvFilter};
 
 use crate::config::LogFormat;
@@ -21,7 +23,12 @@ pub fn init(format: LogFormat) {
             )
             .try_init(),
         LogFormat::Pretty => registry
-            .with(fmt::layer().compact().with_writer(std::io::stderr))
+            .with(
+                fmt::layer()
+                    .compact()
+                    .with_ansi(std::io::stderr().is_terminal())
+                    .with_writer(std::io::stderr),
+            )
             .try_init(),
     };
 }

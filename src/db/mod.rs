@@ -85,13 +85,18 @@ pub async fn locate(configured: Option<&str>) -> anyhow::Result<Located> {
             origin: "DATABASE_URL",
         });
     }
-    match ensure_database(DEFAULT_DATABASE_URL).await {
+    // The default address can be moved (tests use this to simulate "nothing answers there").
+    let default_url = std::env::var("INTERNAL_STORE_DEFAULT_DATABASE_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+    match ensure_database(&default_url).await {
         Ok(()) => Ok(Located {
-            url: DEFAULT_DATABASE_URL.to_owned(),
-            origin: "the local PostgreSQL at 127.0.0.1:5432",
+            url: default_url,
+            origin: "the local default PostgreSQL",
         }),
         Err(default_error) => {
-            tracing::info!(error = %default_error, "no usable PostgreSQL at 127.0.0.1:5432; trying a private cluster");
+            tracing::info!(default = %redact(&default_url), error = format!("{default_error:#}"), "no usable PostgreSQL at the default address; trying a private cluster");
             let cluster = local_cluster::start_or_reuse().await.map_err(|cluster_error| {
                 anyhow::anyhow!(
                     "No database: set DATABASE_URL, start PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth), \
