@@ -94,17 +94,9 @@ async fn forty_employees_on_two_instances_race_for_ten_units() {
         };
         let product = product.clone();
         tasks.push(tokio::spawn(async move {
-            let response = reqwest::Client::new()
-                .post(format!("{instance}/api/v1/orders"))
-                .bearer_auth(token)
-                .header("Idempotency-Key", format!("race-{n}"))
-                .json(&json!({"lines": [{"product_id": product["id"], "quantity": 1}]}))
-                .send()
-                .await
-                .unwrap();
-            let status = response.status().as_u16();
-            let body: Value = response.json().await.unwrap();
-            (status, body)
+            let lines = json!([{"product_id": product["id"], "quantity": 1}]);
+            let reply = common::post_order(&instance, &token, &format!("race-{n}"), lines).await;
+            (reply.status.as_u16(), reply.body)
         }));
     }
     let mut placed = 0;
@@ -159,16 +151,10 @@ async fn racing_orders_never_exceed_the_allowance() {
         let token = token.clone();
         let product = product.clone();
         tasks.push(tokio::spawn(async move {
-            let response = reqwest::Client::new()
-                .post(format!("{address}/api/v1/orders"))
-                .bearer_auth(token)
-                .header("Idempotency-Key", format!("allowance-{n}"))
-                .json(&json!({"lines": [{"product_id": product["id"], "quantity": 1}]}))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status().as_u16(), 201);
-            response.json::<Value>().await.unwrap()
+            let lines = json!([{"product_id": product["id"], "quantity": 1}]);
+            let reply =
+                common::post_order(&address, &token, &format!("allowance-{n}"), lines).await;
+            reply.assert_status(201).clone()
         }));
     }
     let mut applied = Vec::new();
@@ -308,18 +294,10 @@ async fn one_key_one_order_even_when_racing() {
         let token = token.clone();
         let product = product.clone();
         tasks.push(tokio::spawn(async move {
-            let response = reqwest::Client::new()
-                .post(format!("{address}/api/v1/orders"))
-                .bearer_auth(token)
-                .header("Idempotency-Key", "same-key")
-                .json(&json!({"lines": [{"product_id": product["id"], "quantity": 2}]}))
-                .send()
-                .await
-                .unwrap();
-            let status = response.status().as_u16();
-            let replay = response.headers().get("idempotency-replay").is_some();
-            let body: Value = response.json().await.unwrap();
-            (status, replay, body)
+            let lines = json!([{"product_id": product["id"], "quantity": 2}]);
+            let reply = common::post_order(&address, &token, "same-key", lines).await;
+            let replay = reply.headers.get("idempotency-replay").is_some();
+            (reply.status.as_u16(), replay, reply.body)
         }));
     }
     let mut ids = HashSet::new();
@@ -601,15 +579,10 @@ async fn crossing_product_sets_never_deadlock() {
             let address = app.address.clone();
             let token = token.clone();
             tasks.push(tokio::spawn(async move {
-                let response = reqwest::Client::new()
-                    .post(format!("{address}/api/v1/orders"))
-                    .bearer_auth(token)
-                    .header("Idempotency-Key", format!("cross-{round}-{n}"))
-                    .json(&json!({"lines": lines}))
-                    .send()
-                    .await
-                    .unwrap();
-                response.status().as_u16()
+                let reply =
+                    common::post_order(&address, &token, &format!("cross-{round}-{n}"), lines)
+                        .await;
+                reply.status.as_u16()
             }));
         }
     }

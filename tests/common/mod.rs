@@ -506,18 +506,26 @@ impl TestApp {
     }
 
     pub async fn place_order(&self, token: &str, key: &str, lines: &[(&Value, i64)]) -> Reply {
-        let body = json!({"lines": lines.iter().map(|(p, q)| json!({"product_id": p["id"], "quantity": q})).collect::<Vec<_>>()});
-        let response = self
-            .client
-            .post(self.url("/api/v1/orders"))
-            .bearer_auth(token)
-            .header("Idempotency-Key", key)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        Self::decode(response).await
+        let lines = lines
+            .iter()
+            .map(|(p, q)| json!({"product_id": p["id"], "quantity": q}))
+            .collect();
+        post_order(&self.address, token, key, Value::Array(lines)).await
     }
+}
+
+/// `POST /api/v1/orders` on the instance at `address`, with its own client (and connection), so
+/// that concurrent calls from spawned tasks really race.
+pub async fn post_order(address: &str, token: &str, key: &str, lines: Value) -> Reply {
+    let response = reqwest::Client::new()
+        .post(format!("{address}/api/v1/orders"))
+        .bearer_auth(token)
+        .header("Idempotency-Key", key)
+        .json(&json!({"lines": lines}))
+        .send()
+        .await
+        .unwrap();
+    TestApp::decode(response).await
 }
 
 pub struct Group {
