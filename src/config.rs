@@ -72,7 +72,7 @@ pub struct Settings {
     pub body_limit: usize,
     pub login_throttle: LoginThrottle,
     pub password_hash_concurrency: usize,
-    /// Whether every worker should run (tests use fewer to stay light).
+    /// HTTP worker threads (tests use fewer to stay light).
     pub workers: usize,
 }
 
