@@ -50,6 +50,9 @@ pub struct PoolSettings {
     pub wait_timeout: Duration,
     pub create_timeout: Duration,
     pub recycle_timeout: Duration,
+    /// Per-statement and lock-wait limit on pooled connections: a request never waits on the
+    /// database longer than this.
+    pub statement_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -148,6 +151,7 @@ impl Settings {
                 wait_timeout: millis(&get, "DB_POOL_WAIT_TIMEOUT_MS", 2_000)?,
                 create_timeout: millis(&get, "DB_POOL_CREATE_TIMEOUT_MS", 2_000)?,
                 recycle_timeout: millis(&get, "DB_POOL_RECYCLE_TIMEOUT_MS", 1_000)?,
+                statement_timeout: millis(&get, "DB_STATEMENT_TIMEOUT_MS", 10_000)?,
             },
             body_limit: number(&get, "BODY_LIMIT_BYTES", 256 * 1024, 1024, 64 * 1024 * 1024)?
                 as usize,

@@ -313,6 +313,13 @@ impl From<DieselError> for ApiError {
             DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
                 Self::Unavailable("transaction serialization failure".into())
             }
+            // statement_timeout / lock_timeout (SQLSTATE 57014 / 55P03): busy, try again.
+            DieselError::DatabaseError(_, info)
+                if info.message().contains("statement timeout")
+                    || info.message().contains("lock timeout") =>
+            {
+                Self::Unavailable(format!("database timeout: {}", info.message()))
+            }
             other => Self::Internal(anyhow::Error::new(other)),
         }
     }

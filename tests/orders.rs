@@ -850,3 +850,64 @@ async fn finance_lists_all_orders_with_filters_and_pages() {
         .await;
     assert_eq!(one.assert_status(200)["status"], "cancelled");
 }
+
+#[tokio::test]
+async fn a_request_blocked_by_a_stuck_transaction_gives_up_with_503() {
+    use diesel_async::SimpleAsyncConnection as _;
+    let app = TestApp::spawn_with(&[("DB_STATEMENT_TIMEOUT_MS", "300")]).await;
+    let s = shop(&app, "10", None).await;
+    let product = app
+        .create_product(
+            &s.group.admin,
+            "STUCK",
+            &s.category,
+            &s.group.root_id,
+            "10.00",
+            json!({}),
+        )
+        .await;
+    let (employee, token) = app
+        .create_shopper(
+            &s.group.admin,
+            &s.group.root_id,
+            "stuck@jkl.example",
+            Some(&s.tier),
+            "direct",
+        )
+        .await;
+    app.place_order(&token, "first", &[(&product, 1)])
+        .await
+        .assert_status(201);
+
+    // Another session holds the employee's allowance row and does not let go.
+    let mut blocker = app.db.connect().await;
+    let year = chrono::Datelike::year(&chrono::Utc::now());
+    blocker
+        .batch_execute(&format!(
+            "BEGIN; SELECT * FROM allowance_usage WHERE employee_id = '{}' AND year = {year} FOR UPDATE;",
+            employee["id"].as_str().unwrap()
+        ))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let reply = app.place_order(&token, "second", &[(&product, 1)]).await;
+    reply.assert_problem(503, "unavailable");
+    assert!(reply.headers.get("retry-after").is_some());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "waited {:?}",
+        started.elapsed()
+    );
+    blocker.batch_execute("ROLLBACK").await.unwrap();
+
+    // Nothing of the refused attempt remains, and the same key works now.
+    let order = app.place_order(&token, "second", &[(&product, 1)]).await;
+    order.assert_status(201);
+    let stock = app
+        .get(
+            &format!("/api/v1/products/{}", product["id"].as_str().unwrap()),
+            &s.group.admin,
+        )
+        .await;
+    assert_eq!(stock.assert_status(200)["stock_on_hand"], 98);
+}

@@ -35,7 +35,10 @@ pub fn build_pool(url: &str, settings: &PoolSettings) -> anyhow::Result<DbPool> 
     // broken connections (a restarted server) are still detected and replaced.
     let mut config = ManagerConfig::default();
     config.recycling_method = RecyclingMethod::Fast;
-    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
+        with_timeouts(url, settings.statement_timeout)?,
+        config,
+    );
     DbPool::builder(manager)
         .max_size(settings.max_size)
         .wait_timeout(Some(settings.wait_timeout))
@@ -44,6 +47,32 @@ pub fn build_pool(url: &str, settings: &PoolSettings) -> anyhow::Result<DbPool> 
         .runtime(deadpool::Runtime::Tokio1)
         .build()
         .context("building the database pool")
+}
+
+/// Adds `statement_timeout` and `lock_timeout` to the connection's startup options, keeping any
+/// options the URL already has.
+fn with_timeouts(url: &str, limit: Duration) -> anyhow::Result<String> {
+    let mut parsed = url::Url::parse(url).context("DATABASE_URL is not a valid URL")?;
+    let millis = limit.as_millis();
+    let mut options = format!("-c statement_timeout={millis} -c lock_timeout={millis}");
+    let mut others = Vec::new();
+    for (key, value) in parsed.query_pairs() {
+        if key == "options" {
+            options = format!("{value} {options}");
+        } else {
+            others.push((key.into_owned(), value.into_owned()));
+        }
+    }
+    parsed
+        .query_pairs_mut()
+        .clear()
+        .extend_pairs(others)
+        .append_pair("options", &options);
+    // Form encoding writes spaces as `+`, which PostgreSQL URL parsing does not decode; a literal
+    // `+` was written as `%2B`, so every `+` left is a space.
+    let query = parsed.query().map(|q| q.replace('+', "%20"));
+    parsed.set_query(query.as_deref());
+    Ok(parsed.to_string())
 }
 
 /// Applies pending migrations, holding an advisory lock so that concurrent starters take turns.
@@ -177,6 +206,23 @@ mod tests {
     #[test]
     fn identifiers_are_quoted() {
         assert_eq!(quote_ident(r#"a"b"#), r#""a""b""#);
+    }
+
+    #[test]
+    fn timeouts_are_added_to_the_startup_options() {
+        let url = with_timeouts(
+            "postgres://u@h/db?sslmode=disable&options=-c%20search_path%3Dx",
+            Duration::from_secs(3),
+        )
+        .unwrap_or_default();
+        assert!(!url.contains('+'), "{url}");
+        let parsed = url::Url::parse(&url).unwrap_or_else(|_| unreachable!());
+        let pairs: std::collections::HashMap<_, _> = parsed.query_pairs().into_owned().collect();
+        assert_eq!(pairs.get("sslmode").map(String::as_str), Some("disable"));
+        assert_eq!(
+            pairs.get("options").map(String::as_str),
+            Some("-c search_path=x -c statement_timeout=3000 -c lock_timeout=3000")
+        );
     }
 
     #[test]
