@@ -21,10 +21,6 @@ impl Secret {
         Self(value.into())
     }
 
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
     /// The password rules for new passwords: 12 to 1024 characters.
     pub fn validate_new(&self, field: &str) -> Result<(), FieldError> {
         let length = self.0.chars().count();
