@@ -302,6 +302,7 @@ async fn one_key_one_order_even_when_racing() {
     }
     let mut ids = HashSet::new();
     let mut fresh = 0;
+    let mut first = serde_json::Value::Null;
     for task in tasks {
         let (status, replay, body) = task.await.unwrap();
         match status {
@@ -309,6 +310,7 @@ async fn one_key_one_order_even_when_racing() {
                 ids.insert(body["id"].as_str().unwrap().to_owned());
                 if !replay {
                     fresh += 1;
+                    first = body;
                 }
             }
             409 => assert_eq!(body["code"], "request_in_progress", "{body}"),
@@ -329,6 +331,18 @@ async fn one_key_one_order_even_when_racing() {
             .and_then(|v| v.to_str().ok()),
         Some("true")
     );
+    // The replay, a later read and the audit event all carry exactly the first response.
+    assert_eq!(replay.body, first);
+    assert!(first["number"].as_str().unwrap().starts_with("EO-"));
+    let id = first["id"].as_str().unwrap();
+    assert_eq!(app.get(&format!("/api/v1/orders/{id}"), &token).await.assert_status(200), &first);
+    let events = app
+        .get(
+            &format!("/api/v1/audit-events?entity_type=order&entity_id={id}"),
+            &s.group.admin,
+        )
+        .await;
+    assert_eq!(events.assert_status(200)["items"][0]["after"], first);
     // Same key, another body.
     app.place_order(&token, "same-key", &[(&product, 3)])
         .await

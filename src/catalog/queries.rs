@@ -119,7 +119,7 @@ pub async fn load_tier_view(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Ti
     Ok(tier_view(row, overrides.remove(&id).unwrap_or_default()))
 }
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
 #[diesel(table_name = products)]
 pub struct ProductRow {
     pub id: Uuid,

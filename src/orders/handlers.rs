@@ -60,21 +60,13 @@ pub async fn place_order(
     let user = &user;
     let (status, response, replayed) = conn
         .transaction::<_, ApiError, _>(async move |conn| {
-            if let Some(stored) =
-                idempotency::claim(conn, user.id, &key, PLACE_SCOPE, &hash).await?
-            {
-                return Ok((stored.status, stored.body, true));
-            }
-            let view = queries::place(conn, user, &request).await?;
-            audit::record(
-                conn,
-                Some(user),
-                Change::new("order.placed", "order", view.id).after(&view),
+            Ok(
+                match queries::place(conn, user, &request, &key, PLACE_SCOPE, &hash).await? {
+                    queries::Placed::Replay(stored) => (stored.status, stored.body, true),
+                    // The audit event is written by `place`, in the order's own statement.
+                    queries::Placed::Created(body) => (201, body, false),
+                },
             )
-            .await?;
-            let body = serde_json::to_value(&view).map_err(|e| ApiError::Internal(e.into()))?;
-            idempotency::store(conn, user.id, &key, PLACE_SCOPE, &hash, 201, &body).await?;
-            Ok((201, body, false))
         })
         .await?;
     let mut builder = HttpResponse::build(

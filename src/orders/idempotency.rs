@@ -1,5 +1,6 @@
 //! `Idempotency-Key` handling: the key is scoped to the caller; its claim (a transaction-scoped
-//! advisory lock, then the stored response) lives in the same transaction as the order.
+//! advisory lock, then the stored response) lives in the same transaction as the order
+//! (see `orders::queries::place`).
 
 use std::future::{ready, Ready};
 use std::time::Duration;
@@ -7,12 +8,11 @@ use std::time::Duration;
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Text};
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel::sql_types::BigInt;
+use diesel_async::RunQueryDsl;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::db::schema::idempotency_keys;
 use crate::db::DbPool;
 use crate::error::ApiError;
 
@@ -54,43 +54,30 @@ pub struct Stored {
     pub body: serde_json::Value,
 }
 
-#[derive(QueryableByName)]
-struct Claimed {
-    #[diesel(sql_type = Bool)]
-    claimed: bool,
+/// The name of the transaction-scoped advisory lock that claims `key` for one request.
+pub fn lock_name(employee: Uuid, key: &IdempotencyKey) -> String {
+    format!("{employee}:{}", key.0)
 }
 
-/// Claims `key` for this transaction. `Ok(Some(stored))` means the same request already ran:
-/// replay it. Another body under the same key → 422; the key held by a running request → 409.
-pub async fn claim(
-    conn: &mut AsyncPgConnection,
-    employee: Uuid,
-    key: &IdempotencyKey,
+pub fn in_progress() -> ApiError {
+    ApiError::conflict(
+        "request_in_progress",
+        "a request with this Idempotency-Key is still being processed",
+    )
+}
+
+/// Decides what to do with a request once its key's lock was tried (`claimed`) and the stored
+/// `(scope, request hash, status, body)` read: `Ok(Some)` replays, `Ok(None)` runs the request.
+/// The key held by a running request → 409; another body under the same key → 422.
+pub fn decide(
+    claimed: bool,
+    existing: Option<(String, String, i32, serde_json::Value)>,
     scope: &str,
     hash: &str,
 ) -> Result<Option<Stored>, ApiError> {
-    let lock: Claimed =
-        diesel::sql_query("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS claimed")
-            .bind::<Text, _>(format!("{employee}:{}", key.0))
-            .get_result(conn)
-            .await?;
-    if !lock.claimed {
-        return Err(ApiError::conflict(
-            "request_in_progress",
-            "a request with this Idempotency-Key is still being processed",
-        ));
+    if !claimed {
+        return Err(in_progress());
     }
-    let existing: Option<(String, String, i32, serde_json::Value)> = idempotency_keys::table
-        .find((employee, &key.0))
-        .select((
-            idempotency_keys::scope,
-            idempotency_keys::request_hash,
-            idempotency_keys::response_status,
-            idempotency_keys::response_body,
-        ))
-        .first(conn)
-        .await
-        .optional()?;
     match existing {
         Some((stored_scope, stored_hash, status, body))
             if stored_scope == scope && stored_hash == hash =>
@@ -106,30 +93,6 @@ pub async fn claim(
         )),
         None => Ok(None),
     }
-}
-
-/// Stores the response of the request that claimed `key` (same transaction as its effects).
-pub async fn store(
-    conn: &mut AsyncPgConnection,
-    employee: Uuid,
-    key: &IdempotencyKey,
-    scope: &str,
-    hash: &str,
-    status: u16,
-    body: &serde_json::Value,
-) -> QueryResult<()> {
-    diesel::insert_into(idempotency_keys::table)
-        .values((
-            idempotency_keys::employee_id.eq(employee),
-            idempotency_keys::key.eq(&key.0),
-            idempotency_keys::scope.eq(scope),
-            idempotency_keys::request_hash.eq(hash),
-            idempotency_keys::response_status.eq(i32::from(status)),
-            idempotency_keys::response_body.eq(body),
-        ))
-        .execute(conn)
-        .await
-        .map(drop)
 }
 
 #[derive(QueryableByName)]

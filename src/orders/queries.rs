@@ -1,16 +1,20 @@
 //! Placing, cancelling and fulfilling employee orders. Locks are always taken in one order —
-//! the employee's allowance row, then purchase-limit rows, then products by id — so concurrent
+//! the employee's allowance row, then products by id, then purchase-limit rows — so concurrent
 //! orders never deadlock, and every invariant is also held by a conditional update or a CHECK.
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, SubsecRound, Utc};
 use diesel::prelude::*;
+use diesel::sql_types::{
+    Array, BigInt, Bool, Integer, Jsonb, Nullable, Numeric, Text, Timestamptz,
+};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::dto::*;
+use super::idempotency::{self, IdempotencyKey, Stored};
 use crate::catalog::queries::{self as catalog, PricedRow};
 use crate::db::schema::{
     allowance_usage, companies, order_lines, orders, products, purchase_limit_usage,
@@ -127,7 +131,7 @@ pub fn validate(request: &NewOrder) -> Result<Requested, ApiError> {
     }
 }
 
-/// Everything needed to price a request, read in a few queries.
+/// Everything needed to price a request.
 pub struct Context {
     pub rows: Vec<PricedRow>,
     pub seller: Uuid,
@@ -138,6 +142,7 @@ pub struct Context {
     pub inputs: Vec<LineInput>,
 }
 
+/// Reads the products of a request and the group currency (for a quote: nothing is locked).
 pub async fn context(
     conn: &mut AsyncPgConnection,
     user: &CurrentUser,
@@ -145,6 +150,22 @@ pub async fn context(
 ) -> Result<Context, ApiError> {
     let ids: Vec<Uuid> = request.lines.iter().map(|(id, _)| *id).collect();
     let found: Vec<PricedRow> = catalog::find_products(conn, &ids, user.tier_id).await?;
+    let group_code: String = companies::table
+        .find(user.group_id)
+        .select(companies::currency)
+        .first(conn)
+        .await?;
+    price_context(user, request, found, &group_code)
+}
+
+/// Checks that every requested product may be bought by `user` from one seller, and prepares
+/// the pricing inputs in request order.
+pub fn price_context(
+    user: &CurrentUser,
+    request: &Requested,
+    found: Vec<PricedRow>,
+    group_code: &str,
+) -> Result<Context, ApiError> {
     let by_id: HashMap<Uuid, PricedRow> = found.into_iter().map(|row| (row.0.id, row)).collect();
     let mut rows = Vec::with_capacity(request.lines.len());
     for (index, (id, _)) in request.lines.iter().enumerate() {
@@ -171,12 +192,7 @@ pub async fn context(
     let currency_code = <[_]>::first(&rows).map(|r| r.1.clone()).unwrap_or_default();
     let currency = CurrencyCode::parse(&currency_code)
         .ok_or_else(|| ApiError::internal("unknown seller currency"))?;
-    let group_code: String = companies::table
-        .find(user.group_id)
-        .select(companies::currency)
-        .first(conn)
-        .await?;
-    let group_currency = CurrencyCode::parse(&group_code)
+    let group_currency = CurrencyCode::parse(group_code)
         .ok_or_else(|| ApiError::internal("unknown group currency"))?;
     let fx_rate = if currency == group_currency {
         Decimal::ONE
@@ -321,40 +337,150 @@ pub struct LineRow {
     pub limit_period_start: Option<NaiveDate>,
 }
 
-/// Places the order: allowance, limits and stock are checked and taken under locks in a
-/// fixed order, within the caller's transaction.
+/// What the first statement of a placement found: whether this transaction holds the
+/// idempotency key, the response stored under it, the employee's allowance used this year
+/// (now locked) and the group currency.
+#[derive(QueryableByName)]
+struct Opened {
+    #[diesel(sql_type = Bool)]
+    claimed: bool,
+    #[diesel(sql_type = Nullable<Text>)]
+    scope: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    request_hash: Option<String>,
+    #[diesel(sql_type = Nullable<Integer>)]
+    response_status: Option<i32>,
+    #[diesel(sql_type = Nullable<Jsonb>)]
+    response_body: Option<serde_json::Value>,
+    #[diesel(sql_type = Numeric)]
+    used: Decimal,
+    #[diesel(sql_type = Text)]
+    group_currency: String,
+}
+
+/// A product row locked for the order, with what pricing needs.
+#[derive(QueryableByName)]
+struct LockedRow {
+    #[diesel(embed)]
+    product: catalog::ProductRow,
+    #[diesel(sql_type = Text)]
+    currency: String,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    group_id: Uuid,
+    #[diesel(sql_type = Nullable<Numeric>)]
+    category_override: Option<Decimal>,
+}
+
+/// What the final statement of a placement wrote.
+#[derive(QueryableByName)]
+struct Written {
+    #[diesel(sql_type = Text)]
+    number: String,
+    #[diesel(sql_type = BigInt)]
+    stocked: i64,
+    #[diesel(sql_type = BigInt)]
+    charged: i64,
+    #[diesel(sql_type = BigInt)]
+    lined: i64,
+    #[diesel(sql_type = BigInt)]
+    audited: i64,
+    #[diesel(sql_type = BigInt)]
+    stored: i64,
+}
+
+/// The outcome of `place`.
+pub enum Placed {
+    /// The key already holds this request's response: replay it.
+    Replay(Stored),
+    /// A new order; the response body, as stored under the key.
+    Created(serde_json::Value),
+}
+
+/// Places an order in four statements within the caller's transaction:
+///
+/// 1. claim the idempotency key (a transaction-scoped advisory lock), read what is stored
+///    under it, create-and-lock the employee's allowance row (which serialises this employee's
+///    orders) and read the group currency;
+/// 2. read and lock the products in id order (so crossing orders never deadlock);
+/// 3. only for products with a purchase limit: one conditional upsert each;
+/// 4. one statement that takes the stock and charges the allowance — both conditional, so the
+///    database re-checks what was decided here — and writes the order, its lines, the audit
+///    event and the idempotency record.
+///
+/// Locks are always taken in the same order: allowance row, products, purchase-limit rows.
 pub async fn place(
     conn: &mut AsyncPgConnection,
     user: &CurrentUser,
     request: &Requested,
-) -> Result<OrderView, ApiError> {
-    let now = Utc::now();
+    key: &IdempotencyKey,
+    scope: &str,
+    hash: &str,
+) -> Result<Placed, ApiError> {
+    // Microseconds: what PostgreSQL stores, so the response equals a later read.
+    let now = Utc::now().trunc_subsecs(6);
     let year = now.year();
     let today = now.date_naive();
-    let ctx = context(conn, user, request).await?;
 
-    // 1. The employee's allowance row, created if needed and locked in one statement (the
-    //    no-op update takes the row lock): serialises this employee's orders.
-    let used: Decimal = diesel::insert_into(allowance_usage::table)
-        .values((
-            allowance_usage::employee_id.eq(user.id),
-            allowance_usage::year.eq(year),
-        ))
-        .on_conflict((allowance_usage::employee_id, allowance_usage::year))
-        .do_update()
-        .set(allowance_usage::used.eq(allowance_usage::used))
-        .returning(allowance_usage::used)
-        .get_result(conn)
-        .await?;
+    // 1. Key, allowance, group currency.
+    let opened: Opened = diesel::sql_query(
+        "WITH allowance AS ( \
+             INSERT INTO allowance_usage AS a (employee_id, year) VALUES ($1, $2) \
+             ON CONFLICT (employee_id, year) DO UPDATE SET used = a.used \
+             RETURNING used) \
+         SELECT pg_try_advisory_xact_lock(hashtextextended($3, 0)) AS claimed, \
+                k.scope, k.request_hash, k.response_status, k.response_body, \
+                (SELECT used FROM allowance) AS used, g.currency AS group_currency \
+         FROM companies g LEFT JOIN idempotency_keys k ON k.employee_id = $1 AND k.key = $4 \
+         WHERE g.id = $5",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(user.id)
+    .bind::<Integer, _>(year)
+    .bind::<Text, _>(idempotency::lock_name(user.id, key))
+    .bind::<Text, _>(&key.0)
+    .bind::<diesel::sql_types::Uuid, _>(user.group_id)
+    .get_result(conn)
+    .await?;
+    let existing = match (
+        opened.scope,
+        opened.request_hash,
+        opened.response_status,
+        opened.response_body,
+    ) {
+        (Some(scope), Some(hash), Some(status), Some(body)) => Some((scope, hash, status, body)),
+        _ => None,
+    };
+    if let Some(stored) = idempotency::decide(opened.claimed, existing, scope, hash)? {
+        return Ok(Placed::Replay(stored));
+    }
+
+    // 2. Products, locked in id order.
+    let ids: Vec<Uuid> = request.lines.iter().map(|(id, _)| *id).collect();
+    let locked: Vec<LockedRow> = diesel::sql_query(
+        "SELECT p.*, c.currency, c.group_id, t.discount_percent AS category_override \
+         FROM products p \
+         JOIN companies c ON c.id = p.seller_company_id \
+         LEFT JOIN tier_category_discounts t ON t.category_id = p.category_id AND t.tier_id = $2 \
+         WHERE p.id = ANY($1) \
+         ORDER BY p.id \
+         FOR NO KEY UPDATE OF p",
+    )
+    .bind::<Array<diesel::sql_types::Uuid>, _>(&ids)
+    .bind::<Nullable<diesel::sql_types::Uuid>, _>(user.tier_id)
+    .load(conn)
+    .await?;
+    let found = locked
+        .into_iter()
+        .map(|r| (r.product, r.currency, r.group_id, r.category_override))
+        .collect();
+    let ctx = price_context(user, request, found, &opened.group_currency)?;
     let order = allowance::price_order(
         &ctx.inputs,
         ctx.currency,
         ctx.group_currency,
         ctx.fx_rate,
-        ctx.cap.map(|c| c - used),
+        ctx.cap.map(|c| c - opened.used),
     );
 
-    // 2. Purchase limits, in product-id order.
     let mut by_product: Vec<(&catalog::ProductRow, u32)> = ctx
         .rows
         .iter()
@@ -362,6 +488,7 @@ pub async fn place(
         .map(|((product, _, _, _), (_, quantity))| (product, *quantity))
         .collect();
     by_product.sort_by_key(|(product, _)| product.id);
+    // 3. Purchase limits, in product-id order.
     let mut period_of: HashMap<Uuid, NaiveDate> = HashMap::new();
     for (product, quantity) in &by_product {
         let (Some(max), Some(period)) = (
@@ -386,8 +513,8 @@ pub async fn place(
         .bind::<diesel::sql_types::Uuid, _>(user.id)
         .bind::<diesel::sql_types::Uuid, _>(product.id)
         .bind::<diesel::sql_types::Date, _>(start)
-        .bind::<diesel::sql_types::Integer, _>(quantity)
-        .bind::<diesel::sql_types::Integer, _>(max)
+        .bind::<Integer, _>(quantity)
+        .bind::<Integer, _>(max)
         .get_result(conn)
         .await
         .optional()?;
@@ -396,95 +523,150 @@ pub async fn place(
         }
         period_of.insert(product.id, start);
     }
-
-    // 3. Stock, in product-id order, each a conditional decrement.
+    // The rows are locked: the stock read is current.
     for (product, quantity) in &by_product {
-        let quantity = i32::try_from(*quantity).unwrap_or(i32::MAX);
-        let taken = diesel::update(
-            products::table
-                .find(product.id)
-                .filter(products::stock_on_hand.ge(quantity)),
-        )
-        .set(products::stock_on_hand.eq(products::stock_on_hand - quantity))
-        .execute(conn)
-        .await?;
-        if taken == 0 {
+        if i64::from(product.stock_on_hand) < i64::from(*quantity) {
             return Err(out_of_stock(&product.sku));
         }
     }
 
-    // 4. Charge the allowance; the condition re-checks the cap in the database.
-    let charge = allowance_usage::used.eq(allowance_usage::used + order.allowance_applied);
-    let charged = match ctx.cap {
-        Some(cap) => {
-            diesel::update(
-                allowance_usage::table
-                    .find((user.id, year))
-                    .filter((allowance_usage::used + order.allowance_applied).le(cap)),
-            )
-            .set(charge)
-            .execute(conn)
-            .await?
-        }
-        None => {
-            diesel::update(allowance_usage::table.find((user.id, year)))
-                .set(charge)
-                .execute(conn)
-                .await?
-        }
+    // 4. Everything else in one statement.
+    let id = Uuid::new_v4();
+    let view = OrderView {
+        id,
+        number: String::new(),
+        status: "placed".to_owned(),
+        employee_id: user.id,
+        seller_company_id: ctx.seller,
+        currency: ctx.currency.to_string(),
+        lines: line_views(&order, ctx.currency),
+        list_total: money::format(order.list_total, ctx.currency),
+        discount_total: money::format(order.discount_total, ctx.currency),
+        total: money::format(order.total, ctx.currency),
+        allowance_applied: money::format(order.allowance_applied, ctx.group_currency),
+        allowance_currency: ctx.group_currency.to_string(),
+        fx_rate: order.fx_rate.normalize().to_string(),
+        created_at: now,
+        updated_at: now,
     };
-    if charged == 0 {
+    let mut body = serde_json::to_value(&view).map_err(|e| ApiError::Internal(e.into()))?;
+    let line_count = order.lines.len();
+    let column = |f: &dyn Fn(&allowance::PricedLine) -> Decimal| -> Vec<Decimal> {
+        order.lines.iter().map(f).collect()
+    };
+    let written: Written = diesel::sql_query(
+        "WITH stock AS ( \
+             UPDATE products p SET stock_on_hand = p.stock_on_hand - s.quantity \
+             FROM unnest($1::uuid[], $2::int4[]) AS s(id, quantity) \
+             WHERE p.id = s.id AND p.stock_on_hand >= s.quantity \
+             RETURNING p.id), \
+         charge AS ( \
+             UPDATE allowance_usage SET used = used + $3 \
+             WHERE employee_id = $4 AND year = $5 AND ($6::numeric IS NULL OR used + $3 <= $6) \
+             RETURNING 1), \
+         o AS ( \
+             INSERT INTO orders (id, status, employee_id, seller_company_id, currency, list_total, \
+                 discount_total, total, allowance_applied, allowance_year, group_currency, fx_rate, \
+                 created_at, updated_at) \
+             VALUES ($7, 'placed', $4, $8, $9, $10, $11, $12, $3, $5, $13, $14, $15, $15) \
+             RETURNING id, number), \
+         lines AS ( \
+             INSERT INTO order_lines (order_id, line_no, product_id, quantity, unit_list_price, \
+                 discount_percent, line_list_total, line_discount, line_total, limit_period_start) \
+             SELECT o.id, l.line_no::int4, l.product_id, l.quantity, l.unit_list_price, \
+                 l.discount_percent, l.line_list_total, l.line_discount, l.line_total, l.period \
+             FROM o, unnest($16::uuid[], $17::int4[], $18::numeric[], $19::numeric[], \
+                 $20::numeric[], $21::numeric[], $22::numeric[], $23::date[]) WITH ORDINALITY \
+                 AS l(product_id, quantity, unit_list_price, discount_percent, line_list_total, \
+                      line_discount, line_total, period, line_no) \
+             RETURNING 1), \
+         body AS (SELECT jsonb_set($24::jsonb, '{number}', to_jsonb(o.number)) AS view FROM o), \
+         audit AS ( \
+             INSERT INTO audit_events (actor_id, action, entity_type, entity_id, after, request_id) \
+             SELECT $4, 'order.placed', 'order', o.id, body.view, $25 FROM o, body \
+             RETURNING 1), \
+         stored AS ( \
+             INSERT INTO idempotency_keys (employee_id, key, scope, request_hash, \
+                 response_status, response_body) \
+             SELECT $4, $26, $27, $28, 201, body.view FROM body \
+             ON CONFLICT DO NOTHING \
+             RETURNING 1) \
+         SELECT o.number, \
+                (SELECT count(*) FROM stock) AS stocked, \
+                (SELECT count(*) FROM charge) AS charged, \
+                (SELECT count(*) FROM lines) AS lined, \
+                (SELECT count(*) FROM audit) AS audited, \
+                (SELECT count(*) FROM stored) AS stored \
+         FROM o",
+    )
+    .bind::<Array<diesel::sql_types::Uuid>, _>(by_product.iter().map(|(p, _)| p.id).collect::<Vec<_>>())
+    .bind::<Array<Integer>, _>(
+        by_product
+            .iter()
+            .map(|(_, q)| i32::try_from(*q).unwrap_or(i32::MAX))
+            .collect::<Vec<_>>(),
+    )
+    .bind::<Numeric, _>(order.allowance_applied)
+    .bind::<diesel::sql_types::Uuid, _>(user.id)
+    .bind::<Integer, _>(year)
+    .bind::<Nullable<Numeric>, _>(ctx.cap)
+    .bind::<diesel::sql_types::Uuid, _>(id)
+    .bind::<diesel::sql_types::Uuid, _>(ctx.seller)
+    .bind::<Text, _>(ctx.currency.as_str())
+    .bind::<Numeric, _>(order.list_total)
+    .bind::<Numeric, _>(order.discount_total)
+    .bind::<Numeric, _>(order.total)
+    .bind::<Text, _>(ctx.group_currency.as_str())
+    .bind::<Numeric, _>(order.fx_rate)
+    .bind::<Timestamptz, _>(now)
+    .bind::<Array<diesel::sql_types::Uuid>, _>(order.lines.iter().map(|l| l.product_id).collect::<Vec<_>>())
+    .bind::<Array<Integer>, _>(
+        order
+            .lines
+            .iter()
+            .map(|l| i32::try_from(l.quantity).unwrap_or(i32::MAX))
+            .collect::<Vec<_>>(),
+    )
+    .bind::<Array<Numeric>, _>(column(&|l| l.unit_list_price))
+    .bind::<Array<Numeric>, _>(column(&|l| l.discount_percent))
+    .bind::<Array<Numeric>, _>(column(&|l| l.line_list_total))
+    .bind::<Array<Numeric>, _>(column(&|l| l.line_discount))
+    .bind::<Array<Numeric>, _>(column(&|l| l.line_total))
+    .bind::<Array<Nullable<diesel::sql_types::Date>>, _>(
+        order
+            .lines
+            .iter()
+            .map(|l| period_of.get(&l.product_id).copied())
+            .collect::<Vec<_>>(),
+    )
+    .bind::<Jsonb, _>(&body)
+    .bind::<Nullable<Text>, _>(user.request_id.as_deref())
+    .bind::<Text, _>(&key.0)
+    .bind::<Text, _>(scope)
+    .bind::<Text, _>(hash)
+    .get_result(conn)
+    .await?;
+    if written.stored == 0 {
+        // Another request with this key committed after this one looked: it was still running.
+        return Err(idempotency::in_progress());
+    }
+    let expected = i64::try_from(line_count).unwrap_or(i64::MAX);
+    if written.stocked != expected
+        || written.lined != expected
+        || written.charged != 1
+        || written.audited != 1
+    {
+        // Unreachable while the locks above are held; the conditions are the database's own
+        // re-check of the decisions made here, and the transaction is rolled back.
         return Err(ApiError::conflict(
             "conflict",
-            "the annual allowance changed; retry",
+            "stock or allowance changed while the order was placed; retry",
         ));
     }
-
-    // 5. The order and its lines.
-    let row: OrderRow = diesel::insert_into(orders::table)
-        .values((
-            orders::status.eq("placed"),
-            orders::employee_id.eq(user.id),
-            orders::seller_company_id.eq(ctx.seller),
-            orders::currency.eq(ctx.currency.as_str()),
-            orders::list_total.eq(order.list_total),
-            orders::discount_total.eq(order.discount_total),
-            orders::total.eq(order.total),
-            orders::allowance_applied.eq(order.allowance_applied),
-            orders::allowance_year.eq(year),
-            orders::group_currency.eq(ctx.group_currency.as_str()),
-            orders::fx_rate.eq(order.fx_rate),
-            orders::created_at.eq(now),
-            orders::updated_at.eq(now),
-        ))
-        .returning(OrderRow::as_returning())
-        .get_result(conn)
-        .await?;
-    let lines: Vec<_> = order
-        .lines
-        .iter()
-        .enumerate()
-        .map(|(index, line)| {
-            (
-                order_lines::order_id.eq(row.id),
-                order_lines::line_no.eq(i32::try_from(index + 1).unwrap_or(i32::MAX)),
-                order_lines::product_id.eq(line.product_id),
-                order_lines::quantity.eq(i32::try_from(line.quantity).unwrap_or(i32::MAX)),
-                order_lines::unit_list_price.eq(line.unit_list_price),
-                order_lines::discount_percent.eq(line.discount_percent),
-                order_lines::line_list_total.eq(line.line_list_total),
-                order_lines::line_discount.eq(line.line_discount),
-                order_lines::line_total.eq(line.line_total),
-                order_lines::limit_period_start.eq(period_of.get(&line.product_id).copied()),
-            )
-        })
-        .collect();
-    let line_rows: Vec<LineRow> = diesel::insert_into(order_lines::table)
-        .values(&lines)
-        .returning(LineRow::as_returning())
-        .get_results(conn)
-        .await?;
-    Ok(order_view(row, line_rows))
+    if let Some(number) = body.get_mut("number") {
+        *number = serde_json::Value::String(written.number);
+    }
+    Ok(Placed::Created(body))
 }
 
 pub fn order_view(row: OrderRow, mut lines: Vec<LineRow>) -> OrderView {
@@ -575,6 +757,12 @@ pub async fn cancel(conn: &mut AsyncPgConnection, order: &OrderRow) -> Result<Or
         .await?;
     lines.sort_by_key(|l| l.product_id);
     for line in &lines {
+        diesel::update(products::table.find(line.product_id))
+            .set(products::stock_on_hand.eq(products::stock_on_hand + line.quantity))
+            .execute(conn)
+            .await?;
+    }
+    for line in &lines {
         if let Some(start) = line.limit_period_start {
             diesel::update(purchase_limit_usage::table.find((
                 order.employee_id,
@@ -585,12 +773,6 @@ pub async fn cancel(conn: &mut AsyncPgConnection, order: &OrderRow) -> Result<Or
             .execute(conn)
             .await?;
         }
-    }
-    for line in &lines {
-        diesel::update(products::table.find(line.product_id))
-            .set(products::stock_on_hand.eq(products::stock_on_hand + line.quantity))
-            .execute(conn)
-            .await?;
     }
     set_status(conn, order, "cancelled", lines).await
 }
