@@ -234,7 +234,7 @@ pub async fn find_product(
     with_override!(products::table.inner_join(companies::table), tier)
         .filter(products::id.eq(id))
         .select(priced_columns!())
-        .first(conn)
+        .get_result(conn)
         .await
         .optional()
 }

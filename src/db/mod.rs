@@ -3,6 +3,7 @@
 
 pub mod local_cluster;
 pub mod schema;
+pub mod statement;
 
 use std::time::Duration;
 

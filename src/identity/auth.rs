@@ -121,7 +121,7 @@ async fn load(
             ),
             discount_tiers::annual_allowance.nullable(),
         ))
-        .first(&mut conn)
+        .get_result(&mut conn)
         .await
         .optional()?;
     let (

@@ -173,7 +173,7 @@ pub async fn get_order(
     let row: OrderRow = orders::table
         .find(*id)
         .select(OrderRow::as_select())
-        .first(&mut conn)
+        .get_result(&mut conn)
         .await
         .optional()?
         .filter(|row| may_see(&user, row))

@@ -19,6 +19,7 @@ use crate::catalog::queries::{self as catalog, PricedRow};
 use crate::db::schema::{
     allowance_usage, companies, order_lines, orders, products, purchase_limit_usage,
 };
+use crate::db::statement::statement;
 use crate::domain::allowance::{self, LineInput, PricedOrder};
 use crate::domain::codes::CurrencyCode;
 use crate::domain::{money, pricing};
@@ -91,7 +92,7 @@ pub async fn allowance_used(
     Ok(allowance_usage::table
         .find((employee, year))
         .select(allowance_usage::used)
-        .first(conn)
+        .get_result(conn)
         .await
         .optional()?
         .unwrap_or(Decimal::ZERO))
@@ -153,7 +154,7 @@ pub async fn context(
     let group_code: String = companies::table
         .find(user.group_id)
         .select(companies::currency)
-        .first(conn)
+        .get_result(conn)
         .await?;
     price_context(user, request, found, &group_code)
 }
@@ -422,7 +423,7 @@ pub async fn place(
     let today = now.date_naive();
 
     // 1. Key, allowance, group currency.
-    let opened: Opened = diesel::sql_query(
+    let opened: Opened = statement(
         "WITH allowance AS ( \
              INSERT INTO allowance_usage AS a (employee_id, year) VALUES ($1, $2) \
              ON CONFLICT (employee_id, year) DO UPDATE SET used = a.used \
@@ -455,7 +456,7 @@ pub async fn place(
 
     // 2. Products, locked in id order.
     let ids: Vec<Uuid> = request.lines.iter().map(|(id, _)| *id).collect();
-    let locked: Vec<LockedRow> = diesel::sql_query(
+    let locked: Vec<LockedRow> = statement(
         "SELECT p.*, c.currency, c.group_id, t.discount_percent AS category_override \
          FROM products p \
          JOIN companies c ON c.id = p.seller_company_id \
@@ -503,7 +504,7 @@ pub async fn place(
             return Err(limit_exceeded(&product.sku));
         }
         // Conditional upsert: the row only grows while it stays within the limit.
-        let taken: Option<Taken> = diesel::sql_query(
+        let taken: Option<Taken> = statement(
             "INSERT INTO purchase_limit_usage AS u (employee_id, product_id, period_start, quantity) \
              VALUES ($1, $2, $3, $4) \
              ON CONFLICT (employee_id, product_id, period_start) \
@@ -554,7 +555,7 @@ pub async fn place(
     let column = |f: &dyn Fn(&allowance::PricedLine) -> Decimal| -> Vec<Decimal> {
         order.lines.iter().map(f).collect()
     };
-    let written: Written = diesel::sql_query(
+    let written: Written = statement(
         "WITH stock AS ( \
              UPDATE products p SET stock_on_hand = p.stock_on_hand - s.quantity \
              FROM unnest($1::uuid[], $2::int4[]) AS s(id, quantity) \
@@ -739,7 +740,7 @@ pub async fn find_for_update(
         .find(id)
         .select(OrderRow::as_select())
         .for_update()
-        .first(conn)
+        .get_result(conn)
         .await
         .optional()
 }
