@@ -335,7 +335,12 @@ async fn one_key_one_order_even_when_racing() {
     assert_eq!(replay.body, first);
     assert!(first["number"].as_str().unwrap().starts_with("EO-"));
     let id = first["id"].as_str().unwrap();
-    assert_eq!(app.get(&format!("/api/v1/orders/{id}"), &token).await.assert_status(200), &first);
+    assert_eq!(
+        app.get(&format!("/api/v1/orders/{id}"), &token)
+            .await
+            .assert_status(200),
+        &first
+    );
     let events = app
         .get(
             &format!("/api/v1/audit-events?entity_type=order&entity_id={id}"),

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
@@ -267,8 +267,9 @@ fn like_pattern(q: &str) -> String {
 macro_rules! base_listing {
     ($group:expr, $tier:expr, $after:expr, $fetch:expr) => {
         with_override!(products::table.inner_join(companies::table), $tier)
-            .filter(products::active.eq(true))
-            .filter(products::employee_eligible.eq(true))
+            // Plain boolean columns, not `= $n`: the partial indexes match even a generic plan.
+            .filter(products::active)
+            .filter(products::employee_eligible)
             .filter(companies::group_id.eq($group))
             .filter(products::sku.gt($after))
             .select(priced_columns!())
@@ -323,7 +324,19 @@ pub async fn visible_products(
     fetch: i64,
 ) -> QueryResult<Vec<PricedRow>> {
     let after = after.unwrap_or("").to_owned();
-    if has_filters(query) {
+    if search_pattern(query).is_some() {
+        // A search is only fast with a plan made for its pattern (trigram indexes for a
+        // selective one); connections otherwise reuse generic plans (src/db/mod.rs).
+        conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
+            diesel::sql_query("SET LOCAL plan_cache_mode = force_custom_plan")
+                .execute(conn)
+                .await?;
+            filtered_listing!(group, tier, query, after, fetch)
+                .load(conn)
+                .await
+        })
+        .await
+    } else if has_filters(query) {
         filtered_listing!(group, tier, query, after, fetch)
             .load(conn)
             .await
@@ -332,8 +345,8 @@ pub async fn visible_products(
     }
 }
 
-/// The listing's SQL with `$n` placeholders, as it runs. Bind order: the tier, active,
-/// employee_eligible, group, the cursor (`''` on the first page), then category, seller and the
+/// The listing's SQL with `$n` placeholders, as it runs. Bind order: the tier, the group,
+/// the cursor (`''` on the first page), then category, seller and the
 /// search pattern (twice) — each only when given — and the limit. Used to EXPLAIN the real query.
 pub fn listing_sql(
     group: Uuid,

@@ -55,7 +55,12 @@ pub fn build_pool(url: &str, settings: &PoolSettings) -> anyhow::Result<DbPool> 
 fn with_timeouts(url: &str, limit: Duration) -> anyhow::Result<String> {
     let mut parsed = url::Url::parse(url).context("DATABASE_URL is not a valid URL")?;
     let millis = limit.as_millis();
-    let mut options = format!("-c statement_timeout={millis} -c lock_timeout={millis}");
+    // Generic plans: the server's statements have fixed shapes, and PostgreSQL's default
+    // re-plans any statement whose parameters it cannot cost (arrays, LIMIT) on every call,
+    // which took longer than running them. Searches opt back into custom plans.
+    let mut options = format!(
+        "-c statement_timeout={millis} -c lock_timeout={millis} -c plan_cache_mode=force_generic_plan"
+    );
     let mut others = Vec::new();
     for (key, value) in parsed.query_pairs() {
         if key == "options" {

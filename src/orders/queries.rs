@@ -422,17 +422,13 @@ pub async fn place(
     let year = now.year();
     let today = now.date_naive();
 
-    // 1. Key, allowance, group currency. The statements below have the same shape whatever
-    //    the order; planning them afresh each time (PostgreSQL's default while it cannot
-    //    cost array parameters) took more time than running them, so this transaction uses
-    //    their generic plans (checked by tests/orders.rs: no sequential scans).
+    // 1. Key, allowance, group currency.
     let opened: Opened = statement(
         "WITH allowance AS ( \
              INSERT INTO allowance_usage AS a (employee_id, year) VALUES ($1, $2) \
              ON CONFLICT (employee_id, year) DO UPDATE SET used = a.used \
              RETURNING used) \
          SELECT pg_try_advisory_xact_lock(hashtextextended($3, 0)) AS claimed, \
-                set_config('plan_cache_mode', 'force_generic_plan', true) AS plan_mode, \
                 k.scope, k.request_hash, k.response_status, k.response_body, \
                 (SELECT used FROM allowance) AS used, g.currency AS group_currency \
          FROM companies g LEFT JOIN idempotency_keys k ON k.employee_id = $1 AND k.key = $4 \
