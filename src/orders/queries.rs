@@ -1,5 +1,5 @@
 //! Placing, cancelling and fulfilling employee orders. Locks are always taken in one order —
-//! the employee's allowance row, then products by id, then purchase-limit rows — so concurrent
+//! products by id, then the employee's allowance row, then purchase-limit rows — so concurrent
 //! orders never deadlock, and every invariant is also held by a conditional update or a CHECK.
 
 use std::collections::HashMap;
@@ -340,9 +340,9 @@ pub struct LineRow {
 
 /// What the first statement of a placement found: whether this transaction holds the
 /// idempotency key, the response stored under it, the employee's allowance used this year
-/// (now locked) and the group currency.
+/// (now locked) and the group currency — repeated on each row of a locked product.
 #[derive(QueryableByName)]
-struct Opened {
+struct Head {
     #[diesel(sql_type = Bool)]
     claimed: bool,
     #[diesel(sql_type = Nullable<Text>)]
@@ -357,6 +357,15 @@ struct Opened {
     used: Decimal,
     #[diesel(sql_type = Text)]
     group_currency: String,
+}
+
+#[derive(QueryableByName)]
+struct Opened {
+    #[diesel(embed)]
+    head: Head,
+    /// None when no requested product exists.
+    #[diesel(embed)]
+    locked: Option<LockedRow>,
 }
 
 /// A product row locked for the order, with what pricing needs.
@@ -397,18 +406,20 @@ pub enum Placed {
     Created(serde_json::Value),
 }
 
-/// Places an order in four statements within the caller's transaction:
+/// Places an order in two statements within the caller's transaction (plus one per product
+/// with a purchase limit):
 ///
-/// 1. claim the idempotency key (a transaction-scoped advisory lock), read what is stored
-///    under it, create-and-lock the employee's allowance row (which serialises this employee's
-///    orders) and read the group currency;
-/// 2. read and lock the products in id order (so crossing orders never deadlock);
-/// 3. only for products with a purchase limit: one conditional upsert each;
-/// 4. one statement that takes the stock and charges the allowance — both conditional, so the
+/// 1. read and lock the products in id order (so crossing orders never deadlock), then —
+///    the insert's input depends on every product row, so this comes after — create and lock
+///    the employee's allowance row (which serialises this employee's orders); claim the
+///    idempotency key (a transaction-scoped advisory lock) and read what is stored under it;
+///    read the group currency;
+/// 2. only for products with a purchase limit: one conditional upsert each;
+/// 3. one statement that takes the stock and charges the allowance — both conditional, so the
 ///    database re-checks what was decided here — and writes the order, its lines, the audit
 ///    event and the idempotency record.
 ///
-/// Locks are always taken in the same order: allowance row, products, purchase-limit rows.
+/// Locks are always taken in the same order: products, allowance row, purchase-limit rows.
 pub async fn place(
     conn: &mut AsyncPgConnection,
     user: &CurrentUser,
@@ -422,64 +433,73 @@ pub async fn place(
     let year = now.year();
     let today = now.date_naive();
 
-    // 1. Key, allowance, group currency.
-    let opened: Opened = statement(
-        "WITH allowance AS ( \
-             INSERT INTO allowance_usage AS a (employee_id, year) VALUES ($1, $2) \
+    // 1. Products, then the allowance row, locked; key claimed; group currency read.
+    let ids: Vec<Uuid> = request.lines.iter().map(|(id, _)| *id).collect();
+    let rows: Vec<Opened> = statement(
+        "WITH locked AS ( \
+             SELECT p.*, c.currency, c.group_id, t.discount_percent AS category_override \
+             FROM products p \
+             JOIN companies c ON c.id = p.seller_company_id \
+             LEFT JOIN tier_category_discounts t \
+                 ON t.category_id = p.category_id AND t.tier_id = $6 \
+             WHERE p.id = ANY($7) \
+             ORDER BY p.id \
+             FOR NO KEY UPDATE OF p), \
+         allowance AS ( \
+             INSERT INTO allowance_usage AS a (employee_id, year) \
+             SELECT $1, $2 FROM (SELECT count(*) FROM locked) AS after_products \
              ON CONFLICT (employee_id, year) DO UPDATE SET used = a.used \
-             RETURNING used) \
-         SELECT pg_try_advisory_xact_lock(hashtextextended($3, 0)) AS claimed, \
-                k.scope, k.request_hash, k.response_status, k.response_body, \
-                (SELECT used FROM allowance) AS used, g.currency AS group_currency \
-         FROM companies g LEFT JOIN idempotency_keys k ON k.employee_id = $1 AND k.key = $4 \
-         WHERE g.id = $5",
+             RETURNING used), \
+         head AS ( \
+             SELECT pg_try_advisory_xact_lock(hashtextextended($3, 0)) AS claimed, \
+                    k.scope, k.request_hash, k.response_status, k.response_body, \
+                    (SELECT used FROM allowance) AS used, g.currency AS group_currency \
+             FROM companies g \
+             LEFT JOIN idempotency_keys k ON k.employee_id = $1 AND k.key = $4 \
+             WHERE g.id = $5) \
+         SELECT head.*, locked.* FROM head LEFT JOIN locked ON true",
     )
     .bind::<diesel::sql_types::Uuid, _>(user.id)
     .bind::<Integer, _>(year)
     .bind::<Text, _>(idempotency::lock_name(user.id, key))
     .bind::<Text, _>(&key.0)
     .bind::<diesel::sql_types::Uuid, _>(user.group_id)
-    .get_result(conn)
+    .bind::<Nullable<diesel::sql_types::Uuid>, _>(user.tier_id)
+    .bind::<Array<diesel::sql_types::Uuid>, _>(&ids)
+    .load(conn)
     .await?;
-    let existing = match (
-        opened.scope,
-        opened.request_hash,
-        opened.response_status,
-        opened.response_body,
-    ) {
+    let mut rows = rows.into_iter();
+    let first = rows
+        .next()
+        .ok_or_else(|| ApiError::internal("the employee's group company is missing"))?;
+    let Head {
+        claimed,
+        scope: stored_scope,
+        request_hash,
+        response_status,
+        response_body,
+        used,
+        group_currency,
+    } = first.head;
+    let existing = match (stored_scope, request_hash, response_status, response_body) {
         (Some(scope), Some(hash), Some(status), Some(body)) => Some((scope, hash, status, body)),
         _ => None,
     };
-    if let Some(stored) = idempotency::decide(opened.claimed, existing, scope, hash)? {
+    if let Some(stored) = idempotency::decide(claimed, existing, scope, hash)? {
         return Ok(Placed::Replay(stored));
     }
-
-    // 2. Products, locked in id order.
-    let ids: Vec<Uuid> = request.lines.iter().map(|(id, _)| *id).collect();
-    let locked: Vec<LockedRow> = statement(
-        "SELECT p.*, c.currency, c.group_id, t.discount_percent AS category_override \
-         FROM products p \
-         JOIN companies c ON c.id = p.seller_company_id \
-         LEFT JOIN tier_category_discounts t ON t.category_id = p.category_id AND t.tier_id = $2 \
-         WHERE p.id = ANY($1) \
-         ORDER BY p.id \
-         FOR NO KEY UPDATE OF p",
-    )
-    .bind::<Array<diesel::sql_types::Uuid>, _>(&ids)
-    .bind::<Nullable<diesel::sql_types::Uuid>, _>(user.tier_id)
-    .load(conn)
-    .await?;
-    let found = locked
-        .into_iter()
+    let found = std::iter::once(first.locked)
+        .chain(rows.map(|r| r.locked))
+        .flatten()
         .map(|r| (r.product, r.currency, r.group_id, r.category_override))
         .collect();
-    let ctx = price_context(user, request, found, &opened.group_currency)?;
+    let ctx = price_context(user, request, found, &group_currency)?;
     let order = allowance::price_order(
         &ctx.inputs,
         ctx.currency,
         ctx.group_currency,
         ctx.fx_rate,
-        ctx.cap.map(|c| c - opened.used),
+        ctx.cap.map(|c| c - used),
     );
 
     let mut by_product: Vec<(&catalog::ProductRow, u32)> = ctx
@@ -489,7 +509,7 @@ pub async fn place(
         .map(|((product, _, _, _), (_, quantity))| (product, *quantity))
         .collect();
     by_product.sort_by_key(|(product, _)| product.id);
-    // 3. Purchase limits, in product-id order.
+    // 2. Purchase limits, in product-id order.
     let mut period_of: HashMap<Uuid, NaiveDate> = HashMap::new();
     for (product, quantity) in &by_product {
         let (Some(max), Some(period)) = (
@@ -531,7 +551,7 @@ pub async fn place(
         }
     }
 
-    // 4. Everything else in one statement.
+    // 3. Everything else in one statement.
     let id = Uuid::new_v4();
     let view = OrderView {
         id,
@@ -746,11 +766,8 @@ pub async fn find_for_update(
 }
 
 /// Cancels a placed order, giving back allowance, purchase-limit quantity and stock.
+/// Locks in the order placing uses: products, allowance row, purchase-limit rows.
 pub async fn cancel(conn: &mut AsyncPgConnection, order: &OrderRow) -> Result<OrderView, ApiError> {
-    diesel::update(allowance_usage::table.find((order.employee_id, order.allowance_year)))
-        .set(allowance_usage::used.eq(allowance_usage::used - order.allowance_applied))
-        .execute(conn)
-        .await?;
     let mut lines: Vec<LineRow> = order_lines::table
         .filter(order_lines::order_id.eq(order.id))
         .select(LineRow::as_select())
@@ -763,6 +780,10 @@ pub async fn cancel(conn: &mut AsyncPgConnection, order: &OrderRow) -> Result<Or
             .execute(conn)
             .await?;
     }
+    diesel::update(allowance_usage::table.find((order.employee_id, order.allowance_year)))
+        .set(allowance_usage::used.eq(allowance_usage::used - order.allowance_applied))
+        .execute(conn)
+        .await?;
     for line in &lines {
         if let Some(start) = line.limit_period_start {
             diesel::update(purchase_limit_usage::table.find((
