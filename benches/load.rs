@@ -145,15 +145,16 @@ async fn main() {
          FROM generate_series(1, {EMPLOYEES}) n"
     ))
     .await;
-    // Last year's trade: 20 fulfilled orders of two lines per employee, with the ledgers that
-    // go with them (the invariant checks below hold over history and the run alike). A store
-    // in use has history; an empty `orders` table would also leave PostgreSQL's cached
-    // foreign-key check plans on sequential scans of a table that then grows during the run.
+    // History: 20 fulfilled orders of two lines per employee — 18 from last year and two from
+    // the last two days, whose idempotency keys are still kept — with the ledgers that go with
+    // them (the invariant checks below hold over history and the run alike). A store in use
+    // has history; empty tables would also leave the plans PostgreSQL caches per connection
+    // on sequential scans of tables that then grow during the run.
     println!("preparing {} orders of history …", EMPLOYEES * 20);
     sql(&mut conn, "INSERT INTO orders (status, employee_id, seller_company_id, currency, list_total, discount_total, total, allowance_applied, allowance_year, group_currency, fx_rate, created_at, updated_at) \
-         SELECT 'fulfilled', e.id, '00000000-0000-0000-0000-000000000002', 'USD', 0, 0, 0, 0, extract(year FROM now())::int - 1, 'USD', 1, \
-                now() - interval '1 year' + n * interval '1 hour', now() - interval '1 year' + n * interval '1 hour' \
-         FROM employees e, generate_series(1, 20) n").await;
+         SELECT 'fulfilled', e.id, '00000000-0000-0000-0000-000000000002', 'USD', 0, 0, 0, 0, extract(year FROM t.at)::int, 'USD', 1, t.at, t.at \
+         FROM employees e, generate_series(1, 20) n, \
+              LATERAL (SELECT CASE WHEN n <= 18 THEN now() - interval '1 year' + n * interval '1 day' ELSE now() - n * interval '1 hour' END AS at) t").await;
     sql(&mut conn, "INSERT INTO order_lines (order_id, line_no, product_id, quantity, unit_list_price, discount_percent, line_list_total, line_discount, line_total) \
          WITH o AS (SELECT id, row_number() OVER (ORDER BY id) AS rn FROM orders), \
               p AS (SELECT id, list_price, row_number() OVER (ORDER BY sku) AS rn FROM products) \
@@ -162,6 +163,9 @@ async fn main() {
     sql(&mut conn, "UPDATE orders o SET list_total = s.lt, discount_total = s.d, total = s.t, allowance_applied = s.d \
          FROM (SELECT order_id, sum(line_list_total) lt, sum(line_discount) d, sum(line_total) t FROM order_lines GROUP BY 1) s WHERE s.order_id = o.id").await;
     sql(&mut conn, "INSERT INTO allowance_usage (employee_id, year, used) SELECT employee_id, allowance_year, sum(allowance_applied) FROM orders GROUP BY 1, 2").await;
+    sql(&mut conn, "INSERT INTO idempotency_keys (employee_id, key, scope, request_hash, response_status, response_body, created_at) \
+         SELECT employee_id, 'history-' || id, 'POST /orders', md5(id::text), 201, to_jsonb(orders), created_at \
+         FROM orders WHERE created_at > now() - interval '2 days'").await;
     sql(&mut conn, "UPDATE products p SET stock_on_hand = 1000000 - s.q FROM (SELECT product_id, sum(quantity) q FROM order_lines GROUP BY 1) s WHERE s.product_id = p.id").await;
     sql(&mut conn, "VACUUM ANALYZE").await;
     #[derive(diesel::QueryableByName)]
