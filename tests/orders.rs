@@ -669,7 +669,7 @@ async fn bad_orders_are_refused_with_the_field_named_and_change_nothing() {
             json!({}),
         )
         .await;
-    let (_, token) = app
+    let (careful, token) = app
         .create_shopper(
             &s.group.admin,
             &s.group.root_id,
@@ -739,6 +739,28 @@ async fn bad_orders_are_refused_with_the_field_named_and_change_nothing() {
     app.place_order(&token, "k6", &[(&product, 4)])
         .await
         .assert_status(201);
+
+    // A deactivated employee's token places nothing, at once; a forged token neither.
+    app.patch(
+        &format!("/api/v1/employees/{}", careful["id"].as_str().unwrap()),
+        &s.group.admin,
+        json!({"active": false}),
+    )
+    .await
+    .assert_status(200);
+    app.place_order(&token, "k8", &[(&product, 1)])
+        .await
+        .assert_problem(401, "unauthorized");
+    app.place_order("not-a-token", "k9", &[(&product, 1)])
+        .await
+        .assert_problem(401, "unauthorized");
+    let after = app
+        .get(
+            &format!("/api/v1/products/{}", product["id"].as_str().unwrap()),
+            &s.group.admin,
+        )
+        .await;
+    assert_eq!(after.assert_status(200)["stock_on_hand"], 0);
 }
 
 #[tokio::test]

@@ -173,10 +173,8 @@ diesel::table! {
 }
 
 diesel::joinable!(allowance_usage -> employees (employee_id));
-diesel::joinable!(audit_events -> employees (actor_id));
 diesel::joinable!(employees -> companies (company_id));
 diesel::joinable!(employees -> discount_tiers (tier_id));
-diesel::joinable!(idempotency_keys -> employees (employee_id));
 diesel::joinable!(order_lines -> orders (order_id));
 diesel::joinable!(order_lines -> products (product_id));
 diesel::joinable!(orders -> companies (seller_company_id));

@@ -9,6 +9,7 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use diesel::prelude::*;
+use diesel::sql_types::{Array, Nullable, Numeric, Text};
 use diesel_async::RunQueryDsl;
 use futures_util::future::LocalBoxFuture;
 use rust_decimal::Decimal;
@@ -17,7 +18,7 @@ use tracing_actix_web::RequestId;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::db::schema::{companies, discount_tiers, employees};
+use crate::db::statement::statement;
 use crate::domain::pricing::TierTerms;
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -78,79 +79,142 @@ impl CurrentUser {
     }
 }
 
-type UserRow = (
-    (Uuid, String, String, Uuid, Uuid, Vec<Option<String>>),
-    (
-        String,
-        String,
-        Option<Uuid>,
-        Option<Decimal>,
-        Option<Vec<Option<String>>>,
-    ),
-    Option<Decimal>,
-);
+/// The columns of a signed-in employee, over `employees e`, their company `ec` and their
+/// tier `dt` (see [`signed_in_from!`]); read into a [`UserRecord`].
+#[macro_export]
+macro_rules! user_columns {
+    () => {
+        "e.id AS employee_id, e.email, e.full_name, e.company_id, ec.group_id, e.roles, \
+         e.employment_type, \
+         e.client_type, e.tier_id, dt.discount_percent AS tier_discount_percent, \
+         dt.eligible_employment_types AS tier_eligible, dt.annual_allowance AS tier_allowance"
+    };
+}
+
+/// The tables [`user_columns!`] reads, for the active employee whose id is `$1`.
+#[macro_export]
+macro_rules! signed_in_from {
+    () => {
+        "employees e JOIN companies ec ON ec.id = e.company_id \
+         LEFT JOIN discount_tiers dt ON dt.id = e.tier_id"
+    };
+}
+
+/// A signed-in employee as the database has them (see [`user_columns!`]). Column names avoid
+/// plain `id`, so the record can share a row with other tables' columns.
+#[derive(QueryableByName)]
+pub struct UserRecord {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    employee_id: Uuid,
+    #[diesel(sql_type = Text)]
+    email: String,
+    #[diesel(sql_type = Text)]
+    full_name: String,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    company_id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    group_id: Uuid,
+    #[diesel(sql_type = Array<Nullable<Text>>)]
+    roles: Vec<Option<String>>,
+    #[diesel(sql_type = Text)]
+    employment_type: String,
+    #[diesel(sql_type = Text)]
+    client_type: String,
+    #[diesel(sql_type = Nullable<diesel::sql_types::Uuid>)]
+    tier_id: Option<Uuid>,
+    #[diesel(sql_type = Nullable<Numeric>)]
+    tier_discount_percent: Option<Decimal>,
+    #[diesel(sql_type = Nullable<Array<Nullable<Text>>>)]
+    tier_eligible: Option<Vec<Option<String>>>,
+    #[diesel(sql_type = Nullable<Numeric>)]
+    tier_allowance: Option<Decimal>,
+}
+
+impl UserRecord {
+    pub fn into_user(self, request_id: Option<String>) -> CurrentUser {
+        let tier = self
+            .tier_discount_percent
+            .map(|discount_percent| TierTerms {
+                discount_percent,
+                eligible_employment_types: self
+                    .tier_eligible
+                    .unwrap_or_default()
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+            });
+        CurrentUser {
+            id: self.employee_id,
+            email: self.email,
+            full_name: self.full_name,
+            company_id: self.company_id,
+            group_id: self.group_id,
+            roles: self
+                .roles
+                .iter()
+                .flatten()
+                .filter_map(|r| Role::parse(r))
+                .collect(),
+            employment_type: self.employment_type,
+            client_type: self.client_type,
+            tier_id: self.tier_id,
+            tier,
+            tier_allowance: self.tier_allowance,
+            request_id,
+        }
+    }
+}
 
 async fn load(
     state: &AppState,
     token: Option<String>,
     request_id: Option<String>,
 ) -> Result<CurrentUser, ApiError> {
-    let token = token.ok_or(ApiError::Unauthorized)?;
-    let subject = state.tokens.verify(&token).ok_or(ApiError::Unauthorized)?;
+    let subject = verify(state, token)?;
     let mut conn = state.pool.get().await?;
-    let row: Option<UserRow> = employees::table
-        .inner_join(companies::table)
-        .left_join(discount_tiers::table)
-        .filter(employees::id.eq(subject))
-        .filter(employees::active.eq(true))
-        .select((
-            (
-                employees::id,
-                employees::email,
-                employees::full_name,
-                employees::company_id,
-                companies::group_id,
-                employees::roles,
-            ),
-            (
-                employees::employment_type,
-                employees::client_type,
-                employees::tier_id,
-                discount_tiers::discount_percent.nullable(),
-                discount_tiers::eligible_employment_types.nullable(),
-            ),
-            discount_tiers::annual_allowance.nullable(),
-        ))
-        .get_result(&mut conn)
-        .await
-        .optional()?;
-    let (
-        (id, email, full_name, company_id, group_id, roles),
-        (employment_type, client_type, tier_id, percent, eligible),
-        tier_allowance,
-    ) = row.ok_or(ApiError::Unauthorized)?;
-    let tier = percent.map(|discount_percent| TierTerms {
-        discount_percent,
-        eligible_employment_types: eligible.unwrap_or_default().into_iter().flatten().collect(),
-    });
-    Ok(CurrentUser {
-        id,
-        email,
-        full_name,
-        company_id,
-        group_id,
-        roles: roles
-            .iter()
-            .flatten()
-            .filter_map(|r| Role::parse(r))
-            .collect(),
-        employment_type,
-        client_type,
-        tier_id,
-        tier,
-        tier_allowance,
-        request_id,
-    })
+    let record: Option<UserRecord> = statement(concat!(
+        "SELECT ",
+        user_columns!(),
+        " FROM ",
+        signed_in_from!(),
+        " WHERE e.id = $1 AND e.active"
+    ))
+    .bind::<diesel::sql_types::Uuid, _>(subject)
+    .get_result(&mut conn)
+    .await
+    .optional()?;
+    Ok(record.ok_or(ApiError::Unauthorized)?.into_user(request_id))
+}
+
+fn verify(state: &AppState, token: Option<String>) -> Result<Uuid, ApiError> {
+    let token = token.ok_or(ApiError::Unauthorized)?;
+    state.tokens.verify(&token).ok_or(ApiError::Unauthorized)
+}
+
+/// The employee a valid token names, not yet checked against the database: for handlers that
+/// load the employee in their own first statement (and answer 401 when it finds no active
+/// employee), saving a round trip on hot paths.
+#[derive(Debug, Clone)]
+pub struct Subject {
+    pub id: Uuid,
+    pub request_id: Option<String>,
+}
+
+impl FromRequest for Subject {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let result = req
+            .app_data::<web::Data<AppState>>()
+            .ok_or_else(|| ApiError::internal("application state missing"))
+            .and_then(|state| verify(state, bearer(req)))
+            .map(|id| Self {
+                id,
+                request_id: req.extensions().get::<RequestId>().map(ToString::to_string),
+            });
+        std::future::ready(result)
+    }
 }
 
 fn bearer(req: &HttpRequest) -> Option<String> {

@@ -12,7 +12,7 @@ use super::queries::{self, OrderRow};
 use crate::audit::{self, Change};
 use crate::db::schema::orders;
 use crate::error::ApiError;
-use crate::identity::auth::{Admin, Authorized, CurrentUser, Role};
+use crate::identity::auth::{Admin, Authorized, CurrentUser, Role, Subject};
 use crate::pagination::{Page, PageRequest};
 use crate::startup::AppState;
 
@@ -46,9 +46,9 @@ pub async fn quote_order(
     )
 )]
 #[post("/orders")]
-#[tracing::instrument(skip_all, fields(employee_id = %user.id))]
+#[tracing::instrument(skip_all, fields(employee_id = %subject.id))]
 pub async fn place_order(
-    user: CurrentUser,
+    subject: Subject,
     state: web::Data<AppState>,
     key: IdempotencyKey,
     body: web::Json<NewOrder>,
@@ -57,11 +57,11 @@ pub async fn place_order(
     let request = queries::validate(&body)?;
     let hash = idempotency::request_hash(&body);
     let mut conn = state.pool.get().await?;
-    let user = &user;
+    let subject = &subject;
     let (status, response, replayed) = conn
         .transaction::<_, ApiError, _>(async move |conn| {
             Ok(
-                match queries::place(conn, user, &request, &key, PLACE_SCOPE, &hash).await? {
+                match queries::place(conn, subject, &request, &key, PLACE_SCOPE, &hash).await? {
                     queries::Placed::Replay(stored) => (stored.status, stored.body, true),
                     // The audit event is written by `place`, in the order's own statement.
                     queries::Placed::Created(body) => (201, body, false),

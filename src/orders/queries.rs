@@ -24,7 +24,7 @@ use crate::domain::allowance::{self, LineInput, PricedOrder};
 use crate::domain::codes::CurrencyCode;
 use crate::domain::{money, pricing};
 use crate::error::{ApiError, FieldError};
-use crate::identity::auth::CurrentUser;
+use crate::identity::auth::{CurrentUser, Subject, UserRecord};
 
 #[derive(QueryableByName)]
 struct Taken {
@@ -343,6 +343,8 @@ pub struct LineRow {
 /// (now locked) and the group currency — repeated on each row of a locked product.
 #[derive(QueryableByName)]
 struct Head {
+    #[diesel(embed)]
+    user: UserRecord,
     #[diesel(sql_type = Bool)]
     claimed: bool,
     #[diesel(sql_type = Nullable<Text>)]
@@ -376,7 +378,7 @@ struct LockedRow {
     #[diesel(sql_type = Text)]
     currency: String,
     #[diesel(sql_type = diesel::sql_types::Uuid)]
-    group_id: Uuid,
+    seller_group_id: Uuid,
     #[diesel(sql_type = Nullable<Numeric>)]
     category_override: Option<Decimal>,
 }
@@ -409,7 +411,7 @@ pub enum Placed {
 /// Places an order in two statements within the caller's transaction (plus one per product
 /// with a purchase limit):
 ///
-/// 1. read and lock the products in id order (so crossing orders never deadlock), then —
+/// 1. load the signed-in employee (as the `CurrentUser` extractor would); read and lock the products in id order (so crossing orders never deadlock), then —
 ///    the insert's input depends on every product row, so this comes after — create and lock
 ///    the employee's allowance row (which serialises this employee's orders); claim the
 ///    idempotency key (a transaction-scoped advisory lock) and read what is stored under it;
@@ -422,7 +424,7 @@ pub enum Placed {
 /// Locks are always taken in the same order: products, allowance row, purchase-limit rows.
 pub async fn place(
     conn: &mut AsyncPgConnection,
-    user: &CurrentUser,
+    subject: &Subject,
     request: &Requested,
     key: &IdempotencyKey,
     scope: &str,
@@ -433,46 +435,51 @@ pub async fn place(
     let year = now.year();
     let today = now.date_naive();
 
-    // 1. Products, then the allowance row, locked; key claimed; group currency read.
+    // 1. The signed-in employee; products, then the allowance row, locked; key claimed; group
+    //    currency read. No row: the token's employee is not active (or does not exist).
     let ids: Vec<Uuid> = request.lines.iter().map(|(id, _)| *id).collect();
-    let rows: Vec<Opened> = statement(
-        "WITH locked AS ( \
-             SELECT p.*, c.currency, c.group_id, t.discount_percent AS category_override \
+    let rows: Vec<Opened> = statement(concat!(
+        "WITH employee AS (SELECT e.id, e.tier_id FROM employees e WHERE e.id = $1 AND e.active), \
+         locked AS ( \
+             SELECT p.*, c.currency, c.group_id AS seller_group_id, \
+                    t.discount_percent AS category_override \
              FROM products p \
              JOIN companies c ON c.id = p.seller_company_id \
-             LEFT JOIN tier_category_discounts t \
-                 ON t.category_id = p.category_id AND t.tier_id = $6 \
-             WHERE p.id = ANY($7) \
+             LEFT JOIN tier_category_discounts t ON t.category_id = p.category_id \
+                 AND t.tier_id = (SELECT tier_id FROM employee) \
+             WHERE p.id = ANY($5) AND EXISTS (SELECT 1 FROM employee) \
              ORDER BY p.id \
              FOR NO KEY UPDATE OF p), \
          allowance AS ( \
              INSERT INTO allowance_usage AS a (employee_id, year) \
-             SELECT $1, $2 FROM (SELECT count(*) FROM locked) AS after_products \
+             SELECT employee.id, $2 \
+             FROM employee, (SELECT count(*) FROM locked) AS after_products \
              ON CONFLICT (employee_id, year) DO UPDATE SET used = a.used \
              RETURNING used), \
          head AS ( \
-             SELECT pg_try_advisory_xact_lock(hashtextextended($3, 0)) AS claimed, \
+             SELECT ",
+        crate::user_columns!(),
+        ", pg_try_advisory_xact_lock(hashtextextended($3, 0)) AS claimed, \
                     k.scope, k.request_hash, k.response_status, k.response_body, \
                     (SELECT used FROM allowance) AS used, g.currency AS group_currency \
-             FROM companies g \
-             LEFT JOIN idempotency_keys k ON k.employee_id = $1 AND k.key = $4 \
-             WHERE g.id = $5) \
-         SELECT head.*, locked.* FROM head LEFT JOIN locked ON true",
-    )
-    .bind::<diesel::sql_types::Uuid, _>(user.id)
+             FROM ",
+        crate::signed_in_from!(),
+        " JOIN companies g ON g.id = ec.group_id \
+             LEFT JOIN idempotency_keys k ON k.employee_id = e.id AND k.key = $4 \
+             WHERE e.id = $1 AND e.active) \
+         SELECT head.*, locked.* FROM head LEFT JOIN locked ON true"
+    ))
+    .bind::<diesel::sql_types::Uuid, _>(subject.id)
     .bind::<Integer, _>(year)
-    .bind::<Text, _>(idempotency::lock_name(user.id, key))
+    .bind::<Text, _>(idempotency::lock_name(subject.id, key))
     .bind::<Text, _>(&key.0)
-    .bind::<diesel::sql_types::Uuid, _>(user.group_id)
-    .bind::<Nullable<diesel::sql_types::Uuid>, _>(user.tier_id)
     .bind::<Array<diesel::sql_types::Uuid>, _>(&ids)
     .load(conn)
     .await?;
     let mut rows = rows.into_iter();
-    let first = rows
-        .next()
-        .ok_or_else(|| ApiError::internal("the employee's group company is missing"))?;
+    let first = rows.next().ok_or(ApiError::Unauthorized)?;
     let Head {
+        user,
         claimed,
         scope: stored_scope,
         request_hash,
@@ -481,6 +488,7 @@ pub async fn place(
         used,
         group_currency,
     } = first.head;
+    let user = &user.into_user(subject.request_id.clone());
     let existing = match (stored_scope, request_hash, response_status, response_body) {
         (Some(scope), Some(hash), Some(status), Some(body)) => Some((scope, hash, status, body)),
         _ => None,
@@ -491,7 +499,14 @@ pub async fn place(
     let found = std::iter::once(first.locked)
         .chain(rows.map(|r| r.locked))
         .flatten()
-        .map(|r| (r.product, r.currency, r.group_id, r.category_override))
+        .map(|r| {
+            (
+                r.product,
+                r.currency,
+                r.seller_group_id,
+                r.category_override,
+            )
+        })
         .collect();
     let ctx = price_context(user, request, found, &group_currency)?;
     let order = allowance::price_order(
