@@ -215,7 +215,7 @@ mod tests {
     }
 
     #[test]
-    fn timeouts_are_added_to_the_startup_options() {
+    fn timeouts_and_plan_mode_are_added_to_the_startup_options() {
         let url = with_timeouts(
             "postgres://u@h/db?sslmode=disable&options=-c%20search_path%3Dx",
             Duration::from_secs(3),
@@ -227,7 +227,7 @@ mod tests {
         assert_eq!(pairs.get("sslmode").map(String::as_str), Some("disable"));
         assert_eq!(
             pairs.get("options").map(String::as_str),
-            Some("-c search_path=x -c statement_timeout=3000 -c lock_timeout=3000")
+            Some("-c search_path=x -c statement_timeout=3000 -c lock_timeout=3000 -c plan_cache_mode=force_generic_plan")
         );
     }
 
