@@ -5,8 +5,9 @@
 //!
 //! Run: `cargo bench --bench load` (DATABASE_URL or the local default server; needs `pgbench`).
 //! Knobs: LOAD_CLIENTS (default 32), LOAD_SECONDS per scenario (default 10), LOAD_SCENARIOS
-//! (comma-separated name prefixes, e.g. `catalog,order`; default all), LOAD_KEEP (keep the
-//! databases for inspection).
+//! (comma-separated name prefixes, e.g. `catalog,order`; default all), LOAD_POOL (the server's
+//! DB_POOL_MAX_SIZE; default 16, the service's default), LOAD_KEEP (keep the databases for
+//! inspection).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::collections::HashMap;
@@ -209,7 +210,12 @@ async fn main() {
         .env("DATABASE_URL", app_url.as_str())
         .env("BIND", format!("127.0.0.1:{port}"))
         .env("JWT_SECRET", SECRET)
-        .env("DB_POOL_MAX_SIZE", clients.to_string())
+        // The service's default pool size unless LOAD_POOL says otherwise: on a small machine
+        // more connections than cores mostly add contention.
+        .env(
+            "DB_POOL_MAX_SIZE",
+            std::env::var("LOAD_POOL").unwrap_or_else(|_| "16".to_owned()),
+        )
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
