@@ -620,6 +620,131 @@ async fn crossing_product_sets_never_deadlock() {
 }
 
 #[tokio::test]
+async fn cancels_racing_with_new_orders_on_the_same_products_never_deadlock() {
+    let app = TestApp::spawn_with(&[("DB_POOL_MAX_SIZE", "20")]).await;
+    let s = shop(&app, "5", Some("1000")).await;
+    let a = app
+        .create_product(
+            &s.group.admin,
+            "C-A",
+            &s.category,
+            &s.group.root_id,
+            "3.00",
+            json!({"stock_on_hand": 1000, "purchase_limit": {"max_quantity": 100, "period": "month"}}),
+        )
+        .await;
+    let b = app
+        .create_product(
+            &s.group.admin,
+            "C-B",
+            &s.category,
+            &s.group.root_id,
+            "4.00",
+            json!({"stock_on_hand": 1000}),
+        )
+        .await;
+    let mut shoppers = Vec::new();
+    for n in 0..6 {
+        let (_, token) = app
+            .create_shopper(
+                &s.group.admin,
+                &s.group.root_id,
+                &format!("c{n}@jkl.example"),
+                Some(&s.tier),
+                "direct",
+            )
+            .await;
+        let mut placed = Vec::new();
+        for k in 0..2 {
+            let order = app
+                .place_order(&token, &format!("first-{n}-{k}"), &[(&a, 1), (&b, 1)])
+                .await;
+            placed.push(order.assert_status(201)["id"].as_str().unwrap().to_owned());
+        }
+        shoppers.push((token, placed));
+    }
+    // At once, for every shopper: they cancel their first order, an admin cancels their second,
+    // and they place two more with the products listed the other way round.
+    let mut tasks = Vec::new();
+    for (n, (token, placed)) in shoppers.iter().enumerate() {
+        let jobs: Vec<(String, String, Option<Value>)> = vec![
+            (
+                token.clone(),
+                format!("/api/v1/orders/{}/cancel", placed[0]),
+                None,
+            ),
+            (
+                s.group.admin.clone(),
+                format!("/api/v1/orders/{}/cancel", placed[1]),
+                None,
+            ),
+            (
+                token.clone(),
+                format!("again-{n}-0"),
+                Some(
+                    json!([{"product_id": b["id"], "quantity": 1}, {"product_id": a["id"], "quantity": 1}]),
+                ),
+            ),
+            (
+                token.clone(),
+                format!("again-{n}-1"),
+                Some(
+                    json!([{"product_id": b["id"], "quantity": 1}, {"product_id": a["id"], "quantity": 1}]),
+                ),
+            ),
+        ];
+        for (token, target, lines) in jobs {
+            let address = app.address.clone();
+            tasks.push(tokio::spawn(async move {
+                match lines {
+                    Some(lines) => common::post_order(&address, &token, &target, lines).await,
+                    None => {
+                        let reply = reqwest::Client::new()
+                            .post(format!("{address}{target}"))
+                            .bearer_auth(&token)
+                            .json(&json!({}))
+                            .send()
+                            .await
+                            .unwrap();
+                        TestApp::decode(reply).await
+                    }
+                }
+            }));
+        }
+    }
+    for task in tasks {
+        let reply = task.await.unwrap();
+        assert!(
+            reply.status.as_u16() == 200 || reply.status.as_u16() == 201,
+            "{}: {}",
+            reply.status,
+            reply.body
+        );
+    }
+    // Each shopper: four placed, two cancelled → two orders of one A and one B each.
+    for product in [&a, &b] {
+        let after = app
+            .get(
+                &format!("/api/v1/products/{}", product["id"].as_str().unwrap()),
+                &s.group.admin,
+            )
+            .await;
+        assert_eq!(after.assert_status(200)["stock_on_hand"], 1000 - 12);
+    }
+    for (token, _) in &shoppers {
+        let me = app.get("/api/v1/me", token).await;
+        assert_eq!(me.assert_status(200)["allowance"]["used"], "0.70");
+        let listed = app
+            .get(
+                &format!("/api/v1/products/{}", a["id"].as_str().unwrap()),
+                token,
+            )
+            .await;
+        assert_eq!(listed.assert_status(200)["purchase_limit"]["remaining"], 98);
+    }
+}
+
+#[tokio::test]
 async fn bad_orders_are_refused_with_the_field_named_and_change_nothing() {
     let app = TestApp::spawn().await;
     let s = shop(&app, "10", None).await;
