@@ -573,3 +573,42 @@ async fn bootstrap_refuses_a_database_that_already_has_a_root() {
     assert_eq!(companies[0].n, 1);
     app.token("first@jkl.example", "first-admin-password").await;
 }
+
+#[tokio::test]
+async fn a_company_currency_is_fixed_once_amounts_are_recorded_in_it() {
+    let app = TestApp::spawn().await;
+    let group = app.bootstrap().await;
+    let abc = app
+        .create_company(&group.admin, "ABC", Some(&group.root_id), "USD")
+        .await;
+    let abc_path = format!("/api/v1/companies/{}", abc["id"].as_str().unwrap());
+    // Nothing recorded yet: the currency may still be corrected.
+    let changed = app
+        .patch(&abc_path, &group.admin, json!({"currency": "EUR"}))
+        .await;
+    assert_eq!(changed.assert_status(200)["currency"], "EUR");
+
+    let category = app.create_category(&group.admin, "goods").await;
+    app.create_product(
+        &group.admin,
+        "ABC-1",
+        &category,
+        abc["id"].as_str().unwrap(),
+        "10.00",
+        json!({}),
+    )
+    .await;
+    app.patch(&abc_path, &group.admin, json!({"currency": "USD"}))
+        .await
+        .assert_problem(409, "conflict");
+    // The same currency and other fields still go through.
+    app.patch(
+        &abc_path,
+        &group.admin,
+        json!({"currency": "EUR", "name": "ABC Manufacturing"}),
+    )
+    .await
+    .assert_status(200);
+    let after = app.get(&abc_path, &group.admin).await;
+    assert_eq!(after.assert_status(200)["currency"], "EUR");
+}

@@ -311,6 +311,14 @@ pub async fn update_company(
                 if !errors.is_empty() {
                     return Err(ApiError::invalid(errors));
                 }
+                let new_currency = patch.currency.as_deref().filter(|c| *c != before.currency);
+                if new_currency.is_some() && queries::company_has_trade(conn, id).await? {
+                    return Err(ApiError::conflict(
+                        "conflict",
+                        "currency: amounts are already recorded in this company's currency \
+                         (its products or orders, or its group's allowances)",
+                    ));
+                }
                 if let Some(new_parent) = patch.parent_id {
                     let members = queries::subtree(conn, id).await?;
                     let new_group = match new_parent {

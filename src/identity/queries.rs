@@ -204,3 +204,27 @@ pub async fn group_currency(conn: &mut AsyncPgConnection, group_id: Uuid) -> Que
         .first(conn)
         .await
 }
+
+#[derive(QueryableByName)]
+struct Traded {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    traded: bool,
+}
+
+/// Whether amounts are already recorded in the company's currency: products it sells, orders
+/// it sold, or — for a group's root, whose currency is the group currency of allowances —
+/// orders by the group's employees.
+pub async fn company_has_trade(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
+    let row: Traded = crate::db::statement::statement(
+        "SELECT EXISTS (SELECT 1 FROM products WHERE seller_company_id = $1) \
+             OR EXISTS (SELECT 1 FROM orders WHERE seller_company_id = $1) \
+             OR EXISTS (SELECT 1 FROM orders o \
+                        JOIN employees e ON e.id = o.employee_id \
+                        JOIN companies c ON c.id = e.company_id \
+                        WHERE c.group_id = $1) AS traded",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(id)
+    .get_result(conn)
+    .await?;
+    Ok(row.traded)
+}
