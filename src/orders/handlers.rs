@@ -57,18 +57,12 @@ pub async fn place_order(
     let request = queries::validate(&body)?;
     let hash = idempotency::request_hash(&body);
     let mut conn = state.pool.get().await?;
-    let subject = &subject;
-    let (status, response, replayed) = conn
-        .transaction::<_, ApiError, _>(async move |conn| {
-            Ok(
-                match queries::place(conn, subject, &request, &key, PLACE_SCOPE, &hash).await? {
-                    queries::Placed::Replay(stored) => (stored.status, stored.body, true),
-                    // The audit event is written by `place`, in the order's own statement.
-                    queries::Placed::Created(body) => (201, body, false),
-                },
-            )
-        })
-        .await?;
+    let (status, response, replayed) =
+        match queries::place(&mut conn, &subject, &request, &key, PLACE_SCOPE, &hash).await? {
+            queries::Placed::Replay(stored) => (stored.status, stored.body, true),
+            // The audit event is written by `place`, in the order's own statement.
+            queries::Placed::Created(body) => (201, body, false),
+        };
     let mut builder = HttpResponse::build(
         actix_web::http::StatusCode::from_u16(status)
             .unwrap_or(actix_web::http::StatusCode::CREATED),

@@ -6,9 +6,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Datelike, NaiveDate, SubsecRound, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{
-    Array, BigInt, Bool, Integer, Jsonb, Nullable, Numeric, Text, Timestamptz,
-};
+use diesel::sql_types::{Array, Integer, Jsonb, Nullable, Numeric, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
 use uuid::Uuid;
@@ -25,13 +23,6 @@ use crate::domain::codes::CurrencyCode;
 use crate::domain::{money, pricing};
 use crate::error::{ApiError, FieldError};
 use crate::identity::auth::{CurrentUser, Subject, UserRecord};
-
-#[derive(QueryableByName)]
-struct Taken {
-    #[diesel(sql_type = diesel::sql_types::Integer)]
-    #[allow(dead_code)]
-    quantity: i32,
-}
 
 /// First day of the purchase-limit period containing `day`.
 pub fn period_start(period: &str, day: NaiveDate) -> NaiveDate {
@@ -338,15 +329,12 @@ pub struct LineRow {
     pub limit_period_start: Option<NaiveDate>,
 }
 
-/// What the first statement of a placement found: whether this transaction holds the
-/// idempotency key, the response stored under it, the employee's allowance used this year
-/// (now locked) and the group currency — repeated on each row of a locked product.
+/// What the read of a placement found: the employee, the response stored under the key, the
+/// allowance used this year and the group currency — repeated on each row of a found product.
 #[derive(QueryableByName)]
 struct Head {
     #[diesel(embed)]
     user: UserRecord,
-    #[diesel(sql_type = Bool)]
-    claimed: bool,
     #[diesel(sql_type = Nullable<Text>)]
     scope: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
@@ -362,17 +350,17 @@ struct Head {
 }
 
 #[derive(QueryableByName)]
-struct Opened {
+struct Read {
     #[diesel(embed)]
     head: Head,
     /// None when no requested product exists.
     #[diesel(embed)]
-    locked: Option<LockedRow>,
+    found: Option<FoundRow>,
 }
 
-/// A product row locked for the order, with what pricing needs.
+/// A requested product with what pricing needs.
 #[derive(QueryableByName)]
-struct LockedRow {
+struct FoundRow {
     #[diesel(embed)]
     product: catalog::ProductRow,
     #[diesel(sql_type = Text)]
@@ -383,21 +371,10 @@ struct LockedRow {
     category_override: Option<Decimal>,
 }
 
-/// What the final statement of a placement wrote.
 #[derive(QueryableByName)]
 struct Written {
     #[diesel(sql_type = Text)]
     number: String,
-    #[diesel(sql_type = BigInt)]
-    stocked: i64,
-    #[diesel(sql_type = BigInt)]
-    charged: i64,
-    #[diesel(sql_type = BigInt)]
-    lined: i64,
-    #[diesel(sql_type = BigInt)]
-    audited: i64,
-    #[diesel(sql_type = BigInt)]
-    stored: i64,
 }
 
 /// The outcome of `place`.
@@ -408,20 +385,30 @@ pub enum Placed {
     Created(serde_json::Value),
 }
 
-/// Places an order in two statements within the caller's transaction (plus one per product
-/// with a purchase limit):
+enum Attempt {
+    Done(Placed),
+    /// What the read saw changed before the write (the allowance, or the key was stored by a
+    /// request that finished meanwhile): read and price again.
+    Again,
+}
+
+/// How often a placement is re-read and re-priced when the employee's allowance moved under it
+/// (their own concurrent orders) before giving up with 409.
+const ATTEMPTS: usize = 20;
+
+/// Places an order: two autocommit statements, no transaction held open across the network.
 ///
-/// 1. load the signed-in employee (as the `CurrentUser` extractor would); read and lock the products in id order (so crossing orders never deadlock), then —
-///    the insert's input depends on every product row, so this comes after — create and lock
-///    the employee's allowance row (which serialises this employee's orders); claim the
-///    idempotency key (a transaction-scoped advisory lock) and read what is stored under it;
-///    read the group currency;
-/// 2. only for products with a purchase limit: one conditional upsert each;
-/// 3. one statement that takes the stock and charges the allowance — both conditional, so the
-///    database re-checks what was decided here — and writes the order, its lines, the audit
-///    event and the idempotency record.
-///
-/// Locks are always taken in the same order: products, allowance row, purchase-limit rows.
+/// 1. Read, without locks: the signed-in employee (as the `CurrentUser` extractor would; no
+///    row → 401), the response stored under the idempotency key, the allowance used this year,
+///    the group currency and the requested products. Replays, key reuse, eligibility, pricing
+///    and obvious shortages are decided here.
+/// 2. Write, in one statement: claim the key (a transaction-scoped advisory lock), lock the
+///    products in id order, take the stock (conditional), charge the allowance on condition
+///    that it is still what was read, add purchase-limit quantities (conditional), insert the
+///    order, its lines, the audit event and the idempotency record. Each step consumes the
+///    previous one's result, so locks are always taken products → allowance row → limit rows.
+///    When any conditional step falls short, `abort_statement` raises and the whole statement
+///    rolls back; an allowance that moved is read and priced again.
 pub async fn place(
     conn: &mut AsyncPgConnection,
     subject: &Subject,
@@ -430,48 +417,68 @@ pub async fn place(
     scope: &str,
     hash: &str,
 ) -> Result<Placed, ApiError> {
+    for _ in 0..ATTEMPTS {
+        if let Attempt::Done(placed) = attempt(conn, subject, request, key, scope, hash).await? {
+            return Ok(placed);
+        }
+    }
+    Err(ApiError::conflict(
+        "conflict",
+        "your allowance kept changing while this order was placed; retry",
+    ))
+}
+
+/// The reason `abort_statement` gave, if that is what ended the statement.
+fn abort_reason(error: &diesel::result::Error) -> Option<&str> {
+    match error {
+        diesel::result::Error::DatabaseError(_, info) => {
+            info.message().strip_prefix("abort_statement:")
+        }
+        _ => None,
+    }
+}
+
+async fn attempt(
+    conn: &mut AsyncPgConnection,
+    subject: &Subject,
+    request: &Requested,
+    key: &IdempotencyKey,
+    scope: &str,
+    hash: &str,
+) -> Result<Attempt, ApiError> {
     // Microseconds: what PostgreSQL stores, so the response equals a later read.
     let now = Utc::now().trunc_subsecs(6);
     let year = now.year();
     let today = now.date_naive();
 
-    // 1. The signed-in employee; products, then the allowance row, locked; key claimed; group
-    //    currency read. No row: the token's employee is not active (or does not exist).
+    // 1. Read.
     let ids: Vec<Uuid> = request.lines.iter().map(|(id, _)| *id).collect();
-    let rows: Vec<Opened> = statement(concat!(
-        "WITH employee AS (SELECT e.id, e.tier_id FROM employees e WHERE e.id = $1 AND e.active), \
-         locked AS ( \
+    let rows: Vec<Read> = statement(concat!(
+        "WITH employee AS (SELECT e.tier_id FROM employees e WHERE e.id = $1 AND e.active), \
+         head AS ( \
+             SELECT ",
+        crate::user_columns!(),
+        ", k.scope, k.request_hash, k.response_status, k.response_body, \
+                    coalesce((SELECT a.used FROM allowance_usage a \
+                              WHERE a.employee_id = e.id AND a.year = $2), 0) AS used, \
+                    g.currency AS group_currency \
+             FROM ",
+        crate::signed_in_from!(),
+        " JOIN companies g ON g.id = ec.group_id \
+             LEFT JOIN idempotency_keys k ON k.employee_id = e.id AND k.key = $3 \
+             WHERE e.id = $1 AND e.active), \
+         found AS ( \
              SELECT p.*, c.currency, c.group_id AS seller_group_id, \
                     t.discount_percent AS category_override \
              FROM products p \
              JOIN companies c ON c.id = p.seller_company_id \
              LEFT JOIN tier_category_discounts t ON t.category_id = p.category_id \
                  AND t.tier_id = (SELECT tier_id FROM employee) \
-             WHERE p.id = ANY($5) AND EXISTS (SELECT 1 FROM employee) \
-             ORDER BY p.id \
-             FOR NO KEY UPDATE OF p), \
-         allowance AS ( \
-             INSERT INTO allowance_usage AS a (employee_id, year) \
-             SELECT employee.id, $2 \
-             FROM employee, (SELECT count(*) FROM locked) AS after_products \
-             ON CONFLICT (employee_id, year) DO UPDATE SET used = a.used \
-             RETURNING used), \
-         head AS ( \
-             SELECT ",
-        crate::user_columns!(),
-        ", pg_try_advisory_xact_lock(hashtextextended($3, 0)) AS claimed, \
-                    k.scope, k.request_hash, k.response_status, k.response_body, \
-                    (SELECT used FROM allowance) AS used, g.currency AS group_currency \
-             FROM ",
-        crate::signed_in_from!(),
-        " JOIN companies g ON g.id = ec.group_id \
-             LEFT JOIN idempotency_keys k ON k.employee_id = e.id AND k.key = $4 \
-             WHERE e.id = $1 AND e.active) \
-         SELECT head.*, locked.* FROM head LEFT JOIN locked ON true"
+             WHERE p.id = ANY($4)) \
+         SELECT head.*, found.* FROM head LEFT JOIN found ON true"
     ))
     .bind::<diesel::sql_types::Uuid, _>(subject.id)
     .bind::<Integer, _>(year)
-    .bind::<Text, _>(idempotency::lock_name(subject.id, key))
     .bind::<Text, _>(&key.0)
     .bind::<Array<diesel::sql_types::Uuid>, _>(&ids)
     .load(conn)
@@ -480,7 +487,6 @@ pub async fn place(
     let first = rows.next().ok_or(ApiError::Unauthorized)?;
     let Head {
         user,
-        claimed,
         scope: stored_scope,
         request_hash,
         response_status,
@@ -493,11 +499,12 @@ pub async fn place(
         (Some(scope), Some(hash), Some(status), Some(body)) => Some((scope, hash, status, body)),
         _ => None,
     };
-    if let Some(stored) = idempotency::decide(claimed, existing, scope, hash)? {
-        return Ok(Placed::Replay(stored));
+    // The key is claimed by the write; a request still running under it is caught there.
+    if let Some(stored) = idempotency::decide(true, existing, scope, hash)? {
+        return Ok(Attempt::Done(Placed::Replay(stored)));
     }
-    let found = std::iter::once(first.locked)
-        .chain(rows.map(|r| r.locked))
+    let found = std::iter::once(first.found)
+        .chain(rows.map(|r| r.found))
         .flatten()
         .map(|r| {
             (
@@ -524,49 +531,33 @@ pub async fn place(
         .map(|((product, _, _, _), (_, quantity))| (product, *quantity))
         .collect();
     by_product.sort_by_key(|(product, _)| product.id);
-    // 2. Purchase limits, in product-id order.
-    let mut period_of: HashMap<Uuid, NaiveDate> = HashMap::new();
+    let sku_of = |id: &str| {
+        by_product
+            .iter()
+            .find(|(p, _)| p.id.to_string() == id)
+            .map(|(p, _)| p.sku.clone())
+            .unwrap_or_default()
+    };
+    let mut limited: Vec<(Uuid, NaiveDate, i32)> = Vec::new();
     for (product, quantity) in &by_product {
-        let (Some(max), Some(period)) = (
-            product.purchase_limit_quantity,
-            product.purchase_limit_period.as_deref(),
-        ) else {
-            continue;
-        };
         let quantity = i32::try_from(*quantity).unwrap_or(i32::MAX);
-        let start = period_start(period, today);
-        if quantity > max {
-            return Err(limit_exceeded(&product.sku));
-        }
-        // Conditional upsert: the row only grows while it stays within the limit.
-        let taken: Option<Taken> = statement(
-            "INSERT INTO purchase_limit_usage AS u (employee_id, product_id, period_start, quantity) \
-             VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (employee_id, product_id, period_start) \
-             DO UPDATE SET quantity = u.quantity + EXCLUDED.quantity WHERE u.quantity + EXCLUDED.quantity <= $5 \
-             RETURNING quantity",
-        )
-        .bind::<diesel::sql_types::Uuid, _>(user.id)
-        .bind::<diesel::sql_types::Uuid, _>(product.id)
-        .bind::<diesel::sql_types::Date, _>(start)
-        .bind::<Integer, _>(quantity)
-        .bind::<Integer, _>(max)
-        .get_result(conn)
-        .await
-        .optional()?;
-        if taken.is_none() {
-            return Err(limit_exceeded(&product.sku));
-        }
-        period_of.insert(product.id, start);
-    }
-    // The rows are locked: the stock read is current.
-    for (product, quantity) in &by_product {
-        if i64::from(product.stock_on_hand) < i64::from(*quantity) {
+        if product.stock_on_hand < quantity {
             return Err(out_of_stock(&product.sku));
         }
+        if let (Some(max), Some(period)) = (
+            product.purchase_limit_quantity,
+            product.purchase_limit_period.as_deref(),
+        ) {
+            if quantity > max {
+                return Err(limit_exceeded(&product.sku));
+            }
+            limited.push((product.id, period_start(period, today), quantity));
+        }
     }
+    let period_of: HashMap<Uuid, NaiveDate> =
+        limited.iter().map(|(id, start, _)| (*id, *start)).collect();
 
-    // 3. Everything else in one statement.
+    // 2. Write.
     let id = Uuid::new_v4();
     let view = OrderView {
         id,
@@ -586,54 +577,86 @@ pub async fn place(
         updated_at: now,
     };
     let mut body = serde_json::to_value(&view).map_err(|e| ApiError::Internal(e.into()))?;
-    let line_count = order.lines.len();
     let column = |f: &dyn Fn(&allowance::PricedLine) -> Decimal| -> Vec<Decimal> {
         order.lines.iter().map(f).collect()
     };
-    let written: Written = statement(
-        "WITH stock AS ( \
+    let written: Result<Written, _> = statement(
+        "WITH claim AS (SELECT pg_try_advisory_xact_lock(hashtextextended($3, 0)) AS claimed), \
+         locked AS ( \
+             SELECT p.id FROM products p, claim \
+             WHERE claim.claimed AND p.id = ANY($1) \
+             ORDER BY p.id \
+             FOR NO KEY UPDATE OF p), \
+         stock AS ( \
              UPDATE products p SET stock_on_hand = p.stock_on_hand - s.quantity \
-             FROM unnest($1::uuid[], $2::int4[]) AS s(id, quantity) \
-             WHERE p.id = ANY($1) AND p.id = s.id AND p.stock_on_hand >= s.quantity \
+             FROM unnest($1::uuid[], $2::int4[]) AS s(id, quantity), \
+                  (SELECT count(*) AS n FROM locked) AS l \
+             WHERE l.n = cardinality($1::uuid[]) AND p.id = ANY($1) AND p.id = s.id \
+                 AND p.stock_on_hand >= s.quantity \
              RETURNING p.id), \
          charge AS ( \
-             UPDATE allowance_usage SET used = used + $3 \
-             WHERE employee_id = $4 AND year = $5 AND ($6::numeric IS NULL OR used + $3 <= $6) \
+             INSERT INTO allowance_usage AS a (employee_id, year, used) \
+             SELECT $4, $5, $6 FROM (SELECT count(*) AS n FROM stock) AS st \
+             WHERE st.n = cardinality($1::uuid[]) \
+             ON CONFLICT (employee_id, year) DO UPDATE SET used = a.used + EXCLUDED.used \
+             WHERE a.used = $7 AND ($8::numeric IS NULL OR a.used + EXCLUDED.used <= $8) \
              RETURNING 1), \
+         limited AS ( \
+             INSERT INTO purchase_limit_usage AS u (employee_id, product_id, period_start, quantity) \
+             SELECT $4, x.product_id, x.period_start, x.quantity \
+             FROM unnest($9::uuid[], $10::date[], $11::int4[]) AS x(product_id, period_start, quantity), \
+                  (SELECT count(*) AS n FROM charge) AS ch \
+             WHERE ch.n = 1 \
+             ON CONFLICT (employee_id, product_id, period_start) \
+             DO UPDATE SET quantity = u.quantity + EXCLUDED.quantity \
+             WHERE u.quantity + EXCLUDED.quantity <= \
+                 (SELECT p.purchase_limit_quantity FROM products p WHERE p.id = EXCLUDED.product_id) \
+             RETURNING u.product_id), \
          o AS ( \
              INSERT INTO orders (id, status, employee_id, seller_company_id, currency, list_total, \
                  discount_total, total, allowance_applied, allowance_year, group_currency, fx_rate, \
                  created_at, updated_at) \
-             VALUES ($7, 'placed', $4, $8, $9, $10, $11, $12, $3, $5, $13, $14, $15, $15) \
+             VALUES ($12, 'placed', $4, $13, $14, $15, $16, $17, $6, $5, $18, $19, $20, $20) \
              RETURNING id, number), \
          lines AS ( \
              INSERT INTO order_lines (order_id, line_no, product_id, quantity, unit_list_price, \
                  discount_percent, line_list_total, line_discount, line_total, limit_period_start) \
              SELECT o.id, l.line_no::int4, l.product_id, l.quantity, l.unit_list_price, \
                  l.discount_percent, l.line_list_total, l.line_discount, l.line_total, l.period \
-             FROM o, unnest($16::uuid[], $17::int4[], $18::numeric[], $19::numeric[], \
-                 $20::numeric[], $21::numeric[], $22::numeric[], $23::date[]) WITH ORDINALITY \
+             FROM o, unnest($21::uuid[], $22::int4[], $23::numeric[], $24::numeric[], \
+                 $25::numeric[], $26::numeric[], $27::numeric[], $28::date[]) WITH ORDINALITY \
                  AS l(product_id, quantity, unit_list_price, discount_percent, line_list_total, \
                       line_discount, line_total, period, line_no) \
              RETURNING 1), \
-         body AS (SELECT jsonb_set($24::jsonb, '{number}', to_jsonb(o.number)) AS view FROM o), \
+         body AS (SELECT jsonb_set($29::jsonb, '{number}', to_jsonb(o.number)) AS view FROM o), \
          audit AS ( \
              INSERT INTO audit_events (actor_id, action, entity_type, entity_id, after, request_id) \
-             SELECT $4, 'order.placed', 'order', o.id, body.view, $25 FROM o, body \
+             SELECT $4, 'order.placed', 'order', o.id, body.view, $30 FROM o, body \
              RETURNING 1), \
          stored AS ( \
              INSERT INTO idempotency_keys (employee_id, key, scope, request_hash, \
                  response_status, response_body) \
-             SELECT $4, $26, $27, $28, 201, body.view FROM body \
+             SELECT $4, $31, $32, $33, 201, body.view FROM body \
              ON CONFLICT DO NOTHING \
-             RETURNING 1) \
-         SELECT o.number, \
-                (SELECT count(*) FROM stock) AS stocked, \
-                (SELECT count(*) FROM charge) AS charged, \
-                (SELECT count(*) FROM lines) AS lined, \
-                (SELECT count(*) FROM audit) AS audited, \
-                (SELECT count(*) FROM stored) AS stored \
-         FROM o",
+             RETURNING 1), \
+         outcome AS ( \
+             SELECT o.number, CASE \
+                 WHEN NOT claim.claimed THEN 'request_in_progress' \
+                 WHEN (SELECT count(*) FROM stock) <> cardinality($1::uuid[]) THEN \
+                     'insufficient_stock:' || coalesce((SELECT min(s.id::text) \
+                         FROM unnest($1::uuid[]) AS s(id) \
+                         WHERE s.id NOT IN (SELECT id FROM stock)), '') \
+                 WHEN (SELECT count(*) FROM charge) <> 1 THEN 'allowance_moved' \
+                 WHEN (SELECT count(*) FROM limited) <> cardinality($9::uuid[]) THEN \
+                     'purchase_limit_exceeded:' || coalesce((SELECT min(x.id::text) \
+                         FROM unnest($9::uuid[]) AS x(id) \
+                         WHERE x.id NOT IN (SELECT product_id FROM limited)), '') \
+                 WHEN (SELECT count(*) FROM lines) <> cardinality($21::uuid[]) \
+                     OR (SELECT count(*) FROM audit) <> 1 THEN 'not_written' \
+                 WHEN (SELECT count(*) FROM stored) <> 1 THEN 'key_taken' \
+             END AS failure \
+             FROM claim LEFT JOIN o ON true) \
+         SELECT number, abort_statement(failure) AS aborted FROM outcome",
     )
     .bind::<Array<diesel::sql_types::Uuid>, _>(by_product.iter().map(|(p, _)| p.id).collect::<Vec<_>>())
     .bind::<Array<Integer>, _>(
@@ -642,10 +665,15 @@ pub async fn place(
             .map(|(_, q)| i32::try_from(*q).unwrap_or(i32::MAX))
             .collect::<Vec<_>>(),
     )
-    .bind::<Numeric, _>(order.allowance_applied)
+    .bind::<Text, _>(idempotency::lock_name(user.id, key))
     .bind::<diesel::sql_types::Uuid, _>(user.id)
     .bind::<Integer, _>(year)
+    .bind::<Numeric, _>(order.allowance_applied)
+    .bind::<Numeric, _>(used)
     .bind::<Nullable<Numeric>, _>(ctx.cap)
+    .bind::<Array<diesel::sql_types::Uuid>, _>(limited.iter().map(|(id, _, _)| *id).collect::<Vec<_>>())
+    .bind::<Array<diesel::sql_types::Date>, _>(limited.iter().map(|(_, start, _)| *start).collect::<Vec<_>>())
+    .bind::<Array<Integer>, _>(limited.iter().map(|(_, _, q)| *q).collect::<Vec<_>>())
     .bind::<diesel::sql_types::Uuid, _>(id)
     .bind::<diesel::sql_types::Uuid, _>(ctx.seller)
     .bind::<Text, _>(ctx.currency.as_str())
@@ -681,28 +709,27 @@ pub async fn place(
     .bind::<Text, _>(scope)
     .bind::<Text, _>(hash)
     .get_result(conn)
-    .await?;
-    if written.stored == 0 {
-        // Another request with this key committed after this one looked: it was still running.
-        return Err(idempotency::in_progress());
-    }
-    let expected = i64::try_from(line_count).unwrap_or(i64::MAX);
-    if written.stocked != expected
-        || written.lined != expected
-        || written.charged != 1
-        || written.audited != 1
-    {
-        // Unreachable while the locks above are held; the conditions are the database's own
-        // re-check of the decisions made here, and the transaction is rolled back.
-        return Err(ApiError::conflict(
-            "conflict",
-            "stock or allowance changed while the order was placed; retry",
-        ));
-    }
+    .await;
+    let written = match written {
+        Ok(written) => written,
+        Err(error) => {
+            let Some(reason) = abort_reason(&error) else {
+                return Err(error.into());
+            };
+            let (reason, product) = reason.split_once(':').unwrap_or((reason, ""));
+            return match reason {
+                "insufficient_stock" => Err(out_of_stock(&sku_of(product))),
+                "purchase_limit_exceeded" => Err(limit_exceeded(&sku_of(product))),
+                "request_in_progress" => Err(idempotency::in_progress()),
+                "allowance_moved" | "key_taken" => Ok(Attempt::Again),
+                _ => Err(ApiError::internal(format!("order not written: {reason}"))),
+            };
+        }
+    };
     if let Some(number) = body.get_mut("number") {
         *number = serde_json::Value::String(written.number);
     }
-    Ok(Placed::Created(body))
+    Ok(Attempt::Done(Placed::Created(body)))
 }
 
 pub fn order_view(row: OrderRow, mut lines: Vec<LineRow>) -> OrderView {
