@@ -50,6 +50,9 @@ pub struct PoolSettings {
     pub wait_timeout: Duration,
     pub create_timeout: Duration,
     pub recycle_timeout: Duration,
+    /// A connection older than this is closed instead of reused, so server-side state that
+    /// only grows or ages (cached plans, backend memory) is renewed.
+    pub max_lifetime: Duration,
     /// Per-statement and lock-wait limit on pooled connections: a request never waits on the
     /// database longer than this.
     pub statement_timeout: Duration,
@@ -151,6 +154,13 @@ impl Settings {
                 wait_timeout: millis(&get, "DB_POOL_WAIT_TIMEOUT_MS", 2_000)?,
                 create_timeout: millis(&get, "DB_POOL_CREATE_TIMEOUT_MS", 2_000)?,
                 recycle_timeout: millis(&get, "DB_POOL_RECYCLE_TIMEOUT_MS", 1_000)?,
+                max_lifetime: Duration::from_secs(number(
+                    &get,
+                    "DB_POOL_MAX_LIFETIME_SECS",
+                    1_800,
+                    1,
+                    86_400,
+                )?),
                 statement_timeout: millis(&get, "DB_STATEMENT_TIMEOUT_MS", 10_000)?,
             },
             body_limit: number(&get, "BODY_LIMIT_BYTES", 256 * 1024, 1024, 64 * 1024 * 1024)?

@@ -317,3 +317,39 @@ async fn sigterm_lets_in_flight_requests_finish() {
         "still listening after SIGTERM"
     );
 }
+
+#[derive(diesel::QueryableByName)]
+struct Backend {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pid: i32,
+}
+
+/// The PostgreSQL backends serving the app's pool (everything on its database but this probe).
+async fn pool_backends(app: &TestApp, probe: &mut diesel_async::AsyncPgConnection) -> Vec<i32> {
+    let rows: Vec<Backend> = diesel::sql_query(
+        "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() ORDER BY pid",
+    )
+    .bind::<diesel::sql_types::Text, _>(&app.db.name)
+    .load(probe)
+    .await
+    .unwrap();
+    rows.into_iter().map(|b| b.pid).collect()
+}
+
+#[tokio::test]
+async fn pooled_connections_are_renewed_after_their_lifetime() {
+    let app = TestApp::spawn_with(&[("DB_POOL_MAX_LIFETIME_SECS", "1")]).await;
+    let mut probe = app.db.connect().await;
+    app.get("/health/ready", "").await.assert_status(200);
+    let before = pool_backends(&app, &mut probe).await;
+    assert!(!before.is_empty());
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    for _ in 0..3 {
+        app.get("/health/ready", "").await.assert_status(200);
+    }
+    let after = pool_backends(&app, &mut probe).await;
+    assert!(
+        !after.is_empty() && after.iter().all(|pid| !before.contains(pid)),
+        "old connections were reused: before {before:?}, after {after:?}"
+    );
+}

@@ -40,8 +40,20 @@ pub fn build_pool(url: &str, settings: &PoolSettings) -> anyhow::Result<DbPool> 
         with_timeouts(url, settings.statement_timeout)?,
         config,
     );
+    let max_lifetime = settings.max_lifetime;
     DbPool::builder(manager)
         .max_size(settings.max_size)
+        // Connections are renewed after `DB_POOL_MAX_LIFETIME_SECS`: among other things, their
+        // generic plans (see `with_timeouts`) are then made with current table statistics.
+        .pre_recycle(deadpool::managed::Hook::sync_fn(move |_, metrics| {
+            if metrics.age() > max_lifetime {
+                Err(deadpool::managed::HookError::message(
+                    "the connection reached DB_POOL_MAX_LIFETIME_SECS",
+                ))
+            } else {
+                Ok(())
+            }
+        }))
         .wait_timeout(Some(settings.wait_timeout))
         .create_timeout(Some(settings.create_timeout))
         .recycle_timeout(Some(settings.recycle_timeout))
