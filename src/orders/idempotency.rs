@@ -1,6 +1,6 @@
-//! `Idempotency-Key` handling: the key is scoped to the caller; its claim (a transaction-scoped
-//! advisory lock, then the stored response) lives in the same transaction as the order
-//! (see `orders::queries::place`).
+//! `Idempotency-Key` handling: the key is scoped to the caller. It is claimed (a
+//! transaction-scoped advisory lock) and its response stored by the very statement that writes
+//! the order (see `orders::queries::place`), so a key and its order commit together.
 
 use std::future::{ready, Ready};
 use std::time::Duration;
@@ -66,18 +66,14 @@ pub fn in_progress() -> ApiError {
     )
 }
 
-/// Decides what to do with a request once its key's lock was tried (`claimed`) and the stored
-/// `(scope, request hash, status, body)` read: `Ok(Some)` replays, `Ok(None)` runs the request.
-/// The key held by a running request → 409; another body under the same key → 422.
+/// Decides what to do with a request given the `(scope, request hash, status, body)` stored
+/// under its key: `Ok(Some)` replays, `Ok(None)` runs the request; another request under the
+/// same key → 422. (A request still running under the key is caught when the key is claimed.)
 pub fn decide(
-    claimed: bool,
     existing: Option<(String, String, i32, serde_json::Value)>,
     scope: &str,
     hash: &str,
 ) -> Result<Option<Stored>, ApiError> {
-    if !claimed {
-        return Err(in_progress());
-    }
     match existing {
         Some((stored_scope, stored_hash, status, body))
             if stored_scope == scope && stored_hash == hash =>
@@ -122,4 +118,35 @@ pub fn spawn_sweeper(pool: DbPool) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(scope: &str, hash: &str) -> Option<(String, String, i32, serde_json::Value)> {
+        Some((
+            scope.to_owned(),
+            hash.to_owned(),
+            201,
+            serde_json::json!({"id": 1}),
+        ))
+    }
+
+    #[test]
+    fn the_same_request_replays_and_another_is_refused() {
+        let replay = decide(stored("POST /orders", "h1"), "POST /orders", "h1");
+        assert!(matches!(replay, Ok(Some(Stored { status: 201, .. }))));
+        let other_body = decide(stored("POST /orders", "h1"), "POST /orders", "h2");
+        assert!(matches!(
+            other_body,
+            Err(ApiError::Rule {
+                code: "idempotency_key_reused",
+                ..
+            })
+        ));
+        let other_operation = decide(stored("POST /other", "h1"), "POST /orders", "h1");
+        assert!(other_operation.is_err());
+        assert!(matches!(decide(None, "POST /orders", "h1"), Ok(None)));
+    }
 }

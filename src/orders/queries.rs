@@ -500,7 +500,7 @@ async fn attempt(
         _ => None,
     };
     // The key is claimed by the write; a request still running under it is caught there.
-    if let Some(stored) = idempotency::decide(true, existing, scope, hash)? {
+    if let Some(stored) = idempotency::decide(existing, scope, hash)? {
         return Ok(Attempt::Done(Placed::Replay(stored)));
     }
     let found = std::iter::once(first.found)
