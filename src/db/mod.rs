@@ -37,14 +37,14 @@ pub fn build_pool(url: &str, settings: &PoolSettings) -> anyhow::Result<DbPool> 
     let mut config = ManagerConfig::default();
     config.recycling_method = RecyclingMethod::Fast;
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
-        with_timeouts(url, settings.statement_timeout)?,
+        with_session_options(url, settings.statement_timeout)?,
         config,
     );
     let max_lifetime = settings.max_lifetime;
     DbPool::builder(manager)
         .max_size(settings.max_size)
         // Connections are renewed after `DB_POOL_MAX_LIFETIME_SECS`: among other things, their
-        // generic plans (see `with_timeouts`) are then made with current table statistics.
+        // generic plans (see `with_session_options`) are then made with current table statistics.
         .pre_recycle(deadpool::managed::Hook::sync_fn(move |_, metrics| {
             if metrics.age() > max_lifetime {
                 Err(deadpool::managed::HookError::message(
@@ -62,9 +62,9 @@ pub fn build_pool(url: &str, settings: &PoolSettings) -> anyhow::Result<DbPool> 
         .context("building the database pool")
 }
 
-/// Adds `statement_timeout` and `lock_timeout` to the connection's startup options, keeping any
-/// options the URL already has.
-fn with_timeouts(url: &str, limit: Duration) -> anyhow::Result<String> {
+/// Adds `statement_timeout`, `lock_timeout` and `plan_cache_mode` to the connection's startup
+/// options, keeping any options the URL already has.
+fn with_session_options(url: &str, limit: Duration) -> anyhow::Result<String> {
     let mut parsed = url::Url::parse(url).context("DATABASE_URL is not a valid URL")?;
     let millis = limit.as_millis();
     // Generic plans: the server's statements have fixed shapes, and PostgreSQL's default
@@ -228,7 +228,7 @@ mod tests {
 
     #[test]
     fn timeouts_and_plan_mode_are_added_to_the_startup_options() {
-        let url = with_timeouts(
+        let url = with_session_options(
             "postgres://u@h/db?sslmode=disable&options=-c%20search_path%3Dx",
             Duration::from_secs(3),
         )

@@ -316,7 +316,7 @@ pub async fn update_company(
                     return Err(ApiError::conflict(
                         "conflict",
                         "currency: amounts are already recorded in this company's currency \
-                         (its products or orders, or its group's allowances)",
+                         (its products or orders, or orders by its group's employees)",
                     ));
                 }
                 if let Some(new_parent) = patch.parent_id {

@@ -14,9 +14,7 @@ use uuid::Uuid;
 use super::dto::*;
 use super::idempotency::{self, IdempotencyKey, Stored};
 use crate::catalog::queries::{self as catalog, PricedRow};
-use crate::db::schema::{
-    allowance_usage, companies, order_lines, orders, products, purchase_limit_usage,
-};
+use crate::db::schema::{allowance_usage, order_lines, orders, products, purchase_limit_usage};
 use crate::db::statement::statement;
 use crate::domain::allowance::{self, LineInput, PricedOrder};
 use crate::domain::codes::CurrencyCode;
@@ -142,11 +140,7 @@ pub async fn context(
 ) -> Result<Context, ApiError> {
     let ids: Vec<Uuid> = request.lines.iter().map(|(id, _)| *id).collect();
     let found: Vec<PricedRow> = catalog::find_products(conn, &ids, user.tier_id).await?;
-    let group_code: String = companies::table
-        .find(user.group_id)
-        .select(companies::currency)
-        .get_result(conn)
-        .await?;
+    let group_code = crate::identity::queries::group_currency(conn, user.group_id).await?;
     price_context(user, request, found, &group_code)
 }
 
