@@ -80,6 +80,9 @@ pub struct Settings {
     pub password_hash_concurrency: usize,
     /// HTTP worker threads (tests use fewer to stay light).
     pub workers: usize,
+    /// Oldest stock and purchase-limit figures a cached catalog page may show
+    /// (`Duration::ZERO`: no listing cache). See `catalog::cache`.
+    pub listing_cache_ttl: Duration,
 }
 
 impl Settings {
@@ -196,6 +199,13 @@ impl Settings {
                 256,
             )? as usize,
             workers: number(&get, "HTTP_WORKERS", cpus as u64, 1, 256)? as usize,
+            listing_cache_ttl: Duration::from_millis(number(
+                &get,
+                "LISTING_CACHE_TTL_MS",
+                1_000,
+                0,
+                60_000,
+            )?),
         })
     }
 

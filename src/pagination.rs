@@ -50,7 +50,7 @@ impl<K: DeserializeOwned> PageRequest<K> {
 }
 
 /// One page of a list.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Page<T: ToSchema> {
     pub items: Vec<T>,
     /// Pass as `cursor` to get the next page; null on the last page.

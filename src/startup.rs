@@ -17,6 +17,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::{scope, AppExt};
 use utoipa_scalar::Servable as _;
 
+use crate::catalog::cache::ListingCache;
 use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::error::{self, ApiError, PROBLEM_JSON};
@@ -28,6 +29,7 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub tokens: TokenKeys,
     pub passwords: PasswordHasher,
+    pub listing_cache: ListingCache,
 }
 
 /// Every API route, registered through utoipa-actix-web so each one lands in the OpenAPI document.
@@ -63,7 +65,9 @@ impl Application {
             .with_context(|| format!("binding {} (BIND)", settings.bind))?;
         let port = listener.local_addr()?.port();
         crate::orders::idempotency::spawn_sweeper(pool.clone());
-        let server = run(listener, pool.clone(), settings)?;
+        let listing_cache = ListingCache::new(settings.listing_cache_ttl);
+        listing_cache.spawn_listener(&located.url)?;
+        let server = run(listener, pool.clone(), listing_cache, settings)?;
         Ok(Self { port, server, pool })
     }
 
@@ -77,13 +81,19 @@ impl Application {
     }
 }
 
-fn run(listener: TcpListener, pool: DbPool, settings: Settings) -> anyhow::Result<Server> {
+fn run(
+    listener: TcpListener,
+    pool: DbPool,
+    listing_cache: ListingCache,
+    settings: Settings,
+) -> anyhow::Result<Server> {
     let settings = Arc::new(settings);
     let state = web::Data::new(AppState {
         pool: pool.clone(),
         tokens: TokenKeys::new(&settings.jwt),
         passwords: PasswordHasher::new(settings.password_hash_concurrency),
         settings: settings.clone(),
+        listing_cache,
     });
     let openapi = crate::openapi::document();
     let openapi_json = web::Data::new(OpenApiJson(

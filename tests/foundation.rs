@@ -324,10 +324,12 @@ struct Backend {
     pid: i32,
 }
 
-/// The PostgreSQL backends serving the app's pool (everything on its database but this probe).
+/// The PostgreSQL backends serving the app's pool (everything on its database but this probe
+/// and the listing cache's listener).
 async fn pool_backends(app: &TestApp, probe: &mut diesel_async::AsyncPgConnection) -> Vec<i32> {
     let rows: Vec<Backend> = diesel::sql_query(
-        "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() ORDER BY pid",
+        "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() \
+         AND application_name <> 'internal-store-listener' ORDER BY pid",
     )
     .bind::<diesel::sql_types::Text, _>(&app.db.name)
     .load(probe)

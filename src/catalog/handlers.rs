@@ -1,6 +1,8 @@
 //! Catalog endpoints: categories, discount tiers, products (personalised for the caller),
 //! and stock adjustments.
 
+use std::sync::Arc;
+
 use actix_web::{get, patch, post, put, web, HttpResponse};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection as _, RunQueryDsl};
@@ -14,7 +16,10 @@ use crate::db::schema::{categories, companies, discount_tiers, products, tier_ca
 use crate::domain::codes::CurrencyCode;
 use crate::domain::money;
 use crate::error::{ApiError, FieldError};
-use crate::identity::auth::{Admin, AdminOrFinance, Authorized, CurrentUser, Role};
+use super::cache::{CachedPage, PageKey, Stamp};
+use crate::identity::auth::{
+    load_active, Admin, AdminOrFinance, Authorized, CurrentUser, Role, Subject,
+};
 use crate::identity::dto::EmploymentType;
 use crate::pagination::{Page, PageRequest};
 use crate::startup::AppState;
@@ -280,6 +285,7 @@ pub async fn update_tier(
         })
         .await
         .map_err(|e| e.explain_conflict("code", "another tier already uses this code"))?;
+    state.listing_cache.definitions_changed();
     Ok(web::Json(view))
 }
 
@@ -338,6 +344,7 @@ pub async fn put_category_discount(
             Ok(view)
         })
         .await?;
+    state.listing_cache.definitions_changed();
     Ok(web::Json(view))
 }
 
@@ -346,41 +353,126 @@ pub async fn put_category_discount(
 
 /// Products the caller may buy (active, employee-eligible, sold within their group), each
 /// with the caller's own discount and price. Keyset-paginated in sku order.
+///
+/// Prices, names and eligibility are always current. Without `q`, `stock_available` and
+/// `purchase_limit.remaining` may be up to a second old (the server's listing cache; changes
+/// made through the same server show at once). Orders always check the live figures.
 #[utoipa::path(tag = "catalog", params(ProductListQuery), security(("bearer" = [])), responses((status = 200, body = Page<ProductView>)))]
 #[get("/products")]
-#[tracing::instrument(skip_all, fields(employee_id = %user.id))]
+#[tracing::instrument(skip_all, fields(employee_id = %subject.id))]
 pub async fn list_products(
-    user: CurrentUser,
+    subject: Subject,
     state: web::Data<AppState>,
     query: web::Query<ProductListQuery>,
-) -> Result<web::Json<Page<ProductView>>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let page = PageRequest::<String>::parse(query.limit, query.cursor.as_deref())?;
     if query.q.as_deref().is_some_and(|q| q.chars().count() > 100) {
         return Err(ApiError::bad_field("q", "must be at most 100 characters"));
     }
-    let mut conn = state.pool.get().await?;
-    let rows = queries::visible_products(
-        &mut conn,
-        user.group_id,
-        user.tier_id,
-        &query,
-        page.after.as_deref(),
-        page.fetch(),
-    )
-    .await?;
-    let used = crate::orders::queries::limit_usage(&mut conn, user.id, &rows).await?;
-    let views = rows
-        .into_iter()
-        .map(|row| {
-            let bought = used.get(&row.0.id).copied().unwrap_or(0);
-            queries::personalise(row, &user, bought)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(web::Json(Page::from_rows(
-        views,
-        page.limit,
-        |p: &ProductView| p.sku.clone(),
-    )))
+    let cache = &state.listing_cache;
+    let stamp = cache.stamp();
+    let user = match stamp {
+        Some(stamp) => reader(&state, stamp, subject).await?,
+        None => Arc::new(load_active(&state, subject.id, subject.request_id).await?),
+    };
+    let stamp = stamp.filter(|_| !user.has(Role::Admin) && !queries::is_search(&query));
+    let Some(stamp) = stamp else {
+        let mut conn = state.pool.get().await?;
+        let rows = queries::visible_products(
+            &mut conn,
+            user.group_id,
+            user.tier_id,
+            &query,
+            page.after.as_deref(),
+            page.fetch(),
+        )
+        .await?;
+        let used = crate::orders::queries::limit_usage(&mut conn, user.id, &rows).await?;
+        let views = rows
+            .into_iter()
+            .map(|row| {
+                let bought = used.get(&row.0.id).copied().unwrap_or(0);
+                queries::personalise(row, &user, bought)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok(HttpResponse::Ok().json(Page::from_rows(views, page.limit, |p: &ProductView| {
+            p.sku.clone()
+        })));
+    };
+
+    let key = PageKey {
+        group_id: user.group_id,
+        tier_id: user.tier_id,
+        employment_type: user.employment_type.clone(),
+        category_id: query.category_id,
+        seller_company_id: query.seller_company_id,
+        after: page.after.clone(),
+        limit: page.limit,
+    };
+    let cached = match cache.page(&key) {
+        Some(cached) => cached,
+        None => {
+            let mut conn = state.pool.get().await?;
+            let rows = queries::visible_products(
+                &mut conn,
+                user.group_id,
+                user.tier_id,
+                &query,
+                page.after.as_deref(),
+                page.fetch(),
+            )
+            .await?;
+            let views = rows
+                .into_iter()
+                .map(|row| queries::personalise(row, &user, 0))
+                .collect::<Result<Vec<_>, _>>()?;
+            let built = Page::from_rows(views, page.limit, |p: &ProductView| p.sku.clone());
+            let cached = Arc::new(
+                CachedPage::new(built).map_err(|e| ApiError::internal(e.to_string()))?,
+            );
+            cache.put_page(stamp, key, cached.clone());
+            cached
+        }
+    };
+    if let Some(body) = &cached.body {
+        return Ok(HttpResponse::Ok()
+            .content_type("application/json")
+            .body(body.clone()));
+    }
+    let usage = match cache.usage(user.id) {
+        Some(usage) => usage,
+        None => {
+            let mut conn = state.pool.get().await?;
+            let usage =
+                Arc::new(crate::orders::queries::employee_limit_usage(&mut conn, user.id).await?);
+            cache.put_usage(stamp, user.id, usage.clone());
+            usage
+        }
+    };
+    let today = chrono::Utc::now().date_naive();
+    let mut personal = cached.page.clone();
+    for item in &mut personal.items {
+        if let Some(limit) = &mut item.purchase_limit {
+            let used =
+                crate::orders::queries::used_in_period(&usage, item.id, &limit.period, today);
+            limit.remaining = (limit.max_quantity - used).max(0);
+        }
+    }
+    Ok(HttpResponse::Ok().json(personal))
+}
+
+/// The signed-in employee, from the listing cache when it holds them (401 if not active).
+async fn reader(
+    state: &AppState,
+    stamp: Stamp,
+    subject: Subject,
+) -> Result<Arc<CurrentUser>, ApiError> {
+    if let Some(user) = state.listing_cache.employee(subject.id) {
+        return Ok(user);
+    }
+    let user = Arc::new(load_active(state, subject.id, subject.request_id).await?);
+    state.listing_cache.put_employee(stamp, user.clone());
+    Ok(user)
 }
 
 fn visible_to(user: &CurrentUser, row: &queries::PricedRow) -> bool {
@@ -551,6 +643,7 @@ pub async fn create_product(
         })
         .await
         .map_err(|e| e.explain_conflict("sku", "another product already uses this sku"))?;
+    state.listing_cache.definitions_changed();
     Ok(HttpResponse::Created().json(view))
 }
 
@@ -655,6 +748,7 @@ pub async fn update_product(
         })
         .await
         .map_err(|e| e.explain_conflict("sku", "another product already uses this sku"))?;
+    state.listing_cache.definitions_changed();
     Ok(web::Json(view))
 }
 
@@ -717,5 +811,6 @@ pub async fn adjust_stock(
             queries::personalise(priced, admin, 0)
         })
         .await?;
+    state.listing_cache.counters_changed();
     Ok(web::Json(view))
 }

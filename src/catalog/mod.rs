@@ -1,5 +1,6 @@
 //! Catalog and employee pricing: categories, discount tiers, products, stock.
 
+pub mod cache;
 pub mod dto;
 pub mod handlers;
 pub mod queries;

@@ -308,6 +308,11 @@ fn search_pattern(query: &ProductListQuery) -> Option<String> {
         .map(like_pattern)
 }
 
+/// Whether the listing query searches by name or sku (`q` with more than blanks).
+pub fn is_search(query: &ProductListQuery) -> bool {
+    search_pattern(query).is_some()
+}
+
 fn has_filters(query: &ProductListQuery) -> bool {
     query.category_id.is_some()
         || query.seller_company_id.is_some()

@@ -171,6 +171,15 @@ async fn load(
     request_id: Option<String>,
 ) -> Result<CurrentUser, ApiError> {
     let subject = verify(state, token)?;
+    load_active(state, subject, request_id).await
+}
+
+/// The active employee `subject`, or 401.
+pub async fn load_active(
+    state: &AppState,
+    subject: Uuid,
+    request_id: Option<String>,
+) -> Result<CurrentUser, ApiError> {
     let mut conn = state.pool.get().await?;
     let record: Option<UserRecord> = statement(concat!(
         "SELECT ",

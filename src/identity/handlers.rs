@@ -368,6 +368,7 @@ pub async fn update_company(
             })
         .await
         .map_err(|e| e.explain_conflict("code", "another company already uses this code"))?;
+    state.listing_cache.definitions_changed();
     Ok(web::Json(view))
 }
 
@@ -633,5 +634,6 @@ pub async fn update_employee(
         })
         .await
         .map_err(email_taken)?;
+    state.listing_cache.definitions_changed();
     Ok(web::Json(view))
 }

@@ -61,7 +61,10 @@ pub async fn place_order(
         match queries::place(&mut conn, &subject, &request, &key, PLACE_SCOPE, &hash).await? {
             queries::Placed::Replay(stored) => (stored.status, stored.body, true),
             // The audit event is written by `place`, in the order's own statement.
-            queries::Placed::Created(body) => (201, body, false),
+            queries::Placed::Created(body) => {
+                state.listing_cache.counters_changed();
+                (201, body, false)
+            }
         };
     let mut builder = HttpResponse::build(
         actix_web::http::StatusCode::from_u16(status)
@@ -213,6 +216,7 @@ pub async fn cancel_order(
             Ok(view)
         })
         .await?;
+    state.listing_cache.counters_changed();
     Ok(web::Json(view))
 }
 

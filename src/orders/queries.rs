@@ -72,6 +72,44 @@ pub async fn limit_usage(
         .collect())
 }
 
+/// Everything an employee bought of purchase-limited products this year, for
+/// [`used_in_period`].
+pub async fn employee_limit_usage(
+    conn: &mut AsyncPgConnection,
+    employee: Uuid,
+) -> QueryResult<Vec<(Uuid, NaiveDate, i32)>> {
+    let today = Utc::now().date_naive();
+    purchase_limit_usage::table
+        .filter(purchase_limit_usage::employee_id.eq(employee))
+        .filter(
+            purchase_limit_usage::period_start
+                .ge(NaiveDate::from_ymd_opt(today.year(), 1, 1).unwrap_or(today)),
+        )
+        .select((
+            purchase_limit_usage::product_id,
+            purchase_limit_usage::period_start,
+            purchase_limit_usage::quantity,
+        ))
+        .load(conn)
+        .await
+}
+
+/// The quantity of `product` in `usage` that counts against its limit in the period
+/// (`month` | `year`) containing `today`.
+pub fn used_in_period(
+    usage: &[(Uuid, NaiveDate, i32)],
+    product: Uuid,
+    period: &str,
+    today: NaiveDate,
+) -> i32 {
+    let start = period_start(period, today);
+    usage
+        .iter()
+        .filter(|(id, from, _)| *id == product && *from == start)
+        .map(|(_, _, quantity)| quantity)
+        .sum()
+}
+
 /// The allowance used by an employee in a year (group currency).
 pub async fn allowance_used(
     conn: &mut AsyncPgConnection,

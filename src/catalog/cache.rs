@@ -1,0 +1,345 @@
+//! Per-instance cache of what employees read most: their own record and catalog pages.
+//!
+//! Freshness rules (docs/ARCHITECTURE.md, "Listing cache"):
+//! - *Definitions* (products' descriptive columns and prices, companies, tiers, overrides,
+//!   employees) are dropped everywhere when a transaction changing them commits: triggers send a
+//!   PostgreSQL notification that every instance's listener receives, and the instance that made
+//!   the change drops them before it answers.
+//! - *Counters* that move with every order (stock, purchase-limit usage) are dropped when this
+//!   instance places or cancels an order or adjusts stock, and are otherwise at most `ttl` old.
+//!   Orders themselves never read the cache: stock, limits and allowance are enforced in the
+//!   database.
+//! - While the listener is not connected, nothing is read from or written to the cache, and a
+//!   (re)connection drops everything, so a notification missed while disconnected cannot leave
+//!   a stale entry behind.
+//!
+//! Entries carry the generations they were loaded under. A loader takes a [`Stamp`] before it
+//! reads the database, so an invalidation that lands during the read makes its entry stale at
+//! once; no ordering between loaders and invalidations is needed.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use actix_web::web::Bytes;
+use diesel_async::{AsyncConnection as _, AsyncPgConnection};
+use futures_util::StreamExt as _;
+use uuid::Uuid;
+
+use super::dto::ProductView;
+use crate::identity::auth::CurrentUser;
+use crate::pagination::Page;
+
+/// The channel the migration's `notify_listing_change` trigger function notifies.
+pub const CHANNEL: &str = "internal_store_listing";
+/// `application_name` of the listener's connection (visible in `pg_stat_activity`).
+pub const LISTENER_APPLICATION_NAME: &str = "internal-store-listener";
+
+/// Past this age an employee is read again even without a notification (a safety net only).
+const EMPLOYEE_MAX_AGE: Duration = Duration::from_secs(60);
+/// Entries per map; a full map is emptied rather than scanned.
+const MAX_ENTRIES: usize = 50_000;
+/// How often an idle listener checks its connection, and how long it waits for the answer.
+const PING_EVERY: Duration = Duration::from_secs(5);
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const RETRY_AFTER: Duration = Duration::from_millis(500);
+
+/// The generations current when a loader started reading the database.
+#[derive(Debug, Clone, Copy)]
+pub struct Stamp {
+    definitions: u64,
+    counters: u64,
+}
+
+struct Entry<T> {
+    value: Arc<T>,
+    stamp: Stamp,
+    loaded_at: Instant,
+}
+
+struct Map<K, T>(RwLock<HashMap<K, Entry<T>>>);
+
+impl<K: Eq + Hash, T> Map<K, T> {
+    fn new() -> Self {
+        Self(RwLock::new(HashMap::new()))
+    }
+
+    fn get(&self, key: &K, valid: impl Fn(&Entry<T>) -> bool) -> Option<Arc<T>> {
+        let map = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        map.get(key)
+            .filter(|entry| valid(entry))
+            .map(|entry| entry.value.clone())
+    }
+
+    fn put(&self, key: K, value: Arc<T>, stamp: Stamp) {
+        let mut map = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= MAX_ENTRIES {
+            map.clear();
+        }
+        map.insert(
+            key,
+            Entry {
+                value,
+                stamp,
+                loaded_at: Instant::now(),
+            },
+        );
+    }
+
+    fn len(&self) -> usize {
+        self.0.read().unwrap_or_else(PoisonError::into_inner).len()
+    }
+}
+
+/// One page of the employee listing for everyone who sees the same prices.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PageKey {
+    pub group_id: Uuid,
+    pub tier_id: Option<Uuid>,
+    pub employment_type: String,
+    pub category_id: Option<Uuid>,
+    pub seller_company_id: Option<Uuid>,
+    pub after: Option<String>,
+    pub limit: i64,
+}
+
+/// A page of the listing as everyone with the same [`PageKey`] sees it (purchase limits with
+/// nothing bought yet: the reader's usage is filled in per request).
+pub struct CachedPage {
+    pub page: Page<ProductView>,
+    /// The finished response body, when no item has a purchase limit.
+    pub body: Option<Bytes>,
+}
+
+impl CachedPage {
+    pub fn new(page: Page<ProductView>) -> serde_json::Result<Self> {
+        let personal = page.items.iter().any(|item| item.purchase_limit.is_some());
+        let body = if personal {
+            None
+        } else {
+            Some(Bytes::from(serde_json::to_vec(&page)?))
+        };
+        Ok(Self { page, body })
+    }
+}
+
+/// Quantities an employee bought of purchase-limited products: `(product, period start, quantity)`.
+pub type LimitUsage = Vec<(Uuid, chrono::NaiveDate, i32)>;
+
+struct Inner {
+    ttl: Duration,
+    connected: AtomicBool,
+    definitions: AtomicU64,
+    counters: AtomicU64,
+    employees: Map<Uuid, CurrentUser>,
+    pages: Map<PageKey, CachedPage>,
+    usage: Map<Uuid, LimitUsage>,
+}
+
+/// Cheap to clone; every clone shares one cache.
+#[derive(Clone)]
+pub struct ListingCache {
+    inner: Arc<Inner>,
+}
+
+impl ListingCache {
+    /// A cache whose counters are at most `ttl` old; `Duration::ZERO` turns caching off.
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                ttl,
+                connected: AtomicBool::new(false),
+                definitions: AtomicU64::new(0),
+                counters: AtomicU64::new(0),
+                employees: Map::new(),
+                pages: Map::new(),
+                usage: Map::new(),
+            }),
+        }
+    }
+
+    /// The generations to load under, or `None` when the cache must not be used (turned off,
+    /// or no listener connected).
+    pub fn stamp(&self) -> Option<Stamp> {
+        let inner = &self.inner;
+        (!inner.ttl.is_zero() && inner.connected.load(Ordering::Acquire)).then(|| Stamp {
+            definitions: inner.definitions.load(Ordering::Acquire),
+            counters: inner.counters.load(Ordering::Acquire),
+        })
+    }
+
+    fn current(&self, stamp: Stamp, counters_too: bool) -> bool {
+        self.stamp().is_some_and(|now| {
+            now.definitions == stamp.definitions && (!counters_too || now.counters == stamp.counters)
+        })
+    }
+
+    pub fn employee(&self, id: Uuid) -> Option<Arc<CurrentUser>> {
+        self.inner.employees.get(&id, |entry| {
+            self.current(entry.stamp, false) && entry.loaded_at.elapsed() < EMPLOYEE_MAX_AGE
+        })
+    }
+
+    pub fn put_employee(&self, stamp: Stamp, user: Arc<CurrentUser>) {
+        self.inner.employees.put(user.id, user, stamp);
+    }
+
+    pub fn page(&self, key: &PageKey) -> Option<Arc<CachedPage>> {
+        self.inner.pages.get(key, |entry| {
+            self.current(entry.stamp, true) && entry.loaded_at.elapsed() < self.inner.ttl
+        })
+    }
+
+    pub fn put_page(&self, stamp: Stamp, key: PageKey, page: Arc<CachedPage>) {
+        self.inner.pages.put(key, page, stamp);
+    }
+
+    pub fn usage(&self, employee: Uuid) -> Option<Arc<LimitUsage>> {
+        self.inner.usage.get(&employee, |entry| {
+            self.current(entry.stamp, true) && entry.loaded_at.elapsed() < self.inner.ttl
+        })
+    }
+
+    pub fn put_usage(&self, stamp: Stamp, employee: Uuid, usage: Arc<LimitUsage>) {
+        self.inner.usage.put(employee, usage, stamp);
+    }
+
+    /// Something employees or pages show changed (a notification, or a write made here).
+    pub fn definitions_changed(&self) {
+        self.inner.definitions.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Stock or purchase-limit usage changed through this instance.
+    pub fn counters_changed(&self) {
+        self.inner.counters.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Whether the listener is connected and subscribed.
+    pub fn is_connected(&self) -> bool {
+        self.inner.connected.load(Ordering::Acquire)
+    }
+
+    /// Cached entries (employees, pages, usage), for tests and diagnostics.
+    pub fn entries(&self) -> usize {
+        self.inner.employees.len() + self.inner.pages.len() + self.inner.usage.len()
+    }
+
+    /// Keeps a connection subscribed to [`CHANNEL`] for the life of the runtime, reconnecting
+    /// after any failure. Does nothing when caching is off.
+    pub fn spawn_listener(&self, database_url: &str) -> anyhow::Result<()> {
+        if self.inner.ttl.is_zero() {
+            return Ok(());
+        }
+        let mut url = url::Url::parse(database_url)?;
+        url.query_pairs_mut()
+            .append_pair("application_name", LISTENER_APPLICATION_NAME);
+        let url = url.to_string();
+        let cache = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let outcome = cache.listen(&url).await;
+                cache.inner.connected.store(false, Ordering::Release);
+                if let Err(error) = outcome {
+                    tracing::warn!(%error, "listing cache listener disconnected; cache bypassed until it reconnects");
+                }
+                tokio::time::sleep(RETRY_AFTER).await;
+            }
+        });
+        Ok(())
+    }
+
+    async fn listen(&self, url: &str) -> anyhow::Result<()> {
+        // Scoped here: its `load` would shadow the atomics' elsewhere in this module.
+        use diesel_async::RunQueryDsl as _;
+        let mut conn = tokio::time::timeout(CONNECT_TIMEOUT, AsyncPgConnection::establish(url))
+            .await
+            .map_err(|_| anyhow::anyhow!("connecting timed out"))??;
+        diesel::sql_query(format!("LISTEN {CHANNEL}"))
+            .execute(&mut conn)
+            .await?;
+        // Anything cached before this point may have missed a notification.
+        self.definitions_changed();
+        self.inner.connected.store(true, Ordering::Release);
+        tracing::info!("listing cache listener subscribed");
+        loop {
+            let next = {
+                let mut stream = std::pin::pin!(conn.notifications_stream());
+                tokio::time::timeout(PING_EVERY, stream.next()).await
+            };
+            match next {
+                Ok(Some(Ok(notification))) => {
+                    tracing::debug!(table = %notification.payload, "listing definitions changed");
+                    self.definitions_changed();
+                }
+                Ok(Some(Err(error))) => return Err(error.into()),
+                Ok(None) => anyhow::bail!("the listener's connection closed"),
+                Err(_idle) => {
+                    tokio::time::timeout(PING_TIMEOUT, diesel::sql_query("SELECT 1").execute(&mut conn))
+                        .await
+                        .map_err(|_| anyhow::anyhow!("the listener's connection stopped answering"))??;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connected(ttl: Duration) -> ListingCache {
+        let cache = ListingCache::new(ttl);
+        cache.inner.connected.store(true, Ordering::Release);
+        cache
+    }
+
+    fn usage(n: i32) -> Arc<LimitUsage> {
+        Arc::new(vec![(Uuid::nil(), chrono::NaiveDate::MIN, n)])
+    }
+
+    #[test]
+    fn nothing_is_cached_while_disconnected_or_turned_off() {
+        assert!(ListingCache::new(Duration::from_secs(1)).stamp().is_none());
+        assert!(connected(Duration::ZERO).stamp().is_none());
+        assert!(connected(Duration::from_secs(1)).stamp().is_some());
+    }
+
+    #[test]
+    fn an_invalidation_during_a_load_makes_its_entry_stale() {
+        let cache = connected(Duration::from_secs(60));
+        let stamp = cache.stamp().unwrap();
+        cache.definitions_changed();
+        cache.put_usage(stamp, Uuid::nil(), usage(1));
+        assert!(cache.usage(Uuid::nil()).is_none());
+        let stamp = cache.stamp().unwrap();
+        cache.put_usage(stamp, Uuid::nil(), usage(2));
+        assert_eq!(cache.usage(Uuid::nil()).unwrap()[0].2, 2);
+    }
+
+    #[test]
+    fn counters_expire_but_do_not_drop_employees() {
+        let cache = connected(Duration::from_millis(30));
+        let stamp = cache.stamp().unwrap();
+        cache.put_usage(stamp, Uuid::nil(), usage(1));
+        assert!(cache.usage(Uuid::nil()).is_some());
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(cache.usage(Uuid::nil()).is_none(), "older than the ttl");
+
+        let stamp = cache.stamp().unwrap();
+        cache.put_usage(stamp, Uuid::nil(), usage(1));
+        cache.counters_changed();
+        assert!(cache.usage(Uuid::nil()).is_none(), "dropped by a local order");
+    }
+
+    #[test]
+    fn a_lost_listener_bypasses_every_entry() {
+        let cache = connected(Duration::from_secs(60));
+        let stamp = cache.stamp().unwrap();
+        cache.put_usage(stamp, Uuid::nil(), usage(1));
+        cache.inner.connected.store(false, Ordering::Release);
+        assert!(cache.usage(Uuid::nil()).is_none());
+    }
+}
