@@ -13,13 +13,20 @@ use crate::startup::AppState;
 pub struct HealthStatus {
     /// `ok`
     pub status: &'static str,
+    /// Readiness only: `connected` when the listing cache is in use, `bypassed` while its
+    /// listener is (re)connecting (listings then read the database), `off` when disabled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listing_cache: Option<&'static str>,
 }
 
 /// Liveness: the process is up and serving. Never touches the database.
 #[utoipa::path(tag = "health", responses((status = 200, body = HealthStatus)))]
 #[get("/health/live")]
 pub async fn live() -> HttpResponse {
-    HttpResponse::Ok().json(HealthStatus { status: "ok" })
+    HttpResponse::Ok().json(HealthStatus {
+        status: "ok",
+        listing_cache: None,
+    })
 }
 
 /// Readiness: the database answers within two seconds; 503 `unavailable` otherwise.
@@ -27,7 +34,18 @@ pub async fn live() -> HttpResponse {
 #[get("/health/ready")]
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     if crate::db::ping(&state.pool, Duration::from_secs(2)).await {
-        Ok(HttpResponse::Ok().json(HealthStatus { status: "ok" }))
+        let cache = &state.listing_cache;
+        let listing_cache = if state.settings.listing_cache_ttl.is_zero() {
+            "off"
+        } else if cache.is_connected() {
+            "connected"
+        } else {
+            "bypassed"
+        };
+        Ok(HttpResponse::Ok().json(HealthStatus {
+            status: "ok",
+            listing_cache: Some(listing_cache),
+        }))
     } else {
         Err(ApiError::Unavailable(
             "database did not answer the readiness probe".into(),

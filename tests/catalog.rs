@@ -745,3 +745,248 @@ async fn the_listing_uses_indexes_at_ten_thousand_products() {
             .unwrap();
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The listing cache (src/catalog/cache.rs)
+
+/// Polls `path` as `token` until `check` holds (at most 5 s); returns how long that took.
+async fn eventually(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    check: impl Fn(&common::Reply) -> bool,
+) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    loop {
+        let reply = app.get(path, token).await;
+        if check(&reply) {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{path} never changed: {:?}",
+            reply.body
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+fn listed_field(reply: &common::Reply, sku: &str, field: &str) -> Value {
+    by_sku(&items(&reply.body), sku)[field].clone()
+}
+
+#[tokio::test]
+async fn listing_changes_reach_every_instance() {
+    let a = TestApp::spawn().await;
+    let b = a.another_instance().await;
+    let group = a.bootstrap().await;
+    let category = a.create_category(&group.admin, "tools").await;
+    let tier = a
+        .create_tier(&group.admin, "ops", "10", None, &["direct"])
+        .await;
+    let product = a
+        .create_product(
+            &group.admin,
+            "DRILL-1",
+            &category,
+            &group.root_id,
+            "100.00",
+            json!({}),
+        )
+        .await;
+    let (shopper, token) = a
+        .create_shopper(
+            &group.admin,
+            &group.root_id,
+            "s@jkl.example",
+            Some(&tier),
+            "direct",
+        )
+        .await;
+    let list = "/api/v1/products";
+    for app in [&a, &b] {
+        let reply = app.get(list, &token).await;
+        assert_eq!(listed_field(&reply, "DRILL-1", "employee_price"), "90.00");
+    }
+
+    // A price change: the instance that made it shows it at once, the other one as soon as
+    // the notification arrives.
+    let product_path = format!("/api/v1/products/{}", product["id"].as_str().unwrap());
+    a.patch(&product_path, &group.admin, json!({"list_price": "200.00"}))
+        .await
+        .assert_status(200);
+    let reply = a.get(list, &token).await;
+    assert_eq!(listed_field(&reply, "DRILL-1", "employee_price"), "180.00");
+    eventually(&b, list, &token, |r| {
+        listed_field(r, "DRILL-1", "employee_price") == "180.00"
+    })
+    .await;
+
+    // A tier change reprices every page of that tier.
+    let tier_path = format!("/api/v1/discount-tiers/{}", tier["id"].as_str().unwrap());
+    a.patch(&tier_path, &group.admin, json!({"discount_percent": "20"}))
+        .await
+        .assert_status(200);
+    eventually(&b, list, &token, |r| {
+        listed_field(r, "DRILL-1", "employee_price") == "160.00"
+    })
+    .await;
+
+    // A product withdrawn from employee sale disappears everywhere.
+    a.patch(
+        &product_path,
+        &group.admin,
+        json!({"employee_eligible": false}),
+    )
+    .await
+    .assert_status(200);
+    eventually(&b, list, &token, |r| items(&r.body).is_empty()).await;
+
+    // A deactivated employee is turned away by every instance, cached or not.
+    let employee_path = format!("/api/v1/employees/{}", shopper["id"].as_str().unwrap());
+    a.patch(&employee_path, &group.admin, json!({"active": false}))
+        .await
+        .assert_status(200);
+    a.get(list, &token)
+        .await
+        .assert_problem(401, "unauthorized");
+    eventually(&b, list, &token, |r| r.status == 401).await;
+}
+
+#[tokio::test]
+async fn repeated_pages_come_from_the_cache_until_a_reconnected_listener_drops_them() {
+    let app = TestApp::spawn().await;
+    let group = app.bootstrap().await;
+    let category = app.create_category(&group.admin, "tools").await;
+    app.create_product(
+        &group.admin,
+        "SAW-1",
+        &category,
+        &group.root_id,
+        "10.00",
+        json!({}),
+    )
+    .await;
+    let (_, token) = app
+        .create_shopper(
+            &group.admin,
+            &group.root_id,
+            "s@jkl.example",
+            None,
+            "direct",
+        )
+        .await;
+    let list = "/api/v1/products";
+    let reply = app.get(list, &token).await;
+    assert_eq!(listed_field(&reply, "SAW-1", "name"), "Product SAW-1");
+
+    // A change that sends no notification (triggers suppressed, as a replica would apply it)
+    // stays invisible: the page is served from the cache, not read again.
+    let mut probe = app.db.connect().await;
+    diesel::sql_query("SET session_replication_role = replica")
+        .execute(&mut probe)
+        .await
+        .unwrap();
+    diesel::sql_query("UPDATE products SET name = 'Renamed saw' WHERE sku = 'SAW-1'")
+        .execute(&mut probe)
+        .await
+        .unwrap();
+    let reply = app.get(list, &token).await;
+    assert_eq!(listed_field(&reply, "SAW-1", "name"), "Product SAW-1");
+
+    // Losing the listener means notifications may have been missed: the instance bypasses
+    // the cache until it has subscribed again, then starts from an empty one.
+    let terminated: Vec<Terminated> = diesel::sql_query(
+        "SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity \
+         WHERE datname = $1 AND application_name = 'internal-store-listener'",
+    )
+    .bind::<diesel::sql_types::Text, _>(&app.db.name)
+    .load(&mut probe)
+    .await
+    .unwrap();
+    assert_eq!(terminated.len(), 1);
+    assert!(terminated[0].done);
+    eventually(&app, list, &token, |r| {
+        listed_field(r, "SAW-1", "name") == "Renamed saw"
+    })
+    .await;
+    app.until_listing_cache_is_connected().await;
+    let reply = app.get(list, &token).await;
+    assert_eq!(listed_field(&reply, "SAW-1", "name"), "Renamed saw");
+}
+
+#[derive(diesel::QueryableByName)]
+struct Terminated {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    done: bool,
+}
+
+#[tokio::test]
+async fn cached_pages_keep_stock_fresh_and_limits_personal() {
+    let a = TestApp::spawn().await;
+    let b = a.another_instance().await;
+    let group = a.bootstrap().await;
+    let category = a.create_category(&group.admin, "tools").await;
+    let tier = a
+        .create_tier(&group.admin, "ops", "10", None, &["direct"])
+        .await;
+    let hammer = a
+        .create_product(
+            &group.admin,
+            "HAMMER-1",
+            &category,
+            &group.root_id,
+            "10.00",
+            json!({"stock_on_hand": 50, "purchase_limit": {"max_quantity": 5, "period": "month"}}),
+        )
+        .await;
+    let mut tokens = Vec::new();
+    for email in ["ann@jkl.example", "bob@jkl.example"] {
+        let (_, token) = a
+            .create_shopper(&group.admin, &group.root_id, email, Some(&tier), "direct")
+            .await;
+        tokens.push(token);
+    }
+    let (ann, bob) = (&tokens[0], &tokens[1]);
+    let list = "/api/v1/products";
+    for token in [ann, bob] {
+        let reply = a.get(list, token).await;
+        assert_eq!(listed_field(&reply, "HAMMER-1", "stock_available"), 50);
+        assert_eq!(
+            listed_field(&reply, "HAMMER-1", "purchase_limit")["remaining"],
+            5
+        );
+    }
+
+    // An order through this instance shows at once: in the stock everyone sees, and in the
+    // buyer's own remaining limit only (both share one cached page).
+    a.place_order(ann, "ann-1", &[(&hammer, 2)])
+        .await
+        .assert_status(201);
+    let reply = a.get(list, ann).await;
+    assert_eq!(listed_field(&reply, "HAMMER-1", "stock_available"), 48);
+    assert_eq!(
+        listed_field(&reply, "HAMMER-1", "purchase_limit")["remaining"],
+        3
+    );
+    let reply = a.get(list, bob).await;
+    assert_eq!(listed_field(&reply, "HAMMER-1", "stock_available"), 48);
+    assert_eq!(
+        listed_field(&reply, "HAMMER-1", "purchase_limit")["remaining"],
+        5
+    );
+
+    // An order through another instance shows within the cache's age limit (1 s here).
+    b.place_order(bob, "bob-1", &[(&hammer, 1)])
+        .await
+        .assert_status(201);
+    let waited = eventually(&a, list, bob, |r| {
+        listed_field(r, "HAMMER-1", "stock_available") == 47
+            && listed_field(r, "HAMMER-1", "purchase_limit")["remaining"] == 4
+    })
+    .await;
+    assert!(
+        waited < std::time::Duration::from_millis(1_500),
+        "{waited:?}"
+    );
+}

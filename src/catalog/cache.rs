@@ -173,7 +173,8 @@ impl ListingCache {
 
     fn current(&self, stamp: Stamp, counters_too: bool) -> bool {
         self.stamp().is_some_and(|now| {
-            now.definitions == stamp.definitions && (!counters_too || now.counters == stamp.counters)
+            now.definitions == stamp.definitions
+                && (!counters_too || now.counters == stamp.counters)
         })
     }
 
@@ -277,9 +278,14 @@ impl ListingCache {
                 Ok(Some(Err(error))) => return Err(error.into()),
                 Ok(None) => anyhow::bail!("the listener's connection closed"),
                 Err(_idle) => {
-                    tokio::time::timeout(PING_TIMEOUT, diesel::sql_query("SELECT 1").execute(&mut conn))
-                        .await
-                        .map_err(|_| anyhow::anyhow!("the listener's connection stopped answering"))??;
+                    tokio::time::timeout(
+                        PING_TIMEOUT,
+                        diesel::sql_query("SELECT 1").execute(&mut conn),
+                    )
+                    .await
+                    .map_err(|_| {
+                        anyhow::anyhow!("the listener's connection stopped answering")
+                    })??;
                 }
             }
         }
@@ -331,7 +337,10 @@ mod tests {
         let stamp = cache.stamp().unwrap();
         cache.put_usage(stamp, Uuid::nil(), usage(1));
         cache.counters_changed();
-        assert!(cache.usage(Uuid::nil()).is_none(), "dropped by a local order");
+        assert!(
+            cache.usage(Uuid::nil()).is_none(),
+            "dropped by a local order"
+        );
     }
 
     #[test]

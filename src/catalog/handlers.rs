@@ -9,6 +9,7 @@ use diesel_async::{AsyncConnection as _, RunQueryDsl};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use super::cache::{CachedPage, PageKey, Stamp};
 use super::dto::*;
 use super::queries::{self, CategoryRow, ProductRow, TierRow};
 use crate::audit::{self, Change};
@@ -16,7 +17,6 @@ use crate::db::schema::{categories, companies, discount_tiers, products, tier_ca
 use crate::domain::codes::CurrencyCode;
 use crate::domain::money;
 use crate::error::{ApiError, FieldError};
-use super::cache::{CachedPage, PageKey, Stamp};
 use crate::identity::auth::{
     load_active, Admin, AdminOrFinance, Authorized, CurrentUser, Role, Subject,
 };
@@ -395,9 +395,11 @@ pub async fn list_products(
                 queries::personalise(row, &user, bought)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        return Ok(HttpResponse::Ok().json(Page::from_rows(views, page.limit, |p: &ProductView| {
-            p.sku.clone()
-        })));
+        return Ok(HttpResponse::Ok().json(Page::from_rows(
+            views,
+            page.limit,
+            |p: &ProductView| p.sku.clone(),
+        )));
     };
 
     let key = PageKey {
@@ -427,9 +429,8 @@ pub async fn list_products(
                 .map(|row| queries::personalise(row, &user, 0))
                 .collect::<Result<Vec<_>, _>>()?;
             let built = Page::from_rows(views, page.limit, |p: &ProductView| p.sku.clone());
-            let cached = Arc::new(
-                CachedPage::new(built).map_err(|e| ApiError::internal(e.to_string()))?,
-            );
+            let cached =
+                Arc::new(CachedPage::new(built).map_err(|e| ApiError::internal(e.to_string()))?);
             cache.put_page(stamp, key, cached.clone());
             cached
         }

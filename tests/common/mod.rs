@@ -267,12 +267,35 @@ impl TestApp {
         let address = format!("http://127.0.0.1:{}", application.port());
         let pool = application.pool.clone();
         tokio::spawn(application.run_until_stopped());
-        Self {
+        let app = Self {
             address,
             client: reqwest::Client::builder().build().unwrap(),
             pool,
             settings,
             db: std::sync::Arc::new(db),
+        };
+        app.until_listing_cache_is_connected().await;
+        app
+    }
+
+    /// Waits (up to 10 s) until the listing cache's listener has subscribed, so listings go
+    /// through the cache as they do in production. Returns at once when the cache is off.
+    pub async fn until_listing_cache_is_connected(&self) {
+        if self.settings.listing_cache_ttl.is_zero() {
+            return;
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let ready = self.get("/health/ready", "").await;
+            if ready.body["listing_cache"] == "connected" {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the listing cache never connected: {:?}",
+                ready.body
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     }
 
@@ -283,13 +306,15 @@ impl TestApp {
         let address = format!("http://127.0.0.1:{}", application.port());
         let pool = application.pool.clone();
         tokio::spawn(application.run_until_stopped());
-        TestApp {
+        let app = TestApp {
             address,
             client: reqwest::Client::builder().build().unwrap(),
             pool,
             settings: self.settings.clone(),
             db: self.db.clone(),
-        }
+        };
+        app.until_listing_cache_is_connected().await;
+        app
     }
 
     pub fn url(&self, path: &str) -> String {
