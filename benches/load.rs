@@ -223,22 +223,60 @@ async fn main() {
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let probe = reqwest::Client::new();
+    // Ready, with the listing cache's listener subscribed (as a server that has run a while).
     for _ in 0..100 {
-        if probe
-            .get(format!("{base}/health/ready"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            break;
+        if let Ok(response) = probe.get(format!("{base}/health/ready")).send().await {
+            if response.status().is_success()
+                && response
+                    .text()
+                    .await
+                    .unwrap_or_default()
+                    .contains("\"connected\"")
+            {
+                break;
+            }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+
+    // Browsing: the first five pages of the whole catalog and of each category, by cursor.
+    let categories: Vec<uuid::Uuid> = diesel::sql_query("SELECT id FROM categories ORDER BY code")
+        .load::<Id>(&mut conn)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    let mut browse = Vec::new();
+    for filter in
+        std::iter::once(String::new()).chain(categories.iter().map(|c| format!("&category_id={c}")))
+    {
+        let mut cursor = String::new();
+        for _ in 0..5 {
+            let url = format!("{base}/api/v1/products?limit=20{filter}{cursor}");
+            let page: serde_json::Value = probe
+                .get(&url)
+                .bearer_auth(&tokens[0])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            browse.push(url);
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = format!("&cursor={next}"),
+                None => break,
+            }
+        }
+    }
+    let browse = Arc::new(browse);
 
     // ---- scenarios
     #[derive(Clone, Copy)]
     enum Scenario {
         CatalogPage,
+        CatalogBrowse,
         SingleProduct,
         PlaceOrder,
     }
@@ -247,6 +285,10 @@ async fn main() {
         (
             "catalog page (20 items, personalised)",
             Scenario::CatalogPage,
+        ),
+        (
+            "catalog browse (21 listings × 5 pages)",
+            Scenario::CatalogBrowse,
         ),
         ("single product", Scenario::SingleProduct),
         ("order placement (1–3 lines)", Scenario::PlaceOrder),
@@ -262,6 +304,7 @@ async fn main() {
             let tokens = tokens.clone();
             let products = products.clone();
             let base = base.clone();
+            let browse = browse.clone();
             tasks.push(tokio::spawn(async move {
                 let client = reqwest::Client::new();
                 let mut latencies = Vec::new();
@@ -274,6 +317,7 @@ async fn main() {
                     let token = &tokens[employee];
                     let request = match scenario {
                         Scenario::CatalogPage => client.get(format!("{base}/api/v1/products?limit=20")),
+                        Scenario::CatalogBrowse => client.get(&browse[n % browse.len()]),
                         Scenario::SingleProduct => client.get(format!("{base}/api/v1/products/{}", products[n % products.len()])),
                         Scenario::PlaceOrder => {
                             let count = 1 + n % 3;
