@@ -5,8 +5,10 @@
 //!   employees) are dropped everywhere when a transaction changing them commits: triggers send a
 //!   PostgreSQL notification that every instance's listener receives, and the instance that made
 //!   the change drops them before it answers.
-//! - *Counters* that move with every order (stock, purchase-limit usage) are dropped when this
-//!   instance places or cancels an order or adjusts stock, and are otherwise at most `ttl` old.
+//! - *Counters* that move with every order (stock, purchase-limit usage) are at most `ttl` old.
+//!   When this instance places or cancels an order or adjusts stock, it drops exactly the pages
+//!   showing those products and the buyer's usage, so its own writes show at once without
+//!   emptying the cache for everyone else.
 //!   Orders themselves never read the cache: stock, limits and allowance are enforced in the
 //!   database.
 //! - While the listener is not connected, nothing is read from or written to the cache, and a
@@ -129,6 +131,39 @@ impl CachedPage {
 /// Quantities an employee bought of purchase-limited products: `(product, period start, quantity)`.
 pub type LimitUsage = Vec<(Uuid, chrono::NaiveDate, i32)>;
 
+/// The counter generation at which each product's stock or each employee's usage last changed
+/// through this instance; an entry loaded under an earlier generation is stale for it.
+struct Marks(RwLock<HashMap<Uuid, u64>>);
+
+impl Marks {
+    fn new() -> Self {
+        Self(RwLock::new(HashMap::new()))
+    }
+
+    fn mark(&self, ids: impl IntoIterator<Item = Uuid>, generation: u64) {
+        let mut map = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        for id in ids {
+            map.insert(id, generation);
+        }
+    }
+
+    /// Whether none of `ids` changed after `loaded` (the generation an entry was loaded under).
+    fn unchanged_since(&self, ids: impl IntoIterator<Item = Uuid>, loaded: u64) -> bool {
+        let map = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        ids.into_iter()
+            .all(|id| map.get(&id).is_none_or(|changed| *changed <= loaded))
+    }
+
+    fn clear_if_full(&self) -> bool {
+        let mut map = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        let full = map.len() >= MAX_ENTRIES;
+        if full {
+            map.clear();
+        }
+        full
+    }
+}
+
 struct Inner {
     ttl: Duration,
     connected: AtomicBool,
@@ -137,6 +172,8 @@ struct Inner {
     employees: Map<Uuid, CurrentUser>,
     pages: Map<PageKey, CachedPage>,
     usage: Map<Uuid, LimitUsage>,
+    stock_marks: Marks,
+    usage_marks: Marks,
 }
 
 /// Cheap to clone; every clone shares one cache.
@@ -157,6 +194,8 @@ impl ListingCache {
                 employees: Map::new(),
                 pages: Map::new(),
                 usage: Map::new(),
+                stock_marks: Marks::new(),
+                usage_marks: Marks::new(),
             }),
         }
     }
@@ -171,16 +210,14 @@ impl ListingCache {
         })
     }
 
-    fn current(&self, stamp: Stamp, counters_too: bool) -> bool {
-        self.stamp().is_some_and(|now| {
-            now.definitions == stamp.definitions
-                && (!counters_too || now.counters == stamp.counters)
-        })
+    fn current(&self, stamp: Stamp) -> bool {
+        self.stamp()
+            .is_some_and(|now| now.definitions == stamp.definitions)
     }
 
     pub fn employee(&self, id: Uuid) -> Option<Arc<CurrentUser>> {
         self.inner.employees.get(&id, |entry| {
-            self.current(entry.stamp, false) && entry.loaded_at.elapsed() < EMPLOYEE_MAX_AGE
+            self.current(entry.stamp) && entry.loaded_at.elapsed() < EMPLOYEE_MAX_AGE
         })
     }
 
@@ -190,7 +227,12 @@ impl ListingCache {
 
     pub fn page(&self, key: &PageKey) -> Option<Arc<CachedPage>> {
         self.inner.pages.get(key, |entry| {
-            self.current(entry.stamp, true) && entry.loaded_at.elapsed() < self.inner.ttl
+            self.current(entry.stamp)
+                && entry.loaded_at.elapsed() < self.inner.ttl
+                && self.inner.stock_marks.unchanged_since(
+                    entry.value.page.items.iter().map(|item| item.id),
+                    entry.stamp.counters,
+                )
         })
     }
 
@@ -200,7 +242,12 @@ impl ListingCache {
 
     pub fn usage(&self, employee: Uuid) -> Option<Arc<LimitUsage>> {
         self.inner.usage.get(&employee, |entry| {
-            self.current(entry.stamp, true) && entry.loaded_at.elapsed() < self.inner.ttl
+            self.current(entry.stamp)
+                && entry.loaded_at.elapsed() < self.inner.ttl
+                && self
+                    .inner
+                    .usage_marks
+                    .unchanged_since([employee], entry.stamp.counters)
         })
     }
 
@@ -213,9 +260,17 @@ impl ListingCache {
         self.inner.definitions.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Stock or purchase-limit usage changed through this instance.
-    pub fn counters_changed(&self) {
-        self.inner.counters.fetch_add(1, Ordering::AcqRel);
+    /// Stock of `products`, and the purchase-limit usage of `buyer` if given, changed through
+    /// this instance: pages showing those products, and the buyer's usage, are read again.
+    pub fn counters_changed(&self, products: &[Uuid], buyer: Option<Uuid>) {
+        let inner = &self.inner;
+        // Forgetting marks could revive stale entries, so full mark tables drop everything.
+        if inner.stock_marks.clear_if_full() | inner.usage_marks.clear_if_full() {
+            self.definitions_changed();
+        }
+        let generation = inner.counters.fetch_add(1, Ordering::AcqRel) + 1;
+        inner.stock_marks.mark(products.iter().copied(), generation);
+        inner.usage_marks.mark(buyer, generation);
     }
 
     /// Whether the listener is connected and subscribed.
@@ -302,6 +357,35 @@ mod tests {
         cache
     }
 
+    fn page_of(ids: &[Uuid]) -> Arc<CachedPage> {
+        let items = ids
+            .iter()
+            .map(|id| ProductView {
+                id: *id,
+                sku: id.to_string(),
+                name: "n".into(),
+                description: String::new(),
+                category_id: Uuid::nil(),
+                seller_company_id: Uuid::nil(),
+                currency: "USD".into(),
+                kind: super::super::dto::ProductKind::Goods,
+                list_price: "1.00".into(),
+                employee_price: "1.00".into(),
+                discount_percent: "0".into(),
+                stock_available: 1,
+                purchase_limit: None,
+                admin: None,
+            })
+            .collect();
+        Arc::new(
+            CachedPage::new(Page {
+                items,
+                next_cursor: None,
+            })
+            .unwrap(),
+        )
+    }
+
     fn usage(n: i32) -> Arc<LimitUsage> {
         Arc::new(vec![(Uuid::nil(), chrono::NaiveDate::MIN, n)])
     }
@@ -326,21 +410,72 @@ mod tests {
     }
 
     #[test]
-    fn counters_expire_but_do_not_drop_employees() {
-        let cache = connected(Duration::from_millis(30));
+    fn counters_expire_after_the_ttl() {
+        let cache = connected(Duration::from_millis(200));
         let stamp = cache.stamp().unwrap();
         cache.put_usage(stamp, Uuid::nil(), usage(1));
         assert!(cache.usage(Uuid::nil()).is_some());
-        std::thread::sleep(Duration::from_millis(40));
+        std::thread::sleep(Duration::from_millis(250));
         assert!(cache.usage(Uuid::nil()).is_none(), "older than the ttl");
+    }
 
+    #[test]
+    fn a_local_order_drops_the_buyers_usage_only() {
+        let cache = connected(Duration::from_secs(60));
+        let (buyer, other) = (Uuid::from_u128(1), Uuid::from_u128(2));
         let stamp = cache.stamp().unwrap();
-        cache.put_usage(stamp, Uuid::nil(), usage(1));
-        cache.counters_changed();
+        cache.put_usage(stamp, buyer, usage(1));
+        cache.put_usage(stamp, other, usage(1));
+        cache.put_employee(stamp, Arc::new(employee(buyer)));
+        cache.counters_changed(&[], Some(buyer));
         assert!(
-            cache.usage(Uuid::nil()).is_none(),
-            "dropped by a local order"
+            cache.usage(buyer).is_none(),
+            "the buyer's usage is read again"
         );
+        assert!(cache.usage(other).is_some(), "nobody else's");
+        assert!(cache.employee(buyer).is_some());
+    }
+
+    #[test]
+    fn a_local_order_drops_only_the_pages_showing_its_products() {
+        let cache = connected(Duration::from_secs(60));
+        let (sold, other) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let key = |limit| PageKey {
+            group_id: Uuid::nil(),
+            tier_id: None,
+            employment_type: "direct".into(),
+            category_id: None,
+            seller_company_id: None,
+            after: None,
+            limit,
+        };
+        let stamp = cache.stamp().unwrap();
+        cache.put_page(stamp, key(1), page_of(&[sold, other]));
+        cache.put_page(stamp, key(2), page_of(&[other]));
+        cache.counters_changed(&[sold], None);
+        assert!(cache.page(&key(1)).is_none());
+        assert!(cache.page(&key(2)).is_some());
+        // A page loaded after the order is good again.
+        let stamp = cache.stamp().unwrap();
+        cache.put_page(stamp, key(1), page_of(&[sold, other]));
+        assert!(cache.page(&key(1)).is_some());
+    }
+
+    fn employee(id: Uuid) -> CurrentUser {
+        CurrentUser {
+            id,
+            email: String::new(),
+            full_name: String::new(),
+            company_id: Uuid::nil(),
+            group_id: Uuid::nil(),
+            roles: Vec::new(),
+            employment_type: "direct".into(),
+            client_type: "operational".into(),
+            tier_id: None,
+            tier: None,
+            tier_allowance: None,
+            request_id: None,
+        }
     }
 
     #[test]

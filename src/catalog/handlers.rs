@@ -812,6 +812,6 @@ pub async fn adjust_stock(
             queries::personalise(priced, admin, 0)
         })
         .await?;
-    state.listing_cache.counters_changed();
+    state.listing_cache.counters_changed(&[id], None);
     Ok(web::Json(view))
 }

@@ -62,7 +62,10 @@ pub async fn place_order(
             queries::Placed::Replay(stored) => (stored.status, stored.body, true),
             // The audit event is written by `place`, in the order's own statement.
             queries::Placed::Created(body) => {
-                state.listing_cache.counters_changed();
+                let products: Vec<Uuid> = request.lines.iter().map(|(id, _)| *id).collect();
+                state
+                    .listing_cache
+                    .counters_changed(&products, Some(subject.id));
                 (201, body, false)
             }
         };
@@ -216,7 +219,10 @@ pub async fn cancel_order(
             Ok(view)
         })
         .await?;
-    state.listing_cache.counters_changed();
+    let products: Vec<Uuid> = view.lines.iter().map(|line| line.product_id).collect();
+    state
+        .listing_cache
+        .counters_changed(&products, Some(view.employee_id));
     Ok(web::Json(view))
 }
 
