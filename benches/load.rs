@@ -279,6 +279,8 @@ async fn main() {
         CatalogBrowse,
         SingleProduct,
         PlaceOrder,
+        /// Every fourth client places orders, the others browse: the listing cache under writes.
+        Mixed,
     }
     let mut outcomes = Vec::new();
     for (name, scenario) in [
@@ -292,6 +294,7 @@ async fn main() {
         ),
         ("single product", Scenario::SingleProduct),
         ("order placement (1–3 lines)", Scenario::PlaceOrder),
+        ("mixed", Scenario::Mixed),
     ] {
         let only = std::env::var("LOAD_SCENARIOS").unwrap_or_default();
         if !only.is_empty() && !only.split(',').any(|s| name.starts_with(s.trim())) {
@@ -310,24 +313,30 @@ async fn main() {
                 let mut latencies = Vec::new();
                 let mut errors = 0;
                 let mut n: usize = client_index * 7919;
+                let ordering = match scenario {
+                    Scenario::PlaceOrder => true,
+                    Scenario::Mixed => client_index % 4 == 0,
+                    _ => false,
+                };
                 while Instant::now() < deadline {
                     n = n.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) >> 1;
                     // Distinct employees per client: client k uses employees k, k + clients, …
                     let employee = (client_index + clients * (latencies.len() + errors)) % tokens.len();
                     let token = &tokens[employee];
-                    let request = match scenario {
-                        Scenario::CatalogPage => client.get(format!("{base}/api/v1/products?limit=20")),
-                        Scenario::CatalogBrowse => client.get(&browse[n % browse.len()]),
-                        Scenario::SingleProduct => client.get(format!("{base}/api/v1/products/{}", products[n % products.len()])),
-                        Scenario::PlaceOrder => {
-                            let count = 1 + n % 3;
-                            let lines: Vec<_> = (0..count)
-                                .map(|i| json!({"product_id": products[(2 * (n / 6) + i * 3332) % products.len()], "quantity": 1 + (n + i) % 3}))
-                                .collect();
-                            client
-                                .post(format!("{base}/api/v1/orders"))
-                                .header("Idempotency-Key", format!("load-{client_index}-{}", latencies.len() + errors))
-                                .json(&json!({"lines": lines}))
+                    let request = if ordering {
+                        let count = 1 + n % 3;
+                        let lines: Vec<_> = (0..count)
+                            .map(|i| json!({"product_id": products[(2 * (n / 6) + i * 3332) % products.len()], "quantity": 1 + (n + i) % 3}))
+                            .collect();
+                        client
+                            .post(format!("{base}/api/v1/orders"))
+                            .header("Idempotency-Key", format!("load-{}-{client_index}-{}", name.split(' ').next().unwrap_or(name), latencies.len() + errors))
+                            .json(&json!({"lines": lines}))
+                    } else {
+                        match scenario {
+                            Scenario::CatalogPage => client.get(format!("{base}/api/v1/products?limit=20")),
+                            Scenario::SingleProduct => client.get(format!("{base}/api/v1/products/{}", products[n % products.len()])),
+                            Scenario::CatalogBrowse | Scenario::Mixed | Scenario::PlaceOrder => client.get(&browse[n % browse.len()]),
                         }
                     };
                     let begun = Instant::now();
@@ -345,23 +354,36 @@ async fn main() {
                         Err(_) => errors += 1,
                     }
                 }
-                (latencies, errors)
+                (latencies, errors, ordering)
             }));
         }
-        let mut latencies = Vec::new();
-        let mut errors = 0;
+        // Browsing and ordering requests are reported apart (only the mixed run has both).
+        let mut parts = [(Vec::new(), 0, 0), (Vec::new(), 0, 0)];
         for task in tasks {
-            let (l, e) = task.await.unwrap();
-            latencies.extend(l);
-            errors += e;
+            let (l, e, ordering) = task.await.unwrap();
+            let part = &mut parts[usize::from(ordering)];
+            part.0.extend(l);
+            part.1 += e;
+            part.2 += 1;
         }
-        latencies.sort();
-        outcomes.push(Outcome {
-            name: name.to_owned(),
-            latencies,
-            errors,
-            seconds: started.elapsed().as_secs_f64(),
-        });
+        let seconds = started.elapsed().as_secs_f64();
+        for (index, (mut latencies, errors, part_clients)) in parts.into_iter().enumerate() {
+            if part_clients == 0 {
+                continue;
+            }
+            latencies.sort();
+            let name = match (scenario, index) {
+                (Scenario::Mixed, 0) => format!("mixed: catalog browse ({part_clients} clients)"),
+                (Scenario::Mixed, _) => format!("mixed: order placement ({part_clients} clients)"),
+                _ => name.to_owned(),
+            };
+            outcomes.push(Outcome {
+                name,
+                latencies,
+                errors,
+                seconds,
+            });
+        }
     }
     let _ = Command::new("kill")
         .arg("-TERM")
@@ -457,7 +479,7 @@ async fn main() {
     println!("| scenario | requests | errors | throughput (req/s) | p50 (ms) | p99 (ms) | ratio to pgbench |");
     println!("|---|---|---|---|---|---|---|");
     for outcome in &outcomes {
-        let (ceiling, label) = if outcome.name.starts_with("order") {
+        let (ceiling, label) = if outcome.name.contains("order") {
             (tpcb, "tpcb-like")
         } else {
             (select_only, "select-only")

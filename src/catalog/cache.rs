@@ -41,7 +41,9 @@ pub const LISTENER_APPLICATION_NAME: &str = "internal-store-listener";
 
 /// Past this age an employee is read again even without a notification (a safety net only).
 const EMPLOYEE_MAX_AGE: Duration = Duration::from_secs(60);
-/// Entries per map; a full map is emptied rather than scanned.
+/// Entries per map (a full map is emptied rather than scanned). A page is ~20 KiB with its
+/// prepared body, so pages are bounded at ~100 MiB; employees and usage entries are small.
+const MAX_PAGES: usize = 5_000;
 const MAX_ENTRIES: usize = 50_000;
 /// How often an idle listener checks its connection, and how long it waits for the answer.
 const PING_EVERY: Duration = Duration::from_secs(5);
@@ -62,23 +64,29 @@ struct Entry<T> {
     loaded_at: Instant,
 }
 
-struct Map<K, T>(RwLock<HashMap<K, Entry<T>>>);
+struct Map<K, T> {
+    entries: RwLock<HashMap<K, Entry<T>>>,
+    max: usize,
+}
 
 impl<K: Eq + Hash, T> Map<K, T> {
-    fn new() -> Self {
-        Self(RwLock::new(HashMap::new()))
+    fn new(max: usize) -> Self {
+        Self {
+            entries: RwLock::new(HashMap::new()),
+            max,
+        }
     }
 
     fn get(&self, key: &K, valid: impl Fn(&Entry<T>) -> bool) -> Option<Arc<T>> {
-        let map = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        let map = self.entries.read().unwrap_or_else(PoisonError::into_inner);
         map.get(key)
             .filter(|entry| valid(entry))
             .map(|entry| entry.value.clone())
     }
 
     fn put(&self, key: K, value: Arc<T>, stamp: Stamp) {
-        let mut map = self.0.write().unwrap_or_else(PoisonError::into_inner);
-        if map.len() >= MAX_ENTRIES {
+        let mut map = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= self.max {
             map.clear();
         }
         map.insert(
@@ -92,7 +100,10 @@ impl<K: Eq + Hash, T> Map<K, T> {
     }
 
     fn len(&self) -> usize {
-        self.0.read().unwrap_or_else(PoisonError::into_inner).len()
+        self.entries
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 }
 
@@ -191,9 +202,9 @@ impl ListingCache {
                 connected: AtomicBool::new(false),
                 definitions: AtomicU64::new(0),
                 counters: AtomicU64::new(0),
-                employees: Map::new(),
-                pages: Map::new(),
-                usage: Map::new(),
+                employees: Map::new(MAX_ENTRIES),
+                pages: Map::new(MAX_PAGES),
+                usage: Map::new(MAX_ENTRIES),
                 stock_marks: Marks::new(),
                 usage_marks: Marks::new(),
             }),
