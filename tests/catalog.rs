@@ -850,7 +850,11 @@ async fn listing_changes_reach_every_instance() {
     a.get(list, &token)
         .await
         .assert_problem(401, "unauthorized");
+    a.get(&product_path, &token)
+        .await
+        .assert_problem(401, "unauthorized");
     eventually(&b, list, &token, |r| r.status == 401).await;
+    eventually(&b, &product_path, &token, |r| r.status == 401).await;
 }
 
 #[tokio::test]

@@ -371,10 +371,7 @@ pub async fn list_products(
     }
     let cache = &state.listing_cache;
     let stamp = cache.stamp();
-    let user = match stamp {
-        Some(stamp) => reader(&state, stamp, subject).await?,
-        None => Arc::new(load_active(&state, subject.id, subject.request_id).await?),
-    };
+    let user = signed_in(&state, stamp, subject).await?;
     let stamp = stamp.filter(|_| !user.has(Role::Admin) && !queries::is_search(&query));
     let Some(stamp) = stamp else {
         let mut conn = state.pool.get().await?;
@@ -462,12 +459,18 @@ pub async fn list_products(
     Ok(HttpResponse::Ok().json(personal))
 }
 
-/// The signed-in employee, from the listing cache when it holds them (401 if not active).
-async fn reader(
+/// The signed-in employee (401 unless active): from the listing cache when it is in use
+/// (`stamp`) and holds them, else from the database (and then cached).
+async fn signed_in(
     state: &AppState,
-    stamp: Stamp,
+    stamp: Option<Stamp>,
     subject: Subject,
 ) -> Result<Arc<CurrentUser>, ApiError> {
+    let Some(stamp) = stamp else {
+        return Ok(Arc::new(
+            load_active(state, subject.id, subject.request_id).await?,
+        ));
+    };
     if let Some(user) = state.listing_cache.employee(subject.id) {
         return Ok(user);
     }
@@ -487,10 +490,12 @@ fn visible_to(user: &CurrentUser, row: &queries::PricedRow) -> bool {
 #[get("/products/{id}")]
 #[tracing::instrument(skip_all)]
 pub async fn get_product(
-    user: CurrentUser,
+    subject: Subject,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> Result<web::Json<ProductView>, ApiError> {
+    // The product and the caller's usage are read live; only the caller may come from the cache.
+    let user = signed_in(&state, state.listing_cache.stamp(), subject).await?;
     let mut conn = state.pool.get().await?;
     let row = queries::find_product(&mut conn, *id, user.tier_id)
         .await?
