@@ -223,15 +223,15 @@ async fn main() {
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let probe = reqwest::Client::new();
-    // Ready, with the listing cache's listener subscribed (as a server that has run a while).
+    // Ready, with the listing cache's listener subscribed (as a server that has run a while)
+    // unless LISTING_CACHE_TTL_MS=0 turned the cache off.
     for _ in 0..100 {
         if let Ok(response) = probe.get(format!("{base}/health/ready")).send().await {
             if response.status().is_success()
                 && response
                     .text()
                     .await
-                    .unwrap_or_default()
-                    .contains("\"connected\"")
+                    .is_ok_and(|body| body.contains("\"connected\"") || body.contains("\"off\""))
             {
                 break;
             }

@@ -273,6 +273,28 @@ mod tests {
     }
 
     #[test]
+    fn the_listing_cache_age_is_bounded_and_can_be_turned_off() {
+        let ttl = |value: &str| {
+            Settings::from_map(&HashMap::from([(
+                "LISTING_CACHE_TTL_MS",
+                value.to_string(),
+            )]))
+            .map(|s| s.listing_cache_ttl)
+            .map_err(|e| e.var)
+        };
+        assert_eq!(
+            Settings::from_map(&HashMap::new())
+                .map(|s| s.listing_cache_ttl)
+                .ok(),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(ttl("0"), Ok(Duration::ZERO));
+        assert_eq!(ttl("250"), Ok(Duration::from_millis(250)));
+        assert_eq!(ttl("60001"), Err("LISTING_CACHE_TTL_MS"));
+        assert_eq!(ttl("-1"), Err("LISTING_CACHE_TTL_MS"));
+    }
+
+    #[test]
     fn secret_is_never_debug_printed() {
         let map = HashMap::from([("JWT_SECRET", "s".repeat(40))]);
         let settings = Settings::from_map(&map).unwrap_or_else(|e| panic!("{e}"));

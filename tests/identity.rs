@@ -382,15 +382,14 @@ async fn unknown_email_and_wrong_password_look_and_time_the_same() {
         reply.assert_problem(401, "unauthorized");
     }
     assert!(bodies.windows(2).all(|w| w[0] == w[1]), "401 bodies differ");
-    let median = |mut v: Vec<Duration>| {
-        v.sort();
-        v[v.len() / 2].as_secs_f64()
-    };
-    let (unknown, wrong) = (median(unknown), median(wrong));
+    // The fastest of each: other tests hashing passwords on the same two cores only ever add
+    // time, so minima show the work each path does, where medians also show the neighbours.
+    let fastest = |v: Vec<Duration>| v.into_iter().min().unwrap_or_default().as_secs_f64();
+    let (unknown, wrong) = (fastest(unknown), fastest(wrong));
     let ratio = unknown / wrong;
     assert!(
         (0.8..=1.2).contains(&ratio),
-        "median unknown {unknown:.4}s vs wrong {wrong:.4}s (ratio {ratio:.2})"
+        "fastest unknown {unknown:.4}s vs wrong {wrong:.4}s (ratio {ratio:.2})"
     );
 }
 
