@@ -211,8 +211,16 @@ pub fn redact(url: &str) -> String {
 /// Cheap liveness probe of the database through the pool, bounded in time.
 pub async fn ping(pool: &DbPool, within: Duration) -> bool {
     let probe = async {
-        let mut conn = pool.get().await.ok()?;
-        diesel::sql_query("SELECT 1").execute(&mut conn).await.ok()
+        // A pooled connection may be one the database dropped (restart, failover) before its
+        // driver noticed; that says nothing about the database now, so a fresh one gets a try.
+        for _ in 0..2 {
+            let mut conn = pool.get().await.ok()?;
+            if diesel::sql_query("SELECT 1").execute(&mut conn).await.is_ok() {
+                return Some(());
+            }
+            drop(deadpool::managed::Object::take(conn));
+        }
+        None
     };
     matches!(tokio::time::timeout(within, probe).await, Ok(Some(_)))
 }
