@@ -17,7 +17,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::{scope, AppExt};
 use utoipa_scalar::Servable as _;
 
-use crate::catalog::cache::ListingCache;
+use crate::catalog::cache::{ListingCache, Served};
 use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::error::{self, ApiError, PROBLEM_JSON};
@@ -93,14 +93,14 @@ fn run(
         tokens: TokenKeys::new(&settings.jwt),
         passwords: PasswordHasher::new(settings.password_hash_concurrency),
         settings: settings.clone(),
-        listing_cache,
+        listing_cache: listing_cache.clone(),
     });
     let openapi = crate::openapi::document();
     let openapi_json = web::Data::new(OpenApiJson(
         serde_json::to_string(&openapi).context("serialising the OpenAPI document")?,
     ));
     let routes = web::Data::new(RouteTable::from_openapi(&openapi));
-    let metrics = metrics(&pool)?;
+    let metrics = metrics(&pool, &listing_cache)?;
     let body_limit = settings.body_limit;
 
     let server = HttpServer::new(move || {
@@ -149,7 +149,7 @@ async fn serve_openapi(doc: web::Data<OpenApiJson>) -> HttpResponse {
 }
 
 /// Prometheus metrics: requests by route pattern and status, a latency histogram, pool usage.
-fn metrics(pool: &DbPool) -> anyhow::Result<PrometheusMetrics> {
+fn metrics(pool: &DbPool, cache: &ListingCache) -> anyhow::Result<PrometheusMetrics> {
     let registry = prometheus::Registry::new();
     let pool_gauge = prometheus::IntGaugeVec::new(
         prometheus::Opts::new(
@@ -159,6 +159,19 @@ fn metrics(pool: &DbPool) -> anyhow::Result<PrometheusMetrics> {
         &["state"],
     )?;
     registry.register(Box::new(pool_gauge.clone()))?;
+    let pages = prometheus::IntCounterVec::new(
+        prometheus::Opts::new(
+            "internal_store_listing_pages_total",
+            "Catalog listing pages by how they were served: hit, miss (built and cached), bypass",
+        ),
+        &["outcome"],
+    )?;
+    registry.register(Box::new(pages.clone()))?;
+    let connected = prometheus::IntGauge::new(
+        "internal_store_listing_cache_connected",
+        "1 while the listing cache's listener is subscribed, else 0",
+    )?;
+    registry.register(Box::new(connected.clone()))?;
     let metrics = PrometheusMetricsBuilder::new("internal_store")
         .endpoint("/metrics")
         .registry(registry)
@@ -169,6 +182,7 @@ fn metrics(pool: &DbPool) -> anyhow::Result<PrometheusMetrics> {
         .build()
         .map_err(|e| anyhow::anyhow!("building metrics: {e}"))?;
     let pool = pool.clone();
+    let cache = cache.clone();
     // Sampling once a second keeps the scrape path free of work and is plenty for a gauge.
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -190,6 +204,11 @@ fn metrics(pool: &DbPool) -> anyhow::Result<PrometheusMetrics> {
             pool_gauge
                 .with_label_values(&["waiting"])
                 .set(status.waiting as i64);
+            for how in Served::ALL {
+                let counter = pages.with_label_values(&[how.label()]);
+                counter.inc_by(cache.served(how).saturating_sub(counter.get()));
+            }
+            connected.set(i64::from(cache.is_connected()));
         }
     });
     Ok(metrics)

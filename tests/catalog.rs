@@ -897,6 +897,24 @@ async fn repeated_pages_come_from_the_cache_until_a_reconnected_listener_drops_t
         .unwrap();
     let reply = app.get(list, &token).await;
     assert_eq!(listed_field(&reply, "SAW-1", "name"), "Product SAW-1");
+    // The metrics say so too (sampled once a second).
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "internal_store_listing_pages_total{outcome=\"hit\"} 1",
+        "internal_store_listing_pages_total{outcome=\"miss\"} 1",
+        "internal_store_listing_cache_connected 1",
+    ] {
+        assert!(metrics.contains(line), "{line} missing from {metrics}");
+    }
 
     // Losing the listener means notifications may have been missed: the instance bypasses
     // the cache until it has subscribed again, then starts from an empty one.

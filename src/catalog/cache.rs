@@ -185,6 +185,31 @@ struct Inner {
     usage: Map<Uuid, LimitUsage>,
     stock_marks: Marks,
     usage_marks: Marks,
+    /// Listing pages served from the cache, built and cached, or read around it.
+    served: [AtomicU64; 3],
+}
+
+/// How a listing page was served, for the `internal_store_listing_pages_total` metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Served {
+    /// From the cache.
+    Hit = 0,
+    /// Built from the database and cached.
+    Miss = 1,
+    /// Read from the database without the cache (admin, search, or cache not in use).
+    Bypass = 2,
+}
+
+impl Served {
+    pub const ALL: [Self; 3] = [Self::Hit, Self::Miss, Self::Bypass];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Hit => "hit",
+            Self::Miss => "miss",
+            Self::Bypass => "bypass",
+        }
+    }
 }
 
 /// Cheap to clone; every clone shares one cache.
@@ -207,6 +232,7 @@ impl ListingCache {
                 usage: Map::new(MAX_ENTRIES),
                 stock_marks: Marks::new(),
                 usage_marks: Marks::new(),
+                served: Default::default(),
             }),
         }
     }
@@ -282,6 +308,15 @@ impl ListingCache {
         let generation = inner.counters.fetch_add(1, Ordering::AcqRel) + 1;
         inner.stock_marks.mark(products.iter().copied(), generation);
         inner.usage_marks.mark(buyer, generation);
+    }
+
+    pub fn count(&self, served: Served) {
+        self.inner.served[served as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Listing pages served so far, by how.
+    pub fn served(&self, how: Served) -> u64 {
+        self.inner.served[how as usize].load(Ordering::Relaxed)
     }
 
     /// Whether the listener is connected and subscribed.

@@ -9,7 +9,7 @@ use diesel_async::{AsyncConnection as _, RunQueryDsl};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::cache::{CachedPage, PageKey, Stamp};
+use super::cache::{CachedPage, PageKey, Served, Stamp};
 use super::dto::*;
 use super::queries::{self, CategoryRow, ProductRow, TierRow};
 use crate::audit::{self, Change};
@@ -374,6 +374,7 @@ pub async fn list_products(
     let user = signed_in(&state, stamp, subject).await?;
     let stamp = stamp.filter(|_| !user.has(Role::Admin) && !queries::is_search(&query));
     let Some(stamp) = stamp else {
+        cache.count(Served::Bypass);
         let mut conn = state.pool.get().await?;
         let rows = queries::visible_products(
             &mut conn,
@@ -409,8 +410,12 @@ pub async fn list_products(
         limit: page.limit,
     };
     let cached = match cache.page(&key) {
-        Some(cached) => cached,
+        Some(cached) => {
+            cache.count(Served::Hit);
+            cached
+        }
         None => {
+            cache.count(Served::Miss);
             let mut conn = state.pool.get().await?;
             let rows = queries::visible_products(
                 &mut conn,

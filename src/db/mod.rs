@@ -215,7 +215,11 @@ pub async fn ping(pool: &DbPool, within: Duration) -> bool {
         // driver noticed; that says nothing about the database now, so a fresh one gets a try.
         for _ in 0..2 {
             let mut conn = pool.get().await.ok()?;
-            if diesel::sql_query("SELECT 1").execute(&mut conn).await.is_ok() {
+            if diesel::sql_query("SELECT 1")
+                .execute(&mut conn)
+                .await
+                .is_ok()
+            {
                 return Some(());
             }
             drop(deadpool::managed::Object::take(conn));
