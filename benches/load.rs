@@ -52,6 +52,22 @@ impl Outcome {
     }
 }
 
+/// The ids a query returns, in its order.
+async fn ids(conn: &mut diesel_async::AsyncPgConnection, query: &str) -> Vec<uuid::Uuid> {
+    #[derive(diesel::QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        id: uuid::Uuid,
+    }
+    diesel::sql_query(query)
+        .load::<Id>(conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}: {query}"))
+        .into_iter()
+        .map(|r| r.id)
+        .collect()
+}
+
 async fn sql(conn: &mut diesel_async::AsyncPgConnection, text: &str) {
     diesel::sql_query(text)
         .execute(conn)
@@ -169,25 +185,8 @@ async fn main() {
          FROM orders WHERE created_at > now() - interval '2 days'").await;
     sql(&mut conn, "UPDATE products p SET stock_on_hand = 1000000 - s.q FROM (SELECT product_id, sum(quantity) q FROM order_lines GROUP BY 1) s WHERE s.product_id = p.id").await;
     sql(&mut conn, "VACUUM ANALYZE").await;
-    #[derive(diesel::QueryableByName)]
-    struct Id {
-        #[diesel(sql_type = diesel::sql_types::Uuid)]
-        id: uuid::Uuid,
-    }
-    let products: Vec<uuid::Uuid> = diesel::sql_query("SELECT id FROM products ORDER BY sku")
-        .load::<Id>(&mut conn)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.id)
-        .collect();
-    let employees: Vec<uuid::Uuid> = diesel::sql_query("SELECT id FROM employees ORDER BY email")
-        .load::<Id>(&mut conn)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.id)
-        .collect();
+    let products = ids(&mut conn, "SELECT id FROM products ORDER BY sku").await;
+    let employees = ids(&mut conn, "SELECT id FROM employees ORDER BY email").await;
     let settings =
         Settings::from_map(&HashMap::from([("JWT_SECRET", SECRET.to_string())])).unwrap();
     let keys = TokenKeys::new(&settings.jwt);
@@ -240,13 +239,7 @@ async fn main() {
     }
 
     // Browsing: the first five pages of the whole catalog and of each category, by cursor.
-    let categories: Vec<uuid::Uuid> = diesel::sql_query("SELECT id FROM categories ORDER BY code")
-        .load::<Id>(&mut conn)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.id)
-        .collect();
+    let categories = ids(&mut conn, "SELECT id FROM categories ORDER BY code").await;
     let mut browse = Vec::new();
     for filter in
         std::iter::once(String::new()).chain(categories.iter().map(|c| format!("&category_id={c}")))

@@ -34,17 +34,9 @@ pub async fn live() -> HttpResponse {
 #[get("/health/ready")]
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     if crate::db::ping(&state.pool, Duration::from_secs(2)).await {
-        let cache = &state.listing_cache;
-        let listing_cache = if state.settings.listing_cache_ttl.is_zero() {
-            "off"
-        } else if cache.is_connected() {
-            "connected"
-        } else {
-            "bypassed"
-        };
         Ok(HttpResponse::Ok().json(HealthStatus {
             status: "ok",
-            listing_cache: Some(listing_cache),
+            listing_cache: Some(state.listing_cache.status()),
         }))
     } else {
         Err(ApiError::Unavailable(

@@ -775,8 +775,9 @@ fn listed_field(reply: &common::Reply, sku: &str, field: &str) -> Value {
     by_sku(&items(&reply.body), sku)[field].clone()
 }
 
-#[tokio::test]
-async fn listing_changes_reach_every_instance() {
+/// Two instances on one database, with a group, a `tools` category and a 10 % tier for direct
+/// staff.
+async fn two_instances_with_a_tier() -> (TestApp, TestApp, common::Group, Value, Value) {
     let a = TestApp::spawn().await;
     let b = a.another_instance().await;
     let group = a.bootstrap().await;
@@ -784,6 +785,12 @@ async fn listing_changes_reach_every_instance() {
     let tier = a
         .create_tier(&group.admin, "ops", "10", None, &["direct"])
         .await;
+    (a, b, group, category, tier)
+}
+
+#[tokio::test]
+async fn listing_changes_reach_every_instance() {
+    let (a, b, group, category, tier) = two_instances_with_a_tier().await;
     let product = a
         .create_product(
             &group.admin,
@@ -899,15 +906,7 @@ async fn repeated_pages_come_from_the_cache_until_a_reconnected_listener_drops_t
     assert_eq!(listed_field(&reply, "SAW-1", "name"), "Product SAW-1");
     // The metrics say so too (sampled once a second).
     tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     for line in [
         "internal_store_listing_pages_total{outcome=\"hit\"} 1",
         "internal_store_listing_pages_total{outcome=\"miss\"} 1",
@@ -945,13 +944,7 @@ struct Terminated {
 
 #[tokio::test]
 async fn cached_pages_keep_stock_fresh_and_limits_personal() {
-    let a = TestApp::spawn().await;
-    let b = a.another_instance().await;
-    let group = a.bootstrap().await;
-    let category = a.create_category(&group.admin, "tools").await;
-    let tier = a
-        .create_tier(&group.admin, "ops", "10", None, &["direct"])
-        .await;
+    let (a, b, group, category, tier) = two_instances_with_a_tier().await;
     let hammer = a
         .create_product(
             &group.admin,

@@ -148,15 +148,7 @@ async fn metrics_are_prometheus_text_with_routes_and_pool() {
     let app = TestApp::spawn().await;
     app.send(Method::GET, "/health/live", None, None).await;
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     assert!(
         text.contains("internal_store_http_requests_total"),
         "{text}"

@@ -98,13 +98,6 @@ impl<K: Eq + Hash, T> Map<K, T> {
             },
         );
     }
-
-    fn len(&self) -> usize {
-        self.entries
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
-    }
 }
 
 /// One page of the employee listing for everyone who sees the same prices.
@@ -319,14 +312,20 @@ impl ListingCache {
         self.inner.served[how as usize].load(Ordering::Relaxed)
     }
 
+    /// `off` (turned off), `connected` (in use) or `bypassed` (listener not subscribed).
+    pub fn status(&self) -> &'static str {
+        if self.inner.ttl.is_zero() {
+            "off"
+        } else if self.is_connected() {
+            "connected"
+        } else {
+            "bypassed"
+        }
+    }
+
     /// Whether the listener is connected and subscribed.
     pub fn is_connected(&self) -> bool {
         self.inner.connected.load(Ordering::Acquire)
-    }
-
-    /// Cached entries (employees, pages, usage), for tests and diagnostics.
-    pub fn entries(&self) -> usize {
-        self.inner.employees.len() + self.inner.pages.len() + self.inner.usage.len()
     }
 
     /// Keeps a connection subscribed to [`CHANNEL`] for the life of the runtime, reconnecting

@@ -354,7 +354,7 @@ pub async fn put_category_discount(
 /// Products the caller may buy (active, employee-eligible, sold within their group), each
 /// with the caller's own discount and price. Keyset-paginated in sku order.
 ///
-/// Prices, names and eligibility are always current. Without `q`, `stock_available` and
+/// Prices, names and eligibility follow every change. Without `q`, `stock_available` and
 /// `purchase_limit.remaining` may be up to a second old (the server's listing cache; changes
 /// made through the same server show at once). Orders always check the live figures.
 #[utoipa::path(tag = "catalog", params(ProductListQuery), security(("bearer" = [])), responses((status = 200, body = Page<ProductView>)))]
@@ -375,29 +375,8 @@ pub async fn list_products(
     let stamp = stamp.filter(|_| !user.has(Role::Admin) && !queries::is_search(&query));
     let Some(stamp) = stamp else {
         cache.count(Served::Bypass);
-        let mut conn = state.pool.get().await?;
-        let rows = queries::visible_products(
-            &mut conn,
-            user.group_id,
-            user.tier_id,
-            &query,
-            page.after.as_deref(),
-            page.fetch(),
-        )
-        .await?;
-        let used = crate::orders::queries::limit_usage(&mut conn, user.id, &rows).await?;
-        let views = rows
-            .into_iter()
-            .map(|row| {
-                let bought = used.get(&row.0.id).copied().unwrap_or(0);
-                queries::personalise(row, &user, bought)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        return Ok(HttpResponse::Ok().json(Page::from_rows(
-            views,
-            page.limit,
-            |p: &ProductView| p.sku.clone(),
-        )));
+        let live = read_page(&state, &user, &query, &page, true).await?;
+        return Ok(HttpResponse::Ok().json(live));
     };
 
     let key = PageKey {
@@ -416,21 +395,8 @@ pub async fn list_products(
         }
         None => {
             cache.count(Served::Miss);
-            let mut conn = state.pool.get().await?;
-            let rows = queries::visible_products(
-                &mut conn,
-                user.group_id,
-                user.tier_id,
-                &query,
-                page.after.as_deref(),
-                page.fetch(),
-            )
-            .await?;
-            let views = rows
-                .into_iter()
-                .map(|row| queries::personalise(row, &user, 0))
-                .collect::<Result<Vec<_>, _>>()?;
-            let built = Page::from_rows(views, page.limit, |p: &ProductView| p.sku.clone());
+            // Shared by every reader of the key: nothing bought yet, filled in per reader below.
+            let built = read_page(&state, &user, &query, &page, false).await?;
             let cached =
                 Arc::new(CachedPage::new(built).map_err(|e| ApiError::internal(e.to_string()))?);
             cache.put_page(stamp, key, cached.clone());
@@ -464,23 +430,56 @@ pub async fn list_products(
     Ok(HttpResponse::Ok().json(personal))
 }
 
-/// The signed-in employee (401 unless active): from the listing cache when it is in use
-/// (`stamp`) and holds them, else from the database (and then cached).
+/// One page of the listing from the database, personalised for `user`; with `with_usage`,
+/// purchase limits show what `user` may still buy, else their full quantity.
+async fn read_page(
+    state: &AppState,
+    user: &CurrentUser,
+    query: &ProductListQuery,
+    page: &PageRequest<String>,
+    with_usage: bool,
+) -> Result<Page<ProductView>, ApiError> {
+    let mut conn = state.pool.get().await?;
+    let rows = queries::visible_products(
+        &mut conn,
+        user.group_id,
+        user.tier_id,
+        query,
+        page.after.as_deref(),
+        page.fetch(),
+    )
+    .await?;
+    let used = if with_usage {
+        crate::orders::queries::limit_usage(&mut conn, user.id, &rows).await?
+    } else {
+        std::collections::HashMap::new()
+    };
+    let views = rows
+        .into_iter()
+        .map(|row| {
+            let bought = used.get(&row.0.id).copied().unwrap_or(0);
+            queries::personalise(row, user, bought)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Page::from_rows(views, page.limit, |p: &ProductView| {
+        p.sku.clone()
+    }))
+}
+
+/// The signed-in employee (401 unless active): from the listing cache when it holds them,
+/// else from the database (then cached if the cache is in use: `stamp`).
 async fn signed_in(
     state: &AppState,
     stamp: Option<Stamp>,
     subject: Subject,
 ) -> Result<Arc<CurrentUser>, ApiError> {
-    let Some(stamp) = stamp else {
-        return Ok(Arc::new(
-            load_active(state, subject.id, subject.request_id).await?,
-        ));
-    };
     if let Some(user) = state.listing_cache.employee(subject.id) {
         return Ok(user);
     }
     let user = Arc::new(load_active(state, subject.id, subject.request_id).await?);
-    state.listing_cache.put_employee(stamp, user.clone());
+    if let Some(stamp) = stamp {
+        state.listing_cache.put_employee(stamp, user.clone());
+    }
     Ok(user)
 }
 

@@ -38,37 +38,22 @@ pub async fn limit_usage(
     employee: Uuid,
     rows: &[PricedRow],
 ) -> QueryResult<HashMap<Uuid, i32>> {
-    let today = Utc::now().date_naive();
-    let wanted: HashMap<(Uuid, NaiveDate), ()> = rows
+    let limited: Vec<(Uuid, &str)> = rows
         .iter()
         .filter_map(|(p, _, _, _)| {
             p.purchase_limit_period
                 .as_deref()
-                .map(|period| ((p.id, period_start(period, today)), ()))
+                .map(|period| (p.id, period))
         })
         .collect();
-    if wanted.is_empty() {
+    if limited.is_empty() {
         return Ok(HashMap::new());
     }
-    let ids: Vec<Uuid> = wanted.keys().map(|(id, _)| *id).collect();
-    let found: Vec<(Uuid, NaiveDate, i32)> = purchase_limit_usage::table
-        .filter(purchase_limit_usage::employee_id.eq(employee))
-        .filter(purchase_limit_usage::product_id.eq_any(&ids))
-        .filter(
-            purchase_limit_usage::period_start
-                .ge(NaiveDate::from_ymd_opt(today.year(), 1, 1).unwrap_or(today)),
-        )
-        .select((
-            purchase_limit_usage::product_id,
-            purchase_limit_usage::period_start,
-            purchase_limit_usage::quantity,
-        ))
-        .load(conn)
-        .await?;
-    Ok(found
+    let usage = employee_limit_usage(conn, employee).await?;
+    let today = Utc::now().date_naive();
+    Ok(limited
         .into_iter()
-        .filter(|(id, start, _)| wanted.contains_key(&(*id, *start)))
-        .map(|(id, _, quantity)| (id, quantity))
+        .map(|(id, period)| (id, used_in_period(&usage, id, period, today)))
         .collect())
 }
 
