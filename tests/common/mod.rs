@@ -45,7 +45,14 @@ async fn template() -> &'static (String, String) {
                 hasher.update(std::fs::read(dir.join("up.sql")).unwrap_or_default());
             }
             let digest = format!("{:x}", hasher.finalize());
-            let name = format!("is_tpl_{}", &digest[..16]);
+            // Templates are per checkout: two checkouts testing at once (worktrees) never drop
+            // each other's template.
+            let checkout = format!(
+                "{:x}",
+                Sha256::digest(env!("CARGO_MANIFEST_DIR").as_bytes())
+            );
+            let prefix = format!("is_tpl_{}", &checkout[..8]);
+            let name = format!("{prefix}_{}", &digest[..16]);
             diesel::sql_query("SELECT pg_advisory_lock(77120001)")
                 .execute(&mut admin)
                 .await
@@ -77,7 +84,7 @@ async fn template() -> &'static (String, String) {
             }
             // Templates of older migration sets are dropped (unless something still uses them).
             let stale: Vec<Named> = diesel::sql_query(format!(
-                "SELECT datname AS name FROM pg_database WHERE datname LIKE 'is\\_tpl\\_%' AND datname <> '{name}' AND datname NOT LIKE '%\\_building'"
+                "SELECT datname AS name FROM pg_database WHERE datname LIKE '{prefix}\\_%' AND datname <> '{name}' AND datname NOT LIKE '%\\_building'"
             ))
             .load(&mut admin)
             .await
