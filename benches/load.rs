@@ -142,12 +142,12 @@ async fn main() {
     let mut conn = internal_store::db::connect(app_url.as_str()).await.unwrap();
     sql(&mut conn, "INSERT INTO companies (id, code, name, group_id, currency, country) VALUES ('00000000-0000-0000-0000-000000000001', 'JKL', 'JKL Holdings', '00000000-0000-0000-0000-000000000001', 'USD', 'US')").await;
     sql(&mut conn, "INSERT INTO companies (id, code, name, parent_id, group_id, currency, country) VALUES ('00000000-0000-0000-0000-000000000002', 'ABC', 'ABC Manufacturing', '00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-000000000001', 'USD', 'US')").await;
-    sql(&mut conn, "INSERT INTO categories (code, name) SELECT 'cat' || n, 'Category ' || n FROM generate_series(1, 20) n").await;
-    sql(&mut conn, "INSERT INTO discount_tiers (code, name, discount_percent, annual_allowance) VALUES ('operational', 'Operational', 15, 1000000), ('commercial', 'Commercial', 20, 1000000), ('executive', 'Executive', 25, NULL)").await;
-    sql(&mut conn, "INSERT INTO tier_category_discounts (tier_id, category_id, discount_percent) SELECT t.id, c.id, 10 FROM discount_tiers t, categories c WHERE t.code = 'commercial' AND c.code IN ('cat1', 'cat2')").await;
+    sql(&mut conn, "INSERT INTO categories (group_id, code, name) SELECT '00000000-0000-0000-0000-000000000001', 'cat' || n, 'Category ' || n FROM generate_series(1, 20) n").await;
+    sql(&mut conn, "INSERT INTO discount_tiers (group_id, code, name, discount_percent, annual_allowance) SELECT '00000000-0000-0000-0000-000000000001', * FROM (VALUES ('operational', 'Operational', 15, 1000000), ('commercial', 'Commercial', 20, 1000000), ('executive', 'Executive', 25, NULL)) t").await;
+    sql(&mut conn, "INSERT INTO tier_category_discounts (group_id, tier_id, category_id, discount_percent) SELECT t.group_id, t.id, c.id, 10 FROM discount_tiers t, categories c WHERE t.code = 'commercial' AND c.code IN ('cat1', 'cat2')").await;
     sql(&mut conn, &format!(
-        "INSERT INTO products (sku, name, description, category_id, seller_company_id, kind, list_price, unit_cost, stock_on_hand) \
-         SELECT 'SKU-' || lpad(n::text, 6, '0'), 'Product ' || md5(n::text), 'A realistic description of product ' || n, \
+        "INSERT INTO products (group_id, sku, name, description, category_id, seller_company_id, kind, list_price, unit_cost, stock_on_hand) \
+         SELECT '00000000-0000-0000-0000-000000000001', 'SKU-' || lpad(n::text, 6, '0'), 'Product ' || md5(n::text), 'A realistic description of product ' || n, \
                 (SELECT id FROM categories ORDER BY code OFFSET (n % 20) LIMIT 1), \
                 CASE WHEN n % 2 = 0 THEN '00000000-0000-0000-0000-000000000001'::uuid ELSE '00000000-0000-0000-0000-000000000002'::uuid END, \
                 'goods', (500 + n % 20000) / 100.0, (300 + n % 10000) / 100.0, 1000000 \
@@ -155,8 +155,8 @@ async fn main() {
     ))
     .await;
     sql(&mut conn, &format!(
-        "INSERT INTO employees (email, full_name, company_id, employment_type, client_type, tier_id, roles, password_hash) \
-         SELECT 'load' || n || '@jkl.example', 'Load ' || n, '00000000-0000-0000-0000-000000000002', \
+        "INSERT INTO employees (group_id, email, full_name, company_id, employment_type, client_type, tier_id, roles, password_hash) \
+         SELECT '00000000-0000-0000-0000-000000000001', 'load' || n || '@jkl.example', 'Load ' || n, '00000000-0000-0000-0000-000000000002', \
                 CASE WHEN n % 5 = 0 THEN 'outsourced' ELSE 'direct' END, (ARRAY['operational','commercial','executive'])[1 + n % 3], \
                 (SELECT id FROM discount_tiers ORDER BY code OFFSET (n % 3) LIMIT 1), ARRAY['employee'], '{hash}' \
          FROM generate_series(1, {EMPLOYEES}) n"
@@ -168,14 +168,14 @@ async fn main() {
     // has history; empty tables would also leave the plans PostgreSQL caches per connection
     // on sequential scans of tables that then grow during the run.
     println!("preparing {} orders of history …", EMPLOYEES * 20);
-    sql(&mut conn, "INSERT INTO orders (status, employee_id, seller_company_id, currency, list_total, discount_total, total, allowance_applied, allowance_year, group_currency, fx_rate, created_at, updated_at) \
-         SELECT 'fulfilled', e.id, '00000000-0000-0000-0000-000000000002', 'USD', 0, 0, 0, 0, extract(year FROM t.at)::int, 'USD', 1, t.at, t.at \
+    sql(&mut conn, "INSERT INTO orders (group_id, status, employee_id, seller_company_id, currency, list_total, discount_total, total, allowance_applied, allowance_year, group_currency, fx_rate, created_at, updated_at) \
+         SELECT e.group_id, 'fulfilled', e.id, '00000000-0000-0000-0000-000000000002', 'USD', 0, 0, 0, 0, extract(year FROM t.at)::int, 'USD', 1, t.at, t.at \
          FROM employees e, generate_series(1, 20) n, \
               LATERAL (SELECT CASE WHEN n <= 18 THEN now() - interval '1 year' + n * interval '1 day' ELSE now() - n * interval '1 hour' END AS at) t").await;
-    sql(&mut conn, "INSERT INTO order_lines (order_id, line_no, product_id, quantity, unit_list_price, discount_percent, line_list_total, line_discount, line_total) \
-         WITH o AS (SELECT id, row_number() OVER (ORDER BY id) AS rn FROM orders), \
+    sql(&mut conn, "INSERT INTO order_lines (group_id, order_id, line_no, product_id, quantity, unit_list_price, discount_percent, line_list_total, line_discount, line_total) \
+         WITH o AS (SELECT id, group_id, row_number() OVER (ORDER BY id) AS rn FROM orders), \
               p AS (SELECT id, list_price, row_number() OVER (ORDER BY sku) AS rn FROM products) \
-         SELECT o.id, l, p.id, 1, p.list_price, 10, p.list_price, round(p.list_price * 0.1, 2), p.list_price - round(p.list_price * 0.1, 2) \
+         SELECT o.group_id, o.id, l, p.id, 1, p.list_price, 10, p.list_price, round(p.list_price * 0.1, 2), p.list_price - round(p.list_price * 0.1, 2) \
          FROM o CROSS JOIN generate_series(1, 2) l JOIN p ON p.rn = 2 * ((o.rn * 7 + l * 1667) % 5000) + 1").await;
     sql(&mut conn, "UPDATE orders o SET list_total = s.lt, discount_total = s.d, total = s.t, allowance_applied = s.d \
          FROM (SELECT order_id, sum(line_list_total) lt, sum(line_discount) d, sum(line_total) t FROM order_lines GROUP BY 1) s WHERE s.order_id = o.id").await;

@@ -273,51 +273,82 @@ pub async fn run(settings: &Settings) -> anyhow::Result<Seeded> {
     Ok(seeded)
 }
 
-async fn company_id(conn: &mut AsyncPgConnection, code: &str) -> QueryResult<Uuid> {
+/// The company `code` of `group`.
+async fn company_id(conn: &mut AsyncPgConnection, group: Uuid, code: &str) -> QueryResult<Uuid> {
     companies::table
+        .filter(companies::group_id.eq(group))
         .filter(companies::code.eq(code))
         .select(companies::id)
         .first(conn)
         .await
 }
 
+/// The demo group's root (`JKL`, as `bootstrap` may already have made it), created when
+/// missing.
+async fn demo_group(
+    conn: &mut AsyncPgConnection,
+    root: &CompanySeed,
+) -> QueryResult<(Uuid, usize)> {
+    let existing: Option<Uuid> = companies::table
+        .filter(companies::parent_id.is_null())
+        .filter(companies::code.eq(root.code))
+        .select(companies::id)
+        .first(conn)
+        .await
+        .optional()?;
+    if let Some(id) = existing {
+        return Ok((id, 0));
+    }
+    let id = Uuid::new_v4();
+    diesel::insert_into(companies::table)
+        .values((
+            companies::id.eq(id),
+            companies::code.eq(root.code),
+            companies::name.eq(root.name),
+            companies::group_id.eq(id),
+            companies::currency.eq(root.currency),
+            companies::country.eq(root.country),
+            companies::benefit_tax_rule.eq(root.rule),
+            companies::qualified_discount_gp_percent.eq(root.gp.map(percent)),
+        ))
+        .execute(conn)
+        .await?;
+    Ok((id, 1))
+}
+
 async fn seed(conn: &mut AsyncPgConnection, hash: &str) -> QueryResult<Seeded> {
     let mut seeded = Seeded::default();
-    for company in COMPANIES {
-        let (parent, group) = match company.parent {
-            Some(parent) => {
-                let parent_id = company_id(conn, parent).await?;
-                let group: Uuid = companies::table
-                    .find(parent_id)
-                    .select(companies::group_id)
-                    .first(conn)
-                    .await?;
-                (Some(parent_id), Some(group))
-            }
-            None => (None, None),
-        };
-        let id = Uuid::new_v4();
+    let Some((root, subsidiaries)) = COMPANIES.split_first() else {
+        return Ok(seeded);
+    };
+    let (group, created) = demo_group(conn, root).await?;
+    seeded.companies += created;
+    for company in subsidiaries {
+        let parent = company_id(conn, group, company.parent.unwrap_or(root.code)).await?;
         seeded.companies += diesel::insert_into(companies::table)
             .values((
-                companies::id.eq(id),
                 companies::code.eq(company.code),
                 companies::name.eq(company.name),
                 companies::parent_id.eq(parent),
-                companies::group_id.eq(group.unwrap_or(id)),
+                companies::group_id.eq(group),
                 companies::currency.eq(company.currency),
                 companies::country.eq(company.country),
                 companies::benefit_tax_rule.eq(company.rule),
                 companies::qualified_discount_gp_percent.eq(company.gp.map(percent)),
             ))
-            .on_conflict(companies::code)
+            .on_conflict((companies::group_id, companies::code))
             .do_nothing()
             .execute(conn)
             .await?;
     }
     for (code, name) in CATEGORIES {
         seeded.categories += diesel::insert_into(categories::table)
-            .values((categories::code.eq(code), categories::name.eq(name)))
-            .on_conflict(categories::code)
+            .values((
+                categories::group_id.eq(group),
+                categories::code.eq(code),
+                categories::name.eq(name),
+            ))
+            .on_conflict((categories::group_id, categories::code))
             .do_nothing()
             .execute(conn)
             .await?;
@@ -325,6 +356,7 @@ async fn seed(conn: &mut AsyncPgConnection, hash: &str) -> QueryResult<Seeded> {
     for (code, name, discount, allowance, eligible) in TIERS {
         seeded.tiers += diesel::insert_into(discount_tiers::table)
             .values((
+                discount_tiers::group_id.eq(group),
                 discount_tiers::code.eq(code),
                 discount_tiers::name.eq(name),
                 discount_tiers::discount_percent.eq(percent(*discount)),
@@ -334,24 +366,27 @@ async fn seed(conn: &mut AsyncPgConnection, hash: &str) -> QueryResult<Seeded> {
                     .map(|e| Some((*e).to_owned()))
                     .collect::<Vec<_>>()),
             ))
-            .on_conflict(discount_tiers::code)
+            .on_conflict((discount_tiers::group_id, discount_tiers::code))
             .do_nothing()
             .execute(conn)
             .await?;
     }
     // Commercial staff get less on electronics.
     let commercial: Uuid = discount_tiers::table
+        .filter(discount_tiers::group_id.eq(group))
         .filter(discount_tiers::code.eq("commercial"))
         .select(discount_tiers::id)
         .first(conn)
         .await?;
     let electronics: Uuid = categories::table
+        .filter(categories::group_id.eq(group))
         .filter(categories::code.eq("electronics"))
         .select(categories::id)
         .first(conn)
         .await?;
     diesel::insert_into(tier_category_discounts::table)
         .values((
+            tier_category_discounts::group_id.eq(group),
             tier_category_discounts::tier_id.eq(commercial),
             tier_category_discounts::category_id.eq(electronics),
             tier_category_discounts::discount_percent.eq(percent(10)),
@@ -361,6 +396,7 @@ async fn seed(conn: &mut AsyncPgConnection, hash: &str) -> QueryResult<Seeded> {
         .await?;
 
     let tiers: Vec<(String, Uuid)> = discount_tiers::table
+        .filter(discount_tiers::group_id.eq(group))
         .select((discount_tiers::code, discount_tiers::id))
         .load(conn)
         .await?;
@@ -404,9 +440,10 @@ async fn seed(conn: &mut AsyncPgConnection, hash: &str) -> QueryResult<Seeded> {
         ));
     }
     for (email, name, company, employment, client, roles) in &people {
-        let company = company_id(conn, company).await?;
+        let company = company_id(conn, group, company).await?;
         seeded.employees += diesel::insert_into(employees::table)
             .values((
+                employees::group_id.eq(group),
                 employees::email.eq(email),
                 employees::full_name.eq(name),
                 employees::company_id.eq(company),
@@ -426,11 +463,12 @@ async fn seed(conn: &mut AsyncPgConnection, hash: &str) -> QueryResult<Seeded> {
 
     for (category_code, seller_code, prefix, nouns, kind, limit) in LINES {
         let category: Uuid = categories::table
+            .filter(categories::group_id.eq(group))
             .filter(categories::code.eq(category_code))
             .select(categories::id)
             .first(conn)
             .await?;
-        let seller = company_id(conn, seller_code).await?;
+        let seller = company_id(conn, group, seller_code).await?;
         let mut rows = Vec::new();
         let mut index = 0_i64;
         for noun in *nouns {
@@ -439,6 +477,7 @@ async fn seed(conn: &mut AsyncPgConnection, hash: &str) -> QueryResult<Seeded> {
                 let list = Decimal::new(499 + (index * 3_731) % 49_000, 2);
                 let cost = (list * Decimal::new(55, 2)).round_dp(2);
                 rows.push((
+                    products::group_id.eq(group),
                     products::sku.eq(format!("{prefix}-{index:04}")),
                     products::name.eq(format!("{adjective} {noun}")),
                     products::description.eq(format!(
@@ -460,7 +499,7 @@ async fn seed(conn: &mut AsyncPgConnection, hash: &str) -> QueryResult<Seeded> {
         }
         seeded.products += diesel::insert_into(products::table)
             .values(&rows)
-            .on_conflict(products::sku)
+            .on_conflict((products::group_id, products::sku))
             .do_nothing()
             .execute(conn)
             .await?;

@@ -297,8 +297,11 @@ impl From<DieselError> for ApiError {
             ),
             DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info) => {
                 Self::invalid_field(
-                    info.column_name().unwrap_or("reference"),
-                    "refers to a resource that does not exist",
+                    info.constraint_name()
+                        .and_then(referring_field)
+                        .or(info.column_name())
+                        .unwrap_or("reference"),
+                    "refers to a resource that does not exist in your group",
                 )
             }
             DieselError::DatabaseError(DatabaseErrorKind::CheckViolation, info) => {
@@ -419,4 +422,22 @@ mod tests {
         assert_eq!(problem.code, "insufficient_stock");
         assert_eq!(problem.status, 409);
     }
+}
+
+/// The input field behind a foreign key that keeps rows inside their group (migration
+/// 000006), so that a refused reference names what the client sent.
+fn referring_field(constraint: &str) -> Option<&'static str> {
+    Some(match constraint {
+        "companies_parent_same_group" => "parent_id",
+        "employees_company_same_group" => "company_id",
+        "employees_tier_same_group" | "tier_category_discounts_tier_same_group" => "tier_id",
+        "products_seller_same_group" | "orders_seller_same_group" => "seller_company_id",
+        "products_category_same_group" | "tier_category_discounts_category_same_group" => {
+            "category_id"
+        }
+        "order_lines_product_same_group" | "purchase_limit_usage_product_same_group" => {
+            "product_id"
+        }
+        _ => return None,
+    })
 }

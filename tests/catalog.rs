@@ -274,15 +274,17 @@ async fn hidden_products_are_invisible_to_employees_but_not_to_admins() {
             json!({"employee_eligible": false}),
         )
         .await;
+    // Another group's product, even visible there, never shows to this group.
     let other_group = app
-        .create_company(&group.admin, "OTHERCO", None, "USD")
+        .bootstrap_group("OTHERCO", "USD", "admin@otherco.example")
         .await;
+    let other_category = app.create_category(&other_group.admin, "misc").await;
     let foreign = app
         .create_product(
-            &group.admin,
+            &other_group.admin,
             "FOREIGN",
-            &category,
-            other_group["id"].as_str().unwrap(),
+            &other_category,
+            &other_group.root_id,
             "10.00",
             json!({}),
         )
@@ -326,6 +328,13 @@ async fn hidden_products_are_invisible_to_employees_but_not_to_admins() {
     let admin_view = admin_view.assert_status(200);
     assert_eq!(admin_view["active"], false);
     assert_eq!(admin_view["unit_cost"], "0.00");
+    // Not even this group's admin sees another group's product.
+    app.get(
+        &format!("/api/v1/products/{}", foreign["id"].as_str().unwrap()),
+        &group.admin,
+    )
+    .await
+    .assert_problem(404, "not_found");
 }
 
 #[tokio::test]
@@ -629,9 +638,10 @@ async fn the_listing_uses_indexes_at_ten_thousand_products() {
     let category = app.create_category(&group.admin, "bulk").await;
     let mut conn = app.db.connect().await;
     diesel::sql_query(format!(
-        "INSERT INTO products (sku, name, category_id, seller_company_id, kind, list_price, unit_cost, stock_on_hand, active) \
-         SELECT 'BULK-' || lpad(n::text, 5, '0'), 'Item ' || md5(n::text), '{}', '{}', 'goods', 10 + n % 90, 5, 100, n % 10 <> 0 \
+        "INSERT INTO products (group_id, sku, name, category_id, seller_company_id, kind, list_price, unit_cost, stock_on_hand, active) \
+         SELECT '{}', 'BULK-' || lpad(n::text, 5, '0'), 'Item ' || md5(n::text), '{}', '{}', 'goods', 10 + n % 90, 5, 100, n % 10 <> 0 \
          FROM generate_series(1, 10000) AS n",
+        group.root_id,
         category["id"].as_str().unwrap(),
         group.root_id
     ))

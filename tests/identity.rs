@@ -110,7 +110,7 @@ async fn roles_and_deactivation_are_enforced_at_once() {
     app.post(
         "/api/v1/companies",
         &token,
-        json!({"code": "X", "name": "X", "currency": "USD", "country": "US"}),
+        json!({"code": "X", "name": "X", "parent_id": group.root_id, "currency": "USD", "country": "US"}),
     )
     .await
     .assert_problem(403, "forbidden");
@@ -254,7 +254,7 @@ async fn companies_form_a_group_tree_without_cycles() {
     app.post(
         "/api/v1/companies",
         &group.admin,
-        json!({"code": "ABC", "name": "Again", "currency": "USD", "country": "US"}),
+        json!({"code": "ABC", "name": "Again", "parent_id": group.root_id, "currency": "USD", "country": "US"}),
     )
     .await
     .assert_problem(409, "conflict");
@@ -262,30 +262,75 @@ async fn companies_form_a_group_tree_without_cycles() {
         .post(
             "/api/v1/companies",
             &group.admin,
-            json!({"code": "NEW", "name": "N", "currency": "XXX", "country": "ZZ"}),
+            json!({"code": "NEW", "name": "N", "parent_id": group.root_id, "currency": "XXX", "country": "ZZ"}),
         )
         .await;
     invalid.assert_problem(422, "validation_failed");
     assert_eq!(invalid.body["errors"].as_array().map(Vec::len), Some(2));
 
-    // A new group: its own root; moving ABC (with its subtree) there changes their group.
-    let other = app.create_company(&group.admin, "OTHER", None, "GBP").await;
+    // A new group comes only from bootstrap: no parent, or another group's company as the
+    // parent, is a 422 naming `parent_id`; a company cannot become a root either.
+    let other_group = app
+        .bootstrap_group("OTHER", "GBP", "admin@other.example")
+        .await;
+    let other = app
+        .get(
+            &format!("/api/v1/companies/{}", other_group.root_id),
+            &other_group.admin,
+        )
+        .await
+        .assert_status(200)
+        .clone();
     assert_eq!(other["group_id"], other["id"]);
+    for body in [
+        json!({"code": "ROOTLESS", "name": "R", "currency": "USD", "country": "US"}),
+        json!({"code": "ROOTLESS", "name": "R", "parent_id": other["id"], "currency": "USD", "country": "US"}),
+    ] {
+        let refused = app.post("/api/v1/companies", &group.admin, body).await;
+        refused.assert_problem(422, "validation_failed");
+        assert_eq!(refused.body["errors"][0]["field"], "parent_id");
+    }
+    app.post(
+        "/api/v1/companies",
+        &group.admin,
+        json!({"code": "ROOTLESS", "name": "R", "parent_id": null, "currency": "USD", "country": "US"}),
+    )
+    .await
+    .assert_problem(422, "validation_failed");
+    for parent in [json!(null), other["id"].clone()] {
+        let refused = app
+            .patch(
+                &format!("/api/v1/companies/{}", abc["id"].as_str().unwrap()),
+                &group.admin,
+                json!({ "parent_id": parent }),
+            )
+            .await;
+        refused.assert_problem(422, "validation_failed");
+        assert_eq!(refused.body["errors"][0]["field"], "parent_id");
+    }
+    // Moving within the group keeps the subtree in it.
     let moved = app
         .patch(
             &format!("/api/v1/companies/{}", abc["id"].as_str().unwrap()),
             &group.admin,
-            json!({"parent_id": other["id"]}),
+            json!({"parent_id": xyz["id"]}),
         )
         .await;
-    assert_eq!(moved.assert_status(200)["group_id"], other["id"]);
+    assert_eq!(moved.assert_status(200)["parent_id"], xyz["id"]);
     let sub = app
         .get(
             &format!("/api/v1/companies/{}", abc_sub["id"].as_str().unwrap()),
             &group.admin,
         )
         .await;
-    assert_eq!(sub.assert_status(200)["group_id"], other["id"]);
+    assert_eq!(sub.assert_status(200)["group_id"], json!(group.root_id));
+    // Nor does JKL's admin see the other group's root.
+    app.get(
+        &format!("/api/v1/companies/{}", other_group.root_id),
+        &group.admin,
+    )
+    .await
+    .assert_problem(404, "not_found");
 
     // An employee of JKL sees JKL's group only; OTHER's companies are 404 to them.
     let (_, token) = app
@@ -303,7 +348,7 @@ async fn companies_form_a_group_tree_without_cycles() {
         .iter()
         .map(|c| c["code"].as_str().unwrap())
         .collect();
-    assert_eq!(codes, vec!["JKL", "XYZ"]);
+    assert_eq!(codes, vec!["ABC", "ABC-SUB", "JKL", "XYZ"]);
     app.get(
         &format!("/api/v1/companies/{}", other["id"].as_str().unwrap()),
         &token,
@@ -529,26 +574,37 @@ async fn changes_are_audited_and_the_audit_log_is_append_only() {
 }
 
 #[tokio::test]
-async fn bootstrap_refuses_a_database_that_already_has_a_root() {
+async fn bootstrap_creates_one_group_per_code_and_refuses_a_code_again() {
     let app = TestApp::spawn().await;
-    let run = || {
+    let run = |code: &str, email: &str| {
         std::process::Command::new(env!("CARGO_BIN_EXE_internal-store"))
             .args([
                 "bootstrap",
                 "--group-code",
-                "JKL",
+                code,
                 "--group-name",
-                "JKL Holdings",
+                "Some Holdings",
                 "--currency",
                 "USD",
             ])
-            .args(["--admin-email", "first@jkl.example"])
+            .args(["--admin-email", email])
             .env("BOOTSTRAP_ADMIN_PASSWORD", "first-admin-password")
             .env("DATABASE_URL", &app.db.url)
             .output()
             .unwrap()
     };
-    let first = run();
+    let mut conn = app.db.connect().await;
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let count = async |conn: &mut diesel_async::AsyncPgConnection, sql: &str| -> i64 {
+        let rows: Vec<Count> = diesel::sql_query(sql).load(conn).await.unwrap();
+        rows[0].n
+    };
+
+    let first = run("JKL", "first@jkl.example");
     assert!(
         first.status.success(),
         "{}",
@@ -556,21 +612,67 @@ async fn bootstrap_refuses_a_database_that_already_has_a_root() {
     );
     let printed: Value = serde_json::from_slice(&first.stdout).unwrap();
     assert!(printed["company_id"].is_string() && printed["admin_id"].is_string());
-    let second = run();
-    assert!(!second.status.success());
-    assert!(String::from_utf8_lossy(&second.stderr).contains("already has a root company"));
-    let mut conn = app.db.connect().await;
-    #[derive(diesel::QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    let companies: Vec<Count> = diesel::sql_query("SELECT count(*) AS n FROM companies")
-        .load(&mut conn)
-        .await
-        .unwrap();
-    assert_eq!(companies[0].n, 1);
-    app.token("first@jkl.example", "first-admin-password").await;
+
+    // Another code: a second, separate group with its own admin.
+    let second = run("MNO", "first@mno.example");
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let printed_second: Value = serde_json::from_slice(&second.stdout).unwrap();
+    assert_ne!(printed_second["company_id"], printed["company_id"]);
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM companies WHERE parent_id IS NULL AND group_id = id"
+        )
+        .await,
+        2
+    );
+
+    // The same code again (with an unused email): non-zero, a clear message, nothing changed.
+    let again = run("JKL", "someone-else@jkl.example");
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("a group with the code JKL already exists"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) AS n FROM companies").await,
+        2
+    );
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) AS n FROM employees").await,
+        2
+    );
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) AS n FROM audit_events").await,
+        4
+    );
+
+    // Each first admin administers their own group only.
+    let jkl_admin = app.token("first@jkl.example", "first-admin-password").await;
+    let mno_admin = app.token("first@mno.example", "first-admin-password").await;
+    let jkl_companies = app.get("/api/v1/companies", &jkl_admin).await;
+    assert_eq!(
+        jkl_companies.assert_status(200)["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(jkl_companies.body["items"][0]["code"], "JKL");
+    app.get(
+        &format!(
+            "/api/v1/companies/{}",
+            printed["company_id"].as_str().unwrap()
+        ),
+        &mno_admin,
+    )
+    .await
+    .assert_problem(404, "not_found");
 }
 
 #[tokio::test]

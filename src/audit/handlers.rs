@@ -28,7 +28,7 @@ pub struct AuditQuery {
     pub cursor: Option<String>,
 }
 
-/// List audit events (admin, finance), newest first.
+/// List the audit events of the caller's group (admin, finance), newest first.
 #[utoipa::path(
     tag = "audit",
     params(AuditQuery),
@@ -38,13 +38,14 @@ pub struct AuditQuery {
 #[get("/audit-events")]
 #[tracing::instrument(skip_all)]
 pub async fn list_audit_events(
-    _caller: Authorized<AdminOrFinance>,
+    caller: Authorized<AdminOrFinance>,
     state: web::Data<AppState>,
     query: web::Query<AuditQuery>,
 ) -> Result<web::Json<Page<AuditEvent>>, ApiError> {
     let query = query.into_inner();
     let page = PageRequest::<i64>::parse(query.limit, query.cursor.as_deref())?;
     let mut sql = audit_events::table
+        .filter(audit_events::group_id.eq(caller.group_id))
         .select(AuditEvent::as_select())
         .order(audit_events::seq.desc())
         .limit(page.fetch())

@@ -48,15 +48,17 @@ impl<'a> Change<'a> {
     }
 }
 
-/// Records `change` by `actor` (None for system actions such as bootstrap). Call it inside
-/// the transaction that makes the change.
+/// Records `change` in `group` by `actor` (None for system actions such as bootstrap). Call
+/// it inside the transaction that makes the change.
 pub async fn record(
     conn: &mut AsyncPgConnection,
+    group: Uuid,
     actor: Option<&CurrentUser>,
     change: Change<'_>,
 ) -> QueryResult<()> {
     diesel::insert_into(audit_events::table)
         .values((
+            audit_events::group_id.eq(group),
             audit_events::actor_id.eq(actor.map(|a| a.id)),
             audit_events::action.eq(change.action),
             audit_events::entity_type.eq(change.entity_type),

@@ -28,17 +28,18 @@ use crate::validation;
 // ---------------------------------------------------------------------------------------------
 // Categories
 
-/// List categories, ordered by code.
+/// List the categories of the caller's group, ordered by code.
 #[utoipa::path(tag = "catalog", params(PageQuery), security(("bearer" = [])), responses((status = 200, body = Page<CategoryView>)))]
 #[get("/categories")]
 #[tracing::instrument(skip_all)]
 pub async fn list_categories(
-    _user: CurrentUser,
+    user: CurrentUser,
     state: web::Data<AppState>,
     query: web::Query<PageQuery>,
 ) -> Result<web::Json<Page<CategoryView>>, ApiError> {
     let page = PageRequest::<String>::parse(query.limit, query.cursor.as_deref())?;
     let mut sql = categories::table
+        .filter(categories::group_id.eq(user.group_id))
         .select(CategoryRow::as_select())
         .order(categories::code.asc())
         .limit(page.fetch())
@@ -78,6 +79,7 @@ pub async fn create_category(
         .transaction::<_, ApiError, _>(async move |conn| {
             let row: CategoryRow = diesel::insert_into(categories::table)
                 .values((
+                    categories::group_id.eq(admin.group_id),
                     categories::code.eq(&new.code),
                     categories::name.eq(new.name.trim()),
                 ))
@@ -87,6 +89,7 @@ pub async fn create_category(
             let view = CategoryView::from(row);
             audit::record(
                 conn,
+                admin.group_id,
                 Some(admin),
                 Change::new("category.created", "category", view.id).after(&view),
             )
@@ -94,7 +97,12 @@ pub async fn create_category(
             Ok(view)
         })
         .await
-        .map_err(|e| e.explain_conflict("code", "another category already uses this code"))?;
+        .map_err(|e| {
+            e.explain_conflict(
+                "code",
+                "another category of this group already uses this code",
+            )
+        })?;
     Ok(HttpResponse::Created().json(view))
 }
 
@@ -121,17 +129,19 @@ fn allowance(raw: &str, errors: &mut Vec<FieldError>) -> Option<Decimal> {
     }
 }
 
-/// List discount tiers with their category overrides (admin, finance).
+/// List the discount tiers of the caller's group with their category overrides (admin,
+/// finance).
 #[utoipa::path(tag = "catalog", params(PageQuery), security(("bearer" = [])), responses((status = 200, body = Page<TierView>)))]
 #[get("/discount-tiers")]
 #[tracing::instrument(skip_all)]
 pub async fn list_tiers(
-    _caller: Authorized<AdminOrFinance>,
+    caller: Authorized<AdminOrFinance>,
     state: web::Data<AppState>,
     query: web::Query<PageQuery>,
 ) -> Result<web::Json<Page<TierView>>, ApiError> {
     let page = PageRequest::<String>::parse(query.limit, query.cursor.as_deref())?;
     let mut sql = discount_tiers::table
+        .filter(discount_tiers::group_id.eq(caller.group_id))
         .select(TierRow::as_select())
         .order(discount_tiers::code.asc())
         .limit(page.fetch())
@@ -188,6 +198,7 @@ pub async fn create_tier(
         .transaction::<_, ApiError, _>(async move |conn| {
             let row: TierRow = diesel::insert_into(discount_tiers::table)
                 .values((
+                    discount_tiers::group_id.eq(admin.group_id),
                     discount_tiers::code.eq(&new.code),
                     discount_tiers::name.eq(new.name.trim()),
                     discount_tiers::discount_percent.eq(percent),
@@ -200,6 +211,7 @@ pub async fn create_tier(
             let view = queries::tier_view(row, Vec::new());
             audit::record(
                 conn,
+                admin.group_id,
                 Some(admin),
                 Change::new("discount_tier.created", "discount_tier", view.id).after(&view),
             )
@@ -207,7 +219,9 @@ pub async fn create_tier(
             Ok(view)
         })
         .await
-        .map_err(|e| e.explain_conflict("code", "another tier already uses this code"))?;
+        .map_err(|e| {
+            e.explain_conflict("code", "another tier of this group already uses this code")
+        })?;
     Ok(HttpResponse::Created().json(view))
 }
 
@@ -246,9 +260,10 @@ pub async fn update_tier(
     let admin = &admin.user;
     let view = conn
         .transaction::<_, ApiError, _>(async move |conn| {
-            let before = queries::load_tier_view(conn, id).await?;
+            let before = queries::load_tier_view(conn, admin.group_id, id).await?;
             let row: TierRow = discount_tiers::table
                 .find(id)
+                .filter(discount_tiers::group_id.eq(admin.group_id))
                 .select(TierRow::as_select())
                 .for_update()
                 .first(conn)
@@ -272,9 +287,10 @@ pub async fn update_tier(
                 ))
                 .execute(conn)
                 .await?;
-            let view = queries::load_tier_view(conn, id).await?;
+            let view = queries::load_tier_view(conn, admin.group_id, id).await?;
             audit::record(
                 conn,
+                admin.group_id,
                 Some(admin),
                 Change::new("discount_tier.updated", "discount_tier", id)
                     .before(&before)
@@ -284,7 +300,9 @@ pub async fn update_tier(
             Ok(view)
         })
         .await
-        .map_err(|e| e.explain_conflict("code", "another tier already uses this code"))?;
+        .map_err(|e| {
+            e.explain_conflict("code", "another tier of this group already uses this code")
+        })?;
     state.listing_cache.definitions_changed();
     Ok(web::Json(view))
 }
@@ -310,16 +328,20 @@ pub async fn put_category_discount(
     let admin = &admin.user;
     let view = conn
         .transaction::<_, ApiError, _>(async move |conn| {
-            let before = queries::load_tier_view(conn, tier).await?;
-            let category_exists: bool =
-                diesel::select(diesel::dsl::exists(categories::table.find(category)))
-                    .get_result(conn)
-                    .await?;
+            let before = queries::load_tier_view(conn, admin.group_id, tier).await?;
+            let category_exists: bool = diesel::select(diesel::dsl::exists(
+                categories::table
+                    .find(category)
+                    .filter(categories::group_id.eq(admin.group_id)),
+            ))
+            .get_result(conn)
+            .await?;
             if !category_exists {
                 return Err(ApiError::NotFound);
             }
             diesel::insert_into(tier_category_discounts::table)
                 .values((
+                    tier_category_discounts::group_id.eq(admin.group_id),
                     tier_category_discounts::tier_id.eq(tier),
                     tier_category_discounts::category_id.eq(category),
                     tier_category_discounts::discount_percent.eq(percent),
@@ -332,9 +354,10 @@ pub async fn put_category_discount(
                 .set(tier_category_discounts::discount_percent.eq(percent))
                 .execute(conn)
                 .await?;
-            let view = queries::load_tier_view(conn, tier).await?;
+            let view = queries::load_tier_view(conn, admin.group_id, tier).await?;
             audit::record(
                 conn,
+                admin.group_id,
                 Some(admin),
                 Change::new("discount_tier.category_discount_set", "discount_tier", tier)
                     .before(&before)
@@ -483,13 +506,14 @@ async fn signed_in(
     Ok(user)
 }
 
+/// Whether `user` may see a product of their own group: admins all, others what they may buy.
 fn visible_to(user: &CurrentUser, row: &queries::PricedRow) -> bool {
-    let (product, _, group, _) = row;
-    user.has(Role::Admin)
-        || (product.active && product.employee_eligible && *group == user.group_id)
+    let (product, _, _, _) = row;
+    user.has(Role::Admin) || (product.active && product.employee_eligible)
 }
 
-/// One product, personalised; admins also see cost, stock and flags (and inactive products).
+/// One product of the caller's group, personalised; admins also see cost, stock and flags
+/// (and inactive products).
 #[utoipa::path(tag = "catalog", params(("id" = Uuid, Path)), security(("bearer" = [])), responses((status = 200, body = ProductView)))]
 #[get("/products/{id}")]
 #[tracing::instrument(skip_all)]
@@ -501,7 +525,7 @@ pub async fn get_product(
     // The product and the caller's usage are read live; only the caller may come from the cache.
     let user = signed_in(&state, state.listing_cache.stamp(), subject).await?;
     let mut conn = state.pool.get().await?;
-    let row = queries::find_product(&mut conn, *id, user.tier_id)
+    let row = queries::find_product(&mut conn, user.group_id, *id, user.tier_id)
         .await?
         .ok_or(ApiError::NotFound)?;
     if !visible_to(&user, &row) {
@@ -513,17 +537,22 @@ pub async fn get_product(
     Ok(web::Json(queries::personalise(row, &user, bought)?))
 }
 
+/// The currency of `seller`, a company of `group` (else 422 naming the field).
 async fn seller_currency(
     conn: &mut diesel_async::AsyncPgConnection,
+    group: Uuid,
     seller: Uuid,
 ) -> Result<CurrencyCode, ApiError> {
     let currency: String = companies::table
         .find(seller)
+        .filter(companies::group_id.eq(group))
         .select(companies::currency)
         .first(conn)
         .await
         .optional()?
-        .ok_or_else(|| ApiError::invalid_field("seller_company_id", "no such company"))?;
+        .ok_or_else(|| {
+            ApiError::invalid_field("seller_company_id", "no company with this id in your group")
+        })?;
     CurrencyCode::parse(&currency)
         .ok_or_else(|| ApiError::internal(format!("unknown currency {currency}")))
 }
@@ -570,17 +599,26 @@ fn check_product_text(
     }
 }
 
-async fn category_exists(
+/// Ok when `id` is a category of `group`, else 422 naming the field.
+async fn category_in_group(
     conn: &mut diesel_async::AsyncPgConnection,
+    group: Uuid,
     id: Uuid,
 ) -> Result<(), ApiError> {
-    let exists: bool = diesel::select(diesel::dsl::exists(categories::table.find(id)))
-        .get_result(conn)
-        .await?;
+    let exists: bool = diesel::select(diesel::dsl::exists(
+        categories::table
+            .find(id)
+            .filter(categories::group_id.eq(group)),
+    ))
+    .get_result(conn)
+    .await?;
     if exists {
         Ok(())
     } else {
-        Err(ApiError::invalid_field("category_id", "no such category"))
+        Err(ApiError::invalid_field(
+            "category_id",
+            "no category with this id in your group",
+        ))
     }
 }
 
@@ -606,7 +644,7 @@ pub async fn create_product(
         errors.push(FieldError::new("stock_on_hand", "must not be negative"));
     }
     let mut conn = state.pool.get().await?;
-    let currency = seller_currency(&mut conn, new.seller_company_id).await?;
+    let currency = seller_currency(&mut conn, admin.group_id, new.seller_company_id).await?;
     let list_price = amount("list_price", &new.list_price, currency, &mut errors);
     let unit_cost = amount("unit_cost", &new.unit_cost, currency, &mut errors);
     let (Some(list_price), Some(unit_cost), true) = (list_price, unit_cost, errors.is_empty())
@@ -616,9 +654,10 @@ pub async fn create_product(
     let admin = &admin.user;
     let view = conn
         .transaction::<_, ApiError, _>(async move |conn| {
-            category_exists(conn, new.category_id).await?;
+            category_in_group(conn, admin.group_id, new.category_id).await?;
             let row: ProductRow = diesel::insert_into(products::table)
                 .values((
+                    products::group_id.eq(admin.group_id),
                     products::sku.eq(&new.sku),
                     products::name.eq(new.name.trim()),
                     products::description.eq(new.description.as_deref().unwrap_or("")),
@@ -639,12 +678,13 @@ pub async fn create_product(
                 .returning(ProductRow::as_returning())
                 .get_result(conn)
                 .await?;
-            let priced = queries::find_product(conn, row.id, admin.tier_id)
+            let priced = queries::find_product(conn, admin.group_id, row.id, admin.tier_id)
                 .await?
                 .ok_or(ApiError::NotFound)?;
             let view = queries::personalise(priced, admin, 0)?;
             audit::record(
                 conn,
+                admin.group_id,
                 Some(admin),
                 Change::new("product.created", "product", view.id).after(&view),
             )
@@ -652,7 +692,9 @@ pub async fn create_product(
             Ok(view)
         })
         .await
-        .map_err(|e| e.explain_conflict("sku", "another product already uses this sku"))?;
+        .map_err(|e| {
+            e.explain_conflict("sku", "another product of this group already uses this sku")
+        })?;
     state.listing_cache.definitions_changed();
     Ok(HttpResponse::Created().json(view))
 }
@@ -686,7 +728,7 @@ pub async fn update_product(
     let admin = &admin.user;
     let view = conn
         .transaction::<_, ApiError, _>(async move |conn| {
-            let before = queries::find_product(conn, id, admin.tier_id)
+            let before = queries::find_product(conn, admin.group_id, id, admin.tier_id)
                 .await?
                 .ok_or(ApiError::NotFound)?;
             let (row, currency, _, _) = before.clone();
@@ -705,7 +747,7 @@ pub async fn update_product(
                 return Err(ApiError::invalid(errors));
             }
             if let Some(category) = patch.category_id {
-                category_exists(conn, category).await?;
+                category_in_group(conn, admin.group_id, category).await?;
             }
             let limit = patch.purchase_limit.clone().unwrap_or_else(|| {
                 row.purchase_limit_quantity
@@ -741,13 +783,14 @@ pub async fn update_product(
                 ))
                 .execute(conn)
                 .await?;
-            let after = queries::find_product(conn, id, admin.tier_id)
+            let after = queries::find_product(conn, admin.group_id, id, admin.tier_id)
                 .await?
                 .ok_or(ApiError::NotFound)?;
             let before_view = queries::personalise(before, admin, 0)?;
             let view = queries::personalise(after, admin, 0)?;
             audit::record(
                 conn,
+                admin.group_id,
                 Some(admin),
                 Change::new("product.updated", "product", id)
                     .before(&before_view)
@@ -757,7 +800,9 @@ pub async fn update_product(
             Ok(view)
         })
         .await
-        .map_err(|e| e.explain_conflict("sku", "another product already uses this sku"))?;
+        .map_err(|e| {
+            e.explain_conflict("sku", "another product of this group already uses this sku")
+        })?;
     state.listing_cache.definitions_changed();
     Ok(web::Json(view))
 }
@@ -793,6 +838,7 @@ pub async fn adjust_stock(
             let updated: Option<(i32, i32)> = diesel::update(
                 products::table
                     .find(id)
+                    .filter(products::group_id.eq(admin.group_id))
                     .filter((products::stock_on_hand + adjustment.delta).ge(0)),
             )
             .set((
@@ -804,9 +850,13 @@ pub async fn adjust_stock(
             .await
             .optional()?;
             let Some((before, after)) = updated else {
-                let exists: bool = diesel::select(diesel::dsl::exists(products::table.find(id)))
-                    .get_result(conn)
-                    .await?;
+                let exists: bool = diesel::select(diesel::dsl::exists(
+                    products::table
+                        .find(id)
+                        .filter(products::group_id.eq(admin.group_id)),
+                ))
+                .get_result(conn)
+                .await?;
                 return Err(if exists {
                     ApiError::conflict("insufficient_stock", "the adjustment would make stock negative")
                 } else {
@@ -816,8 +866,10 @@ pub async fn adjust_stock(
             let change = Change::new("product.stock_adjusted", "product", id)
                 .before(&serde_json::json!({"stock_on_hand": before}))
                 .after(&serde_json::json!({"stock_on_hand": after, "delta": adjustment.delta, "reason": adjustment.reason.trim()}));
-            audit::record(conn, Some(admin), change).await?;
-            let priced = queries::find_product(conn, id, admin.tier_id).await?.ok_or(ApiError::NotFound)?;
+            audit::record(conn, admin.group_id, Some(admin), change).await?;
+            let priced = queries::find_product(conn, admin.group_id, id, admin.tier_id)
+                .await?
+                .ok_or(ApiError::NotFound)?;
             queries::personalise(priced, admin, 0)
         })
         .await?;

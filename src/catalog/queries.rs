@@ -107,9 +107,15 @@ pub async fn overrides_of(
     Ok(map)
 }
 
-pub async fn load_tier_view(conn: &mut AsyncPgConnection, id: Uuid) -> Result<TierView, ApiError> {
+/// The tier `id` of `group` with its overrides (404 for another group's).
+pub async fn load_tier_view(
+    conn: &mut AsyncPgConnection,
+    group: Uuid,
+    id: Uuid,
+) -> Result<TierView, ApiError> {
     let row: TierRow = discount_tiers::table
         .find(id)
+        .filter(discount_tiers::group_id.eq(group))
         .select(TierRow::as_select())
         .first(conn)
         .await
@@ -225,28 +231,32 @@ macro_rules! priced_columns {
     };
 }
 
-/// One product priced for an employee of `tier` (`None`: no tier).
+/// One product of `group` priced for an employee of `tier` (`None`: no tier).
 pub async fn find_product(
     conn: &mut AsyncPgConnection,
+    group: Uuid,
     id: Uuid,
     tier: Option<Uuid>,
 ) -> QueryResult<Option<PricedRow>> {
     with_override!(products::table.inner_join(companies::table), tier)
         .filter(products::id.eq(id))
+        .filter(products::group_id.eq(group))
         .select(priced_columns!())
         .get_result(conn)
         .await
         .optional()
 }
 
-/// Several products priced for an employee of `tier`.
+/// Several products of `group` priced for an employee of `tier`.
 pub async fn find_products(
     conn: &mut AsyncPgConnection,
+    group: Uuid,
     ids: &[Uuid],
     tier: Option<Uuid>,
 ) -> QueryResult<Vec<PricedRow>> {
     with_override!(products::table.inner_join(companies::table), tier)
         .filter(products::id.eq_any(ids))
+        .filter(products::group_id.eq(group))
         .select(priced_columns!())
         .load(conn)
         .await
@@ -270,7 +280,7 @@ macro_rules! base_listing {
             // Plain boolean columns, not `= $n`: the partial indexes match even a generic plan.
             .filter(products::active)
             .filter(products::employee_eligible)
-            .filter(companies::group_id.eq($group))
+            .filter(products::group_id.eq($group))
             .filter(products::sku.gt($after))
             .select(priced_columns!())
             .order(products::sku.asc())

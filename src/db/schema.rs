@@ -20,6 +20,7 @@ diesel::table! {
         before -> Nullable<Jsonb>,
         after -> Nullable<Jsonb>,
         request_id -> Nullable<Text>,
+        group_id -> Uuid,
     }
 }
 
@@ -29,6 +30,7 @@ diesel::table! {
         code -> Text,
         name -> Text,
         created_at -> Timestamptz,
+        group_id -> Uuid,
     }
 }
 
@@ -58,6 +60,7 @@ diesel::table! {
         eligible_employment_types -> Array<Nullable<Text>>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        group_id -> Uuid,
     }
 }
 
@@ -75,6 +78,7 @@ diesel::table! {
         password_hash -> Text,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        group_id -> Uuid,
     }
 }
 
@@ -110,6 +114,7 @@ diesel::table! {
         line_discount -> Numeric,
         line_total -> Numeric,
         limit_period_start -> Nullable<Date>,
+        group_id -> Uuid,
     }
 }
 
@@ -130,6 +135,7 @@ diesel::table! {
         fx_rate -> Numeric,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        group_id -> Uuid,
     }
 }
 
@@ -152,6 +158,7 @@ diesel::table! {
         purchase_limit_period -> Nullable<Text>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        group_id -> Uuid,
     }
 }
 
@@ -161,6 +168,7 @@ diesel::table! {
         product_id -> Uuid,
         period_start -> Date,
         quantity -> Int4,
+        group_id -> Uuid,
     }
 }
 
@@ -169,6 +177,7 @@ diesel::table! {
         tier_id -> Uuid,
         category_id -> Uuid,
         discount_percent -> Numeric,
+        group_id -> Uuid,
     }
 }
 

@@ -1,4 +1,5 @@
-//! `internal-store bootstrap`: the first company and admin of an empty database.
+//! `internal-store bootstrap`: a new group (its root company) and its first admin. The only
+//! way to create a group; one database may hold several, each a sealed tenant.
 
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection as _, RunQueryDsl};
@@ -6,8 +7,8 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::auth::Role;
-use super::dto::{BenefitTaxRule, ClientType, EmploymentType, NewCompany, NewEmployee};
-use super::handlers::{insert_company, insert_employee};
+use super::dto::{BenefitTaxRule, ClientType, EmploymentType, NewEmployee};
+use super::handlers::{insert_company, insert_employee, CompanyDraft, Placement};
 use super::password::{PasswordHasher, Secret};
 use super::queries;
 use crate::cli::BootstrapArgs;
@@ -45,57 +46,60 @@ pub async fn run(settings: &Settings, args: BootstrapArgs) -> anyhow::Result<Boo
     let mut conn = db::connect(&located.url).await?;
     let outcome = conn
         .transaction::<_, ApiError, _>(async move |conn| {
-                queries::lock_company_tree(conn).await?;
-                let roots: i64 = companies::table
-                    .filter(companies::parent_id.is_null())
-                    .count()
-                    .get_result(conn)
-                    .await?;
-                if roots > 0 {
-                    return Err(ApiError::conflict(
-                        "conflict",
-                        "this database already has a root company; bootstrap only initialises an empty database",
-                    ));
-                }
-                let company = insert_company(
-                    conn,
-                    None,
-                    NewCompany {
-                        code: args.group_code,
-                        name: args.group_name,
-                        parent_id: None,
-                        currency: args.currency,
-                        country: args.country,
-                        benefit_tax_rule: None,
-                        qualified_discount_gp_percent: None,
-                    },
-                    BenefitTaxRule::None,
-                    None,
-                )
+            queries::lock_company_tree(conn).await?;
+            let taken: i64 = companies::table
+                .filter(companies::parent_id.is_null())
+                .filter(companies::code.eq(&args.group_code))
+                .count()
+                .get_result(conn)
                 .await?;
-                let admin = insert_employee(
-                    conn,
-                    None,
-                    &NewEmployee {
-                        email: args.admin_email,
-                        full_name: args.admin_name,
-                        company_id: company.id,
-                        employment_type: EmploymentType::Direct,
-                        client_type: ClientType::Operational,
-                        tier_id: None,
-                        roles: None,
-                        active: Some(true),
-                        password,
-                    },
-                    &[Role::Employee, Role::Admin],
-                    &hash,
-                )
-                .await?;
-                Ok(Bootstrapped {
+            if taken > 0 {
+                return Err(ApiError::conflict(
+                    "conflict",
+                    format!(
+                        "a group with the code {} already exists; nothing was changed",
+                        args.group_code
+                    ),
+                ));
+            }
+            let company = insert_company(
+                conn,
+                None,
+                Placement::NewGroup,
+                CompanyDraft {
+                    code: args.group_code,
+                    name: args.group_name,
+                    currency: args.currency,
+                    country: args.country,
+                    benefit_tax_rule: BenefitTaxRule::None,
+                    qualified_discount_gp_percent: None,
+                },
+            )
+            .await?;
+            let admin = insert_employee(
+                conn,
+                company.id,
+                None,
+                &NewEmployee {
+                    email: args.admin_email,
+                    full_name: args.admin_name,
                     company_id: company.id,
-                    admin_id: admin.id,
-                })
+                    employment_type: EmploymentType::Direct,
+                    client_type: ClientType::Operational,
+                    tier_id: None,
+                    roles: None,
+                    active: Some(true),
+                    password,
+                },
+                &[Role::Employee, Role::Admin],
+                &hash,
+            )
+            .await?;
+            Ok(Bootstrapped {
+                company_id: company.id,
+                admin_id: admin.id,
             })
+        })
         .await;
     outcome.map_err(|e| match e {
         ApiError::Internal(cause) => cause,

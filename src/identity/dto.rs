@@ -106,8 +106,8 @@ pub struct CompanyView {
 pub struct NewCompany {
     pub code: String,
     pub name: String,
-    /// Null or absent: the company is the root of a new group.
-    pub parent_id: Option<Uuid>,
+    /// A company of the caller's group (a new group comes only from `bootstrap`).
+    pub parent_id: Uuid,
     pub currency: String,
     pub country: String,
     pub benefit_tax_rule: Option<BenefitTaxRule>,
@@ -120,9 +120,10 @@ pub struct NewCompany {
 pub struct CompanyPatch {
     pub code: Option<String>,
     pub name: Option<String>,
-    /// Null makes the company a root; a value moves it (and its subtree) under that parent.
+    /// Moves the company (and its subtree) under another company of the same group. A
+    /// company cannot become a root: null is refused.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<Uuid>, nullable)]
+    #[schema(value_type = Option<Uuid>)]
     pub parent_id: Option<Option<Uuid>>,
     pub currency: Option<String>,
     pub country: Option<String>,
@@ -135,7 +136,7 @@ pub struct CompanyPatch {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CompanyListQuery {
-    /// Only companies of this group.
+    /// Only companies of this group (the caller's own: any other gives an empty list).
     pub group_id: Option<Uuid>,
     /// 1–100, default 20.
     pub limit: Option<u32>,

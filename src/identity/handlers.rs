@@ -123,12 +123,7 @@ fn check_tax_rule(rule: BenefitTaxRule, gp: Option<Decimal>, errors: &mut Vec<Fi
     }
 }
 
-/// Companies the caller may see: admins all, others their own group.
-fn visible_group(user: &CurrentUser) -> Option<Uuid> {
-    (!user.has(Role::Admin)).then_some(user.group_id)
-}
-
-/// List companies (admins: all; others: their group), ordered by code.
+/// List the companies of the caller's group, ordered by code.
 #[utoipa::path(tag = "identity", params(CompanyListQuery), security(("bearer" = [])), responses((status = 200, body = Page<CompanyView>)))]
 #[get("/companies")]
 #[tracing::instrument(skip_all)]
@@ -139,13 +134,11 @@ pub async fn list_companies(
 ) -> Result<web::Json<Page<CompanyView>>, ApiError> {
     let page = PageRequest::<String>::parse(query.limit, query.cursor.as_deref())?;
     let mut sql = companies::table
+        .filter(companies::group_id.eq(user.group_id))
         .select(CompanyRow::as_select())
         .order(companies::code.asc())
         .limit(page.fetch())
         .into_boxed();
-    if let Some(group) = visible_group(&user) {
-        sql = sql.filter(companies::group_id.eq(group));
-    }
     if let Some(group) = query.group_id {
         sql = sql.filter(companies::group_id.eq(group));
     }
@@ -162,7 +155,7 @@ pub async fn list_companies(
     )))
 }
 
-/// One company (404 when outside the caller's group, unless admin).
+/// One company of the caller's group (another group's is a 404).
 #[utoipa::path(tag = "identity", params(("id" = Uuid, Path)), security(("bearer" = [])), responses((status = 200, body = CompanyView)))]
 #[get("/companies/{id}")]
 #[tracing::instrument(skip_all)]
@@ -172,17 +165,14 @@ pub async fn get_company(
     id: web::Path<Uuid>,
 ) -> Result<web::Json<CompanyView>, ApiError> {
     let mut conn = state.pool.get().await?;
-    let row = queries::find_company(&mut conn, *id)
+    let row = queries::find_company(&mut conn, user.group_id, *id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    if visible_group(&user).is_some_and(|group| group != row.group_id) {
-        return Err(ApiError::NotFound);
-    }
     Ok(web::Json(row.into()))
 }
 
-/// Create a company (admin). A missing parent makes it the root of a new group.
-#[utoipa::path(tag = "identity", request_body = NewCompany, security(("bearer" = [])), responses((status = 201, body = CompanyView), (status = 409, description = "Code taken"), (status = 422, description = "Invalid fields or parent")))]
+/// Create a company (admin) under a parent of the caller's group.
+#[utoipa::path(tag = "identity", request_body = NewCompany, security(("bearer" = [])), responses((status = 201, body = CompanyView), (status = 409, description = "Code taken in this group"), (status = 422, description = "Invalid fields, or a parent that is not a company of the caller's group")))]
 #[post("/companies")]
 #[tracing::instrument(skip_all)]
 pub async fn create_company(
@@ -206,40 +196,80 @@ pub async fn create_company(
         return Err(ApiError::invalid(errors));
     }
     let mut conn = state.pool.get().await?;
-    let view = insert_company(&mut conn, Some(&admin), new, rule, gp)
+    let placement = Placement::Under {
+        group: admin.group_id,
+        parent: new.parent_id,
+    };
+    let draft = CompanyDraft {
+        code: new.code,
+        name: new.name,
+        currency: new.currency,
+        country: new.country,
+        benefit_tax_rule: rule,
+        qualified_discount_gp_percent: gp,
+    };
+    let view = insert_company(&mut conn, Some(&admin), placement, draft)
         .await
-        .map_err(|e| e.explain_conflict("code", "another company already uses this code"))?;
+        .map_err(|e| {
+            e.explain_conflict(
+                "code",
+                "another company of this group already uses this code",
+            )
+        })?;
     Ok(HttpResponse::Created().json(view))
+}
+
+/// Where a new company goes.
+pub enum Placement {
+    /// Under `parent`, which must be a company of `group`.
+    Under { group: Uuid, parent: Uuid },
+    /// At the root of a new group: only `bootstrap` creates groups.
+    NewGroup,
+}
+
+/// A validated company, about to be inserted.
+pub struct CompanyDraft {
+    pub code: String,
+    pub name: String,
+    pub currency: String,
+    pub country: String,
+    pub benefit_tax_rule: BenefitTaxRule,
+    pub qualified_discount_gp_percent: Option<Decimal>,
 }
 
 /// Inserts a validated company with its audit event; shared with `bootstrap`.
 pub async fn insert_company(
     conn: &mut AsyncPgConnection,
     actor: Option<&CurrentUser>,
-    new: NewCompany,
-    rule: BenefitTaxRule,
-    gp: Option<Decimal>,
+    placement: Placement,
+    draft: CompanyDraft,
 ) -> Result<CompanyView, ApiError> {
     conn.transaction::<_, ApiError, _>(async move |conn| {
         queries::lock_company_tree(conn).await?;
         let id = Uuid::new_v4();
-        let group_id = match new.parent_id {
-            Some(parent) => queries::company_group(conn, parent)
-                .await?
-                .ok_or_else(|| ApiError::invalid_field("parent_id", "no such company"))?,
-            None => id,
+        let (group_id, parent_id) = match placement {
+            Placement::Under { group, parent } => {
+                if !queries::company_in_group(conn, group, parent).await? {
+                    return Err(ApiError::invalid_field(
+                        "parent_id",
+                        "no company with this id in your group",
+                    ));
+                }
+                (group, Some(parent))
+            }
+            Placement::NewGroup => (id, None),
         };
         let row: CompanyRow = diesel::insert_into(companies::table)
             .values((
                 companies::id.eq(id),
-                companies::code.eq(&new.code),
-                companies::name.eq(new.name.trim()),
-                companies::parent_id.eq(new.parent_id),
+                companies::code.eq(&draft.code),
+                companies::name.eq(draft.name.trim()),
+                companies::parent_id.eq(parent_id),
                 companies::group_id.eq(group_id),
-                companies::currency.eq(&new.currency),
-                companies::country.eq(&new.country),
-                companies::benefit_tax_rule.eq(rule.as_str()),
-                companies::qualified_discount_gp_percent.eq(gp),
+                companies::currency.eq(&draft.currency),
+                companies::country.eq(&draft.country),
+                companies::benefit_tax_rule.eq(draft.benefit_tax_rule.as_str()),
+                companies::qualified_discount_gp_percent.eq(draft.qualified_discount_gp_percent),
             ))
             .returning(CompanyRow::as_returning())
             .get_result(conn)
@@ -247,6 +277,7 @@ pub async fn insert_company(
         let view = CompanyView::from(row);
         audit::record(
             conn,
+            group_id,
             actor,
             Change::new("company.created", "company", id).after(&view),
         )
@@ -256,9 +287,9 @@ pub async fn insert_company(
     .await
 }
 
-/// Change a company (admin). Moving it under another parent moves its subtree with it;
-/// a parent that does not exist or would make a cycle is a 422.
-#[utoipa::path(tag = "identity", params(("id" = Uuid, Path)), request_body = CompanyPatch, security(("bearer" = [])), responses((status = 200, body = CompanyView), (status = 422, description = "Invalid fields, unknown parent or cycle")))]
+/// Change a company of the caller's group (admin). Moving it under another parent of the
+/// group moves its subtree with it; a parent outside the group, null, or a cycle is a 422.
+#[utoipa::path(tag = "identity", params(("id" = Uuid, Path)), request_body = CompanyPatch, security(("bearer" = [])), responses((status = 200, body = CompanyView), (status = 422, description = "Invalid fields, a parent outside the caller's group, or a cycle")))]
 #[patch("/companies/{id}")]
 #[tracing::instrument(skip_all)]
 pub async fn update_company(
@@ -282,6 +313,12 @@ pub async fn update_company(
     if let Some(country) = &patch.country {
         validation::country(country, &mut errors);
     }
+    if let Some(None) = patch.parent_id {
+        errors.push(FieldError::new(
+            "parent_id",
+            "a company cannot become a root: a new group comes only from bootstrap",
+        ));
+    }
     let gp = match &patch.qualified_discount_gp_percent {
         Some(Some(raw)) => Some(validation::percent(
             "qualified_discount_gp_percent",
@@ -296,10 +333,13 @@ pub async fn update_company(
     }
     let mut conn = state.pool.get().await?;
     let admin = &admin.user;
+    let group = admin.group_id;
     let view = conn
         .transaction::<_, ApiError, _>(async move |conn| {
                 queries::lock_company_tree(conn).await?;
-                let before = queries::find_company(conn, id).await?.ok_or(ApiError::NotFound)?;
+                let before = queries::find_company(conn, group, id)
+                    .await?
+                    .ok_or(ApiError::NotFound)?;
                 let rule = match patch.benefit_tax_rule {
                     Some(rule) => rule,
                     None if before.benefit_tax_rule == "us_irc_132" => BenefitTaxRule::UsIrc132,
@@ -319,26 +359,22 @@ pub async fn update_company(
                          (its products or orders, or orders by its group's employees)",
                     ));
                 }
-                if let Some(new_parent) = patch.parent_id {
-                    let members = queries::subtree(conn, id).await?;
-                    let new_group = match new_parent {
-                        Some(parent) if members.contains(&parent) => {
-                            return Err(ApiError::invalid_field(
-                                "parent_id",
-                                "would make a cycle: the parent is the company itself or one of its descendants",
-                            ))
-                        }
-                        Some(parent) => queries::company_group(conn, parent)
-                            .await?
-                            .ok_or_else(|| ApiError::invalid_field("parent_id", "no such company"))?,
-                        None => id,
-                    };
+                if let Some(Some(new_parent)) = patch.parent_id {
+                    if !queries::company_in_group(conn, group, new_parent).await? {
+                        return Err(ApiError::invalid_field(
+                            "parent_id",
+                            "no company with this id in your group",
+                        ));
+                    }
+                    if queries::subtree(conn, id).await?.contains(&new_parent) {
+                        return Err(ApiError::invalid_field(
+                            "parent_id",
+                            "would make a cycle: the parent is the company itself or one of its descendants",
+                        ));
+                    }
+                    // Same group, so the subtree's group stays as it is.
                     diesel::update(companies::table.find(id))
                         .set(companies::parent_id.eq(new_parent))
-                        .execute(conn)
-                        .await?;
-                    diesel::update(companies::table.filter(companies::id.eq_any(&members)))
-                        .set(companies::group_id.eq(new_group))
                         .execute(conn)
                         .await?;
                 }
@@ -358,6 +394,7 @@ pub async fn update_company(
                 let view = CompanyView::from(row);
                 audit::record(
                     conn,
+                    group,
                     Some(admin),
                     Change::new("company.updated", "company", id)
                         .before(&CompanyView::from(before))
@@ -367,7 +404,7 @@ pub async fn update_company(
                 Ok(view)
             })
         .await
-        .map_err(|e| e.explain_conflict("code", "another company already uses this code"))?;
+        .map_err(|e| e.explain_conflict("code", "another company of this group already uses this code"))?;
     state.listing_cache.definitions_changed();
     Ok(web::Json(view))
 }
@@ -388,18 +425,19 @@ fn email_taken(error: ApiError) -> ApiError {
     )
 }
 
-/// List employees (admin, finance), ordered by email.
+/// List the employees of the caller's group (admin, finance), ordered by email.
 #[utoipa::path(tag = "identity", params(EmployeeListQuery), security(("bearer" = [])), responses((status = 200, body = Page<EmployeeView>)))]
 #[get("/employees")]
 #[tracing::instrument(skip_all)]
 pub async fn list_employees(
-    _caller: Authorized<AdminOrFinance>,
+    caller: Authorized<AdminOrFinance>,
     state: web::Data<AppState>,
     query: web::Query<EmployeeListQuery>,
 ) -> Result<web::Json<Page<EmployeeView>>, ApiError> {
     let page = PageRequest::<String>::parse(query.limit, query.cursor.as_deref())?;
     let lower_email = diesel::dsl::sql::<diesel::sql_types::Text>("lower(employees.email)");
     let mut sql = employees::table
+        .filter(employees::group_id.eq(caller.group_id))
         .select(EmployeeRow::as_select())
         .order(diesel::dsl::sql::<diesel::sql_types::Text>("lower(employees.email)").asc())
         .limit(page.fetch())
@@ -423,7 +461,8 @@ pub async fn list_employees(
     )))
 }
 
-/// One employee: admins and finance any; an employee only themself (others are 404).
+/// One employee: admins and finance any of their group; an employee only themself (others
+/// are 404).
 #[utoipa::path(tag = "identity", params(("id" = Uuid, Path)), security(("bearer" = [])), responses((status = 200, body = EmployeeView)))]
 #[get("/employees/{id}")]
 #[tracing::instrument(skip_all)]
@@ -437,7 +476,7 @@ pub async fn get_employee(
         return Err(ApiError::NotFound);
     }
     let mut conn = state.pool.get().await?;
-    let row = queries::find_employee(&mut conn, id)
+    let row = queries::find_employee(&mut conn, user.group_id, id)
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(web::Json(row.into()))
@@ -466,34 +505,39 @@ pub async fn create_employee(
     }
     let hash = state.passwords.hash(&new.password).await?;
     let mut conn = state.pool.get().await?;
-    let view = insert_employee(&mut conn, Some(&admin), &new, &roles, &hash)
+    let view = insert_employee(&mut conn, admin.group_id, Some(&admin), &new, &roles, &hash)
         .await
         .map_err(email_taken)?;
     Ok(HttpResponse::Created().json(view))
 }
 
-/// Inserts a validated employee with its audit event; shared with `bootstrap`.
+/// Inserts a validated employee of `group` with its audit event; shared with `bootstrap`.
 pub async fn insert_employee(
     conn: &mut AsyncPgConnection,
+    group: Uuid,
     actor: Option<&CurrentUser>,
     new: &NewEmployee,
     roles: &[Role],
     password_hash: &str,
 ) -> Result<EmployeeView, ApiError> {
     conn.transaction::<_, ApiError, _>(async move |conn| {
-        if queries::company_group(conn, new.company_id)
-            .await?
-            .is_none()
-        {
-            return Err(ApiError::invalid_field("company_id", "no such company"));
+        if !queries::company_in_group(conn, group, new.company_id).await? {
+            return Err(ApiError::invalid_field(
+                "company_id",
+                "no company with this id in your group",
+            ));
         }
         if let Some(tier) = new.tier_id {
-            if !queries::tier_exists(conn, tier).await? {
-                return Err(ApiError::invalid_field("tier_id", "no such discount tier"));
+            if !queries::tier_in_group(conn, group, tier).await? {
+                return Err(ApiError::invalid_field(
+                    "tier_id",
+                    "no discount tier with this id in your group",
+                ));
             }
         }
         let row: EmployeeRow = diesel::insert_into(employees::table)
             .values((
+                employees::group_id.eq(group),
                 employees::email.eq(new.email.trim()),
                 employees::full_name.eq(new.full_name.trim()),
                 employees::company_id.eq(new.company_id),
@@ -510,6 +554,7 @@ pub async fn insert_employee(
         let view = EmployeeView::from(row);
         audit::record(
             conn,
+            group,
             actor,
             Change::new("employee.created", "employee", view.id).after(&view),
         )
@@ -554,23 +599,30 @@ pub async fn update_employee(
     };
     let mut conn = state.pool.get().await?;
     let admin = &admin.user;
+    let group = admin.group_id;
     let view = conn
         .transaction::<_, ApiError, _>(async move |conn| {
             let touches_admins = patch.roles.is_some() || patch.active.is_some();
             if touches_admins {
                 queries::lock_admin_set(conn).await?;
             }
-            let before = queries::find_employee(conn, id)
+            let before = queries::find_employee(conn, group, id)
                 .await?
                 .ok_or(ApiError::NotFound)?;
             if let Some(company) = patch.company_id {
-                if queries::company_group(conn, company).await?.is_none() {
-                    return Err(ApiError::invalid_field("company_id", "no such company"));
+                if !queries::company_in_group(conn, group, company).await? {
+                    return Err(ApiError::invalid_field(
+                        "company_id",
+                        "no company with this id in your group",
+                    ));
                 }
             }
             if let Some(Some(tier)) = patch.tier_id {
-                if !queries::tier_exists(conn, tier).await? {
-                    return Err(ApiError::invalid_field("tier_id", "no such discount tier"));
+                if !queries::tier_in_group(conn, group, tier).await? {
+                    return Err(ApiError::invalid_field(
+                        "tier_id",
+                        "no discount tier with this id in your group",
+                    ));
                 }
             }
             let roles = patch
@@ -613,10 +665,10 @@ pub async fn update_employee(
                     .execute(conn)
                     .await?;
             }
-            if touches_admins && queries::count_active_admins(conn).await? == 0 {
+            if touches_admins && queries::count_active_admins(conn, group).await? == 0 {
                 return Err(ApiError::conflict(
                     "conflict",
-                    "the last active admin cannot be deactivated or lose the admin role",
+                    "the last active admin of a group cannot be deactivated or lose the admin role",
                 ));
             }
             let view = EmployeeView::from(row);
@@ -629,7 +681,7 @@ pub async fn update_employee(
                     after.insert("password_changed".into(), true.into());
                 }
             }
-            audit::record(conn, Some(admin), change).await?;
+            audit::record(conn, group, Some(admin), change).await?;
             Ok(view)
         })
         .await

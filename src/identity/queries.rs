@@ -112,25 +112,34 @@ pub async fn lock_admin_set(conn: &mut AsyncPgConnection) -> QueryResult<()> {
         .map(drop)
 }
 
+/// The company `id` of `group` (None for another group's company: it does not exist there).
 pub async fn find_company(
     conn: &mut AsyncPgConnection,
+    group: Uuid,
     id: Uuid,
 ) -> QueryResult<Option<CompanyRow>> {
     companies::table
         .find(id)
+        .filter(companies::group_id.eq(group))
         .select(CompanyRow::as_select())
         .first(conn)
         .await
         .optional()
 }
 
-pub async fn company_group(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Uuid>> {
-    companies::table
-        .find(id)
-        .select(companies::group_id)
-        .first(conn)
-        .await
-        .optional()
+/// Whether `id` is a company of `group`.
+pub async fn company_in_group(
+    conn: &mut AsyncPgConnection,
+    group: Uuid,
+    id: Uuid,
+) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        companies::table
+            .find(id)
+            .filter(companies::group_id.eq(group)),
+    ))
+    .get_result(conn)
+    .await
 }
 
 #[derive(QueryableByName)]
@@ -139,7 +148,8 @@ struct SubtreeMember {
     id: Uuid,
 }
 
-/// The company and all its descendants.
+/// The company and all its descendants (all of one group: a parent is always in its child's
+/// group).
 pub async fn subtree(conn: &mut AsyncPgConnection, root: Uuid) -> QueryResult<Vec<Uuid>> {
     let rows: Vec<SubtreeMember> = diesel::sql_query(
         "WITH RECURSIVE subtree AS ( \
@@ -153,8 +163,10 @@ pub async fn subtree(conn: &mut AsyncPgConnection, root: Uuid) -> QueryResult<Ve
     Ok(rows.into_iter().map(|r| r.id).collect())
 }
 
-pub async fn count_active_admins(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
+/// Active admins of `group`: a group always keeps at least one.
+pub async fn count_active_admins(conn: &mut AsyncPgConnection, group: Uuid) -> QueryResult<i64> {
     employees::table
+        .filter(employees::group_id.eq(group))
         .filter(employees::active.eq(true))
         .filter(employees::roles.contains(vec![Some("admin".to_owned())]))
         .count()
@@ -162,12 +174,15 @@ pub async fn count_active_admins(conn: &mut AsyncPgConnection) -> QueryResult<i6
         .await
 }
 
+/// The employee `id` of `group`.
 pub async fn find_employee(
     conn: &mut AsyncPgConnection,
+    group: Uuid,
     id: Uuid,
 ) -> QueryResult<Option<EmployeeRow>> {
     employees::table
         .find(id)
+        .filter(employees::group_id.eq(group))
         .select(EmployeeRow::as_select())
         .first(conn)
         .await
@@ -190,10 +205,19 @@ pub async fn credentials(
         .optional()
 }
 
-pub async fn tier_exists(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(discount_tiers::table.find(id)))
-        .get_result(conn)
-        .await
+/// Whether `id` is a discount tier of `group`.
+pub async fn tier_in_group(
+    conn: &mut AsyncPgConnection,
+    group: Uuid,
+    id: Uuid,
+) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        discount_tiers::table
+            .find(id)
+            .filter(discount_tiers::group_id.eq(group)),
+    ))
+    .get_result(conn)
+    .await
 }
 
 /// The currency of a group (its root company's).

@@ -92,7 +92,8 @@ fn parse_period(raw: &str) -> Option<(chrono::DateTime<Utc>, chrono::DateTime<Ut
     ))
 }
 
-/// List orders, newest first: employees their own; finance and admin all, with filters.
+/// List orders, newest first: employees their own; finance and admin all of their group,
+/// with filters.
 #[utoipa::path(tag = "orders", params(OrderListQuery), security(("bearer" = [])), responses((status = 200, body = Page<OrderView>)))]
 #[get("/orders")]
 #[tracing::instrument(skip_all, fields(employee_id = %user.id))]
@@ -113,6 +114,7 @@ pub async fn list_orders(
         Some(user.id)
     };
     let mut sql = orders::table
+        .filter(orders::group_id.eq(user.group_id))
         .select(OrderRow::as_select())
         .order((orders::created_at.desc(), orders::id.desc()))
         .limit(page.fetch())
@@ -160,7 +162,7 @@ fn may_see(user: &CurrentUser, order: &OrderRow) -> bool {
     order.employee_id == user.id || user.has(Role::Admin) || user.has(Role::Finance)
 }
 
-/// One order: the owner's, or any for finance and admin (others get 404).
+/// One order: the owner's, or any of their group for finance and admin (others get 404).
 #[utoipa::path(tag = "orders", params(("id" = Uuid, Path)), security(("bearer" = [])), responses((status = 200, body = OrderView)))]
 #[get("/orders/{id}")]
 #[tracing::instrument(skip_all)]
@@ -172,6 +174,7 @@ pub async fn get_order(
     let mut conn = state.pool.get().await?;
     let row: OrderRow = orders::table
         .find(*id)
+        .filter(orders::group_id.eq(user.group_id))
         .select(OrderRow::as_select())
         .get_result(&mut conn)
         .await
@@ -197,7 +200,7 @@ pub async fn cancel_order(
     let user = &user;
     let view = conn
         .transaction::<_, ApiError, _>(async move |conn| {
-            let order = queries::find_for_update(conn, id)
+            let order = queries::find_for_update(conn, user.group_id, id)
                 .await?
                 .filter(|o| o.employee_id == user.id || user.has(Role::Admin))
                 .ok_or(ApiError::NotFound)?;
@@ -210,6 +213,7 @@ pub async fn cancel_order(
             let view = queries::cancel(conn, &order).await?;
             audit::record(
                 conn,
+                user.group_id,
                 Some(user),
                 Change::new("order.cancelled", "order", id)
                     .before(&serde_json::json!({"status": order.status}))
@@ -240,7 +244,7 @@ pub async fn fulfil_order(
     let admin = &admin.user;
     let view = conn
         .transaction::<_, ApiError, _>(async move |conn| {
-            let order = queries::find_for_update(conn, id)
+            let order = queries::find_for_update(conn, admin.group_id, id)
                 .await?
                 .ok_or(ApiError::NotFound)?;
             if order.status != "placed" {
@@ -253,6 +257,7 @@ pub async fn fulfil_order(
             let view = queries::set_status(conn, &order, "fulfilled", lines).await?;
             audit::record(
                 conn,
+                admin.group_id,
                 Some(admin),
                 Change::new("order.fulfilled", "order", id)
                     .before(&serde_json::json!({"status": order.status}))

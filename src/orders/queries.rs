@@ -162,7 +162,8 @@ pub async fn context(
     request: &Requested,
 ) -> Result<Context, ApiError> {
     let ids: Vec<Uuid> = request.lines.iter().map(|(id, _)| *id).collect();
-    let found: Vec<PricedRow> = catalog::find_products(conn, &ids, user.tier_id).await?;
+    let found: Vec<PricedRow> =
+        catalog::find_products(conn, user.group_id, &ids, user.tier_id).await?;
     let group_code = crate::identity::queries::group_currency(conn, user.group_id).await?;
     price_context(user, request, found, &group_code)
 }
@@ -471,7 +472,7 @@ async fn attempt(
     // 1. Read.
     let ids: Vec<Uuid> = request.lines.iter().map(|(id, _)| *id).collect();
     let rows: Vec<Read> = statement(concat!(
-        "WITH employee AS (SELECT e.tier_id FROM employees e WHERE e.id = $1 AND e.active), \
+        "WITH employee AS (SELECT e.tier_id, e.group_id FROM employees e WHERE e.id = $1 AND e.active), \
          head AS ( \
              SELECT ",
         crate::user_columns!(),
@@ -491,7 +492,7 @@ async fn attempt(
              JOIN companies c ON c.id = p.seller_company_id \
              LEFT JOIN tier_category_discounts t ON t.category_id = p.category_id \
                  AND t.tier_id = (SELECT tier_id FROM employee) \
-             WHERE p.id = ANY($4)) \
+             WHERE p.id = ANY($4) AND p.group_id = (SELECT group_id FROM employee)) \
          SELECT head.*, found.* FROM head LEFT JOIN found ON true"
     ))
     .bind::<diesel::sql_types::Uuid, _>(subject.id)
@@ -619,8 +620,9 @@ async fn attempt(
              WHERE a.used = $7 AND ($8::numeric IS NULL OR a.used + EXCLUDED.used <= $8) \
              RETURNING 1), \
          limited AS ( \
-             INSERT INTO purchase_limit_usage AS u (employee_id, product_id, period_start, quantity) \
-             SELECT $4, x.product_id, x.period_start, x.quantity \
+             INSERT INTO purchase_limit_usage AS u (employee_id, product_id, period_start, quantity, \
+                 group_id) \
+             SELECT $4, x.product_id, x.period_start, x.quantity, $34 \
              FROM unnest($9::uuid[], $10::date[], $11::int4[]) AS x(product_id, period_start, quantity), \
                   (SELECT count(*) AS n FROM charge) AS ch \
              WHERE ch.n = 1 \
@@ -632,14 +634,15 @@ async fn attempt(
          o AS ( \
              INSERT INTO orders (id, status, employee_id, seller_company_id, currency, list_total, \
                  discount_total, total, allowance_applied, allowance_year, group_currency, fx_rate, \
-                 created_at, updated_at) \
-             VALUES ($12, 'placed', $4, $13, $14, $15, $16, $17, $6, $5, $18, $19, $20, $20) \
+                 created_at, updated_at, group_id) \
+             VALUES ($12, 'placed', $4, $13, $14, $15, $16, $17, $6, $5, $18, $19, $20, $20, $34) \
              RETURNING id, number), \
          lines AS ( \
              INSERT INTO order_lines (order_id, line_no, product_id, quantity, unit_list_price, \
-                 discount_percent, line_list_total, line_discount, line_total, limit_period_start) \
+                 discount_percent, line_list_total, line_discount, line_total, limit_period_start, \
+                 group_id) \
              SELECT o.id, l.line_no::int4, l.product_id, l.quantity, l.unit_list_price, \
-                 l.discount_percent, l.line_list_total, l.line_discount, l.line_total, l.period \
+                 l.discount_percent, l.line_list_total, l.line_discount, l.line_total, l.period, $34 \
              FROM o, unnest($21::uuid[], $22::int4[], $23::numeric[], $24::numeric[], \
                  $25::numeric[], $26::numeric[], $27::numeric[], $28::date[]) WITH ORDINALITY \
                  AS l(product_id, quantity, unit_list_price, discount_percent, line_list_total, \
@@ -647,8 +650,9 @@ async fn attempt(
              RETURNING 1), \
          body AS (SELECT jsonb_set($29::jsonb, '{number}', to_jsonb(o.number)) AS view FROM o), \
          audit AS ( \
-             INSERT INTO audit_events (actor_id, action, entity_type, entity_id, after, request_id) \
-             SELECT $4, 'order.placed', 'order', o.id, body.view, $30 FROM o, body \
+             INSERT INTO audit_events (actor_id, action, entity_type, entity_id, after, request_id, \
+                 group_id) \
+             SELECT $4, 'order.placed', 'order', o.id, body.view, $30, $34 FROM o, body \
              RETURNING 1), \
          stored AS ( \
              INSERT INTO idempotency_keys (employee_id, key, scope, request_hash, \
@@ -725,6 +729,7 @@ async fn attempt(
     .bind::<Text, _>(&key.0)
     .bind::<Text, _>(scope)
     .bind::<Text, _>(hash)
+    .bind::<diesel::sql_types::Uuid, _>(user.group_id)
     .get_result(conn)
     .await;
     let written = match written {
@@ -811,12 +816,15 @@ pub async fn with_lines(
         .collect())
 }
 
+/// The order `id` of `group`, locked for a state change.
 pub async fn find_for_update(
     conn: &mut AsyncPgConnection,
+    group: Uuid,
     id: Uuid,
 ) -> QueryResult<Option<OrderRow>> {
     orders::table
         .find(id)
+        .filter(orders::group_id.eq(group))
         .select(OrderRow::as_select())
         .for_update()
         .get_result(conn)

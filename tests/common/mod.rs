@@ -401,23 +401,29 @@ impl TestApp {
             .to_owned()
     }
 
-    /// Bootstraps the root company JKL and the first admin; returns (company id, admin token).
+    /// Bootstraps the group JKL (USD) and its first admin.
     pub async fn bootstrap(&self) -> Group {
+        self.bootstrap_group("JKL", "USD", ADMIN_EMAIL).await
+    }
+
+    /// Bootstraps another group with its root `code`, `currency` and first admin `admin_email`
+    /// (password [`ADMIN_PASSWORD`]), exactly as `internal-store bootstrap` does.
+    pub async fn bootstrap_group(&self, code: &str, currency: &str, admin_email: &str) -> Group {
         let created = internal_store::identity::bootstrap::run(
             &self.settings,
             internal_store::cli::BootstrapArgs {
-                group_code: "JKL".into(),
-                group_name: "JKL Holdings".into(),
-                currency: "USD".into(),
+                group_code: code.into(),
+                group_name: format!("{code} Holdings"),
+                currency: currency.into(),
                 country: "US".into(),
-                admin_email: ADMIN_EMAIL.into(),
+                admin_email: admin_email.into(),
                 admin_password: ADMIN_PASSWORD.into(),
-                admin_name: "Ada Admin".into(),
+                admin_name: "First Admin".into(),
             },
         )
         .await
         .unwrap();
-        let admin = self.token(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        let admin = self.token(admin_email, ADMIN_PASSWORD).await;
         Group {
             root_id: created.company_id.to_string(),
             admin_id: created.admin_id.to_string(),
