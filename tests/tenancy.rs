@@ -1,0 +1,682 @@
+//! Each group is a sealed tenant. Two groups are created by `bootstrap` and filled with one of
+//! every object; then every operation of the OpenAPI document, read at run time, is called by
+//! every role of group B with group A's ids in its path, id-typed query parameters and body id
+//! fields. Nothing may succeed, nothing may fail with a 5xx, no response may carry an id of
+//! group A, and group A's rows must be exactly as they were. An operation added later is
+//! walked the same way without editing this file.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use common::{Group, TestApp};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+/// One group with one object of every kind and a signed-in member for every role.
+struct Tenant {
+    group: Group,
+    /// Object ids by kind: root, company, category, tier, product, employee, order.
+    ids: HashMap<&'static str, String>,
+    /// (role, token) for every role, the group's first admin included.
+    members: Vec<(&'static str, String)>,
+}
+
+impl Tenant {
+    fn id(&self, kind: &str) -> &str {
+        self.ids.get(kind).unwrap_or_else(|| panic!("no {kind} id"))
+    }
+}
+
+/// Creates group `code` with the same codes (company `ABC`, category `gadgets`, tier `staff`,
+/// sku `WIDGET-1`) in every group: codes are unique per group only.
+async fn populate(app: &TestApp, code: &str, domain: &str) -> Tenant {
+    let group = app
+        .bootstrap_group(code, "USD", &format!("first.admin@{domain}"))
+        .await;
+    let company = app
+        .create_company(&group.admin, "ABC", Some(&group.root_id), "USD")
+        .await;
+    let company_id = company["id"].as_str().unwrap().to_owned();
+    let category = app.create_category(&group.admin, "gadgets").await;
+    let tier = app
+        .create_tier(
+            &group.admin,
+            "staff",
+            "10",
+            Some("1000.00"),
+            &["direct", "outsourced"],
+        )
+        .await;
+    app.send(
+        Method::PUT,
+        &format!(
+            "/api/v1/discount-tiers/{}/categories/{}",
+            tier["id"].as_str().unwrap(),
+            category["id"].as_str().unwrap()
+        ),
+        Some(&group.admin),
+        Some(json!({"discount_percent": "5"})),
+    )
+    .await
+    .assert_status(200);
+    let product = app
+        .create_product(
+            &group.admin,
+            "WIDGET-1",
+            &category,
+            &company_id,
+            "20.00",
+            json!({"purchase_limit": {"max_quantity": 50, "period": "year"}}),
+        )
+        .await;
+    let (shopper, shopper_token) = app
+        .create_shopper(
+            &group.admin,
+            &company_id,
+            &format!("shopper@{domain}"),
+            Some(&tier),
+            "direct",
+        )
+        .await;
+    let order = app
+        .place_order(&shopper_token, "tenancy-1", &[(&product, 1)])
+        .await;
+    let order = order.assert_status(201).clone();
+    let mut members = vec![("employee", shopper_token)];
+    for role in ["purchaser", "finance", "admin"] {
+        let (_, token) = app
+            .create_employee(
+                &group.admin,
+                &company_id,
+                &format!("{role}@{domain}"),
+                &["employee", role],
+            )
+            .await;
+        members.push((role, token));
+    }
+    members.push(("first_admin", group.admin.clone()));
+    let ids = HashMap::from([
+        ("root", group.root_id.clone()),
+        ("company", company_id),
+        ("category", category["id"].as_str().unwrap().to_owned()),
+        ("tier", tier["id"].as_str().unwrap().to_owned()),
+        ("product", product["id"].as_str().unwrap().to_owned()),
+        ("employee", shopper["id"].as_str().unwrap().to_owned()),
+        ("order", order["id"].as_str().unwrap().to_owned()),
+    ]);
+    Tenant {
+        group,
+        ids,
+        members,
+    }
+}
+
+#[derive(diesel::QueryableByName)]
+struct Text {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    value: String,
+}
+
+async fn texts(conn: &mut AsyncPgConnection, sql: &str) -> Vec<String> {
+    let rows: Vec<Text> = diesel::sql_query(sql).load(conn).await.unwrap();
+    rows.into_iter().map(|r| r.value).collect()
+}
+
+/// Tables that carry a group, found in the catalog (so a new table is covered too).
+async fn grouped_tables(conn: &mut AsyncPgConnection) -> Vec<String> {
+    texts(
+        conn,
+        "SELECT table_name::text AS value FROM information_schema.columns \
+         WHERE table_schema = 'public' AND column_name = 'group_id' ORDER BY 1",
+    )
+    .await
+}
+
+/// Every row of `group`, table by table (and the allowance ledger, grouped through its
+/// employee).
+async fn snapshot(conn: &mut AsyncPgConnection, group: &str) -> BTreeMap<String, String> {
+    let mut rows = BTreeMap::new();
+    for table in grouped_tables(conn).await {
+        let all = texts(
+            conn,
+            &format!(
+                "SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY to_jsonb(t)::text), '[]')::text AS value \
+                 FROM {table} t WHERE group_id = '{group}'"
+            ),
+        )
+        .await;
+        rows.insert(table, all.concat());
+    }
+    let allowance = texts(
+        conn,
+        &format!(
+            "SELECT coalesce(jsonb_agg(to_jsonb(a) ORDER BY to_jsonb(a)::text), '[]')::text AS value \
+             FROM allowance_usage a JOIN employees e ON e.id = a.employee_id WHERE e.group_id = '{group}'"
+        ),
+    )
+    .await;
+    rows.insert("allowance_usage".into(), allowance.concat());
+    rows
+}
+
+/// Every id of a row of `group`.
+async fn ids_of(conn: &mut AsyncPgConnection, group: &str) -> BTreeSet<String> {
+    let mut ids = BTreeSet::new();
+    for table in grouped_tables(conn).await {
+        let has_id = texts(
+            conn,
+            &format!(
+                "SELECT column_name::text AS value FROM information_schema.columns \
+                 WHERE table_schema = 'public' AND table_name = '{table}' AND column_name = 'id'"
+            ),
+        )
+        .await;
+        if !has_id.is_empty() {
+            ids.extend(
+                texts(
+                    conn,
+                    &format!("SELECT id::text AS value FROM {table} WHERE group_id = '{group}'"),
+                )
+                .await,
+            );
+        }
+    }
+    ids
+}
+
+/// The kind of object a path segment or field names, when it is a known one.
+fn kind_named(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "companies"
+        | "company_id"
+        | "seller_company_id"
+        | "buyer_company_id"
+        | "counterparty_company_id"
+        | "from_company_id"
+        | "to_company_id" => "company",
+        "parent_id" | "group_id" => "root",
+        "categories" | "category_id" => "category",
+        "discount-tiers" | "tier_id" => "tier",
+        "products" | "product_id" => "product",
+        "employees" | "employee_id" | "actor_id" => "employee",
+        "orders" | "order_id" => "order",
+        _ => return None,
+    })
+}
+
+const KINDS: [&str; 7] = [
+    "root", "company", "category", "tier", "product", "employee", "order",
+];
+
+/// Builds valid values from the document's schemas, putting `tenant`'s ids in every id field.
+struct Generator<'a> {
+    doc: &'a Value,
+    tenant: &'a Tenant,
+    counter: std::cell::Cell<u32>,
+}
+
+impl Generator<'_> {
+    fn unique(&self) -> u32 {
+        self.counter.set(self.counter.get() + 1);
+        self.counter.get()
+    }
+
+    fn resolve<'s>(&'s self, schema: &'s Value) -> &'s Value {
+        match schema["$ref"].as_str() {
+            Some(reference) => {
+                let name = reference.rsplit('/').next().unwrap();
+                self.resolve(&self.doc["components"]["schemas"][name])
+            }
+            None => schema,
+        }
+    }
+
+    /// (value, whether an id of the tenant was put in it)
+    fn value(&self, field: &str, schema: &Value) -> (Value, bool) {
+        let schema = self.resolve(schema);
+        for combinator in ["oneOf", "anyOf", "allOf"] {
+            if let Some(options) = schema[combinator].as_array() {
+                let chosen = options
+                    .iter()
+                    .find(|option| option["type"] != "null")
+                    .unwrap_or(&Value::Null);
+                return self.value(field, chosen);
+            }
+        }
+        if let Some(options) = schema["enum"].as_array() {
+            let first = options.iter().find(|v| !v.is_null()).cloned();
+            return (first.unwrap_or(Value::Null), false);
+        }
+        let kind = match &schema["type"] {
+            Value::Array(types) => types
+                .iter()
+                .find(|t| *t != "null")
+                .and_then(Value::as_str)
+                .unwrap_or("null"),
+            Value::String(kind) => kind.as_str(),
+            _ if schema["properties"].is_object() => "object",
+            _ => "null",
+        };
+        match kind {
+            "object" => {
+                let mut object = serde_json::Map::new();
+                let mut any = false;
+                if let Some(properties) = schema["properties"].as_object() {
+                    for (name, property) in properties {
+                        let (value, has_id) = self.value(name, property);
+                        any |= has_id;
+                        object.insert(name.clone(), value);
+                    }
+                }
+                (Value::Object(object), any)
+            }
+            "array" => {
+                let (item, has_id) = self.value(field, &schema["items"]);
+                (Value::Array(vec![item]), has_id)
+            }
+            "integer" | "number" => {
+                let minimum = schema["minimum"].as_i64().unwrap_or(1).max(1);
+                (json!(minimum), false)
+            }
+            "boolean" => (json!(true), false),
+            "string" => self.string(field, schema),
+            _ => (Value::Null, false),
+        }
+    }
+
+    fn string(&self, field: &str, schema: &Value) -> (Value, bool) {
+        if schema["format"] == "uuid" {
+            let kind = kind_named(field).unwrap_or("company");
+            return (json!(self.tenant.id(kind)), true);
+        }
+        let n = self.unique();
+        let text = match field {
+            "code" | "sku" => format!("ISO{n}"),
+            "email" => format!("isolation{n}@nowhere.example"),
+            "password" => "isolation-password-123".to_owned(),
+            "currency" => "USD".to_owned(),
+            "country" => "US".to_owned(),
+            "list_price" | "unit_cost" | "annual_allowance" | "amount" => "10.00".to_owned(),
+            name if name.ends_with("percent") => "10".to_owned(),
+            _ => match schema["format"].as_str() {
+                Some("date") => chrono::Utc::now().date_naive().to_string(),
+                Some("date-time") => chrono::Utc::now().to_rfc3339(),
+                _ => match schema["example"].as_str() {
+                    Some(example) => example.to_owned(),
+                    None => format!("Isolation {n}"),
+                },
+            },
+        };
+        (json!(text), false)
+    }
+}
+
+/// One request an operation is tried with.
+struct Attempt {
+    path: String,
+    query: Vec<(String, String)>,
+    body: Option<Value>,
+    /// A path parameter or body field holds an id of the other tenant: must not succeed.
+    targets_other: bool,
+}
+
+/// The requests to try `operation` at `template` with: `tenant`'s ids in every id slot.
+fn attempts(
+    generator: &Generator<'_>,
+    template: &str,
+    operation: &Value,
+    tenant: &Tenant,
+) -> Vec<Attempt> {
+    let parameters = operation["parameters"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let query: Vec<(String, String)> = parameters
+        .iter()
+        .filter(|p| p["in"] == "query" && generator.resolve(&p["schema"])["format"] == "uuid")
+        .map(|p| {
+            let name = p["name"].as_str().unwrap();
+            (
+                name.to_owned(),
+                tenant.id(kind_named(name).unwrap_or("company")).to_owned(),
+            )
+        })
+        .collect();
+    let (body, body_has_id) =
+        match operation["requestBody"]["content"]["application/json"].get("schema") {
+            Some(schema) => {
+                let (value, has_id) = generator.value("body", schema);
+                (Some(value), has_id)
+            }
+            None => (None, false),
+        };
+    // Path parameters: the kind the segment before them names, else every kind in turn.
+    let segments: Vec<&str> = template.split('/').collect();
+    let mut slot_kinds: Vec<Vec<&'static str>> = Vec::new();
+    for (index, segment) in segments.iter().enumerate() {
+        if segment.starts_with('{') {
+            let name = segment.trim_matches(|c| c == '{' || c == '}');
+            let named = kind_named(name)
+                .or_else(|| index.checked_sub(1).and_then(|i| kind_named(segments[i])));
+            slot_kinds.push(named.map_or_else(|| KINDS.to_vec(), |k| vec![k]));
+        }
+    }
+    if slot_kinds.is_empty() {
+        return vec![Attempt {
+            path: template.to_owned(),
+            query,
+            body,
+            targets_other: body_has_id,
+        }];
+    }
+    let choices = slot_kinds.iter().map(Vec::len).max().unwrap_or(1);
+    (0..choices)
+        .map(|choice| {
+            let mut slot = 0;
+            let path = segments
+                .iter()
+                .map(|segment| {
+                    if segment.starts_with('{') {
+                        let kinds = &slot_kinds[slot];
+                        slot += 1;
+                        tenant.id(kinds[choice.min(kinds.len() - 1)]).to_owned()
+                    } else {
+                        (*segment).to_owned()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("/");
+            Attempt {
+                path,
+                query: query.clone(),
+                body: body.clone(),
+                targets_other: true,
+            }
+        })
+        .collect()
+}
+
+async fn call(
+    app: &TestApp,
+    method: &Method,
+    attempt: &Attempt,
+    token: &str,
+    key: u32,
+) -> (u16, String) {
+    let mut url = url::Url::parse(&app.url(&attempt.path)).unwrap();
+    for (name, value) in &attempt.query {
+        url.query_pairs_mut().append_pair(name, value);
+    }
+    let mut request = app
+        .client
+        .request(method.clone(), url)
+        .bearer_auth(token)
+        .header("Idempotency-Key", format!("isolation-{key}"));
+    if let Some(body) = &attempt.body {
+        request = request.json(body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap_or_default())
+}
+
+fn operations(doc: &Value) -> Vec<(Method, String, Value)> {
+    let mut found = Vec::new();
+    for (template, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            if let Ok(method) = Method::from_bytes(method.to_uppercase().as_bytes()) {
+                if operation.is_object() {
+                    found.push((method, template.clone(), operation.clone()));
+                }
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn no_role_of_one_group_reaches_anything_of_another_through_any_operation() {
+    let app = TestApp::spawn().await;
+    let a = populate(&app, "JKL", "jkl.example").await;
+    let b = populate(&app, "MNO", "mno.example").await;
+    let mut conn = app.db.connect().await;
+    let before = snapshot(&mut conn, &a.group.root_id).await;
+    let a_ids = ids_of(&mut conn, &a.group.root_id).await;
+    assert!(a_ids.len() >= 10, "group A holds one of every object");
+    let doc = serde_json::to_value(internal_store::openapi::document()).unwrap();
+    let ops = operations(&doc);
+    assert!(ops.len() >= 25, "the document lists every operation");
+
+    let mut key = 0;
+    let mut failures = Vec::new();
+    let foreign = Generator {
+        doc: &doc,
+        tenant: &a,
+        counter: std::cell::Cell::new(0),
+    };
+    for (method, template, operation) in &ops {
+        for attempt in attempts(&foreign, template, operation, &a) {
+            for (role, token) in &b.members {
+                key += 1;
+                let (status, body) = call(&app, method, &attempt, token, key).await;
+                let what = format!("{method} {} as B's {role} → {status}", attempt.path);
+                if status >= 500 {
+                    failures.push(format!("{what}: server error {body}"));
+                }
+                if attempt.targets_other && (200..300).contains(&status) {
+                    failures.push(format!("{what}: succeeded on group A's object"));
+                }
+                if (200..300).contains(&status) {
+                    if let Some(leaked) = a_ids.iter().find(|id| body.contains(id.as_str())) {
+                        failures.push(format!("{what}: response holds group A's id {leaked}"));
+                    }
+                }
+            }
+        }
+    }
+    // The same walk without any query: every list of group B is free of group A.
+    for (method, template, _) in ops
+        .iter()
+        .filter(|(m, t, _)| *m == Method::GET && !t.contains('{'))
+    {
+        for (role, token) in &b.members {
+            let bare = Attempt {
+                path: template.clone(),
+                query: Vec::new(),
+                body: None,
+                targets_other: false,
+            };
+            key += 1;
+            let (status, body) = call(&app, method, &bare, token, key).await;
+            if let Some(leaked) = a_ids.iter().find(|id| body.contains(id.as_str())) {
+                failures.push(format!(
+                    "{method} {template} as B's {role} → {status}: holds group A's id {leaked}"
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(
+        snapshot(&mut conn, &a.group.root_id).await,
+        before,
+        "group A's rows changed"
+    );
+
+    // Control: the same bodies with group B's own ids are well formed and find their objects,
+    // so the refusals above come from the group boundary, not from a bad request.
+    let own = Generator {
+        doc: &doc,
+        tenant: &b,
+        counter: std::cell::Cell::new(10_000),
+    };
+    let mut control_failures = Vec::new();
+    for (method, template, operation) in &ops {
+        for attempt in attempts(&own, template, operation, &b).into_iter().take(1) {
+            key += 1;
+            let (status, body) = call(&app, method, &attempt, &b.group.admin, key).await;
+            if status >= 500 || [400, 404, 422].contains(&status) {
+                control_failures.push(format!(
+                    "{method} {} with B's own ids as B's first admin → {status}: {body}",
+                    attempt.path
+                ));
+            }
+        }
+    }
+    assert!(
+        control_failures.is_empty(),
+        "{}",
+        control_failures.join("\n")
+    );
+    assert_eq!(
+        snapshot(&mut conn, &a.group.root_id).await,
+        before,
+        "group A's rows changed"
+    );
+}
+
+#[tokio::test]
+async fn a_second_group_reuses_the_first_groups_codes() {
+    let app = TestApp::spawn().await;
+    let a = populate(&app, "JKL", "jkl.example").await;
+    // `populate` creates company ABC, category gadgets, tier staff and sku WIDGET-1 again.
+    let b = populate(&app, "MNO", "mno.example").await;
+    for kind in ["company", "category", "tier", "product"] {
+        assert_ne!(a.id(kind), b.id(kind));
+    }
+    let product = app
+        .get(
+            &format!("/api/v1/products/{}", b.id("product")),
+            &b.group.admin,
+        )
+        .await;
+    assert_eq!(product.assert_status(200)["sku"], "WIDGET-1");
+    // Within one group a code is still unique.
+    app.post(
+        "/api/v1/categories",
+        &b.group.admin,
+        json!({"code": "gadgets", "name": "Again"}),
+    )
+    .await
+    .assert_problem(409, "conflict");
+    // A group's root code stays unique across the database (it names the group).
+    app.post(
+        "/api/v1/companies",
+        &b.group.admin,
+        json!({"code": "JKL", "name": "Same code as A's root, below B's root",
+               "parent_id": b.group.root_id, "currency": "USD", "country": "US"}),
+    )
+    .await
+    .assert_status(201);
+}
+
+/// Runs `sql` as the application's own database user and returns the error kind, if any.
+async fn refused(conn: &mut AsyncPgConnection, sql: &str) -> Option<DatabaseErrorKind> {
+    match diesel::sql_query(sql).execute(conn).await {
+        Ok(_) => None,
+        Err(DieselError::DatabaseError(kind, _)) => Some(kind),
+        Err(other) => panic!("{sql}: {other}"),
+    }
+}
+
+#[tokio::test]
+async fn the_database_refuses_a_row_that_points_into_another_group() {
+    let app = TestApp::spawn().await;
+    let a = populate(&app, "JKL", "jkl.example").await;
+    let b = populate(&app, "MNO", "mno.example").await;
+    // The same connection settings as the application's pool: its user, its database.
+    let mut conn = internal_store::db::connect(&app.db.url).await.unwrap();
+    let fk = Some(DatabaseErrorKind::ForeignKeyViolation);
+    let (ag, bg) = (&a.group.root_id, &b.group.root_id);
+    let cases = [
+        // Tiers: an employee of A on B's tier.
+        format!(
+            "UPDATE employees SET tier_id = '{}' WHERE id = '{}'",
+            b.id("tier"),
+            a.id("employee")
+        ),
+        format!(
+            "INSERT INTO employees (group_id, email, full_name, company_id, employment_type, client_type, tier_id, roles, password_hash) \
+             VALUES ('{ag}', 'x@jkl.example', 'X', '{}', 'direct', 'operational', '{}', ARRAY['employee'], 'x')",
+            a.id("company"),
+            b.id("tier")
+        ),
+        // Categories: A's product in B's category; an override of A's tier for B's category.
+        format!(
+            "UPDATE products SET category_id = '{}' WHERE id = '{}'",
+            b.id("category"),
+            a.id("product")
+        ),
+        format!(
+            "INSERT INTO tier_category_discounts (group_id, tier_id, category_id, discount_percent) \
+             VALUES ('{ag}', '{}', '{}', 1)",
+            a.id("tier"),
+            b.id("category")
+        ),
+        // Companies: a company of A under B's root, or claiming A's group under B's root.
+        format!(
+            "UPDATE companies SET parent_id = '{bg}' WHERE id = '{}'",
+            a.id("company")
+        ),
+        format!(
+            "INSERT INTO companies (code, name, parent_id, group_id, currency, country) \
+             VALUES ('SNEAK', 'Sneak', '{bg}', '{ag}', 'USD', 'US')"
+        ),
+        format!(
+            "UPDATE employees SET company_id = '{}' WHERE id = '{}'",
+            b.id("company"),
+            a.id("employee")
+        ),
+        // Orders: A's order sold by B's company or bought by B's employee; a line of A's order
+        // for B's product.
+        format!(
+            "UPDATE orders SET seller_company_id = '{}' WHERE id = '{}'",
+            b.id("company"),
+            a.id("order")
+        ),
+        format!(
+            "UPDATE orders SET employee_id = '{}' WHERE id = '{}'",
+            b.id("employee"),
+            a.id("order")
+        ),
+        format!(
+            "INSERT INTO order_lines (group_id, order_id, line_no, product_id, quantity, unit_list_price, \
+             discount_percent, line_list_total, line_discount, line_total) \
+             VALUES ('{ag}', '{}', 9, '{}', 1, 1, 0, 1, 0, 1)",
+            a.id("order"),
+            b.id("product")
+        ),
+        // Moving a row to another group while it still points at its own group's rows.
+        format!("UPDATE products SET group_id = '{bg}', sku = 'MOVED-1' WHERE id = '{}'", a.id("product")),
+        format!("UPDATE orders SET group_id = '{bg}' WHERE id = '{}'", a.id("order")),
+    ];
+    for sql in &cases {
+        assert_eq!(refused(&mut conn, sql).await, fk, "{sql}");
+    }
+    // A company never changes group, even with its references in order.
+    let moved = refused(
+        &mut conn,
+        &format!(
+            "UPDATE companies SET group_id = '{bg}' WHERE id = '{}'",
+            a.id("company")
+        ),
+    )
+    .await;
+    assert!(moved.is_some(), "a company moved to another group");
+    // The same statements within one group pass (the refusals are about the group only).
+    assert_eq!(
+        refused(
+            &mut conn,
+            &format!(
+                "UPDATE products SET category_id = '{}' WHERE id = '{}'",
+                a.id("category"),
+                a.id("product")
+            )
+        )
+        .await,
+        None
+    );
+}
