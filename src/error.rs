@@ -316,6 +316,15 @@ impl From<DieselError> for ApiError {
             DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
                 Self::Unavailable("transaction serialization failure".into())
             }
+            DieselError::DatabaseError(_, info)
+                if info.constraint_name() == Some("transfer_pricing_policies_no_overlap") =>
+            {
+                Self::conflict(
+                    "conflict",
+                    "another policy of the same seller, buyer and category is valid on some of \
+                     these days",
+                )
+            }
             // statement_timeout / lock_timeout (SQLSTATE 57014 / 55P03): busy, try again.
             DieselError::DatabaseError(_, info)
                 if info.message().contains("statement timeout")

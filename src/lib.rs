@@ -6,13 +6,17 @@
 pub mod audit;
 pub mod catalog;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod fx;
 pub mod health;
 pub mod identity;
+pub mod intercompany;
+pub mod inventory;
 pub mod openapi;
 pub mod orders;
 pub mod pagination;

@@ -27,6 +27,8 @@ use crate::error::{FieldError, Problem, PROBLEM_JSON};
         (name = "identity", description = "Login, companies, employees"),
         (name = "catalog", description = "Categories, discount tiers, products and employee prices"),
         (name = "orders", description = "Employee orders"),
+        (name = "fx", description = "FX rates"),
+        (name = "intercompany", description = "Transfer-pricing policies and intercompany orders"),
         (name = "audit", description = "Append-only audit log"),
     )
 )]

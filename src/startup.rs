@@ -18,6 +18,7 @@ use utoipa_actix_web::{scope, AppExt};
 use utoipa_scalar::Servable as _;
 
 use crate::catalog::cache::{ListingCache, Served};
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::error::{self, ApiError, PROBLEM_JSON};
@@ -30,6 +31,8 @@ pub struct AppState {
     pub tokens: TokenKeys,
     pub passwords: PasswordHasher,
     pub listing_cache: ListingCache,
+    /// Business dates ("today") come from here.
+    pub clock: Clock,
 }
 
 /// Every API route, registered through utoipa-actix-web so each one lands in the OpenAPI document.
@@ -41,6 +44,8 @@ pub fn api_routes(cfg: &mut ServiceConfig) {
             .configure(crate::identity::routes)
             .configure(crate::catalog::routes)
             .configure(crate::orders::routes)
+            .configure(crate::fx::routes)
+            .configure(crate::intercompany::routes)
             .configure(crate::audit::routes),
     );
 }
@@ -49,6 +54,8 @@ pub struct Application {
     port: u16,
     server: Server,
     pub pool: DbPool,
+    /// The server's clock (tests move it to other days).
+    pub clock: Clock,
 }
 
 impl Application {
@@ -67,8 +74,20 @@ impl Application {
         crate::orders::idempotency::spawn_sweeper(pool.clone());
         let listing_cache = ListingCache::new(settings.listing_cache_ttl);
         listing_cache.spawn_listener(&located.url)?;
-        let server = run(listener, pool.clone(), listing_cache, settings)?;
-        Ok(Self { port, server, pool })
+        let clock = Clock::system();
+        let server = run(
+            listener,
+            pool.clone(),
+            listing_cache,
+            clock.clone(),
+            settings,
+        )?;
+        Ok(Self {
+            port,
+            server,
+            pool,
+            clock,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -85,6 +104,7 @@ fn run(
     listener: TcpListener,
     pool: DbPool,
     listing_cache: ListingCache,
+    clock: Clock,
     settings: Settings,
 ) -> anyhow::Result<Server> {
     let settings = Arc::new(settings);
@@ -94,6 +114,7 @@ fn run(
         passwords: PasswordHasher::new(settings.password_hash_concurrency),
         settings: settings.clone(),
         listing_cache: listing_cache.clone(),
+        clock,
     });
     let openapi = crate::openapi::document();
     let openapi_json = web::Data::new(OpenApiJson(

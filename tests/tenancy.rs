@@ -86,8 +86,63 @@ async fn populate(app: &TestApp, code: &str, domain: &str) -> Tenant {
         .place_order(&shopper_token, "tenancy-1", &[(&product, 1)])
         .await;
     let order = order.assert_status(201).clone();
+    // Intercompany trade: XYZ buys from ABC under a policy; an FX rate is on record.
+    let buyer = app
+        .create_company(&group.admin, "XYZ", Some(&group.root_id), "USD")
+        .await;
+    let buyer_id = buyer["id"].as_str().unwrap().to_owned();
+    let (_, finance_token) = app
+        .create_employee(
+            &group.admin,
+            &group.root_id,
+            &format!("finance@{domain}"),
+            &["employee", "finance"],
+        )
+        .await;
+    let policy = app
+        .post(
+            "/api/v1/transfer-pricing-policies",
+            &finance_token,
+            json!({"seller_company_id": company_id, "method": "cost_plus", "percent": "10",
+                   "valid_from": "2020-01-01"}),
+        )
+        .await
+        .assert_status(201)
+        .clone();
+    let rate = app
+        .post(
+            "/api/v1/fx-rates",
+            &finance_token,
+            json!({"base": "EUR", "quote": "USD", "rate": "1.1", "date": "2020-01-01"}),
+        )
+        .await
+        .assert_status(201)
+        .clone();
+    let (_, buyer_token) = app
+        .create_employee(
+            &group.admin,
+            &buyer_id,
+            &format!("buyer@{domain}"),
+            &["employee", "purchaser"],
+        )
+        .await;
+    let ic_order = app
+        .client
+        .post(app.url("/api/v1/intercompany-orders"))
+        .bearer_auth(&buyer_token)
+        .header("Idempotency-Key", "tenancy-ic-1")
+        .json(
+            &json!({"buyer_company_id": buyer_id, "seller_company_id": company_id,
+                      "lines": [{"product_id": product["id"], "quantity": 1}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let ic_order = TestApp::decode(ic_order).await.assert_status(201).clone();
+
     let mut members = vec![("employee", shopper_token)];
-    for role in ["purchaser", "finance", "admin"] {
+    members.push(("finance", finance_token));
+    for role in ["purchaser", "admin"] {
         let (_, token) = app
             .create_employee(
                 &group.admin,
@@ -107,6 +162,10 @@ async fn populate(app: &TestApp, code: &str, domain: &str) -> Tenant {
         ("product", product["id"].as_str().unwrap().to_owned()),
         ("employee", shopper["id"].as_str().unwrap().to_owned()),
         ("order", order["id"].as_str().unwrap().to_owned()),
+        ("buyer", buyer_id),
+        ("policy", policy["id"].as_str().unwrap().to_owned()),
+        ("fx_rate", rate["id"].as_str().unwrap().to_owned()),
+        ("ic_order", ic_order["id"].as_str().unwrap().to_owned()),
     ]);
     Tenant {
         group,
@@ -194,10 +253,13 @@ fn kind_named(name: &str) -> Option<&'static str> {
         "companies"
         | "company_id"
         | "seller_company_id"
-        | "buyer_company_id"
         | "counterparty_company_id"
         | "from_company_id"
         | "to_company_id" => "company",
+        "buyer_company_id" => "buyer",
+        "transfer-pricing-policies" | "policy_id" => "policy",
+        "fx-rates" => "fx_rate",
+        "intercompany-orders" => "ic_order",
         "parent_id" | "group_id" => "root",
         "categories" | "category_id" => "category",
         "discount-tiers" | "tier_id" => "tier",
@@ -208,8 +270,9 @@ fn kind_named(name: &str) -> Option<&'static str> {
     })
 }
 
-const KINDS: [&str; 7] = [
-    "root", "company", "category", "tier", "product", "employee", "order",
+const KINDS: [&str; 11] = [
+    "root", "company", "category", "tier", "product", "employee", "order", "buyer", "policy",
+    "fx_rate", "ic_order",
 ];
 
 /// Builds valid values from the document's schemas, putting `tenant`'s ids in every id field.

@@ -83,6 +83,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    fx_rates (id) {
+        id -> Uuid,
+        group_id -> Uuid,
+        base -> Text,
+        quote -> Text,
+        rate -> Numeric,
+        date -> Date,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     idempotency_keys (employee_id, key) {
         employee_id -> Uuid,
         key -> Text,
@@ -90,6 +102,67 @@ diesel::table! {
         request_hash -> Text,
         response_status -> Int4,
         response_body -> Jsonb,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    intercompany_order_lines (order_id, line_no) {
+        group_id -> Uuid,
+        order_id -> Uuid,
+        line_no -> Int4,
+        product_id -> Uuid,
+        quantity -> Int4,
+        policy_id -> Uuid,
+        method -> Text,
+        unit_cost -> Numeric,
+        unit_transfer_price -> Numeric,
+        line_total -> Numeric,
+        markup_percent -> Nullable<Numeric>,
+        outside_arms_length_range -> Bool,
+    }
+}
+
+diesel::table! {
+    intercompany_orders (id) {
+        id -> Uuid,
+        group_id -> Uuid,
+        number -> Text,
+        status -> Text,
+        buyer_company_id -> Uuid,
+        seller_company_id -> Uuid,
+        currency -> Text,
+        total -> Numeric,
+        order_date -> Date,
+        created_by -> Uuid,
+        promised_date -> Nullable<Date>,
+        accepted_at -> Nullable<Timestamptz>,
+        shipped_at -> Nullable<Timestamptz>,
+        ship_date -> Nullable<Date>,
+        settled_at -> Nullable<Timestamptz>,
+        settle_date -> Nullable<Date>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    ledger_entries (seq) {
+        seq -> Int8,
+        id -> Uuid,
+        group_id -> Uuid,
+        posting_id -> Uuid,
+        order_id -> Nullable<Uuid>,
+        company_id -> Uuid,
+        counterparty_company_id -> Uuid,
+        side -> Text,
+        kind -> Text,
+        amount -> Numeric,
+        currency -> Text,
+        document_amount -> Numeric,
+        document_currency -> Text,
+        rate -> Numeric,
+        date -> Date,
         created_at -> Timestamptz,
     }
 }
@@ -181,9 +254,29 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    transfer_pricing_policies (id) {
+        id -> Uuid,
+        group_id -> Uuid,
+        seller_company_id -> Uuid,
+        buyer_company_id -> Nullable<Uuid>,
+        category_id -> Nullable<Uuid>,
+        method -> Text,
+        percent -> Numeric,
+        min_markup_percent -> Nullable<Numeric>,
+        max_markup_percent -> Nullable<Numeric>,
+        target_markup_percent -> Nullable<Numeric>,
+        valid_from -> Date,
+        valid_to -> Nullable<Date>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(allowance_usage -> employees (employee_id));
 diesel::joinable!(employees -> companies (company_id));
 diesel::joinable!(employees -> discount_tiers (tier_id));
+diesel::joinable!(intercompany_order_lines -> intercompany_orders (order_id));
 diesel::joinable!(order_lines -> orders (order_id));
 diesel::joinable!(order_lines -> products (product_id));
 diesel::joinable!(orders -> companies (seller_company_id));
@@ -202,11 +295,16 @@ diesel::allow_tables_to_appear_in_same_query!(
     companies,
     discount_tiers,
     employees,
+    fx_rates,
     idempotency_keys,
+    intercompany_order_lines,
+    intercompany_orders,
+    ledger_entries,
     login_throttle,
     order_lines,
     orders,
     products,
     purchase_limit_usage,
     tier_category_discounts,
+    transfer_pricing_policies,
 );

@@ -2,5 +2,9 @@
 
 pub mod allowance;
 pub mod codes;
+pub mod fx;
+pub mod intercompany;
 pub mod money;
+pub mod period;
 pub mod pricing;
+pub mod transfer_pricing;

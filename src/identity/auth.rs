@@ -297,3 +297,21 @@ impl<P: Policy + 'static> FromRequest for Authorized<P> {
         })
     }
 }
+
+pub struct Finance;
+impl Policy for Finance {
+    const ROLES: &'static [Role] = &[Role::Finance];
+}
+
+/// Purchasers place and handle intercompany orders for their own company (checked per order).
+pub struct Purchaser;
+impl Policy for Purchaser {
+    const ROLES: &'static [Role] = &[Role::Purchaser];
+}
+
+/// The roles that see intercompany trade at all: purchasers (their company's), finance and
+/// admins (the group's).
+pub struct Trade;
+impl Policy for Trade {
+    const ROLES: &'static [Role] = &[Role::Purchaser, Role::Finance, Role::Admin];
+}

@@ -165,16 +165,29 @@ pub async fn context(
     let found: Vec<PricedRow> =
         catalog::find_products(conn, user.group_id, &ids, user.tier_id).await?;
     let group_code = crate::identity::queries::group_currency(conn, user.group_id).await?;
-    price_context(user, request, found, &group_code)
+    // The rate from the (first) seller's currency to the group's, on the order date.
+    let fx_rate = match (
+        <[_]>::first(&found).and_then(|row| CurrencyCode::parse(&row.1)),
+        CurrencyCode::parse(&group_code),
+    ) {
+        (Some(from), Some(to)) if from != to => {
+            crate::fx::queries::lookup(conn, user.group_id, from, to, Utc::now().date_naive())
+                .await?
+        }
+        _ => None,
+    };
+    price_context(user, request, found, &group_code, fx_rate)
 }
 
 /// Checks that every requested product may be bought by `user` from one seller, and prepares
-/// the pricing inputs in request order.
+/// the pricing inputs in request order. `fx_rate` converts the seller's currency to the
+/// group's on the order date (None: no rate is known).
 pub fn price_context(
     user: &CurrentUser,
     request: &Requested,
     found: Vec<PricedRow>,
     group_code: &str,
+    fx_rate: Option<Decimal>,
 ) -> Result<Context, ApiError> {
     let by_id: HashMap<Uuid, PricedRow> = found.into_iter().map(|row| (row.0.id, row)).collect();
     let mut rows = Vec::with_capacity(request.lines.len());
@@ -207,10 +220,9 @@ pub fn price_context(
     let fx_rate = if currency == group_currency {
         Decimal::ONE
     } else {
-        return Err(ApiError::unprocessable(
-            "fx_rate_missing",
-            format!("no {currency}→{group_currency} exchange rate is known for today"),
-        ));
+        fx_rate.ok_or_else(|| {
+            crate::fx::queries::missing(currency, group_currency, Utc::now().date_naive())
+        })?
     };
     let cap = user.tier_allowance;
     let inputs = rows
@@ -387,6 +399,12 @@ struct FoundRow {
     seller_group_id: Uuid,
     #[diesel(sql_type = Nullable<Numeric>)]
     category_override: Option<Decimal>,
+    /// The stored rate from the seller's currency to the group's on the order date, when
+    /// they differ (see `fx_lookup`).
+    #[diesel(sql_type = Nullable<Numeric>)]
+    fx_stored_rate: Option<Decimal>,
+    #[diesel(sql_type = Nullable<diesel::sql_types::Bool>)]
+    fx_inverted: Option<bool>,
 }
 
 #[derive(QueryableByName)]
@@ -487,9 +505,16 @@ async fn attempt(
              WHERE e.id = $1 AND e.active), \
          found AS ( \
              SELECT p.*, c.currency, c.group_id AS seller_group_id, \
-                    t.discount_percent AS category_override \
+                    t.discount_percent AS category_override, \
+                    CASE WHEN c.currency <> g.currency THEN \
+                        (SELECT x.rate FROM fx_lookup(p.group_id, c.currency, g.currency, $5) x) \
+                    END AS fx_stored_rate, \
+                    CASE WHEN c.currency <> g.currency THEN \
+                        (SELECT x.inverted FROM fx_lookup(p.group_id, c.currency, g.currency, $5) x) \
+                    END AS fx_inverted \
              FROM products p \
              JOIN companies c ON c.id = p.seller_company_id \
+             JOIN companies g ON g.id = p.group_id \
              LEFT JOIN tier_category_discounts t ON t.category_id = p.category_id \
                  AND t.tier_id = (SELECT tier_id FROM employee) \
              WHERE p.id = ANY($4) AND p.group_id = (SELECT group_id FROM employee)) \
@@ -499,6 +524,7 @@ async fn attempt(
     .bind::<Integer, _>(year)
     .bind::<Text, _>(&key.0)
     .bind::<Array<diesel::sql_types::Uuid>, _>(&ids)
+    .bind::<diesel::sql_types::Date, _>(today)
     .load(conn)
     .await?;
     let mut rows = rows.into_iter();
@@ -521,9 +547,18 @@ async fn attempt(
     if let Some(stored) = idempotency::decide(existing, scope, hash)? {
         return Ok(Attempt::Done(Placed::Replay(stored)));
     }
-    let found = std::iter::once(first.found)
+    let found: Vec<FoundRow> = std::iter::once(first.found)
         .chain(rows.map(|r| r.found))
         .flatten()
+        .collect();
+    let fx_rate = <[_]>::first(&found).and_then(|r| {
+        crate::domain::fx::effective_rate(crate::domain::fx::StoredRate {
+            rate: r.fx_stored_rate?,
+            inverted: r.fx_inverted?,
+        })
+    });
+    let found = found
+        .into_iter()
         .map(|r| {
             (
                 r.product,
@@ -533,7 +568,7 @@ async fn attempt(
             )
         })
         .collect();
-    let ctx = price_context(user, request, found, &group_currency)?;
+    let ctx = price_context(user, request, found, &group_currency, fx_rate)?;
     let order = allowance::price_order(
         &ctx.inputs,
         ctx.currency,

@@ -194,6 +194,8 @@ impl Drop for TestDatabase {
 }
 
 pub struct TestApp {
+    /// The server's clock: `app.clock.set_today(day)` puts the service on another day.
+    pub clock: internal_store::clock::Clock,
     pub address: String,
     pub client: reqwest::Client,
     pub pool: DbPool,
@@ -273,8 +275,10 @@ impl TestApp {
         let application = Application::build(settings.clone()).await.unwrap();
         let address = format!("http://127.0.0.1:{}", application.port());
         let pool = application.pool.clone();
+        let clock = application.clock.clone();
         tokio::spawn(application.run_until_stopped());
         let app = Self {
+            clock,
             address,
             client: reqwest::Client::builder().build().unwrap(),
             pool,
@@ -312,8 +316,10 @@ impl TestApp {
         let application = Application::build(self.settings.clone()).await.unwrap();
         let address = format!("http://127.0.0.1:{}", application.port());
         let pool = application.pool.clone();
+        let clock = application.clock.clone();
         tokio::spawn(application.run_until_stopped());
         let app = TestApp {
+            clock,
             address,
             client: reqwest::Client::builder().build().unwrap(),
             pool,

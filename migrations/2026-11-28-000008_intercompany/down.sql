@@ -1,0 +1,10 @@
+DROP TABLE ledger_entries;
+DROP FUNCTION ledger_entries_legs_agree();
+DROP FUNCTION ledger_entries_append_only();
+DROP TABLE intercompany_order_lines;
+DROP TABLE intercompany_orders;
+DROP SEQUENCE intercompany_order_number_seq;
+DROP TABLE transfer_pricing_policies;
+DROP FUNCTION fx_lookup(uuid, text, text, date);
+DROP TABLE fx_rates;
+DROP EXTENSION IF EXISTS btree_gist;

@@ -1,0 +1,200 @@
+//! Intercompany order rules: the lifecycle, and the two legs both companies book, derived from
+//! one document amount so that they cannot disagree.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::codes::CurrencyCode;
+use super::fx;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Requested,
+    Accepted,
+    Rejected,
+    Shipped,
+    Settled,
+    Cancelled,
+}
+
+impl Status {
+    pub const ALL: [Status; 6] = [
+        Self::Requested,
+        Self::Accepted,
+        Self::Rejected,
+        Self::Shipped,
+        Self::Settled,
+        Self::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Requested => "requested",
+            Self::Accepted => "accepted",
+            Self::Rejected => "rejected",
+            Self::Shipped => "shipped",
+            Self::Settled => "settled",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+}
+
+/// What can happen to an intercompany order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    Accept,
+    Reject,
+    Cancel,
+    Ship,
+    Settle,
+}
+
+impl Transition {
+    pub fn verb(self) -> &'static str {
+        match self {
+            Self::Accept => "accepted",
+            Self::Reject => "rejected",
+            Self::Cancel => "cancelled",
+            Self::Ship => "shipped",
+            Self::Settle => "settled",
+        }
+    }
+
+    /// The state the order moves to from `from`, if the transition is allowed there.
+    pub fn apply(self, from: Status) -> Option<Status> {
+        match (self, from) {
+            (Self::Accept, Status::Requested) => Some(Status::Accepted),
+            (Self::Reject, Status::Requested) => Some(Status::Rejected),
+            (Self::Cancel, Status::Requested) => Some(Status::Cancelled),
+            (Self::Ship, Status::Accepted) => Some(Status::Shipped),
+            (Self::Settle, Status::Shipped) => Some(Status::Settled),
+            _ => None,
+        }
+    }
+}
+
+/// The legs booked at shipping: the seller's receivable in the document currency and the
+/// buyer's payable in its own currency at the ship date's rate, from one document amount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShipLegs {
+    pub receivable: Decimal,
+    pub payable: Decimal,
+}
+
+pub fn ship_legs(document_total: Decimal, rate: Decimal, buyer_currency: CurrencyCode) -> ShipLegs {
+    ShipLegs {
+        receivable: document_total,
+        payable: fx::convert(document_total, rate, buyer_currency),
+    }
+}
+
+/// The entries booked at settlement, as signed changes of each side's open balance: the
+/// seller's receivable is cleared in the document currency; the buyer pays the document amount
+/// at the settle date's rate, which clears its payable together with the realised FX
+/// difference (positive = loss).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SettleLegs {
+    pub seller_settlement: Decimal,
+    pub buyer_settlement: Decimal,
+    pub fx_difference: Decimal,
+}
+
+pub fn settle_legs(
+    document_total: Decimal,
+    booked_payable: Decimal,
+    settle_rate: Decimal,
+    buyer_currency: CurrencyCode,
+) -> SettleLegs {
+    SettleLegs {
+        seller_settlement: -document_total,
+        buyer_settlement: -fx::convert(document_total, settle_rate, buyer_currency),
+        fx_difference: fx::realised_difference(
+            document_total,
+            booked_payable,
+            settle_rate,
+            buyer_currency,
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use rust_decimal_macros::dec;
+
+    fn eur() -> CurrencyCode {
+        CurrencyCode::parse("EUR").unwrap_or_else(|| unreachable!())
+    }
+
+    #[test]
+    fn only_the_documented_transitions_exist() {
+        let allowed = [
+            (Transition::Accept, Status::Requested, Status::Accepted),
+            (Transition::Reject, Status::Requested, Status::Rejected),
+            (Transition::Cancel, Status::Requested, Status::Cancelled),
+            (Transition::Ship, Status::Accepted, Status::Shipped),
+            (Transition::Settle, Status::Shipped, Status::Settled),
+        ];
+        for transition in [
+            Transition::Accept,
+            Transition::Reject,
+            Transition::Cancel,
+            Transition::Ship,
+            Transition::Settle,
+        ] {
+            for from in Status::ALL {
+                let expected = allowed
+                    .iter()
+                    .find(|(t, f, _)| *t == transition && *f == from)
+                    .map(|(_, _, to)| *to);
+                assert_eq!(
+                    transition.apply(from),
+                    expected,
+                    "{transition:?} from {from:?}"
+                );
+            }
+        }
+        for status in Status::ALL {
+            assert_eq!(Status::parse(status.as_str()), Some(status));
+        }
+    }
+
+    #[test]
+    fn shipped_at_one_rate_and_settled_at_another() {
+        // 1 234.56 USD shipped at 0.9000 EUR, settled at 0.9300 EUR.
+        let legs = ship_legs(dec!(1234.56), dec!(0.9), eur());
+        assert_eq!(legs.receivable, dec!(1234.56));
+        assert_eq!(legs.payable, dec!(1111.10)); // 1 111.104 → 1 111.10
+        let settled = settle_legs(legs.receivable, legs.payable, dec!(0.93), eur());
+        assert_eq!(settled.seller_settlement, dec!(-1234.56));
+        assert_eq!(settled.buyer_settlement, dec!(-1148.14)); // 1 148.1408
+        assert_eq!(settled.fx_difference, dec!(37.04)); // a loss
+                                                        // The buyer's payable is cleared exactly.
+        assert_eq!(
+            legs.payable + settled.buyer_settlement + settled.fx_difference,
+            Decimal::ZERO
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn both_sides_clear_to_zero_after_settlement(
+            cents in 0i64..10_000_000_000_000,
+            ship in 1i64..100_000_000,
+            settle in 1i64..100_000_000,
+        ) {
+            let total = Decimal::new(cents, 2);
+            let legs = ship_legs(total, Decimal::new(ship, 6), eur());
+            let settled = settle_legs(total, legs.payable, Decimal::new(settle, 6), eur());
+            prop_assert_eq!(legs.receivable + settled.seller_settlement, Decimal::ZERO);
+            prop_assert_eq!(legs.payable + settled.buyer_settlement + settled.fx_difference, Decimal::ZERO);
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! Request and response shapes of FX rates.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+/// One unit of `base` is worth `rate` units of `quote` from `date` on.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FxRateView {
+    pub id: Uuid,
+    #[schema(example = "EUR")]
+    pub base: String,
+    #[schema(example = "USD")]
+    pub quote: String,
+    /// Decimal string, e.g. `"1.0842"`.
+    #[schema(example = "1.0842")]
+    pub rate: String,
+    pub date: NaiveDate,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewFxRate {
+    /// ISO 4217 code.
+    #[schema(example = "EUR")]
+    pub base: String,
+    /// ISO 4217 code, not the base.
+    #[schema(example = "USD")]
+    pub quote: String,
+    /// Positive decimal string: at most 9 integer digits and 12 decimals.
+    #[schema(example = "1.0842")]
+    pub rate: String,
+    /// `YYYY-MM-DD`: the rate applies from this day until a later one.
+    pub date: NaiveDate,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FxRateQuery {
+    /// Only this base currency.
+    pub base: Option<String>,
+    /// Only this quote currency.
+    pub quote: Option<String>,
+    /// Only rates dated on or before this day (with `base` and `quote`: the first item is the
+    /// rate that applies that day).
+    pub on_or_before: Option<NaiveDate>,
+    /// 1–100, default 20.
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}

@@ -1,0 +1,199 @@
+//! FX rate endpoints.
+
+use actix_web::{get, post, web, HttpResponse};
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection as _, RunQueryDsl};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use super::dto::*;
+use crate::audit::{self, Change};
+use crate::db::schema::fx_rates;
+use crate::domain::codes::CurrencyCode;
+use crate::error::{ApiError, FieldError};
+use crate::identity::auth::{Authorized, CurrentUser, Finance};
+use crate::pagination::{Page, PageRequest};
+use crate::startup::AppState;
+
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = fx_rates)]
+struct FxRateRow {
+    id: Uuid,
+    base: String,
+    quote: String,
+    rate: Decimal,
+    date: NaiveDate,
+    created_at: DateTime<Utc>,
+}
+
+impl From<FxRateRow> for FxRateView {
+    fn from(row: FxRateRow) -> Self {
+        Self {
+            id: row.id,
+            base: row.base,
+            quote: row.quote,
+            rate: row.rate.normalize().to_string(),
+            date: row.date,
+            created_at: row.created_at,
+        }
+    }
+}
+
+fn currency_filter(field: &str, raw: Option<&str>) -> Result<Option<String>, ApiError> {
+    match raw {
+        None => Ok(None),
+        Some(code) if CurrencyCode::parse(code).is_some() => Ok(Some(code.to_owned())),
+        Some(_) => Err(ApiError::bad_field(
+            field,
+            "must be an ISO 4217 code such as EUR",
+        )),
+    }
+}
+
+/// List the group's FX rates, newest day first (any signed-in employee).
+#[utoipa::path(tag = "fx", params(FxRateQuery), security(("bearer" = [])), responses((status = 200, body = Page<FxRateView>)))]
+#[get("/fx-rates")]
+#[tracing::instrument(skip_all)]
+pub async fn list_rates(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    query: web::Query<FxRateQuery>,
+) -> Result<web::Json<Page<FxRateView>>, ApiError> {
+    let page = PageRequest::<(NaiveDate, Uuid)>::parse(query.limit, query.cursor.as_deref())?;
+    let mut sql = fx_rates::table
+        .filter(fx_rates::group_id.eq(user.group_id))
+        .select(FxRateRow::as_select())
+        .order((fx_rates::date.desc(), fx_rates::id.desc()))
+        .limit(page.fetch())
+        .into_boxed();
+    if let Some(base) = currency_filter("base", query.base.as_deref())? {
+        sql = sql.filter(fx_rates::base.eq(base));
+    }
+    if let Some(quote) = currency_filter("quote", query.quote.as_deref())? {
+        sql = sql.filter(fx_rates::quote.eq(quote));
+    }
+    if let Some(day) = query.on_or_before {
+        sql = sql.filter(fx_rates::date.le(day));
+    }
+    if let Some((date, id)) = page.after {
+        sql = sql.filter(
+            fx_rates::date
+                .lt(date)
+                .or(fx_rates::date.eq(date).and(fx_rates::id.lt(id))),
+        );
+    }
+    let mut conn = state.pool.get().await?;
+    let rows = sql.load(&mut conn).await?;
+    let views = rows.into_iter().map(FxRateView::from).collect();
+    Ok(web::Json(Page::from_rows(
+        views,
+        page.limit,
+        |r: &FxRateView| (r.date, r.id),
+    )))
+}
+
+/// A positive rate: at most 9 integer digits and 12 decimals.
+fn parse_rate(raw: &str) -> Option<Decimal> {
+    let (whole, fraction) = raw.split_once('.').unwrap_or((raw, ""));
+    let digits = |s: &str, max: usize| s.len() <= max && s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !digits(whole, 9) || !digits(fraction, 12) || raw.ends_with('.') {
+        return None;
+    }
+    raw.parse::<Decimal>().ok().filter(|r| *r > Decimal::ZERO)
+}
+
+/// Record a rate (finance). One rate per pair and day: a second is 409.
+#[utoipa::path(tag = "fx", request_body = NewFxRate, security(("bearer" = [])), responses((status = 201, body = FxRateView), (status = 409, description = "A rate for this pair and day exists"), (status = 422, description = "Invalid fields")))]
+#[post("/fx-rates")]
+#[tracing::instrument(skip_all)]
+pub async fn create_rate(
+    finance: Authorized<Finance>,
+    state: web::Data<AppState>,
+    body: web::Json<NewFxRate>,
+) -> Result<HttpResponse, ApiError> {
+    let new = body.into_inner();
+    let mut errors = Vec::new();
+    let base = CurrencyCode::parse(&new.base);
+    let quote = CurrencyCode::parse(&new.quote);
+    if base.is_none() {
+        errors.push(FieldError::new(
+            "base",
+            "must be an ISO 4217 code such as EUR",
+        ));
+    }
+    if quote.is_none() {
+        errors.push(FieldError::new(
+            "quote",
+            "must be an ISO 4217 code such as USD",
+        ));
+    }
+    if base.is_some() && base == quote {
+        errors.push(FieldError::new("quote", "must differ from base"));
+    }
+    let rate = parse_rate(&new.rate);
+    if rate.is_none() {
+        errors.push(FieldError::new(
+            "rate",
+            "must be a positive decimal string with at most 9 integer digits and 12 decimals",
+        ));
+    }
+    let (Some(rate), true) = (rate, errors.is_empty()) else {
+        return Err(ApiError::invalid(errors));
+    };
+    let mut conn = state.pool.get().await?;
+    let user = &finance.user;
+    let view = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            let row: FxRateRow = diesel::insert_into(fx_rates::table)
+                .values((
+                    fx_rates::group_id.eq(user.group_id),
+                    fx_rates::base.eq(&new.base),
+                    fx_rates::quote.eq(&new.quote),
+                    fx_rates::rate.eq(rate),
+                    fx_rates::date.eq(new.date),
+                ))
+                .returning(FxRateRow::as_returning())
+                .get_result(conn)
+                .await?;
+            let view = FxRateView::from(row);
+            audit::record(
+                conn,
+                user.group_id,
+                Some(user),
+                Change::new("fx_rate.created", "fx_rate", view.id).after(&view),
+            )
+            .await?;
+            Ok(view)
+        })
+        .await
+        .map_err(|e| {
+            e.explain_conflict("date", "a rate for this pair and day is already recorded")
+        })?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_rate;
+
+    #[test]
+    fn rates_are_plain_positive_decimals() {
+        assert!(parse_rate("1.0842").is_some());
+        assert!(parse_rate("151").is_some());
+        assert!(parse_rate("0.000000000001").is_some());
+        for bad in [
+            "0",
+            "-1.2",
+            "1e3",
+            "+1.1",
+            "1.",
+            ".5",
+            "1_000",
+            "1.0000000000001",
+            "1234567890",
+        ] {
+            assert!(parse_rate(bad).is_none(), "{bad}");
+        }
+    }
+}

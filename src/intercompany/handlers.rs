@@ -1,0 +1,668 @@
+//! Intercompany order endpoints: quote and idempotent creation by the buyer's purchaser, the
+//! seller's accept / reject / ship, finance's settle, the buyer's cancel. Who may do what is
+//! decided once, by [`authorize`].
+
+use actix_web::{get, post, web, HttpResponse};
+use chrono::{NaiveDate, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Text};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use super::dto::*;
+use super::queries::{self, Entry, OrderRow};
+use crate::audit::{self, Change};
+use crate::db::schema::intercompany_orders as orders;
+use crate::db::statement::statement;
+use crate::domain::codes::CurrencyCode;
+use crate::domain::intercompany::{self, Transition};
+use crate::domain::period;
+use crate::error::ApiError;
+use crate::identity::auth::{Authorized, CurrentUser, Purchaser, Role, Trade};
+use crate::orders::idempotency::{self, IdempotencyKey, Stored};
+use crate::pagination::{Page, PageRequest};
+use crate::startup::AppState;
+
+const CREATE_SCOPE: &str = "POST /intercompany-orders";
+
+/// Whether `user` sees `order` at all: finance and admins of the group, purchasers of either
+/// party. Everyone else gets 404 for it.
+fn sees(user: &CurrentUser, order: &OrderRow) -> bool {
+    user.has(Role::Admin)
+        || user.has(Role::Finance)
+        || (user.has(Role::Purchaser)
+            && (user.company_id == order.buyer_company_id
+                || user.company_id == order.seller_company_id))
+}
+
+/// Who acts on an order.
+#[derive(Clone, Copy)]
+enum Actor {
+    /// The seller's purchasers, or an admin.
+    Seller,
+    /// The buyer's purchasers, or an admin.
+    Buyer,
+    /// Finance.
+    Finance,
+}
+
+/// 404 when `user` does not see the order; 403 when they see it but may not act as `actor`.
+fn authorize(user: &CurrentUser, order: &OrderRow, actor: Actor) -> Result<(), ApiError> {
+    if !sees(user, order) {
+        return Err(ApiError::NotFound);
+    }
+    let purchaser_of = |company: Uuid| user.has(Role::Purchaser) && user.company_id == company;
+    let allowed = match actor {
+        Actor::Seller => user.has(Role::Admin) || purchaser_of(order.seller_company_id),
+        Actor::Buyer => user.has(Role::Admin) || purchaser_of(order.buyer_company_id),
+        Actor::Finance => user.has(Role::Finance),
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
+/// Only a purchaser of the buyer orders for it.
+fn check_buyer(user: &CurrentUser, request: &NewIcOrder) -> Result<(), ApiError> {
+    if user.company_id == request.buyer_company_id {
+        Ok(())
+    } else {
+        Err(ApiError::Rule {
+            status: actix_web::http::StatusCode::FORBIDDEN,
+            code: "forbidden",
+            detail: "buyer_company_id: purchasers order for their own company only".into(),
+        })
+    }
+}
+
+/// Price an intercompany order without placing it (a purchaser of the buyer).
+#[utoipa::path(tag = "intercompany", request_body = NewIcOrder, security(("bearer" = [])), responses((status = 200, body = IcQuoteView), (status = 403, description = "Not a purchaser of the buyer"), (status = 422, description = "Invalid lines, not_intercompany, not_eligible, no_transfer_pricing_policy")))]
+#[post("/intercompany-orders/quote")]
+#[tracing::instrument(skip_all)]
+pub async fn quote_order(
+    user: Authorized<Purchaser>,
+    state: web::Data<AppState>,
+    body: web::Json<NewIcOrder>,
+) -> Result<web::Json<IcQuoteView>, ApiError> {
+    check_buyer(&user, &body)?;
+    let request = queries::validate(&body)?;
+    let mut conn = state.pool.get().await?;
+    let priced = queries::price(&mut conn, user.group_id, &request, state.clock.today()).await?;
+    Ok(web::Json(queries::quote_view(&priced)))
+}
+
+#[derive(QueryableByName)]
+struct Claimed {
+    #[diesel(sql_type = Bool)]
+    claimed: bool,
+}
+
+#[derive(QueryableByName)]
+struct StoredRow {
+    #[diesel(sql_type = Text)]
+    scope: String,
+    #[diesel(sql_type = Text)]
+    request_hash: String,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    response_status: i32,
+    #[diesel(sql_type = diesel::sql_types::Jsonb)]
+    response_body: serde_json::Value,
+}
+
+enum Created {
+    New(serde_json::Value),
+    Replay(Stored),
+}
+
+/// Places the order unless `key` already holds one: claim the key for this transaction,
+/// replay or refuse a stored use of it, else price, insert, audit and store the response, all
+/// committed together.
+async fn create(
+    conn: &mut AsyncPgConnection,
+    today: NaiveDate,
+    user: &CurrentUser,
+    key: &IdempotencyKey,
+    hash: &str,
+    request: &queries::Requested,
+) -> Result<Created, ApiError> {
+    conn.transaction::<_, ApiError, _>(async |conn| {
+        let claim: Claimed =
+            statement("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS claimed")
+                .bind::<Text, _>(idempotency::lock_name(user.id, key))
+                .get_result(conn)
+                .await?;
+        if !claim.claimed {
+            return Err(idempotency::in_progress());
+        }
+        let stored: Option<StoredRow> = statement(
+            "SELECT scope, request_hash, response_status, response_body FROM idempotency_keys \
+             WHERE employee_id = $1 AND key = $2",
+        )
+        .bind::<diesel::sql_types::Uuid, _>(user.id)
+        .bind::<Text, _>(&key.0)
+        .get_result(conn)
+        .await
+        .optional()?;
+        let existing =
+            stored.map(|s| (s.scope, s.request_hash, s.response_status, s.response_body));
+        if let Some(replay) = idempotency::decide(existing, CREATE_SCOPE, hash)? {
+            return Ok(Created::Replay(replay));
+        }
+        let priced = queries::price(conn, user.group_id, request, today).await?;
+        let row = queries::insert(conn, user.group_id, user.id, &priced).await?;
+        let id = row.id;
+        let view = queries::views(conn, vec![row])
+            .await?
+            .pop()
+            .ok_or(ApiError::NotFound)?;
+        let body = serde_json::to_value(&view).map_err(|e| ApiError::Internal(e.into()))?;
+        audit::record(
+            conn,
+            user.group_id,
+            Some(user),
+            Change::new("intercompany_order.requested", "intercompany_order", id).after(&view),
+        )
+        .await?;
+        statement(
+            "INSERT INTO idempotency_keys (employee_id, key, scope, request_hash, response_status, \
+             response_body) VALUES ($1, $2, $3, $4, 201, $5)",
+        )
+        .bind::<diesel::sql_types::Uuid, _>(user.id)
+        .bind::<Text, _>(&key.0)
+        .bind::<Text, _>(CREATE_SCOPE)
+        .bind::<Text, _>(hash)
+        .bind::<diesel::sql_types::Jsonb, _>(&body)
+        .execute(conn)
+        .await?;
+        Ok(Created::New(body))
+    })
+    .await
+}
+
+/// Place an intercompany order (a purchaser of the buyer). Requires `Idempotency-Key`: the
+/// same key and body replay the first response (`Idempotency-Replay: true`); another body →
+/// 422; while the first runs → 409.
+#[utoipa::path(
+    tag = "intercompany",
+    request_body = NewIcOrder,
+    params(("Idempotency-Key" = String, Header, description = "1–255 characters, unique per intended order")),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, body = IcOrderView),
+        (status = 403, description = "Not a purchaser of the buyer"),
+        (status = 409, description = "request_in_progress"),
+        (status = 422, description = "Invalid lines, not_intercompany, not_eligible, no_transfer_pricing_policy, idempotency_key_reused"),
+    )
+)]
+#[post("/intercompany-orders")]
+#[tracing::instrument(skip_all)]
+pub async fn create_order(
+    user: Authorized<Purchaser>,
+    state: web::Data<AppState>,
+    key: IdempotencyKey,
+    body: web::Json<NewIcOrder>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    check_buyer(&user, &body)?;
+    let request = queries::validate(&body)?;
+    let hash = idempotency::request_hash(&body);
+    let mut conn = state.pool.get().await?;
+    Ok(
+        match create(&mut conn, state.clock.today(), &user, &key, &hash, &request).await? {
+            Created::New(body) => HttpResponse::Created().json(body),
+            Created::Replay(stored) => HttpResponse::build(
+                actix_web::http::StatusCode::from_u16(stored.status)
+                    .unwrap_or(actix_web::http::StatusCode::CREATED),
+            )
+            .insert_header(("Idempotency-Replay", "true"))
+            .json(stored.body),
+        },
+    )
+}
+
+/// List intercompany orders, newest first: purchasers those of their company (as buyer or
+/// seller), finance and admins the group's; with filters.
+#[utoipa::path(tag = "intercompany", params(IcOrderQuery), security(("bearer" = [])), responses((status = 200, body = Page<IcOrderView>)))]
+#[get("/intercompany-orders")]
+#[tracing::instrument(skip_all)]
+pub async fn list_orders(
+    user: Authorized<Trade>,
+    state: web::Data<AppState>,
+    query: web::Query<IcOrderQuery>,
+) -> Result<web::Json<Page<IcOrderView>>, ApiError> {
+    let page =
+        PageRequest::<(chrono::DateTime<Utc>, Uuid)>::parse(query.limit, query.cursor.as_deref())?;
+    let mut sql = orders::table
+        .filter(orders::group_id.eq(user.group_id))
+        .select(OrderRow::as_select())
+        .order((orders::created_at.desc(), orders::id.desc()))
+        .limit(page.fetch())
+        .into_boxed();
+    if !user.has(Role::Admin) && !user.has(Role::Finance) {
+        sql = sql.filter(
+            orders::buyer_company_id
+                .eq(user.company_id)
+                .or(orders::seller_company_id.eq(user.company_id)),
+        );
+    }
+    if let Some(status) = query.status {
+        sql = sql.filter(orders::status.eq(status.as_str()));
+    }
+    if let Some(buyer) = query.buyer_company_id {
+        sql = sql.filter(orders::buyer_company_id.eq(buyer));
+    }
+    if let Some(seller) = query.seller_company_id {
+        sql = sql.filter(orders::seller_company_id.eq(seller));
+    }
+    if let Some(raw) = &query.period {
+        let (from, to) =
+            period::month(raw).ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))?;
+        let start = |day: NaiveDate| day.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+        if let (Some(from), Some(to)) = (start(from), start(to)) {
+            sql = sql
+                .filter(orders::created_at.ge(from))
+                .filter(orders::created_at.lt(to));
+        }
+    }
+    if let Some((at, id)) = page.after {
+        sql = sql.filter(
+            orders::created_at
+                .lt(at)
+                .or(orders::created_at.eq(at).and(orders::id.lt(id))),
+        );
+    }
+    let mut conn = state.pool.get().await?;
+    let rows = sql.load(&mut conn).await?;
+    let views = queries::views(&mut conn, rows).await?;
+    Ok(web::Json(Page::from_rows(
+        views,
+        page.limit,
+        |o: &IcOrderView| (o.created_at, o.id),
+    )))
+}
+
+/// One intercompany order with its lines and ledger entries.
+#[utoipa::path(tag = "intercompany", params(("id" = Uuid, Path)), security(("bearer" = [])), responses((status = 200, body = IcOrderView)))]
+#[get("/intercompany-orders/{id}")]
+#[tracing::instrument(skip_all)]
+pub async fn get_order(
+    user: Authorized<Trade>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<web::Json<IcOrderView>, ApiError> {
+    let mut conn = state.pool.get().await?;
+    let row = queries::find(&mut conn, user.group_id, *id)
+        .await?
+        .filter(|row| sees(&user, row))
+        .ok_or(ApiError::NotFound)?;
+    let mut views = queries::views(&mut conn, vec![row]).await?;
+    views.pop().map(web::Json).ok_or(ApiError::NotFound)
+}
+
+/// A booking date: `requested` or today; never in the future, never before `earliest`.
+fn booking_date(
+    today: NaiveDate,
+    requested: Option<NaiveDate>,
+    earliest: NaiveDate,
+) -> Result<NaiveDate, ApiError> {
+    let date = requested.unwrap_or(today);
+    if date > today {
+        return Err(ApiError::invalid_field("date", "must not be in the future"));
+    }
+    if date < earliest {
+        return Err(ApiError::invalid_field(
+            "date",
+            &format!("must not be before {earliest}"),
+        ));
+    }
+    Ok(date)
+}
+
+fn invalid_state(order: &OrderRow, transition: Transition) -> ApiError {
+    ApiError::conflict(
+        "invalid_state",
+        format!(
+            "an intercompany order that is {} cannot be {}",
+            order.status,
+            transition.verb()
+        ),
+    )
+}
+
+/// Runs one transition of order `id` in a transaction: lock, authorize, check the state, do
+/// the transition's own work, set the new status, audit, and answer the order as it is now.
+async fn transition(
+    state: &AppState,
+    user: &CurrentUser,
+    id: Uuid,
+    transition: Transition,
+    actor: Actor,
+    body: TransitionBody,
+) -> Result<web::Json<IcOrderView>, ApiError> {
+    let mut conn = state.pool.get().await?;
+    let view = conn
+        .transaction::<_, ApiError, _>(async |conn| {
+            let order = queries::lock(conn, user.group_id, id)
+                .await?
+                .ok_or(ApiError::NotFound)?;
+            authorize(user, &order, actor)?;
+            let from = order.status()?;
+            let to = transition
+                .apply(from)
+                .ok_or_else(|| invalid_state(&order, transition))?;
+            let now = state.clock.now();
+            let today = now.date_naive();
+            let target = diesel::update(orders::table.find(id));
+            let status = (orders::status.eq(to.as_str()), orders::updated_at.eq(now));
+            match (transition, &body) {
+                (Transition::Accept, TransitionBody::Accept(accept)) => {
+                    if accept.promised_date.is_some_and(|d| d < today) {
+                        return Err(ApiError::invalid_field(
+                            "promised_date",
+                            "must not be in the past",
+                        ));
+                    }
+                    let lines = queries::quantities(conn, id).await?;
+                    crate::inventory::take(conn, user.group_id, &lines).await?;
+                    target
+                        .set((
+                            status,
+                            orders::promised_date.eq(accept.promised_date),
+                            orders::accepted_at.eq(Some(now)),
+                        ))
+                        .execute(conn)
+                        .await?;
+                }
+                (Transition::Ship, TransitionBody::Booking(booking)) => {
+                    let date = booking_date(today, booking.date, order.order_date)?;
+                    ship(conn, user.group_id, &order, date).await?;
+                    target
+                        .set((
+                            status,
+                            orders::ship_date.eq(Some(date)),
+                            orders::shipped_at.eq(Some(now)),
+                        ))
+                        .execute(conn)
+                        .await?;
+                }
+                (Transition::Settle, TransitionBody::Booking(booking)) => {
+                    let shipped = order.ship_date.unwrap_or(order.order_date);
+                    let date = booking_date(today, booking.date, shipped)?;
+                    settle(conn, user.group_id, &order, date).await?;
+                    target
+                        .set((
+                            status,
+                            orders::settle_date.eq(Some(date)),
+                            orders::settled_at.eq(Some(now)),
+                        ))
+                        .execute(conn)
+                        .await?;
+                }
+                _ => {
+                    target.set(status).execute(conn).await?;
+                }
+            }
+            let row = queries::find(conn, user.group_id, id)
+                .await?
+                .ok_or(ApiError::NotFound)?;
+            let view = queries::views(conn, vec![row])
+                .await?
+                .pop()
+                .ok_or(ApiError::NotFound)?;
+            audit::record(
+                conn,
+                user.group_id,
+                Some(user),
+                Change::new(
+                    match transition {
+                        Transition::Accept => "intercompany_order.accepted",
+                        Transition::Reject => "intercompany_order.rejected",
+                        Transition::Cancel => "intercompany_order.cancelled",
+                        Transition::Ship => "intercompany_order.shipped",
+                        Transition::Settle => "intercompany_order.settled",
+                    },
+                    "intercompany_order",
+                    id,
+                )
+                .before(&serde_json::json!({"status": from}))
+                .after(&view),
+            )
+            .await?;
+            Ok(view)
+        })
+        .await?;
+    if transition == Transition::Accept {
+        let products: Vec<Uuid> = view.lines.iter().map(|l| l.product_id).collect();
+        state.listing_cache.counters_changed(&products, None);
+    }
+    Ok(web::Json(view))
+}
+
+enum TransitionBody {
+    None,
+    Accept(AcceptBody),
+    Booking(BookingBody),
+}
+
+/// Books the seller's receivable (document currency) and the buyer's payable (its currency at
+/// the ship date's rate) from the one document total.
+async fn ship(
+    conn: &mut AsyncPgConnection,
+    group: Uuid,
+    order: &OrderRow,
+    date: NaiveDate,
+) -> Result<(), ApiError> {
+    let document = order.currency()?;
+    let buyer = buyer_currency(conn, group, order).await?;
+    let rate = crate::fx::queries::rate(conn, group, document, buyer, date).await?;
+    let legs = intercompany::ship_legs(order.total, rate, buyer);
+    queries::post(
+        conn,
+        group,
+        Some(order.id),
+        date,
+        &[
+            Entry {
+                company_id: order.seller_company_id,
+                counterparty_company_id: order.buyer_company_id,
+                seller_side: true,
+                kind: EntryKind::Receivable,
+                amount: legs.receivable,
+                currency: document,
+                document_amount: order.total,
+                document_currency: document,
+                rate: rust_decimal::Decimal::ONE,
+            },
+            Entry {
+                company_id: order.buyer_company_id,
+                counterparty_company_id: order.seller_company_id,
+                seller_side: false,
+                kind: EntryKind::Payable,
+                amount: legs.payable,
+                currency: buyer,
+                document_amount: order.total,
+                document_currency: document,
+                rate,
+            },
+        ],
+    )
+    .await
+}
+
+/// Books the settlement of both sides at the settle date's rate and the buyer's realised FX
+/// difference against what it booked at shipping.
+async fn settle(
+    conn: &mut AsyncPgConnection,
+    group: Uuid,
+    order: &OrderRow,
+    date: NaiveDate,
+) -> Result<(), ApiError> {
+    let document = order.currency()?;
+    let buyer = buyer_currency(conn, group, order).await?;
+    let rate = crate::fx::queries::rate(conn, group, document, buyer, date).await?;
+    let booked = queries::booked_payable(conn, order.id).await?;
+    let legs = intercompany::settle_legs(order.total, booked, rate, buyer);
+    queries::post(
+        conn,
+        group,
+        Some(order.id),
+        date,
+        &[
+            Entry {
+                company_id: order.seller_company_id,
+                counterparty_company_id: order.buyer_company_id,
+                seller_side: true,
+                kind: EntryKind::Settlement,
+                amount: legs.seller_settlement,
+                currency: document,
+                document_amount: -order.total,
+                document_currency: document,
+                rate: rust_decimal::Decimal::ONE,
+            },
+            Entry {
+                company_id: order.buyer_company_id,
+                counterparty_company_id: order.seller_company_id,
+                seller_side: false,
+                kind: EntryKind::Settlement,
+                amount: legs.buyer_settlement,
+                currency: buyer,
+                document_amount: -order.total,
+                document_currency: document,
+                rate,
+            },
+            Entry {
+                company_id: order.buyer_company_id,
+                counterparty_company_id: order.seller_company_id,
+                seller_side: false,
+                kind: EntryKind::FxDifference,
+                amount: legs.fx_difference,
+                currency: buyer,
+                document_amount: rust_decimal::Decimal::ZERO,
+                document_currency: document,
+                rate,
+            },
+        ],
+    )
+    .await
+}
+
+async fn buyer_currency(
+    conn: &mut AsyncPgConnection,
+    group: Uuid,
+    order: &OrderRow,
+) -> Result<CurrencyCode, ApiError> {
+    queries::company_currency(conn, group, order.buyer_company_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("the buyer's currency is unknown"))
+}
+
+/// Accept a requested order (the seller's purchaser, or an admin): stock is taken (409
+/// `insufficient_stock` when short); an optional `promised_date` is recorded.
+#[utoipa::path(tag = "intercompany", params(("id" = Uuid, Path)), request_body(content = AcceptBody, description = "Optional"), security(("bearer" = [])), responses((status = 200, body = IcOrderView), (status = 409, description = "invalid_state or insufficient_stock")))]
+#[post("/intercompany-orders/{id}/accept")]
+#[tracing::instrument(skip_all)]
+pub async fn accept_order(
+    user: Authorized<Trade>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: Option<web::Json<AcceptBody>>,
+) -> Result<web::Json<IcOrderView>, ApiError> {
+    let body = body.map(web::Json::into_inner).unwrap_or_default();
+    transition(
+        &state,
+        &user,
+        *id,
+        Transition::Accept,
+        Actor::Seller,
+        TransitionBody::Accept(body),
+    )
+    .await
+}
+
+/// Reject a requested order (the seller's purchaser, or an admin).
+#[utoipa::path(tag = "intercompany", params(("id" = Uuid, Path)), security(("bearer" = [])), responses((status = 200, body = IcOrderView), (status = 409, description = "invalid_state")))]
+#[post("/intercompany-orders/{id}/reject")]
+#[tracing::instrument(skip_all)]
+pub async fn reject_order(
+    user: Authorized<Trade>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<web::Json<IcOrderView>, ApiError> {
+    transition(
+        &state,
+        &user,
+        *id,
+        Transition::Reject,
+        Actor::Seller,
+        TransitionBody::None,
+    )
+    .await
+}
+
+/// Ship an accepted order (the seller's purchaser, or an admin): books the seller's
+/// receivable and the buyer's payable at the booking date's rate, in one transaction.
+#[utoipa::path(tag = "intercompany", params(("id" = Uuid, Path)), request_body(content = BookingBody, description = "Optional"), security(("bearer" = [])), responses((status = 200, body = IcOrderView), (status = 409, description = "invalid_state"), (status = 422, description = "fx_rate_missing, or a date in the future")))]
+#[post("/intercompany-orders/{id}/ship")]
+#[tracing::instrument(skip_all)]
+pub async fn ship_order(
+    user: Authorized<Trade>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: Option<web::Json<BookingBody>>,
+) -> Result<web::Json<IcOrderView>, ApiError> {
+    let body = body.map(web::Json::into_inner).unwrap_or_default();
+    transition(
+        &state,
+        &user,
+        *id,
+        Transition::Ship,
+        Actor::Seller,
+        TransitionBody::Booking(body),
+    )
+    .await
+}
+
+/// Settle a shipped order (finance): books both settlements at the booking date's rate and
+/// the buyer's realised FX difference (positive = loss).
+#[utoipa::path(tag = "intercompany", params(("id" = Uuid, Path)), request_body(content = BookingBody, description = "Optional"), security(("bearer" = [])), responses((status = 200, body = IcOrderView), (status = 409, description = "invalid_state"), (status = 422, description = "fx_rate_missing, or a date in the future")))]
+#[post("/intercompany-orders/{id}/settle")]
+#[tracing::instrument(skip_all)]
+pub async fn settle_order(
+    user: Authorized<Trade>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: Option<web::Json<BookingBody>>,
+) -> Result<web::Json<IcOrderView>, ApiError> {
+    let body = body.map(web::Json::into_inner).unwrap_or_default();
+    transition(
+        &state,
+        &user,
+        *id,
+        Transition::Settle,
+        Actor::Finance,
+        TransitionBody::Booking(body),
+    )
+    .await
+}
+
+/// Cancel a requested order (the buyer's purchaser, or an admin).
+#[utoipa::path(tag = "intercompany", params(("id" = Uuid, Path)), security(("bearer" = [])), responses((status = 200, body = IcOrderView), (status = 409, description = "invalid_state")))]
+#[post("/intercompany-orders/{id}/cancel")]
+#[tracing::instrument(skip_all)]
+pub async fn cancel_order(
+    user: Authorized<Trade>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<web::Json<IcOrderView>, ApiError> {
+    transition(
+        &state,
+        &user,
+        *id,
+        Transition::Cancel,
+        Actor::Buyer,
+        TransitionBody::None,
+    )
+    .await
+}

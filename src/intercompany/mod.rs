@@ -1,0 +1,23 @@
+//! Intercompany trade: transfer-pricing policies, intercompany orders priced by them, and the
+//! ledger entries both companies book (receivable and payable at shipping, settlement and the
+//! buyer's realised FX difference), derived from one document in one transaction.
+
+pub mod dto;
+pub mod handlers;
+pub mod policies;
+pub mod queries;
+
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(policies::list_policies)
+        .service(policies::create_policy)
+        .service(policies::update_policy)
+        .service(handlers::quote_order)
+        .service(handlers::create_order)
+        .service(handlers::list_orders)
+        .service(handlers::get_order)
+        .service(handlers::accept_order)
+        .service(handlers::reject_order)
+        .service(handlers::ship_order)
+        .service(handlers::settle_order)
+        .service(handlers::cancel_order);
+}

@@ -1,0 +1,420 @@
+//! Transfer-pricing policy endpoints: admins and finance maintain them; purchasers read them.
+
+use actix_web::{get, patch, post, web, HttpResponse};
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use super::dto::*;
+use crate::audit::{self, Change};
+use crate::db::schema::{categories, companies, transfer_pricing_policies as policies};
+use crate::domain::transfer_pricing::{MarkupRange, Method, PolicyTerms};
+use crate::error::{ApiError, FieldError};
+use crate::identity::auth::{AdminOrFinance, Authorized, Trade};
+use crate::pagination::{Page, PageRequest};
+use crate::startup::AppState;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = policies)]
+pub struct PolicyRow {
+    pub id: Uuid,
+    pub seller_company_id: Uuid,
+    pub buyer_company_id: Option<Uuid>,
+    pub category_id: Option<Uuid>,
+    pub method: String,
+    pub percent: Decimal,
+    pub min_markup_percent: Option<Decimal>,
+    pub max_markup_percent: Option<Decimal>,
+    pub target_markup_percent: Option<Decimal>,
+    pub valid_from: NaiveDate,
+    pub valid_to: Option<NaiveDate>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl PolicyRow {
+    pub fn method(&self) -> Result<Method, ApiError> {
+        Method::parse(&self.method)
+            .ok_or_else(|| ApiError::internal(format!("unknown method {}", self.method)))
+    }
+
+    pub fn terms(&self) -> Result<PolicyTerms, ApiError> {
+        Ok(PolicyTerms {
+            id: self.id,
+            buyer_company_id: self.buyer_company_id,
+            category_id: self.category_id,
+            method: self.method()?,
+            percent: self.percent,
+            range: MarkupRange {
+                min: self.min_markup_percent,
+                max: self.max_markup_percent,
+            },
+            target_markup_percent: self.target_markup_percent,
+            valid_from: self.valid_from,
+            valid_to: self.valid_to,
+        })
+    }
+
+    fn view(self) -> Result<PolicyView, ApiError> {
+        let text = |d: Decimal| d.normalize().to_string();
+        Ok(PolicyView {
+            id: self.id,
+            seller_company_id: self.seller_company_id,
+            buyer_company_id: self.buyer_company_id,
+            category_id: self.category_id,
+            method: self.method()?,
+            percent: text(self.percent),
+            min_markup_percent: self.min_markup_percent.map(text),
+            max_markup_percent: self.max_markup_percent.map(text),
+            target_markup_percent: self.target_markup_percent.map(text),
+            valid_from: self.valid_from,
+            valid_to: self.valid_to,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+/// A percentage: optional `-`, at most 4 integer digits and 4 decimals.
+pub fn percent(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> Option<Decimal> {
+    let unsigned = raw.strip_prefix('-').unwrap_or(raw);
+    let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    let digits = |s: &str, max: usize| s.len() <= max && s.bytes().all(|b| b.is_ascii_digit());
+    let plain =
+        !whole.is_empty() && digits(whole, 4) && digits(fraction, 4) && !unsigned.ends_with('.');
+    match raw.parse::<Decimal>() {
+        Ok(value) if plain => Some(value),
+        _ => {
+            errors.push(FieldError::new(
+                field,
+                "must be a decimal string with at most 4 integer digits and 4 decimals",
+            ));
+            None
+        }
+    }
+}
+
+/// Checks the terms together (what the database's CHECKs would refuse, named by field).
+fn check_terms(
+    method: Method,
+    percent: Decimal,
+    range: MarkupRange,
+    target: Option<Decimal>,
+    valid_from: NaiveDate,
+    valid_to: Option<NaiveDate>,
+    errors: &mut Vec<FieldError>,
+) {
+    match method {
+        Method::ResaleMinus if !(Decimal::ZERO..=Decimal::ONE_HUNDRED).contains(&percent) => {
+            errors.push(FieldError::new("percent", "resale_minus takes 0–100"))
+        }
+        Method::CostPlus if percent < -Decimal::ONE_HUNDRED => {
+            errors.push(FieldError::new("percent", "cost_plus takes at least -100"))
+        }
+        Method::ComparablePrice if percent < -Decimal::ONE_HUNDRED => errors.push(FieldError::new(
+            "percent",
+            "comparable_price takes at least -100",
+        )),
+        _ => {}
+    }
+    if let (Some(min), Some(max)) = (range.min, range.max) {
+        if min > max {
+            errors.push(FieldError::new(
+                "max_markup_percent",
+                "must not be below min_markup_percent",
+            ));
+        }
+    }
+    if let Some(target) = target {
+        if !range.is_set() {
+            errors.push(FieldError::new(
+                "target_markup_percent",
+                "needs an arm's-length range (min_markup_percent or max_markup_percent)",
+            ));
+        } else if range.excludes(Some(target)) {
+            errors.push(FieldError::new(
+                "target_markup_percent",
+                "must lie inside the arm's-length range",
+            ));
+        }
+    }
+    if valid_to.is_some_and(|to| to < valid_from) {
+        errors.push(FieldError::new("valid_to", "must not be before valid_from"));
+    }
+}
+
+/// List the group's transfer-pricing policies (purchasers, finance, admins), newest first.
+#[utoipa::path(tag = "intercompany", params(PolicyQuery), security(("bearer" = [])), responses((status = 200, body = Page<PolicyView>)))]
+#[get("/transfer-pricing-policies")]
+#[tracing::instrument(skip_all)]
+pub async fn list_policies(
+    user: Authorized<Trade>,
+    state: web::Data<AppState>,
+    query: web::Query<PolicyQuery>,
+) -> Result<web::Json<Page<PolicyView>>, ApiError> {
+    let page = PageRequest::<(NaiveDate, Uuid)>::parse(query.limit, query.cursor.as_deref())?;
+    let mut sql = policies::table
+        .filter(policies::group_id.eq(user.group_id))
+        .select(PolicyRow::as_select())
+        .order((policies::valid_from.desc(), policies::id.desc()))
+        .limit(page.fetch())
+        .into_boxed();
+    if let Some(seller) = query.seller_company_id {
+        sql = sql.filter(policies::seller_company_id.eq(seller));
+    }
+    if let Some((from, id)) = page.after {
+        sql = sql.filter(
+            policies::valid_from
+                .lt(from)
+                .or(policies::valid_from.eq(from).and(policies::id.lt(id))),
+        );
+    }
+    let mut conn = state.pool.get().await?;
+    let rows = sql.load(&mut conn).await?;
+    let views = rows
+        .into_iter()
+        .map(PolicyRow::view)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(web::Json(Page::from_rows(
+        views,
+        page.limit,
+        |p: &PolicyView| (p.valid_from, p.id),
+    )))
+}
+
+async fn company_in_group(
+    conn: &mut AsyncPgConnection,
+    group: Uuid,
+    id: Uuid,
+) -> Result<bool, ApiError> {
+    Ok(diesel::select(diesel::dsl::exists(
+        companies::table
+            .find(id)
+            .filter(companies::group_id.eq(group)),
+    ))
+    .get_result(conn)
+    .await?)
+}
+
+/// Create a policy (admin, finance). Two policies of the same seller, buyer and category
+/// whose validity overlaps → 409.
+#[utoipa::path(tag = "intercompany", request_body = NewPolicy, security(("bearer" = [])), responses((status = 201, body = PolicyView), (status = 409, description = "Overlaps another policy of the same specificity"), (status = 422, description = "Invalid fields")))]
+#[post("/transfer-pricing-policies")]
+#[tracing::instrument(skip_all)]
+pub async fn create_policy(
+    caller: Authorized<AdminOrFinance>,
+    state: web::Data<AppState>,
+    body: web::Json<NewPolicy>,
+) -> Result<HttpResponse, ApiError> {
+    let new = body.into_inner();
+    let mut errors = Vec::new();
+    let percent_value = percent("percent", &new.percent, &mut errors);
+    let range = MarkupRange {
+        min: new
+            .min_markup_percent
+            .as_deref()
+            .and_then(|raw| percent("min_markup_percent", raw, &mut errors)),
+        max: new
+            .max_markup_percent
+            .as_deref()
+            .and_then(|raw| percent("max_markup_percent", raw, &mut errors)),
+    };
+    let target = new
+        .target_markup_percent
+        .as_deref()
+        .and_then(|raw| percent("target_markup_percent", raw, &mut errors));
+    if let Some(value) = percent_value {
+        check_terms(
+            new.method,
+            value,
+            range,
+            target,
+            new.valid_from,
+            new.valid_to,
+            &mut errors,
+        );
+    }
+    if new.buyer_company_id == Some(new.seller_company_id) {
+        errors.push(FieldError::new(
+            "buyer_company_id",
+            "must differ from seller_company_id",
+        ));
+    }
+    let (Some(percent_value), true) = (percent_value, errors.is_empty()) else {
+        return Err(ApiError::invalid(errors));
+    };
+    let user = &caller.user;
+    let group = user.group_id;
+    let mut conn = state.pool.get().await?;
+    let view = conn
+        .transaction::<_, ApiError, _>(async |conn| {
+            if !company_in_group(conn, group, new.seller_company_id).await? {
+                return Err(ApiError::invalid_field(
+                    "seller_company_id",
+                    "no company with this id in your group",
+                ));
+            }
+            if let Some(buyer) = new.buyer_company_id {
+                if !company_in_group(conn, group, buyer).await? {
+                    return Err(ApiError::invalid_field(
+                        "buyer_company_id",
+                        "no company with this id in your group",
+                    ));
+                }
+            }
+            if let Some(category) = new.category_id {
+                let known: bool = diesel::select(diesel::dsl::exists(
+                    categories::table
+                        .find(category)
+                        .filter(categories::group_id.eq(group)),
+                ))
+                .get_result(conn)
+                .await?;
+                if !known {
+                    return Err(ApiError::invalid_field(
+                        "category_id",
+                        "no category with this id in your group",
+                    ));
+                }
+            }
+            let row: PolicyRow = diesel::insert_into(policies::table)
+                .values((
+                    policies::group_id.eq(group),
+                    policies::seller_company_id.eq(new.seller_company_id),
+                    policies::buyer_company_id.eq(new.buyer_company_id),
+                    policies::category_id.eq(new.category_id),
+                    policies::method.eq(new.method.as_str()),
+                    policies::percent.eq(percent_value),
+                    policies::min_markup_percent.eq(range.min),
+                    policies::max_markup_percent.eq(range.max),
+                    policies::target_markup_percent.eq(target),
+                    policies::valid_from.eq(new.valid_from),
+                    policies::valid_to.eq(new.valid_to),
+                ))
+                .returning(PolicyRow::as_returning())
+                .get_result(conn)
+                .await?;
+            let view = row.view()?;
+            audit::record(
+                conn,
+                group,
+                Some(user),
+                Change::new(
+                    "transfer_pricing_policy.created",
+                    "transfer_pricing_policy",
+                    view.id,
+                )
+                .after(&view),
+            )
+            .await?;
+            Ok(view)
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+/// Change a policy's terms or validity (admin, finance). Lines already priced keep the terms
+/// they were priced with.
+#[utoipa::path(tag = "intercompany", params(("id" = Uuid, Path)), request_body = PolicyPatch, security(("bearer" = [])), responses((status = 200, body = PolicyView), (status = 409, description = "Overlaps another policy of the same specificity"), (status = 422, description = "Invalid fields")))]
+#[patch("/transfer-pricing-policies/{id}")]
+#[tracing::instrument(skip_all)]
+pub async fn update_policy(
+    caller: Authorized<AdminOrFinance>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: web::Json<PolicyPatch>,
+) -> Result<web::Json<PolicyView>, ApiError> {
+    let id = id.into_inner();
+    let patch = body.into_inner();
+    let mut errors = Vec::new();
+    let new_percent = patch
+        .percent
+        .as_deref()
+        .map(|raw| percent("percent", raw, &mut errors));
+    let parse_optional =
+        |field: &str, value: &Option<Option<String>>, errors: &mut Vec<FieldError>| {
+            value
+                .as_ref()
+                .map(|inner| inner.as_deref().and_then(|raw| percent(field, raw, errors)))
+        };
+    let new_min = parse_optional("min_markup_percent", &patch.min_markup_percent, &mut errors);
+    let new_max = parse_optional("max_markup_percent", &patch.max_markup_percent, &mut errors);
+    let new_target = parse_optional(
+        "target_markup_percent",
+        &patch.target_markup_percent,
+        &mut errors,
+    );
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    let user = &caller.user;
+    let group = user.group_id;
+    let mut conn = state.pool.get().await?;
+    let view = conn
+        .transaction::<_, ApiError, _>(async |conn| {
+            let before: PolicyRow = policies::table
+                .find(id)
+                .filter(policies::group_id.eq(group))
+                .select(PolicyRow::as_select())
+                .for_update()
+                .first(conn)
+                .await
+                .optional()?
+                .ok_or(ApiError::NotFound)?;
+            let method = patch.method.unwrap_or(before.method()?);
+            let percent_value = new_percent.flatten().unwrap_or(before.percent);
+            let range = MarkupRange {
+                min: new_min.unwrap_or(before.min_markup_percent),
+                max: new_max.unwrap_or(before.max_markup_percent),
+            };
+            let target = new_target.unwrap_or(before.target_markup_percent);
+            let valid_from = patch.valid_from.unwrap_or(before.valid_from);
+            let valid_to = patch.valid_to.unwrap_or(before.valid_to);
+            let mut errors = Vec::new();
+            check_terms(
+                method,
+                percent_value,
+                range,
+                target,
+                valid_from,
+                valid_to,
+                &mut errors,
+            );
+            if !errors.is_empty() {
+                return Err(ApiError::invalid(errors));
+            }
+            let row: PolicyRow = diesel::update(policies::table.find(id))
+                .set((
+                    policies::method.eq(method.as_str()),
+                    policies::percent.eq(percent_value),
+                    policies::min_markup_percent.eq(range.min),
+                    policies::max_markup_percent.eq(range.max),
+                    policies::target_markup_percent.eq(target),
+                    policies::valid_from.eq(valid_from),
+                    policies::valid_to.eq(valid_to),
+                    policies::updated_at.eq(diesel::dsl::now),
+                ))
+                .returning(PolicyRow::as_returning())
+                .get_result(conn)
+                .await?;
+            let view = row.view()?;
+            audit::record(
+                conn,
+                group,
+                Some(user),
+                Change::new(
+                    "transfer_pricing_policy.updated",
+                    "transfer_pricing_policy",
+                    id,
+                )
+                .before(&before.view()?)
+                .after(&view),
+            )
+            .await?;
+            Ok(view)
+        })
+        .await?;
+    Ok(web::Json(view))
+}
