@@ -398,6 +398,24 @@ pub fn query_error(error: QueryPayloadError, _req: &HttpRequest) -> actix_web::E
     .into()
 }
 
+/// The input field behind a foreign key that keeps rows inside their group (migration
+/// 000006), so that a refused reference names what the client sent.
+fn referring_field(constraint: &str) -> Option<&'static str> {
+    Some(match constraint {
+        "companies_parent_same_group" => "parent_id",
+        "employees_company_same_group" => "company_id",
+        "employees_tier_same_group" | "tier_category_discounts_tier_same_group" => "tier_id",
+        "products_seller_same_group" | "orders_seller_same_group" => "seller_company_id",
+        "products_category_same_group" | "tier_category_discounts_category_same_group" => {
+            "category_id"
+        }
+        "order_lines_product_same_group" | "purchase_limit_usage_product_same_group" => {
+            "product_id"
+        }
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -431,22 +449,4 @@ mod tests {
         assert_eq!(problem.code, "insufficient_stock");
         assert_eq!(problem.status, 409);
     }
-}
-
-/// The input field behind a foreign key that keeps rows inside their group (migration
-/// 000006), so that a refused reference names what the client sent.
-fn referring_field(constraint: &str) -> Option<&'static str> {
-    Some(match constraint {
-        "companies_parent_same_group" => "parent_id",
-        "employees_company_same_group" => "company_id",
-        "employees_tier_same_group" | "tier_category_discounts_tier_same_group" => "tier_id",
-        "products_seller_same_group" | "orders_seller_same_group" => "seller_company_id",
-        "products_category_same_group" | "tier_category_discounts_category_same_group" => {
-            "category_id"
-        }
-        "order_lines_product_same_group" | "purchase_limit_usage_product_same_group" => {
-            "product_id"
-        }
-        _ => return None,
-    })
 }

@@ -314,7 +314,7 @@ fn booking_date(
     if date < earliest {
         return Err(ApiError::invalid_field(
             "date",
-            &format!("must not be before {earliest}"),
+            format!("must not be before {earliest}"),
         ));
     }
     Ok(date)

@@ -45,13 +45,13 @@ pub fn validate(request: &NewIcOrder) -> Result<Requested, ApiError> {
                 lines.push((line.product_id, quantity))
             }
             _ => errors.push(FieldError::new(
-                &format!("lines[{index}].quantity"),
+                format!("lines[{index}].quantity"),
                 "must be between 1 and 1000000",
             )),
         }
         if !seen.insert(line.product_id) {
             errors.push(FieldError::new(
-                &format!("lines[{index}].product_id"),
+                format!("lines[{index}].product_id"),
                 "each product may appear once",
             ));
         }
