@@ -987,3 +987,126 @@ async fn the_database_keeps_both_legs_of_a_posting_equal_and_the_ledger_append_o
         );
     }
 }
+
+#[tokio::test]
+async fn a_year_end_true_up_brings_the_pair_back_to_its_target_once() {
+    let app = TestApp::spawn().await;
+    app.clock.set_today(day("2026-06-15"));
+    let t = trade(&app).await;
+    let part = t.product(&app, "PART", "100.00", "150.00", 1000).await;
+    t.policy(
+        &app,
+        json!({"method": "cost_plus", "percent": "28", "min_markup_percent": "5",
+                          "max_markup_percent": "15", "target_markup_percent": "10",
+                          "valid_from": "2026-01-01"}),
+    )
+    .await;
+    t.rate(&app, "USD", "EUR", "0.9", "2026-01-01").await;
+    t.rate(&app, "USD", "EUR", "0.95", "2026-12-01").await;
+    let ship = |key: &'static str| {
+        let (app, t, part) = (&app, &t, &part);
+        async move {
+            let order = create(app, &t.xyz_purchaser, key, &t.order_body(&[(part, 100)])).await;
+            let order = order.assert_status(201).clone();
+            act(app, &t.abc_purchaser, &order, "accept", json!({}))
+                .await
+                .assert_status(200);
+            act(app, &t.abc_purchaser, &order, "ship", json!({}))
+                .await
+                .assert_status(200);
+        }
+    };
+    ship("june").await;
+
+    // 12 800.00 of revenue on 10 000.00 of cost: 28 % against 5–15 %, target 10 %.
+    app.clock.set_today(day("2027-01-10"));
+    let preview = app
+        .get("/api/v1/transfer-pricing/true-ups?year=2026", &t.finance)
+        .await;
+    let item = &preview.assert_status(200)["items"][0];
+    assert_eq!(item["revenue"], "12800.00");
+    assert_eq!(item["cost"], "10000.00");
+    assert_eq!(item["achieved_markup_percent"], "28");
+    assert_eq!(item["adjustment"], "-1800.00");
+    app.get(
+        "/api/v1/transfer-pricing/true-ups?year=2026",
+        &t.abc_purchaser,
+    )
+    .await
+    .assert_problem(403, "forbidden");
+
+    let booked = app
+        .post(
+            "/api/v1/transfer-pricing/true-ups",
+            &t.finance,
+            json!({"year": 2026, "date": "2026-12-31"}),
+        )
+        .await;
+    assert_eq!(
+        booked.assert_status(200)["items"][0]["adjustment"],
+        "-1800.00"
+    );
+    // The year now sits exactly at its target; booking again books nothing.
+    let after = app
+        .get("/api/v1/transfer-pricing/true-ups?year=2026", &t.finance)
+        .await;
+    let item = &after.assert_status(200)["items"][0];
+    assert_eq!(item["achieved_markup_percent"], "10");
+    assert_eq!(item["adjustment"], "0.00");
+    assert_eq!(item["already_booked"], "-1800.00");
+    let again = app
+        .post(
+            "/api/v1/transfer-pricing/true-ups",
+            &t.finance,
+            json!({"year": 2026, "date": "2027-01-10"}),
+        )
+        .await;
+    assert_eq!(again.assert_status(200)["items"], json!([]));
+
+    // The seller's and the buyer's entries: the buyer's at the booking date's rate (0.95).
+    let mut conn = app.db.connect().await;
+    #[derive(diesel::QueryableByName, Debug, PartialEq)]
+    struct Booked {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        line: String,
+    }
+    let entries: Vec<Booked> = diesel::sql_query(
+        "SELECT side || ' ' || amount::text || ' ' || currency || ' ' || document_amount::text || ' ' || date::text AS line \
+         FROM ledger_entries WHERE kind = 'true_up' ORDER BY seq",
+    )
+    .load(&mut conn)
+    .await
+    .unwrap();
+    let lines: Vec<&str> = entries.iter().map(|e| e.line.as_str()).collect();
+    assert_eq!(
+        lines,
+        [
+            "seller -1800.00 USD -1800.00 2026-12-31",
+            "buyer -1710.00 EUR -1800.00 2026-12-31"
+        ]
+    );
+
+    // A late 2026 shipment moves the year out of range again: only the new difference is booked.
+    app.clock.set_today(day("2026-12-20"));
+    ship("december").await;
+    app.clock.set_today(day("2027-01-11"));
+    let second = app
+        .post(
+            "/api/v1/transfer-pricing/true-ups",
+            &t.finance,
+            json!({"year": 2026, "date": "2027-01-11"}),
+        )
+        .await;
+    assert_eq!(
+        second.assert_status(200)["items"][0]["adjustment"],
+        "-1800.00"
+    );
+    let last = app
+        .get("/api/v1/transfer-pricing/true-ups?year=2026", &t.finance)
+        .await;
+    assert_eq!(
+        last.assert_status(200)["items"][0]["achieved_markup_percent"],
+        "10"
+    );
+    assert_eq!(last.body["items"][0]["already_booked"], "-3600.00");
+}

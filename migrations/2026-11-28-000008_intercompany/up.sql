@@ -130,6 +130,9 @@ CREATE INDEX intercompany_orders_group_idx ON intercompany_orders (group_id, cre
 CREATE INDEX intercompany_orders_buyer_idx ON intercompany_orders (group_id, buyer_company_id, created_at DESC, id DESC);
 CREATE INDEX intercompany_orders_seller_idx ON intercompany_orders (group_id, seller_company_id, created_at DESC, id DESC);
 CREATE INDEX intercompany_orders_status_idx ON intercompany_orders (group_id, status, created_at DESC, id DESC);
+-- Year-end true-ups read the year's shipped orders.
+CREATE INDEX intercompany_orders_ship_date_idx ON intercompany_orders (group_id, ship_date)
+    WHERE ship_date IS NOT NULL;
 
 CREATE TABLE intercompany_order_lines (
     group_id uuid NOT NULL,
@@ -181,7 +184,14 @@ CREATE TABLE ledger_entries (
     document_currency text NOT NULL CHECK (document_currency ~ '^[A-Z]{3}$'),
     rate numeric NOT NULL CHECK (rate > 0),
     date date NOT NULL,
+    -- A true-up names the policy and the year whose markup it corrects.
+    policy_id uuid,
+    true_up_year integer,
     created_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT ledger_entries_policy_same_group
+        FOREIGN KEY (group_id, policy_id) REFERENCES transfer_pricing_policies (group_id, id),
+    CONSTRAINT ledger_entries_true_up_names_its_year CHECK (
+        (kind = 'true_up') = (true_up_year IS NOT NULL AND policy_id IS NOT NULL)),
     CONSTRAINT ledger_entries_order_same_group
         FOREIGN KEY (group_id, order_id) REFERENCES intercompany_orders (group_id, id),
     CONSTRAINT ledger_entries_company_same_group
@@ -197,6 +207,8 @@ CREATE TABLE ledger_entries (
 CREATE INDEX ledger_entries_order_idx ON ledger_entries (order_id, seq);
 CREATE INDEX ledger_entries_group_date_idx ON ledger_entries (group_id, date, seq);
 CREATE INDEX ledger_entries_posting_idx ON ledger_entries (posting_id);
+CREATE INDEX ledger_entries_true_up_idx ON ledger_entries (group_id, true_up_year)
+    WHERE kind = 'true_up';
 
 CREATE FUNCTION ledger_entries_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

@@ -163,6 +163,8 @@ diesel::table! {
         document_currency -> Text,
         rate -> Numeric,
         date -> Date,
+        policy_id -> Nullable<Uuid>,
+        true_up_year -> Nullable<Int4>,
         created_at -> Timestamptz,
     }
 }

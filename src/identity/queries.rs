@@ -236,12 +236,14 @@ struct Traded {
 }
 
 /// Whether amounts are already recorded in the company's currency: products it sells, orders
-/// it sold, or — for a group's root, whose currency is the group currency of allowances —
-/// orders by the group's employees.
+/// it sold, intercompany orders it is party to, or — for a group's root, whose currency is the
+/// group currency of allowances — orders by the group's employees.
 pub async fn company_has_trade(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
     let row: Traded = crate::db::statement::statement(
         "SELECT EXISTS (SELECT 1 FROM products WHERE seller_company_id = $1) \
              OR EXISTS (SELECT 1 FROM orders WHERE seller_company_id = $1) \
+             OR EXISTS (SELECT 1 FROM intercompany_orders \
+                        WHERE buyer_company_id = $1 OR seller_company_id = $1) \
              OR EXISTS (SELECT 1 FROM orders o \
                         JOIN employees e ON e.id = o.employee_id \
                         JOIN companies c ON c.id = e.company_id \

@@ -474,6 +474,7 @@ async fn ship(
                 document_amount: order.total,
                 document_currency: document,
                 rate: rust_decimal::Decimal::ONE,
+                true_up: None,
             },
             Entry {
                 company_id: order.buyer_company_id,
@@ -485,6 +486,7 @@ async fn ship(
                 document_amount: order.total,
                 document_currency: document,
                 rate,
+                true_up: None,
             },
         ],
     )
@@ -520,6 +522,7 @@ async fn settle(
                 document_amount: -order.total,
                 document_currency: document,
                 rate: rust_decimal::Decimal::ONE,
+                true_up: None,
             },
             Entry {
                 company_id: order.buyer_company_id,
@@ -531,6 +534,7 @@ async fn settle(
                 document_amount: -order.total,
                 document_currency: document,
                 rate,
+                true_up: None,
             },
             Entry {
                 company_id: order.buyer_company_id,
@@ -542,6 +546,7 @@ async fn settle(
                 document_amount: rust_decimal::Decimal::ZERO,
                 document_currency: document,
                 rate,
+                true_up: None,
             },
         ],
     )

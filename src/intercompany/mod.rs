@@ -6,6 +6,7 @@ pub mod dto;
 pub mod handlers;
 pub mod policies;
 pub mod queries;
+pub mod true_ups;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(policies::list_policies)
@@ -19,5 +20,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(handlers::reject_order)
         .service(handlers::ship_order)
         .service(handlers::settle_order)
-        .service(handlers::cancel_order);
+        .service(handlers::cancel_order)
+        .service(true_ups::preview)
+        .service(true_ups::book);
 }

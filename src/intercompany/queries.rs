@@ -505,6 +505,8 @@ pub struct Entry {
     pub document_amount: Decimal,
     pub document_currency: CurrencyCode,
     pub rate: Decimal,
+    /// For a true-up: the policy and year it corrects.
+    pub true_up: Option<(Uuid, i32)>,
 }
 
 /// Books `entries` as one posting of `order`, dated `date`. The database checks at commit
@@ -534,6 +536,8 @@ pub async fn post(
                 entries::document_currency.eq(e.document_currency.as_str()),
                 entries::rate.eq(e.rate),
                 entries::date.eq(date),
+                entries::policy_id.eq(e.true_up.map(|(policy, _)| policy)),
+                entries::true_up_year.eq(e.true_up.map(|(_, year)| year)),
             )
         })
         .collect();

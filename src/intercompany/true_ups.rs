@@ -1,0 +1,310 @@
+//! Year-end transfer-pricing true-ups (§6): per seller/buyer pair and policy with an
+//! arm's-length range, the markup on cost achieved over the year's shipped lines, and the
+//! adjustment that brings it back to the target (or the nearest bound). Booking is idempotent:
+//! what was booked for the year counts as revenue, so a second booking books only what changed.
+
+use std::collections::HashMap;
+
+use actix_web::{get, post, web};
+use chrono::NaiveDate;
+use diesel::prelude::*;
+use diesel::sql_types::{Integer, Numeric, Text, Uuid as SqlUuid};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::dto::EntryKind;
+use super::policies::PolicyRow;
+use super::queries::{self, Entry};
+use crate::audit::{self, Change};
+use crate::db::schema::transfer_pricing_policies as policies;
+use crate::db::statement::statement;
+use crate::domain::codes::CurrencyCode;
+use crate::domain::transfer_pricing::{self, MarkupRange, YearTotals};
+use crate::domain::{fx, money};
+use crate::error::ApiError;
+use crate::identity::auth::{Authorized, CurrentUser, Finance};
+use crate::startup::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TrueUpQuery {
+    /// The calendar year whose shipped lines are measured.
+    pub year: i32,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrueUpBooking {
+    pub year: i32,
+    /// Booking date of the adjustments: not in the future.
+    pub date: NaiveDate,
+}
+
+/// One seller/buyer pair under one policy with a range.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TrueUpItem {
+    pub seller_company_id: Uuid,
+    pub buyer_company_id: Uuid,
+    pub policy_id: Uuid,
+    /// The document currency (the seller's).
+    pub currency: String,
+    /// Σ line_total of the year's shipped lines, plus true-ups already booked for the year.
+    pub revenue: String,
+    /// Σ quantity × unit_cost.
+    pub cost: String,
+    pub achieved_markup_percent: Option<String>,
+    pub min_markup_percent: Option<String>,
+    pub max_markup_percent: Option<String>,
+    pub target_markup_percent: Option<String>,
+    /// What is still to book (signed; zero when inside the range).
+    pub adjustment: String,
+    /// True-ups already booked for this pair, policy and year.
+    pub already_booked: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TrueUpReport {
+    pub year: i32,
+    pub items: Vec<TrueUpItem>,
+}
+
+#[derive(QueryableByName)]
+struct Measured {
+    #[diesel(sql_type = SqlUuid)]
+    seller_company_id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    buyer_company_id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    policy_id: Uuid,
+    #[diesel(sql_type = Text)]
+    currency: String,
+    #[diesel(sql_type = Numeric)]
+    revenue: Decimal,
+    #[diesel(sql_type = Numeric)]
+    cost: Decimal,
+    #[diesel(sql_type = Numeric)]
+    booked: Decimal,
+}
+
+struct Computed {
+    item: TrueUpItem,
+    currency: CurrencyCode,
+    adjustment: Decimal,
+}
+
+fn year_bounds(year: i32) -> Result<(NaiveDate, NaiveDate), ApiError> {
+    let first = NaiveDate::from_ymd_opt(year, 1, 1);
+    let next = year
+        .checked_add(1)
+        .and_then(|y| NaiveDate::from_ymd_opt(y, 1, 1));
+    match (first, next) {
+        (Some(first), Some(next)) if (2000..=2100).contains(&year) => Ok((first, next)),
+        _ => Err(ApiError::bad_field(
+            "year",
+            "must be a year between 2000 and 2100",
+        )),
+    }
+}
+
+/// Measures every pair and policy of `group` shipped in `year`, with what is booked already.
+async fn measure(
+    conn: &mut AsyncPgConnection,
+    group: Uuid,
+    year: i32,
+) -> Result<Vec<Computed>, ApiError> {
+    let (first, next) = year_bounds(year)?;
+    let measured: Vec<Measured> = statement(
+        "WITH shipped AS ( \
+             SELECT o.seller_company_id, o.buyer_company_id, l.policy_id, o.currency, \
+                    sum(l.line_total) AS revenue, sum(l.quantity * l.unit_cost) AS cost \
+             FROM intercompany_orders o \
+             JOIN intercompany_order_lines l ON l.order_id = o.id \
+             WHERE o.group_id = $1 AND o.ship_date >= $2 AND o.ship_date < $3 \
+             GROUP BY 1, 2, 3, 4), \
+         booked AS ( \
+             SELECT company_id AS seller_company_id, counterparty_company_id AS buyer_company_id, \
+                    policy_id, sum(document_amount) AS booked \
+             FROM ledger_entries \
+             WHERE group_id = $1 AND kind = 'true_up' AND side = 'seller' AND true_up_year = $4 \
+             GROUP BY 1, 2, 3) \
+         SELECT s.seller_company_id, s.buyer_company_id, s.policy_id, s.currency, \
+                s.revenue, s.cost, coalesce(b.booked, 0) AS booked \
+         FROM shipped s LEFT JOIN booked b USING (seller_company_id, buyer_company_id, policy_id) \
+         ORDER BY 1, 2, 3",
+    )
+    .bind::<SqlUuid, _>(group)
+    .bind::<diesel::sql_types::Date, _>(first)
+    .bind::<diesel::sql_types::Date, _>(next)
+    .bind::<Integer, _>(year)
+    .load(conn)
+    .await?;
+    let ids: Vec<Uuid> = measured.iter().map(|m| m.policy_id).collect();
+    let terms: HashMap<Uuid, PolicyRow> = policies::table
+        .filter(policies::group_id.eq(group))
+        .filter(policies::id.eq_any(&ids))
+        .select(PolicyRow::as_select())
+        .load::<PolicyRow>(conn)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p))
+        .collect();
+    let text = |d: Decimal| d.normalize().to_string();
+    let mut computed = Vec::new();
+    for m in measured {
+        let Some(policy) = terms.get(&m.policy_id) else {
+            continue;
+        };
+        let range = MarkupRange {
+            min: policy.min_markup_percent,
+            max: policy.max_markup_percent,
+        };
+        if !range.is_set() {
+            continue;
+        }
+        let currency = CurrencyCode::parse(&m.currency)
+            .ok_or_else(|| ApiError::internal("unknown document currency"))?;
+        let totals = YearTotals {
+            revenue: m.revenue + m.booked,
+            cost: m.cost,
+        };
+        let adjustment =
+            transfer_pricing::true_up(totals, range, policy.target_markup_percent, currency);
+        computed.push(Computed {
+            item: TrueUpItem {
+                seller_company_id: m.seller_company_id,
+                buyer_company_id: m.buyer_company_id,
+                policy_id: m.policy_id,
+                currency: m.currency.clone(),
+                revenue: money::format(totals.revenue, currency),
+                cost: money::format(totals.cost, currency),
+                achieved_markup_percent: totals.achieved_markup().map(text),
+                min_markup_percent: range.min.map(text),
+                max_markup_percent: range.max.map(text),
+                target_markup_percent: policy.target_markup_percent.map(text),
+                adjustment: money::format(adjustment, currency),
+                already_booked: money::format(m.booked, currency),
+            },
+            currency,
+            adjustment,
+        });
+    }
+    Ok(computed)
+}
+
+/// Preview the year's true-ups (finance).
+#[utoipa::path(tag = "intercompany", params(TrueUpQuery), security(("bearer" = [])), responses((status = 200, body = TrueUpReport)))]
+#[get("/transfer-pricing/true-ups")]
+#[tracing::instrument(skip_all)]
+pub async fn preview(
+    user: Authorized<Finance>,
+    state: web::Data<AppState>,
+    query: web::Query<TrueUpQuery>,
+) -> Result<web::Json<TrueUpReport>, ApiError> {
+    let mut conn = state.pool.get().await?;
+    let items = measure(&mut conn, user.group_id, query.year)
+        .await?
+        .into_iter()
+        .map(|c| c.item)
+        .collect();
+    Ok(web::Json(TrueUpReport {
+        year: query.year,
+        items,
+    }))
+}
+
+/// Book the year's true-ups (finance): for every pair and policy outside its range, the
+/// seller's and the buyer's entry (the buyer's at the date's rate), all in one transaction.
+/// Booking the year again books only what changed since. Answers what was booked.
+#[utoipa::path(tag = "intercompany", request_body = TrueUpBooking, security(("bearer" = [])), responses((status = 200, body = TrueUpReport), (status = 422, description = "A date in the future, or fx_rate_missing")))]
+#[post("/transfer-pricing/true-ups")]
+#[tracing::instrument(skip_all)]
+pub async fn book(
+    user: Authorized<Finance>,
+    state: web::Data<AppState>,
+    body: web::Json<TrueUpBooking>,
+) -> Result<web::Json<TrueUpReport>, ApiError> {
+    let TrueUpBooking { year, date } = body.into_inner();
+    year_bounds(year)?;
+    if date > state.clock.today() {
+        return Err(ApiError::invalid_field("date", "must not be in the future"));
+    }
+    let user: &CurrentUser = &user;
+    let mut conn = state.pool.get().await?;
+    let booked = conn
+        .transaction::<_, ApiError, _>(async |conn| {
+            // One booking per group at a time: two at once would both see nothing booked yet.
+            statement("SELECT pg_advisory_xact_lock(hashtextextended('true-up:' || $1::text, 0))")
+                .bind::<SqlUuid, _>(user.group_id)
+                .execute(conn)
+                .await?;
+            let mut booked = Vec::new();
+            for computed in measure(conn, user.group_id, year).await? {
+                if computed.adjustment.is_zero() {
+                    continue;
+                }
+                let item = &computed.item;
+                let buyer = queries::company_currency(conn, user.group_id, item.buyer_company_id)
+                    .await?
+                    .ok_or_else(|| ApiError::internal("the buyer's currency is unknown"))?;
+                let rate =
+                    crate::fx::queries::rate(conn, user.group_id, computed.currency, buyer, date)
+                        .await?;
+                let tag = Some((item.policy_id, year));
+                queries::post(
+                    conn,
+                    user.group_id,
+                    None,
+                    date,
+                    &[
+                        Entry {
+                            company_id: item.seller_company_id,
+                            counterparty_company_id: item.buyer_company_id,
+                            seller_side: true,
+                            kind: EntryKind::TrueUp,
+                            amount: computed.adjustment,
+                            currency: computed.currency,
+                            document_amount: computed.adjustment,
+                            document_currency: computed.currency,
+                            rate: Decimal::ONE,
+                            true_up: tag,
+                        },
+                        Entry {
+                            company_id: item.buyer_company_id,
+                            counterparty_company_id: item.seller_company_id,
+                            seller_side: false,
+                            kind: EntryKind::TrueUp,
+                            amount: fx::convert(computed.adjustment, rate, buyer),
+                            currency: buyer,
+                            document_amount: computed.adjustment,
+                            document_currency: computed.currency,
+                            rate,
+                            true_up: tag,
+                        },
+                    ],
+                )
+                .await?;
+                booked.push(computed.item);
+            }
+            let report = TrueUpReport {
+                year,
+                items: booked,
+            };
+            if !report.items.is_empty() {
+                audit::record(
+                    conn,
+                    user.group_id,
+                    Some(user),
+                    Change::new("transfer_pricing.true_up_booked", "group", user.group_id).after(
+                        &serde_json::json!({"year": year, "date": date, "items": report.items}),
+                    ),
+                )
+                .await?;
+            }
+            Ok(report)
+        })
+        .await?;
+    Ok(web::Json(booked))
+}
