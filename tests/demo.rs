@@ -28,8 +28,20 @@ async fn seed_demo_is_idempotent_and_usable() {
     assert_eq!(first["tiers"], 3);
     assert_eq!(first["employees"], 30);
     assert!(first["products"].as_u64().unwrap() >= 300, "{first}");
+    assert_eq!(first["fx_rates"], 366);
+    assert_eq!(first["transfer_pricing_policies"], 2);
+    assert_eq!(first["intercompany_orders"], 8);
     let second: Value = serde_json::from_slice(&run().stdout).unwrap();
-    for field in ["companies", "tiers", "categories", "employees", "products"] {
+    for field in [
+        "companies",
+        "tiers",
+        "categories",
+        "employees",
+        "products",
+        "fx_rates",
+        "transfer_pricing_policies",
+        "intercompany_orders",
+    ] {
         assert_eq!(second[field], 0, "second run added {field}");
     }
 
@@ -63,4 +75,66 @@ async fn seed_demo_is_idempotent_and_usable() {
         .map(|c| c["code"].as_str().unwrap())
         .collect();
     assert_eq!(codes, vec!["ABC", "JKL", "XYZ"]);
+
+    // The intercompany walk-through: orders in every state; settled ones carry both legs,
+    // the settlement and the realised FX difference.
+    let petra = app
+        .token("petra.purchaser@xyz.example", "demo-password-2026")
+        .await;
+    let orders = app
+        .get("/api/v1/intercompany-orders?limit=100", &petra)
+        .await;
+    let orders = orders.assert_status(200)["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let mut states: Vec<&str> = orders
+        .iter()
+        .map(|o| o["status"].as_str().unwrap())
+        .collect();
+    states.sort_unstable();
+    states.dedup();
+    assert_eq!(
+        states,
+        [
+            "accepted",
+            "cancelled",
+            "rejected",
+            "requested",
+            "settled",
+            "shipped"
+        ]
+    );
+    let settled = orders.iter().find(|o| o["status"] == "settled").unwrap();
+    let kinds: Vec<&str> = settled["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "receivable",
+            "payable",
+            "settlement",
+            "settlement",
+            "fx_difference"
+        ]
+    );
+    assert_eq!(settled["lines"][0]["outside_arms_length_range"], true);
+    let fiona = app
+        .token("fiona.finance@jkl.example", "demo-password-2026")
+        .await;
+    let year = &settled["ship_date"].as_str().unwrap()[..4];
+    let true_ups = app
+        .get(
+            &format!("/api/v1/transfer-pricing/true-ups?year={year}"),
+            &fiona,
+        )
+        .await;
+    assert!(!true_ups.assert_status(200)["items"]
+        .as_array()
+        .unwrap()
+        .is_empty());
 }

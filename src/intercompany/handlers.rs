@@ -10,12 +10,12 @@ use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::dto::*;
-use super::queries::{self, Entry, OrderRow};
+use super::ledger;
+use super::queries::{self, OrderRow};
 use crate::audit::{self, Change};
 use crate::db::schema::intercompany_orders as orders;
 use crate::db::statement::statement;
-use crate::domain::codes::CurrencyCode;
-use crate::domain::intercompany::{self, Transition};
+use crate::domain::intercompany::Transition;
 use crate::domain::period;
 use crate::error::ApiError;
 use crate::identity::auth::{Authorized, CurrentUser, Purchaser, Role, Trade};
@@ -377,7 +377,7 @@ async fn transition(
                 }
                 (Transition::Ship, TransitionBody::Booking(booking)) => {
                     let date = booking_date(today, booking.date, order.order_date)?;
-                    ship(conn, user.group_id, &order, date).await?;
+                    ledger::book_shipment(conn, user.group_id, &order, date).await?;
                     target
                         .set((
                             status,
@@ -390,7 +390,7 @@ async fn transition(
                 (Transition::Settle, TransitionBody::Booking(booking)) => {
                     let shipped = order.ship_date.unwrap_or(order.order_date);
                     let date = booking_date(today, booking.date, shipped)?;
-                    settle(conn, user.group_id, &order, date).await?;
+                    ledger::book_settlement(conn, user.group_id, &order, date).await?;
                     target
                         .set((
                             status,
@@ -444,123 +444,6 @@ enum TransitionBody {
     None,
     Accept(AcceptBody),
     Booking(BookingBody),
-}
-
-/// Books the seller's receivable (document currency) and the buyer's payable (its currency at
-/// the ship date's rate) from the one document total.
-async fn ship(
-    conn: &mut AsyncPgConnection,
-    group: Uuid,
-    order: &OrderRow,
-    date: NaiveDate,
-) -> Result<(), ApiError> {
-    let document = order.currency()?;
-    let buyer = buyer_currency(conn, group, order).await?;
-    let rate = crate::fx::queries::rate(conn, group, document, buyer, date).await?;
-    let legs = intercompany::ship_legs(order.total, rate, buyer);
-    queries::post(
-        conn,
-        group,
-        Some(order.id),
-        date,
-        &[
-            Entry {
-                company_id: order.seller_company_id,
-                counterparty_company_id: order.buyer_company_id,
-                seller_side: true,
-                kind: EntryKind::Receivable,
-                amount: legs.receivable,
-                currency: document,
-                document_amount: order.total,
-                document_currency: document,
-                rate: rust_decimal::Decimal::ONE,
-                true_up: None,
-            },
-            Entry {
-                company_id: order.buyer_company_id,
-                counterparty_company_id: order.seller_company_id,
-                seller_side: false,
-                kind: EntryKind::Payable,
-                amount: legs.payable,
-                currency: buyer,
-                document_amount: order.total,
-                document_currency: document,
-                rate,
-                true_up: None,
-            },
-        ],
-    )
-    .await
-}
-
-/// Books the settlement of both sides at the settle date's rate and the buyer's realised FX
-/// difference against what it booked at shipping.
-async fn settle(
-    conn: &mut AsyncPgConnection,
-    group: Uuid,
-    order: &OrderRow,
-    date: NaiveDate,
-) -> Result<(), ApiError> {
-    let document = order.currency()?;
-    let buyer = buyer_currency(conn, group, order).await?;
-    let rate = crate::fx::queries::rate(conn, group, document, buyer, date).await?;
-    let booked = queries::booked_payable(conn, order.id).await?;
-    let legs = intercompany::settle_legs(order.total, booked, rate, buyer);
-    queries::post(
-        conn,
-        group,
-        Some(order.id),
-        date,
-        &[
-            Entry {
-                company_id: order.seller_company_id,
-                counterparty_company_id: order.buyer_company_id,
-                seller_side: true,
-                kind: EntryKind::Settlement,
-                amount: legs.seller_settlement,
-                currency: document,
-                document_amount: -order.total,
-                document_currency: document,
-                rate: rust_decimal::Decimal::ONE,
-                true_up: None,
-            },
-            Entry {
-                company_id: order.buyer_company_id,
-                counterparty_company_id: order.seller_company_id,
-                seller_side: false,
-                kind: EntryKind::Settlement,
-                amount: legs.buyer_settlement,
-                currency: buyer,
-                document_amount: -order.total,
-                document_currency: document,
-                rate,
-                true_up: None,
-            },
-            Entry {
-                company_id: order.buyer_company_id,
-                counterparty_company_id: order.seller_company_id,
-                seller_side: false,
-                kind: EntryKind::FxDifference,
-                amount: legs.fx_difference,
-                currency: buyer,
-                document_amount: rust_decimal::Decimal::ZERO,
-                document_currency: document,
-                rate,
-                true_up: None,
-            },
-        ],
-    )
-    .await
-}
-
-async fn buyer_currency(
-    conn: &mut AsyncPgConnection,
-    group: Uuid,
-    order: &OrderRow,
-) -> Result<CurrencyCode, ApiError> {
-    queries::company_currency(conn, group, order.buyer_company_id)
-        .await?
-        .ok_or_else(|| ApiError::internal("the buyer's currency is unknown"))
 }
 
 /// Accept a requested order (the seller's purchaser, or an admin): stock is taken (409

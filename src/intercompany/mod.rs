@@ -4,6 +4,7 @@
 
 pub mod dto;
 pub mod handlers;
+pub mod ledger;
 pub mod policies;
 pub mod queries;
 pub mod true_ups;

@@ -16,8 +16,9 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::dto::EntryKind;
+use super::ledger::{self, Entry};
 use super::policies::PolicyRow;
-use super::queries::{self, Entry};
+use super::queries;
 use crate::audit::{self, Change};
 use crate::db::schema::transfer_pricing_policies as policies;
 use crate::db::statement::statement;
@@ -253,7 +254,7 @@ pub async fn book(
                     crate::fx::queries::rate(conn, user.group_id, computed.currency, buyer, date)
                         .await?;
                 let tag = Some((item.policy_id, year));
-                queries::post(
+                ledger::post(
                     conn,
                     user.group_id,
                     None,

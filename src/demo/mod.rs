@@ -2,6 +2,8 @@
 //! everything is keyed by its natural key (company code, tier code, email, sku), so a second run
 //! adds nothing.
 
+mod trade;
+
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
@@ -25,6 +27,9 @@ pub struct Seeded {
     pub categories: usize,
     pub employees: usize,
     pub products: usize,
+    pub fx_rates: usize,
+    pub transfer_pricing_policies: usize,
+    pub intercompany_orders: usize,
 }
 
 /// (email, full name, company code, employment type, client type, roles)
@@ -267,9 +272,29 @@ pub async fn run(settings: &Settings) -> anyhow::Result<Seeded> {
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut conn = db::connect(&located.url).await?;
+    let today = chrono::Utc::now().date_naive();
     let seeded = conn
-        .transaction::<_, diesel::result::Error, _>(async move |conn| seed(conn, &hash).await)
-        .await?;
+        .transaction::<_, crate::error::ApiError, _>(async move |conn| {
+            let mut seeded = seed(conn, &hash).await?;
+            let group: Uuid = companies::table
+                .filter(companies::parent_id.is_null())
+                .filter(companies::code.eq(COMPANIES[0].code))
+                .select(companies::id)
+                .first(conn)
+                .await?;
+            let traded = trade::seed(conn, group, today).await?;
+            seeded.fx_rates = traded.fx_rates;
+            seeded.transfer_pricing_policies = traded.policies;
+            seeded.intercompany_orders = traded.intercompany_orders;
+            Ok(seeded)
+        })
+        .await
+        .map_err(|e| match e {
+            crate::error::ApiError::Internal(cause) => cause,
+            other => anyhow::anyhow!("{}", other.to_problem().detail),
+        })?;
+    // Fresh rows: give the planner statistics before anyone reads them.
+    diesel::sql_query("ANALYZE").execute(&mut conn).await?;
     Ok(seeded)
 }
 
