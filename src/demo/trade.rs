@@ -165,7 +165,7 @@ async fn order(
             intercompany_orders::status.eq(status.as_str()),
             intercompany_orders::created_at.eq(at(day).unwrap_or_else(chrono::Utc::now)),
             intercompany_orders::accepted_at.eq(if accepted { at(day) } else { None }),
-            intercompany_orders::promised_date.eq(accepted.then(|| shipped)),
+            intercompany_orders::promised_date.eq(accepted.then_some(shipped)),
             intercompany_orders::ship_date
                 .eq(matches!(status, Status::Shipped | Status::Settled).then_some(shipped)),
             intercompany_orders::shipped_at.eq(
