@@ -316,6 +316,13 @@ impl From<DieselError> for ApiError {
             DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
                 Self::Unavailable("transaction serialization failure".into())
             }
+            DieselError::DatabaseError(_, info) if info.message().starts_with("period_closed:") => {
+                let period = info.message().trim_start_matches("period_closed:");
+                Self::conflict(
+                    "period_closed",
+                    format!("{period} is closed: nothing can be booked in it; book corrections in an open period"),
+                )
+            }
             DieselError::DatabaseError(_, info)
                 if info.constraint_name() == Some("transfer_pricing_policies_no_overlap") =>
             {

@@ -12,6 +12,7 @@ pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod finance;
 pub mod fx;
 pub mod health;
 pub mod identity;

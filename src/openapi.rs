@@ -29,6 +29,7 @@ use crate::error::{FieldError, Problem, PROBLEM_JSON};
         (name = "orders", description = "Employee orders"),
         (name = "fx", description = "FX rates"),
         (name = "intercompany", description = "Transfer-pricing policies and intercompany orders"),
+        (name = "finance", description = "Period close, adjustments, reconciliation, eliminations, netting"),
         (name = "audit", description = "Append-only audit log"),
     )
 )]

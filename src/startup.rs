@@ -46,6 +46,7 @@ pub fn api_routes(cfg: &mut ServiceConfig) {
             .configure(crate::orders::routes)
             .configure(crate::fx::routes)
             .configure(crate::intercompany::routes)
+            .configure(crate::finance::routes)
             .configure(crate::audit::routes),
     );
 }

@@ -341,6 +341,9 @@ impl Generator<'_> {
                 let (item, has_id) = self.value(field, &schema["items"]);
                 (Value::Array(vec![item]), has_id)
             }
+            "integer" | "number" if field == "year" => {
+                (json!(chrono::Datelike::year(&chrono::Utc::now())), false)
+            }
             "integer" | "number" => {
                 let minimum = schema["minimum"].as_i64().unwrap_or(1).max(1);
                 (json!(minimum), false)
@@ -364,6 +367,7 @@ impl Generator<'_> {
             "currency" => "USD".to_owned(),
             "country" => "US".to_owned(),
             "list_price" | "unit_cost" | "annual_allowance" | "amount" => "10.00".to_owned(),
+            "period" => chrono::Utc::now().format("%Y-%m").to_string(),
             name if name.ends_with("percent") => "10".to_owned(),
             _ => match schema["format"].as_str() {
                 Some("date") => chrono::Utc::now().date_naive().to_string(),
@@ -398,15 +402,25 @@ fn attempts(
         .as_array()
         .cloned()
         .unwrap_or_default();
+    // Id-typed query parameters carry the tenant's ids; other required ones get a valid value.
     let query: Vec<(String, String)> = parameters
         .iter()
-        .filter(|p| p["in"] == "query" && generator.resolve(&p["schema"])["format"] == "uuid")
-        .map(|p| {
+        .filter(|p| p["in"] == "query")
+        .filter_map(|p| {
             let name = p["name"].as_str().unwrap();
-            (
-                name.to_owned(),
-                tenant.id(kind_named(name).unwrap_or("company")).to_owned(),
-            )
+            let schema = generator.resolve(&p["schema"]);
+            if schema["format"] == "uuid" {
+                let kind = kind_named(name).unwrap_or("company");
+                return Some((name.to_owned(), tenant.id(kind).to_owned()));
+            }
+            if p["required"] != true {
+                return None;
+            }
+            let value = match generator.value(name, schema).0 {
+                Value::String(text) => text,
+                other => other.to_string(),
+            };
+            Some((name.to_owned(), value))
         })
         .collect();
     let (body, body_has_id) =

@@ -35,6 +35,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    closed_periods (group_id, period) {
+        group_id -> Uuid,
+        period -> Date,
+        closed_by -> Uuid,
+        closed_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     companies (id) {
         id -> Uuid,
         code -> Text,
@@ -165,6 +174,7 @@ diesel::table! {
         date -> Date,
         policy_id -> Nullable<Uuid>,
         true_up_year -> Nullable<Int4>,
+        reason -> Nullable<Text>,
         created_at -> Timestamptz,
     }
 }
@@ -174,6 +184,19 @@ diesel::table! {
         key -> Text,
         window_started_at -> Timestamptz,
         failures -> Int4,
+    }
+}
+
+diesel::table! {
+    netting_runs (id) {
+        id -> Uuid,
+        group_id -> Uuid,
+        date -> Date,
+        currency -> Text,
+        transfers -> Jsonb,
+        order_ids -> Array<Nullable<Uuid>>,
+        created_by -> Uuid,
+        created_at -> Timestamptz,
     }
 }
 
@@ -294,6 +317,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     allowance_usage,
     audit_events,
     categories,
+    closed_periods,
     companies,
     discount_tiers,
     employees,
@@ -303,6 +327,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     intercompany_orders,
     ledger_entries,
     login_throttle,
+    netting_runs,
     order_lines,
     orders,
     products,

@@ -5,6 +5,7 @@ pub mod codes;
 pub mod fx;
 pub mod intercompany;
 pub mod money;
+pub mod netting;
 pub mod period;
 pub mod pricing;
 pub mod transfer_pricing;

@@ -27,6 +27,8 @@ pub struct Entry {
     pub rate: Decimal,
     /// For a true-up: the policy and year it corrects.
     pub true_up: Option<(Uuid, i32)>,
+    /// For a one-sided adjustment: why.
+    pub reason: Option<String>,
 }
 
 /// Books `entries` as one posting of `order`, dated `date`. The database checks at commit
@@ -58,6 +60,7 @@ pub async fn post(
                 entries::date.eq(date),
                 entries::policy_id.eq(e.true_up.map(|(policy, _)| policy)),
                 entries::true_up_year.eq(e.true_up.map(|(_, year)| year)),
+                entries::reason.eq(e.reason.as_deref()),
             )
         })
         .collect();
@@ -111,6 +114,7 @@ pub async fn book_shipment(
                 document_currency: document,
                 rate: rust_decimal::Decimal::ONE,
                 true_up: None,
+                reason: None,
             },
             Entry {
                 company_id: order.buyer_company_id,
@@ -123,6 +127,7 @@ pub async fn book_shipment(
                 document_currency: document,
                 rate,
                 true_up: None,
+                reason: None,
             },
         ],
     )
@@ -159,6 +164,7 @@ pub async fn book_settlement(
                 document_currency: document,
                 rate: rust_decimal::Decimal::ONE,
                 true_up: None,
+                reason: None,
             },
             Entry {
                 company_id: order.buyer_company_id,
@@ -171,6 +177,7 @@ pub async fn book_settlement(
                 document_currency: document,
                 rate,
                 true_up: None,
+                reason: None,
             },
             Entry {
                 company_id: order.buyer_company_id,
@@ -183,6 +190,7 @@ pub async fn book_settlement(
                 document_currency: document,
                 rate,
                 true_up: None,
+                reason: None,
             },
         ],
     )

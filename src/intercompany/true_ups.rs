@@ -271,6 +271,7 @@ pub async fn book(
                             document_currency: computed.currency,
                             rate: Decimal::ONE,
                             true_up: tag,
+                            reason: None,
                         },
                         Entry {
                             company_id: item.buyer_company_id,
@@ -283,6 +284,7 @@ pub async fn book(
                             document_currency: computed.currency,
                             rate,
                             true_up: tag,
+                            reason: None,
                         },
                     ],
                 )

@@ -14,6 +14,8 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
+pub mod trade;
+
 pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123456789";
 pub const ADMIN_EMAIL: &str = "admin@jkl.example";
 pub const ADMIN_PASSWORD: &str = "admin-password-123";

@@ -1,0 +1,142 @@
+//! One-sided adjustments (credit notes, disputes): an entry on one side of a pair that shows as
+//! unmatched in reconciliation until the other side books its counterpart.
+
+use actix_web::{post, web, HttpResponse};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection as _, RunQueryDsl};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use super::dto::*;
+use crate::audit::{self, Change};
+use crate::db::schema::ledger_entries;
+use crate::domain::codes::CurrencyCode;
+use crate::domain::{fx, money};
+use crate::error::{ApiError, FieldError};
+use crate::identity::auth::{Authorized, Finance};
+use crate::intercompany::dto::EntryKind;
+use crate::intercompany::ledger::{self, Entry};
+use crate::intercompany::queries::company_currency;
+use crate::startup::AppState;
+
+/// A signed amount in `currency`: optional `-`, then a plain amount of the currency.
+fn signed_amount(raw: &str, currency: CurrencyCode) -> Result<Decimal, String> {
+    let (negative, digits) = match raw.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, raw),
+    };
+    let value = money::parse_amount(digits, currency)?;
+    Ok(if negative { -value } else { value })
+}
+
+/// Book a one-sided adjustment (finance): `side` says whose books change — the seller's
+/// receivable or the buyer's payable (the latter in its currency at the date's rate).
+#[utoipa::path(tag = "finance", request_body = NewAdjustment, security(("bearer" = [])), responses((status = 201, body = AdjustmentView), (status = 409, description = "period_closed"), (status = 422, description = "Invalid fields, not_intercompany, fx_rate_missing")))]
+#[post("/finance/adjustments")]
+#[tracing::instrument(skip_all)]
+pub async fn create_adjustment(
+    user: Authorized<Finance>,
+    state: web::Data<AppState>,
+    body: web::Json<NewAdjustment>,
+) -> Result<HttpResponse, ApiError> {
+    let new = body.into_inner();
+    let reason = new.reason.trim().to_owned();
+    let mut errors = Vec::new();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        errors.push(FieldError::new("reason", "must be 1–500 characters"));
+    }
+    if new.date > state.clock.today() {
+        errors.push(FieldError::new("date", "must not be in the future"));
+    }
+    if new.company_id == new.counterparty_company_id {
+        errors.push(FieldError::new(
+            "counterparty_company_id",
+            "must differ from company_id",
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    let user = &user.user;
+    let group = user.group_id;
+    let mut conn = state.pool.get().await?;
+    let view = conn
+        .transaction::<_, ApiError, _>(async |conn| {
+            let own = company_currency(conn, group, new.company_id)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::invalid_field("company_id", "no company with this id in your group")
+                })?;
+            let other = company_currency(conn, group, new.counterparty_company_id)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::unprocessable(
+                        "not_intercompany",
+                        "counterparty_company_id: not a company of your group",
+                    )
+                })?;
+            // The document currency is the seller's.
+            let (document, seller_side) = match new.side {
+                AdjustmentSide::Receivable => (own, true),
+                AdjustmentSide::Payable => (other, false),
+            };
+            let document_amount = signed_amount(&new.amount, document)
+                .map_err(|message| ApiError::invalid_field("amount", message))?;
+            if document_amount.is_zero() {
+                return Err(ApiError::invalid_field("amount", "must not be zero"));
+            }
+            let rate = crate::fx::queries::rate(conn, group, document, own, new.date).await?;
+            let amount = fx::convert(document_amount, rate, own);
+            ledger::post(
+                conn,
+                group,
+                None,
+                new.date,
+                &[Entry {
+                    company_id: new.company_id,
+                    counterparty_company_id: new.counterparty_company_id,
+                    seller_side,
+                    kind: EntryKind::Adjustment,
+                    amount,
+                    currency: own,
+                    document_amount,
+                    document_currency: document,
+                    rate,
+                    true_up: None,
+                    reason: Some(reason.clone()),
+                }],
+            )
+            .await?;
+            let id: Uuid = ledger_entries::table
+                .filter(ledger_entries::group_id.eq(group))
+                .filter(ledger_entries::company_id.eq(new.company_id))
+                .filter(ledger_entries::kind.eq(EntryKind::Adjustment.as_str()))
+                .order(ledger_entries::seq.desc())
+                .select(ledger_entries::id)
+                .first(conn)
+                .await?;
+            let view = AdjustmentView {
+                id,
+                company_id: new.company_id,
+                counterparty_company_id: new.counterparty_company_id,
+                side: new.side,
+                amount: money::format(amount, own),
+                currency: own.to_string(),
+                document_amount: money::format(document_amount, document),
+                document_currency: document.to_string(),
+                rate: rate.normalize().to_string(),
+                date: new.date,
+                reason,
+            };
+            audit::record(
+                conn,
+                group,
+                Some(user),
+                Change::new("ledger.adjustment_booked", "ledger_entry", id).after(&view),
+            )
+            .await?;
+            Ok(view)
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(view))
+}

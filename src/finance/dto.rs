@@ -1,0 +1,198 @@
+//! Request and response shapes of the finance endpoints.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ClosedPeriodView {
+    /// `YYYY-MM`.
+    #[schema(example = "2026-10")]
+    pub period: String,
+    pub closed_by: Uuid,
+    pub closed_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PeriodQuery {
+    /// `YYYY-MM`.
+    pub period: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AdjustmentSide {
+    /// The seller's receivable (`company_id` is the seller).
+    Receivable,
+    /// The buyer's payable (`company_id` is the buyer).
+    Payable,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAdjustment {
+    /// The company whose side is adjusted.
+    pub company_id: Uuid,
+    pub counterparty_company_id: Uuid,
+    pub side: AdjustmentSide,
+    /// Signed, in the pair's document currency (the seller's).
+    #[schema(example = "-25.00")]
+    pub amount: String,
+    pub date: NaiveDate,
+    /// 1–500 characters: the credit note, the dispute.
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AdjustmentView {
+    pub id: Uuid,
+    pub company_id: Uuid,
+    pub counterparty_company_id: Uuid,
+    pub side: AdjustmentSide,
+    pub amount: String,
+    pub currency: String,
+    pub document_amount: String,
+    pub document_currency: String,
+    pub rate: String,
+    pub date: NaiveDate,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PairStatus {
+    Matched,
+    Mismatched,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UnmatchedView {
+    /// The document: the adjustment's id.
+    pub document: String,
+    pub company_id: Uuid,
+    pub amount: String,
+    pub currency: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PairView {
+    pub seller_company_id: Uuid,
+    pub buyer_company_id: Uuid,
+    /// The document currency (the seller's).
+    pub currency: String,
+    /// The seller's open receivable at the period's end.
+    pub receivable: String,
+    /// The buyer's open payable at the period's end, in the document currency.
+    pub payable: String,
+    /// receivable − payable.
+    pub difference: String,
+    pub status: PairStatus,
+    pub buyer_currency: String,
+    /// The buyer's open payable in its currency, as booked.
+    pub payable_booked: String,
+    /// The same at the period-end rate.
+    pub payable_remeasured: String,
+    /// payable_remeasured − payable_booked, in the buyer's currency (positive = loss).
+    pub unrealised_fx: String,
+    /// `difference` in the group currency at the period-end rate.
+    pub difference_group: String,
+    pub unmatched: Vec<UnmatchedView>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReconciliationView {
+    pub period: String,
+    pub group_currency: String,
+    /// The rates' day: the period's last day, or today for the current period.
+    pub as_of: NaiveDate,
+    pub pairs: Vec<PairView>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EliminationView {
+    pub seller_company_id: Uuid,
+    pub buyer_company_id: Uuid,
+    pub debit_account: String,
+    pub credit_account: String,
+    pub amount: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EliminationsView {
+    pub period: String,
+    pub currency: String,
+    pub entries: Vec<EliminationView>,
+    pub total_debits: String,
+    pub total_credits: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct InternalSalesItem {
+    pub company_id: Uuid,
+    /// Non-cancelled employee orders placed in the period.
+    pub employee_sales: String,
+    /// Intercompany revenue booked in the period (shipments and true-ups).
+    pub intercompany_sales: String,
+    pub total: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct InternalSalesView {
+    pub period: String,
+    pub currency: String,
+    pub items: Vec<InternalSalesItem>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct NettingQuery {
+    /// `YYYY-MM-DD`: the rates' day and the settlement date (today by default).
+    pub date: Option<NaiveDate>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NettingRequest {
+    /// Settlement date: not in the future, not in a closed period.
+    pub date: NaiveDate,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PositionView {
+    pub company_id: Uuid,
+    /// Positive: owed money; negative: owes money (group currency).
+    pub amount: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TransferView {
+    pub from_company_id: Uuid,
+    pub to_company_id: Uuid,
+    pub amount: String,
+    pub currency: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct NettingView {
+    /// The run's id once booked (null for a proposal, or when there was nothing to settle).
+    pub id: Option<Uuid>,
+    pub date: NaiveDate,
+    pub currency: String,
+    pub positions: Vec<PositionView>,
+    pub transfers: Vec<TransferView>,
+    /// The intercompany orders settled (or to settle).
+    pub orders: Vec<Uuid>,
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RunsQuery {
+    /// 1–100, default 20.
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}

@@ -1,0 +1,21 @@
+//! Finance: month close (enforced by the database for every booking path), one-sided
+//! adjustments, reconciliation of both legs per pair, consolidation eliminations, internal
+//! sales, and multilateral netting of open intercompany documents.
+
+pub mod adjustments;
+pub mod dto;
+pub mod netting;
+pub mod periods;
+pub mod reports;
+
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(periods::close_period)
+        .service(periods::list_periods)
+        .service(adjustments::create_adjustment)
+        .service(reports::reconciliation)
+        .service(reports::eliminations)
+        .service(reports::internal_sales)
+        .service(netting::proposal)
+        .service(netting::run)
+        .service(netting::list_runs);
+}

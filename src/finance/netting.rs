@@ -1,0 +1,258 @@
+//! Multilateral netting (finance): every shipped, unsettled intercompany order of the group
+//! settled at once through the fewest transfers between companies. The proposal and the run use
+//! the same computation; the run settles each document as `settle` would, in one transaction.
+
+use actix_web::{get, post, web, HttpResponse};
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use super::dto::*;
+use super::reports::{currency, Rates};
+use crate::audit::{self, Change};
+use crate::db::schema::{companies, intercompany_orders as orders, netting_runs};
+use crate::db::statement::statement;
+use crate::domain::intercompany::Status;
+use crate::domain::{fx, money, netting};
+use crate::error::ApiError;
+use crate::identity::auth::{Authorized, Finance};
+use crate::intercompany::ledger;
+use crate::intercompany::queries::OrderRow;
+use crate::pagination::{Page, PageRequest};
+use crate::startup::AppState;
+
+/// What netting `rows` on `date` means: positions, transfers, in the group currency.
+async fn propose(
+    conn: &mut AsyncPgConnection,
+    group: Uuid,
+    rows: &[OrderRow],
+    date: NaiveDate,
+) -> Result<NettingView, ApiError> {
+    let code: String = companies::table
+        .find(group)
+        .select(companies::currency)
+        .first(conn)
+        .await?;
+    let group_currency = currency(&code)?;
+    let mut rates = Rates::new(group);
+    let mut positions: Vec<(Uuid, Decimal)> = Vec::new();
+    let mut add =
+        |company: Uuid, amount: Decimal| match positions.iter_mut().find(|(c, _)| *c == company) {
+            Some((_, total)) => *total += amount,
+            None => positions.push((company, amount)),
+        };
+    for row in rows {
+        let rate = rates
+            .get(conn, row.currency()?, group_currency, date)
+            .await?;
+        let amount = fx::convert(row.total, rate, group_currency);
+        add(row.seller_company_id, amount);
+        add(row.buyer_company_id, -amount);
+    }
+    positions.sort_by_key(|(company, _)| *company);
+    let transfers = netting::transfers(&positions);
+    Ok(NettingView {
+        id: None,
+        date,
+        currency: group_currency.to_string(),
+        positions: positions
+            .iter()
+            .map(|(company, amount)| PositionView {
+                company_id: *company,
+                amount: money::format(*amount, group_currency),
+            })
+            .collect(),
+        transfers: transfers
+            .iter()
+            .map(|t| TransferView {
+                from_company_id: t.from,
+                to_company_id: t.to,
+                amount: money::format(t.amount, group_currency),
+                currency: group_currency.to_string(),
+            })
+            .collect(),
+        orders: rows.iter().map(|r| r.id).collect(),
+        created_at: None,
+    })
+}
+
+/// The documents netting on `date` covers: shipped on or before it, not settled.
+macro_rules! open_documents {
+    ($group:expr, $date:expr) => {
+        orders::table
+            .filter(orders::group_id.eq($group))
+            .filter(orders::status.eq(Status::Shipped.as_str()))
+            .filter(orders::ship_date.le($date))
+            .order(orders::id)
+            .select(OrderRow::as_select())
+    };
+}
+
+fn settlement_day(date: Option<NaiveDate>, today: NaiveDate) -> Result<NaiveDate, ApiError> {
+    let date = date.unwrap_or(today);
+    if date > today {
+        return Err(ApiError::invalid_field("date", "must not be in the future"));
+    }
+    Ok(date)
+}
+
+/// Propose a netting of every shipped, unsettled intercompany order (finance): each company's
+/// net position in the group currency at the date's rates, and the fewest transfers that clear
+/// them (at most n − 1).
+#[utoipa::path(tag = "finance", params(NettingQuery), security(("bearer" = [])), responses((status = 200, body = NettingView), (status = 422, description = "A future date, or fx_rate_missing")))]
+#[get("/finance/netting")]
+#[tracing::instrument(skip_all)]
+pub async fn proposal(
+    user: Authorized<Finance>,
+    state: web::Data<AppState>,
+    query: web::Query<NettingQuery>,
+) -> Result<web::Json<NettingView>, ApiError> {
+    let date = settlement_day(query.date, state.clock.today())?;
+    let mut conn = state.pool.get().await?;
+    let rows: Vec<OrderRow> = open_documents!(user.group_id, date).load(&mut conn).await?;
+    Ok(web::Json(
+        propose(&mut conn, user.group_id, &rows, date).await?,
+    ))
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = netting_runs)]
+struct RunRow {
+    id: Uuid,
+    date: NaiveDate,
+    currency: String,
+    transfers: serde_json::Value,
+    order_ids: Vec<Option<Uuid>>,
+    created_at: DateTime<Utc>,
+}
+
+impl RunRow {
+    fn view(self) -> NettingView {
+        let transfers: Vec<TransferView> =
+            serde_json::from_value(self.transfers).unwrap_or_default();
+        NettingView {
+            id: Some(self.id),
+            date: self.date,
+            currency: self.currency,
+            positions: Vec::new(),
+            transfers,
+            orders: self.order_ids.into_iter().flatten().collect(),
+            created_at: Some(self.created_at),
+        }
+    }
+}
+
+/// Net and settle (finance): every document of the proposal is settled as `settle` would
+/// (both settlements and the buyer's realised FX difference at the date's rate), and the run
+/// is recorded with its transfers — all in one transaction. Posting again books nothing twice:
+/// settled documents are no longer open (then 200 with no run).
+#[utoipa::path(tag = "finance", request_body = NettingRequest, security(("bearer" = [])), responses((status = 201, body = NettingView), (status = 200, body = NettingView, description = "Nothing was open: no run"), (status = 409, description = "period_closed"), (status = 422, description = "A future date, or fx_rate_missing")))]
+#[post("/finance/netting")]
+#[tracing::instrument(skip_all)]
+pub async fn run(
+    user: Authorized<Finance>,
+    state: web::Data<AppState>,
+    body: web::Json<NettingRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let date = settlement_day(Some(body.date), state.clock.today())?;
+    let user = &user.user;
+    let group = user.group_id;
+    let mut conn = state.pool.get().await?;
+    let view = conn
+        .transaction::<_, ApiError, _>(async |conn| {
+            // One run at a time per group; the documents themselves are locked below as well.
+            statement("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind::<Text, _>(format!("netting:{group}"))
+                .execute(conn)
+                .await?;
+            let rows: Vec<OrderRow> = open_documents!(group, date).for_update().load(conn).await?;
+            let mut view = propose(conn, group, &rows, date).await?;
+            if rows.is_empty() {
+                return Ok(view);
+            }
+            let now = state.clock.now();
+            for row in &rows {
+                ledger::book_settlement(conn, group, row, date).await?;
+                diesel::update(orders::table.find(row.id))
+                    .set((
+                        orders::status.eq(Status::Settled.as_str()),
+                        orders::settle_date.eq(Some(date)),
+                        orders::settled_at.eq(Some(now)),
+                        orders::updated_at.eq(now),
+                    ))
+                    .execute(conn)
+                    .await?;
+            }
+            let transfers =
+                serde_json::to_value(&view.transfers).map_err(|e| ApiError::Internal(e.into()))?;
+            let ids: Vec<Option<Uuid>> = rows.iter().map(|r| Some(r.id)).collect();
+            let run: RunRow = diesel::insert_into(netting_runs::table)
+                .values((
+                    netting_runs::group_id.eq(group),
+                    netting_runs::date.eq(date),
+                    netting_runs::currency.eq(&view.currency),
+                    netting_runs::transfers.eq(transfers),
+                    netting_runs::order_ids.eq(ids),
+                    netting_runs::created_by.eq(user.id),
+                ))
+                .returning(RunRow::as_returning())
+                .get_result(conn)
+                .await?;
+            view.id = Some(run.id);
+            view.created_at = Some(run.created_at);
+            audit::record(
+                conn,
+                group,
+                Some(user),
+                Change::new("netting.run", "netting_run", run.id).after(&view),
+            )
+            .await?;
+            Ok(view)
+        })
+        .await?;
+    Ok(if view.id.is_some() {
+        HttpResponse::Created().json(view)
+    } else {
+        HttpResponse::Ok().json(view)
+    })
+}
+
+/// The group's netting runs, newest first (finance).
+#[utoipa::path(tag = "finance", params(RunsQuery), security(("bearer" = [])), responses((status = 200, body = Page<NettingView>)))]
+#[get("/finance/netting-runs")]
+#[tracing::instrument(skip_all)]
+pub async fn list_runs(
+    user: Authorized<Finance>,
+    state: web::Data<AppState>,
+    query: web::Query<RunsQuery>,
+) -> Result<web::Json<Page<NettingView>>, ApiError> {
+    let page = PageRequest::<(DateTime<Utc>, Uuid)>::parse(query.limit, query.cursor.as_deref())?;
+    let mut sql = netting_runs::table
+        .filter(netting_runs::group_id.eq(user.group_id))
+        .select(RunRow::as_select())
+        .order((netting_runs::created_at.desc(), netting_runs::id.desc()))
+        .limit(page.fetch())
+        .into_boxed();
+    if let Some((at, id)) = page.after {
+        sql = sql.filter(
+            netting_runs::created_at
+                .lt(at)
+                .or(netting_runs::created_at.eq(at).and(netting_runs::id.lt(id))),
+        );
+    }
+    let mut conn = state.pool.get().await?;
+    let views: Vec<NettingView> = sql
+        .load::<RunRow>(&mut conn)
+        .await?
+        .into_iter()
+        .map(RunRow::view)
+        .collect();
+    Ok(web::Json(Page::from_rows(
+        views,
+        page.limit,
+        |v: &NettingView| (v.created_at.unwrap_or_default(), v.id.unwrap_or_default()),
+    )))
+}

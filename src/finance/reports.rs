@@ -1,0 +1,481 @@
+//! Finance reports: reconciliation of both legs per seller/buyer pair, consolidation
+//! eliminations, and internal sales. Totals are SQL aggregates over the group's entries
+//! (indexed by group and pair); conversions use the one FX lookup, once per currency and day.
+
+use std::collections::HashMap;
+
+use actix_web::{get, web};
+use chrono::{NaiveDate, TimeDelta};
+use diesel::prelude::*;
+use diesel::sql_types::{Date, Integer, Numeric, Text, Timestamptz, Uuid as SqlUuid};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use super::dto::*;
+use crate::db::schema::companies;
+use crate::db::statement::statement;
+use crate::domain::codes::CurrencyCode;
+use crate::domain::{fx, money, period};
+use crate::error::ApiError;
+use crate::identity::auth::{Authorized, Finance};
+use crate::startup::AppState;
+
+/// Rates fetched for one report, by (from, to, day).
+pub struct Rates {
+    group: Uuid,
+    seen: HashMap<(CurrencyCode, CurrencyCode, NaiveDate), Decimal>,
+}
+
+impl Rates {
+    pub fn new(group: Uuid) -> Self {
+        Self {
+            group,
+            seen: HashMap::new(),
+        }
+    }
+
+    pub async fn get(
+        &mut self,
+        conn: &mut AsyncPgConnection,
+        from: CurrencyCode,
+        to: CurrencyCode,
+        day: NaiveDate,
+    ) -> Result<Decimal, ApiError> {
+        if let Some(rate) = self.seen.get(&(from, to, day)) {
+            return Ok(*rate);
+        }
+        let rate = crate::fx::queries::rate(conn, self.group, from, to, day).await?;
+        self.seen.insert((from, to, day), rate);
+        Ok(rate)
+    }
+}
+
+pub fn currency(code: &str) -> Result<CurrencyCode, ApiError> {
+    CurrencyCode::parse(code).ok_or_else(|| ApiError::internal(format!("unknown currency {code}")))
+}
+
+/// The period's first day, the day after its end, and the day its balances are taken
+/// (its last day, or today while it runs). A future period → 422.
+pub fn bounds(raw: &str, today: NaiveDate) -> Result<(NaiveDate, NaiveDate, NaiveDate), ApiError> {
+    let (first, next) =
+        period::month(raw).ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))?;
+    if first > today {
+        return Err(ApiError::invalid_field(
+            "period",
+            "must not be in the future",
+        ));
+    }
+    let last = next - TimeDelta::days(1);
+    Ok((first, next, last.min(today)))
+}
+
+/// The currency of each company of `group`, and the group's own.
+async fn currencies(
+    conn: &mut AsyncPgConnection,
+    group: Uuid,
+) -> Result<(HashMap<Uuid, CurrencyCode>, CurrencyCode), ApiError> {
+    let rows: Vec<(Uuid, String)> = companies::table
+        .filter(companies::group_id.eq(group))
+        .select((companies::id, companies::currency))
+        .load(conn)
+        .await?;
+    let map = rows
+        .into_iter()
+        .map(|(id, code)| Ok((id, currency(&code)?)))
+        .collect::<Result<HashMap<_, _>, ApiError>>()?;
+    let own = *map
+        .get(&group)
+        .ok_or_else(|| ApiError::internal("the group's root is missing"))?;
+    Ok((map, own))
+}
+
+#[derive(QueryableByName)]
+struct Balance {
+    #[diesel(sql_type = SqlUuid)]
+    seller_company_id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    buyer_company_id: Uuid,
+    #[diesel(sql_type = Text)]
+    document_currency: String,
+    #[diesel(sql_type = Numeric)]
+    receivable: Decimal,
+    #[diesel(sql_type = Numeric)]
+    payable: Decimal,
+    #[diesel(sql_type = Numeric)]
+    payable_booked: Decimal,
+}
+
+/// Each pair's open balances from everything dated before `until`.
+async fn balances(
+    conn: &mut AsyncPgConnection,
+    group: Uuid,
+    until: NaiveDate,
+) -> Result<Vec<Balance>, ApiError> {
+    Ok(statement(
+        "SELECT CASE WHEN side = 'seller' THEN company_id ELSE counterparty_company_id END \
+                    AS seller_company_id, \
+                CASE WHEN side = 'seller' THEN counterparty_company_id ELSE company_id END \
+                    AS buyer_company_id, \
+                document_currency, \
+                coalesce(sum(document_amount) FILTER (WHERE side = 'seller'), 0) AS receivable, \
+                coalesce(sum(document_amount) FILTER (WHERE side = 'buyer'), 0) AS payable, \
+                coalesce(sum(amount) FILTER (WHERE side = 'buyer'), 0) AS payable_booked \
+         FROM ledger_entries \
+         WHERE group_id = $1 AND date < $2 \
+         GROUP BY 1, 2, 3 \
+         ORDER BY 1, 2, 3",
+    )
+    .bind::<SqlUuid, _>(group)
+    .bind::<Date, _>(until)
+    .load(conn)
+    .await?)
+}
+
+#[derive(QueryableByName)]
+struct Adjustment {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    company_id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    counterparty_company_id: Uuid,
+    #[diesel(sql_type = Text)]
+    side: String,
+    #[diesel(sql_type = Numeric)]
+    amount: Decimal,
+    #[diesel(sql_type = Text)]
+    currency: String,
+    #[diesel(sql_type = Numeric)]
+    document_amount: Decimal,
+    #[diesel(sql_type = Text)]
+    reason: String,
+}
+
+/// Reconciliation of every seller/buyer pair at the period's end (finance): open balances
+/// compared in the document currency, the buyer's payable remeasured at the period-end rate,
+/// the difference in the group currency, and the one-sided documents.
+#[utoipa::path(tag = "finance", params(PeriodQuery), security(("bearer" = [])), responses((status = 200, body = ReconciliationView), (status = 422, description = "A future period, or fx_rate_missing")))]
+#[get("/finance/reconciliation")]
+#[tracing::instrument(skip_all)]
+pub async fn reconciliation(
+    user: Authorized<Finance>,
+    state: web::Data<AppState>,
+    query: web::Query<PeriodQuery>,
+) -> Result<web::Json<ReconciliationView>, ApiError> {
+    let (_, next, as_of) = bounds(&query.period, state.clock.today())?;
+    let until = next.min(as_of + TimeDelta::days(1));
+    let group = user.group_id;
+    let mut conn = state.pool.get().await?;
+    let (companies, group_currency) = currencies(&mut conn, group).await?;
+    let adjustments: Vec<Adjustment> = statement(
+        "SELECT id, company_id, counterparty_company_id, side, amount, currency, document_amount, \
+                reason \
+         FROM ledger_entries \
+         WHERE group_id = $1 AND kind = 'adjustment' AND date < $2 \
+         ORDER BY seq",
+    )
+    .bind::<SqlUuid, _>(group)
+    .bind::<Date, _>(until)
+    .load(&mut conn)
+    .await?;
+    let mut rates = Rates::new(group);
+    let mut pairs = Vec::new();
+    for balance in balances(&mut conn, group, until).await? {
+        let document = currency(&balance.document_currency)?;
+        let buyer_currency = *companies
+            .get(&balance.buyer_company_id)
+            .ok_or_else(|| ApiError::internal("a pair's buyer is missing"))?;
+        let difference = balance.receivable - balance.payable;
+        let to_buyer = rates
+            .get(&mut conn, document, buyer_currency, as_of)
+            .await?;
+        let to_group = rates
+            .get(&mut conn, document, group_currency, as_of)
+            .await?;
+        let remeasured = fx::convert(balance.payable, to_buyer, buyer_currency);
+        let unmatched = unmatched_of(&adjustments, &balance)
+            .into_iter()
+            .map(|a| UnmatchedView {
+                document: a.id.to_string(),
+                company_id: a.company_id,
+                amount: currency(&a.currency)
+                    .map(|c| money::format(a.amount, c))
+                    .unwrap_or_else(|_| a.amount.to_string()),
+                currency: a.currency.clone(),
+                reason: a.reason.clone(),
+            })
+            .collect();
+        pairs.push(PairView {
+            seller_company_id: balance.seller_company_id,
+            buyer_company_id: balance.buyer_company_id,
+            currency: document.to_string(),
+            receivable: money::format(balance.receivable, document),
+            payable: money::format(balance.payable, document),
+            difference: money::format(difference, document),
+            status: if difference.is_zero() {
+                PairStatus::Matched
+            } else {
+                PairStatus::Mismatched
+            },
+            buyer_currency: buyer_currency.to_string(),
+            payable_booked: money::format(balance.payable_booked, buyer_currency),
+            payable_remeasured: money::format(remeasured, buyer_currency),
+            unrealised_fx: money::format(remeasured - balance.payable_booked, buyer_currency),
+            difference_group: money::format(
+                fx::convert(difference, to_group, group_currency),
+                group_currency,
+            ),
+            unmatched,
+        });
+    }
+    Ok(web::Json(ReconciliationView {
+        period: query.period.clone(),
+        group_currency: group_currency.to_string(),
+        as_of,
+        pairs,
+    }))
+}
+
+/// The pair's adjustments that no adjustment of the other side counters (same document
+/// amount), in booking order.
+fn unmatched_of<'a>(adjustments: &'a [Adjustment], pair: &Balance) -> Vec<&'a Adjustment> {
+    let of_pair: Vec<&Adjustment> = adjustments
+        .iter()
+        .filter(|a| {
+            let (seller, buyer) = if a.side == "seller" {
+                (a.company_id, a.counterparty_company_id)
+            } else {
+                (a.counterparty_company_id, a.company_id)
+            };
+            seller == pair.seller_company_id && buyer == pair.buyer_company_id
+        })
+        .collect();
+    let mut countered = vec![false; of_pair.len()];
+    for (i, seller_side) in of_pair.iter().enumerate() {
+        if seller_side.side != "seller" || countered[i] {
+            continue;
+        }
+        if let Some(j) = of_pair.iter().enumerate().position(|(j, other)| {
+            !countered[j]
+                && other.side == "buyer"
+                && other.document_amount == seller_side.document_amount
+        }) {
+            countered[i] = true;
+            countered[j] = true;
+        }
+    }
+    of_pair
+        .into_iter()
+        .zip(countered)
+        .filter(|(_, c)| !c)
+        .map(|(a, _)| a)
+        .collect()
+}
+
+#[derive(QueryableByName)]
+struct Revenue {
+    #[diesel(sql_type = SqlUuid)]
+    seller_company_id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    buyer_company_id: Uuid,
+    #[diesel(sql_type = Text)]
+    document_currency: String,
+    #[diesel(sql_type = Date)]
+    date: NaiveDate,
+    #[diesel(sql_type = Numeric)]
+    amount: Decimal,
+}
+
+/// Intercompany revenue booked in [first, next) per pair, in the group currency at each
+/// day's rate.
+async fn revenue(
+    conn: &mut AsyncPgConnection,
+    rates: &mut Rates,
+    group_currency: CurrencyCode,
+    first: NaiveDate,
+    next: NaiveDate,
+) -> Result<Vec<((Uuid, Uuid), Decimal)>, ApiError> {
+    let rows: Vec<Revenue> = statement(
+        "SELECT company_id AS seller_company_id, counterparty_company_id AS buyer_company_id, \
+                document_currency, date, sum(document_amount) AS amount \
+         FROM ledger_entries \
+         WHERE group_id = $1 AND side = 'seller' AND kind IN ('receivable', 'true_up') \
+             AND date >= $2 AND date < $3 \
+         GROUP BY 1, 2, 3, 4 \
+         ORDER BY 1, 2, 3, 4",
+    )
+    .bind::<SqlUuid, _>(rates.group)
+    .bind::<Date, _>(first)
+    .bind::<Date, _>(next)
+    .load(conn)
+    .await?;
+    let mut totals: Vec<((Uuid, Uuid), Decimal)> = Vec::new();
+    for row in rows {
+        let rate = rates
+            .get(
+                conn,
+                currency(&row.document_currency)?,
+                group_currency,
+                row.date,
+            )
+            .await?;
+        let amount = fx::convert(row.amount, rate, group_currency);
+        let pair = (row.seller_company_id, row.buyer_company_id);
+        match totals.iter_mut().find(|(p, _)| *p == pair) {
+            Some((_, total)) => *total += amount,
+            None => totals.push((pair, amount)),
+        }
+    }
+    Ok(totals)
+}
+
+/// Consolidation eliminations for the period in the group currency (finance): intercompany
+/// revenue against cost of sales, and payables against receivables at the period's end.
+#[utoipa::path(tag = "finance", params(PeriodQuery), security(("bearer" = [])), responses((status = 200, body = EliminationsView), (status = 422, description = "A future period, or fx_rate_missing")))]
+#[get("/finance/eliminations")]
+#[tracing::instrument(skip_all)]
+pub async fn eliminations(
+    user: Authorized<Finance>,
+    state: web::Data<AppState>,
+    query: web::Query<PeriodQuery>,
+) -> Result<web::Json<EliminationsView>, ApiError> {
+    let (first, next, as_of) = bounds(&query.period, state.clock.today())?;
+    let until = next.min(as_of + TimeDelta::days(1));
+    let group = user.group_id;
+    let mut conn = state.pool.get().await?;
+    let (_, group_currency) = currencies(&mut conn, group).await?;
+    let mut rates = Rates::new(group);
+    let mut entries = Vec::new();
+    let mut push = |pair: (Uuid, Uuid), accounts: (&str, &str), amount: Decimal, what: &str| {
+        if amount.is_zero() {
+            return;
+        }
+        // A negative amount is the same entry the other way round.
+        let (debit, credit, amount) = if amount < Decimal::ZERO {
+            (accounts.1, accounts.0, -amount)
+        } else {
+            (accounts.0, accounts.1, amount)
+        };
+        entries.push((
+            pair,
+            debit.to_owned(),
+            credit.to_owned(),
+            amount,
+            what.to_owned(),
+        ));
+    };
+    for (pair, amount) in revenue(&mut conn, &mut rates, group_currency, first, next).await? {
+        push(
+            pair,
+            ("intercompany_revenue", "intercompany_cost_of_sales"),
+            amount,
+            "intercompany sales of the period against the buyer's cost of sales",
+        );
+    }
+    for balance in balances(&mut conn, group, until).await? {
+        let document = currency(&balance.document_currency)?;
+        let rate = rates
+            .get(&mut conn, document, group_currency, as_of)
+            .await?;
+        push(
+            (balance.seller_company_id, balance.buyer_company_id),
+            ("intercompany_payables", "intercompany_receivables"),
+            fx::convert(balance.receivable, rate, group_currency),
+            "open intercompany balance at the period's end",
+        );
+    }
+    let total: Decimal = entries.iter().map(|e| e.3).sum();
+    Ok(web::Json(EliminationsView {
+        period: query.period.clone(),
+        currency: group_currency.to_string(),
+        total_debits: money::format(total, group_currency),
+        total_credits: money::format(total, group_currency),
+        entries: entries
+            .into_iter()
+            .map(
+                |((seller, buyer), debit, credit, amount, description)| EliminationView {
+                    seller_company_id: seller,
+                    buyer_company_id: buyer,
+                    debit_account: debit,
+                    credit_account: credit,
+                    amount: money::format(amount, group_currency),
+                    description,
+                },
+            )
+            .collect(),
+    }))
+}
+
+#[derive(QueryableByName)]
+struct EmployeeSales {
+    #[diesel(sql_type = SqlUuid)]
+    seller_company_id: Uuid,
+    #[diesel(sql_type = Numeric)]
+    amount: Decimal,
+}
+
+/// Employee and intercompany sales per seller company in the group currency (finance).
+#[utoipa::path(tag = "finance", params(PeriodQuery), security(("bearer" = [])), responses((status = 200, body = InternalSalesView), (status = 422, description = "A future period, or fx_rate_missing")))]
+#[get("/finance/internal-sales")]
+#[tracing::instrument(skip_all)]
+pub async fn internal_sales(
+    user: Authorized<Finance>,
+    state: web::Data<AppState>,
+    query: web::Query<PeriodQuery>,
+) -> Result<web::Json<InternalSalesView>, ApiError> {
+    let (first, next, _) = bounds(&query.period, state.clock.today())?;
+    let group = user.group_id;
+    let mut conn = state.pool.get().await?;
+    let (_, group_currency) = currencies(&mut conn, group).await?;
+    let start = |day: NaiveDate| day.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+    let (Some(from), Some(to)) = (start(first), start(next)) else {
+        return Err(ApiError::bad_field("period", "must be YYYY-MM"));
+    };
+    // Each order in the group currency at the rate it recorded, rounded once per order.
+    let employee: Vec<EmployeeSales> = statement(
+        "SELECT seller_company_id, sum(round(total * fx_rate, $4)) AS amount \
+         FROM orders \
+         WHERE group_id = $1 AND status <> 'cancelled' AND created_at >= $2 AND created_at < $3 \
+         GROUP BY 1",
+    )
+    .bind::<SqlUuid, _>(group)
+    .bind::<Timestamptz, _>(from)
+    .bind::<Timestamptz, _>(to)
+    .bind::<Integer, _>(i32::try_from(group_currency.exponent()).unwrap_or(2))
+    .load(&mut conn)
+    .await?;
+    let mut rates = Rates::new(group);
+    let intercompany = revenue(&mut conn, &mut rates, group_currency, first, next).await?;
+    let mut by_company: Vec<(Uuid, Decimal, Decimal)> = Vec::new();
+    let mut add = |company: Uuid, employee: Decimal, trade: Decimal| match by_company
+        .iter_mut()
+        .find(|(c, _, _)| *c == company)
+    {
+        Some((_, e, t)) => {
+            *e += employee;
+            *t += trade;
+        }
+        None => by_company.push((company, employee, trade)),
+    };
+    for row in employee {
+        add(row.seller_company_id, row.amount, Decimal::ZERO);
+    }
+    for ((seller, _), amount) in intercompany {
+        add(seller, Decimal::ZERO, amount);
+    }
+    by_company.sort_by_key(|(company, _, _)| *company);
+    Ok(web::Json(InternalSalesView {
+        period: query.period.clone(),
+        currency: group_currency.to_string(),
+        items: by_company
+            .into_iter()
+            .map(|(company, employee, trade)| InternalSalesItem {
+                company_id: company,
+                employee_sales: money::format(employee, group_currency),
+                intercompany_sales: money::format(trade, group_currency),
+                total: money::format(employee + trade, group_currency),
+            })
+            .collect(),
+    }))
+}
