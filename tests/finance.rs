@@ -541,3 +541,176 @@ async fn netting_four_companies_in_two_currencies_clears_everything_in_at_most_t
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0]["id"], run["id"]);
 }
+
+#[tokio::test]
+async fn the_benefits_report_splits_discounts_as_publication_15_b_does() {
+    let app = TestApp::spawn().await;
+    let group = app.bootstrap().await;
+    let company = |body: Value| {
+        let (app, admin) = (&app, group.admin.clone());
+        async move {
+            app.post("/api/v1/companies", &admin, body)
+                .await
+                .assert_status(201)["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    // ABC (the employer, and a seller) has 12 % gross profit; XYZ sells in another line of
+    // business.
+    let abc = company(
+        json!({"code": "ABC", "name": "ABC", "parent_id": group.root_id, "currency": "USD",
+                             "country": "US", "benefit_tax_rule": "us_irc_132",
+                             "qualified_discount_gp_percent": "12", "line_of_business": "3341"}),
+    )
+    .await;
+    let xyz = company(
+        json!({"code": "XYZ", "name": "XYZ", "parent_id": group.root_id, "currency": "USD",
+                             "country": "US", "qualified_discount_gp_percent": "40",
+                             "line_of_business": "4481"}),
+    )
+    .await;
+    let category = app.create_category(&group.admin, "things").await;
+    let product = |sku: &'static str, seller: String, price: &'static str, extra: Value| {
+        let (app, admin, category) = (&app, group.admin.clone(), category.clone());
+        async move {
+            app.create_product(&admin, sku, &category, &seller, price, extra)
+                .await
+        }
+    };
+    let gadget = product("GADGET", abc.clone(), "1000.00", json!({})).await;
+    let service = product("CARE", abc.clone(), "500.00", json!({"kind": "service"})).await;
+    let internal = product(
+        "STAFF-ONLY",
+        abc.clone(),
+        "100.00",
+        json!({"offered_to_customers": false}),
+    )
+    .await;
+    let shirt = product("SHIRT", xyz.clone(), "100.00", json!({})).await;
+    let tier = app
+        .create_tier(&group.admin, "staff", "30", None, &["direct"])
+        .await;
+    let (ada, ada_token) = app
+        .create_shopper(&group.admin, &abc, "ada@abc.example", Some(&tier), "direct")
+        .await;
+    let (jo, jo_token) = app
+        .create_shopper(
+            &group.admin,
+            &group.root_id,
+            "jo@jkl.example",
+            Some(&tier),
+            "direct",
+        )
+        .await;
+    let fulfilled = |token: String, key: &'static str, lines: Vec<(&Value, i64)>| {
+        let (app, admin) = (&app, group.admin.clone());
+        let lines: Vec<(Value, i64)> = lines.into_iter().map(|(p, q)| (p.clone(), q)).collect();
+        async move {
+            let refs: Vec<(&Value, i64)> = lines.iter().map(|(p, q)| (p, *q)).collect();
+            let order = app
+                .place_order(&token, key, &refs)
+                .await
+                .assert_status(201)
+                .clone();
+            let path = format!("/api/v1/orders/{}/fulfil", order["id"].as_str().unwrap());
+            app.post(&path, &admin, json!({})).await.assert_status(200);
+        }
+    };
+    fulfilled(
+        ada_token.clone(),
+        "a1",
+        vec![(&gadget, 1), (&service, 1), (&internal, 1)],
+    )
+    .await;
+    fulfilled(ada_token.clone(), "a2", vec![(&shirt, 1)]).await;
+    // Placed but not fulfilled: not a benefit yet.
+    app.place_order(&ada_token, "a3", &[(&gadget, 1)])
+        .await
+        .assert_status(201);
+    fulfilled(jo_token.clone(), "j1", vec![(&gadget, 1)]).await;
+
+    let finance = app
+        .create_employee(
+            &group.admin,
+            &group.root_id,
+            "fin@jkl.example",
+            &["employee", "finance"],
+        )
+        .await
+        .1;
+    let year = chrono::Datelike::year(&chrono::Utc::now());
+    let report = app
+        .get(
+            &format!("/api/v1/finance/employee-benefits?year={year}"),
+            &finance,
+        )
+        .await;
+    let report = report.assert_status(200).clone();
+    assert_eq!(report["currency"], "USD");
+    let item = |employee: &Value| {
+        report["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["employee_id"] == employee["id"])
+            .cloned()
+            .unwrap()
+    };
+    // Ada (ABC, us_irc_132): the 1 000 gadget at 30 % → 120 qualified (12 % of list), 180
+    // taxable; the 500 service → 100 qualified (20 % cap), 50 taxable; the staff-only product
+    // and XYZ's shirt (another line of business) → all 60 taxable.
+    assert_eq!(
+        item(&ada),
+        json!({"employee_id": ada["id"], "company_id": abc, "client_type": "operational", "orders": 2,
+               "list_total": "1700.00", "discount_total": "510.00",
+               "qualified_discount": "220.00", "taxable_excess": "290.00"})
+    );
+    // Jo's employer has no rule: the discount is reported whole, nothing is split.
+    let jo_item = item(&jo);
+    assert_eq!(jo_item["discount_total"], "300.00");
+    assert_eq!(jo_item["qualified_discount"], "300.00");
+    assert_eq!(jo_item["taxable_excess"], "0.00");
+
+    let by_company = app
+        .get(
+            &format!("/api/v1/finance/employee-benefits?year={year}&group_by=company"),
+            &finance,
+        )
+        .await;
+    let items = by_company.assert_status(200)["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(items.len(), 2);
+    assert!(items.iter().all(|i| i["employee_id"].is_null()));
+
+    // The payroll export.
+    let csv = app
+        .client
+        .get(app.url(&format!("/api/v1/finance/employee-benefits?year={year}")))
+        .bearer_auth(&finance)
+        .header("Accept", "text/csv")
+        .send()
+        .await
+        .unwrap();
+    assert!(csv.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    let text = csv.text().await.unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "employee_id,company_id,client_type,orders,list_total,discount_total,qualified_discount,taxable_excess,currency"
+    );
+    assert_eq!(lines.len(), 3);
+    assert!(lines.contains(
+        &format!(
+            "{},{abc},operational,2,1700.00,510.00,220.00,290.00,USD",
+            ada["id"].as_str().unwrap()
+        )
+        .as_str()
+    ));
+}

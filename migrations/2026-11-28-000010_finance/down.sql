@@ -1,3 +1,6 @@
+DROP INDEX orders_group_fulfilled_idx;
+ALTER TABLE companies DROP COLUMN line_of_business;
+ALTER TABLE products DROP COLUMN offered_to_customers;
 DROP TABLE netting_runs;
 DROP INDEX ledger_entries_pair_idx;
 ALTER TABLE ledger_entries DROP CONSTRAINT ledger_entries_adjustment_has_reason;

@@ -71,3 +71,12 @@ CREATE TABLE netting_runs (
         FOREIGN KEY (group_id, created_by) REFERENCES employees (group_id, id)
 );
 CREATE INDEX netting_runs_group_idx ON netting_runs (group_id, created_at DESC, id DESC);
+
+-- Employee-benefit tax (§7): a product also sold outside the group is qualified property; a
+-- company's line of business (an industry code) decides whether a discount from a sister
+-- company can be a qualified employee discount.
+ALTER TABLE products ADD COLUMN offered_to_customers boolean NOT NULL DEFAULT true;
+ALTER TABLE companies ADD COLUMN line_of_business text
+    CONSTRAINT companies_line_of_business_format CHECK (line_of_business ~ '^[0-9A-Za-z][0-9A-Za-z.-]{0,15}$');
+-- The benefits report reads a year's fulfilled orders of the group.
+CREATE INDEX orders_group_fulfilled_idx ON orders (group_id, updated_at) WHERE status = 'fulfilled';

@@ -158,6 +158,8 @@ pub struct ProductAdminFields {
     pub stock_on_hand: i32,
     pub employee_eligible: bool,
     pub intercompany_eligible: bool,
+    /// Also sold outside the group (qualified property for the benefits report).
+    pub offered_to_customers: bool,
     pub active: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -181,6 +183,8 @@ pub struct NewProduct {
     pub stock_on_hand: Option<i32>,
     pub employee_eligible: Option<bool>,
     pub intercompany_eligible: Option<bool>,
+    /// Also sold outside the group (default true).
+    pub offered_to_customers: Option<bool>,
     pub active: Option<bool>,
     pub purchase_limit: Option<PurchaseLimit>,
 }
@@ -197,6 +201,7 @@ pub struct ProductPatch {
     pub unit_cost: Option<String>,
     pub employee_eligible: Option<bool>,
     pub intercompany_eligible: Option<bool>,
+    pub offered_to_customers: Option<bool>,
     pub active: Option<bool>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<PurchaseLimit>, nullable)]

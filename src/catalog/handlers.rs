@@ -669,6 +669,7 @@ pub async fn create_product(
                     products::stock_on_hand.eq(new.stock_on_hand.unwrap_or(0)),
                     products::employee_eligible.eq(new.employee_eligible.unwrap_or(true)),
                     products::intercompany_eligible.eq(new.intercompany_eligible.unwrap_or(true)),
+                    products::offered_to_customers.eq(new.offered_to_customers.unwrap_or(true)),
                     products::active.eq(new.active.unwrap_or(true)),
                     products::purchase_limit_quantity
                         .eq(new.purchase_limit.as_ref().map(|l| l.max_quantity)),
@@ -776,6 +777,9 @@ pub async fn update_product(
                     products::intercompany_eligible.eq(patch
                         .intercompany_eligible
                         .unwrap_or(row.intercompany_eligible)),
+                    products::offered_to_customers.eq(patch
+                        .offered_to_customers
+                        .unwrap_or(row.offered_to_customers)),
                     products::active.eq(patch.active.unwrap_or(row.active)),
                     products::purchase_limit_quantity.eq(limit.as_ref().map(|l| l.max_quantity)),
                     products::purchase_limit_period.eq(limit.as_ref().map(|l| l.period.as_str())),

@@ -54,6 +54,7 @@ diesel::table! {
         country -> Text,
         benefit_tax_rule -> Text,
         qualified_discount_gp_percent -> Nullable<Numeric>,
+        line_of_business -> Nullable<Text>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
     }
@@ -257,6 +258,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         group_id -> Uuid,
+        offered_to_customers -> Bool,
     }
 }
 

@@ -3,6 +3,7 @@
 //! sales, and multilateral netting of open intercompany documents.
 
 pub mod adjustments;
+pub mod benefits;
 pub mod dto;
 pub mod netting;
 pub mod periods;
@@ -15,6 +16,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(reports::reconciliation)
         .service(reports::eliminations)
         .service(reports::internal_sales)
+        .service(benefits::employee_benefits)
         .service(netting::proposal)
         .service(netting::run)
         .service(netting::list_runs);

@@ -73,6 +73,7 @@ pub async fn run(settings: &Settings, args: BootstrapArgs) -> anyhow::Result<Boo
                     country: args.country,
                     benefit_tax_rule: BenefitTaxRule::None,
                     qualified_discount_gp_percent: None,
+                    line_of_business: None,
                 },
             )
             .await?;

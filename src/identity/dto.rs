@@ -71,6 +71,9 @@ impl ClientType {
 #[serde(rename_all = "snake_case")]
 pub enum BenefitTaxRule {
     None,
+    /// The spelling the database, the spec and every response use (serde's snake_case would
+    /// make it `us_irc132`).
+    #[serde(rename = "us_irc_132")]
     UsIrc132,
 }
 
@@ -97,6 +100,8 @@ pub struct CompanyView {
     pub benefit_tax_rule: String,
     /// Decimal string, e.g. `"35"`.
     pub qualified_discount_gp_percent: Option<String>,
+    /// An industry code (e.g. NAICS `5311`); see the benefits report.
+    pub line_of_business: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -113,6 +118,9 @@ pub struct NewCompany {
     pub benefit_tax_rule: Option<BenefitTaxRule>,
     #[schema(value_type = Option<String>, example = "35")]
     pub qualified_discount_gp_percent: Option<String>,
+    /// An industry code, 1–16 letters, digits, `.` or `-` (e.g. NAICS `5311`).
+    #[schema(example = "5311", pattern = "^[0-9A-Za-z][0-9A-Za-z.-]{0,15}$")]
+    pub line_of_business: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -131,6 +139,10 @@ pub struct CompanyPatch {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>, nullable)]
     pub qualified_discount_gp_percent: Option<Option<String>>,
+    /// An industry code (e.g. NAICS `5311`); null clears it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, nullable, example = "5311", pattern = "^[0-9A-Za-z][0-9A-Za-z.-]{0,15}$")]
+    pub line_of_business: Option<Option<String>>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

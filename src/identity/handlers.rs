@@ -123,6 +123,24 @@ fn check_tax_rule(rule: BenefitTaxRule, gp: Option<Decimal>, errors: &mut Vec<Fi
     }
 }
 
+/// An industry code: 1–16 letters, digits, `.` or `-`, starting with a letter or digit.
+fn check_line_of_business(code: &str, errors: &mut Vec<FieldError>) {
+    let valid = (1..=16).contains(&code.len())
+        && code
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && code
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+    if !valid {
+        errors.push(FieldError::new(
+            "line_of_business",
+            "must be an industry code of 1–16 letters, digits, '.' or '-'",
+        ));
+    }
+}
+
 /// List the companies of the caller's group, ordered by code.
 #[utoipa::path(tag = "identity", params(CompanyListQuery), security(("bearer" = [])), responses((status = 200, body = Page<CompanyView>)))]
 #[get("/companies")]
@@ -192,6 +210,9 @@ pub async fn create_company(
         .and_then(|raw| validation::percent("qualified_discount_gp_percent", raw, &mut errors));
     let rule = new.benefit_tax_rule.unwrap_or(BenefitTaxRule::None);
     check_tax_rule(rule, gp, &mut errors);
+    if let Some(code) = &new.line_of_business {
+        check_line_of_business(code, &mut errors);
+    }
     if !errors.is_empty() {
         return Err(ApiError::invalid(errors));
     }
@@ -207,6 +228,7 @@ pub async fn create_company(
         country: new.country,
         benefit_tax_rule: rule,
         qualified_discount_gp_percent: gp,
+        line_of_business: new.line_of_business,
     };
     let view = insert_company(&mut conn, Some(&admin), placement, draft)
         .await
@@ -235,6 +257,7 @@ pub struct CompanyDraft {
     pub country: String,
     pub benefit_tax_rule: BenefitTaxRule,
     pub qualified_discount_gp_percent: Option<Decimal>,
+    pub line_of_business: Option<String>,
 }
 
 /// Inserts a validated company with its audit event; shared with `bootstrap`.
@@ -270,6 +293,7 @@ pub async fn insert_company(
                 companies::country.eq(&draft.country),
                 companies::benefit_tax_rule.eq(draft.benefit_tax_rule.as_str()),
                 companies::qualified_discount_gp_percent.eq(draft.qualified_discount_gp_percent),
+                companies::line_of_business.eq(&draft.line_of_business),
             ))
             .returning(CompanyRow::as_returning())
             .get_result(conn)
@@ -312,6 +336,9 @@ pub async fn update_company(
     }
     if let Some(country) = &patch.country {
         validation::country(country, &mut errors);
+    }
+    if let Some(Some(code)) = &patch.line_of_business {
+        check_line_of_business(code, &mut errors);
     }
     if let Some(None) = patch.parent_id {
         errors.push(FieldError::new(
@@ -386,6 +413,10 @@ pub async fn update_company(
                         companies::country.eq(patch.country.as_deref().unwrap_or(&before.country)),
                         companies::benefit_tax_rule.eq(rule.as_str()),
                         companies::qualified_discount_gp_percent.eq(new_gp),
+                        companies::line_of_business.eq(patch
+                            .line_of_business
+                            .clone()
+                            .unwrap_or(before.line_of_business.clone())),
                         companies::updated_at.eq(diesel::dsl::now),
                     ))
                     .returning(CompanyRow::as_returning())

@@ -28,6 +28,7 @@ pub struct CompanyRow {
     pub country: String,
     pub benefit_tax_rule: String,
     pub qualified_discount_gp_percent: Option<Decimal>,
+    pub line_of_business: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -46,6 +47,7 @@ impl From<CompanyRow> for CompanyView {
             qualified_discount_gp_percent: row
                 .qualified_discount_gp_percent
                 .map(|d| d.normalize().to_string()),
+            line_of_business: row.line_of_business,
             created_at: row.created_at,
             updated_at: row.updated_at,
         }

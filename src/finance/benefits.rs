@@ -1,0 +1,413 @@
+//! The employee-benefits report (§7): per employee, the discounts of the orders fulfilled in
+//! a year in the group currency, split into qualified discount and taxable excess under the
+//! employer's rule with the seller's percentage. This is the payroll export: with
+//! `Accept: text/csv` it streams CSV, a chunk of employees at a time, in constant memory.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::header;
+use actix_web::web::Bytes;
+use actix_web::{get, web, HttpRequest, HttpResponse};
+use chrono::NaiveDate;
+use diesel::sql_types::{Bool, Date, Nullable, Numeric, Text, Uuid as SqlUuid};
+use diesel::QueryableByName;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::reports::currency;
+use crate::db::statement::statement;
+use crate::domain::benefits::{self, Line, Rule};
+use crate::domain::codes::CurrencyCode;
+use crate::domain::money;
+use crate::error::ApiError;
+use crate::identity::auth::{Authorized, Finance};
+use crate::pagination::{encode_cursor, PageRequest};
+use crate::startup::AppState;
+
+/// Employees per database round trip (JSON page size is `limit`).
+const CHUNK: i64 = 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupBy {
+    Company,
+    ClientType,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BenefitsQuery {
+    pub year: i32,
+    /// Totals per employer company or per client type instead of per employee.
+    pub group_by: Option<GroupBy>,
+    /// Employees per page, 1–100 (default 20); ignored with `group_by` and for CSV.
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BenefitItem {
+    /// Null when grouped.
+    pub employee_id: Option<Uuid>,
+    /// The employer (null when grouped by client type).
+    pub company_id: Option<Uuid>,
+    /// Null when grouped by company.
+    pub client_type: Option<String>,
+    pub orders: i64,
+    pub list_total: String,
+    pub discount_total: String,
+    pub qualified_discount: String,
+    pub taxable_excess: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BenefitsReport {
+    pub year: i32,
+    pub currency: String,
+    pub group_by: Option<GroupBy>,
+    pub items: Vec<BenefitItem>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(QueryableByName)]
+struct LineRow {
+    #[diesel(sql_type = SqlUuid)]
+    employee_id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    company_id: Uuid,
+    #[diesel(sql_type = Text)]
+    client_type: String,
+    #[diesel(sql_type = SqlUuid)]
+    order_id: Uuid,
+    #[diesel(sql_type = Numeric)]
+    fx_rate: Decimal,
+    #[diesel(sql_type = Numeric)]
+    line_list_total: Decimal,
+    #[diesel(sql_type = Numeric)]
+    line_discount: Decimal,
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = Bool)]
+    offered_to_customers: bool,
+    #[diesel(sql_type = Nullable<Numeric>)]
+    seller_gp: Option<Decimal>,
+    #[diesel(sql_type = Nullable<Text>)]
+    seller_lob: Option<String>,
+    #[diesel(sql_type = Text)]
+    employer_rule: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    employer_lob: Option<String>,
+}
+
+/// Sums of one employee (or group of them), in the group currency.
+#[derive(Debug, Clone, Default)]
+struct Totals {
+    employee_id: Option<Uuid>,
+    company_id: Option<Uuid>,
+    client_type: Option<String>,
+    orders: i64,
+    last_order: Option<Uuid>,
+    list_total: Decimal,
+    discount_total: Decimal,
+    qualified: Decimal,
+    taxable: Decimal,
+}
+
+impl Totals {
+    fn add(&mut self, row: &LineRow, currency: CurrencyCode) {
+        if self.last_order != Some(row.order_id) {
+            self.orders += 1;
+            self.last_order = Some(row.order_id);
+        }
+        let list_total = money::round(row.line_list_total * row.fx_rate, currency);
+        let discount = money::round(row.line_discount * row.fx_rate, currency);
+        let rule = if row.employer_rule == "us_irc_132" {
+            Rule::UsIrc132
+        } else {
+            Rule::None
+        };
+        let split = benefits::split(
+            rule,
+            Line {
+                list_total,
+                discount,
+                service: row.kind == "service",
+                qualifies: row.offered_to_customers
+                    && benefits::same_line_of_business(
+                        row.seller_lob.as_deref(),
+                        row.employer_lob.as_deref(),
+                    ),
+                seller_gross_profit_percent: row.seller_gp,
+            },
+            currency,
+        );
+        self.list_total += list_total;
+        self.discount_total += discount;
+        self.qualified += split.qualified;
+        self.taxable += split.taxable;
+    }
+
+    fn merge(&mut self, other: &Totals) {
+        self.orders += other.orders;
+        self.list_total += other.list_total;
+        self.discount_total += other.discount_total;
+        self.qualified += other.qualified;
+        self.taxable += other.taxable;
+    }
+
+    fn item(&self, currency: CurrencyCode) -> BenefitItem {
+        BenefitItem {
+            employee_id: self.employee_id,
+            company_id: self.company_id,
+            client_type: self.client_type.clone(),
+            orders: self.orders,
+            list_total: money::format(self.list_total, currency),
+            discount_total: money::format(self.discount_total, currency),
+            qualified_discount: money::format(self.qualified, currency),
+            taxable_excess: money::format(self.taxable, currency),
+        }
+    }
+
+    fn csv(&self, currency: CurrencyCode) -> String {
+        let item = self.item(currency);
+        let text = |v: Option<String>| v.unwrap_or_default();
+        format!(
+            "{},{},{},{},{},{},{},{},{}\n",
+            text(item.employee_id.map(|i| i.to_string())),
+            text(item.company_id.map(|i| i.to_string())),
+            text(item.client_type),
+            item.orders,
+            item.list_total,
+            item.discount_total,
+            item.qualified_discount,
+            item.taxable_excess,
+            currency
+        )
+    }
+}
+
+const CSV_HEADER: &str = "employee_id,company_id,client_type,orders,list_total,discount_total,qualified_discount,taxable_excess,currency\n";
+
+/// The next `limit` employees after `after` with orders fulfilled in [from, to), summed.
+async fn chunk(
+    conn: &mut AsyncPgConnection,
+    group: Uuid,
+    (from, to): (NaiveDate, NaiveDate),
+    after: Uuid,
+    limit: i64,
+    currency: CurrencyCode,
+) -> Result<Vec<Totals>, ApiError> {
+    let rows: Vec<LineRow> = statement(
+        "WITH chosen AS ( \
+             SELECT DISTINCT o.employee_id FROM orders o \
+             WHERE o.group_id = $1 AND o.status = 'fulfilled' \
+                 AND o.updated_at >= $2::date AND o.updated_at < $3::date AND o.employee_id > $4 \
+             ORDER BY 1 LIMIT $5) \
+         SELECT o.employee_id, e.company_id, e.client_type, o.id AS order_id, o.fx_rate, \
+                l.line_list_total, l.line_discount, p.kind, p.offered_to_customers, \
+                s.qualified_discount_gp_percent AS seller_gp, s.line_of_business AS seller_lob, \
+                ec.benefit_tax_rule AS employer_rule, ec.line_of_business AS employer_lob \
+         FROM chosen c \
+         JOIN orders o ON o.employee_id = c.employee_id AND o.group_id = $1 \
+             AND o.status = 'fulfilled' AND o.updated_at >= $2::date AND o.updated_at < $3::date \
+         JOIN order_lines l ON l.order_id = o.id \
+         JOIN products p ON p.id = l.product_id \
+         JOIN employees e ON e.id = o.employee_id \
+         JOIN companies ec ON ec.id = e.company_id \
+         JOIN companies s ON s.id = o.seller_company_id \
+         ORDER BY o.employee_id, o.id, l.line_no",
+    )
+    .bind::<SqlUuid, _>(group)
+    .bind::<Date, _>(from)
+    .bind::<Date, _>(to)
+    .bind::<SqlUuid, _>(after)
+    .bind::<diesel::sql_types::BigInt, _>(limit)
+    .load(conn)
+    .await?;
+    let mut out: Vec<Totals> = Vec::new();
+    for row in &rows {
+        if out.last().map(|t| t.employee_id) != Some(Some(row.employee_id)) {
+            out.push(Totals {
+                employee_id: Some(row.employee_id),
+                company_id: Some(row.company_id),
+                client_type: Some(row.client_type.clone()),
+                ..Totals::default()
+            });
+        }
+        if let Some(last) = out.last_mut() {
+            last.add(row, currency);
+        }
+    }
+    Ok(out)
+}
+
+fn wants_csv(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/csv"))
+}
+
+/// Employee benefits of a year (finance): per employee (or per employer company or client type
+/// with `group_by`), the fulfilled orders' list total, discount, qualified discount and taxable
+/// excess in the group currency. `Accept: text/csv` streams the payroll export.
+#[utoipa::path(
+    tag = "finance",
+    params(BenefitsQuery),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The report; CSV with `Accept: text/csv`",
+               content((BenefitsReport = "application/json"), (String = "text/csv"))))
+)]
+#[get("/finance/employee-benefits")]
+#[tracing::instrument(skip_all)]
+pub async fn employee_benefits(
+    user: Authorized<Finance>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<BenefitsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let year = query.year;
+    let (Some(from), Some(to)) = (
+        NaiveDate::from_ymd_opt(year, 1, 1).filter(|_| (2000..=2100).contains(&year)),
+        NaiveDate::from_ymd_opt(year.saturating_add(1), 1, 1),
+    ) else {
+        return Err(ApiError::bad_field(
+            "year",
+            "must be a year between 2000 and 2100",
+        ));
+    };
+    let group = user.group_id;
+    let mut conn = state.pool.get().await?;
+    let code = crate::identity::queries::group_currency(&mut conn, group).await?;
+    let group_currency = currency(&code)?;
+
+    if let Some(by) = query.group_by {
+        let mut groups: BTreeMap<String, Totals> = BTreeMap::new();
+        let mut after = Uuid::nil();
+        loop {
+            let employees =
+                chunk(&mut conn, group, (from, to), after, CHUNK, group_currency).await?;
+            let Some(last) = employees.last().and_then(|t| t.employee_id) else {
+                break;
+            };
+            after = last;
+            for employee in &employees {
+                let (key, company, client) = match by {
+                    GroupBy::Company => (
+                        employee
+                            .company_id
+                            .map(|c| c.to_string())
+                            .unwrap_or_default(),
+                        employee.company_id,
+                        None,
+                    ),
+                    GroupBy::ClientType => (
+                        employee.client_type.clone().unwrap_or_default(),
+                        None,
+                        employee.client_type.clone(),
+                    ),
+                };
+                groups
+                    .entry(key)
+                    .or_insert_with(|| Totals {
+                        company_id: company,
+                        client_type: client,
+                        ..Totals::default()
+                    })
+                    .merge(employee);
+            }
+        }
+        if wants_csv(&req) {
+            let mut body = String::from(CSV_HEADER);
+            for totals in groups.values() {
+                body.push_str(&totals.csv(group_currency));
+            }
+            return Ok(HttpResponse::Ok()
+                .content_type("text/csv; charset=utf-8")
+                .body(body));
+        }
+        return Ok(HttpResponse::Ok().json(BenefitsReport {
+            year,
+            currency: group_currency.to_string(),
+            group_by: Some(by),
+            items: groups.values().map(|t| t.item(group_currency)).collect(),
+            next_cursor: None,
+        }));
+    }
+
+    if wants_csv(&req) {
+        // One chunk of employees per round trip, written as it comes: memory stays flat
+        // however many employees there are, and the first bytes leave at once.
+        let pool = state.pool.clone();
+        let stream =
+            futures_util::stream::unfold((Some(Uuid::nil()), true), move |(after, first)| {
+                let pool = pool.clone();
+                async move {
+                    let after = after?;
+                    let mut text = if first {
+                        CSV_HEADER.to_owned()
+                    } else {
+                        String::new()
+                    };
+                    let result = async {
+                        let mut conn = pool.get().await?;
+                        chunk(&mut conn, group, (from, to), after, CHUNK, group_currency).await
+                    }
+                    .await;
+                    match result {
+                        Ok(employees) => {
+                            let next = employees.last().and_then(|t| t.employee_id);
+                            for totals in &employees {
+                                text.push_str(&totals.csv(group_currency));
+                            }
+                            if next.is_none() && text.is_empty() {
+                                return None;
+                            }
+                            Some((
+                                Ok::<Bytes, actix_web::Error>(Bytes::from(text)),
+                                (next, false),
+                            ))
+                        }
+                        Err(error) => {
+                            tracing::error!(%error, "benefits export failed midway");
+                            Some((
+                                Err(actix_web::error::ErrorInternalServerError("export failed")),
+                                (None, false),
+                            ))
+                        }
+                    }
+                }
+            });
+        return Ok(HttpResponse::Ok()
+            .content_type("text/csv; charset=utf-8")
+            .streaming(stream));
+    }
+
+    let page = PageRequest::<Uuid>::parse(query.limit, query.cursor.as_deref())?;
+    let (limit, after) = (page.limit, page.after.unwrap_or_else(Uuid::nil));
+    let mut employees = chunk(
+        &mut conn,
+        group,
+        (from, to),
+        after,
+        limit + 1,
+        group_currency,
+    )
+    .await?;
+    let more = i64::try_from(employees.len()).unwrap_or(i64::MAX) > limit;
+    employees.truncate(usize::try_from(limit).unwrap_or(20));
+    let next_cursor = more
+        .then(|| employees.last().and_then(|t| t.employee_id))
+        .flatten()
+        .map(|id| encode_cursor(&id));
+    Ok(HttpResponse::Ok().json(BenefitsReport {
+        year,
+        currency: group_currency.to_string(),
+        group_by: None,
+        items: employees.iter().map(|t| t.item(group_currency)).collect(),
+        next_cursor,
+    }))
+}
