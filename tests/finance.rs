@@ -171,6 +171,41 @@ async fn a_month_reconciles_pairs_remeasures_payables_and_names_one_sided_docume
     assert_eq!(item["intercompany_sales"], "1650.00");
     assert_eq!(item["employee_sales"], "0.00");
 
+    // Every report answers CSV when asked.
+    for (path, header, rows) in [
+        ("reconciliation", "seller_company_id,buyer_company_id,currency,receivable,payable,difference,status", 2),
+        ("eliminations", "seller_company_id,buyer_company_id,debit_account,credit_account,amount,currency,description", 4),
+        ("internal-sales", "company_id,employee_sales,intercompany_sales,total,currency", 1),
+    ] {
+        let response = app
+            .client
+            .get(app.url(&format!("/api/v1/finance/{path}?period=2026-03")))
+            .bearer_auth(&t.finance)
+            .header("Accept", "text/csv")
+            .send()
+            .await
+            .unwrap();
+        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+        let text = response.text().await.unwrap();
+        assert!(text.starts_with(header), "{text}");
+        assert_eq!(text.lines().count(), 1 + rows, "{text}");
+    }
+    assert!(app
+        .client
+        .get(app.url("/api/v1/finance/reconciliation?period=2026-03"))
+        .bearer_auth(&t.finance)
+        .header("Accept", "text/csv")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .contains(&format!(
+            "{},{},USD,550.00,525.00,25.00,mismatched",
+            t.abc, t.def
+        )));
+
     // ABC books the countering credit note: the pair matches and nothing is one-sided.
     app.post(
         "/api/v1/finance/adjustments",

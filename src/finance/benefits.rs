@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use chrono::NaiveDate;
@@ -17,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::reports::currency;
+use super::reports::{currency, wants_csv};
 use crate::db::statement::statement;
 use crate::domain::benefits::{self, Line, Rule};
 use crate::domain::codes::CurrencyCode;
@@ -242,13 +241,6 @@ async fn chunk(
         }
     }
     Ok(out)
-}
-
-fn wants_csv(req: &HttpRequest) -> bool {
-    req.headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/csv"))
 }
 
 /// Employee benefits of a year (finance): per employee (or per employer company or client type

@@ -4,7 +4,8 @@
 
 use std::collections::HashMap;
 
-use actix_web::{get, web};
+use actix_web::http::header;
+use actix_web::{get, web, HttpRequest, HttpResponse};
 use chrono::{NaiveDate, TimeDelta};
 use diesel::prelude::*;
 use diesel::sql_types::{Date, Integer, Numeric, Text, Timestamptz, Uuid as SqlUuid};
@@ -20,6 +21,37 @@ use crate::domain::{fx, money, period};
 use crate::error::ApiError;
 use crate::identity::auth::{Authorized, Finance};
 use crate::startup::AppState;
+
+/// Whether the client asked for CSV (`Accept: text/csv`).
+pub fn wants_csv(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/csv"))
+}
+
+/// One CSV field, quoted when it holds a comma, a quote or a line break (RFC 4180).
+fn field(value: &str) -> String {
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value.to_owned()
+    }
+}
+
+/// A CSV answer: a header line and one line per row.
+pub fn csv(columns: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> HttpResponse {
+    let mut body = columns.join(",");
+    body.push('\n');
+    for row in rows {
+        let line: Vec<String> = row.iter().map(|v| field(v)).collect();
+        body.push_str(&line.join(","));
+        body.push('\n');
+    }
+    HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .body(body)
+}
 
 /// Rates fetched for one report, by (from, to, day).
 pub struct Rates {
@@ -155,14 +187,15 @@ struct Adjustment {
 /// Reconciliation of every seller/buyer pair at the period's end (finance): open balances
 /// compared in the document currency, the buyer's payable remeasured at the period-end rate,
 /// the difference in the group currency, and the one-sided documents.
-#[utoipa::path(tag = "finance", params(PeriodQuery), security(("bearer" = [])), responses((status = 200, body = ReconciliationView), (status = 422, description = "A future period, or fx_rate_missing")))]
+#[utoipa::path(tag = "finance", params(PeriodQuery), security(("bearer" = [])), responses((status = 200, description = "The report; CSV with `Accept: text/csv`", content((ReconciliationView = "application/json"), (String = "text/csv"))), (status = 422, description = "A future period, or fx_rate_missing")))]
 #[get("/finance/reconciliation")]
 #[tracing::instrument(skip_all)]
 pub async fn reconciliation(
     user: Authorized<Finance>,
     state: web::Data<AppState>,
+    req: HttpRequest,
     query: web::Query<PeriodQuery>,
-) -> Result<web::Json<ReconciliationView>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let (_, next, as_of) = bounds(&query.period, state.clock.today())?;
     let until = next.min(as_of + TimeDelta::days(1));
     let group = user.group_id;
@@ -229,7 +262,52 @@ pub async fn reconciliation(
             unmatched,
         });
     }
-    Ok(web::Json(ReconciliationView {
+    if wants_csv(&req) {
+        return Ok(csv(
+            &[
+                "seller_company_id",
+                "buyer_company_id",
+                "currency",
+                "receivable",
+                "payable",
+                "difference",
+                "status",
+                "buyer_currency",
+                "payable_booked",
+                "payable_remeasured",
+                "unrealised_fx",
+                "difference_group",
+                "group_currency",
+                "unmatched_documents",
+            ],
+            pairs.iter().map(|p| {
+                vec![
+                    p.seller_company_id.to_string(),
+                    p.buyer_company_id.to_string(),
+                    p.currency.clone(),
+                    p.receivable.clone(),
+                    p.payable.clone(),
+                    p.difference.clone(),
+                    match p.status {
+                        PairStatus::Matched => "matched".into(),
+                        PairStatus::Mismatched => "mismatched".into(),
+                    },
+                    p.buyer_currency.clone(),
+                    p.payable_booked.clone(),
+                    p.payable_remeasured.clone(),
+                    p.unrealised_fx.clone(),
+                    p.difference_group.clone(),
+                    group_currency.to_string(),
+                    p.unmatched
+                        .iter()
+                        .map(|u| u.document.clone())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ]
+            }),
+        ));
+    }
+    Ok(HttpResponse::Ok().json(ReconciliationView {
         period: query.period.clone(),
         group_currency: group_currency.to_string(),
         as_of,
@@ -332,14 +410,15 @@ async fn revenue(
 
 /// Consolidation eliminations for the period in the group currency (finance): intercompany
 /// revenue against cost of sales, and payables against receivables at the period's end.
-#[utoipa::path(tag = "finance", params(PeriodQuery), security(("bearer" = [])), responses((status = 200, body = EliminationsView), (status = 422, description = "A future period, or fx_rate_missing")))]
+#[utoipa::path(tag = "finance", params(PeriodQuery), security(("bearer" = [])), responses((status = 200, description = "The report; CSV with `Accept: text/csv`", content((EliminationsView = "application/json"), (String = "text/csv"))), (status = 422, description = "A future period, or fx_rate_missing")))]
 #[get("/finance/eliminations")]
 #[tracing::instrument(skip_all)]
 pub async fn eliminations(
     user: Authorized<Finance>,
     state: web::Data<AppState>,
+    req: HttpRequest,
     query: web::Query<PeriodQuery>,
-) -> Result<web::Json<EliminationsView>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let (first, next, as_of) = bounds(&query.period, state.clock.today())?;
     let until = next.min(as_of + TimeDelta::days(1));
     let group = user.group_id;
@@ -386,7 +465,33 @@ pub async fn eliminations(
         );
     }
     let total: Decimal = entries.iter().map(|e| e.3).sum();
-    Ok(web::Json(EliminationsView {
+    if wants_csv(&req) {
+        return Ok(csv(
+            &[
+                "seller_company_id",
+                "buyer_company_id",
+                "debit_account",
+                "credit_account",
+                "amount",
+                "currency",
+                "description",
+            ],
+            entries
+                .iter()
+                .map(|((seller, buyer), debit, credit, amount, description)| {
+                    vec![
+                        seller.to_string(),
+                        buyer.to_string(),
+                        debit.clone(),
+                        credit.clone(),
+                        money::format(*amount, group_currency),
+                        group_currency.to_string(),
+                        description.clone(),
+                    ]
+                }),
+        ));
+    }
+    Ok(HttpResponse::Ok().json(EliminationsView {
         period: query.period.clone(),
         currency: group_currency.to_string(),
         total_debits: money::format(total, group_currency),
@@ -416,14 +521,15 @@ struct EmployeeSales {
 }
 
 /// Employee and intercompany sales per seller company in the group currency (finance).
-#[utoipa::path(tag = "finance", params(PeriodQuery), security(("bearer" = [])), responses((status = 200, body = InternalSalesView), (status = 422, description = "A future period, or fx_rate_missing")))]
+#[utoipa::path(tag = "finance", params(PeriodQuery), security(("bearer" = [])), responses((status = 200, description = "The report; CSV with `Accept: text/csv`", content((InternalSalesView = "application/json"), (String = "text/csv"))), (status = 422, description = "A future period, or fx_rate_missing")))]
 #[get("/finance/internal-sales")]
 #[tracing::instrument(skip_all)]
 pub async fn internal_sales(
     user: Authorized<Finance>,
     state: web::Data<AppState>,
+    req: HttpRequest,
     query: web::Query<PeriodQuery>,
-) -> Result<web::Json<InternalSalesView>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let (first, next, _) = bounds(&query.period, state.clock.today())?;
     let group = user.group_id;
     let mut conn = state.pool.get().await?;
@@ -465,7 +571,27 @@ pub async fn internal_sales(
         add(seller, Decimal::ZERO, amount);
     }
     by_company.sort_by_key(|(company, _, _)| *company);
-    Ok(web::Json(InternalSalesView {
+    if wants_csv(&req) {
+        return Ok(csv(
+            &[
+                "company_id",
+                "employee_sales",
+                "intercompany_sales",
+                "total",
+                "currency",
+            ],
+            by_company.iter().map(|(company, employee, trade)| {
+                vec![
+                    company.to_string(),
+                    money::format(*employee, group_currency),
+                    money::format(*trade, group_currency),
+                    money::format(*employee + *trade, group_currency),
+                    group_currency.to_string(),
+                ]
+            }),
+        ));
+    }
+    Ok(HttpResponse::Ok().json(InternalSalesView {
         period: query.period.clone(),
         currency: group_currency.to_string(),
         items: by_company
