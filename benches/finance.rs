@@ -96,7 +96,7 @@ async fn main() {
     sql(&mut conn, &format!(
         "INSERT INTO products (group_id, sku, name, category_id, seller_company_id, kind, list_price, unit_cost, stock_on_hand) \
          SELECT '{ROOT}', 'P-' || n, 'Product ' || n, '00000000-0000-0000-0000-000000000100', \
-                '00000000-0000-0000-0000-00000000001' || (n % 4), CASE WHEN n % 5 = 0 THEN 'service' ELSE 'goods' END, \
+                ('00000000-0000-0000-0000-00000000001' || (n % 4))::uuid, CASE WHEN n % 5 = 0 THEN 'service' ELSE 'goods' END, \
                 100 + n, 60 + n, 1000000 \
          FROM generate_series(1, 100) n")).await;
     sql(&mut conn, &format!(
@@ -111,7 +111,7 @@ async fn main() {
     sql(&mut conn, &format!(
         "INSERT INTO employees (group_id, email, full_name, company_id, employment_type, client_type, roles, password_hash) \
          SELECT '{ROOT}', 'e' || n || '@jkl.example', 'Employee ' || n, \
-                '00000000-0000-0000-0000-00000000001' || (n % 4), 'direct', \
+                ('00000000-0000-0000-0000-00000000001' || (n % 4))::uuid, 'direct', \
                 (ARRAY['operational', 'commercial', 'executive'])[1 + n % 3], ARRAY['employee'], 'x' \
          FROM generate_series(1, {employees}) n")).await;
     // One fulfilled employee order each, two lines, in March.

@@ -10,7 +10,7 @@ use actix_web::{get, web, HttpRequest, HttpResponse};
 use chrono::NaiveDate;
 use diesel::sql_types::{Bool, Date, Nullable, Numeric, Text, Uuid as SqlUuid};
 use diesel::QueryableByName;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -149,14 +149,6 @@ impl Totals {
         self.taxable += split.taxable;
     }
 
-    fn merge(&mut self, other: &Totals) {
-        self.orders += other.orders;
-        self.list_total += other.list_total;
-        self.discount_total += other.discount_total;
-        self.qualified += other.qualified;
-        self.taxable += other.taxable;
-    }
-
     fn item(&self, currency: CurrencyCode) -> BenefitItem {
         BenefitItem {
             employee_id: self.employee_id,
@@ -277,41 +269,51 @@ pub async fn employee_benefits(
     let group_currency = currency(&code)?;
 
     if let Some(by) = query.group_by {
-        let mut groups: BTreeMap<String, Totals> = BTreeMap::new();
-        let mut after = Uuid::nil();
-        loop {
-            let employees =
-                chunk(&mut conn, group, (from, to), after, CHUNK, group_currency).await?;
-            let Some(last) = employees.last().and_then(|t| t.employee_id) else {
-                break;
-            };
-            after = last;
-            for employee in &employees {
-                let (key, company, client) = match by {
-                    GroupBy::Company => (
-                        employee
-                            .company_id
-                            .map(|c| c.to_string())
-                            .unwrap_or_default(),
-                        employee.company_id,
-                        None,
-                    ),
-                    GroupBy::ClientType => (
-                        employee.client_type.clone().unwrap_or_default(),
-                        None,
-                        employee.client_type.clone(),
-                    ),
-                };
-                groups
-                    .entry(key)
-                    .or_insert_with(|| Totals {
-                        company_id: company,
-                        client_type: client,
-                        ..Totals::default()
-                    })
-                    .merge(employee);
-            }
-        }
+        // One pass over the year's lines, folded into a handful of groups as they arrive.
+        let groups = conn
+            .transaction::<_, ApiError, _>(async |conn| {
+                super::reports::report_mode(conn).await?;
+                let mut groups: BTreeMap<String, Totals> = BTreeMap::new();
+                let mut rows = statement(
+                    "SELECT o.employee_id, e.company_id, e.client_type, o.id AS order_id, o.fx_rate, \
+                            l.line_list_total, l.line_discount, p.kind, p.offered_to_customers, \
+                            s.qualified_discount_gp_percent AS seller_gp, \
+                            s.line_of_business AS seller_lob, \
+                            ec.benefit_tax_rule AS employer_rule, ec.line_of_business AS employer_lob \
+                     FROM orders o \
+                     JOIN order_lines l ON l.order_id = o.id \
+                     JOIN products p ON p.id = l.product_id \
+                     JOIN employees e ON e.id = o.employee_id \
+                     JOIN companies ec ON ec.id = e.company_id \
+                     JOIN companies s ON s.id = o.seller_company_id \
+                     WHERE o.group_id = $1 AND o.status = 'fulfilled' \
+                         AND o.updated_at >= $2::date AND o.updated_at < $3::date \
+                     ORDER BY o.id, l.line_no",
+                )
+                .bind::<SqlUuid, _>(group)
+                .bind::<Date, _>(from)
+                .bind::<Date, _>(to)
+                .load_stream::<LineRow>(conn)
+                .await?;
+                while let Some(row) = futures_util::TryStreamExt::try_next(&mut rows).await? {
+                    let (key, company, client) = match by {
+                        GroupBy::Company => (row.company_id.to_string(), Some(row.company_id), None),
+                        GroupBy::ClientType => {
+                            (row.client_type.clone(), None, Some(row.client_type.clone()))
+                        }
+                    };
+                    groups
+                        .entry(key)
+                        .or_insert_with(|| Totals {
+                            company_id: company,
+                            client_type: client,
+                            ..Totals::default()
+                        })
+                        .add(&row, group_currency);
+                }
+                Ok(groups)
+            })
+            .await?;
         if wants_csv(&req) {
             let mut body = String::from(CSV_HEADER);
             for totals in groups.values() {

@@ -9,7 +9,7 @@ use actix_web::{get, web, HttpRequest, HttpResponse};
 use chrono::{NaiveDate, TimeDelta};
 use diesel::prelude::*;
 use diesel::sql_types::{Date, Integer, Numeric, Text, Timestamptz, Uuid as SqlUuid};
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
@@ -51,6 +51,19 @@ pub fn csv(columns: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> Htt
     HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .body(body)
+}
+
+/// Sets up a report's transaction: one read-only snapshot, so every figure is of the same
+/// instant, and plans made for the actual values (a generic plan over a million entries walks
+/// an index where a scan of the group's rows wins).
+pub async fn report_mode(conn: &mut AsyncPgConnection) -> Result<(), ApiError> {
+    for setting in [
+        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+        "SET LOCAL plan_cache_mode = force_custom_plan",
+    ] {
+        diesel::sql_query(setting).execute(conn).await?;
+    }
+    Ok(())
 }
 
 /// Rates fetched for one report, by (from, to, day).
@@ -200,68 +213,74 @@ pub async fn reconciliation(
     let until = next.min(as_of + TimeDelta::days(1));
     let group = user.group_id;
     let mut conn = state.pool.get().await?;
-    let (companies, group_currency) = currencies(&mut conn, group).await?;
-    let adjustments: Vec<Adjustment> = statement(
-        "SELECT id, company_id, counterparty_company_id, side, amount, currency, document_amount, \
-                reason \
-         FROM ledger_entries \
-         WHERE group_id = $1 AND kind = 'adjustment' AND date < $2 \
-         ORDER BY seq",
-    )
-    .bind::<SqlUuid, _>(group)
-    .bind::<Date, _>(until)
-    .load(&mut conn)
-    .await?;
-    let mut rates = Rates::new(group);
-    let mut pairs = Vec::new();
-    for balance in balances(&mut conn, group, until).await? {
-        let document = currency(&balance.document_currency)?;
-        let buyer_currency = *companies
-            .get(&balance.buyer_company_id)
-            .ok_or_else(|| ApiError::internal("a pair's buyer is missing"))?;
-        let difference = balance.receivable - balance.payable;
-        let to_buyer = rates
-            .get(&mut conn, document, buyer_currency, as_of)
+    let (pairs, group_currency) = conn
+        .transaction::<_, ApiError, _>(async |conn| {
+            report_mode(conn).await?;
+            let (companies, group_currency) = currencies(conn, group).await?;
+            let adjustments: Vec<Adjustment> = statement(
+                "SELECT id, company_id, counterparty_company_id, side, amount, currency, document_amount, \
+                        reason \
+                 FROM ledger_entries \
+                 WHERE group_id = $1 AND kind = 'adjustment' AND date < $2 \
+                 ORDER BY seq",
+            )
+            .bind::<SqlUuid, _>(group)
+            .bind::<Date, _>(until)
+            .load(conn)
             .await?;
-        let to_group = rates
-            .get(&mut conn, document, group_currency, as_of)
-            .await?;
-        let remeasured = fx::convert(balance.payable, to_buyer, buyer_currency);
-        let unmatched = unmatched_of(&adjustments, &balance)
-            .into_iter()
-            .map(|a| UnmatchedView {
-                document: a.id.to_string(),
-                company_id: a.company_id,
-                amount: currency(&a.currency)
-                    .map(|c| money::format(a.amount, c))
-                    .unwrap_or_else(|_| a.amount.to_string()),
-                currency: a.currency.clone(),
-                reason: a.reason.clone(),
-            })
-            .collect();
-        pairs.push(PairView {
-            seller_company_id: balance.seller_company_id,
-            buyer_company_id: balance.buyer_company_id,
-            currency: document.to_string(),
-            receivable: money::format(balance.receivable, document),
-            payable: money::format(balance.payable, document),
-            difference: money::format(difference, document),
-            status: if difference.is_zero() {
-                PairStatus::Matched
-            } else {
-                PairStatus::Mismatched
-            },
-            buyer_currency: buyer_currency.to_string(),
-            payable_booked: money::format(balance.payable_booked, buyer_currency),
-            payable_remeasured: money::format(remeasured, buyer_currency),
-            unrealised_fx: money::format(remeasured - balance.payable_booked, buyer_currency),
-            difference_group: money::format(
-                fx::convert(difference, to_group, group_currency),
-                group_currency,
-            ),
-            unmatched,
-        });
-    }
+            let mut rates = Rates::new(group);
+            let mut pairs = Vec::new();
+            for balance in balances(conn, group, until).await? {
+                let document = currency(&balance.document_currency)?;
+                let buyer_currency = *companies
+                    .get(&balance.buyer_company_id)
+                    .ok_or_else(|| ApiError::internal("a pair's buyer is missing"))?;
+                let difference = balance.receivable - balance.payable;
+                let to_buyer = rates
+                    .get(conn, document, buyer_currency, as_of)
+                    .await?;
+                let to_group = rates
+                    .get(conn, document, group_currency, as_of)
+                    .await?;
+                let remeasured = fx::convert(balance.payable, to_buyer, buyer_currency);
+                let unmatched = unmatched_of(&adjustments, &balance)
+                    .into_iter()
+                    .map(|a| UnmatchedView {
+                        document: a.id.to_string(),
+                        company_id: a.company_id,
+                        amount: currency(&a.currency)
+                            .map(|c| money::format(a.amount, c))
+                            .unwrap_or_else(|_| a.amount.to_string()),
+                        currency: a.currency.clone(),
+                        reason: a.reason.clone(),
+                    })
+                    .collect();
+                pairs.push(PairView {
+                    seller_company_id: balance.seller_company_id,
+                    buyer_company_id: balance.buyer_company_id,
+                    currency: document.to_string(),
+                    receivable: money::format(balance.receivable, document),
+                    payable: money::format(balance.payable, document),
+                    difference: money::format(difference, document),
+                    status: if difference.is_zero() {
+                        PairStatus::Matched
+                    } else {
+                        PairStatus::Mismatched
+                    },
+                    buyer_currency: buyer_currency.to_string(),
+                    payable_booked: money::format(balance.payable_booked, buyer_currency),
+                    payable_remeasured: money::format(remeasured, buyer_currency),
+                    unrealised_fx: money::format(remeasured - balance.payable_booked, buyer_currency),
+                    difference_group: money::format(
+                        fx::convert(difference, to_group, group_currency),
+                        group_currency,
+                    ),
+                    unmatched,
+                });
+            }
+            Ok((pairs, group_currency))
+        })
+        .await?;
     if wants_csv(&req) {
         return Ok(csv(
             &[
@@ -423,48 +442,53 @@ pub async fn eliminations(
     let until = next.min(as_of + TimeDelta::days(1));
     let group = user.group_id;
     let mut conn = state.pool.get().await?;
-    let (_, group_currency) = currencies(&mut conn, group).await?;
-    let mut rates = Rates::new(group);
-    let mut entries = Vec::new();
-    let mut push = |pair: (Uuid, Uuid), accounts: (&str, &str), amount: Decimal, what: &str| {
-        if amount.is_zero() {
-            return;
-        }
-        // A negative amount is the same entry the other way round.
-        let (debit, credit, amount) = if amount < Decimal::ZERO {
-            (accounts.1, accounts.0, -amount)
-        } else {
-            (accounts.0, accounts.1, amount)
-        };
-        entries.push((
-            pair,
-            debit.to_owned(),
-            credit.to_owned(),
-            amount,
-            what.to_owned(),
-        ));
-    };
-    for (pair, amount) in revenue(&mut conn, &mut rates, group_currency, first, next).await? {
-        push(
-            pair,
-            ("intercompany_revenue", "intercompany_cost_of_sales"),
-            amount,
-            "intercompany sales of the period against the buyer's cost of sales",
-        );
-    }
-    for balance in balances(&mut conn, group, until).await? {
-        let document = currency(&balance.document_currency)?;
-        let rate = rates
-            .get(&mut conn, document, group_currency, as_of)
-            .await?;
-        push(
-            (balance.seller_company_id, balance.buyer_company_id),
-            ("intercompany_payables", "intercompany_receivables"),
-            fx::convert(balance.receivable, rate, group_currency),
-            "open intercompany balance at the period's end",
-        );
-    }
-    let total: Decimal = entries.iter().map(|e| e.3).sum();
+    let (entries, total, group_currency) = conn
+        .transaction::<_, ApiError, _>(async |conn| {
+            report_mode(conn).await?;
+            let (_, group_currency) = currencies(conn, group).await?;
+            let mut rates = Rates::new(group);
+            let mut entries = Vec::new();
+            let mut push =
+                |pair: (Uuid, Uuid), accounts: (&str, &str), amount: Decimal, what: &str| {
+                    if amount.is_zero() {
+                        return;
+                    }
+                    // A negative amount is the same entry the other way round.
+                    let (debit, credit, amount) = if amount < Decimal::ZERO {
+                        (accounts.1, accounts.0, -amount)
+                    } else {
+                        (accounts.0, accounts.1, amount)
+                    };
+                    entries.push((
+                        pair,
+                        debit.to_owned(),
+                        credit.to_owned(),
+                        amount,
+                        what.to_owned(),
+                    ));
+                };
+            for (pair, amount) in revenue(conn, &mut rates, group_currency, first, next).await? {
+                push(
+                    pair,
+                    ("intercompany_revenue", "intercompany_cost_of_sales"),
+                    amount,
+                    "intercompany sales of the period against the buyer's cost of sales",
+                );
+            }
+            for balance in balances(conn, group, until).await? {
+                let document = currency(&balance.document_currency)?;
+                let rate = rates.get(conn, document, group_currency, as_of).await?;
+                push(
+                    (balance.seller_company_id, balance.buyer_company_id),
+                    ("intercompany_payables", "intercompany_receivables"),
+                    fx::convert(balance.receivable, rate, group_currency),
+                    "open intercompany balance at the period's end",
+                );
+            }
+            let total: Decimal = entries.iter().map(|e| e.3).sum();
+            Ok((entries, total, group_currency))
+        })
+        .await?;
     if wants_csv(&req) {
         return Ok(csv(
             &[
@@ -533,44 +557,50 @@ pub async fn internal_sales(
     let (first, next, _) = bounds(&query.period, state.clock.today())?;
     let group = user.group_id;
     let mut conn = state.pool.get().await?;
-    let (_, group_currency) = currencies(&mut conn, group).await?;
-    let start = |day: NaiveDate| day.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
-    let (Some(from), Some(to)) = (start(first), start(next)) else {
-        return Err(ApiError::bad_field("period", "must be YYYY-MM"));
-    };
-    // Each order in the group currency at the rate it recorded, rounded once per order.
-    let employee: Vec<EmployeeSales> = statement(
-        "SELECT seller_company_id, sum(round(total * fx_rate, $4)) AS amount \
-         FROM orders \
-         WHERE group_id = $1 AND status <> 'cancelled' AND created_at >= $2 AND created_at < $3 \
-         GROUP BY 1",
-    )
-    .bind::<SqlUuid, _>(group)
-    .bind::<Timestamptz, _>(from)
-    .bind::<Timestamptz, _>(to)
-    .bind::<Integer, _>(i32::try_from(group_currency.exponent()).unwrap_or(2))
-    .load(&mut conn)
-    .await?;
-    let mut rates = Rates::new(group);
-    let intercompany = revenue(&mut conn, &mut rates, group_currency, first, next).await?;
-    let mut by_company: Vec<(Uuid, Decimal, Decimal)> = Vec::new();
-    let mut add = |company: Uuid, employee: Decimal, trade: Decimal| match by_company
-        .iter_mut()
-        .find(|(c, _, _)| *c == company)
-    {
-        Some((_, e, t)) => {
-            *e += employee;
-            *t += trade;
-        }
-        None => by_company.push((company, employee, trade)),
-    };
-    for row in employee {
-        add(row.seller_company_id, row.amount, Decimal::ZERO);
-    }
-    for ((seller, _), amount) in intercompany {
-        add(seller, Decimal::ZERO, amount);
-    }
-    by_company.sort_by_key(|(company, _, _)| *company);
+    let (by_company, group_currency) = conn
+        .transaction::<_, ApiError, _>(async |conn| {
+            report_mode(conn).await?;
+            let (_, group_currency) = currencies(conn, group).await?;
+            let start = |day: NaiveDate| day.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+            let (Some(from), Some(to)) = (start(first), start(next)) else {
+                return Err(ApiError::bad_field("period", "must be YYYY-MM"));
+            };
+            // Each order in the group currency at the rate it recorded, rounded once per order.
+            let employee: Vec<EmployeeSales> = statement(
+                "SELECT seller_company_id, sum(round(total * fx_rate, $4)) AS amount \
+                 FROM orders \
+                 WHERE group_id = $1 AND status <> 'cancelled' AND created_at >= $2 AND created_at < $3 \
+                 GROUP BY 1",
+            )
+            .bind::<SqlUuid, _>(group)
+            .bind::<Timestamptz, _>(from)
+            .bind::<Timestamptz, _>(to)
+            .bind::<Integer, _>(i32::try_from(group_currency.exponent()).unwrap_or(2))
+            .load(conn)
+            .await?;
+            let mut rates = Rates::new(group);
+            let intercompany = revenue(conn, &mut rates, group_currency, first, next).await?;
+            let mut by_company: Vec<(Uuid, Decimal, Decimal)> = Vec::new();
+            let mut add = |company: Uuid, employee: Decimal, trade: Decimal| match by_company
+                .iter_mut()
+                .find(|(c, _, _)| *c == company)
+            {
+                Some((_, e, t)) => {
+                    *e += employee;
+                    *t += trade;
+                }
+                None => by_company.push((company, employee, trade)),
+            };
+            for row in employee {
+                add(row.seller_company_id, row.amount, Decimal::ZERO);
+            }
+            for ((seller, _), amount) in intercompany {
+                add(seller, Decimal::ZERO, amount);
+            }
+            by_company.sort_by_key(|(company, _, _)| *company);
+            Ok((by_company, group_currency))
+        })
+        .await?;
     if wants_csv(&req) {
         return Ok(csv(
             &[
