@@ -372,6 +372,16 @@ pub fn json_error(error: JsonPayloadError, _req: &HttpRequest) -> actix_web::Err
     api.into()
 }
 
+/// A body that is valid JSON but not of the operation's shape (wrong type, missing or unknown
+/// field) → 422 naming the field.
+pub fn body_shape_error(error: serde_json::Error) -> ApiError {
+    let message = error.to_string();
+    ApiError::invalid(vec![FieldError::new(
+        field_named_in(&message).unwrap_or_else(|| "body".into()),
+        strip_position(&message),
+    )])
+}
+
 /// serde names the offending field in back-ticks ("unknown field `roles`").
 fn field_named_in(message: &str) -> Option<String> {
     let start = message.find('`')? + 1;

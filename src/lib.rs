@@ -4,12 +4,14 @@
 //! `dto` and `queries`; pure business rules live in `domain` and know nothing of HTTP or SQL.
 
 pub mod audit;
+pub mod body;
 pub mod catalog;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod docs;
 pub mod domain;
 pub mod error;
 pub mod finance;

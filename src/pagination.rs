@@ -33,6 +33,9 @@ impl<K: DeserializeOwned> PageRequest<K> {
                 URL_SAFE_NO_PAD
                     .decode(raw)
                     .ok()
+                    // A key holding an escaped NUL was not issued here and cannot be compared
+                    // with stored text.
+                    .filter(|bytes| !bytes.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")))
                     .and_then(|bytes| serde_json::from_slice::<K>(&bytes).ok())
                     .ok_or_else(|| ApiError::bad_field("cursor", "is not a cursor this API issued"))
             })
@@ -105,5 +108,7 @@ mod tests {
         );
         assert!(PageRequest::<(String, i64)>::parse(None, Some("!!not-base64")).is_err());
         assert!(PageRequest::<(String, i64)>::parse(None, Some("bm9wZQ")).is_err());
+        let nul = encode_cursor(&"a\u{0}b".to_string());
+        assert!(PageRequest::<String>::parse(None, Some(&nul)).is_err());
     }
 }

@@ -15,7 +15,6 @@ use anyhow::Context as _;
 use tracing_actix_web::{RequestId, TracingLogger};
 use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::{scope, AppExt};
-use utoipa_scalar::Servable as _;
 
 use crate::catalog::cache::{ListingCache, Served};
 use crate::clock::Clock;
@@ -73,6 +72,7 @@ impl Application {
             .with_context(|| format!("binding {} (BIND)", settings.bind))?;
         let port = listener.local_addr()?.port();
         crate::orders::idempotency::spawn_sweeper(pool.clone());
+        db::statistics::spawn_keeper(pool.clone());
         let listing_cache = ListingCache::new(settings.listing_cache_ttl);
         listing_cache.spawn_listener(&located.url)?;
         let clock = Clock::system();
@@ -121,7 +121,7 @@ fn run(
     let openapi_json = web::Data::new(OpenApiJson(
         serde_json::to_string(&openapi).context("serialising the OpenAPI document")?,
     ));
-    let routes = web::Data::new(RouteTable::from_openapi(&openapi));
+    let routes = web::Data::new(RouteTable::from_openapi(&crate::openapi::collected()));
     let metrics = metrics(&pool, &listing_cache)?;
     let body_limit = settings.body_limit;
 
@@ -142,11 +142,9 @@ fn run(
             .configure(api_routes)
             .split_for_parts();
         app.service(web::resource("/api-docs/openapi.json").get(serve_openapi))
-            .service(utoipa_scalar::Scalar::with_url(
-                "/docs",
-                crate::openapi::document(),
-            ))
+            .configure(crate::docs::routes)
             .default_service(web::to(fallback))
+            .wrap(actix_web::middleware::from_fn(refuse_unstorable_query))
             .wrap(actix_web::middleware::from_fn(problem_for_every_error))
             .wrap(actix_web::middleware::from_fn(move |req, next| {
                 limit_declared_body(req, next, body_limit)
@@ -270,6 +268,22 @@ async fn limit_declared_body(
     Ok(next.call(req).await?.map_into_boxed_body())
 }
 
+/// A query parameter holding U+0000 (`%00`) → 400 naming it, before any handler: no text
+/// PostgreSQL cannot store reaches it (bodies get the same check in [`crate::body`]).
+async fn refuse_unstorable_query(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let unstorable = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(name, value)| !crate::body::storable(name) || !crate::body::storable(value))
+        .map(|(name, _)| name.replace('\0', "\\0"));
+    if let Some(name) = unstorable {
+        let error = ApiError::bad_field(&name, "contains U+0000 (NUL), which is not allowed");
+        return Ok(req.into_response(actix_web::ResponseError::error_response(&error)));
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
 /// Safety net: any error response that is not already problem+json (one produced by the
 /// framework itself) is rewritten as one, so clients see a single error format.
 async fn problem_for_every_error(
@@ -336,7 +350,12 @@ impl RouteTable {
                 (Self::segments(template), methods)
             })
             .collect();
-        for fixed in ["/metrics", "/api-docs/openapi.json", "/docs"] {
+        for fixed in [
+            "/metrics",
+            "/api-docs/openapi.json",
+            "/docs",
+            "/docs/{file}",
+        ] {
             routes.push((Self::segments(fixed), vec![Method::GET]));
         }
         Self(routes)

@@ -24,11 +24,34 @@ pub fn code(field: &str, value: &str, max: usize, errors: &mut Vec<FieldError>) 
     }
 }
 
-pub fn name(field: &str, value: &str, errors: &mut Vec<FieldError>) {
-    let length = value.trim().chars().count();
-    if length == 0 || length > 200 {
-        errors.push(FieldError::new(field, "must be 1–200 characters"));
+/// A single-line text such as a name: 1–`max` characters, no control characters (U+0000–U+001F,
+/// U+007F), not only spaces. The document states it as the pattern
+/// `^ *[^\u0000-\u0020\u007f][^\u0000-\u001f\u007f]*$`, which every regex dialect reads alike.
+pub fn line(field: &str, value: &str, max: usize, errors: &mut Vec<FieldError>) {
+    let length = value.chars().count();
+    let ok = (1..=max).contains(&length)
+        && !value.chars().any(is_control)
+        && value.chars().any(|c| c != ' ');
+    if !ok {
+        errors.push(FieldError::new(
+            field,
+            format!("must be 1–{max} characters, not only spaces, without control characters"),
+        ));
     }
+}
+
+/// Names: [`line`] of at most 200 characters.
+pub fn name(field: &str, value: &str, errors: &mut Vec<FieldError>) {
+    line(field, value, 200, errors);
+}
+
+/// A validated [`line`] as stored: without its leading and trailing spaces.
+pub fn stored_line(value: &str) -> &str {
+    value.trim_matches(' ')
+}
+
+fn is_control(c: char) -> bool {
+    c <= '\u{1f}' || c == '\u{7f}'
 }
 
 pub fn currency(value: &str, errors: &mut Vec<FieldError>) {
@@ -67,14 +90,57 @@ pub fn percent(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> Option<D
     }
 }
 
+/// An email address as the document states it: at most 254 characters, one `@` with
+/// something on each side, no spaces or control characters.
 pub fn email(value: &str, errors: &mut Vec<FieldError>) {
-    let trimmed = value.trim();
-    let ok = trimmed.len() <= 254
-        && !trimmed.chars().any(char::is_whitespace)
-        && trimmed.split_once('@').is_some_and(|(local, domain)| {
+    let ok = value.chars().count() <= 254
+        && !value.chars().any(|c| c == ' ' || is_control(c))
+        && value.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty() && !domain.is_empty() && !domain.contains('@')
         });
     if !ok {
         errors.push(FieldError::new("email", "must be an email address"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line_ok(value: &str) -> bool {
+        let mut errors = Vec::new();
+        line("name", value, 5, &mut errors);
+        errors.is_empty()
+    }
+
+    #[test]
+    fn lines_refuse_control_characters_blanks_and_excess() {
+        assert!(line_ok("Ab c"));
+        assert!(line_ok("  x  "));
+        assert!(line_ok("\u{a0}"));
+        assert!(!line_ok(""));
+        assert!(!line_ok("   "));
+        assert!(!line_ok("a\u{0}b"));
+        assert!(!line_ok("a\tb"));
+        assert!(!line_ok("a\u{7f}"));
+        assert!(!line_ok("abcdef"));
+        assert_eq!(stored_line("  x y "), "x y");
+    }
+
+    #[test]
+    fn emails_have_one_at_and_no_spaces() {
+        let ok = |v: &str| {
+            let mut errors = Vec::new();
+            email(v, &mut errors);
+            errors.is_empty()
+        };
+        assert!(ok("a@b"));
+        assert!(ok("ada.admin@jkl.example"));
+        assert!(!ok(" a@b"));
+        assert!(!ok("a@@b"));
+        assert!(!ok("a@b@c"));
+        assert!(!ok("@b"));
+        assert!(!ok("a@"));
+        assert!(!ok("a\u{1}@b"));
     }
 }

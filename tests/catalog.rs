@@ -1015,3 +1015,58 @@ async fn cached_pages_keep_stock_fresh_and_limits_personal() {
         "{waited:?}"
     );
 }
+
+/// A catalog created through the API gets planner statistics within seconds (the server's
+/// statistics keeper), not when autovacuum comes by: plans are never left made for an empty
+/// table. `last_analyze` is set only by an explicit ANALYZE (autovacuum sets
+/// `last_autoanalyze`), so this fails without the keeper.
+#[tokio::test]
+async fn a_catalog_created_through_the_api_is_analysed_within_seconds() {
+    let app = TestApp::spawn().await;
+    let group = app.bootstrap().await;
+    let category = app.create_category(&group.admin, "BULK").await;
+    let count = usize::try_from(internal_store::db::statistics::MIN_CHANGES).unwrap() + 20;
+    let mut pending = futures_util::stream::FuturesUnordered::new();
+    for n in 0..count {
+        let (app, admin, category, seller) = (&app, &group.admin, &category, &group.root_id);
+        pending.push(async move {
+            app.create_product(
+                admin,
+                &format!("BULK-{n:05}"),
+                category,
+                seller,
+                "1.00",
+                json!({}),
+            )
+            .await
+        });
+        if pending.len() >= 8 {
+            futures_util::StreamExt::next(&mut pending).await;
+        }
+    }
+    while futures_util::StreamExt::next(&mut pending).await.is_some() {}
+    #[derive(diesel::QueryableByName)]
+    struct Analysed {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        analysed: bool,
+    }
+    let mut conn = app.db.connect().await;
+    let started = std::time::Instant::now();
+    loop {
+        let Analysed { analysed } = diesel::sql_query(
+            "SELECT last_analyze IS NOT NULL AND n_mod_since_analyze < 500 AS analysed \
+             FROM pg_stat_user_tables WHERE relname = 'products' AND schemaname = current_schema()",
+        )
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+        if analysed {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "products not analysed 20 s after {count} were created"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}

@@ -19,12 +19,17 @@ use crate::startup::AppState;
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// e.g. `company`, `employee`.
+    #[param(pattern = r"^[^\u0000]*$")]
     pub entity_type: Option<String>,
     pub entity_id: Option<Uuid>,
     pub actor_id: Option<Uuid>,
     /// Only events at or after this instant (RFC 3339).
     pub since: Option<DateTime<Utc>>,
+    /// 1–100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    #[param(pattern = r"^[A-Za-z0-9_-]+$", max_length = 1024)]
     pub cursor: Option<String>,
 }
 
@@ -32,7 +37,7 @@ pub struct AuditQuery {
 #[utoipa::path(
     tag = "audit",
     params(AuditQuery),
-    security(("bearer" = [])),
+    security(("bearer" = ["admin", "finance"])),
     responses((status = 200, body = Page<AuditEvent>))
 )]
 #[get("/audit-events")]

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use crate::domain::codes::CurrencyCode;
 use crate::identity::dto::{double_option, EmploymentType};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -18,7 +19,17 @@ pub struct CategoryView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCategory {
+    #[schema(
+        min_length = 1,
+        max_length = 32,
+        pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+    )]
     pub code: String,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^ *[^\u0000-\u0020\u007f][^\u0000-\u001f\u007f]*$"
+    )]
     pub name: String,
 }
 
@@ -26,7 +37,10 @@ pub struct NewCategory {
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// 1–100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    #[param(pattern = r"^[A-Za-z0-9_-]+$", max_length = 1024)]
     pub cursor: Option<String>,
 }
 
@@ -54,12 +68,25 @@ pub struct TierView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTier {
+    #[schema(
+        min_length = 1,
+        max_length = 32,
+        pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+    )]
     pub code: String,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^ *[^\u0000-\u0020\u007f][^\u0000-\u001f\u007f]*$"
+    )]
     pub name: String,
-    #[schema(example = "15")]
+    #[schema(
+        example = "15",
+        pattern = r"^(100(\.0{1,4})?|[0-9]{1,2}(\.[0-9]{1,4})?)$"
+    )]
     pub discount_percent: String,
     /// Decimal string in the group currency; null or absent = unlimited.
-    #[schema(example = "500.00")]
+    #[schema(example = "500.00", pattern = r"^[0-9]{1,13}(\.[0-9]{1,4})?$")]
     pub annual_allowance: Option<String>,
     /// Defaults to both `direct` and `outsourced`.
     pub eligible_employment_types: Option<Vec<EmploymentType>>,
@@ -68,11 +95,22 @@ pub struct NewTier {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TierPatch {
+    #[schema(
+        min_length = 1,
+        max_length = 32,
+        pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+    )]
     pub code: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^ *[^\u0000-\u0020\u007f][^\u0000-\u001f\u007f]*$"
+    )]
     pub name: Option<String>,
+    #[schema(pattern = r"^(100(\.0{1,4})?|[0-9]{1,2}(\.[0-9]{1,4})?)$")]
     pub discount_percent: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, nullable)]
+    #[schema(value_type = Option<String>, nullable, pattern = r"^[0-9]{1,13}(\.[0-9]{1,4})?$")]
     pub annual_allowance: Option<Option<String>>,
     pub eligible_employment_types: Option<Vec<EmploymentType>>,
 }
@@ -80,7 +118,10 @@ pub struct TierPatch {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CategoryDiscount {
-    #[schema(example = "10")]
+    #[schema(
+        example = "10",
+        pattern = r"^(100(\.0{1,4})?|[0-9]{1,2}(\.[0-9]{1,4})?)$"
+    )]
     pub discount_percent: String,
 }
 
@@ -92,6 +133,8 @@ pub enum ProductKind {
 }
 
 impl ProductKind {
+    pub const ALL: [Self; 2] = [Self::Goods, Self::Service];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Goods => "goods",
@@ -108,6 +151,8 @@ pub enum LimitPeriod {
 }
 
 impl LimitPeriod {
+    pub const ALL: [Self; 2] = [Self::Month, Self::Year];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Month => "month",
@@ -119,6 +164,7 @@ impl LimitPeriod {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PurchaseLimit {
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub max_quantity: i32,
     pub period: LimitPeriod,
 }
@@ -126,6 +172,7 @@ pub struct PurchaseLimit {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PurchaseLimitView {
     pub max_quantity: i32,
+    #[schema(value_type = LimitPeriod)]
     pub period: String,
     /// What the signed-in employee may still buy in the current month/year.
     pub remaining: i32,
@@ -141,6 +188,7 @@ pub struct ProductView {
     pub category_id: Uuid,
     pub seller_company_id: Uuid,
     /// The seller's currency.
+    #[schema(value_type = CurrencyCode)]
     pub currency: String,
     pub kind: ProductKind,
     pub list_price: String,
@@ -148,7 +196,10 @@ pub struct ProductView {
     pub discount_percent: String,
     pub stock_available: i32,
     pub purchase_limit: Option<PurchaseLimitView>,
+    /// Admins only; the document lists these fields as optional properties of `ProductView`
+    /// (see `openapi::admin_fields_optional`).
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    #[schema(ignore)]
     pub admin: Option<ProductAdminFields>,
 }
 
@@ -168,18 +219,30 @@ pub struct ProductAdminFields {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProduct {
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+    )]
     pub sku: String,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^ *[^\u0000-\u0020\u007f][^\u0000-\u001f\u007f]*$"
+    )]
     pub name: String,
+    #[schema(max_length = 4000, pattern = r"^[^\u0000]*$")]
     pub description: Option<String>,
     pub category_id: Uuid,
     pub seller_company_id: Uuid,
     pub kind: ProductKind,
     /// In the seller's currency, on its minor-unit grid.
-    #[schema(example = "49.90")]
+    #[schema(example = "49.90", pattern = r"^[0-9]{1,13}(\.[0-9]{1,4})?$")]
     pub list_price: String,
-    #[schema(example = "21.30")]
+    #[schema(example = "21.30", pattern = r"^[0-9]{1,13}(\.[0-9]{1,4})?$")]
     pub unit_cost: String,
     /// Initial stock (default 0); later changes go through `POST /products/{id}/stock`.
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub stock_on_hand: Option<i32>,
     pub employee_eligible: Option<bool>,
     pub intercompany_eligible: Option<bool>,
@@ -192,12 +255,25 @@ pub struct NewProduct {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductPatch {
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+    )]
     pub sku: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^ *[^\u0000-\u0020\u007f][^\u0000-\u001f\u007f]*$"
+    )]
     pub name: Option<String>,
+    #[schema(max_length = 4000, pattern = r"^[^\u0000]*$")]
     pub description: Option<String>,
     pub category_id: Option<Uuid>,
     pub kind: Option<ProductKind>,
+    #[schema(pattern = r"^[0-9]{1,13}(\.[0-9]{1,4})?$")]
     pub list_price: Option<String>,
+    #[schema(pattern = r"^[0-9]{1,13}(\.[0-9]{1,4})?$")]
     pub unit_cost: Option<String>,
     pub employee_eligible: Option<bool>,
     pub intercompany_eligible: Option<bool>,
@@ -211,8 +287,14 @@ pub struct ProductPatch {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StockAdjustment {
-    /// Signed change of `stock_on_hand`; the result may not go below zero.
+    /// Signed, non-zero change of `stock_on_hand`; the result may not go below zero.
+    #[schema(minimum = -1_000_000_000, maximum = 1_000_000_000)]
     pub delta: i32,
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^ *[^\u0000-\u0020\u007f][^\u0000-\u001f\u007f]*$"
+    )]
     pub reason: String,
 }
 
@@ -222,8 +304,12 @@ pub struct ProductListQuery {
     pub category_id: Option<Uuid>,
     pub seller_company_id: Option<Uuid>,
     /// Case-insensitive substring of the name or sku.
+    #[param(max_length = 100)]
     pub q: Option<String>,
     /// 1–100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    #[param(pattern = r"^[A-Za-z0-9_-]+$", max_length = 1024)]
     pub cursor: Option<String>,
 }

@@ -13,6 +13,7 @@ use super::cache::{CachedPage, PageKey, Served, Stamp};
 use super::dto::*;
 use super::queries::{self, CategoryRow, ProductRow, TierRow};
 use crate::audit::{self, Change};
+use crate::body::Body;
 use crate::db::schema::{categories, companies, discount_tiers, products, tier_category_discounts};
 use crate::domain::codes::CurrencyCode;
 use crate::domain::money;
@@ -58,15 +59,15 @@ pub async fn list_categories(
 }
 
 /// Create a category (admin).
-#[utoipa::path(tag = "catalog", request_body = NewCategory, security(("bearer" = [])), responses((status = 201, body = CategoryView), (status = 409, description = "Code taken")))]
+#[utoipa::path(tag = "catalog", request_body = NewCategory, security(("bearer" = ["admin"])), responses((status = 201, body = CategoryView), (status = 409, description = "Code taken")))]
 #[post("/categories")]
 #[tracing::instrument(skip_all)]
 pub async fn create_category(
     admin: Authorized<Admin>,
     state: web::Data<AppState>,
-    body: web::Json<NewCategory>,
+    body: Body<NewCategory>,
 ) -> Result<HttpResponse, ApiError> {
-    let new = body.into_inner();
+    let new = body.into_inner()?;
     let mut errors = Vec::new();
     validation::code("code", &new.code, 32, &mut errors);
     validation::name("name", &new.name, &mut errors);
@@ -81,7 +82,7 @@ pub async fn create_category(
                 .values((
                     categories::group_id.eq(admin.group_id),
                     categories::code.eq(&new.code),
-                    categories::name.eq(new.name.trim()),
+                    categories::name.eq(validation::stored_line(&new.name)),
                 ))
                 .returning(CategoryRow::as_returning())
                 .get_result(conn)
@@ -131,7 +132,7 @@ fn allowance(raw: &str, errors: &mut Vec<FieldError>) -> Option<Decimal> {
 
 /// List the discount tiers of the caller's group with their category overrides (admin,
 /// finance).
-#[utoipa::path(tag = "catalog", params(PageQuery), security(("bearer" = [])), responses((status = 200, body = Page<TierView>)))]
+#[utoipa::path(tag = "catalog", params(PageQuery), security(("bearer" = ["admin", "finance"])), responses((status = 200, body = Page<TierView>)))]
 #[get("/discount-tiers")]
 #[tracing::instrument(skip_all)]
 pub async fn list_tiers(
@@ -168,15 +169,15 @@ pub async fn list_tiers(
 }
 
 /// Create a discount tier (admin).
-#[utoipa::path(tag = "catalog", request_body = NewTier, security(("bearer" = [])), responses((status = 201, body = TierView), (status = 409, description = "Code taken")))]
+#[utoipa::path(tag = "catalog", request_body = NewTier, security(("bearer" = ["admin"])), responses((status = 201, body = TierView), (status = 409, description = "Code taken")))]
 #[post("/discount-tiers")]
 #[tracing::instrument(skip_all)]
 pub async fn create_tier(
     admin: Authorized<Admin>,
     state: web::Data<AppState>,
-    body: web::Json<NewTier>,
+    body: Body<NewTier>,
 ) -> Result<HttpResponse, ApiError> {
-    let new = body.into_inner();
+    let new = body.into_inner()?;
     let mut errors = Vec::new();
     validation::code("code", &new.code, 32, &mut errors);
     validation::name("name", &new.name, &mut errors);
@@ -200,7 +201,7 @@ pub async fn create_tier(
                 .values((
                     discount_tiers::group_id.eq(admin.group_id),
                     discount_tiers::code.eq(&new.code),
-                    discount_tiers::name.eq(new.name.trim()),
+                    discount_tiers::name.eq(validation::stored_line(&new.name)),
                     discount_tiers::discount_percent.eq(percent),
                     discount_tiers::annual_allowance.eq(cap),
                     discount_tiers::eligible_employment_types.eq(employment_column(&eligible)),
@@ -226,17 +227,17 @@ pub async fn create_tier(
 }
 
 /// Change a discount tier (admin).
-#[utoipa::path(tag = "catalog", params(("id" = Uuid, Path)), request_body = TierPatch, security(("bearer" = [])), responses((status = 200, body = TierView)))]
+#[utoipa::path(tag = "catalog", params(("id" = Uuid, Path)), request_body = TierPatch, security(("bearer" = ["admin"])), responses((status = 200, body = TierView), (status = 409, description = "Code taken")))]
 #[patch("/discount-tiers/{id}")]
 #[tracing::instrument(skip_all)]
 pub async fn update_tier(
     admin: Authorized<Admin>,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    body: web::Json<TierPatch>,
+    body: Body<TierPatch>,
 ) -> Result<web::Json<TierView>, ApiError> {
     let id = id.into_inner();
-    let patch = body.into_inner();
+    let patch = body.into_inner()?;
     let mut errors = Vec::new();
     if let Some(code) = &patch.code {
         validation::code("code", code, 32, &mut errors);
@@ -274,7 +275,7 @@ pub async fn update_tier(
                     discount_tiers::name.eq(patch
                         .name
                         .as_deref()
-                        .map(str::trim)
+                        .map(validation::stored_line)
                         .unwrap_or(&row.name)),
                     discount_tiers::discount_percent.eq(percent.unwrap_or(row.discount_percent)),
                     discount_tiers::annual_allowance.eq(cap.unwrap_or(row.annual_allowance)),
@@ -308,16 +309,17 @@ pub async fn update_tier(
 }
 
 /// Set a tier's discount for one category (admin); replaces any previous override.
-#[utoipa::path(tag = "catalog", params(("id" = Uuid, Path), ("category_id" = Uuid, Path)), request_body = CategoryDiscount, security(("bearer" = [])), responses((status = 200, body = TierView)))]
+#[utoipa::path(tag = "catalog", params(("id" = Uuid, Path), ("category_id" = Uuid, Path)), request_body = CategoryDiscount, security(("bearer" = ["admin"])), responses((status = 200, body = TierView)))]
 #[put("/discount-tiers/{id}/categories/{category_id}")]
 #[tracing::instrument(skip_all)]
 pub async fn put_category_discount(
     admin: Authorized<Admin>,
     state: web::Data<AppState>,
     path: web::Path<(Uuid, Uuid)>,
-    body: web::Json<CategoryDiscount>,
+    body: Body<CategoryDiscount>,
 ) -> Result<web::Json<TierView>, ApiError> {
     let (tier, category) = path.into_inner();
+    let body = body.into_inner()?;
     let mut errors = Vec::new();
     let Some(percent) =
         validation::percent("discount_percent", &body.discount_percent, &mut errors)
@@ -623,15 +625,15 @@ async fn category_in_group(
 }
 
 /// Create a product (admin). Prices are in the seller's currency.
-#[utoipa::path(tag = "catalog", request_body = NewProduct, security(("bearer" = [])), responses((status = 201, body = ProductView), (status = 409, description = "SKU taken"), (status = 422, description = "Invalid fields")))]
+#[utoipa::path(tag = "catalog", request_body = NewProduct, security(("bearer" = ["admin"])), responses((status = 201, body = ProductView), (status = 409, description = "SKU taken"), (status = 422, description = "Invalid fields")))]
 #[post("/products")]
 #[tracing::instrument(skip_all)]
 pub async fn create_product(
     admin: Authorized<Admin>,
     state: web::Data<AppState>,
-    body: web::Json<NewProduct>,
+    body: Body<NewProduct>,
 ) -> Result<HttpResponse, ApiError> {
-    let new = body.into_inner();
+    let new = body.into_inner()?;
     let mut errors = Vec::new();
     check_product_text(
         Some(&new.sku),
@@ -659,7 +661,7 @@ pub async fn create_product(
                 .values((
                     products::group_id.eq(admin.group_id),
                     products::sku.eq(&new.sku),
-                    products::name.eq(new.name.trim()),
+                    products::name.eq(validation::stored_line(&new.name)),
                     products::description.eq(new.description.as_deref().unwrap_or("")),
                     products::category_id.eq(new.category_id),
                     products::seller_company_id.eq(new.seller_company_id),
@@ -701,17 +703,17 @@ pub async fn create_product(
 }
 
 /// Change a product (admin). Stock changes go through `POST /products/{id}/stock`.
-#[utoipa::path(tag = "catalog", params(("id" = Uuid, Path)), request_body = ProductPatch, security(("bearer" = [])), responses((status = 200, body = ProductView)))]
+#[utoipa::path(tag = "catalog", params(("id" = Uuid, Path)), request_body = ProductPatch, security(("bearer" = ["admin"])), responses((status = 200, body = ProductView), (status = 409, description = "SKU taken")))]
 #[patch("/products/{id}")]
 #[tracing::instrument(skip_all)]
 pub async fn update_product(
     admin: Authorized<Admin>,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    body: web::Json<ProductPatch>,
+    body: Body<ProductPatch>,
 ) -> Result<web::Json<ProductView>, ApiError> {
     let id = id.into_inner();
-    let patch = body.into_inner();
+    let patch = body.into_inner()?;
     let mut errors = Vec::new();
     check_product_text(
         patch.sku.as_deref(),
@@ -765,7 +767,11 @@ pub async fn update_product(
             diesel::update(products::table.find(id))
                 .set((
                     products::sku.eq(patch.sku.as_deref().unwrap_or(&row.sku)),
-                    products::name.eq(patch.name.as_deref().map(str::trim).unwrap_or(&row.name)),
+                    products::name.eq(patch
+                        .name
+                        .as_deref()
+                        .map(validation::stored_line)
+                        .unwrap_or(&row.name)),
                     products::description
                         .eq(patch.description.as_deref().unwrap_or(&row.description)),
                     products::category_id.eq(patch.category_id.unwrap_or(row.category_id)),
@@ -812,25 +818,22 @@ pub async fn update_product(
 }
 
 /// Adjust stock on hand by `delta` with a reason (admin); never below zero (409).
-#[utoipa::path(tag = "catalog", params(("id" = Uuid, Path)), request_body = StockAdjustment, security(("bearer" = [])), responses((status = 200, body = ProductView), (status = 409, description = "insufficient_stock: the result would be negative")))]
+#[utoipa::path(tag = "catalog", params(("id" = Uuid, Path)), request_body = StockAdjustment, security(("bearer" = ["admin"])), responses((status = 200, body = ProductView), (status = 409, description = "insufficient_stock: the result would be negative")))]
 #[post("/products/{id}/stock")]
 #[tracing::instrument(skip_all)]
 pub async fn adjust_stock(
     admin: Authorized<Admin>,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    body: web::Json<StockAdjustment>,
+    body: Body<StockAdjustment>,
 ) -> Result<web::Json<ProductView>, ApiError> {
     let id = id.into_inner();
-    let adjustment = body.into_inner();
+    let adjustment = body.into_inner()?;
     let mut errors = Vec::new();
     if adjustment.delta == 0 {
         errors.push(FieldError::new("delta", "must not be zero"));
     }
-    let reason_length = adjustment.reason.trim().chars().count();
-    if reason_length == 0 || reason_length > 500 {
-        errors.push(FieldError::new("reason", "must be 1–500 characters"));
-    }
+    validation::line("reason", &adjustment.reason, 500, &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::invalid(errors));
     }
@@ -869,7 +872,7 @@ pub async fn adjust_stock(
             };
             let change = Change::new("product.stock_adjusted", "product", id)
                 .before(&serde_json::json!({"stock_on_hand": before}))
-                .after(&serde_json::json!({"stock_on_hand": after, "delta": adjustment.delta, "reason": adjustment.reason.trim()}));
+                .after(&serde_json::json!({"stock_on_hand": after, "delta": adjustment.delta, "reason": validation::stored_line(&adjustment.reason)}));
             audit::record(conn, admin.group_id, Some(admin), change).await?;
             let priced = queries::find_product(conn, admin.group_id, id, admin.tier_id)
                 .await?

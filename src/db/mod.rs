@@ -4,6 +4,7 @@
 pub mod local_cluster;
 pub mod schema;
 pub mod statement;
+pub mod statistics;
 
 use std::time::Duration;
 

@@ -187,6 +187,11 @@ impl CurrencyCode {
         self.code
     }
 
+    /// Every code this service knows, in ISO 4217 order.
+    pub fn all() -> impl Iterator<Item = &'static str> {
+        CURRENCIES.iter().map(|(code, _)| *code)
+    }
+
     /// Digits after the decimal point in the currency's minor unit (USD 2, JPY 0, KWD 3).
     pub fn exponent(&self) -> u32 {
         self.exponent
@@ -215,6 +220,14 @@ impl CountryCode {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Every ISO 3166-1 alpha-2 code, alphabetically.
+    pub fn all() -> impl Iterator<Item = &'static str> {
+        COUNTRIES
+            .as_bytes()
+            .chunks(2)
+            .filter_map(|pair| std::str::from_utf8(pair).ok())
     }
 }
 

@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use crate::domain::codes::CurrencyCode;
+
 /// One unit of `base` is worth `rate` units of `quote` from `date` on.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct FxRateView {
@@ -24,13 +26,13 @@ pub struct FxRateView {
 #[serde(deny_unknown_fields)]
 pub struct NewFxRate {
     /// ISO 4217 code.
-    #[schema(example = "EUR")]
+    #[schema(value_type = CurrencyCode, example = "EUR")]
     pub base: String,
     /// ISO 4217 code, not the base.
-    #[schema(example = "USD")]
+    #[schema(value_type = CurrencyCode, example = "USD")]
     pub quote: String,
     /// Positive decimal string: at most 9 integer digits and 12 decimals.
-    #[schema(example = "1.0842")]
+    #[schema(example = "1.0842", pattern = r"^[0-9]{1,9}(\.[0-9]{1,12})?$")]
     pub rate: String,
     /// `YYYY-MM-DD`: the rate applies from this day until a later one.
     pub date: NaiveDate,
@@ -40,13 +42,18 @@ pub struct NewFxRate {
 #[into_params(parameter_in = Query)]
 pub struct FxRateQuery {
     /// Only this base currency.
+    #[param(value_type = Option<CurrencyCode>)]
     pub base: Option<String>,
     /// Only this quote currency.
+    #[param(value_type = Option<CurrencyCode>)]
     pub quote: Option<String>,
     /// Only rates dated on or before this day (with `base` and `quote`: the first item is the
     /// rate that applies that day).
     pub on_or_before: Option<NaiveDate>,
     /// 1–100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    #[param(pattern = r"^[A-Za-z0-9_-]+$", max_length = 1024)]
     pub cursor: Option<String>,
 }

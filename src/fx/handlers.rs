@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::dto::*;
 use crate::audit::{self, Change};
+use crate::body::Body;
 use crate::db::schema::fx_rates;
 use crate::domain::codes::CurrencyCode;
 use crate::error::{ApiError, FieldError};
@@ -104,15 +105,15 @@ fn parse_rate(raw: &str) -> Option<Decimal> {
 }
 
 /// Record a rate (finance). One rate per pair and day: a second is 409.
-#[utoipa::path(tag = "fx", request_body = NewFxRate, security(("bearer" = [])), responses((status = 201, body = FxRateView), (status = 409, description = "A rate for this pair and day exists"), (status = 422, description = "Invalid fields")))]
+#[utoipa::path(tag = "fx", request_body = NewFxRate, security(("bearer" = ["finance"])), responses((status = 201, body = FxRateView), (status = 409, description = "A rate for this pair and day exists"), (status = 422, description = "Invalid fields")))]
 #[post("/fx-rates")]
 #[tracing::instrument(skip_all)]
 pub async fn create_rate(
     finance: Authorized<Finance>,
     state: web::Data<AppState>,
-    body: web::Json<NewFxRate>,
+    body: Body<NewFxRate>,
 ) -> Result<HttpResponse, ApiError> {
-    let new = body.into_inner();
+    let new = body.into_inner()?;
     let mut errors = Vec::new();
     let base = CurrencyCode::parse(&new.base);
     let quote = CurrencyCode::parse(&new.quote);

@@ -33,6 +33,8 @@ pub enum Role {
 }
 
 impl Role {
+    pub const ALL: [Self; 4] = [Self::Employee, Self::Purchaser, Self::Finance, Self::Admin];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Employee => "employee",

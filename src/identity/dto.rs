@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::auth::Role;
 use super::password::Secret;
+use crate::domain::codes::{CountryCode, CurrencyCode};
 
 /// Distinguishes "absent" (`None`) from "explicitly null" (`Some(None)`) in PATCH bodies.
 pub fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
@@ -19,8 +20,9 @@ pub fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    #[schema(max_length = 254, pattern = r"^[^\u0000]*$")]
     pub email: String,
-    #[schema(value_type = String, format = Password)]
+    #[schema(value_type = String, format = Password, max_length = 1024, pattern = r"^[^\u0000]*$")]
     pub password: Secret,
 }
 
@@ -41,6 +43,8 @@ pub enum EmploymentType {
 }
 
 impl EmploymentType {
+    pub const ALL: [Self; 2] = [Self::Direct, Self::Outsourced];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Direct => "direct",
@@ -58,6 +62,8 @@ pub enum ClientType {
 }
 
 impl ClientType {
+    pub const ALL: [Self; 3] = [Self::Executive, Self::Operational, Self::Commercial];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Executive => "executive",
@@ -78,6 +84,8 @@ pub enum BenefitTaxRule {
 }
 
 impl BenefitTaxRule {
+    pub const ALL: [Self; 2] = [Self::None, Self::UsIrc132];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::None => "none",
@@ -94,9 +102,11 @@ pub struct CompanyView {
     pub parent_id: Option<Uuid>,
     /// The ultimate parent (the company itself for a root).
     pub group_id: Uuid,
+    #[schema(value_type = CurrencyCode)]
     pub currency: String,
+    #[schema(value_type = CountryCode)]
     pub country: String,
-    #[schema(example = "us_irc_132")]
+    #[schema(value_type = BenefitTaxRule, example = "us_irc_132")]
     pub benefit_tax_rule: String,
     /// Decimal string, e.g. `"35"`.
     pub qualified_discount_gp_percent: Option<String>,
@@ -109,14 +119,27 @@ pub struct CompanyView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCompany {
+    #[schema(
+        min_length = 1,
+        max_length = 32,
+        pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+    )]
     pub code: String,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^ *[^\u0000-\u0020\u007f][^\u0000-\u001f\u007f]*$"
+    )]
     pub name: String,
     /// A company of the caller's group (a new group comes only from `bootstrap`).
     pub parent_id: Uuid,
+    #[schema(value_type = CurrencyCode)]
     pub currency: String,
+    #[schema(value_type = CountryCode)]
     pub country: String,
     pub benefit_tax_rule: Option<BenefitTaxRule>,
-    #[schema(value_type = Option<String>, example = "35")]
+    /// Required when `benefit_tax_rule` is `us_irc_132`.
+    #[schema(value_type = Option<String>, example = "35", pattern = r"^(100(\.0{1,4})?|[0-9]{1,2}(\.[0-9]{1,4})?)$")]
     pub qualified_discount_gp_percent: Option<String>,
     /// An industry code, 1–16 letters, digits, `.` or `-` (e.g. NAICS `5311`).
     #[schema(example = "5311", pattern = "^[0-9A-Za-z][0-9A-Za-z.-]{0,15}$")]
@@ -126,18 +149,30 @@ pub struct NewCompany {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompanyPatch {
+    #[schema(
+        min_length = 1,
+        max_length = 32,
+        pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+    )]
     pub code: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^ *[^\u0000-\u0020\u007f][^\u0000-\u001f\u007f]*$"
+    )]
     pub name: Option<String>,
     /// Moves the company (and its subtree) under another company of the same group. A
     /// company cannot become a root: null is refused.
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<Uuid>)]
     pub parent_id: Option<Option<Uuid>>,
+    #[schema(value_type = Option<CurrencyCode>)]
     pub currency: Option<String>,
+    #[schema(value_type = Option<CountryCode>)]
     pub country: Option<String>,
     pub benefit_tax_rule: Option<BenefitTaxRule>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, nullable)]
+    #[schema(value_type = Option<String>, nullable, pattern = r"^(100(\.0{1,4})?|[0-9]{1,2}(\.[0-9]{1,4})?)$")]
     pub qualified_discount_gp_percent: Option<Option<String>>,
     /// An industry code (e.g. NAICS `5311`); null clears it.
     #[serde(default, deserialize_with = "double_option")]
@@ -151,7 +186,10 @@ pub struct CompanyListQuery {
     /// Only companies of this group (the caller's own: any other gives an empty list).
     pub group_id: Option<Uuid>,
     /// 1–100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    #[param(pattern = r"^[A-Za-z0-9_-]+$", max_length = 1024)]
     pub cursor: Option<String>,
 }
 
@@ -161,7 +199,9 @@ pub struct EmployeeView {
     pub email: String,
     pub full_name: String,
     pub company_id: Uuid,
+    #[schema(value_type = EmploymentType)]
     pub employment_type: String,
+    #[schema(value_type = ClientType)]
     pub client_type: String,
     pub tier_id: Option<Uuid>,
     pub roles: Vec<Role>,
@@ -173,25 +213,45 @@ pub struct EmployeeView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEmployee {
+    /// Unique, case-insensitive.
+    #[schema(
+        max_length = 254,
+        pattern = r"^[^\u0000-\u0020\u007f@]+@[^\u0000-\u0020\u007f@]+$"
+    )]
     pub email: String,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^ *[^\u0000-\u0020\u007f][^\u0000-\u001f\u007f]*$"
+    )]
     pub full_name: String,
     pub company_id: Uuid,
     pub employment_type: EmploymentType,
     pub client_type: ClientType,
     pub tier_id: Option<Uuid>,
     /// Defaults to `["employee"]`.
+    #[schema(min_items = 1)]
     pub roles: Option<Vec<Role>>,
     /// Defaults to true.
     pub active: Option<bool>,
-    /// At least 12 characters.
-    #[schema(value_type = String, format = Password)]
+    /// 12–1024 characters.
+    #[schema(value_type = String, format = Password, min_length = 12, max_length = 1024, pattern = r"^[^\u0000]*$")]
     pub password: Secret,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmployeePatch {
+    #[schema(
+        max_length = 254,
+        pattern = r"^[^\u0000-\u0020\u007f@]+@[^\u0000-\u0020\u007f@]+$"
+    )]
     pub email: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^ *[^\u0000-\u0020\u007f][^\u0000-\u001f\u007f]*$"
+    )]
     pub full_name: Option<String>,
     pub company_id: Option<Uuid>,
     pub employment_type: Option<EmploymentType>,
@@ -199,10 +259,11 @@ pub struct EmployeePatch {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<Uuid>, nullable)]
     pub tier_id: Option<Option<Uuid>>,
+    #[schema(min_items = 1)]
     pub roles: Option<Vec<Role>>,
     pub active: Option<bool>,
-    /// Sets a new password (at least 12 characters).
-    #[schema(value_type = Option<String>, format = Password)]
+    /// Sets a new password (12–1024 characters).
+    #[schema(value_type = Option<String>, format = Password, min_length = 12, max_length = 1024, pattern = r"^[^\u0000]*$")]
     pub password: Option<Secret>,
 }
 
@@ -212,7 +273,10 @@ pub struct EmployeeListQuery {
     pub company_id: Option<Uuid>,
     pub active: Option<bool>,
     /// 1–100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    #[param(pattern = r"^[A-Za-z0-9_-]+$", max_length = 1024)]
     pub cursor: Option<String>,
 }
 
@@ -220,6 +284,7 @@ pub struct EmployeeListQuery {
 pub struct AllowanceView {
     pub year: i32,
     /// The group currency.
+    #[schema(value_type = CurrencyCode)]
     pub currency: String,
     /// Null when unlimited.
     pub cap: Option<String>,
@@ -235,7 +300,9 @@ pub struct MeView {
     pub full_name: String,
     pub company_id: Uuid,
     pub roles: Vec<Role>,
+    #[schema(value_type = EmploymentType)]
     pub employment_type: String,
+    #[schema(value_type = ClientType)]
     pub client_type: String,
     pub tier_id: Option<Uuid>,
     pub allowance: AllowanceView,

@@ -12,6 +12,7 @@ use super::dto::*;
 use super::queries::{self, CompanyRow, EmployeeRow};
 use super::throttle;
 use crate::audit::{self, Change};
+use crate::body::Body;
 use crate::db::schema::{companies, employees};
 use crate::domain::codes::CurrencyCode;
 use crate::domain::money;
@@ -35,9 +36,23 @@ use crate::validation;
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<LoginRequest>,
+    body: Body<LoginRequest>,
 ) -> Result<web::Json<TokenResponse>, ApiError> {
-    let LoginRequest { email, password } = body.into_inner();
+    let LoginRequest { email, password } = body.into_inner()?;
+    // Bounded like every text input (the document states both limits).
+    let mut errors = Vec::new();
+    if email.chars().count() > 254 {
+        errors.push(FieldError::new("email", "must be at most 254 characters"));
+    }
+    if password.length() > 1024 {
+        errors.push(FieldError::new(
+            "password",
+            "must be at most 1024 characters",
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
     let settings = &state.settings.login_throttle;
     let account = throttle::account_key(&email);
     let address = throttle::address_key(
@@ -190,15 +205,15 @@ pub async fn get_company(
 }
 
 /// Create a company (admin) under a parent of the caller's group.
-#[utoipa::path(tag = "identity", request_body = NewCompany, security(("bearer" = [])), responses((status = 201, body = CompanyView), (status = 409, description = "Code taken in this group"), (status = 422, description = "Invalid fields, or a parent that is not a company of the caller's group")))]
+#[utoipa::path(tag = "identity", request_body = NewCompany, security(("bearer" = ["admin"])), responses((status = 201, body = CompanyView), (status = 409, description = "Code taken in this group"), (status = 422, description = "Invalid fields, or a parent that is not a company of the caller's group")))]
 #[post("/companies")]
 #[tracing::instrument(skip_all)]
 pub async fn create_company(
     admin: Authorized<Admin>,
     state: web::Data<AppState>,
-    body: web::Json<NewCompany>,
+    body: Body<NewCompany>,
 ) -> Result<HttpResponse, ApiError> {
-    let new = body.into_inner();
+    let new = body.into_inner()?;
     let mut errors = Vec::new();
     validation::code("code", &new.code, 32, &mut errors);
     validation::name("name", &new.name, &mut errors);
@@ -286,7 +301,7 @@ pub async fn insert_company(
             .values((
                 companies::id.eq(id),
                 companies::code.eq(&draft.code),
-                companies::name.eq(draft.name.trim()),
+                companies::name.eq(validation::stored_line(&draft.name)),
                 companies::parent_id.eq(parent_id),
                 companies::group_id.eq(group_id),
                 companies::currency.eq(&draft.currency),
@@ -313,17 +328,17 @@ pub async fn insert_company(
 
 /// Change a company of the caller's group (admin). Moving it under another parent of the
 /// group moves its subtree with it; a parent outside the group, null, or a cycle is a 422.
-#[utoipa::path(tag = "identity", params(("id" = Uuid, Path)), request_body = CompanyPatch, security(("bearer" = [])), responses((status = 200, body = CompanyView), (status = 422, description = "Invalid fields, a parent outside the caller's group, or a cycle")))]
+#[utoipa::path(tag = "identity", params(("id" = Uuid, Path)), request_body = CompanyPatch, security(("bearer" = ["admin"])), responses((status = 200, body = CompanyView), (status = 409, description = "Code taken, or a currency change after amounts were recorded in it"), (status = 422, description = "Invalid fields, a parent outside the caller's group, or a cycle")))]
 #[patch("/companies/{id}")]
 #[tracing::instrument(skip_all)]
 pub async fn update_company(
     admin: Authorized<Admin>,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    body: web::Json<CompanyPatch>,
+    body: Body<CompanyPatch>,
 ) -> Result<web::Json<CompanyView>, ApiError> {
     let id = id.into_inner();
-    let patch = body.into_inner();
+    let patch = body.into_inner()?;
     let mut errors = Vec::new();
     if let Some(code) = &patch.code {
         validation::code("code", code, 32, &mut errors);
@@ -408,7 +423,7 @@ pub async fn update_company(
                 let row: CompanyRow = diesel::update(companies::table.find(id))
                     .set((
                         companies::code.eq(patch.code.as_deref().unwrap_or(&before.code)),
-                        companies::name.eq(patch.name.as_deref().map(str::trim).unwrap_or(&before.name)),
+                        companies::name.eq(patch.name.as_deref().map(validation::stored_line).unwrap_or(&before.name)),
                         companies::currency.eq(patch.currency.as_deref().unwrap_or(&before.currency)),
                         companies::country.eq(patch.country.as_deref().unwrap_or(&before.country)),
                         companies::benefit_tax_rule.eq(rule.as_str()),
@@ -457,7 +472,7 @@ fn email_taken(error: ApiError) -> ApiError {
 }
 
 /// List the employees of the caller's group (admin, finance), ordered by email.
-#[utoipa::path(tag = "identity", params(EmployeeListQuery), security(("bearer" = [])), responses((status = 200, body = Page<EmployeeView>)))]
+#[utoipa::path(tag = "identity", params(EmployeeListQuery), security(("bearer" = ["admin", "finance"])), responses((status = 200, body = Page<EmployeeView>)))]
 #[get("/employees")]
 #[tracing::instrument(skip_all)]
 pub async fn list_employees(
@@ -514,15 +529,15 @@ pub async fn get_employee(
 }
 
 /// Create an employee (admin).
-#[utoipa::path(tag = "identity", request_body = NewEmployee, security(("bearer" = [])), responses((status = 201, body = EmployeeView), (status = 409, description = "Email taken (case-insensitive)"), (status = 422, description = "Invalid fields")))]
+#[utoipa::path(tag = "identity", request_body = NewEmployee, security(("bearer" = ["admin"])), responses((status = 201, body = EmployeeView), (status = 409, description = "Email taken (case-insensitive)"), (status = 422, description = "Invalid fields")))]
 #[post("/employees")]
 #[tracing::instrument(skip_all)]
 pub async fn create_employee(
     admin: Authorized<Admin>,
     state: web::Data<AppState>,
-    body: web::Json<NewEmployee>,
+    body: Body<NewEmployee>,
 ) -> Result<HttpResponse, ApiError> {
-    let new = body.into_inner();
+    let new = body.into_inner()?;
     let mut errors = Vec::new();
     validation::email(&new.email, &mut errors);
     validation::name("full_name", &new.full_name, &mut errors);
@@ -569,8 +584,8 @@ pub async fn insert_employee(
         let row: EmployeeRow = diesel::insert_into(employees::table)
             .values((
                 employees::group_id.eq(group),
-                employees::email.eq(new.email.trim()),
-                employees::full_name.eq(new.full_name.trim()),
+                employees::email.eq(&new.email),
+                employees::full_name.eq(validation::stored_line(&new.full_name)),
                 employees::company_id.eq(new.company_id),
                 employees::employment_type.eq(new.employment_type.as_str()),
                 employees::client_type.eq(new.client_type.as_str()),
@@ -597,17 +612,17 @@ pub async fn insert_employee(
 
 /// Change an employee (admin): profile, tier, roles, activation, password. The last active
 /// admin cannot be deactivated or demoted (409).
-#[utoipa::path(tag = "identity", params(("id" = Uuid, Path)), request_body = EmployeePatch, security(("bearer" = [])), responses((status = 200, body = EmployeeView), (status = 409, description = "Email taken, or last admin")))]
+#[utoipa::path(tag = "identity", params(("id" = Uuid, Path)), request_body = EmployeePatch, security(("bearer" = ["admin"])), responses((status = 200, body = EmployeeView), (status = 409, description = "Email taken, or last admin")))]
 #[patch("/employees/{id}")]
 #[tracing::instrument(skip_all)]
 pub async fn update_employee(
     admin: Authorized<Admin>,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    body: web::Json<EmployeePatch>,
+    body: Body<EmployeePatch>,
 ) -> Result<web::Json<EmployeeView>, ApiError> {
     let id = id.into_inner();
-    let patch = body.into_inner();
+    let patch = body.into_inner()?;
     let mut errors = Vec::new();
     if let Some(email) = &patch.email {
         validation::email(email, &mut errors);
@@ -663,15 +678,11 @@ pub async fn update_employee(
                 .unwrap_or_else(|| before.roles.clone());
             let row: EmployeeRow = diesel::update(employees::table.find(id))
                 .set((
-                    employees::email.eq(patch
-                        .email
-                        .as_deref()
-                        .map(str::trim)
-                        .unwrap_or(&before.email)),
+                    employees::email.eq(patch.email.as_deref().unwrap_or(&before.email)),
                     employees::full_name.eq(patch
                         .full_name
                         .as_deref()
-                        .map(str::trim)
+                        .map(validation::stored_line)
                         .unwrap_or(&before.full_name)),
                     employees::company_id.eq(patch.company_id.unwrap_or(before.company_id)),
                     employees::employment_type.eq(patch

@@ -21,6 +21,11 @@ impl Secret {
         Self(value.into())
     }
 
+    /// Its length in characters.
+    pub fn length(&self) -> usize {
+        self.0.chars().count()
+    }
+
     /// The password rules for new passwords: 12 to 1024 characters.
     pub fn validate_new(&self, field: &str) -> Result<(), FieldError> {
         let length = self.0.chars().count();

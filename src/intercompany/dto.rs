@@ -37,14 +37,14 @@ pub struct NewPolicy {
     pub category_id: Option<Uuid>,
     pub method: Method,
     /// Percent as a decimal string: at most 4 integer digits and 4 decimals.
-    #[schema(example = "8")]
+    #[schema(example = "8", pattern = r"^-?[0-9]{1,4}(\.[0-9]{1,4})?$")]
     pub percent: String,
-    #[schema(example = "5")]
+    #[schema(example = "5", pattern = r"^-?[0-9]{1,4}(\.[0-9]{1,4})?$")]
     pub min_markup_percent: Option<String>,
-    #[schema(example = "15")]
+    #[schema(example = "15", pattern = r"^-?[0-9]{1,4}(\.[0-9]{1,4})?$")]
     pub max_markup_percent: Option<String>,
     /// The markup a year-end true-up aims at; inside the range.
-    #[schema(example = "10")]
+    #[schema(example = "10", pattern = r"^-?[0-9]{1,4}(\.[0-9]{1,4})?$")]
     pub target_markup_percent: Option<String>,
     pub valid_from: NaiveDate,
     pub valid_to: Option<NaiveDate>,
@@ -55,15 +55,16 @@ pub struct NewPolicy {
 #[serde(deny_unknown_fields)]
 pub struct PolicyPatch {
     pub method: Option<Method>,
+    #[schema(pattern = r"^-?[0-9]{1,4}(\.[0-9]{1,4})?$")]
     pub percent: Option<String>,
     #[serde(default, deserialize_with = "crate::identity::dto::double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = r"^-?[0-9]{1,4}(\.[0-9]{1,4})?$")]
     pub min_markup_percent: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::identity::dto::double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = r"^-?[0-9]{1,4}(\.[0-9]{1,4})?$")]
     pub max_markup_percent: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::identity::dto::double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = r"^-?[0-9]{1,4}(\.[0-9]{1,4})?$")]
     pub target_markup_percent: Option<Option<String>>,
     pub valid_from: Option<NaiveDate>,
     #[serde(default, deserialize_with = "crate::identity::dto::double_option")]
@@ -76,7 +77,10 @@ pub struct PolicyPatch {
 pub struct PolicyQuery {
     pub seller_company_id: Option<Uuid>,
     /// 1–100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    #[param(pattern = r"^[A-Za-z0-9_-]+$", max_length = 1024)]
     pub cursor: Option<String>,
 }
 
@@ -85,6 +89,7 @@ pub struct PolicyQuery {
 pub struct IcLineRequest {
     pub product_id: Uuid,
     /// 1–1 000 000.
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub quantity: i64,
 }
 
@@ -96,6 +101,7 @@ pub struct NewIcOrder {
     /// Another company of the same group.
     pub seller_company_id: Uuid,
     /// 1–50 lines, each product once, all sold by the seller.
+    #[schema(min_items = 1, max_items = 50)]
     pub lines: Vec<IcLineRequest>,
 }
 
@@ -219,8 +225,12 @@ pub struct IcOrderQuery {
     pub buyer_company_id: Option<Uuid>,
     pub seller_company_id: Option<Uuid>,
     /// `YYYY-MM`: orders created in that month.
+    #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
     pub period: Option<String>,
     /// 1–100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    #[param(pattern = r"^[A-Za-z0-9_-]+$", max_length = 1024)]
     pub cursor: Option<String>,
 }

@@ -13,6 +13,7 @@ use super::dto::*;
 use super::ledger;
 use super::queries::{self, OrderRow};
 use crate::audit::{self, Change};
+use crate::body::{Body, OptionalBody};
 use crate::db::schema::intercompany_orders as orders;
 use crate::db::statement::statement;
 use crate::domain::intercompany::Transition;
@@ -78,14 +79,15 @@ fn check_buyer(user: &CurrentUser, request: &NewIcOrder) -> Result<(), ApiError>
 }
 
 /// Price an intercompany order without placing it (a purchaser of the buyer).
-#[utoipa::path(tag = "intercompany", request_body = NewIcOrder, security(("bearer" = [])), responses((status = 200, body = IcQuoteView), (status = 403, description = "Not a purchaser of the buyer"), (status = 422, description = "Invalid lines, not_intercompany, not_eligible, no_transfer_pricing_policy")))]
+#[utoipa::path(operation_id = "quote_intercompany_order", tag = "intercompany", request_body = NewIcOrder, security(("bearer" = ["purchaser"])), responses((status = 200, body = IcQuoteView), (status = 403, description = "Not a purchaser of the buyer"), (status = 422, description = "Invalid lines, not_intercompany, not_eligible, no_transfer_pricing_policy")))]
 #[post("/intercompany-orders/quote")]
 #[tracing::instrument(skip_all)]
 pub async fn quote_order(
     user: Authorized<Purchaser>,
     state: web::Data<AppState>,
-    body: web::Json<NewIcOrder>,
+    body: Body<NewIcOrder>,
 ) -> Result<web::Json<IcQuoteView>, ApiError> {
+    let body = body.into_inner()?;
     check_buyer(&user, &body)?;
     let request = queries::validate(&body)?;
     let mut conn = state.pool.get().await?;
@@ -187,8 +189,8 @@ async fn create(
 #[utoipa::path(
     tag = "intercompany",
     request_body = NewIcOrder,
-    params(("Idempotency-Key" = String, Header, description = "1–255 characters, unique per intended order")),
-    security(("bearer" = [])),
+    params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "1–255 visible ASCII characters, unique per intended order")),
+    security(("bearer" = ["purchaser"])),
     responses(
         (status = 201, body = IcOrderView),
         (status = 403, description = "Not a purchaser of the buyer"),
@@ -202,9 +204,9 @@ pub async fn create_order(
     user: Authorized<Purchaser>,
     state: web::Data<AppState>,
     key: IdempotencyKey,
-    body: web::Json<NewIcOrder>,
+    body: Body<NewIcOrder>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let body = body.into_inner()?;
     check_buyer(&user, &body)?;
     let request = queries::validate(&body)?;
     let hash = idempotency::request_hash(&body);
@@ -224,7 +226,7 @@ pub async fn create_order(
 
 /// List intercompany orders, newest first: purchasers those of their company (as buyer or
 /// seller), finance and admins the group's; with filters.
-#[utoipa::path(tag = "intercompany", params(IcOrderQuery), security(("bearer" = [])), responses((status = 200, body = Page<IcOrderView>)))]
+#[utoipa::path(operation_id = "list_intercompany_orders", tag = "intercompany", params(IcOrderQuery), security(("bearer" = ["purchaser", "finance", "admin"])), responses((status = 200, body = Page<IcOrderView>)))]
 #[get("/intercompany-orders")]
 #[tracing::instrument(skip_all)]
 pub async fn list_orders(
@@ -284,7 +286,7 @@ pub async fn list_orders(
 }
 
 /// One intercompany order with its lines and ledger entries.
-#[utoipa::path(tag = "intercompany", params(("id" = Uuid, Path)), security(("bearer" = [])), responses((status = 200, body = IcOrderView)))]
+#[utoipa::path(operation_id = "get_intercompany_order", tag = "intercompany", params(("id" = Uuid, Path)), security(("bearer" = ["purchaser", "finance", "admin"])), responses((status = 200, body = IcOrderView)))]
 #[get("/intercompany-orders/{id}")]
 #[tracing::instrument(skip_all)]
 pub async fn get_order(
@@ -448,16 +450,16 @@ enum TransitionBody {
 
 /// Accept a requested order (the seller's purchaser, or an admin): stock is taken (409
 /// `insufficient_stock` when short); an optional `promised_date` is recorded.
-#[utoipa::path(tag = "intercompany", params(("id" = Uuid, Path)), request_body(content = AcceptBody, description = "Optional"), security(("bearer" = [])), responses((status = 200, body = IcOrderView), (status = 409, description = "invalid_state or insufficient_stock")))]
+#[utoipa::path(tag = "intercompany", params(("id" = Uuid, Path)), request_body(content = AcceptBody, description = "Optional"), security(("bearer" = ["purchaser", "finance", "admin"])), responses((status = 200, body = IcOrderView), (status = 409, description = "invalid_state or insufficient_stock")))]
 #[post("/intercompany-orders/{id}/accept")]
 #[tracing::instrument(skip_all)]
 pub async fn accept_order(
     user: Authorized<Trade>,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    body: Option<web::Json<AcceptBody>>,
+    body: OptionalBody<AcceptBody>,
 ) -> Result<web::Json<IcOrderView>, ApiError> {
-    let body = body.map(web::Json::into_inner).unwrap_or_default();
+    let body = body.into_inner()?.unwrap_or_default();
     transition(
         &state,
         &user,
@@ -470,7 +472,7 @@ pub async fn accept_order(
 }
 
 /// Reject a requested order (the seller's purchaser, or an admin).
-#[utoipa::path(tag = "intercompany", params(("id" = Uuid, Path)), security(("bearer" = [])), responses((status = 200, body = IcOrderView), (status = 409, description = "invalid_state")))]
+#[utoipa::path(tag = "intercompany", params(("id" = Uuid, Path)), security(("bearer" = ["purchaser", "finance", "admin"])), responses((status = 200, body = IcOrderView), (status = 409, description = "invalid_state")))]
 #[post("/intercompany-orders/{id}/reject")]
 #[tracing::instrument(skip_all)]
 pub async fn reject_order(
@@ -491,16 +493,16 @@ pub async fn reject_order(
 
 /// Ship an accepted order (the seller's purchaser, or an admin): books the seller's
 /// receivable and the buyer's payable at the booking date's rate, in one transaction.
-#[utoipa::path(tag = "intercompany", params(("id" = Uuid, Path)), request_body(content = BookingBody, description = "Optional"), security(("bearer" = [])), responses((status = 200, body = IcOrderView), (status = 409, description = "invalid_state"), (status = 422, description = "fx_rate_missing, or a date in the future")))]
+#[utoipa::path(tag = "intercompany", params(("id" = Uuid, Path)), request_body(content = BookingBody, description = "Optional"), security(("bearer" = ["purchaser", "finance", "admin"])), responses((status = 200, body = IcOrderView), (status = 409, description = "invalid_state"), (status = 422, description = "fx_rate_missing, or a date in the future")))]
 #[post("/intercompany-orders/{id}/ship")]
 #[tracing::instrument(skip_all)]
 pub async fn ship_order(
     user: Authorized<Trade>,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    body: Option<web::Json<BookingBody>>,
+    body: OptionalBody<BookingBody>,
 ) -> Result<web::Json<IcOrderView>, ApiError> {
-    let body = body.map(web::Json::into_inner).unwrap_or_default();
+    let body = body.into_inner()?.unwrap_or_default();
     transition(
         &state,
         &user,
@@ -514,16 +516,16 @@ pub async fn ship_order(
 
 /// Settle a shipped order (finance): books both settlements at the booking date's rate and
 /// the buyer's realised FX difference (positive = loss).
-#[utoipa::path(tag = "intercompany", params(("id" = Uuid, Path)), request_body(content = BookingBody, description = "Optional"), security(("bearer" = [])), responses((status = 200, body = IcOrderView), (status = 409, description = "invalid_state"), (status = 422, description = "fx_rate_missing, or a date in the future")))]
+#[utoipa::path(tag = "intercompany", params(("id" = Uuid, Path)), request_body(content = BookingBody, description = "Optional"), security(("bearer" = ["purchaser", "finance", "admin"])), responses((status = 200, body = IcOrderView), (status = 409, description = "invalid_state"), (status = 422, description = "fx_rate_missing, or a date in the future")))]
 #[post("/intercompany-orders/{id}/settle")]
 #[tracing::instrument(skip_all)]
 pub async fn settle_order(
     user: Authorized<Trade>,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    body: Option<web::Json<BookingBody>>,
+    body: OptionalBody<BookingBody>,
 ) -> Result<web::Json<IcOrderView>, ApiError> {
-    let body = body.map(web::Json::into_inner).unwrap_or_default();
+    let body = body.into_inner()?.unwrap_or_default();
     transition(
         &state,
         &user,
@@ -536,7 +538,7 @@ pub async fn settle_order(
 }
 
 /// Cancel a requested order (the buyer's purchaser, or an admin).
-#[utoipa::path(tag = "intercompany", params(("id" = Uuid, Path)), security(("bearer" = [])), responses((status = 200, body = IcOrderView), (status = 409, description = "invalid_state")))]
+#[utoipa::path(operation_id = "cancel_intercompany_order", tag = "intercompany", params(("id" = Uuid, Path)), security(("bearer" = ["purchaser", "finance", "admin"])), responses((status = 200, body = IcOrderView), (status = 409, description = "invalid_state")))]
 #[post("/intercompany-orders/{id}/cancel")]
 #[tracing::instrument(skip_all)]
 pub async fn cancel_order(

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::dto::*;
 use crate::audit::{self, Change};
+use crate::body::Body;
 use crate::db::schema::{categories, companies, transfer_pricing_policies as policies};
 use crate::domain::transfer_pricing::{MarkupRange, Method, PolicyTerms};
 use crate::error::{ApiError, FieldError};
@@ -146,7 +147,7 @@ fn check_terms(
 }
 
 /// List the group's transfer-pricing policies (purchasers, finance, admins), newest first.
-#[utoipa::path(tag = "intercompany", params(PolicyQuery), security(("bearer" = [])), responses((status = 200, body = Page<PolicyView>)))]
+#[utoipa::path(tag = "intercompany", params(PolicyQuery), security(("bearer" = ["purchaser", "finance", "admin"])), responses((status = 200, body = Page<PolicyView>)))]
 #[get("/transfer-pricing-policies")]
 #[tracing::instrument(skip_all)]
 pub async fn list_policies(
@@ -200,15 +201,15 @@ async fn company_in_group(
 
 /// Create a policy (admin, finance). Two policies of the same seller, buyer and category
 /// whose validity overlaps → 409.
-#[utoipa::path(tag = "intercompany", request_body = NewPolicy, security(("bearer" = [])), responses((status = 201, body = PolicyView), (status = 409, description = "Overlaps another policy of the same specificity"), (status = 422, description = "Invalid fields")))]
+#[utoipa::path(tag = "intercompany", request_body = NewPolicy, security(("bearer" = ["admin", "finance"])), responses((status = 201, body = PolicyView), (status = 409, description = "Overlaps another policy of the same specificity"), (status = 422, description = "Invalid fields")))]
 #[post("/transfer-pricing-policies")]
 #[tracing::instrument(skip_all)]
 pub async fn create_policy(
     caller: Authorized<AdminOrFinance>,
     state: web::Data<AppState>,
-    body: web::Json<NewPolicy>,
+    body: Body<NewPolicy>,
 ) -> Result<HttpResponse, ApiError> {
-    let new = body.into_inner();
+    let new = body.into_inner()?;
     let mut errors = Vec::new();
     let percent_value = percent("percent", &new.percent, &mut errors);
     let range = MarkupRange {
@@ -317,17 +318,17 @@ pub async fn create_policy(
 
 /// Change a policy's terms or validity (admin, finance). Lines already priced keep the terms
 /// they were priced with.
-#[utoipa::path(tag = "intercompany", params(("id" = Uuid, Path)), request_body = PolicyPatch, security(("bearer" = [])), responses((status = 200, body = PolicyView), (status = 409, description = "Overlaps another policy of the same specificity"), (status = 422, description = "Invalid fields")))]
+#[utoipa::path(tag = "intercompany", params(("id" = Uuid, Path)), request_body = PolicyPatch, security(("bearer" = ["admin", "finance"])), responses((status = 200, body = PolicyView), (status = 409, description = "Overlaps another policy of the same specificity"), (status = 422, description = "Invalid fields")))]
 #[patch("/transfer-pricing-policies/{id}")]
 #[tracing::instrument(skip_all)]
 pub async fn update_policy(
     caller: Authorized<AdminOrFinance>,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    body: web::Json<PolicyPatch>,
+    body: Body<PolicyPatch>,
 ) -> Result<web::Json<PolicyView>, ApiError> {
     let id = id.into_inner();
-    let patch = body.into_inner();
+    let patch = body.into_inner()?;
     let mut errors = Vec::new();
     let new_percent = patch
         .percent

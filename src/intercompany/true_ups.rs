@@ -20,6 +20,7 @@ use super::ledger::{self, Entry};
 use super::policies::PolicyRow;
 use super::queries;
 use crate::audit::{self, Change};
+use crate::body::Body;
 use crate::db::schema::transfer_pricing_policies as policies;
 use crate::db::statement::statement;
 use crate::domain::codes::CurrencyCode;
@@ -32,13 +33,16 @@ use crate::startup::AppState;
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct TrueUpQuery {
-    /// The calendar year whose shipped lines are measured.
+    /// The calendar year whose shipped lines are measured (2000–2100).
+    #[param(minimum = 2000, maximum = 2100)]
     pub year: i32,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrueUpBooking {
+    /// 2000–2100.
+    #[schema(minimum = 2000, maximum = 2100)]
     pub year: i32,
     /// Booking date of the adjustments: not in the future.
     pub date: NaiveDate,
@@ -196,7 +200,7 @@ async fn measure(
 }
 
 /// Preview the year's true-ups (finance).
-#[utoipa::path(tag = "intercompany", params(TrueUpQuery), security(("bearer" = [])), responses((status = 200, body = TrueUpReport)))]
+#[utoipa::path(tag = "intercompany", params(TrueUpQuery), security(("bearer" = ["finance"])), responses((status = 200, body = TrueUpReport)))]
 #[get("/transfer-pricing/true-ups")]
 #[tracing::instrument(skip_all)]
 pub async fn preview(
@@ -219,15 +223,15 @@ pub async fn preview(
 /// Book the year's true-ups (finance): for every pair and policy outside its range, the
 /// seller's and the buyer's entry (the buyer's at the date's rate), all in one transaction.
 /// Booking the year again books only what changed since. Answers what was booked.
-#[utoipa::path(tag = "intercompany", request_body = TrueUpBooking, security(("bearer" = [])), responses((status = 200, body = TrueUpReport), (status = 422, description = "A date in the future, or fx_rate_missing")))]
+#[utoipa::path(tag = "intercompany", request_body = TrueUpBooking, security(("bearer" = ["finance"])), responses((status = 200, body = TrueUpReport), (status = 422, description = "A date in the future, or fx_rate_missing")))]
 #[post("/transfer-pricing/true-ups")]
 #[tracing::instrument(skip_all)]
 pub async fn book(
     user: Authorized<Finance>,
     state: web::Data<AppState>,
-    body: web::Json<TrueUpBooking>,
+    body: Body<TrueUpBooking>,
 ) -> Result<web::Json<TrueUpReport>, ApiError> {
-    let TrueUpBooking { year, date } = body.into_inner();
+    let TrueUpBooking { year, date } = body.into_inner()?;
     year_bounds(year)?;
     if date > state.clock.today() {
         return Err(ApiError::invalid_field("date", "must not be in the future"));

@@ -6,11 +6,35 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use crate::domain::codes::CurrencyCode;
+
+/// Where an order is in its life: `placed` → `fulfilled` or `cancelled`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    Placed,
+    Fulfilled,
+    Cancelled,
+}
+
+impl OrderStatus {
+    pub const ALL: [Self; 3] = [Self::Placed, Self::Fulfilled, Self::Cancelled];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Placed => "placed",
+            Self::Fulfilled => "fulfilled",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderLineRequest {
     pub product_id: Uuid,
     /// 1–1000.
+    #[schema(minimum = 1, maximum = 1000)]
     pub quantity: i64,
 }
 
@@ -18,6 +42,7 @@ pub struct OrderLineRequest {
 #[serde(deny_unknown_fields)]
 pub struct NewOrder {
     /// 1–50 lines, each product once, all from one seller company.
+    #[schema(min_items = 1, max_items = 50)]
     pub lines: Vec<OrderLineRequest>,
 }
 
@@ -38,6 +63,7 @@ pub struct QuoteView {
     pub employee_id: Uuid,
     pub seller_company_id: Uuid,
     /// The seller's currency; all line amounts and totals are in it.
+    #[schema(value_type = CurrencyCode)]
     pub currency: String,
     pub lines: Vec<OrderLineView>,
     pub list_total: String,
@@ -46,6 +72,7 @@ pub struct QuoteView {
     /// The discount in the group currency, counted against the annual allowance.
     pub allowance_applied: String,
     /// The group currency (of `allowance_applied`).
+    #[schema(value_type = CurrencyCode)]
     pub allowance_currency: String,
     /// Converts the order currency to the group currency.
     pub fx_rate: String,
@@ -55,16 +82,18 @@ pub struct QuoteView {
 pub struct OrderView {
     pub id: Uuid,
     pub number: String,
-    /// `placed`, `fulfilled` or `cancelled`.
+    #[schema(value_type = OrderStatus)]
     pub status: String,
     pub employee_id: Uuid,
     pub seller_company_id: Uuid,
+    #[schema(value_type = CurrencyCode)]
     pub currency: String,
     pub lines: Vec<OrderLineView>,
     pub list_total: String,
     pub discount_total: String,
     pub total: String,
     pub allowance_applied: String,
+    #[schema(value_type = CurrencyCode)]
     pub allowance_currency: String,
     pub fx_rate: String,
     pub created_at: DateTime<Utc>,
@@ -78,11 +107,15 @@ pub struct OrderListQuery {
     pub employee_id: Option<Uuid>,
     /// The seller company.
     pub company_id: Option<Uuid>,
-    /// `placed`, `fulfilled` or `cancelled`.
+    #[param(value_type = Option<OrderStatus>)]
     pub status: Option<String>,
     /// `YYYY-MM` (UTC).
+    #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
     pub period: Option<String>,
     /// 1–100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    #[param(pattern = r"^[A-Za-z0-9_-]+$", max_length = 1024)]
     pub cursor: Option<String>,
 }

@@ -10,6 +10,7 @@ use super::dto::*;
 use super::idempotency::{self, IdempotencyKey};
 use super::queries::{self, OrderRow};
 use crate::audit::{self, Change};
+use crate::body::Body;
 use crate::db::schema::orders;
 use crate::error::ApiError;
 use crate::identity::auth::{Admin, Authorized, CurrentUser, Role, Subject};
@@ -25,8 +26,9 @@ const PLACE_SCOPE: &str = "POST /orders";
 pub async fn quote_order(
     user: CurrentUser,
     state: web::Data<AppState>,
-    body: web::Json<NewOrder>,
+    body: Body<NewOrder>,
 ) -> Result<web::Json<QuoteView>, ApiError> {
+    let body = body.into_inner()?;
     let request = queries::validate(&body)?;
     let mut conn = state.pool.get().await?;
     Ok(web::Json(queries::quote(&mut conn, &user, &request).await?))
@@ -37,7 +39,7 @@ pub async fn quote_order(
 #[utoipa::path(
     tag = "orders",
     request_body = NewOrder,
-    params(("Idempotency-Key" = String, Header, description = "1–255 characters, unique per intended order")),
+    params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "1–255 visible ASCII characters, unique per intended order")),
     security(("bearer" = [])),
     responses(
         (status = 201, body = OrderView),
@@ -51,9 +53,9 @@ pub async fn place_order(
     subject: Subject,
     state: web::Data<AppState>,
     key: IdempotencyKey,
-    body: web::Json<NewOrder>,
+    body: Body<NewOrder>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let body = body.into_inner()?;
     let request = queries::validate(&body)?;
     let hash = idempotency::request_hash(&body);
     let mut conn = state.pool.get().await?;
@@ -94,7 +96,7 @@ fn parse_period(raw: &str) -> Option<(chrono::DateTime<Utc>, chrono::DateTime<Ut
 
 /// List orders, newest first: employees their own; finance and admin all of their group,
 /// with filters.
-#[utoipa::path(tag = "orders", params(OrderListQuery), security(("bearer" = [])), responses((status = 200, body = Page<OrderView>)))]
+#[utoipa::path(tag = "orders", params(OrderListQuery), security(("bearer" = [])), responses((status = 200, body = Page<OrderView>), (status = 403, description = "`employee_id` of another employee, without the finance or admin role")))]
 #[get("/orders")]
 #[tracing::instrument(skip_all, fields(employee_id = %user.id))]
 pub async fn list_orders(
@@ -231,7 +233,7 @@ pub async fn cancel_order(
 }
 
 /// Mark a placed order fulfilled (admin). Any other state → 409 `invalid_state`.
-#[utoipa::path(tag = "orders", params(("id" = Uuid, Path)), security(("bearer" = [])), responses((status = 200, body = OrderView), (status = 409, description = "invalid_state")))]
+#[utoipa::path(tag = "orders", params(("id" = Uuid, Path)), security(("bearer" = ["admin"])), responses((status = 200, body = OrderView), (status = 409, description = "invalid_state")))]
 #[post("/orders/{id}/fulfil")]
 #[tracing::instrument(skip_all)]
 pub async fn fulfil_order(

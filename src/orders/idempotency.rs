@@ -33,10 +33,14 @@ impl FromRequest for IdempotencyKey {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         ready(match value {
-            Some(key) if (1..=255).contains(&key.len()) => Ok(Self(key)),
+            Some(key)
+                if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) =>
+            {
+                Ok(Self(key))
+            }
             Some(_) => Err(ApiError::bad_field(
                 "Idempotency-Key",
-                "must be 1–255 characters",
+                "must be 1–255 visible ASCII characters (no spaces)",
             )),
             None => Err(ApiError::bad_field("Idempotency-Key", "header is required")),
         })
