@@ -383,7 +383,7 @@ async fn roles_are_checked_before_the_body_on_every_role_gated_operation() {
             if roles.is_empty() || roles.contains(&"employee") {
                 continue;
             }
-            let concrete = path
+            let mut concrete = path
                 .split('/')
                 .map(|part| {
                     if part.starts_with('{') {
@@ -394,6 +394,23 @@ async fn roles_are_checked_before_the_body_on_every_role_gated_operation() {
                 })
                 .collect::<Vec<_>>()
                 .join("/");
+            // Required query parameters get a valid value (this test is about bodies).
+            let required: Vec<String> = operation["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| p["in"] == "query" && p["required"] == true)
+                .map(|p| {
+                    format!(
+                        "{}={}",
+                        p["name"].as_str().unwrap(),
+                        p["schema"]["minimum"].as_i64().unwrap_or(1)
+                    )
+                })
+                .collect();
+            if !required.is_empty() {
+                concrete = format!("{concrete}?{}", required.join("&"));
+            }
             let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             for body in [
                 None,

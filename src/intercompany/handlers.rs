@@ -20,7 +20,7 @@ use crate::domain::intercompany::Transition;
 use crate::domain::period;
 use crate::error::ApiError;
 use crate::identity::auth::{Authorized, CurrentUser, Purchaser, Role, Trade};
-use crate::orders::idempotency::{self, IdempotencyKey, Stored};
+use crate::orders::idempotency::{self, IdempotencyHeader, IdempotencyKey, Stored};
 use crate::pagination::{Page, PageRequest};
 use crate::startup::AppState;
 
@@ -203,9 +203,10 @@ async fn create(
 pub async fn create_order(
     user: Authorized<Purchaser>,
     state: web::Data<AppState>,
-    key: IdempotencyKey,
+    key: IdempotencyHeader,
     body: Body<NewIcOrder>,
 ) -> Result<HttpResponse, ApiError> {
+    let key = key.into_key()?;
     let body = body.into_inner()?;
     check_buyer(&user, &body)?;
     let request = queries::validate(&body)?;

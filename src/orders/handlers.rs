@@ -7,7 +7,7 @@ use diesel_async::{AsyncConnection as _, RunQueryDsl};
 use uuid::Uuid;
 
 use super::dto::*;
-use super::idempotency::{self, IdempotencyKey};
+use super::idempotency::{self, IdempotencyHeader};
 use super::queries::{self, OrderRow};
 use crate::audit::{self, Change};
 use crate::body::Body;
@@ -52,9 +52,10 @@ pub async fn quote_order(
 pub async fn place_order(
     subject: Subject,
     state: web::Data<AppState>,
-    key: IdempotencyKey,
+    key: IdempotencyHeader,
     body: Body<NewOrder>,
 ) -> Result<HttpResponse, ApiError> {
+    let key = key.into_key()?;
     let body = body.into_inner()?;
     let request = queries::validate(&body)?;
     let hash = idempotency::request_hash(&body);

@@ -22,7 +22,19 @@ pub const RETENTION: Duration = Duration::from_secs(24 * 3600);
 #[derive(Debug, Clone)]
 pub struct IdempotencyKey(pub String);
 
-impl FromRequest for IdempotencyKey {
+/// The `Idempotency-Key` header as read, its problem kept until the handler asks for it, so
+/// that a caller without the operation's role gets 403 before learning that the header is
+/// required (as [`crate::body::Body`] does for bodies).
+pub struct IdempotencyHeader(Result<IdempotencyKey, ApiError>);
+
+impl IdempotencyHeader {
+    /// The key, or 400 when it is missing or not 1–255 visible ASCII characters.
+    pub fn into_key(self) -> Result<IdempotencyKey, ApiError> {
+        self.0
+    }
+}
+
+impl FromRequest for IdempotencyHeader {
     type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;
 
@@ -32,18 +44,18 @@ impl FromRequest for IdempotencyKey {
             .get("idempotency-key")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        ready(match value {
+        ready(Ok(Self(match value {
             Some(key)
                 if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) =>
             {
-                Ok(Self(key))
+                Ok(IdempotencyKey(key))
             }
             Some(_) => Err(ApiError::bad_field(
                 "Idempotency-Key",
                 "must be 1–255 visible ASCII characters (no spaces)",
             )),
             None => Err(ApiError::bad_field("Idempotency-Key", "header is required")),
-        })
+        })))
     }
 }
 
