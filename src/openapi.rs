@@ -467,6 +467,17 @@ mod tests {
                 }
             }
         }
+        let mut ids: Vec<&str> = document["paths"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .flat_map(|(_, item)| item.as_object().into_iter().flatten())
+            .filter_map(|(_, operation)| operation["operationId"].as_str())
+            .collect();
+        let count = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), count, "operationIds must be unique");
         let created = &document["paths"]["/api/v1/products"]["post"]["responses"]["201"];
         assert_eq!(
             created["links"]["get_product"]["parameters"]["id"],
