@@ -332,6 +332,17 @@ impl From<DieselError> for ApiError {
                      these days",
                 )
             }
+            // A connection the database dropped (a restart, an administrator's termination):
+            // tokio-postgres reports it as "connection closed", the server as "terminating
+            // connection" (SQLSTATE 57P01): the database is unavailable, not the request wrong.
+            DieselError::DatabaseError(_, info)
+                if info.message().contains("connection closed")
+                    || info.message().contains("terminating connection")
+                    || info.message().contains("the database system is shutting down")
+                    || info.message().contains("the database system is starting up") =>
+            {
+                Self::Unavailable(format!("database connection lost: {}", info.message()))
+            }
             // statement_timeout / lock_timeout (SQLSTATE 57014 / 55P03): busy, try again.
             DieselError::DatabaseError(_, info)
                 if info.message().contains("statement timeout")
