@@ -338,8 +338,12 @@ impl From<DieselError> for ApiError {
             DieselError::DatabaseError(_, info)
                 if info.message().contains("connection closed")
                     || info.message().contains("terminating connection")
-                    || info.message().contains("the database system is shutting down")
-                    || info.message().contains("the database system is starting up") =>
+                    || info
+                        .message()
+                        .contains("the database system is shutting down")
+                    || info
+                        .message()
+                        .contains("the database system is starting up") =>
             {
                 Self::Unavailable(format!("database connection lost: {}", info.message()))
             }

@@ -1077,3 +1077,149 @@ async fn a_request_blocked_by_a_stuck_transaction_gives_up_with_503() {
         .await;
     assert_eq!(stock.assert_status(200)["stock_on_hand"], 98);
 }
+
+/// The API process killed (SIGKILL) while orders are in flight: no order is left half written
+/// (each has its lines and totals), the stock, allowance and purchase-limit ledgers still
+/// equal what the orders re-derive, and retrying every key on another instance yields exactly
+/// one order per key.
+#[tokio::test]
+async fn sigkill_with_orders_in_flight_leaves_whole_orders_and_matching_ledgers() {
+    use diesel_async::RunQueryDsl;
+    let app = TestApp::spawn().await;
+    let group = app.bootstrap().await;
+    let category = app.create_category(&group.admin, "KILL").await;
+    let tier = app
+        .create_tier(&group.admin, "KT", "10", Some("100000.00"), &["direct"])
+        .await;
+    let product = app
+        .create_product(
+            &group.admin,
+            "KILL-1",
+            &category,
+            &group.root_id,
+            "10.00",
+            json!({"stock_on_hand": 100000, "purchase_limit": {"max_quantity": 100000, "period": "year"}}),
+        )
+        .await;
+    let mut shoppers = Vec::new();
+    for n in 0..4 {
+        let (_, token) = app
+            .create_shopper(
+                &group.admin,
+                &group.root_id,
+                &format!("k{n}@jkl.example"),
+                Some(&tier),
+                "direct",
+            )
+            .await;
+        shoppers.push(token);
+    }
+    // A second instance, as its own process, on the same database.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_internal-store"))
+        .arg("serve")
+        .env("DATABASE_URL", &app.db.url)
+        .env("BIND", format!("127.0.0.1:{port}"))
+        .env("JWT_SECRET", common::JWT_SECRET)
+        .env("RUST_LOG", "error")
+        .spawn()
+        .unwrap();
+    let victim = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if reqwest::get(format!("{victim}/health/ready"))
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let lines = json!([{"product_id": product["id"], "quantity": 3}]);
+    let mut in_flight = Vec::new();
+    for (n, token) in shoppers.iter().enumerate() {
+        for k in 0..10 {
+            let (victim, token, lines) = (victim.clone(), token.clone(), lines.clone());
+            in_flight.push(tokio::spawn(async move {
+                reqwest::Client::new()
+                    .post(format!("{victim}/api/v1/orders"))
+                    .bearer_auth(token)
+                    .header("Idempotency-Key", format!("kill-{n}-{k}"))
+                    .json(&json!({"lines": lines}))
+                    .send()
+                    .await
+                    .map(|response| response.status().as_u16())
+            }));
+        }
+    }
+    // Kill as soon as the first orders are committed, with the rest still in flight.
+    #[derive(diesel::QueryableByName)]
+    struct Placed {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut watch = app.db.connect().await;
+    for _ in 0..500 {
+        let placed: Placed = diesel::sql_query("SELECT count(*) AS n FROM orders")
+            .get_result(&mut watch)
+            .await
+            .unwrap();
+        if placed.n >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    std::process::Command::new("kill")
+        .args(["-KILL", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let _ = child.wait();
+    let mut answered = 0;
+    for request in in_flight {
+        // Answered or cut off: both are fine.
+        if matches!(request.await, Ok(Ok(201))) {
+            answered += 1;
+        }
+    }
+    eprintln!("{answered} of 40 orders were answered before the kill");
+    // Retry every key on the surviving instance: one order per key, whatever happened before.
+    let mut ids = HashSet::new();
+    for (n, token) in shoppers.iter().enumerate() {
+        for k in 0..10 {
+            let reply =
+                common::post_order(&app.address, token, &format!("kill-{n}-{k}"), lines.clone())
+                    .await;
+            let body = reply.assert_status(201);
+            ids.insert(body["id"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(ids.len(), 40);
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = app.db.connect().await;
+    let count = |sql: &'static str| diesel::sql_query(sql);
+    let orders: Count = count("SELECT count(*) AS n FROM orders")
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(orders.n, 40, "one order per key");
+    for (what, sql) in [
+        ("orders without lines or with totals that differ from their lines",
+         "SELECT count(*) AS n FROM orders o LEFT JOIN (SELECT order_id, sum(line_total) t, sum(line_discount) d, count(*) c FROM order_lines GROUP BY 1) l ON l.order_id = o.id WHERE l.c IS NULL OR l.t <> o.total OR l.d <> o.discount_total"),
+        ("stock that differs from the orders",
+         "SELECT count(*) AS n FROM products p WHERE p.stock_on_hand + coalesce((SELECT sum(l.quantity) FROM order_lines l JOIN orders o ON o.id = l.order_id WHERE l.product_id = p.id AND o.status <> 'cancelled'), 0) <> 100000"),
+        ("allowance usage that differs from the orders",
+         "SELECT count(*) AS n FROM employees e WHERE coalesce((SELECT sum(used) FROM allowance_usage a WHERE a.employee_id = e.id), 0) <> coalesce((SELECT sum(allowance_applied) FROM orders o WHERE o.employee_id = e.id AND o.status <> 'cancelled'), 0)"),
+        ("purchase-limit usage that differs from the orders",
+         "SELECT count(*) AS n FROM employees e WHERE coalesce((SELECT sum(quantity) FROM purchase_limit_usage u WHERE u.employee_id = e.id), 0) <> coalesce((SELECT sum(l.quantity) FROM order_lines l JOIN orders o ON o.id = l.order_id WHERE o.employee_id = e.id AND o.status <> 'cancelled'), 0)"),
+    ] {
+        let bad: Count = diesel::sql_query(sql).get_result(&mut conn).await.unwrap();
+        assert_eq!(bad.n, 0, "{what}");
+    }
+}
