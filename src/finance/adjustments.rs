@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::dto::*;
 use crate::audit::{self, Change};
+use crate::body::Body;
 use crate::db::schema::ledger_entries;
 use crate::domain::codes::CurrencyCode;
 use crate::domain::{fx, money};
@@ -31,20 +32,18 @@ fn signed_amount(raw: &str, currency: CurrencyCode) -> Result<Decimal, String> {
 
 /// Book a one-sided adjustment (finance): `side` says whose books change — the seller's
 /// receivable or the buyer's payable (the latter in its currency at the date's rate).
-#[utoipa::path(tag = "finance", request_body = NewAdjustment, security(("bearer" = [])), responses((status = 201, body = AdjustmentView), (status = 409, description = "period_closed"), (status = 422, description = "Invalid fields, not_intercompany, fx_rate_missing")))]
+#[utoipa::path(tag = "finance", request_body = NewAdjustment, security(("bearer" = ["finance"])), responses((status = 201, body = AdjustmentView), (status = 409, description = "period_closed"), (status = 422, description = "Invalid fields, not_intercompany, fx_rate_missing")))]
 #[post("/finance/adjustments")]
 #[tracing::instrument(skip_all)]
 pub async fn create_adjustment(
     user: Authorized<Finance>,
     state: web::Data<AppState>,
-    body: web::Json<NewAdjustment>,
+    body: Body<NewAdjustment>,
 ) -> Result<HttpResponse, ApiError> {
-    let new = body.into_inner();
-    let reason = new.reason.trim().to_owned();
+    let new = body.into_inner()?;
+    let reason = crate::validation::stored_line(&new.reason).to_owned();
     let mut errors = Vec::new();
-    if reason.is_empty() || reason.chars().count() > 500 {
-        errors.push(FieldError::new("reason", "must be 1–500 characters"));
-    }
+    crate::validation::line("reason", &new.reason, 500, &mut errors);
     if new.date > state.clock.today() {
         errors.push(FieldError::new("date", "must not be in the future"));
     }

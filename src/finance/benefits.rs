@@ -39,11 +39,16 @@ pub enum GroupBy {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct BenefitsQuery {
+    /// 2000–2100.
+    #[param(minimum = 2000, maximum = 2100)]
     pub year: i32,
     /// Totals per employer company or per client type instead of per employee.
     pub group_by: Option<GroupBy>,
     /// Employees per page, 1–100 (default 20); ignored with `group_by` and for CSV.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    #[param(pattern = r"^[A-Za-z0-9_-]+$", max_length = 1024)]
     pub cursor: Option<String>,
 }
 
@@ -241,7 +246,7 @@ async fn chunk(
 #[utoipa::path(
     tag = "finance",
     params(BenefitsQuery),
-    security(("bearer" = [])),
+    security(("bearer" = ["finance"])),
     responses((status = 200, description = "The report; CSV with `Accept: text/csv`",
                content((BenefitsReport = "application/json"), (String = "text/csv"))))
 )]
@@ -263,6 +268,9 @@ pub async fn employee_benefits(
             "must be a year between 2000 and 2100",
         ));
     };
+    // `limit` and `cursor` are validated even where they are ignored (with `group_by`, for
+    // CSV), as the document states their bounds for every call.
+    PageRequest::<Uuid>::parse(query.limit, query.cursor.as_deref())?;
     let group = user.group_id;
     let mut conn = state.pool.get().await?;
     let code = crate::identity::queries::group_currency(&mut conn, group).await?;

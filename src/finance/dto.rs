@@ -18,6 +18,7 @@ pub struct ClosedPeriodView {
 #[into_params(parameter_in = Query)]
 pub struct PeriodQuery {
     /// `YYYY-MM`.
+    #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
     pub period: String,
 }
 
@@ -42,6 +43,11 @@ pub struct NewAdjustment {
     pub amount: String,
     pub date: NaiveDate,
     /// 1–500 characters: the credit note, the dispute.
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^ *[^\u0000-\u0020\u007f][^\u0000-\u001f\u007f]*$"
+    )]
     pub reason: String,
 }
 
@@ -193,6 +199,9 @@ pub struct NettingView {
 #[into_params(parameter_in = Query)]
 pub struct RunsQuery {
     /// 1–100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    #[param(pattern = r"^[A-Za-z0-9_-]+$", max_length = 1024)]
     pub cursor: Option<String>,
 }

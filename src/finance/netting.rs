@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::dto::*;
 use super::reports::{currency, Rates};
 use crate::audit::{self, Change};
+use crate::body::Body;
 use crate::db::schema::{companies, intercompany_orders as orders, netting_runs};
 use crate::db::statement::statement;
 use crate::domain::intercompany::Status;
@@ -102,7 +103,7 @@ fn settlement_day(date: Option<NaiveDate>, today: NaiveDate) -> Result<NaiveDate
 /// Propose a netting of every shipped, unsettled intercompany order (finance): each company's
 /// net position in the group currency at the date's rates, and the fewest transfers that clear
 /// them (at most n − 1).
-#[utoipa::path(tag = "finance", params(NettingQuery), security(("bearer" = [])), responses((status = 200, body = NettingView), (status = 422, description = "A future date, or fx_rate_missing")))]
+#[utoipa::path(tag = "finance", params(NettingQuery), security(("bearer" = ["finance"])), responses((status = 200, body = NettingView), (status = 422, description = "A future date, or fx_rate_missing")))]
 #[get("/finance/netting")]
 #[tracing::instrument(skip_all)]
 pub async fn proposal(
@@ -149,14 +150,15 @@ impl RunRow {
 /// (both settlements and the buyer's realised FX difference at the date's rate), and the run
 /// is recorded with its transfers — all in one transaction. Posting again books nothing twice:
 /// settled documents are no longer open (then 200 with no run).
-#[utoipa::path(tag = "finance", request_body = NettingRequest, security(("bearer" = [])), responses((status = 201, body = NettingView), (status = 200, body = NettingView, description = "Nothing was open: no run"), (status = 409, description = "period_closed"), (status = 422, description = "A future date, or fx_rate_missing")))]
+#[utoipa::path(tag = "finance", request_body = NettingRequest, security(("bearer" = ["finance"])), responses((status = 201, body = NettingView), (status = 200, body = NettingView, description = "Nothing was open: no run"), (status = 409, description = "period_closed"), (status = 422, description = "A future date, or fx_rate_missing")))]
 #[post("/finance/netting")]
 #[tracing::instrument(skip_all)]
 pub async fn run(
     user: Authorized<Finance>,
     state: web::Data<AppState>,
-    body: web::Json<NettingRequest>,
+    body: Body<NettingRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner()?;
     let date = settlement_day(Some(body.date), state.clock.today())?;
     let user = &user.user;
     let group = user.group_id;
@@ -221,7 +223,7 @@ pub async fn run(
 }
 
 /// The group's netting runs, newest first (finance).
-#[utoipa::path(tag = "finance", params(RunsQuery), security(("bearer" = [])), responses((status = 200, body = Page<NettingView>)))]
+#[utoipa::path(tag = "finance", params(RunsQuery), security(("bearer" = ["finance"])), responses((status = 200, body = Page<NettingView>)))]
 #[get("/finance/netting-runs")]
 #[tracing::instrument(skip_all)]
 pub async fn list_runs(

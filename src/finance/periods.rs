@@ -37,7 +37,7 @@ impl From<ClosedRow> for ClosedPeriodView {
 }
 
 /// Close a month (finance). Only a month that has ended; closing it again → 409.
-#[utoipa::path(tag = "finance", params(("period" = String, Path, description = "`YYYY-MM`")), security(("bearer" = [])), responses((status = 201, body = ClosedPeriodView), (status = 409, description = "Already closed"), (status = 422, description = "The month has not ended")))]
+#[utoipa::path(tag = "finance", params(("period" = String, Path, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$", description = "`YYYY-MM`")), security(("bearer" = ["finance"])), responses((status = 201, body = ClosedPeriodView), (status = 409, description = "Already closed"), (status = 422, description = "The month has not ended")))]
 #[post("/finance/periods/{period}/close")]
 #[tracing::instrument(skip_all)]
 pub async fn close_period(
@@ -87,7 +87,7 @@ pub async fn close_period(
 }
 
 /// The group's closed months, newest first (finance, admins).
-#[utoipa::path(tag = "finance", params(RunsQuery), security(("bearer" = [])), responses((status = 200, body = Page<ClosedPeriodView>)))]
+#[utoipa::path(tag = "finance", params(RunsQuery), security(("bearer" = ["admin", "finance"])), responses((status = 200, body = Page<ClosedPeriodView>)))]
 #[get("/finance/periods")]
 #[tracing::instrument(skip_all)]
 pub async fn list_periods(

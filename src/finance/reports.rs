@@ -200,7 +200,7 @@ struct Adjustment {
 /// Reconciliation of every seller/buyer pair at the period's end (finance): open balances
 /// compared in the document currency, the buyer's payable remeasured at the period-end rate,
 /// the difference in the group currency, and the one-sided documents.
-#[utoipa::path(tag = "finance", params(PeriodQuery), security(("bearer" = [])), responses((status = 200, description = "The report; CSV with `Accept: text/csv`", content((ReconciliationView = "application/json"), (String = "text/csv"))), (status = 422, description = "A future period, or fx_rate_missing")))]
+#[utoipa::path(tag = "finance", params(PeriodQuery), security(("bearer" = ["finance"])), responses((status = 200, description = "The report; CSV with `Accept: text/csv`", content((ReconciliationView = "application/json"), (String = "text/csv"))), (status = 422, description = "A future period, or fx_rate_missing")))]
 #[get("/finance/reconciliation")]
 #[tracing::instrument(skip_all)]
 pub async fn reconciliation(
@@ -429,7 +429,7 @@ async fn revenue(
 
 /// Consolidation eliminations for the period in the group currency (finance): intercompany
 /// revenue against cost of sales, and payables against receivables at the period's end.
-#[utoipa::path(tag = "finance", params(PeriodQuery), security(("bearer" = [])), responses((status = 200, description = "The report; CSV with `Accept: text/csv`", content((EliminationsView = "application/json"), (String = "text/csv"))), (status = 422, description = "A future period, or fx_rate_missing")))]
+#[utoipa::path(tag = "finance", params(PeriodQuery), security(("bearer" = ["finance"])), responses((status = 200, description = "The report; CSV with `Accept: text/csv`", content((EliminationsView = "application/json"), (String = "text/csv"))), (status = 422, description = "A future period, or fx_rate_missing")))]
 #[get("/finance/eliminations")]
 #[tracing::instrument(skip_all)]
 pub async fn eliminations(
@@ -545,7 +545,7 @@ struct EmployeeSales {
 }
 
 /// Employee and intercompany sales per seller company in the group currency (finance).
-#[utoipa::path(tag = "finance", params(PeriodQuery), security(("bearer" = [])), responses((status = 200, description = "The report; CSV with `Accept: text/csv`", content((InternalSalesView = "application/json"), (String = "text/csv"))), (status = 422, description = "A future period, or fx_rate_missing")))]
+#[utoipa::path(tag = "finance", params(PeriodQuery), security(("bearer" = ["finance"])), responses((status = 200, description = "The report; CSV with `Accept: text/csv`", content((InternalSalesView = "application/json"), (String = "text/csv"))), (status = 422, description = "A future period, or fx_rate_missing")))]
 #[get("/finance/internal-sales")]
 #[tracing::instrument(skip_all)]
 pub async fn internal_sales(
