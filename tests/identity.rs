@@ -404,7 +404,7 @@ async fn me_shows_the_profile_and_allowance() {
 #[tokio::test]
 async fn unknown_email_and_wrong_password_look_and_time_the_same() {
     let app = TestApp::spawn_with(&[
-        ("LOGIN_MAX_FAILURES_PER_ACCOUNT", "1000"),
+        ("LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS", "1000"),
         ("LOGIN_MAX_FAILURES_PER_ADDRESS", "1000"),
     ])
     .await;
