@@ -109,14 +109,20 @@ impl RootSpanBuilder for RequestSpan {
     }
 }
 
-/// A panic anywhere below (extractor, handler, middleware) becomes a logged 500 problem; the
-/// client gets an answer and the connection stays usable.
+/// A panic anywhere below (extractor, handler) becomes a logged 500 problem; the client gets
+/// an answer and the connection stays usable.
+///
+/// The request itself cannot be kept for the answer: the router needs it unshared while it
+/// matches, and after a panic it is gone with the handler's future. The 500 therefore goes out
+/// on a stand-in request with the same method and path (what the layers above read from it).
 pub async fn catch_panics(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let request = req.request().clone();
-    match AssertUnwindSafe(next.call(req)).catch_unwind().await {
+    let method = req.method().clone();
+    let uri = req.uri().clone();
+    let called = AssertUnwindSafe(async move { next.call(req).await });
+    match called.catch_unwind().await {
         Ok(result) => result.map(ServiceResponse::map_into_boxed_body),
         Err(panic) => {
             let message = panic
@@ -125,7 +131,11 @@ pub async fn catch_panics(
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "non-string panic payload".into());
             let error = ApiError::internal(format!("panic: {message}"));
-            Ok(ServiceResponse::new(request, error.error_response()))
+            let stand_in = actix_web::test::TestRequest::default()
+                .method(method)
+                .uri(&uri.to_string())
+                .to_http_request();
+            Ok(ServiceResponse::new(stand_in, error.error_response()))
         }
     }
 }
@@ -138,11 +148,7 @@ pub async fn security_headers(
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let personal = req.headers().contains_key(header::AUTHORIZATION)
         || req.path() == "/api/v1/auth/login";
-    let request = req.request().clone();
-    let mut response = match next.call(req).await {
-        Ok(response) => response.map_into_boxed_body(),
-        Err(error) => ServiceResponse::new(request, error.error_response()),
-    };
+    let mut response = next.call(req).await?.map_into_boxed_body();
     let headers = response.headers_mut();
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,

@@ -302,13 +302,7 @@ async fn problem_for_every_error(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let request = req.request().clone();
-    // Middleware below may fail with an error instead of a response (actix-cors refusing a
-    // preflight); it is rendered here like any other.
-    let response = match next.call(req).await {
-        Ok(response) => response.map_into_boxed_body(),
-        Err(error) => ServiceResponse::new(request, error.error_response()),
-    };
+    let response = next.call(req).await?;
     let status = response.status();
     let is_problem = response
         .headers()
