@@ -396,7 +396,17 @@ fn strip_position(message: &str) -> String {
     }
 }
 
-pub fn path_error(error: PathError, _req: &HttpRequest) -> actix_web::Error {
+/// A path parameter that does not parse is a 400 — unless the path names a more specific route
+/// that lacks this method: actix falls through from `/orders/quote` (POST only) to
+/// `/orders/{id}` for a GET, which is a 405 with `Allow: POST`, not a bad id.
+pub fn path_error(error: PathError, req: &HttpRequest) -> actix_web::Error {
+    let allowed = req
+        .app_data::<actix_web::web::Data<crate::startup::RouteTable>>()
+        .map(|routes| routes.allowed_methods(req.path()))
+        .unwrap_or_default();
+    if !allowed.is_empty() && !allowed.contains(req.method()) {
+        return ApiError::MethodNotAllowed { allowed }.into();
+    }
     ApiError::bad_request(format!("Invalid path parameter: {error}")).into()
 }
 

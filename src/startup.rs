@@ -385,7 +385,7 @@ impl RouteTable {
     /// The methods of the route `path` names, exactly as the router matches it: no trailing
     /// or doubled slash (those are 404), and a literal segment wins over a parameter, so
     /// `/orders/quote` is the quote route (POST) and not `/orders/{id}` (GET).
-    fn allowed_methods(&self, path: &str) -> Vec<Method> {
+    pub fn allowed_methods(&self, path: &str) -> Vec<Method> {
         let Some(rest) = path.strip_prefix('/') else {
             return Vec::new();
         };
