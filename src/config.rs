@@ -422,7 +422,12 @@ mod tests {
                 "http://127.0.0.1:5173".to_owned()
             ])
         );
-        for bad in ["https://shop.example.com/", "*", "shop.example.com", "https://a.example/app"] {
+        for bad in [
+            "https://shop.example.com/",
+            "*",
+            "shop.example.com",
+            "https://a.example/app",
+        ] {
             assert_eq!(
                 with("CORS_ALLOWED_ORIGINS", bad).err().map(|e| e.var),
                 Some("CORS_ALLOWED_ORIGINS"),

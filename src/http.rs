@@ -146,8 +146,8 @@ pub async fn security_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let personal = req.headers().contains_key(header::AUTHORIZATION)
-        || req.path() == "/api/v1/auth/login";
+    let personal =
+        req.headers().contains_key(header::AUTHORIZATION) || req.path() == "/api/v1/auth/login";
     let mut response = next.call(req).await?.map_into_boxed_body();
     let headers = response.headers_mut();
     headers.insert(
@@ -273,10 +273,7 @@ mod tests {
             Some(ip("203.0.113.9"))
         );
         // A malformed entry stops the walk at the last good address.
-        assert_eq!(
-            resolve(&trusted, peer, &["203.0.113.9", "garbage"]),
-            peer
-        );
+        assert_eq!(resolve(&trusted, peer, &["203.0.113.9", "garbage"]), peer);
         assert_eq!(
             resolve(&trusted, peer, &["[2001:db8::1]:443"]),
             Some(ip("2001:db8::1"))

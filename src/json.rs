@@ -51,17 +51,16 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
 /// Deserialises `bytes` as `T`, naming the path of the first input that does not fit.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize::<_, T>(&mut deserializer)
-        .map_err(|error| {
-            let path = error.path().to_string();
-            let inner = error.into_inner();
-            let message = strip_position(&inner.to_string());
-            if inner.is_data() {
-                ApiError::invalid(vec![FieldError::new(field_path(&path, &message), message)])
-            } else {
-                ApiError::bad_request(format!("Malformed JSON: {inner}"))
-            }
-        })?;
+    let value = serde_path_to_error::deserialize::<_, T>(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        let message = strip_position(&inner.to_string());
+        if inner.is_data() {
+            ApiError::invalid(vec![FieldError::new(field_path(&path, &message), message)])
+        } else {
+            ApiError::bad_request(format!("Malformed JSON: {inner}"))
+        }
+    })?;
     deserializer
         .end()
         .map_err(|error| ApiError::bad_request(format!("Malformed JSON: {error}")))?;
@@ -122,10 +121,15 @@ mod tests {
     #[test]
     fn errors_name_the_path_never_the_value() {
         assert_eq!(
-            field_of(r#"{"lines":[{"product_id":"a","quantity":1},{"product_id":"b","quantity":1.5}]}"#),
+            field_of(
+                r#"{"lines":[{"product_id":"a","quantity":1},{"product_id":"b","quantity":1.5}]}"#
+            ),
             "lines[1].quantity"
         );
-        assert_eq!(field_of(r#"{"lines":[{"product_id":"a"}]}"#), "lines[0].quantity");
+        assert_eq!(
+            field_of(r#"{"lines":[{"product_id":"a"}]}"#),
+            "lines[0].quantity"
+        );
         assert_eq!(field_of(r#"{"lines":[],"roles":["admin"]}"#), "roles");
         assert_eq!(
             field_of(r#"{"lines":[{"product_id":"a","quantity":1,"price":"0"}]}"#),

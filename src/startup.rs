@@ -452,13 +452,22 @@ mod tests {
     #[test]
     fn allow_lists_exactly_the_route_methods() {
         let routes = table();
-        assert_eq!(routes.allowed_methods("/api/v1/orders/quote"), vec![Method::POST]);
+        assert_eq!(
+            routes.allowed_methods("/api/v1/orders/quote"),
+            vec![Method::POST]
+        );
         assert_eq!(
             routes.allowed_methods("/api/v1/orders/0b8f4d1e-0000-4000-8000-000000000000"),
             vec![Method::GET]
         );
         assert_eq!(routes.allowed_methods("/api/v1/me"), vec![Method::GET]);
-        for odd in ["/api/v1/me/", "/api//v1/me", "//api/v1/me", "/api/v1/orders//cancel", ""] {
+        for odd in [
+            "/api/v1/me/",
+            "/api//v1/me",
+            "//api/v1/me",
+            "/api/v1/orders//cancel",
+            "",
+        ] {
             assert!(routes.allowed_methods(odd).is_empty(), "{odd}");
         }
     }

@@ -1045,9 +1045,15 @@ async fn malformed_and_huge_amounts_are_422_with_the_field_path() {
         json!("NaN"),
         json!(12.5),
     ] {
-        let reply = app.post("/api/v1/products", &group.admin, product(bad.clone())).await;
+        let reply = app
+            .post("/api/v1/products", &group.admin, product(bad.clone()))
+            .await;
         reply.assert_problem(422, "validation_failed");
-        assert_eq!(reply.body["errors"][0]["field"], "list_price", "{bad}: {}", reply.body);
+        assert_eq!(
+            reply.body["errors"][0]["field"], "list_price",
+            "{bad}: {}",
+            reply.body
+        );
     }
     let mut cost = product(json!("1.00"));
     cost["unit_cost"] = json!("0.001");
@@ -1056,21 +1062,28 @@ async fn malformed_and_huge_amounts_are_422_with_the_field_path() {
     assert_eq!(reply.body["errors"][0]["field"], "unit_cost");
 
     let created = app
-        .create_product(&group.admin, "OK", &category, &group.root_id, "9999999999999.99", json!({}))
+        .create_product(
+            &group.admin,
+            "OK",
+            &category,
+            &group.root_id,
+            "9999999999999.99",
+            json!({}),
+        )
         .await;
     assert_eq!(created["list_price"], "9999999999999.99");
     let path = format!("/api/v1/products/{}", created["id"].as_str().unwrap());
     for bad in ["1e28", "10000000000000.00", "0.001"] {
-        let reply = app.patch(&path, &group.admin, json!({"list_price": bad})).await;
+        let reply = app
+            .patch(&path, &group.admin, json!({"list_price": bad}))
+            .await;
         reply.assert_problem(422, "validation_failed");
         assert_eq!(reply.body["errors"][0]["field"], "list_price");
     }
 
     // Tiers: the allowance is an amount in the group currency (USD: 2 decimals), the
     // discount a percentage.
-    let tier = |percent: &str, allowance: &str| {
-        json!({"code": "T", "name": "T", "discount_percent": percent, "annual_allowance": allowance})
-    };
+    let tier = |percent: &str, allowance: &str| json!({"code": "T", "name": "T", "discount_percent": percent, "annual_allowance": allowance});
     for (body, field) in [
         (tier("10", "1.001"), "annual_allowance"),
         (tier("10", "1e3"), "annual_allowance"),
@@ -1127,39 +1140,75 @@ async fn stock_is_bounded_and_the_largest_order_prices_without_overflow() {
                "seller_company_id": group.root_id, "kind": "goods",
                "list_price": "1.00", "unit_cost": "0", "stock_on_hand": stock})
     };
-    let reply = app.post("/api/v1/products", &group.admin, body(1_000_000_001)).await;
+    let reply = app
+        .post("/api/v1/products", &group.admin, body(1_000_000_001))
+        .await;
     reply.assert_problem(422, "validation_failed");
     assert_eq!(reply.body["errors"][0]["field"], "stock_on_hand");
     let full = app
-        .create_product(&group.admin, "FULL", &category, &group.root_id, "1.00",
-            json!({"stock_on_hand": 1_000_000_000}))
+        .create_product(
+            &group.admin,
+            "FULL",
+            &category,
+            &group.root_id,
+            "1.00",
+            json!({"stock_on_hand": 1_000_000_000}),
+        )
         .await;
     let stock = format!("/api/v1/products/{}/stock", full["id"].as_str().unwrap());
     for delta in [2_147_483_647i64, 1_000_000_001, -1_000_000_001, 1] {
         let reply = app
-            .post(&stock, &group.admin, json!({"delta": delta, "reason": "probe"}))
+            .post(
+                &stock,
+                &group.admin,
+                json!({"delta": delta, "reason": "probe"}),
+            )
             .await;
         reply.assert_problem(422, "validation_failed");
-        assert_eq!(reply.body["errors"][0]["field"], "delta", "{delta}: {}", reply.body);
+        assert_eq!(
+            reply.body["errors"][0]["field"], "delta",
+            "{delta}: {}",
+            reply.body
+        );
     }
     let emptied = app
-        .post(&stock, &group.admin, json!({"delta": -1_000_000_000, "reason": "count"}))
+        .post(
+            &stock,
+            &group.admin,
+            json!({"delta": -1_000_000_000, "reason": "count"}),
+        )
         .await;
     assert_eq!(emptied.assert_status(200)["stock_on_hand"], 0);
-    app.post(&stock, &group.admin, json!({"delta": -1, "reason": "count"}))
-        .await
-        .assert_problem(409, "insufficient_stock");
+    app.post(
+        &stock,
+        &group.admin,
+        json!({"delta": -1, "reason": "count"}),
+    )
+    .await
+    .assert_problem(409, "insufficient_stock");
 
     // The largest price, the largest quantity, the largest percentage.
     let tier = app
         .create_tier(&group.admin, "all", "100", None, &["direct"])
         .await;
     let dear = app
-        .create_product(&group.admin, "DEAR", &category, &group.root_id, "9999999999999.99",
-            json!({"stock_on_hand": 1000}))
+        .create_product(
+            &group.admin,
+            "DEAR",
+            &category,
+            &group.root_id,
+            "9999999999999.99",
+            json!({"stock_on_hand": 1000}),
+        )
         .await;
     let (_, token) = app
-        .create_shopper(&group.admin, &group.root_id, "rich@jkl.example", Some(&tier), "direct")
+        .create_shopper(
+            &group.admin,
+            &group.root_id,
+            "rich@jkl.example",
+            Some(&tier),
+            "direct",
+        )
         .await;
     let lines = json!({"lines": [{"product_id": dear["id"], "quantity": 1000}]});
     let quote = app.post("/api/v1/orders/quote", &token, lines).await;
@@ -1168,5 +1217,8 @@ async fn stock_is_bounded_and_the_largest_order_prices_without_overflow() {
     assert_eq!(quote["discount_total"], "9999999999999990.00");
     assert_eq!(quote["total"], "0.00");
     let placed = app.place_order(&token, "largest", &[(&dear, 1000)]).await;
-    assert_eq!(placed.assert_status(201)["list_total"], "9999999999999990.00");
+    assert_eq!(
+        placed.assert_status(201)["list_total"],
+        "9999999999999990.00"
+    );
 }

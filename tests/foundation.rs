@@ -381,7 +381,8 @@ async fn a_panic_in_a_handler_is_a_500_problem_and_the_connection_survives() {
         assert!(!reply.body.to_string().contains("index out of bounds"));
         assert!(reply.headers.contains_key("x-request-id"));
         assert_eq!(reply.headers["x-content-type-options"], "nosniff");
-        let after = TestApp::decode(client.get(app.url("/health/live")).send().await.unwrap()).await;
+        let after =
+            TestApp::decode(client.get(app.url("/health/live")).send().await.unwrap()).await;
         after.assert_status(200);
     }
 }
@@ -400,10 +401,14 @@ async fn nosniff_everywhere_and_no_store_on_tokens_and_personal_answers() {
     let public = [
         app.send(Method::GET, "/health/live", None, None).await,
         app.send(Method::GET, "/api/v1/nope", None, None).await,
-        app.send(Method::GET, "/api-docs/openapi.json", None, None).await,
+        app.send(Method::GET, "/api-docs/openapi.json", None, None)
+            .await,
     ];
     for reply in &public {
-        assert_eq!(header(reply, "x-content-type-options").as_deref(), Some("nosniff"));
+        assert_eq!(
+            header(reply, "x-content-type-options").as_deref(),
+            Some("nosniff")
+        );
         assert_eq!(header(reply, "cache-control"), None, "{:?}", reply.headers);
     }
     let metrics = app.client.get(app.url("/metrics")).send().await.unwrap();
@@ -415,7 +420,10 @@ async fn nosniff_everywhere_and_no_store_on_tokens_and_personal_answers() {
     let me = app.get("/api/v1/me", &group.admin).await;
     let refused = app.get("/api/v1/me", "not-a-token").await;
     for reply in [&token, &failed, &me, &refused] {
-        assert_eq!(header(reply, "x-content-type-options").as_deref(), Some("nosniff"));
+        assert_eq!(
+            header(reply, "x-content-type-options").as_deref(),
+            Some("nosniff")
+        );
         assert_eq!(header(reply, "cache-control").as_deref(), Some("no-store"));
     }
 }
@@ -424,7 +432,13 @@ async fn nosniff_everywhere_and_no_store_on_tokens_and_personal_answers() {
 async fn trailing_or_doubled_slashes_are_404_and_allow_is_exact() {
     let app = TestApp::spawn().await;
     let group = app.bootstrap().await;
-    for path in ["/api/v1/me/", "/api//v1/me", "//api/v1/me", "/health/live/", "/api/v1/orders//quote"] {
+    for path in [
+        "/api/v1/me/",
+        "/api//v1/me",
+        "//api/v1/me",
+        "/health/live/",
+        "/api/v1/orders//quote",
+    ] {
         app.get(path, &group.admin)
             .await
             .assert_problem(404, "not_found");
@@ -490,8 +504,14 @@ async fn odd_methods_and_unknown_paths_leave_the_metrics_the_same_size() {
     }
     let after = series(&app.metrics().await);
     assert_eq!(
-        before.iter().filter(|s| s.starts_with("internal_store_http")).count(),
-        after.iter().filter(|s| s.starts_with("internal_store_http")).count(),
+        before
+            .iter()
+            .filter(|s| s.starts_with("internal_store_http"))
+            .count(),
+        after
+            .iter()
+            .filter(|s| s.starts_with("internal_store_http"))
+            .count(),
         "new series: {:?}",
         after.difference(&before).collect::<Vec<_>>()
     );
@@ -505,9 +525,14 @@ async fn metrics_token_when_set_is_required() {
     let app = TestApp::spawn_with(&[("METRICS_TOKEN", token)]).await;
     let anonymous = app.send(Method::GET, "/metrics", None, None).await;
     anonymous.assert_problem(401, "unauthorized");
-    app.send(Method::GET, "/metrics", Some("a-wrong-token-of-some-length"), None)
-        .await
-        .assert_problem(401, "unauthorized");
+    app.send(
+        Method::GET,
+        "/metrics",
+        Some("a-wrong-token-of-some-length"),
+        None,
+    )
+    .await
+    .assert_problem(401, "unauthorized");
     let scraped = app
         .client
         .get(app.url("/metrics"))
@@ -516,7 +541,11 @@ async fn metrics_token_when_set_is_required() {
         .await
         .unwrap();
     assert_eq!(scraped.status().as_u16(), 200);
-    assert!(scraped.text().await.unwrap().contains("internal_store_http_requests_total"));
+    assert!(scraped
+        .text()
+        .await
+        .unwrap()
+        .contains("internal_store_http_requests_total"));
 }
 
 #[tokio::test]
@@ -571,7 +600,9 @@ async fn cors_answers_only_the_configured_origins() {
     assert!(exposed.contains("x-request-id"), "{exposed}");
     let refused = simple("http://evil.example.test").await.unwrap();
     assert_eq!(refused.status().as_u16(), 200);
-    assert!(!refused.headers().contains_key("access-control-allow-origin"));
+    assert!(!refused
+        .headers()
+        .contains_key("access-control-allow-origin"));
 
     // Without the setting, no origin is allowed.
     let closed = TestApp::spawn().await;
@@ -583,7 +614,9 @@ async fn cors_answers_only_the_configured_origins() {
         .send()
         .await
         .unwrap();
-    assert!(!preflight.headers().contains_key("access-control-allow-origin"));
+    assert!(!preflight
+        .headers()
+        .contains_key("access-control-allow-origin"));
 }
 
 /// Sends `head` (a raw HTTP/1.1 request head) and returns the status code of the answer.
@@ -692,7 +725,10 @@ async fn request_with_forwarded_for(app: &TestApp, forwarded: &str) -> String {
         .send()
         .await
         .unwrap();
-    response.headers()["x-request-id"].to_str().unwrap().to_owned()
+    response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned()
 }
 
 #[tokio::test]
@@ -702,7 +738,10 @@ async fn the_log_shows_the_peer_unless_a_trusted_proxy_forwarded_the_request() {
     let id = request_with_forwarded_for(&app, "203.0.113.66").await;
     let log = log_of(&id).await;
     assert!(log.contains("http.client_ip=127.0.0.1"), "{log}");
-    assert!(!log.contains("203.0.113.66"), "a spoofed address was logged: {log}");
+    assert!(
+        !log.contains("203.0.113.66"),
+        "a spoofed address was logged: {log}"
+    );
 
     let behind_proxy = TestApp::spawn_with(&[("TRUSTED_PROXIES", "127.0.0.1")]).await;
     let id = request_with_forwarded_for(&behind_proxy, "198.51.100.9, 203.0.113.66").await;
@@ -804,7 +843,10 @@ async fn browse(url: &str) -> String {
     let _ = std::fs::remove_dir_all(&profile);
     let dom = String::from_utf8_lossy(&output.stdout);
     dom.lines()
-        .find_map(|line| line.find("RESULT ").map(|at| line[at..].trim_end_matches("</pre>").to_owned()))
+        .find_map(|line| {
+            line.find("RESULT ")
+                .map(|at| line[at..].trim_end_matches("</pre>").to_owned())
+        })
         .unwrap_or_else(|| {
             panic!(
                 "the page wrote no result; DOM: {dom}\nstderr: {}",
@@ -838,28 +880,58 @@ async fn a_front_end_on_another_origin_shops_in_a_real_browser() {
     let group = app.bootstrap().await;
     let category = app.create_category(&group.admin, "GADGETS").await;
     let product = app
-        .create_product(&group.admin, "G-1", &category, &group.root_id, "25.00", serde_json::json!({}))
+        .create_product(
+            &group.admin,
+            "G-1",
+            &category,
+            &group.root_id,
+            "25.00",
+            serde_json::json!({}),
+        )
         .await;
     let (employee, _) = app
-        .create_employee(&group.admin, &group.root_id, "browser@jkl.example", &["employee"])
+        .create_employee(
+            &group.admin,
+            &group.root_id,
+            "browser@jkl.example",
+            &["employee"],
+        )
         .await;
     serve_page(
         front,
-        shop_page(&app.address, "browser@jkl.example", "employee-password-1", "browser-order-1"),
+        shop_page(
+            &app.address,
+            "browser@jkl.example",
+            "employee-password-1",
+            "browser-order-1",
+        ),
     );
-    let stranger_url = format!("http://127.0.0.1:{}/", stranger.local_addr().unwrap().port());
+    let stranger_url = format!(
+        "http://127.0.0.1:{}/",
+        stranger.local_addr().unwrap().port()
+    );
     serve_page(
         stranger,
-        shop_page(&app.address, "browser@jkl.example", "employee-password-1", "browser-order-2"),
+        shop_page(
+            &app.address,
+            "browser@jkl.example",
+            "employee-password-1",
+            "browser-order-2",
+        ),
     );
 
     let result = browse(&format!("{origin}/")).await;
     assert!(
-        result.contains("login=200") && result.contains("order=201") && !result.contains("number=undefined"),
+        result.contains("login=200")
+            && result.contains("order=201")
+            && !result.contains("number=undefined"),
         "{result}"
     );
     assert!(!result.contains("products=0"), "{result}");
-    assert!(!result.contains("request_id=null"), "x-request-id is not exposed: {result}");
+    assert!(
+        !result.contains("request_id=null"),
+        "x-request-id is not exposed: {result}"
+    );
 
     let refused = browse(&stranger_url).await;
     assert!(refused.contains("error="), "{refused}");
@@ -867,11 +939,17 @@ async fn a_front_end_on_another_origin_shops_in_a_real_browser() {
     // Exactly the allowed page's order exists.
     let orders = app
         .get(
-            &format!("/api/v1/orders?employee_id={}", employee["id"].as_str().unwrap()),
+            &format!(
+                "/api/v1/orders?employee_id={}",
+                employee["id"].as_str().unwrap()
+            ),
             &group.admin,
         )
         .await;
-    let items = orders.assert_status(200)["items"].as_array().unwrap().clone();
+    let items = orders.assert_status(200)["items"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(items.len(), 1, "{items:?}");
     assert_eq!(items[0]["lines"][0]["product_id"], product["id"]);
 }

@@ -113,7 +113,11 @@ async fn only_well_formed_tokens_with_the_pinned_algorithm_are_accepted() {
         // the listing, which takes the employee from its cache.
         for path in ["/api/v1/me", "/api/v1/products"] {
             let reply = app.get(path, &token).await;
-            assert_eq!(reply.status.as_u16(), 401, "{name} should be refused on {path}");
+            assert_eq!(
+                reply.status.as_u16(),
+                401,
+                "{name} should be refused on {path}"
+            );
             reply.assert_problem(401, "unauthorized");
         }
     }
@@ -161,9 +165,13 @@ async fn tokens_die_with_their_credentials() {
     works(first.clone()).await;
 
     // A new password (set by an admin) ends the old token; the new password signs in.
-    app.patch(&path, &group.admin, json!({"password": "a-brand-new-password"}))
-        .await
-        .assert_status(200);
+    app.patch(
+        &path,
+        &group.admin,
+        json!({"password": "a-brand-new-password"}),
+    )
+    .await
+    .assert_status(200);
     refused(first, "after a password change").await;
     let second = app.token("emp@jkl.example", "a-brand-new-password").await;
     works(second.clone()).await;
@@ -178,16 +186,26 @@ async fn tokens_die_with_their_credentials() {
     refused(second, "after deactivation and reactivation").await;
     let third = app.token("emp@jkl.example", "a-brand-new-password").await;
     works(third.clone()).await;
-    app.get("/api/v1/employees", &third).await.assert_status(200);
+    app.get("/api/v1/employees", &third)
+        .await
+        .assert_status(200);
 
     // Gaining a role keeps the token; losing one ends it.
-    app.patch(&path, &group.admin, json!({"roles": ["employee", "finance", "purchaser"]}))
-        .await
-        .assert_status(200);
+    app.patch(
+        &path,
+        &group.admin,
+        json!({"roles": ["employee", "finance", "purchaser"]}),
+    )
+    .await
+    .assert_status(200);
     works(third.clone()).await;
-    app.patch(&path, &group.admin, json!({"roles": ["employee", "purchaser"]}))
-        .await
-        .assert_status(200);
+    app.patch(
+        &path,
+        &group.admin,
+        json!({"roles": ["employee", "purchaser"]}),
+    )
+    .await
+    .assert_status(200);
     refused(third, "after losing the finance role").await;
     let fourth = app.token("emp@jkl.example", "a-brand-new-password").await;
     works(fourth.clone()).await;
@@ -616,11 +634,20 @@ async fn the_owner_gets_in_after_failures_elsewhere_while_spread_guessing_is_slo
     login_from(&app, "203.0.113.7", ADMIN_EMAIL, ADMIN_PASSWORD)
         .await
         .assert_status(200);
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
 
     // Thirty guesses at another account from thirty addresses within a minute.
-    app.create_employee(&group.admin, &group.root_id, "target@jkl.example", &["employee"])
-        .await;
+    app.create_employee(
+        &group.admin,
+        &group.root_id,
+        "target@jkl.example",
+        &["employee"],
+    )
+    .await;
     let started = Instant::now();
     let mut statuses = Vec::new();
     for n in 0..30 {

@@ -569,7 +569,6 @@ async fn seller_currency(
         .ok_or_else(|| ApiError::internal(format!("unknown currency {currency}")))
 }
 
-
 fn check_limit(limit: &Option<PurchaseLimit>, errors: &mut Vec<FieldError>) {
     if let Some(limit) = limit {
         if !(1..=1_000_000).contains(&limit.max_quantity) {

@@ -112,8 +112,14 @@ pub fn price_order(
             })
         })
         .collect::<Result<_, Overflow>>()?;
-    let list_total = money::round(money::sum(priced.iter().map(|l| l.line_list_total))?, currency);
-    let discount_total = money::round(money::sum(priced.iter().map(|l| l.line_discount))?, currency);
+    let list_total = money::round(
+        money::sum(priced.iter().map(|l| l.line_list_total))?,
+        currency,
+    );
+    let discount_total = money::round(
+        money::sum(priced.iter().map(|l| l.line_discount))?,
+        currency,
+    );
     Ok(PricedOrder {
         lines: priced,
         list_total,
@@ -244,8 +250,12 @@ mod tests {
     fn any_currency() -> impl Strategy<Value = (CurrencyCode, i64)> {
         prop_oneof![Just("JPY"), Just("USD"), Just("KWD")].prop_map(|code| {
             let currency = CurrencyCode::parse(code).unwrap();
-            let max_units = money::max_amount(currency) * Decimal::new(10i64.pow(currency.exponent()), 0);
-            (currency, i64::try_from(max_units.normalize().mantissa()).unwrap())
+            let max_units =
+                money::max_amount(currency) * Decimal::new(10i64.pow(currency.exponent()), 0);
+            (
+                currency,
+                i64::try_from(max_units.normalize().mantissa()).unwrap(),
+            )
         })
     }
 

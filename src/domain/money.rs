@@ -236,7 +236,6 @@ mod tests {
     }
 }
 
-
 #[cfg(test)]
 mod parse_tests {
     use super::*;

@@ -204,7 +204,11 @@ pub async fn load_active(state: &AppState, subject: &Subject) -> Result<CurrentU
     .get_result(&mut conn)
     .await
     .optional()?;
-    subject.admit(record.ok_or(ApiError::Unauthorized)?.into_user(subject.request_id.clone()))
+    subject.admit(
+        record
+            .ok_or(ApiError::Unauthorized)?
+            .into_user(subject.request_id.clone()),
+    )
 }
 
 fn verify(state: &AppState, token: Option<String>) -> Result<Verified, ApiError> {

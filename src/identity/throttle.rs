@@ -107,10 +107,12 @@ pub async fn pace(
     .bind::<Double, _>(settings.pace.as_secs_f64())
     .load(conn)
     .await?;
-    Ok(rows
-        .into_iter()
-        .next()
-        .map(|row| u64::try_from(row.retry_after_ms).unwrap_or(0).div_ceil(1000).max(1)))
+    Ok(rows.into_iter().next().map(|row| {
+        u64::try_from(row.retry_after_ms)
+            .unwrap_or(0)
+            .div_ceil(1000)
+            .max(1)
+    }))
 }
 
 /// Counts one failure under rules 1–3 and forgets failures older than both windows.

@@ -84,8 +84,7 @@ impl TokenKeys {
     /// The subject and version of a valid token; `None` for anything else (the reason is not
     /// the client's business).
     pub fn verify(&self, token: &str) -> Option<Verified> {
-        let claims = match jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-        {
+        let claims = match jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation) {
             Ok(data) => data.claims,
             Err(error) => {
                 tracing::debug!(kind = ?error.kind(), "token refused");
@@ -94,8 +93,7 @@ impl TokenKeys {
         };
         let now = chrono::Utc::now().timestamp();
         let issued_in_future = claims.iat > now.saturating_add(LEEWAY);
-        let lives_too_long =
-            claims.exp.saturating_sub(claims.iat) > self.ttl.as_secs() as i64;
+        let lives_too_long = claims.exp.saturating_sub(claims.iat) > self.ttl.as_secs() as i64;
         if issued_in_future || lives_too_long {
             tracing::debug!(issued_in_future, lives_too_long, "token refused");
             return None;
