@@ -1,8 +1,9 @@
-//! The JSON body extractor of every handler. It reads like `actix_web::web::Json`, but a body
-//! that parses and does not fit the request type is a 422 whose `errors[].field` is the path of
-//! the offending input (`lines[0].quantity`, `list_price`, `roles`), never its value (§2).
-//! Bodies larger than `BODY_LIMIT_BYTES` are 413 (`PayloadConfig`), syntax errors 400, and a
-//! content type other than JSON 415.
+//! The body and query extractors of every handler. They read like `actix_web::web::Json` and
+//! `web::Query`, but input that does not fit the request type names the path of the offending
+//! input in `errors[].field` (`lines[0].quantity`, `list_price`, `roles`, `limit`), never its
+//! value (§2). A JSON body that parses but does not fit is 422, malformed JSON 400, a body larger
+//! than `BODY_LIMIT_BYTES` 413 (`PayloadConfig`), a content type other than JSON 415; a query
+//! string that does not fit is 400.
 
 use std::ops::Deref;
 
@@ -46,6 +47,54 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
             parse(&bytes).map(Json).map_err(Into::into)
         })
     }
+}
+
+/// Query parameters deserialised into `T` (see the module documentation).
+#[derive(Debug)]
+pub struct Query<T>(pub T);
+
+impl<T> Query<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> Deref for Query<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: DeserializeOwned> FromRequest for Query<T> {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(
+            parse_query(req.query_string())
+                .map(Query)
+                .map_err(Into::into),
+        )
+    }
+}
+
+/// Deserialises a query string as `T`, naming the parameter that does not fit (400).
+pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let pairs = form_urlencoded::parse(query.as_bytes());
+    serde_path_to_error::deserialize(serde_urlencoded::Deserializer::new(pairs)).map_err(|error| {
+        let path = error.path().to_string();
+        let message = error.into_inner().to_string();
+        let field = match field_path(&path, &message).as_str() {
+            "body" => "query".to_owned(),
+            field => field.to_owned(),
+        };
+        ApiError::Validation {
+            status: actix_web::http::StatusCode::BAD_REQUEST,
+            detail: format!("Invalid query parameter {field}: {message}"),
+            errors: vec![FieldError::new(field, message)],
+        }
+    })
 }
 
 /// Deserialises `bytes` as `T`, naming the path of the first input that does not fit.
@@ -137,6 +186,26 @@ mod tests {
         );
         assert_eq!(field_of(r#"{}"#), "lines");
         assert_eq!(field_of(r#"{"lines":"1.5"}"#), "lines");
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Page {
+        limit: Option<u32>,
+        cursor: Option<String>,
+    }
+
+    #[test]
+    fn query_errors_name_the_parameter() {
+        let field = |query: &str| {
+            parse_query::<Page>(query)
+                .err()
+                .map(|e| e.to_problem())
+                .map(|p| (p.status, p.errors[0].field.clone()))
+        };
+        assert_eq!(field("limit=abc"), Some((400, "limit".to_owned())));
+        assert_eq!(field("cursor=x&limit=-1"), Some((400, "limit".to_owned())));
+        assert!(parse_query::<Page>("limit=5&cursor=abc").is_ok());
     }
 
     #[test]

@@ -34,7 +34,7 @@ use crate::validation::{self, amount};
 pub async fn list_categories(
     user: CurrentUser,
     state: web::Data<AppState>,
-    query: web::Query<PageQuery>,
+    query: crate::json::Query<PageQuery>,
 ) -> Result<web::Json<Page<CategoryView>>, ApiError> {
     let page = PageRequest::<String>::parse(query.limit, query.cursor.as_deref())?;
     let mut sql = categories::table
@@ -137,7 +137,7 @@ fn allowance(raw: &str, currency: CurrencyCode, errors: &mut Vec<FieldError>) ->
 pub async fn list_tiers(
     caller: Authorized<AdminOrFinance>,
     state: web::Data<AppState>,
-    query: web::Query<PageQuery>,
+    query: crate::json::Query<PageQuery>,
 ) -> Result<web::Json<Page<TierView>>, ApiError> {
     let page = PageRequest::<String>::parse(query.limit, query.cursor.as_deref())?;
     let mut sql = discount_tiers::table
@@ -391,7 +391,7 @@ pub async fn put_category_discount(
 pub async fn list_products(
     subject: Subject,
     state: web::Data<AppState>,
-    query: web::Query<ProductListQuery>,
+    query: crate::json::Query<ProductListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = PageRequest::<String>::parse(query.limit, query.cursor.as_deref())?;
     if query.q.as_deref().is_some_and(|q| q.chars().count() > 100) {

@@ -147,7 +147,7 @@ fn check_line_of_business(code: &str, errors: &mut Vec<FieldError>) {
 pub async fn list_companies(
     user: CurrentUser,
     state: web::Data<AppState>,
-    query: web::Query<CompanyListQuery>,
+    query: crate::json::Query<CompanyListQuery>,
 ) -> Result<web::Json<Page<CompanyView>>, ApiError> {
     let page = PageRequest::<String>::parse(query.limit, query.cursor.as_deref())?;
     let mut sql = companies::table
@@ -462,7 +462,7 @@ fn email_taken(error: ApiError) -> ApiError {
 pub async fn list_employees(
     caller: Authorized<AdminOrFinance>,
     state: web::Data<AppState>,
-    query: web::Query<EmployeeListQuery>,
+    query: crate::json::Query<EmployeeListQuery>,
 ) -> Result<web::Json<Page<EmployeeView>>, ApiError> {
     let page = PageRequest::<String>::parse(query.limit, query.cursor.as_deref())?;
     let lower_email = diesel::dsl::sql::<diesel::sql_types::Text>("lower(employees.email)");

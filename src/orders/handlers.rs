@@ -100,7 +100,7 @@ fn parse_period(raw: &str) -> Option<(chrono::DateTime<Utc>, chrono::DateTime<Ut
 pub async fn list_orders(
     user: CurrentUser,
     state: web::Data<AppState>,
-    query: web::Query<OrderListQuery>,
+    query: crate::json::Query<OrderListQuery>,
 ) -> Result<web::Json<Page<OrderView>>, ApiError> {
     let page =
         PageRequest::<(chrono::DateTime<Utc>, Uuid)>::parse(query.limit, query.cursor.as_deref())?;
