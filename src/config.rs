@@ -167,6 +167,17 @@ impl Settings {
                 message: format!("expected host:port, got `{bind}`"),
             });
         }
+        if get("LOGIN_MAX_FAILURES_PER_ACCOUNT").is_some() {
+            // Renamed when the per-account limit became per account *and address* (an
+            // account-wide limit let anyone lock the owner out); refusing the old name keeps an
+            // operator from believing a limit is in force that no longer exists.
+            return Err(ConfigError {
+                var: "LOGIN_MAX_FAILURES_PER_ACCOUNT",
+                message: "was replaced by LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS (failures for \
+                          one account from one address); see docs/SECURITY.md"
+                    .into(),
+            });
+        }
         let cpus = std::thread::available_parallelism().map_or(2, usize::from);
         Ok(Self {
             environment,
@@ -437,6 +448,12 @@ mod tests {
         assert_eq!(
             with("METRICS_TOKEN", "short").err().map(|e| e.var),
             Some("METRICS_TOKEN")
+        );
+        assert_eq!(
+            with("LOGIN_MAX_FAILURES_PER_ACCOUNT", "10")
+                .err()
+                .map(|e| e.var),
+            Some("LOGIN_MAX_FAILURES_PER_ACCOUNT")
         );
     }
 
