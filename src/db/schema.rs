@@ -131,10 +131,6 @@ diesel::table! {
         line_total -> Numeric,
         markup_percent -> Nullable<Numeric>,
         outside_arms_length_range -> Bool,
-    login_failures (account, address, failed_at) {
-        account -> Text,
-        address -> Text,
-        failed_at -> Timestamptz,
     }
 }
 
@@ -182,6 +178,18 @@ diesel::table! {
         true_up_year -> Nullable<Int4>,
         reason -> Nullable<Text>,
         created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    login_failures (account, address, failed_at) {
+        account -> Text,
+        address -> Text,
+        failed_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     login_pace (account) {
         account -> Text,
         next_attempt_at -> Timestamptz,
