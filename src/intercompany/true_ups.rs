@@ -202,7 +202,7 @@ async fn measure(
 pub async fn preview(
     user: Authorized<Finance>,
     state: web::Data<AppState>,
-    query: web::Query<TrueUpQuery>,
+    query: crate::json::Query<TrueUpQuery>,
 ) -> Result<web::Json<TrueUpReport>, ApiError> {
     let mut conn = state.pool.get().await?;
     let items = measure(&mut conn, user.group_id, query.year)
@@ -225,7 +225,7 @@ pub async fn preview(
 pub async fn book(
     user: Authorized<Finance>,
     state: web::Data<AppState>,
-    body: web::Json<TrueUpBooking>,
+    body: crate::json::Json<TrueUpBooking>,
 ) -> Result<web::Json<TrueUpReport>, ApiError> {
     let TrueUpBooking { year, date } = body.into_inner();
     year_bounds(year)?;
