@@ -679,6 +679,46 @@ async fn the_owner_gets_in_after_failures_elsewhere_while_spread_guessing_is_slo
     );
 }
 
+/// Under the per-account pace, guesses racing from many addresses share one slot: at most one
+/// of them reaches the password check.
+#[tokio::test]
+async fn racing_guesses_under_the_pace_get_one_password_check() {
+    let app = TestApp::spawn_with(&[
+        ("TRUSTED_PROXIES", "127.0.0.1/32"),
+        ("LOGIN_ACCOUNT_PACE_MS", "60000"),
+    ])
+    .await;
+    app.bootstrap().await;
+    for n in 1..=3 {
+        login_from(
+            &app,
+            &format!("192.0.2.{n}"),
+            ADMIN_EMAIL,
+            "wrong-password-guess",
+        )
+        .await
+        .assert_problem(401, "unauthorized");
+    }
+    let guesses = (10..30).map(|n| {
+        let app = &app;
+        async move {
+            login_from(
+                app,
+                &format!("192.0.2.{n}"),
+                ADMIN_EMAIL,
+                "wrong-password-guess",
+            )
+            .await
+            .status
+            .as_u16()
+        }
+    });
+    let statuses = futures_util::future::join_all(guesses).await;
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    assert!(checked <= 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 20 - checked);
+}
+
 #[tokio::test]
 async fn many_failures_from_one_address_are_throttled_across_accounts() {
     let app = TestApp::spawn_with(&[("LOGIN_MAX_FAILURES_PER_ADDRESS", "5")]).await;

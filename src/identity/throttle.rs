@@ -86,7 +86,8 @@ pub async fn pace(
     attempt: &Attempt,
 ) -> diesel::QueryResult<Option<u64>> {
     // One statement: count the addresses, and only then (when spread) take the slot, so two
-    // attempts racing for one slot cannot both get it.
+    // attempts racing for one slot cannot both get it (the loser finds no row in `taken`; the
+    // row the winner inserted may be invisible to its snapshot, hence the fallback of 1 s).
     let rows: Vec<Paced> = statement(
         "WITH spread AS ( \
              SELECT count(DISTINCT address) >= $3 AS paced FROM login_failures \
@@ -97,9 +98,11 @@ pub async fn pace(
              ON CONFLICT (account) DO UPDATE SET next_attempt_at = EXCLUDED.next_attempt_at \
                  WHERE login_pace.next_attempt_at <= clock_timestamp() \
              RETURNING 1) \
-         SELECT CEIL(EXTRACT(EPOCH FROM (p.next_attempt_at - clock_timestamp())) * 1000)::bigint AS retry_after_ms \
-         FROM spread, login_pace p \
-         WHERE spread.paced AND p.account = $1 AND NOT EXISTS (SELECT 1 FROM taken)",
+         SELECT COALESCE( \
+                    (SELECT CEIL(EXTRACT(EPOCH FROM (p.next_attempt_at - clock_timestamp())) * 1000)::bigint \
+                     FROM login_pace p WHERE p.account = $1), \
+                    1000) AS retry_after_ms \
+         FROM spread WHERE spread.paced AND NOT EXISTS (SELECT 1 FROM taken)",
     )
     .bind::<Text, _>(&attempt.account)
     .bind::<Double, _>(settings.spread_window.as_secs_f64())
