@@ -679,6 +679,29 @@ async fn the_owner_gets_in_after_failures_elsewhere_while_spread_guessing_is_slo
     );
 }
 
+/// Without a trusted proxy, `X-Forwarded-For` is the caller's own words: varying it does not
+/// make a guesser a new address.
+#[tokio::test]
+async fn a_spoofed_forwarded_for_does_not_escape_the_throttle() {
+    let app = TestApp::spawn_with(&[("LOGIN_ACCOUNT_PACE_MS", "100")]).await;
+    app.bootstrap().await;
+    for n in 1..=10 {
+        login_from(
+            &app,
+            &format!("198.51.100.{n}"),
+            ADMIN_EMAIL,
+            "wrong-password-guess",
+        )
+        .await
+        .assert_problem(401, "unauthorized");
+    }
+    // Were the header believed, this would be a clean address (and the pace long free).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    login_from(&app, "198.51.100.99", ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await
+        .assert_problem(429, "rate_limited");
+}
+
 /// Under the per-account pace, guesses racing from many addresses share one slot: at most one
 /// of them reaches the password check.
 #[tokio::test]
