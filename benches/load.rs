@@ -193,7 +193,8 @@ async fn main() {
     let tokens: Arc<Vec<String>> = Arc::new(
         employees
             .iter()
-            .map(|id| keys.issue(*id).unwrap())
+            // Freshly inserted employees are at credential version 1 (the column default).
+            .map(|id| keys.issue(*id, 1).unwrap())
             .collect(),
     );
     let products = Arc::new(products);

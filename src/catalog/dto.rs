@@ -58,7 +58,8 @@ pub struct NewTier {
     pub name: String,
     #[schema(example = "15")]
     pub discount_percent: String,
-    /// Decimal string in the group currency; null or absent = unlimited.
+    /// Plain decimal string in the group currency (at most 13 integer digits and its minor-unit
+    /// digits); null or absent = unlimited.
     #[schema(example = "500.00")]
     pub annual_allowance: Option<String>,
     /// Defaults to both `direct` and `outsourced`.
@@ -174,12 +175,14 @@ pub struct NewProduct {
     pub category_id: Uuid,
     pub seller_company_id: Uuid,
     pub kind: ProductKind,
-    /// In the seller's currency, on its minor-unit grid.
+    /// In the seller's currency: a plain decimal string with at most 13 integer digits and the
+    /// currency's minor-unit digits (no exponent, `+`, `_` or spaces).
     #[schema(example = "49.90")]
     pub list_price: String,
     #[schema(example = "21.30")]
     pub unit_cost: String,
-    /// Initial stock (default 0); later changes go through `POST /products/{id}/stock`.
+    /// Initial stock, 0..=1 000 000 000 (default 0); later changes go through
+    /// `POST /products/{id}/stock`.
     pub stock_on_hand: Option<i32>,
     pub employee_eligible: Option<bool>,
     pub intercompany_eligible: Option<bool>,
@@ -211,7 +214,8 @@ pub struct ProductPatch {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StockAdjustment {
-    /// Signed change of `stock_on_hand`; the result may not go below zero.
+    /// Signed change of `stock_on_hand`, non-zero and within ±1 000 000 000; the result must
+    /// stay within 0..=1 000 000 000 (below zero → 409 `insufficient_stock`).
     pub delta: i32,
     pub reason: String,
 }

@@ -89,6 +89,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         group_id -> Uuid,
+        credential_version -> Int4,
     }
 }
 
@@ -177,6 +178,21 @@ diesel::table! {
         true_up_year -> Nullable<Int4>,
         reason -> Nullable<Text>,
         created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    login_failures (account, address, failed_at) {
+        account -> Text,
+        address -> Text,
+        failed_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    login_pace (account) {
+        account -> Text,
+        next_attempt_at -> Timestamptz,
     }
 }
 
@@ -328,6 +344,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     intercompany_order_lines,
     intercompany_orders,
     ledger_entries,
+    login_failures,
+    login_pace,
     login_throttle,
     netting_runs,
     order_lines,

@@ -35,33 +35,32 @@ use crate::validation;
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<LoginRequest>,
+    body: crate::json::Json<LoginRequest>,
 ) -> Result<web::Json<TokenResponse>, ApiError> {
     let LoginRequest { email, password } = body.into_inner();
     let settings = &state.settings.login_throttle;
-    let account = throttle::account_key(&email);
-    let address = throttle::address_key(
-        &req.peer_addr()
-            .map(|a| a.ip().to_string())
-            .unwrap_or_else(|| "unknown".into()),
-    );
+    let client = crate::http::client_ip(&req)
+        .map(|ip| ip.to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let attempt = throttle::Attempt::new(&email, &client);
     let mut conn = state.pool.get().await?;
-    if let Some(retry_after_secs) =
-        throttle::blocked_for(&mut conn, settings, &account, &address).await?
-    {
+    if let Some(retry_after_secs) = throttle::blocked_for(&mut conn, settings, &attempt).await? {
+        return Err(ApiError::RateLimited { retry_after_secs });
+    }
+    if let Some(retry_after_secs) = throttle::pace(&mut conn, settings, &attempt).await? {
         return Err(ApiError::RateLimited { retry_after_secs });
     }
     let found = queries::credentials(&mut conn, &email).await?;
     // Unknown emails are verified against a dummy hash so both failures cost the same.
-    let (subject, active, hash) = match found {
-        Some((id, active, hash)) => (Some(id), active, Some(hash)),
-        None => (None, false, None),
-    };
+    let hash = found.as_ref().map(|c| c.password_hash.clone());
     let verified = state.passwords.verify(&password, hash).await?;
-    match subject {
-        Some(id) if verified && active => {
-            throttle::clear(&mut conn, &account).await?;
-            let token = state.tokens.issue(id).map_err(ApiError::Internal)?;
+    match found {
+        Some(credentials) if verified && credentials.active => {
+            throttle::clear(&mut conn, &attempt).await?;
+            let token = state
+                .tokens
+                .issue(credentials.id, credentials.credential_version)
+                .map_err(ApiError::Internal)?;
             Ok(web::Json(TokenResponse {
                 access_token: token,
                 token_type: "Bearer",
@@ -69,7 +68,7 @@ pub async fn login(
             }))
         }
         _ => {
-            throttle::record_failure(&mut conn, settings, &[account, address]).await?;
+            throttle::record_failure(&mut conn, settings, &attempt).await?;
             Err(ApiError::Unauthorized)
         }
     }
@@ -106,7 +105,7 @@ pub async fn me(
             currency,
             cap: cap.map(|c| money::format(c, code)),
             used: money::format(used, code),
-            remaining: cap.map(|c| money::format((c - used).max(Decimal::ZERO), code)),
+            remaining: cap.map(|c| money::format(c.saturating_sub(used).max(Decimal::ZERO), code)),
         },
     }))
 }
@@ -148,7 +147,7 @@ fn check_line_of_business(code: &str, errors: &mut Vec<FieldError>) {
 pub async fn list_companies(
     user: CurrentUser,
     state: web::Data<AppState>,
-    query: web::Query<CompanyListQuery>,
+    query: crate::json::Query<CompanyListQuery>,
 ) -> Result<web::Json<Page<CompanyView>>, ApiError> {
     let page = PageRequest::<String>::parse(query.limit, query.cursor.as_deref())?;
     let mut sql = companies::table
@@ -196,7 +195,7 @@ pub async fn get_company(
 pub async fn create_company(
     admin: Authorized<Admin>,
     state: web::Data<AppState>,
-    body: web::Json<NewCompany>,
+    body: crate::json::Json<NewCompany>,
 ) -> Result<HttpResponse, ApiError> {
     let new = body.into_inner();
     let mut errors = Vec::new();
@@ -320,7 +319,7 @@ pub async fn update_company(
     admin: Authorized<Admin>,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    body: web::Json<CompanyPatch>,
+    body: crate::json::Json<CompanyPatch>,
 ) -> Result<web::Json<CompanyView>, ApiError> {
     let id = id.into_inner();
     let patch = body.into_inner();
@@ -463,7 +462,7 @@ fn email_taken(error: ApiError) -> ApiError {
 pub async fn list_employees(
     caller: Authorized<AdminOrFinance>,
     state: web::Data<AppState>,
-    query: web::Query<EmployeeListQuery>,
+    query: crate::json::Query<EmployeeListQuery>,
 ) -> Result<web::Json<Page<EmployeeView>>, ApiError> {
     let page = PageRequest::<String>::parse(query.limit, query.cursor.as_deref())?;
     let lower_email = diesel::dsl::sql::<diesel::sql_types::Text>("lower(employees.email)");
@@ -520,7 +519,7 @@ pub async fn get_employee(
 pub async fn create_employee(
     admin: Authorized<Admin>,
     state: web::Data<AppState>,
-    body: web::Json<NewEmployee>,
+    body: crate::json::Json<NewEmployee>,
 ) -> Result<HttpResponse, ApiError> {
     let new = body.into_inner();
     let mut errors = Vec::new();
@@ -604,7 +603,7 @@ pub async fn update_employee(
     admin: Authorized<Admin>,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    body: web::Json<EmployeePatch>,
+    body: crate::json::Json<EmployeePatch>,
 ) -> Result<web::Json<EmployeeView>, ApiError> {
     let id = id.into_inner();
     let patch = body.into_inner();

@@ -84,7 +84,7 @@ fn check_buyer(user: &CurrentUser, request: &NewIcOrder) -> Result<(), ApiError>
 pub async fn quote_order(
     user: Authorized<Purchaser>,
     state: web::Data<AppState>,
-    body: web::Json<NewIcOrder>,
+    body: crate::json::Json<NewIcOrder>,
 ) -> Result<web::Json<IcQuoteView>, ApiError> {
     check_buyer(&user, &body)?;
     let request = queries::validate(&body)?;
@@ -202,7 +202,7 @@ pub async fn create_order(
     user: Authorized<Purchaser>,
     state: web::Data<AppState>,
     key: IdempotencyKey,
-    body: web::Json<NewIcOrder>,
+    body: crate::json::Json<NewIcOrder>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     check_buyer(&user, &body)?;
@@ -230,7 +230,7 @@ pub async fn create_order(
 pub async fn list_orders(
     user: Authorized<Trade>,
     state: web::Data<AppState>,
-    query: web::Query<IcOrderQuery>,
+    query: crate::json::Query<IcOrderQuery>,
 ) -> Result<web::Json<Page<IcOrderView>>, ApiError> {
     let page =
         PageRequest::<(chrono::DateTime<Utc>, Uuid)>::parse(query.limit, query.cursor.as_deref())?;
@@ -455,9 +455,9 @@ pub async fn accept_order(
     user: Authorized<Trade>,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    body: Option<web::Json<AcceptBody>>,
+    body: Option<crate::json::Json<AcceptBody>>,
 ) -> Result<web::Json<IcOrderView>, ApiError> {
-    let body = body.map(web::Json::into_inner).unwrap_or_default();
+    let body = body.map(crate::json::Json::into_inner).unwrap_or_default();
     transition(
         &state,
         &user,
@@ -498,9 +498,9 @@ pub async fn ship_order(
     user: Authorized<Trade>,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    body: Option<web::Json<BookingBody>>,
+    body: Option<crate::json::Json<BookingBody>>,
 ) -> Result<web::Json<IcOrderView>, ApiError> {
-    let body = body.map(web::Json::into_inner).unwrap_or_default();
+    let body = body.map(crate::json::Json::into_inner).unwrap_or_default();
     transition(
         &state,
         &user,
@@ -521,9 +521,9 @@ pub async fn settle_order(
     user: Authorized<Trade>,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    body: Option<web::Json<BookingBody>>,
+    body: Option<crate::json::Json<BookingBody>>,
 ) -> Result<web::Json<IcOrderView>, ApiError> {
-    let body = body.map(web::Json::into_inner).unwrap_or_default();
+    let body = body.map(crate::json::Json::into_inner).unwrap_or_default();
     transition(
         &state,
         &user,

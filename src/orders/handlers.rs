@@ -25,7 +25,7 @@ const PLACE_SCOPE: &str = "POST /orders";
 pub async fn quote_order(
     user: CurrentUser,
     state: web::Data<AppState>,
-    body: web::Json<NewOrder>,
+    body: crate::json::Json<NewOrder>,
 ) -> Result<web::Json<QuoteView>, ApiError> {
     let request = queries::validate(&body)?;
     let mut conn = state.pool.get().await?;
@@ -51,7 +51,7 @@ pub async fn place_order(
     subject: Subject,
     state: web::Data<AppState>,
     key: IdempotencyKey,
-    body: web::Json<NewOrder>,
+    body: crate::json::Json<NewOrder>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let request = queries::validate(&body)?;
@@ -100,7 +100,7 @@ fn parse_period(raw: &str) -> Option<(chrono::DateTime<Utc>, chrono::DateTime<Ut
 pub async fn list_orders(
     user: CurrentUser,
     state: web::Data<AppState>,
-    query: web::Query<OrderListQuery>,
+    query: crate::json::Query<OrderListQuery>,
 ) -> Result<web::Json<Page<OrderView>>, ApiError> {
     let page =
         PageRequest::<(chrono::DateTime<Utc>, Uuid)>::parse(query.limit, query.cursor.as_deref())?;
