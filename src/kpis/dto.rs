@@ -7,8 +7,8 @@ use uuid::Uuid;
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct KpiQuery {
-    /// `YYYY-MM` (UTC): the orders placed in that month.
-    pub period: String,
+    /// `YYYY-MM` (UTC): the orders placed in that month. Default: the current month.
+    pub period: Option<String>,
 }
 
 /// One selling company's figures for the month. Hours are medians, rates and the average are

@@ -68,7 +68,8 @@ fn wants_csv(request: &HttpRequest) -> bool {
         })
 }
 
-/// Internal-service KPIs of a month (`period=YYYY-MM`), per selling company: employee orders
+/// Internal-service KPIs of a month (`period=YYYY-MM`, default the current one), per selling
+/// company: employee orders
 /// and their median fulfilment time, intercompany orders with median acceptance and shipping
 /// times, on-time and rejection rates, feedback count, average rating, response and reply rates.
 /// Finance and admins get every company of the group; a purchaser their own company. CSV with
@@ -82,7 +83,7 @@ fn wants_csv(request: &HttpRequest) -> bool {
             (KpiReport = "application/json"),
             (String = "text/csv", example = "company_id,employee_orders,employee_fulfilment_hours_p50,intercompany_orders,acceptance_hours_p50,shipping_hours_p50,on_time_rate,rejection_rate,feedback_count,average_rating,response_rate,replied_rate\r\n")
         )),
-        (status = 400, description = "period missing or not YYYY-MM"),
+        (status = 400, description = "period not YYYY-MM"),
         (status = 403, description = "Not admin, finance or a purchaser"),
     )
 )]
@@ -94,8 +95,12 @@ pub async fn internal_service(
     query: web::Query<KpiQuery>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let (first, next) = period::month(&query.period)
-        .ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))?;
+    let period = query
+        .period
+        .clone()
+        .unwrap_or_else(|| state.clock.today().format("%Y-%m").to_string());
+    let (first, next) =
+        period::month(&period).ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))?;
     let instant = |day: chrono::NaiveDate| {
         day.and_hms_opt(0, 0, 0)
             .map(|t| t.and_utc())
@@ -120,12 +125,9 @@ pub async fn internal_service(
             .content_type("text/csv; charset=utf-8")
             .insert_header((
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"internal-service-{}.csv\"", query.period),
+                format!("attachment; filename=\"internal-service-{period}.csv\""),
             ))
             .body(csv(&items)));
     }
-    Ok(HttpResponse::Ok().json(KpiReport {
-        period: query.period.clone(),
-        items,
-    }))
+    Ok(HttpResponse::Ok().json(KpiReport { period, items }))
 }
