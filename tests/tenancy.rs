@@ -757,13 +757,13 @@ async fn the_database_refuses_a_row_that_points_into_another_group() {
             a.id("order"),
             b.id("product")
         ),
-        // Feedback: on B's order, or by B's employee, for A's group.
+        // Feedback: A's feedback said to be about B's company, given or answered by B's
+        // employee. (B's orders already have feedback, so pointing at them would meet the
+        // one-per-order key before the group's foreign key.)
         format!(
-            "INSERT INTO feedback (group_id, order_id, seller_company_id, author_id, rating) \
-             VALUES ('{ag}', '{}', '{}', '{}', 3)",
-            b.id("order"),
-            a.id("company"),
-            a.id("employee")
+            "UPDATE feedback SET seller_company_id = '{}' WHERE id = '{}'",
+            b.id("company"),
+            a.id("feedback")
         ),
         format!(
             "UPDATE feedback SET author_id = '{}' WHERE id = '{}'",
