@@ -2,6 +2,7 @@
 //! everything is keyed by its natural key (company code, tier code, email, sku), so a second run
 //! adds nothing.
 
+mod feedback;
 mod trade;
 
 use diesel::prelude::*;
@@ -30,6 +31,7 @@ pub struct Seeded {
     pub fx_rates: usize,
     pub transfer_pricing_policies: usize,
     pub intercompany_orders: usize,
+    pub feedback: usize,
 }
 
 /// (email, full name, company code, employment type, client type, roles)
@@ -286,6 +288,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<Seeded> {
             seeded.fx_rates = traded.fx_rates;
             seeded.transfer_pricing_policies = traded.policies;
             seeded.intercompany_orders = traded.intercompany_orders;
+            seeded.feedback = feedback::seed(conn, group).await?;
             Ok(seeded)
         })
         .await
