@@ -150,11 +150,11 @@ async fn seed_demo_is_idempotent_and_usable() {
         .unwrap()
         .clone();
     assert_eq!(received.len(), 3);
-    assert_eq!(
-        received.iter().filter(|f| !f["reply"].is_null()).count(),
-        2
-    );
-    let abc_id = received[0]["seller_company_id"].as_str().unwrap().to_owned();
+    assert_eq!(received.iter().filter(|f| !f["reply"].is_null()).count(), 2);
+    let abc_id = received[0]["seller_company_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let mut counted = 0;
     let mut month = chrono::Utc::now().date_naive();
     for _ in 0..4 {

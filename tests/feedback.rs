@@ -67,7 +67,9 @@ async fn world(app: &TestApp) -> World {
     .await
     .1;
     let (alice, alice_token) = person(xyz.clone(), "alice@xyz.example", &["employee"]).await;
-    let bob = person(xyz.clone(), "bob@xyz.example", &["employee"]).await.1;
+    let bob = person(xyz.clone(), "bob@xyz.example", &["employee"])
+        .await
+        .1;
     let category = app.create_category(&group.admin, "parts").await;
     let product = app
         .create_product(
@@ -127,8 +129,10 @@ impl World {
             .post(app.url("/api/v1/intercompany-orders"))
             .bearer_auth(&self.xyz_purchaser)
             .header("Idempotency-Key", key)
-            .json(&json!({"buyer_company_id": self.xyz, "seller_company_id": self.abc,
-                          "lines": [{"product_id": self.product["id"], "quantity": 1}]}))
+            .json(
+                &json!({"buyer_company_id": self.xyz, "seller_company_id": self.abc,
+                          "lines": [{"product_id": self.product["id"], "quantity": 1}]}),
+            )
             .send()
             .await
             .unwrap();
@@ -183,8 +187,8 @@ fn assert_field(reply: &Reply, status: u16, field: &str) {
 }
 
 #[tokio::test]
-async fn an_employee_rates_a_fulfilled_order_once_edits_it_for_a_week_and_the_seller_answers_once(
-) {
+async fn an_employee_rates_a_fulfilled_order_once_edits_it_for_a_week_and_the_seller_answers_once()
+{
     let app = TestApp::spawn().await;
     let w = world(&app).await;
     let order = w.order(&app, &w.alice, "alice-1").await;
@@ -200,7 +204,9 @@ async fn an_employee_rates_a_fulfilled_order_once_edits_it_for_a_week_and_the_se
     app.post(&path, &w.bob, json!({"rating": 5}))
         .await
         .assert_problem(404, "not_found");
-    app.get(&path, &w.bob).await.assert_problem(404, "not_found");
+    app.get(&path, &w.bob)
+        .await
+        .assert_problem(404, "not_found");
     app.post(&path, &w.group.admin, json!({"rating": 5}))
         .await
         .assert_problem(403, "forbidden");
@@ -214,8 +220,12 @@ async fn an_employee_rates_a_fulfilled_order_once_edits_it_for_a_week_and_the_se
         );
     }
     assert_field(
-        &app.post(&path, &w.alice, json!({"rating": 4, "comment": "é".repeat(2001)}))
-            .await,
+        &app.post(
+            &path,
+            &w.alice,
+            json!({"rating": 4, "comment": "é".repeat(2001)}),
+        )
+        .await,
         422,
         "comment",
     );
@@ -283,8 +293,12 @@ async fn an_employee_rates_a_fulfilled_order_once_edits_it_for_a_week_and_the_se
     .await
     .assert_problem(403, "forbidden");
     assert_field(
-        &app.post(&format!("{path}/reply"), &w.abc_purchaser, json!({"comment": "  "}))
-            .await,
+        &app.post(
+            &format!("{path}/reply"),
+            &w.abc_purchaser,
+            json!({"comment": "  "}),
+        )
+        .await,
         422,
         "comment",
     );
@@ -348,7 +362,8 @@ async fn a_purchaser_of_the_buyer_rates_a_shipped_intercompany_order() {
             .assert_problem(403, "forbidden");
     }
     assert_field(
-        &app.post(&path, &w.xyz_purchaser, json!({"rating": 0})).await,
+        &app.post(&path, &w.xyz_purchaser, json!({"rating": 0}))
+            .await,
         422,
         "rating",
     );
@@ -410,11 +425,10 @@ async fn a_purchaser_of_the_buyer_rates_a_shipped_intercompany_order() {
     .execute(&mut conn)
     .await;
     assert!(second.is_err(), "a second feedback row was accepted");
-    let out_of_range = diesel::sql_query(format!(
-        "UPDATE feedback SET rating = 6 WHERE id = '{id}'"
-    ))
-    .execute(&mut conn)
-    .await;
+    let out_of_range =
+        diesel::sql_query(format!("UPDATE feedback SET rating = 6 WHERE id = '{id}'"))
+            .execute(&mut conn)
+            .await;
     assert!(out_of_range.is_err(), "a rating of 6 was stored");
 }
 
@@ -487,10 +501,7 @@ async fn a_company_lists_the_feedback_it_received_with_filters_and_pages() {
     let this_month = today.format("%Y-%m").to_string();
     let earlier = (today - chrono::Months::new(1)).format("%Y-%m").to_string();
     let now = app
-        .get(
-            &format!("/api/v1/feedback?period={this_month}"),
-            &w.finance,
-        )
+        .get(&format!("/api/v1/feedback?period={this_month}"), &w.finance)
         .await;
     assert_eq!(ids(&now).len(), 4);
     let before = app
@@ -743,7 +754,10 @@ async fn the_internal_service_kpis_of_a_hand_built_month() {
 
     // September: the one order placed on the 30th, fulfilled after 24 h, not rated.
     let september_report = app
-        .get("/api/v1/kpis/internal-service?period=2026-09", &w.group.admin)
+        .get(
+            "/api/v1/kpis/internal-service?period=2026-09",
+            &w.group.admin,
+        )
         .await;
     let abc_september = item(september_report.assert_status(200), &w.abc);
     assert_eq!(abc_september["employee_orders"], 1);
@@ -756,7 +770,10 @@ async fn the_internal_service_kpis_of_a_hand_built_month() {
 
     // A purchaser sees their own company only; a plain employee nothing.
     let own = app
-        .get("/api/v1/kpis/internal-service?period=2026-10", &w.abc_purchaser)
+        .get(
+            "/api/v1/kpis/internal-service?period=2026-10",
+            &w.abc_purchaser,
+        )
         .await;
     let own = own.assert_status(200);
     assert_eq!(own["items"].as_array().unwrap().len(), 1);

@@ -45,6 +45,16 @@ async fn purchaser_of(
         .optional()?)
 }
 
+/// A shipped or settled intercompany order.
+#[derive(Queryable)]
+struct Delivered {
+    id: Uuid,
+    buyer: Uuid,
+    seller: Uuid,
+    status: String,
+    shipped_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 /// Seeds feedback on the group's delivered intercompany orders unless the group has feedback
 /// already; returns how many were given.
 pub async fn seed(conn: &mut AsyncPgConnection, group: Uuid) -> Result<usize, ApiError> {
@@ -56,24 +66,29 @@ pub async fn seed(conn: &mut AsyncPgConnection, group: Uuid) -> Result<usize, Ap
     if existing > 0 {
         return Ok(0);
     }
-    let delivered: Vec<(Uuid, Uuid, Uuid, String, Option<chrono::DateTime<chrono::Utc>>)> =
-        intercompany_orders::table
-            .filter(intercompany_orders::group_id.eq(group))
-            .filter(intercompany_orders::status.eq_any(["shipped", "settled"]))
-            .order((intercompany_orders::created_at, intercompany_orders::id))
-            .select((
-                intercompany_orders::id,
-                intercompany_orders::buyer_company_id,
-                intercompany_orders::seller_company_id,
-                intercompany_orders::status,
-                intercompany_orders::shipped_at,
-            ))
-            .load(conn)
-            .await?;
+    let delivered: Vec<Delivered> = intercompany_orders::table
+        .filter(intercompany_orders::group_id.eq(group))
+        .filter(intercompany_orders::status.eq_any(["shipped", "settled"]))
+        .order((intercompany_orders::created_at, intercompany_orders::id))
+        .select((
+            intercompany_orders::id,
+            intercompany_orders::buyer_company_id,
+            intercompany_orders::seller_company_id,
+            intercompany_orders::status,
+            intercompany_orders::shipped_at,
+        ))
+        .load(conn)
+        .await?;
     let mut given = 0;
-    for ((id, buyer, seller, status, shipped_at), (rating, comment, answer)) in
-        delivered.into_iter().zip(SAYINGS.iter().cycle())
+    for (delivered, (rating, comment, answer)) in delivered.into_iter().zip(SAYINGS.iter().cycle())
     {
+        let Delivered {
+            id,
+            buyer,
+            seller,
+            status,
+            shipped_at,
+        } = delivered;
         let (Some(author), Some(replier)) = (
             purchaser_of(conn, group, buyer).await?,
             purchaser_of(conn, group, seller).await?,

@@ -88,7 +88,10 @@ async fn give(
         (Ok(rating), Ok(comment)) => (rating, comment),
         (rating, comment) => {
             return Err(ApiError::invalid(
-                [rating.err(), comment.err()].into_iter().flatten().collect(),
+                [rating.err(), comment.err()]
+                    .into_iter()
+                    .flatten()
+                    .collect(),
             ))
         }
     };
@@ -158,7 +161,10 @@ async fn edit(
         (Ok(rating), Ok(comment)) => (rating, comment),
         (rating, comment) => {
             return Err(ApiError::invalid(
-                [rating.err(), comment.err()].into_iter().flatten().collect(),
+                [rating.err(), comment.err()]
+                    .into_iter()
+                    .flatten()
+                    .collect(),
             ))
         }
     };
@@ -244,9 +250,8 @@ async fn answer(
             let before = queries::find(conn, user.group_id, target, true)
                 .await?
                 .ok_or(ApiError::NotFound)?;
-            let already = || {
-                ApiError::conflict("conflict", "this feedback already has the seller's reply")
-            };
+            let already =
+                || ApiError::conflict("conflict", "this feedback already has the seller's reply");
             if before.reply.is_some() {
                 return Err(already());
             }
@@ -442,8 +447,8 @@ pub async fn list_feedback(
     };
     let (from, to) = match &query.period {
         Some(raw) => {
-            let (first, next) =
-                period::month(raw).ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))?;
+            let (first, next) = period::month(raw)
+                .ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))?;
             (month_start(first), month_start(next))
         }
         None => (None, None),
@@ -468,7 +473,9 @@ pub async fn list_feedback(
     let mut conn = state.pool.get().await?;
     let rows = queries::list(&mut conn, user.group_id, &filter, page.after, page.fetch()).await?;
     let views = rows.iter().map(FeedbackRow::view).collect();
-    Ok(web::Json(Page::from_rows(views, page.limit, |f: &FeedbackView| {
-        (f.created_at, f.id)
-    })))
+    Ok(web::Json(Page::from_rows(
+        views,
+        page.limit,
+        |f: &FeedbackView| (f.created_at, f.id),
+    )))
 }

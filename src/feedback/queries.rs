@@ -54,7 +54,11 @@ pub async fn rated_order(
         OrderKind::Employee => orders::table
             .find(target.id)
             .filter(orders::group_id.eq(group))
-            .select((orders::employee_id, orders::seller_company_id, orders::status))
+            .select((
+                orders::employee_id,
+                orders::seller_company_id,
+                orders::status,
+            ))
             .first::<(Uuid, Uuid, String)>(conn)
             .await
             .optional()?
@@ -199,9 +203,7 @@ pub async fn insert(
         .returning(FeedbackRow::as_returning())
         .get_result(conn)
         .await
-        .map_err(|e| {
-            ApiError::from(e).explain_conflict("order", "this order already has feedback")
-        })
+        .map_err(|e| ApiError::from(e).explain_conflict("order", "this order already has feedback"))
 }
 
 /// The columns a PATCH may change; `None` leaves a column as it is.
@@ -233,20 +235,18 @@ pub async fn reply(
     by: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Option<FeedbackRow>, ApiError> {
-    Ok(diesel::update(
-        feedback::table
-            .find(id)
-            .filter(feedback::reply.is_null()),
+    Ok(
+        diesel::update(feedback::table.find(id).filter(feedback::reply.is_null()))
+            .set((
+                feedback::reply.eq(Some(comment)),
+                feedback::replied_by.eq(Some(by)),
+                feedback::replied_at.eq(Some(now)),
+            ))
+            .returning(FeedbackRow::as_returning())
+            .get_result(conn)
+            .await
+            .optional()?,
     )
-    .set((
-        feedback::reply.eq(Some(comment)),
-        feedback::replied_by.eq(Some(by)),
-        feedback::replied_at.eq(Some(now)),
-    ))
-    .returning(FeedbackRow::as_returning())
-    .get_result(conn)
-    .await
-    .optional()?)
 }
 
 /// What a list asks for, checked.
