@@ -3,6 +3,7 @@
 //! adds nothing.
 
 mod feedback;
+mod shop;
 mod trade;
 
 use diesel::prelude::*;
@@ -31,6 +32,7 @@ pub struct Seeded {
     pub fx_rates: usize,
     pub transfer_pricing_policies: usize,
     pub intercompany_orders: usize,
+    pub employee_orders: usize,
     pub feedback: usize,
 }
 
@@ -289,6 +291,9 @@ pub async fn run(settings: &Settings) -> anyhow::Result<Seeded> {
             seeded.transfer_pricing_policies = traded.policies;
             seeded.intercompany_orders = traded.intercompany_orders;
             seeded.feedback = feedback::seed(conn, group).await?;
+            let (orders, rated) = shop::seed(conn, group, chrono::Utc::now()).await?;
+            seeded.employee_orders = orders;
+            seeded.feedback += rated;
             Ok(seeded)
         })
         .await

@@ -42,9 +42,6 @@ fn sees(user: &CurrentUser, order: &RatedOrder) -> bool {
         || user.has(Role::Finance)
         || is_client(user, order)
         || speaks_for_seller(user, order)
-        || (order.kind == OrderKind::Intercompany
-            && user.has(Role::Purchaser)
-            && user.company_id == order.seller_company_id)
 }
 
 /// The order, if `user` sees it; 404 otherwise.
