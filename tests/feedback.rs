@@ -811,8 +811,8 @@ async fn the_internal_service_kpis_of_a_hand_built_month() {
         format!(
             "company_id,employee_orders,employee_fulfilment_hours_p50,intercompany_orders,\
              acceptance_hours_p50,shipping_hours_p50,on_time_rate,rejection_rate,feedback_count,\
-             average_rating,response_rate,replied_rate\r\n\
-             {},5,30,5,4,30,0.5,0.25,4,3.25,0.5714,0.5\r\n",
+             average_rating,response_rate,replied_rate\n\
+             {},5,30,5,4,30,0.5,0.25,4,3.25,0.5714,0.5\n",
             w.abc
         )
     );
@@ -826,7 +826,7 @@ async fn the_internal_service_kpis_of_a_hand_built_month() {
         .unwrap();
     let text = response.text().await.unwrap();
     assert!(
-        text.contains(&format!("\r\n{},0,,0,,,,,0,,,\r\n", w.xyz)),
+        text.contains(&format!("\n{},0,,0,,,,,0,,,\n", w.xyz)),
         "{text}"
     );
 }

@@ -1,6 +1,5 @@
 //! `GET /kpis/internal-service`: JSON, or CSV with `Accept: text/csv`.
 
-use actix_web::http::header;
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use uuid::Uuid;
 
@@ -8,6 +7,7 @@ use super::dto::{KpiItem, KpiQuery, KpiReport};
 use super::queries;
 use crate::domain::period;
 use crate::error::ApiError;
+use crate::finance::reports::{csv, wants_csv};
 use crate::identity::auth::{Authorized, Role, Trade};
 use crate::startup::AppState;
 
@@ -26,46 +26,28 @@ const COLUMNS: [&str; 12] = [
     "replied_rate",
 ];
 
-/// The report as CSV: a header row, then one row per company; null is an empty field. Every
-/// value is a UUID, an integer or a decimal, so none needs quoting.
-pub fn csv(items: &[KpiItem]) -> String {
-    let mut out = COLUMNS.join(",");
-    out.push_str("\r\n");
+/// The report's CSV rows (null is an empty field), in [`COLUMNS`] order.
+pub fn csv_rows(items: &[KpiItem]) -> Vec<Vec<String>> {
     let opt = |v: &Option<String>| v.clone().unwrap_or_default();
-    for item in items {
-        let fields = [
-            item.company_id.to_string(),
-            item.employee_orders.to_string(),
-            opt(&item.employee_fulfilment_hours_p50),
-            item.intercompany_orders.to_string(),
-            opt(&item.acceptance_hours_p50),
-            opt(&item.shipping_hours_p50),
-            opt(&item.on_time_rate),
-            opt(&item.rejection_rate),
-            item.feedback_count.to_string(),
-            opt(&item.average_rating),
-            opt(&item.response_rate),
-            opt(&item.replied_rate),
-        ];
-        out.push_str(&fields.join(","));
-        out.push_str("\r\n");
-    }
-    out
-}
-
-/// Whether the client asked for CSV (`Accept: text/csv`) rather than JSON.
-fn wants_csv(request: &HttpRequest) -> bool {
-    request
-        .headers()
-        .get_all(header::ACCEPT)
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|media| {
-            media
-                .split(';')
-                .next()
-                .is_some_and(|m| m.trim().eq_ignore_ascii_case("text/csv"))
+    items
+        .iter()
+        .map(|item| {
+            vec![
+                item.company_id.to_string(),
+                item.employee_orders.to_string(),
+                opt(&item.employee_fulfilment_hours_p50),
+                item.intercompany_orders.to_string(),
+                opt(&item.acceptance_hours_p50),
+                opt(&item.shipping_hours_p50),
+                opt(&item.on_time_rate),
+                opt(&item.rejection_rate),
+                item.feedback_count.to_string(),
+                opt(&item.average_rating),
+                opt(&item.response_rate),
+                opt(&item.replied_rate),
+            ]
         })
+        .collect()
 }
 
 /// Internal-service KPIs of a month (`period=YYYY-MM`, default the current one), per selling
@@ -81,7 +63,7 @@ fn wants_csv(request: &HttpRequest) -> bool {
     responses(
         (status = 200, description = "The report", content(
             (KpiReport = "application/json"),
-            (String = "text/csv", example = "company_id,employee_orders,employee_fulfilment_hours_p50,intercompany_orders,acceptance_hours_p50,shipping_hours_p50,on_time_rate,rejection_rate,feedback_count,average_rating,response_rate,replied_rate\r\n")
+            (String = "text/csv", example = "company_id,employee_orders,employee_fulfilment_hours_p50,intercompany_orders,acceptance_hours_p50,shipping_hours_p50,on_time_rate,rejection_rate,feedback_count,average_rating,response_rate,replied_rate\n")
         )),
         (status = 400, description = "period not YYYY-MM"),
         (status = 403, description = "Not admin, finance or a purchaser"),
@@ -121,13 +103,8 @@ pub async fn internal_service(
     )
     .await?;
     if wants_csv(&request) {
-        return Ok(HttpResponse::Ok()
-            .content_type("text/csv; charset=utf-8")
-            .insert_header((
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"internal-service-{period}.csv\""),
-            ))
-            .body(csv(&items)));
+        // The same CSV as the finance reports (header line, RFC 4180 quoting, LF line ends).
+        return Ok(csv(&COLUMNS, csv_rows(&items)));
     }
     Ok(HttpResponse::Ok().json(KpiReport { period, items }))
 }
