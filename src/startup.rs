@@ -48,6 +48,8 @@ pub fn api_routes(cfg: &mut ServiceConfig) {
             .configure(crate::fx::routes)
             .configure(crate::intercompany::routes)
             .configure(crate::finance::routes)
+            .configure(crate::feedback::routes)
+            .configure(crate::kpis::routes)
             .configure(crate::audit::routes),
     );
 }

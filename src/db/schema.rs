@@ -94,6 +94,24 @@ diesel::table! {
 }
 
 diesel::table! {
+    feedback (id) {
+        id -> Uuid,
+        group_id -> Uuid,
+        order_id -> Nullable<Uuid>,
+        intercompany_order_id -> Nullable<Uuid>,
+        seller_company_id -> Uuid,
+        author_id -> Uuid,
+        rating -> Int2,
+        comment -> Nullable<Text>,
+        reply -> Nullable<Text>,
+        replied_by -> Nullable<Uuid>,
+        replied_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     fx_rates (id) {
         id -> Uuid,
         group_id -> Uuid,
@@ -251,6 +269,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         group_id -> Uuid,
+        fulfilled_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -339,6 +358,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     companies,
     discount_tiers,
     employees,
+    feedback,
     fx_rates,
     idempotency_keys,
     intercompany_order_lines,

@@ -242,6 +242,7 @@ pub async fn fulfil_order(
     let id = id.into_inner();
     let mut conn = state.pool.get().await?;
     let admin = &admin.user;
+    let state = &state;
     let view = conn
         .transaction::<_, ApiError, _>(async move |conn| {
             let order = queries::find_for_update(conn, admin.group_id, id)
@@ -254,7 +255,8 @@ pub async fn fulfil_order(
                 ));
             }
             let lines = queries::lines_of(conn, id).await?;
-            let view = queries::set_status(conn, &order, "fulfilled", lines).await?;
+            let now = state.clock.now();
+            let view = queries::set_status(conn, &order, "fulfilled", Some(now), lines).await?;
             audit::record(
                 conn,
                 admin.group_id,

@@ -898,19 +898,22 @@ pub async fn cancel(conn: &mut AsyncPgConnection, order: &OrderRow) -> Result<Or
             .await?;
         }
     }
-    set_status(conn, order, "cancelled", lines).await
+    set_status(conn, order, "cancelled", None, lines).await
 }
 
+/// Sets the order's status; `fulfilled_at` is the fulfilment time (only for `fulfilled`).
 pub async fn set_status(
     conn: &mut AsyncPgConnection,
     order: &OrderRow,
     status: &str,
+    fulfilled_at: Option<DateTime<Utc>>,
     lines: Vec<LineRow>,
 ) -> Result<OrderView, ApiError> {
     let row: OrderRow = diesel::update(orders::table.find(order.id))
         .set((
             orders::status.eq(status),
             orders::updated_at.eq(diesel::dsl::now),
+            orders::fulfilled_at.eq(fulfilled_at),
         ))
         .returning(OrderRow::as_returning())
         .get_result(conn)
