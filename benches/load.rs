@@ -168,8 +168,8 @@ async fn main() {
     // has history; empty tables would also leave the plans PostgreSQL caches per connection
     // on sequential scans of tables that then grow during the run.
     println!("preparing {} orders of history …", EMPLOYEES * 20);
-    sql(&mut conn, "INSERT INTO orders (group_id, status, employee_id, seller_company_id, currency, list_total, discount_total, total, allowance_applied, allowance_year, group_currency, fx_rate, created_at, updated_at) \
-         SELECT e.group_id, 'fulfilled', e.id, '00000000-0000-0000-0000-000000000002', 'USD', 0, 0, 0, 0, extract(year FROM t.at)::int, 'USD', 1, t.at, t.at \
+    sql(&mut conn, "INSERT INTO orders (group_id, status, employee_id, seller_company_id, currency, list_total, discount_total, total, allowance_applied, allowance_year, group_currency, fx_rate, created_at, updated_at, fulfilled_at) \
+         SELECT e.group_id, 'fulfilled', e.id, '00000000-0000-0000-0000-000000000002', 'USD', 0, 0, 0, 0, extract(year FROM t.at)::int, 'USD', 1, t.at, t.at, t.at \
          FROM employees e, generate_series(1, 20) n, \
               LATERAL (SELECT CASE WHEN n <= 18 THEN now() - interval '1 year' + n * interval '1 day' ELSE now() - n * interval '1 hour' END AS at) t").await;
     sql(&mut conn, "INSERT INTO order_lines (group_id, order_id, line_no, product_id, quantity, unit_list_price, discount_percent, line_list_total, line_discount, line_total) \
@@ -193,7 +193,8 @@ async fn main() {
     let tokens: Arc<Vec<String>> = Arc::new(
         employees
             .iter()
-            .map(|id| keys.issue(*id).unwrap())
+            // Freshly inserted employees are at credential version 1 (the column default).
+            .map(|id| keys.issue(*id, 1).unwrap())
             .collect(),
     );
     let products = Arc::new(products);

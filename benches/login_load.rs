@@ -46,7 +46,10 @@ async fn main() {
             "JWT_SECRET",
             "bench-secret-bench-secret-bench-secret-000".to_string(),
         ),
-        ("LOGIN_MAX_FAILURES_PER_ACCOUNT", "10000".to_string()),
+        (
+            "LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS",
+            "10000".to_string(),
+        ),
         ("LOGIN_MAX_FAILURES_PER_ADDRESS", "100000".to_string()),
     ]);
     let settings = Settings::from_map(&env).unwrap();

@@ -1,5 +1,10 @@
-//! The one JSON body extractor of the API. It differs from `actix_web::web::Json` in two ways:
+//! The one JSON body extractor of the API (query strings: [`crate::json::Query`]). It differs
+//! from `actix_web::web::Json` in three ways:
 //!
+//! - **Errors name the path of the offending input, never its value** (§2): a body that parses
+//!   but does not fit is 422 with `errors[].field` = `lines[0].quantity`, `list_price`, `roles`
+//!   (unknown), `lines` (missing); malformed JSON (or trailing input) is 400, a body larger than
+//!   `BODY_LIMIT_BYTES` 413, a content type other than JSON 415.
 //! - **Text PostgreSQL cannot store is refused here, for every field of every body**: a string
 //!   holding U+0000 (NUL) is a 422 naming the field (`lines[0].name`), so it never reaches the
 //!   database (which would refuse it with an error the client would see as a 500).
@@ -114,7 +119,8 @@ fn is_json(req: &HttpRequest) -> bool {
         })
 }
 
-/// Syntax → 400; text PostgreSQL cannot store, wrong shape or unknown field → 422.
+/// Syntax → 400; text PostgreSQL cannot store, wrong shape or unknown field → 422 naming the
+/// path of the input (`lines[1].quantity`), never its value.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut value: Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::bad_request(format!("Malformed JSON: {e}")))?;
@@ -125,7 +131,14 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "contains U+0000 (NUL), which text fields cannot hold",
         )]));
     }
-    serde_json::from_value(value).map_err(error::body_shape_error)
+    serde_path_to_error::deserialize::<_, T>(value).map_err(|error| {
+        let path = error.path().to_string();
+        let message = error::strip_position(&error.into_inner().to_string());
+        ApiError::invalid(vec![FieldError::new(
+            crate::json::field_path(&path, &message),
+            message,
+        )])
+    })
 }
 
 /// JSON has one number type and JSON Schema counts `3.0` as an integer; serde would refuse it
@@ -257,5 +270,57 @@ mod tests {
             Some((422, "extra".to_owned()))
         );
         assert!(parse::<Sample>(br#"{"title":"x","lines":[{"name":"y"}]}"#).is_ok());
+        assert!(matches!(
+            parse::<Sample>(br#"{"title":"x","lines":[]} trailing"#),
+            Err(ApiError::Validation { status, .. }) if status.as_u16() == 400
+        ));
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct OrderLine {
+        product_id: String,
+        quantity: i64,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Order {
+        lines: Vec<OrderLine>,
+        note: Option<String>,
+    }
+
+    fn path_of(body: &str) -> String {
+        match parse::<Order>(body.as_bytes()) {
+            Err(error) => error.to_problem().errors[0].field.clone(),
+            Ok(order) => panic!("accepted {order:?}"),
+        }
+    }
+
+    #[test]
+    fn errors_name_the_path_never_the_value() {
+        assert_eq!(
+            path_of(
+                r#"{"lines":[{"product_id":"a","quantity":1},{"product_id":"b","quantity":1.5}]}"#
+            ),
+            "lines[1].quantity"
+        );
+        assert_eq!(
+            path_of(r#"{"lines":[{"product_id":"a"}]}"#),
+            "lines[0].quantity"
+        );
+        assert_eq!(path_of(r#"{"lines":[],"roles":["admin"]}"#), "roles");
+        assert_eq!(
+            path_of(r#"{"lines":[{"product_id":"a","quantity":1,"price":"0"}]}"#),
+            "lines[0].price"
+        );
+        assert_eq!(path_of(r#"{}"#), "lines");
+        assert_eq!(path_of(r#"{"lines":"1.5"}"#), "lines");
+        assert_eq!(
+            path_of(r#"{"lines":[{"product_id":"a\u0000","quantity":1}]}"#),
+            "lines[0].product_id"
+        );
     }
 }

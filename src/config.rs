@@ -58,12 +58,23 @@ pub struct PoolSettings {
     pub statement_timeout: Duration,
 }
 
+/// Failed-login throttling (§3; the numbers are in docs/SECURITY.md). No limit here is a
+/// lockout that one address can aim at an account's owner.
 #[derive(Debug, Clone)]
 pub struct LoginThrottle {
-    /// Failures counted per fixed window; the window also bounds how long a lock lasts.
+    /// Failures counted per fixed window; the window also bounds how long a block lasts.
     pub window: Duration,
-    pub max_failures_per_account: i32,
+    /// Failures for one account *from one address* before that address gets 429 for that
+    /// account (the owner elsewhere is not affected).
+    pub max_failures_per_account_address: i32,
+    /// Failures from one address, over all accounts, before it gets 429.
     pub max_failures_per_address: i32,
+    /// Distinct addresses failing on one account within `spread_window` that put the
+    /// account under a per-account pace (guessing from many addresses).
+    pub spread_addresses: i32,
+    pub spread_window: Duration,
+    /// Under that pace, one attempt per `pace` for the account; others get 429.
+    pub pace: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -83,6 +94,22 @@ pub struct Settings {
     /// Oldest stock and purchase-limit figures a cached catalog page may show
     /// (`Duration::ZERO`: no listing cache). See `catalog::cache`.
     pub listing_cache_ttl: Duration,
+    /// Peers whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`); see `http::client_ip`.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Exact origins a browser front-end may call from (`CORS_ALLOWED_ORIGINS`).
+    pub cors_allowed_origins: Vec<String>,
+    /// When set, `/metrics` requires it as a bearer token (`METRICS_TOKEN`).
+    pub metrics_token: Option<MetricsToken>,
+}
+
+/// The bearer token `/metrics` requires; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MetricsToken(pub String);
+
+impl std::fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 impl Settings {
@@ -140,6 +167,17 @@ impl Settings {
                 message: format!("expected host:port, got `{bind}`"),
             });
         }
+        if get("LOGIN_MAX_FAILURES_PER_ACCOUNT").is_some() {
+            // Renamed when the per-account limit became per account *and address* (an
+            // account-wide limit let anyone lock the owner out); refusing the old name keeps an
+            // operator from believing a limit is in force that no longer exists.
+            return Err(ConfigError {
+                var: "LOGIN_MAX_FAILURES_PER_ACCOUNT",
+                message: "was replaced by LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS (failures for \
+                          one account from one address); see docs/SECURITY.md"
+                    .into(),
+            });
+        }
         let cpus = std::thread::available_parallelism().map_or(2, usize::from);
         Ok(Self {
             environment,
@@ -176,9 +214,9 @@ impl Settings {
                     1,
                     86_400,
                 )?),
-                max_failures_per_account: number(
+                max_failures_per_account_address: number(
                     &get,
-                    "LOGIN_MAX_FAILURES_PER_ACCOUNT",
+                    "LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS",
                     10,
                     1,
                     10_000,
@@ -190,6 +228,21 @@ impl Settings {
                     1,
                     100_000,
                 )? as i32,
+                spread_addresses: number(&get, "LOGIN_SPREAD_ADDRESSES", 3, 2, 10_000)? as i32,
+                spread_window: Duration::from_secs(number(
+                    &get,
+                    "LOGIN_SPREAD_WINDOW_SECS",
+                    60,
+                    1,
+                    86_400,
+                )?),
+                pace: Duration::from_millis(number(
+                    &get,
+                    "LOGIN_ACCOUNT_PACE_MS",
+                    1_000,
+                    100,
+                    600_000,
+                )?),
             },
             password_hash_concurrency: number(
                 &get,
@@ -206,6 +259,17 @@ impl Settings {
                 0,
                 60_000,
             )?),
+            trusted_proxies: trusted_proxies(get("TRUSTED_PROXIES"))?,
+            cors_allowed_origins: cors_origins(get("CORS_ALLOWED_ORIGINS"))?,
+            metrics_token: match get("METRICS_TOKEN") {
+                Some(token) if token.len() < 16 => {
+                    return Err(ConfigError {
+                        var: "METRICS_TOKEN",
+                        message: "must be at least 16 characters".into(),
+                    })
+                }
+                token => token.map(MetricsToken),
+            },
         })
     }
 
@@ -232,6 +296,55 @@ fn number(
             message: format!("expected an integer between {min} and {max}, got `{raw}`"),
         }),
     }
+}
+
+/// `TRUSTED_PROXIES`: comma-separated IP addresses or CIDR networks (`10.0.0.0/8, ::1`).
+fn trusted_proxies(raw: Option<String>) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(Vec::new());
+    };
+    raw.split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            part.parse::<ipnet::IpNet>()
+                .or_else(|_| part.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| ConfigError {
+                    var: "TRUSTED_PROXIES",
+                    message: format!("expected IP addresses or CIDR networks, got `{part}`"),
+                })
+        })
+        .collect()
+}
+
+/// `CORS_ALLOWED_ORIGINS`: comma-separated exact origins (`https://shop.example.com`).
+fn cors_origins(raw: Option<String>) -> Result<Vec<String>, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(Vec::new());
+    };
+    raw.split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(|origin| {
+            let parsed = url::Url::parse(origin).ok();
+            let exact = parsed.as_ref().is_some_and(|url| {
+                matches!(url.scheme(), "http" | "https")
+                    && url.host().is_some()
+                    && url.origin().ascii_serialization() == origin
+            });
+            if exact {
+                Ok(origin.to_owned())
+            } else {
+                Err(ConfigError {
+                    var: "CORS_ALLOWED_ORIGINS",
+                    message: format!(
+                        "expected exact origins such as https://shop.example.com (scheme, host and \
+                         port only, no path or trailing slash), got `{origin}`"
+                    ),
+                })
+            }
+        })
+        .collect()
 }
 
 fn millis(
@@ -292,6 +405,56 @@ mod tests {
         assert_eq!(ttl("250"), Ok(Duration::from_millis(250)));
         assert_eq!(ttl("60001"), Err("LISTING_CACHE_TTL_MS"));
         assert_eq!(ttl("-1"), Err("LISTING_CACHE_TTL_MS"));
+    }
+
+    #[test]
+    fn proxies_origins_and_the_metrics_token_are_checked() {
+        let with = |var: &'static str, value: &str| {
+            Settings::from_map(&HashMap::from([(var, value.to_string())]))
+        };
+        let proxies = with("TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1,::1")
+            .map(|s| s.trusted_proxies.len())
+            .ok();
+        assert_eq!(proxies, Some(3));
+        assert_eq!(
+            with("TRUSTED_PROXIES", "10.0.0.0/33").err().map(|e| e.var),
+            Some("TRUSTED_PROXIES")
+        );
+        let origins = with(
+            "CORS_ALLOWED_ORIGINS",
+            "https://shop.example.com,http://127.0.0.1:5173",
+        )
+        .map(|s| s.cors_allowed_origins)
+        .ok();
+        assert_eq!(
+            origins,
+            Some(vec![
+                "https://shop.example.com".to_owned(),
+                "http://127.0.0.1:5173".to_owned()
+            ])
+        );
+        for bad in [
+            "https://shop.example.com/",
+            "*",
+            "shop.example.com",
+            "https://a.example/app",
+        ] {
+            assert_eq!(
+                with("CORS_ALLOWED_ORIGINS", bad).err().map(|e| e.var),
+                Some("CORS_ALLOWED_ORIGINS"),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            with("METRICS_TOKEN", "short").err().map(|e| e.var),
+            Some("METRICS_TOKEN")
+        );
+        assert_eq!(
+            with("LOGIN_MAX_FAILURES_PER_ACCOUNT", "10")
+                .err()
+                .map(|e| e.var),
+            Some("LOGIN_MAX_FAILURES_PER_ACCOUNT")
+        );
     }
 
     #[test]

@@ -359,6 +359,12 @@ impl From<DieselError> for ApiError {
     }
 }
 
+impl From<crate::domain::Overflow> for ApiError {
+    fn from(error: crate::domain::Overflow) -> Self {
+        Self::Internal(anyhow::Error::new(error))
+    }
+}
+
 impl From<crate::db::PoolError> for ApiError {
     fn from(error: crate::db::PoolError) -> Self {
         Self::Unavailable(format!("database pool: {error}"))
@@ -387,35 +393,35 @@ pub fn json_error(error: JsonPayloadError, _req: &HttpRequest) -> actix_web::Err
     api.into()
 }
 
-/// A body that is valid JSON but not of the operation's shape (wrong type, missing or unknown
-/// field) → 422 naming the field.
-pub fn body_shape_error(error: serde_json::Error) -> ApiError {
-    let message = error.to_string();
-    ApiError::invalid(vec![FieldError::new(
-        field_named_in(&message).unwrap_or_else(|| "body".into()),
-        strip_position(&message),
-    )])
-}
-
-/// serde names the offending field in back-ticks ("unknown field `roles`").
+/// serde names a missing or unknown field in back-ticks ("unknown field `roles`"); other
+/// messages put the offending *value* there ("invalid type: floating point `1.5`"), which is
+/// never a field name.
 fn field_named_in(message: &str) -> Option<String> {
-    let start = message.find('`')? + 1;
-    let len = message.get(start..)?.find('`')?;
-    let name = message.get(start..start + len)?;
-    if message.contains("unknown variant") || message.contains("invalid value") {
-        return None;
-    }
-    Some(name.to_owned())
+    let rest = ["missing field `", "unknown field `", "duplicate field `"]
+        .iter()
+        .find_map(|prefix| message.find(prefix).map(|at| at + prefix.len()))
+        .and_then(|start| message.get(start..))?;
+    rest.split_once('`').map(|(name, _)| name.to_owned())
 }
 
-fn strip_position(message: &str) -> String {
+pub(crate) fn strip_position(message: &str) -> String {
     match message.rfind(" at line ") {
         Some(index) => message.get(..index).unwrap_or(message).to_owned(),
         None => message.to_owned(),
     }
 }
 
-pub fn path_error(error: PathError, _req: &HttpRequest) -> actix_web::Error {
+/// A path parameter that does not parse is a 400 — unless the path names a more specific route
+/// that lacks this method: actix falls through from `/orders/quote` (POST only) to
+/// `/orders/{id}` for a GET, which is a 405 with `Allow: POST`, not a bad id.
+pub fn path_error(error: PathError, req: &HttpRequest) -> actix_web::Error {
+    let allowed = req
+        .app_data::<actix_web::web::Data<crate::startup::RouteTable>>()
+        .map(|routes| routes.allowed_methods(req.path()))
+        .unwrap_or_default();
+    if !allowed.is_empty() && !allowed.contains(req.method()) {
+        return ApiError::MethodNotAllowed { allowed }.into();
+    }
     ApiError::bad_request(format!("Invalid path parameter: {error}")).into()
 }
 
@@ -463,6 +469,10 @@ mod tests {
             Some("email")
         );
         assert_eq!(field_named_in("expected a string"), None);
+        assert_eq!(
+            field_named_in("invalid type: floating point `1.5`, expected i64"),
+            None
+        );
     }
 
     #[test]

@@ -32,6 +32,8 @@ use crate::error::{FieldError, Problem, PROBLEM_JSON};
         (name = "fx", description = "FX rates"),
         (name = "intercompany", description = "Transfer-pricing policies and intercompany orders"),
         (name = "finance", description = "Period close, adjustments, reconciliation, eliminations, netting"),
+        (name = "feedback", description = "Internal clients' feedback on their orders and the seller's reply"),
+        (name = "kpis", description = "Internal-service KPIs per selling company"),
         (name = "audit", description = "Append-only audit log"),
     )
 )]

@@ -21,6 +21,7 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::error::{self, ApiError, PROBLEM_JSON};
+use crate::http;
 use crate::identity::{password::PasswordHasher, token::TokenKeys};
 
 /// Everything a handler may need, shared by all workers.
@@ -46,6 +47,8 @@ pub fn api_routes(cfg: &mut ServiceConfig) {
             .configure(crate::fx::routes)
             .configure(crate::intercompany::routes)
             .configure(crate::finance::routes)
+            .configure(crate::feedback::routes)
+            .configure(crate::kpis::routes)
             .configure(crate::audit::routes),
     );
 }
@@ -61,6 +64,13 @@ pub struct Application {
 impl Application {
     /// Finds (or creates) the database, migrates it, binds the listener and prepares the server.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with(settings, |_| {}).await
+    }
+
+    /// [`Application::build`] with `extra` routes registered next to the API's, behind the same
+    /// middleware. Only tests use it (e.g. a route that panics, to check that a panic becomes
+    /// a 500 problem); the service itself never adds any.
+    pub async fn build_with(settings: Settings, extra: ExtraRoutes) -> anyhow::Result<Self> {
         let located = db::locate(settings.database_url.as_deref()).await?;
         tracing::info!(database = %db::redact(&located.url), origin = located.origin, "database located");
         let applied = db::migrate(&located.url).await?;
@@ -82,6 +92,7 @@ impl Application {
             listing_cache,
             clock.clone(),
             settings,
+            extra,
         )?;
         Ok(Self {
             port,
@@ -101,12 +112,16 @@ impl Application {
     }
 }
 
+/// Routes added by [`Application::build_with`].
+pub type ExtraRoutes = fn(&mut web::ServiceConfig);
+
 fn run(
     listener: TcpListener,
     pool: DbPool,
     listing_cache: ListingCache,
     clock: Clock,
     settings: Settings,
+    extra: ExtraRoutes,
 ) -> anyhow::Result<Server> {
     let settings = Arc::new(settings);
     let state = web::Data::new(AppState {
@@ -124,6 +139,8 @@ fn run(
     let routes = web::Data::new(RouteTable::from_openapi(&crate::openapi::collected()));
     let metrics = metrics(&pool, &listing_cache)?;
     let body_limit = settings.body_limit;
+    let metrics_token = settings.metrics_token.clone();
+    let app_settings = settings.clone();
 
     let server = HttpServer::new(move || {
         let (app, _) = App::new()
@@ -141,17 +158,28 @@ fn run(
             .app_data(web::PayloadConfig::default().limit(body_limit))
             .configure(api_routes)
             .split_for_parts();
+        let metrics_token = metrics_token.clone();
+        // Listed from the innermost out: a panic is caught next to the router, so every
+        // layer above (problem format, request id, log, metrics, headers) sees a plain 500.
         app.service(web::resource("/api-docs/openapi.json").get(serve_openapi))
             .configure(crate::docs::routes)
+            .configure(extra)
             .default_service(web::to(fallback))
+            .wrap(actix_web::middleware::from_fn(http::catch_panics))
             .wrap(actix_web::middleware::from_fn(refuse_unstorable_query))
-            .wrap(actix_web::middleware::from_fn(problem_for_every_error))
             .wrap(actix_web::middleware::from_fn(move |req, next| {
                 limit_declared_body(req, next, body_limit)
             }))
+            .wrap(http::cors(&app_settings))
+            .wrap(actix_web::middleware::from_fn(problem_for_every_error))
             .wrap(actix_web::middleware::from_fn(request_id_header))
-            .wrap(TracingLogger::default())
+            .wrap(TracingLogger::<http::RequestSpan>::new())
             .wrap(metrics.clone())
+            .wrap(actix_web::middleware::from_fn(http::bound_method))
+            .wrap(actix_web::middleware::from_fn(move |req, next| {
+                http::guard_metrics(req, next, metrics_token.clone())
+            }))
+            .wrap(actix_web::middleware::from_fn(http::security_headers))
     })
     .workers(settings.workers)
     .shutdown_timeout(30)
@@ -375,34 +403,93 @@ impl RouteTable {
             .collect()
     }
 
-    fn allowed_methods(&self, path: &str) -> Vec<Method> {
-        let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
-        let mut allowed = Vec::new();
+    /// The methods of the route `path` names, exactly as the router matches it: no trailing
+    /// or doubled slash (those are 404), and a literal segment wins over a parameter, so
+    /// `/orders/quote` is the quote route (POST) and not `/orders/{id}` (GET).
+    pub fn allowed_methods(&self, path: &str) -> Vec<Method> {
+        let Some(rest) = path.strip_prefix('/') else {
+            return Vec::new();
+        };
+        let parts: Vec<&str> = rest.split('/').collect();
+        if parts.iter().any(|part| part.is_empty()) {
+            return Vec::new();
+        }
+        let mut best: Option<(Vec<bool>, Vec<Method>)> = None;
         for (segments, methods) in &self.0 {
             let matches = segments.len() == parts.len()
                 && segments
                     .iter()
                     .zip(&parts)
                     .all(|(segment, part)| match segment {
-                        Segment::Parameter => !part.is_empty(),
+                        Segment::Parameter => true,
                         Segment::Literal(literal) => literal == part,
                     });
-            if matches {
-                allowed.extend(methods.iter().cloned());
+            if !matches {
+                continue;
+            }
+            // Literal segments, left to right: the more specific route compares greater.
+            let shape: Vec<bool> = segments
+                .iter()
+                .map(|s| matches!(s, Segment::Literal(_)))
+                .collect();
+            match &mut best {
+                Some((best_shape, best_methods)) if *best_shape == shape => {
+                    best_methods.extend(methods.iter().cloned());
+                }
+                Some((best_shape, _)) if *best_shape > shape => {}
+                _ => best = Some((shape, methods.clone())),
             }
         }
-        allowed
+        best.map(|(_, methods)| methods).unwrap_or_default()
     }
 }
 
+/// Requests no route took: 404 for an unknown path, `OPTIONS` → 204 with `Allow`, any other
+/// method → 405 with `Allow` (exactly the route's methods).
 async fn fallback(
     req: HttpRequest,
     routes: web::Data<RouteTable>,
 ) -> Result<HttpResponse, ApiError> {
     let allowed = routes.allowed_methods(req.path());
-    Err(if allowed.is_empty() {
-        ApiError::NotFound
-    } else {
-        ApiError::MethodNotAllowed { allowed }
-    })
+    if allowed.is_empty() {
+        return Err(ApiError::NotFound);
+    }
+    if req.method() == Method::OPTIONS {
+        return Ok(HttpResponse::NoContent()
+            .insert_header(header::Allow(allowed))
+            .finish());
+    }
+    Err(ApiError::MethodNotAllowed { allowed })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> RouteTable {
+        RouteTable::from_openapi(&crate::openapi::collected())
+    }
+
+    #[test]
+    fn allow_lists_exactly_the_route_methods() {
+        let routes = table();
+        assert_eq!(
+            routes.allowed_methods("/api/v1/orders/quote"),
+            vec![Method::POST]
+        );
+        assert_eq!(
+            routes.allowed_methods("/api/v1/orders/0b8f4d1e-0000-4000-8000-000000000000"),
+            vec![Method::GET]
+        );
+        assert_eq!(routes.allowed_methods("/api/v1/me"), vec![Method::GET]);
+        for odd in [
+            "/api/v1/me/",
+            "/api//v1/me",
+            "//api/v1/me",
+            "/api/v1/orders//cancel",
+            "",
+        ] {
+            assert!(routes.allowed_methods(odd).is_empty(), "{odd}");
+        }
+    }
 }

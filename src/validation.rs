@@ -3,6 +3,7 @@
 use rust_decimal::Decimal;
 
 use crate::domain::codes::{CountryCode, CurrencyCode};
+use crate::domain::money;
 use crate::error::FieldError;
 
 /// Codes (company, category, tier): 1–32 letters, digits, `_ . -`, starting alphanumeric.
@@ -72,21 +73,44 @@ pub fn country(value: &str, errors: &mut Vec<FieldError>) {
     }
 }
 
-/// A percentage between 0 and 100 as a decimal string with at most 4 decimals.
+/// A percentage between 0 and 100: a plain decimal string with at most 4 decimals
+/// (see [`money::parse_percent`]).
 pub fn percent(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> Option<Decimal> {
-    match raw.trim().parse::<Decimal>() {
-        Ok(value)
-            if value >= Decimal::ZERO && value <= Decimal::ONE_HUNDRED && value.scale() <= 4 =>
-        {
-            Some(value)
-        }
-        _ => {
-            errors.push(FieldError::new(
-                field,
-                "must be a decimal string between 0 and 100",
-            ));
+    match money::parse_percent(raw) {
+        Ok(value) if value >= Decimal::ZERO && value <= Decimal::ONE_HUNDRED => Some(value),
+        Ok(_) => {
+            errors.push(FieldError::new(field, "must be between 0 and 100"));
             None
         }
+        Err(message) => {
+            errors.push(FieldError::new(field, message));
+            None
+        }
+    }
+}
+
+/// A non-negative amount in `currency` (see [`money::parse_amount`]).
+pub fn amount(
+    field: &str,
+    raw: &str,
+    currency: CurrencyCode,
+    errors: &mut Vec<FieldError>,
+) -> Option<Decimal> {
+    money::parse_non_negative_amount(raw, currency)
+        .map_err(|message| errors.push(FieldError::new(field, message)))
+        .ok()
+}
+
+/// Stock on hand and stock deltas stay within ±1 000 000 000 (§2).
+pub const MAX_STOCK: i32 = 1_000_000_000;
+
+/// A stock figure or delta within ±[`MAX_STOCK`].
+pub fn stock_bound(field: &str, value: i32, errors: &mut Vec<FieldError>) {
+    if !(-MAX_STOCK..=MAX_STOCK).contains(&value) {
+        errors.push(FieldError::new(
+            field,
+            format!("must be between -{MAX_STOCK} and {MAX_STOCK}"),
+        ));
     }
 }
 

@@ -1070,3 +1070,210 @@ async fn a_catalog_created_through_the_api_is_analysed_within_seconds() {
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
 }
+
+/// §2: amounts are plain decimals with at most 13 integer digits and the currency's decimals,
+/// percentages at most 4 + 4 digits; anything else is a 422 naming the field (never its value),
+/// and the server keeps answering. Before, `"1e28"` or a 28-digit price was stored and every
+/// quote of it crashed the worker (a dropped connection).
+#[tokio::test]
+async fn malformed_and_huge_amounts_are_422_with_the_field_path() {
+    let app = TestApp::spawn().await;
+    let group = app.bootstrap().await;
+    let category = app.create_category(&group.admin, "misc").await;
+    let product = |price: Value| {
+        json!({"sku": "BAD", "name": "Bad", "category_id": category["id"],
+               "seller_company_id": group.root_id, "kind": "goods",
+               "list_price": price, "unit_cost": "0"})
+    };
+    for bad in [
+        json!("1000000000000000000000000000"),
+        json!("1e28"),
+        json!("1e3"),
+        json!("1_000.00"),
+        json!("+5.00"),
+        json!(" 5.00"),
+        json!("1.000000000000000000000000000001"),
+        json!("10.505"),
+        json!("12.500"),
+        json!("10000000000000"),
+        json!("-1.00"),
+        json!("NaN"),
+        json!(12.5),
+    ] {
+        let reply = app
+            .post("/api/v1/products", &group.admin, product(bad.clone()))
+            .await;
+        reply.assert_problem(422, "validation_failed");
+        assert_eq!(
+            reply.body["errors"][0]["field"], "list_price",
+            "{bad}: {}",
+            reply.body
+        );
+    }
+    let mut cost = product(json!("1.00"));
+    cost["unit_cost"] = json!("0.001");
+    let reply = app.post("/api/v1/products", &group.admin, cost).await;
+    reply.assert_problem(422, "validation_failed");
+    assert_eq!(reply.body["errors"][0]["field"], "unit_cost");
+
+    let created = app
+        .create_product(
+            &group.admin,
+            "OK",
+            &category,
+            &group.root_id,
+            "9999999999999.99",
+            json!({}),
+        )
+        .await;
+    assert_eq!(created["list_price"], "9999999999999.99");
+    let path = format!("/api/v1/products/{}", created["id"].as_str().unwrap());
+    for bad in ["1e28", "10000000000000.00", "0.001"] {
+        let reply = app
+            .patch(&path, &group.admin, json!({"list_price": bad}))
+            .await;
+        reply.assert_problem(422, "validation_failed");
+        assert_eq!(reply.body["errors"][0]["field"], "list_price");
+    }
+
+    // Tiers: the allowance is an amount in the group currency (USD: 2 decimals), the
+    // discount a percentage.
+    let tier = |percent: &str, allowance: &str| json!({"code": "T", "name": "T", "discount_percent": percent, "annual_allowance": allowance});
+    for (body, field) in [
+        (tier("10", "1.001"), "annual_allowance"),
+        (tier("10", "1e3"), "annual_allowance"),
+        (tier("1e1", "100.00"), "discount_percent"),
+        (tier("10.00001", "100.00"), "discount_percent"),
+        (tier("10000", "100.00"), "discount_percent"),
+        (tier("+10", "100.00"), "discount_percent"),
+    ] {
+        let reply = app.post("/api/v1/discount-tiers", &group.admin, body).await;
+        reply.assert_problem(422, "validation_failed");
+        assert_eq!(reply.body["errors"][0]["field"], field, "{}", reply.body);
+    }
+    let staff = app
+        .create_tier(&group.admin, "staff", "12.5", Some("1000.00"), &["direct"])
+        .await;
+    let reply = app
+        .patch(
+            &format!("/api/v1/discount-tiers/{}", staff["id"].as_str().unwrap()),
+            &group.admin,
+            json!({"annual_allowance": "1.001"}),
+        )
+        .await;
+    reply.assert_problem(422, "validation_failed");
+    assert_eq!(reply.body["errors"][0]["field"], "annual_allowance");
+    let reply = app
+        .send(
+            reqwest::Method::PUT,
+            &format!(
+                "/api/v1/discount-tiers/{}/categories/{}",
+                staff["id"].as_str().unwrap(),
+                category["id"].as_str().unwrap()
+            ),
+            Some(&group.admin),
+            Some(json!({"discount_percent": "15%"})),
+        )
+        .await;
+    reply.assert_problem(422, "validation_failed");
+    assert_eq!(reply.body["errors"][0]["field"], "discount_percent");
+
+    // Nothing malformed was stored, and the server still answers.
+    let listed = app.get("/api/v1/products?limit=100", &group.admin).await;
+    assert_eq!(items(listed.assert_status(200)).len(), 1);
+}
+
+/// §2: stock and deltas within ±1 000 000 000, stock after an adjustment within 0..=1e9; the
+/// largest allowed price times the largest quantity is quoted and ordered without error.
+#[tokio::test]
+async fn stock_is_bounded_and_the_largest_order_prices_without_overflow() {
+    let app = TestApp::spawn().await;
+    let group = app.bootstrap().await;
+    let category = app.create_category(&group.admin, "misc").await;
+    let body = |stock: i64| {
+        json!({"sku": "S", "name": "S", "category_id": category["id"],
+               "seller_company_id": group.root_id, "kind": "goods",
+               "list_price": "1.00", "unit_cost": "0", "stock_on_hand": stock})
+    };
+    let reply = app
+        .post("/api/v1/products", &group.admin, body(1_000_000_001))
+        .await;
+    reply.assert_problem(422, "validation_failed");
+    assert_eq!(reply.body["errors"][0]["field"], "stock_on_hand");
+    let full = app
+        .create_product(
+            &group.admin,
+            "FULL",
+            &category,
+            &group.root_id,
+            "1.00",
+            json!({"stock_on_hand": 1_000_000_000}),
+        )
+        .await;
+    let stock = format!("/api/v1/products/{}/stock", full["id"].as_str().unwrap());
+    for delta in [2_147_483_647i64, 1_000_000_001, -1_000_000_001, 1] {
+        let reply = app
+            .post(
+                &stock,
+                &group.admin,
+                json!({"delta": delta, "reason": "probe"}),
+            )
+            .await;
+        reply.assert_problem(422, "validation_failed");
+        assert_eq!(
+            reply.body["errors"][0]["field"], "delta",
+            "{delta}: {}",
+            reply.body
+        );
+    }
+    let emptied = app
+        .post(
+            &stock,
+            &group.admin,
+            json!({"delta": -1_000_000_000, "reason": "count"}),
+        )
+        .await;
+    assert_eq!(emptied.assert_status(200)["stock_on_hand"], 0);
+    app.post(
+        &stock,
+        &group.admin,
+        json!({"delta": -1, "reason": "count"}),
+    )
+    .await
+    .assert_problem(409, "insufficient_stock");
+
+    // The largest price, the largest quantity, the largest percentage.
+    let tier = app
+        .create_tier(&group.admin, "all", "100", None, &["direct"])
+        .await;
+    let dear = app
+        .create_product(
+            &group.admin,
+            "DEAR",
+            &category,
+            &group.root_id,
+            "9999999999999.99",
+            json!({"stock_on_hand": 1000}),
+        )
+        .await;
+    let (_, token) = app
+        .create_shopper(
+            &group.admin,
+            &group.root_id,
+            "rich@jkl.example",
+            Some(&tier),
+            "direct",
+        )
+        .await;
+    let lines = json!({"lines": [{"product_id": dear["id"], "quantity": 1000}]});
+    let quote = app.post("/api/v1/orders/quote", &token, lines).await;
+    let quote = quote.assert_status(200);
+    assert_eq!(quote["list_total"], "9999999999999990.00");
+    assert_eq!(quote["discount_total"], "9999999999999990.00");
+    assert_eq!(quote["total"], "0.00");
+    let placed = app.place_order(&token, "largest", &[(&dear, 1000)]).await;
+    assert_eq!(
+        placed.assert_status(201)["list_total"],
+        "9999999999999990.00"
+    );
+}

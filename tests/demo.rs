@@ -31,6 +31,9 @@ async fn seed_demo_is_idempotent_and_usable() {
     assert_eq!(first["fx_rates"], 366);
     assert_eq!(first["transfer_pricing_policies"], 2);
     assert_eq!(first["intercompany_orders"], 8);
+    assert_eq!(first["employee_orders"], 12);
+    // Four on intercompany orders, six of the nine fulfilled employee orders.
+    assert_eq!(first["feedback"], 10);
     let second: Value = serde_json::from_slice(&run().stdout).unwrap();
     for field in [
         "companies",
@@ -41,6 +44,8 @@ async fn seed_demo_is_idempotent_and_usable() {
         "fx_rates",
         "transfer_pricing_policies",
         "intercompany_orders",
+        "employee_orders",
+        "feedback",
     ] {
         assert_eq!(second[field], 0, "second run added {field}");
     }
@@ -137,4 +142,54 @@ async fn seed_demo_is_idempotent_and_usable() {
         .as_array()
         .unwrap()
         .is_empty());
+    // Feedback: XYZ's purchaser rated what ABC shipped (three orders, two answered), ABC's
+    // purchaser what XYZ shipped, and employees six of their fulfilled orders; the KPIs of the
+    // last four months (orders go back 60 days) count all of it and the twelve employee orders.
+    let paul = app
+        .token("paul.purchaser@abc.example", "demo-password-2026")
+        .await;
+    let received = app.get("/api/v1/feedback?limit=100", &paul).await;
+    let received = received.assert_status(200)["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let intercompany: Vec<&Value> = received
+        .iter()
+        .filter(|f| f["order_kind"] == "intercompany")
+        .collect();
+    assert_eq!(intercompany.len(), 3);
+    assert_eq!(
+        intercompany
+            .iter()
+            .filter(|f| !f["reply"].is_null())
+            .count(),
+        2
+    );
+    let abc_id = intercompany[0]["seller_company_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (mut abc_feedback, mut employee_orders, mut all_feedback) = (0, 0, 0);
+    let mut month = chrono::Utc::now().date_naive();
+    for _ in 0..4 {
+        let period = month.format("%Y-%m").to_string();
+        let report = app
+            .get(
+                &format!("/api/v1/kpis/internal-service?period={period}"),
+                &admin,
+            )
+            .await;
+        let report = report.assert_status(200).clone();
+        for item in report["items"].as_array().unwrap() {
+            if item["company_id"] == abc_id.as_str() {
+                abc_feedback += item["feedback_count"].as_i64().unwrap();
+            }
+            employee_orders += item["employee_orders"].as_i64().unwrap();
+            all_feedback += item["feedback_count"].as_i64().unwrap();
+        }
+        month = month - chrono::Months::new(1);
+    }
+    assert_eq!(abc_feedback, i64::try_from(received.len()).unwrap());
+    assert_eq!(employee_orders, 12);
+    assert_eq!(all_feedback, 10);
 }

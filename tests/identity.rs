@@ -33,11 +33,18 @@ async fn only_well_formed_tokens_with_the_pinned_algorithm_are_accepted() {
     let app = TestApp::spawn().await;
     let group = app.bootstrap().await;
     let sub = group.admin_id.clone();
-    let good = json!({"sub": sub, "iat": now(), "exp": now() + 600, "iss": "internal-store", "aud": "internal-store-api"});
+    let good = json!({"sub": sub, "iat": now(), "exp": now() + 600, "iss": "internal-store", "aud": "internal-store-api", "ver": 1});
     let secret = JWT_SECRET.as_bytes();
 
     let valid = sign(Header::new(Algorithm::HS256), &good, secret);
     app.get("/api/v1/me", &valid).await.assert_status(200);
+    // Clock skew within the 5 s of leeway is tolerated.
+    let mut skewed = good.clone();
+    skewed["iat"] = json!(now() + 3);
+    skewed["nbf"] = json!(now() + 3);
+    skewed["exp"] = json!(now() + 603);
+    let skewed = sign(Header::new(Algorithm::HS256), &skewed, secret);
+    app.get("/api/v1/me", &skewed).await.assert_status(200);
 
     let mut forged: Vec<(&str, String)> = vec![
         (
@@ -77,18 +84,134 @@ async fn only_well_formed_tokens_with_the_pinned_algorithm_are_accepted() {
     let mut no_sub = good.clone();
     no_sub.as_object_mut().unwrap().remove("sub");
     variants.push(("missing sub", no_sub));
+    // §3: issued or valid only in the future (beyond 5 s of leeway), or living longer than
+    // the configured lifetime (900 s here), or without the credential version.
+    let mut future_iat = good.clone();
+    future_iat["iat"] = json!(now() + 60);
+    future_iat["exp"] = json!(now() + 660);
+    variants.push(("iat in the future", future_iat));
+    let mut future_nbf = good.clone();
+    future_nbf["nbf"] = json!(now() + 60);
+    variants.push(("nbf in the future", future_nbf));
+    let mut ten_years = good.clone();
+    ten_years["exp"] = json!(now() + 10 * 365 * 86_400);
+    variants.push(("ten-year lifetime", ten_years));
+    let mut long_ago = good.clone();
+    long_ago["iat"] = json!(now() - 3600);
+    variants.push(("lifetime beyond the configured one", long_ago));
+    let mut no_version = good.clone();
+    no_version.as_object_mut().unwrap().remove("ver");
+    variants.push(("missing ver", no_version));
+    let mut old_version = good.clone();
+    old_version["ver"] = json!(0);
+    variants.push(("older credential version", old_version));
     for (name, claims) in variants {
         forged.push((name, sign(Header::new(Algorithm::HS256), &claims, secret)));
     }
     for (name, token) in forged {
-        let reply = app.get("/api/v1/me", &token).await;
-        assert_eq!(reply.status.as_u16(), 401, "{name} should be refused");
-        reply.assert_problem(401, "unauthorized");
+        // Both ways a request is authenticated: the extractor that loads the employee, and
+        // the listing, which takes the employee from its cache.
+        for path in ["/api/v1/me", "/api/v1/products"] {
+            let reply = app.get(path, &token).await;
+            assert_eq!(
+                reply.status.as_u16(),
+                401,
+                "{name} should be refused on {path}"
+            );
+            reply.assert_problem(401, "unauthorized");
+        }
     }
     let anonymous = app
         .send(reqwest::Method::GET, "/api/v1/me", None, None)
         .await;
     anonymous.assert_problem(401, "unauthorized");
+}
+
+/// §3: a token stops working when its employee's password changes, when they are deactivated
+/// (reactivation does not revive it) and when they lose a role — also where the employee comes
+/// from the listing cache, not the database.
+#[tokio::test]
+async fn tokens_die_with_their_credentials() {
+    let app = TestApp::spawn().await;
+    let group = app.bootstrap().await;
+    let (employee, first) = app
+        .create_employee(
+            &group.admin,
+            &group.root_id,
+            "emp@jkl.example",
+            &["employee", "finance"],
+        )
+        .await;
+    let path = format!("/api/v1/employees/{}", employee["id"].as_str().unwrap());
+    let works = |token: String| {
+        let app = &app;
+        async move {
+            app.get("/api/v1/me", &token).await.assert_status(200);
+            // Twice, so the second answer comes from the listing cache.
+            app.get("/api/v1/products", &token).await.assert_status(200);
+            app.get("/api/v1/products", &token).await.assert_status(200);
+        }
+    };
+    let refused = |token: String, why: &'static str| {
+        let app = &app;
+        async move {
+            for path in ["/api/v1/me", "/api/v1/products", "/api/v1/employees"] {
+                let reply = app.get(path, &token).await;
+                assert_eq!(reply.status.as_u16(), 401, "{why}: {path} {}", reply.body);
+                reply.assert_problem(401, "unauthorized");
+            }
+        }
+    };
+    works(first.clone()).await;
+
+    // A new password (set by an admin) ends the old token; the new password signs in.
+    app.patch(
+        &path,
+        &group.admin,
+        json!({"password": "a-brand-new-password"}),
+    )
+    .await
+    .assert_status(200);
+    refused(first, "after a password change").await;
+    let second = app.token("emp@jkl.example", "a-brand-new-password").await;
+    works(second.clone()).await;
+
+    // Deactivation ends it, and reactivation does not bring it back.
+    app.patch(&path, &group.admin, json!({"active": false}))
+        .await
+        .assert_status(200);
+    app.patch(&path, &group.admin, json!({"active": true}))
+        .await
+        .assert_status(200);
+    refused(second, "after deactivation and reactivation").await;
+    let third = app.token("emp@jkl.example", "a-brand-new-password").await;
+    works(third.clone()).await;
+    app.get("/api/v1/employees", &third)
+        .await
+        .assert_status(200);
+
+    // Gaining a role keeps the token; losing one ends it.
+    app.patch(
+        &path,
+        &group.admin,
+        json!({"roles": ["employee", "finance", "purchaser"]}),
+    )
+    .await
+    .assert_status(200);
+    works(third.clone()).await;
+    app.patch(
+        &path,
+        &group.admin,
+        json!({"roles": ["employee", "purchaser"]}),
+    )
+    .await
+    .assert_status(200);
+    refused(third, "after losing the finance role").await;
+    let fourth = app.token("emp@jkl.example", "a-brand-new-password").await;
+    works(fourth.clone()).await;
+    app.get("/api/v1/employees", &fourth)
+        .await
+        .assert_problem(403, "forbidden");
 }
 
 #[tokio::test]
@@ -404,7 +527,7 @@ async fn me_shows_the_profile_and_allowance() {
 #[tokio::test]
 async fn unknown_email_and_wrong_password_look_and_time_the_same() {
     let app = TestApp::spawn_with(&[
-        ("LOGIN_MAX_FAILURES_PER_ACCOUNT", "1000"),
+        ("LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS", "1000"),
         ("LOGIN_MAX_FAILURES_PER_ADDRESS", "1000"),
     ])
     .await;
@@ -471,6 +594,152 @@ async fn repeated_failures_are_throttled_until_the_window_ends() {
     app.login(ADMIN_EMAIL, ADMIN_PASSWORD)
         .await
         .assert_status(200);
+}
+
+/// A login attempt that a trusted proxy forwards for `client`.
+async fn login_from(app: &TestApp, client: &str, email: &str, password: &str) -> common::Reply {
+    let response = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .header("x-forwarded-for", client)
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    TestApp::decode(response).await
+}
+
+/// §3: ten failures from one address cannot lock the owner out (they sign in at once from an
+/// address with no recent failures), while guessing one account from thirty addresses is
+/// still slowed: 429s, or ten seconds or more in all.
+#[tokio::test]
+async fn the_owner_gets_in_after_failures_elsewhere_while_spread_guessing_is_slowed() {
+    let app = TestApp::spawn_with(&[("TRUSTED_PROXIES", "127.0.0.1/32")]).await;
+    let group = app.bootstrap().await;
+
+    for _ in 0..10 {
+        login_from(&app, "198.51.100.1", ADMIN_EMAIL, "wrong-password-guess")
+            .await
+            .assert_problem(401, "unauthorized");
+    }
+    // The guessing address is blocked for this account, even with the right password…
+    login_from(&app, "198.51.100.1", ADMIN_EMAIL, "wrong-password-guess")
+        .await
+        .assert_problem(429, "rate_limited");
+    login_from(&app, "198.51.100.1", ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await
+        .assert_problem(429, "rate_limited");
+    // …and the owner, elsewhere, gets in at once.
+    let started = Instant::now();
+    login_from(&app, "203.0.113.7", ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await
+        .assert_status(200);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Thirty guesses at another account from thirty addresses within a minute.
+    app.create_employee(
+        &group.admin,
+        &group.root_id,
+        "target@jkl.example",
+        &["employee"],
+    )
+    .await;
+    let started = Instant::now();
+    let mut statuses = Vec::new();
+    for n in 0..30 {
+        let reply = login_from(
+            &app,
+            &format!("192.0.2.{}", n + 1),
+            "target@jkl.example",
+            "wrong-password-guess",
+        )
+        .await;
+        if reply.status.as_u16() == 429 {
+            reply.assert_problem(429, "rate_limited");
+            assert!(reply.headers.contains_key("retry-after"));
+        } else {
+            reply.assert_problem(401, "unauthorized");
+        }
+        statuses.push(reply.status.as_u16());
+    }
+    let elapsed = started.elapsed();
+    assert!(
+        statuses.contains(&429) || elapsed >= Duration::from_secs(10),
+        "30 spread guesses took {elapsed:?} without a 429: {statuses:?}"
+    );
+    // Only a handful of those guesses were checked against the password at all.
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    assert!(
+        checked as u64 <= 3 + elapsed.as_secs() + 1,
+        "{checked} guesses checked in {elapsed:?}: {statuses:?}"
+    );
+}
+
+/// Without a trusted proxy, `X-Forwarded-For` is the caller's own words: varying it does not
+/// make a guesser a new address.
+#[tokio::test]
+async fn a_spoofed_forwarded_for_does_not_escape_the_throttle() {
+    let app = TestApp::spawn_with(&[("LOGIN_ACCOUNT_PACE_MS", "100")]).await;
+    app.bootstrap().await;
+    for n in 1..=10 {
+        login_from(
+            &app,
+            &format!("198.51.100.{n}"),
+            ADMIN_EMAIL,
+            "wrong-password-guess",
+        )
+        .await
+        .assert_problem(401, "unauthorized");
+    }
+    // Were the header believed, this would be a clean address (and the pace long free).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    login_from(&app, "198.51.100.99", ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await
+        .assert_problem(429, "rate_limited");
+}
+
+/// Under the per-account pace, guesses racing from many addresses share one slot: at most one
+/// of them reaches the password check.
+#[tokio::test]
+async fn racing_guesses_under_the_pace_get_one_password_check() {
+    let app = TestApp::spawn_with(&[
+        ("TRUSTED_PROXIES", "127.0.0.1/32"),
+        ("LOGIN_ACCOUNT_PACE_MS", "60000"),
+    ])
+    .await;
+    app.bootstrap().await;
+    for n in 1..=3 {
+        login_from(
+            &app,
+            &format!("192.0.2.{n}"),
+            ADMIN_EMAIL,
+            "wrong-password-guess",
+        )
+        .await
+        .assert_problem(401, "unauthorized");
+    }
+    let guesses = (10..30).map(|n| {
+        let app = &app;
+        async move {
+            login_from(
+                app,
+                &format!("192.0.2.{n}"),
+                ADMIN_EMAIL,
+                "wrong-password-guess",
+            )
+            .await
+            .status
+            .as_u16()
+        }
+    });
+    let statuses = futures_util::future::join_all(guesses).await;
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    assert!(checked <= 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 20 - checked);
 }
 
 #[tokio::test]

@@ -837,7 +837,7 @@ async fn bad_orders_are_refused_with_the_field_named_and_change_nothing() {
         .unwrap();
     let priced = TestApp::decode(priced).await;
     priced.assert_problem(422, "validation_failed");
-    assert_eq!(priced.body["errors"][0]["field"], "unit_price");
+    assert_eq!(priced.body["errors"][0]["field"], "lines[0].unit_price");
 
     // Nothing happened: stock intact, no orders, no allowance used.
     let after = app

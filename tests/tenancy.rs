@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 /// One group with one object of every kind and a signed-in member for every role.
 struct Tenant {
     group: Group,
-    /// Object ids by kind: root, company, category, tier, product, employee, order.
+    /// Object ids by kind: root, company, category, tier, product, employee, order, …
     ids: HashMap<&'static str, String>,
     /// (role, token) for every role, the group's first admin included.
     members: Vec<(&'static str, String)>,
@@ -139,6 +139,36 @@ async fn populate(app: &TestApp, code: &str, domain: &str) -> Tenant {
         .await
         .unwrap();
     let ic_order = TestApp::decode(ic_order).await.assert_status(201).clone();
+    // Feedback on both orders, once delivered (so that reading it has something to find).
+    let order_path = format!("/api/v1/orders/{}", order["id"].as_str().unwrap());
+    app.post(&format!("{order_path}/fulfil"), &group.admin, json!({}))
+        .await
+        .assert_status(200);
+    let feedback = app
+        .post(
+            &format!("{order_path}/feedback"),
+            &shopper_token,
+            json!({"rating": 4, "comment": "fine"}),
+        )
+        .await
+        .assert_status(201)
+        .clone();
+    let ic_path = format!(
+        "/api/v1/intercompany-orders/{}",
+        ic_order["id"].as_str().unwrap()
+    );
+    for action in ["accept", "ship"] {
+        app.post(&format!("{ic_path}/{action}"), &group.admin, json!({}))
+            .await
+            .assert_status(200);
+    }
+    app.post(
+        &format!("{ic_path}/feedback"),
+        &buyer_token,
+        json!({"rating": 5}),
+    )
+    .await
+    .assert_status(201);
 
     let mut members = vec![("employee", shopper_token)];
     members.push(("finance", finance_token));
@@ -166,6 +196,7 @@ async fn populate(app: &TestApp, code: &str, domain: &str) -> Tenant {
         ("policy", policy["id"].as_str().unwrap().to_owned()),
         ("fx_rate", rate["id"].as_str().unwrap().to_owned()),
         ("ic_order", ic_order["id"].as_str().unwrap().to_owned()),
+        ("feedback", feedback["id"].as_str().unwrap().to_owned()),
     ]);
     Tenant {
         group,
@@ -725,6 +756,24 @@ async fn the_database_refuses_a_row_that_points_into_another_group() {
              VALUES ('{ag}', '{}', 9, '{}', 1, 1, 0, 1, 0, 1)",
             a.id("order"),
             b.id("product")
+        ),
+        // Feedback: A's feedback said to be about B's company, given or answered by B's
+        // employee. (B's orders already have feedback, so pointing at them would meet the
+        // one-per-order key before the group's foreign key.)
+        format!(
+            "UPDATE feedback SET seller_company_id = '{}' WHERE id = '{}'",
+            b.id("company"),
+            a.id("feedback")
+        ),
+        format!(
+            "UPDATE feedback SET author_id = '{}' WHERE id = '{}'",
+            b.id("employee"),
+            a.id("feedback")
+        ),
+        format!(
+            "UPDATE feedback SET replied_by = '{}', reply = 'x', replied_at = now() WHERE id = '{}'",
+            b.id("employee"),
+            a.id("feedback")
         ),
         // Moving a row to another group while it still points at its own group's rows.
         format!("UPDATE products SET group_id = '{bg}', sku = 'MOVED-1' WHERE id = '{}'", a.id("product")),

@@ -45,7 +45,7 @@ pub struct AuditQuery {
 pub async fn list_audit_events(
     caller: Authorized<AdminOrFinance>,
     state: web::Data<AppState>,
-    query: web::Query<AuditQuery>,
+    query: crate::json::Query<AuditQuery>,
 ) -> Result<web::Json<Page<AuditEvent>>, ApiError> {
     let query = query.into_inner();
     let page = PageRequest::<i64>::parse(query.limit, query.cursor.as_deref())?;

@@ -519,6 +519,7 @@ mod tests {
             tier_id: None,
             tier: None,
             tier_allowance: None,
+            credential_version: 1,
             request_id: None,
         }
     }

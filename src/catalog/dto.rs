@@ -85,7 +85,8 @@ pub struct NewTier {
         pattern = r"^(100(\.0{1,4})?|[0-9]{1,2}(\.[0-9]{1,4})?)$"
     )]
     pub discount_percent: String,
-    /// Decimal string in the group currency; null or absent = unlimited.
+    /// Plain decimal string in the group currency (at most 13 integer digits and its minor-unit
+    /// digits); null or absent = unlimited.
     #[schema(example = "500.00", pattern = r"^[0-9]{1,13}(\.[0-9]{1,4})?$")]
     pub annual_allowance: Option<String>,
     /// Defaults to both `direct` and `outsourced`.
@@ -236,12 +237,14 @@ pub struct NewProduct {
     pub category_id: Uuid,
     pub seller_company_id: Uuid,
     pub kind: ProductKind,
-    /// In the seller's currency, on its minor-unit grid.
+    /// In the seller's currency: a plain decimal string with at most 13 integer digits and the
+    /// currency's minor-unit digits (no exponent, `+`, `_` or spaces).
     #[schema(example = "49.90", pattern = r"^[0-9]{1,13}(\.[0-9]{1,4})?$")]
     pub list_price: String,
     #[schema(example = "21.30", pattern = r"^[0-9]{1,13}(\.[0-9]{1,4})?$")]
     pub unit_cost: String,
-    /// Initial stock (default 0); later changes go through `POST /products/{id}/stock`.
+    /// Initial stock, 0..=1 000 000 000 (default 0); later changes go through
+    /// `POST /products/{id}/stock`.
     #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub stock_on_hand: Option<i32>,
     pub employee_eligible: Option<bool>,
@@ -287,7 +290,8 @@ pub struct ProductPatch {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StockAdjustment {
-    /// Signed, non-zero change of `stock_on_hand`; the result may not go below zero.
+    /// Signed change of `stock_on_hand`, non-zero and within ±1 000 000 000; the result must
+    /// stay within 0..=1 000 000 000 (below zero → 409 `insufficient_stock`).
     #[schema(minimum = -1_000_000_000, maximum = 1_000_000_000)]
     pub delta: i32,
     #[schema(

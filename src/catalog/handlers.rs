@@ -16,7 +16,6 @@ use crate::audit::{self, Change};
 use crate::body::Body;
 use crate::db::schema::{categories, companies, discount_tiers, products, tier_category_discounts};
 use crate::domain::codes::CurrencyCode;
-use crate::domain::money;
 use crate::error::{ApiError, FieldError};
 use crate::identity::auth::{
     load_active, Admin, AdminOrFinance, Authorized, CurrentUser, Role, Subject,
@@ -24,7 +23,7 @@ use crate::identity::auth::{
 use crate::identity::dto::EmploymentType;
 use crate::pagination::{Page, PageRequest};
 use crate::startup::AppState;
-use crate::validation;
+use crate::validation::{self, amount};
 
 // ---------------------------------------------------------------------------------------------
 // Categories
@@ -36,7 +35,7 @@ use crate::validation;
 pub async fn list_categories(
     user: CurrentUser,
     state: web::Data<AppState>,
-    query: web::Query<PageQuery>,
+    query: crate::json::Query<PageQuery>,
 ) -> Result<web::Json<Page<CategoryView>>, ApiError> {
     let page = PageRequest::<String>::parse(query.limit, query.cursor.as_deref())?;
     let mut sql = categories::table
@@ -117,17 +116,18 @@ fn employment_column(types: &[EmploymentType]) -> Vec<Option<String>> {
     names.into_iter().map(|n| Some(n.to_owned())).collect()
 }
 
-fn allowance(raw: &str, errors: &mut Vec<FieldError>) -> Option<Decimal> {
-    match raw.trim().parse::<Decimal>() {
-        Ok(value) if value >= Decimal::ZERO && value.scale() <= 4 => Some(value),
-        _ => {
-            errors.push(FieldError::new(
-                "annual_allowance",
-                "must be a non-negative decimal string",
-            ));
-            None
-        }
-    }
+/// The group currency of `user`, in which tier allowances are set.
+async fn group_currency(
+    conn: &mut diesel_async::AsyncPgConnection,
+    user: &CurrentUser,
+) -> Result<CurrencyCode, ApiError> {
+    let currency = crate::identity::queries::group_currency(conn, user.group_id).await?;
+    CurrencyCode::parse(&currency)
+        .ok_or_else(|| ApiError::internal(format!("group currency {currency} is unknown")))
+}
+
+fn allowance(raw: &str, currency: CurrencyCode, errors: &mut Vec<FieldError>) -> Option<Decimal> {
+    amount("annual_allowance", raw, currency, errors)
 }
 
 /// List the discount tiers of the caller's group with their category overrides (admin,
@@ -138,7 +138,7 @@ fn allowance(raw: &str, errors: &mut Vec<FieldError>) -> Option<Decimal> {
 pub async fn list_tiers(
     caller: Authorized<AdminOrFinance>,
     state: web::Data<AppState>,
-    query: web::Query<PageQuery>,
+    query: crate::json::Query<PageQuery>,
 ) -> Result<web::Json<Page<TierView>>, ApiError> {
     let page = PageRequest::<String>::parse(query.limit, query.cursor.as_deref())?;
     let mut sql = discount_tiers::table
@@ -182,10 +182,13 @@ pub async fn create_tier(
     validation::code("code", &new.code, 32, &mut errors);
     validation::name("name", &new.name, &mut errors);
     let percent = validation::percent("discount_percent", &new.discount_percent, &mut errors);
+    let mut conn = state.pool.get().await?;
+    let admin = &admin.user;
+    let currency = group_currency(&mut conn, admin).await?;
     let cap = new
         .annual_allowance
         .as_deref()
-        .and_then(|raw| allowance(raw, &mut errors));
+        .and_then(|raw| allowance(raw, currency, &mut errors));
     let eligible = new
         .eligible_employment_types
         .clone()
@@ -193,8 +196,6 @@ pub async fn create_tier(
     let (Some(percent), true) = (percent, errors.is_empty()) else {
         return Err(ApiError::invalid(errors));
     };
-    let mut conn = state.pool.get().await?;
-    let admin = &admin.user;
     let view = conn
         .transaction::<_, ApiError, _>(async move |conn| {
             let row: TierRow = diesel::insert_into(discount_tiers::table)
@@ -249,16 +250,20 @@ pub async fn update_tier(
         .discount_percent
         .as_deref()
         .and_then(|raw| validation::percent("discount_percent", raw, &mut errors));
+    let mut conn = state.pool.get().await?;
+    let admin = &admin.user;
     let cap = match &patch.annual_allowance {
-        Some(Some(raw)) => Some(allowance(raw, &mut errors)),
+        Some(Some(raw)) => Some(allowance(
+            raw,
+            group_currency(&mut conn, admin).await?,
+            &mut errors,
+        )),
         Some(None) => Some(None),
         None => None,
     };
     if !errors.is_empty() {
         return Err(ApiError::invalid(errors));
     }
-    let mut conn = state.pool.get().await?;
-    let admin = &admin.user;
     let view = conn
         .transaction::<_, ApiError, _>(async move |conn| {
             let before = queries::load_tier_view(conn, admin.group_id, id).await?;
@@ -388,7 +393,7 @@ pub async fn put_category_discount(
 pub async fn list_products(
     subject: Subject,
     state: web::Data<AppState>,
-    query: web::Query<ProductListQuery>,
+    query: crate::json::Query<ProductListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = PageRequest::<String>::parse(query.limit, query.cursor.as_deref())?;
     if query.q.as_deref().is_some_and(|q| q.chars().count() > 100) {
@@ -498,10 +503,17 @@ async fn signed_in(
     stamp: Option<Stamp>,
     subject: Subject,
 ) -> Result<Arc<CurrentUser>, ApiError> {
-    if let Some(user) = state.listing_cache.employee(subject.id) {
+    // A cached employee under another credential version is read again rather than trusted
+    // either way: the token may be older (refused below) or the entry (a change through
+    // another instance whose notification is still on its way).
+    if let Some(user) = state
+        .listing_cache
+        .employee(subject.id)
+        .filter(|user| user.credential_version == subject.version)
+    {
         return Ok(user);
     }
-    let user = Arc::new(load_active(state, subject.id, subject.request_id).await?);
+    let user = Arc::new(load_active(state, &subject).await?);
     if let Some(stamp) = stamp {
         state.listing_cache.put_employee(stamp, user.clone());
     }
@@ -557,17 +569,6 @@ async fn seller_currency(
         })?;
     CurrencyCode::parse(&currency)
         .ok_or_else(|| ApiError::internal(format!("unknown currency {currency}")))
-}
-
-fn amount(
-    field: &str,
-    raw: &str,
-    currency: CurrencyCode,
-    errors: &mut Vec<FieldError>,
-) -> Option<Decimal> {
-    money::parse_amount(raw, currency)
-        .map_err(|message| errors.push(FieldError::new(field, message)))
-        .ok()
 }
 
 fn check_limit(limit: &Option<PurchaseLimit>, errors: &mut Vec<FieldError>) {
@@ -642,8 +643,12 @@ pub async fn create_product(
         &mut errors,
     );
     check_limit(&new.purchase_limit, &mut errors);
-    if new.stock_on_hand.is_some_and(|s| s < 0) {
-        errors.push(FieldError::new("stock_on_hand", "must not be negative"));
+    match new.stock_on_hand {
+        Some(stock) if stock < 0 => {
+            errors.push(FieldError::new("stock_on_hand", "must not be negative"))
+        }
+        Some(stock) => validation::stock_bound("stock_on_hand", stock, &mut errors),
+        None => {}
     }
     let mut conn = state.pool.get().await?;
     let currency = seller_currency(&mut conn, admin.group_id, new.seller_company_id).await?;
@@ -833,6 +838,7 @@ pub async fn adjust_stock(
     if adjustment.delta == 0 {
         errors.push(FieldError::new("delta", "must not be zero"));
     }
+    validation::stock_bound("delta", adjustment.delta, &mut errors);
     validation::line("reason", &adjustment.reason, 500, &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::invalid(errors));
@@ -841,12 +847,14 @@ pub async fn adjust_stock(
     let admin = &admin.user;
     let view = conn
         .transaction::<_, ApiError, _>(async move |conn| {
-            // One conditional update: concurrent adjustments and orders can never drive it negative.
+            // One conditional update: concurrent adjustments and orders can never drive it
+            // below zero or above the bound. Both operands are within ±1e9, so the sum fits
+            // PostgreSQL's integer.
             let updated: Option<(i32, i32)> = diesel::update(
                 products::table
                     .find(id)
                     .filter(products::group_id.eq(admin.group_id))
-                    .filter((products::stock_on_hand + adjustment.delta).ge(0)),
+                    .filter((products::stock_on_hand + adjustment.delta).between(0, validation::MAX_STOCK)),
             )
             .set((
                 products::stock_on_hand.eq(products::stock_on_hand + adjustment.delta),
@@ -857,17 +865,22 @@ pub async fn adjust_stock(
             .await
             .optional()?;
             let Some((before, after)) = updated else {
-                let exists: bool = diesel::select(diesel::dsl::exists(
-                    products::table
-                        .find(id)
-                        .filter(products::group_id.eq(admin.group_id)),
-                ))
-                .get_result(conn)
-                .await?;
-                return Err(if exists {
-                    ApiError::conflict("insufficient_stock", "the adjustment would make stock negative")
-                } else {
-                    ApiError::NotFound
+                let stock: Option<i32> = products::table
+                    .find(id)
+                    .filter(products::group_id.eq(admin.group_id))
+                    .select(products::stock_on_hand)
+                    .first(conn)
+                    .await
+                    .optional()?;
+                return Err(match stock {
+                    None => ApiError::NotFound,
+                    Some(stock) if adjustment.delta > 0 && stock > validation::MAX_STOCK - adjustment.delta => {
+                        ApiError::invalid_field(
+                            "delta",
+                            format!("stock after the adjustment would exceed {}", validation::MAX_STOCK),
+                        )
+                    }
+                    Some(_) => ApiError::conflict("insufficient_stock", "the adjustment would make stock negative"),
                 });
             };
             let change = Change::new("product.stock_adjusted", "product", id)

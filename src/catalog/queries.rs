@@ -166,7 +166,7 @@ pub fn personalise(
     } else {
         Decimal::ZERO
     };
-    let price = pricing::employee_unit_price(row.list_price, percent, code);
+    let price = pricing::employee_unit_price(row.list_price, percent, code)?;
     let purchase_limit = match (
         row.purchase_limit_quantity,
         row.purchase_limit_period.as_deref(),
@@ -174,7 +174,7 @@ pub fn personalise(
         (Some(max_quantity), Some(period)) => Some(PurchaseLimitView {
             max_quantity,
             period: period.to_owned(),
-            remaining: (max_quantity - used).max(0),
+            remaining: max_quantity.saturating_sub(used).max(0),
         }),
         _ => None,
     };

@@ -89,6 +89,25 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         group_id -> Uuid,
+        credential_version -> Int4,
+    }
+}
+
+diesel::table! {
+    feedback (id) {
+        id -> Uuid,
+        group_id -> Uuid,
+        order_id -> Nullable<Uuid>,
+        intercompany_order_id -> Nullable<Uuid>,
+        seller_company_id -> Uuid,
+        author_id -> Uuid,
+        rating -> Int2,
+        comment -> Nullable<Text>,
+        reply -> Nullable<Text>,
+        replied_by -> Nullable<Uuid>,
+        replied_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
     }
 }
 
@@ -181,6 +200,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    login_failures (account, address, failed_at) {
+        account -> Text,
+        address -> Text,
+        failed_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    login_pace (account) {
+        account -> Text,
+        next_attempt_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     login_throttle (key) {
         key -> Text,
         window_started_at -> Timestamptz,
@@ -235,6 +269,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         group_id -> Uuid,
+        fulfilled_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -323,11 +358,14 @@ diesel::allow_tables_to_appear_in_same_query!(
     companies,
     discount_tiers,
     employees,
+    feedback,
     fx_rates,
     idempotency_keys,
     intercompany_order_lines,
     intercompany_orders,
     ledger_entries,
+    login_failures,
+    login_pace,
     login_throttle,
     netting_runs,
     order_lines,

@@ -2,6 +2,8 @@
 //! everything is keyed by its natural key (company code, tier code, email, sku), so a second run
 //! adds nothing.
 
+mod feedback;
+mod shop;
 mod trade;
 
 use diesel::prelude::*;
@@ -30,6 +32,8 @@ pub struct Seeded {
     pub fx_rates: usize,
     pub transfer_pricing_policies: usize,
     pub intercompany_orders: usize,
+    pub employee_orders: usize,
+    pub feedback: usize,
 }
 
 /// (email, full name, company code, employment type, client type, roles)
@@ -286,6 +290,10 @@ pub async fn run(settings: &Settings) -> anyhow::Result<Seeded> {
             seeded.fx_rates = traded.fx_rates;
             seeded.transfer_pricing_policies = traded.policies;
             seeded.intercompany_orders = traded.intercompany_orders;
+            seeded.feedback = feedback::seed(conn, group).await?;
+            let (orders, rated) = shop::seed(conn, group, chrono::Utc::now()).await?;
+            seeded.employee_orders = orders;
+            seeded.feedback += rated;
             Ok(seeded)
         })
         .await

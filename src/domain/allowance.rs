@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::codes::CurrencyCode;
 use super::money;
+use super::Overflow;
 
 #[derive(Debug, Clone)]
 pub struct LineInput {
@@ -47,46 +48,50 @@ pub fn price_order(
     group_currency: CurrencyCode,
     fx_rate: Decimal,
     remaining: Option<Decimal>,
-) -> PricedOrder {
+) -> Result<PricedOrder, Overflow> {
     let full: Vec<(Decimal, Decimal)> = lines
         .iter()
         .map(|line| {
             let list_total = money::round(
-                line.unit_list_price * Decimal::from(line.quantity),
+                money::mul(line.unit_list_price, Decimal::from(line.quantity))?,
                 currency,
             );
             let discount = money::round(
-                list_total * line.discount_percent / Decimal::ONE_HUNDRED,
+                money::div(
+                    money::mul(list_total, line.discount_percent)?,
+                    Decimal::ONE_HUNDRED,
+                )?,
                 currency,
             )
             .min(list_total);
-            (list_total, discount)
+            Ok((list_total, discount))
         })
-        .collect();
-    let full_discount: Decimal = full.iter().map(|(_, d)| *d).sum();
-    let full_in_group = money::round(full_discount * fx_rate, group_currency);
+        .collect::<Result<_, Overflow>>()?;
+    let full_discount = money::sum(full.iter().map(|(_, d)| *d))?;
+    let full_in_group = money::round(money::mul(full_discount, fx_rate)?, group_currency);
     let remaining = remaining.map(|r| r.max(Decimal::ZERO));
 
     let (discounts, allowance_applied) = match remaining {
         Some(left) if full_in_group > left => {
             // The most discount (in the order currency, rounded down) whose group value fits.
-            let mut allowed = (left / fx_rate)
+            let mut allowed = money::div(left, fx_rate)?
                 .round_dp_with_strategy(currency.exponent(), RoundingStrategy::ToZero);
             let unit = Decimal::new(1, currency.exponent());
-            while allowed > Decimal::ZERO && money::round(allowed * fx_rate, group_currency) > left
+            while allowed > Decimal::ZERO
+                && money::round(money::mul(allowed, fx_rate)?, group_currency) > left
             {
-                allowed -= unit;
+                allowed = money::sub(allowed, unit)?;
             }
             let allowed = allowed.max(Decimal::ZERO).min(full_discount);
             let weights: Vec<Decimal> = full.iter().map(|(_, d)| *d).collect();
             let parts = if full_discount.is_zero() {
                 vec![money::round(Decimal::ZERO, currency); full.len()]
             } else {
-                money::allocate(allowed, &weights, currency)
+                money::allocate(allowed, &weights, currency)?
             };
             (
                 parts,
-                money::round(allowed * fx_rate, group_currency).min(left),
+                money::round(money::mul(allowed, fx_rate)?, group_currency).min(left),
             )
         }
         _ => (full.iter().map(|(_, d)| *d).collect(), full_in_group),
@@ -95,29 +100,38 @@ pub fn price_order(
     let priced: Vec<PricedLine> = lines
         .iter()
         .zip(full.iter().zip(discounts))
-        .map(|(line, ((list_total, _), discount))| PricedLine {
-            product_id: line.product_id,
-            quantity: line.quantity,
-            unit_list_price: money::round(line.unit_list_price, currency),
-            discount_percent: line.discount_percent,
-            line_list_total: *list_total,
-            line_discount: money::round(discount, currency),
-            line_total: money::round(*list_total - discount, currency),
+        .map(|(line, ((list_total, _), discount))| {
+            Ok(PricedLine {
+                product_id: line.product_id,
+                quantity: line.quantity,
+                unit_list_price: money::round(line.unit_list_price, currency),
+                discount_percent: line.discount_percent,
+                line_list_total: *list_total,
+                line_discount: money::round(discount, currency),
+                line_total: money::round(money::sub(*list_total, discount)?, currency),
+            })
         })
-        .collect();
-    let list_total = money::round(priced.iter().map(|l| l.line_list_total).sum(), currency);
-    let discount_total = money::round(priced.iter().map(|l| l.line_discount).sum(), currency);
-    PricedOrder {
+        .collect::<Result<_, Overflow>>()?;
+    let list_total = money::round(
+        money::sum(priced.iter().map(|l| l.line_list_total))?,
+        currency,
+    );
+    let discount_total = money::round(
+        money::sum(priced.iter().map(|l| l.line_discount))?,
+        currency,
+    );
+    Ok(PricedOrder {
         lines: priced,
         list_total,
         discount_total,
-        total: list_total - discount_total,
+        total: money::sub(list_total, discount_total)?,
         allowance_applied: money::round(allowance_applied, group_currency),
         fx_rate,
-    }
+    })
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
@@ -125,6 +139,16 @@ mod tests {
 
     fn usd() -> CurrencyCode {
         CurrencyCode::parse("USD").unwrap_or_else(|| unreachable!())
+    }
+
+    fn priced(
+        lines: &[LineInput],
+        currency: CurrencyCode,
+        group_currency: CurrencyCode,
+        fx_rate: Decimal,
+        remaining: Option<Decimal>,
+    ) -> PricedOrder {
+        price_order(lines, currency, group_currency, fx_rate, remaining).unwrap()
     }
 
     fn line(price: Decimal, quantity: u32, percent: Decimal) -> LineInput {
@@ -138,7 +162,7 @@ mod tests {
 
     #[test]
     fn without_a_cap_each_line_gets_its_rounded_discount() {
-        let order = price_order(
+        let order = priced(
             &[line(dec!(0.30), 3, dec!(15)), line(dec!(10), 1, dec!(20))],
             usd(),
             usd(),
@@ -160,7 +184,7 @@ mod tests {
             line(dec!(50), 1, dec!(20)),
             line(dec!(50), 1, dec!(20)),
         ];
-        let order = price_order(&lines, usd(), usd(), Decimal::ONE, Some(dec!(5.00)));
+        let order = priced(&lines, usd(), usd(), Decimal::ONE, Some(dec!(5.00)));
         let discounts: Vec<Decimal> = order.lines.iter().map(|l| l.line_discount).collect();
         assert_eq!(discounts, vec![dec!(1.67), dec!(1.67), dec!(1.66)]);
         assert_eq!(order.discount_total, dec!(5.00));
@@ -170,7 +194,7 @@ mod tests {
 
     #[test]
     fn nothing_left_means_no_discount() {
-        let order = price_order(
+        let order = priced(
             &[line(dec!(100), 1, dec!(15))],
             usd(),
             usd(),
@@ -186,7 +210,7 @@ mod tests {
     fn a_foreign_currency_order_is_capped_in_the_group_currency() {
         let eur = CurrencyCode::parse("EUR").unwrap_or_else(|| unreachable!());
         // 1 EUR = 1.10 USD; 10.00 USD left; full discount 20.00 EUR = 22.00 USD.
-        let order = price_order(
+        let order = priced(
             &[line(dec!(100), 1, dec!(20))],
             eur,
             usd(),
@@ -206,7 +230,7 @@ mod tests {
         ) {
             let inputs: Vec<LineInput> = lines.iter().map(|(cents, q, p)| line(Decimal::new(*cents, 2), *q, Decimal::from(*p))).collect();
             let remaining = cap.map(|c| Decimal::new(c, 2));
-            let order = price_order(&inputs, usd(), usd(), Decimal::ONE, remaining);
+            let order = priced(&inputs, usd(), usd(), Decimal::ONE, remaining);
             prop_assert_eq!(order.lines.iter().map(|l| l.line_list_total).sum::<Decimal>(), order.list_total);
             prop_assert_eq!(order.lines.iter().map(|l| l.line_discount).sum::<Decimal>(), order.discount_total);
             prop_assert_eq!(order.lines.iter().map(|l| l.line_total).sum::<Decimal>(), order.total);
@@ -219,6 +243,67 @@ mod tests {
                 prop_assert!(order.allowance_applied <= left);
             }
             prop_assert_eq!(order.allowance_applied, order.discount_total);
+        }
+    }
+
+    /// A currency of each minor-unit size, and the largest amount in minor units it accepts.
+    fn any_currency() -> impl Strategy<Value = (CurrencyCode, i64)> {
+        prop_oneof![Just("JPY"), Just("USD"), Just("KWD")].prop_map(|code| {
+            let currency = CurrencyCode::parse(code).unwrap();
+            let max_units =
+                money::max_amount(currency) * Decimal::new(10i64.pow(currency.exponent()), 0);
+            (
+                currency,
+                i64::try_from(max_units.normalize().mantissa()).unwrap(),
+            )
+        })
+    }
+
+    /// Minor units in `0..=max`, half of the time at or next to the bounds.
+    fn units(max: i64) -> impl Strategy<Value = i64> {
+        prop_oneof![Just(max), Just(0), Just(1), max - 1000..=max, 0..=max]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Over the whole range the input rules allow (§2: 13 integer digits and the
+        /// currency's decimals, quantities 1–1000, percentages 0–100 with 4 decimals, up to
+        /// 50 lines), pricing, allocation and the allowance cap never overflow and still add up.
+        #[test]
+        fn the_whole_allowed_range_prices_without_overflow(
+            ((currency, _max), lines, cap, fx_units, group_is_usd) in any_currency().prop_flat_map(|(currency, max)| (
+                Just((currency, max)),
+                proptest::collection::vec((units(max), prop_oneof![Just(1000u32), 1u32..=1000], prop_oneof![Just(1_000_000i64), 0i64..=1_000_000]), 1..=50),
+                proptest::option::of(units(max)),
+                prop_oneof![Just(1i64), Just(99_999_999i64), 1i64..=99_999_999],
+                any::<bool>(),
+            )),
+        ) {
+            let group = if group_is_usd { usd() } else { currency };
+            let fx_rate = Decimal::new(fx_units, 4);
+            let inputs: Vec<LineInput> = lines
+                .iter()
+                .map(|(price, quantity, percent)| {
+                    line(Decimal::new(*price, currency.exponent()), *quantity, Decimal::new(*percent, 4))
+                })
+                .collect();
+            let remaining = cap.map(|c| Decimal::new(c, group.exponent()));
+            let order = price_order(&inputs, currency, group, fx_rate, remaining);
+            prop_assert!(order.is_ok(), "overflow pricing {inputs:?}");
+            let order = order.unwrap();
+            prop_assert_eq!(order.lines.iter().map(|l| l.line_discount).sum::<Decimal>(), order.discount_total);
+            prop_assert_eq!(order.list_total - order.discount_total, order.total);
+            if let Some(left) = remaining {
+                prop_assert!(order.allowance_applied <= left);
+            }
+            for input in &inputs {
+                prop_assert!(crate::domain::pricing::employee_unit_price(input.unit_list_price, input.discount_percent, currency).is_ok());
+            }
+            let weights: Vec<Decimal> = order.lines.iter().map(|l| l.line_list_total).collect();
+            let allocated = money::allocate(order.list_total, &weights, currency);
+            prop_assert!(allocated.is_ok());
+            prop_assert_eq!(allocated.unwrap().into_iter().sum::<Decimal>(), order.list_total);
         }
     }
 }

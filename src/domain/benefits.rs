@@ -8,7 +8,7 @@
 use rust_decimal::Decimal;
 
 use super::codes::CurrencyCode;
-use super::money;
+use super::{money, Overflow};
 
 /// The employer's rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,8 +38,8 @@ pub struct Split {
 
 const SERVICE_CAP_PERCENT: Decimal = Decimal::from_parts(20, 0, 0, false, 0);
 
-pub fn split(rule: Rule, line: Line, currency: CurrencyCode) -> Split {
-    match rule {
+pub fn split(rule: Rule, line: Line, currency: CurrencyCode) -> Result<Split, Overflow> {
+    Ok(match rule {
         Rule::None => Split {
             qualified: line.discount,
             taxable: Decimal::ZERO,
@@ -54,14 +54,17 @@ pub fn split(rule: Rule, line: Line, currency: CurrencyCode) -> Split {
             } else {
                 line.seller_gross_profit_percent.unwrap_or(Decimal::ZERO)
             };
-            let cap = money::round(line.list_total * percent / Decimal::ONE_HUNDRED, currency);
+            let cap = money::round(
+                money::div(money::mul(line.list_total, percent)?, Decimal::ONE_HUNDRED)?,
+                currency,
+            );
             let qualified = line.discount.min(cap).max(Decimal::ZERO);
             Split {
                 qualified,
-                taxable: line.discount - qualified,
+                taxable: money::sub(line.discount, qualified)?,
             }
         }
-    }
+    })
 }
 
 /// Whether a seller works in the employee's line of business: yes unless both are set and
@@ -74,8 +77,14 @@ pub fn same_line_of_business(seller: Option<&str>, employer: Option<&str>) -> bo
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
+
+    // The checked function, unwrapped: no value in these tests comes near an overflow.
+    fn split(rule: Rule, line: Line, currency: CurrencyCode) -> Split {
+        super::split(rule, line, currency).unwrap()
+    }
     use proptest::prelude::*;
     use rust_decimal_macros::dec;
 

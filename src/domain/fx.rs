@@ -5,6 +5,7 @@ use rust_decimal::Decimal;
 
 use super::codes::CurrencyCode;
 use super::money;
+use super::Overflow;
 
 /// A rate as stored for a pair, or for its inverse pair (`inverted`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,8 +32,8 @@ pub fn effective_rate(stored: StoredRate) -> Option<Decimal> {
 
 /// `amount` (in the rate's base currency) in the quote currency `to`, rounded once to its
 /// minor unit, half away from zero.
-pub fn convert(amount: Decimal, rate: Decimal, to: CurrencyCode) -> Decimal {
-    money::round(amount * rate, to)
+pub fn convert(amount: Decimal, rate: Decimal, to: CurrencyCode) -> Result<Decimal, Overflow> {
+    Ok(money::round(money::mul(amount, rate)?, to))
 }
 
 /// The buyer's realised FX difference when a document of `document_amount` booked as
@@ -42,15 +43,32 @@ pub fn realised_difference(
     booked: Decimal,
     settle_rate: Decimal,
     buyer_currency: CurrencyCode,
-) -> Decimal {
-    convert(document_amount, settle_rate, buyer_currency) - booked
+) -> Result<Decimal, Overflow> {
+    money::sub(
+        convert(document_amount, settle_rate, buyer_currency)?,
+        booked,
+    )
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
     use rust_decimal_macros::dec;
+
+    // The checked functions, unwrapped: no value in these tests comes near an overflow.
+    fn convert(amount: Decimal, rate: Decimal, to: CurrencyCode) -> Decimal {
+        super::convert(amount, rate, to).unwrap()
+    }
+    fn realised_difference(
+        document_amount: Decimal,
+        booked: Decimal,
+        settle_rate: Decimal,
+        buyer_currency: CurrencyCode,
+    ) -> Decimal {
+        super::realised_difference(document_amount, booked, settle_rate, buyer_currency).unwrap()
+    }
 
     fn usd() -> CurrencyCode {
         CurrencyCode::parse("USD").unwrap_or_else(|| unreachable!())

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::codes::CurrencyCode;
-use super::fx;
+use super::{fx, money, Overflow};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -87,11 +87,15 @@ pub struct ShipLegs {
     pub payable: Decimal,
 }
 
-pub fn ship_legs(document_total: Decimal, rate: Decimal, buyer_currency: CurrencyCode) -> ShipLegs {
-    ShipLegs {
+pub fn ship_legs(
+    document_total: Decimal,
+    rate: Decimal,
+    buyer_currency: CurrencyCode,
+) -> Result<ShipLegs, Overflow> {
+    Ok(ShipLegs {
         receivable: document_total,
-        payable: fx::convert(document_total, rate, buyer_currency),
-    }
+        payable: fx::convert(document_total, rate, buyer_currency)?,
+    })
 }
 
 /// The entries booked at settlement, as signed changes of each side's open balance: the
@@ -110,22 +114,39 @@ pub fn settle_legs(
     booked_payable: Decimal,
     settle_rate: Decimal,
     buyer_currency: CurrencyCode,
-) -> SettleLegs {
-    SettleLegs {
-        seller_settlement: -document_total,
-        buyer_settlement: -fx::convert(document_total, settle_rate, buyer_currency),
+) -> Result<SettleLegs, Overflow> {
+    Ok(SettleLegs {
+        seller_settlement: money::sub(Decimal::ZERO, document_total)?,
+        buyer_settlement: money::sub(
+            Decimal::ZERO,
+            fx::convert(document_total, settle_rate, buyer_currency)?,
+        )?,
         fx_difference: fx::realised_difference(
             document_total,
             booked_payable,
             settle_rate,
             buyer_currency,
-        ),
-    }
+        )?,
+    })
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
+
+    // The checked functions, unwrapped: no value in these tests comes near an overflow.
+    fn ship_legs(total: Decimal, rate: Decimal, buyer: CurrencyCode) -> ShipLegs {
+        super::ship_legs(total, rate, buyer).unwrap()
+    }
+    fn settle_legs(
+        total: Decimal,
+        booked: Decimal,
+        rate: Decimal,
+        buyer: CurrencyCode,
+    ) -> SettleLegs {
+        super::settle_legs(total, booked, rate, buyer).unwrap()
+    }
     use proptest::prelude::*;
     use rust_decimal_macros::dec;
 

@@ -1,4 +1,7 @@
 //! Pure business rules: no actix, no diesel, no I/O. Everything here is unit- and property-tested.
+//! No operator here may panic: arithmetic is checked (clippy's `arithmetic_side_effects` is
+//! denied in this module) and an overflow surfaces as [`Overflow`].
+#![deny(clippy::arithmetic_side_effects)]
 
 pub mod allowance;
 pub mod benefits;
@@ -10,3 +13,10 @@ pub mod netting;
 pub mod period;
 pub mod pricing;
 pub mod transfer_pricing;
+
+/// An amount left the range a `Decimal` can hold. The input bounds (§2: 13 integer digits,
+/// quantities up to 1000, percentages up to 100) keep every computation far from it, so this
+/// is an internal error, never a client's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("arithmetic overflow in a money computation")]
+pub struct Overflow;

@@ -1,9 +1,111 @@
-//! Money rules: half-away-from-zero rounding to a currency's minor unit, formatting on the
-//! minor-unit grid, and largest-remainder allocation so that parts always sum to the whole.
+//! Money rules: strict parsing of amounts and percentages, half-away-from-zero rounding to a
+//! currency's minor unit, formatting on the minor-unit grid, and largest-remainder allocation
+//! so that parts always sum to the whole. Arithmetic is checked: an overflow is an
+//! [`Overflow`] error, never a panic (and with the input bounds below it cannot happen).
+
+use std::str::FromStr as _;
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
 use super::codes::CurrencyCode;
+use super::Overflow;
+
+/// Most integer digits an amount may have (`9999999999999.99`).
+pub const AMOUNT_INTEGER_DIGITS: usize = 13;
+/// Most integer and decimal digits a percentage may have (`9999.9999`).
+pub const PERCENT_INTEGER_DIGITS: usize = 4;
+pub const PERCENT_DECIMALS: u32 = 4;
+
+/// Parses a plain decimal string: an optional `-`, 1 to `max_integer` digits, and optionally a
+/// `.` followed by 1 to `max_decimals` digits. Nothing else: no exponent, `+`, `_`, spaces,
+/// leading `.` or trailing `.`; too many decimals are refused, never rounded away.
+pub fn parse_plain_decimal(
+    raw: &str,
+    max_integer: usize,
+    max_decimals: u32,
+) -> Result<Decimal, String> {
+    let shape = || {
+        if max_decimals == 0 {
+            format!("must be a whole number written as a plain decimal string of at most {max_integer} digits, such as \"1250\"")
+        } else {
+            format!(
+                "must be a plain decimal string with at most {max_integer} integer digits and {max_decimals} decimals, such as \"12.{}\"",
+                "5".repeat(max_decimals as usize)
+            )
+        }
+    };
+    let unsigned = raw.strip_prefix('-').unwrap_or(raw);
+    let (integer, fraction) = match unsigned.split_once('.') {
+        Some((integer, fraction)) => (integer, Some(fraction)),
+        None => (unsigned, None),
+    };
+    let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    let well_formed = digits(integer)
+        && integer.len() <= max_integer
+        && fraction.is_none_or(|f| digits(f) && f.len() <= max_decimals as usize);
+    if !well_formed {
+        return Err(shape());
+    }
+    Decimal::from_str(raw).map_err(|_| shape())
+}
+
+/// An amount in `currency`: a plain decimal string with at most 13 integer digits and at most
+/// the currency's minor-unit digits (`"12.50"`, JPY `"1250"`). Negative amounts parse; callers
+/// that need a non-negative amount use [`parse_non_negative_amount`].
+pub fn parse_amount(raw: &str, currency: CurrencyCode) -> Result<Decimal, String> {
+    let value = parse_plain_decimal(raw, AMOUNT_INTEGER_DIGITS, currency.exponent())?;
+    Ok(round(value, currency))
+}
+
+/// [`parse_amount`], refusing amounts below zero.
+pub fn parse_non_negative_amount(raw: &str, currency: CurrencyCode) -> Result<Decimal, String> {
+    let value = parse_amount(raw, currency)?;
+    if value.is_sign_negative() && !value.is_zero() {
+        return Err("must not be negative".into());
+    }
+    Ok(value)
+}
+
+/// A percentage: a plain decimal string with at most 4 integer digits and 4 decimals.
+pub fn parse_percent(raw: &str) -> Result<Decimal, String> {
+    parse_plain_decimal(raw, PERCENT_INTEGER_DIGITS, PERCENT_DECIMALS)
+}
+
+/// The largest amount [`parse_amount`] accepts in `currency` (and its negative the smallest).
+pub fn max_amount(currency: CurrencyCode) -> Decimal {
+    let text = format!(
+        "{}{}{}",
+        "9".repeat(AMOUNT_INTEGER_DIGITS),
+        if currency.exponent() > 0 { "." } else { "" },
+        "9".repeat(currency.exponent() as usize)
+    );
+    Decimal::from_str(&text).unwrap_or(Decimal::MAX)
+}
+
+/// `a + b`, or [`Overflow`].
+pub fn add(a: Decimal, b: Decimal) -> Result<Decimal, Overflow> {
+    a.checked_add(b).ok_or(Overflow)
+}
+
+/// `a - b`, or [`Overflow`].
+pub fn sub(a: Decimal, b: Decimal) -> Result<Decimal, Overflow> {
+    a.checked_sub(b).ok_or(Overflow)
+}
+
+/// `a × b`, or [`Overflow`].
+pub fn mul(a: Decimal, b: Decimal) -> Result<Decimal, Overflow> {
+    a.checked_mul(b).ok_or(Overflow)
+}
+
+/// `a ÷ b`, or [`Overflow`] (also for a zero divisor).
+pub fn div(a: Decimal, b: Decimal) -> Result<Decimal, Overflow> {
+    a.checked_div(b).ok_or(Overflow)
+}
+
+/// The sum of `values`, or [`Overflow`].
+pub fn sum(values: impl IntoIterator<Item = Decimal>) -> Result<Decimal, Overflow> {
+    values.into_iter().try_fold(Decimal::ZERO, add)
+}
 
 /// Rounds half away from zero to the currency's minor unit (15 % of 0.30 = 0.045 → 0.05).
 pub fn round(amount: Decimal, currency: CurrencyCode) -> Decimal {
@@ -22,50 +124,67 @@ pub fn format(amount: Decimal, currency: CurrencyCode) -> String {
 /// remainder: each part gets its floor share, and the leftover minor units go one by one to
 /// the parts with the largest remainders (ties to the earlier part). The parts sum to `total`.
 /// With all-zero weights, the total is spread evenly.
-pub fn allocate(total: Decimal, weights: &[Decimal], currency: CurrencyCode) -> Vec<Decimal> {
+pub fn allocate(
+    total: Decimal,
+    weights: &[Decimal],
+    currency: CurrencyCode,
+) -> Result<Vec<Decimal>, Overflow> {
     if weights.is_empty() {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     let unit = Decimal::new(1, currency.exponent());
-    let weight_sum: Decimal = weights.iter().copied().sum();
-    let equal = Decimal::ONE;
-    let weights: Vec<Decimal> = if weight_sum.is_zero() {
-        vec![equal; weights.len()]
+    let weights: Vec<Decimal> = if sum(weights.iter().copied())?.is_zero() {
+        vec![Decimal::ONE; weights.len()]
     } else {
         weights.to_vec()
     };
-    let weight_sum: Decimal = weights.iter().copied().sum();
-    let units_total = (total / unit).trunc();
+    let weight_sum = sum(weights.iter().copied())?;
+    let units_total = div(total, unit)?.trunc();
     let mut parts = Vec::with_capacity(weights.len());
     let mut remainders = Vec::with_capacity(weights.len());
     for weight in &weights {
-        let exact = units_total * weight / weight_sum;
+        // Exact when the product fits a Decimal; for very large amounts the share is taken
+        // first (28 significant digits), and the correction below keeps the sum exact.
+        let exact = match units_total.checked_mul(*weight) {
+            Some(product) => div(product, weight_sum)?,
+            None => mul(units_total, div(*weight, weight_sum)?)?,
+        };
         let floor = exact.floor();
         parts.push(floor);
-        remainders.push(exact - floor);
+        remainders.push(sub(exact, floor)?);
     }
-    let assigned: Decimal = parts.iter().copied().sum();
-    let mut leftover = units_total - assigned;
+    let mut leftover = sub(units_total, sum(parts.iter().copied())?)?;
     let mut order: Vec<usize> = (0..weights.len()).collect();
     order.sort_by(|&a, &b| remainders[b].cmp(&remainders[a]).then(a.cmp(&b)));
-    for index in order {
+    for &index in &order {
         if leftover <= Decimal::ZERO {
             break;
         }
-        parts[index] += Decimal::ONE;
-        leftover -= Decimal::ONE;
+        parts[index] = add(parts[index], Decimal::ONE)?;
+        leftover = sub(leftover, Decimal::ONE)?;
+    }
+    // Only reachable through the approximate share: take back from the smallest remainders.
+    for &index in order.iter().rev() {
+        if leftover >= Decimal::ZERO {
+            break;
+        }
+        if parts[index] > Decimal::ZERO {
+            parts[index] = sub(parts[index], Decimal::ONE)?;
+            leftover = add(leftover, Decimal::ONE)?;
+        }
     }
     parts
         .into_iter()
         .map(|units| {
-            let mut amount = units * unit;
+            let mut amount = mul(units, unit)?;
             amount.rescale(currency.exponent());
-            amount
+            Ok(amount)
         })
         .collect()
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
@@ -92,7 +211,7 @@ mod tests {
     #[test]
     fn a_cap_over_three_equal_lines_is_split_167_167_166() {
         let parts = allocate(dec!(5.00), &[dec!(10), dec!(10), dec!(10)], usd());
-        assert_eq!(parts, vec![dec!(1.67), dec!(1.67), dec!(1.66)]);
+        assert_eq!(parts, Ok(vec![dec!(1.67), dec!(1.67), dec!(1.66)]));
     }
 
     proptest! {
@@ -100,7 +219,7 @@ mod tests {
         fn allocation_sums_exactly(total_cents in 0i64..10_000_000, weights in proptest::collection::vec(0i64..100_000, 1..50)) {
             let total = Decimal::new(total_cents, 2);
             let weights: Vec<Decimal> = weights.into_iter().map(|w| Decimal::new(w, 2)).collect();
-            let parts = allocate(total, &weights, usd());
+            let parts = allocate(total, &weights, usd()).unwrap_or_default();
             prop_assert_eq!(parts.len(), weights.len());
             prop_assert_eq!(parts.iter().copied().sum::<Decimal>(), total);
             prop_assert!(parts.iter().all(|p| *p >= Decimal::ZERO && p.scale() == 2));
@@ -117,44 +236,75 @@ mod tests {
     }
 }
 
-/// Parses a non-negative amount given as a decimal string on the currency's minor-unit grid.
-pub fn parse_amount(raw: &str, currency: CurrencyCode) -> Result<Decimal, String> {
-    let value: Decimal = raw
-        .trim()
-        .parse()
-        .map_err(|_| "must be a decimal string such as \"12.50\"".to_owned())?;
-    if value.is_sign_negative() && !value.is_zero() {
-        return Err("must not be negative".into());
-    }
-    if value.scale() > currency.exponent() && round(value, currency) != value {
-        return Err(format!(
-            "has more decimals than {} allows ({})",
-            currency,
-            currency.exponent()
-        ));
-    }
-    Ok(round(value, currency))
-}
-
 #[cfg(test)]
 mod parse_tests {
     use super::*;
+    use rust_decimal_macros::dec;
+
+    fn currency(code: &str) -> CurrencyCode {
+        CurrencyCode::parse(code).unwrap_or_else(|| unreachable!())
+    }
 
     #[test]
-    fn amounts_must_fit_the_currency() {
-        let usd = CurrencyCode::parse("USD").unwrap_or_else(|| unreachable!());
-        let jpy = CurrencyCode::parse("JPY").unwrap_or_else(|| unreachable!());
+    fn amounts_are_plain_decimals_within_the_currency() {
+        let usd = currency("USD");
+        let jpy = currency("JPY");
         assert_eq!(
             parse_amount("12.5", usd).map(|d| d.to_string()),
             Ok("12.50".into())
         );
-        assert!(parse_amount("12.505", usd).is_err());
-        assert!(parse_amount("-1", usd).is_err());
-        assert!(parse_amount("abc", usd).is_err());
-        assert!(parse_amount("1250.5", jpy).is_err());
+        assert_eq!(
+            parse_amount("-0.01", usd).map(|d| d.to_string()),
+            Ok("-0.01".into())
+        );
         assert_eq!(
             parse_amount("1250", jpy).map(|d| d.to_string()),
             Ok("1250".into())
         );
+        assert_eq!(
+            parse_amount("9999999999999.99", usd),
+            Ok(dec!(9999999999999.99))
+        );
+        assert_eq!(max_amount(usd), dec!(9999999999999.99));
+        assert_eq!(max_amount(jpy), dec!(9999999999999));
+        for bad in [
+            "12.505",
+            "10.505",
+            "1.000000000000000000000000000001",
+            "12.500",
+            "1e3",
+            "1E3",
+            "1_000.00",
+            "+5.00",
+            " 5.00",
+            "5.00 ",
+            "5 .00",
+            ".5",
+            "5.",
+            "-",
+            "",
+            "--1",
+            "0x10",
+            "1,5",
+            "NaN",
+            "10000000000000",
+            "1000000000000000000000000000",
+            "١٢",
+        ] {
+            assert!(parse_amount(bad, usd).is_err(), "{bad:?} was accepted");
+        }
+        assert!(parse_amount("1250.5", jpy).is_err());
+        assert!(parse_non_negative_amount("-1", usd).is_err());
+        assert_eq!(parse_non_negative_amount("-0", usd), Ok(dec!(0.00)));
+    }
+
+    #[test]
+    fn percentages_have_at_most_four_and_four_digits() {
+        assert_eq!(parse_percent("15"), Ok(dec!(15)));
+        assert_eq!(parse_percent("12.5"), Ok(dec!(12.5)));
+        assert_eq!(parse_percent("9999.9999"), Ok(dec!(9999.9999)));
+        for bad in ["10000", "1.00001", "1e1", "+1", " 1", "1_0", "15%", ""] {
+            assert!(parse_percent(bad).is_err(), "{bad:?} was accepted");
+        }
     }
 }

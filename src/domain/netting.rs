@@ -26,7 +26,7 @@ pub fn transfers(positions: &[(Uuid, Decimal)]) -> Vec<Transfer> {
     let mut debtors: Vec<(Uuid, Decimal)> = positions
         .iter()
         .filter(|(_, amount)| *amount < Decimal::ZERO)
-        .map(|(id, amount)| (*id, -*amount))
+        .map(|(id, amount)| (*id, amount.abs()))
         .collect();
     let mut out = Vec::new();
     loop {
@@ -42,8 +42,9 @@ pub fn transfers(positions: &[(Uuid, Decimal)]) -> Vec<Transfer> {
             to: creditor.0,
             amount,
         });
-        creditor.1 -= amount;
-        debtor.1 -= amount;
+        // `amount` is at most either side, so these subtractions are exact (never saturate).
+        creditor.1 = creditor.1.saturating_sub(amount);
+        debtor.1 = debtor.1.saturating_sub(amount);
         creditors.retain(|(_, left)| !left.is_zero());
         debtors.retain(|(_, left)| !left.is_zero());
     }
@@ -51,6 +52,7 @@ pub fn transfers(positions: &[(Uuid, Decimal)]) -> Vec<Transfer> {
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

@@ -4,6 +4,7 @@ use rust_decimal::Decimal;
 
 use super::codes::CurrencyCode;
 use super::money;
+use super::Overflow;
 
 /// What a discount tier grants.
 #[derive(Debug, Clone, Default)]
@@ -48,15 +49,18 @@ pub fn employee_unit_price(
     list_price: Decimal,
     percent: Decimal,
     currency: CurrencyCode,
-) -> UnitPrice {
+) -> Result<UnitPrice, Overflow> {
     let list_price = money::round(list_price, currency);
-    let discount =
-        money::round(list_price * percent / Decimal::ONE_HUNDRED, currency).min(list_price);
-    UnitPrice {
+    let discount = money::round(
+        money::div(money::mul(list_price, percent)?, Decimal::ONE_HUNDRED)?,
+        currency,
+    )
+    .min(list_price);
+    Ok(UnitPrice {
         list_price,
         discount,
-        employee_price: list_price - discount,
-    }
+        employee_price: money::sub(list_price, discount)?,
+    })
 }
 
 /// Formats a percentage without trailing zeros (`15`, `12.5`).
@@ -65,6 +69,7 @@ pub fn format_percent(percent: Decimal) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
@@ -115,27 +120,31 @@ mod tests {
     fn worked_examples() {
         let usd = currency("USD");
         // Half away from zero: 0.045 → 0.05 (banker's rounding would give 0.04).
-        let price = employee_unit_price(dec!(0.30), dec!(15), usd);
+        let price = |list, percent, currency| {
+            employee_unit_price(list, percent, currency).unwrap_or_else(|e| panic!("{e}"))
+        };
+        let price_of = price;
+        let price = price_of(dec!(0.30), dec!(15), usd);
         assert_eq!(
             (price.discount, price.employee_price),
             (dec!(0.05), dec!(0.25))
         );
-        let price = employee_unit_price(dec!(19.99), dec!(12.5), usd);
+        let price = price_of(dec!(19.99), dec!(12.5), usd);
         assert_eq!(
             (price.discount, price.employee_price),
             (dec!(2.50), dec!(17.49))
         );
-        let price = employee_unit_price(dec!(100), dec!(0), usd);
+        let price = price_of(dec!(100), dec!(0), usd);
         assert_eq!(price.employee_price.to_string(), "100.00");
         // JPY has no minor unit: 15 % of 1,250 = 187.5 → 188.
-        let price = employee_unit_price(dec!(1250), dec!(15), currency("JPY"));
+        let price = price_of(dec!(1250), dec!(15), currency("JPY"));
         assert_eq!(
             (price.discount, price.employee_price),
             (dec!(188), dec!(1062))
         );
         assert_eq!(price.employee_price.to_string(), "1062");
         // KWD has three decimals.
-        let price = employee_unit_price(dec!(1.005), dec!(10), currency("KWD"));
+        let price = price_of(dec!(1.005), dec!(10), currency("KWD"));
         assert_eq!(price.discount.to_string(), "0.101");
         assert_eq!(format_percent(dec!(15.0000)), "15");
         assert_eq!(format_percent(dec!(12.5000)), "12.5");
@@ -148,6 +157,8 @@ mod tests {
             let list = Decimal::new(cents, 2);
             let percent = Decimal::new(percent_bp, 2);
             let price = employee_unit_price(list, percent, usd);
+            prop_assert!(price.is_ok());
+            let price = price.unwrap_or_else(|e| panic!("{e}"));
             prop_assert!(price.employee_price >= Decimal::ZERO);
             prop_assert!(price.employee_price <= price.list_price);
             prop_assert_eq!(price.discount + price.employee_price, price.list_price);

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::codes::CurrencyCode;
 use super::money;
+use super::Overflow;
 
 /// Decimal places of a reported markup: enough that cost × (1 + markup / 100) gives back the
 /// price on its minor-unit grid for any cost below 10⁹.
@@ -134,28 +135,29 @@ pub fn unit_transfer_price(
     unit_cost: Decimal,
     list_price: Decimal,
     currency: CurrencyCode,
-) -> Decimal {
+) -> Result<Decimal, Overflow> {
     let factor = Decimal::ONE_HUNDRED;
-    let price = match method {
-        Method::CostPlus => unit_cost * (factor + percent) / factor,
-        Method::ResaleMinus => list_price * (factor - percent) / factor,
-        Method::ComparablePrice => list_price * (factor + percent) / factor,
+    let (base, multiplier) = match method {
+        Method::CostPlus => (unit_cost, money::add(factor, percent)?),
+        Method::ResaleMinus => (list_price, money::sub(factor, percent)?),
+        Method::ComparablePrice => (list_price, money::add(factor, percent)?),
     };
-    money::round(price.max(Decimal::ZERO), currency)
+    let price = money::div(money::mul(base, multiplier)?, factor)?;
+    Ok(money::round(price.max(Decimal::ZERO), currency))
 }
 
 /// Markup on cost achieved by `price`, in percent, to [`MARKUP_SCALE`] places; `None` when
 /// the cost is zero.
-pub fn markup_percent(price: Decimal, cost: Decimal) -> Option<Decimal> {
+pub fn markup_percent(price: Decimal, cost: Decimal) -> Result<Option<Decimal>, Overflow> {
     if cost <= Decimal::ZERO {
-        return None;
+        return Ok(None);
     }
-    let ratio = price.checked_div(cost)?;
-    Some(
-        ((ratio - Decimal::ONE) * Decimal::ONE_HUNDRED)
+    let ratio = money::div(price, cost)?;
+    Ok(Some(
+        money::mul(money::sub(ratio, Decimal::ONE)?, Decimal::ONE_HUNDRED)?
             .round_dp_with_strategy(MARKUP_SCALE, RoundingStrategy::MidpointAwayFromZero)
             .normalize(),
-    )
+    ))
 }
 
 /// One priced intercompany line.
@@ -177,7 +179,7 @@ pub fn price_line(
     list_price: Decimal,
     quantity: u32,
     currency: CurrencyCode,
-) -> PricedLine {
+) -> Result<PricedLine, Overflow> {
     let unit_cost = money::round(unit_cost, currency);
     let price = unit_transfer_price(
         policy.method,
@@ -185,17 +187,17 @@ pub fn price_line(
         unit_cost,
         list_price,
         currency,
-    );
-    let markup = markup_percent(price, unit_cost);
-    PricedLine {
+    )?;
+    let markup = markup_percent(price, unit_cost)?;
+    Ok(PricedLine {
         policy_id: policy.id,
         method: policy.method,
         unit_cost,
         unit_transfer_price: price,
-        line_total: price * Decimal::from(quantity),
+        line_total: money::mul(price, Decimal::from(quantity))?,
         markup_percent: markup,
         outside_arms_length_range: policy.range.excludes(markup),
-    }
+    })
 }
 
 /// The year's shipped lines of one seller/buyer pair under one policy, summed.
@@ -209,7 +211,7 @@ pub struct YearTotals {
 
 impl YearTotals {
     /// Σ revenue / Σ cost − 1, in percent (`None` without cost).
-    pub fn achieved_markup(&self) -> Option<Decimal> {
+    pub fn achieved_markup(&self) -> Result<Option<Decimal>, Overflow> {
         markup_percent(self.revenue, self.cost)
     }
 }
@@ -222,12 +224,12 @@ pub fn true_up(
     range: MarkupRange,
     target: Option<Decimal>,
     currency: CurrencyCode,
-) -> Decimal {
-    let Some(achieved) = totals.achieved_markup() else {
-        return Decimal::ZERO;
+) -> Result<Decimal, Overflow> {
+    let Some(achieved) = totals.achieved_markup()? else {
+        return Ok(Decimal::ZERO);
     };
     if !range.excludes(Some(achieved)) {
-        return Decimal::ZERO;
+        return Ok(Decimal::ZERO);
     }
     let goal = match target {
         Some(target) => target,
@@ -235,19 +237,54 @@ pub fn true_up(
             (Some(min), _) if achieved < min => min,
             (_, Some(max)) => max,
             (Some(min), None) => min,
-            (None, None) => return Decimal::ZERO,
+            (None, None) => return Ok(Decimal::ZERO),
         },
     };
     let wanted = money::round(
-        totals.cost * (Decimal::ONE_HUNDRED + goal) / Decimal::ONE_HUNDRED,
+        money::div(
+            money::mul(totals.cost, money::add(Decimal::ONE_HUNDRED, goal)?)?,
+            Decimal::ONE_HUNDRED,
+        )?,
         currency,
     );
-    wanted - totals.revenue
+    money::sub(wanted, totals.revenue)
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
+
+    // The checked functions, unwrapped: no value in these tests comes near an overflow.
+    fn unit_transfer_price(
+        method: Method,
+        percent: Decimal,
+        unit_cost: Decimal,
+        list_price: Decimal,
+        currency: CurrencyCode,
+    ) -> Decimal {
+        super::unit_transfer_price(method, percent, unit_cost, list_price, currency).unwrap()
+    }
+    fn markup_percent(price: Decimal, cost: Decimal) -> Option<Decimal> {
+        super::markup_percent(price, cost).unwrap()
+    }
+    fn price_line(
+        policy: &PolicyTerms,
+        unit_cost: Decimal,
+        list_price: Decimal,
+        quantity: u32,
+        currency: CurrencyCode,
+    ) -> PricedLine {
+        super::price_line(policy, unit_cost, list_price, quantity, currency).unwrap()
+    }
+    fn true_up(
+        totals: YearTotals,
+        range: MarkupRange,
+        target: Option<Decimal>,
+        currency: CurrencyCode,
+    ) -> Decimal {
+        super::true_up(totals, range, target, currency).unwrap()
+    }
     use proptest::prelude::*;
     use rust_decimal_macros::dec;
 
@@ -380,7 +417,7 @@ mod tests {
             revenue: totals.revenue + adjustment,
             cost: totals.cost,
         };
-        assert_eq!(after.achieved_markup(), Some(dec!(10)));
+        assert_eq!(after.achieved_markup().unwrap(), Some(dec!(10)));
         // Without a target: the nearest bound (15 % above, 5 % below).
         assert_eq!(true_up(totals, range, None, usd()), dec!(-1300.00));
         let low = YearTotals {
@@ -434,7 +471,7 @@ mod tests {
             };
             let adjustment = true_up(totals, range, None, usd());
             let after = YearTotals { revenue: totals.revenue + adjustment, cost: totals.cost };
-            let markup = after.achieved_markup().unwrap_or_default();
+            let markup = after.achieved_markup().unwrap().unwrap_or_default();
             // Within what one cent of rounding moves the markup.
             let cent = dec!(0.01) / totals.cost * Decimal::ONE_HUNDRED;
             prop_assert!(markup >= Decimal::from(min) - cent && markup <= Decimal::from(min + width) + cent,

@@ -22,12 +22,8 @@ use crate::startup::AppState;
 
 /// A signed amount in `currency`: optional `-`, then a plain amount of the currency.
 fn signed_amount(raw: &str, currency: CurrencyCode) -> Result<Decimal, String> {
-    let (negative, digits) = match raw.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, raw),
-    };
-    let value = money::parse_amount(digits, currency)?;
-    Ok(if negative { -value } else { value })
+    // The one strict amount parser takes the optional `-` itself (so `--5` stays refused).
+    money::parse_amount(raw, currency)
 }
 
 /// Book a one-sided adjustment (finance): `side` says whose books change — the seller's
@@ -85,7 +81,7 @@ pub async fn create_adjustment(
                 return Err(ApiError::invalid_field("amount", "must not be zero"));
             }
             let rate = crate::fx::queries::rate(conn, group, document, own, new.date).await?;
-            let amount = fx::convert(document_amount, rate, own);
+            let amount = fx::convert(document_amount, rate, own)?;
             ledger::post(
                 conn,
                 group,
@@ -138,4 +134,21 @@ pub async fn create_adjustment(
         })
         .await?;
     Ok(HttpResponse::Created().json(view))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adjustment_amounts_take_one_sign_through_the_strict_parser() {
+        let usd = CurrencyCode::parse("USD").unwrap_or_else(|| unreachable!());
+        assert_eq!(
+            signed_amount("-12.50", usd).map(|d| d.to_string()),
+            Ok("-12.50".to_owned())
+        );
+        for bad in ["--5", "-+5", "+5", "-1e3", "- 5", "-5.001"] {
+            assert!(signed_amount(bad, usd).is_err(), "{bad:?} was accepted");
+        }
+    }
 }

@@ -121,7 +121,7 @@ struct Totals {
 }
 
 impl Totals {
-    fn add(&mut self, row: &LineRow, currency: CurrencyCode) {
+    fn add(&mut self, row: &LineRow, currency: CurrencyCode) -> Result<(), ApiError> {
         if self.last_order != Some(row.order_id) {
             self.orders += 1;
             self.last_order = Some(row.order_id);
@@ -147,11 +147,12 @@ impl Totals {
                 seller_gross_profit_percent: row.seller_gp,
             },
             currency,
-        );
+        )?;
         self.list_total += list_total;
         self.discount_total += discount;
         self.qualified += split.qualified;
         self.taxable += split.taxable;
+        Ok(())
     }
 
     fn item(&self, currency: CurrencyCode) -> BenefitItem {
@@ -234,7 +235,7 @@ async fn chunk(
             });
         }
         if let Some(last) = out.last_mut() {
-            last.add(row, currency);
+            last.add(row, currency)?;
         }
     }
     Ok(out)
@@ -256,7 +257,7 @@ pub async fn employee_benefits(
     user: Authorized<Finance>,
     state: web::Data<AppState>,
     req: HttpRequest,
-    query: web::Query<BenefitsQuery>,
+    query: crate::json::Query<BenefitsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let year = query.year;
     let (Some(from), Some(to)) = (
@@ -317,7 +318,7 @@ pub async fn employee_benefits(
                             client_type: client,
                             ..Totals::default()
                         })
-                        .add(&row, group_currency);
+                        .add(&row, group_currency)?;
                 }
                 Ok(groups)
             })

@@ -49,7 +49,7 @@ async fn propose(
         let rate = rates
             .get(conn, row.currency()?, group_currency, date)
             .await?;
-        let amount = fx::convert(row.total, rate, group_currency);
+        let amount = fx::convert(row.total, rate, group_currency)?;
         add(row.seller_company_id, amount);
         add(row.buyer_company_id, -amount);
     }
@@ -109,7 +109,7 @@ fn settlement_day(date: Option<NaiveDate>, today: NaiveDate) -> Result<NaiveDate
 pub async fn proposal(
     user: Authorized<Finance>,
     state: web::Data<AppState>,
-    query: web::Query<NettingQuery>,
+    query: crate::json::Query<NettingQuery>,
 ) -> Result<web::Json<NettingView>, ApiError> {
     let date = settlement_day(query.date, state.clock.today())?;
     let mut conn = state.pool.get().await?;
@@ -229,7 +229,7 @@ pub async fn run(
 pub async fn list_runs(
     user: Authorized<Finance>,
     state: web::Data<AppState>,
-    query: web::Query<RunsQuery>,
+    query: crate::json::Query<RunsQuery>,
 ) -> Result<web::Json<Page<NettingView>>, ApiError> {
     let page = PageRequest::<(DateTime<Utc>, Uuid)>::parse(query.limit, query.cursor.as_deref())?;
     let mut sql = netting_runs::table

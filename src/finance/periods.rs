@@ -93,7 +93,7 @@ pub async fn close_period(
 pub async fn list_periods(
     user: Authorized<AdminOrFinance>,
     state: web::Data<AppState>,
-    query: web::Query<RunsQuery>,
+    query: crate::json::Query<RunsQuery>,
 ) -> Result<web::Json<Page<ClosedPeriodView>>, ApiError> {
     let page = PageRequest::<NaiveDate>::parse(query.limit, query.cursor.as_deref())?;
     let mut sql = closed_periods::table

@@ -207,7 +207,7 @@ pub async fn reconciliation(
     user: Authorized<Finance>,
     state: web::Data<AppState>,
     req: HttpRequest,
-    query: web::Query<PeriodQuery>,
+    query: crate::json::Query<PeriodQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (_, next, as_of) = bounds(&query.period, state.clock.today())?;
     let until = next.min(as_of + TimeDelta::days(1));
@@ -242,7 +242,7 @@ pub async fn reconciliation(
                 let to_group = rates
                     .get(conn, document, group_currency, as_of)
                     .await?;
-                let remeasured = fx::convert(balance.payable, to_buyer, buyer_currency);
+                let remeasured = fx::convert(balance.payable, to_buyer, buyer_currency)?;
                 let unmatched = unmatched_of(&adjustments, &balance)
                     .into_iter()
                     .map(|a| UnmatchedView {
@@ -272,7 +272,7 @@ pub async fn reconciliation(
                     payable_remeasured: money::format(remeasured, buyer_currency),
                     unrealised_fx: money::format(remeasured - balance.payable_booked, buyer_currency),
                     difference_group: money::format(
-                        fx::convert(difference, to_group, group_currency),
+                        fx::convert(difference, to_group, group_currency)?,
                         group_currency,
                     ),
                     unmatched,
@@ -417,7 +417,7 @@ async fn revenue(
                 row.date,
             )
             .await?;
-        let amount = fx::convert(row.amount, rate, group_currency);
+        let amount = fx::convert(row.amount, rate, group_currency)?;
         let pair = (row.seller_company_id, row.buyer_company_id);
         match totals.iter_mut().find(|(p, _)| *p == pair) {
             Some((_, total)) => *total += amount,
@@ -436,7 +436,7 @@ pub async fn eliminations(
     user: Authorized<Finance>,
     state: web::Data<AppState>,
     req: HttpRequest,
-    query: web::Query<PeriodQuery>,
+    query: crate::json::Query<PeriodQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (first, next, as_of) = bounds(&query.period, state.clock.today())?;
     let until = next.min(as_of + TimeDelta::days(1));
@@ -481,7 +481,7 @@ pub async fn eliminations(
                 push(
                     (balance.seller_company_id, balance.buyer_company_id),
                     ("intercompany_payables", "intercompany_receivables"),
-                    fx::convert(balance.receivable, rate, group_currency),
+                    fx::convert(balance.receivable, rate, group_currency)?,
                     "open intercompany balance at the period's end",
                 );
             }
@@ -552,7 +552,7 @@ pub async fn internal_sales(
     user: Authorized<Finance>,
     state: web::Data<AppState>,
     req: HttpRequest,
-    query: web::Query<PeriodQuery>,
+    query: crate::json::Query<PeriodQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (first, next, _) = bounds(&query.period, state.clock.today())?;
     let group = user.group_id;

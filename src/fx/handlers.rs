@@ -59,7 +59,7 @@ fn currency_filter(field: &str, raw: Option<&str>) -> Result<Option<String>, Api
 pub async fn list_rates(
     user: CurrentUser,
     state: web::Data<AppState>,
-    query: web::Query<FxRateQuery>,
+    query: crate::json::Query<FxRateQuery>,
 ) -> Result<web::Json<Page<FxRateView>>, ApiError> {
     let page = PageRequest::<(NaiveDate, Uuid)>::parse(query.limit, query.cursor.as_deref())?;
     let mut sql = fx_rates::table
@@ -94,14 +94,12 @@ pub async fn list_rates(
     )))
 }
 
-/// A positive rate: at most 9 integer digits and 12 decimals.
+/// A positive rate: a plain decimal string with at most 9 integer digits and 12 decimals (the
+/// same strict reading as every amount and percentage, `money::parse_plain_decimal`).
 fn parse_rate(raw: &str) -> Option<Decimal> {
-    let (whole, fraction) = raw.split_once('.').unwrap_or((raw, ""));
-    let digits = |s: &str, max: usize| s.len() <= max && s.bytes().all(|b| b.is_ascii_digit());
-    if whole.is_empty() || !digits(whole, 9) || !digits(fraction, 12) || raw.ends_with('.') {
-        return None;
-    }
-    raw.parse::<Decimal>().ok().filter(|r| *r > Decimal::ZERO)
+    crate::domain::money::parse_plain_decimal(raw, 9, 12)
+        .ok()
+        .filter(|r| *r > Decimal::ZERO)
 }
 
 /// Record a rate (finance). One rate per pair and day: a second is 409.

@@ -1,6 +1,8 @@
 //! Authentication and authorization as extractors: a handler that takes `CurrentUser` needs a
 //! valid token of an active employee; one that takes `Authorized<Admin>` also needs the role.
-//! The employee is loaded on every request, so deactivation and role changes apply at once.
+//! The employee is loaded on every request, so deactivation and role changes apply at once,
+//! and the token's credential version must equal the employee's: a password change, a
+//! deactivation or a removed role ends every token issued before it (§3).
 
 use std::marker::PhantomData;
 use std::ops::Deref;
@@ -21,6 +23,7 @@ use uuid::Uuid;
 use crate::db::statement::statement;
 use crate::domain::pricing::TierTerms;
 use crate::error::ApiError;
+use crate::identity::token::Verified;
 use crate::startup::AppState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -71,6 +74,9 @@ pub struct CurrentUser {
     pub tier: Option<TierTerms>,
     /// The tier's annual allowance in the group currency (None: no tier, or unlimited).
     pub tier_allowance: Option<Decimal>,
+    /// Moves on every password change, deactivation and role removal (a database trigger);
+    /// a token is valid only for the version it was issued under.
+    pub credential_version: i32,
     /// The request id, recorded with audit events.
     pub request_id: Option<String>,
 }
@@ -89,7 +95,8 @@ macro_rules! user_columns {
         "e.id AS employee_id, e.email, e.full_name, e.company_id, ec.group_id, e.roles, \
          e.employment_type, \
          e.client_type, e.tier_id, dt.discount_percent AS tier_discount_percent, \
-         dt.eligible_employment_types AS tier_eligible, dt.annual_allowance AS tier_allowance"
+         dt.eligible_employment_types AS tier_eligible, dt.annual_allowance AS tier_allowance, \
+         e.credential_version"
     };
 }
 
@@ -130,6 +137,8 @@ pub struct UserRecord {
     tier_eligible: Option<Vec<Option<String>>>,
     #[diesel(sql_type = Nullable<Numeric>)]
     tier_allowance: Option<Decimal>,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    credential_version: i32,
 }
 
 impl UserRecord {
@@ -162,6 +171,7 @@ impl UserRecord {
             tier_id: self.tier_id,
             tier,
             tier_allowance: self.tier_allowance,
+            credential_version: self.credential_version,
             request_id,
         }
     }
@@ -172,16 +182,18 @@ async fn load(
     token: Option<String>,
     request_id: Option<String>,
 ) -> Result<CurrentUser, ApiError> {
-    let subject = verify(state, token)?;
-    load_active(state, subject, request_id).await
+    let verified = verify(state, token)?;
+    let subject = Subject {
+        id: verified.subject,
+        version: verified.version,
+        request_id,
+    };
+    load_active(state, &subject).await
 }
 
-/// The active employee `subject`, or 401.
-pub async fn load_active(
-    state: &AppState,
-    subject: Uuid,
-    request_id: Option<String>,
-) -> Result<CurrentUser, ApiError> {
+/// The active employee `subject` names, if the token's credential version is still theirs;
+/// otherwise 401.
+pub async fn load_active(state: &AppState, subject: &Subject) -> Result<CurrentUser, ApiError> {
     let mut conn = state.pool.get().await?;
     let record: Option<UserRecord> = statement(concat!(
         "SELECT ",
@@ -190,14 +202,18 @@ pub async fn load_active(
         signed_in_from!(),
         " WHERE e.id = $1 AND e.active"
     ))
-    .bind::<diesel::sql_types::Uuid, _>(subject)
+    .bind::<diesel::sql_types::Uuid, _>(subject.id)
     .get_result(&mut conn)
     .await
     .optional()?;
-    Ok(record.ok_or(ApiError::Unauthorized)?.into_user(request_id))
+    subject.admit(
+        record
+            .ok_or(ApiError::Unauthorized)?
+            .into_user(subject.request_id.clone()),
+    )
 }
 
-fn verify(state: &AppState, token: Option<String>) -> Result<Uuid, ApiError> {
+fn verify(state: &AppState, token: Option<String>) -> Result<Verified, ApiError> {
     let token = token.ok_or(ApiError::Unauthorized)?;
     state.tokens.verify(&token).ok_or(ApiError::Unauthorized)
 }
@@ -208,7 +224,22 @@ fn verify(state: &AppState, token: Option<String>) -> Result<Uuid, ApiError> {
 #[derive(Debug, Clone)]
 pub struct Subject {
     pub id: Uuid,
+    /// The credential version the token was issued under.
+    pub version: i32,
     pub request_id: Option<String>,
+}
+
+impl Subject {
+    /// `user` (the active employee loaded for this subject), unless the token predates their
+    /// current credentials: then 401.
+    pub fn admit<U: std::borrow::Borrow<CurrentUser>>(&self, user: U) -> Result<U, ApiError> {
+        let current = user.borrow();
+        if current.id == self.id && current.credential_version == self.version {
+            Ok(user)
+        } else {
+            Err(ApiError::Unauthorized)
+        }
+    }
 }
 
 impl FromRequest for Subject {
@@ -220,8 +251,9 @@ impl FromRequest for Subject {
             .app_data::<web::Data<AppState>>()
             .ok_or_else(|| ApiError::internal("application state missing"))
             .and_then(|state| verify(state, bearer(req)))
-            .map(|id| Self {
-                id,
+            .map(|verified| Self {
+                id: verified.subject,
+                version: verified.version,
                 request_id: req.extensions().get::<RequestId>().map(ToString::to_string),
             });
         std::future::ready(result)

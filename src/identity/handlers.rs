@@ -54,29 +54,28 @@ pub async fn login(
         return Err(ApiError::invalid(errors));
     }
     let settings = &state.settings.login_throttle;
-    let account = throttle::account_key(&email);
-    let address = throttle::address_key(
-        &req.peer_addr()
-            .map(|a| a.ip().to_string())
-            .unwrap_or_else(|| "unknown".into()),
-    );
+    let client = crate::http::client_ip(&req)
+        .map(|ip| ip.to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let attempt = throttle::Attempt::new(&email, &client);
     let mut conn = state.pool.get().await?;
-    if let Some(retry_after_secs) =
-        throttle::blocked_for(&mut conn, settings, &account, &address).await?
-    {
+    if let Some(retry_after_secs) = throttle::blocked_for(&mut conn, settings, &attempt).await? {
+        return Err(ApiError::RateLimited { retry_after_secs });
+    }
+    if let Some(retry_after_secs) = throttle::pace(&mut conn, settings, &attempt).await? {
         return Err(ApiError::RateLimited { retry_after_secs });
     }
     let found = queries::credentials(&mut conn, &email).await?;
     // Unknown emails are verified against a dummy hash so both failures cost the same.
-    let (subject, active, hash) = match found {
-        Some((id, active, hash)) => (Some(id), active, Some(hash)),
-        None => (None, false, None),
-    };
+    let hash = found.as_ref().map(|c| c.password_hash.clone());
     let verified = state.passwords.verify(&password, hash).await?;
-    match subject {
-        Some(id) if verified && active => {
-            throttle::clear(&mut conn, &account).await?;
-            let token = state.tokens.issue(id).map_err(ApiError::Internal)?;
+    match found {
+        Some(credentials) if verified && credentials.active => {
+            throttle::clear(&mut conn, &attempt).await?;
+            let token = state
+                .tokens
+                .issue(credentials.id, credentials.credential_version)
+                .map_err(ApiError::Internal)?;
             Ok(web::Json(TokenResponse {
                 access_token: token,
                 token_type: "Bearer",
@@ -84,7 +83,7 @@ pub async fn login(
             }))
         }
         _ => {
-            throttle::record_failure(&mut conn, settings, &[account, address]).await?;
+            throttle::record_failure(&mut conn, settings, &attempt).await?;
             Err(ApiError::Unauthorized)
         }
     }
@@ -121,7 +120,7 @@ pub async fn me(
             currency,
             cap: cap.map(|c| money::format(c, code)),
             used: money::format(used, code),
-            remaining: cap.map(|c| money::format((c - used).max(Decimal::ZERO), code)),
+            remaining: cap.map(|c| money::format(c.saturating_sub(used).max(Decimal::ZERO), code)),
         },
     }))
 }
@@ -163,7 +162,7 @@ fn check_line_of_business(code: &str, errors: &mut Vec<FieldError>) {
 pub async fn list_companies(
     user: CurrentUser,
     state: web::Data<AppState>,
-    query: web::Query<CompanyListQuery>,
+    query: crate::json::Query<CompanyListQuery>,
 ) -> Result<web::Json<Page<CompanyView>>, ApiError> {
     let page = PageRequest::<String>::parse(query.limit, query.cursor.as_deref())?;
     let mut sql = companies::table
@@ -478,7 +477,7 @@ fn email_taken(error: ApiError) -> ApiError {
 pub async fn list_employees(
     caller: Authorized<AdminOrFinance>,
     state: web::Data<AppState>,
-    query: web::Query<EmployeeListQuery>,
+    query: crate::json::Query<EmployeeListQuery>,
 ) -> Result<web::Json<Page<EmployeeView>>, ApiError> {
     let page = PageRequest::<String>::parse(query.limit, query.cursor.as_deref())?;
     let lower_email = diesel::dsl::sql::<diesel::sql_types::Text>("lower(employees.email)");

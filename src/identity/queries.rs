@@ -191,17 +191,28 @@ pub async fn find_employee(
         .optional()
 }
 
-/// Credentials for a login attempt: id, active flag and hash.
+/// What a login attempt checks.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = employees)]
+pub struct Credentials {
+    pub id: Uuid,
+    pub active: bool,
+    pub password_hash: String,
+    /// Goes into the token (see `token::Claims::ver`).
+    pub credential_version: i32,
+}
+
+/// Credentials for a login attempt.
 pub async fn credentials(
     conn: &mut AsyncPgConnection,
     email: &str,
-) -> QueryResult<Option<(Uuid, bool, String)>> {
+) -> QueryResult<Option<Credentials>> {
     employees::table
         .filter(
             diesel::dsl::sql::<diesel::sql_types::Text>("lower(email)")
                 .eq(email.trim().to_lowercase()),
         )
-        .select((employees::id, employees::active, employees::password_hash))
+        .select(Credentials::as_select())
         .first(conn)
         .await
         .optional()

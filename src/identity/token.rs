@@ -1,5 +1,8 @@
 //! Access tokens: HS256 JWTs with `exp`, `iat`, `iss`, `aud`, `sub` required and checked.
 //! The algorithm is pinned: a token whose header names another algorithm (or `none`) is refused.
+//! A token also carries its employee's credential version (`ver`), which the request compares
+//! with the employee it loads (see `auth`); `iat` or `nbf` in the future (beyond the 5 s of
+//! leeway) and a lifetime (`exp - iat`) longer than the configured one are refused.
 
 use std::time::Duration;
 
@@ -16,7 +19,21 @@ pub struct Claims {
     pub exp: i64,
     pub iss: String,
     pub aud: String,
+    /// The employee's credential version when the token was issued.
+    pub ver: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
 }
+
+/// What a valid token says: who, and under which credential version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
+    pub subject: Uuid,
+    pub version: i32,
+}
+
+/// Clock skew tolerated on `exp`, `iat` and `nbf`, in seconds.
+const LEEWAY: i64 = 5;
 
 pub struct TokenKeys {
     encoding: EncodingKey,
@@ -34,7 +51,8 @@ impl TokenKeys {
         validation.set_issuer(&[&settings.issuer]);
         validation.set_audience(&[&settings.audience]);
         // Short-lived tokens: allow only a little clock skew.
-        validation.leeway = 5;
+        validation.leeway = LEEWAY as u64;
+        validation.validate_nbf = true;
         Self {
             encoding: EncodingKey::from_secret(&settings.secret),
             decoding: DecodingKey::from_secret(&settings.secret),
@@ -45,14 +63,16 @@ impl TokenKeys {
         }
     }
 
-    pub fn issue(&self, subject: Uuid) -> anyhow::Result<String> {
+    pub fn issue(&self, subject: Uuid, version: i32) -> anyhow::Result<String> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             sub: subject,
             iat: now,
-            exp: now + self.ttl.as_secs() as i64,
+            exp: now.saturating_add(self.ttl.as_secs() as i64),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
+            ver: version,
+            nbf: None,
         };
         Ok(jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
@@ -61,14 +81,26 @@ impl TokenKeys {
         )?)
     }
 
-    /// The subject of a valid token; `None` for anything else (the reason is not the client's business).
-    pub fn verify(&self, token: &str) -> Option<Uuid> {
-        match jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation) {
-            Ok(data) => Some(data.claims.sub),
+    /// The subject and version of a valid token; `None` for anything else (the reason is not
+    /// the client's business).
+    pub fn verify(&self, token: &str) -> Option<Verified> {
+        let claims = match jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation) {
+            Ok(data) => data.claims,
             Err(error) => {
                 tracing::debug!(kind = ?error.kind(), "token refused");
-                None
+                return None;
             }
+        };
+        let now = chrono::Utc::now().timestamp();
+        let issued_in_future = claims.iat > now.saturating_add(LEEWAY);
+        let lives_too_long = claims.exp.saturating_sub(claims.iat) > self.ttl.as_secs() as i64;
+        if issued_in_future || lives_too_long {
+            tracing::debug!(issued_in_future, lives_too_long, "token refused");
+            return None;
         }
+        Some(Verified {
+            subject: claims.sub,
+            version: claims.ver,
+        })
     }
 }

@@ -233,7 +233,7 @@ pub async fn create_order(
 pub async fn list_orders(
     user: Authorized<Trade>,
     state: web::Data<AppState>,
-    query: web::Query<IcOrderQuery>,
+    query: crate::json::Query<IcOrderQuery>,
 ) -> Result<web::Json<Page<IcOrderView>>, ApiError> {
     let page =
         PageRequest::<(chrono::DateTime<Utc>, Uuid)>::parse(query.limit, query.cursor.as_deref())?;

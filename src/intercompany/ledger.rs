@@ -96,7 +96,7 @@ pub async fn book_shipment(
     let document = order.currency()?;
     let buyer = buyer_currency(conn, group, order).await?;
     let rate = crate::fx::queries::rate(conn, group, document, buyer, date).await?;
-    let legs = intercompany::ship_legs(order.total, rate, buyer);
+    let legs = intercompany::ship_legs(order.total, rate, buyer)?;
     post(
         conn,
         group,
@@ -146,7 +146,7 @@ pub async fn book_settlement(
     let buyer = buyer_currency(conn, group, order).await?;
     let rate = crate::fx::queries::rate(conn, group, document, buyer, date).await?;
     let booked = booked_payable(conn, order.id).await?;
-    let legs = intercompany::settle_legs(order.total, booked, rate, buyer);
+    let legs = intercompany::settle_legs(order.total, booked, rate, buyer)?;
     post(
         conn,
         group,

@@ -78,23 +78,13 @@ impl PolicyRow {
     }
 }
 
-/// A percentage: optional `-`, at most 4 integer digits and 4 decimals.
+/// A percentage, possibly negative (a markup range may start below zero): the one strict
+/// percentage parser, `money::parse_percent` (optional `-`, at most 4 integer digits and 4
+/// decimals).
 pub fn percent(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> Option<Decimal> {
-    let unsigned = raw.strip_prefix('-').unwrap_or(raw);
-    let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
-    let digits = |s: &str, max: usize| s.len() <= max && s.bytes().all(|b| b.is_ascii_digit());
-    let plain =
-        !whole.is_empty() && digits(whole, 4) && digits(fraction, 4) && !unsigned.ends_with('.');
-    match raw.parse::<Decimal>() {
-        Ok(value) if plain => Some(value),
-        _ => {
-            errors.push(FieldError::new(
-                field,
-                "must be a decimal string with at most 4 integer digits and 4 decimals",
-            ));
-            None
-        }
-    }
+    crate::domain::money::parse_percent(raw)
+        .map_err(|message| errors.push(FieldError::new(field, message)))
+        .ok()
 }
 
 /// Checks the terms together (what the database's CHECKs would refuse, named by field).
@@ -153,7 +143,7 @@ fn check_terms(
 pub async fn list_policies(
     user: Authorized<Trade>,
     state: web::Data<AppState>,
-    query: web::Query<PolicyQuery>,
+    query: crate::json::Query<PolicyQuery>,
 ) -> Result<web::Json<Page<PolicyView>>, ApiError> {
     let page = PageRequest::<(NaiveDate, Uuid)>::parse(query.limit, query.cursor.as_deref())?;
     let mut sql = policies::table

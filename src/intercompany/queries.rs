@@ -196,10 +196,10 @@ pub async fn price(
             product.list_price,
             u32::try_from(*quantity).unwrap_or(u32::MAX),
             currency,
-        );
+        )?;
         priced.push((*id, *quantity, line));
     }
-    let total = priced.iter().map(|(_, _, l)| l.line_total).sum();
+    let total = crate::domain::money::sum(priced.iter().map(|(_, _, l)| l.line_total))?;
     Ok(Priced {
         buyer: request.buyer,
         seller: request.seller,

@@ -176,7 +176,7 @@ async fn measure(
             cost: m.cost,
         };
         let adjustment =
-            transfer_pricing::true_up(totals, range, policy.target_markup_percent, currency);
+            transfer_pricing::true_up(totals, range, policy.target_markup_percent, currency)?;
         computed.push(Computed {
             item: TrueUpItem {
                 seller_company_id: m.seller_company_id,
@@ -185,7 +185,7 @@ async fn measure(
                 currency: m.currency.clone(),
                 revenue: money::format(totals.revenue, currency),
                 cost: money::format(totals.cost, currency),
-                achieved_markup_percent: totals.achieved_markup().map(text),
+                achieved_markup_percent: totals.achieved_markup()?.map(text),
                 min_markup_percent: range.min.map(text),
                 max_markup_percent: range.max.map(text),
                 target_markup_percent: policy.target_markup_percent.map(text),
@@ -206,7 +206,7 @@ async fn measure(
 pub async fn preview(
     user: Authorized<Finance>,
     state: web::Data<AppState>,
-    query: web::Query<TrueUpQuery>,
+    query: crate::json::Query<TrueUpQuery>,
 ) -> Result<web::Json<TrueUpReport>, ApiError> {
     let mut conn = state.pool.get().await?;
     let items = measure(&mut conn, user.group_id, query.year)
@@ -282,7 +282,7 @@ pub async fn book(
                             counterparty_company_id: item.seller_company_id,
                             seller_side: false,
                             kind: EntryKind::TrueUp,
-                            amount: fx::convert(computed.adjustment, rate, buyer),
+                            amount: fx::convert(computed.adjustment, rate, buyer)?,
                             currency: buyer,
                             document_amount: computed.adjustment,
                             document_currency: computed.currency,

@@ -103,7 +103,7 @@ fn parse_period(raw: &str) -> Option<(chrono::DateTime<Utc>, chrono::DateTime<Ut
 pub async fn list_orders(
     user: CurrentUser,
     state: web::Data<AppState>,
-    query: web::Query<OrderListQuery>,
+    query: crate::json::Query<OrderListQuery>,
 ) -> Result<web::Json<Page<OrderView>>, ApiError> {
     let page =
         PageRequest::<(chrono::DateTime<Utc>, Uuid)>::parse(query.limit, query.cursor.as_deref())?;
@@ -245,6 +245,7 @@ pub async fn fulfil_order(
     let id = id.into_inner();
     let mut conn = state.pool.get().await?;
     let admin = &admin.user;
+    let state = &state;
     let view = conn
         .transaction::<_, ApiError, _>(async move |conn| {
             let order = queries::find_for_update(conn, admin.group_id, id)
@@ -257,7 +258,8 @@ pub async fn fulfil_order(
                 ));
             }
             let lines = queries::lines_of(conn, id).await?;
-            let view = queries::set_status(conn, &order, "fulfilled", lines).await?;
+            let now = state.clock.now();
+            let view = queries::set_status(conn, &order, "fulfilled", Some(now), lines).await?;
             audit::record(
                 conn,
                 admin.group_id,

@@ -307,8 +307,8 @@ pub async fn quote(
         ctx.currency,
         ctx.group_currency,
         ctx.fx_rate,
-        ctx.cap.map(|c| c - used),
-    );
+        ctx.cap.map(|c| c.saturating_sub(used)),
+    )?;
     let bought = limit_usage(conn, user.id, &ctx.rows).await?;
     for ((product, _, _, _), (_, quantity)) in ctx.rows.iter().zip(&request.lines) {
         let quantity = i32::try_from(*quantity).unwrap_or(i32::MAX);
@@ -538,7 +538,7 @@ async fn attempt(
         used,
         group_currency,
     } = first.head;
-    let user = &user.into_user(subject.request_id.clone());
+    let user = &subject.admit(user.into_user(subject.request_id.clone()))?;
     let existing = match (stored_scope, request_hash, response_status, response_body) {
         (Some(scope), Some(hash), Some(status), Some(body)) => Some((scope, hash, status, body)),
         _ => None,
@@ -574,8 +574,8 @@ async fn attempt(
         ctx.currency,
         ctx.group_currency,
         ctx.fx_rate,
-        ctx.cap.map(|c| c - used),
-    );
+        ctx.cap.map(|c| c.saturating_sub(used)),
+    )?;
 
     let mut by_product: Vec<(&catalog::ProductRow, u32)> = ctx
         .rows
@@ -898,19 +898,22 @@ pub async fn cancel(conn: &mut AsyncPgConnection, order: &OrderRow) -> Result<Or
             .await?;
         }
     }
-    set_status(conn, order, "cancelled", lines).await
+    set_status(conn, order, "cancelled", None, lines).await
 }
 
+/// Sets the order's status; `fulfilled_at` is the fulfilment time (only for `fulfilled`).
 pub async fn set_status(
     conn: &mut AsyncPgConnection,
     order: &OrderRow,
     status: &str,
+    fulfilled_at: Option<DateTime<Utc>>,
     lines: Vec<LineRow>,
 ) -> Result<OrderView, ApiError> {
     let row: OrderRow = diesel::update(orders::table.find(order.id))
         .set((
             orders::status.eq(status),
             orders::updated_at.eq(diesel::dsl::now),
+            orders::fulfilled_at.eq(fulfilled_at),
         ))
         .returning(OrderRow::as_returning())
         .get_result(conn)

@@ -262,6 +262,14 @@ impl TestApp {
 
     /// Spawns with extra environment-style settings (e.g. `("LOGIN_THROTTLE_WINDOW_SECS", "2")`).
     pub async fn spawn_with(overrides: &[(&'static str, &str)]) -> Self {
+        Self::spawn_with_routes(overrides, |_| {}).await
+    }
+
+    /// [`TestApp::spawn_with`], plus routes only this test has (behind the real middleware).
+    pub async fn spawn_with_routes(
+        overrides: &[(&'static str, &str)],
+        extra: internal_store::startup::ExtraRoutes,
+    ) -> Self {
         let db = TestDatabase::create().await;
         let mut env: HashMap<&str, String> = HashMap::from([
             ("DATABASE_URL", db.url.clone()),
@@ -274,7 +282,9 @@ impl TestApp {
             env.insert(key, (*value).to_owned());
         }
         let settings = Settings::from_map(&env).unwrap();
-        let application = Application::build(settings.clone()).await.unwrap();
+        let application = Application::build_with(settings.clone(), extra)
+            .await
+            .unwrap();
         let address = format!("http://127.0.0.1:{}", application.port());
         let pool = application.pool.clone();
         let clock = application.clock.clone();

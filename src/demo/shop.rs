@@ -1,0 +1,158 @@
+//! The demo group's employee orders: a dozen direct employees each buy one product of ABC or
+//! XYZ over the last few days, placed, fulfilled and rated with the service's own functions
+//! (`orders::queries::place`, `set_status`, the feedback queries), so that the employee side of
+//! the internal-service KPIs shows something on day one.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::db::schema::{companies, employees, orders, products};
+use crate::error::ApiError;
+use crate::feedback::dto::OrderKind;
+use crate::feedback::queries::{self as feedback, RatedOrder};
+use crate::identity::auth::Subject;
+use crate::orders::idempotency::IdempotencyKey;
+use crate::orders::queries::{self as shop, Placed, Requested};
+
+/// What the n-th order's buyer says, if anything, and whether the seller answers.
+const SAYINGS: &[(i16, Option<&str>, Option<&str>)] = &[
+    (5, Some("Arrived the next morning."), Some("Enjoy it!")),
+    (3, Some("Fine, but the box was open."), None),
+    (4, None, Some("Thank you for the feedback.")),
+    (2, Some("Took almost two days."), None),
+];
+
+/// The first purchaser of `company`, who answers for it.
+async fn purchaser_of(
+    conn: &mut AsyncPgConnection,
+    group: Uuid,
+    company: Uuid,
+) -> Result<Option<Uuid>, ApiError> {
+    Ok(employees::table
+        .filter(employees::group_id.eq(group))
+        .filter(employees::company_id.eq(company))
+        .filter(employees::roles.contains(vec![Some("purchaser".to_owned())]))
+        .order(employees::email)
+        .select(employees::id)
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// Seeds the orders unless the group has employee orders already; returns how many orders
+/// were placed and how many were rated.
+pub async fn seed(
+    conn: &mut AsyncPgConnection,
+    group: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(usize, usize), ApiError> {
+    let existing: i64 = orders::table
+        .filter(orders::group_id.eq(group))
+        .count()
+        .get_result(conn)
+        .await?;
+    if existing > 0 {
+        return Ok((0, 0));
+    }
+    // Direct staff with a tier (generated accounts), and goods ABC and XYZ sell to employees.
+    let buyers: Vec<Uuid> = employees::table
+        .filter(employees::group_id.eq(group))
+        .filter(employees::employment_type.eq("direct"))
+        .filter(employees::tier_id.is_not_null())
+        .filter(employees::roles.eq(vec![Some("employee".to_owned())]))
+        .order(employees::email)
+        .limit(12)
+        .select(employees::id)
+        .load(conn)
+        .await?;
+    let goods: Vec<(Uuid, Uuid)> = products::table
+        .inner_join(companies::table.on(companies::id.eq(products::seller_company_id)))
+        .filter(products::group_id.eq(group))
+        .filter(companies::code.eq_any(["ABC", "XYZ"]))
+        .filter(products::active)
+        .filter(products::employee_eligible)
+        .filter(products::stock_on_hand.ge(10))
+        .order(products::sku)
+        .limit(40)
+        .select((products::id, products::seller_company_id))
+        .load(conn)
+        .await?;
+    let (mut placed, mut rated_count) = (0, 0);
+    for (n, buyer) in buyers.into_iter().enumerate() {
+        let Some(&(product, seller)) = goods.get((n * 7) % goods.len().max(1)) else {
+            break;
+        };
+        // Placed as the buyer would place it: under their current credentials.
+        let version: i32 = employees::table
+            .find(buyer)
+            .select(employees::credential_version)
+            .first(conn)
+            .await?;
+        let subject = Subject {
+            id: buyer,
+            version,
+            request_id: None,
+        };
+        let key = IdempotencyKey(format!("demo-order-{n}"));
+        let request = Requested {
+            lines: vec![(product, 1)],
+        };
+        let Placed::Created(body) =
+            shop::place(conn, &subject, &request, &key, "POST /orders", "demo").await?
+        else {
+            continue;
+        };
+        let id: Uuid = body
+            .get("id")
+            .and_then(|v| v.as_str())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| ApiError::internal("placed order without an id"))?;
+        placed += 1;
+        // Placed 30–85 hours ago; all but every fourth fulfilled 4–37 hours later.
+        let hours = i64::try_from(n).unwrap_or(0);
+        let at = now - TimeDelta::hours(30 + 5 * hours);
+        diesel::update(orders::table.find(id))
+            .set((orders::created_at.eq(at), orders::updated_at.eq(at)))
+            .execute(conn)
+            .await?;
+        if n % 4 == 3 {
+            continue;
+        }
+        let done = at + TimeDelta::hours(4 + 3 * hours);
+        let Some(order) = shop::find_for_update(conn, group, id).await? else {
+            continue;
+        };
+        let lines = shop::lines_of(conn, id).await?;
+        shop::set_status(conn, &order, "fulfilled", Some(done), lines).await?;
+        // Two in three fulfilled orders are rated; the seller's purchaser answers some.
+        if n % 3 == 2 {
+            continue;
+        }
+        let (rating, comment, answer) = SAYINGS[n % SAYINGS.len()];
+        let rated = RatedOrder {
+            kind: OrderKind::Employee,
+            id,
+            seller_company_id: seller,
+            employee_id: Some(buyer),
+            buyer_company_id: None,
+            status: "fulfilled".into(),
+        };
+        let row = feedback::insert(
+            conn,
+            group,
+            &rated,
+            buyer,
+            rating,
+            comment,
+            done + TimeDelta::hours(1),
+        )
+        .await?;
+        rated_count += 1;
+        if let (Some(answer), Some(replier)) = (answer, purchaser_of(conn, group, seller).await?) {
+            feedback::reply(conn, row.id, answer, replier, done + TimeDelta::hours(2)).await?;
+        }
+    }
+    Ok((placed, rated_count))
+}

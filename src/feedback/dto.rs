@@ -1,0 +1,103 @@
+//! Request and response shapes of feedback.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+/// Which kind of order a feedback rates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderKind {
+    /// An employee order (`/orders/{id}`), rated by the employee who bought it.
+    Employee,
+    /// An intercompany order (`/intercompany-orders/{id}`), rated by a purchaser of the buyer.
+    Intercompany,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewFeedback {
+    /// 1–5.
+    #[schema(minimum = 1, maximum = 5, example = 4)]
+    pub rating: i64,
+    /// At most 2000 characters; blank is the same as none.
+    #[schema(max_length = 2000, pattern = r"^[^\u0000]*$")]
+    pub comment: Option<String>,
+}
+
+/// Changes to a feedback within 7 days of giving it; `comment: null` removes the comment.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackPatch {
+    /// 1–5.
+    #[schema(minimum = 1, maximum = 5, example = 4)]
+    pub rating: Option<i64>,
+    #[serde(default, deserialize_with = "crate::identity::dto::double_option")]
+    /// At most 2000 characters; blank or null removes the comment.
+    #[schema(value_type = Option<String>, max_length = 2000, pattern = r"^[^\u0000]*$")]
+    pub comment: Option<Option<String>>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewReply {
+    /// 1–2000 characters, not only whitespace.
+    #[schema(
+        min_length = 1,
+        max_length = 2000,
+        pattern = r"^[^\u0000]*[^\u0000\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000]*$"
+    )]
+    pub comment: String,
+}
+
+/// The seller's answer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReplyView {
+    pub comment: String,
+    pub replied_by: Uuid,
+    pub replied_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct FeedbackView {
+    pub id: Uuid,
+    pub order_kind: OrderKind,
+    /// The rated order: an employee order or an intercompany order, by `order_kind`.
+    pub order_id: Uuid,
+    /// The company whose service is rated (the order's seller).
+    pub seller_company_id: Uuid,
+    /// Who gave the feedback.
+    pub author_id: Uuid,
+    pub rating: i32,
+    pub comment: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The last moment the author may change it (7 days after it was given).
+    pub editable_until: DateTime<Utc>,
+    /// The seller's answer; null until given.
+    pub reply: Option<ReplyView>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FeedbackQuery {
+    /// The seller company whose feedback to list. Purchasers: their own company (the default);
+    /// finance and admins: any company of the group, or the whole group when absent.
+    pub company_id: Option<Uuid>,
+    /// `YYYY-MM` (UTC): feedback given in that month.
+    #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+    pub period: Option<String>,
+    /// 1–5.
+    #[param(minimum = 1, maximum = 5)]
+    pub min_rating: Option<i64>,
+    /// 1–5, not below `min_rating`.
+    #[param(minimum = 1, maximum = 5)]
+    pub max_rating: Option<i64>,
+    /// 1–100, default 20.
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    #[param(pattern = r"^[A-Za-z0-9_-]+$", max_length = 1024)]
+    pub cursor: Option<String>,
+}

@@ -1,0 +1,110 @@
+//! `GET /kpis/internal-service`: JSON, or CSV with `Accept: text/csv`.
+
+use actix_web::{get, web, HttpRequest, HttpResponse};
+use uuid::Uuid;
+
+use super::dto::{KpiItem, KpiQuery, KpiReport};
+use super::queries;
+use crate::domain::period;
+use crate::error::ApiError;
+use crate::finance::reports::{csv, wants_csv};
+use crate::identity::auth::{Authorized, Role, Trade};
+use crate::startup::AppState;
+
+const COLUMNS: [&str; 12] = [
+    "company_id",
+    "employee_orders",
+    "employee_fulfilment_hours_p50",
+    "intercompany_orders",
+    "acceptance_hours_p50",
+    "shipping_hours_p50",
+    "on_time_rate",
+    "rejection_rate",
+    "feedback_count",
+    "average_rating",
+    "response_rate",
+    "replied_rate",
+];
+
+/// The report's CSV rows (null is an empty field), in [`COLUMNS`] order.
+pub fn csv_rows(items: &[KpiItem]) -> Vec<Vec<String>> {
+    let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+    items
+        .iter()
+        .map(|item| {
+            vec![
+                item.company_id.to_string(),
+                item.employee_orders.to_string(),
+                opt(&item.employee_fulfilment_hours_p50),
+                item.intercompany_orders.to_string(),
+                opt(&item.acceptance_hours_p50),
+                opt(&item.shipping_hours_p50),
+                opt(&item.on_time_rate),
+                opt(&item.rejection_rate),
+                item.feedback_count.to_string(),
+                opt(&item.average_rating),
+                opt(&item.response_rate),
+                opt(&item.replied_rate),
+            ]
+        })
+        .collect()
+}
+
+/// Internal-service KPIs of a month (`period=YYYY-MM`, default the current one), per selling
+/// company: employee orders
+/// and their median fulfilment time, intercompany orders with median acceptance and shipping
+/// times, on-time and rejection rates, feedback count, average rating, response and reply rates.
+/// Finance and admins get every company of the group; a purchaser their own company. CSV with
+/// `Accept: text/csv`.
+#[utoipa::path(
+    tag = "kpis",
+    params(KpiQuery),
+    security(("bearer" = ["purchaser", "finance", "admin"])),
+    responses(
+        (status = 200, description = "The report", content(
+            (KpiReport = "application/json"),
+            (String = "text/csv", example = "company_id,employee_orders,employee_fulfilment_hours_p50,intercompany_orders,acceptance_hours_p50,shipping_hours_p50,on_time_rate,rejection_rate,feedback_count,average_rating,response_rate,replied_rate\n")
+        )),
+        (status = 400, description = "period not YYYY-MM"),
+        (status = 403, description = "Not admin, finance or a purchaser"),
+    )
+)]
+#[get("/kpis/internal-service")]
+#[tracing::instrument(skip_all)]
+pub async fn internal_service(
+    user: Authorized<Trade>,
+    state: web::Data<AppState>,
+    query: crate::json::Query<KpiQuery>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let period = query
+        .period
+        .clone()
+        .unwrap_or_else(|| state.clock.today().format("%Y-%m").to_string());
+    let (first, next) =
+        period::month(&period).ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))?;
+    let instant = |day: chrono::NaiveDate| {
+        day.and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc())
+            .ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))
+    };
+    let company: Option<Uuid> = if user.has(Role::Admin) || user.has(Role::Finance) {
+        None
+    } else {
+        Some(user.company_id)
+    };
+    let mut conn = state.pool.get().await?;
+    let items = queries::report(
+        &mut conn,
+        user.group_id,
+        instant(first)?,
+        instant(next)?,
+        company,
+    )
+    .await?;
+    if wants_csv(&request) {
+        // The same CSV as the finance reports (header line, RFC 4180 quoting, LF line ends).
+        return Ok(csv(&COLUMNS, csv_rows(&items)));
+    }
+    Ok(HttpResponse::Ok().json(KpiReport { period, items }))
+}
