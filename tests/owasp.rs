@@ -99,7 +99,7 @@ async fn api2_broken_authentication_forged_unsigned_and_missing_tokens_are_401()
 async fn api3_broken_object_property_level_authorization_no_mass_assignment_or_hidden_fields() {
     let app = TestApp::spawn().await;
     let (group, product, alice, _) = shop(&app).await;
-    // Writing a property the operation does not take is refused, naming it.
+    // Writing a property the operation does not take is refused, naming its path.
     let order = app
         .post(
             "/api/v1/orders/quote",
@@ -108,7 +108,7 @@ async fn api3_broken_object_property_level_authorization_no_mass_assignment_or_h
         )
         .await;
     order.assert_problem(422, "validation_failed");
-    assert_eq!(order.body["errors"][0]["field"], "unit_list_price");
+    assert_eq!(order.body["errors"][0]["field"], "lines[0].unit_list_price");
     // Reading: an employee sees no admin fields, no response carries a password hash.
     let item = app
         .get(
