@@ -315,7 +315,7 @@ pub async fn give_order_feedback(
 
 /// Change the feedback on an employee order (its author, within 7 days of giving it; later
 /// → 409 `invalid_state`).
-#[utoipa::path(tag = "feedback", params(("id" = Uuid, Path)), request_body = FeedbackPatch, security(("bearer" = [])), responses((status = 200, body = FeedbackView), (status = 409, description = "invalid_state (more than 7 days after it was given)"), (status = 422, description = "rating outside 1–5, comment over 2000 characters")))]
+#[utoipa::path(tag = "feedback", params(("id" = Uuid, Path)), request_body = FeedbackPatch, security(("bearer" = [])), responses((status = 200, body = FeedbackView), (status = 403, description = "Not its author (the employee who bought the order, or a purchaser of the buying company)"), (status = 409, description = "invalid_state (more than 7 days after it was given)"), (status = 422, description = "rating outside 1–5, comment over 2000 characters")))]
 #[patch("/orders/{id}/feedback")]
 #[tracing::instrument(skip_all)]
 pub async fn edit_order_feedback(
@@ -370,7 +370,7 @@ pub async fn give_intercompany_feedback(
 
 /// Change the feedback on an intercompany order (its author, within 7 days of giving it;
 /// later → 409 `invalid_state`).
-#[utoipa::path(tag = "feedback", params(("id" = Uuid, Path)), request_body = FeedbackPatch, security(("bearer" = [])), responses((status = 200, body = FeedbackView), (status = 409, description = "invalid_state (more than 7 days after it was given)"), (status = 422, description = "rating outside 1–5, comment over 2000 characters")))]
+#[utoipa::path(tag = "feedback", params(("id" = Uuid, Path)), request_body = FeedbackPatch, security(("bearer" = [])), responses((status = 200, body = FeedbackView), (status = 403, description = "Not its author (the employee who bought the order, or a purchaser of the buying company)"), (status = 409, description = "invalid_state (more than 7 days after it was given)"), (status = 422, description = "rating outside 1–5, comment over 2000 characters")))]
 #[patch("/intercompany-orders/{id}/feedback")]
 #[tracing::instrument(skip_all)]
 pub async fn edit_intercompany_feedback(
