@@ -114,19 +114,28 @@ async fn main() {
                 ('00000000-0000-0000-0000-00000000001' || (n % 4))::uuid, 'direct', \
                 (ARRAY['operational', 'commercial', 'executive'])[1 + n % 3], ARRAY['employee'], 'x' \
          FROM generate_series(1, {employees}) n")).await;
-    // One fulfilled employee order each, two lines, in March.
+    // One fulfilled employee order each in March, two lines of any of the hundred products in
+    // quantities 1–3 at 30 % off (a realistic variety: the grouped benefits report folds alike
+    // lines in SQL, so identical lines everywhere would flatter it).
     sql(&mut conn, &format!(
         "INSERT INTO orders (group_id, status, employee_id, seller_company_id, currency, list_total, discount_total, total, \
-                             allowance_applied, allowance_year, group_currency, fx_rate, created_at, updated_at) \
-         SELECT '{ROOT}', 'fulfilled', e.id, '00000000-0000-0000-0000-000000000010', 'USD', 400, 120, 280, 120, 2026, 'USD', 1, \
-                timestamptz '2026-03-02' + (random() * interval '20 days'), timestamptz '2026-03-25' \
+                             allowance_applied, allowance_year, group_currency, fx_rate, created_at, updated_at, fulfilled_at) \
+         SELECT '{ROOT}', 'fulfilled', e.id, '00000000-0000-0000-0000-000000000010', 'USD', 0, 0, 0, 0, 2026, 'USD', 1, \
+                timestamptz '2026-03-02' + (random() * interval '20 days'), timestamptz '2026-03-25', timestamptz '2026-03-25' \
          FROM employees e WHERE e.email <> 'finance@jkl.example'")).await;
     sql(&mut conn, &format!(
         "INSERT INTO order_lines (group_id, order_id, line_no, product_id, quantity, unit_list_price, discount_percent, \
                                   line_list_total, line_discount, line_total) \
-         SELECT '{ROOT}', o.id, l, p.id, 1, 200, 30, 200, 60, 140 \
+         SELECT '{ROOT}', o.id, l, p.id, q.n, p.list_price, 30, p.list_price * q.n, round(p.list_price * q.n * 0.3, 2), \
+                p.list_price * q.n - round(p.list_price * q.n * 0.3, 2) \
          FROM orders o CROSS JOIN generate_series(1, 2) l \
-         JOIN LATERAL (SELECT id FROM products WHERE sku = 'P-' || (l * 4) LIMIT 1) p ON true")).await;
+         CROSS JOIN LATERAL (SELECT 1 + (hashtext(o.id::text || 'q' || l) & 1023) % 3 AS n) q \
+         JOIN LATERAL (SELECT id, list_price FROM products \
+                       WHERE sku = 'P-' || (1 + (hashtext(o.id::text || l) & 1023) % 100) LIMIT 1) p ON true")).await;
+    sql(&mut conn,
+        "UPDATE orders o SET list_total = t.list, discount_total = t.discount, total = t.total, allowance_applied = t.discount \
+         FROM (SELECT order_id, sum(line_list_total) AS list, sum(line_discount) AS discount, sum(line_total) AS total \
+               FROM order_lines GROUP BY 1) t WHERE t.order_id = o.id").await;
     // Intercompany orders between the four companies (seller i, buyer i+1), shipped and settled
     // in March, with their entries: receivable, payable, two settlements, the FX difference.
     sql(&mut conn, "ALTER TABLE ledger_entries DISABLE TRIGGER USER").await;
@@ -238,7 +247,7 @@ async fn main() {
                      FROM orders o JOIN order_lines l ON l.order_id = o.id JOIN products p ON p.id = l.product_id \
                      JOIN employees e ON e.id = o.employee_id JOIN companies s ON s.id = o.seller_company_id \
                      WHERE o.group_id = '{ROOT}' AND o.status = 'fulfilled' \
-                       AND o.updated_at >= '2026-01-01' AND o.updated_at < '2027-01-01' GROUP BY 1"),
+                       AND o.fulfilled_at >= '2026-01-01' AND o.fulfilled_at < '2027-01-01' GROUP BY 1"),
         ),
     ];
     println!();

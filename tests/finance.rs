@@ -720,6 +720,26 @@ async fn the_benefits_report_splits_discounts_as_publication_15_b_does() {
         .clone();
     assert_eq!(items.len(), 2);
     assert!(items.iter().all(|i| i["employee_id"].is_null()));
+    // Grouped totals are the employees' totals summed (Ada alone works for ABC).
+    let abc_total = items.iter().find(|i| i["company_id"] == abc).unwrap();
+    assert_eq!(
+        abc_total,
+        &json!({"employee_id": null, "company_id": abc, "client_type": null, "orders": 2,
+                "list_total": "1700.00", "discount_total": "510.00",
+                "qualified_discount": "220.00", "taxable_excess": "290.00"})
+    );
+    let by_client_type = app
+        .get(
+            &format!("/api/v1/finance/employee-benefits?year={year}&group_by=client_type"),
+            &finance,
+        )
+        .await;
+    assert_eq!(
+        by_client_type.assert_status(200)["items"],
+        json!([{"employee_id": null, "company_id": null, "client_type": "operational", "orders": 3,
+                "list_total": "2700.00", "discount_total": "810.00",
+                "qualified_discount": "520.00", "taxable_excess": "290.00"}])
+    );
 
     // The payroll export.
     let csv = app

@@ -120,15 +120,79 @@ struct Totals {
     taxable: Decimal,
 }
 
+/// What decides a line's split: its amounts in the group currency (before rounding) and the
+/// facts the rule reads. Lines alike in all of these split alike.
+#[derive(QueryableByName)]
+struct LineFacts {
+    #[diesel(sql_type = Numeric)]
+    list_total: Decimal,
+    #[diesel(sql_type = Numeric)]
+    discount: Decimal,
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = Bool)]
+    offered_to_customers: bool,
+    #[diesel(sql_type = Nullable<Numeric>)]
+    seller_gp: Option<Decimal>,
+    #[diesel(sql_type = Nullable<Text>)]
+    seller_lob: Option<String>,
+    #[diesel(sql_type = Text)]
+    employer_rule: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    employer_lob: Option<String>,
+}
+
+/// A row of the grouped report: `lines` identical lines of one group, or (with `lines` = 0)
+/// the group's order count.
+#[derive(QueryableByName)]
+struct GroupedRow {
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    company_id: Option<Uuid>,
+    #[diesel(sql_type = Nullable<Text>)]
+    client_type: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    lines: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    orders: i64,
+    #[diesel(embed)]
+    facts: LineFacts,
+}
+
+impl LineRow {
+    fn facts(&self) -> LineFacts {
+        LineFacts {
+            list_total: self.line_list_total * self.fx_rate,
+            discount: self.line_discount * self.fx_rate,
+            kind: self.kind.clone(),
+            offered_to_customers: self.offered_to_customers,
+            seller_gp: self.seller_gp,
+            seller_lob: self.seller_lob.clone(),
+            employer_rule: self.employer_rule.clone(),
+            employer_lob: self.employer_lob.clone(),
+        }
+    }
+}
+
 impl Totals {
     fn add(&mut self, row: &LineRow, currency: CurrencyCode) -> Result<(), ApiError> {
         if self.last_order != Some(row.order_id) {
             self.orders += 1;
             self.last_order = Some(row.order_id);
         }
-        let list_total = money::round(row.line_list_total * row.fx_rate, currency);
-        let discount = money::round(row.line_discount * row.fx_rate, currency);
-        let rule = if row.employer_rule == "us_irc_132" {
+        self.add_lines(&row.facts(), 1, currency)
+    }
+
+    /// Adds `count` lines alike in `facts`: each rounded and split by the domain rule once,
+    /// then counted `count` times, which is exactly the sum of the lines one by one.
+    fn add_lines(
+        &mut self,
+        facts: &LineFacts,
+        count: i64,
+        currency: CurrencyCode,
+    ) -> Result<(), ApiError> {
+        let list_total = money::round(facts.list_total, currency);
+        let discount = money::round(facts.discount, currency);
+        let rule = if facts.employer_rule == "us_irc_132" {
             Rule::UsIrc132
         } else {
             Rule::None
@@ -138,20 +202,21 @@ impl Totals {
             Line {
                 list_total,
                 discount,
-                service: row.kind == "service",
-                qualifies: row.offered_to_customers
+                service: facts.kind == "service",
+                qualifies: facts.offered_to_customers
                     && benefits::same_line_of_business(
-                        row.seller_lob.as_deref(),
-                        row.employer_lob.as_deref(),
+                        facts.seller_lob.as_deref(),
+                        facts.employer_lob.as_deref(),
                     ),
-                seller_gross_profit_percent: row.seller_gp,
+                seller_gross_profit_percent: facts.seller_gp,
             },
             currency,
         )?;
-        self.list_total += list_total;
-        self.discount_total += discount;
-        self.qualified += split.qualified;
-        self.taxable += split.taxable;
+        let times = |amount: Decimal| money::mul(amount, Decimal::from(count));
+        self.list_total = money::add(self.list_total, times(list_total)?)?;
+        self.discount_total = money::add(self.discount_total, times(discount)?)?;
+        self.qualified = money::add(self.qualified, times(split.qualified)?)?;
+        self.taxable = money::add(self.taxable, times(split.taxable)?)?;
         Ok(())
     }
 
@@ -201,7 +266,7 @@ async fn chunk(
         "WITH chosen AS ( \
              SELECT DISTINCT o.employee_id FROM orders o \
              WHERE o.group_id = $1 AND o.status = 'fulfilled' \
-                 AND o.updated_at >= $2::date AND o.updated_at < $3::date AND o.employee_id > $4 \
+                 AND o.fulfilled_at >= $2::date AND o.fulfilled_at < $3::date AND o.employee_id > $4 \
              ORDER BY 1 LIMIT $5) \
          SELECT o.employee_id, e.company_id, e.client_type, o.id AS order_id, o.fx_rate, \
                 l.line_list_total, l.line_discount, p.kind, p.offered_to_customers, \
@@ -209,7 +274,7 @@ async fn chunk(
                 ec.benefit_tax_rule AS employer_rule, ec.line_of_business AS employer_lob \
          FROM chosen c \
          JOIN orders o ON o.employee_id = c.employee_id AND o.group_id = $1 \
-             AND o.status = 'fulfilled' AND o.updated_at >= $2::date AND o.updated_at < $3::date \
+             AND o.status = 'fulfilled' AND o.fulfilled_at >= $2::date AND o.fulfilled_at < $3::date \
          JOIN order_lines l ON l.order_id = o.id \
          JOIN products p ON p.id = l.product_id \
          JOIN employees e ON e.id = o.employee_id \
@@ -278,14 +343,19 @@ pub async fn employee_benefits(
     let group_currency = currency(&code)?;
 
     if let Some(by) = query.group_by {
-        // One pass over the year's lines, folded into a handful of groups as they arrive.
-        let groups = conn
+        // One aggregate: the year's lines counted per group and per set of split-deciding
+        // facts (lines alike split alike, so each set is split once by the domain rule), and
+        // each group's order count. Its size follows the variety of lines, not their number.
+        let by_company = by == GroupBy::Company;
+        let rows: Vec<GroupedRow> = conn
             .transaction::<_, ApiError, _>(async |conn| {
                 super::reports::report_mode(conn).await?;
-                let mut groups: BTreeMap<String, Totals> = BTreeMap::new();
-                let mut rows = statement(
-                    "SELECT o.employee_id, e.company_id, e.client_type, o.id AS order_id, o.fx_rate, \
-                            l.line_list_total, l.line_discount, p.kind, p.offered_to_customers, \
+                Ok(statement(
+                    "SELECT CASE WHEN $4 THEN e.company_id END AS company_id, \
+                            CASE WHEN NOT $4 THEN e.client_type END AS client_type, \
+                            count(*) AS lines, 0::bigint AS orders, \
+                            l.line_list_total * o.fx_rate AS list_total, \
+                            l.line_discount * o.fx_rate AS discount, p.kind, p.offered_to_customers, \
                             s.qualified_discount_gp_percent AS seller_gp, \
                             s.line_of_business AS seller_lob, \
                             ec.benefit_tax_rule AS employer_rule, ec.line_of_business AS employer_lob \
@@ -296,33 +366,42 @@ pub async fn employee_benefits(
                      JOIN companies ec ON ec.id = e.company_id \
                      JOIN companies s ON s.id = o.seller_company_id \
                      WHERE o.group_id = $1 AND o.status = 'fulfilled' \
-                         AND o.updated_at >= $2::date AND o.updated_at < $3::date \
-                     ORDER BY o.id, l.line_no",
+                         AND o.fulfilled_at >= $2::date AND o.fulfilled_at < $3::date \
+                     GROUP BY 1, 2, 5, 6, 7, 8, 9, 10, 11, 12 \
+                     UNION ALL \
+                     SELECT CASE WHEN $4 THEN e.company_id END, CASE WHEN NOT $4 THEN e.client_type END, \
+                            0, count(*), 0, 0, '', false, NULL, NULL, '', NULL \
+                     FROM orders o JOIN employees e ON e.id = o.employee_id \
+                     WHERE o.group_id = $1 AND o.status = 'fulfilled' \
+                         AND o.fulfilled_at >= $2::date AND o.fulfilled_at < $3::date \
+                     GROUP BY 1, 2",
                 )
                 .bind::<SqlUuid, _>(group)
                 .bind::<Date, _>(from)
                 .bind::<Date, _>(to)
-                .load_stream::<LineRow>(conn)
-                .await?;
-                while let Some(row) = futures_util::TryStreamExt::try_next(&mut rows).await? {
-                    let (key, company, client) = match by {
-                        GroupBy::Company => (row.company_id.to_string(), Some(row.company_id), None),
-                        GroupBy::ClientType => {
-                            (row.client_type.clone(), None, Some(row.client_type.clone()))
-                        }
-                    };
-                    groups
-                        .entry(key)
-                        .or_insert_with(|| Totals {
-                            company_id: company,
-                            client_type: client,
-                            ..Totals::default()
-                        })
-                        .add(&row, group_currency)?;
-                }
-                Ok(groups)
+                .bind::<Bool, _>(by_company)
+                .load(conn)
+                .await?)
             })
             .await?;
+        let mut groups: BTreeMap<String, Totals> = BTreeMap::new();
+        for row in &rows {
+            let key = match by {
+                GroupBy::Company => row.company_id.map(|id| id.to_string()),
+                GroupBy::ClientType => row.client_type.clone(),
+            }
+            .unwrap_or_default();
+            let totals = groups.entry(key).or_insert_with(|| Totals {
+                company_id: row.company_id,
+                client_type: row.client_type.clone(),
+                ..Totals::default()
+            });
+            if row.lines == 0 {
+                totals.orders = row.orders;
+            } else {
+                totals.add_lines(&row.facts, row.lines, group_currency)?;
+            }
+        }
         if wants_csv(&req) {
             let mut body = String::from(CSV_HEADER);
             for totals in groups.values() {
