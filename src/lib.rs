@@ -24,6 +24,7 @@ pub mod intercompany;
 pub mod inventory;
 pub mod json;
 pub mod kpis;
+pub mod ledger;
 pub mod openapi;
 pub mod orders;
 pub mod pagination;

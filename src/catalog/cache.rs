@@ -33,6 +33,7 @@ use uuid::Uuid;
 use super::dto::ProductView;
 use crate::identity::auth::CurrentUser;
 use crate::pagination::Page;
+use crate::domain::kinds::EmploymentType;
 
 /// The channel the migration's `notify_listing_change` trigger function notifies.
 pub const CHANNEL: &str = "internal_store_listing";
@@ -105,7 +106,7 @@ impl<K: Eq + Hash, T> Map<K, T> {
 pub struct PageKey {
     pub group_id: Uuid,
     pub tier_id: Option<Uuid>,
-    pub employment_type: String,
+    pub employment_type: EmploymentType,
     pub category_id: Option<Uuid>,
     pub seller_company_id: Option<Uuid>,
     pub after: Option<String>,
@@ -133,7 +134,7 @@ impl CachedPage {
 }
 
 /// Quantities an employee bought of purchase-limited products: `(product, period start, quantity)`.
-pub type LimitUsage = Vec<(Uuid, chrono::NaiveDate, i32)>;
+pub use crate::ledger::LimitUsage;
 
 /// The counter generation at which each product's stock or each employee's usage last changed
 /// through this instance; an entry loaded under an earlier generation is stale for it.
@@ -432,7 +433,7 @@ mod tests {
     }
 
     fn usage(n: i32) -> Arc<LimitUsage> {
-        Arc::new(vec![(Uuid::nil(), chrono::NaiveDate::MIN, n)])
+        Arc::new(LimitUsage::from_rows(vec![(Uuid::nil(), chrono::NaiveDate::MIN, n)]))
     }
 
     #[test]
@@ -451,7 +452,7 @@ mod tests {
         assert!(cache.usage(Uuid::nil()).is_none());
         let stamp = cache.stamp().unwrap();
         cache.put_usage(stamp, Uuid::nil(), usage(2));
-        assert_eq!(cache.usage(Uuid::nil()).unwrap()[0].2, 2);
+        assert_eq!(cache.usage(Uuid::nil()).unwrap().used(Uuid::nil(), crate::domain::kinds::LimitPeriod::Year, chrono::NaiveDate::MIN), 2);
     }
 
     #[test]
@@ -488,7 +489,7 @@ mod tests {
         let key = |limit| PageKey {
             group_id: Uuid::nil(),
             tier_id: None,
-            employment_type: "direct".into(),
+            employment_type: crate::domain::kinds::EmploymentType::Direct,
             category_id: None,
             seller_company_id: None,
             after: None,
@@ -514,8 +515,8 @@ mod tests {
             company_id: Uuid::nil(),
             group_id: Uuid::nil(),
             roles: Vec::new(),
-            employment_type: "direct".into(),
-            client_type: "operational".into(),
+            employment_type: crate::domain::kinds::EmploymentType::Direct,
+            client_type: crate::domain::kinds::ClientType::Operational,
             tier_id: None,
             tier: None,
             tier_allowance: None,

@@ -8,6 +8,8 @@ use uuid::Uuid;
 use crate::domain::codes::CurrencyCode;
 use crate::identity::dto::{double_option, EmploymentType};
 
+pub use crate::domain::kinds::{LimitPeriod, ProductKind};
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CategoryView {
     pub id: Uuid,
@@ -126,42 +128,6 @@ pub struct CategoryDiscount {
     pub discount_percent: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ProductKind {
-    Goods,
-    Service,
-}
-
-impl ProductKind {
-    pub const ALL: [Self; 2] = [Self::Goods, Self::Service];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Goods => "goods",
-            Self::Service => "service",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum LimitPeriod {
-    Month,
-    Year,
-}
-
-impl LimitPeriod {
-    pub const ALL: [Self; 2] = [Self::Month, Self::Year];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Month => "month",
-            Self::Year => "year",
-        }
-    }
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PurchaseLimit {
@@ -173,8 +139,7 @@ pub struct PurchaseLimit {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PurchaseLimitView {
     pub max_quantity: i32,
-    #[schema(value_type = LimitPeriod)]
-    pub period: String,
+    pub period: LimitPeriod,
     /// What the signed-in employee may still buy in the current month/year.
     pub remaining: i32,
 }

@@ -16,6 +16,7 @@ use crate::audit::{self, Change};
 use crate::body::Body;
 use crate::db::schema::{categories, companies, discount_tiers, products, tier_category_discounts};
 use crate::domain::codes::CurrencyCode;
+use crate::domain::pricing;
 use crate::error::{ApiError, FieldError};
 use crate::identity::auth::{
     load_active, Admin, AdminOrFinance, Authorized, CurrentUser, Role, Subject,
@@ -109,11 +110,23 @@ pub async fn create_category(
 // ---------------------------------------------------------------------------------------------
 // Discount tiers
 
-fn employment_column(types: &[EmploymentType]) -> Vec<Option<String>> {
-    let mut names: Vec<&str> = types.iter().map(|t| t.as_str()).collect();
-    names.sort_unstable();
-    names.dedup();
-    names.into_iter().map(|n| Some(n.to_owned())).collect()
+/// The stored form of a tier's employment types: each once, in their spelling's order.
+fn employment_column(types: &[EmploymentType]) -> Vec<Option<EmploymentType>> {
+    let mut types = types.to_vec();
+    types.sort_unstable_by_key(|t| t.as_str());
+    types.dedup();
+    types.into_iter().map(Some).collect()
+}
+
+/// The columns a tier PATCH sets; `None` leaves a column as it is.
+#[derive(AsChangeset)]
+#[diesel(table_name = discount_tiers)]
+struct TierChanges<'a> {
+    code: Option<&'a str>,
+    name: Option<&'a str>,
+    discount_percent: Option<Decimal>,
+    annual_allowance: Option<Option<Decimal>>,
+    eligible_employment_types: Option<Vec<Option<EmploymentType>>>,
 }
 
 /// The group currency of `user`, in which tier allowances are set.
@@ -267,32 +280,24 @@ pub async fn update_tier(
     let view = conn
         .transaction::<_, ApiError, _>(async move |conn| {
             let before = queries::load_tier_view(conn, admin.group_id, id).await?;
-            let row: TierRow = discount_tiers::table
-                .find(id)
-                .filter(discount_tiers::group_id.eq(admin.group_id))
-                .select(TierRow::as_select())
-                .for_update()
-                .first(conn)
-                .await?;
-            diesel::update(discount_tiers::table.find(id))
-                .set((
-                    discount_tiers::code.eq(patch.code.as_deref().unwrap_or(&row.code)),
-                    discount_tiers::name.eq(patch
-                        .name
-                        .as_deref()
-                        .map(validation::stored_line)
-                        .unwrap_or(&row.name)),
-                    discount_tiers::discount_percent.eq(percent.unwrap_or(row.discount_percent)),
-                    discount_tiers::annual_allowance.eq(cap.unwrap_or(row.annual_allowance)),
-                    discount_tiers::eligible_employment_types.eq(patch
-                        .eligible_employment_types
-                        .as_deref()
-                        .map(employment_column)
-                        .unwrap_or(row.eligible_employment_types)),
-                    discount_tiers::updated_at.eq(diesel::dsl::now),
-                ))
-                .execute(conn)
-                .await?;
+            let changes = TierChanges {
+                code: patch.code.as_deref(),
+                name: patch.name.as_deref().map(validation::stored_line),
+                discount_percent: percent,
+                annual_allowance: cap,
+                eligible_employment_types: patch
+                    .eligible_employment_types
+                    .as_deref()
+                    .map(employment_column),
+            };
+            diesel::update(
+                discount_tiers::table
+                    .find(id)
+                    .filter(discount_tiers::group_id.eq(admin.group_id)),
+            )
+            .set((changes, discount_tiers::updated_at.eq(diesel::dsl::now)))
+            .execute(conn)
+            .await?;
             let view = queries::load_tier_view(conn, admin.group_id, id).await?;
             audit::record(
                 conn,
@@ -412,7 +417,7 @@ pub async fn list_products(
     let key = PageKey {
         group_id: user.group_id,
         tier_id: user.tier_id,
-        employment_type: user.employment_type.clone(),
+        employment_type: user.employment_type,
         category_id: query.category_id,
         seller_company_id: query.seller_company_id,
         after: page.after.clone(),
@@ -438,22 +443,21 @@ pub async fn list_products(
             .content_type("application/json")
             .body(body.clone()));
     }
+    let today = state.clock.today();
     let usage = match cache.usage(user.id) {
         Some(usage) => usage,
         None => {
             let mut conn = state.pool.get().await?;
             let usage =
-                Arc::new(crate::orders::queries::employee_limit_usage(&mut conn, user.id).await?);
+                Arc::new(crate::ledger::limit_usage(&mut conn, user.id, today).await?);
             cache.put_usage(stamp, user.id, usage.clone());
             usage
         }
     };
-    let today = chrono::Utc::now().date_naive();
     let mut personal = cached.page.clone();
     for item in &mut personal.items {
         if let Some(limit) = &mut item.purchase_limit {
-            let used =
-                crate::orders::queries::used_in_period(&usage, item.id, &limit.period, today);
+            let used = usage.used(item.id, limit.period, today);
             limit.remaining = (limit.max_quantity - used).max(0);
         }
     }
@@ -469,6 +473,7 @@ async fn read_page(
     page: &PageRequest<String>,
     with_usage: bool,
 ) -> Result<Page<ProductView>, ApiError> {
+    let today = state.clock.today();
     let mut conn = state.pool.get().await?;
     let rows = queries::visible_products(
         &mut conn,
@@ -480,14 +485,14 @@ async fn read_page(
     )
     .await?;
     let used = if with_usage {
-        crate::orders::queries::limit_usage(&mut conn, user.id, &rows).await?
+        crate::ledger::used_of(&mut conn, user.id, &queries::limited(&rows), today).await?
     } else {
         std::collections::HashMap::new()
     };
     let views = rows
         .into_iter()
         .map(|row| {
-            let bought = used.get(&row.0.id).copied().unwrap_or(0);
+            let bought = used.get(&row.product.id).copied().unwrap_or(0);
             queries::personalise(row, user, bought)
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -520,10 +525,9 @@ async fn signed_in(
     Ok(user)
 }
 
-/// Whether `user` may see a product of their own group: admins all, others what they may buy.
+/// Whether `user` may see a product: admins all of their group's, others what they may buy.
 fn visible_to(user: &CurrentUser, row: &queries::PricedRow) -> bool {
-    let (product, _, _, _) = row;
-    user.has(Role::Admin) || (product.active && product.employee_eligible)
+    pricing::visible(row.offer(user.group_id), user.has(Role::Admin))
 }
 
 /// One product of the caller's group, personalised; admins also see cost, stock and flags
@@ -545,9 +549,15 @@ pub async fn get_product(
     if !visible_to(&user, &row) {
         return Err(ApiError::NotFound);
     }
-    let used =
-        crate::orders::queries::limit_usage(&mut conn, user.id, std::slice::from_ref(&row)).await?;
-    let bought = used.get(&row.0.id).copied().unwrap_or(0);
+    let today = state.clock.today();
+    let used = crate::ledger::used_of(
+        &mut conn,
+        user.id,
+        &queries::limited(std::slice::from_ref(&row)),
+        today,
+    )
+    .await?;
+    let bought = used.get(&row.product.id).copied().unwrap_or(0);
     Ok(web::Json(queries::personalise(row, &user, bought)?))
 }
 
@@ -707,6 +717,25 @@ pub async fn create_product(
     Ok(HttpResponse::Created().json(view))
 }
 
+/// The columns a product PATCH sets; `None` leaves a column as it is.
+#[derive(AsChangeset)]
+#[diesel(table_name = products)]
+struct ProductChanges<'a> {
+    sku: Option<&'a str>,
+    name: Option<&'a str>,
+    description: Option<&'a str>,
+    category_id: Option<Uuid>,
+    kind: Option<ProductKind>,
+    list_price: Option<Decimal>,
+    unit_cost: Option<Decimal>,
+    employee_eligible: Option<bool>,
+    intercompany_eligible: Option<bool>,
+    offered_to_customers: Option<bool>,
+    active: Option<bool>,
+    purchase_limit_quantity: Option<Option<i32>>,
+    purchase_limit_period: Option<Option<LimitPeriod>>,
+}
+
 /// Change a product (admin). Stock changes go through `POST /products/{id}/stock`.
 #[utoipa::path(tag = "catalog", params(("id" = Uuid, Path)), request_body = ProductPatch, security(("bearer" = ["admin"])), responses((status = 200, body = ProductView), (status = 409, description = "SKU taken")))]
 #[patch("/products/{id}")]
@@ -739,8 +768,7 @@ pub async fn update_product(
             let before = queries::find_product(conn, admin.group_id, id, admin.tier_id)
                 .await?
                 .ok_or(ApiError::NotFound)?;
-            let (row, currency, _, _) = before.clone();
-            let code = CurrencyCode::parse(&currency)
+            let code = CurrencyCode::parse(&before.currency)
                 .ok_or_else(|| ApiError::internal("unknown currency"))?;
             let mut errors = Vec::new();
             let list_price = patch
@@ -757,45 +785,29 @@ pub async fn update_product(
             if let Some(category) = patch.category_id {
                 category_in_group(conn, admin.group_id, category).await?;
             }
-            let limit = patch.purchase_limit.clone().unwrap_or_else(|| {
-                row.purchase_limit_quantity
-                    .zip(row.purchase_limit_period.as_deref())
-                    .map(|(max_quantity, period)| PurchaseLimit {
-                        max_quantity,
-                        period: if period == "year" {
-                            LimitPeriod::Year
-                        } else {
-                            LimitPeriod::Month
-                        },
-                    })
-            });
+            let changes = ProductChanges {
+                sku: patch.sku.as_deref(),
+                name: patch.name.as_deref().map(validation::stored_line),
+                description: patch.description.as_deref(),
+                category_id: patch.category_id,
+                kind: patch.kind,
+                list_price,
+                unit_cost,
+                employee_eligible: patch.employee_eligible,
+                intercompany_eligible: patch.intercompany_eligible,
+                offered_to_customers: patch.offered_to_customers,
+                active: patch.active,
+                purchase_limit_quantity: patch
+                    .purchase_limit
+                    .as_ref()
+                    .map(|l| l.as_ref().map(|l| l.max_quantity)),
+                purchase_limit_period: patch
+                    .purchase_limit
+                    .as_ref()
+                    .map(|l| l.as_ref().map(|l| l.period)),
+            };
             diesel::update(products::table.find(id))
-                .set((
-                    products::sku.eq(patch.sku.as_deref().unwrap_or(&row.sku)),
-                    products::name.eq(patch
-                        .name
-                        .as_deref()
-                        .map(validation::stored_line)
-                        .unwrap_or(&row.name)),
-                    products::description
-                        .eq(patch.description.as_deref().unwrap_or(&row.description)),
-                    products::category_id.eq(patch.category_id.unwrap_or(row.category_id)),
-                    products::kind.eq(patch.kind.map(ProductKind::as_str).unwrap_or(&row.kind)),
-                    products::list_price.eq(list_price.unwrap_or(row.list_price)),
-                    products::unit_cost.eq(unit_cost.unwrap_or(row.unit_cost)),
-                    products::employee_eligible
-                        .eq(patch.employee_eligible.unwrap_or(row.employee_eligible)),
-                    products::intercompany_eligible.eq(patch
-                        .intercompany_eligible
-                        .unwrap_or(row.intercompany_eligible)),
-                    products::offered_to_customers.eq(patch
-                        .offered_to_customers
-                        .unwrap_or(row.offered_to_customers)),
-                    products::active.eq(patch.active.unwrap_or(row.active)),
-                    products::purchase_limit_quantity.eq(limit.as_ref().map(|l| l.max_quantity)),
-                    products::purchase_limit_period.eq(limit.as_ref().map(|l| l.period.as_str())),
-                    products::updated_at.eq(diesel::dsl::now),
-                ))
+                .set((changes, products::updated_at.eq(diesel::dsl::now)))
                 .execute(conn)
                 .await?;
             let after = queries::find_product(conn, admin.group_id, id, admin.tier_id)

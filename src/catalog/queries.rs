@@ -46,20 +46,13 @@ pub struct TierRow {
     pub name: String,
     pub discount_percent: Decimal,
     pub annual_allowance: Option<Decimal>,
-    pub eligible_employment_types: Vec<Option<String>>,
+    pub eligible_employment_types: Vec<Option<EmploymentType>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-pub fn employment_types(raw: &[Option<String>]) -> Vec<EmploymentType> {
-    raw.iter()
-        .flatten()
-        .filter_map(|t| match t.as_str() {
-            "direct" => Some(EmploymentType::Direct),
-            "outsourced" => Some(EmploymentType::Outsourced),
-            _ => None,
-        })
-        .collect()
+pub fn employment_types(raw: &[Option<EmploymentType>]) -> Vec<EmploymentType> {
+    raw.iter().flatten().copied().collect()
 }
 
 pub fn tier_view(row: TierRow, overrides: Vec<(Uuid, Decimal)>) -> TierView {
@@ -134,7 +127,7 @@ pub struct ProductRow {
     pub description: String,
     pub category_id: Uuid,
     pub seller_company_id: Uuid,
-    pub kind: String,
+    pub kind: ProductKind,
     pub list_price: Decimal,
     pub unit_cost: Decimal,
     pub stock_on_hand: i32,
@@ -143,37 +136,75 @@ pub struct ProductRow {
     pub offered_to_customers: bool,
     pub active: bool,
     pub purchase_limit_quantity: Option<i32>,
-    pub purchase_limit_period: Option<String>,
+    pub purchase_limit_period: Option<LimitPeriod>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-/// A product row with its seller's currency and group, and the caller's tier override for its
-/// category (if any).
-pub type PricedRow = (ProductRow, String, Uuid, Option<Decimal>);
+/// A product with what an employee's pricing needs besides the row.
+#[derive(Debug, Clone, Queryable)]
+pub struct PricedRow {
+    pub product: ProductRow,
+    /// The seller's currency.
+    pub currency: String,
+    /// The seller's group.
+    pub seller_group_id: Uuid,
+    /// The caller's tier override for the product's category (if any).
+    pub category_override: Option<Decimal>,
+}
+
+/// The purchase-limited products among `rows`, with their periods.
+pub fn limited(rows: &[PricedRow]) -> Vec<(Uuid, LimitPeriod)> {
+    rows.iter()
+        .filter_map(|row| {
+            row.product
+                .purchase_limit_period
+                .map(|period| (row.product.id, period))
+        })
+        .collect()
+}
+
+impl PricedRow {
+    /// The facts the eligibility rule reads, for an employee of `group`.
+    pub fn offer(&self, group: Uuid) -> pricing::Offer {
+        pricing::Offer {
+            active: self.product.active,
+            employee_eligible: self.product.employee_eligible,
+            same_group: self.seller_group_id == group,
+        }
+    }
+}
 
 /// What a product looks like to `user`: personal discount and price, remaining purchase limit,
 /// and the admin fields for admins. `used` is the quantity already bought in the limit period.
 pub fn personalise(
-    (row, currency, _group, category_override): PricedRow,
+    priced: PricedRow,
     user: &CurrentUser,
     used: i32,
 ) -> Result<ProductView, ApiError> {
-    let code = CurrencyCode::parse(&currency)
-        .ok_or_else(|| ApiError::internal(format!("unknown seller currency {currency}")))?;
-    let percent = if row.employee_eligible {
-        pricing::discount_percent(user.tier.as_ref(), &user.employment_type, category_override)
+    // Admins also see what employees cannot buy; its employee price is shown undiscounted
+    // unless the product is offered to employees at all.
+    let percent = if priced.product.employee_eligible {
+        pricing::discount_percent(
+            user.tier.as_ref(),
+            user.employment_type,
+            priced.category_override,
+        )
     } else {
         Decimal::ZERO
     };
+    let PricedRow {
+        product: row,
+        currency,
+        ..
+    } = priced;
+    let code = CurrencyCode::parse(&currency)
+        .ok_or_else(|| ApiError::internal(format!("unknown seller currency {currency}")))?;
     let price = pricing::employee_unit_price(row.list_price, percent, code)?;
-    let purchase_limit = match (
-        row.purchase_limit_quantity,
-        row.purchase_limit_period.as_deref(),
-    ) {
+    let purchase_limit = match (row.purchase_limit_quantity, row.purchase_limit_period) {
         (Some(max_quantity), Some(period)) => Some(PurchaseLimitView {
             max_quantity,
-            period: period.to_owned(),
+            period,
             remaining: max_quantity.saturating_sub(used).max(0),
         }),
         _ => None,
@@ -196,11 +227,7 @@ pub fn personalise(
         category_id: row.category_id,
         seller_company_id: row.seller_company_id,
         currency,
-        kind: if row.kind == "service" {
-            ProductKind::Service
-        } else {
-            ProductKind::Goods
-        },
+        kind: row.kind,
         list_price: money::format(price.list_price, code),
         employee_price: money::format(price.employee_price, code),
         discount_percent: pricing::format_percent(percent),

@@ -1,6 +1,7 @@
 //! Database access: the pool (with timeouts, so a dead database answers 503 instead of hanging),
 //! embedded migrations, and finding/creating the database to use.
 
+pub mod enums;
 pub mod local_cluster;
 pub mod schema;
 pub mod statement;

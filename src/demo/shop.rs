@@ -14,7 +14,10 @@ use crate::feedback::dto::OrderKind;
 use crate::feedback::queries::{self as feedback, RatedOrder};
 use crate::identity::auth::Subject;
 use crate::orders::idempotency::IdempotencyKey;
-use crate::orders::queries::{self as shop, Placed, Requested};
+use crate::orders::dto::OrderStatus;
+use crate::orders::placement::{self, Placed};
+use crate::orders::queries as shop;
+use crate::orders::validation::Requested;
 
 /// What the n-th order's buyer says, if anything, and whether the seller answers.
 const SAYINGS: &[(i16, Option<&str>, Option<&str>)] = &[
@@ -100,7 +103,7 @@ pub async fn seed(
             lines: vec![(product, 1)],
         };
         let Placed::Created(body) =
-            shop::place(conn, &subject, &request, &key, "POST /orders", "demo").await?
+            placement::place(conn, &subject, &request, &key, ("POST /orders", "demo"), now).await?
         else {
             continue;
         };
@@ -125,7 +128,7 @@ pub async fn seed(
             continue;
         };
         let lines = shop::lines_of(conn, id).await?;
-        shop::set_status(conn, &order, "fulfilled", Some(done), lines).await?;
+        shop::set_status(conn, &order, OrderStatus::Fulfilled, Some(done), lines).await?;
         // Two in three fulfilled orders are rated; the seller's purchaser answers some.
         if n % 3 == 2 {
             continue;

@@ -11,11 +11,7 @@ use super::codes::CurrencyCode;
 use super::{money, Overflow};
 
 /// The employer's rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rule {
-    None,
-    UsIrc132,
-}
+pub use super::kinds::BenefitTaxRule as Rule;
 
 /// One order line, in the currency the report is made in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

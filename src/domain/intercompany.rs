@@ -45,6 +45,12 @@ impl Status {
     }
 }
 
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What can happen to an intercompany order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transition {

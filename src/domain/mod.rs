@@ -8,6 +8,7 @@ pub mod benefits;
 pub mod codes;
 pub mod fx;
 pub mod intercompany;
+pub mod kinds;
 pub mod money;
 pub mod netting;
 pub mod period;

@@ -1,6 +1,17 @@
 //! Periods: `YYYY-MM` months, as the API names them.
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
+
+use super::kinds::LimitPeriod;
+
+/// The first day of the purchase-limit period (month or year) containing `day`.
+pub fn limit_start(period: LimitPeriod, day: NaiveDate) -> NaiveDate {
+    let first = match period {
+        LimitPeriod::Year => NaiveDate::from_ymd_opt(day.year(), 1, 1),
+        LimitPeriod::Month => NaiveDate::from_ymd_opt(day.year(), day.month(), 1),
+    };
+    first.unwrap_or(day)
+}
 
 /// The first day of the month `raw` (`YYYY-MM`) and the first day of the next.
 pub fn month(raw: &str) -> Option<(NaiveDate, NaiveDate)> {
@@ -18,7 +29,15 @@ pub fn month(raw: &str) -> Option<(NaiveDate, NaiveDate)> {
 
 #[cfg(test)]
 mod tests {
-    use super::month;
+    use super::{limit_start, month, LimitPeriod};
+    use chrono::NaiveDate;
+
+    #[test]
+    fn limit_periods_start_on_the_first() {
+        let day = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap_or_default();
+        assert_eq!(limit_start(LimitPeriod::Month, day).to_string(), "2026-11-01");
+        assert_eq!(limit_start(LimitPeriod::Year, day).to_string(), "2026-01-01");
+    }
 
     #[test]
     fn months_are_exact() {

@@ -3,6 +3,7 @@
 use rust_decimal::Decimal;
 
 use super::codes::CurrencyCode;
+use super::kinds::EmploymentType;
 use super::money;
 use super::Overflow;
 
@@ -10,8 +11,8 @@ use super::Overflow;
 #[derive(Debug, Clone, Default)]
 pub struct TierTerms {
     pub discount_percent: Decimal,
-    /// Employment types (`direct`, `outsourced`) the tier is open to.
-    pub eligible_employment_types: Vec<String>,
+    /// Employment types the tier is open to.
+    pub eligible_employment_types: Vec<EmploymentType>,
 }
 
 /// The employee's discount on a product: the tier's override for the product's category
@@ -19,20 +20,39 @@ pub struct TierTerms {
 /// employment type is not eligible.
 pub fn discount_percent(
     tier: Option<&TierTerms>,
-    employment_type: &str,
+    employment_type: EmploymentType,
     category_override: Option<Decimal>,
 ) -> Decimal {
     let Some(tier) = tier else {
         return Decimal::ZERO;
     };
-    if !tier
-        .eligible_employment_types
-        .iter()
-        .any(|t| t == employment_type)
+    if !tier.eligible_employment_types.contains(&employment_type)
     {
         return Decimal::ZERO;
     }
     category_override.unwrap_or(tier.discount_percent)
+}
+
+/// The facts about a product that decide whether an employee may see and buy it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Offer {
+    pub active: bool,
+    pub employee_eligible: bool,
+    /// The product belongs to the employee's group.
+    pub same_group: bool,
+}
+
+/// The one eligibility rule (catalog reads, quotes and orders all ask it): an employee may
+/// see and buy a product of their own group that is active and offered to employees. Admins
+/// also see their group's other products (to manage them), but may not buy them.
+pub fn employee_may_buy(offer: Offer) -> bool {
+    offer.same_group && offer.active && offer.employee_eligible
+}
+
+/// Whether a product shows at all: what an employee may buy, and for an admin everything of
+/// their group.
+pub fn visible(offer: Offer, admin: bool) -> bool {
+    employee_may_buy(offer) || (admin && offer.same_group)
 }
 
 /// A unit price split into list price, discount and what the employee pays.
@@ -82,20 +102,20 @@ mod tests {
     fn tier() -> TierTerms {
         TierTerms {
             discount_percent: dec!(20),
-            eligible_employment_types: vec!["direct".into()],
+            eligible_employment_types: vec![EmploymentType::Direct],
         }
     }
 
     #[test]
     fn category_override_wins_over_the_tier_default() {
         assert_eq!(
-            discount_percent(Some(&tier()), "direct", Some(dec!(10))),
+            discount_percent(Some(&tier()), EmploymentType::Direct, Some(dec!(10))),
             dec!(10)
         );
-        assert_eq!(discount_percent(Some(&tier()), "direct", None), dec!(20));
+        assert_eq!(discount_percent(Some(&tier()), EmploymentType::Direct, None), dec!(20));
         // An override of zero is an override, not "no override".
         assert_eq!(
-            discount_percent(Some(&tier()), "direct", Some(Decimal::ZERO)),
+            discount_percent(Some(&tier()), EmploymentType::Direct, Some(Decimal::ZERO)),
             Decimal::ZERO
         );
     }
@@ -103,17 +123,37 @@ mod tests {
     #[test]
     fn no_tier_or_ineligible_employment_gets_nothing() {
         assert_eq!(
-            discount_percent(None, "direct", Some(dec!(10))),
+            discount_percent(None, EmploymentType::Direct, Some(dec!(10))),
             Decimal::ZERO
         );
         assert_eq!(
-            discount_percent(Some(&tier()), "outsourced", Some(dec!(10))),
+            discount_percent(Some(&tier()), EmploymentType::Outsourced, Some(dec!(10))),
             Decimal::ZERO
         );
         assert_eq!(
-            discount_percent(Some(&tier()), "outsourced", None),
+            discount_percent(Some(&tier()), EmploymentType::Outsourced, None),
             Decimal::ZERO
         );
+    }
+
+    #[test]
+    fn only_active_employee_products_of_the_own_group_may_be_bought() {
+        let offer = Offer {
+            active: true,
+            employee_eligible: true,
+            same_group: true,
+        };
+        assert!(employee_may_buy(offer));
+        for other in [
+            Offer { active: false, ..offer },
+            Offer { employee_eligible: false, ..offer },
+            Offer { same_group: false, ..offer },
+        ] {
+            assert!(!employee_may_buy(other));
+            assert!(!visible(other, false));
+        }
+        assert!(visible(Offer { active: false, ..offer }, true));
+        assert!(!visible(Offer { same_group: false, ..offer }, true));
     }
 
     #[test]

@@ -18,7 +18,8 @@ use uuid::Uuid;
 
 use super::reports::{currency, wants_csv};
 use crate::db::statement::statement;
-use crate::domain::benefits::{self, Line, Rule};
+use crate::domain::benefits::{self, Line};
+use crate::domain::kinds::{BenefitTaxRule, ClientType, ProductKind};
 use crate::domain::codes::CurrencyCode;
 use crate::domain::money;
 use crate::error::ApiError;
@@ -83,7 +84,7 @@ struct LineRow {
     #[diesel(sql_type = SqlUuid)]
     company_id: Uuid,
     #[diesel(sql_type = Text)]
-    client_type: String,
+    client_type: ClientType,
     #[diesel(sql_type = SqlUuid)]
     order_id: Uuid,
     #[diesel(sql_type = Numeric)]
@@ -93,7 +94,7 @@ struct LineRow {
     #[diesel(sql_type = Numeric)]
     line_discount: Decimal,
     #[diesel(sql_type = Text)]
-    kind: String,
+    kind: ProductKind,
     #[diesel(sql_type = Bool)]
     offered_to_customers: bool,
     #[diesel(sql_type = Nullable<Numeric>)]
@@ -101,7 +102,7 @@ struct LineRow {
     #[diesel(sql_type = Nullable<Text>)]
     seller_lob: Option<String>,
     #[diesel(sql_type = Text)]
-    employer_rule: String,
+    employer_rule: BenefitTaxRule,
     #[diesel(sql_type = Nullable<Text>)]
     employer_lob: Option<String>,
 }
@@ -111,7 +112,7 @@ struct LineRow {
 struct Totals {
     employee_id: Option<Uuid>,
     company_id: Option<Uuid>,
-    client_type: Option<String>,
+    client_type: Option<ClientType>,
     orders: i64,
     last_order: Option<Uuid>,
     list_total: Decimal,
@@ -129,7 +130,7 @@ struct LineFacts {
     #[diesel(sql_type = Numeric)]
     discount: Decimal,
     #[diesel(sql_type = Text)]
-    kind: String,
+    kind: ProductKind,
     #[diesel(sql_type = Bool)]
     offered_to_customers: bool,
     #[diesel(sql_type = Nullable<Numeric>)]
@@ -137,7 +138,7 @@ struct LineFacts {
     #[diesel(sql_type = Nullable<Text>)]
     seller_lob: Option<String>,
     #[diesel(sql_type = Text)]
-    employer_rule: String,
+    employer_rule: BenefitTaxRule,
     #[diesel(sql_type = Nullable<Text>)]
     employer_lob: Option<String>,
 }
@@ -149,7 +150,7 @@ struct GroupedRow {
     #[diesel(sql_type = Nullable<SqlUuid>)]
     company_id: Option<Uuid>,
     #[diesel(sql_type = Nullable<Text>)]
-    client_type: Option<String>,
+    client_type: Option<ClientType>,
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     lines: i64,
     #[diesel(sql_type = diesel::sql_types::BigInt)]
@@ -163,11 +164,11 @@ impl LineRow {
         LineFacts {
             list_total: self.line_list_total * self.fx_rate,
             discount: self.line_discount * self.fx_rate,
-            kind: self.kind.clone(),
+            kind: self.kind,
             offered_to_customers: self.offered_to_customers,
             seller_gp: self.seller_gp,
             seller_lob: self.seller_lob.clone(),
-            employer_rule: self.employer_rule.clone(),
+            employer_rule: self.employer_rule,
             employer_lob: self.employer_lob.clone(),
         }
     }
@@ -192,17 +193,12 @@ impl Totals {
     ) -> Result<(), ApiError> {
         let list_total = money::round(facts.list_total, currency);
         let discount = money::round(facts.discount, currency);
-        let rule = if facts.employer_rule == "us_irc_132" {
-            Rule::UsIrc132
-        } else {
-            Rule::None
-        };
         let split = benefits::split(
-            rule,
+            facts.employer_rule,
             Line {
                 list_total,
                 discount,
-                service: facts.kind == "service",
+                service: facts.kind == ProductKind::Service,
                 qualifies: facts.offered_to_customers
                     && benefits::same_line_of_business(
                         facts.seller_lob.as_deref(),
@@ -224,7 +220,7 @@ impl Totals {
         BenefitItem {
             employee_id: self.employee_id,
             company_id: self.company_id,
-            client_type: self.client_type.clone(),
+            client_type: self.client_type.map(|t| t.to_string()),
             orders: self.orders,
             list_total: money::format(self.list_total, currency),
             discount_total: money::format(self.discount_total, currency),
@@ -295,7 +291,7 @@ async fn chunk(
             out.push(Totals {
                 employee_id: Some(row.employee_id),
                 company_id: Some(row.company_id),
-                client_type: Some(row.client_type.clone()),
+                client_type: Some(row.client_type),
                 ..Totals::default()
             });
         }
@@ -370,7 +366,7 @@ pub async fn employee_benefits(
                      GROUP BY 1, 2, 5, 6, 7, 8, 9, 10, 11, 12 \
                      UNION ALL \
                      SELECT CASE WHEN $4 THEN e.company_id END, CASE WHEN NOT $4 THEN e.client_type END, \
-                            0, count(*), 0, 0, '', false, NULL, NULL, '', NULL \
+                            0, count(*), 0, 0, 'goods', false, NULL, NULL, 'none', NULL \
                      FROM orders o JOIN employees e ON e.id = o.employee_id \
                      WHERE o.group_id = $1 AND o.status = 'fulfilled' \
                          AND o.fulfilled_at >= $2::date AND o.fulfilled_at < $3::date \
@@ -388,12 +384,12 @@ pub async fn employee_benefits(
         for row in &rows {
             let key = match by {
                 GroupBy::Company => row.company_id.map(|id| id.to_string()),
-                GroupBy::ClientType => row.client_type.clone(),
+                GroupBy::ClientType => row.client_type.map(|t| t.to_string()),
             }
             .unwrap_or_default();
             let totals = groups.entry(key).or_insert_with(|| Totals {
                 company_id: row.company_id,
-                client_type: row.client_type.clone(),
+                client_type: row.client_type,
                 ..Totals::default()
             });
             if row.lines == 0 {

@@ -25,6 +25,7 @@ use crate::domain::pricing::TierTerms;
 use crate::error::ApiError;
 use crate::identity::token::Verified;
 use crate::startup::AppState;
+use crate::domain::kinds::{ClientType, EmploymentType};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -67,8 +68,8 @@ pub struct CurrentUser {
     pub company_id: Uuid,
     pub group_id: Uuid,
     pub roles: Vec<Role>,
-    pub employment_type: String,
-    pub client_type: String,
+    pub employment_type: EmploymentType,
+    pub client_type: ClientType,
     pub tier_id: Option<Uuid>,
     /// What the tier grants (loaded with the employee: pricing needs it on every catalog call).
     pub tier: Option<TierTerms>,
@@ -126,15 +127,15 @@ pub struct UserRecord {
     #[diesel(sql_type = Array<Nullable<Text>>)]
     roles: Vec<Option<String>>,
     #[diesel(sql_type = Text)]
-    employment_type: String,
+    employment_type: EmploymentType,
     #[diesel(sql_type = Text)]
-    client_type: String,
+    client_type: ClientType,
     #[diesel(sql_type = Nullable<diesel::sql_types::Uuid>)]
     tier_id: Option<Uuid>,
     #[diesel(sql_type = Nullable<Numeric>)]
     tier_discount_percent: Option<Decimal>,
     #[diesel(sql_type = Nullable<Array<Nullable<Text>>>)]
-    tier_eligible: Option<Vec<Option<String>>>,
+    tier_eligible: Option<Vec<Option<EmploymentType>>>,
     #[diesel(sql_type = Nullable<Numeric>)]
     tier_allowance: Option<Decimal>,
     #[diesel(sql_type = diesel::sql_types::Integer)]

@@ -10,6 +10,8 @@ use super::auth::Role;
 use super::password::Secret;
 use crate::domain::codes::{CountryCode, CurrencyCode};
 
+pub use crate::domain::kinds::{BenefitTaxRule, ClientType, EmploymentType};
+
 /// Distinguishes "absent" (`None`) from "explicitly null" (`Some(None)`) in PATCH bodies.
 pub fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
     deserializer: D,
@@ -33,65 +35,6 @@ pub struct TokenResponse {
     pub token_type: &'static str,
     /// Lifetime in seconds.
     pub expires_in: u64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum EmploymentType {
-    Direct,
-    Outsourced,
-}
-
-impl EmploymentType {
-    pub const ALL: [Self; 2] = [Self::Direct, Self::Outsourced];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Direct => "direct",
-            Self::Outsourced => "outsourced",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ClientType {
-    Executive,
-    Operational,
-    Commercial,
-}
-
-impl ClientType {
-    pub const ALL: [Self; 3] = [Self::Executive, Self::Operational, Self::Commercial];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Executive => "executive",
-            Self::Operational => "operational",
-            Self::Commercial => "commercial",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum BenefitTaxRule {
-    None,
-    /// The spelling the database, the spec and every response use (serde's snake_case would
-    /// make it `us_irc132`).
-    #[serde(rename = "us_irc_132")]
-    UsIrc132,
-}
-
-impl BenefitTaxRule {
-    pub const ALL: [Self; 2] = [Self::None, Self::UsIrc132];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::None => "none",
-            Self::UsIrc132 => "us_irc_132",
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -199,10 +142,8 @@ pub struct EmployeeView {
     pub email: String,
     pub full_name: String,
     pub company_id: Uuid,
-    #[schema(value_type = EmploymentType)]
-    pub employment_type: String,
-    #[schema(value_type = ClientType)]
-    pub client_type: String,
+    pub employment_type: EmploymentType,
+    pub client_type: ClientType,
     pub tier_id: Option<Uuid>,
     pub roles: Vec<Role>,
     pub active: bool,
@@ -300,10 +241,8 @@ pub struct MeView {
     pub full_name: String,
     pub company_id: Uuid,
     pub roles: Vec<Role>,
-    #[schema(value_type = EmploymentType)]
-    pub employment_type: String,
-    #[schema(value_type = ClientType)]
-    pub client_type: String,
+    pub employment_type: EmploymentType,
+    pub client_type: ClientType,
     pub tier_id: Option<Uuid>,
     pub allowance: AllowanceView,
 }

@@ -105,7 +105,7 @@ pub async fn me(
     let code = CurrencyCode::parse(&currency)
         .ok_or_else(|| ApiError::internal(format!("group currency {currency} is unknown")))?;
     let year = chrono::Datelike::year(&chrono::Utc::now());
-    let used = crate::orders::queries::allowance_used(&mut conn, user.id, year).await?;
+    let used = crate::ledger::allowance_used(&mut conn, user.id, year).await?;
     Ok(web::Json(MeView {
         id: user.id,
         email: user.email.clone(),
@@ -383,8 +383,7 @@ pub async fn update_company(
                     .ok_or(ApiError::NotFound)?;
                 let rule = match patch.benefit_tax_rule {
                     Some(rule) => rule,
-                    None if before.benefit_tax_rule == "us_irc_132" => BenefitTaxRule::UsIrc132,
-                    None => BenefitTaxRule::None,
+                    None => before.benefit_tax_rule,
                 };
                 let new_gp = gp.unwrap_or(before.qualified_discount_gp_percent);
                 let mut errors = Vec::new();
@@ -684,14 +683,9 @@ pub async fn update_employee(
                         .map(validation::stored_line)
                         .unwrap_or(&before.full_name)),
                     employees::company_id.eq(patch.company_id.unwrap_or(before.company_id)),
-                    employees::employment_type.eq(patch
-                        .employment_type
-                        .map(EmploymentType::as_str)
-                        .unwrap_or(&before.employment_type)),
-                    employees::client_type.eq(patch
-                        .client_type
-                        .map(ClientType::as_str)
-                        .unwrap_or(&before.client_type)),
+                    employees::employment_type
+                        .eq(patch.employment_type.unwrap_or(before.employment_type)),
+                    employees::client_type.eq(patch.client_type.unwrap_or(before.client_type)),
                     employees::tier_id.eq(patch.tier_id.unwrap_or(before.tier_id)),
                     employees::roles.eq(roles),
                     employees::active.eq(patch.active.unwrap_or(before.active)),

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::auth::Role;
 use super::dto::{CompanyView, EmployeeView};
 use crate::db::schema::{companies, discount_tiers, employees};
+use crate::domain::kinds::{BenefitTaxRule, ClientType, EmploymentType};
 
 const COMPANY_TREE_LOCK: i64 = 0x0C0_1EE;
 const ADMIN_SET_LOCK: i64 = 0x0AD_1111;
@@ -26,7 +27,7 @@ pub struct CompanyRow {
     pub group_id: Uuid,
     pub currency: String,
     pub country: String,
-    pub benefit_tax_rule: String,
+    pub benefit_tax_rule: BenefitTaxRule,
     pub qualified_discount_gp_percent: Option<Decimal>,
     pub line_of_business: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -43,7 +44,7 @@ impl From<CompanyRow> for CompanyView {
             group_id: row.group_id,
             currency: row.currency,
             country: row.country,
-            benefit_tax_rule: row.benefit_tax_rule,
+            benefit_tax_rule: row.benefit_tax_rule.to_string(),
             qualified_discount_gp_percent: row
                 .qualified_discount_gp_percent
                 .map(|d| d.normalize().to_string()),
@@ -61,8 +62,8 @@ pub struct EmployeeRow {
     pub email: String,
     pub full_name: String,
     pub company_id: Uuid,
-    pub employment_type: String,
-    pub client_type: String,
+    pub employment_type: EmploymentType,
+    pub client_type: ClientType,
     pub tier_id: Option<Uuid>,
     pub roles: Vec<Option<String>>,
     pub active: bool,

@@ -249,7 +249,7 @@ pub fn quote_view(priced: &Priced) -> IcQuoteView {
 pub struct OrderRow {
     pub id: Uuid,
     pub number: String,
-    pub status: String,
+    pub status: Status,
     pub buyer_company_id: Uuid,
     pub seller_company_id: Uuid,
     pub currency: String,
@@ -264,8 +264,7 @@ pub struct OrderRow {
 
 impl OrderRow {
     pub fn status(&self) -> Result<Status, ApiError> {
-        Status::parse(&self.status)
-            .ok_or_else(|| ApiError::internal(format!("unknown status {}", self.status)))
+        Ok(self.status)
     }
 
     pub fn currency(&self) -> Result<CurrencyCode, ApiError> {

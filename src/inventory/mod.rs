@@ -68,3 +68,30 @@ pub async fn take(
         )),
     }
 }
+
+/// Gives back `quantity` of each product of `group` (a cancelled sale), locking them in id
+/// order as `take` does; one statement.
+pub async fn give_back(
+    conn: &mut AsyncPgConnection,
+    group: Uuid,
+    lines: &[(Uuid, i32)],
+) -> Result<(), ApiError> {
+    let mut sorted = lines.to_vec();
+    sorted.sort_by_key(|(id, _)| *id);
+    let ids: Vec<Uuid> = sorted.iter().map(|(id, _)| *id).collect();
+    let quantities: Vec<i32> = sorted.iter().map(|(_, q)| *q).collect();
+    statement(
+        "WITH locked AS ( \
+             SELECT p.id FROM products p WHERE p.id = ANY($1) AND p.group_id = $3 \
+             ORDER BY p.id FOR NO KEY UPDATE) \
+         UPDATE products p SET stock_on_hand = p.stock_on_hand + w.quantity \
+         FROM unnest($1::uuid[], $2::int4[]) AS w(id, quantity), locked l \
+         WHERE p.id = w.id AND l.id = w.id",
+    )
+    .bind::<Array<SqlUuid>, _>(&ids)
+    .bind::<Array<Integer>, _>(&quantities)
+    .bind::<SqlUuid, _>(group)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

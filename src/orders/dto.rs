@@ -8,26 +8,7 @@ use uuid::Uuid;
 
 use crate::domain::codes::CurrencyCode;
 
-/// Where an order is in its life: `placed` → `fulfilled` or `cancelled`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum OrderStatus {
-    Placed,
-    Fulfilled,
-    Cancelled,
-}
-
-impl OrderStatus {
-    pub const ALL: [Self; 3] = [Self::Placed, Self::Fulfilled, Self::Cancelled];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Placed => "placed",
-            Self::Fulfilled => "fulfilled",
-            Self::Cancelled => "cancelled",
-        }
-    }
-}
+pub use crate::domain::kinds::OrderStatus;
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -82,8 +63,7 @@ pub struct QuoteView {
 pub struct OrderView {
     pub id: Uuid,
     pub number: String,
-    #[schema(value_type = OrderStatus)]
-    pub status: String,
+    pub status: OrderStatus,
     pub employee_id: Uuid,
     pub seller_company_id: Uuid,
     #[schema(value_type = CurrencyCode)]

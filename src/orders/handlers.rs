@@ -1,14 +1,16 @@
 //! Employee order endpoints.
 
 use actix_web::{get, post, web, HttpResponse};
-use chrono::{NaiveDate, TimeZone, Utc};
+use chrono::Utc;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection as _, RunQueryDsl};
 use uuid::Uuid;
 
 use super::dto::*;
 use super::idempotency::{self, IdempotencyHeader};
+use super::placement::{self, Placed};
 use super::queries::{self, OrderRow};
+use super::{pricing, validation};
 use crate::audit::{self, Change};
 use crate::body::Body;
 use crate::db::schema::orders;
@@ -29,9 +31,12 @@ pub async fn quote_order(
     body: Body<NewOrder>,
 ) -> Result<web::Json<QuoteView>, ApiError> {
     let body = body.into_inner()?;
-    let request = queries::validate(&body)?;
+    let request = validation::validate(&body)?;
     let mut conn = state.pool.get().await?;
-    Ok(web::Json(queries::quote(&mut conn, &user, &request).await?))
+    let today = state.clock.today();
+    Ok(web::Json(
+        pricing::quote(&mut conn, &user, &request, today).await?,
+    ))
 }
 
 /// Place an order. Requires `Idempotency-Key`: the same key and body replay the first
@@ -57,14 +62,16 @@ pub async fn place_order(
 ) -> Result<HttpResponse, ApiError> {
     let key = key.into_key()?;
     let body = body.into_inner()?;
-    let request = queries::validate(&body)?;
+    let request = validation::validate(&body)?;
     let hash = idempotency::request_hash(&body);
     let mut conn = state.pool.get().await?;
-    let (status, response, replayed) =
-        match queries::place(&mut conn, &subject, &request, &key, PLACE_SCOPE, &hash).await? {
-            queries::Placed::Replay(stored) => (stored.status, stored.body, true),
+    let now = state.clock.now();
+    let placed =
+        placement::place(&mut conn, &subject, &request, &key, (PLACE_SCOPE, &hash), now).await?;
+    let (status, response, replayed) = match placed {
+            Placed::Replay(stored) => (stored.status, stored.body, true),
             // The audit event is written by `place`, in the order's own statement.
-            queries::Placed::Created(body) => {
+            Placed::Created(body) => {
                 let products: Vec<Uuid> = request.lines.iter().map(|(id, _)| *id).collect();
                 state
                     .listing_cache
@@ -80,19 +87,6 @@ pub async fn place_order(
         builder.insert_header(("Idempotency-Replay", "true"));
     }
     Ok(builder.json(response))
-}
-
-fn parse_period(raw: &str) -> Option<(chrono::DateTime<Utc>, chrono::DateTime<Utc>)> {
-    let (year, month) = raw.split_once('-')?;
-    if year.len() != 4 || month.len() != 2 {
-        return None;
-    }
-    let first = NaiveDate::from_ymd_opt(year.parse().ok()?, month.parse().ok()?, 1)?;
-    let next = first.checked_add_months(chrono::Months::new(1))?;
-    Some((
-        Utc.from_utc_datetime(&first.and_hms_opt(0, 0, 0)?),
-        Utc.from_utc_datetime(&next.and_hms_opt(0, 0, 0)?),
-    ))
 }
 
 /// List orders, newest first: employees their own; finance and admin all of their group,
@@ -129,17 +123,17 @@ pub async fn list_orders(
         sql = sql.filter(orders::seller_company_id.eq(company));
     }
     if let Some(status) = &query.status {
-        if !["placed", "fulfilled", "cancelled"].contains(&status.as_str()) {
-            return Err(ApiError::bad_field(
-                "status",
-                "must be placed, fulfilled or cancelled",
-            ));
-        }
-        sql = sql.filter(orders::status.eq(status.clone()));
+        let status = OrderStatus::parse(status).ok_or_else(|| {
+            ApiError::bad_field("status", "must be placed, fulfilled or cancelled")
+        })?;
+        sql = sql.filter(orders::status.eq(status));
     }
     if let Some(period) = &query.period {
-        let (from, to) =
-            parse_period(period).ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))?;
+        let (from, to) = crate::domain::period::month(period)
+            .and_then(|(first, next)| {
+                Some((first.and_hms_opt(0, 0, 0)?.and_utc(), next.and_hms_opt(0, 0, 0)?.and_utc()))
+            })
+            .ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))?;
         sql = sql
             .filter(orders::created_at.ge(from))
             .filter(orders::created_at.lt(to));
@@ -207,13 +201,13 @@ pub async fn cancel_order(
                 .await?
                 .filter(|o| o.employee_id == user.id || user.has(Role::Admin))
                 .ok_or(ApiError::NotFound)?;
-            if order.status != "placed" {
+            if order.status != OrderStatus::Placed {
                 return Err(ApiError::conflict(
                     "invalid_state",
                     format!("an order that is {} cannot be cancelled", order.status),
                 ));
             }
-            let view = queries::cancel(conn, &order).await?;
+            let view = queries::cancel(conn, user.group_id, &order).await?;
             audit::record(
                 conn,
                 user.group_id,
@@ -251,7 +245,7 @@ pub async fn fulfil_order(
             let order = queries::find_for_update(conn, admin.group_id, id)
                 .await?
                 .ok_or(ApiError::NotFound)?;
-            if order.status != "placed" {
+            if order.status != OrderStatus::Placed {
                 return Err(ApiError::conflict(
                     "invalid_state",
                     format!("an order that is {} cannot be fulfilled", order.status),
@@ -259,7 +253,8 @@ pub async fn fulfil_order(
             }
             let lines = queries::lines_of(conn, id).await?;
             let now = state.clock.now();
-            let view = queries::set_status(conn, &order, "fulfilled", Some(now), lines).await?;
+            let view =
+                queries::set_status(conn, &order, OrderStatus::Fulfilled, Some(now), lines).await?;
             audit::record(
                 conn,
                 admin.group_id,

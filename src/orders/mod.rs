@@ -1,9 +1,18 @@
 //! Employee orders: quotes, idempotent placement, cancellation and fulfilment.
+//!
+//! `validation` checks a request's shape, `pricing` prices it for the signed-in employee,
+//! `placement` writes it in one statement (`placement.sql`), `views` formats orders for the
+//! API and `queries` reads and moves existing orders. Stock belongs to `inventory`, the
+//! allowance and purchase limits to `ledger`.
 
 pub mod dto;
 pub mod handlers;
 pub mod idempotency;
+pub mod placement;
+pub mod pricing;
 pub mod queries;
+pub mod validation;
+pub mod views;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(handlers::quote_order)

@@ -1,0 +1,119 @@
+//! The states and kinds the business speaks of, as enums: one spelling each, shared by the
+//! API (serde), the document (utoipa) and the database (mapped once in `db::enums`).
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Declares `ALL`, `as_str`, `parse` and `Display` from one table of spellings, so the three
+/// can never disagree.
+macro_rules! spelled {
+    ($ty:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $ty {
+            pub const ALL: [Self; [$($text),+].len()] = [$(Self::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text),+
+                }
+            }
+
+            pub fn parse(raw: &str) -> Option<Self> {
+                match raw {
+                    $($text => Some(Self::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+/// Where an order is in its life: `placed` → `fulfilled` or `cancelled`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    Placed,
+    Fulfilled,
+    Cancelled,
+}
+spelled!(OrderStatus { Placed => "placed", Fulfilled => "fulfilled", Cancelled => "cancelled" });
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProductKind {
+    Goods,
+    Service,
+}
+spelled!(ProductKind { Goods => "goods", Service => "service" });
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitPeriod {
+    Month,
+    Year,
+}
+spelled!(LimitPeriod { Month => "month", Year => "year" });
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EmploymentType {
+    Direct,
+    Outsourced,
+}
+spelled!(EmploymentType { Direct => "direct", Outsourced => "outsourced" });
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientType {
+    Executive,
+    Operational,
+    Commercial,
+}
+spelled!(ClientType { Executive => "executive", Operational => "operational", Commercial => "commercial" });
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BenefitTaxRule {
+    None,
+    /// The spelling the database, the spec and every response use (serde's snake_case would
+    /// make it `us_irc132`).
+    #[serde(rename = "us_irc_132")]
+    UsIrc132,
+}
+spelled!(BenefitTaxRule { None => "none", UsIrc132 => "us_irc_132" });
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// serde's spelling (what the API says) is the table's (what the database stores).
+    fn agrees<T>(all: &[T])
+    where
+        T: Copy + Serialize + std::fmt::Display + PartialEq + std::fmt::Debug,
+    {
+        for value in all {
+            let json = serde_json::to_value(value).unwrap_or_default();
+            assert_eq!(json.as_str(), Some(value.to_string().as_str()));
+        }
+    }
+
+    #[test]
+    fn every_spelling_is_the_same_for_the_api_and_the_database() {
+        agrees(&OrderStatus::ALL);
+        agrees(&ProductKind::ALL);
+        agrees(&LimitPeriod::ALL);
+        agrees(&EmploymentType::ALL);
+        agrees(&ClientType::ALL);
+        agrees(&BenefitTaxRule::ALL);
+        for status in OrderStatus::ALL {
+            assert_eq!(OrderStatus::parse(status.as_str()), Some(status));
+        }
+        assert_eq!(BenefitTaxRule::parse("us_irc_132"), Some(BenefitTaxRule::UsIrc132));
+        assert_eq!(LimitPeriod::parse("week"), None);
+    }
+}

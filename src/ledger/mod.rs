@@ -1,0 +1,121 @@
+//! The employee's ledgers: the annual discount allowance used and the quantities bought of
+//! purchase-limited products per period. Catalog reads (what is left), profiles (allowance
+//! left) and employee orders (giving back on cancel) all go through here.
+//!
+//! Charging happens inside the order placement's single statement (`orders::placement`),
+//! where the allowance row and limit rows are locked after the products, in the one lock
+//! order every writer follows; this module writes the same rows back in that same order.
+
+use std::collections::HashMap;
+
+use chrono::{Datelike, NaiveDate};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use crate::db::schema::{allowance_usage, purchase_limit_usage};
+use crate::domain::kinds::LimitPeriod;
+use crate::domain::period;
+
+/// What an employee bought of purchase-limited products since the start of a year, by
+/// product and period start.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LimitUsage(Vec<(Uuid, NaiveDate, i32)>);
+
+impl LimitUsage {
+    /// Usage from (product, period start, quantity) rows.
+    pub fn from_rows(rows: Vec<(Uuid, NaiveDate, i32)>) -> Self {
+        Self(rows)
+    }
+
+    /// The quantity of `product` that counts against its limit in the `period` containing
+    /// `today`.
+    pub fn used(&self, product: Uuid, limit: LimitPeriod, today: NaiveDate) -> i32 {
+        let start = period::limit_start(limit, today);
+        self.0
+            .iter()
+            .filter(|(id, from, _)| *id == product && *from == start)
+            .map(|(_, _, quantity)| *quantity)
+            .sum()
+    }
+}
+
+/// Everything `employee` bought of purchase-limited products in the year of `today`.
+pub async fn limit_usage(
+    conn: &mut AsyncPgConnection,
+    employee: Uuid,
+    today: NaiveDate,
+) -> QueryResult<LimitUsage> {
+    let year_start = NaiveDate::from_ymd_opt(today.year(), 1, 1).unwrap_or(today);
+    purchase_limit_usage::table
+        .filter(purchase_limit_usage::employee_id.eq(employee))
+        .filter(purchase_limit_usage::period_start.ge(year_start))
+        .select((
+            purchase_limit_usage::product_id,
+            purchase_limit_usage::period_start,
+            purchase_limit_usage::quantity,
+        ))
+        .load(conn)
+        .await
+        .map(LimitUsage)
+}
+
+/// The quantity `employee` already bought of each of `limited` (product, period) in the
+/// period containing `today`; one query, none when nothing is limited.
+pub async fn used_of(
+    conn: &mut AsyncPgConnection,
+    employee: Uuid,
+    limited: &[(Uuid, LimitPeriod)],
+    today: NaiveDate,
+) -> QueryResult<HashMap<Uuid, i32>> {
+    if limited.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let usage = limit_usage(conn, employee, today).await?;
+    Ok(limited
+        .iter()
+        .map(|(id, limit)| (*id, usage.used(*id, *limit, today)))
+        .collect())
+}
+
+/// The allowance `employee` used in `year` (group currency).
+pub async fn allowance_used(
+    conn: &mut AsyncPgConnection,
+    employee: Uuid,
+    year: i32,
+) -> QueryResult<Decimal> {
+    Ok(allowance_usage::table
+        .find((employee, year))
+        .select(allowance_usage::used)
+        .get_result(conn)
+        .await
+        .optional()?
+        .unwrap_or(Decimal::ZERO))
+}
+
+/// What a cancelled order gives back to the ledgers.
+pub struct GiveBack<'a> {
+    pub employee: Uuid,
+    pub allowance_year: i32,
+    pub allowance: Decimal,
+    /// (product, period start, quantity) of its purchase-limited lines, in product order.
+    pub limited: &'a [(Uuid, NaiveDate, i32)],
+}
+
+/// Gives back an order's allowance and purchase-limit quantities: the allowance row first,
+/// then limit rows in product order (the placement's lock order). The CHECKs (`used >= 0`,
+/// `quantity >= 0`) refuse giving back more than was charged.
+pub async fn give_back(conn: &mut AsyncPgConnection, back: GiveBack<'_>) -> QueryResult<()> {
+    diesel::update(allowance_usage::table.find((back.employee, back.allowance_year)))
+        .set(allowance_usage::used.eq(allowance_usage::used - back.allowance))
+        .execute(conn)
+        .await?;
+    for (product, start, quantity) in back.limited {
+        diesel::update(purchase_limit_usage::table.find((back.employee, *product, *start)))
+            .set(purchase_limit_usage::quantity.eq(purchase_limit_usage::quantity - *quantity))
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,457 @@
+//! Placing an employee order: two autocommit statements, no transaction held open across
+//! the network.
+//!
+//! 1. Read, without locks: the signed-in employee (as the `CurrentUser` extractor would; no
+//!    row → 401), the response stored under the idempotency key, the allowance used this year,
+//!    the group currency and the requested products. Replays, key reuse, eligibility, pricing
+//!    and obvious shortages are decided here.
+//! 2. Write, in one statement (`placement.sql`): claim the key, lock the products in id order,
+//!    take the stock (conditional), charge the allowance on condition that it is still what
+//!    was read, add purchase-limit quantities (conditional), insert the order, its lines, the
+//!    audit event and the idempotency record. Each step consumes the previous one's result,
+//!    so locks are always taken products → allowance row → limit rows. When a conditional
+//!    step falls short, `abort_statement` raises and the statement rolls back; an allowance
+//!    that moved is read and priced again.
+
+use chrono::{DateTime, Datelike, NaiveDate, SubsecRound, Utc};
+use diesel::sql_types::{Array, Date, Integer, Jsonb, Nullable, Numeric, Text, Timestamptz};
+use diesel::sql_types::Uuid as SqlUuid;
+use diesel::QueryableByName;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use super::idempotency::{self, IdempotencyKey, Stored};
+use super::pricing::{self, Context};
+use super::validation::Requested;
+use super::views;
+use crate::catalog::queries::{PricedRow, ProductRow};
+use crate::db::statement::statement;
+use crate::domain::allowance::{self, PricedOrder};
+use crate::domain::period;
+use crate::error::ApiError;
+use crate::identity::auth::{CurrentUser, Subject, UserRecord};
+
+/// What the read of a placement found: the employee, the response stored under the key, the
+/// allowance used this year and the group currency — repeated on each row of a found product.
+#[derive(QueryableByName)]
+struct Head {
+    #[diesel(embed)]
+    user: UserRecord,
+    #[diesel(sql_type = Nullable<Text>)]
+    scope: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    request_hash: Option<String>,
+    #[diesel(sql_type = Nullable<Integer>)]
+    response_status: Option<i32>,
+    #[diesel(sql_type = Nullable<Jsonb>)]
+    response_body: Option<serde_json::Value>,
+    #[diesel(sql_type = Numeric)]
+    used: Decimal,
+    #[diesel(sql_type = Text)]
+    group_currency: String,
+}
+
+#[derive(QueryableByName)]
+struct Read {
+    #[diesel(embed)]
+    head: Head,
+    /// None when no requested product exists.
+    #[diesel(embed)]
+    found: Option<FoundRow>,
+}
+
+/// A requested product with what pricing needs.
+#[derive(QueryableByName)]
+struct FoundRow {
+    #[diesel(embed)]
+    product: ProductRow,
+    #[diesel(sql_type = Text)]
+    currency: String,
+    #[diesel(sql_type = SqlUuid)]
+    seller_group_id: Uuid,
+    #[diesel(sql_type = Nullable<Numeric>)]
+    category_override: Option<Decimal>,
+    /// The stored rate from the seller's currency to the group's on the order date, when
+    /// they differ (see `fx_lookup`).
+    #[diesel(sql_type = Nullable<Numeric>)]
+    fx_stored_rate: Option<Decimal>,
+    #[diesel(sql_type = Nullable<diesel::sql_types::Bool>)]
+    fx_inverted: Option<bool>,
+}
+
+#[derive(QueryableByName)]
+struct Written {
+    #[diesel(sql_type = Text)]
+    number: String,
+}
+
+/// The outcome of `place`.
+pub enum Placed {
+    /// The key already holds this request's response: replay it.
+    Replay(Stored),
+    /// A new order; the response body, as stored under the key.
+    Created(serde_json::Value),
+}
+
+enum Attempt {
+    Done(Placed),
+    /// What the read saw changed before the write (the allowance, or the key was stored by a
+    /// request that finished meanwhile): read and price again.
+    Again,
+}
+
+/// Why the write statement gave up (`abort_statement` in `placement.sql`), parsed once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AbortReason {
+    /// Another request holds the key right now.
+    RequestInProgress,
+    /// The first product (by id) that was short, if known.
+    InsufficientStock(Option<Uuid>),
+    /// The allowance is no longer what the read saw.
+    AllowanceMoved,
+    /// The first product (by id) over its limit, if known.
+    PurchaseLimitExceeded(Option<Uuid>),
+    /// The key was stored by a request that finished between the read and the write.
+    KeyTaken,
+    /// A row that must have been written was not (a bug, not a client error).
+    NotWritten,
+}
+
+impl AbortReason {
+    fn of(error: &diesel::result::Error) -> Option<Self> {
+        let diesel::result::Error::DatabaseError(_, info) = error else {
+            return None;
+        };
+        let reason = info.message().strip_prefix("abort_statement:")?;
+        let (reason, product) = reason.split_once(':').unwrap_or((reason, ""));
+        let product = Uuid::parse_str(product).ok();
+        Some(match reason {
+            "request_in_progress" => Self::RequestInProgress,
+            "insufficient_stock" => Self::InsufficientStock(product),
+            "allowance_moved" => Self::AllowanceMoved,
+            "purchase_limit_exceeded" => Self::PurchaseLimitExceeded(product),
+            "key_taken" => Self::KeyTaken,
+            _ => Self::NotWritten,
+        })
+    }
+}
+
+/// How often a placement is re-read and re-priced when the employee's allowance moved under it
+/// (their own concurrent orders) before giving up with 409.
+const ATTEMPTS: usize = 20;
+
+/// Places an order at `now` (the service clock); see the module comment.
+pub async fn place(
+    conn: &mut AsyncPgConnection,
+    subject: &Subject,
+    request: &Requested,
+    key: &IdempotencyKey,
+    (scope, hash): (&str, &str),
+    now: DateTime<Utc>,
+) -> Result<Placed, ApiError> {
+    // Microseconds: what PostgreSQL stores, so the response equals a later read.
+    let now = now.trunc_subsecs(6);
+    for _ in 0..ATTEMPTS {
+        if let Attempt::Done(placed) =
+            attempt(conn, subject, request, key, (scope, hash), now).await?
+        {
+            return Ok(placed);
+        }
+    }
+    Err(ApiError::conflict(
+        "conflict",
+        "your allowance kept changing while this order was placed; retry",
+    ))
+}
+
+/// What the read found, decided: the employee, or a stored response to replay.
+struct Found {
+    user: CurrentUser,
+    used: Decimal,
+    group_currency: String,
+    products: Vec<FoundRow>,
+}
+
+async fn read(
+    conn: &mut AsyncPgConnection,
+    subject: &Subject,
+    request: &Requested,
+    key: &IdempotencyKey,
+    (scope, hash): (&str, &str),
+    today: NaiveDate,
+) -> Result<Result<Found, Stored>, ApiError> {
+    let rows: Vec<Read> = statement(concat!(
+        "WITH employee AS (SELECT e.tier_id, e.group_id FROM employees e WHERE e.id = $1 AND e.active), \
+         head AS ( \
+             SELECT ",
+        crate::user_columns!(),
+        ", k.scope, k.request_hash, k.response_status, k.response_body, \
+                    coalesce((SELECT a.used FROM allowance_usage a \
+                              WHERE a.employee_id = e.id AND a.year = $2), 0) AS used, \
+                    g.currency AS group_currency \
+             FROM ",
+        crate::signed_in_from!(),
+        " JOIN companies g ON g.id = ec.group_id \
+             LEFT JOIN idempotency_keys k ON k.employee_id = e.id AND k.key = $3 \
+             WHERE e.id = $1 AND e.active), \
+         found AS ( \
+             SELECT p.*, c.currency, c.group_id AS seller_group_id, \
+                    t.discount_percent AS category_override, \
+                    CASE WHEN c.currency <> g.currency THEN \
+                        (SELECT x.rate FROM fx_lookup(p.group_id, c.currency, g.currency, $5) x) \
+                    END AS fx_stored_rate, \
+                    CASE WHEN c.currency <> g.currency THEN \
+                        (SELECT x.inverted FROM fx_lookup(p.group_id, c.currency, g.currency, $5) x) \
+                    END AS fx_inverted \
+             FROM products p \
+             JOIN companies c ON c.id = p.seller_company_id \
+             JOIN companies g ON g.id = p.group_id \
+             LEFT JOIN tier_category_discounts t ON t.category_id = p.category_id \
+                 AND t.tier_id = (SELECT tier_id FROM employee) \
+             WHERE p.id = ANY($4) AND p.group_id = (SELECT group_id FROM employee)) \
+         SELECT head.*, found.* FROM head LEFT JOIN found ON true"
+    ))
+    .bind::<SqlUuid, _>(subject.id)
+    .bind::<Integer, _>(today.year())
+    .bind::<Text, _>(&key.0)
+    .bind::<Array<SqlUuid>, _>(request.product_ids())
+    .bind::<Date, _>(today)
+    .load(conn)
+    .await?;
+    let mut rows = rows.into_iter();
+    let first = rows.next().ok_or(ApiError::Unauthorized)?;
+    let Head {
+        user,
+        scope: stored_scope,
+        request_hash,
+        response_status,
+        response_body,
+        used,
+        group_currency,
+    } = first.head;
+    let user = subject.admit(user.into_user(subject.request_id.clone()))?;
+    let existing = match (stored_scope, request_hash, response_status, response_body) {
+        (Some(scope), Some(hash), Some(status), Some(body)) => Some((scope, hash, status, body)),
+        _ => None,
+    };
+    // The key is claimed by the write; a request still running under it is caught there.
+    if let Some(stored) = idempotency::decide(existing, scope, hash)? {
+        return Ok(Err(stored));
+    }
+    let products = std::iter::once(first.found)
+        .chain(rows.map(|r| r.found))
+        .flatten()
+        .collect();
+    Ok(Ok(Found {
+        user,
+        used,
+        group_currency,
+        products,
+    }))
+}
+
+async fn attempt(
+    conn: &mut AsyncPgConnection,
+    subject: &Subject,
+    request: &Requested,
+    key: &IdempotencyKey,
+    (scope, hash): (&str, &str),
+    now: DateTime<Utc>,
+) -> Result<Attempt, ApiError> {
+    let today = now.date_naive();
+    let found = match read(conn, subject, request, key, (scope, hash), today).await? {
+        Ok(found) => found,
+        Err(stored) => return Ok(Attempt::Done(Placed::Replay(stored))),
+    };
+    let user = &found.user;
+    let fx_rate = <[_]>::first(&found.products).and_then(|r| {
+        crate::domain::fx::effective_rate(crate::domain::fx::StoredRate {
+            rate: r.fx_stored_rate?,
+            inverted: r.fx_inverted?,
+        })
+    });
+    let priced: Vec<PricedRow> = found
+        .products
+        .into_iter()
+        .map(|r| PricedRow {
+            product: r.product,
+            currency: r.currency,
+            seller_group_id: r.seller_group_id,
+            category_override: r.category_override,
+        })
+        .collect();
+    let ctx = pricing::price_context(
+        user,
+        request,
+        priced,
+        &found.group_currency,
+        fx_rate,
+        today,
+    )?;
+    let order = allowance::price_order(
+        &ctx.inputs,
+        ctx.currency,
+        ctx.group_currency,
+        ctx.fx_rate,
+        ctx.cap.map(|c| c.saturating_sub(found.used)),
+    )?;
+
+    // Products in id order (the lock order), with what is obviously short caught early.
+    let mut by_product: Vec<(&ProductRow, i32)> = ctx
+        .rows
+        .iter()
+        .zip(&request.lines)
+        .map(|(row, (_, quantity))| (&row.product, i32::try_from(*quantity).unwrap_or(i32::MAX)))
+        .collect();
+    by_product.sort_by_key(|(product, _)| product.id);
+    let mut limited: Vec<(Uuid, NaiveDate, i32)> = Vec::new();
+    for (product, quantity) in &by_product {
+        if product.stock_on_hand < *quantity {
+            return Err(pricing::out_of_stock(&product.sku));
+        }
+        if let (Some(max), Some(limit)) = (
+            product.purchase_limit_quantity,
+            product.purchase_limit_period,
+        ) {
+            if *quantity > max {
+                return Err(pricing::limit_exceeded(&product.sku));
+            }
+            limited.push((product.id, period::limit_start(limit, today), *quantity));
+        }
+    }
+    let sku_of = |id: Option<Uuid>| {
+        by_product
+            .iter()
+            .find(|(p, _)| Some(p.id) == id)
+            .map(|(p, _)| p.sku.clone())
+            .unwrap_or_default()
+    };
+
+    let id = Uuid::new_v4();
+    let view = views::placed_view(id, user.id, &ctx, &order, now);
+    let mut body = serde_json::to_value(&view).map_err(|e| ApiError::Internal(e.into()))?;
+    let write = Write {
+        stock: &by_product,
+        limited: &limited,
+        lock_name: idempotency::lock_name(user.id, key),
+        user,
+        allowance_year: today.year(),
+        allowance_seen: found.used,
+        ctx: &ctx,
+        order: &order,
+        order_id: id,
+        now,
+        body: &body,
+        key,
+        scope,
+        hash,
+    };
+    let written = match write.execute(conn).await {
+        Ok(written) => written,
+        Err(error) => {
+            return match AbortReason::of(&error) {
+                None => Err(error.into()),
+                Some(AbortReason::InsufficientStock(product)) => {
+                    Err(pricing::out_of_stock(&sku_of(product)))
+                }
+                Some(AbortReason::PurchaseLimitExceeded(product)) => {
+                    Err(pricing::limit_exceeded(&sku_of(product)))
+                }
+                Some(AbortReason::RequestInProgress) => Err(idempotency::in_progress()),
+                Some(AbortReason::AllowanceMoved | AbortReason::KeyTaken) => Ok(Attempt::Again),
+                Some(AbortReason::NotWritten) => Err(ApiError::internal(format!(
+                    "order not written: {error}"
+                ))),
+            };
+        }
+    };
+    if let Some(number) = body.get_mut("number") {
+        *number = serde_json::Value::String(written.number);
+    }
+    Ok(Attempt::Done(Placed::Created(body)))
+}
+
+/// Everything the write statement binds, in one place.
+struct Write<'a> {
+    /// (product, quantity) in id order.
+    stock: &'a [(&'a ProductRow, i32)],
+    /// (product, period start, quantity) of the purchase-limited lines.
+    limited: &'a [(Uuid, NaiveDate, i32)],
+    lock_name: String,
+    user: &'a CurrentUser,
+    allowance_year: i32,
+    /// The allowance used as the read saw it: the charge applies only if it is unchanged.
+    allowance_seen: Decimal,
+    ctx: &'a Context,
+    order: &'a PricedOrder,
+    order_id: Uuid,
+    now: DateTime<Utc>,
+    body: &'a serde_json::Value,
+    key: &'a IdempotencyKey,
+    scope: &'a str,
+    hash: &'a str,
+}
+
+impl Write<'_> {
+    async fn execute(self, conn: &mut AsyncPgConnection) -> diesel::QueryResult<Written> {
+        let (ctx, order) = (self.ctx, self.order);
+        let lines = &order.lines;
+        let column = |f: fn(&allowance::PricedLine) -> Decimal| -> Vec<Decimal> {
+            lines.iter().map(f).collect()
+        };
+        let period_of = |product: Uuid| {
+            self.limited
+                .iter()
+                .find(|(id, _, _)| *id == product)
+                .map(|(_, start, _)| *start)
+        };
+        statement(include_str!("placement.sql"))
+            .bind::<Array<SqlUuid>, _>(self.stock.iter().map(|(p, _)| p.id).collect::<Vec<_>>())
+            .bind::<Array<Integer>, _>(self.stock.iter().map(|(_, q)| *q).collect::<Vec<_>>())
+            .bind::<Text, _>(self.lock_name)
+            .bind::<SqlUuid, _>(self.user.id)
+            .bind::<Integer, _>(self.allowance_year)
+            .bind::<Numeric, _>(order.allowance_applied)
+            .bind::<Numeric, _>(self.allowance_seen)
+            .bind::<Nullable<Numeric>, _>(ctx.cap)
+            .bind::<Array<SqlUuid>, _>(self.limited.iter().map(|l| l.0).collect::<Vec<_>>())
+            .bind::<Array<Date>, _>(self.limited.iter().map(|l| l.1).collect::<Vec<_>>())
+            .bind::<Array<Integer>, _>(self.limited.iter().map(|l| l.2).collect::<Vec<_>>())
+            .bind::<SqlUuid, _>(self.order_id)
+            .bind::<SqlUuid, _>(ctx.seller)
+            .bind::<Text, _>(ctx.currency.as_str())
+            .bind::<Numeric, _>(order.list_total)
+            .bind::<Numeric, _>(order.discount_total)
+            .bind::<Numeric, _>(order.total)
+            .bind::<Text, _>(ctx.group_currency.as_str())
+            .bind::<Numeric, _>(order.fx_rate)
+            .bind::<Timestamptz, _>(self.now)
+            .bind::<Array<SqlUuid>, _>(lines.iter().map(|l| l.product_id).collect::<Vec<_>>())
+            .bind::<Array<Integer>, _>(
+                lines
+                    .iter()
+                    .map(|l| i32::try_from(l.quantity).unwrap_or(i32::MAX))
+                    .collect::<Vec<_>>(),
+            )
+            .bind::<Array<Numeric>, _>(column(|l| l.unit_list_price))
+            .bind::<Array<Numeric>, _>(column(|l| l.discount_percent))
+            .bind::<Array<Numeric>, _>(column(|l| l.line_list_total))
+            .bind::<Array<Numeric>, _>(column(|l| l.line_discount))
+            .bind::<Array<Numeric>, _>(column(|l| l.line_total))
+            .bind::<Array<Nullable<Date>>, _>(
+                lines
+                    .iter()
+                    .map(|l| period_of(l.product_id))
+                    .collect::<Vec<_>>(),
+            )
+            .bind::<Jsonb, _>(self.body)
+            .bind::<Nullable<Text>, _>(self.user.request_id.as_deref())
+            .bind::<Text, _>(&self.key.0)
+            .bind::<Text, _>(self.scope)
+            .bind::<Text, _>(self.hash)
+            .bind::<SqlUuid, _>(self.user.group_id)
+            .get_result(conn)
+            .await
+    }
+}

@@ -1,0 +1,93 @@
+-- Places an employee order in one statement (see orders::placement): claim the idempotency
+-- key, lock the products in id order, take the stock, charge the allowance on condition that
+-- it is what the read saw, add purchase-limit quantities, insert the order, its lines, the
+-- audit event and the stored response. Any shortfall ends it through abort_statement, which
+-- rolls the whole statement back; the reason is parsed once into `AbortReason`.
+--
+-- $1 product ids (id order)  $2 quantities      $3 key lock name     $4 employee
+-- $5 allowance year          $6 allowance charge $7 allowance seen    $8 allowance cap
+-- $9-$11 limited lines: product, period start, quantity
+-- $12 order id  $13 seller  $14 currency  $15 list total  $16 discount total  $17 total
+-- $18 group currency  $19 fx rate  $20 now
+-- $21-$28 lines: product, quantity, unit list price, discount %, list total, discount,
+--         total, limit period start
+-- $29 response body  $30 request id  $31 key  $32 scope  $33 request hash  $34 group
+WITH claim AS (SELECT pg_try_advisory_xact_lock(hashtextextended($3, 0)) AS claimed),
+locked AS (
+    SELECT p.id FROM products p, claim
+    WHERE claim.claimed AND p.id = ANY($1)
+    ORDER BY p.id
+    FOR NO KEY UPDATE OF p),
+stock AS (
+    UPDATE products p SET stock_on_hand = p.stock_on_hand - s.quantity
+    FROM unnest($1::uuid[], $2::int4[]) AS s(id, quantity),
+         (SELECT count(*) AS n FROM locked) AS l
+    WHERE l.n = cardinality($1::uuid[]) AND p.id = ANY($1) AND p.id = s.id
+        AND p.stock_on_hand >= s.quantity
+    RETURNING p.id),
+charge AS (
+    INSERT INTO allowance_usage AS a (employee_id, year, used)
+    SELECT $4, $5, $6 FROM (SELECT count(*) AS n FROM stock) AS st
+    WHERE st.n = cardinality($1::uuid[])
+    ON CONFLICT (employee_id, year) DO UPDATE SET used = a.used + EXCLUDED.used
+    WHERE a.used = $7 AND ($8::numeric IS NULL OR a.used + EXCLUDED.used <= $8)
+    RETURNING 1),
+limited AS (
+    INSERT INTO purchase_limit_usage AS u (employee_id, product_id, period_start, quantity,
+        group_id)
+    SELECT $4, x.product_id, x.period_start, x.quantity, $34
+    FROM unnest($9::uuid[], $10::date[], $11::int4[]) AS x(product_id, period_start, quantity),
+         (SELECT count(*) AS n FROM charge) AS ch
+    WHERE ch.n = 1
+    ON CONFLICT (employee_id, product_id, period_start)
+    DO UPDATE SET quantity = u.quantity + EXCLUDED.quantity
+    WHERE u.quantity + EXCLUDED.quantity <=
+        (SELECT p.purchase_limit_quantity FROM products p WHERE p.id = EXCLUDED.product_id)
+    RETURNING u.product_id),
+o AS (
+    INSERT INTO orders (id, status, employee_id, seller_company_id, currency, list_total,
+        discount_total, total, allowance_applied, allowance_year, group_currency, fx_rate,
+        created_at, updated_at, group_id)
+    VALUES ($12, 'placed', $4, $13, $14, $15, $16, $17, $6, $5, $18, $19, $20, $20, $34)
+    RETURNING id, number),
+lines AS (
+    INSERT INTO order_lines (order_id, line_no, product_id, quantity, unit_list_price,
+        discount_percent, line_list_total, line_discount, line_total, limit_period_start,
+        group_id)
+    SELECT o.id, l.line_no::int4, l.product_id, l.quantity, l.unit_list_price,
+        l.discount_percent, l.line_list_total, l.line_discount, l.line_total, l.period, $34
+    FROM o, unnest($21::uuid[], $22::int4[], $23::numeric[], $24::numeric[],
+        $25::numeric[], $26::numeric[], $27::numeric[], $28::date[]) WITH ORDINALITY
+        AS l(product_id, quantity, unit_list_price, discount_percent, line_list_total,
+             line_discount, line_total, period, line_no)
+    RETURNING 1),
+body AS (SELECT jsonb_set($29::jsonb, '{number}', to_jsonb(o.number)) AS view FROM o),
+audit AS (
+    INSERT INTO audit_events (actor_id, action, entity_type, entity_id, after, request_id,
+        group_id)
+    SELECT $4, 'order.placed', 'order', o.id, body.view, $30, $34 FROM o, body
+    RETURNING 1),
+stored AS (
+    INSERT INTO idempotency_keys (employee_id, key, scope, request_hash,
+        response_status, response_body)
+    SELECT $4, $31, $32, $33, 201, body.view FROM body
+    ON CONFLICT DO NOTHING
+    RETURNING 1),
+outcome AS (
+    SELECT o.number, CASE
+        WHEN NOT claim.claimed THEN 'request_in_progress'
+        WHEN (SELECT count(*) FROM stock) <> cardinality($1::uuid[]) THEN
+            'insufficient_stock:' || coalesce((SELECT min(s.id::text)
+                FROM unnest($1::uuid[]) AS s(id)
+                WHERE s.id NOT IN (SELECT id FROM stock)), '')
+        WHEN (SELECT count(*) FROM charge) <> 1 THEN 'allowance_moved'
+        WHEN (SELECT count(*) FROM limited) <> cardinality($9::uuid[]) THEN
+            'purchase_limit_exceeded:' || coalesce((SELECT min(x.id::text)
+                FROM unnest($9::uuid[]) AS x(id)
+                WHERE x.id NOT IN (SELECT product_id FROM limited)), '')
+        WHEN (SELECT count(*) FROM lines) <> cardinality($21::uuid[])
+            OR (SELECT count(*) FROM audit) <> 1 THEN 'not_written'
+        WHEN (SELECT count(*) FROM stored) <> 1 THEN 'key_taken'
+    END AS failure
+    FROM claim LEFT JOIN o ON true)
+SELECT number, abort_statement(failure) AS aborted FROM outcome

@@ -1,0 +1,178 @@
+//! Pricing a request for the signed-in employee: the eligibility rule, one seller per order,
+//! the order date's exchange rate to the group currency, and each line's discount. Quotes
+//! stop here; placement (`placement.rs`) prices the same way from its own single read.
+
+use std::collections::HashMap;
+
+use chrono::{Datelike, NaiveDate};
+use diesel_async::AsyncPgConnection;
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use super::dto::QuoteView;
+use super::validation::Requested;
+use super::views;
+use crate::catalog::queries::{self as catalog, PricedRow};
+use crate::domain::allowance::{self, LineInput};
+use crate::domain::codes::CurrencyCode;
+use crate::domain::pricing;
+use crate::error::ApiError;
+use crate::identity::auth::CurrentUser;
+
+/// Everything needed to price a request.
+pub struct Context {
+    pub rows: Vec<PricedRow>,
+    pub seller: Uuid,
+    pub currency: CurrencyCode,
+    pub group_currency: CurrencyCode,
+    pub fx_rate: Decimal,
+    pub cap: Option<Decimal>,
+    pub inputs: Vec<LineInput>,
+}
+
+/// Reads the products of a request and the group currency (for a quote: nothing is locked).
+pub async fn context(
+    conn: &mut AsyncPgConnection,
+    user: &CurrentUser,
+    request: &Requested,
+    today: NaiveDate,
+) -> Result<Context, ApiError> {
+    let found =
+        catalog::find_products(conn, user.group_id, &request.product_ids(), user.tier_id).await?;
+    let group_code = crate::identity::queries::group_currency(conn, user.group_id).await?;
+    // The rate from the (first) seller's currency to the group's, on the order date.
+    let fx_rate = match (
+        <[_]>::first(&found).and_then(|row| CurrencyCode::parse(&row.currency)),
+        CurrencyCode::parse(&group_code),
+    ) {
+        (Some(from), Some(to)) if from != to => {
+            crate::fx::queries::lookup(conn, user.group_id, from, to, today).await?
+        }
+        _ => None,
+    };
+    price_context(user, request, found, &group_code, fx_rate, today)
+}
+
+/// Checks that every requested product may be bought by `user` from one seller, and prepares
+/// the pricing inputs in request order. `fx_rate` converts the seller's currency to the
+/// group's on the order date `today` (None: no rate is known).
+pub fn price_context(
+    user: &CurrentUser,
+    request: &Requested,
+    found: Vec<PricedRow>,
+    group_code: &str,
+    fx_rate: Option<Decimal>,
+    today: NaiveDate,
+) -> Result<Context, ApiError> {
+    let by_id: HashMap<Uuid, PricedRow> = found
+        .into_iter()
+        .map(|row| (row.product.id, row))
+        .collect();
+    let mut rows = Vec::with_capacity(request.lines.len());
+    for (index, (id, _)) in request.lines.iter().enumerate() {
+        match by_id.get(id) {
+            Some(row) if pricing::employee_may_buy(row.offer(user.group_id)) => {
+                rows.push(row.clone())
+            }
+            _ => {
+                return Err(ApiError::Rule {
+                    status: actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+                    code: "not_eligible",
+                    detail: format!("lines[{index}].product_id: this product cannot be bought by employees of your group"),
+                })
+            }
+        }
+    }
+    let seller = <[_]>::first(&rows)
+        .map(|r| r.product.seller_company_id)
+        .ok_or_else(|| ApiError::invalid_field("lines", "must hold 1–50 lines"))?;
+    if let Some(index) = rows
+        .iter()
+        .position(|r| r.product.seller_company_id != seller)
+    {
+        return Err(ApiError::invalid_field(
+            &format!("lines[{index}].product_id"),
+            "all products of an order must come from one seller company",
+        ));
+    }
+    let currency_code = <[_]>::first(&rows)
+        .map(|r| r.currency.clone())
+        .unwrap_or_default();
+    let currency = CurrencyCode::parse(&currency_code)
+        .ok_or_else(|| ApiError::internal("unknown seller currency"))?;
+    let group_currency = CurrencyCode::parse(group_code)
+        .ok_or_else(|| ApiError::internal("unknown group currency"))?;
+    let fx_rate = if currency == group_currency {
+        Decimal::ONE
+    } else {
+        fx_rate.ok_or_else(|| crate::fx::queries::missing(currency, group_currency, today))?
+    };
+    let inputs = rows
+        .iter()
+        .zip(&request.lines)
+        .map(|(row, (_, quantity))| LineInput {
+            product_id: row.product.id,
+            quantity: *quantity,
+            unit_list_price: row.product.list_price,
+            discount_percent: pricing::discount_percent(
+                user.tier.as_ref(),
+                user.employment_type,
+                row.category_override,
+            ),
+        })
+        .collect();
+    Ok(Context {
+        rows,
+        seller,
+        currency,
+        group_currency,
+        fx_rate,
+        cap: user.tier_allowance,
+        inputs,
+    })
+}
+
+pub fn limit_exceeded(sku: &str) -> ApiError {
+    ApiError::conflict(
+        "purchase_limit_exceeded",
+        format!("{sku}: this would exceed your purchase limit for the period"),
+    )
+}
+
+pub fn out_of_stock(sku: &str) -> ApiError {
+    ApiError::conflict("insufficient_stock", format!("{sku}: not enough stock"))
+}
+
+/// Prices a request on `today` without changing anything; reports stock and limit problems
+/// as placing would.
+pub async fn quote(
+    conn: &mut AsyncPgConnection,
+    user: &CurrentUser,
+    request: &Requested,
+    today: NaiveDate,
+) -> Result<QuoteView, ApiError> {
+    let ctx = context(conn, user, request, today).await?;
+    let used = crate::ledger::allowance_used(conn, user.id, today.year()).await?;
+    let order = allowance::price_order(
+        &ctx.inputs,
+        ctx.currency,
+        ctx.group_currency,
+        ctx.fx_rate,
+        ctx.cap.map(|c| c.saturating_sub(used)),
+    )?;
+    let bought =
+        crate::ledger::used_of(conn, user.id, &catalog::limited(&ctx.rows), today).await?;
+    for (row, (_, quantity)) in ctx.rows.iter().zip(&request.lines) {
+        let product = &row.product;
+        let quantity = i32::try_from(*quantity).unwrap_or(i32::MAX);
+        if let Some(max) = product.purchase_limit_quantity {
+            if bought.get(&product.id).copied().unwrap_or(0) + quantity > max {
+                return Err(limit_exceeded(&product.sku));
+            }
+        }
+        if product.stock_on_hand < quantity {
+            return Err(out_of_stock(&product.sku));
+        }
+    }
+    Ok(views::quote_view(user, &ctx, &order))
+}

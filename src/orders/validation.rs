@@ -1,0 +1,79 @@
+//! The shape of an order request, checked before anything is read: 1–50 lines, each product
+//! once, quantities 1–1000. Errors name the field (`lines[2].quantity`).
+
+use std::collections::HashMap;
+
+use uuid::Uuid;
+
+use super::dto::NewOrder;
+use crate::error::{ApiError, FieldError};
+
+/// A validated request: distinct products, quantities in range.
+pub struct Requested {
+    pub lines: Vec<(Uuid, u32)>,
+}
+
+impl Requested {
+    /// The requested products, in request order.
+    pub fn product_ids(&self) -> Vec<Uuid> {
+        self.lines.iter().map(|(id, _)| *id).collect()
+    }
+}
+
+pub fn validate(request: &NewOrder) -> Result<Requested, ApiError> {
+    let mut errors = Vec::new();
+    if request.lines.is_empty() || request.lines.len() > 50 {
+        errors.push(FieldError::new("lines", "must hold 1–50 lines"));
+    }
+    let mut seen = HashMap::new();
+    let mut lines = Vec::with_capacity(request.lines.len());
+    for (index, line) in request.lines.iter().enumerate() {
+        if !(1..=1000).contains(&line.quantity) {
+            errors.push(FieldError::new(
+                format!("lines[{index}].quantity"),
+                "must be between 1 and 1000",
+            ));
+        }
+        if seen.insert(line.product_id, index).is_some() {
+            errors.push(FieldError::new(
+                format!("lines[{index}].product_id"),
+                "appears on more than one line",
+            ));
+        }
+        lines.push((line.product_id, u32::try_from(line.quantity).unwrap_or(0)));
+    }
+    if errors.is_empty() {
+        Ok(Requested { lines })
+    } else {
+        Err(ApiError::invalid(errors))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::orders::dto::OrderLineRequest;
+
+    #[test]
+    fn requests_are_validated_with_field_names() {
+        let product = Uuid::new_v4();
+        let request = NewOrder {
+            lines: vec![
+                OrderLineRequest {
+                    product_id: product,
+                    quantity: 0,
+                },
+                OrderLineRequest {
+                    product_id: product,
+                    quantity: 2,
+                },
+            ],
+        };
+        let Err(ApiError::Validation { errors, .. }) = validate(&request) else {
+            panic!("expected a validation error");
+        };
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, vec!["lines[0].quantity", "lines[1].product_id"]);
+        assert!(validate(&NewOrder { lines: vec![] }).is_err());
+    }
+}

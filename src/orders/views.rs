@@ -1,0 +1,110 @@
+//! Orders as the API shows them: amounts formatted in their currency's minor unit, the
+//! allowance in the group currency, percentages without trailing zeros.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use super::dto::{OrderLineView, OrderStatus, OrderView, QuoteView};
+use super::pricing::Context;
+use super::queries::{LineRow, OrderRow};
+use crate::domain::allowance::PricedOrder;
+use crate::domain::codes::CurrencyCode;
+use crate::domain::{money, pricing};
+use crate::identity::auth::CurrentUser;
+
+fn line_views(order: &PricedOrder, currency: CurrencyCode) -> Vec<OrderLineView> {
+    order
+        .lines
+        .iter()
+        .map(|l| OrderLineView {
+            product_id: l.product_id,
+            quantity: i32::try_from(l.quantity).unwrap_or(i32::MAX),
+            unit_list_price: money::format(l.unit_list_price, currency),
+            discount_percent: pricing::format_percent(l.discount_percent),
+            line_list_total: money::format(l.line_list_total, currency),
+            line_discount: money::format(l.line_discount, currency),
+            line_total: money::format(l.line_total, currency),
+        })
+        .collect()
+}
+
+pub fn quote_view(user: &CurrentUser, ctx: &Context, order: &PricedOrder) -> QuoteView {
+    QuoteView {
+        employee_id: user.id,
+        seller_company_id: ctx.seller,
+        currency: ctx.currency.to_string(),
+        lines: line_views(order, ctx.currency),
+        list_total: money::format(order.list_total, ctx.currency),
+        discount_total: money::format(order.discount_total, ctx.currency),
+        total: money::format(order.total, ctx.currency),
+        allowance_applied: money::format(order.allowance_applied, ctx.group_currency),
+        allowance_currency: ctx.group_currency.to_string(),
+        fx_rate: order.fx_rate.normalize().to_string(),
+    }
+}
+
+/// The view of an order being placed (its number is filled in by the write).
+pub fn placed_view(
+    id: Uuid,
+    employee: Uuid,
+    ctx: &Context,
+    order: &PricedOrder,
+    now: DateTime<Utc>,
+) -> OrderView {
+    OrderView {
+        id,
+        number: String::new(),
+        status: OrderStatus::Placed,
+        employee_id: employee,
+        seller_company_id: ctx.seller,
+        currency: ctx.currency.to_string(),
+        lines: line_views(order, ctx.currency),
+        list_total: money::format(order.list_total, ctx.currency),
+        discount_total: money::format(order.discount_total, ctx.currency),
+        total: money::format(order.total, ctx.currency),
+        allowance_applied: money::format(order.allowance_applied, ctx.group_currency),
+        allowance_currency: ctx.group_currency.to_string(),
+        fx_rate: order.fx_rate.normalize().to_string(),
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+pub fn order_view(row: OrderRow, mut lines: Vec<LineRow>) -> OrderView {
+    lines.sort_by_key(|l| l.line_no);
+    let currency = CurrencyCode::parse(&row.currency);
+    let group = CurrencyCode::parse(&row.group_currency);
+    let fmt = |amount: Decimal, code: Option<CurrencyCode>| match code {
+        Some(code) => money::format(amount, code),
+        None => amount.to_string(),
+    };
+    OrderView {
+        id: row.id,
+        number: row.number,
+        status: row.status,
+        employee_id: row.employee_id,
+        seller_company_id: row.seller_company_id,
+        currency: row.currency.clone(),
+        lines: lines
+            .into_iter()
+            .map(|l| OrderLineView {
+                product_id: l.product_id,
+                quantity: l.quantity,
+                unit_list_price: fmt(l.unit_list_price, currency),
+                discount_percent: pricing::format_percent(l.discount_percent),
+                line_list_total: fmt(l.line_list_total, currency),
+                line_discount: fmt(l.line_discount, currency),
+                line_total: fmt(l.line_total, currency),
+            })
+            .collect(),
+        list_total: fmt(row.list_total, currency),
+        discount_total: fmt(row.discount_total, currency),
+        total: fmt(row.total, currency),
+        allowance_applied: fmt(row.allowance_applied, group),
+        allowance_currency: row.group_currency,
+        fx_rate: row.fx_rate.normalize().to_string(),
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    }
+}
