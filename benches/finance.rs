@@ -114,9 +114,9 @@ async fn main() {
                 ('00000000-0000-0000-0000-00000000001' || (n % 4))::uuid, 'direct', \
                 (ARRAY['operational', 'commercial', 'executive'])[1 + n % 3], ARRAY['employee'], 'x' \
          FROM generate_series(1, {employees}) n")).await;
-    // One fulfilled employee order each in March, two lines of any of the hundred products in
-    // quantities 1–3 at 30 % off (a realistic variety: the grouped benefits report folds alike
-    // lines in SQL, so identical lines everywhere would flatter it).
+    // One fulfilled employee order each in March, two lines (one of the first fifty products,
+    // one of the other fifty) in quantities 1–3 at 30 % off: a realistic variety, as the
+    // grouped benefits report folds alike lines in SQL and identical lines would flatter it.
     sql(&mut conn, &format!(
         "INSERT INTO orders (group_id, status, employee_id, seller_company_id, currency, list_total, discount_total, total, \
                              allowance_applied, allowance_year, group_currency, fx_rate, created_at, updated_at, fulfilled_at) \
@@ -131,7 +131,7 @@ async fn main() {
          FROM orders o CROSS JOIN generate_series(1, 2) l \
          CROSS JOIN LATERAL (SELECT 1 + (hashtext(o.id::text || 'q' || l) & 1023) % 3 AS n) q \
          JOIN LATERAL (SELECT id, list_price FROM products \
-                       WHERE sku = 'P-' || (1 + (hashtext(o.id::text || l) & 1023) % 100) LIMIT 1) p ON true")).await;
+                       WHERE sku = 'P-' || ((l - 1) * 50 + 1 + (hashtext(o.id::text || l) & 1023) % 50) LIMIT 1) p ON true")).await;
     sql(&mut conn,
         "UPDATE orders o SET list_total = t.list, discount_total = t.discount, total = t.total, allowance_applied = t.discount \
          FROM (SELECT order_id, sum(line_list_total) AS list, sum(line_discount) AS discount, sum(line_total) AS total \
