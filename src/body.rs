@@ -25,7 +25,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::error::{self, ApiError, FieldError};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// A JSON request body of type `T`, or the problem that reading it met.
 pub struct Body<T>(Result<T, ApiError>);

@@ -416,7 +416,7 @@ pub(crate) fn strip_position(message: &str) -> String {
 /// `/orders/{id}` for a GET, which is a 405 with `Allow: POST`, not a bad id.
 pub fn path_error(error: PathError, req: &HttpRequest) -> actix_web::Error {
     let allowed = req
-        .app_data::<actix_web::web::Data<crate::startup::RouteTable>>()
+        .app_data::<actix_web::web::Data<crate::routing::RouteTable>>()
         .map(|routes| routes.allowed_methods(req.path()))
         .unwrap_or_default();
     if !allowed.is_empty() && !allowed.contains(req.method()) {

@@ -6,8 +6,9 @@ use actix_web::{get, web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::catalog::cache::ListingCache;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
 pub struct HealthStatus {
@@ -32,11 +33,14 @@ pub async fn live() -> HttpResponse {
 /// Readiness: the database answers within two seconds; 503 `unavailable` otherwise.
 #[utoipa::path(tag = "health", responses((status = 200, body = HealthStatus), (status = 503, description = "Database unavailable")))]
 #[get("/health/ready")]
-pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn ready(
+    state: web::Data<AppState>,
+    cache: web::Data<ListingCache>,
+) -> Result<HttpResponse, ApiError> {
     if crate::db::ping(&state.pool, Duration::from_secs(2)).await {
         Ok(HttpResponse::Ok().json(HealthStatus {
             status: "ok",
-            listing_cache: Some(state.listing_cache.status()),
+            listing_cache: Some(cache.status()),
         }))
     } else {
         Err(ApiError::Unavailable(

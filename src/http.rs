@@ -26,7 +26,7 @@ use crate::error::ApiError;
 /// wrote (left of the first proxy's) are never believed.
 pub fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
     let trusted = req
-        .app_data::<web::Data<crate::startup::AppState>>()
+        .app_data::<web::Data<crate::state::AppState>>()
         .map(|state| state.settings.trusted_proxies.as_slice())
         .unwrap_or_default();
     let peer = req.peer_addr().map(|addr| addr.ip());

@@ -1,7 +1,6 @@
 //! The append-only audit log: every state change writes one event in the same transaction as
-//! the change; admins and finance can read it. The database refuses UPDATE/DELETE/TRUNCATE.
-
-pub mod handlers;
+//! the change; admins and finance read it through `identity::audit_log`. The database refuses
+//! UPDATE/DELETE/TRUNCATE.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -11,10 +10,12 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::db::schema::audit_events;
-use crate::identity::auth::CurrentUser;
 
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(handlers::list_audit_events);
+/// Who makes a change: the signed-in employee, as far as the log needs to know them.
+pub trait Actor {
+    fn actor_id(&self) -> Uuid;
+    /// The id of the request that made the change, to find its log lines.
+    fn request_id(&self) -> Option<&str>;
 }
 
 /// What changed, about to be recorded.
@@ -50,22 +51,22 @@ impl<'a> Change<'a> {
 
 /// Records `change` in `group` by `actor` (None for system actions such as bootstrap). Call
 /// it inside the transaction that makes the change.
-pub async fn record(
+pub async fn record<A: Actor + ?Sized>(
     conn: &mut AsyncPgConnection,
     group: Uuid,
-    actor: Option<&CurrentUser>,
+    actor: Option<&A>,
     change: Change<'_>,
 ) -> QueryResult<()> {
     diesel::insert_into(audit_events::table)
         .values((
             audit_events::group_id.eq(group),
-            audit_events::actor_id.eq(actor.map(|a| a.id)),
+            audit_events::actor_id.eq(actor.map(|a| a.actor_id())),
             audit_events::action.eq(change.action),
             audit_events::entity_type.eq(change.entity_type),
             audit_events::entity_id.eq(change.entity_id),
             audit_events::before.eq(change.before),
             audit_events::after.eq(change.after),
-            audit_events::request_id.eq(actor.and_then(|a| a.request_id.clone())),
+            audit_events::request_id.eq(actor.and_then(|a| a.request_id())),
         ))
         .execute(conn)
         .await

@@ -33,6 +33,7 @@ use uuid::Uuid;
 use super::dto::ProductView;
 use crate::identity::auth::CurrentUser;
 use crate::pagination::Page;
+use crate::changes::{Changed, Follower};
 use crate::domain::kinds::EmploymentType;
 
 /// The channel the migration's `notify_listing_change` trigger function notifies.
@@ -389,6 +390,15 @@ impl ListingCache {
                     })??;
                 }
             }
+        }
+    }
+}
+
+impl Follower for ListingCache {
+    fn changed(&self, change: Changed<'_>) {
+        match change {
+            Changed::Definitions => self.definitions_changed(),
+            Changed::Stock { products, buyer } => self.counters_changed(products, buyer),
         }
     }
 }

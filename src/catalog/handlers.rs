@@ -9,11 +9,12 @@ use diesel_async::{AsyncConnection as _, RunQueryDsl};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::cache::{CachedPage, PageKey, Served, Stamp};
+use super::cache::{CachedPage, ListingCache, PageKey, Served, Stamp};
 use super::dto::*;
 use super::queries::{self, CategoryRow, ProductRow, TierRow};
 use crate::audit::{self, Change};
 use crate::body::Body;
+use crate::changes::Changed;
 use crate::db::schema::{categories, companies, discount_tiers, products, tier_category_discounts};
 use crate::domain::codes::CurrencyCode;
 use crate::domain::pricing;
@@ -23,7 +24,7 @@ use crate::identity::auth::{
 };
 use crate::identity::dto::EmploymentType;
 use crate::pagination::{Page, PageRequest};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::validation::{self, amount};
 
 // ---------------------------------------------------------------------------------------------
@@ -314,7 +315,7 @@ pub async fn update_tier(
         .map_err(|e| {
             e.explain_conflict("code", "another tier of this group already uses this code")
         })?;
-    state.listing_cache.definitions_changed();
+    state.changes.publish(Changed::Definitions);
     Ok(web::Json(view))
 }
 
@@ -379,7 +380,7 @@ pub async fn put_category_discount(
             Ok(view)
         })
         .await?;
-    state.listing_cache.definitions_changed();
+    state.changes.publish(Changed::Definitions);
     Ok(web::Json(view))
 }
 
@@ -398,15 +399,15 @@ pub async fn put_category_discount(
 pub async fn list_products(
     subject: Subject,
     state: web::Data<AppState>,
+    cache: web::Data<ListingCache>,
     query: crate::json::Query<ProductListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = PageRequest::<String>::parse(query.limit, query.cursor.as_deref())?;
     if query.q.as_deref().is_some_and(|q| q.chars().count() > 100) {
         return Err(ApiError::bad_field("q", "must be at most 100 characters"));
     }
-    let cache = &state.listing_cache;
     let stamp = cache.stamp();
-    let user = signed_in(&state, stamp, subject).await?;
+    let user = signed_in(&state, &cache, stamp, subject).await?;
     let stamp = stamp.filter(|_| !user.has(Role::Admin) && !queries::is_search(&query));
     let Some(stamp) = stamp else {
         cache.count(Served::Bypass);
@@ -505,14 +506,14 @@ async fn read_page(
 /// else from the database (then cached if the cache is in use: `stamp`).
 async fn signed_in(
     state: &AppState,
+    cache: &ListingCache,
     stamp: Option<Stamp>,
     subject: Subject,
 ) -> Result<Arc<CurrentUser>, ApiError> {
     // A cached employee under another credential version is read again rather than trusted
     // either way: the token may be older (refused below) or the entry (a change through
     // another instance whose notification is still on its way).
-    if let Some(user) = state
-        .listing_cache
+    if let Some(user) = cache
         .employee(subject.id)
         .filter(|user| user.credential_version == subject.version)
     {
@@ -520,7 +521,7 @@ async fn signed_in(
     }
     let user = Arc::new(load_active(state, &subject).await?);
     if let Some(stamp) = stamp {
-        state.listing_cache.put_employee(stamp, user.clone());
+        cache.put_employee(stamp, user.clone());
     }
     Ok(user)
 }
@@ -538,10 +539,11 @@ fn visible_to(user: &CurrentUser, row: &queries::PricedRow) -> bool {
 pub async fn get_product(
     subject: Subject,
     state: web::Data<AppState>,
+    cache: web::Data<ListingCache>,
     id: web::Path<Uuid>,
 ) -> Result<web::Json<ProductView>, ApiError> {
     // The product and the caller's usage are read live; only the caller may come from the cache.
-    let user = signed_in(&state, state.listing_cache.stamp(), subject).await?;
+    let user = signed_in(&state, &cache, cache.stamp(), subject).await?;
     let mut conn = state.pool.get().await?;
     let row = queries::find_product(&mut conn, user.group_id, *id, user.tier_id)
         .await?
@@ -713,7 +715,7 @@ pub async fn create_product(
         .map_err(|e| {
             e.explain_conflict("sku", "another product of this group already uses this sku")
         })?;
-    state.listing_cache.definitions_changed();
+    state.changes.publish(Changed::Definitions);
     Ok(HttpResponse::Created().json(view))
 }
 
@@ -830,7 +832,7 @@ pub async fn update_product(
         .map_err(|e| {
             e.explain_conflict("sku", "another product of this group already uses this sku")
         })?;
-    state.listing_cache.definitions_changed();
+    state.changes.publish(Changed::Definitions);
     Ok(web::Json(view))
 }
 
@@ -905,6 +907,9 @@ pub async fn adjust_stock(
             queries::personalise(priced, admin, 0)
         })
         .await?;
-    state.listing_cache.counters_changed(&[id], None);
+    state.changes.publish(Changed::Stock {
+        products: &[id],
+        buyer: None,
+    });
     Ok(web::Json(view))
 }

@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use crate::feedback::dto::OrderKind;
 use crate::feedback::queries::{self as feedback, RatedOrder};
 use crate::identity::auth::Subject;
-use crate::orders::idempotency::IdempotencyKey;
+use crate::idempotency::IdempotencyKey;
 use crate::orders::dto::OrderStatus;
 use crate::orders::placement::{self, Placed};
 use crate::orders::queries as shop;

@@ -14,7 +14,7 @@ use crate::domain::period;
 use crate::error::{ApiError, FieldError};
 use crate::identity::auth::{Authorized, CurrentUser, Role, Trade};
 use crate::pagination::{Page, PageRequest};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub const MAX_COMMENT: usize = 2000;
 

@@ -18,7 +18,7 @@ use crate::identity::auth::{Authorized, Finance};
 use crate::intercompany::dto::EntryKind;
 use crate::intercompany::ledger::{self, Entry};
 use crate::intercompany::queries::company_currency;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// A signed amount in `currency`: optional `-`, then a plain amount of the currency.
 fn signed_amount(raw: &str, currency: CurrencyCode) -> Result<Decimal, String> {

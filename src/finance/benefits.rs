@@ -25,7 +25,7 @@ use crate::domain::money;
 use crate::error::ApiError;
 use crate::identity::auth::{Authorized, Finance};
 use crate::pagination::{encode_cursor, PageRequest};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Employees per database round trip (JSON page size is `limit`).
 const CHUNK: i64 = 1000;

@@ -23,7 +23,7 @@ use crate::identity::auth::{Authorized, Finance};
 use crate::intercompany::ledger;
 use crate::intercompany::queries::OrderRow;
 use crate::pagination::{Page, PageRequest};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// What netting `rows` on `date` means: positions, transfers, in the group currency.
 async fn propose(

@@ -16,7 +16,7 @@ use crate::domain::period;
 use crate::error::ApiError;
 use crate::identity::auth::{AdminOrFinance, Authorized, Finance};
 use crate::pagination::{Page, PageRequest};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = closed_periods)]

@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 
-use actix_web::http::header;
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use chrono::{NaiveDate, TimeDelta};
 use diesel::prelude::*;
@@ -20,38 +19,9 @@ use crate::domain::codes::CurrencyCode;
 use crate::domain::{fx, money, period};
 use crate::error::ApiError;
 use crate::identity::auth::{Authorized, Finance};
-use crate::startup::AppState;
+use crate::state::AppState;
 
-/// Whether the client asked for CSV (`Accept: text/csv`).
-pub fn wants_csv(req: &HttpRequest) -> bool {
-    req.headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/csv"))
-}
-
-/// One CSV field, quoted when it holds a comma, a quote or a line break (RFC 4180).
-fn field(value: &str) -> String {
-    if value.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value.to_owned()
-    }
-}
-
-/// A CSV answer: a header line and one line per row.
-pub fn csv(columns: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> HttpResponse {
-    let mut body = columns.join(",");
-    body.push('\n');
-    for row in rows {
-        let line: Vec<String> = row.iter().map(|v| field(v)).collect();
-        body.push_str(&line.join(","));
-        body.push('\n');
-    }
-    HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .body(body)
-}
+pub use crate::csv::{csv, wants_csv};
 
 /// Sets up a report's transaction: one read-only snapshot, so every figure is of the same
 /// instant, and plans made for the actual values (a generic plan over a million entries walks

@@ -15,7 +15,7 @@ use crate::domain::codes::CurrencyCode;
 use crate::error::{ApiError, FieldError};
 use crate::identity::auth::{Authorized, CurrentUser, Finance};
 use crate::pagination::{Page, PageRequest};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Queryable, Selectable)]
 #[diesel(table_name = fx_rates)]

@@ -24,7 +24,7 @@ use crate::db::statement::statement;
 use crate::domain::pricing::TierTerms;
 use crate::error::ApiError;
 use crate::identity::token::Verified;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::domain::kinds::{ClientType, EmploymentType};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -80,6 +80,16 @@ pub struct CurrentUser {
     pub credential_version: i32,
     /// The request id, recorded with audit events.
     pub request_id: Option<String>,
+}
+
+impl crate::audit::Actor for CurrentUser {
+    fn actor_id(&self) -> Uuid {
+        self.id
+    }
+
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
 }
 
 impl CurrentUser {

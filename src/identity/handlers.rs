@@ -13,12 +13,13 @@ use super::queries::{self, CompanyRow, EmployeeRow};
 use super::throttle;
 use crate::audit::{self, Change};
 use crate::body::Body;
+use crate::changes::Changed;
 use crate::db::schema::{companies, employees};
 use crate::domain::codes::CurrencyCode;
 use crate::domain::money;
 use crate::error::{ApiError, FieldError};
 use crate::pagination::{Page, PageRequest};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::validation;
 
 /// Sign in with email and password; returns a short-lived bearer token.
@@ -449,7 +450,7 @@ pub async fn update_company(
             })
         .await
         .map_err(|e| e.explain_conflict("code", "another company of this group already uses this code"))?;
-    state.listing_cache.definitions_changed();
+    state.changes.publish(Changed::Definitions);
     Ok(web::Json(view))
 }
 
@@ -721,6 +722,6 @@ pub async fn update_employee(
         })
         .await
         .map_err(email_taken)?;
-    state.listing_cache.definitions_changed();
+    state.changes.publish(Changed::Definitions);
     Ok(web::Json(view))
 }

@@ -1,5 +1,6 @@
 //! Identity and access: companies (the group tree), employees, login, tokens, roles.
 
+pub mod audit_log;
 pub mod auth;
 pub mod bootstrap;
 pub mod dto;

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::dto::*;
 use super::ledger;
 use super::queries::{self, OrderRow};
+use crate::changes::Changed;
 use crate::audit::{self, Change};
 use crate::body::{Body, OptionalBody};
 use crate::db::schema::intercompany_orders as orders;
@@ -20,9 +21,9 @@ use crate::domain::intercompany::Transition;
 use crate::domain::period;
 use crate::error::ApiError;
 use crate::identity::auth::{Authorized, CurrentUser, Purchaser, Role, Trade};
-use crate::orders::idempotency::{self, IdempotencyHeader, IdempotencyKey, Stored};
+use crate::idempotency::{self, IdempotencyHeader, IdempotencyKey, Stored};
 use crate::pagination::{Page, PageRequest};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 const CREATE_SCOPE: &str = "POST /intercompany-orders";
 
@@ -438,7 +439,10 @@ async fn transition(
         .await?;
     if transition == Transition::Accept {
         let products: Vec<Uuid> = view.lines.iter().map(|l| l.product_id).collect();
-        state.listing_cache.counters_changed(&products, None);
+        state.changes.publish(Changed::Stock {
+            products: &products,
+            buyer: None,
+        });
     }
     Ok(web::Json(view))
 }

@@ -15,7 +15,7 @@ use crate::domain::transfer_pricing::{MarkupRange, Method, PolicyTerms};
 use crate::error::{ApiError, FieldError};
 use crate::identity::auth::{AdminOrFinance, Authorized, Trade};
 use crate::pagination::{Page, PageRequest};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = policies)]

@@ -28,7 +28,7 @@ use crate::domain::transfer_pricing::{self, MarkupRange, YearTotals};
 use crate::domain::{fx, money};
 use crate::error::ApiError;
 use crate::identity::auth::{Authorized, CurrentUser, Finance};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -7,9 +7,9 @@ use super::dto::{KpiItem, KpiQuery, KpiReport};
 use super::queries;
 use crate::domain::period;
 use crate::error::ApiError;
-use crate::finance::reports::{csv, wants_csv};
+use crate::csv::{csv, wants_csv};
 use crate::identity::auth::{Authorized, Role, Trade};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 const COLUMNS: [&str; 12] = [
     "company_id",

@@ -7,17 +7,18 @@ use diesel_async::{AsyncConnection as _, RunQueryDsl};
 use uuid::Uuid;
 
 use super::dto::*;
-use super::idempotency::{self, IdempotencyHeader};
+use crate::idempotency::{self, IdempotencyHeader};
 use super::placement::{self, Placed};
 use super::queries::{self, OrderRow};
 use super::{pricing, validation};
 use crate::audit::{self, Change};
 use crate::body::Body;
+use crate::changes::Changed;
 use crate::db::schema::orders;
 use crate::error::ApiError;
 use crate::identity::auth::{Admin, Authorized, CurrentUser, Role, Subject};
 use crate::pagination::{Page, PageRequest};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 const PLACE_SCOPE: &str = "POST /orders";
 
@@ -72,10 +73,10 @@ pub async fn place_order(
             Placed::Replay(stored) => (stored.status, stored.body, true),
             // The audit event is written by `place`, in the order's own statement.
             Placed::Created(body) => {
-                let products: Vec<Uuid> = request.lines.iter().map(|(id, _)| *id).collect();
-                state
-                    .listing_cache
-                    .counters_changed(&products, Some(subject.id));
+                state.changes.publish(Changed::Stock {
+                    products: &request.product_ids(),
+                    buyer: Some(subject.id),
+                });
                 (201, body, false)
             }
         };
@@ -221,9 +222,10 @@ pub async fn cancel_order(
         })
         .await?;
     let products: Vec<Uuid> = view.lines.iter().map(|line| line.product_id).collect();
-    state
-        .listing_cache
-        .counters_changed(&products, Some(view.employee_id));
+    state.changes.publish(Changed::Stock {
+        products: &products,
+        buyer: Some(view.employee_id),
+    });
     Ok(web::Json(view))
 }
 

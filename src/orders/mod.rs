@@ -7,7 +7,6 @@
 
 pub mod dto;
 pub mod handlers;
-pub mod idempotency;
 pub mod placement;
 pub mod pricing;
 pub mod queries;

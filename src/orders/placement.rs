@@ -21,7 +21,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::idempotency::{self, IdempotencyKey, Stored};
+use crate::idempotency::{self, IdempotencyKey, Stored};
 use super::pricing::{self, Context};
 use super::validation::Requested;
 use super::views;

@@ -1,4 +1,5 @@
-//! `GET /audit-events`: newest first, filtered, keyset-paginated.
+//! `GET /audit-events`: the audit log for admins and finance, newest first, filtered,
+//! keyset-paginated.
 
 use actix_web::{get, web};
 use chrono::{DateTime, Utc};
@@ -8,12 +9,12 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use super::AuditEvent;
+use crate::audit::AuditEvent;
 use crate::db::schema::audit_events;
 use crate::error::ApiError;
-use crate::identity::auth::{AdminOrFinance, Authorized};
+use super::auth::{AdminOrFinance, Authorized};
 use crate::pagination::{Page, PageRequest};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -73,4 +74,8 @@ pub async fn list_audit_events(
     let mut conn = state.pool.get().await?;
     let rows = sql.load(&mut conn).await?;
     Ok(web::Json(Page::from_rows(rows, page.limit, |e| e.seq)))
+}
+
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list_audit_events);
 }

@@ -1,6 +1,6 @@
 //! `Idempotency-Key` handling: the key is scoped to the caller. It is claimed (a
 //! transaction-scoped advisory lock) and its response stored by the very statement that writes
-//! the order (see `orders::queries::place`), so a key and its order commit together.
+//! the order (see `orders::placement`), so a key and its order commit together.
 
 use std::future::{ready, Ready};
 use std::time::Duration;

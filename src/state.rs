@@ -1,0 +1,23 @@
+//! The state every handler shares: the pool, settings, token keys, the password hasher, the
+//! change publisher and the service clock. Capability-owned state (the catalog's listing
+//! cache) is registered on its own, so that sharing this does not tie capabilities together.
+
+use std::sync::Arc;
+
+use crate::changes::Changes;
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::db::DbPool;
+use crate::identity::{password::PasswordHasher, token::TokenKeys};
+
+/// Everything a handler may need, shared by all workers.
+pub struct AppState {
+    pub pool: DbPool,
+    pub settings: Arc<Settings>,
+    pub tokens: TokenKeys,
+    pub passwords: PasswordHasher,
+    /// Where writers tell what changed (the listing cache follows).
+    pub changes: Changes,
+    /// Business dates ("today") come from here.
+    pub clock: Clock,
+}
