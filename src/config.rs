@@ -191,7 +191,7 @@ impl Settings {
                 ttl: Duration::from_secs(number(&get, "JWT_TTL_SECS", 900, 30, 86_400)?),
             },
             pool: PoolSettings {
-                max_size: number(&get, "DB_POOL_MAX_SIZE", 16, 1, 1000)? as usize,
+                max_size: size(number(&get, "DB_POOL_MAX_SIZE", 16, 1, 1000)?),
                 wait_timeout: millis(&get, "DB_POOL_WAIT_TIMEOUT_MS", 2_000)?,
                 create_timeout: millis(&get, "DB_POOL_CREATE_TIMEOUT_MS", 2_000)?,
                 recycle_timeout: millis(&get, "DB_POOL_RECYCLE_TIMEOUT_MS", 1_000)?,
@@ -204,8 +204,13 @@ impl Settings {
                 )?),
                 statement_timeout: millis(&get, "DB_STATEMENT_TIMEOUT_MS", 10_000)?,
             },
-            body_limit: number(&get, "BODY_LIMIT_BYTES", 256 * 1024, 1024, 64 * 1024 * 1024)?
-                as usize,
+            body_limit: size(number(
+                &get,
+                "BODY_LIMIT_BYTES",
+                256 * 1024,
+                1024,
+                64 * 1024 * 1024,
+            )?),
             login_throttle: LoginThrottle {
                 window: Duration::from_secs(number(
                     &get,
@@ -214,21 +219,21 @@ impl Settings {
                     1,
                     86_400,
                 )?),
-                max_failures_per_account_address: number(
+                max_failures_per_account_address: count(number(
                     &get,
                     "LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS",
                     10,
                     1,
                     10_000,
-                )? as i32,
-                max_failures_per_address: number(
+                )?),
+                max_failures_per_address: count(number(
                     &get,
                     "LOGIN_MAX_FAILURES_PER_ADDRESS",
                     100,
                     1,
                     100_000,
-                )? as i32,
-                spread_addresses: number(&get, "LOGIN_SPREAD_ADDRESSES", 3, 2, 10_000)? as i32,
+                )?),
+                spread_addresses: count(number(&get, "LOGIN_SPREAD_ADDRESSES", 3, 2, 10_000)?),
                 spread_window: Duration::from_secs(number(
                     &get,
                     "LOGIN_SPREAD_WINDOW_SECS",
@@ -244,14 +249,20 @@ impl Settings {
                     600_000,
                 )?),
             },
-            password_hash_concurrency: number(
+            password_hash_concurrency: size(number(
                 &get,
                 "PASSWORD_HASH_CONCURRENCY",
-                cpus.saturating_sub(1).max(1) as u64,
+                u64::try_from(cpus.saturating_sub(1).max(1)).unwrap_or(1),
                 1,
                 256,
-            )? as usize,
-            workers: number(&get, "HTTP_WORKERS", cpus as u64, 1, 256)? as usize,
+            )?),
+            workers: size(number(
+                &get,
+                "HTTP_WORKERS",
+                u64::try_from(cpus).unwrap_or(1),
+                1,
+                256,
+            )?),
             listing_cache_ttl: Duration::from_millis(number(
                 &get,
                 "LISTING_CACHE_TTL_MS",
@@ -277,6 +288,16 @@ impl Settings {
     pub fn from_map(map: &HashMap<&str, String>) -> Result<Self, ConfigError> {
         Self::from_lookup(|key| map.get(key).cloned())
     }
+}
+
+/// A bounded setting as a size (its bounds fit any platform's `usize`).
+fn size(value: u64) -> usize {
+    usize::try_from(value).unwrap_or(usize::MAX)
+}
+
+/// A bounded setting as a database count (its bounds fit an `int4`).
+fn count(value: u64) -> i32 {
+    i32::try_from(value).unwrap_or(i32::MAX)
 }
 
 fn number(

@@ -2,6 +2,8 @@
 //!
 //! Capabilities live in their own modules (`identity`, `audit`, …), each with `handlers`,
 //! `dto` and `queries`; pure business rules live in `domain` and know nothing of HTTP or SQL.
+// Every numeric conversion says what happens when it does not fit (`try_from`), never `as`.
+#![deny(clippy::as_conversions)]
 
 pub mod audit;
 pub mod body;
@@ -21,8 +23,8 @@ pub mod finance;
 pub mod fx;
 pub mod health;
 pub mod http;
-pub mod identity;
 pub mod idempotency;
+pub mod identity;
 pub mod intercompany;
 pub mod inventory;
 pub mod json;

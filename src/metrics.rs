@@ -51,19 +51,19 @@ pub fn build(pool: &DbPool, cache: &ListingCache) -> anyhow::Result<PrometheusMe
             let status = pool.status();
             pool_gauge
                 .with_label_values(&["max"])
-                .set(status.max_size as i64);
+                .set(gauge(status.max_size));
             pool_gauge
                 .with_label_values(&["open"])
-                .set(status.size as i64);
+                .set(gauge(status.size));
             pool_gauge
                 .with_label_values(&["idle"])
-                .set(status.available as i64);
+                .set(gauge(status.available));
             pool_gauge
                 .with_label_values(&["in_use"])
-                .set(status.size.saturating_sub(status.available) as i64);
+                .set(gauge(status.size.saturating_sub(status.available)));
             pool_gauge
                 .with_label_values(&["waiting"])
-                .set(status.waiting as i64);
+                .set(gauge(status.waiting));
             for how in Served::ALL {
                 let counter = pages.with_label_values(&[how.label()]);
                 counter.inc_by(cache.served(how).saturating_sub(counter.get()));
@@ -72,4 +72,9 @@ pub fn build(pool: &DbPool, cache: &ListingCache) -> anyhow::Result<PrometheusMe
         }
     });
     Ok(metrics)
+}
+
+/// A pool figure as a gauge value.
+fn gauge(value: usize) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
 }

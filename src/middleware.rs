@@ -36,7 +36,7 @@ pub async fn limit_declared_body(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit as u64) {
+    if declared.is_some_and(|length| length > u64::try_from(limit).unwrap_or(u64::MAX)) {
         let response =
             actix_web::ResponseError::error_response(&ApiError::PayloadTooLarge { limit });
         return Ok(req.into_response(response));

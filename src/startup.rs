@@ -123,7 +123,9 @@ fn run(
     let openapi_json = web::Data::new(OpenApiJson(
         serde_json::to_string(&openapi).context("serialising the OpenAPI document")?,
     ));
-    let routes = web::Data::new(crate::routing::RouteTable::from_openapi(&crate::openapi::collected()));
+    let routes = web::Data::new(crate::routing::RouteTable::from_openapi(
+        &crate::openapi::collected(),
+    ));
     let metrics = crate::metrics::build(&pool, &listing_cache)?;
     let body_limit = settings.body_limit;
     let metrics_token = settings.metrics_token.clone();
@@ -154,13 +156,19 @@ fn run(
             .configure(extra)
             .default_service(web::to(crate::routing::fallback))
             .wrap(actix_web::middleware::from_fn(http::catch_panics))
-            .wrap(actix_web::middleware::from_fn(crate::middleware::refuse_unstorable_query))
+            .wrap(actix_web::middleware::from_fn(
+                crate::middleware::refuse_unstorable_query,
+            ))
             .wrap(actix_web::middleware::from_fn(move |req, next| {
                 crate::middleware::limit_declared_body(req, next, body_limit)
             }))
             .wrap(http::cors(&app_settings))
-            .wrap(actix_web::middleware::from_fn(crate::middleware::problem_for_every_error))
-            .wrap(actix_web::middleware::from_fn(crate::middleware::request_id_header))
+            .wrap(actix_web::middleware::from_fn(
+                crate::middleware::problem_for_every_error,
+            ))
+            .wrap(actix_web::middleware::from_fn(
+                crate::middleware::request_id_header,
+            ))
             .wrap(TracingLogger::<http::RequestSpan>::new())
             .wrap(metrics.clone())
             .wrap(actix_web::middleware::from_fn(http::bound_method))
@@ -183,4 +191,3 @@ async fn serve_openapi(doc: web::Data<OpenApiJson>) -> HttpResponse {
         .content_type("application/json")
         .body(doc.0.clone())
 }
-

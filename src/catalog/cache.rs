@@ -31,10 +31,10 @@ use futures_util::StreamExt as _;
 use uuid::Uuid;
 
 use super::dto::ProductView;
-use crate::identity::auth::CurrentUser;
-use crate::pagination::Page;
 use crate::changes::{Changed, Follower};
 use crate::domain::kinds::EmploymentType;
+use crate::identity::auth::CurrentUser;
+use crate::pagination::Page;
 
 /// The channel the migration's `notify_listing_change` trigger function notifies.
 pub const CHANNEL: &str = "internal_store_listing";
@@ -198,6 +198,15 @@ pub enum Served {
 impl Served {
     pub const ALL: [Self; 3] = [Self::Hit, Self::Miss, Self::Bypass];
 
+    /// The counter slot of this outcome.
+    fn index(self) -> usize {
+        match self {
+            Self::Hit => 0,
+            Self::Miss => 1,
+            Self::Bypass => 2,
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Self::Hit => "hit",
@@ -306,12 +315,12 @@ impl ListingCache {
     }
 
     pub fn count(&self, served: Served) {
-        self.inner.served[served as usize].fetch_add(1, Ordering::Relaxed);
+        self.inner.served[served.index()].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Listing pages served so far, by how.
     pub fn served(&self, how: Served) -> u64 {
-        self.inner.served[how as usize].load(Ordering::Relaxed)
+        self.inner.served[how.index()].load(Ordering::Relaxed)
     }
 
     /// `off` (turned off), `connected` (in use) or `bypassed` (listener not subscribed).
@@ -443,7 +452,11 @@ mod tests {
     }
 
     fn usage(n: i32) -> Arc<LimitUsage> {
-        Arc::new(LimitUsage::from_rows(vec![(Uuid::nil(), chrono::NaiveDate::MIN, n)]))
+        Arc::new(LimitUsage::from_rows(vec![(
+            Uuid::nil(),
+            chrono::NaiveDate::MIN,
+            n,
+        )]))
     }
 
     #[test]
@@ -462,7 +475,14 @@ mod tests {
         assert!(cache.usage(Uuid::nil()).is_none());
         let stamp = cache.stamp().unwrap();
         cache.put_usage(stamp, Uuid::nil(), usage(2));
-        assert_eq!(cache.usage(Uuid::nil()).unwrap().used(Uuid::nil(), crate::domain::kinds::LimitPeriod::Year, chrono::NaiveDate::MIN), 2);
+        assert_eq!(
+            cache.usage(Uuid::nil()).unwrap().used(
+                Uuid::nil(),
+                crate::domain::kinds::LimitPeriod::Year,
+                chrono::NaiveDate::MIN
+            ),
+            2
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 pub mod cache;
 pub mod dto;
 pub mod handlers;
+pub mod products;
 pub mod queries;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -12,9 +13,9 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(handlers::create_tier)
         .service(handlers::update_tier)
         .service(handlers::put_category_discount)
-        .service(handlers::list_products)
-        .service(handlers::create_product)
-        .service(handlers::get_product)
-        .service(handlers::update_product)
-        .service(handlers::adjust_stock);
+        .service(products::list_products)
+        .service(products::create_product)
+        .service(products::get_product)
+        .service(products::update_product)
+        .service(products::adjust_stock);
 }

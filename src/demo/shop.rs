@@ -12,8 +12,8 @@ use crate::db::schema::{companies, employees, orders, products};
 use crate::error::ApiError;
 use crate::feedback::dto::OrderKind;
 use crate::feedback::queries::{self as feedback, RatedOrder};
-use crate::identity::auth::Subject;
 use crate::idempotency::IdempotencyKey;
+use crate::identity::auth::Subject;
 use crate::orders::dto::OrderStatus;
 use crate::orders::placement::{self, Placed};
 use crate::orders::queries as shop;
@@ -102,8 +102,15 @@ pub async fn seed(
         let request = Requested {
             lines: vec![(product, 1)],
         };
-        let Placed::Created(body) =
-            placement::place(conn, &subject, &request, &key, ("POST /orders", "demo"), now).await?
+        let Placed::Created(body) = placement::place(
+            conn,
+            &subject,
+            &request,
+            &key,
+            ("POST /orders", "demo"),
+            now,
+        )
+        .await?
         else {
             continue;
         };

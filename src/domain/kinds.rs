@@ -113,7 +113,10 @@ mod tests {
         for status in OrderStatus::ALL {
             assert_eq!(OrderStatus::parse(status.as_str()), Some(status));
         }
-        assert_eq!(BenefitTaxRule::parse("us_irc_132"), Some(BenefitTaxRule::UsIrc132));
+        assert_eq!(
+            BenefitTaxRule::parse("us_irc_132"),
+            Some(BenefitTaxRule::UsIrc132)
+        );
         assert_eq!(LimitPeriod::parse("week"), None);
     }
 }

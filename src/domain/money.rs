@@ -30,7 +30,7 @@ pub fn parse_plain_decimal(
         } else {
             format!(
                 "must be a plain decimal string with at most {max_integer} integer digits and {max_decimals} decimals, such as \"12.{}\"",
-                "5".repeat(max_decimals as usize)
+                "5".repeat(usize::try_from(max_decimals).unwrap_or(0))
             )
         }
     };
@@ -42,7 +42,9 @@ pub fn parse_plain_decimal(
     let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
     let well_formed = digits(integer)
         && integer.len() <= max_integer
-        && fraction.is_none_or(|f| digits(f) && f.len() <= max_decimals as usize);
+        && fraction.is_none_or(|f| {
+            digits(f) && usize::try_from(max_decimals).is_ok_and(|max| f.len() <= max)
+        });
     if !well_formed {
         return Err(shape());
     }
@@ -77,7 +79,7 @@ pub fn max_amount(currency: CurrencyCode) -> Decimal {
         "{}{}{}",
         "9".repeat(AMOUNT_INTEGER_DIGITS),
         if currency.exponent() > 0 { "." } else { "" },
-        "9".repeat(currency.exponent() as usize)
+        "9".repeat(usize::try_from(currency.exponent()).unwrap_or(0))
     );
     Decimal::from_str(&text).unwrap_or(Decimal::MAX)
 }

@@ -35,8 +35,14 @@ mod tests {
     #[test]
     fn limit_periods_start_on_the_first() {
         let day = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap_or_default();
-        assert_eq!(limit_start(LimitPeriod::Month, day).to_string(), "2026-11-01");
-        assert_eq!(limit_start(LimitPeriod::Year, day).to_string(), "2026-01-01");
+        assert_eq!(
+            limit_start(LimitPeriod::Month, day).to_string(),
+            "2026-11-01"
+        );
+        assert_eq!(
+            limit_start(LimitPeriod::Year, day).to_string(),
+            "2026-01-01"
+        );
     }
 
     #[test]

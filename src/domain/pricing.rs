@@ -26,8 +26,7 @@ pub fn discount_percent(
     let Some(tier) = tier else {
         return Decimal::ZERO;
     };
-    if !tier.eligible_employment_types.contains(&employment_type)
-    {
+    if !tier.eligible_employment_types.contains(&employment_type) {
         return Decimal::ZERO;
     }
     category_override.unwrap_or(tier.discount_percent)
@@ -112,7 +111,10 @@ mod tests {
             discount_percent(Some(&tier()), EmploymentType::Direct, Some(dec!(10))),
             dec!(10)
         );
-        assert_eq!(discount_percent(Some(&tier()), EmploymentType::Direct, None), dec!(20));
+        assert_eq!(
+            discount_percent(Some(&tier()), EmploymentType::Direct, None),
+            dec!(20)
+        );
         // An override of zero is an override, not "no override".
         assert_eq!(
             discount_percent(Some(&tier()), EmploymentType::Direct, Some(Decimal::ZERO)),
@@ -145,15 +147,36 @@ mod tests {
         };
         assert!(employee_may_buy(offer));
         for other in [
-            Offer { active: false, ..offer },
-            Offer { employee_eligible: false, ..offer },
-            Offer { same_group: false, ..offer },
+            Offer {
+                active: false,
+                ..offer
+            },
+            Offer {
+                employee_eligible: false,
+                ..offer
+            },
+            Offer {
+                same_group: false,
+                ..offer
+            },
         ] {
             assert!(!employee_may_buy(other));
             assert!(!visible(other, false));
         }
-        assert!(visible(Offer { active: false, ..offer }, true));
-        assert!(!visible(Offer { same_group: false, ..offer }, true));
+        assert!(visible(
+            Offer {
+                active: false,
+                ..offer
+            },
+            true
+        ));
+        assert!(!visible(
+            Offer {
+                same_group: false,
+                ..offer
+            },
+            true
+        ));
     }
 
     #[test]

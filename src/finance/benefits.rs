@@ -19,8 +19,8 @@ use uuid::Uuid;
 use super::reports::{currency, wants_csv};
 use crate::db::statement::statement;
 use crate::domain::benefits::{self, Line};
-use crate::domain::kinds::{BenefitTaxRule, ClientType, ProductKind};
 use crate::domain::codes::CurrencyCode;
+use crate::domain::kinds::{BenefitTaxRule, ClientType, ProductKind};
 use crate::domain::money;
 use crate::error::ApiError;
 use crate::identity::auth::{Authorized, Finance};
@@ -347,30 +347,35 @@ pub async fn employee_benefits(
             .transaction::<_, ApiError, _>(async |conn| {
                 super::reports::report_mode(conn).await?;
                 Ok(statement(
-                    "SELECT CASE WHEN $4 THEN e.company_id END AS company_id, \
-                            CASE WHEN NOT $4 THEN e.client_type END AS client_type, \
-                            count(*) AS lines, 0::bigint AS orders, \
-                            l.line_list_total * o.fx_rate AS list_total, \
-                            l.line_discount * o.fx_rate AS discount, p.kind, p.offered_to_customers, \
+                    // Lines are counted per group, product, seller, employer and amounts over
+                    // the year's orders alone; the facts of products and companies are joined
+                    // to the (small) counted result afterwards.
+                    "WITH o AS MATERIALIZED ( \
+                         SELECT o.id, o.fx_rate, o.seller_company_id, e.company_id AS employer_id, \
+                                CASE WHEN $4 THEN e.company_id END AS company_id, \
+                                CASE WHEN NOT $4 THEN e.client_type END AS client_type \
+                         FROM orders o JOIN employees e ON e.id = o.employee_id \
+                         WHERE o.group_id = $1 AND o.status = 'fulfilled' \
+                             AND o.fulfilled_at >= $2::date AND o.fulfilled_at < $3::date), \
+                     counted AS ( \
+                         SELECT o.company_id, o.client_type, l.product_id, o.seller_company_id, \
+                                o.employer_id, l.line_list_total * o.fx_rate AS list_total, \
+                                l.line_discount * o.fx_rate AS discount, count(*) AS lines \
+                         FROM o JOIN order_lines l ON l.order_id = o.id \
+                         GROUP BY 1, 2, 3, 4, 5, 6, 7) \
+                     SELECT c.company_id, c.client_type, c.lines, 0::bigint AS orders, \
+                            c.list_total, c.discount, p.kind, p.offered_to_customers, \
                             s.qualified_discount_gp_percent AS seller_gp, \
                             s.line_of_business AS seller_lob, \
                             ec.benefit_tax_rule AS employer_rule, ec.line_of_business AS employer_lob \
-                     FROM orders o \
-                     JOIN order_lines l ON l.order_id = o.id \
-                     JOIN products p ON p.id = l.product_id \
-                     JOIN employees e ON e.id = o.employee_id \
-                     JOIN companies ec ON ec.id = e.company_id \
-                     JOIN companies s ON s.id = o.seller_company_id \
-                     WHERE o.group_id = $1 AND o.status = 'fulfilled' \
-                         AND o.fulfilled_at >= $2::date AND o.fulfilled_at < $3::date \
-                     GROUP BY 1, 2, 5, 6, 7, 8, 9, 10, 11, 12 \
+                     FROM counted c \
+                     JOIN products p ON p.id = c.product_id \
+                     JOIN companies s ON s.id = c.seller_company_id \
+                     JOIN companies ec ON ec.id = c.employer_id \
                      UNION ALL \
-                     SELECT CASE WHEN $4 THEN e.company_id END, CASE WHEN NOT $4 THEN e.client_type END, \
-                            0, count(*), 0, 0, 'goods', false, NULL, NULL, 'none', NULL \
-                     FROM orders o JOIN employees e ON e.id = o.employee_id \
-                     WHERE o.group_id = $1 AND o.status = 'fulfilled' \
-                         AND o.fulfilled_at >= $2::date AND o.fulfilled_at < $3::date \
-                     GROUP BY 1, 2",
+                     SELECT company_id, client_type, 0, count(*), 0, 0, 'goods', false, NULL, NULL, \
+                            'none', NULL \
+                     FROM o GROUP BY 1, 2",
                 )
                 .bind::<SqlUuid, _>(group)
                 .bind::<Date, _>(from)

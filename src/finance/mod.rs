@@ -7,13 +7,14 @@ pub mod benefits;
 pub mod dto;
 pub mod netting;
 pub mod periods;
+pub mod reconciliation;
 pub mod reports;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(periods::close_period)
         .service(periods::list_periods)
         .service(adjustments::create_adjustment)
-        .service(reports::reconciliation)
+        .service(reconciliation::reconciliation)
         .service(reports::eliminations)
         .service(reports::internal_sales)
         .service(benefits::employee_benefits)

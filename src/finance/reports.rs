@@ -86,7 +86,7 @@ pub fn bounds(raw: &str, today: NaiveDate) -> Result<(NaiveDate, NaiveDate, Naiv
 }
 
 /// The currency of each company of `group`, and the group's own.
-async fn currencies(
+pub(super) async fn currencies(
     conn: &mut AsyncPgConnection,
     group: Uuid,
 ) -> Result<(HashMap<Uuid, CurrencyCode>, CurrencyCode), ApiError> {
@@ -106,23 +106,23 @@ async fn currencies(
 }
 
 #[derive(QueryableByName)]
-struct Balance {
+pub(super) struct Balance {
     #[diesel(sql_type = SqlUuid)]
-    seller_company_id: Uuid,
+    pub(super) seller_company_id: Uuid,
     #[diesel(sql_type = SqlUuid)]
-    buyer_company_id: Uuid,
+    pub(super) buyer_company_id: Uuid,
     #[diesel(sql_type = Text)]
-    document_currency: String,
+    pub(super) document_currency: String,
     #[diesel(sql_type = Numeric)]
-    receivable: Decimal,
+    pub(super) receivable: Decimal,
     #[diesel(sql_type = Numeric)]
-    payable: Decimal,
+    pub(super) payable: Decimal,
     #[diesel(sql_type = Numeric)]
-    payable_booked: Decimal,
+    pub(super) payable_booked: Decimal,
 }
 
 /// Each pair's open balances from everything dated before `until`.
-async fn balances(
+pub(super) async fn balances(
     conn: &mut AsyncPgConnection,
     group: Uuid,
     until: NaiveDate,
@@ -145,199 +145,6 @@ async fn balances(
     .bind::<Date, _>(until)
     .load(conn)
     .await?)
-}
-
-#[derive(QueryableByName)]
-struct Adjustment {
-    #[diesel(sql_type = SqlUuid)]
-    id: Uuid,
-    #[diesel(sql_type = SqlUuid)]
-    company_id: Uuid,
-    #[diesel(sql_type = SqlUuid)]
-    counterparty_company_id: Uuid,
-    #[diesel(sql_type = Text)]
-    side: String,
-    #[diesel(sql_type = Numeric)]
-    amount: Decimal,
-    #[diesel(sql_type = Text)]
-    currency: String,
-    #[diesel(sql_type = Numeric)]
-    document_amount: Decimal,
-    #[diesel(sql_type = Text)]
-    reason: String,
-}
-
-/// Reconciliation of every seller/buyer pair at the period's end (finance): open balances
-/// compared in the document currency, the buyer's payable remeasured at the period-end rate,
-/// the difference in the group currency, and the one-sided documents.
-#[utoipa::path(tag = "finance", params(PeriodQuery), security(("bearer" = ["finance"])), responses((status = 200, description = "The report; CSV with `Accept: text/csv`", content((ReconciliationView = "application/json"), (String = "text/csv"))), (status = 422, description = "A future period, or fx_rate_missing")))]
-#[get("/finance/reconciliation")]
-#[tracing::instrument(skip_all)]
-pub async fn reconciliation(
-    user: Authorized<Finance>,
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    query: crate::json::Query<PeriodQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let (_, next, as_of) = bounds(&query.period, state.clock.today())?;
-    let until = next.min(as_of + TimeDelta::days(1));
-    let group = user.group_id;
-    let mut conn = state.pool.get().await?;
-    let (pairs, group_currency) = conn
-        .transaction::<_, ApiError, _>(async |conn| {
-            report_mode(conn).await?;
-            let (companies, group_currency) = currencies(conn, group).await?;
-            let adjustments: Vec<Adjustment> = statement(
-                "SELECT id, company_id, counterparty_company_id, side, amount, currency, document_amount, \
-                        reason \
-                 FROM ledger_entries \
-                 WHERE group_id = $1 AND kind = 'adjustment' AND date < $2 \
-                 ORDER BY seq",
-            )
-            .bind::<SqlUuid, _>(group)
-            .bind::<Date, _>(until)
-            .load(conn)
-            .await?;
-            let mut rates = Rates::new(group);
-            let mut pairs = Vec::new();
-            for balance in balances(conn, group, until).await? {
-                let document = currency(&balance.document_currency)?;
-                let buyer_currency = *companies
-                    .get(&balance.buyer_company_id)
-                    .ok_or_else(|| ApiError::internal("a pair's buyer is missing"))?;
-                let difference = balance.receivable - balance.payable;
-                let to_buyer = rates
-                    .get(conn, document, buyer_currency, as_of)
-                    .await?;
-                let to_group = rates
-                    .get(conn, document, group_currency, as_of)
-                    .await?;
-                let remeasured = fx::convert(balance.payable, to_buyer, buyer_currency)?;
-                let unmatched = unmatched_of(&adjustments, &balance)
-                    .into_iter()
-                    .map(|a| UnmatchedView {
-                        document: a.id.to_string(),
-                        company_id: a.company_id,
-                        amount: currency(&a.currency)
-                            .map(|c| money::format(a.amount, c))
-                            .unwrap_or_else(|_| a.amount.to_string()),
-                        currency: a.currency.clone(),
-                        reason: a.reason.clone(),
-                    })
-                    .collect();
-                pairs.push(PairView {
-                    seller_company_id: balance.seller_company_id,
-                    buyer_company_id: balance.buyer_company_id,
-                    currency: document.to_string(),
-                    receivable: money::format(balance.receivable, document),
-                    payable: money::format(balance.payable, document),
-                    difference: money::format(difference, document),
-                    status: if difference.is_zero() {
-                        PairStatus::Matched
-                    } else {
-                        PairStatus::Mismatched
-                    },
-                    buyer_currency: buyer_currency.to_string(),
-                    payable_booked: money::format(balance.payable_booked, buyer_currency),
-                    payable_remeasured: money::format(remeasured, buyer_currency),
-                    unrealised_fx: money::format(remeasured - balance.payable_booked, buyer_currency),
-                    difference_group: money::format(
-                        fx::convert(difference, to_group, group_currency)?,
-                        group_currency,
-                    ),
-                    unmatched,
-                });
-            }
-            Ok((pairs, group_currency))
-        })
-        .await?;
-    if wants_csv(&req) {
-        return Ok(csv(
-            &[
-                "seller_company_id",
-                "buyer_company_id",
-                "currency",
-                "receivable",
-                "payable",
-                "difference",
-                "status",
-                "buyer_currency",
-                "payable_booked",
-                "payable_remeasured",
-                "unrealised_fx",
-                "difference_group",
-                "group_currency",
-                "unmatched_documents",
-            ],
-            pairs.iter().map(|p| {
-                vec![
-                    p.seller_company_id.to_string(),
-                    p.buyer_company_id.to_string(),
-                    p.currency.clone(),
-                    p.receivable.clone(),
-                    p.payable.clone(),
-                    p.difference.clone(),
-                    match p.status {
-                        PairStatus::Matched => "matched".into(),
-                        PairStatus::Mismatched => "mismatched".into(),
-                    },
-                    p.buyer_currency.clone(),
-                    p.payable_booked.clone(),
-                    p.payable_remeasured.clone(),
-                    p.unrealised_fx.clone(),
-                    p.difference_group.clone(),
-                    group_currency.to_string(),
-                    p.unmatched
-                        .iter()
-                        .map(|u| u.document.clone())
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                ]
-            }),
-        ));
-    }
-    Ok(HttpResponse::Ok().json(ReconciliationView {
-        period: query.period.clone(),
-        group_currency: group_currency.to_string(),
-        as_of,
-        pairs,
-    }))
-}
-
-/// The pair's adjustments that no adjustment of the other side counters (same document
-/// amount), in booking order.
-fn unmatched_of<'a>(adjustments: &'a [Adjustment], pair: &Balance) -> Vec<&'a Adjustment> {
-    let of_pair: Vec<&Adjustment> = adjustments
-        .iter()
-        .filter(|a| {
-            let (seller, buyer) = if a.side == "seller" {
-                (a.company_id, a.counterparty_company_id)
-            } else {
-                (a.counterparty_company_id, a.company_id)
-            };
-            seller == pair.seller_company_id && buyer == pair.buyer_company_id
-        })
-        .collect();
-    let mut countered = vec![false; of_pair.len()];
-    for (i, seller_side) in of_pair.iter().enumerate() {
-        if seller_side.side != "seller" || countered[i] {
-            continue;
-        }
-        if let Some(j) = of_pair.iter().enumerate().position(|(j, other)| {
-            !countered[j]
-                && other.side == "buyer"
-                && other.document_amount == seller_side.document_amount
-        }) {
-            countered[i] = true;
-            countered[j] = true;
-        }
-    }
-    of_pair
-        .into_iter()
-        .zip(countered)
-        .filter(|(_, c)| !c)
-        .map(|(a, _)| a)
-        .collect()
 }
 
 #[derive(QueryableByName)]

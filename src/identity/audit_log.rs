@@ -9,10 +9,10 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
+use super::auth::{AdminOrFinance, Authorized};
 use crate::audit::AuditEvent;
 use crate::db::schema::audit_events;
 use crate::error::ApiError;
-use super::auth::{AdminOrFinance, Authorized};
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 

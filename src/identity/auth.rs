@@ -21,11 +21,11 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::db::statement::statement;
+use crate::domain::kinds::{ClientType, EmploymentType};
 use crate::domain::pricing::TierTerms;
 use crate::error::ApiError;
 use crate::identity::token::Verified;
 use crate::state::AppState;
-use crate::domain::kinds::{ClientType, EmploymentType};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

@@ -8,7 +8,8 @@ use uuid::Uuid;
 
 use super::auth::Role;
 use super::dto::{BenefitTaxRule, ClientType, EmploymentType, NewEmployee};
-use super::handlers::{insert_company, insert_employee, CompanyDraft, Placement};
+use super::employees::insert_employee;
+use super::handlers::{insert_company, CompanyDraft, Placement};
 use super::password::{PasswordHasher, Secret};
 use super::queries;
 use crate::cli::BootstrapArgs;

@@ -4,6 +4,7 @@ pub mod audit_log;
 pub mod auth;
 pub mod bootstrap;
 pub mod dto;
+pub mod employees;
 pub mod handlers;
 pub mod password;
 pub mod queries;
@@ -17,8 +18,8 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(handlers::create_company)
         .service(handlers::get_company)
         .service(handlers::update_company)
-        .service(handlers::list_employees)
-        .service(handlers::create_employee)
-        .service(handlers::get_employee)
-        .service(handlers::update_employee);
+        .service(employees::list_employees)
+        .service(employees::create_employee)
+        .service(employees::get_employee)
+        .service(employees::update_employee);
 }

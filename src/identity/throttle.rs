@@ -69,7 +69,10 @@ pub async fn blocked_for(
     .bind::<Integer, _>(settings.max_failures_per_address)
     .load(conn)
     .await?;
-    Ok(rows.iter().map(|r| r.retry_after.max(1) as u64).max())
+    Ok(rows
+        .iter()
+        .map(|r| u64::try_from(r.retry_after.max(1)).unwrap_or(1))
+        .max())
 }
 
 #[derive(QueryableByName)]

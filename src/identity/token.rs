@@ -45,13 +45,18 @@ pub struct TokenKeys {
 }
 
 impl TokenKeys {
+    /// The token lifetime in seconds (configuration bounds it to a day).
+    fn ttl_seconds(&self) -> i64 {
+        i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX)
+    }
+
     pub fn new(settings: &JwtSettings) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
         validation.set_issuer(&[&settings.issuer]);
         validation.set_audience(&[&settings.audience]);
         // Short-lived tokens: allow only a little clock skew.
-        validation.leeway = LEEWAY as u64;
+        validation.leeway = LEEWAY.unsigned_abs();
         validation.validate_nbf = true;
         Self {
             encoding: EncodingKey::from_secret(&settings.secret),
@@ -68,7 +73,7 @@ impl TokenKeys {
         let claims = Claims {
             sub: subject,
             iat: now,
-            exp: now.saturating_add(self.ttl.as_secs() as i64),
+            exp: now.saturating_add(self.ttl_seconds()),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             ver: version,
@@ -93,7 +98,7 @@ impl TokenKeys {
         };
         let now = chrono::Utc::now().timestamp();
         let issued_in_future = claims.iat > now.saturating_add(LEEWAY);
-        let lives_too_long = claims.exp.saturating_sub(claims.iat) > self.ttl.as_secs() as i64;
+        let lives_too_long = claims.exp.saturating_sub(claims.iat) > self.ttl_seconds();
         if issued_in_future || lives_too_long {
             tracing::debug!(issued_in_future, lives_too_long, "token refused");
             return None;

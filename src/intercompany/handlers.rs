@@ -12,16 +12,16 @@ use uuid::Uuid;
 use super::dto::*;
 use super::ledger;
 use super::queries::{self, OrderRow};
-use crate::changes::Changed;
 use crate::audit::{self, Change};
 use crate::body::{Body, OptionalBody};
+use crate::changes::Changed;
 use crate::db::schema::intercompany_orders as orders;
 use crate::db::statement::statement;
 use crate::domain::intercompany::Transition;
 use crate::domain::period;
 use crate::error::ApiError;
-use crate::identity::auth::{Authorized, CurrentUser, Purchaser, Role, Trade};
 use crate::idempotency::{self, IdempotencyHeader, IdempotencyKey, Stored};
+use crate::identity::auth::{Authorized, CurrentUser, Purchaser, Role, Trade};
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 

@@ -5,9 +5,9 @@ use uuid::Uuid;
 
 use super::dto::{KpiItem, KpiQuery, KpiReport};
 use super::queries;
+use crate::csv::{csv, wants_csv};
 use crate::domain::period;
 use crate::error::ApiError;
-use crate::csv::{csv, wants_csv};
 use crate::identity::auth::{Authorized, Role, Trade};
 use crate::state::AppState;
 

@@ -7,7 +7,6 @@ use diesel_async::{AsyncConnection as _, RunQueryDsl};
 use uuid::Uuid;
 
 use super::dto::*;
-use crate::idempotency::{self, IdempotencyHeader};
 use super::placement::{self, Placed};
 use super::queries::{self, OrderRow};
 use super::{pricing, validation};
@@ -16,6 +15,7 @@ use crate::body::Body;
 use crate::changes::Changed;
 use crate::db::schema::orders;
 use crate::error::ApiError;
+use crate::idempotency::{self, IdempotencyHeader};
 use crate::identity::auth::{Admin, Authorized, CurrentUser, Role, Subject};
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
@@ -67,19 +67,26 @@ pub async fn place_order(
     let hash = idempotency::request_hash(&body);
     let mut conn = state.pool.get().await?;
     let now = state.clock.now();
-    let placed =
-        placement::place(&mut conn, &subject, &request, &key, (PLACE_SCOPE, &hash), now).await?;
+    let placed = placement::place(
+        &mut conn,
+        &subject,
+        &request,
+        &key,
+        (PLACE_SCOPE, &hash),
+        now,
+    )
+    .await?;
     let (status, response, replayed) = match placed {
-            Placed::Replay(stored) => (stored.status, stored.body, true),
-            // The audit event is written by `place`, in the order's own statement.
-            Placed::Created(body) => {
-                state.changes.publish(Changed::Stock {
-                    products: &request.product_ids(),
-                    buyer: Some(subject.id),
-                });
-                (201, body, false)
-            }
-        };
+        Placed::Replay(stored) => (stored.status, stored.body, true),
+        // The audit event is written by `place`, in the order's own statement.
+        Placed::Created(body) => {
+            state.changes.publish(Changed::Stock {
+                products: &request.product_ids(),
+                buyer: Some(subject.id),
+            });
+            (201, body, false)
+        }
+    };
     let mut builder = HttpResponse::build(
         actix_web::http::StatusCode::from_u16(status)
             .unwrap_or(actix_web::http::StatusCode::CREATED),
@@ -132,7 +139,10 @@ pub async fn list_orders(
     if let Some(period) = &query.period {
         let (from, to) = crate::domain::period::month(period)
             .and_then(|(first, next)| {
-                Some((first.and_hms_opt(0, 0, 0)?.and_utc(), next.and_hms_opt(0, 0, 0)?.and_utc()))
+                Some((
+                    first.and_hms_opt(0, 0, 0)?.and_utc(),
+                    next.and_hms_opt(0, 0, 0)?.and_utc(),
+                ))
             })
             .ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))?;
         sql = sql

@@ -14,14 +14,13 @@
 //!    that moved is read and priced again.
 
 use chrono::{DateTime, Datelike, NaiveDate, SubsecRound, Utc};
-use diesel::sql_types::{Array, Date, Integer, Jsonb, Nullable, Numeric, Text, Timestamptz};
 use diesel::sql_types::Uuid as SqlUuid;
+use diesel::sql_types::{Array, Date, Integer, Jsonb, Nullable, Numeric, Text, Timestamptz};
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use crate::idempotency::{self, IdempotencyKey, Stored};
 use super::pricing::{self, Context};
 use super::validation::Requested;
 use super::views;
@@ -30,6 +29,7 @@ use crate::db::statement::statement;
 use crate::domain::allowance::{self, PricedOrder};
 use crate::domain::period;
 use crate::error::ApiError;
+use crate::idempotency::{self, IdempotencyKey, Stored};
 use crate::identity::auth::{CurrentUser, Subject, UserRecord};
 
 /// What the read of a placement found: the employee, the response stored under the key, the
@@ -281,14 +281,7 @@ async fn attempt(
             category_override: r.category_override,
         })
         .collect();
-    let ctx = pricing::price_context(
-        user,
-        request,
-        priced,
-        &found.group_currency,
-        fx_rate,
-        today,
-    )?;
+    let ctx = pricing::price_context(user, request, priced, &found.group_currency, fx_rate, today)?;
     let order = allowance::price_order(
         &ctx.inputs,
         ctx.currency,
@@ -360,9 +353,9 @@ async fn attempt(
                 }
                 Some(AbortReason::RequestInProgress) => Err(idempotency::in_progress()),
                 Some(AbortReason::AllowanceMoved | AbortReason::KeyTaken) => Ok(Attempt::Again),
-                Some(AbortReason::NotWritten) => Err(ApiError::internal(format!(
-                    "order not written: {error}"
-                ))),
+                Some(AbortReason::NotWritten) => {
+                    Err(ApiError::internal(format!("order not written: {error}")))
+                }
             };
         }
     };

@@ -64,10 +64,8 @@ pub fn price_context(
     fx_rate: Option<Decimal>,
     today: NaiveDate,
 ) -> Result<Context, ApiError> {
-    let by_id: HashMap<Uuid, PricedRow> = found
-        .into_iter()
-        .map(|row| (row.product.id, row))
-        .collect();
+    let by_id: HashMap<Uuid, PricedRow> =
+        found.into_iter().map(|row| (row.product.id, row)).collect();
     let mut rows = Vec::with_capacity(request.lines.len());
     for (index, (id, _)) in request.lines.iter().enumerate() {
         match by_id.get(id) {
@@ -160,8 +158,7 @@ pub async fn quote(
         ctx.fx_rate,
         ctx.cap.map(|c| c.saturating_sub(used)),
     )?;
-    let bought =
-        crate::ledger::used_of(conn, user.id, &catalog::limited(&ctx.rows), today).await?;
+    let bought = crate::ledger::used_of(conn, user.id, &catalog::limited(&ctx.rows), today).await?;
     for (row, (_, quantity)) in ctx.rows.iter().zip(&request.lines) {
         let product = &row.product;
         let quantity = i32::try_from(*quantity).unwrap_or(i32::MAX);

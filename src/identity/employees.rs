@@ -1,0 +1,291 @@
+//! Employee endpoints: list, read, create and change employees of the caller's group.
+
+use actix_web::{get, patch, post, web, HttpResponse};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use super::auth::{Admin, AdminOrFinance, Authorized, CurrentUser, Role};
+use super::dto::*;
+use super::queries::{self, EmployeeRow};
+use crate::audit::{self, Change};
+use crate::body::Body;
+use crate::changes::Changed;
+use crate::db::schema::employees;
+use crate::error::{ApiError, FieldError};
+use crate::pagination::{Page, PageRequest};
+use crate::state::AppState;
+use crate::validation;
+
+/// Sign in with email and password; returns a short-lived bearer token.
+// ---------------------------------------------------------------------------------------------
+// Employees
+
+fn valid_roles(roles: &[Role], errors: &mut Vec<FieldError>) {
+    if roles.is_empty() {
+        errors.push(FieldError::new("roles", "must hold at least one role"));
+    }
+}
+
+fn email_taken(error: ApiError) -> ApiError {
+    error.explain_conflict(
+        "email",
+        "another employee already uses this email (emails are case-insensitive)",
+    )
+}
+
+/// List the employees of the caller's group (admin, finance), ordered by email.
+#[utoipa::path(tag = "identity", params(EmployeeListQuery), security(("bearer" = ["admin", "finance"])), responses((status = 200, body = Page<EmployeeView>)))]
+#[get("/employees")]
+#[tracing::instrument(skip_all)]
+pub async fn list_employees(
+    caller: Authorized<AdminOrFinance>,
+    state: web::Data<AppState>,
+    query: crate::json::Query<EmployeeListQuery>,
+) -> Result<web::Json<Page<EmployeeView>>, ApiError> {
+    let page = PageRequest::<String>::parse(query.limit, query.cursor.as_deref())?;
+    let lower_email = diesel::dsl::sql::<diesel::sql_types::Text>("lower(employees.email)");
+    let mut sql = employees::table
+        .filter(employees::group_id.eq(caller.group_id))
+        .select(EmployeeRow::as_select())
+        .order(diesel::dsl::sql::<diesel::sql_types::Text>("lower(employees.email)").asc())
+        .limit(page.fetch())
+        .into_boxed();
+    if let Some(company) = query.company_id {
+        sql = sql.filter(employees::company_id.eq(company));
+    }
+    if let Some(active) = query.active {
+        sql = sql.filter(employees::active.eq(active));
+    }
+    if let Some(after) = &page.after {
+        sql = sql.filter(lower_email.gt(after.clone()));
+    }
+    let mut conn = state.pool.get().await?;
+    let rows = sql.load(&mut conn).await?;
+    let views = rows.into_iter().map(EmployeeView::from).collect();
+    Ok(web::Json(Page::from_rows(
+        views,
+        page.limit,
+        |e: &EmployeeView| e.email.to_lowercase(),
+    )))
+}
+
+/// One employee: admins and finance any of their group; an employee only themself (others
+/// are 404).
+#[utoipa::path(tag = "identity", params(("id" = Uuid, Path)), security(("bearer" = [])), responses((status = 200, body = EmployeeView)))]
+#[get("/employees/{id}")]
+#[tracing::instrument(skip_all)]
+pub async fn get_employee(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<web::Json<EmployeeView>, ApiError> {
+    let id = id.into_inner();
+    if id != user.id && !user.has(Role::Admin) && !user.has(Role::Finance) {
+        return Err(ApiError::NotFound);
+    }
+    let mut conn = state.pool.get().await?;
+    let row = queries::find_employee(&mut conn, user.group_id, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(web::Json(row.into()))
+}
+
+/// Create an employee (admin).
+#[utoipa::path(tag = "identity", request_body = NewEmployee, security(("bearer" = ["admin"])), responses((status = 201, body = EmployeeView), (status = 409, description = "Email taken (case-insensitive)"), (status = 422, description = "Invalid fields")))]
+#[post("/employees")]
+#[tracing::instrument(skip_all)]
+pub async fn create_employee(
+    admin: Authorized<Admin>,
+    state: web::Data<AppState>,
+    body: Body<NewEmployee>,
+) -> Result<HttpResponse, ApiError> {
+    let new = body.into_inner()?;
+    let mut errors = Vec::new();
+    validation::email(&new.email, &mut errors);
+    validation::name("full_name", &new.full_name, &mut errors);
+    let roles = new.roles.clone().unwrap_or_else(|| vec![Role::Employee]);
+    valid_roles(&roles, &mut errors);
+    if let Err(e) = new.password.validate_new("password") {
+        errors.push(e);
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    let hash = state.passwords.hash(&new.password).await?;
+    let mut conn = state.pool.get().await?;
+    let view = insert_employee(&mut conn, admin.group_id, Some(&admin), &new, &roles, &hash)
+        .await
+        .map_err(email_taken)?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+/// Inserts a validated employee of `group` with its audit event; shared with `bootstrap`.
+pub async fn insert_employee(
+    conn: &mut AsyncPgConnection,
+    group: Uuid,
+    actor: Option<&CurrentUser>,
+    new: &NewEmployee,
+    roles: &[Role],
+    password_hash: &str,
+) -> Result<EmployeeView, ApiError> {
+    conn.transaction::<_, ApiError, _>(async move |conn| {
+        if !queries::company_in_group(conn, group, new.company_id).await? {
+            return Err(ApiError::invalid_field(
+                "company_id",
+                "no company with this id in your group",
+            ));
+        }
+        if let Some(tier) = new.tier_id {
+            if !queries::tier_in_group(conn, group, tier).await? {
+                return Err(ApiError::invalid_field(
+                    "tier_id",
+                    "no discount tier with this id in your group",
+                ));
+            }
+        }
+        let row: EmployeeRow = diesel::insert_into(employees::table)
+            .values((
+                employees::group_id.eq(group),
+                employees::email.eq(&new.email),
+                employees::full_name.eq(validation::stored_line(&new.full_name)),
+                employees::company_id.eq(new.company_id),
+                employees::employment_type.eq(new.employment_type.as_str()),
+                employees::client_type.eq(new.client_type.as_str()),
+                employees::tier_id.eq(new.tier_id),
+                employees::roles.eq(queries::roles_column(roles)),
+                employees::active.eq(new.active.unwrap_or(true)),
+                employees::password_hash.eq(password_hash),
+            ))
+            .returning(EmployeeRow::as_returning())
+            .get_result(conn)
+            .await?;
+        let view = EmployeeView::from(row);
+        audit::record(
+            conn,
+            group,
+            actor,
+            Change::new("employee.created", "employee", view.id).after(&view),
+        )
+        .await?;
+        Ok(view)
+    })
+    .await
+}
+
+/// Change an employee (admin): profile, tier, roles, activation, password. The last active
+/// admin cannot be deactivated or demoted (409).
+#[utoipa::path(tag = "identity", params(("id" = Uuid, Path)), request_body = EmployeePatch, security(("bearer" = ["admin"])), responses((status = 200, body = EmployeeView), (status = 409, description = "Email taken, or last admin")))]
+#[patch("/employees/{id}")]
+#[tracing::instrument(skip_all)]
+pub async fn update_employee(
+    admin: Authorized<Admin>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: Body<EmployeePatch>,
+) -> Result<web::Json<EmployeeView>, ApiError> {
+    let id = id.into_inner();
+    let patch = body.into_inner()?;
+    let mut errors = Vec::new();
+    if let Some(email) = &patch.email {
+        validation::email(email, &mut errors);
+    }
+    if let Some(name) = &patch.full_name {
+        validation::name("full_name", name, &mut errors);
+    }
+    if let Some(roles) = &patch.roles {
+        valid_roles(roles, &mut errors);
+    }
+    if let Some(Err(e)) = patch.password.as_ref().map(|p| p.validate_new("password")) {
+        errors.push(e);
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    let new_hash = match &patch.password {
+        Some(password) => Some(state.passwords.hash(password).await?),
+        None => None,
+    };
+    let mut conn = state.pool.get().await?;
+    let admin = &admin.user;
+    let group = admin.group_id;
+    let view = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            let touches_admins = patch.roles.is_some() || patch.active.is_some();
+            if touches_admins {
+                queries::lock_admin_set(conn).await?;
+            }
+            let before = queries::find_employee(conn, group, id)
+                .await?
+                .ok_or(ApiError::NotFound)?;
+            if let Some(company) = patch.company_id {
+                if !queries::company_in_group(conn, group, company).await? {
+                    return Err(ApiError::invalid_field(
+                        "company_id",
+                        "no company with this id in your group",
+                    ));
+                }
+            }
+            if let Some(Some(tier)) = patch.tier_id {
+                if !queries::tier_in_group(conn, group, tier).await? {
+                    return Err(ApiError::invalid_field(
+                        "tier_id",
+                        "no discount tier with this id in your group",
+                    ));
+                }
+            }
+            let roles = patch
+                .roles
+                .as_deref()
+                .map(queries::roles_column)
+                .unwrap_or_else(|| before.roles.clone());
+            let row: EmployeeRow = diesel::update(employees::table.find(id))
+                .set((
+                    employees::email.eq(patch.email.as_deref().unwrap_or(&before.email)),
+                    employees::full_name.eq(patch
+                        .full_name
+                        .as_deref()
+                        .map(validation::stored_line)
+                        .unwrap_or(&before.full_name)),
+                    employees::company_id.eq(patch.company_id.unwrap_or(before.company_id)),
+                    employees::employment_type
+                        .eq(patch.employment_type.unwrap_or(before.employment_type)),
+                    employees::client_type.eq(patch.client_type.unwrap_or(before.client_type)),
+                    employees::tier_id.eq(patch.tier_id.unwrap_or(before.tier_id)),
+                    employees::roles.eq(roles),
+                    employees::active.eq(patch.active.unwrap_or(before.active)),
+                    employees::updated_at.eq(diesel::dsl::now),
+                ))
+                .returning(EmployeeRow::as_returning())
+                .get_result(conn)
+                .await?;
+            if let Some(hash) = &new_hash {
+                diesel::update(employees::table.find(id))
+                    .set(employees::password_hash.eq(hash))
+                    .execute(conn)
+                    .await?;
+            }
+            if touches_admins && queries::count_active_admins(conn, group).await? == 0 {
+                return Err(ApiError::conflict(
+                    "conflict",
+                    "the last active admin of a group cannot be deactivated or lose the admin role",
+                ));
+            }
+            let view = EmployeeView::from(row);
+            let mut change = Change::new("employee.updated", "employee", id)
+                .before(&EmployeeView::from(before))
+                .after(&view);
+            if new_hash.is_some() {
+                // Record that the password changed, never the password or its hash.
+                if let Some(after) = change.after.as_mut().and_then(|v| v.as_object_mut()) {
+                    after.insert("password_changed".into(), true.into());
+                }
+            }
+            audit::record(conn, group, Some(admin), change).await?;
+            Ok(view)
+        })
+        .await
+        .map_err(email_taken)?;
+    state.changes.publish(Changed::Definitions);
+    Ok(web::Json(view))
+}
