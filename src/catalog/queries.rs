@@ -12,7 +12,7 @@ use super::dto::*;
 use crate::db::functions::lower;
 use crate::db::schema::{categories, companies, discount_tiers, products, tier_category_discounts};
 use crate::domain::codes::CurrencyCode;
-use crate::domain::money;
+use crate::domain::money::{self, Money};
 use crate::domain::pricing;
 use crate::error::ApiError;
 use crate::identity::auth::{CurrentUser, Role};
@@ -200,7 +200,7 @@ pub fn personalise(
     } = priced;
     let code = CurrencyCode::parse(&currency)
         .ok_or_else(|| ApiError::internal(format!("unknown seller currency {currency}")))?;
-    let price = pricing::employee_unit_price(row.list_price, percent, code)?;
+    let price = pricing::employee_unit_price(Money::new(row.list_price, code), percent)?;
     let purchase_limit = match (row.purchase_limit_quantity, row.purchase_limit_period) {
         (Some(max_quantity), Some(period)) => Some(PurchaseLimitView {
             max_quantity,
@@ -228,8 +228,8 @@ pub fn personalise(
         seller_company_id: row.seller_company_id,
         currency,
         kind: row.kind,
-        list_price: money::format(price.list_price, code),
-        employee_price: money::format(price.employee_price, code),
+        list_price: price.list_price.to_string(),
+        employee_price: price.employee_price.to_string(),
         discount_percent: pricing::format_percent(percent),
         stock_available: row.stock_on_hand,
         purchase_limit,

@@ -6,14 +6,15 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use uuid::Uuid;
 
 use super::codes::CurrencyCode;
-use super::money;
+use super::money::{self, Money};
 use super::Overflow;
 
 #[derive(Debug, Clone)]
 pub struct LineInput {
     pub product_id: Uuid,
     pub quantity: u32,
-    pub unit_list_price: Decimal,
+    /// In the order currency.
+    pub unit_list_price: Money,
     pub discount_percent: Decimal,
 }
 
@@ -21,27 +22,28 @@ pub struct LineInput {
 pub struct PricedLine {
     pub product_id: Uuid,
     pub quantity: u32,
-    pub unit_list_price: Decimal,
+    pub unit_list_price: Money,
     pub discount_percent: Decimal,
-    pub line_list_total: Decimal,
-    pub line_discount: Decimal,
-    pub line_total: Decimal,
+    pub line_list_total: Money,
+    pub line_discount: Money,
+    pub line_total: Money,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PricedOrder {
     pub lines: Vec<PricedLine>,
-    pub list_total: Decimal,
-    pub discount_total: Decimal,
-    pub total: Decimal,
+    pub list_total: Money,
+    pub discount_total: Money,
+    pub total: Money,
     /// The discount in the group currency (what the allowance is charged).
-    pub allowance_applied: Decimal,
+    pub allowance_applied: Money,
     /// Order currency → group currency.
     pub fx_rate: Decimal,
 }
 
-/// Prices `lines` in `currency`. `remaining` is what is left of the allowance in the group
-/// currency (`None` = unlimited); `fx_rate` converts the order currency to the group currency.
+/// Prices `lines` in `currency` (every line's price is in it). `remaining` is what is left of
+/// the allowance in the group currency (`None` = unlimited); `fx_rate` converts the order
+/// currency to the group currency.
 pub fn price_order(
     lines: &[LineInput],
     currency: CurrencyCode,
@@ -49,49 +51,44 @@ pub fn price_order(
     fx_rate: Decimal,
     remaining: Option<Decimal>,
 ) -> Result<PricedOrder, Overflow> {
-    let full: Vec<(Decimal, Decimal)> = lines
+    let full: Vec<(Money, Money)> = lines
         .iter()
         .map(|line| {
-            let list_total = money::round(
-                money::mul(line.unit_list_price, Decimal::from(line.quantity))?,
-                currency,
-            );
-            let discount = money::round(
-                money::div(
-                    money::mul(list_total, line.discount_percent)?,
-                    Decimal::ONE_HUNDRED,
-                )?,
-                currency,
-            )
-            .min(list_total);
+            let list_total = line.unit_list_price.times(Decimal::from(line.quantity))?;
+            let discount = list_total
+                .percent(line.discount_percent)?
+                .min(list_total)?;
             Ok((list_total, discount))
         })
         .collect::<Result<_, Overflow>>()?;
-    let full_discount = money::sum(full.iter().map(|(_, d)| *d))?;
-    let full_in_group = money::round(money::mul(full_discount, fx_rate)?, group_currency);
-    let remaining = remaining.map(|r| r.max(Decimal::ZERO));
+    let full_discount = Money::sum(currency, full.iter().map(|(_, d)| *d))?;
+    let full_in_group = full_discount.convert(fx_rate, group_currency)?;
+    let remaining = remaining.map(|r| Money::new(r.max(Decimal::ZERO), group_currency));
 
     let (discounts, allowance_applied) = match remaining {
-        Some(left) if full_in_group > left => {
+        Some(left) if full_in_group.amount() > left.amount() => {
             // The most discount (in the order currency, rounded down) whose group value fits.
-            let mut allowed = money::div(left, fx_rate)?
+            let mut allowed = money::div(left.amount(), fx_rate)?
                 .round_dp_with_strategy(currency.exponent(), RoundingStrategy::ToZero);
             let unit = Decimal::new(1, currency.exponent());
             while allowed > Decimal::ZERO
-                && money::round(money::mul(allowed, fx_rate)?, group_currency) > left
+                && Money::new(allowed, currency)
+                    .convert(fx_rate, group_currency)?
+                    .amount()
+                    > left.amount()
             {
                 allowed = money::sub(allowed, unit)?;
             }
-            let allowed = allowed.max(Decimal::ZERO).min(full_discount);
-            let weights: Vec<Decimal> = full.iter().map(|(_, d)| *d).collect();
+            let allowed = Money::new(allowed.max(Decimal::ZERO), currency).min(full_discount)?;
+            let weights: Vec<Decimal> = full.iter().map(|(_, d)| d.amount()).collect();
             let parts = if full_discount.is_zero() {
-                vec![money::round(Decimal::ZERO, currency); full.len()]
+                vec![Money::zero(currency); full.len()]
             } else {
-                money::allocate(allowed, &weights, currency)?
+                allowed.allocate(&weights)?
             };
             (
                 parts,
-                money::round(money::mul(allowed, fx_rate)?, group_currency).min(left),
+                allowed.convert(fx_rate, group_currency)?.min(left)?,
             )
         }
         _ => (full.iter().map(|(_, d)| *d).collect(), full_in_group),
@@ -104,28 +101,22 @@ pub fn price_order(
             Ok(PricedLine {
                 product_id: line.product_id,
                 quantity: line.quantity,
-                unit_list_price: money::round(line.unit_list_price, currency),
+                unit_list_price: line.unit_list_price,
                 discount_percent: line.discount_percent,
                 line_list_total: *list_total,
-                line_discount: money::round(discount, currency),
-                line_total: money::round(money::sub(*list_total, discount)?, currency),
+                line_discount: discount,
+                line_total: list_total.checked_sub(discount)?,
             })
         })
         .collect::<Result<_, Overflow>>()?;
-    let list_total = money::round(
-        money::sum(priced.iter().map(|l| l.line_list_total))?,
-        currency,
-    );
-    let discount_total = money::round(
-        money::sum(priced.iter().map(|l| l.line_discount))?,
-        currency,
-    );
+    let list_total = Money::sum(currency, priced.iter().map(|l| l.line_list_total))?;
+    let discount_total = Money::sum(currency, priced.iter().map(|l| l.line_discount))?;
     Ok(PricedOrder {
         lines: priced,
         list_total,
         discount_total,
-        total: money::sub(list_total, discount_total)?,
-        allowance_applied: money::round(allowance_applied, group_currency),
+        total: list_total.checked_sub(discount_total)?,
+        allowance_applied,
         fx_rate,
     })
 }
@@ -152,10 +143,14 @@ mod tests {
     }
 
     fn line(price: Decimal, quantity: u32, percent: Decimal) -> LineInput {
+        line_in(price, usd(), quantity, percent)
+    }
+
+    fn line_in(price: Decimal, currency: CurrencyCode, quantity: u32, percent: Decimal) -> LineInput {
         LineInput {
             product_id: Uuid::new_v4(),
             quantity,
-            unit_list_price: price,
+            unit_list_price: Money::new(price, currency),
             discount_percent: percent,
         }
     }
@@ -169,12 +164,12 @@ mod tests {
             Decimal::ONE,
             None,
         );
-        assert_eq!(order.lines[0].line_discount, dec!(0.14)); // 0.90 × 15 % = 0.135 → 0.14
-        assert_eq!(order.lines[1].line_discount, dec!(2.00));
-        assert_eq!(order.list_total, dec!(10.90));
-        assert_eq!(order.discount_total, dec!(2.14));
-        assert_eq!(order.total, dec!(8.76));
-        assert_eq!(order.allowance_applied, dec!(2.14));
+        assert_eq!(order.lines[0].line_discount.amount(), dec!(0.14)); // 0.90 × 15 % = 0.135 → 0.14
+        assert_eq!(order.lines[1].line_discount.amount(), dec!(2.00));
+        assert_eq!(order.list_total.amount(), dec!(10.90));
+        assert_eq!(order.discount_total.amount(), dec!(2.14));
+        assert_eq!(order.total.amount(), dec!(8.76));
+        assert_eq!(order.allowance_applied.amount(), dec!(2.14));
     }
 
     #[test]
@@ -185,11 +180,11 @@ mod tests {
             line(dec!(50), 1, dec!(20)),
         ];
         let order = priced(&lines, usd(), usd(), Decimal::ONE, Some(dec!(5.00)));
-        let discounts: Vec<Decimal> = order.lines.iter().map(|l| l.line_discount).collect();
+        let discounts: Vec<Decimal> = order.lines.iter().map(|l| l.line_discount.amount()).collect();
         assert_eq!(discounts, vec![dec!(1.67), dec!(1.67), dec!(1.66)]);
-        assert_eq!(order.discount_total, dec!(5.00));
-        assert_eq!(order.allowance_applied, dec!(5.00));
-        assert_eq!(order.total, dec!(145.00));
+        assert_eq!(order.discount_total.amount(), dec!(5.00));
+        assert_eq!(order.allowance_applied.amount(), dec!(5.00));
+        assert_eq!(order.total.amount(), dec!(145.00));
     }
 
     #[test]
@@ -201,9 +196,9 @@ mod tests {
             Decimal::ONE,
             Some(Decimal::ZERO),
         );
-        assert_eq!(order.discount_total, dec!(0.00));
-        assert_eq!(order.allowance_applied, dec!(0.00));
-        assert_eq!(order.total, dec!(100.00));
+        assert_eq!(order.discount_total.amount(), dec!(0.00));
+        assert_eq!(order.allowance_applied.amount(), dec!(0.00));
+        assert_eq!(order.total.amount(), dec!(100.00));
     }
 
     #[test]
@@ -217,9 +212,9 @@ mod tests {
             dec!(1.10),
             Some(dec!(10.00)),
         );
-        assert_eq!(order.discount_total, dec!(9.09));
-        assert_eq!(order.allowance_applied, dec!(10.00));
-        assert!(order.allowance_applied <= dec!(10.00));
+        assert_eq!(order.discount_total.amount(), dec!(9.09));
+        assert_eq!(order.allowance_applied.amount(), dec!(10.00));
+        assert!(order.allowance_applied.amount() <= dec!(10.00));
     }
 
     proptest! {
@@ -231,18 +226,18 @@ mod tests {
             let inputs: Vec<LineInput> = lines.iter().map(|(cents, q, p)| line(Decimal::new(*cents, 2), *q, Decimal::from(*p))).collect();
             let remaining = cap.map(|c| Decimal::new(c, 2));
             let order = priced(&inputs, usd(), usd(), Decimal::ONE, remaining);
-            prop_assert_eq!(order.lines.iter().map(|l| l.line_list_total).sum::<Decimal>(), order.list_total);
-            prop_assert_eq!(order.lines.iter().map(|l| l.line_discount).sum::<Decimal>(), order.discount_total);
-            prop_assert_eq!(order.lines.iter().map(|l| l.line_total).sum::<Decimal>(), order.total);
-            prop_assert_eq!(order.list_total - order.discount_total, order.total);
+            prop_assert_eq!(order.lines.iter().map(|l| l.line_list_total.amount()).sum::<Decimal>(), order.list_total.amount());
+            prop_assert_eq!(order.lines.iter().map(|l| l.line_discount.amount()).sum::<Decimal>(), order.discount_total.amount());
+            prop_assert_eq!(order.lines.iter().map(|l| l.line_total.amount()).sum::<Decimal>(), order.total.amount());
+            prop_assert_eq!(order.list_total.amount() - order.discount_total.amount(), order.total.amount());
             for l in &order.lines {
-                prop_assert!(l.line_discount >= Decimal::ZERO && l.line_discount <= l.line_list_total);
-                prop_assert_eq!(l.line_discount.scale(), 2);
+                prop_assert!(l.line_discount.amount() >= Decimal::ZERO && l.line_discount.amount() <= l.line_list_total.amount());
+                prop_assert_eq!(l.line_discount.amount().scale(), 2);
             }
             if let Some(left) = remaining {
-                prop_assert!(order.allowance_applied <= left);
+                prop_assert!(order.allowance_applied.amount() <= left);
             }
-            prop_assert_eq!(order.allowance_applied, order.discount_total);
+            prop_assert_eq!(order.allowance_applied.amount(), order.discount_total.amount());
         }
     }
 
@@ -285,25 +280,25 @@ mod tests {
             let inputs: Vec<LineInput> = lines
                 .iter()
                 .map(|(price, quantity, percent)| {
-                    line(Decimal::new(*price, currency.exponent()), *quantity, Decimal::new(*percent, 4))
+                    line_in(Decimal::new(*price, currency.exponent()), currency, *quantity, Decimal::new(*percent, 4))
                 })
                 .collect();
             let remaining = cap.map(|c| Decimal::new(c, group.exponent()));
             let order = price_order(&inputs, currency, group, fx_rate, remaining);
             prop_assert!(order.is_ok(), "overflow pricing {inputs:?}");
             let order = order.unwrap();
-            prop_assert_eq!(order.lines.iter().map(|l| l.line_discount).sum::<Decimal>(), order.discount_total);
-            prop_assert_eq!(order.list_total - order.discount_total, order.total);
+            prop_assert_eq!(order.lines.iter().map(|l| l.line_discount.amount()).sum::<Decimal>(), order.discount_total.amount());
+            prop_assert_eq!(order.list_total.amount() - order.discount_total.amount(), order.total.amount());
             if let Some(left) = remaining {
-                prop_assert!(order.allowance_applied <= left);
+                prop_assert!(order.allowance_applied.amount() <= left);
             }
             for input in &inputs {
-                prop_assert!(crate::domain::pricing::employee_unit_price(input.unit_list_price, input.discount_percent, currency).is_ok());
+                prop_assert!(crate::domain::pricing::employee_unit_price(input.unit_list_price, input.discount_percent).is_ok());
             }
-            let weights: Vec<Decimal> = order.lines.iter().map(|l| l.line_list_total).collect();
-            let allocated = money::allocate(order.list_total, &weights, currency);
+            let weights: Vec<Decimal> = order.lines.iter().map(|l| l.line_list_total.amount()).collect();
+            let allocated = money::allocate(order.list_total.amount(), &weights, currency);
             prop_assert!(allocated.is_ok());
-            prop_assert_eq!(allocated.unwrap().into_iter().sum::<Decimal>(), order.list_total);
+            prop_assert_eq!(allocated.unwrap().into_iter().sum::<Decimal>(), order.list_total.amount());
         }
     }
 }

@@ -185,6 +185,159 @@ pub fn allocate(
         .collect()
 }
 
+/// An amount with its currency. Built rounded to the currency's minor unit (half away from
+/// zero), so every `Money` sits on its currency's grid; arithmetic is checked and refuses to
+/// mix currencies, and its `Display` is the API's string ("12.50", JPY "1250").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Money {
+    amount: Decimal,
+    currency: CurrencyCode,
+}
+
+/// Why a money computation failed: an overflow, or two currencies mixed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum MoneyError {
+    #[error(transparent)]
+    Overflow(#[from] Overflow),
+    #[error("{0} and {1} cannot be added or compared")]
+    CurrencyMismatch(CurrencyCode, CurrencyCode),
+}
+
+impl From<MoneyError> for Overflow {
+    /// Mixed currencies are a programming error inside the domain; callers that cannot mix
+    /// them (one order, one currency) report it like an overflow: an internal error.
+    fn from(_: MoneyError) -> Self {
+        Overflow
+    }
+}
+
+impl Money {
+    /// `amount` rounded to `currency`'s minor unit.
+    pub fn new(amount: Decimal, currency: CurrencyCode) -> Self {
+        Self {
+            amount: round(amount, currency),
+            currency,
+        }
+    }
+
+    pub fn zero(currency: CurrencyCode) -> Self {
+        Self::new(Decimal::ZERO, currency)
+    }
+
+    pub fn amount(self) -> Decimal {
+        self.amount
+    }
+
+    pub fn currency(self) -> CurrencyCode {
+        self.currency
+    }
+
+    pub fn is_zero(self) -> bool {
+        self.amount.is_zero()
+    }
+
+    fn same(self, other: Self) -> Result<(), MoneyError> {
+        if self.currency == other.currency {
+            Ok(())
+        } else {
+            Err(MoneyError::CurrencyMismatch(self.currency, other.currency))
+        }
+    }
+
+    pub fn checked_add(self, other: Self) -> Result<Self, MoneyError> {
+        self.same(other)?;
+        Ok(Self::new(add(self.amount, other.amount)?, self.currency))
+    }
+
+    pub fn checked_sub(self, other: Self) -> Result<Self, MoneyError> {
+        self.same(other)?;
+        Ok(Self::new(sub(self.amount, other.amount)?, self.currency))
+    }
+
+    /// The smaller of two amounts of one currency.
+    pub fn min(self, other: Self) -> Result<Self, MoneyError> {
+        self.same(other)?;
+        Ok(if other.amount < self.amount { other } else { self })
+    }
+
+    /// This amount times `factor` (a quantity), rounded.
+    pub fn times(self, factor: Decimal) -> Result<Self, Overflow> {
+        Ok(Self::new(mul(self.amount, factor)?, self.currency))
+    }
+
+    /// `percent` % of this amount, rounded half away from zero (15 % of 0.30 → 0.05).
+    pub fn percent(self, percent: Decimal) -> Result<Self, Overflow> {
+        Ok(Self::new(
+            div(mul(self.amount, percent)?, Decimal::ONE_HUNDRED)?,
+            self.currency,
+        ))
+    }
+
+    /// This amount at `rate` in `to`, rounded to `to`'s minor unit.
+    pub fn convert(self, rate: Decimal, to: CurrencyCode) -> Result<Self, Overflow> {
+        Ok(Self::new(mul(self.amount, rate)?, to))
+    }
+
+    /// The sum of `values`, all in `currency`.
+    pub fn sum(
+        currency: CurrencyCode,
+        values: impl IntoIterator<Item = Self>,
+    ) -> Result<Self, MoneyError> {
+        values
+            .into_iter()
+            .try_fold(Self::zero(currency), Self::checked_add)
+    }
+
+    /// Splits this amount over parts in proportion to `weights` by largest remainder
+    /// ([`allocate`]): the parts sum to the whole.
+    pub fn allocate(self, weights: &[Decimal]) -> Result<Vec<Self>, Overflow> {
+        Ok(allocate(self.amount, weights, self.currency)?
+            .into_iter()
+            .map(|part| Self::new(part, self.currency))
+            .collect())
+    }
+}
+
+impl std::fmt::Display for Money {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.amount)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
+mod money_type_tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    fn code(raw: &str) -> CurrencyCode {
+        CurrencyCode::parse(raw).unwrap_or_else(|| unreachable!())
+    }
+
+    #[test]
+    fn money_sits_on_its_currency_grid_and_never_mixes_currencies() {
+        let (usd, eur, jpy) = (code("USD"), code("EUR"), code("JPY"));
+        assert_eq!(Money::new(dec!(0.045), usd).to_string(), "0.05");
+        assert_eq!(Money::new(dec!(12.5), usd).to_string(), "12.50");
+        assert_eq!(Money::new(dec!(1062.5), jpy).to_string(), "1063");
+        assert_eq!(
+            Money::new(dec!(1), usd).checked_add(Money::new(dec!(1), eur)),
+            Err(MoneyError::CurrencyMismatch(usd, eur))
+        );
+        let sum = Money::new(dec!(0.10), usd).checked_add(Money::new(dec!(0.20), usd));
+        assert_eq!(sum.map(Money::amount), Ok(dec!(0.30)));
+        // 15 % of 0.30 is 0.045: half away from zero.
+        assert_eq!(Money::new(dec!(0.30), usd).percent(dec!(15)).map(Money::amount), Ok(dec!(0.05)));
+        // Converted and rounded in the target currency.
+        let yen = Money::new(dec!(10.00), usd).convert(dec!(155.555), jpy);
+        assert_eq!(yen.map(|m| (m.amount(), m.currency())), Ok((dec!(1556), jpy)));
+        let parts = Money::new(dec!(5.00), usd).allocate(&[dec!(1), dec!(1), dec!(1)]);
+        let parts: Vec<String> = parts.unwrap_or_default().iter().map(Money::to_string).collect();
+        assert_eq!(parts, vec!["1.67", "1.67", "1.66"]);
+        assert_eq!(Money::sum(usd, []).map(Money::is_zero), Ok(true));
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::arithmetic_side_effects)]
 mod tests {

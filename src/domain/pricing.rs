@@ -4,7 +4,7 @@ use rust_decimal::Decimal;
 
 use super::codes::CurrencyCode;
 use super::kinds::EmploymentType;
-use super::money;
+use super::money::Money;
 use super::Overflow;
 
 /// What a discount tier grants.
@@ -57,28 +57,19 @@ pub fn visible(offer: Offer, admin: bool) -> bool {
 /// A unit price split into list price, discount and what the employee pays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UnitPrice {
-    pub list_price: Decimal,
-    pub discount: Decimal,
-    pub employee_price: Decimal,
+    pub list_price: Money,
+    pub discount: Money,
+    pub employee_price: Money,
 }
 
 /// Applies `percent` to `list_price`: the discount is rounded half away from zero to the
 /// currency's minor unit (15 % of 0.30 → 0.05), and the price is what remains.
-pub fn employee_unit_price(
-    list_price: Decimal,
-    percent: Decimal,
-    currency: CurrencyCode,
-) -> Result<UnitPrice, Overflow> {
-    let list_price = money::round(list_price, currency);
-    let discount = money::round(
-        money::div(money::mul(list_price, percent)?, Decimal::ONE_HUNDRED)?,
-        currency,
-    )
-    .min(list_price);
+pub fn employee_unit_price(list_price: Money, percent: Decimal) -> Result<UnitPrice, Overflow> {
+    let discount = list_price.percent(percent)?.min(list_price)?;
     Ok(UnitPrice {
         list_price,
         discount,
-        employee_price: money::sub(list_price, discount)?,
+        employee_price: list_price.checked_sub(discount)?,
     })
 }
 
@@ -91,6 +82,7 @@ pub fn format_percent(percent: Decimal) -> String {
 #[allow(clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
+    use crate::domain::money;
     use proptest::prelude::*;
     use rust_decimal_macros::dec;
 
@@ -184,17 +176,18 @@ mod tests {
         let usd = currency("USD");
         // Half away from zero: 0.045 → 0.05 (banker's rounding would give 0.04).
         let price = |list, percent, currency| {
-            employee_unit_price(list, percent, currency).unwrap_or_else(|e| panic!("{e}"))
+            employee_unit_price(Money::new(list, currency), percent)
+                .unwrap_or_else(|e| panic!("{e}"))
         };
         let price_of = price;
         let price = price_of(dec!(0.30), dec!(15), usd);
         assert_eq!(
-            (price.discount, price.employee_price),
+            (price.discount.amount(), price.employee_price.amount()),
             (dec!(0.05), dec!(0.25))
         );
         let price = price_of(dec!(19.99), dec!(12.5), usd);
         assert_eq!(
-            (price.discount, price.employee_price),
+            (price.discount.amount(), price.employee_price.amount()),
             (dec!(2.50), dec!(17.49))
         );
         let price = price_of(dec!(100), dec!(0), usd);
@@ -202,7 +195,7 @@ mod tests {
         // JPY has no minor unit: 15 % of 1,250 = 187.5 → 188.
         let price = price_of(dec!(1250), dec!(15), currency("JPY"));
         assert_eq!(
-            (price.discount, price.employee_price),
+            (price.discount.amount(), price.employee_price.amount()),
             (dec!(188), dec!(1062))
         );
         assert_eq!(price.employee_price.to_string(), "1062");
@@ -219,14 +212,20 @@ mod tests {
             let usd = currency("USD");
             let list = Decimal::new(cents, 2);
             let percent = Decimal::new(percent_bp, 2);
-            let price = employee_unit_price(list, percent, usd);
+            let price = employee_unit_price(Money::new(list, usd), percent);
             prop_assert!(price.is_ok());
             let price = price.unwrap_or_else(|e| panic!("{e}"));
-            prop_assert!(price.employee_price >= Decimal::ZERO);
-            prop_assert!(price.employee_price <= price.list_price);
-            prop_assert_eq!(price.discount + price.employee_price, price.list_price);
-            prop_assert_eq!(price.employee_price.scale(), 2);
-            prop_assert_eq!(money::round(price.employee_price, usd), price.employee_price);
+            let (list, discount, paid) = (
+                price.list_price.amount(),
+                price.discount.amount(),
+                price.employee_price.amount(),
+            );
+            prop_assert!(paid >= Decimal::ZERO);
+            prop_assert!(paid <= list);
+            prop_assert_eq!(discount + paid, list);
+            prop_assert_eq!(paid.scale(), 2);
+            prop_assert_eq!(money::round(paid, usd), paid);
+            prop_assert_eq!(price.employee_price.currency(), usd);
         }
     }
 }

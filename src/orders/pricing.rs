@@ -15,6 +15,7 @@ use super::views;
 use crate::catalog::queries::{self as catalog, PricedRow};
 use crate::domain::allowance::{self, LineInput};
 use crate::domain::codes::CurrencyCode;
+use crate::domain::money::Money;
 use crate::domain::pricing;
 use crate::error::ApiError;
 use crate::identity::auth::CurrentUser;
@@ -111,7 +112,7 @@ pub fn price_context(
         .map(|(row, (_, quantity))| LineInput {
             product_id: row.product.id,
             quantity: *quantity,
-            unit_list_price: row.product.list_price,
+            unit_list_price: Money::new(row.product.list_price, currency),
             discount_percent: pricing::discount_percent(
                 user.tier.as_ref(),
                 user.employment_type,

@@ -13,18 +13,18 @@ use crate::domain::codes::CurrencyCode;
 use crate::domain::{money, pricing};
 use crate::identity::auth::CurrentUser;
 
-fn line_views(order: &PricedOrder, currency: CurrencyCode) -> Vec<OrderLineView> {
+fn line_views(order: &PricedOrder) -> Vec<OrderLineView> {
     order
         .lines
         .iter()
         .map(|l| OrderLineView {
             product_id: l.product_id,
             quantity: i32::try_from(l.quantity).unwrap_or(i32::MAX),
-            unit_list_price: money::format(l.unit_list_price, currency),
+            unit_list_price: l.unit_list_price.to_string(),
             discount_percent: pricing::format_percent(l.discount_percent),
-            line_list_total: money::format(l.line_list_total, currency),
-            line_discount: money::format(l.line_discount, currency),
-            line_total: money::format(l.line_total, currency),
+            line_list_total: l.line_list_total.to_string(),
+            line_discount: l.line_discount.to_string(),
+            line_total: l.line_total.to_string(),
         })
         .collect()
 }
@@ -34,11 +34,11 @@ pub fn quote_view(user: &CurrentUser, ctx: &Context, order: &PricedOrder) -> Quo
         employee_id: user.id,
         seller_company_id: ctx.seller,
         currency: ctx.currency.to_string(),
-        lines: line_views(order, ctx.currency),
-        list_total: money::format(order.list_total, ctx.currency),
-        discount_total: money::format(order.discount_total, ctx.currency),
-        total: money::format(order.total, ctx.currency),
-        allowance_applied: money::format(order.allowance_applied, ctx.group_currency),
+        lines: line_views(order),
+        list_total: order.list_total.to_string(),
+        discount_total: order.discount_total.to_string(),
+        total: order.total.to_string(),
+        allowance_applied: order.allowance_applied.to_string(),
         allowance_currency: ctx.group_currency.to_string(),
         fx_rate: order.fx_rate.normalize().to_string(),
     }
@@ -59,11 +59,11 @@ pub fn placed_view(
         employee_id: employee,
         seller_company_id: ctx.seller,
         currency: ctx.currency.to_string(),
-        lines: line_views(order, ctx.currency),
-        list_total: money::format(order.list_total, ctx.currency),
-        discount_total: money::format(order.discount_total, ctx.currency),
-        total: money::format(order.total, ctx.currency),
-        allowance_applied: money::format(order.allowance_applied, ctx.group_currency),
+        lines: line_views(order),
+        list_total: order.list_total.to_string(),
+        discount_total: order.discount_total.to_string(),
+        total: order.total.to_string(),
+        allowance_applied: order.allowance_applied.to_string(),
         allowance_currency: ctx.group_currency.to_string(),
         fx_rate: order.fx_rate.normalize().to_string(),
         created_at: now,
