@@ -55,9 +55,7 @@ pub fn price_order(
         .iter()
         .map(|line| {
             let list_total = line.unit_list_price.times(Decimal::from(line.quantity))?;
-            let discount = list_total
-                .percent(line.discount_percent)?
-                .min(list_total)?;
+            let discount = list_total.percent(line.discount_percent)?.min(list_total)?;
             Ok((list_total, discount))
         })
         .collect::<Result<_, Overflow>>()?;
@@ -86,10 +84,7 @@ pub fn price_order(
             } else {
                 allowed.allocate(&weights)?
             };
-            (
-                parts,
-                allowed.convert(fx_rate, group_currency)?.min(left)?,
-            )
+            (parts, allowed.convert(fx_rate, group_currency)?.min(left)?)
         }
         _ => (full.iter().map(|(_, d)| *d).collect(), full_in_group),
     };
@@ -146,7 +141,12 @@ mod tests {
         line_in(price, usd(), quantity, percent)
     }
 
-    fn line_in(price: Decimal, currency: CurrencyCode, quantity: u32, percent: Decimal) -> LineInput {
+    fn line_in(
+        price: Decimal,
+        currency: CurrencyCode,
+        quantity: u32,
+        percent: Decimal,
+    ) -> LineInput {
         LineInput {
             product_id: Uuid::new_v4(),
             quantity,
@@ -180,7 +180,11 @@ mod tests {
             line(dec!(50), 1, dec!(20)),
         ];
         let order = priced(&lines, usd(), usd(), Decimal::ONE, Some(dec!(5.00)));
-        let discounts: Vec<Decimal> = order.lines.iter().map(|l| l.line_discount.amount()).collect();
+        let discounts: Vec<Decimal> = order
+            .lines
+            .iter()
+            .map(|l| l.line_discount.amount())
+            .collect();
         assert_eq!(discounts, vec![dec!(1.67), dec!(1.67), dec!(1.66)]);
         assert_eq!(order.discount_total.amount(), dec!(5.00));
         assert_eq!(order.allowance_applied.amount(), dec!(5.00));

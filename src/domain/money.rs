@@ -257,7 +257,11 @@ impl Money {
     /// The smaller of two amounts of one currency.
     pub fn min(self, other: Self) -> Result<Self, MoneyError> {
         self.same(other)?;
-        Ok(if other.amount < self.amount { other } else { self })
+        Ok(if other.amount < self.amount {
+            other
+        } else {
+            self
+        })
     }
 
     /// This amount times `factor` (a quantity), rounded.
@@ -327,12 +331,24 @@ mod money_type_tests {
         let sum = Money::new(dec!(0.10), usd).checked_add(Money::new(dec!(0.20), usd));
         assert_eq!(sum.map(Money::amount), Ok(dec!(0.30)));
         // 15 % of 0.30 is 0.045: half away from zero.
-        assert_eq!(Money::new(dec!(0.30), usd).percent(dec!(15)).map(Money::amount), Ok(dec!(0.05)));
+        assert_eq!(
+            Money::new(dec!(0.30), usd)
+                .percent(dec!(15))
+                .map(Money::amount),
+            Ok(dec!(0.05))
+        );
         // Converted and rounded in the target currency.
         let yen = Money::new(dec!(10.00), usd).convert(dec!(155.555), jpy);
-        assert_eq!(yen.map(|m| (m.amount(), m.currency())), Ok((dec!(1556), jpy)));
+        assert_eq!(
+            yen.map(|m| (m.amount(), m.currency())),
+            Ok((dec!(1556), jpy))
+        );
         let parts = Money::new(dec!(5.00), usd).allocate(&[dec!(1), dec!(1), dec!(1)]);
-        let parts: Vec<String> = parts.unwrap_or_default().iter().map(Money::to_string).collect();
+        let parts: Vec<String> = parts
+            .unwrap_or_default()
+            .iter()
+            .map(Money::to_string)
+            .collect();
         assert_eq!(parts, vec!["1.67", "1.67", "1.66"]);
         assert_eq!(Money::sum(usd, []).map(Money::is_zero), Ok(true));
     }

@@ -109,7 +109,7 @@ mod tests {
             let mut positions: Vec<(Uuid, Decimal)> = owed
                 .iter()
                 .enumerate()
-                .map(|(n, cents)| (id(n as u128 + 1), Decimal::new(*cents, 2)))
+                .map(|(n, cents)| (id(u128::try_from(n).unwrap_or(0) + 1), Decimal::new(*cents, 2)))
                 .collect();
             let sum: Decimal = positions.iter().map(|(_, a)| *a).sum();
             positions.push((id(1000), -sum));

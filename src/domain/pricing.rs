@@ -2,7 +2,6 @@
 
 use rust_decimal::Decimal;
 
-use super::codes::CurrencyCode;
 use super::kinds::EmploymentType;
 use super::money::Money;
 use super::Overflow;
@@ -82,6 +81,7 @@ pub fn format_percent(percent: Decimal) -> String {
 #[allow(clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
+    use crate::domain::codes::CurrencyCode;
     use crate::domain::money;
     use proptest::prelude::*;
     use rust_decimal_macros::dec;

@@ -17,10 +17,6 @@ use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 use crate::validation;
 
-/// Sign in with email and password; returns a short-lived bearer token.
-// ---------------------------------------------------------------------------------------------
-// Employees
-
 fn valid_roles(roles: &[Role], errors: &mut Vec<FieldError>) {
     if roles.is_empty() {
         errors.push(FieldError::new("roles", "must hold at least one role"));

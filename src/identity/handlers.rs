@@ -113,8 +113,8 @@ pub async fn me(
         full_name: user.full_name.clone(),
         company_id: user.company_id,
         roles: user.roles.clone(),
-        employment_type: user.employment_type.clone(),
-        client_type: user.client_type.clone(),
+        employment_type: user.employment_type,
+        client_type: user.client_type,
         tier_id: user.tier_id,
         allowance: AllowanceView {
             year,
