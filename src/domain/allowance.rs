@@ -210,7 +210,7 @@ mod tests {
         let eur = CurrencyCode::parse("EUR").unwrap_or_else(|| unreachable!());
         // 1 EUR = 1.10 USD; 10.00 USD left; full discount 20.00 EUR = 22.00 USD.
         let order = priced(
-            &[line(dec!(100), 1, dec!(20))],
+            &[line_in(dec!(100), eur, 1, dec!(20))],
             eur,
             usd(),
             dec!(1.10),
