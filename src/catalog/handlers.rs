@@ -3,13 +3,13 @@
 
 use actix_web::{get, patch, post, put, web, HttpResponse};
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection as _, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::dto::*;
 use super::queries::{self, CategoryRow, TierRow};
-use crate::audit::{self, Change};
+use crate::audit::Change;
 use crate::body::Body;
 use crate::changes::Changed;
 use crate::db::schema::{categories, discount_tiers, tier_category_discounts};
@@ -20,6 +20,7 @@ use crate::identity::dto::EmploymentType;
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 use crate::validation::{self, amount};
+use crate::write;
 
 // ---------------------------------------------------------------------------------------------
 // Categories
@@ -69,13 +70,18 @@ pub async fn create_category(
     if !errors.is_empty() {
         return Err(ApiError::invalid(errors));
     }
-    let mut conn = state.pool.get().await?;
     let admin = &admin.user;
-    let view = conn
-        .transaction::<_, ApiError, _>(async move |conn| {
+    let group = admin.group_id;
+    let mut conn = state.pool.get().await?;
+    let view = write::by(admin, group)
+        .conflict(
+            "code",
+            "another category of this group already uses this code",
+        )
+        .run(&mut conn, &state.changes, async move |conn| {
             let row: CategoryRow = diesel::insert_into(categories::table)
                 .values((
-                    categories::group_id.eq(admin.group_id),
+                    categories::group_id.eq(group),
                     categories::code.eq(&new.code),
                     categories::name.eq(validation::stored_line(&new.name)),
                 ))
@@ -83,22 +89,10 @@ pub async fn create_category(
                 .get_result(conn)
                 .await?;
             let view = CategoryView::from(row);
-            audit::record(
-                conn,
-                admin.group_id,
-                Some(admin),
-                Change::new("category.created", "category", view.id).after(&view),
-            )
-            .await?;
-            Ok(view)
+            let change = Change::new("category.created", "category", view.id).after(&view);
+            Ok((view, change))
         })
-        .await
-        .map_err(|e| {
-            e.explain_conflict(
-                "code",
-                "another category of this group already uses this code",
-            )
-        })?;
+        .await?;
     Ok(HttpResponse::Created().json(view))
 }
 
@@ -204,8 +198,9 @@ pub async fn create_tier(
     let (Some(percent), true) = (percent, errors.is_empty()) else {
         return Err(ApiError::invalid(errors));
     };
-    let view = conn
-        .transaction::<_, ApiError, _>(async move |conn| {
+    let view = write::by(admin, admin.group_id)
+        .conflict("code", "another tier of this group already uses this code")
+        .run(&mut conn, &state.changes, async move |conn| {
             let row: TierRow = diesel::insert_into(discount_tiers::table)
                 .values((
                     discount_tiers::group_id.eq(admin.group_id),
@@ -219,19 +214,11 @@ pub async fn create_tier(
                 .get_result(conn)
                 .await?;
             let view = queries::tier_view(row, Vec::new());
-            audit::record(
-                conn,
-                admin.group_id,
-                Some(admin),
-                Change::new("discount_tier.created", "discount_tier", view.id).after(&view),
-            )
-            .await?;
-            Ok(view)
+            let change =
+                Change::new("discount_tier.created", "discount_tier", view.id).after(&view);
+            Ok((view, change))
         })
-        .await
-        .map_err(|e| {
-            e.explain_conflict("code", "another tier of this group already uses this code")
-        })?;
+        .await?;
     Ok(HttpResponse::Created().json(view))
 }
 
@@ -272,8 +259,10 @@ pub async fn update_tier(
     if !errors.is_empty() {
         return Err(ApiError::invalid(errors));
     }
-    let view = conn
-        .transaction::<_, ApiError, _>(async move |conn| {
+    let view = write::by(admin, admin.group_id)
+        .conflict("code", "another tier of this group already uses this code")
+        .publishes(Changed::Definitions)
+        .run(&mut conn, &state.changes, async move |conn| {
             let before = queries::load_tier_view(conn, admin.group_id, id).await?;
             let changes = TierChanges {
                 code: patch.code.as_deref(),
@@ -294,22 +283,12 @@ pub async fn update_tier(
             .execute(conn)
             .await?;
             let view = queries::load_tier_view(conn, admin.group_id, id).await?;
-            audit::record(
-                conn,
-                admin.group_id,
-                Some(admin),
-                Change::new("discount_tier.updated", "discount_tier", id)
-                    .before(&before)
-                    .after(&view),
-            )
-            .await?;
-            Ok(view)
+            let change = Change::new("discount_tier.updated", "discount_tier", id)
+                .before(&before)
+                .after(&view);
+            Ok((view, change))
         })
-        .await
-        .map_err(|e| {
-            e.explain_conflict("code", "another tier of this group already uses this code")
-        })?;
-    state.changes.publish(Changed::Definitions);
+        .await?;
     Ok(web::Json(view))
 }
 
@@ -333,8 +312,9 @@ pub async fn put_category_discount(
     };
     let mut conn = state.pool.get().await?;
     let admin = &admin.user;
-    let view = conn
-        .transaction::<_, ApiError, _>(async move |conn| {
+    let view = write::by(admin, admin.group_id)
+        .publishes(Changed::Definitions)
+        .run(&mut conn, &state.changes, async move |conn| {
             let before = queries::load_tier_view(conn, admin.group_id, tier).await?;
             let category_exists: bool = diesel::select(diesel::dsl::exists(
                 categories::table
@@ -362,18 +342,11 @@ pub async fn put_category_discount(
                 .execute(conn)
                 .await?;
             let view = queries::load_tier_view(conn, admin.group_id, tier).await?;
-            audit::record(
-                conn,
-                admin.group_id,
-                Some(admin),
-                Change::new("discount_tier.category_discount_set", "discount_tier", tier)
-                    .before(&before)
-                    .after(&view),
-            )
-            .await?;
-            Ok(view)
+            let change = Change::new("discount_tier.category_discount_set", "discount_tier", tier)
+                .before(&before)
+                .after(&view);
+            Ok((view, change))
         })
         .await?;
-    state.changes.publish(Changed::Definitions);
     Ok(web::Json(view))
 }

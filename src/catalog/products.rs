@@ -5,14 +5,14 @@ use std::sync::Arc;
 
 use actix_web::{get, patch, post, web, HttpResponse};
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection as _, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::cache::{CachedPage, ListingCache, PageKey, Served, Stamp};
 use super::dto::*;
 use super::queries::{self, ProductRow};
-use crate::audit::{self, Change};
+use crate::audit::Change;
 use crate::body::Body;
 use crate::changes::Changed;
 use crate::db::schema::{categories, companies, products};
@@ -23,6 +23,7 @@ use crate::identity::auth::{load_active, Admin, Authorized, CurrentUser, Role, S
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 use crate::validation::{self, amount};
+use crate::write;
 
 // ---------------------------------------------------------------------------------------------
 // Products
@@ -310,8 +311,10 @@ pub async fn create_product(
         return Err(ApiError::invalid(errors));
     };
     let admin = &admin.user;
-    let view = conn
-        .transaction::<_, ApiError, _>(async move |conn| {
+    let view = write::by(admin, admin.group_id)
+        .conflict("sku", "another product of this group already uses this sku")
+        .publishes(Changed::Definitions)
+        .run(&mut conn, &state.changes, async move |conn| {
             category_in_group(conn, admin.group_id, new.category_id).await?;
             let row: ProductRow = diesel::insert_into(products::table)
                 .values((
@@ -341,20 +344,10 @@ pub async fn create_product(
                 .await?
                 .ok_or(ApiError::NotFound)?;
             let view = queries::personalise(priced, admin, 0)?;
-            audit::record(
-                conn,
-                admin.group_id,
-                Some(admin),
-                Change::new("product.created", "product", view.id).after(&view),
-            )
-            .await?;
-            Ok(view)
+            let change = Change::new("product.created", "product", view.id).after(&view);
+            Ok((view, change))
         })
-        .await
-        .map_err(|e| {
-            e.explain_conflict("sku", "another product of this group already uses this sku")
-        })?;
-    state.changes.publish(Changed::Definitions);
+        .await?;
     Ok(HttpResponse::Created().json(view))
 }
 
@@ -404,8 +397,10 @@ pub async fn update_product(
     }
     let mut conn = state.pool.get().await?;
     let admin = &admin.user;
-    let view = conn
-        .transaction::<_, ApiError, _>(async move |conn| {
+    let view = write::by(admin, admin.group_id)
+        .conflict("sku", "another product of this group already uses this sku")
+        .publishes(Changed::Definitions)
+        .run(&mut conn, &state.changes, async move |conn| {
             let before = queries::find_product(conn, admin.group_id, id, admin.tier_id)
                 .await?
                 .ok_or(ApiError::NotFound)?;
@@ -456,22 +451,12 @@ pub async fn update_product(
                 .ok_or(ApiError::NotFound)?;
             let before_view = queries::personalise(before, admin, 0)?;
             let view = queries::personalise(after, admin, 0)?;
-            audit::record(
-                conn,
-                admin.group_id,
-                Some(admin),
-                Change::new("product.updated", "product", id)
-                    .before(&before_view)
-                    .after(&view),
-            )
-            .await?;
-            Ok(view)
+            let change = Change::new("product.updated", "product", id)
+                .before(&before_view)
+                .after(&view);
+            Ok((view, change))
         })
-        .await
-        .map_err(|e| {
-            e.explain_conflict("sku", "another product of this group already uses this sku")
-        })?;
-    state.changes.publish(Changed::Definitions);
+        .await?;
     Ok(web::Json(view))
 }
 
@@ -498,8 +483,12 @@ pub async fn adjust_stock(
     }
     let mut conn = state.pool.get().await?;
     let admin = &admin.user;
-    let view = conn
-        .transaction::<_, ApiError, _>(async move |conn| {
+    let view = write::by(admin, admin.group_id)
+        .publishes(Changed::Stock {
+            products: &[id],
+            buyer: None,
+        })
+        .run(&mut conn, &state.changes, async move |conn| {
             // One conditional update: concurrent adjustments and orders can never drive it
             // below zero or above the bound. Both operands are within ±1e9, so the sum fits
             // PostgreSQL's integer.
@@ -539,16 +528,11 @@ pub async fn adjust_stock(
             let change = Change::new("product.stock_adjusted", "product", id)
                 .before(&serde_json::json!({"stock_on_hand": before}))
                 .after(&serde_json::json!({"stock_on_hand": after, "delta": adjustment.delta, "reason": validation::stored_line(&adjustment.reason)}));
-            audit::record(conn, admin.group_id, Some(admin), change).await?;
             let priced = queries::find_product(conn, admin.group_id, id, admin.tier_id)
                 .await?
                 .ok_or(ApiError::NotFound)?;
-            queries::personalise(priced, admin, 0)
+            Ok((queries::personalise(priced, admin, 0)?, change))
         })
         .await?;
-    state.changes.publish(Changed::Stock {
-        products: &[id],
-        buyer: None,
-    });
     Ok(web::Json(view))
 }

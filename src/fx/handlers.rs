@@ -3,12 +3,12 @@
 use actix_web::{get, post, web, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection as _, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::dto::*;
-use crate::audit::{self, Change};
+use crate::audit::Change;
 use crate::body::Body;
 use crate::db::schema::fx_rates;
 use crate::domain::codes::CurrencyCode;
@@ -16,6 +16,7 @@ use crate::error::{ApiError, FieldError};
 use crate::identity::auth::{Authorized, CurrentUser, Finance};
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
+use crate::write;
 
 #[derive(Debug, Queryable, Selectable)]
 #[diesel(table_name = fx_rates)]
@@ -142,8 +143,9 @@ pub async fn create_rate(
     };
     let mut conn = state.pool.get().await?;
     let user = &finance.user;
-    let view = conn
-        .transaction::<_, ApiError, _>(async move |conn| {
+    let view = write::by(user, user.group_id)
+        .conflict("date", "a rate for this pair and day is already recorded")
+        .run(&mut conn, &state.changes, async move |conn| {
             let row: FxRateRow = diesel::insert_into(fx_rates::table)
                 .values((
                     fx_rates::group_id.eq(user.group_id),
@@ -156,19 +158,10 @@ pub async fn create_rate(
                 .get_result(conn)
                 .await?;
             let view = FxRateView::from(row);
-            audit::record(
-                conn,
-                user.group_id,
-                Some(user),
-                Change::new("fx_rate.created", "fx_rate", view.id).after(&view),
-            )
-            .await?;
-            Ok(view)
+            let change = Change::new("fx_rate.created", "fx_rate", view.id).after(&view);
+            Ok((view, change))
         })
-        .await
-        .map_err(|e| {
-            e.explain_conflict("date", "a rate for this pair and day is already recorded")
-        })?;
+        .await?;
     Ok(HttpResponse::Created().json(view))
 }
 

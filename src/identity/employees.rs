@@ -16,6 +16,22 @@ use crate::error::{ApiError, FieldError};
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 use crate::validation;
+use crate::write;
+
+/// The columns an employee PATCH sets; `None` leaves a column as it is.
+#[derive(AsChangeset)]
+#[diesel(table_name = employees)]
+struct EmployeeChanges<'a> {
+    email: Option<&'a str>,
+    full_name: Option<&'a str>,
+    company_id: Option<Uuid>,
+    employment_type: Option<EmploymentType>,
+    client_type: Option<ClientType>,
+    tier_id: Option<Option<Uuid>>,
+    roles: Option<Vec<Option<String>>>,
+    active: Option<bool>,
+    password_hash: Option<&'a str>,
+}
 
 fn valid_roles(roles: &[Role], errors: &mut Vec<FieldError>) {
     if roles.is_empty() {
@@ -23,11 +39,10 @@ fn valid_roles(roles: &[Role], errors: &mut Vec<FieldError>) {
     }
 }
 
+const EMAIL_TAKEN: &str = "another employee already uses this email (emails are case-insensitive)";
+
 fn email_taken(error: ApiError) -> ApiError {
-    error.explain_conflict(
-        "email",
-        "another employee already uses this email (emails are case-insensitive)",
-    )
+    error.explain_conflict("email", EMAIL_TAKEN)
 }
 
 /// List the employees of the caller's group (admin, finance), ordered by email.
@@ -205,8 +220,10 @@ pub async fn update_employee(
     let mut conn = state.pool.get().await?;
     let admin = &admin.user;
     let group = admin.group_id;
-    let view = conn
-        .transaction::<_, ApiError, _>(async move |conn| {
+    let view = write::by(admin, group)
+        .conflict("email", EMAIL_TAKEN)
+        .publishes(Changed::Definitions)
+        .run(&mut conn, &state.changes, async move |conn| {
             let touches_admins = patch.roles.is_some() || patch.active.is_some();
             if touches_admins {
                 queries::lock_admin_set(conn).await?;
@@ -230,37 +247,26 @@ pub async fn update_employee(
                     ));
                 }
             }
-            let roles = patch
-                .roles
-                .as_deref()
-                .map(queries::roles_column)
-                .unwrap_or_else(|| before.roles.clone());
-            let row: EmployeeRow = diesel::update(employees::table.find(id))
-                .set((
-                    employees::email.eq(patch.email.as_deref().unwrap_or(&before.email)),
-                    employees::full_name.eq(patch
-                        .full_name
-                        .as_deref()
-                        .map(validation::stored_line)
-                        .unwrap_or(&before.full_name)),
-                    employees::company_id.eq(patch.company_id.unwrap_or(before.company_id)),
-                    employees::employment_type
-                        .eq(patch.employment_type.unwrap_or(before.employment_type)),
-                    employees::client_type.eq(patch.client_type.unwrap_or(before.client_type)),
-                    employees::tier_id.eq(patch.tier_id.unwrap_or(before.tier_id)),
-                    employees::roles.eq(roles),
-                    employees::active.eq(patch.active.unwrap_or(before.active)),
-                    employees::updated_at.eq(diesel::dsl::now),
-                ))
-                .returning(EmployeeRow::as_returning())
-                .get_result(conn)
-                .await?;
-            if let Some(hash) = &new_hash {
-                diesel::update(employees::table.find(id))
-                    .set(employees::password_hash.eq(hash))
-                    .execute(conn)
-                    .await?;
-            }
+            let changes = EmployeeChanges {
+                email: patch.email.as_deref(),
+                full_name: patch.full_name.as_deref().map(validation::stored_line),
+                company_id: patch.company_id,
+                employment_type: patch.employment_type,
+                client_type: patch.client_type,
+                tier_id: patch.tier_id,
+                roles: patch.roles.as_deref().map(queries::roles_column),
+                active: patch.active,
+                password_hash: new_hash.as_deref(),
+            };
+            let row: EmployeeRow = diesel::update(
+                employees::table
+                    .find(id)
+                    .filter(employees::group_id.eq(group)),
+            )
+            .set((changes, employees::updated_at.eq(diesel::dsl::now)))
+            .returning(EmployeeRow::as_returning())
+            .get_result(conn)
+            .await?;
             if touches_admins && queries::count_active_admins(conn, group).await? == 0 {
                 return Err(ApiError::conflict(
                     "conflict",
@@ -277,11 +283,8 @@ pub async fn update_employee(
                     after.insert("password_changed".into(), true.into());
                 }
             }
-            audit::record(conn, group, Some(admin), change).await?;
-            Ok(view)
+            Ok((view, change))
         })
-        .await
-        .map_err(email_taken)?;
-    state.changes.publish(Changed::Definitions);
+        .await?;
     Ok(web::Json(view))
 }

@@ -21,6 +21,21 @@ use crate::error::{ApiError, FieldError};
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 use crate::validation;
+use crate::write;
+
+/// The columns a company PATCH sets; `None` leaves a column as it is.
+#[derive(AsChangeset)]
+#[diesel(table_name = companies)]
+struct CompanyChanges<'a> {
+    code: Option<&'a str>,
+    name: Option<&'a str>,
+    parent_id: Option<Uuid>,
+    currency: Option<&'a str>,
+    country: Option<&'a str>,
+    benefit_tax_rule: Option<BenefitTaxRule>,
+    qualified_discount_gp_percent: Option<Option<Decimal>>,
+    line_of_business: Option<Option<&'a str>>,
+}
 
 /// Sign in with email and password; returns a short-lived bearer token.
 #[utoipa::path(
@@ -105,7 +120,7 @@ pub async fn me(
     );
     let code = CurrencyCode::parse(&currency)
         .ok_or_else(|| ApiError::internal(format!("group currency {currency} is unknown")))?;
-    let year = chrono::Datelike::year(&chrono::Utc::now());
+    let year = chrono::Datelike::year(&state.clock.today());
     let used = crate::ledger::allowance_used(&mut conn, user.id, year).await?;
     Ok(web::Json(MeView {
         id: user.id,
@@ -376,8 +391,10 @@ pub async fn update_company(
     let mut conn = state.pool.get().await?;
     let admin = &admin.user;
     let group = admin.group_id;
-    let view = conn
-        .transaction::<_, ApiError, _>(async move |conn| {
+    let view = write::by(admin, group)
+        .conflict("code", "another company of this group already uses this code")
+        .publishes(Changed::Definitions)
+        .run(&mut conn, &state.changes, async move |conn| {
                 queries::lock_company_tree(conn).await?;
                 let before = queries::find_company(conn, group, id)
                     .await?
@@ -413,43 +430,33 @@ pub async fn update_company(
                             "would make a cycle: the parent is the company itself or one of its descendants",
                         ));
                     }
-                    // Same group, so the subtree's group stays as it is.
-                    diesel::update(companies::table.find(id))
-                        .set(companies::parent_id.eq(new_parent))
-                        .execute(conn)
-                        .await?;
                 }
-                let row: CompanyRow = diesel::update(companies::table.find(id))
-                    .set((
-                        companies::code.eq(patch.code.as_deref().unwrap_or(&before.code)),
-                        companies::name.eq(patch.name.as_deref().map(validation::stored_line).unwrap_or(&before.name)),
-                        companies::currency.eq(patch.currency.as_deref().unwrap_or(&before.currency)),
-                        companies::country.eq(patch.country.as_deref().unwrap_or(&before.country)),
-                        companies::benefit_tax_rule.eq(rule.as_str()),
-                        companies::qualified_discount_gp_percent.eq(new_gp),
-                        companies::line_of_business.eq(patch
-                            .line_of_business
-                            .clone()
-                            .unwrap_or(before.line_of_business.clone())),
-                        companies::updated_at.eq(diesel::dsl::now),
-                    ))
-                    .returning(CompanyRow::as_returning())
-                    .get_result(conn)
-                    .await?;
-                let view = CompanyView::from(row);
-                audit::record(
-                    conn,
-                    group,
-                    Some(admin),
-                    Change::new("company.updated", "company", id)
-                        .before(&CompanyView::from(before))
-                        .after(&view),
+                // Same group, so a new parent leaves the subtree's group as it is.
+                let changes = CompanyChanges {
+                    code: patch.code.as_deref(),
+                    name: patch.name.as_deref().map(validation::stored_line),
+                    parent_id: patch.parent_id.flatten(),
+                    currency: patch.currency.as_deref(),
+                    country: patch.country.as_deref(),
+                    benefit_tax_rule: patch.benefit_tax_rule,
+                    qualified_discount_gp_percent: gp,
+                    line_of_business: patch.line_of_business.as_ref().map(Option::as_deref),
+                };
+                let row: CompanyRow = diesel::update(
+                    companies::table
+                        .find(id)
+                        .filter(companies::group_id.eq(group)),
                 )
+                .set((changes, companies::updated_at.eq(diesel::dsl::now)))
+                .returning(CompanyRow::as_returning())
+                .get_result(conn)
                 .await?;
-                Ok(view)
+                let view = CompanyView::from(row);
+                let change = Change::new("company.updated", "company", id)
+                    .before(&CompanyView::from(before))
+                    .after(&view);
+                Ok((view, change))
             })
-        .await
-        .map_err(|e| e.explain_conflict("code", "another company of this group already uses this code"))?;
-    state.changes.publish(Changed::Definitions);
+        .await?;
     Ok(web::Json(view))
 }
