@@ -10,7 +10,7 @@ use diesel::sql_types::{Nullable, Text};
 
 use crate::domain::intercompany::Status as IntercompanyStatus;
 use crate::domain::kinds::{
-    BenefitTaxRule, ClientType, EmploymentType, LimitPeriod, OrderStatus, ProductKind,
+    BenefitTaxRule, ClientType, EmploymentType, LedgerSide, LimitPeriod, OrderStatus, ProductKind,
 };
 
 macro_rules! text_enum {
@@ -80,4 +80,5 @@ text_enum!(
     ClientType,
     BenefitTaxRule,
     IntercompanyStatus,
+    LedgerSide,
 );

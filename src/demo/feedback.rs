@@ -8,9 +8,10 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::db::schema::{employees, feedback, intercompany_orders};
+use crate::domain::intercompany::Status as IntercompanyStatus;
 use crate::error::ApiError;
 use crate::feedback::dto::OrderKind;
-use crate::feedback::queries::{self, RatedOrder};
+use crate::feedback::queries::{self, RatedOrder, RatedStatus};
 
 /// Ratings, comments and (maybe) the seller's answer, given in turn to the orders oldest first.
 const SAYINGS: &[(i16, Option<&str>, Option<&str>)] = &[
@@ -51,7 +52,7 @@ struct Delivered {
     id: Uuid,
     buyer: Uuid,
     seller: Uuid,
-    status: String,
+    status: IntercompanyStatus,
     shipped_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
@@ -101,7 +102,7 @@ pub async fn seed(conn: &mut AsyncPgConnection, group: Uuid) -> Result<usize, Ap
             seller_company_id: seller,
             employee_id: None,
             buyer_company_id: Some(buyer),
-            status,
+            status: RatedStatus::Intercompany(status),
         };
         let at = shipped_at.unwrap_or_else(chrono::Utc::now) + TimeDelta::days(1);
         let row = queries::insert(conn, group, &order, author, *rating, *comment, at).await?;

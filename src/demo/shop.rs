@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::db::schema::{companies, employees, orders, products};
 use crate::error::ApiError;
 use crate::feedback::dto::OrderKind;
-use crate::feedback::queries::{self as feedback, RatedOrder};
+use crate::feedback::queries::{self as feedback, RatedOrder, RatedStatus};
 use crate::idempotency::IdempotencyKey;
 use crate::identity::auth::Subject;
 use crate::orders::dto::OrderStatus;
@@ -147,7 +147,7 @@ pub async fn seed(
             seller_company_id: seller,
             employee_id: Some(buyer),
             buyer_company_id: None,
-            status: "fulfilled".into(),
+            status: RatedStatus::Employee(OrderStatus::Fulfilled),
         };
         let row = feedback::insert(
             conn,

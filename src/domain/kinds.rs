@@ -87,6 +87,15 @@ pub enum BenefitTaxRule {
 }
 spelled!(BenefitTaxRule { None => "none", UsIrc132 => "us_irc_132" });
 
+/// Which company of an intercompany pair a ledger entry is booked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LedgerSide {
+    Seller,
+    Buyer,
+}
+spelled!(LedgerSide { Seller => "seller", Buyer => "buyer" });
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,6 +119,7 @@ mod tests {
         agrees(&EmploymentType::ALL);
         agrees(&ClientType::ALL);
         agrees(&BenefitTaxRule::ALL);
+        agrees(&LedgerSide::ALL);
         for status in OrderStatus::ALL {
             assert_eq!(OrderStatus::parse(status.as_str()), Some(status));
         }

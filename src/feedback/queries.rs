@@ -8,6 +8,8 @@ use uuid::Uuid;
 
 use super::dto::{FeedbackView, OrderKind, ReplyView};
 use crate::db::schema::{feedback, intercompany_orders, orders};
+use crate::domain::intercompany::Status as IntercompanyStatus;
+use crate::domain::kinds::OrderStatus;
 use crate::error::ApiError;
 
 /// How long after giving it the author may change a feedback.
@@ -30,17 +32,36 @@ pub struct RatedOrder {
     pub employee_id: Option<Uuid>,
     /// Intercompany orders: the buying company.
     pub buyer_company_id: Option<Uuid>,
-    pub status: String,
+    pub status: RatedStatus,
+}
+
+/// Where the rated order is in its life, in its own kind's states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RatedStatus {
+    Employee(OrderStatus),
+    Intercompany(IntercompanyStatus),
+}
+
+impl std::fmt::Display for RatedStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Employee(status) => status.fmt(f),
+            Self::Intercompany(status) => status.fmt(f),
+        }
+    }
 }
 
 impl RatedOrder {
     /// Feedback is taken once the client has what they ordered: an employee order fulfilled,
     /// an intercompany order shipped (or already settled).
     pub fn delivered(&self) -> bool {
-        match self.kind {
-            OrderKind::Employee => self.status == "fulfilled",
-            OrderKind::Intercompany => matches!(self.status.as_str(), "shipped" | "settled"),
-        }
+        matches!(
+            self.status,
+            RatedStatus::Employee(OrderStatus::Fulfilled)
+                | RatedStatus::Intercompany(
+                    IntercompanyStatus::Shipped | IntercompanyStatus::Settled
+                )
+        )
     }
 }
 
@@ -59,7 +80,7 @@ pub async fn rated_order(
                 orders::seller_company_id,
                 orders::status,
             ))
-            .first::<(Uuid, Uuid, String)>(conn)
+            .first::<(Uuid, Uuid, OrderStatus)>(conn)
             .await
             .optional()?
             .map(|(employee, seller, status)| RatedOrder {
@@ -68,7 +89,7 @@ pub async fn rated_order(
                 seller_company_id: seller,
                 employee_id: Some(employee),
                 buyer_company_id: None,
-                status,
+                status: RatedStatus::Employee(status),
             }),
         OrderKind::Intercompany => intercompany_orders::table
             .find(target.id)
@@ -78,7 +99,7 @@ pub async fn rated_order(
                 intercompany_orders::seller_company_id,
                 intercompany_orders::status,
             ))
-            .first::<(Uuid, Uuid, String)>(conn)
+            .first::<(Uuid, Uuid, IntercompanyStatus)>(conn)
             .await
             .optional()?
             .map(|(buyer, seller, status)| RatedOrder {
@@ -87,7 +108,7 @@ pub async fn rated_order(
                 seller_company_id: seller,
                 employee_id: None,
                 buyer_company_id: Some(buyer),
-                status,
+                status: RatedStatus::Intercompany(status),
             }),
     })
 }

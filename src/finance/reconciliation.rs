@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::dto::*;
 use crate::db::statement::statement;
+use crate::domain::kinds::LedgerSide;
 use crate::domain::{fx, money};
 use crate::error::ApiError;
 use crate::identity::auth::{Authorized, Finance};
@@ -29,7 +30,7 @@ struct Adjustment {
     #[diesel(sql_type = SqlUuid)]
     counterparty_company_id: Uuid,
     #[diesel(sql_type = Text)]
-    side: String,
+    side: LedgerSide,
     #[diesel(sql_type = Numeric)]
     amount: Decimal,
     #[diesel(sql_type = Text)]
@@ -183,7 +184,7 @@ fn unmatched_of<'a>(adjustments: &'a [Adjustment], pair: &Balance) -> Vec<&'a Ad
     let of_pair: Vec<&Adjustment> = adjustments
         .iter()
         .filter(|a| {
-            let (seller, buyer) = if a.side == "seller" {
+            let (seller, buyer) = if a.side == LedgerSide::Seller {
                 (a.company_id, a.counterparty_company_id)
             } else {
                 (a.counterparty_company_id, a.company_id)
@@ -193,12 +194,12 @@ fn unmatched_of<'a>(adjustments: &'a [Adjustment], pair: &Balance) -> Vec<&'a Ad
         .collect();
     let mut countered = vec![false; of_pair.len()];
     for (i, seller_side) in of_pair.iter().enumerate() {
-        if seller_side.side != "seller" || countered[i] {
+        if seller_side.side != LedgerSide::Seller || countered[i] {
             continue;
         }
         if let Some(j) = of_pair.iter().enumerate().position(|(j, other)| {
             !countered[j]
-                && other.side == "buyer"
+                && other.side == LedgerSide::Buyer
                 && other.document_amount == seller_side.document_amount
         }) {
             countered[i] = true;

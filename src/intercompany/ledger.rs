@@ -12,6 +12,7 @@ use super::queries::{company_currency, OrderRow};
 use crate::db::schema::ledger_entries as entries;
 use crate::domain::codes::CurrencyCode;
 use crate::domain::intercompany;
+use crate::domain::kinds::LedgerSide;
 use crate::error::ApiError;
 
 /// One ledger entry about to be booked.
@@ -50,7 +51,11 @@ pub async fn post(
                 entries::order_id.eq(order),
                 entries::company_id.eq(e.company_id),
                 entries::counterparty_company_id.eq(e.counterparty_company_id),
-                entries::side.eq(if e.seller_side { "seller" } else { "buyer" }),
+                entries::side.eq(if e.seller_side {
+                    LedgerSide::Seller
+                } else {
+                    LedgerSide::Buyer
+                }),
                 entries::kind.eq(e.kind.as_str()),
                 entries::amount.eq(e.amount),
                 entries::currency.eq(e.currency.as_str()),
