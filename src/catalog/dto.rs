@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::domain::codes::CurrencyCode;
 use crate::identity::dto::{double_option, EmploymentType};
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CategoryView {
     pub id: Uuid,
     pub code: String,
@@ -44,13 +44,13 @@ pub struct PageQuery {
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CategoryDiscountView {
     pub category_id: Uuid,
     pub discount_percent: String,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TierView {
     pub id: Uuid,
     pub code: String,
@@ -170,7 +170,7 @@ pub struct PurchaseLimit {
     pub period: LimitPeriod,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PurchaseLimitView {
     pub max_quantity: i32,
     #[schema(value_type = LimitPeriod)]
@@ -180,7 +180,7 @@ pub struct PurchaseLimitView {
 }
 
 /// A product as the signed-in employee sees it; admins also get the admin fields.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ProductView {
     pub id: Uuid,
     pub sku: String,
@@ -204,7 +204,7 @@ pub struct ProductView {
     pub admin: Option<ProductAdminFields>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ProductAdminFields {
     pub unit_cost: String,
     pub stock_on_hand: i32,

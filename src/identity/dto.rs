@@ -94,7 +94,7 @@ impl BenefitTaxRule {
     }
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CompanyView {
     pub id: Uuid,
     pub code: String,
@@ -193,7 +193,7 @@ pub struct CompanyListQuery {
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct EmployeeView {
     pub id: Uuid,
     pub email: String,
@@ -280,7 +280,7 @@ pub struct EmployeeListQuery {
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AllowanceView {
     pub year: i32,
     /// The group currency.
@@ -293,7 +293,7 @@ pub struct AllowanceView {
     pub remaining: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct MeView {
     pub id: Uuid,
     pub email: String,
