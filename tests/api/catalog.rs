@@ -1,51 +1,58 @@
 //! Catalog and employee pricing over HTTP: tiers, overrides, eligibility, rounding, listing,
 //! pagination, search, stock adjustments, and index use at 10 000 products.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::TestApp;
 use diesel_async::RunQueryDsl;
-use internal_store::catalog::dto::ProductListQuery;
+use internal_store::catalog::dto::{CategoryView, ProductListQuery, ProductView, TierView};
+use internal_store::orders::dto::{OrderView, QuoteView};
 use serde_json::{json, Value};
+
+use crate::helpers::{Actor, Group, Reply, TestApp};
 
 fn items(reply: &Value) -> Vec<Value> {
     reply["items"].as_array().cloned().unwrap_or_default()
 }
 
-fn by_sku<'a>(list: &'a [Value], sku: &str) -> &'a Value {
+/// A product listing's items.
+fn products(reply: &Reply) -> Vec<ProductView> {
+    reply.items()
+}
+
+fn by_sku<'a>(list: &'a [ProductView], sku: &str) -> &'a ProductView {
     list.iter()
-        .find(|p| p["sku"] == sku)
+        .find(|p| p.sku == sku)
         .unwrap_or_else(|| panic!("{sku} not listed"))
+}
+
+/// `(discount_percent, employee_price)` of an item.
+fn price(product: &ProductView) -> (&str, &str) {
+    (&product.discount_percent, &product.employee_price)
 }
 
 #[tokio::test]
 async fn each_employee_sees_their_own_discount_and_price() {
     let app = TestApp::spawn().await;
     let group = app.bootstrap().await;
-    let electronics = app.create_category(&group.admin, "electronics").await;
-    let apparel = app.create_category(&group.admin, "apparel").await;
-    let commercial = app
-        .create_tier(
-            &group.admin,
-            "commercial",
-            "20",
-            Some("1500.00"),
-            &["direct", "outsourced"],
-        )
+    let electronics = group.category("electronics").await;
+    let apparel = group.category("apparel").await;
+    let commercial = group
+        .tier("commercial", "20")
+        .allowance("1500.00")
+        .eligible(&["direct", "outsourced"])
+        .create()
         .await;
-    let executive = app
-        .create_tier(&group.admin, "executive", "25", None, &["direct"])
+    let executive = group
+        .tier("executive", "25")
+        .eligible(&["direct"])
+        .create()
         .await;
     let override_reply = app
         .send(
             reqwest::Method::PUT,
             &format!(
                 "/api/v1/discount-tiers/{}/categories/{}",
-                commercial["id"].as_str().unwrap(),
-                electronics["id"].as_str().unwrap()
+                commercial.id, electronics.id
             ),
-            Some(&group.admin),
+            Some(&group.admin.token),
             Some(json!({"discount_percent": "10"})),
         )
         .await;
@@ -54,119 +61,53 @@ async fn each_employee_sees_their_own_discount_and_price() {
         "10"
     );
 
-    app.create_product(
-        &group.admin,
-        "TV-1",
-        &electronics,
-        &group.root_id,
-        "999.99",
-        json!({}),
-    )
-    .await;
-    app.create_product(
-        &group.admin,
-        "SHIRT-1",
-        &apparel,
-        &group.root_id,
-        "19.99",
-        json!({}),
-    )
-    .await;
-    app.create_product(
-        &group.admin,
-        "CHEAP-1",
-        &apparel,
-        &group.root_id,
-        "0.30",
-        json!({}),
-    )
-    .await;
+    group.product("TV-1", &electronics, "999.99").create().await;
+    group.product("SHIRT-1", &apparel, "19.99").create().await;
+    group.product("CHEAP-1", &apparel, "0.30").create().await;
 
-    let (_, commercial_token) = app
-        .create_shopper(
-            &group.admin,
-            &group.root_id,
-            "c@jkl.example",
-            Some(&commercial),
-            "direct",
-        )
+    let commercial_token = group
+        .employee("c@jkl.example")
+        .tier(&commercial)
+        .create()
         .await;
-    let (_, executive_direct) = app
-        .create_shopper(
-            &group.admin,
-            &group.root_id,
-            "e@jkl.example",
-            Some(&executive),
-            "direct",
-        )
+    let executive_direct = group
+        .employee("e@jkl.example")
+        .tier(&executive)
+        .create()
         .await;
-    let (_, executive_outsourced) = app
-        .create_shopper(
-            &group.admin,
-            &group.root_id,
-            "o@jkl.example",
-            Some(&executive),
-            "outsourced",
-        )
+    let executive_outsourced = group
+        .employee("o@jkl.example")
+        .tier(&executive)
+        .employment("outsourced")
+        .create()
         .await;
-    let (_, no_tier) = app
-        .create_shopper(
-            &group.admin,
-            &group.root_id,
-            "n@jkl.example",
-            None,
-            "direct",
-        )
-        .await;
+    let no_tier = group.employee("n@jkl.example").create().await;
 
-    let list = items(
-        app.get("/api/v1/products", &commercial_token)
-            .await
-            .assert_status(200),
-    );
+    let reply = commercial_token.get("/api/v1/products").await;
+    let list = products(&reply);
     // Category override (10 %) beats the tier default (20 %).
     let tv = by_sku(&list, "TV-1");
-    assert_eq!(
-        (
-            tv["discount_percent"].as_str(),
-            tv["employee_price"].as_str()
-        ),
-        (Some("10"), Some("899.99"))
-    );
-    assert_eq!(tv["list_price"], "999.99");
-    assert_eq!(tv["currency"], "USD");
+    assert_eq!(price(tv), ("10", "899.99"));
+    assert_eq!(tv.list_price, "999.99");
+    assert_eq!(tv.currency, "USD");
     let shirt = by_sku(&list, "SHIRT-1");
-    assert_eq!(
-        (
-            shirt["discount_percent"].as_str(),
-            shirt["employee_price"].as_str()
-        ),
-        (Some("20"), Some("15.99"))
-    );
-    // Admin-only fields are not shown to employees.
-    assert!(tv.get("unit_cost").is_none() && tv.get("stock_on_hand").is_none());
-    assert_eq!(tv["stock_available"], 100);
+    assert_eq!(price(shirt), ("20", "15.99"));
+    // Admin-only fields are not shown to employees (on the wire).
+    let wire = items(&reply.body);
+    let tv_wire = wire.iter().find(|p| p["sku"] == "TV-1").unwrap();
+    assert!(tv_wire.get("unit_cost").is_none() && tv_wire.get("stock_on_hand").is_none());
+    assert!(tv.admin.is_none());
+    assert_eq!(tv.stock_available, 100);
 
-    let list = items(
-        app.get("/api/v1/products", &executive_direct)
-            .await
-            .assert_status(200),
-    );
+    let list = products(&executive_direct.get("/api/v1/products").await);
     // 15 % would be 0.045 → 0.05 (half away from zero); 25 % of 0.30 = 0.075 → 0.08.
-    assert_eq!(by_sku(&list, "CHEAP-1")["employee_price"], "0.22");
-    assert_eq!(by_sku(&list, "TV-1")["employee_price"], "749.99");
+    assert_eq!(by_sku(&list, "CHEAP-1").employee_price, "0.22");
+    assert_eq!(by_sku(&list, "TV-1").employee_price, "749.99");
 
     // The executive tier is closed to outsourced staff, and no tier means no discount.
-    for token in [&executive_outsourced, &no_tier] {
-        let list = items(app.get("/api/v1/products", token).await.assert_status(200));
-        let tv = by_sku(&list, "TV-1");
-        assert_eq!(
-            (
-                tv["discount_percent"].as_str(),
-                tv["employee_price"].as_str()
-            ),
-            (Some("0"), Some("999.99"))
-        );
+    for who in [&executive_outsourced, &no_tier] {
+        let list = products(&who.get("/api/v1/products").await);
+        assert_eq!(price(by_sku(&list, "TV-1")), ("0", "999.99"));
     }
 }
 
@@ -174,64 +115,38 @@ async fn each_employee_sees_their_own_discount_and_price() {
 async fn half_up_rounding_and_zero_decimal_currencies() {
     let app = TestApp::spawn().await;
     let group = app.bootstrap().await;
-    let category = app.create_category(&group.admin, "misc").await;
-    let tier = app
-        .create_tier(
-            &group.admin,
-            "operational",
-            "15",
-            None,
-            &["direct", "outsourced"],
-        )
+    let category = group.category("misc").await;
+    let tier = group
+        .tier("operational", "15")
+        .eligible(&["direct", "outsourced"])
+        .create()
         .await;
-    let japan = app
-        .create_company(&group.admin, "JKL-JP", Some(&group.root_id), "JPY")
+    let japan = group.company("JKL-JP").currency("JPY").create().await;
+    group.product("PEN-1", &category, "0.30").create().await;
+    group
+        .product("TEA-JP", &category, "1250")
+        .seller(&japan)
+        .create()
         .await;
-    app.create_product(
-        &group.admin,
-        "PEN-1",
-        &category,
-        &group.root_id,
-        "0.30",
-        json!({}),
-    )
-    .await;
-    app.create_product(
-        &group.admin,
-        "TEA-JP",
-        &category,
-        japan["id"].as_str().unwrap(),
-        "1250",
-        json!({}),
-    )
-    .await;
-    let (_, token) = app
-        .create_shopper(
-            &group.admin,
-            &group.root_id,
-            "s@jkl.example",
-            Some(&tier),
-            "direct",
-        )
-        .await;
-    let list = items(app.get("/api/v1/products", &token).await.assert_status(200));
+    let shopper = group.employee("s@jkl.example").tier(&tier).create().await;
+    let list = products(&shopper.get("/api/v1/products").await);
     // 15 % of 0.30 = 0.045 → discount 0.05 (banker's rounding would say 0.04).
-    assert_eq!(by_sku(&list, "PEN-1")["employee_price"], "0.25");
+    assert_eq!(by_sku(&list, "PEN-1").employee_price, "0.25");
     let tea = by_sku(&list, "TEA-JP");
     assert_eq!(
         (
-            tea["currency"].as_str(),
-            tea["list_price"].as_str(),
-            tea["employee_price"].as_str()
+            tea.currency.as_str(),
+            tea.list_price.as_str(),
+            tea.employee_price.as_str()
         ),
-        (Some("JPY"), Some("1250"), Some("1062"))
+        ("JPY", "1250", "1062")
     );
     // A JPY price with decimals is refused.
     let reply = app
         .post(
             "/api/v1/products",
             &group.admin,
-            json!({"sku": "BAD-JP", "name": "Bad", "category_id": category["id"], "seller_company_id": japan["id"],
+            json!({"sku": "BAD-JP", "name": "Bad", "category_id": category.id, "seller_company_id": japan.id,
                    "kind": "goods", "list_price": "10.5", "unit_cost": "1"}),
         )
         .await;
@@ -243,159 +158,87 @@ async fn half_up_rounding_and_zero_decimal_currencies() {
 async fn hidden_products_are_invisible_to_employees_but_not_to_admins() {
     let app = TestApp::spawn().await;
     let group = app.bootstrap().await;
-    let category = app.create_category(&group.admin, "misc").await;
-    let visible = app
-        .create_product(
-            &group.admin,
-            "VISIBLE",
-            &category,
-            &group.root_id,
-            "10.00",
-            json!({}),
-        )
+    let category = group.category("misc").await;
+    let visible = group.product("VISIBLE", &category, "10.00").create().await;
+    let inactive = group
+        .product("INACTIVE", &category, "10.00")
+        .with(json!({"active": false}))
+        .create()
         .await;
-    let inactive = app
-        .create_product(
-            &group.admin,
-            "INACTIVE",
-            &category,
-            &group.root_id,
-            "10.00",
-            json!({"active": false}),
-        )
-        .await;
-    let internal = app
-        .create_product(
-            &group.admin,
-            "IC-ONLY",
-            &category,
-            &group.root_id,
-            "10.00",
-            json!({"employee_eligible": false}),
-        )
+    let internal = group
+        .product("IC-ONLY", &category, "10.00")
+        .with(json!({"employee_eligible": false}))
+        .create()
         .await;
     // Another group's product, even visible there, never shows to this group.
     let other_group = app
         .bootstrap_group("OTHERCO", "USD", "admin@otherco.example")
         .await;
-    let other_category = app.create_category(&other_group.admin, "misc").await;
-    let foreign = app
-        .create_product(
-            &other_group.admin,
-            "FOREIGN",
-            &other_category,
-            &other_group.root_id,
-            "10.00",
-            json!({}),
-        )
+    let other_category = other_group.category("misc").await;
+    let foreign = other_group
+        .product("FOREIGN", &other_category, "10.00")
+        .create()
         .await;
-    let (_, token) = app
-        .create_shopper(
-            &group.admin,
-            &group.root_id,
-            "s@jkl.example",
-            None,
-            "direct",
-        )
-        .await;
+    let token = group.employee("s@jkl.example").create().await;
 
-    let skus: Vec<String> = items(app.get("/api/v1/products", &token).await.assert_status(200))
-        .iter()
-        .map(|p| p["sku"].as_str().unwrap().to_owned())
+    let skus: Vec<String> = products(&token.get("/api/v1/products").await)
+        .into_iter()
+        .map(|p| p.sku)
         .collect();
     assert_eq!(skus, vec!["VISIBLE"]);
     for hidden in [&inactive, &internal, &foreign] {
-        app.get(
-            &format!("/api/v1/products/{}", hidden["id"].as_str().unwrap()),
-            &token,
-        )
-        .await
-        .assert_problem(404, "not_found");
+        app.get(&format!("/api/v1/products/{}", hidden.id), &token)
+            .await
+            .assert_problem(404, "not_found");
     }
     let mine = app
-        .get(
-            &format!("/api/v1/products/{}", visible["id"].as_str().unwrap()),
-            &token,
-        )
+        .get(&format!("/api/v1/products/{}", visible.id), &token)
         .await;
-    assert_eq!(mine.assert_status(200)["sku"], "VISIBLE");
-    let admin_view = app
-        .get(
-            &format!("/api/v1/products/{}", inactive["id"].as_str().unwrap()),
-            &group.admin,
-        )
-        .await;
-    let admin_view = admin_view.assert_status(200);
-    assert_eq!(admin_view["active"], false);
-    assert_eq!(admin_view["unit_cost"], "0.00");
+    assert_eq!(mine.typed::<ProductView>(200).sku, "VISIBLE");
+    let admin_view = group.admin.product(&inactive).await.admin.unwrap();
+    assert!(!admin_view.active);
+    assert_eq!(admin_view.unit_cost, "0.00");
     // Not even this group's admin sees another group's product.
-    app.get(
-        &format!("/api/v1/products/{}", foreign["id"].as_str().unwrap()),
-        &group.admin,
-    )
-    .await
-    .assert_problem(404, "not_found");
+    app.get(&format!("/api/v1/products/{}", foreign.id), &group.admin)
+        .await
+        .assert_problem(404, "not_found");
 }
 
 #[tokio::test]
 async fn walking_the_cursor_visits_every_product_once_and_filters_work() {
     let app = TestApp::spawn().await;
     let group = app.bootstrap().await;
-    let tools = app.create_category(&group.admin, "tools").await;
-    let toys = app.create_category(&group.admin, "toys").await;
-    let abc = app
-        .create_company(&group.admin, "ABC", Some(&group.root_id), "USD")
-        .await;
+    let tools = group.category("tools").await;
+    let toys = group.category("toys").await;
+    let abc = group.company("ABC").create().await;
     let mut expected = Vec::new();
     for n in 0..7 {
         let category = if n % 2 == 0 { &tools } else { &toys };
-        let seller = if n < 4 {
-            group.root_id.clone()
-        } else {
-            abc["id"].as_str().unwrap().to_owned()
-        };
+        let seller = if n < 4 { group.root_id } else { abc.id };
         let sku = format!("SKU-{n:02}");
-        app.create_product(
-            &group.admin,
-            &sku,
-            category,
-            &seller,
-            "5.00",
-            json!({"name": format!("Item {n} 50%_off")}),
-        )
-        .await;
+        group
+            .product(&sku, category, "5.00")
+            .seller(seller)
+            .with(json!({"name": format!("Item {n} 50%_off")}))
+            .create()
+            .await;
         expected.push(sku);
     }
-    app.create_product(
-        &group.admin,
-        "HIDDEN",
-        &tools,
-        &group.root_id,
-        "5.00",
-        json!({"active": false}),
-    )
-    .await;
-    let (_, token) = app
-        .create_shopper(
-            &group.admin,
-            &group.root_id,
-            "s@jkl.example",
-            None,
-            "direct",
-        )
+    group
+        .product("HIDDEN", &tools, "5.00")
+        .with(json!({"active": false}))
+        .create()
         .await;
+    let token = group.employee("s@jkl.example").create().await;
 
     let mut seen = Vec::new();
     let mut path = "/api/v1/products?limit=2".to_owned();
     loop {
-        let page = app.get(&path, &token).await.assert_status(200).clone();
-        assert!(items(&page).len() <= 2);
-        seen.extend(
-            items(&page)
-                .iter()
-                .map(|p| p["sku"].as_str().unwrap().to_owned()),
-        );
-        match page["next_cursor"].as_str() {
+        let page = token.get(&path).await;
+        let listed = products(&page);
+        assert!(listed.len() <= 2);
+        seen.extend(listed.into_iter().map(|p| p.sku));
+        match page.body["next_cursor"].as_str() {
             Some(cursor) => path = format!("/api/v1/products?limit=2&cursor={cursor}"),
             None => break,
         }
@@ -405,26 +248,20 @@ async fn walking_the_cursor_visits_every_product_once_and_filters_work() {
     let count = |reply: &Value| items(reply).len();
     let by_category = app
         .get(
-            &format!(
-                "/api/v1/products?category_id={}",
-                tools["id"].as_str().unwrap()
-            ),
+            &format!("/api/v1/products?category_id={}", tools.id),
             &token,
         )
         .await;
     assert_eq!(count(by_category.assert_status(200)), 4);
     let by_seller = app
         .get(
-            &format!(
-                "/api/v1/products?seller_company_id={}",
-                abc["id"].as_str().unwrap()
-            ),
+            &format!("/api/v1/products?seller_company_id={}", abc.id),
             &token,
         )
         .await;
     assert_eq!(count(by_seller.assert_status(200)), 3);
     let by_name = app.get("/api/v1/products?q=item%203", &token).await;
-    assert_eq!(items(by_name.assert_status(200))[0]["sku"], "SKU-03");
+    assert_eq!(products(&by_name)[0].sku, "SKU-03");
     let by_sku = app.get("/api/v1/products?q=sku-0", &token).await;
     assert_eq!(count(by_sku.assert_status(200)), 7);
     // `%` and `_` are literal, not wildcards.
@@ -460,18 +297,13 @@ async fn walking_the_cursor_visits_every_product_once_and_filters_work() {
 async fn stock_adjustments_never_go_below_zero_and_are_audited() {
     let app = TestApp::spawn().await;
     let group = app.bootstrap().await;
-    let category = app.create_category(&group.admin, "misc").await;
-    let product = app
-        .create_product(
-            &group.admin,
-            "WIDGET",
-            &category,
-            &group.root_id,
-            "1.00",
-            json!({"stock_on_hand": 2}),
-        )
+    let category = group.category("misc").await;
+    let product = group
+        .product("WIDGET", &category, "1.00")
+        .stock(2)
+        .create()
         .await;
-    let id = product["id"].as_str().unwrap();
+    let id = product.id;
     let path = format!("/api/v1/products/{id}/stock");
     let added = app
         .post(
@@ -480,7 +312,8 @@ async fn stock_adjustments_never_go_below_zero_and_are_audited() {
             json!({"delta": 5, "reason": "delivery 4711"}),
         )
         .await;
-    assert_eq!(added.assert_status(200)["stock_on_hand"], 7);
+    let added = added.typed::<ProductView>(200).admin.unwrap();
+    assert_eq!(added.stock_on_hand, 7);
     let removed = app
         .post(
             &path,
@@ -488,7 +321,7 @@ async fn stock_adjustments_never_go_below_zero_and_are_audited() {
             json!({"delta": -7, "reason": "stocktake"}),
         )
         .await;
-    assert_eq!(removed.assert_status(200)["stock_available"], 0);
+    assert_eq!(removed.typed::<ProductView>(200).stock_available, 0);
     app.post(
         &path,
         &group.admin,
@@ -499,15 +332,7 @@ async fn stock_adjustments_never_go_below_zero_and_are_audited() {
     app.post(&path, &group.admin, json!({"delta": 1, "reason": " "}))
         .await
         .assert_problem(422, "validation_failed");
-    let (_, token) = app
-        .create_shopper(
-            &group.admin,
-            &group.root_id,
-            "s@jkl.example",
-            None,
-            "direct",
-        )
-        .await;
+    let token = group.employee("s@jkl.example").create().await;
     app.post(&path, &token, json!({"delta": 1, "reason": "mine"}))
         .await
         .assert_problem(403, "forbidden");
@@ -541,21 +366,13 @@ async fn stock_adjustments_never_go_below_zero_and_are_audited() {
 async fn product_and_tier_rules() {
     let app = TestApp::spawn().await;
     let group = app.bootstrap().await;
-    let category = app.create_category(&group.admin, "misc").await;
-    app.create_product(
-        &group.admin,
-        "DUP",
-        &category,
-        &group.root_id,
-        "1.00",
-        json!({}),
-    )
-    .await;
+    let category = group.category("misc").await;
+    group.product("DUP", &category, "1.00").create().await;
     let dup = app
         .post(
             "/api/v1/products",
             &group.admin,
-            json!({"sku": "DUP", "name": "Again", "category_id": category["id"], "seller_company_id": group.root_id,
+            json!({"sku": "DUP", "name": "Again", "category_id": category.id, "seller_company_id": group.root_id,
                    "kind": "goods", "list_price": "1.00", "unit_cost": "0.50"}),
         )
         .await;
@@ -564,7 +381,7 @@ async fn product_and_tier_rules() {
         .post(
             "/api/v1/products",
             &group.admin,
-            json!({"sku": "BAD", "name": "Bad", "category_id": category["id"], "seller_company_id": group.root_id,
+            json!({"sku": "BAD", "name": "Bad", "category_id": category.id, "seller_company_id": group.root_id,
                    "kind": "goods", "list_price": "1.005", "unit_cost": "-1", "purchase_limit": {"max_quantity": 0, "period": "month"}}),
         )
         .await;
@@ -588,40 +405,28 @@ async fn product_and_tier_rules() {
     )
     .await
     .assert_problem(422, "validation_failed");
-    let tier = app
-        .create_tier(&group.admin, "T1", "12.5", Some("100.00"), &["direct"])
+    let tier = group
+        .tier("T1", "12.5")
+        .allowance("100.00")
+        .eligible(&["direct"])
+        .create()
         .await;
-    assert_eq!(tier["discount_percent"], "12.5");
-    assert_eq!(tier["annual_allowance"], "100.00");
+    assert_eq!(tier.discount_percent, "12.5");
+    assert_eq!(tier.annual_allowance.as_deref(), Some("100.00"));
     let patched = app
         .patch(
-            &format!("/api/v1/discount-tiers/{}", tier["id"].as_str().unwrap()),
+            &format!("/api/v1/discount-tiers/{}", tier.id),
             &group.admin,
             json!({"annual_allowance": null}),
         )
         .await;
-    assert!(patched.assert_status(200)["annual_allowance"].is_null());
-    let (_, token) = app
-        .create_shopper(
-            &group.admin,
-            &group.root_id,
-            "s@jkl.example",
-            None,
-            "direct",
-        )
-        .await;
+    assert!(patched.typed::<TierView>(200).annual_allowance.is_none());
+    let token = group.employee("s@jkl.example").create().await;
     app.get("/api/v1/discount-tiers", &token)
         .await
         .assert_problem(403, "forbidden");
-    assert_eq!(
-        items(
-            app.get("/api/v1/categories", &token)
-                .await
-                .assert_status(200)
-        )
-        .len(),
-        1
-    );
+    let categories: Vec<CategoryView> = token.get("/api/v1/categories").await.items();
+    assert_eq!(categories.len(), 1);
 }
 
 #[derive(diesel::QueryableByName)]
@@ -635,14 +440,14 @@ struct PlanLine {
 async fn the_listing_uses_indexes_at_ten_thousand_products() {
     let app = TestApp::spawn().await;
     let group = app.bootstrap().await;
-    let category = app.create_category(&group.admin, "bulk").await;
+    let category = group.category("bulk").await;
     let mut conn = app.db.connect().await;
     diesel::sql_query(format!(
         "INSERT INTO products (group_id, sku, name, category_id, seller_company_id, kind, list_price, unit_cost, stock_on_hand, active) \
          SELECT '{}', 'BULK-' || lpad(n::text, 5, '0'), 'Item ' || md5(n::text), '{}', '{}', 'goods', 10 + n % 90, 5, 100, n % 10 <> 0 \
          FROM generate_series(1, 10000) AS n",
         group.root_id,
-        category["id"].as_str().unwrap(),
+        category.id,
         group.root_id
     ))
     .execute(&mut conn)
@@ -663,12 +468,14 @@ async fn the_listing_uses_indexes_at_ten_thousand_products() {
         .await
         .unwrap();
     let needle = needle[0].needle.clone();
-    let group_id: uuid::Uuid = group.root_id.parse().unwrap();
-    let tier = app
-        .create_tier(&group.admin, "bulk", "15", None, &["direct"])
+    let group_id = group.root_id;
+    let tier = group
+        .tier("bulk", "15")
+        .eligible(&["direct"])
+        .create()
         .await;
-    let tier_id: uuid::Uuid = tier["id"].as_str().unwrap().parse().unwrap();
-    let category_id: uuid::Uuid = category["id"].as_str().unwrap().parse().unwrap();
+    let tier_id = tier.id;
+    let category_id = category.id;
     let query = |category: Option<uuid::Uuid>, seller: Option<uuid::Uuid>, q: Option<&str>| {
         ProductListQuery {
             category_id: category,
@@ -763,12 +570,12 @@ async fn the_listing_uses_indexes_at_ten_thousand_products() {
 async fn eventually(
     app: &TestApp,
     path: &str,
-    token: &str,
-    check: impl Fn(&common::Reply) -> bool,
+    who: &Actor,
+    check: impl Fn(&Reply) -> bool,
 ) -> std::time::Duration {
     let started = std::time::Instant::now();
     loop {
-        let reply = app.get(path, token).await;
+        let reply = app.get(path, who).await;
         if check(&reply) {
             return started.elapsed();
         }
@@ -781,71 +588,56 @@ async fn eventually(
     }
 }
 
-fn listed_field(reply: &common::Reply, sku: &str, field: &str) -> Value {
-    by_sku(&items(&reply.body), sku)[field].clone()
+fn listed(reply: &Reply, sku: &str) -> ProductView {
+    by_sku(&products(reply), sku).clone()
 }
 
 /// Two instances on one database, with a group, a `tools` category and a 10 % tier for direct
 /// staff.
-async fn two_instances_with_a_tier() -> (TestApp, TestApp, common::Group, Value, Value) {
+async fn two_instances_with_a_tier() -> (TestApp, TestApp, Group, CategoryView, TierView) {
     let a = TestApp::spawn().await;
     let b = a.another_instance().await;
     let group = a.bootstrap().await;
-    let category = a.create_category(&group.admin, "tools").await;
-    let tier = a
-        .create_tier(&group.admin, "ops", "10", None, &["direct"])
-        .await;
+    let category = group.category("tools").await;
+    let tier = group.tier("ops", "10").eligible(&["direct"]).create().await;
     (a, b, group, category, tier)
 }
 
 #[tokio::test]
 async fn listing_changes_reach_every_instance() {
     let (a, b, group, category, tier) = two_instances_with_a_tier().await;
-    let product = a
-        .create_product(
-            &group.admin,
-            "DRILL-1",
-            &category,
-            &group.root_id,
-            "100.00",
-            json!({}),
-        )
-        .await;
-    let (shopper, token) = a
-        .create_shopper(
-            &group.admin,
-            &group.root_id,
-            "s@jkl.example",
-            Some(&tier),
-            "direct",
-        )
+    let product = group.product("DRILL-1", &category, "100.00").create().await;
+    let (shopper, token) = group
+        .employee("s@jkl.example")
+        .tier(&tier)
+        .create_viewed()
         .await;
     let list = "/api/v1/products";
     for app in [&a, &b] {
         let reply = app.get(list, &token).await;
-        assert_eq!(listed_field(&reply, "DRILL-1", "employee_price"), "90.00");
+        assert_eq!(listed(&reply, "DRILL-1").employee_price, "90.00");
     }
 
     // A price change: the instance that made it shows it at once, the other one as soon as
     // the notification arrives.
-    let product_path = format!("/api/v1/products/{}", product["id"].as_str().unwrap());
+    let product_path = format!("/api/v1/products/{}", product.id);
     a.patch(&product_path, &group.admin, json!({"list_price": "200.00"}))
         .await
         .assert_status(200);
     let reply = a.get(list, &token).await;
-    assert_eq!(listed_field(&reply, "DRILL-1", "employee_price"), "180.00");
+    assert_eq!(listed(&reply, "DRILL-1").employee_price, "180.00");
     eventually(&b, list, &token, |r| {
-        listed_field(r, "DRILL-1", "employee_price") == "180.00"
+        listed(r, "DRILL-1").employee_price == "180.00"
     })
     .await;
 
     // A tier change reprices every page of that tier.
-    let tier_path = format!("/api/v1/discount-tiers/{}", tier["id"].as_str().unwrap());
+    let tier_path = format!("/api/v1/discount-tiers/{}", tier.id);
     a.patch(&tier_path, &group.admin, json!({"discount_percent": "20"}))
         .await
         .assert_status(200);
     eventually(&b, list, &token, |r| {
-        listed_field(r, "DRILL-1", "employee_price") == "160.00"
+        listed(r, "DRILL-1").employee_price == "160.00"
     })
     .await;
 
@@ -860,7 +652,7 @@ async fn listing_changes_reach_every_instance() {
     eventually(&b, list, &token, |r| items(&r.body).is_empty()).await;
 
     // A deactivated employee is turned away by every instance, cached or not.
-    let employee_path = format!("/api/v1/employees/{}", shopper["id"].as_str().unwrap());
+    let employee_path = format!("/api/v1/employees/{}", shopper.id);
     a.patch(&employee_path, &group.admin, json!({"active": false}))
         .await
         .assert_status(200);
@@ -878,28 +670,12 @@ async fn listing_changes_reach_every_instance() {
 async fn repeated_pages_come_from_the_cache_until_a_reconnected_listener_drops_them() {
     let app = TestApp::spawn().await;
     let group = app.bootstrap().await;
-    let category = app.create_category(&group.admin, "tools").await;
-    app.create_product(
-        &group.admin,
-        "SAW-1",
-        &category,
-        &group.root_id,
-        "10.00",
-        json!({}),
-    )
-    .await;
-    let (_, token) = app
-        .create_shopper(
-            &group.admin,
-            &group.root_id,
-            "s@jkl.example",
-            None,
-            "direct",
-        )
-        .await;
+    let category = group.category("tools").await;
+    group.product("SAW-1", &category, "10.00").create().await;
+    let token = group.employee("s@jkl.example").create().await;
     let list = "/api/v1/products";
     let reply = app.get(list, &token).await;
-    assert_eq!(listed_field(&reply, "SAW-1", "name"), "Product SAW-1");
+    assert_eq!(listed(&reply, "SAW-1").name, "Product SAW-1");
 
     // A change that sends no notification (triggers suppressed, as a replica would apply it)
     // stays invisible: the page is served from the cache, not read again.
@@ -913,7 +689,7 @@ async fn repeated_pages_come_from_the_cache_until_a_reconnected_listener_drops_t
         .await
         .unwrap();
     let reply = app.get(list, &token).await;
-    assert_eq!(listed_field(&reply, "SAW-1", "name"), "Product SAW-1");
+    assert_eq!(listed(&reply, "SAW-1").name, "Product SAW-1");
     // The metrics say so too (sampled once a second).
     tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
     let metrics = app.metrics().await;
@@ -938,12 +714,12 @@ async fn repeated_pages_come_from_the_cache_until_a_reconnected_listener_drops_t
     assert_eq!(terminated.len(), 1);
     assert!(terminated[0].done);
     eventually(&app, list, &token, |r| {
-        listed_field(r, "SAW-1", "name") == "Renamed saw"
+        listed(r, "SAW-1").name == "Renamed saw"
     })
     .await;
     app.until_listing_cache_is_connected().await;
     let reply = app.get(list, &token).await;
-    assert_eq!(listed_field(&reply, "SAW-1", "name"), "Renamed saw");
+    assert_eq!(listed(&reply, "SAW-1").name, "Renamed saw");
 }
 
 #[derive(diesel::QueryableByName)]
@@ -955,59 +731,55 @@ struct Terminated {
 #[tokio::test]
 async fn cached_pages_keep_stock_fresh_and_limits_personal() {
     let (a, b, group, category, tier) = two_instances_with_a_tier().await;
-    let hammer = a
-        .create_product(
-            &group.admin,
-            "HAMMER-1",
-            &category,
-            &group.root_id,
-            "10.00",
-            json!({"stock_on_hand": 50, "purchase_limit": {"max_quantity": 5, "period": "month"}}),
-        )
+    let hammer = group
+        .product("HAMMER-1", &category, "10.00")
+        .stock(50)
+        .limit(5, "month")
+        .create()
         .await;
     let mut tokens = Vec::new();
     for email in ["ann@jkl.example", "bob@jkl.example"] {
-        let (_, token) = a
-            .create_shopper(&group.admin, &group.root_id, email, Some(&tier), "direct")
-            .await;
+        let token = group.employee(email).tier(&tier).create().await;
         tokens.push(token);
     }
     let (ann, bob) = (&tokens[0], &tokens[1]);
     let list = "/api/v1/products";
     for token in [ann, bob] {
         let reply = a.get(list, token).await;
-        assert_eq!(listed_field(&reply, "HAMMER-1", "stock_available"), 50);
+        assert_eq!(listed(&reply, "HAMMER-1").stock_available, 50);
         assert_eq!(
-            listed_field(&reply, "HAMMER-1", "purchase_limit")["remaining"],
+            listed(&reply, "HAMMER-1").purchase_limit.unwrap().remaining,
             5
         );
     }
 
     // An order through this instance shows at once: in the stock everyone sees, and in the
     // buyer's own remaining limit only (both share one cached page).
-    a.place_order(ann, "ann-1", &[(&hammer, 2)])
+    ann.on(&a)
+        .order("ann-1", [(&hammer, 2)])
         .await
         .assert_status(201);
     let reply = a.get(list, ann).await;
-    assert_eq!(listed_field(&reply, "HAMMER-1", "stock_available"), 48);
+    assert_eq!(listed(&reply, "HAMMER-1").stock_available, 48);
     assert_eq!(
-        listed_field(&reply, "HAMMER-1", "purchase_limit")["remaining"],
+        listed(&reply, "HAMMER-1").purchase_limit.unwrap().remaining,
         3
     );
     let reply = a.get(list, bob).await;
-    assert_eq!(listed_field(&reply, "HAMMER-1", "stock_available"), 48);
+    assert_eq!(listed(&reply, "HAMMER-1").stock_available, 48);
     assert_eq!(
-        listed_field(&reply, "HAMMER-1", "purchase_limit")["remaining"],
+        listed(&reply, "HAMMER-1").purchase_limit.unwrap().remaining,
         5
     );
 
     // An order through another instance shows within the cache's age limit (1 s here).
-    b.place_order(bob, "bob-1", &[(&hammer, 1)])
+    bob.on(&b)
+        .order("bob-1", [(&hammer, 1)])
         .await
         .assert_status(201);
     let waited = eventually(&a, list, bob, |r| {
-        listed_field(r, "HAMMER-1", "stock_available") == 47
-            && listed_field(r, "HAMMER-1", "purchase_limit")["remaining"] == 4
+        listed(r, "HAMMER-1").stock_available == 47
+            && listed(r, "HAMMER-1").purchase_limit.unwrap().remaining == 4
     })
     .await;
     assert!(
@@ -1024,21 +796,16 @@ async fn cached_pages_keep_stock_fresh_and_limits_personal() {
 async fn a_catalog_created_through_the_api_is_analysed_within_seconds() {
     let app = TestApp::spawn().await;
     let group = app.bootstrap().await;
-    let category = app.create_category(&group.admin, "BULK").await;
+    let category = group.category("BULK").await;
     let count = usize::try_from(internal_store::db::statistics::MIN_CHANGES).unwrap() + 20;
     let mut pending = futures_util::stream::FuturesUnordered::new();
     for n in 0..count {
-        let (app, admin, category, seller) = (&app, &group.admin, &category, &group.root_id);
+        let (group, category) = (&group, &category);
         pending.push(async move {
-            app.create_product(
-                admin,
-                &format!("BULK-{n:05}"),
-                category,
-                seller,
-                "1.00",
-                json!({}),
-            )
-            .await
+            group
+                .product(&format!("BULK-{n:05}"), category, "1.00")
+                .create()
+                .await
         });
         if pending.len() >= 8 {
             futures_util::StreamExt::next(&mut pending).await;
@@ -1079,9 +846,9 @@ async fn a_catalog_created_through_the_api_is_analysed_within_seconds() {
 async fn malformed_and_huge_amounts_are_422_with_the_field_path() {
     let app = TestApp::spawn().await;
     let group = app.bootstrap().await;
-    let category = app.create_category(&group.admin, "misc").await;
+    let category = group.category("misc").await;
     let product = |price: Value| {
-        json!({"sku": "BAD", "name": "Bad", "category_id": category["id"],
+        json!({"sku": "BAD", "name": "Bad", "category_id": category.id,
                "seller_company_id": group.root_id, "kind": "goods",
                "list_price": price, "unit_cost": "0"})
     };
@@ -1116,18 +883,12 @@ async fn malformed_and_huge_amounts_are_422_with_the_field_path() {
     reply.assert_problem(422, "validation_failed");
     assert_eq!(reply.body["errors"][0]["field"], "unit_cost");
 
-    let created = app
-        .create_product(
-            &group.admin,
-            "OK",
-            &category,
-            &group.root_id,
-            "9999999999999.99",
-            json!({}),
-        )
+    let created = group
+        .product("OK", &category, "9999999999999.99")
+        .create()
         .await;
-    assert_eq!(created["list_price"], "9999999999999.99");
-    let path = format!("/api/v1/products/{}", created["id"].as_str().unwrap());
+    assert_eq!(created.list_price, "9999999999999.99");
+    let path = format!("/api/v1/products/{}", created.id);
     for bad in ["1e28", "10000000000000.00", "0.001"] {
         let reply = app
             .patch(&path, &group.admin, json!({"list_price": bad}))
@@ -1151,12 +912,15 @@ async fn malformed_and_huge_amounts_are_422_with_the_field_path() {
         reply.assert_problem(422, "validation_failed");
         assert_eq!(reply.body["errors"][0]["field"], field, "{}", reply.body);
     }
-    let staff = app
-        .create_tier(&group.admin, "staff", "12.5", Some("1000.00"), &["direct"])
+    let staff = group
+        .tier("staff", "12.5")
+        .allowance("1000.00")
+        .eligible(&["direct"])
+        .create()
         .await;
     let reply = app
         .patch(
-            &format!("/api/v1/discount-tiers/{}", staff["id"].as_str().unwrap()),
+            &format!("/api/v1/discount-tiers/{}", staff.id),
             &group.admin,
             json!({"annual_allowance": "1.001"}),
         )
@@ -1168,10 +932,9 @@ async fn malformed_and_huge_amounts_are_422_with_the_field_path() {
             reqwest::Method::PUT,
             &format!(
                 "/api/v1/discount-tiers/{}/categories/{}",
-                staff["id"].as_str().unwrap(),
-                category["id"].as_str().unwrap()
+                staff.id, category.id
             ),
-            Some(&group.admin),
+            Some(&group.admin.token),
             Some(json!({"discount_percent": "15%"})),
         )
         .await;
@@ -1189,9 +952,9 @@ async fn malformed_and_huge_amounts_are_422_with_the_field_path() {
 async fn stock_is_bounded_and_the_largest_order_prices_without_overflow() {
     let app = TestApp::spawn().await;
     let group = app.bootstrap().await;
-    let category = app.create_category(&group.admin, "misc").await;
+    let category = group.category("misc").await;
     let body = |stock: i64| {
-        json!({"sku": "S", "name": "S", "category_id": category["id"],
+        json!({"sku": "S", "name": "S", "category_id": category.id,
                "seller_company_id": group.root_id, "kind": "goods",
                "list_price": "1.00", "unit_cost": "0", "stock_on_hand": stock})
     };
@@ -1200,17 +963,12 @@ async fn stock_is_bounded_and_the_largest_order_prices_without_overflow() {
         .await;
     reply.assert_problem(422, "validation_failed");
     assert_eq!(reply.body["errors"][0]["field"], "stock_on_hand");
-    let full = app
-        .create_product(
-            &group.admin,
-            "FULL",
-            &category,
-            &group.root_id,
-            "1.00",
-            json!({"stock_on_hand": 1_000_000_000}),
-        )
+    let full = group
+        .product("FULL", &category, "1.00")
+        .stock(1_000_000_000)
+        .create()
         .await;
-    let stock = format!("/api/v1/products/{}/stock", full["id"].as_str().unwrap());
+    let stock = format!("/api/v1/products/{}/stock", full.id);
     for delta in [2_147_483_647i64, 1_000_000_001, -1_000_000_001, 1] {
         let reply = app
             .post(
@@ -1233,7 +991,14 @@ async fn stock_is_bounded_and_the_largest_order_prices_without_overflow() {
             json!({"delta": -1_000_000_000, "reason": "count"}),
         )
         .await;
-    assert_eq!(emptied.assert_status(200)["stock_on_hand"], 0);
+    assert_eq!(
+        emptied
+            .typed::<ProductView>(200)
+            .admin
+            .unwrap()
+            .stock_on_hand,
+        0
+    );
     app.post(
         &stock,
         &group.admin,
@@ -1243,37 +1008,30 @@ async fn stock_is_bounded_and_the_largest_order_prices_without_overflow() {
     .assert_problem(409, "insufficient_stock");
 
     // The largest price, the largest quantity, the largest percentage.
-    let tier = app
-        .create_tier(&group.admin, "all", "100", None, &["direct"])
+    let tier = group
+        .tier("all", "100")
+        .eligible(&["direct"])
+        .create()
         .await;
-    let dear = app
-        .create_product(
-            &group.admin,
-            "DEAR",
-            &category,
-            &group.root_id,
-            "9999999999999.99",
-            json!({"stock_on_hand": 1000}),
-        )
+    let dear = group
+        .product("DEAR", &category, "9999999999999.99")
+        .stock(1000)
+        .create()
         .await;
-    let (_, token) = app
-        .create_shopper(
-            &group.admin,
-            &group.root_id,
-            "rich@jkl.example",
-            Some(&tier),
-            "direct",
-        )
+    let token = group
+        .employee("rich@jkl.example")
+        .tier(&tier)
+        .create()
         .await;
-    let lines = json!({"lines": [{"product_id": dear["id"], "quantity": 1000}]});
+    let lines = json!({"lines": [{"product_id": dear.id, "quantity": 1000}]});
     let quote = app.post("/api/v1/orders/quote", &token, lines).await;
-    let quote = quote.assert_status(200);
-    assert_eq!(quote["list_total"], "9999999999999990.00");
-    assert_eq!(quote["discount_total"], "9999999999999990.00");
-    assert_eq!(quote["total"], "0.00");
-    let placed = app.place_order(&token, "largest", &[(&dear, 1000)]).await;
+    let quote: QuoteView = quote.typed(200);
+    assert_eq!(quote.list_total, "9999999999999990.00");
+    assert_eq!(quote.discount_total, "9999999999999990.00");
+    assert_eq!(quote.total, "0.00");
+    let placed = token.order("largest", [(&dear, 1000)]).await;
     assert_eq!(
-        placed.assert_status(201)["list_total"],
+        placed.typed::<OrderView>(201).list_total,
         "9999999999999990.00"
     );
 }

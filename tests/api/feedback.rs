@@ -1,11 +1,14 @@
 //! Listening to internal clients (PRODUCT.md §8): an employee rates a fulfilled order, a
 //! purchaser of XYZ rates what ABC shipped, ABC answers once; companies read what they
 //! received; and the month's internal-service KPIs are worked out on a small hand-built month.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use internal_store::catalog::dto::ProductView;
+use internal_store::feedback::dto::{FeedbackView, OrderKind};
+use internal_store::intercompany::dto::IcOrderView;
+use internal_store::orders::dto::OrderView;
+use uuid::Uuid;
 
-use common::{Group, Reply, TestApp};
+use crate::helpers::{Actor, Group, Reply, TestApp};
 use diesel_async::RunQueryDsl;
 use serde_json::{json, Value};
 
@@ -17,139 +20,99 @@ struct World {
     abc: String,
     xyz: String,
     def: String,
-    abc_purchaser: String,
-    abc_admin: String,
-    xyz_purchaser: String,
-    def_purchaser: String,
-    finance: String,
-    alice: String,
+    abc_purchaser: Actor,
+    abc_admin: Actor,
+    xyz_purchaser: Actor,
+    def_purchaser: Actor,
+    finance: Actor,
+    alice: Actor,
     alice_id: String,
-    bob: String,
-    product: Value,
+    bob: Actor,
+    product: ProductView,
 }
 
 async fn world(app: &TestApp) -> World {
     let group = app.bootstrap().await;
-    let company = |code: &'static str| {
-        let root = group.root_id.clone();
-        let admin = group.admin.clone();
-        async move {
-            app.create_company(&admin, code, Some(&root), "USD").await["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        }
+    let abc = group.company("ABC").create().await.id;
+    let xyz = group.company("XYZ").create().await.id;
+    let def = group.company("DEF").create().await.id;
+    let person = |company: Uuid, email: &str, roles: &[&str]| {
+        group.employee(email).company(company).roles(roles).create()
     };
-    let abc = company("ABC").await;
-    let xyz = company("XYZ").await;
-    let def = company("DEF").await;
-    let person = |company: String, email: &'static str, roles: &'static [&'static str]| {
-        let admin = group.admin.clone();
-        async move { app.create_employee(&admin, &company, email, roles).await }
-    };
-    let abc_purchaser = person(abc.clone(), "paul@abc.example", &["employee", "purchaser"])
-        .await
-        .1;
-    let abc_admin = person(abc.clone(), "ada@abc.example", &["employee", "admin"])
-        .await
-        .1;
-    let xyz_purchaser = person(xyz.clone(), "petra@xyz.example", &["employee", "purchaser"])
-        .await
-        .1;
-    let def_purchaser = person(def.clone(), "dora@def.example", &["employee", "purchaser"])
-        .await
-        .1;
-    let finance = person(
-        group.root_id.clone(),
-        "fiona@jkl.example",
-        &["employee", "finance"],
-    )
-    .await
-    .1;
-    let (alice, alice_token) = person(xyz.clone(), "alice@xyz.example", &["employee"]).await;
-    let bob = person(xyz.clone(), "bob@xyz.example", &["employee"])
-        .await
-        .1;
-    let category = app.create_category(&group.admin, "parts").await;
-    let product = app
-        .create_product(
-            &group.admin,
-            "BOLT",
-            &category,
-            &abc,
-            "20.00",
-            json!({"unit_cost": "10.00", "stock_on_hand": 1000}),
-        )
+    let purchaser = ["employee", "purchaser"];
+    let abc_purchaser = person(abc, "paul@abc.example", &purchaser).await;
+    let abc_admin = person(abc, "ada@abc.example", &["employee", "admin"]).await;
+    let xyz_purchaser = person(xyz, "petra@xyz.example", &purchaser).await;
+    let def_purchaser = person(def, "dora@def.example", &purchaser).await;
+    let finance = person(group.root_id, "fiona@jkl.example", &["employee", "finance"]).await;
+    let alice = person(xyz, "alice@xyz.example", &["employee"]).await;
+    let bob = person(xyz, "bob@xyz.example", &["employee"]).await;
+    let category = group.category("parts").await;
+    let product = group
+        .product("BOLT", &category, "20.00")
+        .seller(abc)
+        .cost("10.00")
+        .stock(1000)
+        .create()
         .await;
-    app.post(
-        "/api/v1/transfer-pricing-policies",
-        &finance,
-        json!({"seller_company_id": abc, "method": "cost_plus", "percent": "10", "valid_from": "2020-01-01"}),
-    )
-    .await
-    .assert_status(201);
+    finance
+        .post(
+            "/api/v1/transfer-pricing-policies",
+            json!({"seller_company_id": abc, "method": "cost_plus", "percent": "10", "valid_from": "2020-01-01"}),
+        )
+        .await
+        .assert_status(201);
     World {
         group,
-        abc,
-        xyz,
-        def,
+        abc: abc.to_string(),
+        xyz: xyz.to_string(),
+        def: def.to_string(),
         abc_purchaser,
         abc_admin,
         xyz_purchaser,
         def_purchaser,
         finance,
-        alice: alice_token,
-        alice_id: alice["id"].as_str().unwrap().to_owned(),
+        alice_id: alice.id.to_string(),
+        alice,
         bob,
         product,
     }
 }
 
 impl World {
-    /// An employee order by `token` for one bolt; returns its id.
-    async fn order(&self, app: &TestApp, token: &str, key: &str) -> String {
-        let order = app.place_order(token, key, &[(&self.product, 1)]).await;
-        order.assert_status(201)["id"].as_str().unwrap().to_owned()
+    /// An employee order by `who` for one bolt; returns its id.
+    async fn order(&self, who: &Actor, key: &str) -> String {
+        let order = who.order(key, [(&self.product, 1)]).await;
+        order.typed::<OrderView>(201).id.to_string()
     }
 
-    async fn fulfil(&self, app: &TestApp, order: &str) {
-        app.post(
-            &format!("/api/v1/orders/{order}/fulfil"),
-            &self.group.admin,
-            json!({}),
-        )
-        .await
-        .assert_status(200);
+    async fn fulfil(&self, order: &str) {
+        self.group
+            .admin
+            .post(&format!("/api/v1/orders/{order}/fulfil"), json!({}))
+            .await
+            .assert_status(200);
     }
 
     /// An intercompany order XYZ places with ABC for one bolt; returns its id.
-    async fn ic_order(&self, app: &TestApp, key: &str) -> String {
-        let response = app
-            .client
-            .post(app.url("/api/v1/intercompany-orders"))
-            .bearer_auth(&self.xyz_purchaser)
-            .header("Idempotency-Key", key)
-            .json(
-                &json!({"buyer_company_id": self.xyz, "seller_company_id": self.abc,
-                          "lines": [{"product_id": self.product["id"], "quantity": 1}]}),
-            )
-            .send()
-            .await
-            .unwrap();
-        TestApp::decode(response).await.assert_status(201)["id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+    async fn ic_order(&self, key: &str) -> String {
+        let body = json!({"buyer_company_id": self.xyz, "seller_company_id": self.abc,
+                          "lines": [{"product_id": self.product.id, "quantity": 1}]});
+        let reply = self
+            .xyz_purchaser
+            .post_keyed("/api/v1/intercompany-orders", key, body)
+            .await;
+        reply.typed::<IcOrderView>(201).id.to_string()
     }
 
-    async fn act(&self, app: &TestApp, order: &str, action: &str, body: Value) {
-        app.post(
-            &format!("/api/v1/intercompany-orders/{order}/{action}"),
-            &self.abc_purchaser,
-            body,
-        )
-        .await
-        .assert_status(200);
+    async fn act(&self, order: &str, action: &str, body: Value) {
+        self.abc_purchaser
+            .post(
+                &format!("/api/v1/intercompany-orders/{order}/{action}"),
+                body,
+            )
+            .await
+            .assert_status(200);
     }
 }
 
@@ -157,7 +120,7 @@ fn day(text: &str) -> chrono::NaiveDate {
     text.parse().unwrap()
 }
 
-async fn audit_actions(app: &TestApp, feedback_id: &str) -> Vec<String> {
+async fn audit_actions(app: &TestApp, feedback_id: Uuid) -> Vec<String> {
     #[derive(diesel::QueryableByName)]
     struct Action {
         #[diesel(sql_type = diesel::sql_types::Text)]
@@ -191,14 +154,14 @@ async fn an_employee_rates_a_fulfilled_order_once_edits_it_for_a_week_and_the_se
 {
     let app = TestApp::spawn().await;
     let w = world(&app).await;
-    let order = w.order(&app, &w.alice, "alice-1").await;
+    let order = w.order(&w.alice, "alice-1").await;
     let path = format!("/api/v1/orders/{order}/feedback");
 
     // Not yet fulfilled.
     app.post(&path, &w.alice, json!({"rating": 5}))
         .await
         .assert_problem(409, "invalid_state");
-    w.fulfil(&app, &order).await;
+    w.fulfil(&order).await;
 
     // Another employee does not see the order at all; an admin sees it but is not the client.
     app.post(&path, &w.bob, json!({"rating": 5}))
@@ -250,14 +213,14 @@ async fn an_employee_rates_a_fulfilled_order_once_edits_it_for_a_week_and_the_se
             json!({"rating": 4, "comment": "é".repeat(2000)}),
         )
         .await;
-    let given = given.assert_status(201).clone();
-    assert_eq!(given["order_kind"], "employee");
-    assert_eq!(given["order_id"], order.as_str());
-    assert_eq!(given["seller_company_id"], w.abc.as_str());
-    assert_eq!(given["author_id"], w.alice_id.as_str());
-    assert_eq!(given["rating"], 4);
-    assert_eq!(given["reply"], Value::Null);
-    let id = given["id"].as_str().unwrap().to_owned();
+    let given: FeedbackView = given.typed(201);
+    assert_eq!(given.order_kind, OrderKind::Employee);
+    assert_eq!(given.order_id.to_string(), order);
+    assert_eq!(given.seller_company_id.to_string(), w.abc);
+    assert_eq!(given.author_id.to_string(), w.alice_id);
+    assert_eq!(given.rating, 4);
+    assert!(given.reply.is_none());
+    let id = given.id;
 
     // One per order.
     app.post(&path, &w.alice, json!({"rating": 1}))
@@ -344,7 +307,7 @@ async fn an_employee_rates_a_fulfilled_order_once_edits_it_for_a_week_and_the_se
 
     // Every change is audited.
     assert_eq!(
-        audit_actions(&app, &id).await,
+        audit_actions(&app, id).await,
         ["feedback.given", "feedback.edited", "feedback.replied"]
     );
 }
@@ -353,13 +316,13 @@ async fn an_employee_rates_a_fulfilled_order_once_edits_it_for_a_week_and_the_se
 async fn a_purchaser_of_the_buyer_rates_a_shipped_intercompany_order() {
     let app = TestApp::spawn().await;
     let w = world(&app).await;
-    let order = w.ic_order(&app, "ic-1").await;
+    let order = w.ic_order("ic-1").await;
     let path = format!("/api/v1/intercompany-orders/{order}/feedback");
-    w.act(&app, &order, "accept", json!({})).await;
+    w.act(&order, "accept", json!({})).await;
     app.post(&path, &w.xyz_purchaser, json!({"rating": 5}))
         .await
         .assert_problem(409, "invalid_state");
-    w.act(&app, &order, "ship", json!({})).await;
+    w.act(&order, "ship", json!({})).await;
 
     // DEF's purchaser does not see the order; the seller and finance see it but do not rate it;
     // an employee of the buyer without the purchaser role does not see it.
@@ -387,9 +350,9 @@ async fn a_purchaser_of_the_buyer_rates_a_shipped_intercompany_order() {
             json!({"rating": 3, "comment": "Late"}),
         )
         .await;
-    let given = given.assert_status(201).clone();
-    assert_eq!(given["order_kind"], "intercompany");
-    assert_eq!(given["comment"], "Late");
+    let given: FeedbackView = given.typed(201);
+    assert_eq!(given.order_kind, OrderKind::Intercompany);
+    assert_eq!(given.comment.as_deref(), Some("Late"));
     app.post(&path, &w.xyz_purchaser, json!({"rating": 4}))
         .await
         .assert_problem(409, "conflict");
@@ -419,11 +382,12 @@ async fn a_purchaser_of_the_buyer_rates_a_shipped_intercompany_order() {
     let seen = app.get(&path, &w.def_purchaser).await;
     seen.assert_problem(404, "not_found");
     let seen = app.get(&path, &w.finance).await;
+    let seen: FeedbackView = seen.typed(200);
     assert_eq!(
-        seen.assert_status(200)["reply"]["comment"],
-        "The carrier was late"
+        seen.reply.map(|r| r.comment).as_deref(),
+        Some("The carrier was late")
     );
-    let id = given["id"].as_str().unwrap();
+    let id = given.id;
     assert_eq!(
         audit_actions(&app, id).await,
         ["feedback.given", "feedback.replied"]
@@ -451,8 +415,8 @@ async fn a_company_lists_the_feedback_it_received_with_filters_and_pages() {
     let w = world(&app).await;
     let mut given = Vec::new();
     for (n, rating) in [5, 2, 4].into_iter().enumerate() {
-        let order = w.order(&app, &w.alice, &format!("list-{n}")).await;
-        w.fulfil(&app, &order).await;
+        let order = w.order(&w.alice, &format!("list-{n}")).await;
+        w.fulfil(&order).await;
         let reply = app
             .post(
                 &format!("/api/v1/orders/{order}/feedback"),
@@ -462,9 +426,9 @@ async fn a_company_lists_the_feedback_it_received_with_filters_and_pages() {
             .await;
         given.push(reply.assert_status(201)["id"].as_str().unwrap().to_owned());
     }
-    let ic = w.ic_order(&app, "list-ic").await;
-    w.act(&app, &ic, "accept", json!({})).await;
-    w.act(&app, &ic, "ship", json!({})).await;
+    let ic = w.ic_order("list-ic").await;
+    w.act(&ic, "accept", json!({})).await;
+    w.act(&ic, "ship", json!({})).await;
     app.post(
         &format!("/api/v1/intercompany-orders/{ic}/feedback"),
         &w.xyz_purchaser,
@@ -607,8 +571,8 @@ async fn the_internal_service_kpis_of_a_hand_built_month() {
     let fulfil_hours = [10, 20, 40, 41];
     let mut fulfilled = Vec::new();
     for (n, hours) in fulfil_hours.iter().enumerate() {
-        let order = w.order(&app, &w.alice, &format!("kpi-{n}")).await;
-        w.fulfil(&app, &order).await;
+        let order = w.order(&w.alice, &format!("kpi-{n}")).await;
+        w.fulfil(&order).await;
         let created = chrono::DateTime::parse_from_rfc3339("2026-10-05T08:00:00Z").unwrap()
             + chrono::TimeDelta::days(n as i64);
         let done = created + chrono::TimeDelta::hours(*hours);
@@ -621,11 +585,11 @@ async fn the_internal_service_kpis_of_a_hand_built_month() {
         .await;
         fulfilled.push(order);
     }
-    let placed = w.order(&app, &w.alice, "kpi-placed").await;
+    let placed = w.order(&w.alice, "kpi-placed").await;
     employee_times(&app, &placed, "2026-10-20T08:00:00Z", None).await;
     // September's fulfilled order counts in September only.
-    let september = w.order(&app, &w.bob, "kpi-sept").await;
-    w.fulfil(&app, &september).await;
+    let september = w.order(&w.bob, "kpi-sept").await;
+    w.fulfil(&september).await;
     employee_times(
         &app,
         &september,
@@ -657,14 +621,14 @@ async fn the_internal_service_kpis_of_a_hand_built_month() {
     //   D rejected; E still requested (not answered, so not in the rejection rate)
     // Acceptance median 4 h, shipping median 30 h, on time 1/2, rejected 1/4.
     // A rated 4 and answered, B rated 1.
-    let a = w.ic_order(&app, "kpi-a").await;
-    let b = w.ic_order(&app, "kpi-b").await;
-    let c = w.ic_order(&app, "kpi-c").await;
-    let d = w.ic_order(&app, "kpi-d").await;
-    let e = w.ic_order(&app, "kpi-e").await;
+    let a = w.ic_order("kpi-a").await;
+    let b = w.ic_order("kpi-b").await;
+    let c = w.ic_order("kpi-c").await;
+    let d = w.ic_order("kpi-d").await;
+    let e = w.ic_order("kpi-e").await;
     for order in [&a, &b, &c] {
-        w.act(&app, order, "accept", json!({})).await;
-        w.act(&app, order, "ship", json!({})).await;
+        w.act(order, "accept", json!({})).await;
+        w.act(order, "ship", json!({})).await;
     }
     app.post(
         &format!("/api/v1/intercompany-orders/{d}/reject"),
@@ -731,7 +695,7 @@ async fn the_internal_service_kpis_of_a_hand_built_month() {
             .iter()
             .map(|i| i["company_id"].as_str().unwrap())
             .collect::<std::collections::BTreeSet<_>>(),
-        [w.group.root_id.as_str(), &w.abc, &w.xyz, &w.def]
+        [w.group.root_id.to_string().as_str(), &w.abc, &w.xyz, &w.def]
             .into_iter()
             .collect(),
         "every company of the group (JKL, ABC, XYZ, DEF) and no other"
@@ -808,7 +772,7 @@ async fn the_internal_service_kpis_of_a_hand_built_month() {
     let response = app
         .client
         .get(app.url("/api/v1/kpis/internal-service?period=2026-10"))
-        .bearer_auth(&w.abc_purchaser)
+        .bearer_auth(&w.abc_purchaser.token)
         .header("Accept", "text/csv")
         .send()
         .await
@@ -832,7 +796,7 @@ async fn the_internal_service_kpis_of_a_hand_built_month() {
     let response = app
         .client
         .get(app.url("/api/v1/kpis/internal-service?period=2026-09"))
-        .bearer_auth(&w.finance)
+        .bearer_auth(&w.finance.token)
         .header("Accept", "text/csv")
         .send()
         .await
@@ -849,8 +813,8 @@ async fn fulfilling_an_order_records_when() {
     let app = TestApp::spawn().await;
     let w = world(&app).await;
     app.clock.set_today(day("2026-10-05"));
-    let order = w.order(&app, &w.alice, "when-1").await;
-    w.fulfil(&app, &order).await;
+    let order = w.order(&w.alice, "when-1").await;
+    w.fulfil(&order).await;
     #[derive(diesel::QueryableByName)]
     struct When {
         #[diesel(sql_type = diesel::sql_types::Text)]

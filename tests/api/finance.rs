@@ -1,46 +1,45 @@
 //! Finance closing the books on internal trade: reconciliation of both legs per pair (with an
 //! FX remeasurement and a one-sided adjustment), eliminations that balance, internal sales,
 //! netting four companies in two currencies, and a closed month that refuses every booking.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use internal_store::catalog::dto::ProductView;
+use internal_store::finance::dto::NettingView;
+use internal_store::identity::dto::{CompanyView, EmployeeView};
+use internal_store::intercompany::dto::IcOrderView;
+use internal_store::orders::dto::OrderView;
+use uuid::Uuid;
 
-use common::trade::{act, create, day, trade, Trade};
-use common::TestApp;
+use crate::helpers::trade::{act, create, day, trade, Trade};
+use crate::helpers::{Actor, TestApp};
 use diesel_async::RunQueryDsl;
 use serde_json::{json, Value};
 
 /// Orders XYZ (or another buyer) places with ABC, accepted and shipped today.
 async fn shipped(
-    app: &TestApp,
     t: &Trade,
-    buyer: &str,
-    token: &str,
-    product: &Value,
+    buyer: Uuid,
+    who: &Actor,
+    product: &ProductView,
     quantity: i64,
     key: &str,
-) -> Value {
+) -> IcOrderView {
     let body = json!({"buyer_company_id": buyer, "seller_company_id": t.abc,
-                      "lines": [{"product_id": product["id"], "quantity": quantity}]});
-    let order = create(app, token, key, &body)
-        .await
-        .assert_status(201)
-        .clone();
-    act(app, &t.abc_purchaser, &order, "accept", json!({}))
+                      "lines": [{"product_id": product.id, "quantity": quantity}]});
+    let order: IcOrderView = create(who, key, &body).await.typed(201);
+    act(&t.abc_purchaser, &order, "accept", json!({}))
         .await
         .assert_status(200);
-    act(app, &t.abc_purchaser, &order, "ship", json!({}))
+    act(&t.abc_purchaser, &order, "ship", json!({}))
         .await
-        .assert_status(200)
-        .clone()
+        .typed(200)
 }
 
-fn pair<'a>(report: &'a Value, buyer: &str) -> &'a Value {
+fn pair(report: &Value, buyer: Uuid) -> &Value {
     report["pairs"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|p| p["buyer_company_id"] == buyer)
+        .find(|p| p["buyer_company_id"] == buyer.to_string())
         .unwrap()
 }
 
@@ -49,17 +48,14 @@ async fn a_month_reconciles_pairs_remeasures_payables_and_names_one_sided_docume
     let app = TestApp::spawn().await;
     app.clock.set_today(day("2026-03-05"));
     let t = trade(&app).await;
-    let part = t.product(&app, "PART", "100.00", "150.00", 1000).await;
-    t.policy(
-        &app,
-        json!({"method": "cost_plus", "percent": "10", "valid_from": "2026-01-01"}),
-    )
-    .await;
-    t.rate(&app, "USD", "EUR", "0.9", "2026-03-01").await;
-    t.rate(&app, "USD", "EUR", "0.95", "2026-03-25").await;
-    shipped(&app, &t, &t.xyz, &t.xyz_purchaser, &part, 10, "xyz").await; // 1 100.00 USD
-    shipped(&app, &t, &t.def, &t.def_purchaser, &part, 5, "def").await; // 550.00 USD
-                                                                        // DEF disputes one damaged unit's worth on its side only.
+    let part = t.product("PART", "100.00", "150.00", 1000).await;
+    t.policy(json!({"method": "cost_plus", "percent": "10", "valid_from": "2026-01-01"}))
+        .await;
+    t.rate("USD", "EUR", "0.9", "2026-03-01").await;
+    t.rate("USD", "EUR", "0.95", "2026-03-25").await;
+    shipped(&t, t.xyz, &t.xyz_purchaser, &part, 10, "xyz").await; // 1 100.00 USD
+    shipped(&t, t.def, &t.def_purchaser, &part, 5, "def").await; // 550.00 USD
+                                                                 // DEF disputes one damaged unit's worth on its side only.
     app.clock.set_today(day("2026-03-20"));
     let adjustment = app
         .post(
@@ -79,7 +75,7 @@ async fn a_month_reconciles_pairs_remeasures_payables_and_names_one_sided_docume
     assert_eq!(report["group_currency"], "USD");
     assert_eq!(report["as_of"], "2026-03-31");
     // ABC → XYZ: both legs agree in USD; XYZ's EUR payable booked at 0.90 is worth 0.95 now.
-    let xyz = pair(&report, &t.xyz);
+    let xyz = pair(&report, t.xyz);
     assert_eq!(
         (
             &xyz["receivable"],
@@ -100,7 +96,7 @@ async fn a_month_reconciles_pairs_remeasures_payables_and_names_one_sided_docume
     assert_eq!(xyz["unrealised_fx"], "55.00");
     assert_eq!(xyz["unmatched"], json!([]));
     // ABC → DEF: the one-sided adjustment leaves 25.00 unexplained, and names the document.
-    let def = pair(&report, &t.def);
+    let def = pair(&report, t.def);
     assert_eq!(
         (
             &def["receivable"],
@@ -180,7 +176,7 @@ async fn a_month_reconciles_pairs_remeasures_payables_and_names_one_sided_docume
         let response = app
             .client
             .get(app.url(&format!("/api/v1/finance/{path}?period=2026-03")))
-            .bearer_auth(&t.finance)
+            .bearer_auth(&t.finance.token)
             .header("Accept", "text/csv")
             .send()
             .await
@@ -193,7 +189,7 @@ async fn a_month_reconciles_pairs_remeasures_payables_and_names_one_sided_docume
     assert!(app
         .client
         .get(app.url("/api/v1/finance/reconciliation?period=2026-03"))
-        .bearer_auth(&t.finance)
+        .bearer_auth(&t.finance.token)
         .header("Accept", "text/csv")
         .send()
         .await
@@ -218,7 +214,7 @@ async fn a_month_reconciles_pairs_remeasures_payables_and_names_one_sided_docume
     let report = app
         .get("/api/v1/finance/reconciliation?period=2026-03", &t.finance)
         .await;
-    let def = pair(report.assert_status(200), &t.def);
+    let def = pair(report.assert_status(200), t.def);
     assert_eq!(def["status"], "matched");
     assert_eq!(def["unmatched"], json!([]));
     // Only finance reads the books.
@@ -232,27 +228,23 @@ async fn a_month_reconciles_pairs_remeasures_payables_and_names_one_sided_docume
 
 /// February with its trade, then closed on March 5th: one order accepted (not shipped), one
 /// shipped (not settled), one shipped for netting, a policy whose markup needs a true-up.
-async fn closed_february(app: &TestApp) -> (Trade, Value, Value) {
+async fn closed_february(app: &TestApp) -> (Trade, IcOrderView, IcOrderView) {
     app.clock.set_today(day("2026-02-10"));
     let t = trade(app).await;
-    let part = t.product(app, "PART", "100.00", "150.00", 1000).await;
+    let part = t.product("PART", "100.00", "150.00", 1000).await;
     t.policy(
-        app,
         json!({"method": "cost_plus", "percent": "28", "min_markup_percent": "5",
                           "max_markup_percent": "15", "target_markup_percent": "10",
                           "valid_from": "2026-01-01"}),
     )
     .await;
-    t.rate(app, "USD", "EUR", "0.9", "2026-01-01").await;
-    let body = t.order_body(&[(&part, 2)]);
-    let accepted = create(app, &t.xyz_purchaser, "accepted", &body)
-        .await
-        .assert_status(201)
-        .clone();
-    act(app, &t.abc_purchaser, &accepted, "accept", json!({}))
+    t.rate("USD", "EUR", "0.9", "2026-01-01").await;
+    let body = t.order_body([(&part, 2)]);
+    let accepted: IcOrderView = create(&t.xyz_purchaser, "accepted", &body).await.typed(201);
+    act(&t.abc_purchaser, &accepted, "accept", json!({}))
         .await
         .assert_status(200);
-    let shipped = shipped(app, &t, &t.xyz, &t.xyz_purchaser, &part, 1, "shipped").await;
+    let shipped = shipped(&t, t.xyz, &t.xyz_purchaser, &part, 1, "shipped").await;
     app.clock.set_today(day("2026-03-05"));
     let closed = app
         .post(
@@ -299,7 +291,6 @@ async fn a_closed_month_refuses_shipping_into_it() {
     let app = TestApp::spawn().await;
     let (t, accepted, _) = closed_february(&app).await;
     act(
-        &app,
         &t.abc_purchaser,
         &accepted,
         "ship",
@@ -308,7 +299,7 @@ async fn a_closed_month_refuses_shipping_into_it() {
     .await
     .assert_problem(409, "period_closed");
     // The order is unchanged; the correction goes into the open month.
-    let shipped = act(&app, &t.abc_purchaser, &accepted, "ship", json!({})).await;
+    let shipped = act(&t.abc_purchaser, &accepted, "ship", json!({})).await;
     assert_eq!(shipped.assert_status(200)["ship_date"], "2026-03-05");
 }
 
@@ -317,7 +308,6 @@ async fn a_closed_month_refuses_settling_into_it() {
     let app = TestApp::spawn().await;
     let (t, _, shipped) = closed_february(&app).await;
     act(
-        &app,
         &t.finance,
         &shipped,
         "settle",
@@ -325,7 +315,7 @@ async fn a_closed_month_refuses_settling_into_it() {
     )
     .await
     .assert_problem(409, "period_closed");
-    act(&app, &t.finance, &shipped, "settle", json!({}))
+    act(&t.finance, &shipped, "settle", json!({}))
         .await
         .assert_status(200);
 }
@@ -398,34 +388,26 @@ async fn netting_four_companies_in_two_currencies_clears_everything_in_at_most_t
     let app = TestApp::spawn().await;
     app.clock.set_today(day("2026-03-05"));
     let t = trade(&app).await;
-    let ghi = app
-        .create_company(&t.group.admin, "GHI", Some(&t.group.root_id), "EUR")
+    let ghi = t.group.company("GHI").currency("EUR").create().await;
+    let ghi = ghi.id;
+    let ghi_purchaser = t
+        .group
+        .employee("gil@ghi.example")
+        .company(ghi)
+        .roles(&["employee", "purchaser"])
+        .create()
         .await;
-    let ghi = ghi["id"].as_str().unwrap().to_owned();
-    let (_, ghi_purchaser) = app
-        .create_employee(
-            &t.group.admin,
-            &ghi,
-            "gil@ghi.example",
-            &["employee", "purchaser"],
-        )
+    let part = t.product("PART", "100.00", "150.00", 1000).await;
+    let scarf = t
+        .group
+        .product("SCARF", &t.category, "80.00")
+        .seller(t.xyz)
+        .cost("50.00")
+        .stock(100)
+        .create()
         .await;
-    let part = t.product(&app, "PART", "100.00", "150.00", 1000).await;
-    let scarf = app
-        .create_product(
-            &t.group.admin,
-            "SCARF",
-            &t.category,
-            &t.xyz,
-            "80.00",
-            json!({"unit_cost": "50.00", "stock_on_hand": 100}),
-        )
+    t.policy(json!({"method": "cost_plus", "percent": "10", "valid_from": "2026-01-01"}))
         .await;
-    t.policy(
-        &app,
-        json!({"method": "cost_plus", "percent": "10", "valid_from": "2026-01-01"}),
-    )
-    .await;
     app.post(
         "/api/v1/transfer-pricing-policies",
         &t.finance,
@@ -433,35 +415,31 @@ async fn netting_four_companies_in_two_currencies_clears_everything_in_at_most_t
     )
     .await
     .assert_status(201);
-    t.rate(&app, "USD", "EUR", "0.9", "2026-03-01").await;
-    let order = |buyer: String,
-                 seller: String,
-                 token: String,
-                 seller_token: String,
-                 product: Value,
+    t.rate("USD", "EUR", "0.9", "2026-03-01").await;
+    let order = |buyer: Uuid,
+                 seller: Uuid,
+                 who: Actor,
+                 seller_who: Actor,
+                 product: ProductView,
                  quantity: i64,
                  key: &'static str| {
-        let app = &app;
         async move {
             let body = json!({"buyer_company_id": buyer, "seller_company_id": seller,
-                              "lines": [{"product_id": product["id"], "quantity": quantity}]});
-            let order = create(app, &token, key, &body)
-                .await
-                .assert_status(201)
-                .clone();
-            act(app, &seller_token, &order, "accept", json!({}))
+                              "lines": [{"product_id": product.id, "quantity": quantity}]});
+            let order: IcOrderView = create(&who, key, &body).await.typed(201);
+            act(&seller_who, &order, "accept", json!({}))
                 .await
                 .assert_status(200);
-            act(app, &seller_token, &order, "ship", json!({}))
+            act(&seller_who, &order, "ship", json!({}))
                 .await
                 .assert_status(200);
-            order["id"].as_str().unwrap().to_owned()
+            order.id
         }
     };
     let mut ids = vec![
         order(
-            t.xyz.clone(),
-            t.abc.clone(),
+            t.xyz,
+            t.abc,
             t.xyz_purchaser.clone(),
             t.abc_purchaser.clone(),
             part.clone(),
@@ -470,8 +448,8 @@ async fn netting_four_companies_in_two_currencies_clears_everything_in_at_most_t
         )
         .await, // 1 100.00 USD
         order(
-            ghi.clone(),
-            t.abc.clone(),
+            ghi,
+            t.abc,
             ghi_purchaser.clone(),
             t.abc_purchaser.clone(),
             part.clone(),
@@ -480,8 +458,8 @@ async fn netting_four_companies_in_two_currencies_clears_everything_in_at_most_t
         )
         .await, // 220.00 USD
         order(
-            t.def.clone(),
-            t.xyz.clone(),
+            t.def,
+            t.xyz,
             t.def_purchaser.clone(),
             t.xyz_purchaser.clone(),
             scarf.clone(),
@@ -490,8 +468,8 @@ async fn netting_four_companies_in_two_currencies_clears_everything_in_at_most_t
         )
         .await, // 300.00 EUR
         order(
-            t.abc.clone(),
-            t.xyz.clone(),
+            t.abc,
+            t.xyz,
             t.abc_purchaser.clone(),
             t.xyz_purchaser.clone(),
             scarf.clone(),
@@ -507,31 +485,24 @@ async fn netting_four_companies_in_two_currencies_clears_everything_in_at_most_t
     let proposal = app
         .get("/api/v1/finance/netting?date=2026-03-10", &t.finance)
         .await;
-    let proposal = proposal.assert_status(200).clone();
-    let position = |company: &str| {
-        proposal["positions"]
-            .as_array()
-            .unwrap()
+    let proposal: NettingView = proposal.typed(200);
+    let position = |company: Uuid| {
+        proposal
+            .positions
             .iter()
-            .find(|p| p["company_id"] == company)
-            .map(|p| p["amount"].as_str().unwrap().to_owned())
+            .find(|p| p.company_id == company)
+            .map(|p| p.amount.as_str())
     };
-    assert_eq!(position(&t.abc).as_deref(), Some("1253.33"));
-    assert_eq!(position(&t.xyz).as_deref(), Some("-700.00"));
-    assert_eq!(position(&t.def).as_deref(), Some("-333.33"));
-    assert_eq!(position(&ghi).as_deref(), Some("-220.00"));
-    let transfers = proposal["transfers"].as_array().unwrap();
+    assert_eq!(position(t.abc), Some("1253.33"));
+    assert_eq!(position(t.xyz), Some("-700.00"));
+    assert_eq!(position(t.def), Some("-333.33"));
+    assert_eq!(position(ghi), Some("-220.00"));
+    let transfers = &proposal.transfers;
     assert!(transfers.len() <= 3, "{transfers:?}");
     let paid_to_abc: rust_decimal::Decimal = transfers
         .iter()
-        .filter(|t2| t2["to_company_id"] == t.abc)
-        .map(|t2| {
-            t2["amount"]
-                .as_str()
-                .unwrap()
-                .parse::<rust_decimal::Decimal>()
-                .unwrap()
-        })
+        .filter(|t2| t2.to_company_id == t.abc)
+        .map(|t2| t2.amount.parse::<rust_decimal::Decimal>().unwrap())
         .sum();
     assert_eq!(paid_to_abc, rust_decimal_macros::dec!(1253.33));
 
@@ -542,16 +513,14 @@ async fn netting_four_companies_in_two_currencies_clears_everything_in_at_most_t
             json!({"date": "2026-03-10"}),
         )
         .await;
-    let run = run.assert_status(201).clone();
-    let mut settled: Vec<String> = run["orders"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o.as_str().unwrap().to_owned())
-        .collect();
+    let run: NettingView = run.typed(201);
+    let mut settled = run.orders.clone();
     settled.sort();
     assert_eq!(settled, ids);
-    assert_eq!(run["transfers"], proposal["transfers"]);
+    assert_eq!(
+        serde_json::to_value(&run.transfers).unwrap(),
+        serde_json::to_value(&proposal.transfers).unwrap()
+    );
     for id in &ids {
         let order = app
             .get(&format!("/api/v1/intercompany-orders/{id}"), &t.finance)
@@ -574,7 +543,7 @@ async fn netting_four_companies_in_two_currencies_clears_everything_in_at_most_t
     let runs = app.get("/api/v1/finance/netting-runs", &t.finance).await;
     let runs = runs.assert_status(200)["items"].as_array().unwrap().clone();
     assert_eq!(runs.len(), 1);
-    assert_eq!(runs[0]["id"], run["id"]);
+    assert_eq!(runs[0]["id"], json!(run.id));
 }
 
 #[tokio::test]
@@ -582,14 +551,13 @@ async fn the_benefits_report_splits_discounts_as_publication_15_b_does() {
     let app = TestApp::spawn().await;
     let group = app.bootstrap().await;
     let company = |body: Value| {
-        let (app, admin) = (&app, group.admin.clone());
+        let admin = group.admin.clone();
         async move {
-            app.post("/api/v1/companies", &admin, body)
+            admin
+                .post("/api/v1/companies", body)
                 .await
-                .assert_status(201)["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
+                .typed::<CompanyView>(201)
+                .id
         }
     };
     // ABC (the employer, and a seller) has 12 % gross profit; XYZ sells in another line of
@@ -606,73 +574,69 @@ async fn the_benefits_report_splits_discounts_as_publication_15_b_does() {
                              "line_of_business": "4481"}),
     )
     .await;
-    let category = app.create_category(&group.admin, "things").await;
-    let product = |sku: &'static str, seller: String, price: &'static str, extra: Value| {
-        let (app, admin, category) = (&app, group.admin.clone(), category.clone());
-        async move {
-            app.create_product(&admin, sku, &category, &seller, price, extra)
-                .await
-        }
+    let category = group.category("things").await;
+    let product = |sku: &'static str, seller: Uuid, price: &'static str, extra: Value| {
+        group
+            .product(sku, &category, price)
+            .seller(seller)
+            .with(extra)
+            .create()
     };
-    let gadget = product("GADGET", abc.clone(), "1000.00", json!({})).await;
-    let service = product("CARE", abc.clone(), "500.00", json!({"kind": "service"})).await;
+    let gadget = product("GADGET", abc, "1000.00", json!({})).await;
+    let service = product("CARE", abc, "500.00", json!({"kind": "service"})).await;
     let internal = product(
         "STAFF-ONLY",
-        abc.clone(),
+        abc,
         "100.00",
         json!({"offered_to_customers": false}),
     )
     .await;
-    let shirt = product("SHIRT", xyz.clone(), "100.00", json!({})).await;
-    let tier = app
-        .create_tier(&group.admin, "staff", "30", None, &["direct"])
+    let shirt = product("SHIRT", xyz, "100.00", json!({})).await;
+    let tier = group
+        .tier("staff", "30")
+        .eligible(&["direct"])
+        .create()
         .await;
-    let (ada, ada_token) = app
-        .create_shopper(&group.admin, &abc, "ada@abc.example", Some(&tier), "direct")
+    let (ada, ada_token) = group
+        .employee("ada@abc.example")
+        .company(abc)
+        .tier(&tier)
+        .create_viewed()
         .await;
-    let (jo, jo_token) = app
-        .create_shopper(
-            &group.admin,
-            &group.root_id,
-            "jo@jkl.example",
-            Some(&tier),
-            "direct",
-        )
+    let (jo, jo_token) = group
+        .employee("jo@jkl.example")
+        .tier(&tier)
+        .create_viewed()
         .await;
-    let fulfilled = |token: String, key: &'static str, lines: Vec<(&Value, i64)>| {
-        let (app, admin) = (&app, group.admin.clone());
-        let lines: Vec<(Value, i64)> = lines.into_iter().map(|(p, q)| (p.clone(), q)).collect();
+    let fulfilled = |who: &Actor, key: &'static str, lines: Vec<(&ProductView, i64)>| {
+        let (who, admin) = (who.clone(), group.admin.clone());
+        let lines: Vec<(Uuid, i64)> = lines.into_iter().map(|(p, q)| (p.id, q)).collect();
         async move {
-            let refs: Vec<(&Value, i64)> = lines.iter().map(|(p, q)| (p, *q)).collect();
-            let order = app
-                .place_order(&token, key, &refs)
+            let order = who.order(key, lines).await.typed::<OrderView>(201);
+            admin
+                .order_action(&order, "fulfil")
                 .await
-                .assert_status(201)
-                .clone();
-            let path = format!("/api/v1/orders/{}/fulfil", order["id"].as_str().unwrap());
-            app.post(&path, &admin, json!({})).await.assert_status(200);
+                .assert_status(200);
         }
     };
     fulfilled(
-        ada_token.clone(),
+        &ada_token,
         "a1",
         vec![(&gadget, 1), (&service, 1), (&internal, 1)],
     )
     .await;
-    fulfilled(ada_token.clone(), "a2", vec![(&shirt, 1)]).await;
+    fulfilled(&ada_token, "a2", vec![(&shirt, 1)]).await;
     // Placed but not fulfilled: not a benefit yet.
-    app.place_order(&ada_token, "a3", &[(&gadget, 1)])
+    ada_token
+        .order("a3", [(&gadget, 1)])
         .await
         .assert_status(201);
-    fulfilled(jo_token.clone(), "j1", vec![(&gadget, 1)]).await;
+    fulfilled(&jo_token, "j1", vec![(&gadget, 1)]).await;
 
-    let finance = app
-        .create_employee(
-            &group.admin,
-            &group.root_id,
-            "fin@jkl.example",
-            &["employee", "finance"],
-        )
+    let finance = group
+        .employee("fin@jkl.example")
+        .roles(&["employee", "finance"])
+        .create_viewed()
         .await
         .1;
     let year = chrono::Datelike::year(&chrono::Utc::now());
@@ -684,12 +648,12 @@ async fn the_benefits_report_splits_discounts_as_publication_15_b_does() {
         .await;
     let report = report.assert_status(200).clone();
     assert_eq!(report["currency"], "USD");
-    let item = |employee: &Value| {
+    let item = |employee: &EmployeeView| {
         report["items"]
             .as_array()
             .unwrap()
             .iter()
-            .find(|i| i["employee_id"] == employee["id"])
+            .find(|i| i["employee_id"] == employee.id.to_string())
             .cloned()
             .unwrap()
     };
@@ -698,7 +662,7 @@ async fn the_benefits_report_splits_discounts_as_publication_15_b_does() {
     // and XYZ's shirt (another line of business) → all 60 taxable.
     assert_eq!(
         item(&ada),
-        json!({"employee_id": ada["id"], "company_id": abc, "client_type": "operational", "orders": 2,
+        json!({"employee_id": ada.id, "company_id": abc, "client_type": "operational", "orders": 2,
                "list_total": "1700.00", "discount_total": "510.00",
                "qualified_discount": "220.00", "taxable_excess": "290.00"})
     );
@@ -725,7 +689,7 @@ async fn the_benefits_report_splits_discounts_as_publication_15_b_does() {
     let csv = app
         .client
         .get(app.url(&format!("/api/v1/finance/employee-benefits?year={year}")))
-        .bearer_auth(&finance)
+        .bearer_auth(&finance.token)
         .header("Accept", "text/csv")
         .send()
         .await
@@ -744,7 +708,7 @@ async fn the_benefits_report_splits_discounts_as_publication_15_b_does() {
     assert!(lines.contains(
         &format!(
             "{},{abc},operational,2,1700.00,510.00,220.00,290.00,USD",
-            ada["id"].as_str().unwrap()
+            ada.id
         )
         .as_str()
     ));

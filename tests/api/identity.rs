@@ -1,13 +1,12 @@
 //! Identity and access: tokens, roles, object-level visibility, login throttling, audit log.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use common::{TestApp, ADMIN_EMAIL, ADMIN_PASSWORD, JWT_SECRET};
+use internal_store::identity::dto::CompanyView;
+
+use crate::helpers::{Api, Reply, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD, JWT_SECRET};
 use diesel_async::RunQueryDsl;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
@@ -32,7 +31,7 @@ fn unsigned(header: &Value, claims: &Value) -> String {
 async fn only_well_formed_tokens_with_the_pinned_algorithm_are_accepted() {
     let app = TestApp::spawn().await;
     let group = app.bootstrap().await;
-    let sub = group.admin_id.clone();
+    let sub = group.admin.id;
     let good = json!({"sub": sub, "iat": now(), "exp": now() + 600, "iss": "internal-store", "aud": "internal-store-api", "ver": 1});
     let secret = JWT_SECRET.as_bytes();
 
@@ -134,15 +133,13 @@ async fn only_well_formed_tokens_with_the_pinned_algorithm_are_accepted() {
 async fn tokens_die_with_their_credentials() {
     let app = TestApp::spawn().await;
     let group = app.bootstrap().await;
-    let (employee, first) = app
-        .create_employee(
-            &group.admin,
-            &group.root_id,
-            "emp@jkl.example",
-            &["employee", "finance"],
-        )
+    let (employee, first) = group
+        .employee("emp@jkl.example")
+        .roles(&["employee", "finance"])
+        .create_viewed()
         .await;
-    let path = format!("/api/v1/employees/{}", employee["id"].as_str().unwrap());
+    let first = first.token;
+    let path = format!("/api/v1/employees/{}", employee.id);
     let works = |token: String| {
         let app = &app;
         async move {
@@ -218,13 +215,10 @@ async fn tokens_die_with_their_credentials() {
 async fn roles_and_deactivation_are_enforced_at_once() {
     let app = TestApp::spawn().await;
     let group = app.bootstrap().await;
-    let (employee, token) = app
-        .create_employee(
-            &group.admin,
-            &group.root_id,
-            "emp@jkl.example",
-            &["employee"],
-        )
+    let (employee, token) = group
+        .employee("emp@jkl.example")
+        .roles(&["employee"])
+        .create_viewed()
         .await;
 
     app.get("/api/v1/employees", &token)
@@ -241,11 +235,11 @@ async fn roles_and_deactivation_are_enforced_at_once() {
         .await
         .assert_problem(403, "forbidden");
     // Their own record is visible, another's is not even acknowledged.
-    let id = employee["id"].as_str().unwrap();
+    let id = employee.id;
     app.get(&format!("/api/v1/employees/{id}"), &token)
         .await
         .assert_status(200);
-    app.get(&format!("/api/v1/employees/{}", group.admin_id), &token)
+    app.get(&format!("/api/v1/employees/{}", group.admin.id), &token)
         .await
         .assert_problem(404, "not_found");
 
@@ -268,13 +262,11 @@ async fn roles_and_deactivation_are_enforced_at_once() {
 async fn employee_rules_duplicate_email_short_password_unknown_fields() {
     let app = TestApp::spawn().await;
     let group = app.bootstrap().await;
-    app.create_employee(
-        &group.admin,
-        &group.root_id,
-        "Case@JKL.example",
-        &["employee"],
-    )
-    .await;
+    group
+        .employee("Case@JKL.example")
+        .roles(&["employee"])
+        .create()
+        .await;
     let base = json!({
         "email": "case@jkl.EXAMPLE", "full_name": "Dup", "company_id": group.root_id,
         "employment_type": "direct", "client_type": "commercial", "password": "long-enough-password"
@@ -321,7 +313,7 @@ async fn the_last_admin_cannot_be_removed() {
     let group = app.bootstrap().await;
     let reply = app
         .patch(
-            &format!("/api/v1/employees/{}", group.admin_id),
+            &format!("/api/v1/employees/{}", group.admin.id),
             &group.admin,
             json!({"roles": ["employee"]}),
         )
@@ -336,25 +328,19 @@ async fn the_last_admin_cannot_be_removed() {
 async fn companies_form_a_group_tree_without_cycles() {
     let app = TestApp::spawn().await;
     let group = app.bootstrap().await;
-    let abc = app
-        .create_company(&group.admin, "ABC", Some(&group.root_id), "USD")
-        .await;
-    let xyz = app
-        .create_company(&group.admin, "XYZ", Some(&group.root_id), "EUR")
-        .await;
-    let abc_sub = app
-        .create_company(&group.admin, "ABC-SUB", abc["id"].as_str(), "USD")
-        .await;
-    assert_eq!(abc["group_id"], json!(group.root_id));
-    assert_eq!(abc_sub["group_id"], json!(group.root_id));
-    assert_eq!(xyz["currency"], "EUR");
+    let abc = group.company("ABC").create().await;
+    let xyz = group.company("XYZ").currency("EUR").create().await;
+    let abc_sub = group.company("ABC-SUB").parent(&abc).create().await;
+    assert_eq!(abc.group_id, group.root_id);
+    assert_eq!(abc_sub.group_id, group.root_id);
+    assert_eq!(xyz.currency, "EUR");
 
     // Cycles and unknown parents are 422.
     let cycle = app
         .patch(
-            &format!("/api/v1/companies/{}", abc["id"].as_str().unwrap()),
+            &format!("/api/v1/companies/{}", abc.id),
             &group.admin,
-            json!({"parent_id": abc_sub["id"]}),
+            json!({"parent_id": abc_sub.id}),
         )
         .await;
     cycle.assert_problem(422, "validation_failed");
@@ -402,12 +388,11 @@ async fn companies_form_a_group_tree_without_cycles() {
             &other_group.admin,
         )
         .await
-        .assert_status(200)
-        .clone();
-    assert_eq!(other["group_id"], other["id"]);
+        .typed::<CompanyView>(200);
+    assert_eq!(other.group_id, other.id);
     for body in [
         json!({"code": "ROOTLESS", "name": "R", "currency": "USD", "country": "US"}),
-        json!({"code": "ROOTLESS", "name": "R", "parent_id": other["id"], "currency": "USD", "country": "US"}),
+        json!({"code": "ROOTLESS", "name": "R", "parent_id": other.id, "currency": "USD", "country": "US"}),
     ] {
         let refused = app.post("/api/v1/companies", &group.admin, body).await;
         refused.assert_problem(422, "validation_failed");
@@ -420,10 +405,10 @@ async fn companies_form_a_group_tree_without_cycles() {
     )
     .await
     .assert_problem(422, "validation_failed");
-    for parent in [json!(null), other["id"].clone()] {
+    for parent in [json!(null), json!(other.id)] {
         let refused = app
             .patch(
-                &format!("/api/v1/companies/{}", abc["id"].as_str().unwrap()),
+                &format!("/api/v1/companies/{}", abc.id),
                 &group.admin,
                 json!({ "parent_id": parent }),
             )
@@ -434,19 +419,16 @@ async fn companies_form_a_group_tree_without_cycles() {
     // Moving within the group keeps the subtree in it.
     let moved = app
         .patch(
-            &format!("/api/v1/companies/{}", abc["id"].as_str().unwrap()),
+            &format!("/api/v1/companies/{}", abc.id),
             &group.admin,
-            json!({"parent_id": xyz["id"]}),
+            json!({"parent_id": xyz.id}),
         )
         .await;
-    assert_eq!(moved.assert_status(200)["parent_id"], xyz["id"]);
+    assert_eq!(moved.typed::<CompanyView>(200).parent_id, Some(xyz.id));
     let sub = app
-        .get(
-            &format!("/api/v1/companies/{}", abc_sub["id"].as_str().unwrap()),
-            &group.admin,
-        )
+        .get(&format!("/api/v1/companies/{}", abc_sub.id), &group.admin)
         .await;
-    assert_eq!(sub.assert_status(200)["group_id"], json!(group.root_id));
+    assert_eq!(sub.typed::<CompanyView>(200).group_id, group.root_id);
     // Nor does JKL's admin see the other group's root.
     app.get(
         &format!("/api/v1/companies/{}", other_group.root_id),
@@ -456,13 +438,10 @@ async fn companies_form_a_group_tree_without_cycles() {
     .assert_problem(404, "not_found");
 
     // An employee of JKL sees JKL's group only; OTHER's companies are 404 to them.
-    let (_, token) = app
-        .create_employee(
-            &group.admin,
-            &group.root_id,
-            "viewer@jkl.example",
-            &["employee"],
-        )
+    let token = group
+        .employee("viewer@jkl.example")
+        .roles(&["employee"])
+        .create()
         .await;
     let visible = app.get("/api/v1/companies", &token).await;
     let codes: Vec<&str> = visible.assert_status(200)["items"]
@@ -472,12 +451,9 @@ async fn companies_form_a_group_tree_without_cycles() {
         .map(|c| c["code"].as_str().unwrap())
         .collect();
     assert_eq!(codes, vec!["ABC", "ABC-SUB", "JKL", "XYZ"]);
-    app.get(
-        &format!("/api/v1/companies/{}", other["id"].as_str().unwrap()),
-        &token,
-    )
-    .await
-    .assert_problem(404, "not_found");
+    app.get(&format!("/api/v1/companies/{}", other.id), &token)
+        .await
+        .assert_problem(404, "not_found");
 }
 
 #[tokio::test]
@@ -485,8 +461,7 @@ async fn company_list_pages_visit_every_company_once() {
     let app = TestApp::spawn().await;
     let group = app.bootstrap().await;
     for code in ["A1", "A2", "A3", "A4", "A5"] {
-        app.create_company(&group.admin, code, Some(&group.root_id), "USD")
-            .await;
+        group.company(code).create().await;
     }
     let mut seen = Vec::new();
     let mut path = "/api/v1/companies?limit=2".to_owned();
@@ -597,10 +572,10 @@ async fn repeated_failures_are_throttled_until_the_window_ends() {
 }
 
 /// A login attempt that a trusted proxy forwards for `client`.
-async fn login_from(app: &TestApp, client: &str, email: &str, password: &str) -> common::Reply {
-    let response = app
+async fn login_from(api: &Api, client: &str, email: &str, password: &str) -> Reply {
+    let response = api
         .client
-        .post(app.url("/api/v1/auth/login"))
+        .post(format!("{}/api/v1/auth/login", api.address))
         .header("x-forwarded-for", client)
         .json(&json!({"email": email, "password": password}))
         .send()
@@ -618,20 +593,30 @@ async fn the_owner_gets_in_after_failures_elsewhere_while_spread_guessing_is_slo
     let group = app.bootstrap().await;
 
     for _ in 0..10 {
-        login_from(&app, "198.51.100.1", ADMIN_EMAIL, "wrong-password-guess")
-            .await
-            .assert_problem(401, "unauthorized");
+        login_from(
+            &app.api(),
+            "198.51.100.1",
+            ADMIN_EMAIL,
+            "wrong-password-guess",
+        )
+        .await
+        .assert_problem(401, "unauthorized");
     }
     // The guessing address is blocked for this account, even with the right password…
-    login_from(&app, "198.51.100.1", ADMIN_EMAIL, "wrong-password-guess")
-        .await
-        .assert_problem(429, "rate_limited");
-    login_from(&app, "198.51.100.1", ADMIN_EMAIL, ADMIN_PASSWORD)
+    login_from(
+        &app.api(),
+        "198.51.100.1",
+        ADMIN_EMAIL,
+        "wrong-password-guess",
+    )
+    .await
+    .assert_problem(429, "rate_limited");
+    login_from(&app.api(), "198.51.100.1", ADMIN_EMAIL, ADMIN_PASSWORD)
         .await
         .assert_problem(429, "rate_limited");
     // …and the owner, elsewhere, gets in at once.
     let started = Instant::now();
-    login_from(&app, "203.0.113.7", ADMIN_EMAIL, ADMIN_PASSWORD)
+    login_from(&app.api(), "203.0.113.7", ADMIN_EMAIL, ADMIN_PASSWORD)
         .await
         .assert_status(200);
     assert!(
@@ -641,18 +626,16 @@ async fn the_owner_gets_in_after_failures_elsewhere_while_spread_guessing_is_slo
     );
 
     // Thirty guesses at another account from thirty addresses within a minute.
-    app.create_employee(
-        &group.admin,
-        &group.root_id,
-        "target@jkl.example",
-        &["employee"],
-    )
-    .await;
+    group
+        .employee("target@jkl.example")
+        .roles(&["employee"])
+        .create()
+        .await;
     let started = Instant::now();
     let mut statuses = Vec::new();
     for n in 0..30 {
         let reply = login_from(
-            &app,
+            &app.api(),
             &format!("192.0.2.{}", n + 1),
             "target@jkl.example",
             "wrong-password-guess",
@@ -687,7 +670,7 @@ async fn a_spoofed_forwarded_for_does_not_escape_the_throttle() {
     app.bootstrap().await;
     for n in 1..=10 {
         login_from(
-            &app,
+            &app.api(),
             &format!("198.51.100.{n}"),
             ADMIN_EMAIL,
             "wrong-password-guess",
@@ -697,7 +680,7 @@ async fn a_spoofed_forwarded_for_does_not_escape_the_throttle() {
     }
     // Were the header believed, this would be a clean address (and the pace long free).
     tokio::time::sleep(Duration::from_millis(300)).await;
-    login_from(&app, "198.51.100.99", ADMIN_EMAIL, ADMIN_PASSWORD)
+    login_from(&app.api(), "198.51.100.99", ADMIN_EMAIL, ADMIN_PASSWORD)
         .await
         .assert_problem(429, "rate_limited");
 }
@@ -714,7 +697,7 @@ async fn racing_guesses_under_the_pace_get_one_password_check() {
     app.bootstrap().await;
     for n in 1..=3 {
         login_from(
-            &app,
+            &app.api(),
             &format!("192.0.2.{n}"),
             ADMIN_EMAIL,
             "wrong-password-guess",
@@ -722,11 +705,11 @@ async fn racing_guesses_under_the_pace_get_one_password_check() {
         .await
         .assert_problem(401, "unauthorized");
     }
-    let guesses = (10..30).map(|n| {
-        let app = &app;
+    let statuses = crate::helpers::race((10..30).map(|n| {
+        let api = app.api();
         async move {
             login_from(
-                app,
+                &api,
                 &format!("192.0.2.{n}"),
                 ADMIN_EMAIL,
                 "wrong-password-guess",
@@ -735,8 +718,8 @@ async fn racing_guesses_under_the_pace_get_one_password_check() {
             .status
             .as_u16()
         }
-    });
-    let statuses = futures_util::future::join_all(guesses).await;
+    }))
+    .await;
     let checked = statuses.iter().filter(|s| **s == 401).count();
     assert!(checked <= 1, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 20 - checked);
@@ -760,10 +743,8 @@ async fn many_failures_from_one_address_are_throttled_across_accounts() {
 async fn changes_are_audited_and_the_audit_log_is_append_only() {
     let app = TestApp::spawn().await;
     let group = app.bootstrap().await;
-    let abc = app
-        .create_company(&group.admin, "ABC", Some(&group.root_id), "USD")
-        .await;
-    let abc_id = abc["id"].as_str().unwrap();
+    let abc = group.company("ABC").create().await;
+    let abc_id = abc.id;
     let renamed = app
         .patch(
             &format!("/api/v1/companies/{abc_id}"),
@@ -779,13 +760,10 @@ async fn changes_are_audited_and_the_audit_log_is_append_only() {
         .to_owned();
     renamed.assert_status(200);
 
-    let (finance, finance_token) = app
-        .create_employee(
-            &group.admin,
-            &group.root_id,
-            "fin@jkl.example",
-            &["employee", "finance"],
-        )
+    let (finance, finance_token) = group
+        .employee("fin@jkl.example")
+        .roles(&["employee", "finance"])
+        .create_viewed()
         .await;
     let events = app
         .get(
@@ -801,13 +779,13 @@ async fn changes_are_audited_and_the_audit_log_is_append_only() {
     assert_eq!(items[0]["action"], "company.updated");
     assert_eq!(items[0]["before"]["name"], "ABC Inc.");
     assert_eq!(items[0]["after"]["name"], "ABC Manufacturing");
-    assert_eq!(items[0]["actor_id"], json!(group.admin_id));
+    assert_eq!(items[0]["actor_id"], json!(group.admin.id));
     assert_eq!(items[0]["request_id"], json!(request_id));
     assert_eq!(items[1]["action"], "company.created");
 
     let by_actor = app
         .get(
-            &format!("/api/v1/audit-events?actor_id={}&limit=1", group.admin_id),
+            &format!("/api/v1/audit-events?actor_id={}&limit=1", group.admin.id),
             &finance_token,
         )
         .await;
@@ -816,10 +794,7 @@ async fn changes_are_audited_and_the_audit_log_is_append_only() {
     assert!(by_actor["next_cursor"].is_string());
     let employee_events = app
         .get(
-            &format!(
-                "/api/v1/audit-events?entity_id={}",
-                finance["id"].as_str().unwrap()
-            ),
+            &format!("/api/v1/audit-events?entity_id={}", finance.id),
             &finance_token,
         )
         .await;
@@ -948,26 +923,20 @@ async fn bootstrap_creates_one_group_per_code_and_refuses_a_code_again() {
 async fn a_company_currency_is_fixed_once_amounts_are_recorded_in_it() {
     let app = TestApp::spawn().await;
     let group = app.bootstrap().await;
-    let abc = app
-        .create_company(&group.admin, "ABC", Some(&group.root_id), "USD")
-        .await;
-    let abc_path = format!("/api/v1/companies/{}", abc["id"].as_str().unwrap());
+    let abc = group.company("ABC").create().await;
+    let abc_path = format!("/api/v1/companies/{}", abc.id);
     // Nothing recorded yet: the currency may still be corrected.
     let changed = app
         .patch(&abc_path, &group.admin, json!({"currency": "EUR"}))
         .await;
     assert_eq!(changed.assert_status(200)["currency"], "EUR");
 
-    let category = app.create_category(&group.admin, "goods").await;
-    app.create_product(
-        &group.admin,
-        "ABC-1",
-        &category,
-        abc["id"].as_str().unwrap(),
-        "10.00",
-        json!({}),
-    )
-    .await;
+    let category = group.category("goods").await;
+    group
+        .product("ABC-1", &category, "10.00")
+        .seller(&abc)
+        .create()
+        .await;
     app.patch(&abc_path, &group.admin, json!({"currency": "USD"}))
         .await
         .assert_problem(409, "conflict");

@@ -1,31 +1,30 @@
 //! Intercompany trade as its users meet it: finance records rates and policies, a purchaser
 //! of XYZ orders from ABC, ABC's purchaser accepts and ships, finance settles — with the
 //! amounts each company books, who may do what, and the races that must not break anything.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::trade::{act, create, day, trade};
-use common::TestApp;
 use diesel_async::{AsyncConnection, RunQueryDsl};
+use internal_store::catalog::dto::ProductView;
+use internal_store::domain::intercompany::Status;
+use internal_store::intercompany::dto::IcOrderView;
+use reqwest::Method;
 use serde_json::{json, Value};
+
+use crate::helpers::trade::{act, create, day, trade};
+use crate::helpers::{job, race, HasId, Job, Reply, TestApp};
 
 #[tokio::test]
 async fn policies_pick_the_most_specific_one_valid_on_the_order_date() {
     let app = TestApp::spawn().await;
     app.clock.set_today(day("2026-03-02"));
     let t = trade(&app).await;
-    let other_category = app.create_category(&t.group.admin, "other").await;
-    let part = t.product(&app, "PART", "80.00", "120.00", 10).await;
-    let gadget = app
-        .create_product(
-            &t.group.admin,
-            "GADGET",
-            &other_category,
-            &t.abc,
-            "120.00",
-            json!({"unit_cost": "80.00"}),
-        )
+    let other_category = t.group.category("other").await;
+    let part = t.product("PART", "80.00", "120.00", 10).await;
+    let gadget = t
+        .group
+        .product("GADGET", &other_category, "120.00")
+        .seller(t.abc)
+        .with(json!({"unit_cost": "80.00"}))
+        .create()
         .await;
     let quote = |lines: Value| {
         let body = json!({"buyer_company_id": t.xyz, "seller_company_id": t.abc, "lines": lines});
@@ -36,7 +35,7 @@ async fn policies_pick_the_most_specific_one_valid_on_the_order_date() {
                 .await
         }
     };
-    let one = |product: &Value| json!([{"product_id": product["id"], "quantity": 1}]);
+    let one = |product: &ProductView| json!([{"product_id": product.id, "quantity": 1}]);
 
     // No policy yet.
     quote(one(&part))
@@ -44,30 +43,27 @@ async fn policies_pick_the_most_specific_one_valid_on_the_order_date() {
         .assert_problem(422, "no_transfer_pricing_policy");
 
     let seller_wide = t
-        .policy(
-            &app,
-            json!({"method": "cost_plus", "percent": "10", "valid_from": "2026-01-01"}),
-        )
+        .policy(json!({"method": "cost_plus", "percent": "10", "valid_from": "2026-01-01"}))
         .await;
     let by_category = t
-        .policy(&app, json!({"category_id": t.category["id"], "method": "resale_minus", "percent": "20", "valid_from": "2026-01-01"}))
+        .policy(json!({"category_id": t.category.id, "method": "resale_minus", "percent": "20", "valid_from": "2026-01-01"}))
         .await;
     // A buyer-specific policy that only starts tomorrow does not apply today.
-    t.policy(&app, json!({"buyer_company_id": t.xyz, "method": "comparable_price", "percent": "-5", "valid_from": "2026-03-03"}))
+    t.policy(json!({"buyer_company_id": t.xyz, "method": "comparable_price", "percent": "-5", "valid_from": "2026-03-03"}))
         .await;
     // Expired: no longer applies.
-    t.policy(&app, json!({"buyer_company_id": t.xyz, "category_id": t.category["id"], "method": "cost_plus", "percent": "50", "valid_from": "2025-01-01", "valid_to": "2026-03-01"}))
+    t.policy(json!({"buyer_company_id": t.xyz, "category_id": t.category.id, "method": "cost_plus", "percent": "50", "valid_from": "2025-01-01", "valid_to": "2026-03-01"}))
         .await;
 
     let priced = quote(one(&part)).await;
     let line = &priced.assert_status(200)["lines"][0];
-    assert_eq!(line["policy_id"], by_category["id"]);
+    assert_eq!(line["policy_id"], json!(by_category.id));
     assert_eq!(line["method"], "resale_minus");
     assert_eq!(line["unit_transfer_price"], "96.00");
     assert_eq!(line["markup_percent"], "20");
     let priced = quote(one(&gadget)).await;
     let line = &priced.assert_status(200)["lines"][0];
-    assert_eq!(line["policy_id"], seller_wide["id"]);
+    assert_eq!(line["policy_id"], json!(seller_wide.id));
     assert_eq!(line["unit_transfer_price"], "88.00");
 
     // From tomorrow the buyer's policy beats the category's.
@@ -87,20 +83,14 @@ async fn policies_pick_the_most_specific_one_valid_on_the_order_date() {
     .assert_problem(409, "conflict");
     // Back to back is fine once the first one ends.
     app.patch(
-        &format!(
-            "/api/v1/transfer-pricing-policies/{}",
-            seller_wide["id"].as_str().unwrap()
-        ),
+        &format!("/api/v1/transfer-pricing-policies/{}", seller_wide.id),
         &t.finance,
         json!({"valid_to": "2026-05-31"}),
     )
     .await
     .assert_status(200);
-    t.policy(
-        &app,
-        json!({"method": "cost_plus", "percent": "12", "valid_from": "2026-06-01"}),
-    )
-    .await;
+    t.policy(json!({"method": "cost_plus", "percent": "12", "valid_from": "2026-06-01"}))
+        .await;
 
     // Terms are checked: a target outside the range, an inverted range, resale above 100 %.
     for (body, field) in [
@@ -143,29 +133,28 @@ async fn an_abc_to_xyz_order_is_shipped_at_one_rate_and_settled_at_another() {
     let app = TestApp::spawn().await;
     app.clock.set_today(day("2026-03-02"));
     let t = trade(&app).await;
-    let bolt = t.product(&app, "BOLT", "123.45", "200.00", 100).await;
-    let widget = t.product(&app, "WIDGET", "50.00", "90.00", 100).await;
-    t.policy(&app, json!({"method": "cost_plus", "percent": "10", "min_markup_percent": "5", "max_markup_percent": "15", "valid_from": "2026-01-01"}))
+    let bolt = t.product("BOLT", "123.45", "200.00", 100).await;
+    let widget = t.product("WIDGET", "50.00", "90.00", 100).await;
+    t.policy(json!({"method": "cost_plus", "percent": "10", "min_markup_percent": "5", "max_markup_percent": "15", "valid_from": "2026-01-01"}))
         .await;
     let flagged = app
         .post(
             "/api/v1/transfer-pricing-policies",
             &t.finance,
-            json!({"seller_company_id": t.abc, "buyer_company_id": t.xyz, "category_id": t.category["id"],
+            json!({"seller_company_id": t.abc, "buyer_company_id": t.xyz, "category_id": t.category.id,
                    "method": "cost_plus", "percent": "28", "min_markup_percent": "5", "max_markup_percent": "15",
                    "valid_from": "2026-03-01", "valid_to": "2026-03-01"}),
         )
         .await;
     flagged.assert_status(201);
     // USD→EUR on March 1st; only EUR→USD is known for April.
-    t.rate(&app, "USD", "EUR", "0.9137", "2026-03-01").await;
-    t.rate(&app, "EUR", "USD", "1.065", "2026-04-01").await;
+    t.rate("USD", "EUR", "0.9137", "2026-03-01").await;
+    t.rate("EUR", "USD", "1.065", "2026-04-01").await;
 
     let order = create(
-        &app,
         &t.xyz_purchaser,
         "first",
-        &t.order_body(&[(&bolt, 3), (&widget, 2)]),
+        &t.order_body([(&bolt, 3), (&widget, 2)]),
     )
     .await;
     let order = order.assert_status(201).clone();
@@ -182,7 +171,6 @@ async fn an_abc_to_xyz_order_is_shipped_at_one_rate_and_settled_at_another() {
     assert_eq!(order["entries"], json!([]));
 
     let accepted = act(
-        &app,
         &t.abc_purchaser,
         &order,
         "accept",
@@ -192,15 +180,12 @@ async fn an_abc_to_xyz_order_is_shipped_at_one_rate_and_settled_at_another() {
     assert_eq!(accepted.assert_status(200)["status"], "accepted");
     assert_eq!(accepted.body["promised_date"], "2026-03-10");
     let stock = app
-        .get(
-            &format!("/api/v1/products/{}", bolt["id"].as_str().unwrap()),
-            &t.group.admin,
-        )
+        .get(&format!("/api/v1/products/{}", bolt.id), &t.group.admin)
         .await;
     assert_eq!(stock.assert_status(200)["stock_on_hand"], 97);
 
     // Shipped on March 2nd at 0.9137: 517.40 USD receivable, 472.75 EUR payable.
-    let shipped = act(&app, &t.abc_purchaser, &order, "ship", json!({})).await;
+    let shipped = act(&t.abc_purchaser, &order, "ship", json!({})).await;
     let shipped = shipped.assert_status(200).clone();
     assert_eq!(shipped["ship_date"], "2026-03-02");
     assert_eq!(
@@ -216,16 +201,9 @@ async fn an_abc_to_xyz_order_is_shipped_at_one_rate_and_settled_at_another() {
     // Settled on April 15th at 1 / 1.065: XYZ pays 485.82 EUR, a realised loss of 13.07 EUR.
     app.clock.set_today(day("2026-04-15"));
     // A booking date in the future is refused and changes nothing.
-    let future = act(
-        &app,
-        &t.finance,
-        &order,
-        "settle",
-        json!({"date": "2026-04-16"}),
-    )
-    .await;
+    let future = act(&t.finance, &order, "settle", json!({"date": "2026-04-16"})).await;
     future.assert_problem(422, "validation_failed");
-    let settled = act(&app, &t.finance, &order, "settle", json!({})).await;
+    let settled = act(&t.finance, &order, "settle", json!({})).await;
     let settled = settled.assert_status(200).clone();
     assert_eq!(settled["status"], "settled");
     let entries = settled["entries"].as_array().unwrap();
@@ -258,15 +236,12 @@ async fn an_abc_to_xyz_order_is_shipped_at_one_rate_and_settled_at_another() {
             })
             .sum()
     };
-    assert!(sum(&t.abc).is_zero() && sum(&t.xyz).is_zero());
+    assert!(sum(&t.abc.to_string()).is_zero() && sum(&t.xyz.to_string()).is_zero());
 
     // Every transition left its audit event.
     let audit = app
         .get(
-            &format!(
-                "/api/v1/audit-events?entity_id={}",
-                order["id"].as_str().unwrap()
-            ),
+            &format!("/api/v1/audit-events?entity_id={}", order.id()),
             &t.finance,
         )
         .await;
@@ -286,7 +261,7 @@ async fn an_abc_to_xyz_order_is_shipped_at_one_rate_and_settled_at_another() {
         ]
     );
     // Settled is final.
-    act(&app, &t.finance, &order, "settle", json!({}))
+    act(&t.finance, &order, "settle", json!({}))
         .await
         .assert_problem(409, "invalid_state");
 }
@@ -297,26 +272,23 @@ async fn a_line_outside_the_arms_length_range_is_flagged_and_ships_without_a_rat
     let app = TestApp::spawn().await;
     app.clock.set_today(day("2026-03-02"));
     let t = trade(&app).await;
-    let widget = t.product(&app, "WIDGET", "50.00", "90.00", 100).await;
-    t.policy(&app, json!({"method": "cost_plus", "percent": "28", "min_markup_percent": "5", "max_markup_percent": "15", "valid_from": "2026-01-01"}))
+    let widget = t.product("WIDGET", "50.00", "90.00", 100).await;
+    t.policy(json!({"method": "cost_plus", "percent": "28", "min_markup_percent": "5", "max_markup_percent": "15", "valid_from": "2026-01-01"}))
         .await;
     // DEF is in USD like ABC: no rate needed. XYZ (EUR) has none: shipping is refused.
-    let order = create(&app, &t.xyz_purchaser, "k", &t.order_body(&[(&widget, 1)])).await;
+    let order = create(&t.xyz_purchaser, "k", &t.order_body([(&widget, 1)])).await;
     let order = order.assert_status(201).clone();
     assert_eq!(order["lines"][0]["markup_percent"], "28");
     assert_eq!(order["lines"][0]["outside_arms_length_range"], true);
-    act(&app, &t.abc_purchaser, &order, "accept", json!({}))
+    act(&t.abc_purchaser, &order, "accept", json!({}))
         .await
         .assert_status(200);
-    act(&app, &t.abc_purchaser, &order, "ship", json!({}))
+    act(&t.abc_purchaser, &order, "ship", json!({}))
         .await
         .assert_problem(422, "fx_rate_missing");
     let unchanged = app
         .get(
-            &format!(
-                "/api/v1/intercompany-orders/{}",
-                order["id"].as_str().unwrap()
-            ),
+            &format!("/api/v1/intercompany-orders/{}", order.id()),
             &t.xyz_purchaser,
         )
         .await;
@@ -329,67 +301,50 @@ async fn who_may_do_what_with_an_intercompany_order() {
     let app = TestApp::spawn().await;
     app.clock.set_today(day("2026-03-02"));
     let t = trade(&app).await;
-    let widget = t.product(&app, "WIDGET", "50.00", "90.00", 100).await;
-    let internal_only = app
-        .create_product(
-            &t.group.admin,
-            "NOT-IC",
-            &t.category,
-            &t.abc,
-            "10.00",
-            json!({"unit_cost": "5.00", "intercompany_eligible": false}),
-        )
+    let widget = t.product("WIDGET", "50.00", "90.00", 100).await;
+    let internal_only = t
+        .group
+        .product("NOT-IC", &t.category, "10.00")
+        .seller(t.abc)
+        .with(json!({"unit_cost": "5.00", "intercompany_eligible": false}))
+        .create()
         .await;
-    t.policy(
-        &app,
-        json!({"method": "cost_plus", "percent": "10", "valid_from": "2026-01-01"}),
-    )
-    .await;
-    let body = t.order_body(&[(&widget, 1)]);
+    t.policy(json!({"method": "cost_plus", "percent": "10", "valid_from": "2026-01-01"}))
+        .await;
+    let body = t.order_body([(&widget, 1)]);
 
     // Only a purchaser of the buyer creates: the seller's purchaser → 403, a plain employee → 403.
-    create(&app, &t.abc_purchaser, "a", &body)
+    create(&t.abc_purchaser, "a", &body)
         .await
         .assert_problem(403, "forbidden");
-    create(&app, &t.employee, "b", &body)
+    create(&t.employee, "b", &body)
         .await
         .assert_problem(403, "forbidden");
     // Buyer and seller must be two companies of the group.
     let mut same = body.clone();
     same["seller_company_id"] = json!(t.xyz);
-    create(&app, &t.xyz_purchaser, "c", &same)
+    create(&t.xyz_purchaser, "c", &same)
         .await
         .assert_problem(422, "not_intercompany");
     let mut foreign = body.clone();
     foreign["seller_company_id"] = json!(uuid::Uuid::new_v4());
-    create(&app, &t.xyz_purchaser, "d", &foreign)
+    create(&t.xyz_purchaser, "d", &foreign)
         .await
         .assert_problem(422, "not_intercompany");
-    create(
-        &app,
-        &t.xyz_purchaser,
-        "e",
-        &t.order_body(&[(&internal_only, 1)]),
-    )
-    .await
-    .assert_problem(422, "not_eligible");
-    create(&app, &t.xyz_purchaser, "f", &t.order_body(&[(&widget, 0)]))
+    create(&t.xyz_purchaser, "e", &t.order_body([(&internal_only, 1)]))
+        .await
+        .assert_problem(422, "not_eligible");
+    create(&t.xyz_purchaser, "f", &t.order_body([(&widget, 0)]))
         .await
         .assert_problem(422, "validation_failed");
 
-    let order = create(&app, &t.xyz_purchaser, "g", &body)
-        .await
-        .assert_status(201)
-        .clone();
-    let path = format!(
-        "/api/v1/intercompany-orders/{}",
-        order["id"].as_str().unwrap()
-    );
+    let order: IcOrderView = create(&t.xyz_purchaser, "g", &body).await.typed(201);
+    let path = format!("/api/v1/intercompany-orders/{}", order.id);
     // A purchaser of a third company sees nothing; a plain employee is refused.
     app.get(&path, &t.def_purchaser)
         .await
         .assert_problem(404, "not_found");
-    act(&app, &t.def_purchaser, &order, "accept", json!({}))
+    act(&t.def_purchaser, &order, "accept", json!({}))
         .await
         .assert_problem(404, "not_found");
     app.get(&path, &t.employee)
@@ -398,7 +353,7 @@ async fn who_may_do_what_with_an_intercompany_order() {
     let listed = app
         .get("/api/v1/intercompany-orders", &t.def_purchaser)
         .await;
-    assert_eq!(listed.assert_status(200)["items"], json!([]));
+    assert!(listed.items::<IcOrderView>().is_empty());
     for token in [
         &t.xyz_purchaser,
         &t.abc_purchaser,
@@ -409,24 +364,23 @@ async fn who_may_do_what_with_an_intercompany_order() {
         let listed = app
             .get("/api/v1/intercompany-orders?status=requested", token)
             .await;
-        assert_eq!(listed.assert_status(200)["items"][0]["id"], order["id"]);
+        assert_eq!(listed.items::<IcOrderView>()[0].id, order.id);
     }
     // The buyer may not accept or ship its own order; finance may not accept; only finance settles.
-    act(&app, &t.xyz_purchaser, &order, "accept", json!({}))
+    act(&t.xyz_purchaser, &order, "accept", json!({}))
         .await
         .assert_problem(403, "forbidden");
-    act(&app, &t.finance, &order, "accept", json!({}))
+    act(&t.finance, &order, "accept", json!({}))
         .await
         .assert_problem(403, "forbidden");
     // Illegal transitions: ship or settle a requested order.
-    act(&app, &t.abc_purchaser, &order, "ship", json!({}))
+    act(&t.abc_purchaser, &order, "ship", json!({}))
         .await
         .assert_problem(409, "invalid_state");
-    act(&app, &t.finance, &order, "settle", json!({}))
+    act(&t.finance, &order, "settle", json!({}))
         .await
         .assert_problem(409, "invalid_state");
     act(
-        &app,
         &t.abc_purchaser,
         &order,
         "accept",
@@ -434,32 +388,29 @@ async fn who_may_do_what_with_an_intercompany_order() {
     )
     .await
     .assert_problem(422, "validation_failed");
-    act(&app, &t.abc_purchaser, &order, "accept", json!({}))
+    act(&t.abc_purchaser, &order, "accept", json!({}))
         .await
         .assert_status(200);
-    act(&app, &t.abc_purchaser, &order, "settle", json!({}))
+    act(&t.abc_purchaser, &order, "settle", json!({}))
         .await
         .assert_problem(403, "forbidden");
     // Cancel is for requested orders only, by the buyer.
-    act(&app, &t.xyz_purchaser, &order, "cancel", json!({}))
+    act(&t.xyz_purchaser, &order, "cancel", json!({}))
         .await
         .assert_problem(409, "invalid_state");
-    let second = create(&app, &t.xyz_purchaser, "h", &body)
-        .await
-        .assert_status(201)
-        .clone();
-    act(&app, &t.abc_purchaser, &second, "cancel", json!({}))
+    let second: IcOrderView = create(&t.xyz_purchaser, "h", &body).await.typed(201);
+    act(&t.abc_purchaser, &second, "cancel", json!({}))
         .await
         .assert_problem(403, "forbidden");
-    let cancelled = act(&app, &t.xyz_purchaser, &second, "cancel", json!({})).await;
-    assert_eq!(cancelled.assert_status(200)["status"], "cancelled");
-    let third = create(&app, &t.xyz_purchaser, "i", &body)
-        .await
-        .assert_status(201)
-        .clone();
-    let rejected = act(&app, &t.abc_purchaser, &third, "reject", json!({})).await;
-    assert_eq!(rejected.assert_status(200)["status"], "rejected");
-    act(&app, &t.abc_purchaser, &third, "accept", json!({}))
+    let cancelled = act(&t.xyz_purchaser, &second, "cancel", json!({})).await;
+    assert_eq!(
+        cancelled.typed::<IcOrderView>(200).status,
+        Status::Cancelled
+    );
+    let third: IcOrderView = create(&t.xyz_purchaser, "i", &body).await.typed(201);
+    let rejected = act(&t.abc_purchaser, &third, "reject", json!({})).await;
+    assert_eq!(rejected.typed::<IcOrderView>(200).status, Status::Rejected);
+    act(&t.abc_purchaser, &third, "accept", json!({}))
         .await
         .assert_problem(409, "invalid_state");
 }
@@ -469,48 +420,41 @@ async fn racing_accepts_on_two_instances_never_oversell() {
     let app = TestApp::spawn().await;
     let other = app.another_instance().await;
     let t = trade(&app).await;
-    let scarce = t.product(&app, "SCARCE", "10.00", "20.00", 5).await;
-    t.policy(
-        &app,
-        json!({"method": "cost_plus", "percent": "10", "valid_from": "2020-01-01"}),
-    )
-    .await;
+    let scarce = t.product("SCARCE", "10.00", "20.00", 5).await;
+    t.policy(json!({"method": "cost_plus", "percent": "10", "valid_from": "2020-01-01"}))
+        .await;
     let mut orders = Vec::new();
     for n in 0..8 {
         let order = create(
-            &app,
             &t.xyz_purchaser,
             &format!("scarce-{n}"),
-            &t.order_body(&[(&scarce, 1)]),
+            &t.order_body([(&scarce, 1)]),
         )
         .await;
-        orders.push(order.assert_status(201).clone());
+        orders.push(order.typed::<IcOrderView>(201).id);
     }
-    let mut tasks = Vec::new();
-    for (n, order) in orders.iter().enumerate() {
-        let address = if n % 2 == 0 {
-            app.address.clone()
-        } else {
-            other.address.clone()
-        };
-        let (token, id) = (
-            t.abc_purchaser.clone(),
-            order["id"].as_str().unwrap().to_owned(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let response = reqwest::Client::new()
-                .post(format!("{address}/api/v1/intercompany-orders/{id}/accept"))
-                .bearer_auth(token)
-                .send()
+    let replies = race(orders.iter().enumerate().map(|(n, order)| {
+        let seller = t
+            .abc_purchaser
+            .on(if n % 2 == 0 { &app } else { &other })
+            .alone();
+        let id = *order;
+        async move {
+            seller
+                .api
+                .send(
+                    Method::POST,
+                    &format!("/api/v1/intercompany-orders/{id}/accept"),
+                    Some(&seller.token),
+                    None,
+                )
                 .await
-                .unwrap();
-            TestApp::decode(response).await
-        }));
-    }
+        }
+    }))
+    .await;
     let mut accepted = 0;
     let mut short = 0;
-    for task in tasks {
-        let reply = task.await.unwrap();
+    for reply in replies {
         match reply.status.as_u16() {
             200 => accepted += 1,
             409 => {
@@ -522,10 +466,7 @@ async fn racing_accepts_on_two_instances_never_oversell() {
     }
     assert_eq!((accepted, short), (5, 3));
     let product = app
-        .get(
-            &format!("/api/v1/products/{}", scarce["id"].as_str().unwrap()),
-            &t.group.admin,
-        )
+        .get(&format!("/api/v1/products/{}", scarce.id), &t.group.admin)
         .await;
     assert_eq!(product.assert_status(200)["stock_on_hand"], 0);
 }
@@ -535,73 +476,62 @@ async fn accepts_racing_with_employee_orders_on_the_same_products_never_deadlock
     let app = TestApp::spawn().await;
     let other = app.another_instance().await;
     let t = trade(&app).await;
-    let first = t.product(&app, "FIRST", "10.00", "20.00", 1000).await;
-    let second = t.product(&app, "SECOND", "10.00", "20.00", 1000).await;
-    t.policy(
-        &app,
-        json!({"method": "cost_plus", "percent": "10", "valid_from": "2020-01-01"}),
-    )
-    .await;
+    let first = t.product("FIRST", "10.00", "20.00", 1000).await;
+    let second = t.product("SECOND", "10.00", "20.00", 1000).await;
+    t.policy(json!({"method": "cost_plus", "percent": "10", "valid_from": "2020-01-01"}))
+        .await;
     // Intercompany orders list the products in one order, employee orders in the other.
     let mut orders = Vec::new();
     for n in 0..12 {
         let order = create(
-            &app,
             &t.xyz_purchaser,
             &format!("ic-{n}"),
-            &t.order_body(&[(&second, 2), (&first, 1)]),
+            &t.order_body([(&second, 2), (&first, 1)]),
         )
         .await;
-        orders.push(order.assert_status(201)["id"].as_str().unwrap().to_owned());
+        orders.push(order.typed::<IcOrderView>(201).id);
     }
     let mut shoppers = Vec::new();
     for n in 0..6 {
-        let (_, token) = app
-            .create_employee(
-                &t.group.admin,
-                &t.abc,
-                &format!("shopper{n}@abc.example"),
-                &["employee"],
-            )
+        let token = t
+            .group
+            .employee(&format!("shopper{n}@abc.example"))
+            .company(t.abc)
+            .roles(&["employee"])
+            .create()
             .await;
         shoppers.push(token);
     }
-    let mut tasks = Vec::new();
+    let mut jobs: Vec<Job<Reply>> = Vec::new();
     for (n, id) in orders.into_iter().enumerate() {
-        let address = if n % 2 == 0 {
-            app.address.clone()
-        } else {
-            other.address.clone()
-        };
-        let token = t.abc_purchaser.clone();
-        tasks.push(tokio::spawn(async move {
-            let response = reqwest::Client::new()
-                .post(format!("{address}/api/v1/intercompany-orders/{id}/accept"))
-                .bearer_auth(token)
-                .send()
+        let seller = t
+            .abc_purchaser
+            .on(if n % 2 == 0 { &app } else { &other })
+            .alone();
+        jobs.push(job(async move {
+            seller
+                .api
+                .send(
+                    Method::POST,
+                    &format!("/api/v1/intercompany-orders/{id}/accept"),
+                    Some(&seller.token),
+                    None,
+                )
                 .await
-                .unwrap();
-            TestApp::decode(response).await
         }));
     }
-    for (n, token) in shoppers.iter().enumerate() {
+    for (n, shopper) in shoppers.iter().enumerate() {
         for round in 0..2 {
-            let address = if (n + round) % 2 == 0 {
-                app.address.clone()
-            } else {
-                other.address.clone()
-            };
-            let (token, lines) = (
-                token.clone(),
-                json!([{"product_id": first["id"], "quantity": 3}, {"product_id": second["id"], "quantity": 1}]),
-            );
-            tasks.push(tokio::spawn(async move {
-                common::post_order(&address, &token, &format!("emp-{round}"), lines).await
+            let shopper = shopper
+                .on(if (n + round) % 2 == 0 { &app } else { &other })
+                .alone();
+            let lines = [(first.id, 3), (second.id, 1)];
+            jobs.push(job(async move {
+                shopper.order(&format!("emp-{round}"), lines).await
             }));
         }
     }
-    for task in tasks {
-        let reply = task.await.unwrap();
+    for reply in race(jobs).await {
         assert!(
             [200, 201].contains(&reply.status.as_u16()),
             "{}: {}",
@@ -610,12 +540,7 @@ async fn accepts_racing_with_employee_orders_on_the_same_products_never_deadlock
         );
     }
     // 12 accepts took 1 + 2 each; 12 employee orders took 3 + 1 each.
-    let stock = |product: &Value| {
-        let path = format!("/api/v1/products/{}", product["id"].as_str().unwrap());
-        let admin = t.group.admin.clone();
-        let app = &app;
-        async move { app.get(&path, &admin).await.assert_status(200)["stock_on_hand"].clone() }
-    };
+    let stock = |product: &ProductView| t.group.stock_on_hand(product.id);
     assert_eq!(stock(&first).await, 1000 - 12 - 36);
     assert_eq!(stock(&second).await, 1000 - 24 - 12);
 }
@@ -625,38 +550,23 @@ async fn ten_racing_creates_with_one_key_make_one_order() {
     let app = TestApp::spawn().await;
     let other = app.another_instance().await;
     let t = trade(&app).await;
-    let widget = t.product(&app, "WIDGET", "50.00", "90.00", 100).await;
-    t.policy(
-        &app,
-        json!({"method": "cost_plus", "percent": "10", "valid_from": "2020-01-01"}),
-    )
+    let widget = t.product("WIDGET", "50.00", "90.00", 100).await;
+    t.policy(json!({"method": "cost_plus", "percent": "10", "valid_from": "2020-01-01"}))
+        .await;
+    let body = t.order_body([(&widget, 4)]);
+    let replies = race((0..10).map(|n| {
+        let buyer = t
+            .xyz_purchaser
+            .on(if n % 2 == 0 { &app } else { &other })
+            .alone();
+        let body = body.clone();
+        async move { create(&buyer, "the-one", &body).await }
+    }))
     .await;
-    let body = t.order_body(&[(&widget, 4)]);
-    let mut tasks = Vec::new();
-    for n in 0..10 {
-        let address = if n % 2 == 0 {
-            app.address.clone()
-        } else {
-            other.address.clone()
-        };
-        let (token, body) = (t.xyz_purchaser.clone(), body.clone());
-        tasks.push(tokio::spawn(async move {
-            let response = reqwest::Client::new()
-                .post(format!("{address}/api/v1/intercompany-orders"))
-                .bearer_auth(token)
-                .header("Idempotency-Key", "the-one")
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            TestApp::decode(response).await
-        }));
-    }
     let mut created = Vec::new();
-    for task in tasks {
-        let reply = task.await.unwrap();
+    for reply in replies {
         match reply.status.as_u16() {
-            201 => created.push(reply.body["id"].clone()),
+            201 => created.push(reply.typed::<IcOrderView>(201).id),
             409 => reply.assert_problem(409, "request_in_progress"),
             other => panic!("unexpected {other}: {}", reply.body),
         }
@@ -664,17 +574,12 @@ async fn ten_racing_creates_with_one_key_make_one_order() {
     assert!(!created.is_empty());
     assert!(created.iter().all(|id| *id == created[0]), "{created:?}");
     // A later retry replays the same order; another body under the key is refused.
-    let replay = create(&app, &t.xyz_purchaser, "the-one", &body).await;
-    assert_eq!(replay.assert_status(201)["id"], created[0]);
+    let replay = create(&t.xyz_purchaser, "the-one", &body).await;
+    assert_eq!(replay.typed::<IcOrderView>(201).id, created[0]);
     assert_eq!(replay.headers["idempotency-replay"], "true");
-    create(
-        &app,
-        &t.xyz_purchaser,
-        "the-one",
-        &t.order_body(&[(&widget, 5)]),
-    )
-    .await
-    .assert_problem(422, "idempotency_key_reused");
+    create(&t.xyz_purchaser, "the-one", &t.order_body([(&widget, 5)]))
+        .await
+        .assert_problem(422, "idempotency_key_reused");
     let listed = app.get("/api/v1/intercompany-orders", &t.finance).await;
     assert_eq!(
         listed.assert_status(200)["items"].as_array().unwrap().len(),
@@ -686,43 +591,41 @@ async fn ten_racing_creates_with_one_key_make_one_order() {
 async fn an_employee_order_in_eur_in_a_usd_group_is_converted_at_the_order_dates_rate() {
     let app = TestApp::spawn().await;
     let t = trade(&app).await;
-    let tier = app
-        .create_tier(&t.group.admin, "staff", "10", Some("1000.00"), &["direct"])
+    let tier = t
+        .group
+        .tier("staff", "10")
+        .allowance("1000.00")
+        .eligible(&["direct"])
+        .create()
         .await;
-    let scarf = app
-        .create_product(
-            &t.group.admin,
-            "SCARF",
-            &t.category,
-            &t.xyz,
-            "100.00",
-            json!({}),
-        )
+    let scarf = t
+        .group
+        .product("SCARF", &t.category, "100.00")
+        .seller(t.xyz)
+        .create()
         .await;
-    let (_, shopper) = app
-        .create_shopper(
-            &t.group.admin,
-            &t.abc,
-            "shopper@abc.example",
-            Some(&tier),
-            "direct",
-        )
+    let shopper = t
+        .group
+        .employee("shopper@abc.example")
+        .company(t.abc)
+        .tier(&tier)
+        .create()
         .await;
-    let lines = json!({"lines": [{"product_id": scarf["id"], "quantity": 1}]});
+    let lines = json!({"lines": [{"product_id": scarf.id, "quantity": 1}]});
     app.post("/api/v1/orders/quote", &shopper, lines.clone())
         .await
         .assert_problem(422, "fx_rate_missing");
     // EUR→USD: the latest rate on or before today counts; one dated later does not.
-    t.rate(&app, "EUR", "USD", "1.08", "2020-01-01").await;
-    t.rate(&app, "EUR", "USD", "1.1", "2021-06-30").await;
-    t.rate(&app, "EUR", "USD", "1.5", "2099-01-01").await;
+    t.rate("EUR", "USD", "1.08", "2020-01-01").await;
+    t.rate("EUR", "USD", "1.1", "2021-06-30").await;
+    t.rate("EUR", "USD", "1.5", "2099-01-01").await;
     let quote = app.post("/api/v1/orders/quote", &shopper, lines).await;
     let quote = quote.assert_status(200).clone();
     assert_eq!(quote["currency"], "EUR");
     assert_eq!(quote["discount_total"], "10.00");
     assert_eq!(quote["fx_rate"], "1.1");
     assert_eq!(quote["allowance_applied"], "11.00");
-    let order = app.place_order(&shopper, "eur-1", &[(&scarf, 1)]).await;
+    let order = shopper.order("eur-1", [(&scarf, 1)]).await;
     let order = order.assert_status(201).clone();
     assert_eq!(order["fx_rate"], "1.1");
     assert_eq!(order["allowance_applied"], "11.00");
@@ -730,25 +633,19 @@ async fn an_employee_order_in_eur_in_a_usd_group_is_converted_at_the_order_dates
     assert_eq!(me.assert_status(200)["allowance"]["used"], "11.00");
 
     // Only the inverse pair known: USD→EUR 0.8 gives EUR→USD 1.25 for a new group currency pair.
-    let gbp = app
-        .create_company(&t.group.admin, "GBPCO", Some(&t.group.root_id), "GBP")
+    let gbp = t.group.company("GBPCO").currency("GBP").create().await;
+    let tea = t
+        .group
+        .product("TEA", &t.category, "10.00")
+        .seller(gbp.id)
+        .create()
         .await;
-    let tea = app
-        .create_product(
-            &t.group.admin,
-            "TEA",
-            &t.category,
-            gbp["id"].as_str().unwrap(),
-            "10.00",
-            json!({}),
-        )
-        .await;
-    t.rate(&app, "USD", "GBP", "0.8", "2020-01-01").await;
+    t.rate("USD", "GBP", "0.8", "2020-01-01").await;
     let quote = app
         .post(
             "/api/v1/orders/quote",
             &shopper,
-            json!({"lines": [{"product_id": tea["id"], "quantity": 2}]}),
+            json!({"lines": [{"product_id": tea.id, "quantity": 2}]}),
         )
         .await;
     assert_eq!(quote.assert_status(200)["fx_rate"], "1.25");
@@ -759,7 +656,7 @@ async fn an_employee_order_in_eur_in_a_usd_group_is_converted_at_the_order_dates
 async fn fx_rates_are_finances_and_one_per_pair_and_day() {
     let app = TestApp::spawn().await;
     let t = trade(&app).await;
-    t.rate(&app, "EUR", "USD", "1.0842", "2026-03-01").await;
+    t.rate("EUR", "USD", "1.0842", "2026-03-01").await;
     for (body, field) in [
         (
             json!({"base": "EUR", "quote": "EUR", "rate": "1", "date": "2026-03-01"}),
@@ -859,25 +756,24 @@ async fn a_year_end_true_up_brings_the_pair_back_to_its_target_once() {
     let app = TestApp::spawn().await;
     app.clock.set_today(day("2026-06-15"));
     let t = trade(&app).await;
-    let part = t.product(&app, "PART", "100.00", "150.00", 1000).await;
+    let part = t.product("PART", "100.00", "150.00", 1000).await;
     t.policy(
-        &app,
         json!({"method": "cost_plus", "percent": "28", "min_markup_percent": "5",
                           "max_markup_percent": "15", "target_markup_percent": "10",
                           "valid_from": "2026-01-01"}),
     )
     .await;
-    t.rate(&app, "USD", "EUR", "0.9", "2026-01-01").await;
-    t.rate(&app, "USD", "EUR", "0.95", "2026-12-01").await;
+    t.rate("USD", "EUR", "0.9", "2026-01-01").await;
+    t.rate("USD", "EUR", "0.95", "2026-12-01").await;
     let ship = |key: &'static str| {
-        let (app, t, part) = (&app, &t, &part);
+        let (t, part) = (&t, &part);
         async move {
-            let order = create(app, &t.xyz_purchaser, key, &t.order_body(&[(part, 100)])).await;
-            let order = order.assert_status(201).clone();
-            act(app, &t.abc_purchaser, &order, "accept", json!({}))
+            let order = create(&t.xyz_purchaser, key, &t.order_body([(part, 100)])).await;
+            let order: IcOrderView = order.typed(201);
+            act(&t.abc_purchaser, &order, "accept", json!({}))
                 .await
                 .assert_status(200);
-            act(app, &t.abc_purchaser, &order, "ship", json!({}))
+            act(&t.abc_purchaser, &order, "ship", json!({}))
                 .await
                 .assert_status(200);
         }

@@ -4,13 +4,16 @@
 //! fields. Nothing may succeed, nothing may fail with a 5xx, no response may carry an id of
 //! group A, and group A's rows must be exactly as they were. An operation added later is
 //! walked the same way without editing this file.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use common::{Group, TestApp};
+use internal_store::catalog::dto::ProductView;
+use internal_store::feedback::dto::FeedbackView;
+use internal_store::fx::dto::FxRateView;
+use internal_store::intercompany::dto::{IcOrderView, PolicyView};
+use internal_store::orders::dto::OrderView;
+
+use crate::helpers::{Group, TestApp};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use reqwest::Method;
@@ -37,167 +40,133 @@ async fn populate(app: &TestApp, code: &str, domain: &str) -> Tenant {
     let group = app
         .bootstrap_group(code, "USD", &format!("first.admin@{domain}"))
         .await;
-    let company = app
-        .create_company(&group.admin, "ABC", Some(&group.root_id), "USD")
-        .await;
-    let company_id = company["id"].as_str().unwrap().to_owned();
-    let category = app.create_category(&group.admin, "gadgets").await;
-    let tier = app
-        .create_tier(
-            &group.admin,
-            "staff",
-            "10",
-            Some("1000.00"),
-            &["direct", "outsourced"],
-        )
+    let company = group.company("ABC").create().await;
+    let category = group.category("gadgets").await;
+    let tier = group
+        .tier("staff", "10")
+        .allowance("1000.00")
+        .eligible(&["direct", "outsourced"])
+        .create()
         .await;
     app.send(
         Method::PUT,
         &format!(
             "/api/v1/discount-tiers/{}/categories/{}",
-            tier["id"].as_str().unwrap(),
-            category["id"].as_str().unwrap()
+            tier.id, category.id
         ),
-        Some(&group.admin),
+        Some(&group.admin.token),
         Some(json!({"discount_percent": "5"})),
     )
     .await
     .assert_status(200);
-    let product = app
-        .create_product(
-            &group.admin,
-            "WIDGET-1",
-            &category,
-            &company_id,
-            "20.00",
-            json!({"purchase_limit": {"max_quantity": 50, "period": "year"}}),
-        )
+    let product = group
+        .product("WIDGET-1", &category, "20.00")
+        .seller(&company)
+        .limit(50, "year")
+        .create()
         .await;
-    let (shopper, shopper_token) = app
-        .create_shopper(
-            &group.admin,
-            &company_id,
-            &format!("shopper@{domain}"),
-            Some(&tier),
-            "direct",
-        )
+    let shopper = group
+        .employee(&format!("shopper@{domain}"))
+        .company(&company)
+        .tier(&tier)
+        .create()
         .await;
-    let order = app
-        .place_order(&shopper_token, "tenancy-1", &[(&product, 1)])
-        .await;
-    let order = order.assert_status(201).clone();
+    let order: OrderView = shopper.order("tenancy-1", [(&product, 1)]).await.typed(201);
     // Intercompany trade: XYZ buys from ABC under a policy; an FX rate is on record.
-    let buyer = app
-        .create_company(&group.admin, "XYZ", Some(&group.root_id), "USD")
+    let buyer = group.company("XYZ").create().await;
+    let finance = group
+        .employee(&format!("finance@{domain}"))
+        .roles(&["employee", "finance"])
+        .create()
         .await;
-    let buyer_id = buyer["id"].as_str().unwrap().to_owned();
-    let (_, finance_token) = app
-        .create_employee(
-            &group.admin,
-            &group.root_id,
-            &format!("finance@{domain}"),
-            &["employee", "finance"],
-        )
-        .await;
-    let policy = app
+    let policy: PolicyView = finance
         .post(
             "/api/v1/transfer-pricing-policies",
-            &finance_token,
-            json!({"seller_company_id": company_id, "method": "cost_plus", "percent": "10",
+            json!({"seller_company_id": company.id, "method": "cost_plus", "percent": "10",
                    "valid_from": "2020-01-01"}),
         )
         .await
-        .assert_status(201)
-        .clone();
-    let rate = app
+        .typed(201);
+    let rate: FxRateView = finance
         .post(
             "/api/v1/fx-rates",
-            &finance_token,
             json!({"base": "EUR", "quote": "USD", "rate": "1.1", "date": "2020-01-01"}),
         )
         .await
-        .assert_status(201)
-        .clone();
-    let (_, buyer_token) = app
-        .create_employee(
-            &group.admin,
-            &buyer_id,
-            &format!("buyer@{domain}"),
-            &["employee", "purchaser"],
-        )
+        .typed(201);
+    let purchaser = group
+        .employee(&format!("buyer@{domain}"))
+        .company(&buyer)
+        .roles(&["employee", "purchaser"])
+        .create()
         .await;
-    let ic_order = app
-        .client
-        .post(app.url("/api/v1/intercompany-orders"))
-        .bearer_auth(&buyer_token)
-        .header("Idempotency-Key", "tenancy-ic-1")
-        .json(
-            &json!({"buyer_company_id": buyer_id, "seller_company_id": company_id,
-                      "lines": [{"product_id": product["id"], "quantity": 1}]}),
+    let ic_order: IcOrderView = purchaser
+        .post_keyed(
+            "/api/v1/intercompany-orders",
+            "tenancy-ic-1",
+            json!({"buyer_company_id": buyer.id, "seller_company_id": company.id,
+                   "lines": [{"product_id": product.id, "quantity": 1}]}),
         )
-        .send()
         .await
-        .unwrap();
-    let ic_order = TestApp::decode(ic_order).await.assert_status(201).clone();
+        .typed(201);
     // Feedback on both orders, once delivered (so that reading it has something to find).
-    let order_path = format!("/api/v1/orders/{}", order["id"].as_str().unwrap());
-    app.post(&format!("{order_path}/fulfil"), &group.admin, json!({}))
+    let order_path = format!("/api/v1/orders/{}", order.id);
+    group
+        .admin
+        .order_action(&order, "fulfil")
         .await
         .assert_status(200);
-    let feedback = app
+    let feedback: FeedbackView = shopper
         .post(
             &format!("{order_path}/feedback"),
-            &shopper_token,
             json!({"rating": 4, "comment": "fine"}),
         )
         .await
-        .assert_status(201)
-        .clone();
-    let ic_path = format!(
-        "/api/v1/intercompany-orders/{}",
-        ic_order["id"].as_str().unwrap()
-    );
+        .typed(201);
+    let ic_path = format!("/api/v1/intercompany-orders/{}", ic_order.id);
     for action in ["accept", "ship"] {
-        app.post(&format!("{ic_path}/{action}"), &group.admin, json!({}))
+        group
+            .admin
+            .post(&format!("{ic_path}/{action}"), json!({}))
             .await
             .assert_status(200);
     }
-    app.post(
-        &format!("{ic_path}/feedback"),
-        &buyer_token,
-        json!({"rating": 5}),
-    )
-    .await
-    .assert_status(201);
+    purchaser
+        .post(&format!("{ic_path}/feedback"), json!({"rating": 5}))
+        .await
+        .assert_status(201);
 
-    let mut members = vec![("employee", shopper_token)];
-    members.push(("finance", finance_token));
+    let mut members = vec![
+        ("employee", shopper.token.clone()),
+        ("finance", finance.token.clone()),
+    ];
     for role in ["purchaser", "admin"] {
-        let (_, token) = app
-            .create_employee(
-                &group.admin,
-                &company_id,
-                &format!("{role}@{domain}"),
-                &["employee", role],
-            )
+        let member = group
+            .employee(&format!("{role}@{domain}"))
+            .company(&company)
+            .roles(&["employee", role])
+            .create()
             .await;
-        members.push((role, token));
+        members.push((role, member.token));
     }
-    members.push(("first_admin", group.admin.clone()));
+    members.push(("first_admin", group.admin.token.clone()));
     let ids = HashMap::from([
-        ("root", group.root_id.clone()),
-        ("company", company_id),
-        ("category", category["id"].as_str().unwrap().to_owned()),
-        ("tier", tier["id"].as_str().unwrap().to_owned()),
-        ("product", product["id"].as_str().unwrap().to_owned()),
-        ("employee", shopper["id"].as_str().unwrap().to_owned()),
-        ("order", order["id"].as_str().unwrap().to_owned()),
-        ("buyer", buyer_id),
-        ("policy", policy["id"].as_str().unwrap().to_owned()),
-        ("fx_rate", rate["id"].as_str().unwrap().to_owned()),
-        ("ic_order", ic_order["id"].as_str().unwrap().to_owned()),
-        ("feedback", feedback["id"].as_str().unwrap().to_owned()),
-    ]);
+        ("root", group.root_id),
+        ("company", company.id),
+        ("category", category.id),
+        ("tier", tier.id),
+        ("product", product.id),
+        ("employee", shopper.id),
+        ("order", order.id),
+        ("buyer", buyer.id),
+        ("policy", policy.id),
+        ("fx_rate", rate.id),
+        ("ic_order", ic_order.id),
+        ("feedback", feedback.id),
+    ])
+    .into_iter()
+    .map(|(kind, id)| (kind, id.to_string()))
+    .collect();
     Tenant {
         group,
         ids,
@@ -552,8 +521,8 @@ async fn no_role_of_one_group_reaches_anything_of_another_through_any_operation(
     let a = populate(&app, "JKL", "jkl.example").await;
     let b = populate(&app, "MNO", "mno.example").await;
     let mut conn = app.db.connect().await;
-    let before = snapshot(&mut conn, &a.group.root_id).await;
-    let a_ids = ids_of(&mut conn, &a.group.root_id).await;
+    let before = snapshot(&mut conn, &a.group.root_id.to_string()).await;
+    let a_ids = ids_of(&mut conn, &a.group.root_id.to_string()).await;
     assert!(a_ids.len() >= 10, "group A holds one of every object");
     let doc = serde_json::to_value(internal_store::openapi::document()).unwrap();
     let ops = operations(&doc);
@@ -609,7 +578,7 @@ async fn no_role_of_one_group_reaches_anything_of_another_through_any_operation(
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert_eq!(
-        snapshot(&mut conn, &a.group.root_id).await,
+        snapshot(&mut conn, &a.group.root_id.to_string()).await,
         before,
         "group A's rows changed"
     );
@@ -625,7 +594,7 @@ async fn no_role_of_one_group_reaches_anything_of_another_through_any_operation(
     for (method, template, operation) in &ops {
         for attempt in attempts(&own, template, operation, &b).into_iter().take(1) {
             key += 1;
-            let (status, body) = call(&app, method, &attempt, &b.group.admin, key).await;
+            let (status, body) = call(&app, method, &attempt, &b.group.admin.token, key).await;
             if status >= 500 || [400, 404, 422].contains(&status) {
                 control_failures.push(format!(
                     "{method} {} with B's own ids as B's first admin → {status}: {body}",
@@ -640,7 +609,7 @@ async fn no_role_of_one_group_reaches_anything_of_another_through_any_operation(
         control_failures.join("\n")
     );
     assert_eq!(
-        snapshot(&mut conn, &a.group.root_id).await,
+        snapshot(&mut conn, &a.group.root_id.to_string()).await,
         before,
         "group A's rows changed"
     );
@@ -661,7 +630,7 @@ async fn a_second_group_reuses_the_first_groups_codes() {
             &b.group.admin,
         )
         .await;
-    assert_eq!(product.assert_status(200)["sku"], "WIDGET-1");
+    assert_eq!(product.typed::<ProductView>(200).sku, "WIDGET-1");
     // Within one group a code is still unique.
     app.post(
         "/api/v1/categories",
