@@ -114,7 +114,7 @@ async fn a_company_lists_the_feedback_it_received_with_filters_and_pages() {
                 json!({"rating": rating}),
             )
             .await;
-        given.push(reply.assert_status(201)["id"].as_str().unwrap().to_owned());
+        given.push(reply.typed::<FeedbackView>(201).id);
     }
     let ic = w.ic_order("list-ic").await;
     w.act(&ic, "accept", json!({})).await;
@@ -127,12 +127,11 @@ async fn a_company_lists_the_feedback_it_received_with_filters_and_pages() {
     .await
     .assert_status(201);
 
-    let ids = |reply: &Reply| -> Vec<i64> {
-        reply.assert_status(200)["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f["rating"].as_i64().unwrap())
+    let ids = |reply: &Reply| -> Vec<i32> {
+        reply
+            .items::<FeedbackView>()
+            .into_iter()
+            .map(|f| f.rating)
             .collect()
     };
     // ABC's purchaser: ABC's feedback (the default), newest first.
@@ -147,7 +146,7 @@ async fn a_company_lists_the_feedback_it_received_with_filters_and_pages() {
     assert_eq!(ids(&own), [1, 4, 2, 5]);
     // XYZ received nothing; ABC's purchaser may not look at it; plain employees list nothing.
     let xyz = app.get("/api/v1/feedback", &w.xyz_purchaser).await;
-    assert_eq!(ids(&xyz), Vec::<i64>::new());
+    assert_eq!(ids(&xyz), Vec::<i32>::new());
     app.get(
         &format!("/api/v1/feedback?company_id={}", w.xyz),
         &w.abc_purchaser,
@@ -174,7 +173,7 @@ async fn a_company_lists_the_feedback_it_received_with_filters_and_pages() {
     let before = app
         .get(&format!("/api/v1/feedback?period={earlier}"), &w.finance)
         .await;
-    assert_eq!(ids(&before), Vec::<i64>::new());
+    assert_eq!(ids(&before), Vec::<i32>::new());
     for bad in [
         "min_rating=0",
         "max_rating=6",

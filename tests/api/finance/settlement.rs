@@ -160,9 +160,9 @@ async fn netting_four_companies_in_two_currencies_clears_everything_in_at_most_t
     assert_eq!(again.assert_status(200)["id"], Value::Null);
     assert_eq!(again.body["orders"], json!([]));
     let runs = app.get("/api/v1/finance/netting-runs", &t.finance).await;
-    let runs = runs.assert_status(200)["items"].as_array().unwrap().clone();
+    let runs: Vec<NettingView> = runs.items();
     assert_eq!(runs.len(), 1);
-    assert_eq!(runs[0]["id"], json!(run.id));
+    assert_eq!(runs[0].id, run.id);
 }
 
 #[tokio::test]
