@@ -10,7 +10,7 @@ use crate::identity::dto::{double_option, EmploymentType};
 
 pub use crate::domain::kinds::{LimitPeriod, ProductKind};
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CategoryView {
     pub id: Uuid,
     pub code: String,
@@ -46,13 +46,13 @@ pub struct PageQuery {
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CategoryDiscountView {
     pub category_id: Uuid,
     pub discount_percent: String,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TierView {
     pub id: Uuid,
     pub code: String,
@@ -136,7 +136,7 @@ pub struct PurchaseLimit {
     pub period: LimitPeriod,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PurchaseLimitView {
     pub max_quantity: i32,
     pub period: LimitPeriod,
@@ -145,7 +145,7 @@ pub struct PurchaseLimitView {
 }
 
 /// A product as the signed-in employee sees it; admins also get the admin fields.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ProductView {
     pub id: Uuid,
     pub sku: String,
@@ -169,7 +169,7 @@ pub struct ProductView {
     pub admin: Option<ProductAdminFields>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ProductAdminFields {
     pub unit_cost: String,
     pub stock_on_hand: i32,

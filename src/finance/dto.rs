@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ClosedPeriodView {
     /// `YYYY-MM`.
     #[schema(example = "2026-10")]
@@ -51,7 +51,7 @@ pub struct NewAdjustment {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AdjustmentView {
     pub id: Uuid,
     pub company_id: Uuid,
@@ -66,14 +66,14 @@ pub struct AdjustmentView {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PairStatus {
     Matched,
     Mismatched,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct UnmatchedView {
     /// The document: the adjustment's id.
     pub document: String,
@@ -83,7 +83,7 @@ pub struct UnmatchedView {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PairView {
     pub seller_company_id: Uuid,
     pub buyer_company_id: Uuid,
@@ -108,7 +108,7 @@ pub struct PairView {
     pub unmatched: Vec<UnmatchedView>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ReconciliationView {
     pub period: String,
     pub group_currency: String,
@@ -117,7 +117,7 @@ pub struct ReconciliationView {
     pub pairs: Vec<PairView>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct EliminationView {
     pub seller_company_id: Uuid,
     pub buyer_company_id: Uuid,
@@ -127,7 +127,7 @@ pub struct EliminationView {
     pub description: String,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct EliminationsView {
     pub period: String,
     pub currency: String,
@@ -136,7 +136,7 @@ pub struct EliminationsView {
     pub total_credits: String,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct InternalSalesItem {
     pub company_id: Uuid,
     /// Non-cancelled employee orders placed in the period.
@@ -146,7 +146,7 @@ pub struct InternalSalesItem {
     pub total: String,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct InternalSalesView {
     pub period: String,
     pub currency: String,

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::domain::codes::CurrencyCode;
 
 /// One unit of `base` is worth `rate` units of `quote` from `date` on.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct FxRateView {
     pub id: Uuid,
     #[schema(example = "EUR")]

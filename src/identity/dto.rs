@@ -37,7 +37,7 @@ pub struct TokenResponse {
     pub expires_in: u64,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CompanyView {
     pub id: Uuid,
     pub code: String,
@@ -136,7 +136,7 @@ pub struct CompanyListQuery {
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct EmployeeView {
     pub id: Uuid,
     pub email: String,
@@ -221,7 +221,7 @@ pub struct EmployeeListQuery {
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AllowanceView {
     pub year: i32,
     /// The group currency.
@@ -234,7 +234,7 @@ pub struct AllowanceView {
     pub remaining: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct MeView {
     pub id: Uuid,
     pub email: String,

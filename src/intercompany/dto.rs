@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::domain::intercompany::Status;
 use crate::domain::transfer_pricing::Method;
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PolicyView {
     pub id: Uuid,
     pub seller_company_id: Uuid,
@@ -194,7 +194,7 @@ pub struct IcOrderView {
 }
 
 /// A priced intercompany order that is not placed.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct IcQuoteView {
     pub buyer_company_id: Uuid,
     pub seller_company_id: Uuid,

@@ -1,6 +1,5 @@
 //! With nothing answering at the default address and no DATABASE_URL, the binary starts a
 //! private PostgreSQL cluster under `./.data/postgres`, migrates it, and reuses it next time.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 use std::process::Command;
@@ -236,11 +235,10 @@ fn a_database_restart_under_load_is_503_then_recovers_within_seconds() {
                 .unwrap();
             let token = login["access_token"].as_str().unwrap().to_owned();
             let running = Arc::new(AtomicBool::new(true));
-            let mut clients = Vec::new();
-            for _ in 0..4 {
+            let clients = crate::helpers::Race::start((0..4).map(|_| {
                 let (client, base, token, running) =
                     (client.clone(), base.clone(), token.clone(), running.clone());
-                clients.push(tokio::spawn(async move {
+                async move {
                     let mut outcomes = Vec::new();
                     while running.load(Ordering::Relaxed) {
                         let sent = Instant::now();
@@ -257,8 +255,8 @@ fn a_database_restart_under_load_is_503_then_recovers_within_seconds() {
                         tokio::time::sleep(Duration::from_millis(20)).await;
                     }
                     outcomes
-                }));
-            }
+                }
+            }));
             tokio::time::sleep(Duration::from_secs(1)).await;
             tokio::task::spawn_blocking({
                 let pg = pg.clone();
@@ -272,10 +270,7 @@ fn a_database_restart_under_load_is_503_then_recovers_within_seconds() {
             let back = Instant::now();
             tokio::time::sleep(Duration::from_secs(7)).await;
             running.store(false, Ordering::Relaxed);
-            let mut outcomes = Vec::new();
-            for c in clients {
-                outcomes.extend(c.await.unwrap());
-            }
+            let outcomes: Vec<Outcome> = clients.finish().await.into_iter().flatten().collect();
             let slowest = outcomes.iter().map(|o| o.took).max().unwrap();
             assert!(slowest < Duration::from_secs(10), "a request took {slowest:?}");
             for o in &outcomes {

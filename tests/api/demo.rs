@@ -1,10 +1,7 @@
 //! `seed-demo` loads the documented demo group once; a second run adds nothing, and the
 //! README's walk-through (log in as a demo employee, list personal prices) works.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::TestApp;
+use crate::helpers::TestApp;
 use serde_json::Value;
 
 #[tokio::test]

@@ -4,13 +4,19 @@
 //! fields. Nothing may succeed, nothing may fail with a 5xx, no response may carry an id of
 //! group A, and group A's rows must be exactly as they were. An operation added later is
 //! walked the same way without editing this file.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+mod database;
+mod operations;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use common::{Group, TestApp};
+use internal_store::catalog::dto::ProductView;
+use internal_store::feedback::dto::FeedbackView;
+use internal_store::fx::dto::FxRateView;
+use internal_store::intercompany::dto::{IcOrderView, PolicyView};
+use internal_store::orders::dto::OrderView;
+
+use crate::helpers::{Group, TestApp};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use reqwest::Method;
@@ -37,167 +43,133 @@ async fn populate(app: &TestApp, code: &str, domain: &str) -> Tenant {
     let group = app
         .bootstrap_group(code, "USD", &format!("first.admin@{domain}"))
         .await;
-    let company = app
-        .create_company(&group.admin, "ABC", Some(&group.root_id), "USD")
-        .await;
-    let company_id = company["id"].as_str().unwrap().to_owned();
-    let category = app.create_category(&group.admin, "gadgets").await;
-    let tier = app
-        .create_tier(
-            &group.admin,
-            "staff",
-            "10",
-            Some("1000.00"),
-            &["direct", "outsourced"],
-        )
+    let company = group.company("ABC").create().await;
+    let category = group.category("gadgets").await;
+    let tier = group
+        .tier("staff", "10")
+        .allowance("1000.00")
+        .eligible(&["direct", "outsourced"])
+        .create()
         .await;
     app.send(
         Method::PUT,
         &format!(
             "/api/v1/discount-tiers/{}/categories/{}",
-            tier["id"].as_str().unwrap(),
-            category["id"].as_str().unwrap()
+            tier.id, category.id
         ),
-        Some(&group.admin),
+        Some(&group.admin.token),
         Some(json!({"discount_percent": "5"})),
     )
     .await
     .assert_status(200);
-    let product = app
-        .create_product(
-            &group.admin,
-            "WIDGET-1",
-            &category,
-            &company_id,
-            "20.00",
-            json!({"purchase_limit": {"max_quantity": 50, "period": "year"}}),
-        )
+    let product = group
+        .product("WIDGET-1", &category, "20.00")
+        .seller(&company)
+        .limit(50, "year")
+        .create()
         .await;
-    let (shopper, shopper_token) = app
-        .create_shopper(
-            &group.admin,
-            &company_id,
-            &format!("shopper@{domain}"),
-            Some(&tier),
-            "direct",
-        )
+    let shopper = group
+        .employee(&format!("shopper@{domain}"))
+        .company(&company)
+        .tier(&tier)
+        .create()
         .await;
-    let order = app
-        .place_order(&shopper_token, "tenancy-1", &[(&product, 1)])
-        .await;
-    let order = order.assert_status(201).clone();
+    let order: OrderView = shopper.order("tenancy-1", [(&product, 1)]).await.typed(201);
     // Intercompany trade: XYZ buys from ABC under a policy; an FX rate is on record.
-    let buyer = app
-        .create_company(&group.admin, "XYZ", Some(&group.root_id), "USD")
+    let buyer = group.company("XYZ").create().await;
+    let finance = group
+        .employee(&format!("finance@{domain}"))
+        .roles(&["employee", "finance"])
+        .create()
         .await;
-    let buyer_id = buyer["id"].as_str().unwrap().to_owned();
-    let (_, finance_token) = app
-        .create_employee(
-            &group.admin,
-            &group.root_id,
-            &format!("finance@{domain}"),
-            &["employee", "finance"],
-        )
-        .await;
-    let policy = app
+    let policy: PolicyView = finance
         .post(
             "/api/v1/transfer-pricing-policies",
-            &finance_token,
-            json!({"seller_company_id": company_id, "method": "cost_plus", "percent": "10",
+            json!({"seller_company_id": company.id, "method": "cost_plus", "percent": "10",
                    "valid_from": "2020-01-01"}),
         )
         .await
-        .assert_status(201)
-        .clone();
-    let rate = app
+        .typed(201);
+    let rate: FxRateView = finance
         .post(
             "/api/v1/fx-rates",
-            &finance_token,
             json!({"base": "EUR", "quote": "USD", "rate": "1.1", "date": "2020-01-01"}),
         )
         .await
-        .assert_status(201)
-        .clone();
-    let (_, buyer_token) = app
-        .create_employee(
-            &group.admin,
-            &buyer_id,
-            &format!("buyer@{domain}"),
-            &["employee", "purchaser"],
-        )
+        .typed(201);
+    let purchaser = group
+        .employee(&format!("buyer@{domain}"))
+        .company(&buyer)
+        .roles(&["employee", "purchaser"])
+        .create()
         .await;
-    let ic_order = app
-        .client
-        .post(app.url("/api/v1/intercompany-orders"))
-        .bearer_auth(&buyer_token)
-        .header("Idempotency-Key", "tenancy-ic-1")
-        .json(
-            &json!({"buyer_company_id": buyer_id, "seller_company_id": company_id,
-                      "lines": [{"product_id": product["id"], "quantity": 1}]}),
+    let ic_order: IcOrderView = purchaser
+        .post_keyed(
+            "/api/v1/intercompany-orders",
+            "tenancy-ic-1",
+            json!({"buyer_company_id": buyer.id, "seller_company_id": company.id,
+                   "lines": [{"product_id": product.id, "quantity": 1}]}),
         )
-        .send()
         .await
-        .unwrap();
-    let ic_order = TestApp::decode(ic_order).await.assert_status(201).clone();
+        .typed(201);
     // Feedback on both orders, once delivered (so that reading it has something to find).
-    let order_path = format!("/api/v1/orders/{}", order["id"].as_str().unwrap());
-    app.post(&format!("{order_path}/fulfil"), &group.admin, json!({}))
+    let order_path = format!("/api/v1/orders/{}", order.id);
+    group
+        .admin
+        .order_action(&order, "fulfil")
         .await
         .assert_status(200);
-    let feedback = app
+    let feedback: FeedbackView = shopper
         .post(
             &format!("{order_path}/feedback"),
-            &shopper_token,
             json!({"rating": 4, "comment": "fine"}),
         )
         .await
-        .assert_status(201)
-        .clone();
-    let ic_path = format!(
-        "/api/v1/intercompany-orders/{}",
-        ic_order["id"].as_str().unwrap()
-    );
+        .typed(201);
+    let ic_path = format!("/api/v1/intercompany-orders/{}", ic_order.id);
     for action in ["accept", "ship"] {
-        app.post(&format!("{ic_path}/{action}"), &group.admin, json!({}))
+        group
+            .admin
+            .post(&format!("{ic_path}/{action}"), json!({}))
             .await
             .assert_status(200);
     }
-    app.post(
-        &format!("{ic_path}/feedback"),
-        &buyer_token,
-        json!({"rating": 5}),
-    )
-    .await
-    .assert_status(201);
+    purchaser
+        .post(&format!("{ic_path}/feedback"), json!({"rating": 5}))
+        .await
+        .assert_status(201);
 
-    let mut members = vec![("employee", shopper_token)];
-    members.push(("finance", finance_token));
+    let mut members = vec![
+        ("employee", shopper.token.clone()),
+        ("finance", finance.token.clone()),
+    ];
     for role in ["purchaser", "admin"] {
-        let (_, token) = app
-            .create_employee(
-                &group.admin,
-                &company_id,
-                &format!("{role}@{domain}"),
-                &["employee", role],
-            )
+        let member = group
+            .employee(&format!("{role}@{domain}"))
+            .company(&company)
+            .roles(&["employee", role])
+            .create()
             .await;
-        members.push((role, token));
+        members.push((role, member.token));
     }
-    members.push(("first_admin", group.admin.clone()));
+    members.push(("first_admin", group.admin.token.clone()));
     let ids = HashMap::from([
-        ("root", group.root_id.clone()),
-        ("company", company_id),
-        ("category", category["id"].as_str().unwrap().to_owned()),
-        ("tier", tier["id"].as_str().unwrap().to_owned()),
-        ("product", product["id"].as_str().unwrap().to_owned()),
-        ("employee", shopper["id"].as_str().unwrap().to_owned()),
-        ("order", order["id"].as_str().unwrap().to_owned()),
-        ("buyer", buyer_id),
-        ("policy", policy["id"].as_str().unwrap().to_owned()),
-        ("fx_rate", rate["id"].as_str().unwrap().to_owned()),
-        ("ic_order", ic_order["id"].as_str().unwrap().to_owned()),
-        ("feedback", feedback["id"].as_str().unwrap().to_owned()),
-    ]);
+        ("root", group.root_id),
+        ("company", company.id),
+        ("category", category.id),
+        ("tier", tier.id),
+        ("product", product.id),
+        ("employee", shopper.id),
+        ("order", order.id),
+        ("buyer", buyer.id),
+        ("policy", policy.id),
+        ("fx_rate", rate.id),
+        ("ic_order", ic_order.id),
+        ("feedback", feedback.id),
+    ])
+    .into_iter()
+    .map(|(kind, id)| (kind, id.to_string()))
+    .collect();
     Tenant {
         group,
         ids,
@@ -544,265 +516,4 @@ fn operations(doc: &Value) -> Vec<(Method, String, Value)> {
         }
     }
     found
-}
-
-#[tokio::test]
-async fn no_role_of_one_group_reaches_anything_of_another_through_any_operation() {
-    let app = TestApp::spawn().await;
-    let a = populate(&app, "JKL", "jkl.example").await;
-    let b = populate(&app, "MNO", "mno.example").await;
-    let mut conn = app.db.connect().await;
-    let before = snapshot(&mut conn, &a.group.root_id).await;
-    let a_ids = ids_of(&mut conn, &a.group.root_id).await;
-    assert!(a_ids.len() >= 10, "group A holds one of every object");
-    let doc = serde_json::to_value(internal_store::openapi::document()).unwrap();
-    let ops = operations(&doc);
-    assert!(ops.len() >= 25, "the document lists every operation");
-
-    let mut key = 0;
-    let mut failures = Vec::new();
-    let foreign = Generator {
-        doc: &doc,
-        tenant: &a,
-        counter: std::cell::Cell::new(0),
-    };
-    for (method, template, operation) in &ops {
-        for attempt in attempts(&foreign, template, operation, &a) {
-            for (role, token) in &b.members {
-                key += 1;
-                let (status, body) = call(&app, method, &attempt, token, key).await;
-                let what = format!("{method} {} as B's {role} → {status}", attempt.path);
-                if status >= 500 {
-                    failures.push(format!("{what}: server error {body}"));
-                }
-                if attempt.targets_other && (200..300).contains(&status) {
-                    failures.push(format!("{what}: succeeded on group A's object"));
-                }
-                if (200..300).contains(&status) {
-                    if let Some(leaked) = a_ids.iter().find(|id| body.contains(id.as_str())) {
-                        failures.push(format!("{what}: response holds group A's id {leaked}"));
-                    }
-                }
-            }
-        }
-    }
-    // The same walk without any query: every list of group B is free of group A.
-    for (method, template, _) in ops
-        .iter()
-        .filter(|(m, t, _)| *m == Method::GET && !t.contains('{'))
-    {
-        for (role, token) in &b.members {
-            let bare = Attempt {
-                path: template.clone(),
-                query: Vec::new(),
-                body: None,
-                targets_other: false,
-            };
-            key += 1;
-            let (status, body) = call(&app, method, &bare, token, key).await;
-            if let Some(leaked) = a_ids.iter().find(|id| body.contains(id.as_str())) {
-                failures.push(format!(
-                    "{method} {template} as B's {role} → {status}: holds group A's id {leaked}"
-                ));
-            }
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert_eq!(
-        snapshot(&mut conn, &a.group.root_id).await,
-        before,
-        "group A's rows changed"
-    );
-
-    // Control: the same bodies with group B's own ids are well formed and find their objects,
-    // so the refusals above come from the group boundary, not from a bad request.
-    let own = Generator {
-        doc: &doc,
-        tenant: &b,
-        counter: std::cell::Cell::new(10_000),
-    };
-    let mut control_failures = Vec::new();
-    for (method, template, operation) in &ops {
-        for attempt in attempts(&own, template, operation, &b).into_iter().take(1) {
-            key += 1;
-            let (status, body) = call(&app, method, &attempt, &b.group.admin, key).await;
-            if status >= 500 || [400, 404, 422].contains(&status) {
-                control_failures.push(format!(
-                    "{method} {} with B's own ids as B's first admin → {status}: {body}",
-                    attempt.path
-                ));
-            }
-        }
-    }
-    assert!(
-        control_failures.is_empty(),
-        "{}",
-        control_failures.join("\n")
-    );
-    assert_eq!(
-        snapshot(&mut conn, &a.group.root_id).await,
-        before,
-        "group A's rows changed"
-    );
-}
-
-#[tokio::test]
-async fn a_second_group_reuses_the_first_groups_codes() {
-    let app = TestApp::spawn().await;
-    let a = populate(&app, "JKL", "jkl.example").await;
-    // `populate` creates company ABC, category gadgets, tier staff and sku WIDGET-1 again.
-    let b = populate(&app, "MNO", "mno.example").await;
-    for kind in ["company", "category", "tier", "product"] {
-        assert_ne!(a.id(kind), b.id(kind));
-    }
-    let product = app
-        .get(
-            &format!("/api/v1/products/{}", b.id("product")),
-            &b.group.admin,
-        )
-        .await;
-    assert_eq!(product.assert_status(200)["sku"], "WIDGET-1");
-    // Within one group a code is still unique.
-    app.post(
-        "/api/v1/categories",
-        &b.group.admin,
-        json!({"code": "gadgets", "name": "Again"}),
-    )
-    .await
-    .assert_problem(409, "conflict");
-    // A group's root code stays unique across the database (it names the group).
-    app.post(
-        "/api/v1/companies",
-        &b.group.admin,
-        json!({"code": "JKL", "name": "Same code as A's root, below B's root",
-               "parent_id": b.group.root_id, "currency": "USD", "country": "US"}),
-    )
-    .await
-    .assert_status(201);
-}
-
-/// Runs `sql` as the application's own database user and returns the error kind, if any.
-async fn refused(conn: &mut AsyncPgConnection, sql: &str) -> Option<DatabaseErrorKind> {
-    match diesel::sql_query(sql).execute(conn).await {
-        Ok(_) => None,
-        Err(DieselError::DatabaseError(kind, _)) => Some(kind),
-        Err(other) => panic!("{sql}: {other}"),
-    }
-}
-
-#[tokio::test]
-async fn the_database_refuses_a_row_that_points_into_another_group() {
-    let app = TestApp::spawn().await;
-    let a = populate(&app, "JKL", "jkl.example").await;
-    let b = populate(&app, "MNO", "mno.example").await;
-    // The same connection settings as the application's pool: its user, its database.
-    let mut conn = internal_store::db::connect(&app.db.url).await.unwrap();
-    let fk = Some(DatabaseErrorKind::ForeignKeyViolation);
-    let (ag, bg) = (&a.group.root_id, &b.group.root_id);
-    let cases = [
-        // Tiers: an employee of A on B's tier.
-        format!(
-            "UPDATE employees SET tier_id = '{}' WHERE id = '{}'",
-            b.id("tier"),
-            a.id("employee")
-        ),
-        format!(
-            "INSERT INTO employees (group_id, email, full_name, company_id, employment_type, client_type, tier_id, roles, password_hash) \
-             VALUES ('{ag}', 'x@jkl.example', 'X', '{}', 'direct', 'operational', '{}', ARRAY['employee'], 'x')",
-            a.id("company"),
-            b.id("tier")
-        ),
-        // Categories: A's product in B's category; an override of A's tier for B's category.
-        format!(
-            "UPDATE products SET category_id = '{}' WHERE id = '{}'",
-            b.id("category"),
-            a.id("product")
-        ),
-        format!(
-            "INSERT INTO tier_category_discounts (group_id, tier_id, category_id, discount_percent) \
-             VALUES ('{ag}', '{}', '{}', 1)",
-            a.id("tier"),
-            b.id("category")
-        ),
-        // Companies: a company of A under B's root, or claiming A's group under B's root.
-        format!(
-            "UPDATE companies SET parent_id = '{bg}' WHERE id = '{}'",
-            a.id("company")
-        ),
-        format!(
-            "INSERT INTO companies (code, name, parent_id, group_id, currency, country) \
-             VALUES ('SNEAK', 'Sneak', '{bg}', '{ag}', 'USD', 'US')"
-        ),
-        format!(
-            "UPDATE employees SET company_id = '{}' WHERE id = '{}'",
-            b.id("company"),
-            a.id("employee")
-        ),
-        // Orders: A's order sold by B's company or bought by B's employee; a line of A's order
-        // for B's product.
-        format!(
-            "UPDATE orders SET seller_company_id = '{}' WHERE id = '{}'",
-            b.id("company"),
-            a.id("order")
-        ),
-        format!(
-            "UPDATE orders SET employee_id = '{}' WHERE id = '{}'",
-            b.id("employee"),
-            a.id("order")
-        ),
-        format!(
-            "INSERT INTO order_lines (group_id, order_id, line_no, product_id, quantity, unit_list_price, \
-             discount_percent, line_list_total, line_discount, line_total) \
-             VALUES ('{ag}', '{}', 9, '{}', 1, 1, 0, 1, 0, 1)",
-            a.id("order"),
-            b.id("product")
-        ),
-        // Feedback: A's feedback said to be about B's company, given or answered by B's
-        // employee. (B's orders already have feedback, so pointing at them would meet the
-        // one-per-order key before the group's foreign key.)
-        format!(
-            "UPDATE feedback SET seller_company_id = '{}' WHERE id = '{}'",
-            b.id("company"),
-            a.id("feedback")
-        ),
-        format!(
-            "UPDATE feedback SET author_id = '{}' WHERE id = '{}'",
-            b.id("employee"),
-            a.id("feedback")
-        ),
-        format!(
-            "UPDATE feedback SET replied_by = '{}', reply = 'x', replied_at = now() WHERE id = '{}'",
-            b.id("employee"),
-            a.id("feedback")
-        ),
-        // Moving a row to another group while it still points at its own group's rows.
-        format!("UPDATE products SET group_id = '{bg}', sku = 'MOVED-1' WHERE id = '{}'", a.id("product")),
-        format!("UPDATE orders SET group_id = '{bg}' WHERE id = '{}'", a.id("order")),
-    ];
-    for sql in &cases {
-        assert_eq!(refused(&mut conn, sql).await, fk, "{sql}");
-    }
-    // A company never changes group, even with its references in order.
-    let moved = refused(
-        &mut conn,
-        &format!(
-            "UPDATE companies SET group_id = '{bg}' WHERE id = '{}'",
-            a.id("company")
-        ),
-    )
-    .await;
-    assert!(moved.is_some(), "a company moved to another group");
-    // The same statements within one group pass (the refusals are about the group only).
-    assert_eq!(
-        refused(
-            &mut conn,
-            &format!(
-                "UPDATE products SET category_id = '{}' WHERE id = '{}'",
-                a.id("category"),
-                a.id("product")
-            )
-        )
-        .await,
-        None
-    );
 }

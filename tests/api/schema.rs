@@ -1,8 +1,5 @@
 //! `src/db/schema.rs` must describe the migrated database exactly: every table, column, type
 //! and nullability. Fails when a migration changes and the schema file was not regenerated.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::collections::BTreeMap;
 
@@ -72,7 +69,7 @@ fn declared() -> BTreeMap<String, BTreeMap<String, String>> {
 
 #[tokio::test]
 async fn schema_rs_matches_the_migrated_database() {
-    let database = common::TestDatabase::create().await;
+    let database = crate::helpers::TestDatabase::create().await;
     let mut conn = database.connect().await;
     let columns: Vec<Column> = diesel::sql_query(
         "SELECT c.table_name::text, c.column_name::text, c.udt_name::text, (c.is_nullable = 'YES') AS nullable \

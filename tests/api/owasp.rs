@@ -3,48 +3,22 @@
 //! API10 unsafe consumption: the service makes no outbound request and consumes no other API)
 //! are explained in docs/SECURITY.md. Deeper tests of the same rules live beside their
 //! capability (identity, catalog, orders, tenancy); this file is the index.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use common::TestApp;
+use internal_store::catalog::dto::ProductView;
+use internal_store::orders::dto::OrderView;
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use crate::helpers::{Actor, Group, TestApp};
+
 /// A shop: a product and two employees who may buy it.
-async fn shop(app: &TestApp) -> (common::Group, Value, String, String) {
+async fn shop(app: &TestApp) -> (Group, ProductView, Actor, Actor) {
     let group = app.bootstrap().await;
-    let category = app.create_category(&group.admin, "GEAR").await;
-    let product = app
-        .create_product(
-            &group.admin,
-            "SKU-1",
-            &category,
-            &group.root_id,
-            "10.00",
-            json!({}),
-        )
-        .await;
-    let (_, alice) = app
-        .create_shopper(
-            &group.admin,
-            &group.root_id,
-            "alice@jkl.example",
-            None,
-            "direct",
-        )
-        .await;
-    let (_, bob) = app
-        .create_shopper(
-            &group.admin,
-            &group.root_id,
-            "bob@jkl.example",
-            None,
-            "direct",
-        )
-        .await;
+    let category = group.category("GEAR").await;
+    let product = group.product("SKU-1", &category, "10.00").create().await;
+    let alice = group.employee("alice@jkl.example").create().await;
+    let bob = group.employee("bob@jkl.example").create().await;
     (group, product, alice, bob)
 }
 
@@ -52,8 +26,11 @@ async fn shop(app: &TestApp) -> (common::Group, Value, String, String) {
 async fn api1_broken_object_level_authorization_another_employees_order_is_404() {
     let app = TestApp::spawn().await;
     let (_, product, alice, bob) = shop(&app).await;
-    let order = app.place_order(&alice, "k-1", &[(&product, 1)]).await;
-    let id = order.assert_status(201)["id"].as_str().unwrap().to_owned();
+    let id = alice
+        .order("k-1", [(&product, 1)])
+        .await
+        .typed::<OrderView>(201)
+        .id;
     app.get(&format!("/api/v1/orders/{id}"), &alice)
         .await
         .assert_status(200);
@@ -64,17 +41,14 @@ async fn api1_broken_object_level_authorization_another_employees_order_is_404()
         .await
         .assert_problem(404, "not_found");
     let listed = app.get("/api/v1/orders", &bob).await;
-    assert!(listed.assert_status(200)["items"]
-        .as_array()
-        .unwrap()
-        .is_empty());
+    assert!(listed.items::<OrderView>().is_empty());
 }
 
 #[tokio::test]
 async fn api2_broken_authentication_forged_unsigned_and_missing_tokens_are_401() {
     let app = TestApp::spawn().await;
     let (_, _, alice, _) = shop(&app).await;
-    let parts: Vec<&str> = alice.split('.').collect();
+    let parts: Vec<&str> = alice.token.split('.').collect();
     let unsigned = format!(
         "{}.{}.",
         URL_SAFE_NO_PAD.encode(json!({"alg": "none", "typ": "JWT"}).to_string()),
@@ -104,17 +78,14 @@ async fn api3_broken_object_property_level_authorization_no_mass_assignment_or_h
         .post(
             "/api/v1/orders/quote",
             &alice,
-            json!({"lines": [{"product_id": product["id"], "quantity": 1, "unit_list_price": "0.01"}]}),
+            json!({"lines": [{"product_id": product.id, "quantity": 1, "unit_list_price": "0.01"}]}),
         )
         .await;
     order.assert_problem(422, "validation_failed");
     assert_eq!(order.body["errors"][0]["field"], "lines[0].unit_list_price");
     // Reading: an employee sees no admin fields, no response carries a password hash.
     let item = app
-        .get(
-            &format!("/api/v1/products/{}", product["id"].as_str().unwrap()),
-            &alice,
-        )
+        .get(&format!("/api/v1/products/{}", product.id), &alice)
         .await;
     let item = item.assert_status(200);
     for hidden in ["unit_cost", "stock_on_hand", "active"] {
@@ -142,7 +113,7 @@ async fn api4_unrestricted_resource_consumption_pages_bodies_and_text_are_bounde
     let long = json!({"code": "LONG", "name": "x".repeat(201)});
     let reply = app.post("/api/v1/categories", &group.admin, long).await;
     reply.assert_problem(422, "validation_failed");
-    assert_eq!(reply.body["errors"][0]["field"], "name");
+    assert_eq!(reply.field(), "name");
 }
 
 /// Every operation the document gives to some roles only answers 403 to an employee without
@@ -152,7 +123,7 @@ async fn api4_unrestricted_resource_consumption_pages_bodies_and_text_are_bounde
 async fn api5_broken_function_level_authorization_admin_operations_are_403_to_employees() {
     let app = TestApp::spawn().await;
     let (_, product, alice, _) = shop(&app).await;
-    let id = product["id"].as_str().unwrap();
+    let id = product.id;
     for (method, path, body) in [
         (
             Method::POST,
@@ -176,7 +147,9 @@ async fn api5_broken_function_level_authorization_admin_operations_are_403_to_em
         ),
         (Method::GET, "/api/v1/audit-events".to_owned(), None),
     ] {
-        let reply = app.send(method.clone(), &path, Some(&alice), body).await;
+        let reply = app
+            .send(method.clone(), &path, Some(&alice.token), body)
+            .await;
         assert_eq!(
             reply.status.as_u16(),
             403,
@@ -191,20 +164,17 @@ async fn api5_broken_function_level_authorization_admin_operations_are_403_to_em
 async fn api6_unrestricted_access_to_sensitive_business_flows_a_retried_order_is_placed_once() {
     let app = TestApp::spawn().await;
     let (_, product, alice, _) = shop(&app).await;
-    let first = app.place_order(&alice, "same-key", &[(&product, 2)]).await;
+    let first = alice.order("same-key", [(&product, 2)]).await;
     let first = first.assert_status(201).clone();
-    let again = app.place_order(&alice, "same-key", &[(&product, 2)]).await;
+    let again = alice.order("same-key", [(&product, 2)]).await;
     assert_eq!(again.assert_status(201), &first);
     assert_eq!(again.headers["idempotency-replay"], "true");
-    let other = app.place_order(&alice, "same-key", &[(&product, 3)]).await;
+    let other = alice.order("same-key", [(&product, 3)]).await;
     other.assert_problem(422, "idempotency_key_reused");
     let orders = app.get("/api/v1/orders", &alice).await;
-    assert_eq!(
-        orders.assert_status(200)["items"].as_array().unwrap().len(),
-        1
-    );
+    assert_eq!(orders.items::<OrderView>().len(), 1);
     // Stock is never oversold: more than is on hand is refused.
-    let greedy = app.place_order(&alice, "greedy", &[(&product, 1000)]).await;
+    let greedy = alice.order("greedy", [(&product, 1000)]).await;
     assert!(greedy.status.is_client_error(), "{}", greedy.body);
 }
 
@@ -230,7 +200,7 @@ async fn api8_security_misconfiguration_errors_are_problems_that_reveal_nothing(
     let malformed = app
         .client
         .post(app.url("/api/v1/categories"))
-        .bearer_auth(&group.admin)
+        .bearer_auth(&group.admin.token)
         .header("content-type", "application/json")
         .body("{\"code\":")
         .send()

@@ -1,6 +1,6 @@
 //! Test harness: every test gets its own database cloned from a migrated template, and the
-//! real application on port 0 in front of it. Helpers read like the API they call.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+//! real application on port 0 in front of it. Actors and builders (`actors.rs`) read like the
+//! API they call and read its answers into the crate's own DTOs.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -10,11 +10,17 @@ use internal_store::config::Settings;
 use internal_store::db::{self, DbPool};
 use internal_store::startup::Application;
 use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
+pub mod actors;
+pub mod race;
 pub mod trade;
+
+pub use actors::{Actor, Api, Bearer, Group, HasId};
+pub use race::{job, race, Job, Race};
 
 pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123456789";
 pub const ADMIN_EMAIL: &str = "admin@jkl.example";
@@ -36,13 +42,7 @@ async fn template() -> &'static (String, String) {
             let mut admin = db::connect(&server).await.unwrap();
             // One template per migration set, so a changed migration gets a fresh template.
             let mut hasher = Sha256::new();
-            let mut entries: Vec<_> =
-                std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
-                    .unwrap()
-                    .map(|e| e.unwrap().path())
-                    .collect();
-            entries.sort();
-            for dir in entries {
+            for dir in migration_dirs() {
                 hasher.update(dir.to_string_lossy().as_bytes());
                 hasher.update(std::fs::read(dir.join("up.sql")).unwrap_or_default());
             }
@@ -55,10 +55,7 @@ async fn template() -> &'static (String, String) {
             );
             let prefix = format!("is_tpl_{}", &checkout[..8]);
             let name = format!("{prefix}_{}", &digest[..16]);
-            diesel::sql_query("SELECT pg_advisory_lock(77120001)")
-                .execute(&mut admin)
-                .await
-                .unwrap();
+            execute(&mut admin, "SELECT pg_advisory_lock(77120001)").await;
             drop_orphans(&mut admin).await;
             let exists: Vec<Named> = diesel::sql_query(format!(
                 "SELECT datname AS name FROM pg_database WHERE datname = '{name}'"
@@ -72,17 +69,15 @@ async fn template() -> &'static (String, String) {
                     diesel::sql_query(format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"))
                         .execute(&mut admin)
                         .await;
-                diesel::sql_query(format!("CREATE DATABASE {building}"))
-                    .execute(&mut admin)
-                    .await
-                    .unwrap();
+                execute(&mut admin, &format!("CREATE DATABASE {building}")).await;
                 db::migrate(&with_database(&server, &building))
                     .await
                     .unwrap();
-                diesel::sql_query(format!("ALTER DATABASE {building} RENAME TO {name}"))
-                    .execute(&mut admin)
-                    .await
-                    .unwrap();
+                execute(
+                    &mut admin,
+                    &format!("ALTER DATABASE {building} RENAME TO {name}"),
+                )
+                .await;
             }
             // Templates of older migration sets are dropped (unless something still uses them).
             let stale: Vec<Named> = diesel::sql_query(format!(
@@ -92,15 +87,29 @@ async fn template() -> &'static (String, String) {
             .await
             .unwrap_or_default();
             for old in stale {
-                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {}", old.name)).execute(&mut admin).await;
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {}", old.name))
+                    .execute(&mut admin)
+                    .await;
             }
-            diesel::sql_query("SELECT pg_advisory_unlock(77120001)")
-                .execute(&mut admin)
-                .await
-                .unwrap();
+            execute(&mut admin, "SELECT pg_advisory_unlock(77120001)").await;
             (server, name)
         })
         .await
+}
+
+/// The migration folders, in the order they apply.
+pub fn migration_dirs() -> Vec<std::path::PathBuf> {
+    let mut entries: Vec<_> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("up.sql").exists())
+        .collect();
+    entries.sort();
+    entries
+}
+
+async fn execute(conn: &mut AsyncPgConnection, sql: &str) {
+    diesel::sql_query(sql).execute(conn).await.unwrap();
 }
 
 #[derive(diesel::QueryableByName)]
@@ -132,7 +141,7 @@ fn with_database(server: &str, name: &str) -> String {
     url.to_string()
 }
 
-/// A fresh database cloned from the template; dropped with the value.
+/// A fresh database, dropped with the value: a clone of the migrated template, or empty.
 pub struct TestDatabase {
     pub name: String,
     pub url: String,
@@ -141,7 +150,17 @@ pub struct TestDatabase {
 
 impl TestDatabase {
     pub async fn create() -> Self {
-        let (server, template) = template().await;
+        let (_, template) = template().await;
+        Self::create_from(&format!("TEMPLATE {template}")).await
+    }
+
+    /// A database with no migration applied (`template0`).
+    pub async fn empty() -> Self {
+        Self::create_from("TEMPLATE template0").await
+    }
+
+    async fn create_from(clause: &str) -> Self {
+        let (server, _) = template().await;
         let name = format!(
             "is_test_{}_{}_{}",
             std::process::id(),
@@ -149,10 +168,7 @@ impl TestDatabase {
             rand_suffix()
         );
         let mut admin = db::connect(server).await.unwrap();
-        diesel::sql_query(format!("CREATE DATABASE {name} TEMPLATE {template}"))
-            .execute(&mut admin)
-            .await
-            .unwrap();
+        execute(&mut admin, &format!("CREATE DATABASE {name} {clause}")).await;
         Self {
             url: with_database(server, &name),
             name,
@@ -253,6 +269,25 @@ impl Reply {
         );
         &self.body
     }
+
+    /// Asserts the status and reads the body into `T` (one of the crate's DTOs).
+    pub fn typed<T: DeserializeOwned>(&self, status: u16) -> T {
+        let body = self.assert_status(status);
+        serde_json::from_value(body.clone())
+            .unwrap_or_else(|e| panic!("{e}: the body does not read as the DTO: {body}"))
+    }
+
+    /// The `items` of a page, read into `T`.
+    pub fn items<T: DeserializeOwned>(&self) -> Vec<T> {
+        let body = self.assert_status(200);
+        serde_json::from_value(body["items"].clone())
+            .unwrap_or_else(|e| panic!("{e}: the items do not read as the DTO: {body}"))
+    }
+
+    /// The problem's `errors[0].field`.
+    pub fn field(&self) -> &Value {
+        &self.body["errors"][0]["field"]
+    }
 }
 
 impl TestApp {
@@ -285,6 +320,14 @@ impl TestApp {
         let application = Application::build_with(settings.clone(), extra)
             .await
             .unwrap();
+        Self::start(application, settings, std::sync::Arc::new(db)).await
+    }
+
+    async fn start(
+        application: Application,
+        settings: Settings,
+        db: std::sync::Arc<TestDatabase>,
+    ) -> Self {
         let address = format!("http://127.0.0.1:{}", application.port());
         let pool = application.pool.clone();
         let clock = application.clock.clone();
@@ -295,7 +338,7 @@ impl TestApp {
             client: reqwest::Client::builder().build().unwrap(),
             pool,
             settings,
-            db: std::sync::Arc::new(db),
+            db,
         };
         app.until_listing_cache_is_connected().await;
         app
@@ -326,20 +369,12 @@ impl TestApp {
     /// production: its own pool, its own workers).
     pub async fn another_instance(&self) -> TestApp {
         let application = Application::build(self.settings.clone()).await.unwrap();
-        let address = format!("http://127.0.0.1:{}", application.port());
-        let pool = application.pool.clone();
-        let clock = application.clock.clone();
-        tokio::spawn(application.run_until_stopped());
-        let app = TestApp {
-            clock,
-            address,
-            client: reqwest::Client::builder().build().unwrap(),
-            pool,
-            settings: self.settings.clone(),
-            db: self.db.clone(),
-        };
-        app.until_listing_cache_is_connected().await;
-        app
+        Self::start(application, self.settings.clone(), self.db.clone()).await
+    }
+
+    /// This instance's address and client, for actors and racing tasks.
+    pub fn api(&self) -> Api {
+        Api::new(&self.address, self.client.clone())
     }
 
     /// The Prometheus text at `/metrics`.
@@ -365,14 +400,7 @@ impl TestApp {
         token: Option<&str>,
         body: Option<Value>,
     ) -> Reply {
-        let mut request = self.client.request(method, self.url(path));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        Self::decode(request.send().await.unwrap()).await
+        self.api().send(method, path, token, body).await
     }
 
     pub async fn decode(response: reqwest::Response) -> Reply {
@@ -388,16 +416,17 @@ impl TestApp {
         }
     }
 
-    pub async fn get(&self, path: &str, token: &str) -> Reply {
-        self.send(Method::GET, path, Some(token), None).await
+    pub async fn get(&self, path: &str, who: &(impl Bearer + ?Sized)) -> Reply {
+        self.send(Method::GET, path, Some(who.bearer()), None).await
     }
 
-    pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
-        self.send(Method::POST, path, Some(token), Some(body)).await
+    pub async fn post(&self, path: &str, who: &(impl Bearer + ?Sized), body: Value) -> Reply {
+        self.send(Method::POST, path, Some(who.bearer()), Some(body))
+            .await
     }
 
-    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Reply {
-        self.send(Method::PATCH, path, Some(token), Some(body))
+    pub async fn patch(&self, path: &str, who: &(impl Bearer + ?Sized), body: Value) -> Reply {
+        self.send(Method::PATCH, path, Some(who.bearer()), Some(body))
             .await
     }
 
@@ -412,11 +441,7 @@ impl TestApp {
     }
 
     pub async fn token(&self, email: &str, password: &str) -> String {
-        let reply = self.login(email, password).await;
-        reply.assert_status(200)["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        self.api().token(email, password).await
     }
 
     /// Bootstraps the group JKL (USD) and its first admin.
@@ -441,163 +466,10 @@ impl TestApp {
         )
         .await
         .unwrap();
-        let admin = self.token(admin_email, ADMIN_PASSWORD).await;
+        let token = self.token(admin_email, ADMIN_PASSWORD).await;
         Group {
-            root_id: created.company_id.to_string(),
-            admin_id: created.admin_id.to_string(),
-            admin,
+            root_id: created.company_id,
+            admin: Actor::new(self.api(), created.admin_id, token),
         }
     }
-
-    pub async fn create_company(
-        &self,
-        admin: &str,
-        code: &str,
-        parent: Option<&str>,
-        currency: &str,
-    ) -> Value {
-        let reply = self
-            .post(
-                "/api/v1/companies",
-                admin,
-                json!({"code": code, "name": format!("{code} Inc."), "parent_id": parent, "currency": currency, "country": "US"}),
-            )
-            .await;
-        reply.assert_status(201).clone()
-    }
-
-    /// Creates an employee with the given roles; returns (employee json, token).
-    pub async fn create_employee(
-        &self,
-        admin: &str,
-        company_id: &str,
-        email: &str,
-        roles: &[&str],
-    ) -> (Value, String) {
-        let password = "employee-password-1";
-        let reply = self
-            .post(
-                "/api/v1/employees",
-                admin,
-                json!({
-                    "email": email, "full_name": "Test Person", "company_id": company_id,
-                    "employment_type": "direct", "client_type": "operational", "roles": roles,
-                    "password": password
-                }),
-            )
-            .await;
-        let employee = reply.assert_status(201).clone();
-        let token = self.token(email, password).await;
-        (employee, token)
-    }
-}
-
-impl TestApp {
-    pub async fn create_category(&self, admin: &str, code: &str) -> Value {
-        self.post(
-            "/api/v1/categories",
-            admin,
-            json!({"code": code, "name": format!("{code} goods")}),
-        )
-        .await
-        .assert_status(201)
-        .clone()
-    }
-
-    pub async fn create_tier(
-        &self,
-        admin: &str,
-        code: &str,
-        percent: &str,
-        allowance: Option<&str>,
-        eligible: &[&str],
-    ) -> Value {
-        self.post(
-            "/api/v1/discount-tiers",
-            admin,
-            json!({"code": code, "name": format!("{code} tier"), "discount_percent": percent,
-                   "annual_allowance": allowance, "eligible_employment_types": eligible}),
-        )
-        .await
-        .assert_status(201)
-        .clone()
-    }
-
-    /// Creates a product; `extra` overrides or adds fields.
-    pub async fn create_product(
-        &self,
-        admin: &str,
-        sku: &str,
-        category: &Value,
-        seller: &str,
-        price: &str,
-        extra: Value,
-    ) -> Value {
-        let mut body = json!({
-            "sku": sku, "name": format!("Product {sku}"), "category_id": category["id"],
-            "seller_company_id": seller, "kind": "goods", "list_price": price, "unit_cost": "0",
-            "stock_on_hand": 100
-        });
-        for (key, value) in extra.as_object().cloned().unwrap_or_default() {
-            body[key] = value;
-        }
-        self.post("/api/v1/products", admin, body)
-            .await
-            .assert_status(201)
-            .clone()
-    }
-
-    /// An employee with a tier and employment type; returns (employee json, token).
-    pub async fn create_shopper(
-        &self,
-        admin: &str,
-        company: &str,
-        email: &str,
-        tier: Option<&Value>,
-        employment: &str,
-    ) -> (Value, String) {
-        let password = "shopper-password-1";
-        let reply = self
-            .post(
-                "/api/v1/employees",
-                admin,
-                json!({
-                    "email": email, "full_name": "Shopper", "company_id": company,
-                    "employment_type": employment, "client_type": "operational",
-                    "tier_id": tier.map(|t| t["id"].clone()), "password": password
-                }),
-            )
-            .await;
-        let employee = reply.assert_status(201).clone();
-        let token = self.token(email, password).await;
-        (employee, token)
-    }
-
-    pub async fn place_order(&self, token: &str, key: &str, lines: &[(&Value, i64)]) -> Reply {
-        let lines = lines
-            .iter()
-            .map(|(p, q)| json!({"product_id": p["id"], "quantity": q}))
-            .collect();
-        post_order(&self.address, token, key, Value::Array(lines)).await
-    }
-}
-
-/// `POST /api/v1/orders` on the instance at `address`, with its own client (and connection), so
-/// that concurrent calls from spawned tasks really race.
-pub async fn post_order(address: &str, token: &str, key: &str, lines: Value) -> Reply {
-    let response = reqwest::Client::new()
-        .post(format!("{address}/api/v1/orders"))
-        .bearer_auth(token)
-        .header("Idempotency-Key", key)
-        .json(&json!({"lines": lines}))
-        .send()
-        .await
-        .unwrap();
-    TestApp::decode(response).await
-}
-
-pub struct Group {
-    pub root_id: String,
-    pub admin_id: String,
-    pub admin: String,
 }

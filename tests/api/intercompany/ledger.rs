@@ -1,0 +1,289 @@
+//! FX rates, conversion of employee orders, the ledger's invariants and true-ups.
+
+use super::*;
+
+#[tokio::test]
+async fn an_employee_order_in_eur_in_a_usd_group_is_converted_at_the_order_dates_rate() {
+    let app = TestApp::spawn().await;
+    let t = trade(&app).await;
+    let tier = t
+        .group
+        .tier("staff", "10")
+        .allowance("1000.00")
+        .eligible(&["direct"])
+        .create()
+        .await;
+    let scarf = t
+        .group
+        .product("SCARF", &t.category, "100.00")
+        .seller(t.xyz)
+        .create()
+        .await;
+    let shopper = t
+        .group
+        .employee("shopper@abc.example")
+        .company(t.abc)
+        .tier(&tier)
+        .create()
+        .await;
+    let lines = json!({"lines": [{"product_id": scarf.id, "quantity": 1}]});
+    app.post("/api/v1/orders/quote", &shopper, lines.clone())
+        .await
+        .assert_problem(422, "fx_rate_missing");
+    // EUR→USD: the latest rate on or before today counts; one dated later does not.
+    t.rate("EUR", "USD", "1.08", "2020-01-01").await;
+    t.rate("EUR", "USD", "1.1", "2021-06-30").await;
+    t.rate("EUR", "USD", "1.5", "2099-01-01").await;
+    let quote = app.post("/api/v1/orders/quote", &shopper, lines).await;
+    let quote = quote.assert_status(200).clone();
+    assert_eq!(quote["currency"], "EUR");
+    assert_eq!(quote["discount_total"], "10.00");
+    assert_eq!(quote["fx_rate"], "1.1");
+    assert_eq!(quote["allowance_applied"], "11.00");
+    let order = shopper.order("eur-1", [(&scarf, 1)]).await;
+    let order = order.assert_status(201).clone();
+    assert_eq!(order["fx_rate"], "1.1");
+    assert_eq!(order["allowance_applied"], "11.00");
+    let me = app.get("/api/v1/me", &shopper).await;
+    assert_eq!(me.assert_status(200)["allowance"]["used"], "11.00");
+
+    // Only the inverse pair known: USD→EUR 0.8 gives EUR→USD 1.25 for a new group currency pair.
+    let gbp = t.group.company("GBPCO").currency("GBP").create().await;
+    let tea = t
+        .group
+        .product("TEA", &t.category, "10.00")
+        .seller(gbp.id)
+        .create()
+        .await;
+    t.rate("USD", "GBP", "0.8", "2020-01-01").await;
+    let quote = app
+        .post(
+            "/api/v1/orders/quote",
+            &shopper,
+            json!({"lines": [{"product_id": tea.id, "quantity": 2}]}),
+        )
+        .await;
+    assert_eq!(quote.assert_status(200)["fx_rate"], "1.25");
+    assert_eq!(quote.body["allowance_applied"], "2.50");
+}
+
+#[tokio::test]
+async fn fx_rates_are_finances_and_one_per_pair_and_day() {
+    let app = TestApp::spawn().await;
+    let t = trade(&app).await;
+    t.rate("EUR", "USD", "1.0842", "2026-03-01").await;
+    for (body, field) in [
+        (
+            json!({"base": "EUR", "quote": "EUR", "rate": "1", "date": "2026-03-01"}),
+            "quote",
+        ),
+        (
+            json!({"base": "EUR", "quote": "XXX", "rate": "1", "date": "2026-03-01"}),
+            "quote",
+        ),
+        (
+            json!({"base": "EUR", "quote": "USD", "rate": "-1", "date": "2026-03-01"}),
+            "rate",
+        ),
+        (
+            json!({"base": "EUR", "quote": "USD", "rate": "1e2", "date": "2026-03-01"}),
+            "rate",
+        ),
+    ] {
+        let refused = app.post("/api/v1/fx-rates", &t.finance, body).await;
+        refused.assert_problem(422, "validation_failed");
+        assert_eq!(refused.body["errors"][0]["field"], field);
+    }
+    app.post(
+        "/api/v1/fx-rates",
+        &t.finance,
+        json!({"base": "EUR", "quote": "USD", "rate": "1.1", "date": "2026-03-01"}),
+    )
+    .await
+    .assert_problem(409, "conflict");
+    app.post(
+        "/api/v1/fx-rates",
+        &t.group.admin,
+        json!({"base": "EUR", "quote": "USD", "rate": "1.1", "date": "2026-03-02"}),
+    )
+    .await
+    .assert_problem(403, "forbidden");
+    // Everyone signed in reads them.
+    let listed = app
+        .get("/api/v1/fx-rates?base=EUR&quote=USD", &t.employee)
+        .await;
+    assert_eq!(listed.assert_status(200)["items"][0]["rate"], "1.0842");
+}
+
+#[tokio::test]
+async fn the_database_keeps_both_legs_of_a_posting_equal_and_the_ledger_append_only() {
+    let app = TestApp::spawn().await;
+    let t = trade(&app).await;
+    let mut conn = app.db.connect().await;
+    let group = &t.group.root_id;
+    let one_sided = format!(
+        "INSERT INTO ledger_entries (group_id, posting_id, company_id, counterparty_company_id, side, kind, \
+         amount, currency, document_amount, document_currency, rate, date) \
+         VALUES ('{group}', gen_random_uuid(), '{}', '{}', 'seller', 'receivable', 10, 'USD', 10, 'USD', 1, '2026-03-01')",
+        t.abc, t.xyz
+    );
+    // The check runs at commit: the transaction as a whole is refused.
+    let result = conn
+        .transaction::<_, diesel::result::Error, _>(async |conn| {
+            diesel::sql_query(&one_sided).execute(conn).await?;
+            Ok(())
+        })
+        .await;
+    assert!(
+        matches!(&result, Err(diesel::result::Error::DatabaseError(_, info)) if info.message().contains("one-sided")),
+        "{result:?}"
+    );
+    // Two legs with the same document amount pass; then nothing can change them.
+    let posting = uuid::Uuid::new_v4();
+    diesel::sql_query(format!(
+        "INSERT INTO ledger_entries (group_id, posting_id, company_id, counterparty_company_id, side, kind, \
+         amount, currency, document_amount, document_currency, rate, date) VALUES \
+         ('{group}', '{posting}', '{abc}', '{xyz}', 'seller', 'receivable', 10, 'USD', 10, 'USD', 1, '2026-03-01'), \
+         ('{group}', '{posting}', '{xyz}', '{abc}', 'buyer', 'payable', 9, 'EUR', 10, 'USD', 0.9, '2026-03-01')",
+        abc = t.abc,
+        xyz = t.xyz
+    ))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    for statement in [
+        "UPDATE ledger_entries SET amount = 0",
+        "DELETE FROM ledger_entries",
+        "TRUNCATE ledger_entries",
+    ] {
+        assert!(
+            diesel::sql_query(statement)
+                .execute(&mut conn)
+                .await
+                .is_err(),
+            "{statement}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_year_end_true_up_brings_the_pair_back_to_its_target_once() {
+    let app = TestApp::spawn().await;
+    app.clock.set_today(day("2026-06-15"));
+    let t = trade(&app).await;
+    let part = t.product("PART", "100.00", "150.00", 1000).await;
+    t.policy(
+        json!({"method": "cost_plus", "percent": "28", "min_markup_percent": "5",
+                          "max_markup_percent": "15", "target_markup_percent": "10",
+                          "valid_from": "2026-01-01"}),
+    )
+    .await;
+    t.rate("USD", "EUR", "0.9", "2026-01-01").await;
+    t.rate("USD", "EUR", "0.95", "2026-12-01").await;
+    let ship = |key: &'static str| {
+        let (t, part) = (&t, &part);
+        async move {
+            let order = create(&t.xyz_purchaser, key, &t.order_body([(part, 100)])).await;
+            let order: IcOrderView = order.typed(201);
+            act(&t.abc_purchaser, &order, "accept", json!({}))
+                .await
+                .assert_status(200);
+            act(&t.abc_purchaser, &order, "ship", json!({}))
+                .await
+                .assert_status(200);
+        }
+    };
+    ship("june").await;
+
+    // 12 800.00 of revenue on 10 000.00 of cost: 28 % against 5–15 %, target 10 %.
+    app.clock.set_today(day("2027-01-10"));
+    let preview = app
+        .get("/api/v1/transfer-pricing/true-ups?year=2026", &t.finance)
+        .await;
+    let item = &preview.assert_status(200)["items"][0];
+    assert_eq!(item["revenue"], "12800.00");
+    assert_eq!(item["cost"], "10000.00");
+    assert_eq!(item["achieved_markup_percent"], "28");
+    assert_eq!(item["adjustment"], "-1800.00");
+    app.get(
+        "/api/v1/transfer-pricing/true-ups?year=2026",
+        &t.abc_purchaser,
+    )
+    .await
+    .assert_problem(403, "forbidden");
+
+    let booked = app
+        .post(
+            "/api/v1/transfer-pricing/true-ups",
+            &t.finance,
+            json!({"year": 2026, "date": "2026-12-31"}),
+        )
+        .await;
+    assert_eq!(
+        booked.assert_status(200)["items"][0]["adjustment"],
+        "-1800.00"
+    );
+    // The year now sits exactly at its target; booking again books nothing.
+    let after = app
+        .get("/api/v1/transfer-pricing/true-ups?year=2026", &t.finance)
+        .await;
+    let item = &after.assert_status(200)["items"][0];
+    assert_eq!(item["achieved_markup_percent"], "10");
+    assert_eq!(item["adjustment"], "0.00");
+    assert_eq!(item["already_booked"], "-1800.00");
+    let again = app
+        .post(
+            "/api/v1/transfer-pricing/true-ups",
+            &t.finance,
+            json!({"year": 2026, "date": "2027-01-10"}),
+        )
+        .await;
+    assert_eq!(again.assert_status(200)["items"], json!([]));
+
+    // The seller's and the buyer's entries: the buyer's at the booking date's rate (0.95).
+    let mut conn = app.db.connect().await;
+    #[derive(diesel::QueryableByName, Debug, PartialEq)]
+    struct Booked {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        line: String,
+    }
+    let entries: Vec<Booked> = diesel::sql_query(
+        "SELECT side || ' ' || amount::text || ' ' || currency || ' ' || document_amount::text || ' ' || date::text AS line \
+         FROM ledger_entries WHERE kind = 'true_up' ORDER BY seq",
+    )
+    .load(&mut conn)
+    .await
+    .unwrap();
+    let lines: Vec<&str> = entries.iter().map(|e| e.line.as_str()).collect();
+    assert_eq!(
+        lines,
+        [
+            "seller -1800.00 USD -1800.00 2026-12-31",
+            "buyer -1710.00 EUR -1800.00 2026-12-31"
+        ]
+    );
+
+    // A late 2026 shipment moves the year out of range again: only the new difference is booked.
+    app.clock.set_today(day("2026-12-20"));
+    ship("december").await;
+    app.clock.set_today(day("2027-01-11"));
+    let second = app
+        .post(
+            "/api/v1/transfer-pricing/true-ups",
+            &t.finance,
+            json!({"year": 2026, "date": "2027-01-11"}),
+        )
+        .await;
+    assert_eq!(
+        second.assert_status(200)["items"][0]["adjustment"],
+        "-1800.00"
+    );
+    let last = app
+        .get("/api/v1/transfer-pricing/true-ups?year=2026", &t.finance)
+        .await;
+    assert_eq!(
+        last.assert_status(200)["items"][0]["achieved_markup_percent"],
+        "10"
+    );
+    assert_eq!(last.body["items"][0]["already_booked"], "-3600.00");
+}

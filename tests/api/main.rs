@@ -1,0 +1,19 @@
+//! The integration tests, one binary: every capability's stories over HTTP against a real
+//! PostgreSQL (`helpers` builds the database, the application, actors and races).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod catalog;
+mod demo;
+mod feedback;
+mod finance;
+mod foundation;
+mod identity;
+mod intercompany;
+mod migrations;
+mod orders;
+mod owasp;
+mod private_cluster;
+mod schema;
+mod tenancy;
