@@ -61,19 +61,21 @@ pub fn price_order(
         .collect::<Result<_, Overflow>>()?;
     let full_discount = Money::sum(currency, full.iter().map(|(_, d)| *d))?;
     let full_in_group = full_discount.convert(fx_rate, group_currency)?;
-    let remaining = remaining.map(|r| Money::new(r.max(Decimal::ZERO), group_currency));
+    // What is left stays exact: a cap off the currency's grid (a tier allowance set before the
+    // group's currency changed) must never be rounded up into a charge above it.
+    let remaining = remaining.map(|r| r.max(Decimal::ZERO));
 
     let (discounts, allowance_applied) = match remaining {
-        Some(left) if full_in_group.amount() > left.amount() => {
+        Some(left) if full_in_group.amount() > left => {
             // The most discount (in the order currency, rounded down) whose group value fits.
-            let mut allowed = money::div(left.amount(), fx_rate)?
+            let mut allowed = money::div(left, fx_rate)?
                 .round_dp_with_strategy(currency.exponent(), RoundingStrategy::ToZero);
             let unit = Decimal::new(1, currency.exponent());
             while allowed > Decimal::ZERO
                 && Money::new(allowed, currency)
                     .convert(fx_rate, group_currency)?
                     .amount()
-                    > left.amount()
+                    > left
             {
                 allowed = money::sub(allowed, unit)?;
             }
@@ -84,7 +86,16 @@ pub fn price_order(
             } else {
                 allowed.allocate(&weights)?
             };
-            (parts, allowed.convert(fx_rate, group_currency)?.min(left)?)
+            // The loop above keeps the converted discount at or under `left`; the floor of
+            // `left` on the grid bounds it once more.
+            let ceiling = Money::new(
+                left.round_dp_with_strategy(group_currency.exponent(), RoundingStrategy::ToZero),
+                group_currency,
+            );
+            (
+                parts,
+                allowed.convert(fx_rate, group_currency)?.min(ceiling)?,
+            )
         }
         _ => (full.iter().map(|(_, d)| *d).collect(), full_in_group),
     };
@@ -203,6 +214,21 @@ mod tests {
         assert_eq!(order.discount_total.amount(), dec!(0.00));
         assert_eq!(order.allowance_applied.amount(), dec!(0.00));
         assert_eq!(order.total.amount(), dec!(100.00));
+    }
+
+    #[test]
+    fn a_cap_off_the_currency_grid_is_never_rounded_up() {
+        let jpy = CurrencyCode::parse("JPY").unwrap_or_else(|| unreachable!());
+        // 100.50 left of a cap set before the group's currency became JPY.
+        let order = priced(
+            &[line_in(dec!(1000), jpy, 1, dec!(20))],
+            jpy,
+            jpy,
+            Decimal::ONE,
+            Some(dec!(100.50)),
+        );
+        assert_eq!(order.allowance_applied.amount(), dec!(100));
+        assert_eq!(order.discount_total.amount(), dec!(100));
     }
 
     #[test]

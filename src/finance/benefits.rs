@@ -121,14 +121,17 @@ struct Totals {
     taxable: Decimal,
 }
 
-/// What decides a line's split: its amounts in the group currency (before rounding) and the
+/// What decides a line's split: its amounts and the order's rate to the group currency, and the
 /// facts the rule reads. Lines alike in all of these split alike.
 #[derive(QueryableByName)]
 struct LineFacts {
+    /// In the order currency, with the order's rate to the group currency.
     #[diesel(sql_type = Numeric)]
-    list_total: Decimal,
+    line_list_total: Decimal,
     #[diesel(sql_type = Numeric)]
-    discount: Decimal,
+    line_discount: Decimal,
+    #[diesel(sql_type = Numeric)]
+    fx_rate: Decimal,
     #[diesel(sql_type = Text)]
     kind: ProductKind,
     #[diesel(sql_type = Bool)]
@@ -162,8 +165,9 @@ struct GroupedRow {
 impl LineRow {
     fn facts(&self) -> LineFacts {
         LineFacts {
-            list_total: self.line_list_total * self.fx_rate,
-            discount: self.line_discount * self.fx_rate,
+            line_list_total: self.line_list_total,
+            line_discount: self.line_discount,
+            fx_rate: self.fx_rate,
             kind: self.kind,
             offered_to_customers: self.offered_to_customers,
             seller_gp: self.seller_gp,
@@ -191,8 +195,9 @@ impl Totals {
         count: i64,
         currency: CurrencyCode,
     ) -> Result<(), ApiError> {
-        let list_total = money::round(facts.list_total, currency);
-        let discount = money::round(facts.discount, currency);
+        // Converted in Rust on both paths (per employee and grouped), so they agree exactly.
+        let list_total = money::round(money::mul(facts.line_list_total, facts.fx_rate)?, currency);
+        let discount = money::round(money::mul(facts.line_discount, facts.fx_rate)?, currency);
         let split = benefits::split(
             facts.employer_rule,
             Line {
@@ -368,8 +373,8 @@ pub async fn employee_benefits(
                              AND o.fulfilled_at >= $2::date AND o.fulfilled_at < $3::date \
                          GROUP BY 1, 2, 3, 4, 5, 6, 7, 8) \
                      SELECT c.company_id, c.client_type, c.lines, c.orders, \
-                            c.line_list_total * c.fx_rate AS list_total, \
-                            c.line_discount * c.fx_rate AS discount, p.kind, p.offered_to_customers, \
+                            c.line_list_total, c.line_discount, c.fx_rate, \
+                            p.kind, p.offered_to_customers, \
                             s.qualified_discount_gp_percent AS seller_gp, \
                             s.line_of_business AS seller_lob, \
                             ec.benefit_tax_rule AS employer_rule, ec.line_of_business AS employer_lob \
