@@ -10,7 +10,9 @@
 //! 5; the median is reported), FINANCE_KEEP (keep the database).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
-use std::process::{Command, Stdio};
+#[path = "common/mod.rs"]
+mod common;
+
 use std::time::{Duration, Instant};
 
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -168,34 +170,9 @@ async fn main() {
     println!("prepared in {:.0?}", started.elapsed());
 
     // ---- the release server
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_internal-store"))
-        .arg("serve")
-        .env("DATABASE_URL", url.as_str())
-        .env("BIND", format!("127.0.0.1:{port}"))
-        .env("JWT_SECRET", SECRET)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    let common::Server { mut child, base } =
+        common::Server::start(url.as_str(), SECRET, &[], false).await;
     let client = reqwest::Client::new();
-    for _ in 0..100 {
-        if client
-            .get(format!("{base}/health/ready"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     let login: serde_json::Value = client
         .post(format!("{base}/api/v1/auth/login"))
         .json(&serde_json::json!({"email": "finance@jkl.example", "password": PASSWORD}))

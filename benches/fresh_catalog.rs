@@ -9,6 +9,9 @@
 //! (default 10 000), LOAD_KEEP (keep the database).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -127,36 +130,15 @@ async fn main() {
         .unwrap();
     assert!(status.success(), "bootstrap failed");
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(binary)
-        .arg("serve")
-        .env("DATABASE_URL", app_url.as_str())
-        .env("BIND", format!("127.0.0.1:{port}"))
-        .env("JWT_SECRET", SECRET)
-        // Every listing uncached: the database's plans are what is measured.
-        .env("LISTING_CACHE_TTL_MS", "0")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    // Every listing uncached: the database's plans are what is measured.
+    let common::Server { mut child, base } = common::Server::start(
+        app_url.as_str(),
+        SECRET,
+        &[("LISTING_CACHE_TTL_MS", "0".to_owned())],
+        false,
+    )
+    .await;
     let http = reqwest::Client::new();
-    for _ in 0..100 {
-        if http
-            .get(format!("{base}/health/ready"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     let login = |email: &'static str| {
         let (http, base) = (http.clone(), base.clone());
         async move {

@@ -8,8 +8,10 @@
 //! KPI_RUNS (default 20), KPI_KEEP (keep the database).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::collections::HashMap;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use diesel::sql_types::{BigInt, Nullable, Numeric, Text};
@@ -227,34 +229,9 @@ async fn main() {
     println!("prepared in {:.0} s", started.elapsed().as_secs_f64());
 
     // ---- the release server, in its own process
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_internal-store"))
-        .arg("serve")
-        .env("DATABASE_URL", app_url.as_str())
-        .env("BIND", format!("127.0.0.1:{port}"))
-        .env("JWT_SECRET", SECRET)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    let common::Server { mut child, base } =
+        common::Server::start(app_url.as_str(), SECRET, &[], false).await;
     let client = reqwest::Client::new();
-    for _ in 0..100 {
-        if client
-            .get(format!("{base}/health/ready"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     let settings =
         Settings::from_map(&HashMap::from([("JWT_SECRET", SECRET.to_string())])).unwrap();
     // A fresh employee is at credential version 1 (migration 000007).

@@ -10,6 +10,9 @@
 //! inspection).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -200,44 +203,18 @@ async fn main() {
     let products = Arc::new(products);
 
     // ---- the release server, in its own process
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_internal-store"))
-        .arg("serve")
-        .env("DATABASE_URL", app_url.as_str())
-        .env("BIND", format!("127.0.0.1:{port}"))
-        .env("JWT_SECRET", SECRET)
-        // The service's default pool size unless LOAD_POOL says otherwise: on a small machine
-        // more connections than cores mostly add contention.
-        .env(
-            "DB_POOL_MAX_SIZE",
-            std::env::var("LOAD_POOL").unwrap_or_else(|_| "16".to_owned()),
-        )
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    // The service's default pool size unless LOAD_POOL says otherwise: on a small machine more
+    // connections than cores mostly add contention. Ready means the listing cache's listener is
+    // subscribed, as on a server that has run a while (unless LISTING_CACHE_TTL_MS=0).
+    let pool = std::env::var("LOAD_POOL").unwrap_or_else(|_| "16".to_owned());
+    let common::Server { mut child, base } = common::Server::start(
+        app_url.as_str(),
+        SECRET,
+        &[("DB_POOL_MAX_SIZE", pool)],
+        true,
+    )
+    .await;
     let probe = reqwest::Client::new();
-    // Ready, with the listing cache's listener subscribed (as a server that has run a while)
-    // unless LISTING_CACHE_TTL_MS=0 turned the cache off.
-    for _ in 0..100 {
-        if let Ok(response) = probe.get(format!("{base}/health/ready")).send().await {
-            if response.status().is_success()
-                && response
-                    .text()
-                    .await
-                    .is_ok_and(|body| body.contains("\"connected\"") || body.contains("\"off\""))
-            {
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 
     // Browsing: the first five pages of the whole catalog and of each category, by cursor.
     let categories = ids(&mut conn, "SELECT id FROM categories ORDER BY code").await;
