@@ -320,7 +320,13 @@ impl From<DieselError> for ApiError {
                 let period = info.message().trim_start_matches("period_closed:");
                 Self::conflict(
                     "period_closed",
-                    format!("{period} is closed: nothing can be booked in it; book corrections in an open period"),
+                    format!("{period} is closed (months close in order, so is every month before the last closed one): nothing can be dated in it; book corrections in an open period"),
+                )
+            }
+            DieselError::DatabaseError(_, info) if info.message().starts_with("policy_in_use:") => {
+                Self::conflict(
+                    "policy_in_use",
+                    "lines were priced with this policy: its terms never change; supersede it with a new version",
                 )
             }
             DieselError::DatabaseError(_, info)

@@ -20,6 +20,7 @@ pub mod domain;
 pub mod error;
 pub mod feedback;
 pub mod finance;
+pub mod frozen;
 pub mod fx;
 pub mod health;
 pub mod http;

@@ -149,6 +149,9 @@ diesel::table! {
         line_total -> Numeric,
         markup_percent -> Nullable<Numeric>,
         outside_arms_length_range -> Bool,
+        percent -> Numeric,
+        min_markup_percent -> Nullable<Numeric>,
+        max_markup_percent -> Nullable<Numeric>,
     }
 }
 
@@ -232,6 +235,7 @@ diesel::table! {
         order_ids -> Array<Nullable<Uuid>>,
         created_by -> Uuid,
         created_at -> Timestamptz,
+        exact -> Bool,
     }
 }
 
@@ -332,6 +336,29 @@ diesel::table! {
         valid_to -> Nullable<Date>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        supersedes -> Nullable<Uuid>,
+    }
+}
+
+diesel::table! {
+    closed_period_reports (group_id, period, report) {
+        group_id -> Uuid,
+        period -> Date,
+        report -> Text,
+        body -> Text,
+    }
+}
+
+diesel::table! {
+    intercompany_inventory (group_id, period, seller_company_id, buyer_company_id) {
+        group_id -> Uuid,
+        period -> Date,
+        seller_company_id -> Uuid,
+        buyer_company_id -> Uuid,
+        amount -> Numeric,
+        currency -> Text,
+        reported_by -> Uuid,
+        reported_at -> Timestamptz,
     }
 }
 
@@ -354,6 +381,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     allowance_usage,
     audit_events,
     categories,
+    closed_period_reports,
     closed_periods,
     companies,
     discount_tiers,
@@ -361,6 +389,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     feedback,
     fx_rates,
     idempotency_keys,
+    intercompany_inventory,
     intercompany_order_lines,
     intercompany_orders,
     ledger_entries,

@@ -6,6 +6,7 @@
 pub mod allowance;
 pub mod benefits;
 pub mod codes;
+pub mod consolidation;
 pub mod fx;
 pub mod intercompany;
 pub mod kinds;

@@ -1,7 +1,9 @@
-//! Multilateral netting: the fewest transfers that clear a set of net positions. Each transfer
-//! pays the largest remaining debtor's debt towards the largest remaining creditor, so every
-//! transfer clears at least one company: at most n − 1 transfers for n companies with a
-//! non-zero position, and they add up exactly.
+//! Multilateral netting: the fewest transfers that clear a set of net positions. With up to
+//! [`EXACT_LIMIT`] companies holding a non-zero position the answer is the exact minimum: n
+//! minus the largest number of disjoint subgroups whose positions sum to zero (each subgroup
+//! of k companies settles among itself in k − 1 transfers, and no plan does better). Beyond
+//! that, each transfer pays the largest remaining debtor's debt towards the largest remaining
+//! creditor: at most n − 1 transfers, flagged as not exact. The amounts always add up exactly.
 
 use rust_decimal::Decimal;
 use uuid::Uuid;
@@ -14,10 +16,105 @@ pub struct Transfer {
     pub amount: Decimal,
 }
 
-/// Transfers that clear `positions` (positive: owed money; negative: owes money). The
-/// positions must sum to zero (they do when each document adds to one side what it takes from
-/// the other); whatever they do not clear is left as it was. Deterministic: ties go by id.
-pub fn transfers(positions: &[(Uuid, Decimal)]) -> Vec<Transfer> {
+/// How many companies with a non-zero position the exact search covers (2^12 subsets).
+pub const EXACT_LIMIT: usize = 12;
+
+/// A netting plan: its transfers, and whether their number is the proven minimum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub transfers: Vec<Transfer>,
+    pub exact: bool,
+}
+
+/// The plan that clears `positions` (positive: owed money; negative: owes money) with the
+/// fewest transfers. The positions must sum to zero (they do when each document adds to one
+/// side what it takes from the other). Deterministic: ties go by id.
+pub fn plan(positions: &[(Uuid, Decimal)]) -> Plan {
+    let mut open: Vec<(Uuid, Decimal)> = positions
+        .iter()
+        .filter(|(_, amount)| !amount.is_zero())
+        .copied()
+        .collect();
+    open.sort_by_key(|(id, _)| *id);
+    if open.len() > EXACT_LIMIT {
+        return Plan {
+            transfers: transfers(&open),
+            exact: false,
+        };
+    }
+    let transfers = zero_sum_groups(&open)
+        .iter()
+        .flat_map(|group| transfers(group))
+        .collect();
+    Plan {
+        transfers,
+        exact: true,
+    }
+}
+
+/// The largest number of disjoint zero-sum subgroups of `open` (at most [`EXACT_LIMIT`]
+/// entries), as the subgroups themselves. `best[mask]` is the most zero-sum groups that the
+/// members of `mask` can be split into, taking members away one at a time: a mask whose sum
+/// is zero closes a group. Whatever does not sum to zero stays in the last group.
+fn zero_sum_groups(open: &[(Uuid, Decimal)]) -> Vec<Vec<(Uuid, Decimal)>> {
+    let n = open.len();
+    let full: usize = (1usize << n).wrapping_sub(1);
+    let mut sum = vec![Decimal::ZERO; full.saturating_add(1)];
+    let mut best = vec![0u32; full.saturating_add(1)];
+    for mask in 1..=full {
+        let low = mask.trailing_zeros() as usize;
+        let rest = mask & mask.wrapping_sub(1);
+        let (Some(previous), Some((_, amount))) = (sum.get(rest).copied(), open.get(low)) else {
+            continue;
+        };
+        let total = previous.checked_add(*amount).unwrap_or(Decimal::MAX);
+        let closes = u32::from(total.is_zero());
+        let most = (0..n)
+            .filter(|i| mask & (1 << i) != 0)
+            .filter_map(|i| best.get(mask & !(1 << i)).copied())
+            .max()
+            .unwrap_or(0);
+        if let (Some(s), Some(b)) = (sum.get_mut(mask), best.get_mut(mask)) {
+            *s = total;
+            *b = most.saturating_add(closes);
+        }
+    }
+    // Walk back from the full set, peeling one member at a time along a best path; each time
+    // the remaining set sums to zero a group ends there.
+    let mut groups = Vec::new();
+    let mut mask = full;
+    let mut group_end = full;
+    while mask != 0 {
+        let here = best.get(mask).copied().unwrap_or(0);
+        let closes = u32::from(sum.get(mask).is_some_and(|s| s.is_zero()));
+        if closes == 1 && mask != group_end {
+            groups.push(group_end & !mask);
+            group_end = mask;
+        }
+        let Some(next) = (0..n)
+            .filter(|i| mask & (1 << i) != 0)
+            .map(|i| mask & !(1 << i))
+            .find(|m| best.get(*m).copied().unwrap_or(0).saturating_add(closes) == here)
+        else {
+            break;
+        };
+        mask = next;
+    }
+    groups.push(group_end);
+    groups
+        .into_iter()
+        .filter(|g| *g != 0)
+        .map(|g| {
+            (0..n)
+                .filter(|i| g & (1 << i) != 0)
+                .filter_map(|i| open.get(i).copied())
+                .collect()
+        })
+        .collect()
+}
+
+/// The greedy transfers for `positions`: largest debtor to largest creditor until clear.
+fn transfers(positions: &[(Uuid, Decimal)]) -> Vec<Transfer> {
     let mut creditors: Vec<(Uuid, Decimal)> = positions
         .iter()
         .filter(|(_, amount)| *amount > Decimal::ZERO)
@@ -100,10 +197,68 @@ mod tests {
         assert!(transfers(&[(id(1), Decimal::ZERO)]).is_empty());
     }
 
+    #[test]
+    fn the_exact_plan_finds_the_zero_sum_subgroups_greedy_misses() {
+        // +4, +3, +3, −6, −4: {+4, −4} and {+3, +3, −6} settle in 1 + 2 transfers; the
+        // largest-first rule needs 4.
+        let positions = [
+            (id(1), dec!(4)),
+            (id(2), dec!(3)),
+            (id(3), dec!(3)),
+            (id(4), dec!(-6)),
+            (id(5), dec!(-4)),
+        ];
+        assert_eq!(transfers(&positions).len(), 4);
+        let netted = plan(&positions);
+        assert!(netted.exact);
+        assert_eq!(netted.transfers.len(), 3);
+        assert!(netted.transfers.contains(&Transfer {
+            from: id(5),
+            to: id(1),
+            amount: dec!(4)
+        }));
+    }
+
+    #[test]
+    fn more_than_twelve_companies_fall_back_to_greedy_and_say_so() {
+        let mut positions: Vec<(Uuid, Decimal)> = (1..=13).map(|n| (id(n), dec!(1))).collect();
+        positions.push((id(99), dec!(-13)));
+        let netted = plan(&positions);
+        assert!(!netted.exact);
+        assert_eq!(netted.transfers.len(), 13);
+    }
+
+    /// The most disjoint zero-sum subgroups, by trying every subgroup of the first member.
+    fn most_groups(members: &[Decimal]) -> usize {
+        let Some((first, rest)) = members.split_first() else {
+            return 0;
+        };
+        let mut best = 0;
+        for pick in 0u32..(1 << rest.len()) {
+            let chosen: Decimal = *first
+                + rest
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| pick & (1 << i) != 0)
+                    .map(|(_, a)| *a)
+                    .sum::<Decimal>();
+            if chosen.is_zero() {
+                let left: Vec<Decimal> = rest
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| pick & (1 << i) == 0)
+                    .map(|(_, a)| *a)
+                    .collect();
+                best = best.max(1 + most_groups(&left));
+            }
+        }
+        best
+    }
+
     proptest! {
         #[test]
         fn transfers_clear_every_position_in_at_most_n_minus_one(
-            owed in proptest::collection::vec(-1_000_000i64..1_000_000, 1..12),
+            owed in proptest::collection::vec(prop_oneof![-5i64..5, -1_000_000i64..1_000_000], 1..12),
         ) {
             // Make the positions sum to zero with one balancing company.
             let mut positions: Vec<(Uuid, Decimal)> = owed
@@ -113,9 +268,15 @@ mod tests {
                 .collect();
             let sum: Decimal = positions.iter().map(|(_, a)| *a).sum();
             positions.push((id(1000), -sum));
-            let paid = transfers(&positions);
-            let nonzero = positions.iter().filter(|(_, a)| !a.is_zero()).count();
-            prop_assert!(paid.len() <= nonzero.saturating_sub(1));
+            let netted = plan(&positions);
+            let paid = netted.transfers;
+            let nonzero: Vec<Decimal> = positions.iter().map(|(_, a)| *a).filter(|a| !a.is_zero()).collect();
+            prop_assert!(paid.len() <= nonzero.len().saturating_sub(1));
+            prop_assert!(paid.len() <= transfers(&positions).len());
+            if nonzero.len() <= 9 {
+                prop_assert!(netted.exact);
+                prop_assert_eq!(paid.len(), nonzero.len() - most_groups(&nonzero));
+            }
             for (company, position) in &positions {
                 let received: Decimal = paid.iter().filter(|t| t.to == *company).map(|t| t.amount).sum();
                 let sent: Decimal = paid.iter().filter(|t| t.from == *company).map(|t| t.amount).sum();

@@ -165,6 +165,9 @@ pub fn markup_percent(price: Decimal, cost: Decimal) -> Result<Option<Decimal>, 
 pub struct PricedLine {
     pub policy_id: Uuid,
     pub method: Method,
+    /// The policy's percent and range as they were when the line was priced.
+    pub percent: Decimal,
+    pub range: MarkupRange,
     pub unit_cost: Decimal,
     pub unit_transfer_price: Decimal,
     pub line_total: Decimal,
@@ -192,6 +195,8 @@ pub fn price_line(
     Ok(PricedLine {
         policy_id: policy.id,
         method: policy.method,
+        percent: policy.percent,
+        range: policy.range,
         unit_cost,
         unit_transfer_price: price,
         line_total: money::mul(price, Decimal::from(quantity))?,
@@ -203,7 +208,8 @@ pub fn price_line(
 /// The year's shipped lines of one seller/buyer pair under one policy, summed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct YearTotals {
-    /// Σ line_total (document currency), previous true-ups included.
+    /// Σ line_total (document currency) of the shipped lines as priced at shipment; true-ups
+    /// already booked are not part of it.
     pub revenue: Decimal,
     /// Σ quantity × unit_cost.
     pub cost: Decimal,

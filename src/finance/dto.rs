@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+pub use crate::domain::consolidation::Account;
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ClosedPeriodView {
     /// `YYYY-MM`.
@@ -115,14 +117,16 @@ pub struct ReconciliationView {
     /// The rates' day: the period's last day, or today for the current period.
     pub as_of: NaiveDate,
     pub pairs: Vec<PairView>,
+    /// When the month was closed (null while open).
+    pub closed_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct EliminationView {
     pub seller_company_id: Uuid,
     pub buyer_company_id: Uuid,
-    pub debit_account: String,
-    pub credit_account: String,
+    pub debit_account: Account,
+    pub credit_account: Account,
     pub amount: String,
     pub description: String,
 }
@@ -134,14 +138,17 @@ pub struct EliminationsView {
     pub entries: Vec<EliminationView>,
     pub total_debits: String,
     pub total_credits: String,
+    /// When the month was closed: its figures are frozen as they stood then (null while open).
+    pub closed_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct InternalSalesItem {
     pub company_id: Uuid,
-    /// Non-cancelled employee orders placed in the period.
+    /// Employee orders fulfilled in the period (sales are recognised when earned).
     pub employee_sales: String,
-    /// Intercompany revenue booked in the period (shipments and true-ups).
+    /// Intercompany revenue of the period: lines shipped in it and true-ups, less the seller's
+    /// credit notes (negative receivable adjustments).
     pub intercompany_sales: String,
     pub total: String,
 }
@@ -151,6 +158,8 @@ pub struct InternalSalesView {
     pub period: String,
     pub currency: String,
     pub items: Vec<InternalSalesItem>,
+    /// When the month was closed (null while open).
+    pub closed_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -190,6 +199,9 @@ pub struct NettingView {
     pub currency: String,
     pub positions: Vec<PositionView>,
     pub transfers: Vec<TransferView>,
+    /// Whether `transfers` is the proven minimum (up to 12 companies with a non-zero
+    /// position); beyond that the largest-first plan, at most n − 1 transfers.
+    pub exact: bool,
     /// The intercompany orders settled (or to settle).
     pub orders: Vec<Uuid>,
     pub created_at: Option<DateTime<Utc>>,
@@ -204,4 +216,23 @@ pub struct RunsQuery {
     /// `next_cursor` of the previous page.
     #[param(pattern = r"^[A-Za-z0-9_-]+$", max_length = 1024)]
     pub cursor: Option<String>,
+}
+
+/// One buyer's holdings at a month's end of goods bought from one sister company.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InventoryItem {
+    pub buyer_company_id: Uuid,
+    pub seller_company_id: Uuid,
+    /// At transfer price, in the pair's document currency (the seller's); not negative.
+    #[schema(example = "1650.00", pattern = r"^[0-9]{1,13}(\.[0-9]{1,4})?$")]
+    pub amount: String,
+}
+
+/// The month's intercompany inventory: replaces whatever was reported for it before.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InventoryReport {
+    #[schema(max_items = 1000)]
+    pub items: Vec<InventoryItem>,
 }

@@ -5,6 +5,7 @@
 pub mod adjustments;
 pub mod benefits;
 pub mod dto;
+pub mod eliminations;
 pub mod netting;
 pub mod periods;
 pub mod reconciliation;
@@ -15,7 +16,8 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(periods::list_periods)
         .service(adjustments::create_adjustment)
         .service(reconciliation::reconciliation)
-        .service(reports::eliminations)
+        .service(eliminations::eliminations)
+        .service(eliminations::report_inventory)
         .service(reports::internal_sales)
         .service(benefits::employee_benefits)
         .service(netting::proposal)

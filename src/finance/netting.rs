@@ -54,7 +54,7 @@ async fn propose(
         add(row.buyer_company_id, -amount);
     }
     positions.sort_by_key(|(company, _)| *company);
-    let transfers = netting::transfers(&positions);
+    let plan = netting::plan(&positions);
     Ok(NettingView {
         id: None,
         date,
@@ -66,7 +66,9 @@ async fn propose(
                 amount: money::format(*amount, group_currency),
             })
             .collect(),
-        transfers: transfers
+        exact: plan.exact,
+        transfers: plan
+            .transfers
             .iter()
             .map(|t| TransferView {
                 from_company_id: t.from,
@@ -127,6 +129,7 @@ struct RunRow {
     currency: String,
     transfers: serde_json::Value,
     order_ids: Vec<Option<Uuid>>,
+    exact: bool,
     created_at: DateTime<Utc>,
 }
 
@@ -140,6 +143,7 @@ impl RunRow {
             currency: self.currency,
             positions: Vec::new(),
             transfers,
+            exact: self.exact,
             orders: self.order_ids.into_iter().flatten().collect(),
             created_at: Some(self.created_at),
         }
@@ -198,6 +202,7 @@ pub async fn run(
                     netting_runs::currency.eq(&view.currency),
                     netting_runs::transfers.eq(transfers),
                     netting_runs::order_ids.eq(ids),
+                    netting_runs::exact.eq(view.exact),
                     netting_runs::created_by.eq(user.id),
                 ))
                 .returning(RunRow::as_returning())

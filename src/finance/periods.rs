@@ -1,22 +1,29 @@
-//! Month close: a closed month takes no entry, whatever writes it (the database refuses it:
-//! migration 000010). Closing takes the month's lock exclusively; every booking takes it shared.
+//! Month close: months close in order, a closed month (and every month before it) takes no
+//! entry whatever writes it (the database refuses it: migration 000012), and its reports are
+//! stored as they stood (`crate::frozen`). Closing takes the group's books lock exclusively;
+//! every booking takes it shared.
 
 use actix_web::{get, post, web, HttpResponse};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Months, NaiveDate, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::Text;
-use diesel_async::{AsyncConnection as _, RunQueryDsl};
+use diesel::sql_types::{Nullable, Text, Uuid as SqlUuid};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::dto::*;
-use crate::audit::{self, Change};
+use super::{eliminations, reconciliation, reports};
+use crate::audit::Change;
 use crate::db::schema::closed_periods;
 use crate::db::statement::statement;
 use crate::domain::period;
 use crate::error::ApiError;
+use crate::frozen::{self, Report};
+use crate::intercompany::exceptions;
+use crate::kpis;
 use crate::identity::auth::{AdminOrFinance, Authorized, Finance};
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
+use crate::write;
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = closed_periods)]
@@ -36,8 +43,44 @@ impl From<ClosedRow> for ClosedPeriodView {
     }
 }
 
-/// Close a month (finance). Only a month that has ended; closing it again → 409.
-#[utoipa::path(tag = "finance", params(("period" = String, Path, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$", description = "`YYYY-MM`")), security(("bearer" = ["finance"])), responses((status = 201, body = ClosedPeriodView), (status = 409, description = "Already closed"), (status = 422, description = "The month has not ended")))]
+/// The first day of the group's first month with an order (employee or intercompany) or a
+/// ledger entry; FX rates do not count. None while the group has none.
+async fn first_active_month(
+    conn: &mut AsyncPgConnection,
+    group: Uuid,
+) -> Result<Option<NaiveDate>, ApiError> {
+    #[derive(QueryableByName)]
+    struct First {
+        #[diesel(sql_type = Nullable<diesel::sql_types::Date>)]
+        first: Option<NaiveDate>,
+    }
+    let row: First = statement(
+        "SELECT date_trunc('month', least( \
+             (SELECT min(created_at) FROM orders WHERE group_id = $1) AT TIME ZONE 'UTC', \
+             (SELECT min(created_at) FROM intercompany_orders WHERE group_id = $1) AT TIME ZONE 'UTC', \
+             (SELECT min(date) FROM ledger_entries WHERE group_id = $1)::timestamp))::date AS first",
+    )
+    .bind::<SqlUuid, _>(group)
+    .get_result(conn)
+    .await?;
+    Ok(row.first)
+}
+
+/// Close a month (finance): only a month that has ended, and in order (from the group's first
+/// month with an order or a ledger entry, every earlier month must be closed: else 409
+/// `period_not_next`). Closing stores the month's reports as they stand (reconciliation,
+/// eliminations, internal sales, transfer-pricing exceptions, internal-service KPIs); every
+/// later request for the month answers exactly those. Closing it again → 409.
+#[utoipa::path(
+    tag = "finance",
+    params(("period" = String, Path, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$", description = "`YYYY-MM`")),
+    security(("bearer" = ["finance"])),
+    responses(
+        (status = 201, body = ClosedPeriodView),
+        (status = 409, description = "Already closed (`conflict`), or an earlier month is open (`period_not_next`)"),
+        (status = 422, description = "The month has not ended, or fx_rate_missing for its reports")
+    )
+)]
 #[post("/finance/periods/{period}/close")]
 #[tracing::instrument(skip_all)]
 pub async fn close_period(
@@ -47,42 +90,82 @@ pub async fn close_period(
 ) -> Result<HttpResponse, ApiError> {
     let (first, next) =
         period::month(&path).ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))?;
-    if next > state.clock.today() {
+    let now = state.clock.now();
+    let today = state.clock.today();
+    if next > today {
         return Err(ApiError::invalid_field(
             "period",
             "only a month that has ended can be closed",
         ));
     }
     let user = &user.user;
+    let group = user.group_id;
+    let period = path.into_inner();
     let mut conn = state.pool.get().await?;
-    let view = conn
-        .transaction::<_, ApiError, _>(async |conn| {
-            // Waits for bookings into the month that are still running; later ones wait for us.
+    let view = write::by(user, group)
+        .conflict("period", "this month is already closed")
+        .run(&mut conn, &state.changes, async move |conn| {
+            // The group's books, exclusively: bookings still running finish first, later ones
+            // wait and then find the month closed (migration 000012).
             statement("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-                .bind::<Text, _>(format!("period:{}:{first}", user.group_id))
+                .bind::<Text, _>(format!("books:{group}"))
                 .execute(conn)
                 .await?;
+            if let Some(start) = first_active_month(conn, group).await? {
+                let previous = first
+                    .checked_sub_months(Months::new(1))
+                    .ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))?;
+                let previous_closed = closed_periods::table
+                    .filter(closed_periods::group_id.eq(group))
+                    .filter(closed_periods::period.eq(previous))
+                    .count()
+                    .get_result::<i64>(conn)
+                    .await?
+                    > 0;
+                if first > start && !previous_closed {
+                    return Err(ApiError::conflict(
+                        "period_not_next",
+                        format!(
+                            "{} must be closed first: months close in order from {}",
+                            previous.format("%Y-%m"),
+                            start.format("%Y-%m")
+                        ),
+                    ));
+                }
+            }
             let row: ClosedRow = diesel::insert_into(closed_periods::table)
                 .values((
-                    closed_periods::group_id.eq(user.group_id),
+                    closed_periods::group_id.eq(group),
                     closed_periods::period.eq(first),
                     closed_periods::closed_by.eq(user.id),
                 ))
                 .returning(ClosedRow::as_returning())
                 .get_result(conn)
                 .await?;
-            let view = ClosedPeriodView::from(row);
-            audit::record(
+            let closed_at = Some(row.closed_at);
+            let reconciliation =
+                reconciliation::compute(conn, group, &period, today, closed_at).await?;
+            frozen::store(conn, group, first, Report::Reconciliation, &reconciliation).await?;
+            let eliminations = eliminations::compute(conn, group, &period, today, closed_at).await?;
+            frozen::store(conn, group, first, Report::Eliminations, &eliminations).await?;
+            let sales = reports::internal_sales_of(conn, group, &period, today, closed_at).await?;
+            frozen::store(conn, group, first, Report::InternalSales, &sales).await?;
+            let exceptions = exceptions::compute(conn, group, &period, today, closed_at).await?;
+            frozen::store(
                 conn,
-                user.group_id,
-                Some(user),
-                Change::new("period.closed", "group", user.group_id).after(&view),
+                group,
+                first,
+                Report::TransferPricingExceptions,
+                &exceptions,
             )
             .await?;
-            Ok(view)
+            let kpis = kpis::handlers::compute(conn, group, &period, now, None, closed_at).await?;
+            frozen::store(conn, group, first, Report::InternalServiceKpis, &kpis).await?;
+            let view = ClosedPeriodView::from(row);
+            let change = Change::new("period.closed", "group", group).after(&view);
+            Ok((view, change))
         })
-        .await
-        .map_err(|e| e.explain_conflict("period", "this month is already closed"))?;
+        .await?;
     Ok(HttpResponse::Created().json(view))
 }
 

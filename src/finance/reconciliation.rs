@@ -2,10 +2,10 @@
 //! the document currency, with the buyer's payable remeasured and the one-sided documents named.
 
 use actix_web::{get, web, HttpRequest, HttpResponse};
-use chrono::TimeDelta;
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Date, Numeric, Text, Uuid as SqlUuid};
-use diesel_async::{AsyncConnection as _, RunQueryDsl};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
@@ -14,11 +14,12 @@ use crate::db::statement::statement;
 use crate::domain::kinds::LedgerSide;
 use crate::domain::{fx, money};
 use crate::error::ApiError;
+use crate::frozen::{self, Figures, Report};
 use crate::identity::auth::{Authorized, Finance};
 use crate::state::AppState;
 
 use super::reports::{
-    balances, bounds, csv, currencies, currency, report_mode, wants_csv, Balance, Rates,
+    balances, bounds, csv, currencies, currency, report_mode, Balance, Rates,
 };
 
 #[derive(QueryableByName)]
@@ -41,10 +42,101 @@ struct Adjustment {
     reason: String,
 }
 
+/// The reconciliation of `period` as it stands now (in the caller's transaction).
+pub async fn compute(
+    conn: &mut AsyncPgConnection,
+    group: Uuid,
+    period: &str,
+    today: NaiveDate,
+    closed_at: Option<DateTime<Utc>>,
+) -> Result<ReconciliationView, ApiError> {
+    let (_, next, as_of) = bounds(period, today)?;
+    let until = next.min(as_of + TimeDelta::days(1));
+    let (companies, group_currency) = currencies(conn, group).await?;
+    let adjustments: Vec<Adjustment> = statement(
+        "SELECT id, company_id, counterparty_company_id, side, amount, currency, document_amount, \
+                reason \
+         FROM ledger_entries \
+         WHERE group_id = $1 AND kind = 'adjustment' AND date < $2 \
+         ORDER BY seq",
+    )
+    .bind::<SqlUuid, _>(group)
+    .bind::<Date, _>(until)
+    .load(conn)
+    .await?;
+    let mut rates = Rates::new(group);
+    let mut pairs = Vec::new();
+    for balance in balances(conn, group, until).await? {
+        let document = currency(&balance.document_currency)?;
+        let buyer_currency = *companies
+            .get(&balance.buyer_company_id)
+            .ok_or_else(|| ApiError::internal("a pair's buyer is missing"))?;
+        let difference = balance.receivable - balance.payable;
+        let to_buyer = rates
+            .get(conn, document, buyer_currency, as_of)
+            .await?;
+        let to_group = rates
+            .get(conn, document, group_currency, as_of)
+            .await?;
+        let remeasured = fx::convert(balance.payable, to_buyer, buyer_currency)?;
+        let unmatched = unmatched_of(&adjustments, &balance)
+            .into_iter()
+            .map(|a| UnmatchedView {
+                document: a.id.to_string(),
+                company_id: a.company_id,
+                amount: currency(&a.currency)
+                    .map(|c| money::format(a.amount, c))
+                    .unwrap_or_else(|_| a.amount.to_string()),
+                currency: a.currency.clone(),
+                reason: a.reason.clone(),
+            })
+            .collect();
+        pairs.push(PairView {
+            seller_company_id: balance.seller_company_id,
+            buyer_company_id: balance.buyer_company_id,
+            currency: document.to_string(),
+            receivable: money::format(balance.receivable, document),
+            payable: money::format(balance.payable, document),
+            difference: money::format(difference, document),
+            status: if difference.is_zero() {
+                PairStatus::Matched
+            } else {
+                PairStatus::Mismatched
+            },
+            buyer_currency: buyer_currency.to_string(),
+            payable_booked: money::format(balance.payable_booked, buyer_currency),
+            payable_remeasured: money::format(remeasured, buyer_currency),
+            unrealised_fx: money::format(remeasured - balance.payable_booked, buyer_currency),
+            difference_group: money::format(
+                fx::convert(difference, to_group, group_currency)?,
+                group_currency,
+            ),
+            unmatched,
+        });
+    }
+    Ok(ReconciliationView {
+        period: period.to_owned(),
+        group_currency: group_currency.to_string(),
+        as_of,
+        pairs,
+        closed_at,
+    })
+}
+
 /// Reconciliation of every seller/buyer pair at the period's end (finance): open balances
 /// compared in the document currency, the buyer's payable remeasured at the period-end rate,
-/// the difference in the group currency, and the one-sided documents.
-#[utoipa::path(tag = "finance", params(PeriodQuery), security(("bearer" = ["finance"])), responses((status = 200, description = "The report; CSV with `Accept: text/csv`", content((ReconciliationView = "application/json"), (String = "text/csv"))), (status = 422, description = "A future period, or fx_rate_missing")))]
+/// the difference in the group currency, and the one-sided documents. A closed month answers
+/// the figures stored when it closed.
+#[utoipa::path(
+    tag = "finance",
+    params(PeriodQuery),
+    security(("bearer" = ["finance"])),
+    responses(
+        (status = 200, description = "The report; CSV with `Accept: text/csv`",
+            content((ReconciliationView = "application/json"), (String = "text/csv"))),
+        (status = 422, description = "A future period, or fx_rate_missing")
+    )
+)]
 #[get("/finance/reconciliation")]
 #[tracing::instrument(skip_all)]
 pub async fn reconciliation(
@@ -53,129 +145,70 @@ pub async fn reconciliation(
     req: HttpRequest,
     query: crate::json::Query<PeriodQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (_, next, as_of) = bounds(&query.period, state.clock.today())?;
-    let until = next.min(as_of + TimeDelta::days(1));
+    let today = state.clock.today();
+    let (first, _, _) = bounds(&query.period, today)?;
     let group = user.group_id;
     let mut conn = state.pool.get().await?;
-    let (pairs, group_currency) = conn
+    let figures = conn
         .transaction::<_, ApiError, _>(async |conn| {
             report_mode(conn).await?;
-            let (companies, group_currency) = currencies(conn, group).await?;
-            let adjustments: Vec<Adjustment> = statement(
-                "SELECT id, company_id, counterparty_company_id, side, amount, currency, document_amount, \
-                        reason \
-                 FROM ledger_entries \
-                 WHERE group_id = $1 AND kind = 'adjustment' AND date < $2 \
-                 ORDER BY seq",
-            )
-            .bind::<SqlUuid, _>(group)
-            .bind::<Date, _>(until)
-            .load(conn)
-            .await?;
-            let mut rates = Rates::new(group);
-            let mut pairs = Vec::new();
-            for balance in balances(conn, group, until).await? {
-                let document = currency(&balance.document_currency)?;
-                let buyer_currency = *companies
-                    .get(&balance.buyer_company_id)
-                    .ok_or_else(|| ApiError::internal("a pair's buyer is missing"))?;
-                let difference = balance.receivable - balance.payable;
-                let to_buyer = rates
-                    .get(conn, document, buyer_currency, as_of)
-                    .await?;
-                let to_group = rates
-                    .get(conn, document, group_currency, as_of)
-                    .await?;
-                let remeasured = fx::convert(balance.payable, to_buyer, buyer_currency)?;
-                let unmatched = unmatched_of(&adjustments, &balance)
-                    .into_iter()
-                    .map(|a| UnmatchedView {
-                        document: a.id.to_string(),
-                        company_id: a.company_id,
-                        amount: currency(&a.currency)
-                            .map(|c| money::format(a.amount, c))
-                            .unwrap_or_else(|_| a.amount.to_string()),
-                        currency: a.currency.clone(),
-                        reason: a.reason.clone(),
-                    })
-                    .collect();
-                pairs.push(PairView {
-                    seller_company_id: balance.seller_company_id,
-                    buyer_company_id: balance.buyer_company_id,
-                    currency: document.to_string(),
-                    receivable: money::format(balance.receivable, document),
-                    payable: money::format(balance.payable, document),
-                    difference: money::format(difference, document),
-                    status: if difference.is_zero() {
-                        PairStatus::Matched
-                    } else {
-                        PairStatus::Mismatched
-                    },
-                    buyer_currency: buyer_currency.to_string(),
-                    payable_booked: money::format(balance.payable_booked, buyer_currency),
-                    payable_remeasured: money::format(remeasured, buyer_currency),
-                    unrealised_fx: money::format(remeasured - balance.payable_booked, buyer_currency),
-                    difference_group: money::format(
-                        fx::convert(difference, to_group, group_currency)?,
-                        group_currency,
-                    ),
-                    unmatched,
-                });
+            if let Some(body) = frozen::load(conn, group, first, Report::Reconciliation).await? {
+                return Ok(Figures::Stored(body));
             }
-            Ok((pairs, group_currency))
+            Ok(Figures::Live(
+                compute(conn, group, &query.period, today, None).await?,
+            ))
         })
         .await?;
-    if wants_csv(&req) {
-        return Ok(csv(
-            &[
-                "seller_company_id",
-                "buyer_company_id",
-                "currency",
-                "receivable",
-                "payable",
-                "difference",
-                "status",
-                "buyer_currency",
-                "payable_booked",
-                "payable_remeasured",
-                "unrealised_fx",
-                "difference_group",
-                "group_currency",
-                "unmatched_documents",
-            ],
-            pairs.iter().map(|p| {
-                vec![
-                    p.seller_company_id.to_string(),
-                    p.buyer_company_id.to_string(),
-                    p.currency.clone(),
-                    p.receivable.clone(),
-                    p.payable.clone(),
-                    p.difference.clone(),
-                    match p.status {
-                        PairStatus::Matched => "matched".into(),
-                        PairStatus::Mismatched => "mismatched".into(),
-                    },
-                    p.buyer_currency.clone(),
-                    p.payable_booked.clone(),
-                    p.payable_remeasured.clone(),
-                    p.unrealised_fx.clone(),
-                    p.difference_group.clone(),
-                    group_currency.to_string(),
-                    p.unmatched
-                        .iter()
-                        .map(|u| u.document.clone())
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                ]
-            }),
-        ));
-    }
-    Ok(HttpResponse::Ok().json(ReconciliationView {
-        period: query.period.clone(),
-        group_currency: group_currency.to_string(),
-        as_of,
-        pairs,
-    }))
+    figures.answer(&req, to_csv)
+}
+
+fn to_csv(view: &ReconciliationView) -> HttpResponse {
+    let group_currency = &view.group_currency;
+    let pairs = &view.pairs;
+    csv(
+        &[
+            "seller_company_id",
+            "buyer_company_id",
+            "currency",
+            "receivable",
+            "payable",
+            "difference",
+            "status",
+            "buyer_currency",
+            "payable_booked",
+            "payable_remeasured",
+            "unrealised_fx",
+            "difference_group",
+            "group_currency",
+            "unmatched_documents",
+        ],
+        pairs.iter().map(|p| {
+            vec![
+                p.seller_company_id.to_string(),
+                p.buyer_company_id.to_string(),
+                p.currency.clone(),
+                p.receivable.clone(),
+                p.payable.clone(),
+                p.difference.clone(),
+                match p.status {
+                    PairStatus::Matched => "matched".into(),
+                    PairStatus::Mismatched => "mismatched".into(),
+                },
+                p.buyer_currency.clone(),
+                p.payable_booked.clone(),
+                p.payable_remeasured.clone(),
+                p.unrealised_fx.clone(),
+                p.difference_group.clone(),
+                group_currency.clone(),
+                p.unmatched
+                    .iter()
+                    .map(|u| u.document.clone())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ]
+        }),
+    )
 }
 
 /// The pair's adjustments that no adjustment of the other side counters (same document

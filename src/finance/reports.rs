@@ -1,11 +1,11 @@
-//! Finance reports: reconciliation of both legs per seller/buyer pair, consolidation
-//! eliminations, and internal sales. Totals are SQL aggregates over the group's entries
+//! Finance reports: what reconciliation and eliminations share (balances, revenue, rates,
+//! the period's bounds), and internal sales. Totals are SQL aggregates over the group's entries
 //! (indexed by group and pair); conversions use the one FX lookup, once per currency and day.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use actix_web::{get, web, HttpRequest, HttpResponse};
-use chrono::{NaiveDate, TimeDelta};
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Date, Integer, Numeric, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
@@ -18,6 +18,7 @@ use crate::db::statement::statement;
 use crate::domain::codes::CurrencyCode;
 use crate::domain::{fx, money, period};
 use crate::error::ApiError;
+use crate::frozen::{self, Figures, Report};
 use crate::identity::auth::{Authorized, Finance};
 use crate::state::AppState;
 
@@ -48,6 +49,11 @@ impl Rates {
             group,
             seen: HashMap::new(),
         }
+    }
+
+    /// The group whose rates these are.
+    pub fn group(&self) -> Uuid {
+        self.group
     }
 
     pub async fn get(
@@ -161,9 +167,10 @@ struct Revenue {
     amount: Decimal,
 }
 
-/// Intercompany revenue booked in [first, next) per pair, in the group currency at each
-/// day's rate.
-async fn revenue(
+/// Intercompany revenue of [first, next) per pair, in the group currency at each day's rate:
+/// the lines shipped (receivables) and true-ups booked in it, less the seller's credit notes
+/// (its negative receivable adjustments).
+pub(super) async fn revenue(
     conn: &mut AsyncPgConnection,
     rates: &mut Rates,
     group_currency: CurrencyCode,
@@ -174,8 +181,9 @@ async fn revenue(
         "SELECT company_id AS seller_company_id, counterparty_company_id AS buyer_company_id, \
                 document_currency, date, sum(document_amount) AS amount \
          FROM ledger_entries \
-         WHERE group_id = $1 AND side = 'seller' AND kind IN ('receivable', 'true_up') \
-             AND date >= $2 AND date < $3 \
+         WHERE group_id = $1 AND side = 'seller' AND date >= $2 AND date < $3 \
+             AND (kind IN ('receivable', 'true_up') \
+                  OR (kind = 'adjustment' AND document_amount < 0)) \
          GROUP BY 1, 2, 3, 4 \
          ORDER BY 1, 2, 3, 4",
     )
@@ -204,115 +212,6 @@ async fn revenue(
     Ok(totals)
 }
 
-/// Consolidation eliminations for the period in the group currency (finance): intercompany
-/// revenue against cost of sales, and payables against receivables at the period's end.
-#[utoipa::path(tag = "finance", params(PeriodQuery), security(("bearer" = ["finance"])), responses((status = 200, description = "The report; CSV with `Accept: text/csv`", content((EliminationsView = "application/json"), (String = "text/csv"))), (status = 422, description = "A future period, or fx_rate_missing")))]
-#[get("/finance/eliminations")]
-#[tracing::instrument(skip_all)]
-pub async fn eliminations(
-    user: Authorized<Finance>,
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    query: crate::json::Query<PeriodQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let (first, next, as_of) = bounds(&query.period, state.clock.today())?;
-    let until = next.min(as_of + TimeDelta::days(1));
-    let group = user.group_id;
-    let mut conn = state.pool.get().await?;
-    let (entries, total, group_currency) = conn
-        .transaction::<_, ApiError, _>(async |conn| {
-            report_mode(conn).await?;
-            let (_, group_currency) = currencies(conn, group).await?;
-            let mut rates = Rates::new(group);
-            let mut entries = Vec::new();
-            let mut push =
-                |pair: (Uuid, Uuid), accounts: (&str, &str), amount: Decimal, what: &str| {
-                    if amount.is_zero() {
-                        return;
-                    }
-                    // A negative amount is the same entry the other way round.
-                    let (debit, credit, amount) = if amount < Decimal::ZERO {
-                        (accounts.1, accounts.0, -amount)
-                    } else {
-                        (accounts.0, accounts.1, amount)
-                    };
-                    entries.push((
-                        pair,
-                        debit.to_owned(),
-                        credit.to_owned(),
-                        amount,
-                        what.to_owned(),
-                    ));
-                };
-            for (pair, amount) in revenue(conn, &mut rates, group_currency, first, next).await? {
-                push(
-                    pair,
-                    ("intercompany_revenue", "intercompany_cost_of_sales"),
-                    amount,
-                    "intercompany sales of the period against the buyer's cost of sales",
-                );
-            }
-            for balance in balances(conn, group, until).await? {
-                let document = currency(&balance.document_currency)?;
-                let rate = rates.get(conn, document, group_currency, as_of).await?;
-                push(
-                    (balance.seller_company_id, balance.buyer_company_id),
-                    ("intercompany_payables", "intercompany_receivables"),
-                    fx::convert(balance.receivable, rate, group_currency)?,
-                    "open intercompany balance at the period's end",
-                );
-            }
-            let total: Decimal = entries.iter().map(|e| e.3).sum();
-            Ok((entries, total, group_currency))
-        })
-        .await?;
-    if wants_csv(&req) {
-        return Ok(csv(
-            &[
-                "seller_company_id",
-                "buyer_company_id",
-                "debit_account",
-                "credit_account",
-                "amount",
-                "currency",
-                "description",
-            ],
-            entries
-                .iter()
-                .map(|((seller, buyer), debit, credit, amount, description)| {
-                    vec![
-                        seller.to_string(),
-                        buyer.to_string(),
-                        debit.clone(),
-                        credit.clone(),
-                        money::format(*amount, group_currency),
-                        group_currency.to_string(),
-                        description.clone(),
-                    ]
-                }),
-        ));
-    }
-    Ok(HttpResponse::Ok().json(EliminationsView {
-        period: query.period.clone(),
-        currency: group_currency.to_string(),
-        total_debits: money::format(total, group_currency),
-        total_credits: money::format(total, group_currency),
-        entries: entries
-            .into_iter()
-            .map(
-                |((seller, buyer), debit, credit, amount, description)| EliminationView {
-                    seller_company_id: seller,
-                    buyer_company_id: buyer,
-                    debit_account: debit,
-                    credit_account: credit,
-                    amount: money::format(amount, group_currency),
-                    description,
-                },
-            )
-            .collect(),
-    }))
-}
-
 #[derive(QueryableByName)]
 struct EmployeeSales {
     #[diesel(sql_type = SqlUuid)]
@@ -321,8 +220,78 @@ struct EmployeeSales {
     amount: Decimal,
 }
 
-/// Employee and intercompany sales per seller company in the group currency (finance).
-#[utoipa::path(tag = "finance", params(PeriodQuery), security(("bearer" = ["finance"])), responses((status = 200, description = "The report; CSV with `Accept: text/csv`", content((InternalSalesView = "application/json"), (String = "text/csv"))), (status = 422, description = "A future period, or fx_rate_missing")))]
+/// Internal sales of `period` as they stand now (in the caller's transaction): employee orders
+/// fulfilled in it (at the rate each order recorded, rounded once per order) and intercompany
+/// revenue of it, per seller company in the group currency.
+pub async fn internal_sales_of(
+    conn: &mut AsyncPgConnection,
+    group: Uuid,
+    period: &str,
+    today: NaiveDate,
+    closed_at: Option<DateTime<Utc>>,
+) -> Result<InternalSalesView, ApiError> {
+    let (first, next, _) = bounds(period, today)?;
+    let (_, group_currency) = currencies(conn, group).await?;
+    let start = |day: NaiveDate| day.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+    let (Some(from), Some(to)) = (start(first), start(next)) else {
+        return Err(ApiError::bad_field("period", "must be YYYY-MM"));
+    };
+    // Sales are recognised when earned: an employee order at its fulfilment. A placed order is
+    // no sale yet, and a cancelled one never was.
+    let employee: Vec<EmployeeSales> = statement(
+        "SELECT seller_company_id, sum(round(total * fx_rate, $4)) AS amount \
+         FROM orders \
+         WHERE group_id = $1 AND status = 'fulfilled' \
+           AND fulfilled_at >= $2 AND fulfilled_at < $3 \
+         GROUP BY 1",
+    )
+    .bind::<SqlUuid, _>(group)
+    .bind::<Timestamptz, _>(from)
+    .bind::<Timestamptz, _>(to)
+    .bind::<Integer, _>(i32::try_from(group_currency.exponent()).unwrap_or(2))
+    .load(conn)
+    .await?;
+    let mut rates = Rates::new(group);
+    let intercompany = revenue(conn, &mut rates, group_currency, first, next).await?;
+    let mut by_company: BTreeMap<Uuid, (Decimal, Decimal)> = BTreeMap::new();
+    for row in employee {
+        let sales = by_company.entry(row.seller_company_id).or_default();
+        sales.0 = money::add(sales.0, row.amount)?;
+    }
+    for ((seller, _), amount) in intercompany {
+        let sales = by_company.entry(seller).or_default();
+        sales.1 = money::add(sales.1, amount)?;
+    }
+    let mut items = Vec::with_capacity(by_company.len());
+    for (company, (employee, trade)) in by_company {
+        items.push(InternalSalesItem {
+            company_id: company,
+            employee_sales: money::format(employee, group_currency),
+            intercompany_sales: money::format(trade, group_currency),
+            total: money::format(money::add(employee, trade)?, group_currency),
+        });
+    }
+    Ok(InternalSalesView {
+        period: period.to_owned(),
+        currency: group_currency.to_string(),
+        items,
+        closed_at,
+    })
+}
+
+/// Employee and intercompany sales per seller company in the group currency (finance),
+/// recognised when earned: employee orders at fulfilment, intercompany orders at shipment. A
+/// closed month answers the figures stored when it closed.
+#[utoipa::path(
+    tag = "finance",
+    params(PeriodQuery),
+    security(("bearer" = ["finance"])),
+    responses(
+        (status = 200, description = "The report; CSV with `Accept: text/csv`",
+            content((InternalSalesView = "application/json"), (String = "text/csv"))),
+        (status = 422, description = "A future period, or fx_rate_missing")
+    )
+)]
 #[get("/finance/internal-sales")]
 #[tracing::instrument(skip_all)]
 pub async fn internal_sales(
@@ -331,55 +300,23 @@ pub async fn internal_sales(
     req: HttpRequest,
     query: crate::json::Query<PeriodQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (first, next, _) = bounds(&query.period, state.clock.today())?;
+    let today = state.clock.today();
+    let (first, _, _) = bounds(&query.period, today)?;
     let group = user.group_id;
     let mut conn = state.pool.get().await?;
-    let (by_company, group_currency) = conn
+    let figures = conn
         .transaction::<_, ApiError, _>(async |conn| {
             report_mode(conn).await?;
-            let (_, group_currency) = currencies(conn, group).await?;
-            let start = |day: NaiveDate| day.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
-            let (Some(from), Some(to)) = (start(first), start(next)) else {
-                return Err(ApiError::bad_field("period", "must be YYYY-MM"));
-            };
-            // Each order in the group currency at the rate it recorded, rounded once per order.
-            let employee: Vec<EmployeeSales> = statement(
-                "SELECT seller_company_id, sum(round(total * fx_rate, $4)) AS amount \
-                 FROM orders \
-                 WHERE group_id = $1 AND status <> 'cancelled' AND created_at >= $2 AND created_at < $3 \
-                 GROUP BY 1",
-            )
-            .bind::<SqlUuid, _>(group)
-            .bind::<Timestamptz, _>(from)
-            .bind::<Timestamptz, _>(to)
-            .bind::<Integer, _>(i32::try_from(group_currency.exponent()).unwrap_or(2))
-            .load(conn)
-            .await?;
-            let mut rates = Rates::new(group);
-            let intercompany = revenue(conn, &mut rates, group_currency, first, next).await?;
-            let mut by_company: Vec<(Uuid, Decimal, Decimal)> = Vec::new();
-            let mut add = |company: Uuid, employee: Decimal, trade: Decimal| match by_company
-                .iter_mut()
-                .find(|(c, _, _)| *c == company)
-            {
-                Some((_, e, t)) => {
-                    *e += employee;
-                    *t += trade;
-                }
-                None => by_company.push((company, employee, trade)),
-            };
-            for row in employee {
-                add(row.seller_company_id, row.amount, Decimal::ZERO);
+            if let Some(body) = frozen::load(conn, group, first, Report::InternalSales).await? {
+                return Ok(Figures::Stored(body));
             }
-            for ((seller, _), amount) in intercompany {
-                add(seller, Decimal::ZERO, amount);
-            }
-            by_company.sort_by_key(|(company, _, _)| *company);
-            Ok((by_company, group_currency))
+            Ok(Figures::Live(
+                internal_sales_of(conn, group, &query.period, today, None).await?,
+            ))
         })
         .await?;
-    if wants_csv(&req) {
-        return Ok(csv(
+    figures.answer(&req, |view: &InternalSalesView| {
+        csv(
             &[
                 "company_id",
                 "employee_sales",
@@ -387,28 +324,15 @@ pub async fn internal_sales(
                 "total",
                 "currency",
             ],
-            by_company.iter().map(|(company, employee, trade)| {
+            view.items.iter().map(|item| {
                 vec![
-                    company.to_string(),
-                    money::format(*employee, group_currency),
-                    money::format(*trade, group_currency),
-                    money::format(*employee + *trade, group_currency),
-                    group_currency.to_string(),
+                    item.company_id.to_string(),
+                    item.employee_sales.clone(),
+                    item.intercompany_sales.clone(),
+                    item.total.clone(),
+                    view.currency.clone(),
                 ]
             }),
-        ));
-    }
-    Ok(HttpResponse::Ok().json(InternalSalesView {
-        period: query.period.clone(),
-        currency: group_currency.to_string(),
-        items: by_company
-            .into_iter()
-            .map(|(company, employee, trade)| InternalSalesItem {
-                company_id: company,
-                employee_sales: money::format(employee, group_currency),
-                intercompany_sales: money::format(trade, group_currency),
-                total: money::format(employee + trade, group_currency),
-            })
-            .collect(),
-    }))
+        )
+    })
 }

@@ -111,6 +111,11 @@ pub struct IcLineView {
     pub quantity: i32,
     pub policy_id: Uuid,
     pub method: Method,
+    /// The policy's percent when the line was priced (kept with the line for ever).
+    pub percent: String,
+    /// The arm's-length range the line was priced under (kept with the line).
+    pub min_markup_percent: Option<String>,
+    pub max_markup_percent: Option<String>,
     pub unit_cost: String,
     pub unit_transfer_price: String,
     pub line_total: String,

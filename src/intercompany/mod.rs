@@ -3,6 +3,7 @@
 //! buyer's realised FX difference), derived from one document in one transaction.
 
 pub mod dto;
+pub mod exceptions;
 pub mod handlers;
 pub mod ledger;
 pub mod policies;
@@ -23,5 +24,6 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(handlers::settle_order)
         .service(handlers::cancel_order)
         .service(true_ups::preview)
-        .service(true_ups::book);
+        .service(true_ups::book)
+        .service(exceptions::exceptions);
 }

@@ -210,6 +210,11 @@ pub async fn price(
     })
 }
 
+/// A percentage as the API writes it: without trailing zeros.
+fn percent_text(value: Decimal) -> String {
+    value.normalize().to_string()
+}
+
 fn line_view(
     product_id: Uuid,
     quantity: i32,
@@ -221,6 +226,9 @@ fn line_view(
         quantity,
         policy_id: line.policy_id,
         method: line.method,
+        percent: percent_text(line.percent),
+        min_markup_percent: line.range.min.map(percent_text),
+        max_markup_percent: line.range.max.map(percent_text),
         unit_cost: money::format(line.unit_cost, currency),
         unit_transfer_price: money::format(line.unit_transfer_price, currency),
         line_total: money::format(line.line_total, currency),
@@ -281,6 +289,9 @@ struct LineRow {
     quantity: i32,
     policy_id: Uuid,
     method: String,
+    percent: Decimal,
+    min_markup_percent: Option<Decimal>,
+    max_markup_percent: Option<Decimal>,
     unit_cost: Decimal,
     unit_transfer_price: Decimal,
     line_total: Decimal,
@@ -344,6 +355,9 @@ pub async fn insert(
                     lines::quantity.eq(*quantity),
                     lines::policy_id.eq(line.policy_id),
                     lines::method.eq(line.method.as_str()),
+                    lines::percent.eq(line.percent),
+                    lines::min_markup_percent.eq(line.range.min),
+                    lines::max_markup_percent.eq(line.range.max),
                     lines::unit_cost.eq(line.unit_cost),
                     lines::unit_transfer_price.eq(line.unit_transfer_price),
                     lines::line_total.eq(line.line_total),
@@ -403,6 +417,9 @@ pub async fn views(
                         quantity: l.quantity,
                         policy_id: l.policy_id,
                         method,
+                        percent: percent_text(l.percent),
+                        min_markup_percent: l.min_markup_percent.map(percent_text),
+                        max_markup_percent: l.max_markup_percent.map(percent_text),
                         unit_cost: money::format(l.unit_cost, currency),
                         unit_transfer_price: money::format(l.unit_transfer_price, currency),
                         line_total: money::format(l.line_total, currency),

@@ -1,7 +1,8 @@
 //! Year-end transfer-pricing true-ups (§6): per seller/buyer pair and policy with an
 //! arm's-length range, the markup on cost achieved over the year's shipped lines, and the
-//! adjustment that brings it back to the target (or the nearest bound). Booking is idempotent:
-//! what was booked for the year counts as revenue, so a second booking books only what changed.
+//! adjustment that brings it back to the target (or the nearest bound). The markup is measured
+//! on the shipped lines as priced at shipment, never on earlier true-ups, so the total due
+//! depends only on the shipments; a run books that total minus what earlier runs booked.
 
 use std::collections::HashMap;
 
@@ -56,7 +57,7 @@ pub struct TrueUpItem {
     pub policy_id: Uuid,
     /// The document currency (the seller's).
     pub currency: String,
-    /// Σ line_total of the year's shipped lines, plus true-ups already booked for the year.
+    /// Σ line_total of the year's shipped lines as priced at shipment.
     pub revenue: String,
     /// Σ quantity × unit_cost.
     pub cost: String,
@@ -64,7 +65,10 @@ pub struct TrueUpItem {
     pub min_markup_percent: Option<String>,
     pub max_markup_percent: Option<String>,
     pub target_markup_percent: Option<String>,
-    /// What is still to book (signed; zero when inside the range).
+    /// The year's whole adjustment: revenue at the target (or the nearest bound) minus the
+    /// shipped revenue; zero when the markup is inside the range.
+    pub total_adjustment: String,
+    /// What a run books now: `total_adjustment` minus `already_booked` (signed).
     pub adjustment: String,
     /// True-ups already booked for this pair, policy and year.
     pub already_booked: String,
@@ -86,6 +90,10 @@ struct Measured {
     policy_id: Uuid,
     #[diesel(sql_type = Text)]
     currency: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Numeric>)]
+    min_markup_percent: Option<Decimal>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Numeric>)]
+    max_markup_percent: Option<Decimal>,
     #[diesel(sql_type = Numeric)]
     revenue: Decimal,
     #[diesel(sql_type = Numeric)]
@@ -124,11 +132,12 @@ async fn measure(
     let measured: Vec<Measured> = statement(
         "WITH shipped AS ( \
              SELECT o.seller_company_id, o.buyer_company_id, l.policy_id, o.currency, \
+                    l.min_markup_percent, l.max_markup_percent, \
                     sum(l.line_total) AS revenue, sum(l.quantity * l.unit_cost) AS cost \
              FROM intercompany_orders o \
              JOIN intercompany_order_lines l ON l.order_id = o.id \
              WHERE o.group_id = $1 AND o.ship_date >= $2 AND o.ship_date < $3 \
-             GROUP BY 1, 2, 3, 4), \
+             GROUP BY 1, 2, 3, 4, 5, 6), \
          booked AS ( \
              SELECT company_id AS seller_company_id, counterparty_company_id AS buyer_company_id, \
                     policy_id, sum(document_amount) AS booked \
@@ -136,6 +145,7 @@ async fn measure(
              WHERE group_id = $1 AND kind = 'true_up' AND side = 'seller' AND true_up_year = $4 \
              GROUP BY 1, 2, 3) \
          SELECT s.seller_company_id, s.buyer_company_id, s.policy_id, s.currency, \
+                s.min_markup_percent, s.max_markup_percent, \
                 s.revenue, s.cost, coalesce(b.booked, 0) AS booked \
          FROM shipped s LEFT JOIN booked b USING (seller_company_id, buyer_company_id, policy_id) \
          ORDER BY 1, 2, 3",
@@ -162,9 +172,10 @@ async fn measure(
         let Some(policy) = terms.get(&m.policy_id) else {
             continue;
         };
+        // The range the lines were priced under (policy terms never change once used).
         let range = MarkupRange {
-            min: policy.min_markup_percent,
-            max: policy.max_markup_percent,
+            min: m.min_markup_percent,
+            max: m.max_markup_percent,
         };
         if !range.is_set() {
             continue;
@@ -172,11 +183,11 @@ async fn measure(
         let currency = CurrencyCode::parse(&m.currency)
             .ok_or_else(|| ApiError::internal("unknown document currency"))?;
         let totals = YearTotals {
-            revenue: m.revenue + m.booked,
+            revenue: m.revenue,
             cost: m.cost,
         };
-        let adjustment =
-            transfer_pricing::true_up(totals, range, policy.target_markup_percent, currency)?;
+        let due = transfer_pricing::true_up(totals, range, policy.target_markup_percent, currency)?;
+        let adjustment = money::sub(due, m.booked)?;
         computed.push(Computed {
             item: TrueUpItem {
                 seller_company_id: m.seller_company_id,
@@ -189,6 +200,7 @@ async fn measure(
                 min_markup_percent: range.min.map(text),
                 max_markup_percent: range.max.map(text),
                 target_markup_percent: policy.target_markup_percent.map(text),
+                total_adjustment: money::format(due, currency),
                 adjustment: money::format(adjustment, currency),
                 already_booked: money::format(m.booked, currency),
             },

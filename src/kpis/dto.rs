@@ -28,9 +28,13 @@ pub struct KpiItem {
     pub acceptance_hours_p50: Option<String>,
     /// Median hours from acceptance to shipping, over those shipped.
     pub shipping_hours_p50: Option<String>,
-    /// Shipped on or before the promised date, among shipped orders that had one.
+    /// Among the orders whose promised date falls in the month, those shipped (by the moment
+    /// shipping was recorded) by the end of that day; an unshipped one counts as late.
     #[schema(example = "0.75")]
     pub on_time_rate: Option<String>,
+    /// Orders past their promised date and not shipped at the month's end (or now, while it
+    /// runs), whenever they were promised.
+    pub overdue_open: i64,
     /// Rejected among the orders the seller answered (accepted or rejected).
     pub rejection_rate: Option<String>,
     /// Feedback on the month's orders (both kinds).
@@ -49,4 +53,6 @@ pub struct KpiReport {
     #[schema(example = "2026-11")]
     pub period: String,
     pub items: Vec<KpiItem>,
+    /// When the month was closed: its figures are frozen as they stood then (null while open).
+    pub closed_at: Option<chrono::DateTime<chrono::Utc>>,
 }

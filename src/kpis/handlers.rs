@@ -1,6 +1,7 @@
 //! `GET /kpis/internal-service`: JSON, or CSV with `Accept: text/csv`.
 
 use actix_web::{get, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::dto::{KpiItem, KpiQuery, KpiReport};
@@ -8,10 +9,11 @@ use super::queries;
 use crate::csv::{csv, wants_csv};
 use crate::domain::period;
 use crate::error::ApiError;
+use crate::frozen::{self, Figures, Report};
 use crate::identity::auth::{Authorized, Role, Trade};
 use crate::state::AppState;
 
-const COLUMNS: [&str; 12] = [
+const COLUMNS: [&str; 13] = [
     "company_id",
     "employee_orders",
     "employee_fulfilment_hours_p50",
@@ -19,6 +21,7 @@ const COLUMNS: [&str; 12] = [
     "acceptance_hours_p50",
     "shipping_hours_p50",
     "on_time_rate",
+    "overdue_open",
     "rejection_rate",
     "feedback_count",
     "average_rating",
@@ -40,6 +43,7 @@ pub fn csv_rows(items: &[KpiItem]) -> Vec<Vec<String>> {
                 opt(&item.acceptance_hours_p50),
                 opt(&item.shipping_hours_p50),
                 opt(&item.on_time_rate),
+                item.overdue_open.to_string(),
                 opt(&item.rejection_rate),
                 item.feedback_count.to_string(),
                 opt(&item.average_rating),
@@ -63,7 +67,7 @@ pub fn csv_rows(items: &[KpiItem]) -> Vec<Vec<String>> {
     responses(
         (status = 200, description = "The report", content(
             (KpiReport = "application/json"),
-            (String = "text/csv", example = "company_id,employee_orders,employee_fulfilment_hours_p50,intercompany_orders,acceptance_hours_p50,shipping_hours_p50,on_time_rate,rejection_rate,feedback_count,average_rating,response_rate,replied_rate\n")
+            (String = "text/csv", example = "company_id,employee_orders,employee_fulfilment_hours_p50,intercompany_orders,acceptance_hours_p50,shipping_hours_p50,on_time_rate,overdue_open,rejection_rate,feedback_count,average_rating,response_rate,replied_rate\n")
         )),
         (status = 400, description = "period not YYYY-MM"),
         (status = 403, description = "Not admin, finance or a purchaser"),
@@ -81,30 +85,55 @@ pub async fn internal_service(
         .period
         .clone()
         .unwrap_or_else(|| state.clock.today().format("%Y-%m").to_string());
-    let (first, next) =
+    let (first, _) =
         period::month(&period).ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))?;
-    let instant = |day: chrono::NaiveDate| {
-        day.and_hms_opt(0, 0, 0)
-            .map(|t| t.and_utc())
-            .ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))
-    };
     let company: Option<Uuid> = if user.has(Role::Admin) || user.has(Role::Finance) {
         None
     } else {
         Some(user.company_id)
     };
     let mut conn = state.pool.get().await?;
-    let items = queries::report(
-        &mut conn,
-        user.group_id,
-        instant(first)?,
-        instant(next)?,
-        company,
-    )
-    .await?;
+    let report = match frozen::load(&mut conn, user.group_id, first, Report::InternalServiceKpis)
+        .await?
+    {
+        // A closed month: the figures stored when it closed (a purchaser sees their own row).
+        Some(body) => {
+            let mut stored = Figures::<KpiReport>::Stored(body).view()?;
+            stored.items.retain(|item| company.is_none_or(|c| c == item.company_id));
+            stored
+        }
+        None => compute(&mut conn, user.group_id, &period, state.clock.now(), company, None).await?,
+    };
+    let items = &report.items;
     if wants_csv(&request) {
         // The same CSV as the finance reports (header line, RFC 4180 quoting, LF line ends).
-        return Ok(csv(&COLUMNS, csv_rows(&items)));
+        return Ok(csv(&COLUMNS, csv_rows(items)));
     }
-    Ok(HttpResponse::Ok().json(KpiReport { period, items }))
+    Ok(HttpResponse::Ok().json(report))
+}
+
+/// The report of the month `period` (`YYYY-MM`) as it stands at `now`: for every company of
+/// the group, or only `company`.
+pub async fn compute(
+    conn: &mut diesel_async::AsyncPgConnection,
+    group: Uuid,
+    period: &str,
+    now: DateTime<Utc>,
+    company: Option<Uuid>,
+    closed_at: Option<DateTime<Utc>>,
+) -> Result<KpiReport, ApiError> {
+    let (first, next) =
+        period::month(period).ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))?;
+    let instant = |day: chrono::NaiveDate| {
+        day.and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc())
+            .ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))
+    };
+    let (from, to) = (instant(first)?, instant(next)?);
+    let items = queries::report(conn, group, (from, to), to.min(now), company).await?;
+    Ok(KpiReport {
+        period: period.to_owned(),
+        items,
+        closed_at,
+    })
 }

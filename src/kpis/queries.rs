@@ -27,6 +27,8 @@ struct Row {
     shipping_hours_p50: Option<Decimal>,
     #[diesel(sql_type = Nullable<Numeric>)]
     on_time_rate: Option<Decimal>,
+    #[diesel(sql_type = BigInt)]
+    overdue_open: i64,
     #[diesel(sql_type = Nullable<Numeric>)]
     rejection_rate: Option<Decimal>,
     #[diesel(sql_type = BigInt)]
@@ -47,13 +49,14 @@ fn text(value: Option<Decimal>) -> Option<String> {
 /// The statement, as benchmarks and tests may run it by hand.
 pub const REPORT_SQL: &str = include_str!("report.sql");
 
-/// The figures of `group` for the orders placed in `[from, to)`, per company (only `company`
+/// The figures of `group` for the orders placed in `[from, to)` (and promised for a day of it),
+/// seen at `seen` (the end of the month, or now while it runs), per company (only `company`
 /// when given), ordered by company code.
 pub async fn report(
     conn: &mut AsyncPgConnection,
     group: Uuid,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    seen: DateTime<Utc>,
     company: Option<Uuid>,
 ) -> Result<Vec<KpiItem>, ApiError> {
     // Pooled connections reuse generic plans (src/db/mod.rs). A generic plan cannot know how
@@ -70,6 +73,7 @@ pub async fn report(
                 .bind::<Timestamptz, _>(from)
                 .bind::<Timestamptz, _>(to)
                 .bind::<Nullable<SqlUuid>, _>(company)
+                .bind::<Timestamptz, _>(seen)
                 .load(conn)
                 .await
         })
@@ -84,6 +88,7 @@ pub async fn report(
             acceptance_hours_p50: text(r.acceptance_hours_p50),
             shipping_hours_p50: text(r.shipping_hours_p50),
             on_time_rate: text(r.on_time_rate),
+            overdue_open: r.overdue_open,
             rejection_rate: text(r.rejection_rate),
             feedback_count: r.feedback_count,
             average_rating: text(r.average_rating),

@@ -1,0 +1,333 @@
+//! Consolidation eliminations (§7): the figures of each seller/buyer pair read here, the
+//! entries decided by `domain::consolidation`. Also the buyers' intercompany inventory at a
+//! month's end, whose profit is eliminated that month and released the next.
+
+use std::collections::BTreeMap;
+
+use actix_web::{get, put, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Months, NaiveDate, TimeDelta, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{Date, Numeric, Uuid as SqlUuid};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use super::dto::*;
+use super::reports::{balances, bounds, csv, currencies, currency, report_mode, revenue, Rates};
+use crate::body::Body;
+use crate::db::schema::intercompany_inventory as held;
+use crate::db::statement::statement;
+use crate::domain::codes::CurrencyCode;
+use crate::domain::consolidation::{self, Margin, PairFigures};
+use crate::domain::{fx, money, period};
+use crate::error::{ApiError, FieldError};
+use crate::frozen::{self, Figures, Report};
+use crate::identity::auth::{Authorized, Finance};
+use crate::state::AppState;
+use crate::write;
+
+/// The eliminations of `period` as they stand now (in the caller's transaction).
+pub async fn compute(
+    conn: &mut AsyncPgConnection,
+    group: Uuid,
+    period: &str,
+    today: NaiveDate,
+    closed_at: Option<DateTime<Utc>>,
+) -> Result<EliminationsView, ApiError> {
+    let (first, next, as_of) = bounds(period, today)?;
+    let until = next.min(as_of + TimeDelta::days(1));
+    let (_, group_currency) = currencies(conn, group).await?;
+    let mut rates = Rates::new(group);
+    let mut pairs: BTreeMap<(Uuid, Uuid), PairFigures> = BTreeMap::new();
+    fn pair(
+        pairs: &mut BTreeMap<(Uuid, Uuid), PairFigures>,
+        key: (Uuid, Uuid),
+    ) -> &mut PairFigures {
+        pairs.entry(key).or_insert(PairFigures {
+            seller: key.0,
+            buyer: key.1,
+            revenue: Decimal::ZERO,
+            receivable: Decimal::ZERO,
+            payable: Decimal::ZERO,
+            unrealised_profit: Decimal::ZERO,
+            released_profit: Decimal::ZERO,
+        })
+    }
+    for (key, amount) in revenue(conn, &mut rates, group_currency, first, next).await? {
+        pair(&mut pairs, key).revenue = amount;
+    }
+    for balance in balances(conn, group, until).await? {
+        let document = currency(&balance.document_currency)?;
+        let rate = rates.get(conn, document, group_currency, as_of).await?;
+        let figures = pair(
+            &mut pairs,
+            (balance.seller_company_id, balance.buyer_company_id),
+        );
+        figures.receivable = fx::convert(balance.receivable, rate, group_currency)?;
+        figures.payable = fx::convert(balance.payable, rate, group_currency)?;
+    }
+    for (key, profit) in unrealised(conn, &mut rates, group_currency, first, today).await? {
+        pair(&mut pairs, key).unrealised_profit = profit;
+    }
+    let previous = first
+        .checked_sub_months(Months::new(1))
+        .ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))?;
+    for (key, profit) in unrealised(conn, &mut rates, group_currency, previous, today).await? {
+        pair(&mut pairs, key).released_profit = profit;
+    }
+    let figures: Vec<PairFigures> = pairs.into_values().collect();
+    let entries = consolidation::eliminations(&figures)?;
+    let total = money::sum(entries.iter().map(|e| e.amount))?;
+    Ok(EliminationsView {
+        period: period.to_owned(),
+        currency: group_currency.to_string(),
+        total_debits: money::format(total, group_currency),
+        total_credits: money::format(total, group_currency),
+        entries: entries
+            .into_iter()
+            .map(|e| EliminationView {
+                seller_company_id: e.seller,
+                buyer_company_id: e.buyer,
+                debit_account: e.debit,
+                credit_account: e.credit,
+                amount: money::format(e.amount, group_currency),
+                description: e.reason.describe().to_owned(),
+            })
+            .collect(),
+        closed_at,
+    })
+}
+
+#[derive(QueryableByName)]
+struct Held {
+    #[diesel(sql_type = SqlUuid)]
+    seller_company_id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    buyer_company_id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    currency: String,
+    #[diesel(sql_type = Numeric)]
+    amount: Decimal,
+    #[diesel(sql_type = Numeric)]
+    revenue: Decimal,
+    #[diesel(sql_type = Numeric)]
+    cost: Decimal,
+}
+
+/// The profit in each pair's holdings reported for the month beginning `first`, in the group
+/// currency at the month's end rate: holdings × the pair's margin over the lines shipped in the
+/// 12 months to the month's end.
+async fn unrealised(
+    conn: &mut AsyncPgConnection,
+    rates: &mut Rates,
+    group_currency: CurrencyCode,
+    first: NaiveDate,
+    today: NaiveDate,
+) -> Result<Vec<((Uuid, Uuid), Decimal)>, ApiError> {
+    let (Some(next), Some(window)) = (
+        first.checked_add_months(Months::new(1)),
+        first.checked_sub_months(Months::new(11)),
+    ) else {
+        return Ok(Vec::new());
+    };
+    let as_of = (next - TimeDelta::days(1)).min(today);
+    let rows: Vec<Held> = statement(include_str!("unrealised.sql"))
+        .bind::<SqlUuid, _>(rates.group())
+        .bind::<Date, _>(first)
+        .bind::<Date, _>(window)
+        .bind::<Date, _>(next)
+        .load(conn)
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let document = currency(&row.currency)?;
+        let margin = Margin {
+            revenue: row.revenue,
+            cost: row.cost,
+        };
+        let profit = consolidation::unrealised_profit(row.amount, margin, document)?;
+        let rate = rates.get(conn, document, group_currency, as_of).await?;
+        out.push((
+            (row.seller_company_id, row.buyer_company_id),
+            fx::convert(profit, rate, group_currency)?,
+        ));
+    }
+    Ok(out)
+}
+
+/// Consolidation eliminations for the period in the group currency (finance): intercompany
+/// revenue (net of credit notes) against cost of sales; payables and receivables at the
+/// period's end with any difference to `intercompany_differences`; the unrealised profit in
+/// the buyers' intercompany inventory, and last month's released. Debits equal credits. A
+/// closed month answers the figures stored when it closed.
+#[utoipa::path(
+    tag = "finance",
+    params(PeriodQuery),
+    security(("bearer" = ["finance"])),
+    responses(
+        (status = 200, description = "The report; CSV with `Accept: text/csv`",
+            content((EliminationsView = "application/json"), (String = "text/csv"))),
+        (status = 422, description = "A future period, or fx_rate_missing")
+    )
+)]
+#[get("/finance/eliminations")]
+#[tracing::instrument(skip_all)]
+pub async fn eliminations(
+    user: Authorized<Finance>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: crate::json::Query<PeriodQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let today = state.clock.today();
+    let (first, _, _) = bounds(&query.period, today)?;
+    let group = user.group_id;
+    let mut conn = state.pool.get().await?;
+    let figures = conn
+        .transaction::<_, ApiError, _>(async |conn| {
+            report_mode(conn).await?;
+            if let Some(body) = frozen::load(conn, group, first, Report::Eliminations).await? {
+                return Ok(Figures::Stored(body));
+            }
+            Ok(Figures::Live(
+                compute(conn, group, &query.period, today, None).await?,
+            ))
+        })
+        .await?;
+    figures.answer(&req, to_csv)
+}
+
+fn to_csv(view: &EliminationsView) -> HttpResponse {
+    csv(
+        &[
+            "seller_company_id",
+            "buyer_company_id",
+            "debit_account",
+            "credit_account",
+            "amount",
+            "currency",
+            "description",
+        ],
+        view.entries.iter().map(|e| {
+            vec![
+                e.seller_company_id.to_string(),
+                e.buyer_company_id.to_string(),
+                e.debit_account.as_str().to_owned(),
+                e.credit_account.as_str().to_owned(),
+                e.amount.clone(),
+                view.currency.clone(),
+                e.description.clone(),
+            ]
+        }),
+    )
+}
+
+/// Report the buyers' holdings of goods bought inside the group at a month's end (finance):
+/// the list replaces the month's. Amounts at transfer price in the pair's document currency
+/// (the seller's). A closed month → 409 `period_closed`.
+#[utoipa::path(
+    tag = "finance",
+    params(("period" = String, Path, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$", description = "`YYYY-MM`")),
+    request_body = InventoryReport,
+    security(("bearer" = ["finance"])),
+    responses(
+        (status = 200, body = InventoryReport),
+        (status = 409, description = "period_closed"),
+        (status = 422, description = "Invalid fields, or a company not of the group")
+    )
+)]
+#[put("/finance/periods/{period}/intercompany-inventory")]
+#[tracing::instrument(skip_all)]
+pub async fn report_inventory(
+    user: Authorized<Finance>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: Body<InventoryReport>,
+) -> Result<web::Json<InventoryReport>, ApiError> {
+    let (first, _) =
+        period::month(&path).ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))?;
+    let report = body.into_inner()?;
+    if first > state.clock.today() {
+        return Err(ApiError::invalid_field(
+            "period",
+            "must not be in the future",
+        ));
+    }
+    let mut errors = Vec::new();
+    for (i, item) in report.items.iter().enumerate() {
+        if item.buyer_company_id == item.seller_company_id {
+            errors.push(FieldError::new(
+                format!("items[{i}].buyer_company_id"),
+                "must differ from seller_company_id",
+            ));
+        }
+        let twice = report.items.iter().take(i).any(|other| {
+            (other.seller_company_id, other.buyer_company_id)
+                == (item.seller_company_id, item.buyer_company_id)
+        });
+        if twice {
+            errors.push(FieldError::new(
+                format!("items[{i}]"),
+                "names a seller and buyer already listed",
+            ));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    let group = user.group_id;
+    let reporter = user.id;
+    let mut conn = state.pool.get().await?;
+    let answer = write::by(&user.user, group)
+        .run(&mut conn, &state.changes, async move |conn| {
+            let (companies, _) = currencies(conn, group).await?;
+            let mut rows = Vec::with_capacity(report.items.len());
+            for (i, item) in report.items.iter().enumerate() {
+                let document = companies.get(&item.seller_company_id).copied();
+                let known = companies.contains_key(&item.buyer_company_id);
+                let (Some(document), true) = (document, known) else {
+                    return Err(ApiError::invalid(vec![FieldError::new(
+                        format!("items[{i}]"),
+                        "names a company that is not of your group",
+                    )]));
+                };
+                let amount = money::parse_non_negative_amount(&item.amount, document)
+                    .map_err(|m| {
+                        ApiError::invalid(vec![FieldError::new(format!("items[{i}].amount"), m)])
+                    })?;
+                rows.push((
+                    held::group_id.eq(group),
+                    held::period.eq(first),
+                    held::seller_company_id.eq(item.seller_company_id),
+                    held::buyer_company_id.eq(item.buyer_company_id),
+                    held::amount.eq(amount),
+                    held::currency.eq(document.to_string()),
+                    held::reported_by.eq(reporter),
+                ));
+            }
+            // Replacing the month's list: the delete (and each insert) passes the open-period
+            // check of migration 000012, so a closed month keeps its list.
+            diesel::delete(held::table.filter(held::group_id.eq(group)))
+                .filter(held::period.eq(first))
+                .execute(conn)
+                .await?;
+            diesel::insert_into(held::table)
+                .values(&rows)
+                .execute(conn)
+                .await?;
+            // An empty list still passes the check: the month must be open to be emptied.
+            statement("SELECT books_open_on($1, $2)")
+                .bind::<SqlUuid, _>(group)
+                .bind::<Date, _>(first)
+                .execute(conn)
+                .await?;
+            let change = crate::audit::Change::new(
+                "finance.intercompany_inventory_reported",
+                "group",
+                group,
+            )
+            .after(&serde_json::json!({"period": path.as_str(), "items": report.items}));
+            Ok((report, change))
+        })
+        .await?;
+    Ok(web::Json(answer))
+}
