@@ -122,8 +122,12 @@ fn is_json(req: &HttpRequest) -> bool {
 /// Syntax → 400; text PostgreSQL cannot store, wrong shape or unknown field → 422 naming the
 /// path of the input (`lines[1].quantity`), never its value.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut value: Value = serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::bad_request(format!("Malformed JSON: {e}")))?;
+    let mut value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::bad_request(format!(
+            "Malformed JSON: {}",
+            error::strip_position(&e.to_string())
+        ))
+    })?;
     integral_numbers_as_integers(&mut value);
     if let Some(field) = unstorable_text(&value, &mut String::new()) {
         return Err(ApiError::invalid(vec![FieldError::new(

@@ -391,9 +391,10 @@ pub fn json_error(error: JsonPayloadError, _req: &HttpRequest) -> actix_web::Err
                 strip_position(&message),
             )])
         }
-        JsonPayloadError::Deserialize(inner) => {
-            ApiError::bad_request(format!("Malformed JSON: {}", inner))
-        }
+        JsonPayloadError::Deserialize(inner) => ApiError::bad_request(format!(
+            "Malformed JSON: {}",
+            strip_position(&inner.to_string())
+        )),
         _ => ApiError::bad_request("The request body could not be read."),
     };
     api.into()
@@ -410,11 +411,61 @@ fn field_named_in(message: &str) -> Option<String> {
     rest.split_once('`').map(|(name, _)| name.to_owned())
 }
 
+/// A deserialiser's message as a client may see it: without the position serde_json appends,
+/// and without the submitted value (a password sent as a number must not come back in the
+/// problem, nor reach a log line through it).
 pub(crate) fn strip_position(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(index) => message.get(..index).unwrap_or(message).to_owned(),
-        None => message.to_owned(),
+    let message = match message.rfind(" at line ") {
+        Some(index) => message.get(..index).unwrap_or(message),
+        None => message,
+    };
+    without_value(message)
+}
+
+/// serde puts the offending value right after these openings ("invalid type: integer `5`,
+/// expected a string", "unknown variant `x`, expected one of …"); the value goes, the kind and
+/// what was expected stay. Other parsers' messages lose anything they quote in back-ticks or
+/// double quotes, except the names of missing, unknown or duplicate fields.
+pub(crate) fn without_value(message: &str) -> String {
+    for opening in [
+        "invalid type: ",
+        "invalid value: ",
+        "invalid length ",
+        "unknown variant ",
+    ] {
+        if let Some(rest) = message.strip_prefix(opening) {
+            let expected = rest
+                .rfind(", expected")
+                .and_then(|at| rest.get(at..))
+                .unwrap_or("");
+            let kind = rest
+                .split(['`', '"'])
+                .next()
+                .unwrap_or("")
+                .trim_end()
+                .trim_end_matches(',');
+            let head = opening.trim_end();
+            let gap = if kind.is_empty() { "" } else { " " };
+            return format!("{head}{gap}{kind}{expected}");
+        }
     }
+    if ["missing field `", "unknown field `", "duplicate field `"]
+        .iter()
+        .any(|prefix| message.starts_with(prefix))
+    {
+        return message.to_owned();
+    }
+    let mut out = String::with_capacity(message.len());
+    let mut quote: Option<char> = None;
+    for c in message.chars() {
+        match (quote, c) {
+            (None, '`' | '"') => quote = Some(c),
+            (Some(open), _) if c == open => quote = None,
+            (Some(_), _) => {}
+            (None, _) => out.push(c),
+        }
+    }
+    out.replace("  ", " ").trim().to_owned()
 }
 
 /// A path parameter that does not parse is a 400 — unless the path names a more specific route
@@ -462,6 +513,31 @@ fn referring_field(constraint: &str) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
+    use super::without_value;
+
+    #[test]
+    fn problems_never_echo_the_submitted_value() {
+        assert_eq!(
+            without_value("invalid type: integer `123456`, expected a string"),
+            "invalid type: integer, expected a string"
+        );
+        assert_eq!(
+            without_value("invalid value: string \"hunter2, expected x\", expected a date"),
+            "invalid value: string, expected a date"
+        );
+        assert_eq!(
+            without_value("unknown variant `s3cret`, expected one of `a`, `b`"),
+            "unknown variant, expected one of `a`, `b`"
+        );
+        assert_eq!(
+            without_value("unknown field `roles`, expected one of `a`"),
+            "unknown field `roles`, expected one of `a`"
+        );
+        assert_eq!(
+            without_value("UUID parsing failed: found `z` at 1"),
+            "UUID parsing failed: found at 1"
+        );
+    }
     use super::*;
 
     #[test]

@@ -45,7 +45,7 @@ pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     let pairs = form_urlencoded::parse(query.as_bytes());
     serde_path_to_error::deserialize(serde_urlencoded::Deserializer::new(pairs)).map_err(|error| {
         let path = error.path().to_string();
-        let message = error.into_inner().to_string();
+        let message = crate::error::without_value(&error.into_inner().to_string());
         let field = match field_path(&path, &message).as_str() {
             "body" => "query".to_owned(),
             field => field.to_owned(),

@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod body;
+pub mod bookings;
 pub mod catalog;
 pub mod changes;
 pub mod cli;

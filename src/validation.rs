@@ -41,6 +41,15 @@ pub fn line(field: &str, value: &str, max: usize, errors: &mut Vec<FieldError>) 
     }
 }
 
+/// A single line of free text (a reason): [`line`] that also holds a visible character.
+pub fn visible_line(field: &str, value: &str, max: usize, errors: &mut Vec<FieldError>) {
+    let before = errors.len();
+    line(field, value, max, errors);
+    if errors.len() == before && !has_visible(value) {
+        errors.push(FieldError::new(field, "must hold a visible character"));
+    }
+}
+
 /// Names: [`line`] of at most 200 characters.
 pub fn name(field: &str, value: &str, errors: &mut Vec<FieldError>) {
     line(field, value, 200, errors);
@@ -49,6 +58,28 @@ pub fn name(field: &str, value: &str, errors: &mut Vec<FieldError>) {
 /// A validated [`line`] as stored: without its leading and trailing spaces.
 pub fn stored_line(value: &str) -> &str {
     value.trim_matches(' ')
+}
+
+/// Whether `c` shows as something: not a control character, not white space, not an invisible
+/// format character (soft hyphen, zero-width spaces and joiners, word joiner, BOM). The document
+/// states it as the class `[^\u0000-\u0020\u007f-\u00a0\u00ad\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u3000\ufeff]`.
+pub fn is_visible(c: char) -> bool {
+    !matches!(c,
+        '\u{0}'..='\u{20}'
+        | '\u{7f}'..='\u{a0}'
+        | '\u{ad}'
+        | '\u{1680}'
+        | '\u{180e}'
+        | '\u{2000}'..='\u{200f}'
+        | '\u{2028}'..='\u{202f}'
+        | '\u{205f}'..='\u{2064}'
+        | '\u{3000}'
+        | '\u{feff}')
+}
+
+/// Free text (a reason, a reply) holds at least one visible character.
+pub fn has_visible(value: &str) -> bool {
+    value.chars().any(is_visible)
 }
 
 fn is_control(c: char) -> bool {

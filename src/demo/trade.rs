@@ -147,8 +147,12 @@ async fn order(
         lines,
     };
     let priced = trade::price(conn, group, &request, day).await?;
-    let row = trade::insert(conn, group, purchaser, &priced).await?;
     let at = |d: NaiveDate| d.and_hms_opt(10, 0, 0).map(|t| t.and_utc());
+    let placed = day
+        .and_hms_opt(9, 0, 0)
+        .map(|t| t.and_utc())
+        .ok_or_else(|| ApiError::internal("no such time"))?;
+    let row = trade::insert(conn, group, purchaser, &priced, placed).await?;
     let target = diesel::update(intercompany_orders::table.find(row.id));
     let accepted = matches!(status, Status::Accepted | Status::Shipped | Status::Settled);
     if accepted {

@@ -208,8 +208,8 @@ mod tests {
     #[test]
     fn a_mismatch_goes_to_differences_and_leaves_no_balance() {
         // Receivable 550.00 against payable 525.00 (a credit note booked by the buyer only).
-        let out = eliminations(&[pair(Decimal::ZERO, dec!(550.00), dec!(525.00))])
-            .unwrap_or_default();
+        let out =
+            eliminations(&[pair(Decimal::ZERO, dec!(550.00), dec!(525.00))]).unwrap_or_default();
         assert_eq!(
             entries(&out),
             vec![
@@ -257,8 +257,8 @@ mod tests {
 
     #[test]
     fn a_credit_note_larger_than_the_sales_reverses_the_revenue_entry() {
-        let out = eliminations(&[pair(dec!(-40.00), Decimal::ZERO, Decimal::ZERO)])
-            .unwrap_or_default();
+        let out =
+            eliminations(&[pair(dec!(-40.00), Decimal::ZERO, Decimal::ZERO)]).unwrap_or_default();
         assert_eq!(
             entries(&out),
             vec![("cost_of_sales", "intercompany_revenue", dec!(40.00))]

@@ -62,7 +62,7 @@ fn zero_sum_groups(open: &[(Uuid, Decimal)]) -> Vec<Vec<(Uuid, Decimal)>> {
     let mut sum = vec![Decimal::ZERO; full.saturating_add(1)];
     let mut best = vec![0u32; full.saturating_add(1)];
     for mask in 1..=full {
-        let low = mask.trailing_zeros() as usize;
+        let low = usize::try_from(mask.trailing_zeros()).unwrap_or(usize::MAX);
         let rest = mask & mask.wrapping_sub(1);
         let (Some(previous), Some((_, amount))) = (sum.get(rest).copied(), open.get(low)) else {
             continue;

@@ -42,11 +42,11 @@ pub struct FeedbackPatch {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewReply {
-    /// 1–2000 characters, not only whitespace.
+    /// 1–2000 characters with at least one visible character.
     #[schema(
         min_length = 1,
         max_length = 2000,
-        pattern = r"^[^\u0000]*[^\u0000\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000]*$"
+        pattern = r"^[^\u0000]*[^\u0000-\u0020\u007f-\u00a0\u00ad\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u3000\ufeff][^\u0000]*$"
     )]
     pub comment: String,
 }

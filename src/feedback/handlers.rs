@@ -71,7 +71,7 @@ fn comment(value: Option<String>) -> Result<Option<String>, FieldError> {
             "comment",
             format!("must be at most {MAX_COMMENT} characters"),
         )),
-        Some(text) if text.trim().is_empty() => Ok(None),
+        Some(text) if !crate::validation::has_visible(&text) => Ok(None),
         other => Ok(other),
     }
 }
@@ -226,10 +226,10 @@ async fn answer(
     body: NewReply,
 ) -> Result<HttpResponse, ApiError> {
     let text = body.comment;
-    if text.trim().is_empty() || text.chars().count() > MAX_COMMENT {
+    if !crate::validation::has_visible(&text) || text.chars().count() > MAX_COMMENT {
         return Err(ApiError::invalid_field(
             "comment",
-            format!("must be 1–{MAX_COMMENT} characters, not blank"),
+            format!("must be 1–{MAX_COMMENT} characters with a visible one"),
         ));
     }
     let now = state.clock.now();

@@ -39,10 +39,7 @@ pub async fn create_adjustment(
     let new = body.into_inner()?;
     let reason = crate::validation::stored_line(&new.reason).to_owned();
     let mut errors = Vec::new();
-    crate::validation::line("reason", &new.reason, 500, &mut errors);
-    if new.date > state.clock.today() {
-        errors.push(FieldError::new("date", "must not be in the future"));
-    }
+    crate::validation::visible_line("reason", &new.reason, 500, &mut errors);
     if new.company_id == new.counterparty_company_id {
         errors.push(FieldError::new(
             "counterparty_company_id",
@@ -57,6 +54,7 @@ pub async fn create_adjustment(
     let mut conn = state.pool.get().await?;
     let view = conn
         .transaction::<_, ApiError, _>(async |conn| {
+            crate::bookings::check(conn, group, "date", new.date, state.clock.today()).await?;
             let own = company_currency(conn, group, new.company_id)
                 .await?
                 .ok_or_else(|| {

@@ -44,11 +44,11 @@ pub struct NewAdjustment {
     #[schema(example = "-25.00")]
     pub amount: String,
     pub date: NaiveDate,
-    /// 1–500 characters: the credit note, the dispute.
+    /// 1–500 characters on one line with a visible one: the credit note, the dispute.
     #[schema(
         min_length = 1,
         max_length = 500,
-        pattern = r"^ *[^\u0000-\u0020\u007f][^\u0000-\u001f\u007f]*$"
+        pattern = r"^[^\u0000-\u001f\u007f]*[^\u0000-\u0020\u007f-\u00a0\u00ad\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u3000\ufeff][^\u0000-\u001f\u007f]*$"
     )]
     pub reason: String,
 }

@@ -290,8 +290,8 @@ pub async fn report_inventory(
                         "names a company that is not of your group",
                     )]));
                 };
-                let amount = money::parse_non_negative_amount(&item.amount, document)
-                    .map_err(|m| {
+                let amount =
+                    money::parse_non_negative_amount(&item.amount, document).map_err(|m| {
                         ApiError::invalid(vec![FieldError::new(format!("items[{i}].amount"), m)])
                     })?;
                 rows.push((

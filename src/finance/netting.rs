@@ -174,6 +174,7 @@ pub async fn run(
                 .bind::<Text, _>(format!("netting:{group}"))
                 .execute(conn)
                 .await?;
+            crate::bookings::check(conn, group, "date", date, state.clock.today()).await?;
             let rows: Vec<OrderRow> = open_documents!(group, date).for_update().load(conn).await?;
             let mut view = propose(conn, group, &rows, date).await?;
             if rows.is_empty() {
@@ -191,6 +192,20 @@ pub async fn run(
                     ))
                     .execute(conn)
                     .await?;
+                // Each document settled by the run leaves the same trail as `settle` does.
+                audit::record(
+                    conn,
+                    group,
+                    Some(user),
+                    Change::new("intercompany_order.settled", "intercompany_order", row.id)
+                        .before(&serde_json::json!({"status": Status::Shipped}))
+                        .after(&serde_json::json!({
+                            "status": Status::Settled,
+                            "settle_date": date,
+                            "by": "netting",
+                        })),
+                )
+                .await?;
             }
             let transfers =
                 serde_json::to_value(&view.transfers).map_err(|e| ApiError::Internal(e.into()))?;

@@ -18,9 +18,9 @@ use crate::db::statement::statement;
 use crate::domain::period;
 use crate::error::ApiError;
 use crate::frozen::{self, Report};
+use crate::identity::auth::{AdminOrFinance, Authorized, Finance};
 use crate::intercompany::exceptions;
 use crate::kpis;
-use crate::identity::auth::{AdminOrFinance, Authorized, Finance};
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 use crate::write;
@@ -146,7 +146,8 @@ pub async fn close_period(
             let reconciliation =
                 reconciliation::compute(conn, group, &period, today, closed_at).await?;
             frozen::store(conn, group, first, Report::Reconciliation, &reconciliation).await?;
-            let eliminations = eliminations::compute(conn, group, &period, today, closed_at).await?;
+            let eliminations =
+                eliminations::compute(conn, group, &period, today, closed_at).await?;
             frozen::store(conn, group, first, Report::Eliminations, &eliminations).await?;
             let sales = reports::internal_sales_of(conn, group, &period, today, closed_at).await?;
             frozen::store(conn, group, first, Report::InternalSales, &sales).await?;

@@ -18,9 +18,7 @@ use crate::frozen::{self, Figures, Report};
 use crate::identity::auth::{Authorized, Finance};
 use crate::state::AppState;
 
-use super::reports::{
-    balances, bounds, csv, currencies, currency, report_mode, Balance, Rates,
-};
+use super::reports::{balances, bounds, csv, currencies, currency, report_mode, Balance, Rates};
 
 #[derive(QueryableByName)]
 struct Adjustment {
@@ -72,12 +70,8 @@ pub async fn compute(
             .get(&balance.buyer_company_id)
             .ok_or_else(|| ApiError::internal("a pair's buyer is missing"))?;
         let difference = balance.receivable - balance.payable;
-        let to_buyer = rates
-            .get(conn, document, buyer_currency, as_of)
-            .await?;
-        let to_group = rates
-            .get(conn, document, group_currency, as_of)
-            .await?;
+        let to_buyer = rates.get(conn, document, buyer_currency, as_of).await?;
+        let to_group = rates.get(conn, document, group_currency, as_of).await?;
         let remeasured = fx::convert(balance.payable, to_buyer, buyer_currency)?;
         let unmatched = unmatched_of(&adjustments, &balance)
             .into_iter()

@@ -103,8 +103,19 @@ fn parse_rate(raw: &str) -> Option<Decimal> {
         .filter(|r| *r > Decimal::ZERO)
 }
 
-/// Record a rate (finance). One rate per pair and day: a second is 409.
-#[utoipa::path(tag = "fx", request_body = NewFxRate, security(("bearer" = ["finance"])), responses((status = 201, body = FxRateView), (status = 409, description = "A rate for this pair and day exists"), (status = 422, description = "Invalid fields")))]
+/// Record a rate (finance). One rate per pair and day: a second is 409. Dated not after
+/// today and never in a closed month (409 `period_closed`: it would move that month's
+/// remeasurement).
+#[utoipa::path(
+    tag = "fx",
+    request_body = NewFxRate,
+    security(("bearer" = ["finance"])),
+    responses(
+        (status = 201, body = FxRateView),
+        (status = 409, description = "A rate for this pair and day exists, or period_closed"),
+        (status = 422, description = "Invalid fields")
+    )
+)]
 #[post("/fx-rates")]
 #[tracing::instrument(skip_all)]
 pub async fn create_rate(
@@ -141,11 +152,13 @@ pub async fn create_rate(
     let (Some(rate), true) = (rate, errors.is_empty()) else {
         return Err(ApiError::invalid(errors));
     };
+    let today = state.clock.today();
     let mut conn = state.pool.get().await?;
     let user = &finance.user;
     let view = write::by(user, user.group_id)
         .conflict("date", "a rate for this pair and day is already recorded")
         .run(&mut conn, &state.changes, async move |conn| {
+            crate::bookings::check(conn, user.group_id, "date", new.date, today).await?;
             let row: FxRateRow = diesel::insert_into(fx_rates::table)
                 .values((
                     fx_rates::group_id.eq(user.group_id),

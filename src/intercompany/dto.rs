@@ -27,6 +27,29 @@ pub struct PolicyView {
     pub valid_to: Option<NaiveDate>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The version this one superseded (null for a first version).
+    pub supersedes: Option<Uuid>,
+}
+
+/// A new version of a policy from `valid_from` on: the terms not given are the old version's.
+/// The old version ends the day before.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySupersede {
+    /// After the last order the old version priced, and after its own `valid_from`.
+    pub valid_from: NaiveDate,
+    pub method: Option<Method>,
+    #[schema(pattern = r"^-?[0-9]{1,4}(\.[0-9]{1,4})?$")]
+    pub percent: Option<String>,
+    #[serde(default, deserialize_with = "crate::identity::dto::double_option")]
+    #[schema(value_type = Option<String>, pattern = r"^-?[0-9]{1,4}(\.[0-9]{1,4})?$")]
+    pub min_markup_percent: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::identity::dto::double_option")]
+    #[schema(value_type = Option<String>, pattern = r"^-?[0-9]{1,4}(\.[0-9]{1,4})?$")]
+    pub max_markup_percent: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::identity::dto::double_option")]
+    #[schema(value_type = Option<String>, pattern = r"^-?[0-9]{1,4}(\.[0-9]{1,4})?$")]
+    pub target_markup_percent: Option<Option<String>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

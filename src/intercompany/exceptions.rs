@@ -197,7 +197,10 @@ const COLUMNS: [&str; 16] = [
 
 fn csv_answer(report: &ExceptionsReport) -> HttpResponse {
     let opt = |v: &Option<String>| v.clone().unwrap_or_default();
-    let closed = report.closed_at.map(|at| at.to_rfc3339()).unwrap_or_default();
+    let closed = report
+        .closed_at
+        .map(|at| at.to_rfc3339())
+        .unwrap_or_default();
     csv(
         &COLUMNS,
         report.items.iter().map(|l| {
@@ -253,8 +256,8 @@ pub async fn exceptions(
     let mut conn = state.pool.get().await?;
     let answer = conn
         .transaction::<_, ApiError, _>(async |conn| {
-            let stored = frozen::load(conn, group, bounds.0, Report::TransferPricingExceptions)
-                .await?;
+            let stored =
+                frozen::load(conn, group, bounds.0, Report::TransferPricingExceptions).await?;
             if let Some(body) = stored {
                 let report = Figures::<ExceptionsReport>::Stored(body).view()?;
                 if whole {
@@ -275,7 +278,14 @@ pub async fn exceptions(
             if whole {
                 return Ok(Err(compute(conn, group, &query.period, today, None).await?));
             }
-            Ok(Ok(lines(conn, group, bounds, page.after.clone(), page.fetch()).await?))
+            Ok(Ok(lines(
+                conn,
+                group,
+                bounds,
+                page.after.clone(),
+                page.fetch(),
+            )
+            .await?))
         })
         .await?;
     Ok(match answer {

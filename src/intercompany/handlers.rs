@@ -3,7 +3,7 @@
 //! decided once, by [`authorize`].
 
 use actix_web::{get, post, web, HttpResponse};
-use chrono::{NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Text};
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
@@ -124,7 +124,7 @@ enum Created {
 /// committed together.
 async fn create(
     conn: &mut AsyncPgConnection,
-    today: NaiveDate,
+    now: DateTime<Utc>,
     user: &CurrentUser,
     key: &IdempotencyKey,
     hash: &str,
@@ -153,8 +153,8 @@ async fn create(
         if let Some(replay) = idempotency::decide(existing, CREATE_SCOPE, hash)? {
             return Ok(Created::Replay(replay));
         }
-        let priced = queries::price(conn, user.group_id, request, today).await?;
-        let row = queries::insert(conn, user.group_id, user.id, &priced).await?;
+        let priced = queries::price(conn, user.group_id, request, now.date_naive()).await?;
+        let row = queries::insert(conn, user.group_id, user.id, &priced, now).await?;
         let id = row.id;
         let view = queries::views(conn, vec![row])
             .await?
@@ -214,7 +214,7 @@ pub async fn create_order(
     let hash = idempotency::request_hash(&body);
     let mut conn = state.pool.get().await?;
     Ok(
-        match create(&mut conn, state.clock.today(), &user, &key, &hash, &request).await? {
+        match create(&mut conn, state.clock.now(), &user, &key, &hash, &request).await? {
             Created::New(body) => HttpResponse::Created().json(body),
             Created::Replay(stored) => HttpResponse::build(
                 actix_web::http::StatusCode::from_u16(stored.status)
@@ -366,6 +366,16 @@ async fn transition(
                         return Err(ApiError::invalid_field(
                             "promised_date",
                             "must not be in the past",
+                        ));
+                    }
+                    let horizon = today.checked_add_months(chrono::Months::new(12));
+                    if accept
+                        .promised_date
+                        .is_some_and(|d| horizon.is_none_or(|h| d > h))
+                    {
+                        return Err(ApiError::invalid_field(
+                            "promised_date",
+                            "must be at most a year ahead",
                         ));
                     }
                     let lines = queries::quantities(conn, id).await?;

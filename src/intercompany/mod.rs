@@ -9,11 +9,13 @@ pub mod ledger;
 pub mod policies;
 pub mod queries;
 pub mod true_ups;
+pub mod versions;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(policies::list_policies)
         .service(policies::create_policy)
         .service(policies::update_policy)
+        .service(versions::supersede)
         .service(handlers::quote_order)
         .service(handlers::create_order)
         .service(handlers::list_orders)

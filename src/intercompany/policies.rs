@@ -33,6 +33,7 @@ pub struct PolicyRow {
     pub valid_to: Option<NaiveDate>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub supersedes: Option<Uuid>,
 }
 
 impl PolicyRow {
@@ -58,7 +59,7 @@ impl PolicyRow {
         })
     }
 
-    fn view(self) -> Result<PolicyView, ApiError> {
+    pub(super) fn view(self) -> Result<PolicyView, ApiError> {
         let text = |d: Decimal| d.normalize().to_string();
         Ok(PolicyView {
             id: self.id,
@@ -74,6 +75,7 @@ impl PolicyRow {
             valid_to: self.valid_to,
             created_at: self.created_at,
             updated_at: self.updated_at,
+            supersedes: self.supersedes,
         })
     }
 }
@@ -88,7 +90,7 @@ pub fn percent(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> Option<D
 }
 
 /// Checks the terms together (what the database's CHECKs would refuse, named by field).
-fn check_terms(
+pub(super) fn check_terms(
     method: Method,
     percent: Decimal,
     range: MarkupRange,
@@ -306,9 +308,20 @@ pub async fn create_policy(
     Ok(HttpResponse::Created().json(view))
 }
 
-/// Change a policy's terms or validity (admin, finance). Lines already priced keep the terms
-/// they were priced with.
-#[utoipa::path(tag = "intercompany", params(("id" = Uuid, Path)), request_body = PolicyPatch, security(("bearer" = ["admin", "finance"])), responses((status = 200, body = PolicyView), (status = 409, description = "Overlaps another policy of the same specificity"), (status = 422, description = "Invalid fields")))]
+/// Change a policy's terms or validity (admin, finance). Once a line was priced with it, only
+/// `valid_to` may change (not before the last priced order's date): a change of terms → 409
+/// `policy_in_use` (supersede it instead).
+#[utoipa::path(
+    tag = "intercompany",
+    params(("id" = Uuid, Path)),
+    request_body = PolicyPatch,
+    security(("bearer" = ["admin", "finance"])),
+    responses(
+        (status = 200, body = PolicyView),
+        (status = 409, description = "Overlaps another policy of the same specificity, or `policy_in_use`"),
+        (status = 422, description = "Invalid fields")
+    )
+)]
 #[patch("/transfer-pricing-policies/{id}")]
 #[tracing::instrument(skip_all)]
 pub async fn update_policy(
@@ -354,6 +367,29 @@ pub async fn update_policy(
                 .await
                 .optional()?
                 .ok_or(ApiError::NotFound)?;
+            // A policy that priced a line keeps its terms (its lines say what they were priced
+            // with); only its end may move, and never before the last order it priced.
+            if let Some(last) = super::versions::last_priced(conn, id).await? {
+                let changes_terms = patch.method.is_some_and(|m| Some(m) != before.method().ok())
+                    || new_percent.flatten().is_some_and(|p| p != before.percent)
+                    || new_min.is_some_and(|v| v != before.min_markup_percent)
+                    || new_max.is_some_and(|v| v != before.max_markup_percent)
+                    || new_target.is_some_and(|v| v != before.target_markup_percent)
+                    || patch.valid_from.is_some_and(|v| v != before.valid_from);
+                if changes_terms {
+                    return Err(ApiError::conflict(
+                        "policy_in_use",
+                        "lines were priced with this policy: its terms never change; \
+                         POST …/supersede starts a new version",
+                    ));
+                }
+                if patch.valid_to.flatten().is_some_and(|to| to < last) {
+                    return Err(ApiError::conflict(
+                        "policy_in_use",
+                        format!("valid_to: this policy priced an order dated {last}; it cannot end before"),
+                    ));
+                }
+            }
             let method = patch.method.unwrap_or(before.method()?);
             let percent_value = new_percent.flatten().unwrap_or(before.percent);
             let range = MarkupRange {

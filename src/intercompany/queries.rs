@@ -326,6 +326,7 @@ pub async fn insert(
     group: Uuid,
     created_by: Uuid,
     priced: &Priced,
+    now: DateTime<Utc>,
 ) -> Result<OrderRow, ApiError> {
     let row: OrderRow = diesel::insert_into(orders::table)
         .values((
@@ -337,6 +338,8 @@ pub async fn insert(
             orders::total.eq(priced.total),
             orders::order_date.eq(priced.order_date),
             orders::created_by.eq(created_by),
+            orders::created_at.eq(now),
+            orders::updated_at.eq(now),
         ))
         .returning(OrderRow::as_returning())
         .get_result(conn)

@@ -244,9 +244,14 @@ pub async fn book(
     body: Body<TrueUpBooking>,
 ) -> Result<web::Json<TrueUpReport>, ApiError> {
     let TrueUpBooking { year, date } = body.into_inner()?;
-    year_bounds(year)?;
-    if date > state.clock.today() {
-        return Err(ApiError::invalid_field("date", "must not be in the future"));
+    let (first, _) = year_bounds(year)?;
+    if date < first {
+        return Err(ApiError::invalid_field(
+            "date",
+            format!(
+                "must not be before {first}: a true-up is booked in or after the year it corrects"
+            ),
+        ));
     }
     let user: &CurrentUser = &user;
     let mut conn = state.pool.get().await?;
@@ -257,6 +262,7 @@ pub async fn book(
                 .bind::<SqlUuid, _>(user.group_id)
                 .execute(conn)
                 .await?;
+            crate::bookings::check(conn, user.group_id, "date", date, state.clock.today()).await?;
             let mut booked = Vec::new();
             for computed in measure(conn, user.group_id, year).await? {
                 if computed.adjustment.is_zero() {

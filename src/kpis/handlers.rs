@@ -93,17 +93,28 @@ pub async fn internal_service(
         Some(user.company_id)
     };
     let mut conn = state.pool.get().await?;
-    let report = match frozen::load(&mut conn, user.group_id, first, Report::InternalServiceKpis)
-        .await?
-    {
-        // A closed month: the figures stored when it closed (a purchaser sees their own row).
-        Some(body) => {
-            let mut stored = Figures::<KpiReport>::Stored(body).view()?;
-            stored.items.retain(|item| company.is_none_or(|c| c == item.company_id));
-            stored
-        }
-        None => compute(&mut conn, user.group_id, &period, state.clock.now(), company, None).await?,
-    };
+    let report =
+        match frozen::load(&mut conn, user.group_id, first, Report::InternalServiceKpis).await? {
+            // A closed month: the figures stored when it closed (a purchaser sees their own row).
+            Some(body) => {
+                let mut stored = Figures::<KpiReport>::Stored(body).view()?;
+                stored
+                    .items
+                    .retain(|item| company.is_none_or(|c| c == item.company_id));
+                stored
+            }
+            None => {
+                compute(
+                    &mut conn,
+                    user.group_id,
+                    &period,
+                    state.clock.now(),
+                    company,
+                    None,
+                )
+                .await?
+            }
+        };
     let items = &report.items;
     if wants_csv(&request) {
         // The same CSV as the finance reports (header line, RFC 4180 quoting, LF line ends).

@@ -47,7 +47,7 @@ WITH employee AS (
                               AND o.shipped_at < (o.promised_date + 1)::timestamp AT TIME ZONE 'UTC')
                AS on_time,
            count(*) FILTER (WHERE (o.promised_date + 1)::timestamp AT TIME ZONE 'UTC' <= $5
-                              AND (o.shipped_at IS NULL OR o.shipped_at >= $5)) AS overdue
+                              AND (o.shipped_at IS NULL OR o.shipped_at > $5)) AS overdue
     FROM intercompany_orders o
     WHERE o.group_id = $1 AND o.promised_date IS NOT NULL
       AND o.promised_date < ($3 AT TIME ZONE 'UTC')::date

@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod books;
 mod catalog;
 mod demo;
 mod feedback;

@@ -103,7 +103,7 @@ async fn the_internal_service_kpis_of_a_hand_built_month() {
 
     // Intercompany orders XYZ requested from ABC in October:
     //   A accepted after 2 h, shipped 24 h later on the 9th, promised for the 10th (on time)
-    //   B accepted after 4 h, shipped 48 h later on the 12th, promised for the 10th (late)
+    //   B accepted after 4 h, shipped 48 h later on the 10th, promised for the 9th (late)
     //   C accepted after 6 h, shipped 30 h later, no promised date (not counted for on-time)
     //   D rejected; E still requested (not answered, so not in the rejection rate)
     // Acceptance median 4 h, shipping median 30 h, on time 1/2, rejected 1/4.
@@ -138,8 +138,8 @@ async fn the_internal_service_kpis_of_a_hand_built_month() {
         &b,
         "2026-10-08T10:00:00Z",
         Some("2026-10-08T14:00:00Z"),
-        Some(("2026-10-10T14:00:00Z", "2026-10-12")),
-        Some("2026-10-10"),
+        Some(("2026-10-10T14:00:00Z", "2026-10-10")),
+        Some("2026-10-09"),
     )
     .await;
     ic_times(
@@ -197,6 +197,7 @@ async fn the_internal_service_kpis_of_a_hand_built_month() {
             "acceptance_hours_p50": "4",
             "shipping_hours_p50": "30",
             "on_time_rate": "0.5",
+            "overdue_open": 0,
             "rejection_rate": "0.25",
             "feedback_count": 4,
             "average_rating": "3.25",
@@ -211,7 +212,7 @@ async fn the_internal_service_kpis_of_a_hand_built_month() {
         &json!({
             "company_id": w.xyz, "employee_orders": 0, "employee_fulfilment_hours_p50": null,
             "intercompany_orders": 0, "acceptance_hours_p50": null, "shipping_hours_p50": null,
-            "on_time_rate": null, "rejection_rate": null, "feedback_count": 0,
+            "on_time_rate": null, "overdue_open": 0, "rejection_rate": null, "feedback_count": 0,
             "average_rating": null, "response_rate": null, "replied_rate": null,
         })
     );
@@ -274,9 +275,9 @@ async fn the_internal_service_kpis_of_a_hand_built_month() {
         text,
         format!(
             "company_id,employee_orders,employee_fulfilment_hours_p50,intercompany_orders,\
-             acceptance_hours_p50,shipping_hours_p50,on_time_rate,rejection_rate,feedback_count,\
-             average_rating,response_rate,replied_rate\n\
-             {},5,30,5,4,30,0.5,0.25,4,3.25,0.5714,0.5\n",
+             acceptance_hours_p50,shipping_hours_p50,on_time_rate,overdue_open,rejection_rate,\
+             feedback_count,average_rating,response_rate,replied_rate\n\
+             {},5,30,5,4,30,0.5,0,0.25,4,3.25,0.5714,0.5\n",
             w.abc
         )
     );
@@ -290,7 +291,7 @@ async fn the_internal_service_kpis_of_a_hand_built_month() {
         .unwrap();
     let text = response.text().await.unwrap();
     assert!(
-        text.contains(&format!("\n{},0,,0,,,,,0,,,\n", w.xyz)),
+        text.contains(&format!("\n{},0,,0,,,,0,,0,,,\n", w.xyz)),
         "{text}"
     );
 }

@@ -55,7 +55,6 @@ async fn a_month_reconciles_pairs_remeasures_payables_and_names_one_sided_docume
     t.policy(json!({"method": "cost_plus", "percent": "10", "valid_from": "2026-01-01"}))
         .await;
     t.rate("USD", "EUR", "0.9", "2026-03-01").await;
-    t.rate("USD", "EUR", "0.95", "2026-03-25").await;
     shipped(&t, t.xyz, &t.xyz_purchaser, &part, 10, "xyz").await; // 1 100.00 USD
     shipped(&t, t.def, &t.def_purchaser, &part, 5, "def").await; // 550.00 USD
                                                                  // DEF disputes one damaged unit's worth on its side only.
@@ -70,6 +69,8 @@ async fn a_month_reconciles_pairs_remeasures_payables_and_names_one_sided_docume
         .await;
     let adjustment = adjustment.assert_status(201).clone();
 
+    app.clock.set_today(day("2026-03-25"));
+    t.rate("USD", "EUR", "0.95", "2026-03-25").await;
     app.clock.set_today(day("2026-04-02"));
     let report = app
         .get("/api/v1/finance/reconciliation?period=2026-03", &t.finance)
@@ -121,46 +122,59 @@ async fn a_month_reconciles_pairs_remeasures_payables_and_names_one_sided_docume
                 "currency": "USD", "reason": "dispute: one unit damaged"}])
     );
 
-    // Eliminations balance to the cent: revenue against cost of sales, payables against
-    // receivables at the month's end.
+    // Eliminations balance to the cent: revenue against cost of sales; each payable against
+    // its receivable, DEF's 25.00 short to intercompany differences (no phantom balance).
     let eliminations = app
         .get("/api/v1/finance/eliminations?period=2026-03", &t.finance)
         .await;
     let eliminations = eliminations.assert_status(200).clone();
-    let amounts: Vec<(String, String, String)> = eliminations["entries"]
+    let entries: Vec<(Value, &str, &str, &str)> = eliminations["entries"]
         .as_array()
         .unwrap()
         .iter()
         .map(|e| {
             (
-                e["debit_account"].as_str().unwrap().to_owned(),
-                e["credit_account"].as_str().unwrap().to_owned(),
-                e["amount"].as_str().unwrap().to_owned(),
+                e["buyer_company_id"].clone(),
+                e["debit_account"].as_str().unwrap(),
+                e["credit_account"].as_str().unwrap(),
+                e["amount"].as_str().unwrap(),
             )
         })
         .collect();
-    assert_eq!(amounts.len(), 4);
-    let sum = |account: &str, debit: bool| -> rust_decimal::Decimal {
-        amounts
-            .iter()
-            .filter(|(d, c, _)| if debit { d == account } else { c == account })
-            .map(|(_, _, a)| a.parse::<rust_decimal::Decimal>().unwrap())
-            .sum()
-    };
-    assert_eq!(
-        sum("intercompany_revenue", true),
-        rust_decimal_macros::dec!(1650.00)
-    );
-    assert_eq!(
-        sum("intercompany_cost_of_sales", false),
-        rust_decimal_macros::dec!(1650.00)
-    );
-    assert_eq!(
-        sum("intercompany_payables", true),
-        rust_decimal_macros::dec!(1650.00)
-    );
+    let (xyz, def) = (json!(t.xyz), json!(t.def));
+    for expected in [
+        (&xyz, "intercompany_revenue", "cost_of_sales", "1100.00"),
+        (
+            &xyz,
+            "intercompany_payables",
+            "intercompany_receivables",
+            "1100.00",
+        ),
+        (&def, "intercompany_revenue", "cost_of_sales", "550.00"),
+        (
+            &def,
+            "intercompany_payables",
+            "intercompany_receivables",
+            "525.00",
+        ),
+        (
+            &def,
+            "intercompany_differences",
+            "intercompany_receivables",
+            "25.00",
+        ),
+    ] {
+        assert!(
+            entries
+                .iter()
+                .any(|(b, d, c, a)| (b, *d, *c, *a) == expected),
+            "{expected:?} missing from {entries:?}"
+        );
+    }
+    assert_eq!(entries.len(), 5);
     assert_eq!(eliminations["total_debits"], "3300.00");
     assert_eq!(eliminations["total_debits"], eliminations["total_credits"]);
+    assert_eq!(eliminations["closed_at"], Value::Null);
 
     let sales = app
         .get("/api/v1/finance/internal-sales?period=2026-03", &t.finance)
@@ -173,7 +187,7 @@ async fn a_month_reconciles_pairs_remeasures_payables_and_names_one_sided_docume
     // Every report answers CSV when asked.
     for (path, header, rows) in [
         ("reconciliation", "seller_company_id,buyer_company_id,currency,receivable,payable,difference,status", 2),
-        ("eliminations", "seller_company_id,buyer_company_id,debit_account,credit_account,amount,currency,description", 4),
+        ("eliminations", "seller_company_id,buyer_company_id,debit_account,credit_account,amount,currency,description", 5),
         ("internal-sales", "company_id,employee_sales,intercompany_sales,total,currency", 1),
     ] {
         let response = app

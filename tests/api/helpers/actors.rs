@@ -197,6 +197,12 @@ impl Actor {
             .await
     }
 
+    pub async fn put(&self, path: &str, body: Value) -> Reply {
+        self.api
+            .send(Method::PUT, path, Some(&self.token), Some(body))
+            .await
+    }
+
     /// `POST path` with an `Idempotency-Key`.
     pub async fn post_keyed(&self, path: &str, key: &str, body: Value) -> Reply {
         self.api

@@ -30,10 +30,19 @@ async fn an_employee_order_in_eur_in_a_usd_group_is_converted_at_the_order_dates
     app.post("/api/v1/orders/quote", &shopper, lines.clone())
         .await
         .assert_problem(422, "fx_rate_missing");
-    // EUR→USD: the latest rate on or before today counts; one dated later does not.
-    t.rate("EUR", "USD", "1.08", "2020-01-01").await;
-    t.rate("EUR", "USD", "1.1", "2021-06-30").await;
-    t.rate("EUR", "USD", "1.5", "2099-01-01").await;
+    // EUR→USD: the latest rate on or before today counts; one dated later cannot be recorded,
+    // nor one dated before the year before the group was created.
+    t.rate("EUR", "USD", "1.08", "2025-01-01").await;
+    t.rate("EUR", "USD", "1.1", "2025-06-30").await;
+    for date in ["2099-01-01", "2024-12-31"] {
+        t.finance
+            .post(
+                "/api/v1/fx-rates",
+                json!({"base": "EUR", "quote": "USD", "rate": "1.5", "date": date}),
+            )
+            .await
+            .assert_problem(422, "validation_failed");
+    }
     let quote = app.post("/api/v1/orders/quote", &shopper, lines).await;
     let quote = quote.assert_status(200).clone();
     assert_eq!(quote["currency"], "EUR");
@@ -55,7 +64,7 @@ async fn an_employee_order_in_eur_in_a_usd_group_is_converted_at_the_order_dates
         .seller(gbp.id)
         .create()
         .await;
-    t.rate("USD", "GBP", "0.8", "2020-01-01").await;
+    t.rate("USD", "GBP", "0.8", "2025-01-01").await;
     let quote = app
         .post(
             "/api/v1/orders/quote",
@@ -164,126 +173,4 @@ async fn the_database_keeps_both_legs_of_a_posting_equal_and_the_ledger_append_o
             "{statement}"
         );
     }
-}
-
-#[tokio::test]
-async fn a_year_end_true_up_brings_the_pair_back_to_its_target_once() {
-    let app = TestApp::spawn().await;
-    app.clock.set_today(day("2026-06-15"));
-    let t = trade(&app).await;
-    let part = t.product("PART", "100.00", "150.00", 1000).await;
-    t.policy(
-        json!({"method": "cost_plus", "percent": "28", "min_markup_percent": "5",
-                          "max_markup_percent": "15", "target_markup_percent": "10",
-                          "valid_from": "2026-01-01"}),
-    )
-    .await;
-    t.rate("USD", "EUR", "0.9", "2026-01-01").await;
-    t.rate("USD", "EUR", "0.95", "2026-12-01").await;
-    let ship = |key: &'static str| {
-        let (t, part) = (&t, &part);
-        async move {
-            let order = create(&t.xyz_purchaser, key, &t.order_body([(part, 100)])).await;
-            let order: IcOrderView = order.typed(201);
-            act(&t.abc_purchaser, &order, "accept", json!({}))
-                .await
-                .assert_status(200);
-            act(&t.abc_purchaser, &order, "ship", json!({}))
-                .await
-                .assert_status(200);
-        }
-    };
-    ship("june").await;
-
-    // 12 800.00 of revenue on 10 000.00 of cost: 28 % against 5–15 %, target 10 %.
-    app.clock.set_today(day("2027-01-10"));
-    let preview = app
-        .get("/api/v1/transfer-pricing/true-ups?year=2026", &t.finance)
-        .await;
-    let item = &preview.assert_status(200)["items"][0];
-    assert_eq!(item["revenue"], "12800.00");
-    assert_eq!(item["cost"], "10000.00");
-    assert_eq!(item["achieved_markup_percent"], "28");
-    assert_eq!(item["adjustment"], "-1800.00");
-    app.get(
-        "/api/v1/transfer-pricing/true-ups?year=2026",
-        &t.abc_purchaser,
-    )
-    .await
-    .assert_problem(403, "forbidden");
-
-    let booked = app
-        .post(
-            "/api/v1/transfer-pricing/true-ups",
-            &t.finance,
-            json!({"year": 2026, "date": "2026-12-31"}),
-        )
-        .await;
-    assert_eq!(
-        booked.assert_status(200)["items"][0]["adjustment"],
-        "-1800.00"
-    );
-    // The year now sits exactly at its target; booking again books nothing.
-    let after = app
-        .get("/api/v1/transfer-pricing/true-ups?year=2026", &t.finance)
-        .await;
-    let item = &after.assert_status(200)["items"][0];
-    assert_eq!(item["achieved_markup_percent"], "10");
-    assert_eq!(item["adjustment"], "0.00");
-    assert_eq!(item["already_booked"], "-1800.00");
-    let again = app
-        .post(
-            "/api/v1/transfer-pricing/true-ups",
-            &t.finance,
-            json!({"year": 2026, "date": "2027-01-10"}),
-        )
-        .await;
-    assert_eq!(again.assert_status(200)["items"], json!([]));
-
-    // The seller's and the buyer's entries: the buyer's at the booking date's rate (0.95).
-    let mut conn = app.db.connect().await;
-    #[derive(diesel::QueryableByName, Debug, PartialEq)]
-    struct Booked {
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        line: String,
-    }
-    let entries: Vec<Booked> = diesel::sql_query(
-        "SELECT side || ' ' || amount::text || ' ' || currency || ' ' || document_amount::text || ' ' || date::text AS line \
-         FROM ledger_entries WHERE kind = 'true_up' ORDER BY seq",
-    )
-    .load(&mut conn)
-    .await
-    .unwrap();
-    let lines: Vec<&str> = entries.iter().map(|e| e.line.as_str()).collect();
-    assert_eq!(
-        lines,
-        [
-            "seller -1800.00 USD -1800.00 2026-12-31",
-            "buyer -1710.00 EUR -1800.00 2026-12-31"
-        ]
-    );
-
-    // A late 2026 shipment moves the year out of range again: only the new difference is booked.
-    app.clock.set_today(day("2026-12-20"));
-    ship("december").await;
-    app.clock.set_today(day("2027-01-11"));
-    let second = app
-        .post(
-            "/api/v1/transfer-pricing/true-ups",
-            &t.finance,
-            json!({"year": 2026, "date": "2027-01-11"}),
-        )
-        .await;
-    assert_eq!(
-        second.assert_status(200)["items"][0]["adjustment"],
-        "-1800.00"
-    );
-    let last = app
-        .get("/api/v1/transfer-pricing/true-ups?year=2026", &t.finance)
-        .await;
-    assert_eq!(
-        last.assert_status(200)["items"][0]["achieved_markup_percent"],
-        "10"
-    );
-    assert_eq!(last.body["items"][0]["already_booked"], "-3600.00");
 }

@@ -153,7 +153,6 @@ async fn an_abc_to_xyz_order_is_shipped_at_one_rate_and_settled_at_another() {
     flagged.assert_status(201);
     // USD→EUR on March 1st; only EUR→USD is known for April.
     t.rate("USD", "EUR", "0.9137", "2026-03-01").await;
-    t.rate("EUR", "USD", "1.065", "2026-04-01").await;
 
     let order = create(
         &t.xyz_purchaser,
@@ -204,6 +203,7 @@ async fn an_abc_to_xyz_order_is_shipped_at_one_rate_and_settled_at_another() {
 
     // Settled on April 15th at 1 / 1.065: XYZ pays 485.82 EUR, a realised loss of 13.07 EUR.
     app.clock.set_today(day("2026-04-15"));
+    t.rate("EUR", "USD", "1.065", "2026-04-01").await;
     // A booking date in the future is refused and changes nothing.
     let future = act(&t.finance, &order, "settle", json!({"date": "2026-04-16"})).await;
     future.assert_problem(422, "validation_failed");

@@ -93,7 +93,7 @@ async fn populate(app: &TestApp, code: &str, domain: &str) -> Tenant {
     let rate: FxRateView = finance
         .post(
             "/api/v1/fx-rates",
-            json!({"base": "EUR", "quote": "USD", "rate": "1.1", "date": "2020-01-01"}),
+            json!({"base": "EUR", "quote": "USD", "rate": "1.1", "date": "2025-01-01"}),
         )
         .await
         .typed(201);
@@ -371,6 +371,10 @@ impl Generator<'_> {
             "country" => "US".to_owned(),
             "list_price" | "unit_cost" | "annual_allowance" | "amount" => "10.00".to_owned(),
             "period" => chrono::Utc::now().format("%Y-%m").to_string(),
+            // A new policy version starts after the orders its predecessor priced today.
+            "valid_from" | "valid_to" => {
+                (chrono::Utc::now().date_naive() + chrono::TimeDelta::days(1)).to_string()
+            }
             name if name.ends_with("percent") => "10".to_owned(),
             _ => match schema["format"].as_str() {
                 Some("date") => chrono::Utc::now().date_naive().to_string(),

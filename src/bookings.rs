@@ -1,0 +1,44 @@
+//! What every booking date must satisfy (§6): ship, settle, adjustments, true-ups, netting and
+//! FX rates are dated not after today and not before 1 January of the year before the group
+//! was created. (That the month is open is the database's rule, for every writer: migration
+//! 000012.)
+
+use chrono::{Datelike, NaiveDate};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::db::schema::companies;
+use crate::error::ApiError;
+
+/// The earliest day a booking of `group` may carry.
+pub async fn earliest(conn: &mut AsyncPgConnection, group: Uuid) -> Result<NaiveDate, ApiError> {
+    let created: chrono::DateTime<chrono::Utc> = companies::table
+        .find(group)
+        .select(companies::created_at)
+        .first(conn)
+        .await?;
+    let year = created.year().saturating_sub(1);
+    NaiveDate::from_ymd_opt(year, 1, 1).ok_or_else(|| ApiError::internal("no such year"))
+}
+
+/// Checks `date` (the request's `field`) as a booking date of `group` on `today`.
+pub async fn check(
+    conn: &mut AsyncPgConnection,
+    group: Uuid,
+    field: &str,
+    date: NaiveDate,
+    today: NaiveDate,
+) -> Result<(), ApiError> {
+    if date > today {
+        return Err(ApiError::invalid_field(field, "must not be in the future"));
+    }
+    let earliest = earliest(conn, group).await?;
+    if date < earliest {
+        return Err(ApiError::invalid_field(
+            field,
+            format!("must not be before {earliest}"),
+        ));
+    }
+    Ok(())
+}

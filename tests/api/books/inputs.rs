@@ -1,0 +1,112 @@
+//! Inputs a ledger can trust: booking dates in range, promises within a year, free text that
+//! shows something, problems that never echo what was sent.
+
+use super::*;
+
+#[tokio::test]
+async fn booking_dates_promises_and_free_text_are_checked_before_anything_is_booked() {
+    let app = TestApp::spawn().await;
+    app.clock.set_today(day("2026-03-02"));
+    let t = trade(&app).await;
+    let part = t.product("PART", "100.00", "150.00", 1000).await;
+    t.policy(json!({"method": "cost_plus", "percent": "10", "valid_from": "2024-01-01"}))
+        .await;
+    t.rate("USD", "EUR", "0.9", "2026-01-01").await;
+    // The group was created in 2026 (by the database's clock): nothing is dated before
+    // January 1st of the year before.
+    let adjustment = |date: &str, reason: &str| {
+        json!({"company_id": t.abc, "counterparty_company_id": t.def, "side": "receivable",
+               "amount": "-10.00", "date": date, "reason": reason})
+    };
+    for (body, field) in [
+        (adjustment("2024-12-31", "credit note"), "date"),
+        (adjustment("2026-03-03", "credit note"), "date"),
+        (adjustment("2026-03-02", "\u{200b}"), "reason"),
+        (adjustment("2026-03-02", "\u{a0}\u{feff}"), "reason"),
+    ] {
+        let refused = t.finance.post("/api/v1/finance/adjustments", body).await;
+        refused.assert_problem(422, "validation_failed");
+        assert_eq!(refused.body["errors"][0]["field"], field);
+    }
+    t.finance
+        .post(
+            "/api/v1/finance/adjustments",
+            adjustment("2025-01-01", "credit note"),
+        )
+        .await
+        .assert_status(201);
+    for date in ["2024-12-31", "2026-03-03"] {
+        t.finance
+            .post("/api/v1/finance/netting", json!({"date": date}))
+            .await
+            .assert_problem(422, "validation_failed");
+    }
+
+    // A promise at most a year ahead.
+    let order = requested(&t, &t.xyz_purchaser, t.xyz, &part, 1, "promise").await;
+    act(
+        &t.abc_purchaser,
+        &order,
+        "accept",
+        json!({"promised_date": "2027-03-03"}),
+    )
+    .await
+    .assert_problem(422, "validation_failed");
+    act(
+        &t.abc_purchaser,
+        &order,
+        "accept",
+        json!({"promised_date": "2027-03-02"}),
+    )
+    .await
+    .assert_status(200);
+    act(&t.abc_purchaser, &order, "ship", json!({}))
+        .await
+        .assert_status(200);
+    // A reply that shows nothing is refused.
+    t.xyz_purchaser
+        .post(
+            &format!("/api/v1/intercompany-orders/{}/feedback", order.id),
+            json!({"rating": 4}),
+        )
+        .await
+        .assert_status(201);
+    t.abc_purchaser
+        .post(
+            &format!("/api/v1/intercompany-orders/{}/feedback/reply", order.id),
+            json!({"comment": "\u{200b}\u{2060}"}),
+        )
+        .await
+        .assert_problem(422, "validation_failed");
+}
+
+#[tokio::test]
+async fn a_problem_never_echoes_the_submitted_value() {
+    let app = TestApp::spawn().await;
+    let t = trade(&app).await;
+    let sent = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({"email": "fiona@jkl.example", "password": 918273645546372819_i64}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 422);
+    let text = sent.text().await.unwrap();
+    assert!(!text.contains("918273645546372819"), "{text}");
+    let refused = t
+        .finance
+        .post(
+            "/api/v1/finance/adjustments",
+            json!({"company_id": t.abc, "counterparty_company_id": t.def,
+                   "side": "s3cr3t-side", "amount": "1.00", "date": "2026-01-01",
+                   "reason": "x"}),
+        )
+        .await;
+    refused.assert_problem(422, "validation_failed");
+    assert!(
+        !refused.body.to_string().contains("s3cr3t"),
+        "{}",
+        refused.body
+    );
+}
