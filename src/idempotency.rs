@@ -1,20 +1,24 @@
 //! `Idempotency-Key` handling: the key is scoped to the caller. It is claimed (a
-//! transaction-scoped advisory lock) and its response stored by the very statement that writes
-//! the order (see `orders::placement`), so a key and its order commit together.
+//! transaction-scoped advisory lock) and its response stored in the transaction that writes:
+//! by the very statement that writes an employee order (see `orders::placement`), and by
+//! [`once`] for every other write that takes a key, so a key and its effect commit together.
 
 use std::future::{ready, Ready};
 use std::time::Duration;
 
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest};
+use actix_web::http::StatusCode;
+use actix_web::{FromRequest, HttpRequest, HttpResponse};
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
-use diesel_async::RunQueryDsl;
+use diesel::sql_types::{BigInt, Bool, Integer, Jsonb, Text, Uuid as SqlUuid};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::db::statement::statement;
 use crate::db::DbPool;
 use crate::error::ApiError;
+use crate::write::WriteFn;
 
 /// Keys are kept at least this long (they are swept after twice that).
 pub const RETENTION: Duration = Duration::from_secs(24 * 3600);
@@ -57,6 +61,124 @@ impl FromRequest for IdempotencyHeader {
             None => Err(ApiError::bad_field("Idempotency-Key", "header is required")),
         })))
     }
+}
+
+fn parse_header(req: &HttpRequest) -> Option<Result<IdempotencyKey, ApiError>> {
+    let value = req.headers().get("idempotency-key")?;
+    Some(match value.to_str() {
+        Ok(key) if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) => {
+            Ok(IdempotencyKey(key.to_owned()))
+        }
+        _ => Err(ApiError::bad_field(
+            "Idempotency-Key",
+            "must be 1–255 visible ASCII characters (no spaces)",
+        )),
+    })
+}
+
+/// An optional `Idempotency-Key` (every POST that creates something or moves money or stock
+/// takes one); its problem, when malformed, kept until the handler asks for it.
+pub struct OptionalKey(Option<Result<IdempotencyKey, ApiError>>);
+
+impl OptionalKey {
+    /// The key if one was sent, or 400 when it is not 1–255 visible ASCII characters.
+    pub fn into_key(self) -> Result<Option<IdempotencyKey>, ApiError> {
+        self.0.transpose()
+    }
+}
+
+impl FromRequest for OptionalKey {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Ok(Self(parse_header(req))))
+    }
+}
+
+#[derive(QueryableByName)]
+struct Claimed {
+    #[diesel(sql_type = Bool)]
+    claimed: bool,
+}
+
+#[derive(QueryableByName)]
+struct StoredRow {
+    #[diesel(sql_type = Text)]
+    scope: String,
+    #[diesel(sql_type = Text)]
+    request_hash: String,
+    #[diesel(sql_type = Integer)]
+    response_status: i32,
+    #[diesel(sql_type = Jsonb)]
+    response_body: serde_json::Value,
+}
+
+/// Runs `write` (which answers a status and a JSON body) at most once per `key` of `employee`
+/// for the operation `scope` and the request `hash`: with a key, the claim, the write and the
+/// stored answer are one transaction, and the same key and body later replay the answer
+/// (`Idempotency-Replay: true`); another body under the key → 422; the key in use → 409.
+/// Without a key the write simply runs.
+pub async fn once<W>(
+    conn: &mut AsyncPgConnection,
+    employee: Uuid,
+    key: Option<IdempotencyKey>,
+    (scope, hash): (&'static str, String),
+    write: W,
+) -> Result<HttpResponse, ApiError>
+where
+    W: for<'c> WriteFn<'c, Result<(StatusCode, serde_json::Value), ApiError>> + Send,
+{
+    let Some(key) = key else {
+        let (status, body) = write(conn).await?;
+        return Ok(HttpResponse::build(status).json(body));
+    };
+    let answer = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            let claim: Claimed =
+                statement("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS claimed")
+                    .bind::<Text, _>(lock_name(employee, &key))
+                    .get_result(conn)
+                    .await?;
+            if !claim.claimed {
+                return Err(in_progress());
+            }
+            let stored: Option<StoredRow> = statement(
+                "SELECT scope, request_hash, response_status, response_body FROM idempotency_keys \
+                 WHERE employee_id = $1 AND key = $2",
+            )
+            .bind::<SqlUuid, _>(employee)
+            .bind::<Text, _>(&key.0)
+            .get_result(conn)
+            .await
+            .optional()?;
+            let existing =
+                stored.map(|s| (s.scope, s.request_hash, s.response_status, s.response_body));
+            if let Some(replay) = decide(existing, scope, &hash)? {
+                return Ok((replay.status, replay.body, true));
+            }
+            let (status, body) = write(conn).await?;
+            statement(
+                "INSERT INTO idempotency_keys (employee_id, key, scope, request_hash, \
+                 response_status, response_body) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind::<SqlUuid, _>(employee)
+            .bind::<Text, _>(&key.0)
+            .bind::<Text, _>(scope)
+            .bind::<Text, _>(&hash)
+            .bind::<Integer, _>(i32::from(status.as_u16()))
+            .bind::<Jsonb, _>(&body)
+            .execute(conn)
+            .await?;
+            Ok((status.as_u16(), body, false))
+        })
+        .await?;
+    let (status, body, replayed) = answer;
+    let mut response = HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::OK));
+    if replayed {
+        response.insert_header(("Idempotency-Replay", "true"));
+    }
+    Ok(response.json(body))
 }
 
 pub fn request_hash(body: &impl serde::Serialize) -> String {

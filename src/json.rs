@@ -99,3 +99,8 @@ mod tests {
         assert!(parse_query::<Page>("limit=5&cursor=abc").is_ok());
     }
 }
+
+/// A response body as a JSON value (what an idempotency key stores and replays).
+pub fn to_value(view: &impl serde::Serialize) -> Result<serde_json::Value, crate::error::ApiError> {
+    serde_json::to_value(view).map_err(|e| crate::error::ApiError::Internal(e.into()))
+}

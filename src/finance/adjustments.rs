@@ -1,6 +1,7 @@
 //! One-sided adjustments (credit notes, disputes): an entry on one side of a pair that shows as
 //! unmatched in reconciliation until the other side books its counterpart.
 
+use actix_web::http::StatusCode;
 use actix_web::{post, web, HttpResponse};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection as _, RunQueryDsl};
@@ -14,10 +15,12 @@ use crate::db::schema::ledger_entries;
 use crate::domain::codes::CurrencyCode;
 use crate::domain::{fx, money};
 use crate::error::{ApiError, FieldError};
+use crate::idempotency::{self, OptionalKey};
 use crate::identity::auth::{Authorized, Finance};
 use crate::intercompany::dto::EntryKind;
 use crate::intercompany::ledger::{self, Entry};
 use crate::intercompany::queries::company_currency;
+use crate::json::to_value as json;
 use crate::state::AppState;
 
 /// A signed amount in `currency`: optional `-`, then a plain amount of the currency.
@@ -28,15 +31,28 @@ fn signed_amount(raw: &str, currency: CurrencyCode) -> Result<Decimal, String> {
 
 /// Book a one-sided adjustment (finance): `side` says whose books change — the seller's
 /// receivable or the buyer's payable (the latter in its currency at the date's rate).
-#[utoipa::path(tag = "finance", request_body = NewAdjustment, security(("bearer" = ["finance"])), responses((status = 201, body = AdjustmentView), (status = 409, description = "period_closed"), (status = 422, description = "Invalid fields, not_intercompany, fx_rate_missing")))]
+#[utoipa::path(
+    tag = "finance",
+    request_body = NewAdjustment,
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Optional: the same key and body replay the first answer, nothing is booked twice")),
+    security(("bearer" = ["finance"])),
+    responses(
+        (status = 201, body = AdjustmentView),
+        (status = 409, description = "period_closed, or request_in_progress"),
+        (status = 422, description = "Invalid fields, not_intercompany, fx_rate_missing, idempotency_key_reused")
+    )
+)]
 #[post("/finance/adjustments")]
 #[tracing::instrument(skip_all)]
 pub async fn create_adjustment(
     user: Authorized<Finance>,
     state: web::Data<AppState>,
+    key: OptionalKey,
     body: Body<NewAdjustment>,
 ) -> Result<HttpResponse, ApiError> {
     let new = body.into_inner()?;
+    let key = key.into_key()?;
+    let hash = idempotency::request_hash(&new);
     let reason = crate::validation::stored_line(&new.reason).to_owned();
     let mut errors = Vec::new();
     crate::validation::visible_line("reason", &new.reason, 500, &mut errors);
@@ -51,87 +67,95 @@ pub async fn create_adjustment(
     }
     let user = &user.user;
     let group = user.group_id;
+    let today = state.clock.today();
     let mut conn = state.pool.get().await?;
-    let view = conn
-        .transaction::<_, ApiError, _>(async |conn| {
-            crate::bookings::check(conn, group, "date", new.date, state.clock.today()).await?;
-            let own = company_currency(conn, group, new.company_id)
-                .await?
-                .ok_or_else(|| {
-                    ApiError::invalid_field("company_id", "no company with this id in your group")
-                })?;
-            let other = company_currency(conn, group, new.counterparty_company_id)
-                .await?
-                .ok_or_else(|| {
-                    ApiError::unprocessable(
-                        "not_intercompany",
-                        "counterparty_company_id: not a company of your group",
-                    )
-                })?;
-            // The document currency is the seller's.
-            let (document, seller_side) = match new.side {
-                AdjustmentSide::Receivable => (own, true),
-                AdjustmentSide::Payable => (other, false),
-            };
-            let document_amount = signed_amount(&new.amount, document)
-                .map_err(|message| ApiError::invalid_field("amount", message))?;
-            if document_amount.is_zero() {
-                return Err(ApiError::invalid_field("amount", "must not be zero"));
-            }
-            let rate = crate::fx::queries::rate(conn, group, document, own, new.date).await?;
-            let amount = fx::convert(document_amount, rate, own)?;
-            ledger::post(
-                conn,
-                group,
-                None,
-                new.date,
-                &[Entry {
+    let scope = ("POST /finance/adjustments", hash);
+    idempotency::once(&mut conn, user.id, key, scope, async move |conn| {
+        let view = conn
+            .transaction::<_, ApiError, _>(async |conn| {
+                crate::bookings::check(conn, group, "date", new.date, today).await?;
+                let own = company_currency(conn, group, new.company_id)
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::invalid_field(
+                            "company_id",
+                            "no company with this id in your group",
+                        )
+                    })?;
+                let other = company_currency(conn, group, new.counterparty_company_id)
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::unprocessable(
+                            "not_intercompany",
+                            "counterparty_company_id: not a company of your group",
+                        )
+                    })?;
+                // The document currency is the seller's.
+                let (document, seller_side) = match new.side {
+                    AdjustmentSide::Receivable => (own, true),
+                    AdjustmentSide::Payable => (other, false),
+                };
+                let document_amount = signed_amount(&new.amount, document)
+                    .map_err(|message| ApiError::invalid_field("amount", message))?;
+                if document_amount.is_zero() {
+                    return Err(ApiError::invalid_field("amount", "must not be zero"));
+                }
+                let rate = crate::fx::queries::rate(conn, group, document, own, new.date).await?;
+                let amount = fx::convert(document_amount, rate, own)?;
+                ledger::post(
+                    conn,
+                    group,
+                    None,
+                    new.date,
+                    &[Entry {
+                        company_id: new.company_id,
+                        counterparty_company_id: new.counterparty_company_id,
+                        seller_side,
+                        kind: EntryKind::Adjustment,
+                        amount,
+                        currency: own,
+                        document_amount,
+                        document_currency: document,
+                        rate,
+                        true_up: None,
+                        reason: Some(reason.clone()),
+                    }],
+                )
+                .await?;
+                let id: Uuid = ledger_entries::table
+                    .filter(ledger_entries::group_id.eq(group))
+                    .filter(ledger_entries::company_id.eq(new.company_id))
+                    .filter(ledger_entries::kind.eq(EntryKind::Adjustment.as_str()))
+                    .order(ledger_entries::seq.desc())
+                    .select(ledger_entries::id)
+                    .first(conn)
+                    .await?;
+                let view = AdjustmentView {
+                    id,
                     company_id: new.company_id,
                     counterparty_company_id: new.counterparty_company_id,
-                    seller_side,
-                    kind: EntryKind::Adjustment,
-                    amount,
-                    currency: own,
-                    document_amount,
-                    document_currency: document,
-                    rate,
-                    true_up: None,
-                    reason: Some(reason.clone()),
-                }],
-            )
-            .await?;
-            let id: Uuid = ledger_entries::table
-                .filter(ledger_entries::group_id.eq(group))
-                .filter(ledger_entries::company_id.eq(new.company_id))
-                .filter(ledger_entries::kind.eq(EntryKind::Adjustment.as_str()))
-                .order(ledger_entries::seq.desc())
-                .select(ledger_entries::id)
-                .first(conn)
+                    side: new.side,
+                    amount: money::format(amount, own),
+                    currency: own.to_string(),
+                    document_amount: money::format(document_amount, document),
+                    document_currency: document.to_string(),
+                    rate: rate.normalize().to_string(),
+                    date: new.date,
+                    reason,
+                };
+                audit::record(
+                    conn,
+                    group,
+                    Some(user),
+                    Change::new("ledger.adjustment_booked", "ledger_entry", id).after(&view),
+                )
                 .await?;
-            let view = AdjustmentView {
-                id,
-                company_id: new.company_id,
-                counterparty_company_id: new.counterparty_company_id,
-                side: new.side,
-                amount: money::format(amount, own),
-                currency: own.to_string(),
-                document_amount: money::format(document_amount, document),
-                document_currency: document.to_string(),
-                rate: rate.normalize().to_string(),
-                date: new.date,
-                reason,
-            };
-            audit::record(
-                conn,
-                group,
-                Some(user),
-                Change::new("ledger.adjustment_booked", "ledger_entry", id).after(&view),
-            )
+                Ok(view)
+            })
             .await?;
-            Ok(view)
-        })
-        .await?;
-    Ok(HttpResponse::Created().json(view))
+        Ok((StatusCode::CREATED, json(&view)?))
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ pub enum AdjustmentSide {
     Payable,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAdjustment {
     /// The company whose side is adjusted.
@@ -169,7 +169,7 @@ pub struct NettingQuery {
     pub date: Option<NaiveDate>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NettingRequest {
     /// Settlement date: not in the future, not in a closed period.

@@ -2,6 +2,7 @@
 //! settled at once through the fewest transfers between companies. The proposal and the run use
 //! the same computation; the run settles each document as `settle` would, in one transaction.
 
+use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
@@ -19,6 +20,7 @@ use crate::db::statement::statement;
 use crate::domain::intercompany::Status;
 use crate::domain::{fx, money, netting};
 use crate::error::ApiError;
+use crate::idempotency::{self, OptionalKey};
 use crate::identity::auth::{Authorized, Finance};
 use crate::intercompany::ledger;
 use crate::intercompany::queries::OrderRow;
@@ -154,92 +156,113 @@ impl RunRow {
 /// (both settlements and the buyer's realised FX difference at the date's rate), and the run
 /// is recorded with its transfers — all in one transaction. Posting again books nothing twice:
 /// settled documents are no longer open (then 200 with no run).
-#[utoipa::path(tag = "finance", request_body = NettingRequest, security(("bearer" = ["finance"])), responses((status = 201, body = NettingView), (status = 200, body = NettingView, description = "Nothing was open: no run"), (status = 409, description = "period_closed"), (status = 422, description = "A future date, or fx_rate_missing")))]
+#[utoipa::path(
+    tag = "finance",
+    request_body = NettingRequest,
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Optional: the same key and body replay the first answer, nothing is booked twice")),
+    security(("bearer" = ["finance"])),
+    responses(
+        (status = 201, body = NettingView),
+        (status = 200, body = NettingView, description = "Nothing was open: no run"),
+        (status = 409, description = "period_closed, or request_in_progress"),
+        (status = 422, description = "A date out of range, fx_rate_missing, idempotency_key_reused")
+    )
+)]
 #[post("/finance/netting")]
 #[tracing::instrument(skip_all)]
 pub async fn run(
     user: Authorized<Finance>,
     state: web::Data<AppState>,
+    key: OptionalKey,
     body: Body<NettingRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner()?;
-    let date = settlement_day(Some(body.date), state.clock.today())?;
+    let key = key.into_key()?;
+    let hash = idempotency::request_hash(&body);
+    let today = state.clock.today();
+    let date = settlement_day(Some(body.date), today)?;
+    let now = state.clock.now();
     let user = &user.user;
     let group = user.group_id;
     let mut conn = state.pool.get().await?;
-    let view = conn
-        .transaction::<_, ApiError, _>(async |conn| {
-            // One run at a time per group; the documents themselves are locked below as well.
-            statement("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-                .bind::<Text, _>(format!("netting:{group}"))
-                .execute(conn)
-                .await?;
-            crate::bookings::check(conn, group, "date", date, state.clock.today()).await?;
-            let rows: Vec<OrderRow> = open_documents!(group, date).for_update().load(conn).await?;
-            let mut view = propose(conn, group, &rows, date).await?;
-            if rows.is_empty() {
-                return Ok(view);
-            }
-            let now = state.clock.now();
-            for row in &rows {
-                ledger::book_settlement(conn, group, row, date).await?;
-                diesel::update(orders::table.find(row.id))
-                    .set((
-                        orders::status.eq(Status::Settled.as_str()),
-                        orders::settle_date.eq(Some(date)),
-                        orders::settled_at.eq(Some(now)),
-                        orders::updated_at.eq(now),
-                    ))
+    let scope = ("POST /finance/netting", hash);
+    idempotency::once(&mut conn, user.id, key, scope, async move |conn| {
+        let view = conn
+            .transaction::<_, ApiError, _>(async |conn| {
+                // One run at a time per group; the documents themselves are locked below as well.
+                statement("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                    .bind::<Text, _>(format!("netting:{group}"))
                     .execute(conn)
                     .await?;
-                // Each document settled by the run leaves the same trail as `settle` does.
+                crate::bookings::check(conn, group, "date", date, today).await?;
+                let rows: Vec<OrderRow> =
+                    open_documents!(group, date).for_update().load(conn).await?;
+                let mut view = propose(conn, group, &rows, date).await?;
+                if rows.is_empty() {
+                    return Ok(view);
+                }
+                for row in &rows {
+                    ledger::book_settlement(conn, group, row, date).await?;
+                    diesel::update(orders::table.find(row.id))
+                        .set((
+                            orders::status.eq(Status::Settled.as_str()),
+                            orders::settle_date.eq(Some(date)),
+                            orders::settled_at.eq(Some(now)),
+                            orders::updated_at.eq(now),
+                        ))
+                        .execute(conn)
+                        .await?;
+                    // Each document settled by the run leaves the same trail as `settle` does.
+                    audit::record(
+                        conn,
+                        group,
+                        Some(user),
+                        Change::new("intercompany_order.settled", "intercompany_order", row.id)
+                            .before(&serde_json::json!({"status": Status::Shipped}))
+                            .after(&serde_json::json!({
+                                "status": Status::Settled,
+                                "settle_date": date,
+                                "by": "netting",
+                            })),
+                    )
+                    .await?;
+                }
+                let transfers = serde_json::to_value(&view.transfers)
+                    .map_err(|e| ApiError::Internal(e.into()))?;
+                let ids: Vec<Option<Uuid>> = rows.iter().map(|r| Some(r.id)).collect();
+                let run: RunRow = diesel::insert_into(netting_runs::table)
+                    .values((
+                        netting_runs::group_id.eq(group),
+                        netting_runs::date.eq(date),
+                        netting_runs::currency.eq(&view.currency),
+                        netting_runs::transfers.eq(transfers),
+                        netting_runs::order_ids.eq(ids),
+                        netting_runs::exact.eq(view.exact),
+                        netting_runs::created_by.eq(user.id),
+                    ))
+                    .returning(RunRow::as_returning())
+                    .get_result(conn)
+                    .await?;
+                view.id = Some(run.id);
+                view.created_at = Some(run.created_at);
                 audit::record(
                     conn,
                     group,
                     Some(user),
-                    Change::new("intercompany_order.settled", "intercompany_order", row.id)
-                        .before(&serde_json::json!({"status": Status::Shipped}))
-                        .after(&serde_json::json!({
-                            "status": Status::Settled,
-                            "settle_date": date,
-                            "by": "netting",
-                        })),
+                    Change::new("netting.run", "netting_run", run.id).after(&view),
                 )
                 .await?;
-            }
-            let transfers =
-                serde_json::to_value(&view.transfers).map_err(|e| ApiError::Internal(e.into()))?;
-            let ids: Vec<Option<Uuid>> = rows.iter().map(|r| Some(r.id)).collect();
-            let run: RunRow = diesel::insert_into(netting_runs::table)
-                .values((
-                    netting_runs::group_id.eq(group),
-                    netting_runs::date.eq(date),
-                    netting_runs::currency.eq(&view.currency),
-                    netting_runs::transfers.eq(transfers),
-                    netting_runs::order_ids.eq(ids),
-                    netting_runs::exact.eq(view.exact),
-                    netting_runs::created_by.eq(user.id),
-                ))
-                .returning(RunRow::as_returning())
-                .get_result(conn)
-                .await?;
-            view.id = Some(run.id);
-            view.created_at = Some(run.created_at);
-            audit::record(
-                conn,
-                group,
-                Some(user),
-                Change::new("netting.run", "netting_run", run.id).after(&view),
-            )
+                Ok(view)
+            })
             .await?;
-            Ok(view)
-        })
-        .await?;
-    Ok(if view.id.is_some() {
-        HttpResponse::Created().json(view)
-    } else {
-        HttpResponse::Ok().json(view)
+        let status = if view.id.is_some() {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
+        Ok((status, crate::json::to_value(&view)?))
     })
+    .await
 }
 
 /// The group's netting runs, newest first (finance).

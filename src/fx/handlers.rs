@@ -1,5 +1,6 @@
 //! FX rate endpoints.
 
+use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
@@ -13,6 +14,7 @@ use crate::body::Body;
 use crate::db::schema::fx_rates;
 use crate::domain::codes::CurrencyCode;
 use crate::error::{ApiError, FieldError};
+use crate::idempotency::{self, OptionalKey};
 use crate::identity::auth::{Authorized, CurrentUser, Finance};
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
@@ -109,11 +111,12 @@ fn parse_rate(raw: &str) -> Option<Decimal> {
 #[utoipa::path(
     tag = "fx",
     request_body = NewFxRate,
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Optional: the same key and body replay the first answer, nothing is booked twice")),
     security(("bearer" = ["finance"])),
     responses(
         (status = 201, body = FxRateView),
-        (status = 409, description = "A rate for this pair and day exists, or period_closed"),
-        (status = 422, description = "Invalid fields")
+        (status = 409, description = "A rate for this pair and day exists, period_closed, or request_in_progress"),
+        (status = 422, description = "Invalid fields, or idempotency_key_reused")
     )
 )]
 #[post("/fx-rates")]
@@ -121,9 +124,12 @@ fn parse_rate(raw: &str) -> Option<Decimal> {
 pub async fn create_rate(
     finance: Authorized<Finance>,
     state: web::Data<AppState>,
+    key: OptionalKey,
     body: Body<NewFxRate>,
 ) -> Result<HttpResponse, ApiError> {
     let new = body.into_inner()?;
+    let key = key.into_key()?;
+    let hash = idempotency::request_hash(&new);
     let mut errors = Vec::new();
     let base = CurrencyCode::parse(&new.base);
     let quote = CurrencyCode::parse(&new.quote);
@@ -155,27 +161,32 @@ pub async fn create_rate(
     let today = state.clock.today();
     let mut conn = state.pool.get().await?;
     let user = &finance.user;
-    let view = write::by(user, user.group_id)
-        .conflict("date", "a rate for this pair and day is already recorded")
-        .run(&mut conn, &state.changes, async move |conn| {
-            crate::bookings::check(conn, user.group_id, "date", new.date, today).await?;
-            let row: FxRateRow = diesel::insert_into(fx_rates::table)
-                .values((
-                    fx_rates::group_id.eq(user.group_id),
-                    fx_rates::base.eq(&new.base),
-                    fx_rates::quote.eq(&new.quote),
-                    fx_rates::rate.eq(rate),
-                    fx_rates::date.eq(new.date),
-                ))
-                .returning(FxRateRow::as_returning())
-                .get_result(conn)
-                .await?;
-            let view = FxRateView::from(row);
-            let change = Change::new("fx_rate.created", "fx_rate", view.id).after(&view);
-            Ok((view, change))
-        })
-        .await?;
-    Ok(HttpResponse::Created().json(view))
+    let changes = &state.changes;
+    let scope = ("POST /fx-rates", hash);
+    idempotency::once(&mut conn, user.id, key, scope, async move |conn| {
+        let view = write::by(user, user.group_id)
+            .conflict("date", "a rate for this pair and day is already recorded")
+            .run(conn, changes, async move |conn| {
+                crate::bookings::check(conn, user.group_id, "date", new.date, today).await?;
+                let row: FxRateRow = diesel::insert_into(fx_rates::table)
+                    .values((
+                        fx_rates::group_id.eq(user.group_id),
+                        fx_rates::base.eq(&new.base),
+                        fx_rates::quote.eq(&new.quote),
+                        fx_rates::rate.eq(rate),
+                        fx_rates::date.eq(new.date),
+                    ))
+                    .returning(FxRateRow::as_returning())
+                    .get_result(conn)
+                    .await?;
+                let view = FxRateView::from(row);
+                let change = Change::new("fx_rate.created", "fx_rate", view.id).after(&view);
+                Ok((view, change))
+            })
+            .await?;
+        Ok((StatusCode::CREATED, crate::json::to_value(&view)?))
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -6,7 +6,8 @@
 
 use std::collections::HashMap;
 
-use actix_web::{get, post, web};
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpResponse};
 use chrono::NaiveDate;
 use diesel::prelude::*;
 use diesel::sql_types::{Integer, Numeric, Text, Uuid as SqlUuid};
@@ -28,6 +29,7 @@ use crate::domain::codes::CurrencyCode;
 use crate::domain::transfer_pricing::{self, MarkupRange, YearTotals};
 use crate::domain::{fx, money};
 use crate::error::ApiError;
+use crate::idempotency::{self, OptionalKey};
 use crate::identity::auth::{Authorized, CurrentUser, Finance};
 use crate::state::AppState;
 
@@ -39,7 +41,7 @@ pub struct TrueUpQuery {
     pub year: i32,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrueUpBooking {
     /// 2000–2100.
@@ -235,15 +237,29 @@ pub async fn preview(
 /// Book the year's true-ups (finance): for every pair and policy outside its range, the
 /// seller's and the buyer's entry (the buyer's at the date's rate), all in one transaction.
 /// Booking the year again books only what changed since. Answers what was booked.
-#[utoipa::path(tag = "intercompany", request_body = TrueUpBooking, security(("bearer" = ["finance"])), responses((status = 200, body = TrueUpReport), (status = 422, description = "A date in the future, or fx_rate_missing")))]
+#[utoipa::path(
+    tag = "intercompany",
+    request_body = TrueUpBooking,
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Optional: the same key and body replay the first answer, nothing is booked twice")),
+    security(("bearer" = ["finance"])),
+    responses(
+        (status = 200, body = TrueUpReport),
+        (status = 409, description = "period_closed, or request_in_progress"),
+        (status = 422, description = "A date in the future or before the year, fx_rate_missing, idempotency_key_reused")
+    )
+)]
 #[post("/transfer-pricing/true-ups")]
 #[tracing::instrument(skip_all)]
 pub async fn book(
     user: Authorized<Finance>,
     state: web::Data<AppState>,
+    key: OptionalKey,
     body: Body<TrueUpBooking>,
-) -> Result<web::Json<TrueUpReport>, ApiError> {
-    let TrueUpBooking { year, date } = body.into_inner()?;
+) -> Result<HttpResponse, ApiError> {
+    let booking = body.into_inner()?;
+    let key = key.into_key()?;
+    let hash = idempotency::request_hash(&booking);
+    let TrueUpBooking { year, date } = booking;
     let (first, _) = year_bounds(year)?;
     if date < first {
         return Err(ApiError::invalid_field(
@@ -254,71 +270,82 @@ pub async fn book(
         ));
     }
     let user: &CurrentUser = &user;
+    let today = state.clock.today();
     let mut conn = state.pool.get().await?;
-    let booked = conn
-        .transaction::<_, ApiError, _>(async |conn| {
-            // One booking per group at a time: two at once would both see nothing booked yet.
-            statement("SELECT pg_advisory_xact_lock(hashtextextended('true-up:' || $1::text, 0))")
+    let scope = ("POST /transfer-pricing/true-ups", hash);
+    idempotency::once(&mut conn, user.id, key, scope, async move |conn| {
+        let booked = conn
+            .transaction::<_, ApiError, _>(async |conn| {
+                // One booking per group at a time: two at once would both see nothing booked yet.
+                statement(
+                    "SELECT pg_advisory_xact_lock(hashtextextended('true-up:' || $1::text, 0))",
+                )
                 .bind::<SqlUuid, _>(user.group_id)
                 .execute(conn)
                 .await?;
-            crate::bookings::check(conn, user.group_id, "date", date, state.clock.today()).await?;
-            let mut booked = Vec::new();
-            for computed in measure(conn, user.group_id, year).await? {
-                if computed.adjustment.is_zero() {
-                    continue;
+                crate::bookings::check(conn, user.group_id, "date", date, today).await?;
+                let mut booked = Vec::new();
+                for computed in measure(conn, user.group_id, year).await? {
+                    if computed.adjustment.is_zero() {
+                        continue;
+                    }
+                    let item = &computed.item;
+                    let buyer =
+                        queries::company_currency(conn, user.group_id, item.buyer_company_id)
+                            .await?
+                            .ok_or_else(|| ApiError::internal("the buyer's currency is unknown"))?;
+                    let rate = crate::fx::queries::rate(
+                        conn,
+                        user.group_id,
+                        computed.currency,
+                        buyer,
+                        date,
+                    )
+                    .await?;
+                    let tag = Some((item.policy_id, year));
+                    ledger::post(
+                        conn,
+                        user.group_id,
+                        None,
+                        date,
+                        &[
+                            Entry {
+                                company_id: item.seller_company_id,
+                                counterparty_company_id: item.buyer_company_id,
+                                seller_side: true,
+                                kind: EntryKind::TrueUp,
+                                amount: computed.adjustment,
+                                currency: computed.currency,
+                                document_amount: computed.adjustment,
+                                document_currency: computed.currency,
+                                rate: Decimal::ONE,
+                                true_up: tag,
+                                reason: None,
+                            },
+                            Entry {
+                                company_id: item.buyer_company_id,
+                                counterparty_company_id: item.seller_company_id,
+                                seller_side: false,
+                                kind: EntryKind::TrueUp,
+                                amount: fx::convert(computed.adjustment, rate, buyer)?,
+                                currency: buyer,
+                                document_amount: computed.adjustment,
+                                document_currency: computed.currency,
+                                rate,
+                                true_up: tag,
+                                reason: None,
+                            },
+                        ],
+                    )
+                    .await?;
+                    booked.push(computed.item);
                 }
-                let item = &computed.item;
-                let buyer = queries::company_currency(conn, user.group_id, item.buyer_company_id)
-                    .await?
-                    .ok_or_else(|| ApiError::internal("the buyer's currency is unknown"))?;
-                let rate =
-                    crate::fx::queries::rate(conn, user.group_id, computed.currency, buyer, date)
-                        .await?;
-                let tag = Some((item.policy_id, year));
-                ledger::post(
-                    conn,
-                    user.group_id,
-                    None,
-                    date,
-                    &[
-                        Entry {
-                            company_id: item.seller_company_id,
-                            counterparty_company_id: item.buyer_company_id,
-                            seller_side: true,
-                            kind: EntryKind::TrueUp,
-                            amount: computed.adjustment,
-                            currency: computed.currency,
-                            document_amount: computed.adjustment,
-                            document_currency: computed.currency,
-                            rate: Decimal::ONE,
-                            true_up: tag,
-                            reason: None,
-                        },
-                        Entry {
-                            company_id: item.buyer_company_id,
-                            counterparty_company_id: item.seller_company_id,
-                            seller_side: false,
-                            kind: EntryKind::TrueUp,
-                            amount: fx::convert(computed.adjustment, rate, buyer)?,
-                            currency: buyer,
-                            document_amount: computed.adjustment,
-                            document_currency: computed.currency,
-                            rate,
-                            true_up: tag,
-                            reason: None,
-                        },
-                    ],
-                )
-                .await?;
-                booked.push(computed.item);
-            }
-            let report = TrueUpReport {
-                year,
-                items: booked,
-            };
-            if !report.items.is_empty() {
-                audit::record(
+                let report = TrueUpReport {
+                    year,
+                    items: booked,
+                };
+                if !report.items.is_empty() {
+                    audit::record(
                     conn,
                     user.group_id,
                     Some(user),
@@ -327,9 +354,11 @@ pub async fn book(
                     ),
                 )
                 .await?;
-            }
-            Ok(report)
-        })
-        .await?;
-    Ok(web::Json(booked))
+                }
+                Ok(report)
+            })
+            .await?;
+        Ok((StatusCode::OK, crate::json::to_value(&booked)?))
+    })
+    .await
 }

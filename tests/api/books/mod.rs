@@ -8,6 +8,7 @@ mod frozen;
 mod inputs;
 mod kpis;
 mod netting;
+mod retries;
 mod true_ups;
 
 use internal_store::catalog::dto::ProductView;

@@ -1,0 +1,98 @@
+//! Finance writes retried with one `Idempotency-Key` book once and answer the same; the key
+//! with another body is refused.
+
+use super::*;
+
+/// Count of `kind` entries in the ledger.
+async fn entries_of(app: &TestApp, kind: &str) -> i64 {
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = app.db.connect().await;
+    let count: Count = diesel_async::RunQueryDsl::get_result(
+        diesel::sql_query(format!(
+            "SELECT count(*) AS n FROM ledger_entries WHERE kind = '{kind}'"
+        )),
+        &mut conn,
+    )
+    .await
+    .unwrap();
+    count.n
+}
+
+#[tokio::test]
+async fn a_retried_finance_write_books_once_and_answers_the_same() {
+    let app = TestApp::spawn().await;
+    app.clock.set_today(day("2026-03-02"));
+    let t = trade(&app).await;
+    let part = t.product("PART", "100.00", "150.00", 1000).await;
+    t.policy(json!({"method": "cost_plus", "percent": "28", "min_markup_percent": "5",
+                    "max_markup_percent": "15", "target_markup_percent": "10",
+                    "valid_from": "2026-01-01"}))
+        .await;
+    t.rate("USD", "EUR", "0.9", "2026-01-01").await;
+    shipped(&t, &t.xyz_purchaser, t.xyz, &part, 1, "one").await;
+
+    let adjustment = json!({"company_id": t.abc, "counterparty_company_id": t.xyz,
+                            "side": "receivable", "amount": "-10.00", "date": "2026-03-02",
+                            "reason": "credit note 7"});
+    let rate = json!({"base": "USD", "quote": "GBP", "rate": "0.8", "date": "2026-03-02"});
+    let true_up = json!({"year": 2026, "date": "2026-03-02"});
+    let netting = json!({"date": "2026-03-02"});
+    for (path, body, other, kind) in [
+        (
+            "/api/v1/finance/adjustments",
+            adjustment.clone(),
+            json!({"company_id": t.abc, "counterparty_company_id": t.xyz,
+                   "side": "receivable", "amount": "-11.00", "date": "2026-03-02",
+                   "reason": "credit note 7"}),
+            Some("adjustment"),
+        ),
+        (
+            "/api/v1/fx-rates",
+            rate,
+            json!({"base": "USD", "quote": "GBP", "rate": "0.81", "date": "2026-03-02"}),
+            None,
+        ),
+        (
+            "/api/v1/transfer-pricing/true-ups",
+            true_up,
+            json!({"year": 2026, "date": "2026-03-01"}),
+            Some("true_up"),
+        ),
+        (
+            "/api/v1/finance/netting",
+            netting,
+            json!({"date": "2026-03-01"}),
+            Some("settlement"),
+        ),
+    ] {
+        let key = format!("retry {path}").replace(' ', "-");
+        let first = t.finance.post_keyed(path, &key, body.clone()).await;
+        assert!(first.status.is_success(), "{path}: {}", first.body);
+        let booked = match kind {
+            Some(kind) => entries_of(&app, kind).await,
+            None => 0,
+        };
+        assert!(kind.is_none() || booked > 0, "{path} booked nothing");
+        let again = t.finance.post_keyed(path, &key, body).await;
+        assert_eq!(again.status, first.status, "{path}");
+        assert_eq!(again.body, first.body, "{path}");
+        assert_eq!(again.headers["idempotency-replay"], "true", "{path}");
+        if let Some(kind) = kind {
+            assert_eq!(entries_of(&app, kind).await, booked, "{path} booked twice");
+        }
+        t.finance
+            .post_keyed(path, &key, other)
+            .await
+            .assert_problem(422, "idempotency_key_reused");
+    }
+    // Without a key a second adjustment is a second booking.
+    t.finance
+        .post("/api/v1/finance/adjustments", adjustment)
+        .await
+        .assert_status(201);
+    assert_eq!(entries_of(&app, "adjustment").await, 2);
+}
