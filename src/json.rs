@@ -74,6 +74,11 @@ pub(crate) fn field_path(path: &str, message: &str) -> String {
     }
 }
 
+/// A response body as a JSON value (what an idempotency key stores and replays).
+pub fn to_value(view: &impl serde::Serialize) -> Result<serde_json::Value, crate::error::ApiError> {
+    serde_json::to_value(view).map_err(|e| crate::error::ApiError::Internal(e.into()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,9 +103,4 @@ mod tests {
         assert_eq!(field("cursor=x&limit=-1"), Some((400, "limit".to_owned())));
         assert!(parse_query::<Page>("limit=5&cursor=abc").is_ok());
     }
-}
-
-/// A response body as a JSON value (what an idempotency key stores and replays).
-pub fn to_value(view: &impl serde::Serialize) -> Result<serde_json::Value, crate::error::ApiError> {
-    serde_json::to_value(view).map_err(|e| crate::error::ApiError::Internal(e.into()))
 }

@@ -28,10 +28,12 @@ async fn a_retried_finance_write_books_once_and_answers_the_same() {
     app.clock.set_today(day("2026-03-02"));
     let t = trade(&app).await;
     let part = t.product("PART", "100.00", "150.00", 1000).await;
-    t.policy(json!({"method": "cost_plus", "percent": "28", "min_markup_percent": "5",
+    t.policy(
+        json!({"method": "cost_plus", "percent": "28", "min_markup_percent": "5",
                     "max_markup_percent": "15", "target_markup_percent": "10",
-                    "valid_from": "2026-01-01"}))
-        .await;
+                    "valid_from": "2026-01-01"}),
+    )
+    .await;
     t.rate("USD", "EUR", "0.9", "2026-01-01").await;
     shipped(&t, &t.xyz_purchaser, t.xyz, &part, 1, "one").await;
 
