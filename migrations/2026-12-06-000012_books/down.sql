@@ -1,3 +1,8 @@
+ALTER TABLE netting_runs DROP COLUMN settled_postings;
+DROP INDEX ledger_entries_open_items_idx;
+DROP INDEX ledger_entries_settled_once;
+ALTER TABLE ledger_entries DROP CONSTRAINT ledger_entries_settles_only_by_settlement;
+ALTER TABLE ledger_entries DROP COLUMN settles_posting_id;
 ALTER TABLE netting_runs DROP COLUMN exact;
 DROP INDEX orders_group_fulfilled_at_idx;
 DROP INDEX intercompany_orders_promised_idx;

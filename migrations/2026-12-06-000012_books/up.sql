@@ -138,3 +138,16 @@ CREATE INDEX orders_group_fulfilled_at_idx ON orders (group_id, fulfilled_at)
 
 -- A netting run says whether its number of transfers is the proven minimum.
 ALTER TABLE netting_runs ADD COLUMN exact boolean NOT NULL DEFAULT true;
+
+-- A settlement of a document other than an order (a true-up, a countered adjustment) names the
+-- posting it clears; each side of a document is settled once, whoever writes it.
+ALTER TABLE ledger_entries ADD COLUMN settles_posting_id uuid;
+ALTER TABLE ledger_entries ADD CONSTRAINT ledger_entries_settles_only_by_settlement CHECK (
+    settles_posting_id IS NULL OR kind IN ('settlement', 'fx_difference'));
+CREATE UNIQUE INDEX ledger_entries_settled_once ON ledger_entries (settles_posting_id, side)
+    WHERE kind = 'settlement' AND settles_posting_id IS NOT NULL;
+-- Netting reads the group's open true-ups and adjustments.
+CREATE INDEX ledger_entries_open_items_idx ON ledger_entries (group_id, date)
+    WHERE kind IN ('true_up', 'adjustment');
+-- The true-up and adjustment postings a netting run settled besides orders.
+ALTER TABLE netting_runs ADD COLUMN settled_postings uuid[] NOT NULL DEFAULT '{}';

@@ -199,6 +199,7 @@ diesel::table! {
         true_up_year -> Nullable<Int4>,
         reason -> Nullable<Text>,
         created_at -> Timestamptz,
+        settles_posting_id -> Nullable<Uuid>,
     }
 }
 
@@ -236,6 +237,7 @@ diesel::table! {
         created_by -> Uuid,
         created_at -> Timestamptz,
         exact -> Bool,
+        settled_postings -> Array<Nullable<Uuid>>,
     }
 }
 

@@ -148,6 +148,27 @@ fn transfers(positions: &[(Uuid, Decimal)]) -> Vec<Transfer> {
     out
 }
 
+/// Which one-sided adjustments of a pair counter each other: each of the seller's (in booking
+/// order) with the first not yet matched of the buyer's carrying the same document amount.
+/// A countered pair is a two-sided document, settled like any other; the rest stay one-sided.
+pub fn countered(seller: &[Decimal], buyer: &[Decimal]) -> Vec<(usize, usize)> {
+    let mut taken = vec![false; buyer.len()];
+    let mut pairs = Vec::new();
+    for (i, amount) in seller.iter().enumerate() {
+        let found = buyer
+            .iter()
+            .enumerate()
+            .position(|(j, other)| other == amount && !taken.get(j).copied().unwrap_or(true));
+        if let Some(j) = found {
+            if let Some(slot) = taken.get_mut(j) {
+                *slot = true;
+            }
+            pairs.push((i, j));
+        }
+    }
+    pairs
+}
+
 #[cfg(test)]
 #[allow(clippy::arithmetic_side_effects)]
 mod tests {
@@ -195,6 +216,14 @@ mod tests {
     fn nothing_to_net_means_no_transfer() {
         assert!(transfers(&[]).is_empty());
         assert!(transfers(&[(id(1), Decimal::ZERO)]).is_empty());
+    }
+
+    #[test]
+    fn adjustments_counter_each_other_by_amount_in_booking_order() {
+        let seller = [dec!(-25.00), dec!(-10.00), dec!(-25.00)];
+        let buyer = [dec!(-10.00), dec!(-25.00), dec!(-7.00)];
+        assert_eq!(countered(&seller, &buyer), vec![(0, 1), (1, 0)]);
+        assert!(countered(&seller, &[]).is_empty());
     }
 
     #[test]

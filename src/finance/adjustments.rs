@@ -119,6 +119,7 @@ pub async fn create_adjustment(
                         rate,
                         true_up: None,
                         reason: Some(reason.clone()),
+                        settles: None,
                     }],
                 )
                 .await?;

@@ -204,6 +204,9 @@ pub struct NettingView {
     pub exact: bool,
     /// The intercompany orders settled (or to settle).
     pub orders: Vec<Uuid>,
+    /// The other two-sided documents settled (or to settle), by ledger posting: booked
+    /// true-ups, and one-sided adjustments countered by the other side.
+    pub settled_postings: Vec<Uuid>,
     pub created_at: Option<DateTime<Utc>>,
 }
 

@@ -7,6 +7,7 @@ pub mod benefits;
 pub mod dto;
 pub mod eliminations;
 pub mod netting;
+pub mod open_items;
 pub mod periods;
 pub mod reconciliation;
 pub mod reports;

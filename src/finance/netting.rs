@@ -1,5 +1,6 @@
-//! Multilateral netting (finance): every shipped, unsettled intercompany order of the group
-//! settled at once through the fewest transfers between companies. The proposal and the run use
+//! Multilateral netting (finance): every open two-sided document of the group (shipped,
+//! unsettled intercompany orders, booked true-ups, countered adjustments) settled at once
+//! through the fewest transfers between companies. The proposal and the run use
 //! the same computation; the run settles each document as `settle` would, in one transaction.
 
 use actix_web::http::StatusCode;
@@ -12,6 +13,7 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::dto::*;
+use super::open_items::{self, OpenItem};
 use super::reports::{currency, Rates};
 use crate::audit::{self, Change};
 use crate::body::Body;
@@ -27,11 +29,12 @@ use crate::intercompany::queries::OrderRow;
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 
-/// What netting `rows` on `date` means: positions, transfers, in the group currency.
+/// What netting `rows` and `items` on `date` means: positions, transfers, in the group
+/// currency.
 async fn propose(
     conn: &mut AsyncPgConnection,
     group: Uuid,
-    rows: &[OrderRow],
+    (rows, items): (&[OrderRow], &[OpenItem]),
     date: NaiveDate,
 ) -> Result<NettingView, ApiError> {
     let code: String = companies::table
@@ -54,6 +57,14 @@ async fn propose(
         let amount = fx::convert(row.total, rate, group_currency)?;
         add(row.seller_company_id, amount);
         add(row.buyer_company_id, -amount);
+    }
+    for item in items {
+        let rate = rates
+            .get(conn, item.document_currency, group_currency, date)
+            .await?;
+        let amount = fx::convert(item.document_amount, rate, group_currency)?;
+        add(item.seller, amount);
+        add(item.buyer, -amount);
     }
     positions.sort_by_key(|(company, _)| *company);
     let plan = netting::plan(&positions);
@@ -80,8 +91,22 @@ async fn propose(
             })
             .collect(),
         orders: rows.iter().map(|r| r.id).collect(),
+        settled_postings: postings(items),
         created_at: None,
     })
+}
+
+/// The ledger postings that settling `items` clears, each once, in order.
+fn postings(items: &[OpenItem]) -> Vec<Uuid> {
+    let mut out: Vec<Uuid> = Vec::with_capacity(items.len().saturating_mul(2));
+    for item in items {
+        for posting in [item.seller_posting, item.buyer_posting] {
+            if !out.contains(&posting) {
+                out.push(posting);
+            }
+        }
+    }
+    out
 }
 
 /// The documents netting on `date` covers: shipped on or before it, not settled.
@@ -104,9 +129,10 @@ fn settlement_day(date: Option<NaiveDate>, today: NaiveDate) -> Result<NaiveDate
     Ok(date)
 }
 
-/// Propose a netting of every shipped, unsettled intercompany order (finance): each company's
-/// net position in the group currency at the date's rates, and the fewest transfers that clear
-/// them (at most n − 1).
+/// Propose a netting of every open two-sided document (finance): shipped, unsettled
+/// intercompany orders, booked true-ups and countered adjustments. Each company's net position
+/// in the group currency at the date's rates, and the fewest transfers that clear them: the
+/// exact minimum for up to 12 companies with a position (`exact: true`), else at most n − 1.
 #[utoipa::path(tag = "finance", params(NettingQuery), security(("bearer" = ["finance"])), responses((status = 200, body = NettingView), (status = 422, description = "A future date, or fx_rate_missing")))]
 #[get("/finance/netting")]
 #[tracing::instrument(skip_all)]
@@ -118,8 +144,9 @@ pub async fn proposal(
     let date = settlement_day(query.date, state.clock.today())?;
     let mut conn = state.pool.get().await?;
     let rows: Vec<OrderRow> = open_documents!(user.group_id, date).load(&mut conn).await?;
+    let items = open_items::open_items(&mut conn, user.group_id, date).await?;
     Ok(web::Json(
-        propose(&mut conn, user.group_id, &rows, date).await?,
+        propose(&mut conn, user.group_id, (&rows, &items), date).await?,
     ))
 }
 
@@ -132,6 +159,7 @@ struct RunRow {
     transfers: serde_json::Value,
     order_ids: Vec<Option<Uuid>>,
     exact: bool,
+    settled_postings: Vec<Option<Uuid>>,
     created_at: DateTime<Utc>,
 }
 
@@ -147,6 +175,7 @@ impl RunRow {
             transfers,
             exact: self.exact,
             orders: self.order_ids.into_iter().flatten().collect(),
+            settled_postings: self.settled_postings.into_iter().flatten().collect(),
             created_at: Some(self.created_at),
         }
     }
@@ -197,8 +226,9 @@ pub async fn run(
                 crate::bookings::check(conn, group, "date", date, today).await?;
                 let rows: Vec<OrderRow> =
                     open_documents!(group, date).for_update().load(conn).await?;
-                let mut view = propose(conn, group, &rows, date).await?;
-                if rows.is_empty() {
+                let items = open_items::open_items(conn, group, date).await?;
+                let mut view = propose(conn, group, (&rows, &items), date).await?;
+                if rows.is_empty() && items.is_empty() {
                     return Ok(view);
                 }
                 for row in &rows {
@@ -229,7 +259,12 @@ pub async fn run(
                 }
                 let transfers = serde_json::to_value(&view.transfers)
                     .map_err(|e| ApiError::Internal(e.into()))?;
+                for item in &items {
+                    open_items::settle(conn, group, item, date).await?;
+                }
                 let ids: Vec<Option<Uuid>> = rows.iter().map(|r| Some(r.id)).collect();
+                let settled: Vec<Option<Uuid>> =
+                    view.settled_postings.iter().copied().map(Some).collect();
                 let run: RunRow = diesel::insert_into(netting_runs::table)
                     .values((
                         netting_runs::group_id.eq(group),
@@ -238,6 +273,7 @@ pub async fn run(
                         netting_runs::transfers.eq(transfers),
                         netting_runs::order_ids.eq(ids),
                         netting_runs::exact.eq(view.exact),
+                        netting_runs::settled_postings.eq(settled),
                         netting_runs::created_by.eq(user.id),
                     ))
                     .returning(RunRow::as_returning())

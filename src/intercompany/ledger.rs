@@ -30,6 +30,8 @@ pub struct Entry {
     pub true_up: Option<(Uuid, i32)>,
     /// For a one-sided adjustment: why.
     pub reason: Option<String>,
+    /// For the settlement of a true-up or an adjustment: the posting it clears.
+    pub settles: Option<Uuid>,
 }
 
 /// Books `entries` as one posting of `order`, dated `date`. The database checks at commit
@@ -66,6 +68,7 @@ pub async fn post(
                 entries::policy_id.eq(e.true_up.map(|(policy, _)| policy)),
                 entries::true_up_year.eq(e.true_up.map(|(_, year)| year)),
                 entries::reason.eq(e.reason.as_deref()),
+                entries::settles_posting_id.eq(e.settles),
             )
         })
         .collect();
@@ -120,6 +123,7 @@ pub async fn book_shipment(
                 rate: rust_decimal::Decimal::ONE,
                 true_up: None,
                 reason: None,
+                settles: None,
             },
             Entry {
                 company_id: order.buyer_company_id,
@@ -133,6 +137,7 @@ pub async fn book_shipment(
                 rate,
                 true_up: None,
                 reason: None,
+                settles: None,
             },
         ],
     )
@@ -170,6 +175,7 @@ pub async fn book_settlement(
                 rate: rust_decimal::Decimal::ONE,
                 true_up: None,
                 reason: None,
+                settles: None,
             },
             Entry {
                 company_id: order.buyer_company_id,
@@ -183,6 +189,7 @@ pub async fn book_settlement(
                 rate,
                 true_up: None,
                 reason: None,
+                settles: None,
             },
             Entry {
                 company_id: order.buyer_company_id,
@@ -196,6 +203,7 @@ pub async fn book_settlement(
                 rate,
                 true_up: None,
                 reason: None,
+                settles: None,
             },
         ],
     )

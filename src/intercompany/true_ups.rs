@@ -321,6 +321,7 @@ pub async fn book(
                                 rate: Decimal::ONE,
                                 true_up: tag,
                                 reason: None,
+                                settles: None,
                             },
                             Entry {
                                 company_id: item.buyer_company_id,
@@ -334,6 +335,7 @@ pub async fn book(
                                 rate,
                                 true_up: tag,
                                 reason: None,
+                                settles: None,
                             },
                         ],
                     )
