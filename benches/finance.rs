@@ -2,7 +2,9 @@
 //! shipped and settled orders between four companies in two currencies) and 100 000 employees
 //! with a fulfilled order each. Each report is timed through the release server and against the
 //! hand-written SQL aggregate it amounts to, in the same run; the payroll CSV export is timed to
-//! its first byte and to its end, with the server's resident memory before and after.
+//! its first byte and to its end, with the server's resident memory before and after. Then
+//! March is closed (timed: it computes and stores every report of the month) and each stored
+//! report is timed as served afterwards.
 //!
 //! Run: `cargo bench --bench finance` (DATABASE_URL or the local default server). Knobs:
 //! FINANCE_ORDERS (intercompany orders, default 200 000; five entries each: receivable,
@@ -199,20 +201,24 @@ async fn main() {
             "eliminations",
             "/api/v1/finance/eliminations?period=2026-03",
             format!("SELECT company_id, counterparty_company_id, document_currency, date, sum(document_amount) \
-                     FROM ledger_entries WHERE group_id = '{ROOT}' AND side = 'seller' AND kind IN ('receivable', 'true_up') \
+                     FROM ledger_entries WHERE group_id = '{ROOT}' AND side = 'seller' \
+                       AND (kind IN ('receivable', 'true_up') OR (kind = 'adjustment' AND document_amount < 0)) \
                        AND date >= '2026-03-01' AND date < '2026-04-01' GROUP BY 1, 2, 3, 4; \
                      SELECT CASE WHEN side = 'seller' THEN company_id ELSE counterparty_company_id END, \
                             CASE WHEN side = 'seller' THEN counterparty_company_id ELSE company_id END, document_currency, \
                             sum(document_amount) FILTER (WHERE side = 'seller') \
-                     FROM ledger_entries WHERE group_id = '{ROOT}' AND date < '2026-04-01' GROUP BY 1, 2, 3"),
+                     FROM ledger_entries WHERE group_id = '{ROOT}' AND date < '2026-04-01' GROUP BY 1, 2, 3; \
+                     SELECT seller_company_id, buyer_company_id, amount FROM intercompany_inventory \
+                     WHERE group_id = '{ROOT}' AND period IN ('2026-02-01', '2026-03-01')"),
         ),
         (
             "internal sales",
             "/api/v1/finance/internal-sales?period=2026-03",
             format!("SELECT seller_company_id, sum(round(total * fx_rate, 2)) FROM orders \
-                     WHERE group_id = '{ROOT}' AND status <> 'cancelled' AND created_at >= '2026-03-01' AND created_at < '2026-04-01' GROUP BY 1; \
+                     WHERE group_id = '{ROOT}' AND status = 'fulfilled' AND fulfilled_at >= '2026-03-01' AND fulfilled_at < '2026-04-01' GROUP BY 1; \
                      SELECT company_id, counterparty_company_id, document_currency, date, sum(document_amount) \
-                     FROM ledger_entries WHERE group_id = '{ROOT}' AND side = 'seller' AND kind IN ('receivable', 'true_up') \
+                     FROM ledger_entries WHERE group_id = '{ROOT}' AND side = 'seller' \
+                       AND (kind IN ('receivable', 'true_up') OR (kind = 'adjustment' AND document_amount < 0)) \
                        AND date >= '2026-03-01' AND date < '2026-04-01' GROUP BY 1, 2, 3, 4"),
         ),
         (
@@ -300,6 +306,66 @@ async fn main() {
         peak / 1024,
         peak.saturating_sub(before) / 1024
     );
+
+    // ---- closing March stores its reports; afterwards each is served as stored
+    let start = Instant::now();
+    let closed = client
+        .post(format!("{base}/api/v1/finance/periods/2026-03/close"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert!(closed.status().is_success(), "close: {}", closed.status());
+    let closing = start.elapsed();
+    println!();
+    println!(
+        "closing 2026-03 (computing and storing its five reports): {:.0} ms",
+        closing.as_secs_f64() * 1000.0
+    );
+    println!();
+    println!("| closed month's report | served (ms, median of {runs}) |");
+    println!("|---|---|");
+    for (name, path) in [
+        (
+            "reconciliation",
+            "/api/v1/finance/reconciliation?period=2026-03",
+        ),
+        (
+            "eliminations",
+            "/api/v1/finance/eliminations?period=2026-03",
+        ),
+        (
+            "internal sales",
+            "/api/v1/finance/internal-sales?period=2026-03",
+        ),
+        (
+            "transfer-pricing exceptions",
+            "/api/v1/transfer-pricing/exceptions?period=2026-03",
+        ),
+        (
+            "internal-service KPIs",
+            "/api/v1/kpis/internal-service?period=2026-03",
+        ),
+    ] {
+        let mut served = Vec::new();
+        for _ in 0..runs.max(5) {
+            let start = Instant::now();
+            let response = client
+                .get(format!("{base}{path}"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            assert!(
+                response.status().is_success(),
+                "{name}: {}",
+                response.status()
+            );
+            let _ = response.bytes().await.unwrap();
+            served.push(start.elapsed());
+        }
+        println!("| {name} | {:.2} |", median(served).as_secs_f64() * 1000.0);
+    }
 
     let _ = child.kill();
     let _ = child.wait();

@@ -18,7 +18,7 @@ use crate::changes::Changed;
 use crate::db::schema::intercompany_orders as orders;
 use crate::db::statement::statement;
 use crate::domain::intercompany::Transition;
-use crate::domain::period;
+use crate::domain::{money, period};
 use crate::error::ApiError;
 use crate::idempotency::{self, IdempotencyHeader, IdempotencyKey, Stored};
 use crate::identity::auth::{Authorized, CurrentUser, Purchaser, Role, Trade};
@@ -324,6 +324,37 @@ fn booking_date(
     Ok(date)
 }
 
+/// An order is accepted only if what shipping books stays within §2's bounds (13 integer
+/// digits): the document total, and the buyer's payable at today's rate when one is known.
+/// Shipping then never fails on arithmetic with the order accepted and its stock taken.
+async fn within_bounds(
+    conn: &mut AsyncPgConnection,
+    group: Uuid,
+    order: &OrderRow,
+    today: NaiveDate,
+) -> Result<(), ApiError> {
+    let document = order.currency()?;
+    let too_large = || {
+        ApiError::unprocessable(
+            "amount_out_of_range",
+            "the order's amounts at shipment would exceed 13 integer digits: split it",
+        )
+    };
+    if order.total > money::max_amount(document) {
+        return Err(too_large());
+    }
+    let buyer = queries::company_currency(conn, group, order.buyer_company_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("the buyer's currency is unknown"))?;
+    if let Some(rate) = crate::fx::queries::lookup(conn, group, document, buyer, today).await? {
+        let payable = crate::domain::fx::convert(order.total, rate, buyer)?;
+        if payable > money::max_amount(buyer) {
+            return Err(too_large());
+        }
+    }
+    Ok(())
+}
+
 fn invalid_state(order: &OrderRow, transition: Transition) -> ApiError {
     ApiError::conflict(
         "invalid_state",
@@ -378,6 +409,7 @@ async fn transition(
                             "must be at most a year ahead",
                         ));
                     }
+                    within_bounds(conn, user.group_id, &order, today).await?;
                     let lines = queries::quantities(conn, id).await?;
                     crate::inventory::take(conn, user.group_id, &lines).await?;
                     target

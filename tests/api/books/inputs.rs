@@ -110,3 +110,39 @@ async fn a_problem_never_echoes_the_submitted_value() {
         refused.body
     );
 }
+
+#[tokio::test]
+async fn an_order_whose_shipment_would_leave_the_amount_bounds_is_refused_at_acceptance() {
+    let app = TestApp::spawn().await;
+    app.clock.set_today(day("2026-03-02"));
+    let t = trade(&app).await;
+    // 1 000 units at 9 999 999 999.99 plus 10 %: a document total of 14 digits.
+    let big = t
+        .product("BIG", "9999999999.99", "9999999999.99", 5000)
+        .await;
+    // 200 units at 1 000 000 000.00 plus 10 %: 220 000 000 000.00 USD, which is 13 digits,
+    // but XYZ's payable at 1 USD = 1 000 EUR would not be.
+    let dear = t
+        .product("DEAR", "1000000000.00", "1000000000.00", 5000)
+        .await;
+    t.policy(json!({"method": "cost_plus", "percent": "10", "valid_from": "2026-01-01"}))
+        .await;
+    t.rate("USD", "EUR", "1000", "2026-01-01").await;
+    for (product, quantity, key) in [(&big, 1000, "big"), (&dear, 200, "dear")] {
+        let order = requested(&t, &t.xyz_purchaser, t.xyz, product, quantity, key).await;
+        act(&t.abc_purchaser, &order, "accept", json!({}))
+            .await
+            .assert_problem(422, "amount_out_of_range");
+        // Nothing was taken: the order is still requested and the stock whole.
+        let still: IcOrderView = t
+            .xyz_purchaser
+            .get(&format!("/api/v1/intercompany-orders/{}", order.id))
+            .await
+            .typed(200);
+        assert_eq!(
+            still.status,
+            internal_store::domain::intercompany::Status::Requested
+        );
+        assert_eq!(t.group.stock_on_hand(product).await, 5000);
+    }
+}
