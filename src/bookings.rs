@@ -1,7 +1,7 @@
 //! What every booking date must satisfy (§6): ship, settle, adjustments, true-ups, netting and
 //! FX rates are dated not after today and not before 1 January of the year before the group
-//! was created. (That the month is open is the database's rule, for every writer: migration
-//! 000012.)
+//! was created; "today" is the group's, in its time zone. (That the month is open is the
+//! database's rule, for every writer: migration 000012.)
 
 use chrono::{Datelike, NaiveDate};
 use diesel::prelude::*;
@@ -10,6 +10,17 @@ use uuid::Uuid;
 
 use crate::db::schema::companies;
 use crate::error::ApiError;
+
+/// The group's business date at `now` (in its root company's time zone).
+pub async fn today(
+    conn: &mut AsyncPgConnection,
+    group: Uuid,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<NaiveDate, ApiError> {
+    Ok(crate::identity::queries::group_zone(conn, group)
+        .await?
+        .today(now))
+}
 
 /// The earliest day a booking of `group` may carry.
 pub async fn earliest(conn: &mut AsyncPgConnection, group: Uuid) -> Result<NaiveDate, ApiError> {

@@ -25,6 +25,12 @@ impl Clock {
         self.now().date_naive()
     }
 
+    /// Moves the clock to `instant`; time then runs on from there.
+    pub fn set_now(&self, instant: DateTime<Utc>) {
+        let offset = instant.signed_duration_since(Utc::now()).num_seconds();
+        self.offset_seconds.store(offset, Ordering::Relaxed);
+    }
+
     /// Moves the clock to noon (UTC) of `day`; time then runs on from there.
     pub fn set_today(&self, day: NaiveDate) {
         let noon = day

@@ -1,3 +1,4 @@
+ALTER TABLE companies DROP COLUMN time_zone;
 ALTER TABLE netting_runs DROP COLUMN settled_postings;
 DROP INDEX ledger_entries_open_items_idx;
 DROP INDEX ledger_entries_settled_once;

@@ -151,3 +151,9 @@ CREATE INDEX ledger_entries_open_items_idx ON ledger_entries (group_id, date)
     WHERE kind IN ('true_up', 'adjustment');
 -- The true-up and adjustment postings a netting run settled besides orders.
 ALTER TABLE netting_runs ADD COLUMN settled_postings uuid[] NOT NULL DEFAULT '{}';
+
+-- Business dates are the group's (PRODUCT.md §2): the root company's IANA time zone decides
+-- where a day, a month and a year begin. (Names are checked against the zone database by the
+-- service; the pattern keeps the column to names.)
+ALTER TABLE companies ADD COLUMN time_zone text NOT NULL DEFAULT 'UTC'
+    CONSTRAINT companies_time_zone_name CHECK (time_zone ~ '^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$');

@@ -57,6 +57,7 @@ diesel::table! {
         line_of_business -> Nullable<Text>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        time_zone -> Text,
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod allowance;
 pub mod benefits;
+pub mod calendar;
 pub mod codes;
 pub mod consolidation;
 pub mod fx;

@@ -67,12 +67,13 @@ pub async fn create_adjustment(
     }
     let user = &user.user;
     let group = user.group_id;
-    let today = state.clock.today();
+    let now = state.clock.now();
     let mut conn = state.pool.get().await?;
     let scope = ("POST /finance/adjustments", hash);
     idempotency::once(&mut conn, user.id, key, scope, async move |conn| {
         let view = conn
             .transaction::<_, ApiError, _>(async |conn| {
+                let today = crate::bookings::today(conn, group, now).await?;
                 crate::bookings::check(conn, group, "date", new.date, today).await?;
                 let own = company_currency(conn, group, new.company_id)
                     .await?

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use actix_web::web::Bytes;
 use actix_web::{get, web, HttpRequest, HttpResponse};
-use chrono::NaiveDate;
-use diesel::sql_types::{Bool, Date, Nullable, Numeric, Text, Uuid as SqlUuid};
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::sql_types::{Bool, Nullable, Numeric, Text, Timestamptz, Uuid as SqlUuid};
 use diesel::QueryableByName;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
@@ -258,7 +258,7 @@ const CSV_HEADER: &str = "employee_id,company_id,client_type,orders,list_total,d
 async fn chunk(
     conn: &mut AsyncPgConnection,
     group: Uuid,
-    (from, to): (NaiveDate, NaiveDate),
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
     after: Uuid,
     limit: i64,
     currency: CurrencyCode,
@@ -267,7 +267,7 @@ async fn chunk(
         "WITH chosen AS ( \
              SELECT DISTINCT o.employee_id FROM orders o \
              WHERE o.group_id = $1 AND o.status = 'fulfilled' \
-                 AND o.fulfilled_at >= $2::date AND o.fulfilled_at < $3::date AND o.employee_id > $4 \
+                 AND o.fulfilled_at >= $2 AND o.fulfilled_at < $3 AND o.employee_id > $4 \
              ORDER BY 1 LIMIT $5) \
          SELECT o.employee_id, e.company_id, e.client_type, o.id AS order_id, o.fx_rate, \
                 l.line_list_total, l.line_discount, p.kind, p.offered_to_customers, \
@@ -275,7 +275,7 @@ async fn chunk(
                 ec.benefit_tax_rule AS employer_rule, ec.line_of_business AS employer_lob \
          FROM chosen c \
          JOIN orders o ON o.employee_id = c.employee_id AND o.group_id = $1 \
-             AND o.status = 'fulfilled' AND o.fulfilled_at >= $2::date AND o.fulfilled_at < $3::date \
+             AND o.status = 'fulfilled' AND o.fulfilled_at >= $2 AND o.fulfilled_at < $3 \
          JOIN order_lines l ON l.order_id = o.id \
          JOIN products p ON p.id = l.product_id \
          JOIN employees e ON e.id = o.employee_id \
@@ -284,8 +284,8 @@ async fn chunk(
          ORDER BY o.employee_id, o.id, l.line_no",
     )
     .bind::<SqlUuid, _>(group)
-    .bind::<Date, _>(from)
-    .bind::<Date, _>(to)
+    .bind::<Timestamptz, _>(from)
+    .bind::<Timestamptz, _>(to)
     .bind::<SqlUuid, _>(after)
     .bind::<diesel::sql_types::BigInt, _>(limit)
     .load(conn)
@@ -340,6 +340,9 @@ pub async fn employee_benefits(
     PageRequest::<Uuid>::parse(query.limit, query.cursor.as_deref())?;
     let group = user.group_id;
     let mut conn = state.pool.get().await?;
+    // The year of the group's calendar: from its local midnight of January 1st.
+    let zone = crate::identity::queries::group_zone(&mut conn, group).await?;
+    let (from, to) = (zone.start(from), zone.start(to));
     let code = crate::identity::queries::group_currency(&mut conn, group).await?;
     let group_currency = currency(&code)?;
 
@@ -370,7 +373,7 @@ pub async fn employee_benefits(
                          JOIN employees e ON e.id = o.employee_id \
                          JOIN order_lines l ON l.order_id = o.id \
                          WHERE o.group_id = $1 AND o.status = 'fulfilled' \
-                             AND o.fulfilled_at >= $2::date AND o.fulfilled_at < $3::date \
+                             AND o.fulfilled_at >= $2 AND o.fulfilled_at < $3 \
                          GROUP BY 1, 2, 3, 4, 5, 6, 7, 8) \
                      SELECT c.company_id, c.client_type, c.lines, c.orders, \
                             c.line_list_total, c.line_discount, c.fx_rate, \
@@ -384,8 +387,8 @@ pub async fn employee_benefits(
                      JOIN companies ec ON ec.id = c.employer_id",
                 )
                 .bind::<SqlUuid, _>(group)
-                .bind::<Date, _>(from)
-                .bind::<Date, _>(to)
+                .bind::<Timestamptz, _>(from)
+                .bind::<Timestamptz, _>(to)
                 .bind::<Bool, _>(by_company)
                 .load(conn)
                 .await?)

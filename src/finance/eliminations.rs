@@ -178,13 +178,14 @@ pub async fn eliminations(
     req: HttpRequest,
     query: crate::json::Query<PeriodQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let today = state.clock.today();
-    let (first, _, _) = bounds(&query.period, today)?;
     let group = user.group_id;
+    let now = state.clock.now();
     let mut conn = state.pool.get().await?;
     let figures = conn
         .transaction::<_, ApiError, _>(async |conn| {
             report_mode(conn).await?;
+            let today = crate::bookings::today(conn, group, now).await?;
+            let (first, _, _) = bounds(&query.period, today)?;
             if let Some(body) = frozen::load(conn, group, first, Report::Eliminations).await? {
                 return Ok(Figures::Stored(body));
             }
@@ -246,12 +247,6 @@ pub async fn report_inventory(
     let (first, _) =
         period::month(&path).ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))?;
     let report = body.into_inner()?;
-    if first > state.clock.today() {
-        return Err(ApiError::invalid_field(
-            "period",
-            "must not be in the future",
-        ));
-    }
     let mut errors = Vec::new();
     for (i, item) in report.items.iter().enumerate() {
         if item.buyer_company_id == item.seller_company_id {
@@ -276,9 +271,16 @@ pub async fn report_inventory(
     }
     let group = user.group_id;
     let reporter = user.id;
+    let now = state.clock.now();
     let mut conn = state.pool.get().await?;
     let answer = write::by(&user.user, group)
         .run(&mut conn, &state.changes, async move |conn| {
+            if first > crate::bookings::today(conn, group, now).await? {
+                return Err(ApiError::invalid_field(
+                    "period",
+                    "must not be in the future",
+                ));
+            }
             let (companies, _) = currencies(conn, group).await?;
             let mut rows = Vec::with_capacity(report.items.len());
             for (i, item) in report.items.iter().enumerate() {

@@ -141,8 +141,9 @@ pub async fn proposal(
     state: web::Data<AppState>,
     query: crate::json::Query<NettingQuery>,
 ) -> Result<web::Json<NettingView>, ApiError> {
-    let date = settlement_day(query.date, state.clock.today())?;
     let mut conn = state.pool.get().await?;
+    let today = crate::bookings::today(&mut conn, user.group_id, state.clock.now()).await?;
+    let date = settlement_day(query.date, today)?;
     let rows: Vec<OrderRow> = open_documents!(user.group_id, date).load(&mut conn).await?;
     let items = open_items::open_items(&mut conn, user.group_id, date).await?;
     Ok(web::Json(
@@ -208,8 +209,8 @@ pub async fn run(
     let body = body.into_inner()?;
     let key = key.into_key()?;
     let hash = idempotency::request_hash(&body);
-    let today = state.clock.today();
-    let date = settlement_day(Some(body.date), today)?;
+    // The date is checked against the group's today inside the write (bookings::check).
+    let date = body.date;
     let now = state.clock.now();
     let user = &user.user;
     let group = user.group_id;
@@ -223,6 +224,7 @@ pub async fn run(
                     .bind::<Text, _>(format!("netting:{group}"))
                     .execute(conn)
                     .await?;
+                let today = crate::bookings::today(conn, group, now).await?;
                 crate::bookings::check(conn, group, "date", date, today).await?;
                 let rows: Vec<OrderRow> =
                     open_documents!(group, date).for_update().load(conn).await?;

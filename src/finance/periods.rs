@@ -48,6 +48,7 @@ impl From<ClosedRow> for ClosedPeriodView {
 async fn first_active_month(
     conn: &mut AsyncPgConnection,
     group: Uuid,
+    zone: crate::domain::calendar::BusinessZone,
 ) -> Result<Option<NaiveDate>, ApiError> {
     #[derive(QueryableByName)]
     struct First {
@@ -56,11 +57,12 @@ async fn first_active_month(
     }
     let row: First = statement(
         "SELECT date_trunc('month', least( \
-             (SELECT min(created_at) FROM orders WHERE group_id = $1) AT TIME ZONE 'UTC', \
-             (SELECT min(created_at) FROM intercompany_orders WHERE group_id = $1) AT TIME ZONE 'UTC', \
+             (SELECT min(created_at) FROM orders WHERE group_id = $1) AT TIME ZONE $2, \
+             (SELECT min(created_at) FROM intercompany_orders WHERE group_id = $1) AT TIME ZONE $2, \
              (SELECT min(date) FROM ledger_entries WHERE group_id = $1)::timestamp))::date AS first",
     )
     .bind::<SqlUuid, _>(group)
+    .bind::<Text, _>(zone.name())
     .get_result(conn)
     .await?;
     Ok(row.first)
@@ -91,17 +93,18 @@ pub async fn close_period(
     let (first, next) =
         period::month(&path).ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))?;
     let now = state.clock.now();
-    let today = state.clock.today();
+    let user = &user.user;
+    let group = user.group_id;
+    let period = path.into_inner();
+    let mut conn = state.pool.get().await?;
+    let zone = crate::identity::queries::group_zone(&mut conn, group).await?;
+    let today = zone.today(now);
     if next > today {
         return Err(ApiError::invalid_field(
             "period",
             "only a month that has ended can be closed",
         ));
     }
-    let user = &user.user;
-    let group = user.group_id;
-    let period = path.into_inner();
-    let mut conn = state.pool.get().await?;
     let view = write::by(user, group)
         .conflict("period", "this month is already closed")
         .run(&mut conn, &state.changes, async move |conn| {
@@ -111,7 +114,7 @@ pub async fn close_period(
                 .bind::<Text, _>(format!("books:{group}"))
                 .execute(conn)
                 .await?;
-            if let Some(start) = first_active_month(conn, group).await? {
+            if let Some(start) = first_active_month(conn, group, zone).await? {
                 let previous = first
                     .checked_sub_months(Months::new(1))
                     .ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))?;

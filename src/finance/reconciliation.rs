@@ -139,13 +139,14 @@ pub async fn reconciliation(
     req: HttpRequest,
     query: crate::json::Query<PeriodQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let today = state.clock.today();
-    let (first, _, _) = bounds(&query.period, today)?;
     let group = user.group_id;
+    let now = state.clock.now();
     let mut conn = state.pool.get().await?;
     let figures = conn
         .transaction::<_, ApiError, _>(async |conn| {
             report_mode(conn).await?;
+            let today = crate::bookings::today(conn, group, now).await?;
+            let (first, _, _) = bounds(&query.period, today)?;
             if let Some(body) = frozen::load(conn, group, first, Report::Reconciliation).await? {
                 return Ok(Figures::Stored(body));
             }

@@ -232,10 +232,9 @@ pub async fn internal_sales_of(
 ) -> Result<InternalSalesView, ApiError> {
     let (first, next, _) = bounds(period, today)?;
     let (_, group_currency) = currencies(conn, group).await?;
-    let start = |day: NaiveDate| day.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
-    let (Some(from), Some(to)) = (start(first), start(next)) else {
-        return Err(ApiError::bad_field("period", "must be YYYY-MM"));
-    };
+    // The month begins and ends at the group's local midnight.
+    let zone = crate::identity::queries::group_zone(conn, group).await?;
+    let (from, to) = (zone.start(first), zone.start(next));
     // Sales are recognised when earned: an employee order at its fulfilment. A placed order is
     // no sale yet, and a cancelled one never was.
     let employee: Vec<EmployeeSales> = statement(
@@ -300,13 +299,14 @@ pub async fn internal_sales(
     req: HttpRequest,
     query: crate::json::Query<PeriodQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let today = state.clock.today();
-    let (first, _, _) = bounds(&query.period, today)?;
     let group = user.group_id;
+    let now = state.clock.now();
     let mut conn = state.pool.get().await?;
     let figures = conn
         .transaction::<_, ApiError, _>(async |conn| {
             report_mode(conn).await?;
+            let today = crate::bookings::today(conn, group, now).await?;
+            let (first, _, _) = bounds(&query.period, today)?;
             if let Some(body) = frozen::load(conn, group, first, Report::InternalSales).await? {
                 return Ok(Figures::Stored(body));
             }

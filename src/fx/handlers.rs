@@ -158,7 +158,7 @@ pub async fn create_rate(
     let (Some(rate), true) = (rate, errors.is_empty()) else {
         return Err(ApiError::invalid(errors));
     };
-    let today = state.clock.today();
+    let now = state.clock.now();
     let mut conn = state.pool.get().await?;
     let user = &finance.user;
     let changes = &state.changes;
@@ -167,6 +167,7 @@ pub async fn create_rate(
         let view = write::by(user, user.group_id)
             .conflict("date", "a rate for this pair and day is already recorded")
             .run(conn, changes, async move |conn| {
+                let today = crate::bookings::today(conn, user.group_id, now).await?;
                 crate::bookings::check(conn, user.group_id, "date", new.date, today).await?;
                 let row: FxRateRow = diesel::insert_into(fx_rates::table)
                     .values((

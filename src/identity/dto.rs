@@ -55,6 +55,9 @@ pub struct CompanyView {
     pub qualified_discount_gp_percent: Option<String>,
     /// An industry code (e.g. NAICS `5311`); see the benefits report.
     pub line_of_business: Option<String>,
+    /// The IANA time zone of the group's business dates (meaningful on the root company).
+    #[schema(example = "America/New_York")]
+    pub time_zone: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -121,6 +124,15 @@ pub struct CompanyPatch {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>, nullable, example = "5311", pattern = "^[0-9A-Za-z][0-9A-Za-z.-]{0,15}$")]
     pub line_of_business: Option<Option<String>>,
+    /// The group's business time zone, an IANA name such as `America/New_York`: only on the
+    /// group's root company. Days, months and years of reports and closes begin at its local
+    /// midnight.
+    #[schema(
+        example = "America/New_York",
+        max_length = 64,
+        pattern = "^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$"
+    )]
+    pub time_zone: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

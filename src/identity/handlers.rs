@@ -35,6 +35,7 @@ struct CompanyChanges<'a> {
     benefit_tax_rule: Option<BenefitTaxRule>,
     qualified_discount_gp_percent: Option<Option<Decimal>>,
     line_of_business: Option<Option<&'a str>>,
+    time_zone: Option<&'a str>,
 }
 
 /// Sign in with email and password; returns a short-lived bearer token.
@@ -370,6 +371,14 @@ pub async fn update_company(
     if let Some(Some(code)) = &patch.line_of_business {
         check_line_of_business(code, &mut errors);
     }
+    if let Some(zone) = &patch.time_zone {
+        if zone.len() > 64 || crate::domain::calendar::BusinessZone::parse(zone).is_none() {
+            errors.push(FieldError::new(
+                "time_zone",
+                "must be an IANA time zone name such as America/New_York",
+            ));
+        }
+    }
     if let Some(None) = patch.parent_id {
         errors.push(FieldError::new(
             "parent_id",
@@ -405,6 +414,12 @@ pub async fn update_company(
                 };
                 let new_gp = gp.unwrap_or(before.qualified_discount_gp_percent);
                 let mut errors = Vec::new();
+                if patch.time_zone.is_some() && before.parent_id.is_some() {
+                    errors.push(FieldError::new(
+                        "time_zone",
+                        "is the group's: set it on the root company",
+                    ));
+                }
                 check_tax_rule(rule, new_gp, &mut errors);
                 if !errors.is_empty() {
                     return Err(ApiError::invalid(errors));
@@ -441,6 +456,7 @@ pub async fn update_company(
                     benefit_tax_rule: patch.benefit_tax_rule,
                     qualified_discount_gp_percent: gp,
                     line_of_business: patch.line_of_business.as_ref().map(Option::as_deref),
+                    time_zone: patch.time_zone.as_deref(),
                 };
                 let row: CompanyRow = diesel::update(
                     companies::table

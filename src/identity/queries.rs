@@ -32,6 +32,7 @@ pub struct CompanyRow {
     pub line_of_business: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub time_zone: String,
 }
 
 impl From<CompanyRow> for CompanyView {
@@ -49,10 +50,24 @@ impl From<CompanyRow> for CompanyView {
                 .qualified_discount_gp_percent
                 .map(|d| d.normalize().to_string()),
             line_of_business: row.line_of_business,
+            time_zone: row.time_zone,
             created_at: row.created_at,
             updated_at: row.updated_at,
         }
     }
+}
+
+/// The group's business time zone (its root company's); UTC when the name is unknown.
+pub async fn group_zone(
+    conn: &mut diesel_async::AsyncPgConnection,
+    group: Uuid,
+) -> Result<crate::domain::calendar::BusinessZone, crate::error::ApiError> {
+    let name: String = companies::table
+        .find(group)
+        .select(companies::time_zone)
+        .first(conn)
+        .await?;
+    Ok(crate::domain::calendar::BusinessZone::parse(&name).unwrap_or_default())
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -248,14 +248,15 @@ pub async fn exceptions(
     req: HttpRequest,
     query: crate::json::Query<ExceptionsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let today = state.clock.today();
-    let bounds = month(&query.period, today)?;
     let page = PageRequest::<(String, i32)>::parse(query.limit, query.cursor.as_deref())?;
     let group = user.group_id;
     let whole = wants_csv(&req);
+    let now = state.clock.now();
     let mut conn = state.pool.get().await?;
     let answer = conn
         .transaction::<_, ApiError, _>(async |conn| {
+            let today = crate::bookings::today(conn, group, now).await?;
+            let bounds = month(&query.period, today)?;
             let stored =
                 frozen::load(conn, group, bounds.0, Report::TransferPricingExceptions).await?;
             if let Some(body) = stored {

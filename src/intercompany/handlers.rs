@@ -92,7 +92,8 @@ pub async fn quote_order(
     check_buyer(&user, &body)?;
     let request = queries::validate(&body)?;
     let mut conn = state.pool.get().await?;
-    let priced = queries::price(&mut conn, user.group_id, &request, state.clock.today()).await?;
+    let today = crate::bookings::today(&mut conn, user.group_id, state.clock.now()).await?;
+    let priced = queries::price(&mut conn, user.group_id, &request, today).await?;
     Ok(web::Json(queries::quote_view(&priced)))
 }
 
@@ -153,7 +154,9 @@ async fn create(
         if let Some(replay) = idempotency::decide(existing, CREATE_SCOPE, hash)? {
             return Ok(Created::Replay(replay));
         }
-        let priced = queries::price(conn, user.group_id, request, now.date_naive()).await?;
+        // The order date is the group's business date.
+        let today = crate::bookings::today(conn, user.group_id, now).await?;
+        let priced = queries::price(conn, user.group_id, request, today).await?;
         let row = queries::insert(conn, user.group_id, user.id, &priced, now).await?;
         let id = row.id;
         let view = queries::views(conn, vec![row])
@@ -388,7 +391,7 @@ async fn transition(
                 .apply(from)
                 .ok_or_else(|| invalid_state(&order, transition))?;
             let now = state.clock.now();
-            let today = now.date_naive();
+            let today = crate::bookings::today(conn, user.group_id, now).await?;
             let target = diesel::update(orders::table.find(id));
             let status = (orders::status.eq(to.as_str()), orders::updated_at.eq(now));
             match (transition, &body) {
@@ -496,8 +499,20 @@ enum TransitionBody {
 }
 
 /// Accept a requested order (the seller's purchaser, or an admin): stock is taken (409
-/// `insufficient_stock` when short); an optional `promised_date` is recorded.
-#[utoipa::path(tag = "intercompany", params(("id" = Uuid, Path)), request_body(content = AcceptBody, description = "Optional"), security(("bearer" = ["purchaser", "finance", "admin"])), responses((status = 200, body = IcOrderView), (status = 409, description = "invalid_state or insufficient_stock")))]
+/// `insufficient_stock` when short); an optional `promised_date` (today to a year ahead) is
+/// recorded. An order whose amounts at shipment would exceed 13 integer digits → 422
+/// `amount_out_of_range`.
+#[utoipa::path(
+    tag = "intercompany",
+    params(("id" = Uuid, Path)),
+    request_body(content = AcceptBody, description = "Optional"),
+    security(("bearer" = ["purchaser", "finance", "admin"])),
+    responses(
+        (status = 200, body = IcOrderView),
+        (status = 409, description = "invalid_state or insufficient_stock"),
+        (status = 422, description = "promised_date out of range, or amount_out_of_range")
+    )
+)]
 #[post("/intercompany-orders/{id}/accept")]
 #[tracing::instrument(skip_all)]
 pub async fn accept_order(

@@ -270,7 +270,7 @@ pub async fn book(
         ));
     }
     let user: &CurrentUser = &user;
-    let today = state.clock.today();
+    let now = state.clock.now();
     let mut conn = state.pool.get().await?;
     let scope = ("POST /transfer-pricing/true-ups", hash);
     idempotency::once(&mut conn, user.id, key, scope, async move |conn| {
@@ -283,6 +283,7 @@ pub async fn book(
                 .bind::<SqlUuid, _>(user.group_id)
                 .execute(conn)
                 .await?;
+                let today = crate::bookings::today(conn, user.group_id, now).await?;
                 crate::bookings::check(conn, user.group_id, "date", date, today).await?;
                 let mut booked = Vec::new();
                 for computed in measure(conn, user.group_id, year).await? {

@@ -81,18 +81,22 @@ pub async fn internal_service(
     query: crate::json::Query<KpiQuery>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let period = query
-        .period
-        .clone()
-        .unwrap_or_else(|| state.clock.today().format("%Y-%m").to_string());
-    let (first, _) =
-        period::month(&period).ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))?;
     let company: Option<Uuid> = if user.has(Role::Admin) || user.has(Role::Finance) {
         None
     } else {
         Some(user.company_id)
     };
     let mut conn = state.pool.get().await?;
+    let now = state.clock.now();
+    let period = match query.period.clone() {
+        Some(period) => period,
+        None => crate::bookings::today(&mut conn, user.group_id, now)
+            .await?
+            .format("%Y-%m")
+            .to_string(),
+    };
+    let (first, _) =
+        period::month(&period).ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))?;
     let report =
         match frozen::load(&mut conn, user.group_id, first, Report::InternalServiceKpis).await? {
             // A closed month: the figures stored when it closed (a purchaser sees their own row).
@@ -135,13 +139,10 @@ pub async fn compute(
 ) -> Result<KpiReport, ApiError> {
     let (first, next) =
         period::month(period).ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))?;
-    let instant = |day: chrono::NaiveDate| {
-        day.and_hms_opt(0, 0, 0)
-            .map(|t| t.and_utc())
-            .ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))
-    };
-    let (from, to) = (instant(first)?, instant(next)?);
-    let items = queries::report(conn, group, (from, to), to.min(now), company).await?;
+    // The month of the group's calendar: it begins and ends at its local midnight.
+    let zone = crate::identity::queries::group_zone(conn, group).await?;
+    let (from, to) = (zone.start(first), zone.start(next));
+    let items = queries::report(conn, group, (from, to), to.min(now), company, zone).await?;
     Ok(KpiReport {
         period: period.to_owned(),
         items,

@@ -58,6 +58,7 @@ pub async fn report(
     (from, to): (DateTime<Utc>, DateTime<Utc>),
     seen: DateTime<Utc>,
     company: Option<Uuid>,
+    zone: crate::domain::calendar::BusinessZone,
 ) -> Result<Vec<KpiItem>, ApiError> {
     // Pooled connections reuse generic plans (src/db/mod.rs). A generic plan cannot know how
     // much of the year the month is nor whether one company is asked for, and chose a slower
@@ -74,6 +75,7 @@ pub async fn report(
                 .bind::<Timestamptz, _>(to)
                 .bind::<Nullable<SqlUuid>, _>(company)
                 .bind::<Timestamptz, _>(seen)
+                .bind::<diesel::sql_types::Text, _>(zone.name())
                 .load(conn)
                 .await
         })

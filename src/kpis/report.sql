@@ -1,6 +1,7 @@
 -- The internal-service report (PRODUCT.md §8) of one month, per selling company of a group.
 -- $1 group, $2 first instant of the month, $3 first instant of the next, $4 one company or NULL,
--- $5 the instant the month is seen from (its end, or now while it runs).
+-- $5 the instant the month is seen from (its end, or now while it runs), $6 the group's time
+-- zone (a promised day ends at its local midnight).
 -- The month's orders are those placed (created) in it; lead times are measured on them from the
 -- moments the actions happened (never a booking date the seller chose). Promises are measured
 -- on the orders promised for a day of the month: on time when shipped by the end of that day,
@@ -40,17 +41,17 @@ WITH employee AS (
     GROUP BY o.seller_company_id
 ), promised AS (
     SELECT o.seller_company_id AS company_id,
-           count(*) FILTER (WHERE o.promised_date >= ($2 AT TIME ZONE 'UTC')::date
-                              AND o.promised_date < ($3 AT TIME ZONE 'UTC')::date) AS promised,
-           count(*) FILTER (WHERE o.promised_date >= ($2 AT TIME ZONE 'UTC')::date
-                              AND o.promised_date < ($3 AT TIME ZONE 'UTC')::date
-                              AND o.shipped_at < (o.promised_date + 1)::timestamp AT TIME ZONE 'UTC')
+           count(*) FILTER (WHERE o.promised_date >= ($2 AT TIME ZONE $6)::date
+                              AND o.promised_date < ($3 AT TIME ZONE $6)::date) AS promised,
+           count(*) FILTER (WHERE o.promised_date >= ($2 AT TIME ZONE $6)::date
+                              AND o.promised_date < ($3 AT TIME ZONE $6)::date
+                              AND o.shipped_at < (o.promised_date + 1)::timestamp AT TIME ZONE $6)
                AS on_time,
-           count(*) FILTER (WHERE (o.promised_date + 1)::timestamp AT TIME ZONE 'UTC' <= $5
+           count(*) FILTER (WHERE (o.promised_date + 1)::timestamp AT TIME ZONE $6 <= $5
                               AND (o.shipped_at IS NULL OR o.shipped_at > $5)) AS overdue
     FROM intercompany_orders o
     WHERE o.group_id = $1 AND o.promised_date IS NOT NULL
-      AND o.promised_date < ($3 AT TIME ZONE 'UTC')::date
+      AND o.promised_date < ($3 AT TIME ZONE $6)::date
       AND o.status NOT IN ('rejected', 'cancelled')
       AND ($4::uuid IS NULL OR o.seller_company_id = $4)
     GROUP BY o.seller_company_id

@@ -3,6 +3,7 @@
 //! they run, versioned policies and their exceptions, honest KPIs, exact netting, and inputs a
 //! ledger can trust. Every amount is worked by hand in the test.
 
+mod calendar;
 mod consolidation;
 mod frozen;
 mod inputs;

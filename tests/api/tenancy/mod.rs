@@ -333,6 +333,11 @@ impl Generator<'_> {
                 let mut any = false;
                 if let Some(properties) = schema["properties"].as_object() {
                     for (name, property) in properties {
+                        // The group's time zone is the root company's alone: a body that
+                        // changes a company leaves it out.
+                        if name == "time_zone" {
+                            continue;
+                        }
                         let (value, has_id) = self.value(name, property);
                         any |= has_id;
                         object.insert(name.clone(), value);
