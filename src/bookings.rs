@@ -29,7 +29,8 @@ pub async fn earliest(conn: &mut AsyncPgConnection, group: Uuid) -> Result<Naive
         .select(companies::created_at)
         .first(conn)
         .await?;
-    let year = created.year().saturating_sub(1);
+    let zone = crate::identity::queries::group_zone(conn, group).await?;
+    let year = zone.today(created).year().saturating_sub(1);
     NaiveDate::from_ymd_opt(year, 1, 1).ok_or_else(|| ApiError::internal("no such year"))
 }
 
@@ -51,5 +52,21 @@ pub async fn check(
             format!("must not be before {earliest}"),
         ));
     }
+    Ok(())
+}
+
+/// Takes the group's books lock in shared mode for a write dated `day` and refuses it (409
+/// `period_closed`) when that month, or a later one, is closed: what the database's triggers do
+/// for ledger entries, for writes that other tables date by timestamp.
+pub async fn open_on(
+    conn: &mut AsyncPgConnection,
+    group: Uuid,
+    day: NaiveDate,
+) -> Result<(), ApiError> {
+    crate::db::statement::statement("SELECT books_open_on($1, $2)")
+        .bind::<diesel::sql_types::Uuid, _>(group)
+        .bind::<diesel::sql_types::Date, _>(day)
+        .execute(conn)
+        .await?;
     Ok(())
 }

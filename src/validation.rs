@@ -25,28 +25,19 @@ pub fn code(field: &str, value: &str, max: usize, errors: &mut Vec<FieldError>) 
     }
 }
 
-/// A single-line text such as a name: 1–`max` characters, no control characters (U+0000–U+001F,
-/// U+007F), not only spaces. The document states it as the pattern
-/// `^ *[^\u0000-\u0020\u007f][^\u0000-\u001f\u007f]*$`, which every regex dialect reads alike.
+/// A single-line text such as a name or a reason: 1–`max` characters, no control characters
+/// (U+0000–U+001F, U+007F), and at least one visible character ([`is_visible`]: spaces,
+/// zero-width and other invisible characters alone are no text). The document states it as
+/// the pattern `^[^\u0000-\u001f\u007f]*V[^\u0000-\u001f\u007f]*$` with `V` the visible class,
+/// which every regex dialect reads alike.
 pub fn line(field: &str, value: &str, max: usize, errors: &mut Vec<FieldError>) {
     let length = value.chars().count();
-    let ok = (1..=max).contains(&length)
-        && !value.chars().any(is_control)
-        && value.chars().any(|c| c != ' ');
+    let ok = (1..=max).contains(&length) && !value.chars().any(is_control) && has_visible(value);
     if !ok {
         errors.push(FieldError::new(
             field,
-            format!("must be 1–{max} characters, not only spaces, without control characters"),
+            format!("must be 1–{max} characters with a visible one, without control characters"),
         ));
-    }
-}
-
-/// A single line of free text (a reason): [`line`] that also holds a visible character.
-pub fn visible_line(field: &str, value: &str, max: usize, errors: &mut Vec<FieldError>) {
-    let before = errors.len();
-    line(field, value, max, errors);
-    if errors.len() == before && !has_visible(value) {
-        errors.push(FieldError::new(field, "must hold a visible character"));
     }
 }
 
@@ -172,7 +163,10 @@ mod tests {
     fn lines_refuse_control_characters_blanks_and_excess() {
         assert!(line_ok("Ab c"));
         assert!(line_ok("  x  "));
-        assert!(line_ok("\u{a0}"));
+        assert!(line_ok("\u{a0}é"));
+        // Text that shows nothing is no text (PRODUCT.md §2).
+        assert!(!line_ok("\u{a0}"));
+        assert!(!line_ok("\u{200b}\u{feff}"));
         assert!(!line_ok(""));
         assert!(!line_ok("   "));
         assert!(!line_ok("a\u{0}b"));

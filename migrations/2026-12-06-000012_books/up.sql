@@ -27,15 +27,22 @@ BEGIN
 END;
 $$;
 
--- A rate dated in a closed month would move that month's remeasurement.
+-- A rate dated in a closed month would move that month's remeasurement: none is added there,
+-- moved into or out of it, or removed from it.
 CREATE FUNCTION fx_rates_open_period() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        PERFORM books_open_on(OLD.group_id, OLD.date);
+    END IF;
+    IF TG_OP = 'DELETE' THEN
+        RETURN OLD;
+    END IF;
     PERFORM books_open_on(NEW.group_id, NEW.date);
     RETURN NEW;
 END;
 $$;
 CREATE TRIGGER fx_rates_open_period
-    BEFORE INSERT OR UPDATE ON fx_rates
+    BEFORE INSERT OR UPDATE OR DELETE ON fx_rates
     FOR EACH ROW EXECUTE FUNCTION fx_rates_open_period();
 
 -- Reports of a closed month as they stood when it closed: the JSON answer, byte for byte.
@@ -52,6 +59,9 @@ CREATE TABLE closed_period_reports (
 CREATE TRIGGER closed_period_reports_no_update_delete
     BEFORE UPDATE OR DELETE ON closed_period_reports
     FOR EACH ROW EXECUTE FUNCTION closed_periods_stay_closed();
+CREATE TRIGGER closed_period_reports_no_truncate
+    BEFORE TRUNCATE ON closed_period_reports
+    FOR EACH STATEMENT EXECUTE FUNCTION closed_periods_stay_closed();
 
 -- What each buyer holds at a month's end of goods bought from a sister company, at transfer
 -- price in the document currency (the seller's): the base of the unrealised-profit elimination.
@@ -75,8 +85,10 @@ CREATE TABLE intercompany_inventory (
 );
 CREATE FUNCTION intercompany_inventory_open_period() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'DELETE' THEN
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
         PERFORM books_open_on(OLD.group_id, OLD.period);
+    END IF;
+    IF TG_OP = 'DELETE' THEN
         RETURN OLD;
     END IF;
     PERFORM books_open_on(NEW.group_id, NEW.period);
@@ -136,8 +148,10 @@ CREATE INDEX intercompany_orders_promised_idx ON intercompany_orders (group_id, 
 CREATE INDEX orders_group_fulfilled_at_idx ON orders (group_id, fulfilled_at)
     WHERE status = 'fulfilled';
 
--- A netting run says whether its number of transfers is the proven minimum.
-ALTER TABLE netting_runs ADD COLUMN exact boolean NOT NULL DEFAULT true;
+-- A netting run says whether its number of transfers is the proven minimum: earlier runs used
+-- the largest-first rule and are not known to be.
+ALTER TABLE netting_runs ADD COLUMN exact boolean NOT NULL DEFAULT false;
+ALTER TABLE netting_runs ALTER COLUMN exact SET DEFAULT true;
 
 -- A settlement of a document other than an order (a true-up, a countered adjustment) names the
 -- posting it clears; each side of a document is settled once, whoever writes it.

@@ -30,7 +30,7 @@ pub struct NewCategory {
     #[schema(
         min_length = 1,
         max_length = 200,
-        pattern = r"^ *[^\u0000-\u0020\u007f][^\u0000-\u001f\u007f]*$"
+        pattern = r"^[^\u0000-\u001f\u007f]*[^\u0000-\u0020\u007f-\u00a0\u00ad\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u3000\ufeff][^\u0000-\u001f\u007f]*$"
     )]
     pub name: String,
 }
@@ -79,7 +79,7 @@ pub struct NewTier {
     #[schema(
         min_length = 1,
         max_length = 200,
-        pattern = r"^ *[^\u0000-\u0020\u007f][^\u0000-\u001f\u007f]*$"
+        pattern = r"^[^\u0000-\u001f\u007f]*[^\u0000-\u0020\u007f-\u00a0\u00ad\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u3000\ufeff][^\u0000-\u001f\u007f]*$"
     )]
     pub name: String,
     #[schema(
@@ -107,7 +107,7 @@ pub struct TierPatch {
     #[schema(
         min_length = 1,
         max_length = 200,
-        pattern = r"^ *[^\u0000-\u0020\u007f][^\u0000-\u001f\u007f]*$"
+        pattern = r"^[^\u0000-\u001f\u007f]*[^\u0000-\u0020\u007f-\u00a0\u00ad\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u3000\ufeff][^\u0000-\u001f\u007f]*$"
     )]
     pub name: Option<String>,
     #[schema(pattern = r"^(100(\.0{1,4})?|[0-9]{1,2}(\.[0-9]{1,4})?)$")]
@@ -194,7 +194,7 @@ pub struct NewProduct {
     #[schema(
         min_length = 1,
         max_length = 200,
-        pattern = r"^ *[^\u0000-\u0020\u007f][^\u0000-\u001f\u007f]*$"
+        pattern = r"^[^\u0000-\u001f\u007f]*[^\u0000-\u0020\u007f-\u00a0\u00ad\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u3000\ufeff][^\u0000-\u001f\u007f]*$"
     )]
     pub name: String,
     #[schema(max_length = 4000, pattern = r"^[^\u0000]*$")]
@@ -232,7 +232,7 @@ pub struct ProductPatch {
     #[schema(
         min_length = 1,
         max_length = 200,
-        pattern = r"^ *[^\u0000-\u0020\u007f][^\u0000-\u001f\u007f]*$"
+        pattern = r"^[^\u0000-\u001f\u007f]*[^\u0000-\u0020\u007f-\u00a0\u00ad\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u3000\ufeff][^\u0000-\u001f\u007f]*$"
     )]
     pub name: Option<String>,
     #[schema(max_length = 4000, pattern = r"^[^\u0000]*$")]
@@ -262,7 +262,7 @@ pub struct StockAdjustment {
     #[schema(
         min_length = 1,
         max_length = 500,
-        pattern = r"^ *[^\u0000-\u0020\u007f][^\u0000-\u001f\u007f]*$"
+        pattern = r"^[^\u0000-\u001f\u007f]*[^\u0000-\u0020\u007f-\u00a0\u00ad\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u3000\ufeff][^\u0000-\u001f\u007f]*$"
     )]
     pub reason: String,
 }

@@ -55,7 +55,7 @@ pub async fn create_adjustment(
     let hash = idempotency::request_hash(&new);
     let reason = crate::validation::stored_line(&new.reason).to_owned();
     let mut errors = Vec::new();
-    crate::validation::visible_line("reason", &new.reason, 500, &mut errors);
+    crate::validation::line("reason", &new.reason, 500, &mut errors);
     if new.company_id == new.counterparty_company_id {
         errors.push(FieldError::new(
             "counterparty_company_id",

@@ -317,11 +317,7 @@ pub async fn report_inventory(
                 .execute(conn)
                 .await?;
             // An empty list still passes the check: the month must be open to be emptied.
-            statement("SELECT books_open_on($1, $2)")
-                .bind::<SqlUuid, _>(group)
-                .bind::<Date, _>(first)
-                .execute(conn)
-                .await?;
+            crate::bookings::open_on(conn, group, first).await?;
             let change = crate::audit::Change::new(
                 "finance.intercompany_inventory_reported",
                 "group",

@@ -54,8 +54,11 @@ pub async fn compute(
     let adjustments: Vec<Adjustment> = statement(
         "SELECT id, company_id, counterparty_company_id, side, amount, currency, document_amount, \
                 reason \
-         FROM ledger_entries \
+         FROM ledger_entries e \
          WHERE group_id = $1 AND kind = 'adjustment' AND date < $2 \
+           AND NOT EXISTS (SELECT 1 FROM ledger_entries s \
+                           WHERE s.settles_posting_id = e.posting_id AND s.side = e.side \
+                             AND s.kind = 'settlement' AND s.date < $2) \
          ORDER BY seq",
     )
     .bind::<SqlUuid, _>(group)
@@ -206,8 +209,9 @@ fn to_csv(view: &ReconciliationView) -> HttpResponse {
     )
 }
 
-/// The pair's adjustments that no adjustment of the other side counters (same document
-/// amount), in booking order.
+/// The pair's adjustments (those still open at the period's end: a countered pair settled by
+/// netting is gone) that no adjustment of the other side counters (same document amount), in
+/// booking order.
 fn unmatched_of<'a>(adjustments: &'a [Adjustment], pair: &Balance) -> Vec<&'a Adjustment> {
     let of_pair: Vec<&Adjustment> = adjustments
         .iter()

@@ -74,7 +74,7 @@ pub struct NewCompany {
     #[schema(
         min_length = 1,
         max_length = 200,
-        pattern = r"^ *[^\u0000-\u0020\u007f][^\u0000-\u001f\u007f]*$"
+        pattern = r"^[^\u0000-\u001f\u007f]*[^\u0000-\u0020\u007f-\u00a0\u00ad\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u3000\ufeff][^\u0000-\u001f\u007f]*$"
     )]
     pub name: String,
     /// A company of the caller's group (a new group comes only from `bootstrap`).
@@ -104,7 +104,7 @@ pub struct CompanyPatch {
     #[schema(
         min_length = 1,
         max_length = 200,
-        pattern = r"^ *[^\u0000-\u0020\u007f][^\u0000-\u001f\u007f]*$"
+        pattern = r"^[^\u0000-\u001f\u007f]*[^\u0000-\u0020\u007f-\u00a0\u00ad\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u3000\ufeff][^\u0000-\u001f\u007f]*$"
     )]
     pub name: Option<String>,
     /// Moves the company (and its subtree) under another company of the same group. A
@@ -175,7 +175,7 @@ pub struct NewEmployee {
     #[schema(
         min_length = 1,
         max_length = 200,
-        pattern = r"^ *[^\u0000-\u0020\u007f][^\u0000-\u001f\u007f]*$"
+        pattern = r"^[^\u0000-\u001f\u007f]*[^\u0000-\u0020\u007f-\u00a0\u00ad\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u3000\ufeff][^\u0000-\u001f\u007f]*$"
     )]
     pub full_name: String,
     pub company_id: Uuid,
@@ -203,7 +203,7 @@ pub struct EmployeePatch {
     #[schema(
         min_length = 1,
         max_length = 200,
-        pattern = r"^ *[^\u0000-\u0020\u007f][^\u0000-\u001f\u007f]*$"
+        pattern = r"^[^\u0000-\u001f\u007f]*[^\u0000-\u0020\u007f-\u00a0\u00ad\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u3000\ufeff][^\u0000-\u001f\u007f]*$"
     )]
     pub full_name: Option<String>,
     pub company_id: Option<Uuid>,

@@ -414,11 +414,26 @@ pub async fn update_company(
                 };
                 let new_gp = gp.unwrap_or(before.qualified_discount_gp_percent);
                 let mut errors = Vec::new();
-                if patch.time_zone.is_some() && before.parent_id.is_some() {
-                    errors.push(FieldError::new(
-                        "time_zone",
-                        "is the group's: set it on the root company",
-                    ));
+                if let Some(zone) = patch.time_zone.as_deref() {
+                    if before.parent_id.is_some() {
+                        errors.push(FieldError::new(
+                            "time_zone",
+                            "is the group's: set it on the root company",
+                        ));
+                    } else if !queries::database_knows_zone(conn, zone).await? {
+                        errors.push(FieldError::new(
+                            "time_zone",
+                            "is not a time zone this database knows",
+                        ));
+                    } else if zone != before.time_zone
+                        && queries::group_has_closed_month(conn, group).await?
+                    {
+                        // Moving the calendar would move sales across a frozen month's edge.
+                        return Err(ApiError::conflict(
+                            "conflict",
+                            "time_zone: a month of this group is closed; its calendar stays",
+                        ));
+                    }
                 }
                 check_tax_rule(rule, new_gp, &mut errors);
                 if !errors.is_empty() {

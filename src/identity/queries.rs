@@ -57,6 +57,38 @@ impl From<CompanyRow> for CompanyView {
     }
 }
 
+/// Whether PostgreSQL's zone database knows `name` (reports convert with `AT TIME ZONE`).
+pub async fn database_knows_zone(
+    conn: &mut diesel_async::AsyncPgConnection,
+    name: &str,
+) -> Result<bool, crate::error::ApiError> {
+    #[derive(QueryableByName)]
+    struct Known {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        known: bool,
+    }
+    let known: Known = crate::db::statement::statement(
+        "SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1) AS known",
+    )
+    .bind::<diesel::sql_types::Text, _>(name)
+    .get_result(conn)
+    .await?;
+    Ok(known.known)
+}
+
+/// Whether any month of `group` is closed.
+pub async fn group_has_closed_month(
+    conn: &mut diesel_async::AsyncPgConnection,
+    group: Uuid,
+) -> Result<bool, crate::error::ApiError> {
+    use crate::db::schema::closed_periods;
+    Ok(diesel::select(diesel::dsl::exists(
+        closed_periods::table.filter(closed_periods::group_id.eq(group)),
+    ))
+    .get_result(conn)
+    .await?)
+}
+
 /// The group's business time zone (its root company's); UTC when the name is unknown.
 pub async fn group_zone(
     conn: &mut diesel_async::AsyncPgConnection,

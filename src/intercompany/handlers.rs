@@ -339,8 +339,9 @@ async fn within_bounds(
     let document = order.currency()?;
     let too_large = || {
         ApiError::unprocessable(
-            "amount_out_of_range",
-            "the order's amounts at shipment would exceed 13 integer digits: split it",
+            "validation_failed",
+            "the order's amounts at shipment would exceed 13 integer digits: split it into \
+             smaller orders",
         )
     };
     if order.total > money::max_amount(document) {
@@ -501,7 +502,7 @@ enum TransitionBody {
 /// Accept a requested order (the seller's purchaser, or an admin): stock is taken (409
 /// `insufficient_stock` when short); an optional `promised_date` (today to a year ahead) is
 /// recorded. An order whose amounts at shipment would exceed 13 integer digits → 422
-/// `amount_out_of_range`.
+/// `validation_failed`.
 #[utoipa::path(
     tag = "intercompany",
     params(("id" = Uuid, Path)),
@@ -510,7 +511,7 @@ enum TransitionBody {
     responses(
         (status = 200, body = IcOrderView),
         (status = 409, description = "invalid_state or insufficient_stock"),
-        (status = 422, description = "promised_date out of range, or amount_out_of_range")
+        (status = 422, description = "promised_date out of range, or amounts at shipment beyond 13 integer digits")
     )
 )]
 #[post("/intercompany-orders/{id}/accept")]
@@ -555,7 +556,7 @@ pub async fn reject_order(
 
 /// Ship an accepted order (the seller's purchaser, or an admin): books the seller's
 /// receivable and the buyer's payable at the booking date's rate, in one transaction.
-#[utoipa::path(tag = "intercompany", params(("id" = Uuid, Path)), request_body(content = BookingBody, description = "Optional"), security(("bearer" = ["purchaser", "finance", "admin"])), responses((status = 200, body = IcOrderView), (status = 409, description = "invalid_state"), (status = 422, description = "fx_rate_missing, or a date in the future")))]
+#[utoipa::path(tag = "intercompany", params(("id" = Uuid, Path)), request_body(content = BookingBody, description = "Optional"), security(("bearer" = ["purchaser", "finance", "admin"])), responses((status = 200, body = IcOrderView), (status = 409, description = "invalid_state, or period_closed (the date is in or before a closed month)"), (status = 422, description = "fx_rate_missing, or a date in the future")))]
 #[post("/intercompany-orders/{id}/ship")]
 #[tracing::instrument(skip_all)]
 pub async fn ship_order(
@@ -578,7 +579,7 @@ pub async fn ship_order(
 
 /// Settle a shipped order (finance): books both settlements at the booking date's rate and
 /// the buyer's realised FX difference (positive = loss).
-#[utoipa::path(tag = "intercompany", params(("id" = Uuid, Path)), request_body(content = BookingBody, description = "Optional"), security(("bearer" = ["purchaser", "finance", "admin"])), responses((status = 200, body = IcOrderView), (status = 409, description = "invalid_state"), (status = 422, description = "fx_rate_missing, or a date in the future")))]
+#[utoipa::path(tag = "intercompany", params(("id" = Uuid, Path)), request_body(content = BookingBody, description = "Optional"), security(("bearer" = ["purchaser", "finance", "admin"])), responses((status = 200, body = IcOrderView), (status = 409, description = "invalid_state, or period_closed (the date is in or before a closed month)"), (status = 422, description = "fx_rate_missing, or a date in the future")))]
 #[post("/intercompany-orders/{id}/settle")]
 #[tracing::instrument(skip_all)]
 pub async fn settle_order(

@@ -163,6 +163,9 @@ pub async fn price(
         .filter(policies::valid_from.le(date))
         .filter(policies::valid_to.is_null().or(policies::valid_to.ge(date)))
         .select(PolicyRow::as_select())
+        // Shared locks: a change of terms or a new version (which lock the policy for update)
+        // waits until the order priced with it has committed, then sees its lines.
+        .for_share()
         .load::<PolicyRow>(conn)
         .await?
         .iter()

@@ -264,7 +264,12 @@ pub async fn fulfil_order(
                 ));
             }
             let lines = queries::lines_of(conn, id).await?;
+            // A fulfilment is a sale of the group's today: it takes the books' shared lock (as
+            // every booking does), so it and the close of its month never both commit, and a
+            // closed month never gains a sale after its reports were stored.
             let now = state.clock.now();
+            let today = crate::bookings::today(conn, admin.group_id, now).await?;
+            crate::bookings::open_on(conn, admin.group_id, today).await?;
             let view =
                 queries::set_status(conn, &order, OrderStatus::Fulfilled, Some(now), lines).await?;
             audit::record(

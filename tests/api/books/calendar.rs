@@ -103,4 +103,20 @@ async fn a_new_york_groups_order_fulfilled_at_three_utc_on_new_years_day_counts_
         .post("/api/v1/finance/periods/2026-12/close", json!({}))
         .await
         .assert_problem(422, "validation_failed");
+    // Once a month is closed the calendar stays: moving it would move sales across its edge.
+    t.finance
+        .post("/api/v1/finance/periods/2026-11/close", json!({}))
+        .await
+        .assert_status(201);
+    let root = format!("/api/v1/companies/{}", t.group.root_id);
+    t.group
+        .admin
+        .patch(&root, json!({"time_zone": "Europe/Berlin"}))
+        .await
+        .assert_problem(409, "conflict");
+    t.group
+        .admin
+        .patch(&root, json!({"time_zone": "America/New_York"}))
+        .await
+        .assert_status(200);
 }
