@@ -100,13 +100,50 @@ impl RootSpanBuilder for RequestSpan {
         span: Span,
         outcome: &Result<ServiceResponse<B>, actix_web::Error>,
     ) {
-        let status = match outcome {
-            Ok(response) => response.status().as_u16(),
-            Err(error) => error.as_response_error().status_code().as_u16(),
-        };
-        tracing::debug!(parent: &span, status, "request finished");
+        // The status and the error's details on the span (the access line is
+        // [`access_log`]'s).
         DefaultRootSpanBuilder::on_request_end(span, outcome);
     }
+}
+
+/// One access line per request at `info`: method, route (the template, never an id or a query),
+/// status, latency and request id. Nothing else of the request is logged: no header (so never a
+/// token), no body.
+pub async fn access_log(
+    req: ServiceRequest,
+    next: actix_web::middleware::Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let outcome = next.call(req).await;
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let (status, route) = match &outcome {
+        Ok(response) => (
+            response.status().as_u16(),
+            response
+                .request()
+                .match_pattern()
+                .unwrap_or_else(|| "unmatched".to_owned()),
+        ),
+        Err(error) => (
+            error.as_response_error().status_code().as_u16(),
+            "unmatched".to_owned(),
+        ),
+    };
+    tracing::info!(
+        http.method = %method,
+        http.route = %route,
+        http.status_code = status,
+        latency_ms = format!("{latency_ms:.2}"),
+        request_id = %request_id,
+        "request finished"
+    );
+    outcome
 }
 
 /// A panic anywhere below (extractor, handler) becomes a logged 500 problem; the client gets

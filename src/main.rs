@@ -10,6 +10,14 @@ use internal_store::{db, identity, openapi, startup::Application, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // A `.env` in the working directory (or a parent) fills in what the environment leaves
+    // unset; the environment always wins. A missing file is not an error; a broken one is.
+    if let Err(error) = dotenvy::dotenv() {
+        if !error.not_found() {
+            eprintln!("error: .env: {error}");
+            return ExitCode::from(2);
+        }
+    }
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve);
     if let Command::Openapi = command {
@@ -35,8 +43,8 @@ async fn main() -> ExitCode {
     match run(command, settings).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
+            // Once, through the log (which goes to stderr).
             tracing::error!("{error:#}");
-            eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
     }
@@ -46,7 +54,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
         Command::Serve => {
             let application = Application::build(settings).await?;
-            tracing::info!(port = application.port(), "listening");
+            tracing::info!(address = %application.address(), "listening");
             application.run_until_stopped().await?;
             Ok(())
         }

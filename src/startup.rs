@@ -40,6 +40,7 @@ pub fn api_routes(cfg: &mut ServiceConfig) {
 }
 
 pub struct Application {
+    address: std::net::SocketAddr,
     port: u16,
     server: Server,
     pub pool: DbPool,
@@ -66,7 +67,8 @@ impl Application {
         let pool = db::build_pool(&located.url, &settings.pool)?;
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("binding {} (BIND)", settings.bind))?;
-        let port = listener.local_addr()?.port();
+        let address = listener.local_addr()?;
+        let port = address.port();
         crate::idempotency::spawn_sweeper(pool.clone());
         db::statistics::spawn_keeper(pool.clone());
         let listing_cache = ListingCache::new(settings.listing_cache_ttl);
@@ -81,6 +83,7 @@ impl Application {
             extra,
         )?;
         Ok(Self {
+            address,
             port,
             server,
             pool,
@@ -92,9 +95,17 @@ impl Application {
         self.port
     }
 
-    /// Serves until SIGINT/SIGTERM; in-flight requests get up to 30 s to finish.
+    /// The address the server listens on (host and port).
+    pub fn address(&self) -> std::net::SocketAddr {
+        self.address
+    }
+
+    /// Serves until SIGINT/SIGTERM; in-flight requests get up to 30 s to finish (actix logs the
+    /// signal and the drain; the end is logged here).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        self.server.await?;
+        tracing::info!("stopped: every in-flight request was answered");
+        Ok(())
     }
 }
 
@@ -151,7 +162,10 @@ fn run(
         let metrics_token = metrics_token.clone();
         // Listed from the innermost out: a panic is caught next to the router, so every
         // layer above (problem format, request id, log, metrics, headers) sees a plain 500.
-        app.service(web::resource("/api-docs/openapi.json").get(serve_openapi))
+        // `/metrics` is answered by the metrics middleware, which rewrites whatever the app
+        // answered; a real route keeps that answer a plain 200 (no 405, no `Allow`, no warning).
+        app.service(web::resource("/metrics").get(HttpResponse::Ok))
+            .service(web::resource("/api-docs/openapi.json").get(serve_openapi))
             .configure(crate::docs::routes)
             .configure(extra)
             .default_service(web::to(crate::routing::fallback))
@@ -169,6 +183,7 @@ fn run(
             .wrap(actix_web::middleware::from_fn(
                 crate::middleware::request_id_header,
             ))
+            .wrap(actix_web::middleware::from_fn(http::access_log))
             .wrap(TracingLogger::<http::RequestSpan>::new())
             .wrap(metrics.clone())
             .wrap(actix_web::middleware::from_fn(http::bound_method))

@@ -7,9 +7,13 @@ use tracing_subscriber::{fmt, layer::SubscriberExt, util::SubscriberInitExt, Env
 
 use crate::config::LogFormat;
 
+/// What is logged when `RUST_LOG` is unset: `info` (one access line per request, start, signal,
+/// drain and stop), with the database driver's chatter held to warnings.
+pub const DEFAULT_FILTER: &str = "info,tokio_postgres=warn";
+
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,tokio_postgres=warn,actix_server=warn"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let registry = tracing_subscriber::registry().with(filter);
     // `try_init`: a second initialisation (tests) is not an error worth dying for.
     let _ = match format {

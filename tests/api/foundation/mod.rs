@@ -2,6 +2,7 @@
 
 mod browser;
 mod documents;
+mod first_day;
 mod http;
 
 use crate::helpers::{HasId, TestApp};
