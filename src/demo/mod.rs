@@ -24,6 +24,11 @@ pub const DEMO_PASSWORD: &str = "demo-password-2026";
 
 #[derive(Debug, Serialize, Default)]
 pub struct Seeded {
+    /// What happened to the group: `created` (a new JKL group) or `existing` (the demo's rows
+    /// were added to the JKL group already in the database, e.g. one `bootstrap` made; rows it
+    /// already had, found by code, email or sku, were left as they were).
+    pub group: &'static str,
+    pub group_id: Uuid,
     pub companies: usize,
     pub tiers: usize,
     pub categories: usize,
@@ -356,6 +361,8 @@ async fn seed(conn: &mut AsyncPgConnection, hash: &str) -> QueryResult<Seeded> {
     };
     let (group, created) = demo_group(conn, root).await?;
     seeded.companies += created;
+    seeded.group_id = group;
+    seeded.group = if created > 0 { "created" } else { "existing" };
     for company in subsidiaries {
         let parent = company_id(conn, group, company.parent.unwrap_or(root.code)).await?;
         seeded.companies += diesel::insert_into(companies::table)

@@ -39,9 +39,20 @@ async fn rates(
     group: Uuid,
     today: NaiveDate,
 ) -> Result<usize, ApiError> {
+    // Nothing is dated into closed books (a seed run again after finance closed months): the
+    // rates start after the last closed month.
+    let closed: Option<NaiveDate> = crate::db::schema::closed_periods::table
+        .filter(crate::db::schema::closed_periods::group_id.eq(group))
+        .select(diesel::dsl::max(crate::db::schema::closed_periods::period))
+        .first(conn)
+        .await?;
+    let open_from = closed.and_then(|month| month.checked_add_months(chrono::Months::new(1)));
     let rows: Vec<_> = (0..=365_i64)
         .filter_map(|back| {
             let date = today.checked_sub_signed(TimeDelta::days(back))?;
+            if open_from.is_some_and(|open| date < open) {
+                return None;
+            }
             let wobble = (back * 37 % 61) - 30; // −30 … 30 ten-thousandths
             Some((
                 fx_rates::group_id.eq(group),

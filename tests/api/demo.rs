@@ -1,5 +1,5 @@
-//! `seed-demo` loads the documented demo group once; a second run adds nothing, and the
-//! README's walk-through (log in as a demo employee, list personal prices) works.
+//! `seed-demo` loads the documented demo group once; a second run adds nothing; and the README's
+//! tour runs as written, twice in a row, on a fresh database.
 
 use crate::helpers::TestApp;
 use serde_json::Value;
@@ -21,6 +21,7 @@ async fn seed_demo_is_idempotent_and_usable() {
         String::from_utf8_lossy(&first.stderr)
     );
     let first: Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert_eq!(first["group"], "created");
     assert_eq!(first["companies"], 3);
     assert_eq!(first["tiers"], 3);
     assert_eq!(first["employees"], 30);
@@ -32,6 +33,8 @@ async fn seed_demo_is_idempotent_and_usable() {
     // Four on intercompany orders, six of the nine fulfilled employee orders.
     assert_eq!(first["feedback"], 10);
     let second: Value = serde_json::from_slice(&run().stdout).unwrap();
+    assert_eq!(second["group"], "existing");
+    assert_eq!(second["group_id"], first["group_id"]);
     for field in [
         "companies",
         "tiers",
@@ -189,4 +192,108 @@ async fn seed_demo_is_idempotent_and_usable() {
     assert_eq!(abc_feedback, i64::try_from(received.len()).unwrap());
     assert_eq!(employee_orders, 12);
     assert_eq!(all_feedback, 10);
+}
+
+/// The README's tour: every ```sh block that a `<!-- tour -->` line introduces, in order.
+fn tour_blocks(readme: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut lines = readme.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() != "<!-- tour -->" {
+            continue;
+        }
+        assert_eq!(
+            lines.next().map(str::trim),
+            Some("```sh"),
+            "a tour marker without a block"
+        );
+        let block: Vec<&str> = lines.by_ref().take_while(|l| l.trim() != "```").collect();
+        blocks.push(block.join("\n"));
+    }
+    blocks
+}
+
+/// Runs the tour once with bash against `host` (the server's `host:port`), `cargo run --release
+/// --` standing for the binary the tests built. Answers stdout and the HTTP statuses seen.
+fn run_tour(script: &str, database_url: &str, dir: &std::path::Path) -> (String, Vec<u16>) {
+    let preamble = r#"set -e
+cargo() {
+  if [ "$1 $2 $3" != "run --release --" ]; then echo "unexpected: cargo $*" >&2; return 1; fi
+  shift 3; "$INTERNAL_STORE" "$@"
+}
+curl() { command curl -w '%{stderr}HTTP %{http_code}\n' "$@"; }
+"#;
+    let output = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("{preamble}{script}"))
+        .current_dir(dir)
+        .env("DATABASE_URL", database_url)
+        .env("INTERNAL_STORE", env!("CARGO_BIN_EXE_internal-store"))
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        output.status.success(),
+        "the tour failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+    );
+    let statuses = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("HTTP "))
+        .map(|code| code.trim().parse().unwrap())
+        .collect();
+    (stdout, statuses)
+}
+
+#[tokio::test]
+async fn the_readme_tour_runs_as_written_twice_in_a_row() {
+    for tool in ["jq", "curl", "bash"] {
+        let found = std::process::Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(found, "the README tour needs {tool} (.ci/run installs it)");
+    }
+    let app = TestApp::spawn().await;
+    let host = app.url("").trim_start_matches("http://").to_owned();
+    let blocks = tour_blocks(include_str!("../../README.md"));
+    assert_eq!(blocks.len(), 5, "the tour's blocks");
+    let script = blocks.join("\n").replace("localhost:8080", &host);
+    assert!(!script.contains("uuidgen"));
+    let dir = std::env::temp_dir().join(format!("is-tour-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut conn = app.db.connect().await;
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    for run in 1..=2_i64 {
+        // On a blocking thread: the server answering the tour runs on this test's runtime.
+        let (script, url, dir) = (script.clone(), app.db.url.clone(), dir.clone());
+        let (stdout, statuses) = tokio::task::spawn_blocking(move || run_tour(&script, &url, &dir))
+            .await
+            .unwrap();
+        assert!(statuses.len() > 30, "run {run}: {statuses:?}");
+        assert!(
+            statuses.iter().all(|s| (200..300).contains(s)),
+            "run {run} met an error status: {statuses:?}\n{stdout}"
+        );
+        // Each run settled an order the demo shipped weeks ago: a realised FX difference.
+        let realised: Count = diesel_async::RunQueryDsl::get_result(
+            diesel::sql_query(
+                "SELECT count(*) AS n FROM ledger_entries WHERE kind = 'fx_difference' \
+                 AND amount <> 0 AND created_at > now() - interval '10 minutes'",
+            ),
+            &mut conn,
+        )
+        .await
+        .unwrap();
+        assert!(
+            realised.n >= run,
+            "run {run}: no realised FX difference\n{stdout}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
