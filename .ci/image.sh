@@ -15,6 +15,7 @@ root=$(pwd)
 base="localhost/internal-store-base:bookworm"
 image="localhost/internal-store:ci"
 binary="target/debug/internal-store"
+mkdir -p "$root/.ci/work"
 
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo=sudo; fi
