@@ -18,7 +18,7 @@ pub struct CategoryView {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCategory {
     #[schema(
@@ -67,7 +67,7 @@ pub struct TierView {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTier {
     #[schema(
@@ -182,7 +182,7 @@ pub struct ProductAdminFields {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProduct {
     #[schema(
@@ -252,7 +252,7 @@ pub struct ProductPatch {
     pub purchase_limit: Option<Option<PurchaseLimit>>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StockAdjustment {
     /// Signed change of `stock_on_hand`, non-zero and within ±1 000 000 000; the result must

@@ -1,6 +1,7 @@
 //! Category and discount-tier endpoints (admin writes; tiers also for finance to read).
 //! and stock adjustments.
 
+use actix_web::http::StatusCode;
 use actix_web::{get, patch, post, put, web, HttpResponse};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -15,6 +16,7 @@ use crate::changes::Changed;
 use crate::db::schema::{categories, discount_tiers, tier_category_discounts};
 use crate::domain::codes::CurrencyCode;
 use crate::error::{ApiError, FieldError};
+use crate::idempotency::{self, OptionalKey};
 use crate::identity::auth::{Admin, AdminOrFinance, Authorized, CurrentUser};
 use crate::identity::dto::EmploymentType;
 use crate::pagination::{Page, PageRequest};
@@ -55,15 +57,18 @@ pub async fn list_categories(
 }
 
 /// Create a category (admin).
-#[utoipa::path(tag = "catalog", request_body = NewCategory, security(("bearer" = ["admin"])), responses((status = 201, body = CategoryView), (status = 409, description = "Code taken")))]
+#[utoipa::path(tag = "catalog", params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Optional: the same key and body replay the first answer; nothing is created twice")), request_body = NewCategory, security(("bearer" = ["admin"])), responses((status = 201, body = CategoryView), (status = 409, description = "Code taken")))]
 #[post("/categories")]
 #[tracing::instrument(skip_all)]
 pub async fn create_category(
     admin: Authorized<Admin>,
     state: web::Data<AppState>,
+    key: OptionalKey,
     body: Body<NewCategory>,
 ) -> Result<HttpResponse, ApiError> {
     let new = body.into_inner()?;
+    let key = key.into_key()?;
+    let hash = idempotency::request_hash(&new);
     let mut errors = Vec::new();
     validation::code("code", &new.code, 32, &mut errors);
     validation::name("name", &new.name, &mut errors);
@@ -73,27 +78,37 @@ pub async fn create_category(
     let admin = &admin.user;
     let group = admin.group_id;
     let mut conn = state.pool.get().await?;
-    let view = write::by(admin, group)
-        .conflict(
-            "code",
-            "another category of this group already uses this code",
-        )
-        .run(&mut conn, &state.changes, async move |conn| {
-            let row: CategoryRow = diesel::insert_into(categories::table)
-                .values((
-                    categories::group_id.eq(group),
-                    categories::code.eq(&new.code),
-                    categories::name.eq(validation::stored_line(&new.name)),
-                ))
-                .returning(CategoryRow::as_returning())
-                .get_result(conn)
+    let changes = &state.changes;
+    idempotency::once(
+        &mut conn,
+        admin.id,
+        key,
+        ("POST /categories", hash),
+        async move |conn| {
+            let view = write::by(admin, group)
+                .conflict(
+                    "code",
+                    "another category of this group already uses this code",
+                )
+                .run(conn, changes, async move |conn| {
+                    let row: CategoryRow = diesel::insert_into(categories::table)
+                        .values((
+                            categories::group_id.eq(group),
+                            categories::code.eq(&new.code),
+                            categories::name.eq(validation::stored_line(&new.name)),
+                        ))
+                        .returning(CategoryRow::as_returning())
+                        .get_result(conn)
+                        .await?;
+                    let view = CategoryView::from(row);
+                    let change = Change::new("category.created", "category", view.id).after(&view);
+                    Ok((view, change))
+                })
                 .await?;
-            let view = CategoryView::from(row);
-            let change = Change::new("category.created", "category", view.id).after(&view);
-            Ok((view, change))
-        })
-        .await?;
-    Ok(HttpResponse::Created().json(view))
+            Ok((StatusCode::CREATED, crate::json::to_value(&view)?))
+        },
+    )
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -171,15 +186,18 @@ pub async fn list_tiers(
 }
 
 /// Create a discount tier (admin).
-#[utoipa::path(tag = "catalog", request_body = NewTier, security(("bearer" = ["admin"])), responses((status = 201, body = TierView), (status = 409, description = "Code taken")))]
+#[utoipa::path(tag = "catalog", params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Optional: the same key and body replay the first answer; nothing is created twice")), request_body = NewTier, security(("bearer" = ["admin"])), responses((status = 201, body = TierView), (status = 409, description = "Code taken")))]
 #[post("/discount-tiers")]
 #[tracing::instrument(skip_all)]
 pub async fn create_tier(
     admin: Authorized<Admin>,
     state: web::Data<AppState>,
+    key: OptionalKey,
     body: Body<NewTier>,
 ) -> Result<HttpResponse, ApiError> {
     let new = body.into_inner()?;
+    let key = key.into_key()?;
+    let hash = idempotency::request_hash(&new);
     let mut errors = Vec::new();
     validation::code("code", &new.code, 32, &mut errors);
     validation::name("name", &new.name, &mut errors);
@@ -198,28 +216,39 @@ pub async fn create_tier(
     let (Some(percent), true) = (percent, errors.is_empty()) else {
         return Err(ApiError::invalid(errors));
     };
-    let view = write::by(admin, admin.group_id)
-        .conflict("code", "another tier of this group already uses this code")
-        .run(&mut conn, &state.changes, async move |conn| {
-            let row: TierRow = diesel::insert_into(discount_tiers::table)
-                .values((
-                    discount_tiers::group_id.eq(admin.group_id),
-                    discount_tiers::code.eq(&new.code),
-                    discount_tiers::name.eq(validation::stored_line(&new.name)),
-                    discount_tiers::discount_percent.eq(percent),
-                    discount_tiers::annual_allowance.eq(cap),
-                    discount_tiers::eligible_employment_types.eq(employment_column(&eligible)),
-                ))
-                .returning(TierRow::as_returning())
-                .get_result(conn)
+    let changes = &state.changes;
+    idempotency::once(
+        &mut conn,
+        admin.id,
+        key,
+        ("POST /discount-tiers", hash),
+        async move |conn| {
+            let view = write::by(admin, admin.group_id)
+                .conflict("code", "another tier of this group already uses this code")
+                .run(conn, changes, async move |conn| {
+                    let row: TierRow = diesel::insert_into(discount_tiers::table)
+                        .values((
+                            discount_tiers::group_id.eq(admin.group_id),
+                            discount_tiers::code.eq(&new.code),
+                            discount_tiers::name.eq(validation::stored_line(&new.name)),
+                            discount_tiers::discount_percent.eq(percent),
+                            discount_tiers::annual_allowance.eq(cap),
+                            discount_tiers::eligible_employment_types
+                                .eq(employment_column(&eligible)),
+                        ))
+                        .returning(TierRow::as_returning())
+                        .get_result(conn)
+                        .await?;
+                    let view = queries::tier_view(row, Vec::new());
+                    let change =
+                        Change::new("discount_tier.created", "discount_tier", view.id).after(&view);
+                    Ok((view, change))
+                })
                 .await?;
-            let view = queries::tier_view(row, Vec::new());
-            let change =
-                Change::new("discount_tier.created", "discount_tier", view.id).after(&view);
-            Ok((view, change))
-        })
-        .await?;
-    Ok(HttpResponse::Created().json(view))
+            Ok((StatusCode::CREATED, crate::json::to_value(&view)?))
+        },
+    )
+    .await
 }
 
 /// Change a discount tier (admin).

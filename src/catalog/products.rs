@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use actix_web::http::StatusCode;
 use actix_web::{get, patch, post, web, HttpResponse};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -19,6 +20,7 @@ use crate::db::schema::{categories, companies, products};
 use crate::domain::codes::CurrencyCode;
 use crate::domain::pricing;
 use crate::error::{ApiError, FieldError};
+use crate::idempotency::{self, OptionalKey};
 use crate::identity::auth::{load_active, Admin, Authorized, CurrentUser, Role, Subject};
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
@@ -278,15 +280,18 @@ async fn category_in_group(
 }
 
 /// Create a product (admin). Prices are in the seller's currency.
-#[utoipa::path(tag = "catalog", request_body = NewProduct, security(("bearer" = ["admin"])), responses((status = 201, body = ProductView), (status = 409, description = "SKU taken"), (status = 422, description = "Invalid fields")))]
+#[utoipa::path(tag = "catalog", params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Optional: the same key and body replay the first answer; nothing is created twice")), request_body = NewProduct, security(("bearer" = ["admin"])), responses((status = 201, body = ProductView), (status = 409, description = "SKU taken"), (status = 422, description = "Invalid fields")))]
 #[post("/products")]
 #[tracing::instrument(skip_all)]
 pub async fn create_product(
     admin: Authorized<Admin>,
     state: web::Data<AppState>,
+    key: OptionalKey,
     body: Body<NewProduct>,
 ) -> Result<HttpResponse, ApiError> {
     let new = body.into_inner()?;
+    let key = key.into_key()?;
+    let hash = idempotency::request_hash(&new);
     let mut errors = Vec::new();
     check_product_text(
         Some(&new.sku),
@@ -311,44 +316,56 @@ pub async fn create_product(
         return Err(ApiError::invalid(errors));
     };
     let admin = &admin.user;
-    let view = write::by(admin, admin.group_id)
-        .conflict("sku", "another product of this group already uses this sku")
-        .publishes(Changed::Definitions)
-        .run(&mut conn, &state.changes, async move |conn| {
-            category_in_group(conn, admin.group_id, new.category_id).await?;
-            let row: ProductRow = diesel::insert_into(products::table)
-                .values((
-                    products::group_id.eq(admin.group_id),
-                    products::sku.eq(&new.sku),
-                    products::name.eq(validation::stored_line(&new.name)),
-                    products::description.eq(new.description.as_deref().unwrap_or("")),
-                    products::category_id.eq(new.category_id),
-                    products::seller_company_id.eq(new.seller_company_id),
-                    products::kind.eq(new.kind.as_str()),
-                    products::list_price.eq(list_price),
-                    products::unit_cost.eq(unit_cost),
-                    products::stock_on_hand.eq(new.stock_on_hand.unwrap_or(0)),
-                    products::employee_eligible.eq(new.employee_eligible.unwrap_or(true)),
-                    products::intercompany_eligible.eq(new.intercompany_eligible.unwrap_or(true)),
-                    products::offered_to_customers.eq(new.offered_to_customers.unwrap_or(true)),
-                    products::active.eq(new.active.unwrap_or(true)),
-                    products::purchase_limit_quantity
-                        .eq(new.purchase_limit.as_ref().map(|l| l.max_quantity)),
-                    products::purchase_limit_period
-                        .eq(new.purchase_limit.as_ref().map(|l| l.period.as_str())),
-                ))
-                .returning(ProductRow::as_returning())
-                .get_result(conn)
+    let changes = &state.changes;
+    idempotency::once(
+        &mut conn,
+        admin.id,
+        key,
+        ("POST /products", hash),
+        async move |conn| {
+            let view = write::by(admin, admin.group_id)
+                .conflict("sku", "another product of this group already uses this sku")
+                .publishes(Changed::Definitions)
+                .run(conn, changes, async move |conn| {
+                    category_in_group(conn, admin.group_id, new.category_id).await?;
+                    let row: ProductRow = diesel::insert_into(products::table)
+                        .values((
+                            products::group_id.eq(admin.group_id),
+                            products::sku.eq(&new.sku),
+                            products::name.eq(validation::stored_line(&new.name)),
+                            products::description.eq(new.description.as_deref().unwrap_or("")),
+                            products::category_id.eq(new.category_id),
+                            products::seller_company_id.eq(new.seller_company_id),
+                            products::kind.eq(new.kind.as_str()),
+                            products::list_price.eq(list_price),
+                            products::unit_cost.eq(unit_cost),
+                            products::stock_on_hand.eq(new.stock_on_hand.unwrap_or(0)),
+                            products::employee_eligible.eq(new.employee_eligible.unwrap_or(true)),
+                            products::intercompany_eligible
+                                .eq(new.intercompany_eligible.unwrap_or(true)),
+                            products::offered_to_customers
+                                .eq(new.offered_to_customers.unwrap_or(true)),
+                            products::active.eq(new.active.unwrap_or(true)),
+                            products::purchase_limit_quantity
+                                .eq(new.purchase_limit.as_ref().map(|l| l.max_quantity)),
+                            products::purchase_limit_period
+                                .eq(new.purchase_limit.as_ref().map(|l| l.period.as_str())),
+                        ))
+                        .returning(ProductRow::as_returning())
+                        .get_result(conn)
+                        .await?;
+                    let priced = queries::find_product(conn, admin.group_id, row.id, admin.tier_id)
+                        .await?
+                        .ok_or(ApiError::NotFound)?;
+                    let view = queries::personalise(priced, admin, 0)?;
+                    let change = Change::new("product.created", "product", view.id).after(&view);
+                    Ok((view, change))
+                })
                 .await?;
-            let priced = queries::find_product(conn, admin.group_id, row.id, admin.tier_id)
-                .await?
-                .ok_or(ApiError::NotFound)?;
-            let view = queries::personalise(priced, admin, 0)?;
-            let change = Change::new("product.created", "product", view.id).after(&view);
-            Ok((view, change))
-        })
-        .await?;
-    Ok(HttpResponse::Created().json(view))
+            Ok((StatusCode::CREATED, crate::json::to_value(&view)?))
+        },
+    )
+    .await
 }
 
 /// The columns a product PATCH sets; `None` leaves a column as it is.
@@ -461,17 +478,20 @@ pub async fn update_product(
 }
 
 /// Adjust stock on hand by `delta` with a reason (admin); never below zero (409).
-#[utoipa::path(tag = "catalog", params(("id" = Uuid, Path)), request_body = StockAdjustment, security(("bearer" = ["admin"])), responses((status = 200, body = ProductView), (status = 409, description = "insufficient_stock: the result would be negative")))]
+#[utoipa::path(tag = "catalog", params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Optional: the same key and body replay the first answer; nothing is created twice"), ("id" = Uuid, Path)), request_body = StockAdjustment, security(("bearer" = ["admin"])), responses((status = 200, body = ProductView), (status = 409, description = "insufficient_stock: the result would be negative")))]
 #[post("/products/{id}/stock")]
 #[tracing::instrument(skip_all)]
 pub async fn adjust_stock(
     admin: Authorized<Admin>,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
+    key: OptionalKey,
     body: Body<StockAdjustment>,
-) -> Result<web::Json<ProductView>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let adjustment = body.into_inner()?;
+    let key = key.into_key()?;
+    let hash = idempotency::request_hash(&(&id, &adjustment));
     let mut errors = Vec::new();
     if adjustment.delta == 0 {
         errors.push(FieldError::new("delta", "must not be zero"));
@@ -483,12 +503,14 @@ pub async fn adjust_stock(
     }
     let mut conn = state.pool.get().await?;
     let admin = &admin.user;
+    let changes = &state.changes;
+    idempotency::once(&mut conn, admin.id, key, ("POST /products/{id}/stock", hash), async move |conn| {
     let view = write::by(admin, admin.group_id)
         .publishes(Changed::Stock {
             products: &[id],
             buyer: None,
         })
-        .run(&mut conn, &state.changes, async move |conn| {
+        .run(conn, changes, async move |conn| {
             // One conditional update: concurrent adjustments and orders can never drive it
             // below zero or above the bound. Both operands are within ±1e9, so the sum fits
             // PostgreSQL's integer.
@@ -534,5 +556,7 @@ pub async fn adjust_stock(
             Ok((queries::personalise(priced, admin, 0)?, change))
         })
         .await?;
-    Ok(web::Json(view))
+        Ok((StatusCode::OK, crate::json::to_value(&view)?))
+    })
+    .await
 }

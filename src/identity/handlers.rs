@@ -1,6 +1,7 @@
 //! Identity endpoints: login, `/me` and companies. Handlers are thin: extract, validate into
 //! domain values, call the queries inside one transaction with its audit event.
 
+use actix_web::http::StatusCode;
 use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
@@ -18,6 +19,7 @@ use crate::db::schema::companies;
 use crate::domain::codes::CurrencyCode;
 use crate::domain::money;
 use crate::error::{ApiError, FieldError};
+use crate::idempotency::{self, OptionalKey};
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 use crate::validation;
@@ -221,15 +223,18 @@ pub async fn get_company(
 }
 
 /// Create a company (admin) under a parent of the caller's group.
-#[utoipa::path(tag = "identity", request_body = NewCompany, security(("bearer" = ["admin"])), responses((status = 201, body = CompanyView), (status = 409, description = "Code taken in this group"), (status = 422, description = "Invalid fields, or a parent that is not a company of the caller's group")))]
+#[utoipa::path(tag = "identity", params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Optional: the same key and body replay the first answer; nothing is created twice")), request_body = NewCompany, security(("bearer" = ["admin"])), responses((status = 201, body = CompanyView), (status = 409, description = "Code taken in this group"), (status = 422, description = "Invalid fields, or a parent that is not a company of the caller's group")))]
 #[post("/companies")]
 #[tracing::instrument(skip_all)]
 pub async fn create_company(
     admin: Authorized<Admin>,
     state: web::Data<AppState>,
+    key: OptionalKey,
     body: Body<NewCompany>,
 ) -> Result<HttpResponse, ApiError> {
     let new = body.into_inner()?;
+    let key = key.into_key()?;
+    let hash = idempotency::request_hash(&new);
     let mut errors = Vec::new();
     validation::code("code", &new.code, 32, &mut errors);
     validation::name("name", &new.name, &mut errors);
@@ -261,15 +266,24 @@ pub async fn create_company(
         qualified_discount_gp_percent: gp,
         line_of_business: new.line_of_business,
     };
-    let view = insert_company(&mut conn, Some(&admin), placement, draft)
-        .await
-        .map_err(|e| {
-            e.explain_conflict(
-                "code",
-                "another company of this group already uses this code",
-            )
-        })?;
-    Ok(HttpResponse::Created().json(view))
+    idempotency::once(
+        &mut conn,
+        admin.id,
+        key,
+        ("POST /companies", hash),
+        async move |conn| {
+            let view = insert_company(conn, Some(&admin), placement, draft)
+                .await
+                .map_err(|e| {
+                    e.explain_conflict(
+                        "code",
+                        "another company of this group already uses this code",
+                    )
+                })?;
+            Ok((StatusCode::CREATED, crate::json::to_value(&view)?))
+        },
+    )
+    .await
 }
 
 /// Where a new company goes.

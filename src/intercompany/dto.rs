@@ -33,7 +33,7 @@ pub struct PolicyView {
 
 /// A new version of a policy from `valid_from` on: the terms not given are the old version's.
 /// The old version ends the day before.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicySupersede {
     /// After the last order the old version priced, and after its own `valid_from`.
@@ -52,7 +52,7 @@ pub struct PolicySupersede {
     pub target_markup_percent: Option<Option<String>>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPolicy {
     pub seller_company_id: Uuid,

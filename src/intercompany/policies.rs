@@ -1,5 +1,6 @@
 //! Transfer-pricing policy endpoints: admins and finance maintain them; purchasers read them.
 
+use actix_web::http::StatusCode;
 use actix_web::{get, patch, post, web, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
@@ -13,6 +14,7 @@ use crate::body::Body;
 use crate::db::schema::{categories, companies, transfer_pricing_policies as policies};
 use crate::domain::transfer_pricing::{MarkupRange, Method, PolicyTerms};
 use crate::error::{ApiError, FieldError};
+use crate::idempotency::{self, OptionalKey};
 use crate::identity::auth::{AdminOrFinance, Authorized, Trade};
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
@@ -193,15 +195,18 @@ async fn company_in_group(
 
 /// Create a policy (admin, finance). Two policies of the same seller, buyer and category
 /// whose validity overlaps → 409.
-#[utoipa::path(tag = "intercompany", request_body = NewPolicy, security(("bearer" = ["admin", "finance"])), responses((status = 201, body = PolicyView), (status = 409, description = "Overlaps another policy of the same specificity"), (status = 422, description = "Invalid fields")))]
+#[utoipa::path(tag = "intercompany", params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Optional: the same key and body replay the first answer; nothing is created twice")), request_body = NewPolicy, security(("bearer" = ["admin", "finance"])), responses((status = 201, body = PolicyView), (status = 409, description = "Overlaps another policy of the same specificity"), (status = 422, description = "Invalid fields")))]
 #[post("/transfer-pricing-policies")]
 #[tracing::instrument(skip_all)]
 pub async fn create_policy(
     caller: Authorized<AdminOrFinance>,
     state: web::Data<AppState>,
+    key: OptionalKey,
     body: Body<NewPolicy>,
 ) -> Result<HttpResponse, ApiError> {
     let new = body.into_inner()?;
+    let key = key.into_key()?;
+    let hash = idempotency::request_hash(&new);
     let mut errors = Vec::new();
     let percent_value = percent("percent", &new.percent, &mut errors);
     let range = MarkupRange {
@@ -241,71 +246,80 @@ pub async fn create_policy(
     let user = &caller.user;
     let group = user.group_id;
     let mut conn = state.pool.get().await?;
-    let view = conn
-        .transaction::<_, ApiError, _>(async |conn| {
-            if !company_in_group(conn, group, new.seller_company_id).await? {
-                return Err(ApiError::invalid_field(
-                    "seller_company_id",
-                    "no company with this id in your group",
-                ));
-            }
-            if let Some(buyer) = new.buyer_company_id {
-                if !company_in_group(conn, group, buyer).await? {
-                    return Err(ApiError::invalid_field(
-                        "buyer_company_id",
-                        "no company with this id in your group",
-                    ));
-                }
-            }
-            if let Some(category) = new.category_id {
-                let known: bool = diesel::select(diesel::dsl::exists(
-                    categories::table
-                        .find(category)
-                        .filter(categories::group_id.eq(group)),
-                ))
-                .get_result(conn)
+    idempotency::once(
+        &mut conn,
+        user.id,
+        key,
+        ("POST /transfer-pricing-policies", hash),
+        async move |conn| {
+            let view = conn
+                .transaction::<_, ApiError, _>(async |conn| {
+                    if !company_in_group(conn, group, new.seller_company_id).await? {
+                        return Err(ApiError::invalid_field(
+                            "seller_company_id",
+                            "no company with this id in your group",
+                        ));
+                    }
+                    if let Some(buyer) = new.buyer_company_id {
+                        if !company_in_group(conn, group, buyer).await? {
+                            return Err(ApiError::invalid_field(
+                                "buyer_company_id",
+                                "no company with this id in your group",
+                            ));
+                        }
+                    }
+                    if let Some(category) = new.category_id {
+                        let known: bool = diesel::select(diesel::dsl::exists(
+                            categories::table
+                                .find(category)
+                                .filter(categories::group_id.eq(group)),
+                        ))
+                        .get_result(conn)
+                        .await?;
+                        if !known {
+                            return Err(ApiError::invalid_field(
+                                "category_id",
+                                "no category with this id in your group",
+                            ));
+                        }
+                    }
+                    let row: PolicyRow = diesel::insert_into(policies::table)
+                        .values((
+                            policies::group_id.eq(group),
+                            policies::seller_company_id.eq(new.seller_company_id),
+                            policies::buyer_company_id.eq(new.buyer_company_id),
+                            policies::category_id.eq(new.category_id),
+                            policies::method.eq(new.method.as_str()),
+                            policies::percent.eq(percent_value),
+                            policies::min_markup_percent.eq(range.min),
+                            policies::max_markup_percent.eq(range.max),
+                            policies::target_markup_percent.eq(target),
+                            policies::valid_from.eq(new.valid_from),
+                            policies::valid_to.eq(new.valid_to),
+                        ))
+                        .returning(PolicyRow::as_returning())
+                        .get_result(conn)
+                        .await?;
+                    let view = row.view()?;
+                    audit::record(
+                        conn,
+                        group,
+                        Some(user),
+                        Change::new(
+                            "transfer_pricing_policy.created",
+                            "transfer_pricing_policy",
+                            view.id,
+                        )
+                        .after(&view),
+                    )
+                    .await?;
+                    Ok(view)
+                })
                 .await?;
-                if !known {
-                    return Err(ApiError::invalid_field(
-                        "category_id",
-                        "no category with this id in your group",
-                    ));
-                }
-            }
-            let row: PolicyRow = diesel::insert_into(policies::table)
-                .values((
-                    policies::group_id.eq(group),
-                    policies::seller_company_id.eq(new.seller_company_id),
-                    policies::buyer_company_id.eq(new.buyer_company_id),
-                    policies::category_id.eq(new.category_id),
-                    policies::method.eq(new.method.as_str()),
-                    policies::percent.eq(percent_value),
-                    policies::min_markup_percent.eq(range.min),
-                    policies::max_markup_percent.eq(range.max),
-                    policies::target_markup_percent.eq(target),
-                    policies::valid_from.eq(new.valid_from),
-                    policies::valid_to.eq(new.valid_to),
-                ))
-                .returning(PolicyRow::as_returning())
-                .get_result(conn)
-                .await?;
-            let view = row.view()?;
-            audit::record(
-                conn,
-                group,
-                Some(user),
-                Change::new(
-                    "transfer_pricing_policy.created",
-                    "transfer_pricing_policy",
-                    view.id,
-                )
-                .after(&view),
-            )
-            .await?;
-            Ok(view)
-        })
-        .await?;
-    Ok(HttpResponse::Created().json(view))
+            Ok((StatusCode::CREATED, crate::json::to_value(&view)?))
+        },
+    )
+    .await
 }
 
 /// Change a policy's terms or validity (admin, finance). Once a line was priced with it, only

@@ -2,6 +2,7 @@
 //! is a new version that starts on a day and ends the old one the day before, so every line
 //! keeps the terms it was priced with and last year's range never moves.
 
+use actix_web::http::StatusCode;
 use actix_web::{post, web, HttpResponse};
 use chrono::{NaiveDate, TimeDelta};
 use diesel::prelude::*;
@@ -17,6 +18,7 @@ use crate::db::schema::transfer_pricing_policies as policies;
 use crate::db::statement::statement;
 use crate::domain::transfer_pricing::MarkupRange;
 use crate::error::{ApiError, FieldError};
+use crate::idempotency::{self, OptionalKey};
 use crate::identity::auth::{AdminOrFinance, Authorized};
 use crate::state::AppState;
 use crate::write;
@@ -48,7 +50,7 @@ pub async fn last_priced(
 /// order it priced. A version is superseded once.
 #[utoipa::path(
     tag = "intercompany",
-    params(("id" = Uuid, Path)),
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Optional: the same key and body replay the first answer; nothing is created twice"), ("id" = Uuid, Path)),
     request_body = PolicySupersede,
     security(("bearer" = ["admin", "finance"])),
     responses(
@@ -64,10 +66,13 @@ pub async fn supersede(
     caller: Authorized<AdminOrFinance>,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
+    key: OptionalKey,
     body: Body<PolicySupersede>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let next = body.into_inner()?;
+    let key = key.into_key()?;
+    let hash = idempotency::request_hash(&(&id, &next));
     let mut errors = Vec::new();
     let new_percent = next
         .percent
@@ -91,99 +96,109 @@ pub async fn supersede(
     let user = &caller.user;
     let group = user.group_id;
     let mut conn = state.pool.get().await?;
-    let view = write::by(user, group)
-        .run(&mut conn, &state.changes, async move |conn| {
-            let old: PolicyRow = policies::table
-                .find(id)
-                .filter(policies::group_id.eq(group))
-                .select(PolicyRow::as_select())
-                .for_update()
-                .first(conn)
-                .await
-                .optional()?
-                .ok_or(ApiError::NotFound)?;
-            let superseded: bool = diesel::select(diesel::dsl::exists(
-                policies::table.filter(policies::supersedes.eq(id)),
-            ))
-            .get_result(conn)
-            .await?;
-            if superseded {
-                return Err(ApiError::conflict(
-                    "conflict",
-                    "this version was already superseded: supersede the newest one",
-                ));
-            }
-            let mut errors = Vec::new();
-            if next.valid_from <= old.valid_from {
-                errors.push(FieldError::new(
-                    "valid_from",
-                    "must be after the superseded version's valid_from",
-                ));
-            }
-            if let Some(last) = last_priced(conn, id).await? {
-                if next.valid_from <= last {
-                    errors.push(FieldError::new(
-                        "valid_from",
-                        format!("must be after {last}, the last order this version priced"),
-                    ));
-                }
-            }
-            let method = next.method.unwrap_or(old.method()?);
-            let percent_value = new_percent.unwrap_or(old.percent);
-            let range = MarkupRange {
-                min: new_min.unwrap_or(old.min_markup_percent),
-                max: new_max.unwrap_or(old.max_markup_percent),
-            };
-            let target = new_target.unwrap_or(old.target_markup_percent);
-            check_terms(
-                method,
-                percent_value,
-                range,
-                target,
-                next.valid_from,
-                old.valid_to,
-                &mut errors,
-            );
-            if !errors.is_empty() {
-                return Err(ApiError::invalid(errors));
-            }
-            // Only `valid_to` changes on the old version: allowed even when it priced lines.
-            let ends = next.valid_from - TimeDelta::days(1);
-            diesel::update(policies::table.find(id))
-                .set((
-                    policies::valid_to.eq(Some(ends)),
-                    policies::updated_at.eq(diesel::dsl::now),
-                ))
-                .execute(conn)
+    let changes = &state.changes;
+    idempotency::once(
+        &mut conn,
+        user.id,
+        key,
+        ("POST /transfer-pricing-policies/{id}/supersede", hash),
+        async move |conn| {
+            let view = write::by(user, group)
+                .run(conn, changes, async move |conn| {
+                    let old: PolicyRow = policies::table
+                        .find(id)
+                        .filter(policies::group_id.eq(group))
+                        .select(PolicyRow::as_select())
+                        .for_update()
+                        .first(conn)
+                        .await
+                        .optional()?
+                        .ok_or(ApiError::NotFound)?;
+                    let superseded: bool = diesel::select(diesel::dsl::exists(
+                        policies::table.filter(policies::supersedes.eq(id)),
+                    ))
+                    .get_result(conn)
+                    .await?;
+                    if superseded {
+                        return Err(ApiError::conflict(
+                            "conflict",
+                            "this version was already superseded: supersede the newest one",
+                        ));
+                    }
+                    let mut errors = Vec::new();
+                    if next.valid_from <= old.valid_from {
+                        errors.push(FieldError::new(
+                            "valid_from",
+                            "must be after the superseded version's valid_from",
+                        ));
+                    }
+                    if let Some(last) = last_priced(conn, id).await? {
+                        if next.valid_from <= last {
+                            errors.push(FieldError::new(
+                                "valid_from",
+                                format!("must be after {last}, the last order this version priced"),
+                            ));
+                        }
+                    }
+                    let method = next.method.unwrap_or(old.method()?);
+                    let percent_value = new_percent.unwrap_or(old.percent);
+                    let range = MarkupRange {
+                        min: new_min.unwrap_or(old.min_markup_percent),
+                        max: new_max.unwrap_or(old.max_markup_percent),
+                    };
+                    let target = new_target.unwrap_or(old.target_markup_percent);
+                    check_terms(
+                        method,
+                        percent_value,
+                        range,
+                        target,
+                        next.valid_from,
+                        old.valid_to,
+                        &mut errors,
+                    );
+                    if !errors.is_empty() {
+                        return Err(ApiError::invalid(errors));
+                    }
+                    // Only `valid_to` changes on the old version: allowed even when it priced lines.
+                    let ends = next.valid_from - TimeDelta::days(1);
+                    diesel::update(policies::table.find(id))
+                        .set((
+                            policies::valid_to.eq(Some(ends)),
+                            policies::updated_at.eq(diesel::dsl::now),
+                        ))
+                        .execute(conn)
+                        .await?;
+                    let row: PolicyRow = diesel::insert_into(policies::table)
+                        .values((
+                            policies::group_id.eq(group),
+                            policies::seller_company_id.eq(old.seller_company_id),
+                            policies::buyer_company_id.eq(old.buyer_company_id),
+                            policies::category_id.eq(old.category_id),
+                            policies::method.eq(method.as_str()),
+                            policies::percent.eq(percent_value),
+                            policies::min_markup_percent.eq(range.min),
+                            policies::max_markup_percent.eq(range.max),
+                            policies::target_markup_percent.eq(target),
+                            policies::valid_from.eq(next.valid_from),
+                            policies::valid_to.eq(old.valid_to),
+                            policies::supersedes.eq(Some(id)),
+                        ))
+                        .returning(PolicyRow::as_returning())
+                        .get_result(conn)
+                        .await?;
+                    let view = row.view()?;
+                    let change = Change::new(
+                        "transfer_pricing_policy.superseded",
+                        "transfer_pricing_policy",
+                        view.id,
+                    )
+                    .before(&old.view()?)
+                    .after(&view);
+                    Ok((view, change))
+                })
                 .await?;
-            let row: PolicyRow = diesel::insert_into(policies::table)
-                .values((
-                    policies::group_id.eq(group),
-                    policies::seller_company_id.eq(old.seller_company_id),
-                    policies::buyer_company_id.eq(old.buyer_company_id),
-                    policies::category_id.eq(old.category_id),
-                    policies::method.eq(method.as_str()),
-                    policies::percent.eq(percent_value),
-                    policies::min_markup_percent.eq(range.min),
-                    policies::max_markup_percent.eq(range.max),
-                    policies::target_markup_percent.eq(target),
-                    policies::valid_from.eq(next.valid_from),
-                    policies::valid_to.eq(old.valid_to),
-                    policies::supersedes.eq(Some(id)),
-                ))
-                .returning(PolicyRow::as_returning())
-                .get_result(conn)
-                .await?;
-            let view = row.view()?;
-            let change = Change::new(
-                "transfer_pricing_policy.superseded",
-                "transfer_pricing_policy",
-                view.id,
-            )
-            .before(&old.view()?)
-            .after(&view);
-            Ok((view, change))
-        })
-        .await?;
-    Ok(HttpResponse::Created().json(view))
+            Ok((StatusCode::CREATED, crate::json::to_value(&view)?))
+        },
+    )
+    .await
 }

@@ -98,3 +98,87 @@ async fn a_retried_finance_write_books_once_and_answers_the_same() {
         .assert_status(201);
     assert_eq!(entries_of(&app, "adjustment").await, 2);
 }
+
+#[tokio::test]
+async fn every_creating_post_replays_its_first_answer_under_one_key() {
+    let app = TestApp::spawn().await;
+    app.clock.set_today(day("2026-03-02"));
+    let t = trade(&app).await;
+    let admin = &t.group.admin;
+    let part = t.product("PART", "100.00", "150.00", 10).await;
+    let policy = t
+        .policy(json!({"method": "cost_plus", "percent": "10", "valid_from": "2026-01-01"}))
+        .await;
+    let cases: Vec<(&Actor, String, Value, Value)> = vec![
+        (
+            admin,
+            "/api/v1/categories".into(),
+            json!({"code": "TOOLS", "name": "Tools"}),
+            json!({"code": "TOOLS", "name": "Other tools"}),
+        ),
+        (
+            admin,
+            "/api/v1/discount-tiers".into(),
+            json!({"code": "VIP", "name": "VIP", "discount_percent": "30"}),
+            json!({"code": "VIP", "name": "VIP", "discount_percent": "31"}),
+        ),
+        (
+            admin,
+            "/api/v1/products".into(),
+            json!({"sku": "BOLT", "name": "Bolt", "category_id": t.category.id,
+                   "seller_company_id": t.abc, "kind": "goods", "list_price": "2.00", "unit_cost": "1.00"}),
+            json!({"sku": "BOLT", "name": "Bolt", "category_id": t.category.id,
+                   "seller_company_id": t.abc, "kind": "goods", "list_price": "3.00", "unit_cost": "1.00"}),
+        ),
+        (
+            admin,
+            format!("/api/v1/products/{}/stock", part.id),
+            json!({"delta": 5, "reason": "delivery 42"}),
+            json!({"delta": 6, "reason": "delivery 42"}),
+        ),
+        (
+            admin,
+            "/api/v1/companies".into(),
+            json!({"code": "GHI", "name": "GHI", "parent_id": t.group.root_id,
+                   "currency": "USD", "country": "US"}),
+            json!({"code": "GHI", "name": "GHI Ltd", "parent_id": t.group.root_id,
+                   "currency": "USD", "country": "US"}),
+        ),
+        (
+            &t.finance,
+            "/api/v1/transfer-pricing-policies".into(),
+            json!({"seller_company_id": t.def, "method": "cost_plus", "percent": "5",
+                   "valid_from": "2026-01-01"}),
+            json!({"seller_company_id": t.def, "method": "cost_plus", "percent": "6",
+                   "valid_from": "2026-01-01"}),
+        ),
+        (
+            &t.finance,
+            format!("/api/v1/transfer-pricing-policies/{}/supersede", policy.id),
+            json!({"valid_from": "2026-04-01", "percent": "12"}),
+            json!({"valid_from": "2026-04-01", "percent": "13"}),
+        ),
+    ];
+    for (who, path, body, other) in cases {
+        let key = format!("once-{}", path.replace('/', "-"));
+        let first = who.post_keyed(&path, &key, body.clone()).await;
+        assert!(first.status.is_success(), "{path}: {}", first.body);
+        let again = who.post_keyed(&path, &key, body).await;
+        assert_eq!(again.status, first.status, "{path}");
+        assert_eq!(again.body, first.body, "{path}");
+        assert_eq!(again.headers["idempotency-replay"], "true", "{path}");
+        who.post_keyed(&path, &key, other)
+            .await
+            .assert_problem(422, "idempotency_key_reused");
+    }
+    // The stock moved once (10 + 5), the policy was superseded once.
+    assert_eq!(t.group.stock_on_hand(&part).await, 15);
+    let policies = t.finance.get("/api/v1/transfer-pricing-policies").await;
+    let versions = policies.assert_status(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["supersedes"] == json!(policy.id))
+        .count();
+    assert_eq!(versions, 1);
+}
