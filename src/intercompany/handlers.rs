@@ -5,7 +5,6 @@
 use actix_web::{get, post, web, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Text};
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
@@ -16,11 +15,10 @@ use crate::audit::{self, Change};
 use crate::body::{Body, OptionalBody};
 use crate::changes::Changed;
 use crate::db::schema::intercompany_orders as orders;
-use crate::db::statement::statement;
 use crate::domain::intercompany::Transition;
 use crate::domain::{money, period};
 use crate::error::ApiError;
-use crate::idempotency::{self, IdempotencyHeader, IdempotencyKey, Stored};
+use crate::idempotency::{self, IdempotencyHeader};
 use crate::identity::auth::{Authorized, CurrentUser, Purchaser, Role, Trade};
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
@@ -97,94 +95,31 @@ pub async fn quote_order(
     Ok(web::Json(queries::quote_view(&priced)))
 }
 
-#[derive(QueryableByName)]
-struct Claimed {
-    #[diesel(sql_type = Bool)]
-    claimed: bool,
-}
-
-#[derive(QueryableByName)]
-struct StoredRow {
-    #[diesel(sql_type = Text)]
-    scope: String,
-    #[diesel(sql_type = Text)]
-    request_hash: String,
-    #[diesel(sql_type = diesel::sql_types::Integer)]
-    response_status: i32,
-    #[diesel(sql_type = diesel::sql_types::Jsonb)]
-    response_body: serde_json::Value,
-}
-
-enum Created {
-    New(serde_json::Value),
-    Replay(Stored),
-}
-
-/// Places the order unless `key` already holds one: claim the key for this transaction,
-/// replay or refuse a stored use of it, else price, insert, audit and store the response, all
-/// committed together.
+/// Prices, inserts and audits the order (inside the key's transaction, `idempotency::once`),
+/// answering its view.
 async fn create(
     conn: &mut AsyncPgConnection,
     now: DateTime<Utc>,
     user: &CurrentUser,
-    key: &IdempotencyKey,
-    hash: &str,
     request: &queries::Requested,
-) -> Result<Created, ApiError> {
-    conn.transaction::<_, ApiError, _>(async |conn| {
-        let claim: Claimed =
-            statement("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS claimed")
-                .bind::<Text, _>(idempotency::lock_name(user.id, key))
-                .get_result(conn)
-                .await?;
-        if !claim.claimed {
-            return Err(idempotency::in_progress());
-        }
-        let stored: Option<StoredRow> = statement(
-            "SELECT scope, request_hash, response_status, response_body FROM idempotency_keys \
-             WHERE employee_id = $1 AND key = $2",
-        )
-        .bind::<diesel::sql_types::Uuid, _>(user.id)
-        .bind::<Text, _>(&key.0)
-        .get_result(conn)
-        .await
-        .optional()?;
-        let existing =
-            stored.map(|s| (s.scope, s.request_hash, s.response_status, s.response_body));
-        if let Some(replay) = idempotency::decide(existing, CREATE_SCOPE, hash)? {
-            return Ok(Created::Replay(replay));
-        }
-        // The order date is the group's business date.
-        let today = crate::bookings::today(conn, user.group_id, now).await?;
-        let priced = queries::price(conn, user.group_id, request, today).await?;
-        let row = queries::insert(conn, user.group_id, user.id, &priced, now).await?;
-        let id = row.id;
-        let view = queries::views(conn, vec![row])
-            .await?
-            .pop()
-            .ok_or(ApiError::NotFound)?;
-        let body = serde_json::to_value(&view).map_err(|e| ApiError::Internal(e.into()))?;
-        audit::record(
-            conn,
-            user.group_id,
-            Some(user),
-            Change::new("intercompany_order.requested", "intercompany_order", id).after(&view),
-        )
-        .await?;
-        statement(
-            "INSERT INTO idempotency_keys (employee_id, key, scope, request_hash, response_status, \
-             response_body) VALUES ($1, $2, $3, $4, 201, $5)",
-        )
-        .bind::<diesel::sql_types::Uuid, _>(user.id)
-        .bind::<Text, _>(&key.0)
-        .bind::<Text, _>(CREATE_SCOPE)
-        .bind::<Text, _>(hash)
-        .bind::<diesel::sql_types::Jsonb, _>(&body)
-        .execute(conn)
-        .await?;
-        Ok(Created::New(body))
-    })
-    .await
+) -> Result<serde_json::Value, ApiError> {
+    // The order date is the group's business date.
+    let today = crate::bookings::today(conn, user.group_id, now).await?;
+    let priced = queries::price(conn, user.group_id, request, today).await?;
+    let row = queries::insert(conn, user.group_id, user.id, &priced, now).await?;
+    let id = row.id;
+    let view = queries::views(conn, vec![row])
+        .await?
+        .pop()
+        .ok_or(ApiError::NotFound)?;
+    audit::record(
+        conn,
+        user.group_id,
+        Some(user),
+        Change::new("intercompany_order.requested", "intercompany_order", id).after(&view),
+    )
+    .await?;
+    crate::json::to_value(&view)
 }
 
 /// Place an intercompany order (a purchaser of the buyer). Requires `Idempotency-Key`: the
@@ -215,18 +150,20 @@ pub async fn create_order(
     check_buyer(&user, &body)?;
     let request = queries::validate(&body)?;
     let hash = idempotency::request_hash(&body);
+    let now = state.clock.now();
+    let user = &user.user;
     let mut conn = state.pool.get().await?;
-    Ok(
-        match create(&mut conn, state.clock.now(), &user, &key, &hash, &request).await? {
-            Created::New(body) => HttpResponse::Created().json(body),
-            Created::Replay(stored) => HttpResponse::build(
-                actix_web::http::StatusCode::from_u16(stored.status)
-                    .unwrap_or(actix_web::http::StatusCode::CREATED),
-            )
-            .insert_header(("Idempotency-Replay", "true"))
-            .json(stored.body),
+    idempotency::once(
+        &mut conn,
+        user.id,
+        Some(key),
+        (CREATE_SCOPE, hash),
+        async move |conn| {
+            let view = create(conn, now, user, &request).await?;
+            Ok((actix_web::http::StatusCode::CREATED, view))
         },
     )
+    .await
 }
 
 /// List intercompany orders, newest first: purchasers those of their company (as buyer or
