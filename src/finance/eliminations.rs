@@ -8,12 +8,14 @@ use actix_web::{get, put, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Months, NaiveDate, TimeDelta, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Date, Numeric, Uuid as SqlUuid};
-use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::dto::*;
-use super::reports::{balances, bounds, csv, currencies, currency, report_mode, revenue, Rates};
+use super::reports::{
+    answer, balances, bounds, csv, currencies, currency, revenue, MonthReport, Rates,
+};
 use crate::body::Body;
 use crate::db::schema::intercompany_inventory as held;
 use crate::db::statement::statement;
@@ -21,7 +23,7 @@ use crate::domain::codes::CurrencyCode;
 use crate::domain::consolidation::{self, Margin, PairFigures};
 use crate::domain::{fx, money, period};
 use crate::error::{ApiError, FieldError};
-use crate::frozen::{self, Figures, Report};
+use crate::frozen::Report;
 use crate::identity::auth::{Authorized, Finance};
 use crate::state::AppState;
 use crate::write;
@@ -178,23 +180,25 @@ pub async fn eliminations(
     req: HttpRequest,
     query: crate::json::Query<PeriodQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let group = user.group_id;
-    let now = state.clock.now();
-    let mut conn = state.pool.get().await?;
-    let figures = conn
-        .transaction::<_, ApiError, _>(async |conn| {
-            report_mode(conn).await?;
-            let today = crate::bookings::today(conn, group, now).await?;
-            let (first, _, _) = bounds(&query.period, today)?;
-            if let Some(body) = frozen::load(conn, group, first, Report::Eliminations).await? {
-                return Ok(Figures::Stored(body));
-            }
-            Ok(Figures::Live(
-                compute(conn, group, &query.period, today, None).await?,
-            ))
-        })
-        .await?;
-    figures.answer(&req, to_csv)
+    answer::<EliminationsView>(&state, user.group_id, &query.period, &req).await
+}
+
+impl MonthReport for EliminationsView {
+    const STORED_AS: Report = Report::Eliminations;
+
+    fn compute<'a>(
+        conn: &'a mut AsyncPgConnection,
+        group: Uuid,
+        period: &'a str,
+        today: NaiveDate,
+        closed_at: Option<DateTime<Utc>>,
+    ) -> impl std::future::Future<Output = Result<Self, ApiError>> + Send + 'a {
+        compute(conn, group, period, today, closed_at)
+    }
+
+    fn csv(&self) -> HttpResponse {
+        to_csv(self)
+    }
 }
 
 fn to_csv(view: &EliminationsView) -> HttpResponse {

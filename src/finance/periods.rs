@@ -11,7 +11,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::dto::*;
-use super::{eliminations, reconciliation, reports};
+use super::reports::MonthReport;
 use crate::audit::Change;
 use crate::db::schema::closed_periods;
 use crate::db::statement::statement;
@@ -41,6 +41,18 @@ impl From<ClosedRow> for ClosedPeriodView {
             closed_at: row.closed_at,
         }
     }
+}
+
+/// Computes report `R` of the month `period` (beginning `first`) and stores it as closed.
+async fn store<R: MonthReport>(
+    conn: &mut AsyncPgConnection,
+    group: Uuid,
+    (period, first): (&str, NaiveDate),
+    today: NaiveDate,
+    closed_at: Option<DateTime<Utc>>,
+) -> Result<(), ApiError> {
+    let view = R::compute(conn, group, period, today, closed_at).await?;
+    frozen::store(conn, group, first, R::STORED_AS, &view).await
 }
 
 /// The first day of the group's first month with an order (employee or intercompany) or a
@@ -146,14 +158,9 @@ pub async fn close_period(
                 .get_result(conn)
                 .await?;
             let closed_at = Some(row.closed_at);
-            let reconciliation =
-                reconciliation::compute(conn, group, &period, today, closed_at).await?;
-            frozen::store(conn, group, first, Report::Reconciliation, &reconciliation).await?;
-            let eliminations =
-                eliminations::compute(conn, group, &period, today, closed_at).await?;
-            frozen::store(conn, group, first, Report::Eliminations, &eliminations).await?;
-            let sales = reports::internal_sales_of(conn, group, &period, today, closed_at).await?;
-            frozen::store(conn, group, first, Report::InternalSales, &sales).await?;
+            store::<ReconciliationView>(conn, group, (&period, first), today, closed_at).await?;
+            store::<EliminationsView>(conn, group, (&period, first), today, closed_at).await?;
+            store::<InternalSalesView>(conn, group, (&period, first), today, closed_at).await?;
             let exceptions = exceptions::compute(conn, group, &period, today, closed_at).await?;
             frozen::store(
                 conn,

@@ -5,7 +5,7 @@ use actix_web::{get, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Date, Numeric, Text, Uuid as SqlUuid};
-use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
@@ -14,11 +14,13 @@ use crate::db::statement::statement;
 use crate::domain::kinds::LedgerSide;
 use crate::domain::{fx, money};
 use crate::error::ApiError;
-use crate::frozen::{self, Figures, Report};
+use crate::frozen::Report;
 use crate::identity::auth::{Authorized, Finance};
 use crate::state::AppState;
 
-use super::reports::{balances, bounds, csv, currencies, currency, report_mode, Balance, Rates};
+use super::reports::{
+    answer, balances, bounds, csv, currencies, currency, Balance, MonthReport, Rates,
+};
 
 #[derive(QueryableByName)]
 struct Adjustment {
@@ -142,23 +144,25 @@ pub async fn reconciliation(
     req: HttpRequest,
     query: crate::json::Query<PeriodQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let group = user.group_id;
-    let now = state.clock.now();
-    let mut conn = state.pool.get().await?;
-    let figures = conn
-        .transaction::<_, ApiError, _>(async |conn| {
-            report_mode(conn).await?;
-            let today = crate::bookings::today(conn, group, now).await?;
-            let (first, _, _) = bounds(&query.period, today)?;
-            if let Some(body) = frozen::load(conn, group, first, Report::Reconciliation).await? {
-                return Ok(Figures::Stored(body));
-            }
-            Ok(Figures::Live(
-                compute(conn, group, &query.period, today, None).await?,
-            ))
-        })
-        .await?;
-    figures.answer(&req, to_csv)
+    answer::<ReconciliationView>(&state, user.group_id, &query.period, &req).await
+}
+
+impl MonthReport for ReconciliationView {
+    const STORED_AS: Report = Report::Reconciliation;
+
+    fn compute<'a>(
+        conn: &'a mut AsyncPgConnection,
+        group: Uuid,
+        period: &'a str,
+        today: NaiveDate,
+        closed_at: Option<DateTime<Utc>>,
+    ) -> impl std::future::Future<Output = Result<Self, ApiError>> + Send + 'a {
+        compute(conn, group, period, today, closed_at)
+    }
+
+    fn csv(&self) -> HttpResponse {
+        to_csv(self)
+    }
 }
 
 fn to_csv(view: &ReconciliationView) -> HttpResponse {

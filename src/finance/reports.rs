@@ -24,6 +24,50 @@ use crate::state::AppState;
 
 pub use crate::csv::{csv, wants_csv};
 
+/// A finance report of one month, as a close stores it and every request answers it.
+pub trait MonthReport: serde::Serialize + serde::de::DeserializeOwned + Send {
+    /// Its name in the store of closed months.
+    const STORED_AS: Report;
+
+    /// The report of `period` as it stands now, in the caller's transaction.
+    fn compute<'a>(
+        conn: &'a mut AsyncPgConnection,
+        group: Uuid,
+        period: &'a str,
+        today: NaiveDate,
+        closed_at: Option<DateTime<Utc>>,
+    ) -> impl std::future::Future<Output = Result<Self, ApiError>> + Send + 'a;
+
+    /// Its CSV answer.
+    fn csv(&self) -> HttpResponse;
+}
+
+/// Answers report `R` of `period` for `group`: in one read-only snapshot, the figures stored
+/// when the month closed, else the report computed now; CSV with `Accept: text/csv`.
+pub async fn answer<R: MonthReport>(
+    state: &AppState,
+    group: Uuid,
+    period: &str,
+    req: &HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let now = state.clock.now();
+    let mut conn = state.pool.get().await?;
+    let figures = conn
+        .transaction::<_, ApiError, _>(async |conn| {
+            report_mode(conn).await?;
+            let today = crate::bookings::today(conn, group, now).await?;
+            let (first, _, _) = bounds(period, today)?;
+            if let Some(body) = frozen::load(conn, group, first, R::STORED_AS).await? {
+                return Ok(Figures::Stored(body));
+            }
+            Ok(Figures::Live(
+                R::compute(conn, group, period, today, None).await?,
+            ))
+        })
+        .await?;
+    figures.answer(req, R::csv)
+}
+
 /// Sets up a report's transaction: one read-only snapshot, so every figure is of the same
 /// instant, and plans made for the actual values (a generic plan over a million entries walks
 /// an index where a scan of the group's rows wins).
@@ -299,23 +343,24 @@ pub async fn internal_sales(
     req: HttpRequest,
     query: crate::json::Query<PeriodQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let group = user.group_id;
-    let now = state.clock.now();
-    let mut conn = state.pool.get().await?;
-    let figures = conn
-        .transaction::<_, ApiError, _>(async |conn| {
-            report_mode(conn).await?;
-            let today = crate::bookings::today(conn, group, now).await?;
-            let (first, _, _) = bounds(&query.period, today)?;
-            if let Some(body) = frozen::load(conn, group, first, Report::InternalSales).await? {
-                return Ok(Figures::Stored(body));
-            }
-            Ok(Figures::Live(
-                internal_sales_of(conn, group, &query.period, today, None).await?,
-            ))
-        })
-        .await?;
-    figures.answer(&req, |view: &InternalSalesView| {
+    answer::<InternalSalesView>(&state, user.group_id, &query.period, &req).await
+}
+
+impl MonthReport for InternalSalesView {
+    const STORED_AS: Report = Report::InternalSales;
+
+    fn compute<'a>(
+        conn: &'a mut AsyncPgConnection,
+        group: Uuid,
+        period: &'a str,
+        today: NaiveDate,
+        closed_at: Option<DateTime<Utc>>,
+    ) -> impl std::future::Future<Output = Result<Self, ApiError>> + Send + 'a {
+        internal_sales_of(conn, group, period, today, closed_at)
+    }
+
+    fn csv(&self) -> HttpResponse {
+        let view = self;
         csv(
             &[
                 "company_id",
@@ -334,5 +379,5 @@ pub async fn internal_sales(
                 ]
             }),
         )
-    })
+    }
 }
