@@ -9,7 +9,19 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::db::schema::companies;
+use crate::domain::calendar::BusinessDay;
 use crate::error::ApiError;
+
+/// The group's business day at `now`: its date in the root company's time zone, and the zone.
+pub async fn day(
+    conn: &mut AsyncPgConnection,
+    group: Uuid,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<BusinessDay, ApiError> {
+    Ok(crate::identity::queries::group_zone(conn, group)
+        .await?
+        .day(now))
+}
 
 /// The group's business date at `now` (in its root company's time zone).
 pub async fn today(
@@ -17,9 +29,7 @@ pub async fn today(
     group: Uuid,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<NaiveDate, ApiError> {
-    Ok(crate::identity::queries::group_zone(conn, group)
-        .await?
-        .today(now))
+    Ok(day(conn, group, now).await?.today)
 }
 
 /// The earliest day a booking of `group` may carry.

@@ -32,6 +32,14 @@ impl BusinessZone {
         now.with_timezone(&self.0).date_naive()
     }
 
+    /// The group's business day at the instant `now`: its date, with the zone that dates it.
+    pub fn day(self, now: DateTime<Utc>) -> BusinessDay {
+        BusinessDay {
+            zone: self,
+            today: self.today(now),
+        }
+    }
+
     /// The instant the group's day `day` begins.
     pub fn start(self, day: NaiveDate) -> DateTime<Utc> {
         let midnight = day.and_time(chrono::NaiveTime::MIN);
@@ -44,6 +52,13 @@ impl BusinessZone {
             .map(|local| local.with_timezone(&Utc))
             .unwrap_or_else(|| midnight.and_utc())
     }
+}
+
+/// A group's "today" together with its zone: what a report needs to bound its period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BusinessDay {
+    pub zone: BusinessZone,
+    pub today: NaiveDate,
 }
 
 #[cfg(test)]

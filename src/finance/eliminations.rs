@@ -19,6 +19,7 @@ use super::reports::{
 use crate::body::Body;
 use crate::db::schema::intercompany_inventory as held;
 use crate::db::statement::statement;
+use crate::domain::calendar::BusinessDay;
 use crate::domain::codes::CurrencyCode;
 use crate::domain::consolidation::{self, Margin, PairFigures};
 use crate::domain::{fx, money, period};
@@ -190,10 +191,10 @@ impl MonthReport for EliminationsView {
         conn: &'a mut AsyncPgConnection,
         group: Uuid,
         period: &'a str,
-        today: NaiveDate,
+        day: BusinessDay,
         closed_at: Option<DateTime<Utc>>,
     ) -> impl std::future::Future<Output = Result<Self, ApiError>> + Send + 'a {
-        compute(conn, group, period, today, closed_at)
+        compute(conn, group, period, day.today, closed_at)
     }
 
     fn csv(&self) -> HttpResponse {
@@ -226,6 +227,9 @@ fn to_csv(view: &EliminationsView) -> HttpResponse {
     )
 }
 
+/// The longest intercompany-inventory list (as the document states).
+const MAX_INVENTORY_ITEMS: usize = 1000;
+
 /// Report the buyers' holdings of goods bought inside the group at a month's end (finance):
 /// the list replaces the month's. Amounts at transfer price in the pair's document currency
 /// (the seller's). A closed month → 409 `period_closed`.
@@ -251,6 +255,12 @@ pub async fn report_inventory(
     let (first, _) =
         period::month(&path).ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))?;
     let report = body.into_inner()?;
+    if report.items.len() > MAX_INVENTORY_ITEMS {
+        return Err(ApiError::invalid_field(
+            "items",
+            format!("at most {MAX_INVENTORY_ITEMS} seller/buyer pairs"),
+        ));
+    }
     let mut errors = Vec::new();
     for (i, item) in report.items.iter().enumerate() {
         if item.buyer_company_id == item.seller_company_id {

@@ -15,6 +15,7 @@ use super::reports::MonthReport;
 use crate::audit::Change;
 use crate::db::schema::closed_periods;
 use crate::db::statement::statement;
+use crate::domain::calendar::BusinessDay;
 use crate::domain::period;
 use crate::error::ApiError;
 use crate::frozen::{self, Report};
@@ -48,10 +49,10 @@ async fn store<R: MonthReport>(
     conn: &mut AsyncPgConnection,
     group: Uuid,
     (period, first): (&str, NaiveDate),
-    today: NaiveDate,
+    day: BusinessDay,
     closed_at: Option<DateTime<Utc>>,
 ) -> Result<(), ApiError> {
-    let view = R::compute(conn, group, period, today, closed_at).await?;
+    let view = R::compute(conn, group, period, day, closed_at).await?;
     frozen::store(conn, group, first, R::STORED_AS, &view).await
 }
 
@@ -110,7 +111,8 @@ pub async fn close_period(
     let period = path.into_inner();
     let mut conn = state.pool.get().await?;
     let zone = crate::identity::queries::group_zone(&mut conn, group).await?;
-    let today = zone.today(now);
+    let day = zone.day(now);
+    let today = day.today;
     if next > today {
         return Err(ApiError::invalid_field(
             "period",
@@ -158,9 +160,9 @@ pub async fn close_period(
                 .get_result(conn)
                 .await?;
             let closed_at = Some(row.closed_at);
-            store::<ReconciliationView>(conn, group, (&period, first), today, closed_at).await?;
-            store::<EliminationsView>(conn, group, (&period, first), today, closed_at).await?;
-            store::<InternalSalesView>(conn, group, (&period, first), today, closed_at).await?;
+            store::<ReconciliationView>(conn, group, (&period, first), day, closed_at).await?;
+            store::<EliminationsView>(conn, group, (&period, first), day, closed_at).await?;
+            store::<InternalSalesView>(conn, group, (&period, first), day, closed_at).await?;
             let exceptions = exceptions::compute(conn, group, &period, today, closed_at).await?;
             frozen::store(
                 conn,
@@ -170,7 +172,8 @@ pub async fn close_period(
                 &exceptions,
             )
             .await?;
-            let kpis = kpis::handlers::compute(conn, group, &period, now, None, closed_at).await?;
+            let kpis =
+                kpis::handlers::compute(conn, group, (&period, zone), now, None, closed_at).await?;
             frozen::store(conn, group, first, Report::InternalServiceKpis, &kpis).await?;
             let view = ClosedPeriodView::from(row);
             let change = Change::new("period.closed", "group", group).after(&view);

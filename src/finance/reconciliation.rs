@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::dto::*;
 use crate::db::statement::statement;
+use crate::domain::calendar::BusinessDay;
 use crate::domain::kinds::LedgerSide;
 use crate::domain::{fx, money};
 use crate::error::ApiError;
@@ -154,10 +155,10 @@ impl MonthReport for ReconciliationView {
         conn: &'a mut AsyncPgConnection,
         group: Uuid,
         period: &'a str,
-        today: NaiveDate,
+        day: BusinessDay,
         closed_at: Option<DateTime<Utc>>,
     ) -> impl std::future::Future<Output = Result<Self, ApiError>> + Send + 'a {
-        compute(conn, group, period, today, closed_at)
+        compute(conn, group, period, day.today, closed_at)
     }
 
     fn csv(&self) -> HttpResponse {

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::dto::*;
 use crate::db::schema::companies;
 use crate::db::statement::statement;
+use crate::domain::calendar::BusinessDay;
 use crate::domain::codes::CurrencyCode;
 use crate::domain::{fx, money, period};
 use crate::error::ApiError;
@@ -34,7 +35,7 @@ pub trait MonthReport: serde::Serialize + serde::de::DeserializeOwned + Send {
         conn: &'a mut AsyncPgConnection,
         group: Uuid,
         period: &'a str,
-        today: NaiveDate,
+        day: BusinessDay,
         closed_at: Option<DateTime<Utc>>,
     ) -> impl std::future::Future<Output = Result<Self, ApiError>> + Send + 'a;
 
@@ -55,13 +56,13 @@ pub async fn answer<R: MonthReport>(
     let figures = conn
         .transaction::<_, ApiError, _>(async |conn| {
             report_mode(conn).await?;
-            let today = crate::bookings::today(conn, group, now).await?;
-            let (first, _, _) = bounds(period, today)?;
+            let day = crate::bookings::day(conn, group, now).await?;
+            let (first, _, _) = bounds(period, day.today)?;
             if let Some(body) = frozen::load(conn, group, first, R::STORED_AS).await? {
                 return Ok(Figures::Stored(body));
             }
             Ok(Figures::Live(
-                R::compute(conn, group, period, today, None).await?,
+                R::compute(conn, group, period, day, None).await?,
             ))
         })
         .await?;
@@ -271,14 +272,13 @@ pub async fn internal_sales_of(
     conn: &mut AsyncPgConnection,
     group: Uuid,
     period: &str,
-    today: NaiveDate,
+    day: BusinessDay,
     closed_at: Option<DateTime<Utc>>,
 ) -> Result<InternalSalesView, ApiError> {
-    let (first, next, _) = bounds(period, today)?;
+    let (first, next, _) = bounds(period, day.today)?;
     let (_, group_currency) = currencies(conn, group).await?;
     // The month begins and ends at the group's local midnight.
-    let zone = crate::identity::queries::group_zone(conn, group).await?;
-    let (from, to) = (zone.start(first), zone.start(next));
+    let (from, to) = (day.zone.start(first), day.zone.start(next));
     // Sales are recognised when earned: an employee order at its fulfilment. A placed order is
     // no sale yet, and a cancelled one never was.
     let employee: Vec<EmployeeSales> = statement(
@@ -353,10 +353,10 @@ impl MonthReport for InternalSalesView {
         conn: &'a mut AsyncPgConnection,
         group: Uuid,
         period: &'a str,
-        today: NaiveDate,
+        day: BusinessDay,
         closed_at: Option<DateTime<Utc>>,
     ) -> impl std::future::Future<Output = Result<Self, ApiError>> + Send + 'a {
-        internal_sales_of(conn, group, period, today, closed_at)
+        internal_sales_of(conn, group, period, day, closed_at)
     }
 
     fn csv(&self) -> HttpResponse {

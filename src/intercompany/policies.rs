@@ -91,6 +91,18 @@ pub fn percent(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> Option<D
         .ok()
 }
 
+/// A percentage a change may give, clear (`null`) or leave alone (absent): `Some(Some(p))`,
+/// `Some(None)` or `None`.
+pub(super) fn optional_percent(
+    field: &str,
+    value: &Option<Option<String>>,
+    errors: &mut Vec<FieldError>,
+) -> Option<Option<Decimal>> {
+    value
+        .as_ref()
+        .map(|inner| inner.as_deref().and_then(|raw| percent(field, raw, errors)))
+}
+
 /// Checks the terms together (what the database's CHECKs would refuse, named by field).
 pub(super) fn check_terms(
     method: Method,
@@ -351,15 +363,9 @@ pub async fn update_policy(
         .percent
         .as_deref()
         .map(|raw| percent("percent", raw, &mut errors));
-    let parse_optional =
-        |field: &str, value: &Option<Option<String>>, errors: &mut Vec<FieldError>| {
-            value
-                .as_ref()
-                .map(|inner| inner.as_deref().and_then(|raw| percent(field, raw, errors)))
-        };
-    let new_min = parse_optional("min_markup_percent", &patch.min_markup_percent, &mut errors);
-    let new_max = parse_optional("max_markup_percent", &patch.max_markup_percent, &mut errors);
-    let new_target = parse_optional(
+    let new_min = optional_percent("min_markup_percent", &patch.min_markup_percent, &mut errors);
+    let new_max = optional_percent("max_markup_percent", &patch.max_markup_percent, &mut errors);
+    let new_target = optional_percent(
         "target_markup_percent",
         &patch.target_markup_percent,
         &mut errors,

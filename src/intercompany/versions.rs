@@ -11,7 +11,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::dto::{PolicySupersede, PolicyView};
-use super::policies::{check_terms, percent, PolicyRow};
+use super::policies::{check_terms, optional_percent, percent, PolicyRow};
 use crate::audit::Change;
 use crate::body::Body;
 use crate::db::schema::transfer_pricing_policies as policies;
@@ -78,14 +78,9 @@ pub async fn supersede(
         .percent
         .as_deref()
         .and_then(|raw| percent("percent", raw, &mut errors));
-    let optional = |field: &str, value: &Option<Option<String>>, errors: &mut Vec<FieldError>| {
-        value
-            .as_ref()
-            .map(|inner| inner.as_deref().and_then(|raw| percent(field, raw, errors)))
-    };
-    let new_min = optional("min_markup_percent", &next.min_markup_percent, &mut errors);
-    let new_max = optional("max_markup_percent", &next.max_markup_percent, &mut errors);
-    let new_target = optional(
+    let new_min = optional_percent("min_markup_percent", &next.min_markup_percent, &mut errors);
+    let new_max = optional_percent("max_markup_percent", &next.max_markup_percent, &mut errors);
+    let new_target = optional_percent(
         "target_markup_percent",
         &next.target_markup_percent,
         &mut errors,

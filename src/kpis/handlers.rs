@@ -88,12 +88,10 @@ pub async fn internal_service(
     };
     let mut conn = state.pool.get().await?;
     let now = state.clock.now();
+    let zone = crate::identity::queries::group_zone(&mut conn, user.group_id).await?;
     let period = match query.period.clone() {
         Some(period) => period,
-        None => crate::bookings::today(&mut conn, user.group_id, now)
-            .await?
-            .format("%Y-%m")
-            .to_string(),
+        None => zone.today(now).format("%Y-%m").to_string(),
     };
     let (first, _) =
         period::month(&period).ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))?;
@@ -111,8 +109,8 @@ pub async fn internal_service(
                 compute(
                     &mut conn,
                     user.group_id,
-                    &period,
-                    state.clock.now(),
+                    (&period, zone),
+                    now,
                     company,
                     None,
                 )
@@ -132,15 +130,14 @@ pub async fn internal_service(
 pub async fn compute(
     conn: &mut diesel_async::AsyncPgConnection,
     group: Uuid,
-    period: &str,
+    (period, zone): (&str, crate::domain::calendar::BusinessZone),
     now: DateTime<Utc>,
     company: Option<Uuid>,
     closed_at: Option<DateTime<Utc>>,
 ) -> Result<KpiReport, ApiError> {
     let (first, next) =
         period::month(period).ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))?;
-    // The month of the group's calendar: it begins and ends at its local midnight.
-    let zone = crate::identity::queries::group_zone(conn, group).await?;
+    // The month of the group's calendar (in `zone`): it begins and ends at its local midnight.
     let (from, to) = (zone.start(first), zone.start(next));
     let items = queries::report(conn, group, (from, to), to.min(now), company, zone).await?;
     Ok(KpiReport {

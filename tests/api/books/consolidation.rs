@@ -108,6 +108,13 @@ async fn profit_in_goods_the_buyer_still_holds_is_eliminated_and_released_next_m
         refused.assert_problem(422, "validation_failed");
         assert_eq!(refused.body["errors"][0]["field"], field);
     }
+    // At most 1 000 pairs, as the document states.
+    let many: Vec<Value> = (0..1001)
+        .map(|_| json!({"buyer_company_id": t.xyz, "seller_company_id": t.abc, "amount": "1.00"}))
+        .collect();
+    let refused = t.finance.put(path, json!({ "items": many })).await;
+    refused.assert_problem(422, "validation_failed");
+    assert_eq!(refused.body["errors"][0]["field"], "items");
     t.abc_purchaser
         .put(path, held)
         .await
