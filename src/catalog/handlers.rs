@@ -57,7 +57,7 @@ pub async fn list_categories(
 }
 
 /// Create a category (admin).
-#[utoipa::path(tag = "catalog", params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Optional: the same key and body replay the first answer; nothing is created twice")), request_body = NewCategory, security(("bearer" = ["admin"])), responses((status = 201, body = CategoryView), (status = 409, description = "Code taken")))]
+#[utoipa::path(tag = "catalog", params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Optional: the same key and body replay the first answer; nothing is created twice")), request_body = NewCategory, security(("bearer" = ["admin"])), responses((status = 201, body = CategoryView), (status = 409, description = "Code taken, or request_in_progress"), (status = 422, description = "Invalid fields, or idempotency_key_reused")))]
 #[post("/categories")]
 #[tracing::instrument(skip_all)]
 pub async fn create_category(
@@ -186,7 +186,7 @@ pub async fn list_tiers(
 }
 
 /// Create a discount tier (admin).
-#[utoipa::path(tag = "catalog", params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Optional: the same key and body replay the first answer; nothing is created twice")), request_body = NewTier, security(("bearer" = ["admin"])), responses((status = 201, body = TierView), (status = 409, description = "Code taken")))]
+#[utoipa::path(tag = "catalog", params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Optional: the same key and body replay the first answer; nothing is created twice")), request_body = NewTier, security(("bearer" = ["admin"])), responses((status = 201, body = TierView), (status = 409, description = "Code taken, or request_in_progress"), (status = 422, description = "Invalid fields, or idempotency_key_reused")))]
 #[post("/discount-tiers")]
 #[tracing::instrument(skip_all)]
 pub async fn create_tier(

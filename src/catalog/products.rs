@@ -280,7 +280,7 @@ async fn category_in_group(
 }
 
 /// Create a product (admin). Prices are in the seller's currency.
-#[utoipa::path(tag = "catalog", params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Optional: the same key and body replay the first answer; nothing is created twice")), request_body = NewProduct, security(("bearer" = ["admin"])), responses((status = 201, body = ProductView), (status = 409, description = "SKU taken"), (status = 422, description = "Invalid fields")))]
+#[utoipa::path(tag = "catalog", params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Optional: the same key and body replay the first answer; nothing is created twice")), request_body = NewProduct, security(("bearer" = ["admin"])), responses((status = 201, body = ProductView), (status = 409, description = "SKU taken, or request_in_progress"), (status = 422, description = "Invalid fields, or idempotency_key_reused")))]
 #[post("/products")]
 #[tracing::instrument(skip_all)]
 pub async fn create_product(
@@ -478,7 +478,7 @@ pub async fn update_product(
 }
 
 /// Adjust stock on hand by `delta` with a reason (admin); never below zero (409).
-#[utoipa::path(tag = "catalog", params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Optional: the same key and body replay the first answer; nothing is created twice"), ("id" = Uuid, Path)), request_body = StockAdjustment, security(("bearer" = ["admin"])), responses((status = 200, body = ProductView), (status = 409, description = "insufficient_stock: the result would be negative")))]
+#[utoipa::path(tag = "catalog", params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Optional: the same key and body replay the first answer; nothing is created twice"), ("id" = Uuid, Path)), request_body = StockAdjustment, security(("bearer" = ["admin"])), responses((status = 200, body = ProductView), (status = 409, description = "insufficient_stock: the result would be negative; or request_in_progress"), (status = 422, description = "Invalid fields, or idempotency_key_reused")))]
 #[post("/products/{id}/stock")]
 #[tracing::instrument(skip_all)]
 pub async fn adjust_stock(

@@ -227,7 +227,8 @@ pub struct RunsQuery {
 pub struct InventoryItem {
     pub buyer_company_id: Uuid,
     pub seller_company_id: Uuid,
-    /// At transfer price, in the pair's document currency (the seller's); not negative.
+    /// At transfer price, in the pair's document currency (the seller's); not negative, with
+    /// at most that currency's minor-unit digits.
     #[schema(example = "1650.00", pattern = r"^[0-9]{1,13}(\.[0-9]{1,4})?$")]
     pub amount: String,
 }

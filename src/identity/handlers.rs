@@ -223,7 +223,7 @@ pub async fn get_company(
 }
 
 /// Create a company (admin) under a parent of the caller's group.
-#[utoipa::path(tag = "identity", params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Optional: the same key and body replay the first answer; nothing is created twice")), request_body = NewCompany, security(("bearer" = ["admin"])), responses((status = 201, body = CompanyView), (status = 409, description = "Code taken in this group"), (status = 422, description = "Invalid fields, or a parent that is not a company of the caller's group")))]
+#[utoipa::path(tag = "identity", params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Optional: the same key and body replay the first answer; nothing is created twice")), request_body = NewCompany, security(("bearer" = ["admin"])), responses((status = 201, body = CompanyView), (status = 409, description = "Code taken in this group, or request_in_progress"), (status = 422, description = "Invalid fields, a parent that is not a company of the caller's group, or idempotency_key_reused")))]
 #[post("/companies")]
 #[tracing::instrument(skip_all)]
 pub async fn create_company(
@@ -358,7 +358,7 @@ pub async fn insert_company(
 
 /// Change a company of the caller's group (admin). Moving it under another parent of the
 /// group moves its subtree with it; a parent outside the group, null, or a cycle is a 422.
-#[utoipa::path(tag = "identity", params(("id" = Uuid, Path)), request_body = CompanyPatch, security(("bearer" = ["admin"])), responses((status = 200, body = CompanyView), (status = 409, description = "Code taken, or a currency change after amounts were recorded in it"), (status = 422, description = "Invalid fields, a parent outside the caller's group, or a cycle")))]
+#[utoipa::path(tag = "identity", params(("id" = Uuid, Path)), request_body = CompanyPatch, security(("bearer" = ["admin"])), responses((status = 200, body = CompanyView), (status = 409, description = "Code taken, a currency change after amounts were recorded in it, or a time_zone change once a month is closed"), (status = 422, description = "Invalid fields, a parent outside the caller's group, or a cycle")))]
 #[patch("/companies/{id}")]
 #[tracing::instrument(skip_all)]
 pub async fn update_company(

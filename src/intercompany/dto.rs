@@ -41,13 +41,28 @@ pub struct PolicySupersede {
     pub method: Option<Method>,
     #[schema(pattern = r"^-?[0-9]{1,4}(\.[0-9]{1,4})?$")]
     pub percent: Option<String>,
-    #[serde(default, deserialize_with = "crate::identity::dto::double_option")]
+    // Absent (keep) and null (clear) must hash apart for Idempotency-Key.
+    #[serde(
+        default,
+        deserialize_with = "crate::identity::dto::double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<String>, pattern = r"^-?[0-9]{1,4}(\.[0-9]{1,4})?$")]
     pub min_markup_percent: Option<Option<String>>,
-    #[serde(default, deserialize_with = "crate::identity::dto::double_option")]
+    // Absent (keep) and null (clear) must hash apart for Idempotency-Key.
+    #[serde(
+        default,
+        deserialize_with = "crate::identity::dto::double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<String>, pattern = r"^-?[0-9]{1,4}(\.[0-9]{1,4})?$")]
     pub max_markup_percent: Option<Option<String>>,
-    #[serde(default, deserialize_with = "crate::identity::dto::double_option")]
+    // Absent (keep) and null (clear) must hash apart for Idempotency-Key.
+    #[serde(
+        default,
+        deserialize_with = "crate::identity::dto::double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<String>, pattern = r"^-?[0-9]{1,4}(\.[0-9]{1,4})?$")]
     pub target_markup_percent: Option<Option<String>>,
 }

@@ -207,7 +207,7 @@ async fn company_in_group(
 
 /// Create a policy (admin, finance). Two policies of the same seller, buyer and category
 /// whose validity overlaps → 409.
-#[utoipa::path(tag = "intercompany", params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Optional: the same key and body replay the first answer; nothing is created twice")), request_body = NewPolicy, security(("bearer" = ["admin", "finance"])), responses((status = 201, body = PolicyView), (status = 409, description = "Overlaps another policy of the same specificity"), (status = 422, description = "Invalid fields")))]
+#[utoipa::path(tag = "intercompany", params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Optional: the same key and body replay the first answer; nothing is created twice")), request_body = NewPolicy, security(("bearer" = ["admin", "finance"])), responses((status = 201, body = PolicyView), (status = 409, description = "Overlaps another policy of the same specificity, or request_in_progress"), (status = 422, description = "Invalid fields, or idempotency_key_reused")))]
 #[post("/transfer-pricing-policies")]
 #[tracing::instrument(skip_all)]
 pub async fn create_policy(
@@ -389,7 +389,7 @@ pub async fn update_policy(
                 .ok_or(ApiError::NotFound)?;
             // A policy that priced a line keeps its terms (its lines say what they were priced
             // with); only its end may move, and never before the last order it priced.
-            if let Some(last) = super::versions::last_priced(conn, id).await? {
+            if let Some(last) = super::versions::last_priced(conn, group, id).await? {
                 let changes_terms = patch.method.is_some_and(|m| Some(m) != before.method().ok())
                     || new_percent.flatten().is_some_and(|p| p != before.percent)
                     || new_min.is_some_and(|v| v != before.min_markup_percent)

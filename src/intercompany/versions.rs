@@ -23,9 +23,10 @@ use crate::identity::auth::{AdminOrFinance, Authorized};
 use crate::state::AppState;
 use crate::write;
 
-/// The date of the last order policy `id` priced a line of; None when it priced none.
+/// The date of the last order policy `id` of `group` priced a line of; None when it priced none.
 pub async fn last_priced(
     conn: &mut AsyncPgConnection,
+    group: Uuid,
     id: Uuid,
 ) -> Result<Option<NaiveDate>, ApiError> {
     #[derive(QueryableByName)]
@@ -36,9 +37,10 @@ pub async fn last_priced(
     let last: Last = statement(
         "SELECT max(o.order_date) AS day \
          FROM intercompany_order_lines l JOIN intercompany_orders o ON o.id = l.order_id \
-         WHERE l.policy_id = $1",
+         WHERE l.policy_id = $1 AND l.group_id = $2",
     )
     .bind::<SqlUuid, _>(id)
+    .bind::<SqlUuid, _>(group)
     .get_result(conn)
     .await?;
     Ok(last.day)
@@ -56,8 +58,8 @@ pub async fn last_priced(
     responses(
         (status = 201, body = PolicyView),
         (status = 404, description = "No such policy in your group"),
-        (status = 409, description = "Already superseded, or overlaps another policy"),
-        (status = 422, description = "Invalid fields")
+        (status = 409, description = "Already superseded, overlaps another policy, or request_in_progress"),
+        (status = 422, description = "Invalid fields, or idempotency_key_reused")
     )
 )]
 #[post("/transfer-pricing-policies/{id}/supersede")]
@@ -110,7 +112,9 @@ pub async fn supersede(
                         .optional()?
                         .ok_or(ApiError::NotFound)?;
                     let superseded: bool = diesel::select(diesel::dsl::exists(
-                        policies::table.filter(policies::supersedes.eq(id)),
+                        policies::table
+                            .filter(policies::group_id.eq(group))
+                            .filter(policies::supersedes.eq(id)),
                     ))
                     .get_result(conn)
                     .await?;
@@ -127,7 +131,7 @@ pub async fn supersede(
                             "must be after the superseded version's valid_from",
                         ));
                     }
-                    if let Some(last) = last_priced(conn, id).await? {
+                    if let Some(last) = last_priced(conn, group, id).await? {
                         if next.valid_from <= last {
                             errors.push(FieldError::new(
                                 "valid_from",
@@ -156,13 +160,17 @@ pub async fn supersede(
                     }
                     // Only `valid_to` changes on the old version: allowed even when it priced lines.
                     let ends = next.valid_from - TimeDelta::days(1);
-                    diesel::update(policies::table.find(id))
-                        .set((
-                            policies::valid_to.eq(Some(ends)),
-                            policies::updated_at.eq(diesel::dsl::now),
-                        ))
-                        .execute(conn)
-                        .await?;
+                    diesel::update(
+                        policies::table
+                            .find(id)
+                            .filter(policies::group_id.eq(group)),
+                    )
+                    .set((
+                        policies::valid_to.eq(Some(ends)),
+                        policies::updated_at.eq(diesel::dsl::now),
+                    ))
+                    .execute(conn)
+                    .await?;
                     let row: PolicyRow = diesel::insert_into(policies::table)
                         .values((
                             policies::group_id.eq(group),

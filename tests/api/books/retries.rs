@@ -171,6 +171,16 @@ async fn every_creating_post_replays_its_first_answer_under_one_key() {
             .await
             .assert_problem(422, "idempotency_key_reused");
     }
+    // A field left out (keep it) and the same field sent as null (clear it) are two requests.
+    let path = format!("/api/v1/transfer-pricing-policies/{}/supersede", policy.id);
+    t.finance
+        .post_keyed(
+            &path,
+            &format!("once-{}", path.replace('/', "-")),
+            json!({"valid_from": "2026-04-01", "percent": "12", "max_markup_percent": null}),
+        )
+        .await
+        .assert_problem(422, "idempotency_key_reused");
     // The stock moved once (10 + 5), the policy was superseded once.
     assert_eq!(t.group.stock_on_hand(&part).await, 15);
     let policies = t.finance.get("/api/v1/transfer-pricing-policies").await;
