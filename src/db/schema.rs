@@ -25,6 +25,34 @@ diesel::table! {
 }
 
 diesel::table! {
+    benefit_lines (order_id, line_no) {
+        group_id -> Uuid,
+        order_id -> Uuid,
+        line_no -> Int4,
+        employee_id -> Uuid,
+        employer_company_id -> Uuid,
+        rule -> Text,
+        employer_line_of_business -> Nullable<Text>,
+        fulfilled_at -> Timestamptz,
+        seller_company_id -> Uuid,
+        seller_gp_percent -> Nullable<Numeric>,
+        seller_line_of_business -> Nullable<Text>,
+        product_id -> Uuid,
+        product_kind -> Text,
+        offered_to_customers -> Bool,
+        quantity -> Int4,
+        currency -> Text,
+        list_total -> Numeric,
+        paid_total -> Numeric,
+        cost_total -> Numeric,
+        group_currency -> Text,
+        to_group_rate -> Numeric,
+        highly_compensated -> Bool,
+        tier_discriminatory -> Bool,
+    }
+}
+
+diesel::table! {
     categories (id) {
         id -> Uuid,
         code -> Text,
@@ -91,6 +119,7 @@ diesel::table! {
         updated_at -> Timestamptz,
         group_id -> Uuid,
         credential_version -> Int4,
+        highly_compensated -> Bool,
     }
 }
 
@@ -381,6 +410,7 @@ diesel::joinable!(tier_category_discounts -> categories (category_id));
 diesel::joinable!(tier_category_discounts -> discount_tiers (tier_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    benefit_lines,
     allowance_usage,
     audit_events,
     categories,

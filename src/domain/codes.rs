@@ -253,3 +253,38 @@ mod tests {
         assert_eq!(COUNTRIES.len() % 2, 0);
     }
 }
+
+/// A four-digit SIC industry code (`5311`). Its first two digits are the major group, which
+/// is what Reg. §1.132-4(a)(2) compares for the line of business.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SicCode(String);
+
+impl SicCode {
+    pub const PATTERN: &'static str = "^[0-9]{4}$";
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        (raw.len() == 4 && raw.bytes().all(|b| b.is_ascii_digit())).then(|| Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The two-digit major group (`53` of `5311`).
+    pub fn major_group(&self) -> &str {
+        self.0.get(..2).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod sic_tests {
+    use super::SicCode;
+
+    #[test]
+    fn four_digits_and_nothing_else() {
+        assert_eq!(SicCode::parse("5651").map(|c| c.major_group().to_owned()), Some("56".into()));
+        for bad in ["565", "56510", "56a1", " 565", "", "５６５１"] {
+            assert_eq!(SicCode::parse(bad), None, "{bad:?}");
+        }
+    }
+}

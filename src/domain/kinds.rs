@@ -76,16 +76,35 @@ pub enum ClientType {
 }
 spelled!(ClientType { Executive => "executive", Operational => "operational", Commercial => "commercial" });
 
+/// The employer's rule for the taxable part of an employee discount (§7). The spellings are
+/// the statutes' (serde's snake_case would make them `us_irc132`, `de_estg83`, …).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BenefitTaxRule {
+    /// Nothing computed.
     None,
-    /// The spelling the database, the spec and every response use (serde's snake_case would
-    /// make it `us_irc132`).
+    /// IRC §132(c) qualified employee discount.
     #[serde(rename = "us_irc_132")]
     UsIrc132,
+    /// §8 Abs. 3 EStG: 4 % markdown and the yearly Rabattfreibetrag.
+    #[serde(rename = "de_estg_8_3")]
+    DeEstg83,
+    /// UK benefit in kind at the employer's cost.
+    UkBikCost,
+    /// URSSAF tolerance of 30 %.
+    #[serde(rename = "fr_urssaf_30")]
+    FrUrssaf30,
+    /// Art. 43 LIRPF ordinary discounts.
+    EsLirpfOrdinary,
 }
-spelled!(BenefitTaxRule { None => "none", UsIrc132 => "us_irc_132" });
+spelled!(BenefitTaxRule {
+    None => "none",
+    UsIrc132 => "us_irc_132",
+    DeEstg83 => "de_estg_8_3",
+    UkBikCost => "uk_bik_cost",
+    FrUrssaf30 => "fr_urssaf_30",
+    EsLirpfOrdinary => "es_lirpf_ordinary",
+});
 
 /// Which company of an intercompany pair a ledger entry is booked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]

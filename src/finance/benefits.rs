@@ -1,51 +1,57 @@
-//! The employee-benefits report (§7): per employee, the discounts of the orders fulfilled in
-//! a year in the group currency, split into qualified discount and taxable excess under the
-//! employer's rule with the seller's percentage. This is the payroll export: with
-//! `Accept: text/csv` it streams CSV, a chunk of employees at a time, in constant memory.
-
-use std::collections::BTreeMap;
+//! The employee-benefits report (§7): per employee and employer, the discounts earned in a
+//! year, split into what the law excludes and what is wages under the employer's rule, in the
+//! employer's (payroll) currency. It reads only the facts each line recorded when its order
+//! was fulfilled (`benefit_lines`, written by `orders::benefit_facts`), so a later change of
+//! master data moves no figure already earned. The rules are `domain::benefits`. With
+//! `Accept: text/csv` it is the payroll file, streamed a chunk of employees at a time in
+//! constant memory.
 
 use actix_web::web::Bytes;
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
-use diesel::sql_types::{Bool, Nullable, Numeric, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{
+    BigInt, Bool, Int4, Nullable, Numeric, Text, Timestamptz, Uuid as SqlUuid,
+};
 use diesel::QueryableByName;
-use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+use diesel_async::AsyncPgConnection;
+use diesel_async::RunQueryDsl;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::reports::{currency, wants_csv};
+use crate::csv::{record, wants_csv};
+use crate::db::DbPool as Pool;
 use crate::db::statement::statement;
-use crate::domain::benefits::{self, Line};
-use crate::domain::codes::CurrencyCode;
-use crate::domain::kinds::{BenefitTaxRule, ClientType, ProductKind};
+use crate::domain::benefits::{us, Assessment, Facts, Reason, Rule, Year};
+use crate::domain::calendar::BusinessZone;
+use crate::domain::codes::{CurrencyCode, SicCode};
+use crate::domain::kinds::{ClientType, ProductKind};
 use crate::domain::money;
 use crate::error::ApiError;
 use crate::identity::auth::{Authorized, Finance};
 use crate::pagination::{encode_cursor, PageRequest};
 use crate::state::AppState;
 
-/// Employees per database round trip (JSON page size is `limit`).
+/// Employees per database round trip of the CSV file (JSON pages take `limit`).
 const CHUNK: i64 = 1000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum GroupBy {
-    Company,
-    ClientType,
+pub enum Detail {
+    /// Each item lists its lines, each with the reason for its split.
+    Lines,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct BenefitsQuery {
-    /// 2000–2100.
+    /// The calendar year (of the group's business calendar), 2000–2100.
     #[param(minimum = 2000, maximum = 2100)]
     pub year: i32,
-    /// Totals per employer company or per client type instead of per employee.
-    pub group_by: Option<GroupBy>,
-    /// Employees per page, 1–100 (default 20); ignored with `group_by` and for CSV.
+    /// `lines`: each line with its reason (in CSV: one record per line).
+    pub detail: Option<Detail>,
+    /// Employees per page, 1–100 (default 20); ignored for CSV.
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
@@ -53,263 +59,399 @@ pub struct BenefitsQuery {
     pub cursor: Option<String>,
 }
 
+/// One employee's year at one employer under one rule, in the employer's currency. Under rule
+/// `none` nothing is computed: `qualified_discount`, `taxable_excess`, `allowance_used` and
+/// `taxable_excess_group` are null.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct BenefitItem {
-    /// Null when grouped.
-    pub employee_id: Option<Uuid>,
-    /// The employer (null when grouped by client type).
-    pub company_id: Option<Uuid>,
-    /// Null when grouped by company.
-    pub client_type: Option<String>,
+    pub employee_id: Uuid,
+    /// The employer.
+    pub company_id: Uuid,
+    pub client_type: ClientType,
+    pub rule: Rule,
+    /// The employer's (payroll) currency.
+    #[schema(value_type = CurrencyCode)]
+    pub currency: String,
     pub orders: i64,
     pub list_total: String,
+    pub paid_total: String,
     pub discount_total: String,
-    pub qualified_discount: String,
-    pub taxable_excess: String,
+    pub qualified_discount: Option<String>,
+    pub taxable_excess: Option<String>,
+    /// What the year's lines drew from a yearly allowance (`de_estg_8_3`: the 1,080.00 EUR;
+    /// `es_lirpf_ordinary`: the 1,000.00 EUR of ordinary discounts); null for other rules.
+    pub allowance_used: Option<String>,
+    /// `taxable_excess` in the group currency, each line at its fulfilment day's rate.
+    pub taxable_excess_group: Option<String>,
+    /// With `detail=lines`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lines: Option<Vec<BenefitLine>>,
+}
+
+/// One fulfilled line, in the employer's currency.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BenefitLine {
+    pub order_id: Uuid,
+    pub line_no: i32,
+    /// The business day its order was fulfilled.
+    pub fulfilled_on: NaiveDate,
+    pub product_id: Uuid,
+    pub seller_company_id: Uuid,
+    pub quantity: i32,
+    pub list_total: String,
+    pub paid_total: String,
+    pub discount: String,
+    pub qualified_discount: Option<String>,
+    pub taxable_excess: Option<String>,
+    /// What this line drew from the year's allowance (de, es); null for other rules.
+    pub allowance_used: Option<String>,
+    pub reason: Reason,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct BenefitsReport {
     pub year: i32,
-    pub currency: String,
-    pub group_by: Option<GroupBy>,
+    #[schema(value_type = CurrencyCode)]
+    pub group_currency: String,
     pub items: Vec<BenefitItem>,
     pub next_cursor: Option<String>,
 }
 
+/// A `benefit_lines` row with its employee's client type.
 #[derive(QueryableByName)]
 struct LineRow {
     #[diesel(sql_type = SqlUuid)]
     employee_id: Uuid,
     #[diesel(sql_type = SqlUuid)]
-    company_id: Uuid,
+    employer_company_id: Uuid,
     #[diesel(sql_type = Text)]
     client_type: ClientType,
+    #[diesel(sql_type = Text)]
+    rule: Rule,
+    #[diesel(sql_type = Text)]
+    currency: String,
+    #[diesel(sql_type = Numeric)]
+    to_group_rate: Decimal,
     #[diesel(sql_type = SqlUuid)]
     order_id: Uuid,
+    #[diesel(sql_type = Int4)]
+    line_no: i32,
+    #[diesel(sql_type = Timestamptz)]
+    fulfilled_at: DateTime<Utc>,
+    #[diesel(sql_type = SqlUuid)]
+    product_id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    seller_company_id: Uuid,
+    #[diesel(sql_type = Int4)]
+    quantity: i32,
     #[diesel(sql_type = Numeric)]
-    fx_rate: Decimal,
-    #[diesel(sql_type = Numeric)]
-    line_list_total: Decimal,
-    #[diesel(sql_type = Numeric)]
-    line_discount: Decimal,
-    #[diesel(sql_type = Text)]
-    kind: ProductKind,
-    #[diesel(sql_type = Bool)]
-    offered_to_customers: bool,
-    #[diesel(sql_type = Nullable<Numeric>)]
-    seller_gp: Option<Decimal>,
-    #[diesel(sql_type = Nullable<Text>)]
-    seller_lob: Option<String>,
-    #[diesel(sql_type = Text)]
-    employer_rule: BenefitTaxRule,
-    #[diesel(sql_type = Nullable<Text>)]
-    employer_lob: Option<String>,
-}
-
-/// Sums of one employee (or group of them), in the group currency.
-#[derive(Debug, Clone, Default)]
-struct Totals {
-    employee_id: Option<Uuid>,
-    company_id: Option<Uuid>,
-    client_type: Option<ClientType>,
-    orders: i64,
-    last_order: Option<Uuid>,
     list_total: Decimal,
-    discount_total: Decimal,
-    qualified: Decimal,
-    taxable: Decimal,
-}
-
-/// What decides a line's split: its amounts and the order's rate to the group currency, and the
-/// facts the rule reads. Lines alike in all of these split alike.
-#[derive(QueryableByName)]
-struct LineFacts {
-    /// In the order currency, with the order's rate to the group currency.
     #[diesel(sql_type = Numeric)]
-    line_list_total: Decimal,
+    paid_total: Decimal,
     #[diesel(sql_type = Numeric)]
-    line_discount: Decimal,
-    #[diesel(sql_type = Numeric)]
-    fx_rate: Decimal,
+    cost_total: Decimal,
     #[diesel(sql_type = Text)]
-    kind: ProductKind,
+    product_kind: ProductKind,
     #[diesel(sql_type = Bool)]
     offered_to_customers: bool,
     #[diesel(sql_type = Nullable<Numeric>)]
-    seller_gp: Option<Decimal>,
+    seller_gp_percent: Option<Decimal>,
     #[diesel(sql_type = Nullable<Text>)]
-    seller_lob: Option<String>,
-    #[diesel(sql_type = Text)]
-    employer_rule: BenefitTaxRule,
+    seller_line_of_business: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
-    employer_lob: Option<String>,
-}
-
-/// A row of the grouped report: `lines` alike lines of one group, `orders` of which are
-/// their order's first line.
-#[derive(QueryableByName)]
-struct GroupedRow {
-    #[diesel(sql_type = Nullable<SqlUuid>)]
-    company_id: Option<Uuid>,
-    #[diesel(sql_type = Nullable<Text>)]
-    client_type: Option<ClientType>,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    lines: i64,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    orders: i64,
-    #[diesel(embed)]
-    facts: LineFacts,
+    employer_line_of_business: Option<String>,
+    #[diesel(sql_type = Bool)]
+    highly_compensated: bool,
+    #[diesel(sql_type = Bool)]
+    tier_discriminatory: bool,
 }
 
 impl LineRow {
-    fn facts(&self) -> LineFacts {
-        LineFacts {
-            line_list_total: self.line_list_total,
-            line_discount: self.line_discount,
-            fx_rate: self.fx_rate,
-            kind: self.kind,
+    fn facts(&self) -> Facts {
+        let sic = |code: &Option<String>| code.as_deref().and_then(SicCode::parse);
+        Facts {
+            list_total: self.list_total,
+            paid_total: self.paid_total,
+            cost_total: self.cost_total,
+            service: self.product_kind == ProductKind::Service,
             offered_to_customers: self.offered_to_customers,
-            seller_gp: self.seller_gp,
-            seller_lob: self.seller_lob.clone(),
-            employer_rule: self.employer_rule,
-            employer_lob: self.employer_lob.clone(),
+            own_product: self.seller_company_id == self.employer_company_id,
+            seller_gp_percent: self.seller_gp_percent,
+            same_line_of_business: us::same_line_of_business(
+                sic(&self.seller_line_of_business).as_ref(),
+                sic(&self.employer_line_of_business).as_ref(),
+            ),
+            highly_compensated: self.highly_compensated,
+            tier_discriminatory: self.tier_discriminatory,
         }
     }
 }
 
-impl Totals {
-    fn add(&mut self, row: &LineRow, currency: CurrencyCode) -> Result<(), ApiError> {
-        if self.last_order != Some(row.order_id) {
-            self.orders += 1;
-            self.last_order = Some(row.order_id);
-        }
-        self.add_lines(&row.facts(), 1, currency)
+/// One item being summed: the year's lines of one employee at one employer under one rule.
+struct Running {
+    employee_id: Uuid,
+    company_id: Uuid,
+    client_type: ClientType,
+    rule: Rule,
+    currency: CurrencyCode,
+    year: Year,
+    orders: i64,
+    last_order: Option<Uuid>,
+    list_total: Decimal,
+    paid_total: Decimal,
+    discount_total: Decimal,
+    qualified: Decimal,
+    taxable: Decimal,
+    taxable_group: Decimal,
+    lines: Option<Vec<BenefitLine>>,
+}
+
+fn currency(code: &str) -> Result<CurrencyCode, ApiError> {
+    CurrencyCode::parse(code).ok_or_else(|| ApiError::internal(format!("unknown currency {code}")))
+}
+
+impl Running {
+    fn start(row: &LineRow, detail: bool) -> Result<Self, ApiError> {
+        let currency = currency(&row.currency)?;
+        Ok(Self {
+            employee_id: row.employee_id,
+            company_id: row.employer_company_id,
+            client_type: row.client_type,
+            rule: row.rule,
+            currency,
+            year: Year::new(row.rule, currency),
+            orders: 0,
+            last_order: None,
+            list_total: Decimal::ZERO,
+            paid_total: Decimal::ZERO,
+            discount_total: Decimal::ZERO,
+            qualified: Decimal::ZERO,
+            taxable: Decimal::ZERO,
+            taxable_group: Decimal::ZERO,
+            lines: detail.then(Vec::new),
+        })
     }
 
-    /// Adds `count` lines alike in `facts`: each rounded and split by the domain rule once,
-    /// then counted `count` times, which is exactly the sum of the lines one by one.
-    fn add_lines(
-        &mut self,
-        facts: &LineFacts,
-        count: i64,
-        currency: CurrencyCode,
-    ) -> Result<(), ApiError> {
-        // Converted in Rust on both paths (per employee and grouped), so they agree exactly.
-        let list_total = money::round(money::mul(facts.line_list_total, facts.fx_rate)?, currency);
-        let discount = money::round(money::mul(facts.line_discount, facts.fx_rate)?, currency);
-        let split = benefits::split(
-            facts.employer_rule,
-            Line {
-                list_total,
-                discount,
-                service: facts.kind == ProductKind::Service,
-                qualifies: facts.offered_to_customers
-                    && benefits::same_line_of_business(
-                        facts.seller_lob.as_deref(),
-                        facts.employer_lob.as_deref(),
-                    ),
-                seller_gross_profit_percent: facts.seller_gp,
-            },
-            currency,
-        )?;
-        let times = |amount: Decimal| money::mul(amount, Decimal::from(count));
-        self.list_total = money::add(self.list_total, times(list_total)?)?;
-        self.discount_total = money::add(self.discount_total, times(discount)?)?;
-        self.qualified = money::add(self.qualified, times(split.qualified)?)?;
-        self.taxable = money::add(self.taxable, times(split.taxable)?)?;
+    fn holds(&self, row: &LineRow) -> bool {
+        self.employee_id == row.employee_id
+            && self.company_id == row.employer_company_id
+            && self.rule == row.rule
+            && self.currency.as_str() == row.currency
+    }
+
+    /// The next line of the item, in the order lines were earned.
+    fn add(&mut self, row: &LineRow, scope: Scope) -> Result<(), ApiError> {
+        if self.last_order != Some(row.order_id) {
+            self.orders = self.orders.saturating_add(1);
+            self.last_order = Some(row.order_id);
+        }
+        let assessment = self.year.assess(&row.facts())?;
+        self.list_total = money::add(self.list_total, row.list_total)?;
+        self.paid_total = money::add(self.paid_total, row.paid_total)?;
+        self.discount_total = money::add(self.discount_total, assessment.discount)?;
+        self.qualified = money::add(self.qualified, assessment.qualified.unwrap_or_default())?;
+        let taxable = assessment.taxable.unwrap_or_default();
+        self.taxable = money::add(self.taxable, taxable)?;
+        let in_group = money::round(money::mul(taxable, row.to_group_rate)?, scope.group_currency);
+        self.taxable_group = money::add(self.taxable_group, in_group)?;
+        if let Some(lines) = &mut self.lines {
+            let day = scope.zone.today(row.fulfilled_at);
+            lines.push(line_view(row, day, &assessment, self.rule, self.currency));
+        }
         Ok(())
     }
 
-    fn item(&self, currency: CurrencyCode) -> BenefitItem {
+    fn item(self, group_currency: CurrencyCode) -> BenefitItem {
+        let code = self.currency;
+        let computed = self.rule != Rule::None;
+        let amount = |value: Decimal| money::format(value, code);
         BenefitItem {
             employee_id: self.employee_id,
             company_id: self.company_id,
-            client_type: self.client_type.map(|t| t.to_string()),
+            client_type: self.client_type,
+            rule: self.rule,
+            currency: code.to_string(),
             orders: self.orders,
-            list_total: money::format(self.list_total, currency),
-            discount_total: money::format(self.discount_total, currency),
-            qualified_discount: money::format(self.qualified, currency),
-            taxable_excess: money::format(self.taxable, currency),
+            list_total: amount(self.list_total),
+            paid_total: amount(self.paid_total),
+            discount_total: amount(self.discount_total),
+            qualified_discount: computed.then(|| amount(self.qualified)),
+            taxable_excess: computed.then(|| amount(self.taxable)),
+            allowance_used: self.year.allowance_used().map(amount),
+            taxable_excess_group: computed
+                .then(|| money::format(self.taxable_group, group_currency)),
+            lines: self.lines,
         }
-    }
-
-    fn csv(&self, currency: CurrencyCode) -> String {
-        let item = self.item(currency);
-        let text = |v: Option<String>| v.unwrap_or_default();
-        format!(
-            "{},{},{},{},{},{},{},{},{}\n",
-            text(item.employee_id.map(|i| i.to_string())),
-            text(item.company_id.map(|i| i.to_string())),
-            text(item.client_type),
-            item.orders,
-            item.list_total,
-            item.discount_total,
-            item.qualified_discount,
-            item.taxable_excess,
-            currency
-        )
     }
 }
 
-const CSV_HEADER: &str = "employee_id,company_id,client_type,orders,list_total,discount_total,qualified_discount,taxable_excess,currency\n";
+fn line_view(
+    row: &LineRow,
+    fulfilled_on: NaiveDate,
+    a: &Assessment,
+    rule: Rule,
+    code: CurrencyCode,
+) -> BenefitLine {
+    let amount = |value: Decimal| money::format(value, code);
+    BenefitLine {
+        order_id: row.order_id,
+        line_no: row.line_no,
+        fulfilled_on,
+        product_id: row.product_id,
+        seller_company_id: row.seller_company_id,
+        quantity: row.quantity,
+        list_total: amount(row.list_total),
+        paid_total: amount(row.paid_total),
+        discount: amount(a.discount),
+        qualified_discount: a.qualified.map(amount),
+        taxable_excess: a.taxable.map(amount),
+        allowance_used: matches!(rule, Rule::DeEstg83 | Rule::EsLirpfOrdinary)
+            .then(|| amount(a.allowance)),
+        reason: a.reason,
+    }
+}
 
-/// The next `limit` employees after `after` with orders fulfilled in [from, to), summed.
+/// What the report covers: a group's year (from and to its calendar's midnights), shown in
+/// its currency.
+#[derive(Clone, Copy)]
+struct Scope {
+    group: Uuid,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    zone: BusinessZone,
+    group_currency: CurrencyCode,
+    detail: bool,
+}
+
+/// The items of the next `limit` employees after `after` with lines earned in the year: an
+/// employee's items in the order their employers' lines were first earned.
 async fn chunk(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
-    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    scope: Scope,
     after: Uuid,
     limit: i64,
-    currency: CurrencyCode,
-) -> Result<Vec<Totals>, ApiError> {
-    let rows: Vec<LineRow> = statement(
-        "WITH chosen AS ( \
-             SELECT DISTINCT o.employee_id FROM orders o \
-             WHERE o.group_id = $1 AND o.status = 'fulfilled' \
-                 AND o.fulfilled_at >= $2 AND o.fulfilled_at < $3 AND o.employee_id > $4 \
-             ORDER BY 1 LIMIT $5) \
-         SELECT o.employee_id, e.company_id, e.client_type, o.id AS order_id, o.fx_rate, \
-                l.line_list_total, l.line_discount, p.kind, p.offered_to_customers, \
-                s.qualified_discount_gp_percent AS seller_gp, s.line_of_business AS seller_lob, \
-                ec.benefit_tax_rule AS employer_rule, ec.line_of_business AS employer_lob \
-         FROM chosen c \
-         JOIN orders o ON o.employee_id = c.employee_id AND o.group_id = $1 \
-             AND o.status = 'fulfilled' AND o.fulfilled_at >= $2 AND o.fulfilled_at < $3 \
-         JOIN order_lines l ON l.order_id = o.id \
-         JOIN products p ON p.id = l.product_id \
-         JOIN employees e ON e.id = o.employee_id \
-         JOIN companies ec ON ec.id = e.company_id \
-         JOIN companies s ON s.id = o.seller_company_id \
-         ORDER BY o.employee_id, o.id, l.line_no",
-    )
-    .bind::<SqlUuid, _>(group)
-    .bind::<Timestamptz, _>(from)
-    .bind::<Timestamptz, _>(to)
-    .bind::<SqlUuid, _>(after)
-    .bind::<diesel::sql_types::BigInt, _>(limit)
-    .load(conn)
-    .await?;
-    let mut out: Vec<Totals> = Vec::new();
+) -> Result<Vec<BenefitItem>, ApiError> {
+    let rows: Vec<LineRow> = statement(include_str!("benefits.sql"))
+        .bind::<SqlUuid, _>(scope.group)
+        .bind::<Timestamptz, _>(scope.from)
+        .bind::<Timestamptz, _>(scope.to)
+        .bind::<SqlUuid, _>(after)
+        .bind::<BigInt, _>(limit)
+        .load(conn)
+        .await?;
+    // Lines come employee by employee; an employee's lines at one employer under one rule
+    // make one item, however they interleave with their other employers' (a transfer in
+    // the year, and back).
+    let mut items: Vec<BenefitItem> = Vec::new();
+    let mut open: Vec<Running> = Vec::new();
     for row in &rows {
-        if out.last().map(|t| t.employee_id) != Some(Some(row.employee_id)) {
-            out.push(Totals {
-                employee_id: Some(row.employee_id),
-                company_id: Some(row.company_id),
-                client_type: Some(row.client_type),
-                ..Totals::default()
-            });
+        if open.iter().next().is_some_and(|r| r.employee_id != row.employee_id) {
+            items.extend(open.drain(..).map(|r| r.item(scope.group_currency)));
         }
-        if let Some(last) = out.last_mut() {
-            last.add(row, currency)?;
+        let running = match open.iter().position(|r| r.holds(row)) {
+            Some(at) => open.get_mut(at),
+            None => {
+                open.push(Running::start(row, scope.detail)?);
+                open.last_mut()
+            }
+        };
+        if let Some(running) = running {
+            running.add(row, scope)?;
         }
     }
-    Ok(out)
+    items.extend(open.into_iter().map(|r| r.item(scope.group_currency)));
+    Ok(items)
 }
 
-/// Employee benefits of a year (finance): per employee (or per employer company or client type
-/// with `group_by`), the fulfilled orders' list total, discount, qualified discount and taxable
-/// excess in the group currency. `Accept: text/csv` streams the payroll export.
+const CSV_ITEM: [&str; 14] = [
+    "employee_id",
+    "company_id",
+    "client_type",
+    "rule",
+    "currency",
+    "orders",
+    "list_total",
+    "paid_total",
+    "discount_total",
+    "qualified_discount",
+    "taxable_excess",
+    "allowance_used",
+    "taxable_excess_group",
+    "group_currency",
+];
+
+const CSV_LINE: [&str; 17] = [
+    "employee_id",
+    "company_id",
+    "rule",
+    "currency",
+    "order_id",
+    "line_no",
+    "fulfilled_on",
+    "product_id",
+    "seller_company_id",
+    "quantity",
+    "list_total",
+    "paid_total",
+    "discount",
+    "qualified_discount",
+    "taxable_excess",
+    "allowance_used",
+    "reason",
+];
+
+/// The CSV records of an item: one for the item, or one per line with `detail=lines`.
+fn csv_records(item: &BenefitItem, group_currency: CurrencyCode, out: &mut String) {
+    let text = |value: &Option<String>| value.clone().unwrap_or_default();
+    let Some(lines) = &item.lines else {
+        out.push_str(&record(&[
+            item.employee_id.to_string(),
+            item.company_id.to_string(),
+            item.client_type.to_string(),
+            item.rule.to_string(),
+            item.currency.clone(),
+            item.orders.to_string(),
+            item.list_total.clone(),
+            item.paid_total.clone(),
+            item.discount_total.clone(),
+            text(&item.qualified_discount),
+            text(&item.taxable_excess),
+            text(&item.allowance_used),
+            text(&item.taxable_excess_group),
+            group_currency.to_string(),
+        ]));
+        return;
+    };
+    for line in lines {
+        out.push_str(&record(&[
+            item.employee_id.to_string(),
+            item.company_id.to_string(),
+            item.rule.to_string(),
+            item.currency.clone(),
+            line.order_id.to_string(),
+            line.line_no.to_string(),
+            line.fulfilled_on.to_string(),
+            line.product_id.to_string(),
+            line.seller_company_id.to_string(),
+            line.quantity.to_string(),
+            line.list_total.clone(),
+            line.paid_total.clone(),
+            line.discount.clone(),
+            text(&line.qualified_discount),
+            text(&line.taxable_excess),
+            text(&line.allowance_used),
+            serde_json::to_value(line.reason)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+        ]));
+    }
+}
+
+/// Employee benefits of a year (finance): per employee and employer, the discounts of the
+/// orders fulfilled in the year (household members' included) split under the employer's
+/// rule, in the employer's currency, from the facts fixed at fulfilment. `detail=lines` adds
+/// each line with its reason; `Accept: text/csv` streams the payroll file.
 #[utoipa::path(
     tag = "finance",
     params(BenefitsQuery),
@@ -326,7 +468,7 @@ pub async fn employee_benefits(
     query: crate::json::Query<BenefitsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let year = query.year;
-    let (Some(from), Some(to)) = (
+    let (Some(first), Some(next)) = (
         NaiveDate::from_ymd_opt(year, 1, 1).filter(|_| (2000..=2100).contains(&year)),
         NaiveDate::from_ymd_opt(year.saturating_add(1), 1, 1),
     ) else {
@@ -335,168 +477,92 @@ pub async fn employee_benefits(
             "must be a year between 2000 and 2100",
         ));
     };
-    // `limit` and `cursor` are validated even where they are ignored (with `group_by`, for
-    // CSV), as the document states their bounds for every call.
-    PageRequest::<Uuid>::parse(query.limit, query.cursor.as_deref())?;
-    let group = user.group_id;
-    let mut conn = state.pool.get().await?;
-    // The year of the group's calendar: from its local midnight of January 1st.
-    let zone = crate::identity::queries::group_zone(&mut conn, group).await?;
-    let (from, to) = (zone.start(from), zone.start(to));
-    let code = crate::identity::queries::group_currency(&mut conn, group).await?;
-    let group_currency = currency(&code)?;
-
-    if let Some(by) = query.group_by {
-        // One aggregate over the year's lines, counted per group and per what decides a
-        // line's split (product, seller, employer, amounts and rate): lines alike split alike,
-        // so each set is split once by the domain rule and counted `lines` times. The facts of
-        // products and companies are joined to the counted sets (a few thousand rows), not to
-        // every line. Every order has exactly one line numbered 1 (lines are numbered from 1,
-        // and an order holds at least one), so counting those counts the orders.
-        let by_company = by == GroupBy::Company;
-        let rows: Vec<GroupedRow> = conn
-            .transaction::<_, ApiError, _>(async |conn| {
-                super::reports::report_mode(conn).await?;
-                // The counted sets are few but the planner cannot know it; with room for a
-                // hash aggregate it does not sort 200 000 lines to disk.
-                diesel::sql_query("SET LOCAL work_mem = '64MB'")
-                    .execute(conn)
-                    .await?;
-                Ok(statement(
-                    "WITH counted AS ( \
-                         SELECT CASE WHEN $4 THEN e.company_id END AS company_id, \
-                                CASE WHEN NOT $4 THEN e.client_type END AS client_type, \
-                                l.product_id, o.seller_company_id, e.company_id AS employer_id, \
-                                o.fx_rate, l.line_list_total, l.line_discount, count(*) AS lines, \
-                                count(*) FILTER (WHERE l.line_no = 1) AS orders \
-                         FROM orders o \
-                         JOIN employees e ON e.id = o.employee_id \
-                         JOIN order_lines l ON l.order_id = o.id \
-                         WHERE o.group_id = $1 AND o.status = 'fulfilled' \
-                             AND o.fulfilled_at >= $2 AND o.fulfilled_at < $3 \
-                         GROUP BY 1, 2, 3, 4, 5, 6, 7, 8) \
-                     SELECT c.company_id, c.client_type, c.lines, c.orders, \
-                            c.line_list_total, c.line_discount, c.fx_rate, \
-                            p.kind, p.offered_to_customers, \
-                            s.qualified_discount_gp_percent AS seller_gp, \
-                            s.line_of_business AS seller_lob, \
-                            ec.benefit_tax_rule AS employer_rule, ec.line_of_business AS employer_lob \
-                     FROM counted c \
-                     JOIN products p ON p.id = c.product_id \
-                     JOIN companies s ON s.id = c.seller_company_id \
-                     JOIN companies ec ON ec.id = c.employer_id",
-                )
-                .bind::<SqlUuid, _>(group)
-                .bind::<Timestamptz, _>(from)
-                .bind::<Timestamptz, _>(to)
-                .bind::<Bool, _>(by_company)
-                .load(conn)
-                .await?)
-            })
-            .await?;
-        let mut groups: BTreeMap<String, Totals> = BTreeMap::new();
-        for row in &rows {
-            let key = match by {
-                GroupBy::Company => row.company_id.map(|id| id.to_string()),
-                GroupBy::ClientType => row.client_type.map(|t| t.to_string()),
-            }
-            .unwrap_or_default();
-            let totals = groups.entry(key).or_insert_with(|| Totals {
-                company_id: row.company_id,
-                client_type: row.client_type,
-                ..Totals::default()
-            });
-            totals.orders = totals.orders.saturating_add(row.orders);
-            totals.add_lines(&row.facts, row.lines, group_currency)?;
-        }
-        if wants_csv(&req) {
-            let mut body = String::from(CSV_HEADER);
-            for totals in groups.values() {
-                body.push_str(&totals.csv(group_currency));
-            }
-            return Ok(HttpResponse::Ok()
-                .content_type("text/csv; charset=utf-8")
-                .body(body));
-        }
-        return Ok(HttpResponse::Ok().json(BenefitsReport {
-            year,
-            currency: group_currency.to_string(),
-            group_by: Some(by),
-            items: groups.values().map(|t| t.item(group_currency)).collect(),
-            next_cursor: None,
-        }));
-    }
-
-    if wants_csv(&req) {
-        // One chunk of employees per round trip, written as it comes: memory stays flat
-        // however many employees there are, and the first bytes leave at once.
-        let pool = state.pool.clone();
-        let stream =
-            futures_util::stream::unfold((Some(Uuid::nil()), true), move |(after, first)| {
-                let pool = pool.clone();
-                async move {
-                    let after = after?;
-                    let mut text = if first {
-                        CSV_HEADER.to_owned()
-                    } else {
-                        String::new()
-                    };
-                    let result = async {
-                        let mut conn = pool.get().await?;
-                        chunk(&mut conn, group, (from, to), after, CHUNK, group_currency).await
-                    }
-                    .await;
-                    match result {
-                        Ok(employees) => {
-                            let next = employees.last().and_then(|t| t.employee_id);
-                            for totals in &employees {
-                                text.push_str(&totals.csv(group_currency));
-                            }
-                            if next.is_none() && text.is_empty() {
-                                return None;
-                            }
-                            Some((
-                                Ok::<Bytes, actix_web::Error>(Bytes::from(text)),
-                                (next, false),
-                            ))
-                        }
-                        Err(error) => {
-                            tracing::error!(%error, "benefits export failed midway");
-                            Some((
-                                Err(actix_web::error::ErrorInternalServerError("export failed")),
-                                (None, false),
-                            ))
-                        }
-                    }
-                }
-            });
-        return Ok(HttpResponse::Ok()
-            .content_type("text/csv; charset=utf-8")
-            .streaming(stream));
-    }
-
+    // `limit` and `cursor` are validated even for CSV, as the document states their bounds.
     let page = PageRequest::<Uuid>::parse(query.limit, query.cursor.as_deref())?;
+    let mut conn = state.pool.get().await?;
+    let zone = crate::identity::queries::group_zone(&mut conn, user.group_id).await?;
+    let code = crate::identity::queries::group_currency(&mut conn, user.group_id).await?;
+    let scope = Scope {
+        group: user.group_id,
+        from: zone.start(first),
+        to: zone.start(next),
+        zone,
+        group_currency: currency(&code)?,
+        detail: query.detail == Some(Detail::Lines),
+    };
+    if wants_csv(&req) {
+        drop(conn);
+        return Ok(csv_file(state.pool.clone(), scope));
+    }
     let (limit, after) = (page.limit, page.after.unwrap_or_else(Uuid::nil));
-    let mut employees = chunk(
-        &mut conn,
-        group,
-        (from, to),
-        after,
-        limit + 1,
-        group_currency,
-    )
-    .await?;
+    let mut items = chunk(&mut conn, scope, after, limit.saturating_add(1)).await?;
+    let employees = distinct_employees(&items);
     let more = i64::try_from(employees.len()).unwrap_or(i64::MAX) > limit;
-    employees.truncate(usize::try_from(limit).unwrap_or(20));
-    let next_cursor = more
-        .then(|| employees.last().and_then(|t| t.employee_id))
-        .flatten()
-        .map(|id| encode_cursor(&id));
+    let next_cursor = if more {
+        // Keep the first `limit` employees' items; the cursor is the last one kept.
+        let last = employees
+            .get(usize::try_from(limit).unwrap_or(usize::MAX).saturating_sub(1))
+            .copied();
+        items.retain(|item| Some(item.employee_id) <= last);
+        last.map(|id| encode_cursor(&id))
+    } else {
+        None
+    };
     Ok(HttpResponse::Ok().json(BenefitsReport {
         year,
-        currency: group_currency.to_string(),
-        group_by: None,
-        items: employees.iter().map(|t| t.item(group_currency)).collect(),
+        group_currency: scope.group_currency.to_string(),
+        items,
         next_cursor,
     }))
+}
+
+/// The employees of `items`, in their (ascending) order.
+fn distinct_employees(items: &[BenefitItem]) -> Vec<Uuid> {
+    let mut ids: Vec<Uuid> = items.iter().map(|item| item.employee_id).collect();
+    ids.dedup();
+    ids
+}
+
+/// The payroll file: one chunk of employees per round trip, written as it comes, so memory
+/// stays flat however many employees there are and the first bytes leave at once.
+fn csv_file(pool: Pool, scope: Scope) -> HttpResponse {
+    let header = if scope.detail {
+        record(&CSV_LINE)
+    } else {
+        record(&CSV_ITEM)
+    };
+    let stream = futures_util::stream::unfold(
+        (Some(Uuid::nil()), Some(header)),
+        move |(after, header)| {
+            let pool = pool.clone();
+            async move {
+                let after = after?;
+                let mut text = header.unwrap_or_default();
+                let result = async {
+                    let mut conn = pool.get().await?;
+                    chunk(&mut conn, scope, after, CHUNK).await
+                }
+                .await;
+                let items = match result {
+                    Ok(items) => items,
+                    Err(error) => {
+                        tracing::error!(%error, "benefits export failed midway");
+                        let failed = actix_web::error::ErrorInternalServerError("export failed");
+                        return Some((Err(failed), (None, None)));
+                    }
+                };
+                let next = items.last().map(|item| item.employee_id);
+                for item in &items {
+                    csv_records(item, scope.group_currency, &mut text);
+                }
+                if next.is_none() && text.is_empty() {
+                    return None;
+                }
+                Some((Ok::<Bytes, actix_web::Error>(Bytes::from(text)), (next, None)))
+            }
+        },
+    );
+    HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .streaming(stream)
 }

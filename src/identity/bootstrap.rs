@@ -91,6 +91,7 @@ pub async fn run(settings: &Settings, args: BootstrapArgs) -> anyhow::Result<Boo
                     tier_id: None,
                     roles: None,
                     active: Some(true),
+                    highly_compensated: None,
                     password,
                 },
                 &[Role::Employee, Role::Admin],

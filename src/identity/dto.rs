@@ -53,7 +53,7 @@ pub struct CompanyView {
     pub benefit_tax_rule: String,
     /// Decimal string, e.g. `"35"`.
     pub qualified_discount_gp_percent: Option<String>,
-    /// An industry code (e.g. NAICS `5311`); see the benefits report.
+    /// A four-digit SIC industry code (e.g. `5311`); see the benefits report.
     pub line_of_business: Option<String>,
     /// The IANA time zone of the group's business dates (meaningful on the root company).
     #[schema(example = "America/New_York")]
@@ -84,11 +84,13 @@ pub struct NewCompany {
     #[schema(value_type = CountryCode)]
     pub country: String,
     pub benefit_tax_rule: Option<BenefitTaxRule>,
-    /// Required when `benefit_tax_rule` is `us_irc_132`.
+    /// Required when `benefit_tax_rule` is `us_irc_132`. `de_estg_8_3` and
+    /// `es_lirpf_ordinary` need `currency` EUR (their yearly amounts are in euros).
     #[schema(value_type = Option<String>, example = "35", pattern = r"^(100(\.0{1,4})?|[0-9]{1,2}(\.[0-9]{1,4})?)$")]
     pub qualified_discount_gp_percent: Option<String>,
-    /// An industry code, 1–16 letters, digits, `.` or `-` (e.g. NAICS `5311`).
-    #[schema(example = "5311", pattern = "^[0-9A-Za-z][0-9A-Za-z.-]{0,15}$")]
+    /// A four-digit SIC industry code (e.g. `5311`); its major group (first two digits)
+    /// decides the line of business under `us_irc_132`.
+    #[schema(example = "5311", pattern = "^[0-9]{4}$")]
     pub line_of_business: Option<String>,
 }
 
@@ -120,9 +122,9 @@ pub struct CompanyPatch {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>, nullable, pattern = r"^(100(\.0{1,4})?|[0-9]{1,2}(\.[0-9]{1,4})?)$")]
     pub qualified_discount_gp_percent: Option<Option<String>>,
-    /// An industry code (e.g. NAICS `5311`); null clears it.
+    /// A four-digit SIC industry code (e.g. `5311`); null clears it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, nullable, example = "5311", pattern = "^[0-9A-Za-z][0-9A-Za-z.-]{0,15}$")]
+    #[schema(value_type = Option<String>, nullable, example = "5311", pattern = "^[0-9]{4}$")]
     pub line_of_business: Option<Option<String>>,
     /// The group's business time zone, an IANA name such as `America/New_York`: only on the
     /// group's root company. Days, months and years of reports and closes begin at its local
@@ -159,6 +161,9 @@ pub struct EmployeeView {
     pub tier_id: Option<Uuid>,
     pub roles: Vec<Role>,
     pub active: bool,
+    /// A highly compensated employee (§414(q)): decides the non-discrimination test of the
+    /// benefits report.
+    pub highly_compensated: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -187,6 +192,8 @@ pub struct NewEmployee {
     pub roles: Option<Vec<Role>>,
     /// Defaults to true.
     pub active: Option<bool>,
+    /// §414(q); defaults to false.
+    pub highly_compensated: Option<bool>,
     /// 12–1024 characters.
     #[schema(value_type = String, format = Password, min_length = 12, max_length = 1024, pattern = r"^[^\u0000]*$")]
     pub password: Secret,
@@ -215,6 +222,8 @@ pub struct EmployeePatch {
     #[schema(min_items = 1)]
     pub roles: Option<Vec<Role>>,
     pub active: Option<bool>,
+    /// §414(q). The one field finance may change; every other field is admin's.
+    pub highly_compensated: Option<bool>,
     /// Sets a new password (12–1024 characters).
     #[schema(value_type = Option<String>, format = Password, min_length = 12, max_length = 1024, pattern = r"^[^\u0000]*$")]
     pub password: Option<Secret>,

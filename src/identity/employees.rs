@@ -30,6 +30,7 @@ struct EmployeeChanges<'a> {
     tier_id: Option<Option<Uuid>>,
     roles: Option<Vec<Option<String>>>,
     active: Option<bool>,
+    highly_compensated: Option<bool>,
     password_hash: Option<&'a str>,
 }
 
@@ -37,6 +38,31 @@ fn valid_roles(roles: &[Role], errors: &mut Vec<FieldError>) {
     if roles.is_empty() {
         errors.push(FieldError::new("roles", "must hold at least one role"));
     }
+}
+
+/// Whether a patch changes nothing but `highly_compensated` (what finance may change).
+fn only_compensation(patch: &EmployeePatch) -> bool {
+    let EmployeePatch {
+        email,
+        full_name,
+        company_id,
+        employment_type,
+        client_type,
+        tier_id,
+        roles,
+        active,
+        highly_compensated: _,
+        password,
+    } = patch;
+    email.is_none()
+        && full_name.is_none()
+        && company_id.is_none()
+        && employment_type.is_none()
+        && client_type.is_none()
+        && tier_id.is_none()
+        && roles.is_none()
+        && active.is_none()
+        && password.is_none()
 }
 
 const EMAIL_TAKEN: &str = "another employee already uses this email (emails are case-insensitive)";
@@ -166,6 +192,7 @@ pub async fn insert_employee(
                 employees::tier_id.eq(new.tier_id),
                 employees::roles.eq(queries::roles_column(roles)),
                 employees::active.eq(new.active.unwrap_or(true)),
+                employees::highly_compensated.eq(new.highly_compensated.unwrap_or(false)),
                 employees::password_hash.eq(password_hash),
             ))
             .returning(EmployeeRow::as_returning())
@@ -184,19 +211,33 @@ pub async fn insert_employee(
     .await
 }
 
-/// Change an employee (admin): profile, tier, roles, activation, password. The last active
-/// admin cannot be deactivated or demoted (409).
-#[utoipa::path(tag = "identity", params(("id" = Uuid, Path)), request_body = EmployeePatch, security(("bearer" = ["admin"])), responses((status = 200, body = EmployeeView), (status = 409, description = "Email taken, or last admin")))]
+/// Change an employee (admin): profile, tier, roles, activation, password, and
+/// `highly_compensated`, which finance may set too (any other field from finance → 403). The
+/// last active admin cannot be deactivated or demoted (409).
+#[utoipa::path(
+    tag = "identity",
+    params(("id" = Uuid, Path)),
+    request_body = EmployeePatch,
+    security(("bearer" = ["admin", "finance"])),
+    responses(
+        (status = 200, body = EmployeeView),
+        (status = 403, description = "Finance changing a field other than highly_compensated"),
+        (status = 409, description = "Email taken, or last admin")
+    )
+)]
 #[patch("/employees/{id}")]
 #[tracing::instrument(skip_all)]
 pub async fn update_employee(
-    admin: Authorized<Admin>,
+    admin: Authorized<AdminOrFinance>,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
     body: Body<EmployeePatch>,
 ) -> Result<web::Json<EmployeeView>, ApiError> {
     let id = id.into_inner();
     let patch = body.into_inner()?;
+    if !admin.has(Role::Admin) && !only_compensation(&patch) {
+        return Err(ApiError::Forbidden);
+    }
     let mut errors = Vec::new();
     if let Some(email) = &patch.email {
         validation::email(email, &mut errors);
@@ -256,6 +297,7 @@ pub async fn update_employee(
                 tier_id: patch.tier_id,
                 roles: patch.roles.as_deref().map(queries::roles_column),
                 active: patch.active,
+                highly_compensated: patch.highly_compensated,
                 password_hash: new_hash.as_deref(),
             };
             let row: EmployeeRow = diesel::update(

@@ -147,29 +147,35 @@ pub async fn me(
 // ---------------------------------------------------------------------------------------------
 // Companies
 
-fn check_tax_rule(rule: BenefitTaxRule, gp: Option<Decimal>, errors: &mut Vec<FieldError>) {
+fn check_tax_rule(
+    rule: BenefitTaxRule,
+    gp: Option<Decimal>,
+    currency: &str,
+    errors: &mut Vec<FieldError>,
+) {
     if rule == BenefitTaxRule::UsIrc132 && gp.is_none() {
         errors.push(FieldError::new(
             "qualified_discount_gp_percent",
             "is required when benefit_tax_rule is us_irc_132",
         ));
     }
+    // Germany's allowance and Spain's ceiling are amounts in euros: the rules read the
+    // employer's payroll currency as euros.
+    if matches!(rule, BenefitTaxRule::DeEstg83 | BenefitTaxRule::EsLirpfOrdinary) && currency != "EUR"
+    {
+        errors.push(FieldError::new(
+            "benefit_tax_rule",
+            "de_estg_8_3 and es_lirpf_ordinary are for companies whose currency is EUR",
+        ));
+    }
 }
 
-/// An industry code: 1–16 letters, digits, `.` or `-`, starting with a letter or digit.
+/// A four-digit SIC industry code.
 fn check_line_of_business(code: &str, errors: &mut Vec<FieldError>) {
-    let valid = (1..=16).contains(&code.len())
-        && code
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric())
-        && code
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
-    if !valid {
+    if crate::domain::codes::SicCode::parse(code).is_none() {
         errors.push(FieldError::new(
             "line_of_business",
-            "must be an industry code of 1–16 letters, digits, '.' or '-'",
+            "must be a four-digit SIC industry code such as 5311",
         ));
     }
 }
@@ -245,7 +251,7 @@ pub async fn create_company(
         .as_deref()
         .and_then(|raw| validation::percent("qualified_discount_gp_percent", raw, &mut errors));
     let rule = new.benefit_tax_rule.unwrap_or(BenefitTaxRule::None);
-    check_tax_rule(rule, gp, &mut errors);
+    check_tax_rule(rule, gp, &new.currency, &mut errors);
     if let Some(code) = &new.line_of_business {
         check_line_of_business(code, &mut errors);
     }
@@ -449,7 +455,8 @@ pub async fn update_company(
                         ));
                     }
                 }
-                check_tax_rule(rule, new_gp, &mut errors);
+                let currency = patch.currency.as_deref().unwrap_or(&before.currency);
+                check_tax_rule(rule, new_gp, currency, &mut errors);
                 if !errors.is_empty() {
                     return Err(ApiError::invalid(errors));
                 }

@@ -114,6 +114,7 @@ pub struct EmployeeRow {
     pub tier_id: Option<Uuid>,
     pub roles: Vec<Option<String>>,
     pub active: bool,
+    pub highly_compensated: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -135,6 +136,7 @@ impl From<EmployeeRow> for EmployeeView {
                 .filter_map(|r| Role::parse(r))
                 .collect(),
             active: row.active,
+            highly_compensated: row.highly_compensated,
             created_at: row.created_at,
             updated_at: row.updated_at,
         }

@@ -239,8 +239,10 @@ pub async fn cancel_order(
     Ok(web::Json(view))
 }
 
-/// Mark a placed order fulfilled (admin). Any other state → 409 `invalid_state`.
-#[utoipa::path(tag = "orders", params(("id" = Uuid, Path)), security(("bearer" = ["admin"])), responses((status = 200, body = OrderView), (status = 409, description = "invalid_state")))]
+/// Mark a placed order fulfilled (admin): its lines' employee-benefit facts are fixed now, in
+/// the employer's currency at today's rate (none known → 422 `fx_rate_missing`). Any other
+/// state → 409 `invalid_state`.
+#[utoipa::path(tag = "orders", params(("id" = Uuid, Path)), security(("bearer" = ["admin"])), responses((status = 200, body = OrderView), (status = 409, description = "invalid_state"), (status = 422, description = "fx_rate_missing")))]
 #[post("/orders/{id}/fulfil")]
 #[tracing::instrument(skip_all)]
 pub async fn fulfil_order(
@@ -272,6 +274,7 @@ pub async fn fulfil_order(
             crate::bookings::open_on(conn, admin.group_id, today).await?;
             let view =
                 queries::set_status(conn, &order, OrderStatus::Fulfilled, Some(now), lines).await?;
+            super::benefit_facts::record(conn, admin.group_id, id, today, now).await?;
             audit::record(
                 conn,
                 admin.group_id,

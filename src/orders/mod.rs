@@ -2,9 +2,11 @@
 //!
 //! `validation` checks a request's shape, `pricing` prices it for the signed-in employee,
 //! `placement` writes it in one statement (`placement.sql`), `views` formats orders for the
-//! API and `queries` reads and moves existing orders. Stock belongs to `inventory`, the
+//! API and `queries` reads and moves existing orders; `benefit_facts` fixes, at fulfilment,
+//! what each line's employee-benefit tax depends on. Stock belongs to `inventory`, the
 //! allowance and purchase limits to `ledger`.
 
+pub mod benefit_facts;
 pub mod dto;
 pub mod handlers;
 pub mod placement;

@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod benefits;
 mod books;
 mod catalog;
 mod demo;

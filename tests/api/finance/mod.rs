@@ -7,9 +7,7 @@ mod settlement;
 
 use internal_store::catalog::dto::ProductView;
 use internal_store::finance::dto::NettingView;
-use internal_store::identity::dto::{CompanyView, EmployeeView};
 use internal_store::intercompany::dto::IcOrderView;
-use internal_store::orders::dto::OrderView;
 use uuid::Uuid;
 
 use crate::helpers::trade::{act, create, day, trade, Trade};
