@@ -36,7 +36,10 @@ fn plain_number(value: &str) -> bool {
     let (whole, fraction) = digits.split_once('.').unwrap_or((digits, "0"));
     !whole.is_empty()
         && !fraction.is_empty()
-        && whole.bytes().chain(fraction.bytes()).all(|b| b.is_ascii_digit())
+        && whole
+            .bytes()
+            .chain(fraction.bytes())
+            .all(|b| b.is_ascii_digit())
 }
 
 /// One CSV record of `row`'s fields, with its line break.
@@ -69,11 +72,20 @@ mod tests {
     #[test]
     fn a_spreadsheet_cannot_execute_a_field() {
         assert_eq!(
-            record(&["=HYPERLINK(\"x\")", "+1", "@SUM(A1)", "\tx", "-cmd|' /C calc'!A0"]),
+            record(&[
+                "=HYPERLINK(\"x\")",
+                "+1",
+                "@SUM(A1)",
+                "\tx",
+                "-cmd|' /C calc'!A0"
+            ]),
             "\"'=HYPERLINK(\"\"x\"\")\",'+1,'@SUM(A1),'\tx,'-cmd|' /C calc'!A0\n"
         );
         // Amounts stay numbers; text that merely contains the characters is left alone.
-        assert_eq!(record(&["-12.00", "-7", "12.50", "a=b", "Ann-Marie"]), "-12.00,-7,12.50,a=b,Ann-Marie\n");
+        assert_eq!(
+            record(&["-12.00", "-7", "12.50", "a=b", "Ann-Marie"]),
+            "-12.00,-7,12.50,a=b,Ann-Marie\n"
+        );
         assert_eq!(record(&["-", "-.5", "-1e5"]), "'-,'-.5,'-1e5\n");
         assert_eq!(record(&["a,b", "\r\n"]), "\"a,b\",\"'\r\n\"\n");
     }

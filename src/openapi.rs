@@ -428,7 +428,14 @@ mod tests {
         );
         assert_eq!(
             document["components"]["schemas"]["BenefitTaxRule"]["enum"],
-            json!(["none", "us_irc_132"])
+            json!([
+                "none",
+                "us_irc_132",
+                "de_estg_8_3",
+                "uk_bik_cost",
+                "fr_urssaf_30",
+                "es_lirpf_ordinary"
+            ])
         );
     }
 

@@ -282,7 +282,10 @@ mod sic_tests {
 
     #[test]
     fn four_digits_and_nothing_else() {
-        assert_eq!(SicCode::parse("5651").map(|c| c.major_group().to_owned()), Some("56".into()));
+        assert_eq!(
+            SicCode::parse("5651").map(|c| c.major_group().to_owned()),
+            Some("56".into())
+        );
         for bad in ["565", "56510", "56a1", " 565", "", "５６５１"] {
             assert_eq!(SicCode::parse(bad), None, "{bad:?}");
         }

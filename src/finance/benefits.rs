@@ -21,8 +21,8 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::csv::{record, wants_csv};
-use crate::db::DbPool as Pool;
 use crate::db::statement::statement;
+use crate::db::DbPool as Pool;
 use crate::domain::benefits::{us, Assessment, Facts, Reason, Rule, Year};
 use crate::domain::calendar::BusinessZone;
 use crate::domain::codes::{CurrencyCode, SicCode};
@@ -252,7 +252,10 @@ impl Running {
         self.qualified = money::add(self.qualified, assessment.qualified.unwrap_or_default())?;
         let taxable = assessment.taxable.unwrap_or_default();
         self.taxable = money::add(self.taxable, taxable)?;
-        let in_group = money::round(money::mul(taxable, row.to_group_rate)?, scope.group_currency);
+        let in_group = money::round(
+            money::mul(taxable, row.to_group_rate)?,
+            scope.group_currency,
+        );
         self.taxable_group = money::add(self.taxable_group, in_group)?;
         if let Some(lines) = &mut self.lines {
             let day = scope.zone.today(row.fulfilled_at);
@@ -345,7 +348,7 @@ async fn chunk(
     let mut items: Vec<BenefitItem> = Vec::new();
     let mut open: Vec<Running> = Vec::new();
     for row in &rows {
-        if open.iter().next().is_some_and(|r| r.employee_id != row.employee_id) {
+        if <[Running]>::first(&open).is_some_and(|r| r.employee_id != row.employee_id) {
             items.extend(open.drain(..).map(|r| r.item(scope.group_currency)));
         }
         let running = match open.iter().position(|r| r.holds(row)) {
@@ -501,7 +504,11 @@ pub async fn employee_benefits(
     let next_cursor = if more {
         // Keep the first `limit` employees' items; the cursor is the last one kept.
         let last = employees
-            .get(usize::try_from(limit).unwrap_or(usize::MAX).saturating_sub(1))
+            .get(
+                usize::try_from(limit)
+                    .unwrap_or(usize::MAX)
+                    .saturating_sub(1),
+            )
             .copied();
         items.retain(|item| Some(item.employee_id) <= last);
         last.map(|id| encode_cursor(&id))
@@ -531,9 +538,8 @@ fn csv_file(pool: Pool, scope: Scope) -> HttpResponse {
     } else {
         record(&CSV_ITEM)
     };
-    let stream = futures_util::stream::unfold(
-        (Some(Uuid::nil()), Some(header)),
-        move |(after, header)| {
+    let stream =
+        futures_util::stream::unfold((Some(Uuid::nil()), Some(header)), move |(after, header)| {
             let pool = pool.clone();
             async move {
                 let after = after?;
@@ -558,10 +564,12 @@ fn csv_file(pool: Pool, scope: Scope) -> HttpResponse {
                 if next.is_none() && text.is_empty() {
                     return None;
                 }
-                Some((Ok::<Bytes, actix_web::Error>(Bytes::from(text)), (next, None)))
+                Some((
+                    Ok::<Bytes, actix_web::Error>(Bytes::from(text)),
+                    (next, None),
+                ))
             }
-        },
-    );
+        });
     HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .streaming(stream)

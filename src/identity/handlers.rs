@@ -161,7 +161,10 @@ fn check_tax_rule(
     }
     // Germany's allowance and Spain's ceiling are amounts in euros: the rules read the
     // employer's payroll currency as euros.
-    if matches!(rule, BenefitTaxRule::DeEstg83 | BenefitTaxRule::EsLirpfOrdinary) && currency != "EUR"
+    if matches!(
+        rule,
+        BenefitTaxRule::DeEstg83 | BenefitTaxRule::EsLirpfOrdinary
+    ) && currency != "EUR"
     {
         errors.push(FieldError::new(
             "benefit_tax_rule",

@@ -114,7 +114,7 @@ pub async fn record(
         .bind::<SqlUuid, _>(order)
         .load(conn)
         .await?;
-    let Some(first) = lines.iter().next() else {
+    let Some(first) = <[LineFacts]>::first(&lines) else {
         return Ok(());
     };
     // One order, one employee: the currencies and rates are the same on every line.

@@ -15,7 +15,11 @@ pub const ALLOWANCE: Decimal = Decimal::from_parts(108_000, 0, 0, false, 2);
 const VALUED_AT_PERCENT: Decimal = Decimal::from_parts(96, 0, 0, false, 0);
 
 /// The next line of a year in which `used` of the allowance is already spent.
-pub fn assess(facts: &Facts, currency: CurrencyCode, used: Decimal) -> Result<Assessment, Overflow> {
+pub fn assess(
+    facts: &Facts,
+    currency: CurrencyCode,
+    used: Decimal,
+) -> Result<Assessment, Overflow> {
     let discount = facts.discount()?;
     if !facts.own_product {
         return Assessment::taxed(discount, discount, Reason::OtherGroupCompany);
@@ -75,8 +79,16 @@ mod tests {
     #[test]
     fn a_discount_within_the_markdown_is_no_benefit() {
         // 3 % off: 97 paid against a value of 96.
-        let a = assess(&line(dec!(100.00), dec!(97.00)), currency("EUR"), Decimal::ZERO).unwrap();
-        assert_eq!((a.taxable, a.allowance), (Some(Decimal::ZERO), Decimal::ZERO));
+        let a = assess(
+            &line(dec!(100.00), dec!(97.00)),
+            currency("EUR"),
+            Decimal::ZERO,
+        )
+        .unwrap();
+        assert_eq!(
+            (a.taxable, a.allowance),
+            (Some(Decimal::ZERO), Decimal::ZERO)
+        );
         assert_eq!(a.reason, Reason::WithinAllowance);
     }
 }

@@ -45,7 +45,10 @@ mod tests {
         let mut year = Year::new(Rule::EsLirpfOrdinary, currency("EUR"));
         for _ in 0..5 {
             let a = year.assess(&line(dec!(1000.00), dec!(900.00))).unwrap();
-            assert_eq!((a.taxable, a.reason), (Some(Decimal::ZERO), Reason::Ordinary));
+            assert_eq!(
+                (a.taxable, a.reason),
+                (Some(Decimal::ZERO), Reason::Ordinary)
+            );
         }
         assert_eq!(year.allowance_used(), Some(dec!(500.00)));
     }
@@ -54,7 +57,10 @@ mod tests {
     fn above_fifteen_percent_or_above_the_ceiling_is_income() {
         // 20 % off 100 € → the whole 20 € taxable.
         let a = assess(&line(dec!(100.00), dec!(80.00)), Decimal::ZERO).unwrap();
-        assert_eq!((a.taxable, a.reason), (Some(dec!(20.00)), Reason::AboveOrdinaryRate));
+        assert_eq!(
+            (a.taxable, a.reason),
+            (Some(dec!(20.00)), Reason::AboveOrdinaryRate)
+        );
         // 10 % off 3,000 € with 900 € of the ceiling used: 100 free, 200 taxable.
         let b = assess(&line(dec!(3000.00), dec!(2700.00)), dec!(900.00)).unwrap();
         assert_eq!((b.taxable, b.allowance), (Some(dec!(200.00)), dec!(100.00)));

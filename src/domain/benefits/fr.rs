@@ -32,9 +32,15 @@ mod tests {
     fn thirty_percent_is_tolerated_more_is_taxable_whole() {
         // 50 € at 38 € (24 % off) → 0; at 30 € (40 % off) → the whole 20 €.
         let a = assess(&line(dec!(50.00), dec!(38.00))).unwrap();
-        assert_eq!((a.taxable, a.reason), (Some(Decimal::ZERO), Reason::WithinTolerance));
+        assert_eq!(
+            (a.taxable, a.reason),
+            (Some(Decimal::ZERO), Reason::WithinTolerance)
+        );
         let b = assess(&line(dec!(50.00), dec!(30.00))).unwrap();
-        assert_eq!((b.taxable, b.reason), (Some(dec!(20.00)), Reason::AboveTolerance));
+        assert_eq!(
+            (b.taxable, b.reason),
+            (Some(dec!(20.00)), Reason::AboveTolerance)
+        );
         // Exactly 30 % is still tolerated.
         let c = assess(&line(dec!(50.00), dec!(35.00))).unwrap();
         assert_eq!(c.taxable, Some(Decimal::ZERO));
@@ -47,6 +53,9 @@ mod tests {
             ..line(dec!(50.00), dec!(38.00))
         };
         let a = assess(&facts).unwrap();
-        assert_eq!((a.taxable, a.reason), (Some(dec!(12.00)), Reason::OtherGroupCompany));
+        assert_eq!(
+            (a.taxable, a.reason),
+            (Some(dec!(12.00)), Reason::OtherGroupCompany)
+        );
     }
 }

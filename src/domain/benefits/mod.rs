@@ -53,6 +53,7 @@ impl Facts {
 /// Why a line's discount is taxed as it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = BenefitReason)]
 pub enum Reason {
     /// Rule `none`: nothing computed.
     NotComputed,

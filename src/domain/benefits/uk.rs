@@ -32,10 +32,16 @@ mod tests {
             ..line(dec!(100.00), paid)
         };
         let a = assess(&at(dec!(70.00))).unwrap();
-        assert_eq!((a.taxable, a.reason), (Some(Decimal::ZERO), Reason::PaidAtLeastCost));
+        assert_eq!(
+            (a.taxable, a.reason),
+            (Some(Decimal::ZERO), Reason::PaidAtLeastCost)
+        );
         assert_eq!(a.qualified, Some(dec!(30.00)));
         let b = assess(&at(dec!(50.00))).unwrap();
-        assert_eq!((b.taxable, b.reason), (Some(dec!(10.00)), Reason::BelowCost));
+        assert_eq!(
+            (b.taxable, b.reason),
+            (Some(dec!(10.00)), Reason::BelowCost)
+        );
         assert_eq!(b.qualified, Some(dec!(40.00)));
     }
 }

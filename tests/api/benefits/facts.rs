@@ -119,7 +119,9 @@ async fn rule_none_computes_nothing_and_the_payroll_file_pages_and_streams() {
         let request = shop
             .app
             .client
-            .get(shop.app.url(&format!("/api/v1/finance/employee-benefits?year=2026{query}")))
+            .get(shop.app.url(&format!(
+                "/api/v1/finance/employee-benefits?year=2026{query}"
+            )))
             .bearer_auth(&shop.finance.token)
             .header("Accept", "text/csv");
         async move {
@@ -136,8 +138,11 @@ async fn rule_none_computes_nothing_and_the_payroll_file_pages_and_streams() {
     assert_eq!(records[0], "employee_id,company_id,client_type,rule,currency,orders,list_total,paid_total,discount_total,qualified_discount,taxable_excess,allowance_used,taxable_excess_group,group_currency");
     assert_eq!(records.len(), 4);
     assert!(records.contains(
-        &format!("{},{plain},operational,none,USD,1,20.00,14.00,6.00,,,,,USD", staff[1].id)
-            .as_str()
+        &format!(
+            "{},{plain},operational,none,USD,1,20.00,14.00,6.00,,,,,USD",
+            staff[1].id
+        )
+        .as_str()
     ));
     let detail = csv("&detail=lines").await;
     assert_eq!(detail.lines().count(), 4);
@@ -154,8 +159,11 @@ async fn a_fulfilment_with_no_rate_into_the_payroll_currency_is_refused_and_chan
     let shop = Shop::open("USD").await;
     let seller = shop.company("SELLER", json!({})).await;
     let london = shop
-        .company("LONDON", json!({"currency": "GBP", "country": "GB",
-                                   "benefit_tax_rule": "uk_bik_cost"}))
+        .company(
+            "LONDON",
+            json!({"currency": "GBP", "country": "GB",
+                                   "benefit_tax_rule": "uk_bik_cost"}),
+        )
         .await;
     let mug = shop
         .product("MUG", seller, "10.00", json!({"unit_cost": "8.00"}))

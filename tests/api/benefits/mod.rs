@@ -4,8 +4,8 @@
 mod facts;
 mod rules;
 
-use internal_store::catalog::dto::{CategoryView, ProductView};
 use internal_store::catalog::dto::TierView;
+use internal_store::catalog::dto::{CategoryView, ProductView};
 use internal_store::orders::dto::OrderView;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -100,7 +100,9 @@ impl Shop {
 
     async fn report(&self, query: &str) -> Value {
         self.finance
-            .get(&format!("/api/v1/finance/employee-benefits?year=2026{query}"))
+            .get(&format!(
+                "/api/v1/finance/employee-benefits?year=2026{query}"
+            ))
             .await
             .assert_status(200)
             .clone()

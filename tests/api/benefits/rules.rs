@@ -16,7 +16,10 @@ async fn us_goods_services_line_of_business_and_non_discrimination() {
                                    "qualified_discount_gp_percent": "40", "line_of_business": "5651"}))
         .await;
     let department = shop
-        .company("DEPT", json!({"qualified_discount_gp_percent": "50", "line_of_business": "5311"}))
+        .company(
+            "DEPT",
+            json!({"qualified_discount_gp_percent": "50", "line_of_business": "5311"}),
+        )
         .await;
     let boots = shop.product("BOOTS", shoes, "200.00", json!({})).await;
     let repair = shop
@@ -47,7 +50,10 @@ async fn us_goods_services_line_of_business_and_non_discrimination() {
     // A service: $1,000 at $700 → $200 excluded (20 %), $100 taxable.
     let ben = shop.employee("ben@shoes.example", shoes, &t30).await;
     shop.fulfilled(&ben, &repair, 1).await;
-    assert_eq!(split(&shop.item(&ben).await), ("300.00", "200.00", "100.00"));
+    assert_eq!(
+        split(&shop.item(&ben).await),
+        ("300.00", "200.00", "100.00")
+    );
 
     // Non-discrimination at FAMILY: 20 % for everyone, 35 % for highly compensated staff
     // only. Finance marks Dana highly compensated.
@@ -94,7 +100,10 @@ async fn us_goods_services_line_of_business_and_non_discrimination() {
         .flat_map(|i| i["lines"].as_array().unwrap().clone())
         .map(|l| l["reason"].clone())
         .collect();
-    assert_eq!(reasons, [json!("qualified"), json!("other_line_of_business")]);
+    assert_eq!(
+        reasons,
+        [json!("qualified"), json!("other_line_of_business")]
+    );
 }
 
 #[tokio::test]
