@@ -182,36 +182,47 @@ async fn text_holding_nul_is_refused_naming_the_field_in_every_body() {
         .assert_problem(400, "validation_failed");
 }
 
-/// What the server sends back can be sent again: `us_irc_132` is accepted as input, read back
-/// with the same spelling, and the document lists exactly that spelling.
+/// What the server sends back can be sent again: every `benefit_tax_rule` is accepted as
+/// input, read back with the same spelling, and the document lists exactly those spellings.
 #[tokio::test]
 async fn benefit_tax_rule_reads_back_as_it_is_written() {
     let app = TestApp::spawn().await;
     let group = app.bootstrap().await;
-    let created = app
-        .post(
-            "/api/v1/companies",
-            &group.admin,
-            serde_json::json!({"code": "ABC", "name": "ABC", "parent_id": group.root_id,
-                "currency": "USD", "country": "US", "benefit_tax_rule": "us_irc_132",
-                "qualified_discount_gp_percent": "35"}),
-        )
-        .await;
-    // The wire format is the point here: the value read is sent back as it is.
-    let created = created.assert_status(201).clone();
-    assert_eq!(created["benefit_tax_rule"], "us_irc_132");
-    let id = created.id();
-    app.patch(
-        &format!("/api/v1/companies/{id}"),
-        &group.admin,
-        serde_json::json!({"benefit_tax_rule": created["benefit_tax_rule"]}),
-    )
-    .await
-    .assert_status(200);
+    let rules = [
+        "none",
+        "us_irc_132",
+        "de_estg_8_3",
+        "uk_bik_cost",
+        "fr_urssaf_30",
+        "es_lirpf_ordinary",
+    ];
+    for (n, rule) in rules.iter().enumerate() {
+        let created = app
+            .post(
+                "/api/v1/companies",
+                &group.admin,
+                serde_json::json!({"code": format!("C{n}"), "name": "C", "parent_id": group.root_id,
+                    "currency": "EUR", "country": "DE", "benefit_tax_rule": rule,
+                    "qualified_discount_gp_percent": "35"}),
+            )
+            .await;
+        // The wire format is the point here: the value read is sent back as it is.
+        let created = created.assert_status(201).clone();
+        assert_eq!(created["benefit_tax_rule"], *rule);
+        let id = created.id();
+        let patched = app
+            .patch(
+                &format!("/api/v1/companies/{id}"),
+                &group.admin,
+                serde_json::json!({"benefit_tax_rule": created["benefit_tax_rule"]}),
+            )
+            .await;
+        assert_eq!(patched.assert_status(200)["benefit_tax_rule"], *rule);
+    }
     let document = internal_store::openapi::document();
     assert_eq!(
         document["components"]["schemas"]["BenefitTaxRule"]["enum"],
-        serde_json::json!(["none", "us_irc_132"])
+        serde_json::json!(rules)
     );
 }
 
