@@ -255,24 +255,24 @@ mod tests {
 }
 
 /// A four-digit SIC industry code (`5311`). Its first two digits are the major group, which
-/// is what Reg. §1.132-4(a)(2) compares for the line of business.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SicCode(String);
+/// is what Reg. §1.132-4(a)(2) compares for the line of business. Four ASCII digits, held
+/// inline: the benefits report reads two per line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SicCode([u8; 4]);
 
 impl SicCode {
-    pub const PATTERN: &'static str = "^[0-9]{4}$";
-
     pub fn parse(raw: &str) -> Option<Self> {
-        (raw.len() == 4 && raw.bytes().all(|b| b.is_ascii_digit())).then(|| Self(raw.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
+        let digits: [u8; 4] = raw.as_bytes().try_into().ok()?;
+        digits
+            .iter()
+            .all(u8::is_ascii_digit)
+            .then_some(Self(digits))
     }
 
     /// The two-digit major group (`53` of `5311`).
-    pub fn major_group(&self) -> &str {
-        self.0.get(..2).unwrap_or_default()
+    pub fn major_group(self) -> [u8; 2] {
+        let [a, b, _, _] = self.0;
+        [a, b]
     }
 }
 
@@ -283,8 +283,8 @@ mod sic_tests {
     #[test]
     fn four_digits_and_nothing_else() {
         assert_eq!(
-            SicCode::parse("5651").map(|c| c.major_group().to_owned()),
-            Some("56".into())
+            SicCode::parse("5651").map(SicCode::major_group),
+            Some(*b"56")
         );
         for bad in ["565", "56510", "56a1", " 565", "", "５６５１"] {
             assert_eq!(SicCode::parse(bad), None, "{bad:?}");

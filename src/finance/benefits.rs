@@ -178,8 +178,8 @@ impl LineRow {
             own_product: self.seller_company_id == self.employer_company_id,
             seller_gp_percent: self.seller_gp_percent,
             same_line_of_business: us::same_line_of_business(
-                sic(&self.seller_line_of_business).as_ref(),
-                sic(&self.employer_line_of_business).as_ref(),
+                sic(&self.seller_line_of_business),
+                sic(&self.employer_line_of_business),
             ),
             highly_compensated: self.highly_compensated,
             tier_discriminatory: self.tier_discriminatory,
@@ -326,28 +326,32 @@ struct Scope {
     detail: bool,
 }
 
-/// The items of the next `limit` employees after `after` with lines earned in the year: an
-/// employee's items in the order their employers' lines were first earned.
-async fn chunk(
+/// The lines of the next `limit` employees after `after` with lines earned in the year.
+async fn load(
     conn: &mut AsyncPgConnection,
     scope: Scope,
     after: Uuid,
     limit: i64,
-) -> Result<Vec<BenefitItem>, ApiError> {
-    let rows: Vec<LineRow> = statement(include_str!("benefits.sql"))
+) -> Result<Vec<LineRow>, ApiError> {
+    Ok(statement(include_str!("benefits.sql"))
         .bind::<SqlUuid, _>(scope.group)
         .bind::<Timestamptz, _>(scope.from)
         .bind::<Timestamptz, _>(scope.to)
         .bind::<SqlUuid, _>(after)
         .bind::<BigInt, _>(limit)
         .load(conn)
-        .await?;
+        .await?)
+}
+
+/// The items of loaded lines: an employee's items in the order their employers' lines were
+/// first earned.
+fn assemble(rows: &[LineRow], scope: Scope) -> Result<Vec<BenefitItem>, ApiError> {
     // Lines come employee by employee; an employee's lines at one employer under one rule
     // make one item, however they interleave with their other employers' (a transfer in
     // the year, and back).
     let mut items: Vec<BenefitItem> = Vec::new();
     let mut open: Vec<Running> = Vec::new();
-    for row in &rows {
+    for row in rows {
         if <[Running]>::first(&open).is_some_and(|r| r.employee_id != row.employee_id) {
             items.extend(open.drain(..).map(|r| r.item(scope.group_currency)));
         }
@@ -498,7 +502,8 @@ pub async fn employee_benefits(
         return Ok(csv_file(state.pool.clone(), scope));
     }
     let (limit, after) = (page.limit, page.after.unwrap_or_else(Uuid::nil));
-    let mut items = chunk(&mut conn, scope, after, limit.saturating_add(1)).await?;
+    let rows = load(&mut conn, scope, after, limit.saturating_add(1)).await?;
+    let mut items = assemble(&rows, scope)?;
     let employees = distinct_employees(&items);
     let more = i64::try_from(employees.len()).unwrap_or(i64::MAX) > limit;
     let next_cursor = if more {
@@ -530,44 +535,61 @@ fn distinct_employees(items: &[BenefitItem]) -> Vec<Uuid> {
     ids
 }
 
+/// A chunk of the payroll file being read: the lines of the next employees, or why not.
+type Loading = tokio::task::JoinHandle<Result<Vec<LineRow>, ApiError>>;
+
+fn load_next(pool: &Pool, scope: Scope, after: Uuid) -> Loading {
+    let pool = pool.clone();
+    actix_web::rt::spawn(async move {
+        let mut conn = pool.get().await?;
+        load(&mut conn, scope, after, CHUNK).await
+    })
+}
+
 /// The payroll file: one chunk of employees per round trip, written as it comes, so memory
-/// stays flat however many employees there are and the first bytes leave at once.
+/// stays flat however many employees there are and the first bytes leave at once. The next
+/// chunk is read while this one is computed (on a blocking thread), so PostgreSQL and the
+/// service work side by side.
 fn csv_file(pool: Pool, scope: Scope) -> HttpResponse {
     let header = if scope.detail {
         record(&CSV_LINE)
     } else {
         record(&CSV_ITEM)
     };
+    let first = load_next(&pool, scope, Uuid::nil());
     let stream =
-        futures_util::stream::unfold((Some(Uuid::nil()), Some(header)), move |(after, header)| {
+        futures_util::stream::unfold((Some(first), Some(header)), move |(loading, header)| {
             let pool = pool.clone();
             async move {
-                let after = after?;
-                let mut text = header.unwrap_or_default();
-                let result = async {
-                    let mut conn = pool.get().await?;
-                    chunk(&mut conn, scope, after, CHUNK).await
+                let rows = loading?.await;
+                let text = async {
+                    let rows = rows.map_err(|e| ApiError::internal(e.to_string()))??;
+                    let next = <[LineRow]>::last(&rows).map(|row| row.employee_id);
+                    let loading = next.map(|after| load_next(&pool, scope, after));
+                    let text = tokio::task::spawn_blocking(move || {
+                        let mut text = header.unwrap_or_default();
+                        for item in &assemble(&rows, scope)? {
+                            csv_records(item, scope.group_currency, &mut text);
+                        }
+                        Ok::<_, ApiError>(text)
+                    })
+                    .await
+                    .map_err(|e| ApiError::internal(e.to_string()))??;
+                    Ok::<_, ApiError>((text, loading))
                 }
                 .await;
-                let items = match result {
-                    Ok(items) => items,
+                match text {
+                    Ok((text, _)) if text.is_empty() => None,
+                    Ok((text, loading)) => Some((
+                        Ok::<Bytes, actix_web::Error>(Bytes::from(text)),
+                        (loading, None),
+                    )),
                     Err(error) => {
                         tracing::error!(%error, "benefits export failed midway");
                         let failed = actix_web::error::ErrorInternalServerError("export failed");
-                        return Some((Err(failed), (None, None)));
+                        Some((Err(failed), (None, None)))
                     }
-                };
-                let next = items.last().map(|item| item.employee_id);
-                for item in &items {
-                    csv_records(item, scope.group_currency, &mut text);
                 }
-                if next.is_none() && text.is_empty() {
-                    return None;
-                }
-                Some((
-                    Ok::<Bytes, actix_web::Error>(Bytes::from(text)),
-                    (next, None),
-                ))
             }
         });
     HttpResponse::Ok()

@@ -48,7 +48,7 @@ pub fn assess(facts: &Facts, currency: CurrencyCode) -> Result<Assessment, Overf
 
 /// Whether a seller works in the employee's line of business: the same SIC major group (the
 /// code's first two digits), or either code unknown (no basis to deny it).
-pub fn same_line_of_business(seller: Option<&SicCode>, employer: Option<&SicCode>) -> bool {
+pub fn same_line_of_business(seller: Option<SicCode>, employer: Option<SicCode>) -> bool {
     match (seller, employer) {
         (Some(seller), Some(employer)) => seller.major_group() == employer.major_group(),
         _ => true,
@@ -161,14 +161,14 @@ mod tests {
         let code = |raw| SicCode::parse(raw).unwrap();
         // 5651 (family clothing stores) and 5661 (shoe stores): major group 56, apparel.
         assert!(same_line_of_business(
-            Some(&code("5651")),
-            Some(&code("5661"))
+            Some(code("5651")),
+            Some(code("5661"))
         ));
         assert!(!same_line_of_business(
-            Some(&code("5311")),
-            Some(&code("4451"))
+            Some(code("5311")),
+            Some(code("4451"))
         ));
-        assert!(same_line_of_business(Some(&code("5311")), None));
+        assert!(same_line_of_business(Some(code("5311")), None));
         assert!(same_line_of_business(None, None));
     }
 
