@@ -2,14 +2,17 @@
 -- they were earned: an employee's lines together, in fulfilment order.
 --   $1 group, $2 and $3 the year's bounds (the group calendar's midnights), $4 the last
 --   employee of the previous chunk (nil: none), $5 employees.
--- `chosen` walks benefit_lines_report_idx and stops after $5 employees.
-WITH chosen AS (
-    SELECT DISTINCT employee_id FROM benefit_lines
-    WHERE group_id = $1 AND employee_id > $4 AND fulfilled_at >= $2 AND fulfilled_at < $3
-    ORDER BY employee_id
-    LIMIT $5
+-- `chosen` walks benefit_lines_report_idx and stops after $5 employees; their client types are
+-- looked up one by one (a join let the planner hash the whole employees table per chunk).
+WITH chosen AS MATERIALIZED (
+    SELECT c.employee_id,
+           (SELECT e.client_type FROM employees e WHERE e.id = c.employee_id) AS client_type
+    FROM (SELECT DISTINCT employee_id FROM benefit_lines
+          WHERE group_id = $1 AND employee_id > $4 AND fulfilled_at >= $2 AND fulfilled_at < $3
+          ORDER BY employee_id
+          LIMIT $5) c
 )
-SELECT b.employee_id, b.employer_company_id, e.client_type, b.rule, b.currency,
+SELECT b.employee_id, b.employer_company_id, c.client_type, b.rule, b.currency,
        b.to_group_rate, b.order_id, b.line_no, b.fulfilled_at, b.product_id,
        b.seller_company_id, b.quantity, b.list_total, b.paid_total, b.cost_total,
        b.product_kind, b.offered_to_customers, b.seller_gp_percent, b.seller_line_of_business,
@@ -17,5 +20,4 @@ SELECT b.employee_id, b.employer_company_id, e.client_type, b.rule, b.currency,
 FROM chosen c
 JOIN benefit_lines b ON b.group_id = $1 AND b.employee_id = c.employee_id
     AND b.fulfilled_at >= $2 AND b.fulfilled_at < $3
-JOIN employees e ON e.id = b.employee_id
 ORDER BY b.employee_id, b.fulfilled_at, b.order_id, b.line_no
