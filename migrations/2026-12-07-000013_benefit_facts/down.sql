@@ -1,3 +1,4 @@
+DROP VIEW benefit_lines_backfill_gaps;
 DROP TABLE benefit_lines;
 DROP FUNCTION benefit_lines_fixed();
 DROP FUNCTION currency_exponent(text);

@@ -10,7 +10,8 @@ use diesel::sql_types::{Nullable, Text};
 
 use crate::domain::intercompany::Status as IntercompanyStatus;
 use crate::domain::kinds::{
-    BenefitTaxRule, ClientType, EmploymentType, LedgerSide, LimitPeriod, OrderStatus, ProductKind,
+    BenefitTaxRule, ClientType, EmploymentType, Former, LedgerSide, LimitPeriod, OrderStatus,
+    ProductKind, Relationship,
 };
 
 macro_rules! text_enum {
@@ -79,6 +80,8 @@ text_enum!(
     EmploymentType,
     ClientType,
     BenefitTaxRule,
+    Relationship,
+    Former,
     IntercompanyStatus,
     LedgerSide,
 );

@@ -120,6 +120,7 @@ diesel::table! {
         group_id -> Uuid,
         credential_version -> Int4,
         highly_compensated -> Bool,
+        former -> Nullable<Text>,
     }
 }
 
@@ -150,6 +151,18 @@ diesel::table! {
         rate -> Numeric,
         date -> Date,
         created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    household_members (id) {
+        id -> Uuid,
+        group_id -> Uuid,
+        employee_id -> Uuid,
+        full_name -> Text,
+        relationship -> Text,
+        created_at -> Timestamptz,
+        removed_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -306,6 +319,7 @@ diesel::table! {
         updated_at -> Timestamptz,
         group_id -> Uuid,
         fulfilled_at -> Nullable<Timestamptz>,
+        for_member_id -> Nullable<Uuid>,
     }
 }
 
@@ -421,6 +435,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     employees,
     feedback,
     fx_rates,
+    household_members,
     idempotency_keys,
     intercompany_inventory,
     intercompany_order_lines,

@@ -101,6 +101,7 @@ pub async fn seed(
         let key = IdempotencyKey(format!("demo-order-{n}"));
         let request = Requested {
             lines: vec![(product, 1)],
+            for_member: None,
         };
         let Placed::Created(body) = placement::place(
             conn,
@@ -136,6 +137,9 @@ pub async fn seed(
         };
         let lines = shop::lines_of(conn, id).await?;
         shop::set_status(conn, &order, OrderStatus::Fulfilled, Some(done), lines).await?;
+        // As the fulfil endpoint does: the lines' benefit facts, fixed now.
+        let day = crate::bookings::today(conn, group, done).await?;
+        crate::orders::benefit_facts::record(conn, group, id, day, done).await?;
         // Two in three fulfilled orders are rated; the seller's purchaser answers some.
         if n % 3 == 2 {
             continue;

@@ -106,6 +106,29 @@ spelled!(BenefitTaxRule {
     EsLirpfOrdinary => "es_lirpf_ordinary",
 });
 
+/// A household member's relation to the employee (§5; IRC §132(h)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Relationship {
+    Spouse,
+    DependentChild,
+    SurvivingSpouse,
+}
+spelled!(Relationship {
+    Spouse => "spouse",
+    DependentChild => "dependent_child",
+    SurvivingSpouse => "surviving_spouse",
+});
+
+/// Why a former employee still shops (§5; IRC §132(h)(1)): retired or left on disability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Former {
+    Retired,
+    Disabled,
+}
+spelled!(Former { Retired => "retired", Disabled => "disabled" });
+
 /// Which company of an intercompany pair a ledger entry is booked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

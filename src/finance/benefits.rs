@@ -50,6 +50,7 @@ pub struct BenefitsQuery {
     #[param(minimum = 2000, maximum = 2100)]
     pub year: i32,
     /// `lines`: each line with its reason (in CSV: one record per line).
+    #[param(inline)]
     pub detail: Option<Detail>,
     /// Employees per page, 1–100 (default 20); ignored for CSV.
     #[param(minimum = 1, maximum = 100)]
@@ -240,12 +241,12 @@ impl Running {
     }
 
     /// The next line of the item, in the order lines were earned.
-    fn add(&mut self, row: &LineRow, scope: Scope) -> Result<(), ApiError> {
+    fn add(&mut self, row: &LineRow, scope: Scope, elsewhere: Decimal) -> Result<(), ApiError> {
         if self.last_order != Some(row.order_id) {
             self.orders = self.orders.saturating_add(1);
             self.last_order = Some(row.order_id);
         }
-        let assessment = self.year.assess(&row.facts())?;
+        let assessment = self.year.assess_sharing(&row.facts(), elsewhere)?;
         self.list_total = money::add(self.list_total, row.list_total)?;
         self.paid_total = money::add(self.paid_total, row.paid_total)?;
         self.discount_total = money::add(self.discount_total, assessment.discount)?;
@@ -355,15 +356,23 @@ fn assemble(rows: &[LineRow], scope: Scope) -> Result<Vec<BenefitItem>, ApiError
         if <[Running]>::first(&open).is_some_and(|r| r.employee_id != row.employee_id) {
             items.extend(open.drain(..).map(|r| r.item(scope.group_currency)));
         }
-        let running = match open.iter().position(|r| r.holds(row)) {
-            Some(at) => open.get_mut(at),
+        let at = match open.iter().position(|r| r.holds(row)) {
+            Some(at) => at,
             None => {
                 open.push(Running::start(row, scope.detail)?);
-                open.last_mut()
+                open.len().saturating_sub(1)
             }
         };
-        if let Some(running) = running {
-            running.add(row, scope)?;
+        // A yearly allowance is the employee's: what their other employers under the same
+        // rule drew this year counts.
+        let elsewhere = money::sum(
+            open.iter()
+                .enumerate()
+                .filter(|(i, r)| *i != at && r.rule == row.rule)
+                .map(|(_, r)| r.year.drawn()),
+        )?;
+        if let Some(running) = open.get_mut(at) {
+            running.add(row, scope, elsewhere)?;
         }
     }
     items.extend(open.into_iter().map(|r| r.item(scope.group_currency)));
@@ -498,8 +507,11 @@ pub async fn employee_benefits(
         detail: query.detail == Some(Detail::Lines),
     };
     if wants_csv(&req) {
+        // The first chunk is read before the answer starts, so a failure there is still a
+        // problem answer rather than a 200 cut short.
+        let first = load(&mut conn, scope, Uuid::nil(), CHUNK).await?;
         drop(conn);
-        return Ok(csv_file(state.pool.clone(), scope));
+        return Ok(csv_file(state.pool.clone(), scope, first));
     }
     let (limit, after) = (page.limit, page.after.unwrap_or_else(Uuid::nil));
     let rows = load(&mut conn, scope, after, limit.saturating_add(1)).await?;
@@ -535,35 +547,47 @@ fn distinct_employees(items: &[BenefitItem]) -> Vec<Uuid> {
     ids
 }
 
-/// A chunk of the payroll file being read: the lines of the next employees, or why not.
-type Loading = tokio::task::JoinHandle<Result<Vec<LineRow>, ApiError>>;
+/// The next chunk of the payroll file: read already, or being read.
+enum Next {
+    Ready(Vec<LineRow>),
+    Loading(tokio::task::JoinHandle<Result<Vec<LineRow>, ApiError>>),
+}
 
-fn load_next(pool: &Pool, scope: Scope, after: Uuid) -> Loading {
+impl Next {
+    async fn rows(self) -> Result<Vec<LineRow>, ApiError> {
+        match self {
+            Self::Ready(rows) => Ok(rows),
+            Self::Loading(task) => task.await.map_err(|e| ApiError::internal(e.to_string()))?,
+        }
+    }
+}
+
+fn load_next(pool: &Pool, scope: Scope, after: Uuid) -> Next {
     let pool = pool.clone();
-    actix_web::rt::spawn(async move {
+    Next::Loading(actix_web::rt::spawn(async move {
         let mut conn = pool.get().await?;
         load(&mut conn, scope, after, CHUNK).await
-    })
+    }))
 }
 
 /// The payroll file: one chunk of employees per round trip, written as it comes, so memory
 /// stays flat however many employees there are and the first bytes leave at once. The next
 /// chunk is read while this one is computed (on a blocking thread), so PostgreSQL and the
 /// service work side by side.
-fn csv_file(pool: Pool, scope: Scope) -> HttpResponse {
+fn csv_file(pool: Pool, scope: Scope, first: Vec<LineRow>) -> HttpResponse {
     let header = if scope.detail {
         record(&CSV_LINE)
     } else {
         record(&CSV_ITEM)
     };
-    let first = load_next(&pool, scope, Uuid::nil());
-    let stream =
-        futures_util::stream::unfold((Some(first), Some(header)), move |(loading, header)| {
+    let stream = futures_util::stream::unfold(
+        (Some(Next::Ready(first)), Some(header)),
+        move |(next, header)| {
             let pool = pool.clone();
             async move {
-                let rows = loading?.await;
+                let next = next?;
                 let text = async {
-                    let rows = rows.map_err(|e| ApiError::internal(e.to_string()))??;
+                    let rows = next.rows().await?;
                     let next = <[LineRow]>::last(&rows).map(|row| row.employee_id);
                     let loading = next.map(|after| load_next(&pool, scope, after));
                     let text = tokio::task::spawn_blocking(move || {
@@ -591,7 +615,8 @@ fn csv_file(pool: Pool, scope: Scope) -> HttpResponse {
                     }
                 }
             }
-        });
+        },
+    );
     HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .streaming(stream)

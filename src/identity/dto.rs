@@ -10,7 +10,7 @@ use super::auth::Role;
 use super::password::Secret;
 use crate::domain::codes::{CountryCode, CurrencyCode};
 
-pub use crate::domain::kinds::{BenefitTaxRule, ClientType, EmploymentType};
+pub use crate::domain::kinds::{BenefitTaxRule, ClientType, EmploymentType, Former};
 
 /// Distinguishes "absent" (`None`) from "explicitly null" (`Some(None)`) in PATCH bodies.
 pub fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
@@ -164,6 +164,9 @@ pub struct EmployeeView {
     /// A highly compensated employee (§414(q)): decides the non-discrimination test of the
     /// benefits report.
     pub highly_compensated: bool,
+    /// A former employee who still shops (retired or disabled): their only role is
+    /// `employee`.
+    pub former: Option<Former>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -224,6 +227,12 @@ pub struct EmployeePatch {
     pub active: Option<bool>,
     /// §414(q). The one field finance may change; every other field is admin's.
     pub highly_compensated: Option<bool>,
+    /// Marks a former employee (`retired` or `disabled`): they keep signing in and shopping
+    /// with their tier and hold no role but `employee` (their other roles are removed; roles
+    /// beside it in the same patch → 422). Null makes them a current employee again.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Former>, nullable)]
+    pub former: Option<Option<Former>>,
     /// Sets a new password (12–1024 characters).
     #[schema(value_type = Option<String>, format = Password, min_length = 12, max_length = 1024, pattern = r"^[^\u0000]*$")]
     pub password: Option<Secret>,

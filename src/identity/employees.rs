@@ -31,6 +31,7 @@ struct EmployeeChanges<'a> {
     roles: Option<Vec<Option<String>>>,
     active: Option<bool>,
     highly_compensated: Option<bool>,
+    former: Option<Option<Former>>,
     password_hash: Option<&'a str>,
 }
 
@@ -52,6 +53,7 @@ fn only_compensation(patch: &EmployeePatch) -> bool {
         roles,
         active,
         highly_compensated: _,
+        former,
         password,
     } = patch;
     email.is_none()
@@ -62,6 +64,7 @@ fn only_compensation(patch: &EmployeePatch) -> bool {
         && tier_id.is_none()
         && roles.is_none()
         && active.is_none()
+        && former.is_none()
         && password.is_none()
 }
 
@@ -265,7 +268,8 @@ pub async fn update_employee(
         .conflict("email", EMAIL_TAKEN)
         .publishes(Changed::Definitions)
         .run(&mut conn, &state.changes, async move |conn| {
-            let touches_admins = patch.roles.is_some() || patch.active.is_some();
+            let touches_admins =
+                patch.roles.is_some() || patch.active.is_some() || patch.former.is_some();
             if touches_admins {
                 queries::lock_admin_set(conn).await?;
             }
@@ -280,6 +284,19 @@ pub async fn update_employee(
                     ));
                 }
             }
+            // A former employee holds no role but `employee`: becoming one drops the others.
+            let former = patch.former.unwrap_or(before.former);
+            let roles = match (former, &patch.roles) {
+                (Some(_), Some(roles)) if roles.as_slice() != [Role::Employee] => {
+                    return Err(ApiError::invalid_field(
+                        "roles",
+                        "a former employee holds no role but employee",
+                    ));
+                }
+                (Some(_), _) if matches!(patch.former, Some(Some(_))) => Some(vec![Role::Employee]),
+                (Some(_), None) => None,
+                (_, roles) => roles.clone(),
+            };
             if let Some(Some(tier)) = patch.tier_id {
                 if !queries::tier_in_group(conn, group, tier).await? {
                     return Err(ApiError::invalid_field(
@@ -295,9 +312,10 @@ pub async fn update_employee(
                 employment_type: patch.employment_type,
                 client_type: patch.client_type,
                 tier_id: patch.tier_id,
-                roles: patch.roles.as_deref().map(queries::roles_column),
+                roles: roles.as_deref().map(queries::roles_column),
                 active: patch.active,
                 highly_compensated: patch.highly_compensated,
+                former: patch.former,
                 password_hash: new_hash.as_deref(),
             };
             let row: EmployeeRow = diesel::update(

@@ -6,6 +6,7 @@ pub mod bootstrap;
 pub mod dto;
 pub mod employees;
 pub mod handlers;
+pub mod household;
 pub mod password;
 pub mod queries;
 pub mod throttle;
@@ -14,6 +15,9 @@ pub mod token;
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(handlers::login)
         .service(handlers::me)
+        .service(household::list_household)
+        .service(household::add_household_member)
+        .service(household::remove_household_member)
         .service(handlers::list_companies)
         .service(handlers::create_company)
         .service(handlers::get_company)

@@ -115,6 +115,7 @@ pub struct EmployeeRow {
     pub roles: Vec<Option<String>>,
     pub active: bool,
     pub highly_compensated: bool,
+    pub former: Option<crate::domain::kinds::Former>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -137,6 +138,7 @@ impl From<EmployeeRow> for EmployeeView {
                 .collect(),
             active: row.active,
             highly_compensated: row.highly_compensated,
+            former: row.former,
             created_at: row.created_at,
             updated_at: row.updated_at,
         }

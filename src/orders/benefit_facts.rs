@@ -99,9 +99,31 @@ fn currency(code: &str) -> Result<CurrencyCode, ApiError> {
     CurrencyCode::parse(code).ok_or_else(|| ApiError::internal(format!("unknown currency {code}")))
 }
 
+/// The day's rate from the order's currency into the employer's: the pair's own rate, else
+/// through the group currency (the rates a group keeps at the least), else 422
+/// `fx_rate_missing` naming the direct pair.
+async fn to_employer(
+    conn: &mut AsyncPgConnection,
+    group: Uuid,
+    (order, employer, group_currency): (CurrencyCode, CurrencyCode, CurrencyCode),
+    day: NaiveDate,
+) -> Result<Decimal, ApiError> {
+    use crate::fx::queries::lookup;
+    if let Some(rate) = lookup(conn, group, order, employer, day).await? {
+        return Ok(rate);
+    }
+    let into_group = lookup(conn, group, order, group_currency, day).await?;
+    let out_of_group = lookup(conn, group, group_currency, employer, day).await?;
+    match (into_group, out_of_group) {
+        (Some(a), Some(b)) => Ok(money::mul(a, b)?),
+        _ => Err(crate::fx::queries::missing(order, employer, day)),
+    }
+}
+
 /// Records the benefit facts of `order`, fulfilled at `at` on the group's business day `day`.
-/// A conversion into the employer's currency with no rate known on that day → 422
-/// `fx_rate_missing` (the fulfilment is refused: a payroll figure is never guessed).
+/// A conversion into the employer's currency with no rate known on that day, directly or
+/// through the group currency → 422 `fx_rate_missing` (the fulfilment is refused: a payroll
+/// figure is never guessed).
 pub async fn record(
     conn: &mut AsyncPgConnection,
     group: Uuid,
@@ -123,8 +145,13 @@ pub async fn record(
         currency(&first.employer_currency)?,
         currency(&first.group_currency)?,
     );
-    let to_employer =
-        crate::fx::queries::rate(conn, group, order_currency, employer_currency, day).await?;
+    let to_employer = to_employer(
+        conn,
+        group,
+        (order_currency, employer_currency, group_currency),
+        day,
+    )
+    .await?;
     let to_group =
         crate::fx::queries::rate(conn, group, employer_currency, group_currency, day).await?;
     let convert = |amount| fx::convert(amount, to_employer, employer_currency);

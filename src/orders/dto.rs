@@ -25,6 +25,10 @@ pub struct NewOrder {
     /// 1–50 lines, each product once, all from one seller company.
     #[schema(min_items = 1, max_items = 50)]
     pub lines: Vec<OrderLineRequest>,
+    /// Bought for a member of the caller's household (`GET /me/household`): priced and
+    /// limited as the caller's own order, and the caller's benefit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub for_member_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -65,6 +69,8 @@ pub struct OrderView {
     pub number: String,
     pub status: OrderStatus,
     pub employee_id: Uuid,
+    /// The household member it was bought for, if any.
+    pub for_member_id: Option<Uuid>,
     pub seller_company_id: Uuid,
     #[schema(value_type = CurrencyCode)]
     pub currency: String,

@@ -34,6 +34,11 @@ pub async fn quote_order(
     let body = body.into_inner()?;
     let request = validation::validate(&body)?;
     let mut conn = state.pool.get().await?;
+    if let Some(member) = request.for_member {
+        if !crate::identity::household::is_current_member(&mut conn, &user, member).await? {
+            return Err(placement::not_a_member());
+        }
+    }
     let today = state.clock.today();
     Ok(web::Json(
         pricing::quote(&mut conn, &user, &request, today).await?,

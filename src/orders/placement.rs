@@ -32,6 +32,14 @@ use crate::error::ApiError;
 use crate::idempotency::{self, IdempotencyKey, Stored};
 use crate::identity::auth::{CurrentUser, Subject, UserRecord};
 
+/// `for_member_id` names no current member of the caller's household.
+pub fn not_a_member() -> ApiError {
+    ApiError::invalid_field(
+        "for_member_id",
+        "is not a current member of your household (GET /api/v1/me/household)",
+    )
+}
+
 /// What the read of a placement found: the employee, the response stored under the key, the
 /// allowance used this year and the group currency — repeated on each row of a found product.
 #[derive(QueryableByName)]
@@ -50,6 +58,9 @@ struct Head {
     used: Decimal,
     #[diesel(sql_type = Text)]
     group_currency: String,
+    /// No member named, or one of the employee's current household.
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    member_ok: bool,
 }
 
 #[derive(QueryableByName)]
@@ -189,7 +200,10 @@ async fn read(
         ", k.scope, k.request_hash, k.response_status, k.response_body, \
                     coalesce((SELECT a.used FROM allowance_usage a \
                               WHERE a.employee_id = e.id AND a.year = $2), 0) AS used, \
-                    g.currency AS group_currency \
+                    g.currency AS group_currency, \
+                    CASE WHEN $6::uuid IS NULL THEN true ELSE EXISTS ( \
+                        SELECT 1 FROM household_members m WHERE m.id = $6 \
+                            AND m.employee_id = e.id AND m.removed_at IS NULL) END AS member_ok \
              FROM ",
         crate::signed_in_from!(),
         " JOIN companies g ON g.id = ec.group_id \
@@ -217,6 +231,7 @@ async fn read(
     .bind::<Text, _>(&key.0)
     .bind::<Array<SqlUuid>, _>(request.product_ids())
     .bind::<Date, _>(today)
+    .bind::<Nullable<SqlUuid>, _>(request.for_member)
     .load(conn)
     .await?;
     let mut rows = rows.into_iter();
@@ -229,6 +244,7 @@ async fn read(
         response_body,
         used,
         group_currency,
+        member_ok,
     } = first.head;
     let user = subject.admit(user.into_user(subject.request_id.clone()))?;
     let existing = match (stored_scope, request_hash, response_status, response_body) {
@@ -238,6 +254,9 @@ async fn read(
     // The key is claimed by the write; a request still running under it is caught there.
     if let Some(stored) = idempotency::decide(existing, scope, hash)? {
         return Ok(Err(stored));
+    }
+    if !member_ok {
+        return Err(not_a_member());
     }
     let products = std::iter::once(first.found)
         .chain(rows.map(|r| r.found))
@@ -322,7 +341,7 @@ async fn attempt(
     };
 
     let id = Uuid::new_v4();
-    let view = views::placed_view(id, user.id, &ctx, &order, now);
+    let view = views::placed_view(id, (user.id, request.for_member), &ctx, &order, now);
     let mut body = serde_json::to_value(&view).map_err(|e| ApiError::Internal(e.into()))?;
     let write = Write {
         stock: &by_product,
@@ -334,6 +353,7 @@ async fn attempt(
         ctx: &ctx,
         order: &order,
         order_id: id,
+        for_member: request.for_member,
         now,
         body: &body,
         key,
@@ -379,6 +399,7 @@ struct Write<'a> {
     ctx: &'a Context,
     order: &'a PricedOrder,
     order_id: Uuid,
+    for_member: Option<Uuid>,
     now: DateTime<Utc>,
     body: &'a serde_json::Value,
     key: &'a IdempotencyKey,
@@ -444,6 +465,7 @@ impl Write<'_> {
             .bind::<Text, _>(self.scope)
             .bind::<Text, _>(self.hash)
             .bind::<SqlUuid, _>(self.user.group_id)
+            .bind::<Nullable<SqlUuid>, _>(self.for_member)
             .get_result(conn)
             .await
     }

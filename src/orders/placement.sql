@@ -12,6 +12,7 @@
 -- $21-$28 lines: product, quantity, unit list price, discount %, list total, discount,
 --         total, limit period start
 -- $29 response body  $30 request id  $31 key  $32 scope  $33 request hash  $34 group
+-- $35 the household member it is bought for (null: the employee)
 WITH claim AS (SELECT pg_try_advisory_xact_lock(hashtextextended($3, 0)) AS claimed),
 locked AS (
     SELECT p.id FROM products p, claim
@@ -47,8 +48,8 @@ limited AS (
 o AS (
     INSERT INTO orders (id, status, employee_id, seller_company_id, currency, list_total,
         discount_total, total, allowance_applied, allowance_year, group_currency, fx_rate,
-        created_at, updated_at, group_id)
-    VALUES ($12, 'placed', $4, $13, $14, $15, $16, $17, $6, $5, $18, $19, $20, $20, $34)
+        created_at, updated_at, group_id, for_member_id)
+    VALUES ($12, 'placed', $4, $13, $14, $15, $16, $17, $6, $5, $18, $19, $20, $20, $34, $35)
     RETURNING id, number),
 lines AS (
     INSERT INTO order_lines (order_id, line_no, product_id, quantity, unit_list_price,

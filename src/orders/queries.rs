@@ -22,6 +22,7 @@ pub struct OrderRow {
     pub number: String,
     pub status: OrderStatus,
     pub employee_id: Uuid,
+    pub for_member_id: Option<Uuid>,
     pub seller_company_id: Uuid,
     pub currency: String,
     pub list_total: Decimal,

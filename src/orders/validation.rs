@@ -11,6 +11,8 @@ use crate::error::{ApiError, FieldError};
 /// A validated request: distinct products, quantities in range.
 pub struct Requested {
     pub lines: Vec<(Uuid, u32)>,
+    /// The caller's household member it is bought for.
+    pub for_member: Option<Uuid>,
 }
 
 impl Requested {
@@ -43,7 +45,10 @@ pub fn validate(request: &NewOrder) -> Result<Requested, ApiError> {
         lines.push((line.product_id, u32::try_from(line.quantity).unwrap_or(0)));
     }
     if errors.is_empty() {
-        Ok(Requested { lines })
+        Ok(Requested {
+            lines,
+            for_member: request.for_member_id,
+        })
     } else {
         Err(ApiError::invalid(errors))
     }
@@ -68,12 +73,17 @@ mod tests {
                     quantity: 2,
                 },
             ],
+            for_member_id: None,
         };
         let Err(ApiError::Validation { errors, .. }) = validate(&request) else {
             panic!("expected a validation error");
         };
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, vec!["lines[0].quantity", "lines[1].product_id"]);
-        assert!(validate(&NewOrder { lines: vec![] }).is_err());
+        assert!(validate(&NewOrder {
+            lines: vec![],
+            for_member_id: None
+        })
+        .is_err());
     }
 }

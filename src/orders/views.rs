@@ -47,7 +47,7 @@ pub fn quote_view(user: &CurrentUser, ctx: &Context, order: &PricedOrder) -> Quo
 /// The view of an order being placed (its number is filled in by the write).
 pub fn placed_view(
     id: Uuid,
-    employee: Uuid,
+    (employee, for_member_id): (Uuid, Option<Uuid>),
     ctx: &Context,
     order: &PricedOrder,
     now: DateTime<Utc>,
@@ -57,6 +57,7 @@ pub fn placed_view(
         number: String::new(),
         status: OrderStatus::Placed,
         employee_id: employee,
+        for_member_id,
         seller_company_id: ctx.seller,
         currency: ctx.currency.to_string(),
         lines: line_views(order),
@@ -84,6 +85,7 @@ pub fn order_view(row: OrderRow, mut lines: Vec<LineRow>) -> OrderView {
         number: row.number,
         status: row.status,
         employee_id: row.employee_id,
+        for_member_id: row.for_member_id,
         seller_company_id: row.seller_company_id,
         currency: row.currency.clone(),
         lines: lines

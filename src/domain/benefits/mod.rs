@@ -136,6 +136,18 @@ impl Year {
 
     /// The next line of the year, in the order lines were earned.
     pub fn assess(&mut self, facts: &Facts) -> Result<Assessment, Overflow> {
+        self.assess_sharing(facts, Decimal::ZERO)
+    }
+
+    /// The next line of the year when the employee's other employers under the same rule have
+    /// already drawn `elsewhere` from the yearly allowance: the allowance is the employee's,
+    /// per calendar year, whoever employs them (§7).
+    pub fn assess_sharing(
+        &mut self,
+        facts: &Facts,
+        elsewhere: Decimal,
+    ) -> Result<Assessment, Overflow> {
+        let used = money::add(self.allowance_used, elsewhere)?;
         let assessment = match self.rule {
             Rule::None => Assessment {
                 discount: facts.discount()?,
@@ -145,13 +157,18 @@ impl Year {
                 reason: Reason::NotComputed,
             },
             Rule::UsIrc132 => us::assess(facts, self.currency)?,
-            Rule::DeEstg83 => de::assess(facts, self.currency, self.allowance_used)?,
+            Rule::DeEstg83 => de::assess(facts, self.currency, used)?,
             Rule::UkBikCost => uk::assess(facts)?,
             Rule::FrUrssaf30 => fr::assess(facts)?,
-            Rule::EsLirpfOrdinary => es::assess(facts, self.allowance_used)?,
+            Rule::EsLirpfOrdinary => es::assess(facts, used)?,
         };
         self.allowance_used = money::add(self.allowance_used, assessment.allowance)?;
         Ok(assessment)
+    }
+
+    /// What this year's lines drew from the allowance (zero for rules without one).
+    pub fn drawn(&self) -> Decimal {
+        self.allowance_used
     }
 
     /// What the year's lines drew from a yearly allowance: `None` for rules without one.
@@ -200,6 +217,18 @@ pub(crate) mod tests {
         assert_eq!((a.qualified, a.taxable), (None, None));
         assert_eq!(a.reason, Reason::NotComputed);
         assert_eq!(year.allowance_used(), None);
+    }
+
+    #[test]
+    fn the_allowance_is_the_employees_across_employers() {
+        // 1,000 € of the German allowance drawn at one employer leaves 80 € at the next.
+        let mut second = Year::new(Rule::DeEstg83, currency("EUR"));
+        let a = second
+            .assess_sharing(&line(dec!(1000.00), dec!(760.00)), dec!(1000.00))
+            .unwrap();
+        // Benefit 960 − 760 = 200: 80 free, 120 taxable.
+        assert_eq!((a.allowance, a.taxable), (dec!(80.00), Some(dec!(120.00))));
+        assert_eq!(second.drawn(), dec!(80.00));
     }
 
     fn any_facts() -> impl Strategy<Value = Facts> {

@@ -2,6 +2,7 @@
 //! the report read. Every figure is a worked example of the rule it tests.
 
 mod facts;
+mod household;
 mod rules;
 
 use internal_store::catalog::dto::TierView;

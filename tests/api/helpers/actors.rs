@@ -197,6 +197,12 @@ impl Actor {
             .await
     }
 
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.api
+            .send(Method::DELETE, path, Some(&self.token), None)
+            .await
+    }
+
     pub async fn put(&self, path: &str, body: Value) -> Reply {
         self.api
             .send(Method::PUT, path, Some(&self.token), Some(body))
