@@ -21,6 +21,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(eliminations::report_inventory)
         .service(reports::internal_sales)
         .service(benefits::employee_benefits)
+        .service(benefits::imputed::imputed_income)
         .service(netting::proposal)
         .service(netting::run)
         .service(netting::list_runs);

@@ -3,6 +3,7 @@
 
 mod facts;
 mod household;
+mod imputed;
 mod rules;
 
 use internal_store::catalog::dto::TierView;

@@ -153,6 +153,18 @@ async fn populate(app: &TestApp, code: &str, domain: &str) -> Tenant {
         members.push((role, member.token));
     }
     members.push(("first_admin", group.admin.token.clone()));
+    // Two members of the first admin's household: one to order for, one to remove.
+    let mut household = Vec::new();
+    for name in ["Kept Member", "Removed Member"] {
+        let member = group
+            .admin
+            .post(
+                "/api/v1/me/household",
+                json!({"full_name": name, "relationship": "dependent_child"}),
+            )
+            .await;
+        household.push(member.assert_status(201)["id"].as_str().unwrap().to_owned());
+    }
     let ids = HashMap::from([
         ("root", group.root_id),
         ("company", company.id),
@@ -169,6 +181,10 @@ async fn populate(app: &TestApp, code: &str, domain: &str) -> Tenant {
     ])
     .into_iter()
     .map(|(kind, id)| (kind, id.to_string()))
+    .chain([
+        ("member", household[0].clone()),
+        ("removable_member", household[1].clone()),
+    ])
     .collect();
     Tenant {
         group,
@@ -269,6 +285,8 @@ fn kind_named(name: &str) -> Option<&'static str> {
         "products" | "product_id" => "product",
         "employees" | "employee_id" | "actor_id" => "employee",
         "orders" | "order_id" => "order",
+        "for_member_id" => "member",
+        "household" => "removable_member",
         _ => return None,
     })
 }

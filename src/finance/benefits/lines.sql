@@ -1,14 +1,16 @@
--- The benefit lines of the next employees of a year (src/finance/benefits.rs), in the order
--- they were earned: an employee's lines together, in fulfilment order.
---   $1 group, $2 and $3 the year's bounds (the group calendar's midnights), $4 the last
---   employee of the previous chunk (nil: none), $5 employees.
+-- The benefit lines of the next employees (src/finance/benefits/year.rs), in the order they
+-- were earned: an employee's lines together, in fulfilment order.
+--   $1 group, $2 and $3 the lines' bounds (the group calendar's midnights: January 1st of the
+--   year, and the end of the year or month reported), $4 the last employee of the previous
+--   chunk (nil: none), $5 employees, $6 the start of what is reported (an employee is chosen
+--   for a line from then; a month's report reads the lines before it for the allowances).
 -- `chosen` walks benefit_lines_report_idx and stops after $5 employees; their client types are
 -- looked up one by one (a join let the planner hash the whole employees table per chunk).
 WITH chosen AS MATERIALIZED (
     SELECT c.employee_id,
            (SELECT e.client_type FROM employees e WHERE e.id = c.employee_id) AS client_type
     FROM (SELECT DISTINCT employee_id FROM benefit_lines
-          WHERE group_id = $1 AND employee_id > $4 AND fulfilled_at >= $2 AND fulfilled_at < $3
+          WHERE group_id = $1 AND employee_id > $4 AND fulfilled_at >= $6 AND fulfilled_at < $3
           ORDER BY employee_id
           LIMIT $5) c
 )
