@@ -31,7 +31,13 @@ pub async fn live() -> HttpResponse {
 }
 
 /// Readiness: the database answers within two seconds; 503 `unavailable` otherwise.
-#[utoipa::path(tag = "health", responses((status = 200, body = HealthStatus), (status = 503, description = "Database unavailable")))]
+#[utoipa::path(
+    tag = "health",
+    responses(
+        (status = 200, body = HealthStatus),
+        (status = 503, description = "Database unavailable")
+    )
+)]
 #[get("/health/ready")]
 pub async fn ready(
     state: web::Data<AppState>,

@@ -28,7 +28,12 @@ use crate::write;
 // Categories
 
 /// List the categories of the caller's group, ordered by code.
-#[utoipa::path(tag = "catalog", params(PageQuery), security(("bearer" = [])), responses((status = 200, body = Page<CategoryView>)))]
+#[utoipa::path(
+    tag = "catalog",
+    params(PageQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = Page<CategoryView>))
+)]
 #[get("/categories")]
 #[tracing::instrument(skip_all)]
 pub async fn list_categories(
@@ -57,7 +62,27 @@ pub async fn list_categories(
 }
 
 /// Create a category (admin).
-#[utoipa::path(tag = "catalog", params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Optional: the same key and body replay the first answer; nothing is created twice")), request_body = NewCategory, security(("bearer" = ["admin"])), responses((status = 201, body = CategoryView), (status = 409, description = "Code taken, or request_in_progress"), (status = 422, description = "Invalid fields, or idempotency_key_reused")))]
+#[utoipa::path(
+    tag = "catalog",
+    params(
+        (
+            "Idempotency-Key" = Option<String>,
+            Header,
+            min_length = 1,
+            max_length = 255,
+            pattern = r"^[!-~]+$",
+            description = "Optional: the same key and body replay the first answer; nothing is \
+                created twice"
+        )
+    ),
+    request_body = NewCategory,
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 201, body = CategoryView),
+        (status = 409, description = "Code taken, or request_in_progress"),
+        (status = 422, description = "Invalid fields, or idempotency_key_reused")
+    )
+)]
 #[post("/categories")]
 #[tracing::instrument(skip_all)]
 pub async fn create_category(
@@ -149,7 +174,12 @@ fn allowance(raw: &str, currency: CurrencyCode, errors: &mut Vec<FieldError>) ->
 
 /// List the discount tiers of the caller's group with their category overrides (admin,
 /// finance).
-#[utoipa::path(tag = "catalog", params(PageQuery), security(("bearer" = ["admin", "finance"])), responses((status = 200, body = Page<TierView>)))]
+#[utoipa::path(
+    tag = "catalog",
+    params(PageQuery),
+    security(("bearer" = ["admin", "finance"])),
+    responses((status = 200, body = Page<TierView>))
+)]
 #[get("/discount-tiers")]
 #[tracing::instrument(skip_all)]
 pub async fn list_tiers(
@@ -186,7 +216,27 @@ pub async fn list_tiers(
 }
 
 /// Create a discount tier (admin).
-#[utoipa::path(tag = "catalog", params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Optional: the same key and body replay the first answer; nothing is created twice")), request_body = NewTier, security(("bearer" = ["admin"])), responses((status = 201, body = TierView), (status = 409, description = "Code taken, or request_in_progress"), (status = 422, description = "Invalid fields, or idempotency_key_reused")))]
+#[utoipa::path(
+    tag = "catalog",
+    params(
+        (
+            "Idempotency-Key" = Option<String>,
+            Header,
+            min_length = 1,
+            max_length = 255,
+            pattern = r"^[!-~]+$",
+            description = "Optional: the same key and body replay the first answer; nothing is \
+                created twice"
+        )
+    ),
+    request_body = NewTier,
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 201, body = TierView),
+        (status = 409, description = "Code taken, or request_in_progress"),
+        (status = 422, description = "Invalid fields, or idempotency_key_reused")
+    )
+)]
 #[post("/discount-tiers")]
 #[tracing::instrument(skip_all)]
 pub async fn create_tier(
@@ -252,7 +302,13 @@ pub async fn create_tier(
 }
 
 /// Change a discount tier (admin).
-#[utoipa::path(tag = "catalog", params(("id" = Uuid, Path)), request_body = TierPatch, security(("bearer" = ["admin"])), responses((status = 200, body = TierView), (status = 409, description = "Code taken")))]
+#[utoipa::path(
+    tag = "catalog",
+    params(("id" = Uuid, Path)),
+    request_body = TierPatch,
+    security(("bearer" = ["admin"])),
+    responses((status = 200, body = TierView), (status = 409, description = "Code taken"))
+)]
 #[patch("/discount-tiers/{id}")]
 #[tracing::instrument(skip_all)]
 pub async fn update_tier(
@@ -322,7 +378,13 @@ pub async fn update_tier(
 }
 
 /// Set a tier's discount for one category (admin); replaces any previous override.
-#[utoipa::path(tag = "catalog", params(("id" = Uuid, Path), ("category_id" = Uuid, Path)), request_body = CategoryDiscount, security(("bearer" = ["admin"])), responses((status = 200, body = TierView)))]
+#[utoipa::path(
+    tag = "catalog",
+    params(("id" = Uuid, Path), ("category_id" = Uuid, Path)),
+    request_body = CategoryDiscount,
+    security(("bearer" = ["admin"])),
+    responses((status = 200, body = TierView))
+)]
 #[put("/discount-tiers/{id}/categories/{category_id}")]
 #[tracing::instrument(skip_all)]
 pub async fn put_category_discount(

@@ -36,7 +36,12 @@ use crate::write;
 /// Prices, names and eligibility follow every change. Without `q`, `stock_available` and
 /// `purchase_limit.remaining` may be up to a second old (the server's listing cache; changes
 /// made through the same server show at once). Orders always check the live figures.
-#[utoipa::path(tag = "catalog", params(ProductListQuery), security(("bearer" = [])), responses((status = 200, body = Page<ProductView>)))]
+#[utoipa::path(
+    tag = "catalog",
+    params(ProductListQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = Page<ProductView>))
+)]
 #[get("/products")]
 #[tracing::instrument(skip_all, fields(employee_id = %subject.id))]
 pub async fn list_products(
@@ -175,7 +180,12 @@ fn visible_to(user: &CurrentUser, row: &queries::PricedRow) -> bool {
 
 /// One product of the caller's group, personalised; admins also see cost, stock and flags
 /// (and inactive products).
-#[utoipa::path(tag = "catalog", params(("id" = Uuid, Path)), security(("bearer" = [])), responses((status = 200, body = ProductView)))]
+#[utoipa::path(
+    tag = "catalog",
+    params(("id" = Uuid, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = ProductView))
+)]
 #[get("/products/{id}")]
 #[tracing::instrument(skip_all)]
 pub async fn get_product(
@@ -280,7 +290,27 @@ async fn category_in_group(
 }
 
 /// Create a product (admin). Prices are in the seller's currency.
-#[utoipa::path(tag = "catalog", params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Optional: the same key and body replay the first answer; nothing is created twice")), request_body = NewProduct, security(("bearer" = ["admin"])), responses((status = 201, body = ProductView), (status = 409, description = "SKU taken, or request_in_progress"), (status = 422, description = "Invalid fields, or idempotency_key_reused")))]
+#[utoipa::path(
+    tag = "catalog",
+    params(
+        (
+            "Idempotency-Key" = Option<String>,
+            Header,
+            min_length = 1,
+            max_length = 255,
+            pattern = r"^[!-~]+$",
+            description = "Optional: the same key and body replay the first answer; nothing is \
+                created twice"
+        )
+    ),
+    request_body = NewProduct,
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 201, body = ProductView),
+        (status = 409, description = "SKU taken, or request_in_progress"),
+        (status = 422, description = "Invalid fields, or idempotency_key_reused")
+    )
+)]
 #[post("/products")]
 #[tracing::instrument(skip_all)]
 pub async fn create_product(
@@ -388,7 +418,13 @@ struct ProductChanges<'a> {
 }
 
 /// Change a product (admin). Stock changes go through `POST /products/{id}/stock`.
-#[utoipa::path(tag = "catalog", params(("id" = Uuid, Path)), request_body = ProductPatch, security(("bearer" = ["admin"])), responses((status = 200, body = ProductView), (status = 409, description = "SKU taken")))]
+#[utoipa::path(
+    tag = "catalog",
+    params(("id" = Uuid, Path)),
+    request_body = ProductPatch,
+    security(("bearer" = ["admin"])),
+    responses((status = 200, body = ProductView), (status = 409, description = "SKU taken"))
+)]
 #[patch("/products/{id}")]
 #[tracing::instrument(skip_all)]
 pub async fn update_product(
@@ -478,7 +514,31 @@ pub async fn update_product(
 }
 
 /// Adjust stock on hand by `delta` with a reason (admin); never below zero (409).
-#[utoipa::path(tag = "catalog", params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Optional: the same key and body replay the first answer; nothing is created twice"), ("id" = Uuid, Path)), request_body = StockAdjustment, security(("bearer" = ["admin"])), responses((status = 200, body = ProductView), (status = 409, description = "insufficient_stock: the result would be negative; or request_in_progress"), (status = 422, description = "Invalid fields, or idempotency_key_reused")))]
+#[utoipa::path(
+    tag = "catalog",
+    params(
+        (
+            "Idempotency-Key" = Option<String>,
+            Header,
+            min_length = 1,
+            max_length = 255,
+            pattern = r"^[!-~]+$",
+            description = "Optional: the same key and body replay the first answer; nothing is \
+                created twice"
+        ),
+        ("id" = Uuid, Path)
+    ),
+    request_body = StockAdjustment,
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 200, body = ProductView),
+        (
+            status = 409,
+            description = "insufficient_stock: the result would be negative; or request_in_progress"
+        ),
+        (status = 422, description = "Invalid fields, or idempotency_key_reused")
+    )
+)]
 #[post("/products/{id}/stock")]
 #[tracing::instrument(skip_all)]
 pub async fn adjust_stock(

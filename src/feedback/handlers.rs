@@ -301,7 +301,18 @@ fn intercompany(id: Uuid) -> Target {
 
 /// Rate a fulfilled employee order (the employee who bought it): `{rating: 1–5, comment?}`.
 /// Once per order (a second → 409 `conflict`); before fulfilment → 409 `invalid_state`.
-#[utoipa::path(tag = "feedback", params(("id" = Uuid, Path)), request_body = NewFeedback, security(("bearer" = [])), responses((status = 201, body = FeedbackView), (status = 403, description = "Not the employee who bought it"), (status = 409, description = "invalid_state (not fulfilled) or conflict (already rated)"), (status = 422, description = "rating outside 1–5, comment over 2000 characters")))]
+#[utoipa::path(
+    tag = "feedback",
+    params(("id" = Uuid, Path)),
+    request_body = NewFeedback,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, body = FeedbackView),
+        (status = 403, description = "Not the employee who bought it"),
+        (status = 409, description = "invalid_state (not fulfilled) or conflict (already rated)"),
+        (status = 422, description = "rating outside 1–5, comment over 2000 characters")
+    )
+)]
 #[post("/orders/{id}/feedback")]
 #[tracing::instrument(skip_all)]
 pub async fn give_order_feedback(
@@ -315,7 +326,22 @@ pub async fn give_order_feedback(
 
 /// Change the feedback on an employee order (its author, within 7 days of giving it; later
 /// → 409 `invalid_state`).
-#[utoipa::path(tag = "feedback", params(("id" = Uuid, Path)), request_body = FeedbackPatch, security(("bearer" = [])), responses((status = 200, body = FeedbackView), (status = 403, description = "Not its author (the employee who bought the order, or a purchaser of the buying company)"), (status = 409, description = "invalid_state (more than 7 days after it was given)"), (status = 422, description = "rating outside 1–5, comment over 2000 characters")))]
+#[utoipa::path(
+    tag = "feedback",
+    params(("id" = Uuid, Path)),
+    request_body = FeedbackPatch,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = FeedbackView),
+        (
+            status = 403,
+            description = "Not its author (the employee who bought the order, or a purchaser of \
+                the buying company)"
+        ),
+        (status = 409, description = "invalid_state (more than 7 days after it was given)"),
+        (status = 422, description = "rating outside 1–5, comment over 2000 characters")
+    )
+)]
 #[patch("/orders/{id}/feedback")]
 #[tracing::instrument(skip_all)]
 pub async fn edit_order_feedback(
@@ -329,7 +355,15 @@ pub async fn edit_order_feedback(
 
 /// The feedback on an employee order, with the seller's reply (whoever sees the order, and
 /// the seller's admins and purchasers).
-#[utoipa::path(tag = "feedback", params(("id" = Uuid, Path)), security(("bearer" = [])), responses((status = 200, body = FeedbackView), (status = 404, description = "No such order, or no feedback yet")))]
+#[utoipa::path(
+    tag = "feedback",
+    params(("id" = Uuid, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = FeedbackView),
+        (status = 404, description = "No such order, or no feedback yet")
+    )
+)]
 #[get("/orders/{id}/feedback")]
 #[tracing::instrument(skip_all)]
 pub async fn get_order_feedback(
@@ -342,7 +376,18 @@ pub async fn get_order_feedback(
 
 /// Answer the feedback on an employee order, once (the seller company's admins and
 /// purchasers): `{comment}`. A second reply → 409 `conflict`.
-#[utoipa::path(tag = "feedback", params(("id" = Uuid, Path)), request_body = NewReply, security(("bearer" = [])), responses((status = 201, body = FeedbackView), (status = 403, description = "Not an admin or purchaser of the seller"), (status = 404, description = "No such order, or no feedback yet"), (status = 409, description = "conflict (already answered)")))]
+#[utoipa::path(
+    tag = "feedback",
+    params(("id" = Uuid, Path)),
+    request_body = NewReply,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, body = FeedbackView),
+        (status = 403, description = "Not an admin or purchaser of the seller"),
+        (status = 404, description = "No such order, or no feedback yet"),
+        (status = 409, description = "conflict (already answered)")
+    )
+)]
 #[post("/orders/{id}/feedback/reply")]
 #[tracing::instrument(skip_all)]
 pub async fn reply_order_feedback(
@@ -356,7 +401,18 @@ pub async fn reply_order_feedback(
 
 /// Rate a shipped intercompany order (a purchaser of the buyer): `{rating: 1–5, comment?}`.
 /// Once per order (a second → 409 `conflict`); before shipping → 409 `invalid_state`.
-#[utoipa::path(tag = "feedback", params(("id" = Uuid, Path)), request_body = NewFeedback, security(("bearer" = [])), responses((status = 201, body = FeedbackView), (status = 403, description = "Not a purchaser of the buyer"), (status = 409, description = "invalid_state (not shipped) or conflict (already rated)"), (status = 422, description = "rating outside 1–5, comment over 2000 characters")))]
+#[utoipa::path(
+    tag = "feedback",
+    params(("id" = Uuid, Path)),
+    request_body = NewFeedback,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, body = FeedbackView),
+        (status = 403, description = "Not a purchaser of the buyer"),
+        (status = 409, description = "invalid_state (not shipped) or conflict (already rated)"),
+        (status = 422, description = "rating outside 1–5, comment over 2000 characters")
+    )
+)]
 #[post("/intercompany-orders/{id}/feedback")]
 #[tracing::instrument(skip_all)]
 pub async fn give_intercompany_feedback(
@@ -370,7 +426,22 @@ pub async fn give_intercompany_feedback(
 
 /// Change the feedback on an intercompany order (its author, within 7 days of giving it;
 /// later → 409 `invalid_state`).
-#[utoipa::path(tag = "feedback", params(("id" = Uuid, Path)), request_body = FeedbackPatch, security(("bearer" = [])), responses((status = 200, body = FeedbackView), (status = 403, description = "Not its author (the employee who bought the order, or a purchaser of the buying company)"), (status = 409, description = "invalid_state (more than 7 days after it was given)"), (status = 422, description = "rating outside 1–5, comment over 2000 characters")))]
+#[utoipa::path(
+    tag = "feedback",
+    params(("id" = Uuid, Path)),
+    request_body = FeedbackPatch,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = FeedbackView),
+        (
+            status = 403,
+            description = "Not its author (the employee who bought the order, or a purchaser of \
+                the buying company)"
+        ),
+        (status = 409, description = "invalid_state (more than 7 days after it was given)"),
+        (status = 422, description = "rating outside 1–5, comment over 2000 characters")
+    )
+)]
 #[patch("/intercompany-orders/{id}/feedback")]
 #[tracing::instrument(skip_all)]
 pub async fn edit_intercompany_feedback(
@@ -383,7 +454,15 @@ pub async fn edit_intercompany_feedback(
 }
 
 /// The feedback on an intercompany order, with the seller's reply (whoever sees the order).
-#[utoipa::path(tag = "feedback", params(("id" = Uuid, Path)), security(("bearer" = [])), responses((status = 200, body = FeedbackView), (status = 404, description = "No such order, or no feedback yet")))]
+#[utoipa::path(
+    tag = "feedback",
+    params(("id" = Uuid, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = FeedbackView),
+        (status = 404, description = "No such order, or no feedback yet")
+    )
+)]
 #[get("/intercompany-orders/{id}/feedback")]
 #[tracing::instrument(skip_all)]
 pub async fn get_intercompany_feedback(
@@ -396,7 +475,18 @@ pub async fn get_intercompany_feedback(
 
 /// Answer the feedback on an intercompany order, once (the seller company's admins and
 /// purchasers): `{comment}`. A second reply → 409 `conflict`.
-#[utoipa::path(tag = "feedback", params(("id" = Uuid, Path)), request_body = NewReply, security(("bearer" = [])), responses((status = 201, body = FeedbackView), (status = 403, description = "Not an admin or purchaser of the seller"), (status = 404, description = "No such order, or no feedback yet"), (status = 409, description = "conflict (already answered)")))]
+#[utoipa::path(
+    tag = "feedback",
+    params(("id" = Uuid, Path)),
+    request_body = NewReply,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, body = FeedbackView),
+        (status = 403, description = "Not an admin or purchaser of the seller"),
+        (status = 404, description = "No such order, or no feedback yet"),
+        (status = 409, description = "conflict (already answered)")
+    )
+)]
 #[post("/intercompany-orders/{id}/feedback/reply")]
 #[tracing::instrument(skip_all)]
 pub async fn reply_intercompany_feedback(
@@ -421,7 +511,15 @@ fn rating_filter(value: Option<i64>, field: &str) -> Result<Option<i16>, ApiErro
 /// Feedback received by a company, newest first: its purchasers (their own company only),
 /// finance and admins (any company of the group, or all of it). Filters: `period` (given in
 /// that month), `min_rating`, `max_rating`.
-#[utoipa::path(tag = "feedback", params(FeedbackQuery), security(("bearer" = ["purchaser", "finance", "admin"])), responses((status = 200, body = Page<FeedbackView>), (status = 403, description = "A purchaser asking for another company")))]
+#[utoipa::path(
+    tag = "feedback",
+    params(FeedbackQuery),
+    security(("bearer" = ["purchaser", "finance", "admin"])),
+    responses(
+        (status = 200, body = Page<FeedbackView>),
+        (status = 403, description = "A purchaser asking for another company")
+    )
+)]
 #[get("/feedback")]
 #[tracing::instrument(skip_all)]
 pub async fn list_feedback(

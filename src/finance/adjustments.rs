@@ -34,12 +34,26 @@ fn signed_amount(raw: &str, currency: CurrencyCode) -> Result<Decimal, String> {
 #[utoipa::path(
     tag = "finance",
     request_body = NewAdjustment,
-    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Optional: the same key and body replay the first answer, nothing is booked twice")),
+    params(
+        (
+            "Idempotency-Key" = Option<String>,
+            Header,
+            min_length = 1,
+            max_length = 255,
+            pattern = r"^[!-~]+$",
+            description = "Optional: the same key and body replay the first answer, nothing is \
+                booked twice"
+        )
+    ),
     security(("bearer" = ["finance"])),
     responses(
         (status = 201, body = AdjustmentView),
         (status = 409, description = "period_closed, or request_in_progress"),
-        (status = 422, description = "Invalid fields, not_intercompany, fx_rate_missing, idempotency_key_reused")
+        (
+            status = 422,
+            description = "Invalid fields, not_intercompany, fx_rate_missing, \
+                idempotency_key_reused"
+        )
     )
 )]
 #[post("/finance/adjustments")]

@@ -235,7 +235,14 @@ const MAX_INVENTORY_ITEMS: usize = 1000;
 /// (the seller's). A closed month → 409 `period_closed`.
 #[utoipa::path(
     tag = "finance",
-    params(("period" = String, Path, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$", description = "`YYYY-MM`")),
+    params(
+        (
+            "period" = String,
+            Path,
+            pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$",
+            description = "`YYYY-MM`"
+        )
+    ),
     request_body = InventoryReport,
     security(("bearer" = ["finance"])),
     responses(

@@ -133,7 +133,15 @@ fn settlement_day(date: Option<NaiveDate>, today: NaiveDate) -> Result<NaiveDate
 /// intercompany orders, booked true-ups and countered adjustments. Each company's net position
 /// in the group currency at the date's rates, and the fewest transfers that clear them: the
 /// exact minimum for up to 12 companies with a position (`exact: true`), else at most n − 1.
-#[utoipa::path(tag = "finance", params(NettingQuery), security(("bearer" = ["finance"])), responses((status = 200, body = NettingView), (status = 422, description = "A future date, or fx_rate_missing")))]
+#[utoipa::path(
+    tag = "finance",
+    params(NettingQuery),
+    security(("bearer" = ["finance"])),
+    responses(
+        (status = 200, body = NettingView),
+        (status = 422, description = "A future date, or fx_rate_missing")
+    )
+)]
 #[get("/finance/netting")]
 #[tracing::instrument(skip_all)]
 pub async fn proposal(
@@ -189,7 +197,17 @@ impl RunRow {
 #[utoipa::path(
     tag = "finance",
     request_body = NettingRequest,
-    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Optional: the same key and body replay the first answer, nothing is booked twice")),
+    params(
+        (
+            "Idempotency-Key" = Option<String>,
+            Header,
+            min_length = 1,
+            max_length = 255,
+            pattern = r"^[!-~]+$",
+            description = "Optional: the same key and body replay the first answer, nothing is \
+                booked twice"
+        )
+    ),
     security(("bearer" = ["finance"])),
     responses(
         (status = 201, body = NettingView),
@@ -304,7 +322,12 @@ pub async fn run(
 }
 
 /// The group's netting runs, newest first (finance).
-#[utoipa::path(tag = "finance", params(RunsQuery), security(("bearer" = ["finance"])), responses((status = 200, body = Page<NettingView>)))]
+#[utoipa::path(
+    tag = "finance",
+    params(RunsQuery),
+    security(("bearer" = ["finance"])),
+    responses((status = 200, body = Page<NettingView>))
+)]
 #[get("/finance/netting-runs")]
 #[tracing::instrument(skip_all)]
 pub async fn list_runs(

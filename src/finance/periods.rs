@@ -88,11 +88,22 @@ async fn first_active_month(
 /// later request for the month answers exactly those. Closing it again → 409.
 #[utoipa::path(
     tag = "finance",
-    params(("period" = String, Path, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$", description = "`YYYY-MM`")),
+    params(
+        (
+            "period" = String,
+            Path,
+            pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$",
+            description = "`YYYY-MM`"
+        )
+    ),
     security(("bearer" = ["finance"])),
     responses(
         (status = 201, body = ClosedPeriodView),
-        (status = 409, description = "Already closed (`conflict`), or an earlier month is open (`period_not_next`)"),
+        (
+            status = 409,
+            description = "Already closed (`conflict`), or an earlier month is open \
+                (`period_not_next`)"
+        ),
         (status = 422, description = "The month has not ended, or fx_rate_missing for its reports")
     )
 )]
@@ -184,7 +195,12 @@ pub async fn close_period(
 }
 
 /// The group's closed months, newest first (finance, admins).
-#[utoipa::path(tag = "finance", params(RunsQuery), security(("bearer" = ["admin", "finance"])), responses((status = 200, body = Page<ClosedPeriodView>)))]
+#[utoipa::path(
+    tag = "finance",
+    params(RunsQuery),
+    security(("bearer" = ["admin", "finance"])),
+    responses((status = 200, body = Page<ClosedPeriodView>))
+)]
 #[get("/finance/periods")]
 #[tracing::instrument(skip_all)]
 pub async fn list_periods(

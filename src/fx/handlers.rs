@@ -56,7 +56,12 @@ fn currency_filter(field: &str, raw: Option<&str>) -> Result<Option<String>, Api
 }
 
 /// List the group's FX rates, newest day first (any signed-in employee).
-#[utoipa::path(tag = "fx", params(FxRateQuery), security(("bearer" = [])), responses((status = 200, body = Page<FxRateView>)))]
+#[utoipa::path(
+    tag = "fx",
+    params(FxRateQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = Page<FxRateView>))
+)]
 #[get("/fx-rates")]
 #[tracing::instrument(skip_all)]
 pub async fn list_rates(
@@ -111,11 +116,25 @@ fn parse_rate(raw: &str) -> Option<Decimal> {
 #[utoipa::path(
     tag = "fx",
     request_body = NewFxRate,
-    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Optional: the same key and body replay the first answer, nothing is booked twice")),
+    params(
+        (
+            "Idempotency-Key" = Option<String>,
+            Header,
+            min_length = 1,
+            max_length = 255,
+            pattern = r"^[!-~]+$",
+            description = "Optional: the same key and body replay the first answer, nothing is \
+                booked twice"
+        )
+    ),
     security(("bearer" = ["finance"])),
     responses(
         (status = 201, body = FxRateView),
-        (status = 409, description = "A rate for this pair and day exists, period_closed, or request_in_progress"),
+        (
+            status = 409,
+            description = "A rate for this pair and day exists, period_closed, or \
+                request_in_progress"
+        ),
         (status = 422, description = "Invalid fields, or idempotency_key_reused")
     )
 )]

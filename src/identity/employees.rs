@@ -75,7 +75,12 @@ fn email_taken(error: ApiError) -> ApiError {
 }
 
 /// List the employees of the caller's group (admin, finance), ordered by email.
-#[utoipa::path(tag = "identity", params(EmployeeListQuery), security(("bearer" = ["admin", "finance"])), responses((status = 200, body = Page<EmployeeView>)))]
+#[utoipa::path(
+    tag = "identity",
+    params(EmployeeListQuery),
+    security(("bearer" = ["admin", "finance"])),
+    responses((status = 200, body = Page<EmployeeView>))
+)]
 #[get("/employees")]
 #[tracing::instrument(skip_all)]
 pub async fn list_employees(
@@ -112,7 +117,12 @@ pub async fn list_employees(
 
 /// One employee: admins and finance any of their group; an employee only themself (others
 /// are 404).
-#[utoipa::path(tag = "identity", params(("id" = Uuid, Path)), security(("bearer" = [])), responses((status = 200, body = EmployeeView)))]
+#[utoipa::path(
+    tag = "identity",
+    params(("id" = Uuid, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = EmployeeView))
+)]
 #[get("/employees/{id}")]
 #[tracing::instrument(skip_all)]
 pub async fn get_employee(
@@ -132,7 +142,16 @@ pub async fn get_employee(
 }
 
 /// Create an employee (admin).
-#[utoipa::path(tag = "identity", request_body = NewEmployee, security(("bearer" = ["admin"])), responses((status = 201, body = EmployeeView), (status = 409, description = "Email taken (case-insensitive)"), (status = 422, description = "Invalid fields")))]
+#[utoipa::path(
+    tag = "identity",
+    request_body = NewEmployee,
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 201, body = EmployeeView),
+        (status = 409, description = "Email taken (case-insensitive)"),
+        (status = 422, description = "Invalid fields")
+    )
+)]
 #[post("/employees")]
 #[tracing::instrument(skip_all)]
 pub async fn create_employee(

@@ -109,7 +109,11 @@ pub async fn login(
 }
 
 /// The signed-in employee with their allowance for the current year.
-#[utoipa::path(tag = "identity", security(("bearer" = [])), responses((status = 200, body = MeView)))]
+#[utoipa::path(
+    tag = "identity",
+    security(("bearer" = [])),
+    responses((status = 200, body = MeView))
+)]
 #[get("/me")]
 #[tracing::instrument(skip_all, fields(employee_id = %user.id))]
 pub async fn me(
@@ -184,7 +188,12 @@ fn check_line_of_business(code: &str, errors: &mut Vec<FieldError>) {
 }
 
 /// List the companies of the caller's group, ordered by code.
-#[utoipa::path(tag = "identity", params(CompanyListQuery), security(("bearer" = [])), responses((status = 200, body = Page<CompanyView>)))]
+#[utoipa::path(
+    tag = "identity",
+    params(CompanyListQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = Page<CompanyView>))
+)]
 #[get("/companies")]
 #[tracing::instrument(skip_all)]
 pub async fn list_companies(
@@ -216,7 +225,12 @@ pub async fn list_companies(
 }
 
 /// One company of the caller's group (another group's is a 404).
-#[utoipa::path(tag = "identity", params(("id" = Uuid, Path)), security(("bearer" = [])), responses((status = 200, body = CompanyView)))]
+#[utoipa::path(
+    tag = "identity",
+    params(("id" = Uuid, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = CompanyView))
+)]
 #[get("/companies/{id}")]
 #[tracing::instrument(skip_all)]
 pub async fn get_company(
@@ -232,7 +246,31 @@ pub async fn get_company(
 }
 
 /// Create a company (admin) under a parent of the caller's group.
-#[utoipa::path(tag = "identity", params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Optional: the same key and body replay the first answer; nothing is created twice")), request_body = NewCompany, security(("bearer" = ["admin"])), responses((status = 201, body = CompanyView), (status = 409, description = "Code taken in this group, or request_in_progress"), (status = 422, description = "Invalid fields, a parent that is not a company of the caller's group, or idempotency_key_reused")))]
+#[utoipa::path(
+    tag = "identity",
+    params(
+        (
+            "Idempotency-Key" = Option<String>,
+            Header,
+            min_length = 1,
+            max_length = 255,
+            pattern = r"^[!-~]+$",
+            description = "Optional: the same key and body replay the first answer; nothing is \
+                created twice"
+        )
+    ),
+    request_body = NewCompany,
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 201, body = CompanyView),
+        (status = 409, description = "Code taken in this group, or request_in_progress"),
+        (
+            status = 422,
+            description = "Invalid fields, a parent that is not a company of the caller's group, \
+                or idempotency_key_reused"
+        )
+    )
+)]
 #[post("/companies")]
 #[tracing::instrument(skip_all)]
 pub async fn create_company(
@@ -367,7 +405,24 @@ pub async fn insert_company(
 
 /// Change a company of the caller's group (admin). Moving it under another parent of the
 /// group moves its subtree with it; a parent outside the group, null, or a cycle is a 422.
-#[utoipa::path(tag = "identity", params(("id" = Uuid, Path)), request_body = CompanyPatch, security(("bearer" = ["admin"])), responses((status = 200, body = CompanyView), (status = 409, description = "Code taken, a currency change after amounts were recorded in it, or a time_zone change once a month is closed"), (status = 422, description = "Invalid fields, a parent outside the caller's group, or a cycle")))]
+#[utoipa::path(
+    tag = "identity",
+    params(("id" = Uuid, Path)),
+    request_body = CompanyPatch,
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 200, body = CompanyView),
+        (
+            status = 409,
+            description = "Code taken, a currency change after amounts were recorded in it, or a \
+                time_zone change once a month is closed"
+        ),
+        (
+            status = 422,
+            description = "Invalid fields, a parent outside the caller's group, or a cycle"
+        )
+    )
+)]
 #[patch("/companies/{id}")]
 #[tracing::instrument(skip_all)]
 pub async fn update_company(

@@ -78,7 +78,21 @@ fn check_buyer(user: &CurrentUser, request: &NewIcOrder) -> Result<(), ApiError>
 }
 
 /// Price an intercompany order without placing it (a purchaser of the buyer).
-#[utoipa::path(operation_id = "quote_intercompany_order", tag = "intercompany", request_body = NewIcOrder, security(("bearer" = ["purchaser"])), responses((status = 200, body = IcQuoteView), (status = 403, description = "Not a purchaser of the buyer"), (status = 422, description = "Invalid lines, not_intercompany, not_eligible, no_transfer_pricing_policy")))]
+#[utoipa::path(
+    operation_id = "quote_intercompany_order",
+    tag = "intercompany",
+    request_body = NewIcOrder,
+    security(("bearer" = ["purchaser"])),
+    responses(
+        (status = 200, body = IcQuoteView),
+        (status = 403, description = "Not a purchaser of the buyer"),
+        (
+            status = 422,
+            description = "Invalid lines, not_intercompany, not_eligible, \
+                no_transfer_pricing_policy"
+        )
+    )
+)]
 #[post("/intercompany-orders/quote")]
 #[tracing::instrument(skip_all)]
 pub async fn quote_order(
@@ -128,13 +142,26 @@ async fn create(
 #[utoipa::path(
     tag = "intercompany",
     request_body = NewIcOrder,
-    params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "1–255 visible ASCII characters, unique per intended order")),
+    params(
+        (
+            "Idempotency-Key" = String,
+            Header,
+            min_length = 1,
+            max_length = 255,
+            pattern = r"^[!-~]+$",
+            description = "1–255 visible ASCII characters, unique per intended order"
+        )
+    ),
     security(("bearer" = ["purchaser"])),
     responses(
         (status = 201, body = IcOrderView),
         (status = 403, description = "Not a purchaser of the buyer"),
         (status = 409, description = "request_in_progress"),
-        (status = 422, description = "Invalid lines, not_intercompany, not_eligible, no_transfer_pricing_policy, idempotency_key_reused"),
+        (
+            status = 422,
+            description = "Invalid lines, not_intercompany, not_eligible, \
+                no_transfer_pricing_policy, idempotency_key_reused"
+        )
     )
 )]
 #[post("/intercompany-orders")]
@@ -168,7 +195,13 @@ pub async fn create_order(
 
 /// List intercompany orders, newest first: purchasers those of their company (as buyer or
 /// seller), finance and admins the group's; with filters.
-#[utoipa::path(operation_id = "list_intercompany_orders", tag = "intercompany", params(IcOrderQuery), security(("bearer" = ["purchaser", "finance", "admin"])), responses((status = 200, body = Page<IcOrderView>)))]
+#[utoipa::path(
+    operation_id = "list_intercompany_orders",
+    tag = "intercompany",
+    params(IcOrderQuery),
+    security(("bearer" = ["purchaser", "finance", "admin"])),
+    responses((status = 200, body = Page<IcOrderView>))
+)]
 #[get("/intercompany-orders")]
 #[tracing::instrument(skip_all)]
 pub async fn list_orders(
@@ -228,7 +261,13 @@ pub async fn list_orders(
 }
 
 /// One intercompany order with its lines and ledger entries.
-#[utoipa::path(operation_id = "get_intercompany_order", tag = "intercompany", params(("id" = Uuid, Path)), security(("bearer" = ["purchaser", "finance", "admin"])), responses((status = 200, body = IcOrderView)))]
+#[utoipa::path(
+    operation_id = "get_intercompany_order",
+    tag = "intercompany",
+    params(("id" = Uuid, Path)),
+    security(("bearer" = ["purchaser", "finance", "admin"])),
+    responses((status = 200, body = IcOrderView))
+)]
 #[get("/intercompany-orders/{id}")]
 #[tracing::instrument(skip_all)]
 pub async fn get_order(
@@ -448,7 +487,11 @@ enum TransitionBody {
     responses(
         (status = 200, body = IcOrderView),
         (status = 409, description = "invalid_state or insufficient_stock"),
-        (status = 422, description = "promised_date out of range, or amounts at shipment beyond 13 integer digits")
+        (
+            status = 422,
+            description = "promised_date out of range, or amounts at shipment beyond 13 integer \
+                digits"
+        )
     )
 )]
 #[post("/intercompany-orders/{id}/accept")]
@@ -472,7 +515,12 @@ pub async fn accept_order(
 }
 
 /// Reject a requested order (the seller's purchaser, or an admin).
-#[utoipa::path(tag = "intercompany", params(("id" = Uuid, Path)), security(("bearer" = ["purchaser", "finance", "admin"])), responses((status = 200, body = IcOrderView), (status = 409, description = "invalid_state")))]
+#[utoipa::path(
+    tag = "intercompany",
+    params(("id" = Uuid, Path)),
+    security(("bearer" = ["purchaser", "finance", "admin"])),
+    responses((status = 200, body = IcOrderView), (status = 409, description = "invalid_state"))
+)]
 #[post("/intercompany-orders/{id}/reject")]
 #[tracing::instrument(skip_all)]
 pub async fn reject_order(
@@ -493,7 +541,21 @@ pub async fn reject_order(
 
 /// Ship an accepted order (the seller's purchaser, or an admin): books the seller's
 /// receivable and the buyer's payable at the booking date's rate, in one transaction.
-#[utoipa::path(tag = "intercompany", params(("id" = Uuid, Path)), request_body(content = BookingBody, description = "Optional"), security(("bearer" = ["purchaser", "finance", "admin"])), responses((status = 200, body = IcOrderView), (status = 409, description = "invalid_state, or period_closed (the date is in or before a closed month)"), (status = 422, description = "fx_rate_missing, or a date in the future")))]
+#[utoipa::path(
+    tag = "intercompany",
+    params(("id" = Uuid, Path)),
+    request_body(content = BookingBody, description = "Optional"),
+    security(("bearer" = ["purchaser", "finance", "admin"])),
+    responses(
+        (status = 200, body = IcOrderView),
+        (
+            status = 409,
+            description = "invalid_state, or period_closed (the date is in or before a closed \
+                month)"
+        ),
+        (status = 422, description = "fx_rate_missing, or a date in the future")
+    )
+)]
 #[post("/intercompany-orders/{id}/ship")]
 #[tracing::instrument(skip_all)]
 pub async fn ship_order(
@@ -516,7 +578,21 @@ pub async fn ship_order(
 
 /// Settle a shipped order (finance): books both settlements at the booking date's rate and
 /// the buyer's realised FX difference (positive = loss).
-#[utoipa::path(tag = "intercompany", params(("id" = Uuid, Path)), request_body(content = BookingBody, description = "Optional"), security(("bearer" = ["purchaser", "finance", "admin"])), responses((status = 200, body = IcOrderView), (status = 409, description = "invalid_state, or period_closed (the date is in or before a closed month)"), (status = 422, description = "fx_rate_missing, or a date in the future")))]
+#[utoipa::path(
+    tag = "intercompany",
+    params(("id" = Uuid, Path)),
+    request_body(content = BookingBody, description = "Optional"),
+    security(("bearer" = ["purchaser", "finance", "admin"])),
+    responses(
+        (status = 200, body = IcOrderView),
+        (
+            status = 409,
+            description = "invalid_state, or period_closed (the date is in or before a closed \
+                month)"
+        ),
+        (status = 422, description = "fx_rate_missing, or a date in the future")
+    )
+)]
 #[post("/intercompany-orders/{id}/settle")]
 #[tracing::instrument(skip_all)]
 pub async fn settle_order(
@@ -538,7 +614,13 @@ pub async fn settle_order(
 }
 
 /// Cancel a requested order (the buyer's purchaser, or an admin).
-#[utoipa::path(operation_id = "cancel_intercompany_order", tag = "intercompany", params(("id" = Uuid, Path)), security(("bearer" = ["purchaser", "finance", "admin"])), responses((status = 200, body = IcOrderView), (status = 409, description = "invalid_state")))]
+#[utoipa::path(
+    operation_id = "cancel_intercompany_order",
+    tag = "intercompany",
+    params(("id" = Uuid, Path)),
+    security(("bearer" = ["purchaser", "finance", "admin"])),
+    responses((status = 200, body = IcOrderView), (status = 409, description = "invalid_state"))
+)]
 #[post("/intercompany-orders/{id}/cancel")]
 #[tracing::instrument(skip_all)]
 pub async fn cancel_order(

@@ -153,7 +153,12 @@ pub(super) fn check_terms(
 }
 
 /// List the group's transfer-pricing policies (purchasers, finance, admins), newest first.
-#[utoipa::path(tag = "intercompany", params(PolicyQuery), security(("bearer" = ["purchaser", "finance", "admin"])), responses((status = 200, body = Page<PolicyView>)))]
+#[utoipa::path(
+    tag = "intercompany",
+    params(PolicyQuery),
+    security(("bearer" = ["purchaser", "finance", "admin"])),
+    responses((status = 200, body = Page<PolicyView>))
+)]
 #[get("/transfer-pricing-policies")]
 #[tracing::instrument(skip_all)]
 pub async fn list_policies(
@@ -207,7 +212,30 @@ async fn company_in_group(
 
 /// Create a policy (admin, finance). Two policies of the same seller, buyer and category
 /// whose validity overlaps → 409.
-#[utoipa::path(tag = "intercompany", params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Optional: the same key and body replay the first answer; nothing is created twice")), request_body = NewPolicy, security(("bearer" = ["admin", "finance"])), responses((status = 201, body = PolicyView), (status = 409, description = "Overlaps another policy of the same specificity, or request_in_progress"), (status = 422, description = "Invalid fields, or idempotency_key_reused")))]
+#[utoipa::path(
+    tag = "intercompany",
+    params(
+        (
+            "Idempotency-Key" = Option<String>,
+            Header,
+            min_length = 1,
+            max_length = 255,
+            pattern = r"^[!-~]+$",
+            description = "Optional: the same key and body replay the first answer; nothing is \
+                created twice"
+        )
+    ),
+    request_body = NewPolicy,
+    security(("bearer" = ["admin", "finance"])),
+    responses(
+        (status = 201, body = PolicyView),
+        (
+            status = 409,
+            description = "Overlaps another policy of the same specificity, or request_in_progress"
+        ),
+        (status = 422, description = "Invalid fields, or idempotency_key_reused")
+    )
+)]
 #[post("/transfer-pricing-policies")]
 #[tracing::instrument(skip_all)]
 pub async fn create_policy(
@@ -344,7 +372,10 @@ pub async fn create_policy(
     security(("bearer" = ["admin", "finance"])),
     responses(
         (status = 200, body = PolicyView),
-        (status = 409, description = "Overlaps another policy of the same specificity, or `policy_in_use`"),
+        (
+            status = 409,
+            description = "Overlaps another policy of the same specificity, or `policy_in_use`"
+        ),
         (status = 422, description = "Invalid fields")
     )
 )]

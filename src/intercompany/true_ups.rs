@@ -214,7 +214,12 @@ async fn measure(
 }
 
 /// Preview the year's true-ups (finance).
-#[utoipa::path(tag = "intercompany", params(TrueUpQuery), security(("bearer" = ["finance"])), responses((status = 200, body = TrueUpReport)))]
+#[utoipa::path(
+    tag = "intercompany",
+    params(TrueUpQuery),
+    security(("bearer" = ["finance"])),
+    responses((status = 200, body = TrueUpReport))
+)]
 #[get("/transfer-pricing/true-ups")]
 #[tracing::instrument(skip_all)]
 pub async fn preview(
@@ -240,12 +245,26 @@ pub async fn preview(
 #[utoipa::path(
     tag = "intercompany",
     request_body = TrueUpBooking,
-    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Optional: the same key and body replay the first answer, nothing is booked twice")),
+    params(
+        (
+            "Idempotency-Key" = Option<String>,
+            Header,
+            min_length = 1,
+            max_length = 255,
+            pattern = r"^[!-~]+$",
+            description = "Optional: the same key and body replay the first answer, nothing is \
+                booked twice"
+        )
+    ),
     security(("bearer" = ["finance"])),
     responses(
         (status = 200, body = TrueUpReport),
         (status = 409, description = "period_closed, or request_in_progress"),
-        (status = 422, description = "A date in the future or before the year, fx_rate_missing, idempotency_key_reused")
+        (
+            status = 422,
+            description = "A date in the future or before the year, fx_rate_missing, \
+                idempotency_key_reused"
+        )
     )
 )]
 #[post("/transfer-pricing/true-ups")]

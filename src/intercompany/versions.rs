@@ -52,13 +52,27 @@ pub async fn last_priced(
 /// order it priced. A version is superseded once.
 #[utoipa::path(
     tag = "intercompany",
-    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "Optional: the same key and body replay the first answer; nothing is created twice"), ("id" = Uuid, Path)),
+    params(
+        (
+            "Idempotency-Key" = Option<String>,
+            Header,
+            min_length = 1,
+            max_length = 255,
+            pattern = r"^[!-~]+$",
+            description = "Optional: the same key and body replay the first answer; nothing is \
+                created twice"
+        ),
+        ("id" = Uuid, Path)
+    ),
     request_body = PolicySupersede,
     security(("bearer" = ["admin", "finance"])),
     responses(
         (status = 201, body = PolicyView),
         (status = 404, description = "No such policy in your group"),
-        (status = 409, description = "Already superseded, overlaps another policy, or request_in_progress"),
+        (
+            status = 409,
+            description = "Already superseded, overlaps another policy, or request_in_progress"
+        ),
         (status = 422, description = "Invalid fields, or idempotency_key_reused")
     )
 )]

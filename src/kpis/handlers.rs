@@ -65,12 +65,19 @@ pub fn csv_rows(items: &[KpiItem]) -> Vec<Vec<String>> {
     params(KpiQuery),
     security(("bearer" = ["purchaser", "finance", "admin"])),
     responses(
-        (status = 200, description = "The report", content(
-            (KpiReport = "application/json"),
-            (String = "text/csv", example = "company_id,employee_orders,employee_fulfilment_hours_p50,intercompany_orders,acceptance_hours_p50,shipping_hours_p50,on_time_rate,overdue_open,rejection_rate,feedback_count,average_rating,response_rate,replied_rate\n")
-        )),
+        (
+            status = 200,
+            description = "The report",
+            content(
+                (KpiReport = "application/json"),
+                (
+                    String = "text/csv",
+                    example = "company_id,employee_orders,employee_fulfilment_hours_p50,intercompany_orders,acceptance_hours_p50,shipping_hours_p50,on_time_rate,overdue_open,rejection_rate,feedback_count,average_rating,response_rate,replied_rate\n"
+                )
+            )
+        ),
         (status = 400, description = "period not YYYY-MM"),
-        (status = 403, description = "Not admin, finance or a purchaser"),
+        (status = 403, description = "Not admin, finance or a purchaser")
     )
 )]
 #[get("/kpis/internal-service")]

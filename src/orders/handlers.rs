@@ -23,7 +23,16 @@ use crate::state::AppState;
 const PLACE_SCOPE: &str = "POST /orders";
 
 /// Price an order without placing it: the same rules, the allowance cap included.
-#[utoipa::path(tag = "orders", request_body = NewOrder, security(("bearer" = [])), responses((status = 200, body = QuoteView), (status = 409, description = "insufficient_stock or purchase_limit_exceeded"), (status = 422, description = "Invalid lines, not_eligible, fx_rate_missing")))]
+#[utoipa::path(
+    tag = "orders",
+    request_body = NewOrder,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = QuoteView),
+        (status = 409, description = "insufficient_stock or purchase_limit_exceeded"),
+        (status = 422, description = "Invalid lines, not_eligible, fx_rate_missing")
+    )
+)]
 #[post("/orders/quote")]
 #[tracing::instrument(skip_all, fields(employee_id = %user.id))]
 pub async fn quote_order(
@@ -50,12 +59,27 @@ pub async fn quote_order(
 #[utoipa::path(
     tag = "orders",
     request_body = NewOrder,
-    params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$", description = "1–255 visible ASCII characters, unique per intended order")),
+    params(
+        (
+            "Idempotency-Key" = String,
+            Header,
+            min_length = 1,
+            max_length = 255,
+            pattern = r"^[!-~]+$",
+            description = "1–255 visible ASCII characters, unique per intended order"
+        )
+    ),
     security(("bearer" = [])),
     responses(
         (status = 201, body = OrderView),
-        (status = 409, description = "insufficient_stock, purchase_limit_exceeded or request_in_progress"),
-        (status = 422, description = "Invalid lines, not_eligible, fx_rate_missing, idempotency_key_reused"),
+        (
+            status = 409,
+            description = "insufficient_stock, purchase_limit_exceeded or request_in_progress"
+        ),
+        (
+            status = 422,
+            description = "Invalid lines, not_eligible, fx_rate_missing, idempotency_key_reused"
+        )
     )
 )]
 #[post("/orders")]
@@ -104,7 +128,18 @@ pub async fn place_order(
 
 /// List orders, newest first: employees their own; finance and admin all of their group,
 /// with filters.
-#[utoipa::path(tag = "orders", params(OrderListQuery), security(("bearer" = [])), responses((status = 200, body = Page<OrderView>), (status = 403, description = "`employee_id` of another employee, without the finance or admin role")))]
+#[utoipa::path(
+    tag = "orders",
+    params(OrderListQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Page<OrderView>),
+        (
+            status = 403,
+            description = "`employee_id` of another employee, without the finance or admin role"
+        )
+    )
+)]
 #[get("/orders")]
 #[tracing::instrument(skip_all, fields(employee_id = %user.id))]
 pub async fn list_orders(
@@ -176,7 +211,12 @@ fn may_see(user: &CurrentUser, order: &OrderRow) -> bool {
 }
 
 /// One order: the owner's, or any of their group for finance and admin (others get 404).
-#[utoipa::path(tag = "orders", params(("id" = Uuid, Path)), security(("bearer" = [])), responses((status = 200, body = OrderView)))]
+#[utoipa::path(
+    tag = "orders",
+    params(("id" = Uuid, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = OrderView))
+)]
 #[get("/orders/{id}")]
 #[tracing::instrument(skip_all)]
 pub async fn get_order(
@@ -200,7 +240,12 @@ pub async fn get_order(
 
 /// Cancel a placed order (its owner, or an admin): stock, allowance and purchase-limit
 /// quantity are given back. Any other state → 409 `invalid_state`.
-#[utoipa::path(tag = "orders", params(("id" = Uuid, Path)), security(("bearer" = [])), responses((status = 200, body = OrderView), (status = 409, description = "invalid_state")))]
+#[utoipa::path(
+    tag = "orders",
+    params(("id" = Uuid, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = OrderView), (status = 409, description = "invalid_state"))
+)]
 #[post("/orders/{id}/cancel")]
 #[tracing::instrument(skip_all)]
 pub async fn cancel_order(
@@ -247,7 +292,16 @@ pub async fn cancel_order(
 /// Mark a placed order fulfilled (admin): its lines' employee-benefit facts are fixed now, in
 /// the employer's currency at today's rate (none known → 422 `fx_rate_missing`). Any other
 /// state → 409 `invalid_state`.
-#[utoipa::path(tag = "orders", params(("id" = Uuid, Path)), security(("bearer" = ["admin"])), responses((status = 200, body = OrderView), (status = 409, description = "invalid_state"), (status = 422, description = "fx_rate_missing")))]
+#[utoipa::path(
+    tag = "orders",
+    params(("id" = Uuid, Path)),
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 200, body = OrderView),
+        (status = 409, description = "invalid_state"),
+        (status = 422, description = "fx_rate_missing")
+    )
+)]
 #[post("/orders/{id}/fulfil")]
 #[tracing::instrument(skip_all)]
 pub async fn fulfil_order(
