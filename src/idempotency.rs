@@ -288,3 +288,36 @@ mod tests {
         assert!(matches!(decide(None, "POST /orders", "h1"), Ok(None)));
     }
 }
+
+/// The optional `Idempotency-Key` header of a POST that creates something or moves money or
+/// stock, declared once for the OpenAPI document (`params(OptionalKeyParam)`); the handlers
+/// read it through [`OptionalKey`].
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // only its type is used: it declares the header in the document
+pub struct OptionalKeyParam {
+    /// Optional: the same key and body replay the first answer; nothing is done twice
+    #[param(
+        rename = "Idempotency-Key",
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[!-~]+$"
+    )]
+    pub idempotency_key: Option<String>,
+}
+
+/// The required `Idempotency-Key` header of an order's creation, declared once for the
+/// OpenAPI document (`params(RequiredKeyParam)`).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // only its type is used: it declares the header in the document
+pub struct RequiredKeyParam {
+    /// 1–255 visible ASCII characters, unique per intended order
+    #[param(
+        rename = "Idempotency-Key",
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[!-~]+$"
+    )]
+    pub idempotency_key: String,
+}

@@ -64,17 +64,7 @@ pub async fn list_categories(
 /// Create a category (admin).
 #[utoipa::path(
     tag = "catalog",
-    params(
-        (
-            "Idempotency-Key" = Option<String>,
-            Header,
-            min_length = 1,
-            max_length = 255,
-            pattern = r"^[!-~]+$",
-            description = "Optional: the same key and body replay the first answer; nothing is \
-                created twice"
-        )
-    ),
+    params(crate::idempotency::OptionalKeyParam),
     request_body = NewCategory,
     security(("bearer" = ["admin"])),
     responses(
@@ -218,17 +208,7 @@ pub async fn list_tiers(
 /// Create a discount tier (admin).
 #[utoipa::path(
     tag = "catalog",
-    params(
-        (
-            "Idempotency-Key" = Option<String>,
-            Header,
-            min_length = 1,
-            max_length = 255,
-            pattern = r"^[!-~]+$",
-            description = "Optional: the same key and body replay the first answer; nothing is \
-                created twice"
-        )
-    ),
+    params(crate::idempotency::OptionalKeyParam),
     request_body = NewTier,
     security(("bearer" = ["admin"])),
     responses(

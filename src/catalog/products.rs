@@ -292,17 +292,7 @@ async fn category_in_group(
 /// Create a product (admin). Prices are in the seller's currency.
 #[utoipa::path(
     tag = "catalog",
-    params(
-        (
-            "Idempotency-Key" = Option<String>,
-            Header,
-            min_length = 1,
-            max_length = 255,
-            pattern = r"^[!-~]+$",
-            description = "Optional: the same key and body replay the first answer; nothing is \
-                created twice"
-        )
-    ),
+    params(crate::idempotency::OptionalKeyParam),
     request_body = NewProduct,
     security(("bearer" = ["admin"])),
     responses(
@@ -516,18 +506,7 @@ pub async fn update_product(
 /// Adjust stock on hand by `delta` with a reason (admin); never below zero (409).
 #[utoipa::path(
     tag = "catalog",
-    params(
-        (
-            "Idempotency-Key" = Option<String>,
-            Header,
-            min_length = 1,
-            max_length = 255,
-            pattern = r"^[!-~]+$",
-            description = "Optional: the same key and body replay the first answer; nothing is \
-                created twice"
-        ),
-        ("id" = Uuid, Path)
-    ),
+    params(crate::idempotency::OptionalKeyParam, ("id" = Uuid, Path)),
     request_body = StockAdjustment,
     security(("bearer" = ["admin"])),
     responses(

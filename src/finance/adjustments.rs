@@ -34,17 +34,7 @@ fn signed_amount(raw: &str, currency: CurrencyCode) -> Result<Decimal, String> {
 #[utoipa::path(
     tag = "finance",
     request_body = NewAdjustment,
-    params(
-        (
-            "Idempotency-Key" = Option<String>,
-            Header,
-            min_length = 1,
-            max_length = 255,
-            pattern = r"^[!-~]+$",
-            description = "Optional: the same key and body replay the first answer, nothing is \
-                booked twice"
-        )
-    ),
+    params(crate::idempotency::OptionalKeyParam),
     security(("bearer" = ["finance"])),
     responses(
         (status = 201, body = AdjustmentView),

@@ -197,17 +197,7 @@ impl RunRow {
 #[utoipa::path(
     tag = "finance",
     request_body = NettingRequest,
-    params(
-        (
-            "Idempotency-Key" = Option<String>,
-            Header,
-            min_length = 1,
-            max_length = 255,
-            pattern = r"^[!-~]+$",
-            description = "Optional: the same key and body replay the first answer, nothing is \
-                booked twice"
-        )
-    ),
+    params(crate::idempotency::OptionalKeyParam),
     security(("bearer" = ["finance"])),
     responses(
         (status = 201, body = NettingView),

@@ -116,17 +116,7 @@ fn parse_rate(raw: &str) -> Option<Decimal> {
 #[utoipa::path(
     tag = "fx",
     request_body = NewFxRate,
-    params(
-        (
-            "Idempotency-Key" = Option<String>,
-            Header,
-            min_length = 1,
-            max_length = 255,
-            pattern = r"^[!-~]+$",
-            description = "Optional: the same key and body replay the first answer, nothing is \
-                booked twice"
-        )
-    ),
+    params(crate::idempotency::OptionalKeyParam),
     security(("bearer" = ["finance"])),
     responses(
         (status = 201, body = FxRateView),

@@ -248,17 +248,7 @@ pub async fn get_company(
 /// Create a company (admin) under a parent of the caller's group.
 #[utoipa::path(
     tag = "identity",
-    params(
-        (
-            "Idempotency-Key" = Option<String>,
-            Header,
-            min_length = 1,
-            max_length = 255,
-            pattern = r"^[!-~]+$",
-            description = "Optional: the same key and body replay the first answer; nothing is \
-                created twice"
-        )
-    ),
+    params(crate::idempotency::OptionalKeyParam),
     request_body = NewCompany,
     security(("bearer" = ["admin"])),
     responses(

@@ -142,16 +142,7 @@ async fn create(
 #[utoipa::path(
     tag = "intercompany",
     request_body = NewIcOrder,
-    params(
-        (
-            "Idempotency-Key" = String,
-            Header,
-            min_length = 1,
-            max_length = 255,
-            pattern = r"^[!-~]+$",
-            description = "1–255 visible ASCII characters, unique per intended order"
-        )
-    ),
+    params(crate::idempotency::RequiredKeyParam),
     security(("bearer" = ["purchaser"])),
     responses(
         (status = 201, body = IcOrderView),

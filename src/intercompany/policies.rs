@@ -214,17 +214,7 @@ async fn company_in_group(
 /// whose validity overlaps → 409.
 #[utoipa::path(
     tag = "intercompany",
-    params(
-        (
-            "Idempotency-Key" = Option<String>,
-            Header,
-            min_length = 1,
-            max_length = 255,
-            pattern = r"^[!-~]+$",
-            description = "Optional: the same key and body replay the first answer; nothing is \
-                created twice"
-        )
-    ),
+    params(crate::idempotency::OptionalKeyParam),
     request_body = NewPolicy,
     security(("bearer" = ["admin", "finance"])),
     responses(

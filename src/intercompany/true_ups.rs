@@ -245,17 +245,7 @@ pub async fn preview(
 #[utoipa::path(
     tag = "intercompany",
     request_body = TrueUpBooking,
-    params(
-        (
-            "Idempotency-Key" = Option<String>,
-            Header,
-            min_length = 1,
-            max_length = 255,
-            pattern = r"^[!-~]+$",
-            description = "Optional: the same key and body replay the first answer, nothing is \
-                booked twice"
-        )
-    ),
+    params(crate::idempotency::OptionalKeyParam),
     security(("bearer" = ["finance"])),
     responses(
         (status = 200, body = TrueUpReport),

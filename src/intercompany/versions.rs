@@ -52,18 +52,7 @@ pub async fn last_priced(
 /// order it priced. A version is superseded once.
 #[utoipa::path(
     tag = "intercompany",
-    params(
-        (
-            "Idempotency-Key" = Option<String>,
-            Header,
-            min_length = 1,
-            max_length = 255,
-            pattern = r"^[!-~]+$",
-            description = "Optional: the same key and body replay the first answer; nothing is \
-                created twice"
-        ),
-        ("id" = Uuid, Path)
-    ),
+    params(crate::idempotency::OptionalKeyParam, ("id" = Uuid, Path)),
     request_body = PolicySupersede,
     security(("bearer" = ["admin", "finance"])),
     responses(

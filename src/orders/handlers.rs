@@ -59,16 +59,7 @@ pub async fn quote_order(
 #[utoipa::path(
     tag = "orders",
     request_body = NewOrder,
-    params(
-        (
-            "Idempotency-Key" = String,
-            Header,
-            min_length = 1,
-            max_length = 255,
-            pattern = r"^[!-~]+$",
-            description = "1–255 visible ASCII characters, unique per intended order"
-        )
-    ),
+    params(crate::idempotency::RequiredKeyParam),
     security(("bearer" = [])),
     responses(
         (status = 201, body = OrderView),
