@@ -26,18 +26,12 @@ pub fn assess(
     }
     let value = money::round(share(facts.list_total, VALUED_AT_PERCENT)?, currency);
     let benefit = money::sub(value, facts.paid_total)?.max(Decimal::ZERO);
-    let left = money::sub(ALLOWANCE, used)?.max(Decimal::ZERO);
-    let free = benefit.min(left);
-    let taxable = money::sub(benefit, free)?;
-    let reason = if taxable.is_zero() {
-        Reason::WithinAllowance
-    } else {
-        Reason::AboveAllowance
-    };
-    Ok(Assessment {
-        allowance: free,
-        ..Assessment::taxed(discount, taxable, reason)?
-    })
+    Assessment::drawing(
+        discount,
+        benefit,
+        (ALLOWANCE, used),
+        (Reason::WithinAllowance, Reason::AboveAllowance),
+    )
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 use rust_decimal::Decimal;
 
 use super::{share, Assessment, Facts, Reason};
-use crate::domain::{money, Overflow};
+use crate::domain::Overflow;
 
 /// The yearly ceiling of ordinary discounts, in euros (the rule is for EUR employers).
 pub const ORDINARY_LIMIT: Decimal = Decimal::from_parts(100_000, 0, 0, false, 2);
@@ -18,18 +18,12 @@ pub fn assess(facts: &Facts, used: Decimal) -> Result<Assessment, Overflow> {
     if discount > share(facts.list_total, ORDINARY_PERCENT)? {
         return Assessment::taxed(discount, discount, Reason::AboveOrdinaryRate);
     }
-    let left = money::sub(ORDINARY_LIMIT, used)?.max(Decimal::ZERO);
-    let free = discount.min(left);
-    let taxable = money::sub(discount, free)?;
-    let reason = if taxable.is_zero() {
-        Reason::Ordinary
-    } else {
-        Reason::AboveOrdinaryLimit
-    };
-    Ok(Assessment {
-        allowance: free,
-        ..Assessment::taxed(discount, taxable, reason)?
-    })
+    Assessment::drawing(
+        discount,
+        discount,
+        (ORDINARY_LIMIT, used),
+        (Reason::Ordinary, Reason::AboveOrdinaryLimit),
+    )
 }
 
 #[cfg(test)]

@@ -117,6 +117,26 @@ impl Assessment {
     }
 }
 
+impl Assessment {
+    /// A line whose `benefit` draws on a yearly allowance of `cap` of which `used` is spent:
+    /// what the allowance covers is free, the rest is wages (`within` or `above` says which).
+    fn drawing(
+        discount: Decimal,
+        benefit: Decimal,
+        (cap, used): (Decimal, Decimal),
+        (within, above): (Reason, Reason),
+    ) -> Result<Self, Overflow> {
+        let left = money::sub(cap, used)?.max(Decimal::ZERO);
+        let free = benefit.min(left);
+        let taxable = money::sub(benefit, free)?;
+        let reason = if taxable.is_zero() { within } else { above };
+        Ok(Self {
+            allowance: free,
+            ..Self::taxed(discount, taxable, reason)?
+        })
+    }
+}
+
 /// One employee's calendar year under one employer's rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Year {
