@@ -37,6 +37,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod orders;
 pub mod pagination;
+pub mod payroll;
 pub mod routing;
 pub mod startup;
 pub mod state;

@@ -10,8 +10,8 @@ use diesel::sql_types::{Nullable, Text};
 
 use crate::domain::intercompany::Status as IntercompanyStatus;
 use crate::domain::kinds::{
-    BenefitTaxRule, ClientType, EmploymentType, Former, LedgerSide, LimitPeriod, OrderStatus,
-    ProductKind, Relationship,
+    BenefitTaxRule, ClientType, DeductionKind, DeductionStatus, EmploymentType, Former, LedgerSide,
+    LimitPeriod, OrderStatus, PayFrequency, ProductKind, Relationship,
 };
 
 macro_rules! text_enum {
@@ -84,4 +84,7 @@ text_enum!(
     Former,
     IntercompanyStatus,
     LedgerSide,
+    PayFrequency,
+    DeductionKind,
+    DeductionStatus,
 );

@@ -86,6 +86,12 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         time_zone -> Text,
+        payroll_enabled -> Nullable<Bool>,
+        payroll_min_tenure_months -> Nullable<Int4>,
+        payroll_instalments -> Nullable<Array<Nullable<Int4>>>,
+        payroll_max_share_of_pay -> Nullable<Numeric>,
+        payroll_frequency -> Nullable<Text>,
+        payroll_first_pay_date -> Nullable<Date>,
     }
 }
 
@@ -121,6 +127,8 @@ diesel::table! {
         credential_version -> Int4,
         highly_compensated -> Bool,
         former -> Nullable<Text>,
+        hired_on -> Nullable<Date>,
+        pay_per_period -> Nullable<Numeric>,
     }
 }
 
@@ -320,6 +328,33 @@ diesel::table! {
         group_id -> Uuid,
         fulfilled_at -> Nullable<Timestamptz>,
         for_member_id -> Nullable<Uuid>,
+        payroll_instalments -> Nullable<Int4>,
+    }
+}
+
+diesel::table! {
+    payroll_deductions (order_id, line_no) {
+        order_id -> Uuid,
+        line_no -> Int4,
+        group_id -> Uuid,
+        employee_id -> Uuid,
+        company_id -> Uuid,
+        pay_date -> Date,
+        amount -> Numeric,
+        currency -> Text,
+        kind -> Text,
+        status -> Text,
+        replaces -> Nullable<Int4>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    payroll_due (employee_id, pay_date) {
+        employee_id -> Uuid,
+        pay_date -> Date,
+        group_id -> Uuid,
+        amount -> Numeric,
     }
 }
 
@@ -413,6 +448,7 @@ diesel::joinable!(employees -> companies (company_id));
 diesel::joinable!(employees -> discount_tiers (tier_id));
 diesel::joinable!(intercompany_order_lines -> intercompany_orders (order_id));
 diesel::joinable!(order_lines -> orders (order_id));
+diesel::joinable!(payroll_deductions -> orders (order_id));
 diesel::joinable!(order_lines -> products (product_id));
 diesel::joinable!(orders -> companies (seller_company_id));
 diesel::joinable!(orders -> employees (employee_id));
@@ -447,6 +483,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     netting_runs,
     order_lines,
     orders,
+    payroll_deductions,
+    payroll_due,
     products,
     purchase_limit_usage,
     tier_category_discounts,

@@ -102,6 +102,7 @@ pub async fn seed(
         let request = Requested {
             lines: vec![(product, 1)],
             for_member: None,
+            payroll: None,
         };
         let Placed::Created(body) = placement::place(
             conn,
@@ -136,7 +137,15 @@ pub async fn seed(
             continue;
         };
         let lines = shop::lines_of(conn, id).await?;
-        shop::set_status(conn, &order, OrderStatus::Fulfilled, Some(done), lines).await?;
+        let on = done.date_naive();
+        shop::set_status(
+            conn,
+            &order,
+            OrderStatus::Fulfilled,
+            (Some(done), on),
+            lines,
+        )
+        .await?;
         // As the fulfil endpoint does: the lines' benefit facts, fixed now.
         let day = crate::bookings::today(conn, group, done).await?;
         crate::orders::benefit_facts::record(conn, group, id, day, done).await?;

@@ -129,6 +129,54 @@ pub enum Former {
 }
 spelled!(Former { Retired => "retired", Disabled => "disabled" });
 
+/// How often an employer pays its employees (§5 payroll deduction).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PayFrequency {
+    /// Once a month, on the day of `first_pay_date` (the month's last day where it is shorter).
+    Monthly,
+    /// Twice a month, fifteen days apart: on the day of `first_pay_date` and fifteen days
+    /// after (or before, from the 16th on), each the month's last day where it is shorter.
+    SemiMonthly,
+    /// Every fourteen days from `first_pay_date`.
+    Biweekly,
+}
+spelled!(PayFrequency {
+    Monthly => "monthly",
+    SemiMonthly => "semi_monthly",
+    Biweekly => "biweekly",
+});
+
+/// How an employee order is paid: `payroll` deducts it from wages over instalments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentMethod {
+    Payroll,
+}
+spelled!(PaymentMethod { Payroll => "payroll" });
+
+/// What a payroll deduction line is: an instalment of the order, the refund of what was
+/// deducted when it is cancelled, or the balance due at once when employment ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeductionKind {
+    Instalment,
+    Refund,
+    Balance,
+}
+spelled!(DeductionKind { Instalment => "instalment", Refund => "refund", Balance => "balance" });
+
+/// Where a payroll deduction line is: `due` on its pay date, `deducted` once that date has
+/// come (shown, never stored: the day decides it), or `cancelled`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeductionStatus {
+    Due,
+    Deducted,
+    Cancelled,
+}
+spelled!(DeductionStatus { Due => "due", Deducted => "deducted", Cancelled => "cancelled" });
+
 /// Which company of an intercompany pair a ledger entry is booked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

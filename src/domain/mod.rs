@@ -13,6 +13,7 @@ pub mod intercompany;
 pub mod kinds;
 pub mod money;
 pub mod netting;
+pub mod payroll;
 pub mod period;
 pub mod pricing;
 pub mod transfer_pricing;

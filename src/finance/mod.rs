@@ -8,6 +8,7 @@ pub mod dto;
 pub mod eliminations;
 pub mod netting;
 pub mod open_items;
+pub mod payroll;
 pub mod periods;
 pub mod reconciliation;
 pub mod reports;
@@ -22,6 +23,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(reports::internal_sales)
         .service(benefits::employee_benefits)
         .service(benefits::imputed::imputed_income)
+        .service(payroll::payroll_deductions)
         .service(netting::proposal)
         .service(netting::run)
         .service(netting::list_runs);

@@ -75,6 +75,7 @@ pub async fn run(settings: &Settings, args: BootstrapArgs) -> anyhow::Result<Boo
                     benefit_tax_rule: BenefitTaxRule::None,
                     qualified_discount_gp_percent: None,
                     line_of_business: None,
+                    payroll: Default::default(),
                 },
             )
             .await?;
@@ -92,6 +93,8 @@ pub async fn run(settings: &Settings, args: BootstrapArgs) -> anyhow::Result<Boo
                     roles: None,
                     active: Some(true),
                     highly_compensated: None,
+                    hired_on: None,
+                    pay_per_period: None,
                     password,
                 },
                 &[Role::Employee, Role::Admin],

@@ -1,7 +1,7 @@
 //! Request and response shapes of the identity API. Inputs deny unknown fields, so a client
 //! cannot smuggle `roles` or `active` into a request that does not take them.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::auth::Role;
 use super::password::Secret;
 use crate::domain::codes::{CountryCode, CurrencyCode};
+pub use crate::payroll::PayrollDeduction;
 
 pub use crate::domain::kinds::{BenefitTaxRule, ClientType, EmploymentType, Former};
 
@@ -58,6 +59,8 @@ pub struct CompanyView {
     /// The IANA time zone of the group's business dates (meaningful on the root company).
     #[schema(example = "America/New_York")]
     pub time_zone: String,
+    /// The employer's offer to deduct orders from wages (§5), if it has one.
+    pub payroll_deduction: Option<PayrollDeduction>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -92,6 +95,8 @@ pub struct NewCompany {
     /// decides the line of business under `us_irc_132`.
     #[schema(example = "5311", pattern = "^[0-9]{4}$")]
     pub line_of_business: Option<String>,
+    /// An offer to deduct orders from wages (§5).
+    pub payroll_deduction: Option<PayrollDeduction>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -135,6 +140,10 @@ pub struct CompanyPatch {
         pattern = "^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$"
     )]
     pub time_zone: Option<String>,
+    /// Replaces the offer to deduct orders from wages (§5) whole. It cannot be removed (null
+    /// leaves it as it is): `enabled: false` stops new orders, while schedules already made
+    /// run on.
+    pub payroll_deduction: Option<PayrollDeduction>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -167,6 +176,11 @@ pub struct EmployeeView {
     /// A former employee who still shops (retired or disabled): their only role is
     /// `employee`.
     pub former: Option<Former>,
+    /// The day they were hired (tenure for payroll deduction).
+    pub hired_on: Option<NaiveDate>,
+    /// Gross pay per pay period in their company's currency (the share of pay that payroll
+    /// deductions may take is counted from it).
+    pub pay_per_period: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -197,6 +211,17 @@ pub struct NewEmployee {
     pub active: Option<bool>,
     /// §414(q); defaults to false.
     pub highly_compensated: Option<bool>,
+    /// The day they were hired (1900–2099), for payroll deduction's tenure. Admin and finance.
+    #[schema(value_type = Option<String>, format = Date, pattern = r"^(19|20)[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
+    pub hired_on: Option<NaiveDate>,
+    /// Gross pay per pay period, in their company's currency (more than 0, at most its minor
+    /// digits), for payroll deduction's share of pay. Admin and finance.
+    #[schema(
+        value_type = Option<String>,
+        example = "4200.00",
+        pattern = r"^([1-9][0-9]{0,12}(\.[0-9]{1,4})?|0\.[0-9]{0,3}[1-9])$"
+    )]
+    pub pay_per_period: Option<String>,
     /// 12–1024 characters.
     #[schema(value_type = String, format = Password, min_length = 12, max_length = 1024, pattern = r"^[^\u0000]*$")]
     pub password: Secret,
@@ -225,8 +250,23 @@ pub struct EmployeePatch {
     #[schema(min_items = 1)]
     pub roles: Option<Vec<Role>>,
     pub active: Option<bool>,
-    /// §414(q). The one field finance may change; every other field is admin's.
+    /// §414(q). Finance may change it, `hired_on` and `pay_per_period`; every other field is
+    /// admin's.
     pub highly_compensated: Option<bool>,
+    /// The day they were hired (1900–2099); null clears it. Admin and finance.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, nullable, format = Date, pattern = r"^(19|20)[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
+    pub hired_on: Option<Option<NaiveDate>>,
+    /// Gross pay per pay period in their company's currency; null clears it. Admin and
+    /// finance.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(
+        value_type = Option<String>,
+        nullable,
+        example = "4200.00",
+        pattern = r"^([1-9][0-9]{0,12}(\.[0-9]{1,4})?|0\.[0-9]{0,3}[1-9])$"
+    )]
+    pub pay_per_period: Option<Option<String>>,
     /// Marks a former employee (`retired` or `disabled`): they keep signing in and shopping
     /// with their tier and hold no role but `employee` (their other roles are removed; roles
     /// beside it in the same patch → 422). Null makes them a current employee again.

@@ -32,6 +32,8 @@ struct EmployeeChanges<'a> {
     active: Option<bool>,
     highly_compensated: Option<bool>,
     former: Option<Option<Former>>,
+    hired_on: Option<Option<chrono::NaiveDate>>,
+    pay_per_period: Option<Option<rust_decimal::Decimal>>,
     password_hash: Option<&'a str>,
 }
 
@@ -41,7 +43,8 @@ fn valid_roles(roles: &[Role], errors: &mut Vec<FieldError>) {
     }
 }
 
-/// Whether a patch changes nothing but `highly_compensated` (what finance may change).
+/// Whether a patch changes nothing but `highly_compensated`, `hired_on` and `pay_per_period`
+/// (what finance may change).
 fn only_compensation(patch: &EmployeePatch) -> bool {
     let EmployeePatch {
         email,
@@ -54,6 +57,8 @@ fn only_compensation(patch: &EmployeePatch) -> bool {
         active,
         highly_compensated: _,
         former,
+        hired_on: _,
+        pay_per_period: _,
         password,
     } = patch;
     email.is_none()
@@ -168,6 +173,9 @@ pub async fn create_employee(
     if let Err(e) = new.password.validate_new("password") {
         errors.push(e);
     }
+    if let Some(day) = new.hired_on {
+        crate::payroll::terms::check_hired_on(day, &mut errors);
+    }
     if !errors.is_empty() {
         return Err(ApiError::invalid(errors));
     }
@@ -203,6 +211,10 @@ pub async fn insert_employee(
                 ));
             }
         }
+        let pay = match &new.pay_per_period {
+            Some(raw) => Some(crate::payroll::terms::pay_in(conn, new.company_id, raw).await?),
+            None => None,
+        };
         let row: EmployeeRow = diesel::insert_into(employees::table)
             .values((
                 employees::group_id.eq(group),
@@ -215,6 +227,8 @@ pub async fn insert_employee(
                 employees::roles.eq(queries::roles_column(roles)),
                 employees::active.eq(new.active.unwrap_or(true)),
                 employees::highly_compensated.eq(new.highly_compensated.unwrap_or(false)),
+                employees::hired_on.eq(new.hired_on),
+                employees::pay_per_period.eq(pay),
                 employees::password_hash.eq(password_hash),
             ))
             .returning(EmployeeRow::as_returning())
@@ -273,6 +287,9 @@ pub async fn update_employee(
     if let Some(Err(e)) = patch.password.as_ref().map(|p| p.validate_new("password")) {
         errors.push(e);
     }
+    if let Some(Some(day)) = patch.hired_on {
+        crate::payroll::terms::check_hired_on(day, &mut errors);
+    }
     if !errors.is_empty() {
         return Err(ApiError::invalid(errors));
     }
@@ -283,6 +300,7 @@ pub async fn update_employee(
     let mut conn = state.pool.get().await?;
     let admin = &admin.user;
     let group = admin.group_id;
+    let now = state.clock.now();
     let view = write::by(admin, group)
         .conflict("email", EMAIL_TAKEN)
         .publishes(Changed::Definitions)
@@ -324,6 +342,16 @@ pub async fn update_employee(
                     ));
                 }
             }
+            let pay = match &patch.pay_per_period {
+                Some(Some(raw)) => {
+                    let company = patch.company_id.unwrap_or(before.company_id);
+                    Some(Some(
+                        crate::payroll::terms::pay_in(conn, company, raw).await?,
+                    ))
+                }
+                Some(None) => Some(None),
+                None => None,
+            };
             let changes = EmployeeChanges {
                 email: patch.email.as_deref(),
                 full_name: patch.full_name.as_deref().map(validation::stored_line),
@@ -335,6 +363,8 @@ pub async fn update_employee(
                 active: patch.active,
                 highly_compensated: patch.highly_compensated,
                 former: patch.former,
+                hired_on: patch.hired_on,
+                pay_per_period: pay,
                 password_hash: new_hash.as_deref(),
             };
             let row: EmployeeRow = diesel::update(
@@ -351,6 +381,17 @@ pub async fn update_employee(
                     "conflict",
                     "the last active admin of a group cannot be deactivated or lose the admin role",
                 ));
+            }
+            if before.active && !row.active {
+                // Employment ends: what is still to be deducted falls due on the final pay.
+                crate::payroll::schedule::accelerate(
+                    conn,
+                    (group, id),
+                    Some(admin),
+                    now.date_naive(),
+                    now,
+                )
+                .await?;
             }
             let view = EmployeeView::from(row);
             let mut change = Change::new("employee.updated", "employee", id)

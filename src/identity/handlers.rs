@@ -21,6 +21,7 @@ use crate::domain::money;
 use crate::error::{ApiError, FieldError};
 use crate::idempotency::{self, OptionalKey};
 use crate::pagination::{Page, PageRequest};
+use crate::payroll::OfferColumns;
 use crate::state::AppState;
 use crate::validation;
 use crate::write;
@@ -286,6 +287,11 @@ pub async fn create_company(
     if let Some(code) = &new.line_of_business {
         check_line_of_business(code, &mut errors);
     }
+    let payroll = new
+        .payroll_deduction
+        .as_ref()
+        .and_then(|offer| offer.parse("payroll_deduction", &mut errors))
+        .unwrap_or_default();
     if !errors.is_empty() {
         return Err(ApiError::invalid(errors));
     }
@@ -302,6 +308,7 @@ pub async fn create_company(
         benefit_tax_rule: rule,
         qualified_discount_gp_percent: gp,
         line_of_business: new.line_of_business,
+        payroll,
     };
     idempotency::once(
         &mut conn,
@@ -340,6 +347,8 @@ pub struct CompanyDraft {
     pub benefit_tax_rule: BenefitTaxRule,
     pub qualified_discount_gp_percent: Option<Decimal>,
     pub line_of_business: Option<String>,
+    /// The offer to deduct orders from wages (none: all unset).
+    pub payroll: OfferColumns,
 }
 
 /// Inserts a validated company with its audit event; shared with `bootstrap`.
@@ -376,6 +385,7 @@ pub async fn insert_company(
                 companies::benefit_tax_rule.eq(draft.benefit_tax_rule.as_str()),
                 companies::qualified_discount_gp_percent.eq(draft.qualified_discount_gp_percent),
                 companies::line_of_business.eq(&draft.line_of_business),
+                draft.payroll,
             ))
             .returning(CompanyRow::as_returning())
             .get_result(conn)
@@ -439,6 +449,11 @@ pub async fn update_company(
     if let Some(Some(code)) = &patch.line_of_business {
         check_line_of_business(code, &mut errors);
     }
+    let payroll = patch
+        .payroll_deduction
+        .as_ref()
+        .and_then(|offer| offer.parse("payroll_deduction", &mut errors))
+        .unwrap_or_default();
     if let Some(zone) = &patch.time_zone {
         if zone.len() > 64 || crate::domain::calendar::BusinessZone::parse(zone).is_none() {
             errors.push(FieldError::new(
@@ -547,7 +562,7 @@ pub async fn update_company(
                         .find(id)
                         .filter(companies::group_id.eq(group)),
                 )
-                .set((changes, companies::updated_at.eq(diesel::dsl::now)))
+                .set((changes, payroll, companies::updated_at.eq(diesel::dsl::now)))
                 .returning(CompanyRow::as_returning())
                 .get_result(conn)
                 .await?;

@@ -33,6 +33,12 @@ pub struct CompanyRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub time_zone: String,
+    pub payroll_enabled: Option<bool>,
+    pub payroll_min_tenure_months: Option<i32>,
+    pub payroll_instalments: Option<Vec<Option<i32>>>,
+    pub payroll_max_share_of_pay: Option<Decimal>,
+    pub payroll_frequency: Option<crate::domain::kinds::PayFrequency>,
+    pub payroll_first_pay_date: Option<chrono::NaiveDate>,
 }
 
 impl From<CompanyRow> for CompanyView {
@@ -51,6 +57,14 @@ impl From<CompanyRow> for CompanyView {
                 .map(|d| d.normalize().to_string()),
             line_of_business: row.line_of_business,
             time_zone: row.time_zone,
+            payroll_deduction: crate::payroll::PayrollDeduction::from_columns(
+                row.payroll_enabled,
+                row.payroll_min_tenure_months,
+                row.payroll_instalments,
+                row.payroll_max_share_of_pay,
+                row.payroll_frequency,
+                row.payroll_first_pay_date,
+            ),
             created_at: row.created_at,
             updated_at: row.updated_at,
         }
@@ -118,6 +132,8 @@ pub struct EmployeeRow {
     pub former: Option<crate::domain::kinds::Former>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub hired_on: Option<chrono::NaiveDate>,
+    pub pay_per_period: Option<Decimal>,
 }
 
 impl From<EmployeeRow> for EmployeeView {
@@ -139,6 +155,8 @@ impl From<EmployeeRow> for EmployeeView {
             active: row.active,
             highly_compensated: row.highly_compensated,
             former: row.former,
+            hired_on: row.hired_on,
+            pay_per_period: row.pay_per_period.map(|pay| pay.to_string()),
             created_at: row.created_at,
             updated_at: row.updated_at,
         }

@@ -7,6 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::domain::codes::CurrencyCode;
+pub use crate::payroll::{Payment, ScheduleLineView};
 
 pub use crate::domain::kinds::OrderStatus;
 
@@ -29,6 +30,11 @@ pub struct NewOrder {
     /// limited as the caller's own order, and the caller's benefit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub for_member_id: Option<Uuid>,
+    /// Paid from wages (`{"method": "payroll", "instalments": N}`) over the next N pay dates
+    /// of the employer, if the employer offers it and its rules allow (§5); otherwise paid
+    /// when the order is collected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment: Option<Payment>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -61,6 +67,10 @@ pub struct QuoteView {
     pub allowance_currency: String,
     /// Converts the order currency to the group currency.
     pub fx_rate: String,
+    /// How it would be paid, when from wages.
+    pub payment: Option<Payment>,
+    /// The payroll schedule it would have (empty when not paid from wages).
+    pub schedule: Vec<ScheduleLineView>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -82,6 +92,12 @@ pub struct OrderView {
     #[schema(value_type = CurrencyCode)]
     pub allowance_currency: String,
     pub fx_rate: String,
+    /// How it is paid, when from wages.
+    pub payment: Option<Payment>,
+    /// Its payroll schedule as it stands (empty when not paid from wages): the lines not
+    /// cancelled sum to the total, or, once the order is cancelled, to nothing (what was
+    /// deducted and its refund).
+    pub schedule: Vec<ScheduleLineView>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

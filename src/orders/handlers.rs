@@ -189,7 +189,7 @@ pub async fn list_orders(
     }
     let mut conn = state.pool.get().await?;
     let rows = sql.load(&mut conn).await?;
-    let views = queries::with_lines(&mut conn, rows).await?;
+    let views = queries::with_lines(&mut conn, rows, state.clock.today()).await?;
     Ok(web::Json(Page::from_rows(
         views,
         page.limit,
@@ -225,7 +225,7 @@ pub async fn get_order(
         .optional()?
         .filter(|row| may_see(&user, row))
         .ok_or(ApiError::NotFound)?;
-    let mut views = queries::with_lines(&mut conn, vec![row]).await?;
+    let mut views = queries::with_lines(&mut conn, vec![row], state.clock.today()).await?;
     views.pop().map(web::Json).ok_or(ApiError::NotFound)
 }
 
@@ -247,6 +247,7 @@ pub async fn cancel_order(
     let id = id.into_inner();
     let mut conn = state.pool.get().await?;
     let user = &user;
+    let now = state.clock.now();
     let view = conn
         .transaction::<_, ApiError, _>(async move |conn| {
             let order = queries::find_for_update(conn, user.group_id, id)
@@ -259,7 +260,7 @@ pub async fn cancel_order(
                     format!("an order that is {} cannot be cancelled", order.status),
                 ));
             }
-            let view = queries::cancel(conn, user.group_id, &order).await?;
+            let view = queries::cancel(conn, user.group_id, &order, now).await?;
             audit::record(
                 conn,
                 user.group_id,
@@ -322,8 +323,14 @@ pub async fn fulfil_order(
             let now = state.clock.now();
             let today = crate::bookings::today(conn, admin.group_id, now).await?;
             crate::bookings::open_on(conn, admin.group_id, today).await?;
-            let view =
-                queries::set_status(conn, &order, OrderStatus::Fulfilled, Some(now), lines).await?;
+            let view = queries::set_status(
+                conn,
+                &order,
+                OrderStatus::Fulfilled,
+                (Some(now), today),
+                lines,
+            )
+            .await?;
             super::benefit_facts::record(conn, admin.group_id, id, today, now).await?;
             audit::record(
                 conn,

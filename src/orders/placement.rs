@@ -8,7 +8,9 @@
 //! 2. Write, in one statement (`placement.sql`): claim the key, lock the products in id order,
 //!    take the stock (conditional), charge the allowance on condition that it is still what
 //!    was read, add purchase-limit quantities (conditional), insert the order, its lines, the
-//!    audit event and the idempotency record. Each step consumes the previous one's result,
+//!    audit event and the idempotency record; an order paid from wages adds its instalments to
+//!    what stands due per pay date (conditional on the share of pay) and writes its schedule,
+//!    its employer's terms read once before the first attempt. Each step consumes the previous one's result,
 //!    so locks are always taken products → allowance row → limit rows. When a conditional
 //!    step falls short, `abort_statement` raises and the statement rolls back; an allowance
 //!    that moved is read and priced again.
@@ -27,10 +29,12 @@ use super::views;
 use crate::catalog::queries::{PricedRow, ProductRow};
 use crate::db::statement::statement;
 use crate::domain::allowance::{self, PricedOrder};
+use crate::domain::payroll::Plan;
 use crate::domain::period;
 use crate::error::ApiError;
 use crate::idempotency::{self, IdempotencyKey, Stored};
 use crate::identity::auth::{CurrentUser, Subject, UserRecord};
+use crate::payroll::terms::Standing;
 
 /// `for_member_id` names no current member of the caller's household.
 pub fn not_a_member() -> ApiError {
@@ -123,6 +127,8 @@ enum AbortReason {
     AllowanceMoved,
     /// The first product (by id) over its limit, if known.
     PurchaseLimitExceeded(Option<Uuid>),
+    /// The first pay date on which the deductions would pass the share of pay, if known.
+    DeductionShareExceeded(Option<NaiveDate>),
     /// The key was stored by a request that finished between the read and the write.
     KeyTaken,
     /// A row that must have been written was not (a bug, not a client error).
@@ -135,13 +141,14 @@ impl AbortReason {
             return None;
         };
         let reason = info.message().strip_prefix("abort_statement:")?;
-        let (reason, product) = reason.split_once(':').unwrap_or((reason, ""));
-        let product = Uuid::parse_str(product).ok();
+        let (reason, detail) = reason.split_once(':').unwrap_or((reason, ""));
+        let product = Uuid::parse_str(detail).ok();
         Some(match reason {
             "request_in_progress" => Self::RequestInProgress,
             "insufficient_stock" => Self::InsufficientStock(product),
             "allowance_moved" => Self::AllowanceMoved,
             "purchase_limit_exceeded" => Self::PurchaseLimitExceeded(product),
+            "deduction_share_exceeded" => Self::DeductionShareExceeded(detail.parse().ok()),
             "key_taken" => Self::KeyTaken,
             _ => Self::NotWritten,
         })
@@ -163,10 +170,20 @@ pub async fn place(
 ) -> Result<Placed, ApiError> {
     // Microseconds: what PostgreSQL stores, so the response equals a later read.
     let now = now.trunc_subsecs(6);
+    let standing = match request.payroll {
+        Some(_) => Some(crate::payroll::terms::standing(conn, subject.id).await?),
+        None => None,
+    };
     for _ in 0..ATTEMPTS {
-        if let Attempt::Done(placed) =
-            attempt(conn, subject, request, key, (scope, hash), now).await?
-        {
+        let attempt = attempt(
+            conn,
+            subject,
+            (request, standing.as_ref()),
+            key,
+            (scope, hash),
+            now,
+        );
+        if let Attempt::Done(placed) = attempt.await? {
             return Ok(placed);
         }
     }
@@ -273,7 +290,7 @@ async fn read(
 async fn attempt(
     conn: &mut AsyncPgConnection,
     subject: &Subject,
-    request: &Requested,
+    (request, standing): (&Requested, Option<&Standing>),
     key: &IdempotencyKey,
     (scope, hash): (&str, &str),
     now: DateTime<Utc>,
@@ -308,6 +325,12 @@ async fn attempt(
         ctx.fx_rate,
         ctx.cap.map(|c| c.saturating_sub(found.used)),
     )?;
+    let plan = match (standing, request.payroll) {
+        (Some(standing), Some(instalments)) => {
+            Some(standing.plan(order.total, instalments, today)?)
+        }
+        _ => None,
+    };
 
     // Products in id order (the lock order), with what is obviously short caught early.
     let mut by_product: Vec<(&ProductRow, i32)> = ctx
@@ -341,7 +364,12 @@ async fn attempt(
     };
 
     let id = Uuid::new_v4();
-    let view = views::placed_view(id, (user.id, request.for_member), &ctx, &order, now);
+    let view = views::placed_view(
+        id,
+        (user.id, request.for_member),
+        (&ctx, &order, plan.as_ref()),
+        now,
+    );
     let mut body = serde_json::to_value(&view).map_err(|e| ApiError::Internal(e.into()))?;
     let write = Write {
         stock: &by_product,
@@ -354,6 +382,10 @@ async fn attempt(
         order: &order,
         order_id: id,
         for_member: request.for_member,
+        payroll: plan
+            .as_ref()
+            .zip(standing)
+            .map(|(plan, standing)| (plan, standing.employer)),
         now,
         body: &body,
         key,
@@ -370,6 +402,16 @@ async fn attempt(
                 }
                 Some(AbortReason::PurchaseLimitExceeded(product)) => {
                     Err(pricing::limit_exceeded(&sku_of(product)))
+                }
+                Some(AbortReason::DeductionShareExceeded(day)) => {
+                    let (first, limit) = plan
+                        .as_ref()
+                        .and_then(|p| Some((<[_]>::first(&p.lines)?.0, p.limit)))
+                        .ok_or_else(|| ApiError::internal(format!("{error}")))?;
+                    Err(crate::payroll::terms::share_exceeded(
+                        day.unwrap_or(first),
+                        limit,
+                    ))
                 }
                 Some(AbortReason::RequestInProgress) => Err(idempotency::in_progress()),
                 Some(AbortReason::AllowanceMoved | AbortReason::KeyTaken) => Ok(Attempt::Again),
@@ -400,6 +442,8 @@ struct Write<'a> {
     order: &'a PricedOrder,
     order_id: Uuid,
     for_member: Option<Uuid>,
+    /// The schedule of an order paid from wages, and the employer whose payroll deducts it.
+    payroll: Option<(&'a Plan, Uuid)>,
     now: DateTime<Utc>,
     body: &'a serde_json::Value,
     key: &'a IdempotencyKey,
@@ -410,6 +454,10 @@ struct Write<'a> {
 impl Write<'_> {
     async fn execute(self, conn: &mut AsyncPgConnection) -> diesel::QueryResult<Written> {
         let (ctx, order) = (self.ctx, self.order);
+        let instalments: &[(NaiveDate, crate::domain::money::Money)] = self
+            .payroll
+            .map(|(plan, _)| plan.lines.as_slice())
+            .unwrap_or_default();
         let lines = &order.lines;
         let column = |f: fn(&allowance::PricedLine) -> Decimal| -> Vec<Decimal> {
             lines.iter().map(f).collect()
@@ -466,6 +514,19 @@ impl Write<'_> {
             .bind::<Text, _>(self.hash)
             .bind::<SqlUuid, _>(self.user.group_id)
             .bind::<Nullable<SqlUuid>, _>(self.for_member)
+            .bind::<Array<Date>, _>(instalments.iter().map(|(day, _)| *day).collect::<Vec<_>>())
+            .bind::<Array<Numeric>, _>(
+                instalments
+                    .iter()
+                    .map(|(_, amount)| amount.amount())
+                    .collect::<Vec<_>>(),
+            )
+            .bind::<Nullable<Numeric>, _>(self.payroll.map(|(plan, _)| plan.limit.amount()))
+            .bind::<Nullable<SqlUuid>, _>(self.payroll.map(|(_, employer)| employer))
+            .bind::<Nullable<Integer>, _>(
+                self.payroll
+                    .and_then(|(plan, _)| i32::try_from(plan.lines.len()).ok()),
+            )
             .get_result(conn)
             .await
     }

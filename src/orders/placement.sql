@@ -1,7 +1,9 @@
 -- Places an employee order in one statement (see orders::placement): claim the idempotency
 -- key, lock the products in id order, take the stock, charge the allowance on condition that
 -- it is what the read saw, add purchase-limit quantities, insert the order, its lines, the
--- audit event and the stored response. Any shortfall ends it through abort_statement, which
+-- audit event and the stored response; an order paid from wages also adds its instalments
+-- to what stands due per pay date (on condition that each stays within the share of pay)
+-- and writes its schedule. Any shortfall ends it through abort_statement, which
 -- rolls the whole statement back; the reason is parsed once into `AbortReason`.
 --
 -- $1 product ids (id order)  $2 quantities      $3 key lock name     $4 employee
@@ -13,6 +15,8 @@
 --         total, limit period start
 -- $29 response body  $30 request id  $31 key  $32 scope  $33 request hash  $34 group
 -- $35 the household member it is bought for (null: the employee)
+-- $36-$37 payroll instalments: pay date, amount (empty: not paid from wages)
+-- $38 the most that may stand due on a pay date  $39 the employer  $40 instalments
 WITH claim AS (SELECT pg_try_advisory_xact_lock(hashtextextended($3, 0)) AS claimed),
 locked AS (
     SELECT p.id FROM products p, claim
@@ -45,12 +49,32 @@ limited AS (
     WHERE u.quantity + EXCLUDED.quantity <=
         (SELECT p.purchase_limit_quantity FROM products p WHERE p.id = EXCLUDED.product_id)
     RETURNING u.product_id),
+payroll AS (
+    INSERT INTO payroll_due AS d (employee_id, pay_date, group_id, amount)
+    SELECT $4, s.pay_date, $34, s.amount
+    FROM unnest($36::date[], $37::numeric[]) AS s(pay_date, amount),
+         (SELECT count(*) AS n FROM limited) AS li
+    WHERE li.n = cardinality($9::uuid[]) AND s.amount <= $38
+    ORDER BY s.pay_date
+    ON CONFLICT (employee_id, pay_date) DO UPDATE SET amount = d.amount + EXCLUDED.amount
+    WHERE d.amount + EXCLUDED.amount <= $38
+    RETURNING d.pay_date),
 o AS (
     INSERT INTO orders (id, status, employee_id, seller_company_id, currency, list_total,
         discount_total, total, allowance_applied, allowance_year, group_currency, fx_rate,
-        created_at, updated_at, group_id, for_member_id)
-    VALUES ($12, 'placed', $4, $13, $14, $15, $16, $17, $6, $5, $18, $19, $20, $20, $34, $35)
+        created_at, updated_at, group_id, for_member_id, payroll_instalments)
+    VALUES ($12, 'placed', $4, $13, $14, $15, $16, $17, $6, $5, $18, $19, $20, $20, $34, $35,
+        $40)
     RETURNING id, number),
+schedule AS (
+    INSERT INTO payroll_deductions (order_id, line_no, group_id, employee_id, company_id,
+        pay_date, amount, currency, kind, status, created_at)
+    SELECT o.id, s.line_no::int4, $34, $4, $39, s.pay_date, s.amount, $14, 'instalment',
+        'due', $20
+    FROM o, unnest($36::date[], $37::numeric[]) WITH ORDINALITY AS s(pay_date, amount, line_no),
+         (SELECT count(*) AS n FROM payroll) AS pa
+    WHERE pa.n = cardinality($36::date[])
+    RETURNING 1),
 lines AS (
     INSERT INTO order_lines (order_id, line_no, product_id, quantity, unit_list_price,
         discount_percent, line_list_total, line_discount, line_total, limit_period_start,
@@ -86,7 +110,12 @@ outcome AS (
             'purchase_limit_exceeded:' || coalesce((SELECT min(x.id::text)
                 FROM unnest($9::uuid[]) AS x(id)
                 WHERE x.id NOT IN (SELECT product_id FROM limited)), '')
+        WHEN (SELECT count(*) FROM payroll) <> cardinality($36::date[]) THEN
+            'deduction_share_exceeded:' || coalesce((SELECT min(s.day)::text
+                FROM unnest($36::date[]) AS s(day)
+                WHERE s.day NOT IN (SELECT pay_date FROM payroll)), '')
         WHEN (SELECT count(*) FROM lines) <> cardinality($21::uuid[])
+            OR (SELECT count(*) FROM schedule) <> cardinality($36::date[])
             OR (SELECT count(*) FROM audit) <> 1 THEN 'not_written'
         WHEN (SELECT count(*) FROM stored) <> 1 THEN 'key_taken'
     END AS failure

@@ -172,5 +172,14 @@ pub async fn quote(
             return Err(out_of_stock(&product.sku));
         }
     }
-    Ok(views::quote_view(user, &ctx, &order))
+    let plan = match request.payroll {
+        Some(instalments) => {
+            let standing = crate::payroll::terms::standing(conn, user.id).await?;
+            let plan = standing.plan(order.total, instalments, today)?;
+            crate::payroll::schedule::check_share(conn, user.id, &plan).await?;
+            Some(plan)
+        }
+        None => None,
+    };
+    Ok(views::quote_view(user, &ctx, &order, plan.as_ref()))
 }

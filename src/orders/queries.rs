@@ -14,6 +14,7 @@ use super::dto::{OrderStatus, OrderView};
 use super::views::order_view;
 use crate::db::schema::{order_lines, orders};
 use crate::error::ApiError;
+use crate::payroll::ScheduleRow;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = orders)]
@@ -24,6 +25,8 @@ pub struct OrderRow {
     pub employee_id: Uuid,
     pub for_member_id: Option<Uuid>,
     pub seller_company_id: Uuid,
+    /// Paid from wages over this many pay dates.
+    pub payroll_instalments: Option<i32>,
     pub currency: String,
     pub list_total: Decimal,
     pub discount_total: Decimal,
@@ -51,10 +54,25 @@ pub struct LineRow {
     pub limit_period_start: Option<NaiveDate>,
 }
 
-/// Orders with their lines: two queries for any number of orders.
+/// The payroll schedules of those of `rows` paid from wages (no query when none is).
+async fn schedules_of(
+    conn: &mut AsyncPgConnection,
+    rows: &[OrderRow],
+) -> QueryResult<HashMap<Uuid, Vec<ScheduleRow>>> {
+    let paid_from_wages: Vec<Uuid> = rows
+        .iter()
+        .filter(|r| r.payroll_instalments.is_some())
+        .map(|r| r.id)
+        .collect();
+    crate::payroll::schedule::of_orders(conn, &paid_from_wages).await
+}
+
+/// Orders with their lines and schedules as they stand on `today`: two queries for any number
+/// of orders, three when one is paid from wages.
 pub async fn with_lines(
     conn: &mut AsyncPgConnection,
     rows: Vec<OrderRow>,
+    today: NaiveDate,
 ) -> QueryResult<Vec<OrderView>> {
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
     let lines: Vec<LineRow> = order_lines::table
@@ -66,11 +84,16 @@ pub async fn with_lines(
     for line in lines {
         by_order.entry(line.order_id).or_default().push(line);
     }
+    let schedules = schedules_of(conn, &rows).await?;
     Ok(rows
         .into_iter()
         .map(|row| {
             let lines = by_order.remove(&row.id).unwrap_or_default();
-            order_view(row, lines)
+            let schedule = schedules
+                .get(&row.id)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            order_view(row, lines, schedule, today)
         })
         .collect())
 }
@@ -91,12 +114,14 @@ pub async fn find_for_update(
         .optional()
 }
 
-/// Cancels a placed order of `group`, giving back stock, allowance and purchase-limit
-/// quantity, in the order placing locks them: products, allowance row, purchase-limit rows.
+/// Cancels a placed order of `group` on `now`, giving back stock, allowance and
+/// purchase-limit quantity, in the order placing locks them: products, allowance row,
+/// purchase-limit rows, then what stands due on pay dates (its payroll schedule cancelled).
 pub async fn cancel(
     conn: &mut AsyncPgConnection,
     group: Uuid,
     order: &OrderRow,
+    now: DateTime<Utc>,
 ) -> Result<OrderView, ApiError> {
     let mut lines = lines_of(conn, order.id).await?;
     lines.sort_by_key(|l| l.product_id);
@@ -116,15 +141,18 @@ pub async fn cancel(
         },
     )
     .await?;
-    set_status(conn, order, OrderStatus::Cancelled, None, lines).await
+    let today = now.date_naive();
+    crate::payroll::schedule::cancel(conn, group, order.id, today, now).await?;
+    set_status(conn, order, OrderStatus::Cancelled, (None, today), lines).await
 }
 
-/// Sets the order's status; `fulfilled_at` is the fulfilment time (only for `fulfilled`).
+/// Sets the order's status; `fulfilled_at` is the fulfilment time (only for `fulfilled`), and
+/// `today` the day its schedule is shown on.
 pub async fn set_status(
     conn: &mut AsyncPgConnection,
     order: &OrderRow,
     status: OrderStatus,
-    fulfilled_at: Option<DateTime<Utc>>,
+    (fulfilled_at, today): (Option<DateTime<Utc>>, NaiveDate),
     lines: Vec<LineRow>,
 ) -> Result<OrderView, ApiError> {
     let row: OrderRow = diesel::update(orders::table.find(order.id))
@@ -136,7 +164,12 @@ pub async fn set_status(
         .returning(OrderRow::as_returning())
         .get_result(conn)
         .await?;
-    Ok(order_view(row, lines))
+    let schedules = schedules_of(conn, std::slice::from_ref(&row)).await?;
+    let schedule = schedules
+        .get(&row.id)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    Ok(order_view(row, lines, schedule, today))
 }
 
 pub async fn lines_of(conn: &mut AsyncPgConnection, order: Uuid) -> QueryResult<Vec<LineRow>> {

@@ -13,6 +13,8 @@ pub struct Requested {
     pub lines: Vec<(Uuid, u32)>,
     /// The caller's household member it is bought for.
     pub for_member: Option<Uuid>,
+    /// Paid from wages over this many pay dates.
+    pub payroll: Option<u32>,
 }
 
 impl Requested {
@@ -44,10 +46,23 @@ pub fn validate(request: &NewOrder) -> Result<Requested, ApiError> {
         }
         lines.push((line.product_id, u32::try_from(line.quantity).unwrap_or(0)));
     }
+    let payroll = request.payment.map(|payment| {
+        let instalments = u32::try_from(payment.instalments)
+            .ok()
+            .filter(|n| (1..=crate::domain::payroll::MAX_INSTALMENTS).contains(n));
+        if instalments.is_none() {
+            errors.push(FieldError::new(
+                "payment.instalments",
+                "must be between 1 and 60",
+            ));
+        }
+        instalments.unwrap_or(1)
+    });
     if errors.is_empty() {
         Ok(Requested {
             lines,
             for_member: request.for_member_id,
+            payroll,
         })
     } else {
         Err(ApiError::invalid(errors))
@@ -74,6 +89,7 @@ mod tests {
                 },
             ],
             for_member_id: None,
+            payment: None,
         };
         let Err(ApiError::Validation { errors, .. }) = validate(&request) else {
             panic!("expected a validation error");
@@ -82,7 +98,8 @@ mod tests {
         assert_eq!(fields, vec!["lines[0].quantity", "lines[1].product_id"]);
         assert!(validate(&NewOrder {
             lines: vec![],
-            for_member_id: None
+            for_member_id: None,
+            payment: None,
         })
         .is_err());
     }

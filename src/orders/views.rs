@@ -1,7 +1,7 @@
 //! Orders as the API shows them: amounts formatted in their currency's minor unit, the
 //! allowance in the group currency, percentages without trailing zeros.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
@@ -10,8 +10,12 @@ use super::pricing::Context;
 use super::queries::{LineRow, OrderRow};
 use crate::domain::allowance::PricedOrder;
 use crate::domain::codes::CurrencyCode;
+use crate::domain::kinds::PaymentMethod;
+use crate::domain::payroll::Plan;
 use crate::domain::{money, pricing};
 use crate::identity::auth::CurrentUser;
+use crate::payroll::schedule::{self as payroll, ScheduleRow};
+use crate::payroll::Payment;
 
 fn line_views(order: &PricedOrder) -> Vec<OrderLineView> {
     order
@@ -29,7 +33,20 @@ fn line_views(order: &PricedOrder) -> Vec<OrderLineView> {
         .collect()
 }
 
-pub fn quote_view(user: &CurrentUser, ctx: &Context, order: &PricedOrder) -> QuoteView {
+/// How an order with this schedule is paid.
+fn payment(instalments: Option<usize>) -> Option<Payment> {
+    instalments.map(|n| Payment {
+        method: PaymentMethod::Payroll,
+        instalments: i64::try_from(n).unwrap_or(i64::MAX),
+    })
+}
+
+pub fn quote_view(
+    user: &CurrentUser,
+    ctx: &Context,
+    order: &PricedOrder,
+    plan: Option<&Plan>,
+) -> QuoteView {
     QuoteView {
         employee_id: user.id,
         seller_company_id: ctx.seller,
@@ -41,6 +58,10 @@ pub fn quote_view(user: &CurrentUser, ctx: &Context, order: &PricedOrder) -> Quo
         allowance_applied: order.allowance_applied.to_string(),
         allowance_currency: ctx.group_currency.to_string(),
         fx_rate: order.fx_rate.normalize().to_string(),
+        payment: payment(plan.map(|p| p.lines.len())),
+        schedule: plan
+            .map(|p| payroll::placed_view(&p.lines))
+            .unwrap_or_default(),
     }
 }
 
@@ -48,8 +69,7 @@ pub fn quote_view(user: &CurrentUser, ctx: &Context, order: &PricedOrder) -> Quo
 pub fn placed_view(
     id: Uuid,
     (employee, for_member_id): (Uuid, Option<Uuid>),
-    ctx: &Context,
-    order: &PricedOrder,
+    (ctx, order, plan): (&Context, &PricedOrder, Option<&Plan>),
     now: DateTime<Utc>,
 ) -> OrderView {
     OrderView {
@@ -67,12 +87,22 @@ pub fn placed_view(
         allowance_applied: order.allowance_applied.to_string(),
         allowance_currency: ctx.group_currency.to_string(),
         fx_rate: order.fx_rate.normalize().to_string(),
+        payment: payment(plan.map(|p| p.lines.len())),
+        schedule: plan
+            .map(|p| payroll::placed_view(&p.lines))
+            .unwrap_or_default(),
         created_at: now,
         updated_at: now,
     }
 }
 
-pub fn order_view(row: OrderRow, mut lines: Vec<LineRow>) -> OrderView {
+/// An order as stored, with its lines and its payroll schedule as it stands on `today`.
+pub fn order_view(
+    row: OrderRow,
+    mut lines: Vec<LineRow>,
+    schedule: &[ScheduleRow],
+    today: NaiveDate,
+) -> OrderView {
     lines.sort_by_key(|l| l.line_no);
     let currency = CurrencyCode::parse(&row.currency);
     let group = CurrencyCode::parse(&row.group_currency);
@@ -106,6 +136,11 @@ pub fn order_view(row: OrderRow, mut lines: Vec<LineRow>) -> OrderView {
         allowance_applied: fmt(row.allowance_applied, group),
         allowance_currency: row.group_currency,
         fx_rate: row.fx_rate.normalize().to_string(),
+        payment: payment(
+            row.payroll_instalments
+                .and_then(|n| usize::try_from(n).ok()),
+        ),
+        schedule: payroll::view(schedule, today),
         created_at: row.created_at,
         updated_at: row.updated_at,
     }

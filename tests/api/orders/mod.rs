@@ -3,6 +3,7 @@
 
 mod faults;
 mod lifecycle;
+mod payroll;
 
 use std::collections::HashSet;
 
