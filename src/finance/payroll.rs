@@ -29,8 +29,8 @@ use crate::state::AppState;
 #[into_params(parameter_in = Query)]
 pub struct PayrollDeductionsQuery {
     /// The pay date (`YYYY-MM-DD`).
-    #[param(value_type = String, format = Date)]
-    pub pay_date: NaiveDate,
+    #[param(format = Date, pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    pub pay_date: String,
     /// 1–100, default 20; ignored for CSV.
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
@@ -230,7 +230,7 @@ fn stream(pool: DbPool, scope: (Uuid, NaiveDate), first: Vec<Row>) -> HttpRespon
     responses(
         (status = 200, description = "The pay date's deductions; CSV with `Accept: text/csv`",
          content((Page<PayrollDeductionItem> = "application/json"), (String = "text/csv"))),
-        (status = 400, description = "A cursor this API did not issue")
+        (status = 400, description = "A cursor this API did not issue, or no such day")
     )
 )]
 #[get("/finance/payroll-deductions")]
@@ -242,7 +242,9 @@ pub async fn payroll_deductions(
     query: crate::json::Query<PayrollDeductionsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = PageRequest::<Key>::parse(query.limit, query.cursor.as_deref())?;
-    let scope = (user.group_id, query.pay_date);
+    let day = NaiveDate::parse_from_str(&query.pay_date, "%Y-%m-%d")
+        .map_err(|_| ApiError::bad_field("pay_date", "must be a date written YYYY-MM-DD"))?;
+    let scope = (user.group_id, day);
     let start = (Uuid::nil(), Uuid::nil(), 0);
     let mut conn = state.pool.get().await?;
     if wants_csv(&req) {

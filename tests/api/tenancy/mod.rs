@@ -356,6 +356,11 @@ impl Generator<'_> {
                         if name == "time_zone" {
                             continue;
                         }
+                        // Paying from wages needs the employer's offer, a tenure and a recorded
+                        // pay: an order's body is paid at collection instead.
+                        if name == "payment" {
+                            continue;
+                        }
                         let (value, has_id) = self.value(name, property);
                         any |= has_id;
                         object.insert(name.clone(), value);
