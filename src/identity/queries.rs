@@ -33,12 +33,8 @@ pub struct CompanyRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub time_zone: String,
-    pub payroll_enabled: Option<bool>,
-    pub payroll_min_tenure_months: Option<i32>,
-    pub payroll_instalments: Option<Vec<Option<i32>>>,
-    pub payroll_max_share_of_pay: Option<Decimal>,
-    pub payroll_frequency: Option<crate::domain::kinds::PayFrequency>,
-    pub payroll_first_pay_date: Option<chrono::NaiveDate>,
+    #[diesel(embed)]
+    pub payroll: crate::payroll::OfferColumns,
 }
 
 impl From<CompanyRow> for CompanyView {
@@ -57,14 +53,7 @@ impl From<CompanyRow> for CompanyView {
                 .map(|d| d.normalize().to_string()),
             line_of_business: row.line_of_business,
             time_zone: row.time_zone,
-            payroll_deduction: crate::payroll::PayrollDeduction::from_columns(
-                row.payroll_enabled,
-                row.payroll_min_tenure_months,
-                row.payroll_instalments,
-                row.payroll_max_share_of_pay,
-                row.payroll_frequency,
-                row.payroll_first_pay_date,
-            ),
+            payroll_deduction: crate::payroll::PayrollDeduction::from_columns(row.payroll),
             created_at: row.created_at,
             updated_at: row.updated_at,
         }

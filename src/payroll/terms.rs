@@ -69,8 +69,8 @@ pub struct PayrollDeduction {
     pub pay_calendar: PayCalendarView,
 }
 
-/// The six company columns of an offer: all set, or (left as they are) none.
-#[derive(Debug, Clone, Default, Insertable, AsChangeset)]
+/// The six company columns of an offer: all set, or none (on a PATCH: left as they are).
+#[derive(Debug, Clone, Default, Insertable, AsChangeset, Queryable, Selectable)]
 #[diesel(table_name = companies)]
 pub struct OfferColumns {
     payroll_enabled: Option<bool>,
@@ -151,23 +151,38 @@ impl PayrollDeduction {
         })
     }
 
-    /// The offer stored in a company's columns (all six set, or none).
-    pub fn from_columns(
-        enabled: Option<bool>,
-        min_tenure_months: Option<i32>,
-        instalments: Option<Vec<Option<i32>>>,
-        max_share_of_pay: Option<Decimal>,
-        frequency: Option<PayFrequency>,
-        first_pay_date: Option<NaiveDate>,
-    ) -> Option<Self> {
+    /// The offer stored in a company's columns, as the API shows it.
+    pub fn from_columns(columns: OfferColumns) -> Option<Self> {
+        let terms = columns.terms()?;
         Some(Self {
-            enabled: enabled?,
-            min_tenure_months: i64::from(min_tenure_months?),
-            instalments: instalments?.into_iter().flatten().map(i64::from).collect(),
-            max_share_of_pay: max_share_of_pay?.normalize().to_string(),
+            enabled: terms.enabled,
+            min_tenure_months: i64::from(terms.min_tenure_months),
+            instalments: terms.instalments.into_iter().map(i64::from).collect(),
+            max_share_of_pay: terms.max_share_of_pay.normalize().to_string(),
             pay_calendar: PayCalendarView {
-                frequency: frequency?,
-                first_pay_date: first_pay_date?,
+                frequency: terms.calendar.frequency,
+                first_pay_date: terms.calendar.first_pay_date,
+            },
+        })
+    }
+}
+
+impl OfferColumns {
+    /// The offer as the rules take it (none unless all six columns are set).
+    fn terms(self) -> Option<Terms> {
+        Some(Terms {
+            enabled: self.payroll_enabled?,
+            min_tenure_months: u32::try_from(self.payroll_min_tenure_months?).ok()?,
+            instalments: self
+                .payroll_instalments?
+                .into_iter()
+                .flatten()
+                .filter_map(|n| u32::try_from(n).ok())
+                .collect(),
+            max_share_of_pay: self.payroll_max_share_of_pay?,
+            calendar: PayCalendar {
+                frequency: self.payroll_frequency?,
+                first_pay_date: self.payroll_first_pay_date?,
             },
         })
     }
@@ -197,12 +212,7 @@ struct StandingRow {
     currency: String,
     hired_on: Option<NaiveDate>,
     pay_per_period: Option<Decimal>,
-    enabled: Option<bool>,
-    min_tenure_months: Option<i32>,
-    instalments: Option<Vec<Option<i32>>>,
-    max_share_of_pay: Option<Decimal>,
-    frequency: Option<PayFrequency>,
-    first_pay_date: Option<NaiveDate>,
+    offer: OfferColumns,
 }
 
 /// The employee's standing for payroll deduction (one query), or 401 when they are gone.
@@ -215,12 +225,7 @@ pub async fn standing(conn: &mut AsyncPgConnection, employee: Uuid) -> Result<St
             companies::currency,
             employees::hired_on,
             employees::pay_per_period,
-            companies::payroll_enabled,
-            companies::payroll_min_tenure_months,
-            companies::payroll_instalments,
-            companies::payroll_max_share_of_pay,
-            companies::payroll_frequency,
-            companies::payroll_first_pay_date,
+            OfferColumns::as_select(),
         ))
         .get_result(conn)
         .await
@@ -228,27 +233,7 @@ pub async fn standing(conn: &mut AsyncPgConnection, employee: Uuid) -> Result<St
         .ok_or(ApiError::Unauthorized)?;
     let currency = CurrencyCode::parse(&row.currency)
         .ok_or_else(|| ApiError::internal(format!("unknown currency {}", row.currency)))?;
-    let calendar = match (row.frequency, row.first_pay_date) {
-        (Some(frequency), Some(first_pay_date)) => Some(PayCalendar {
-            frequency,
-            first_pay_date,
-        }),
-        _ => None,
-    };
-    let terms = (|| {
-        Some(Terms {
-            enabled: row.enabled?,
-            min_tenure_months: u32::try_from(row.min_tenure_months?).ok()?,
-            instalments: row
-                .instalments?
-                .into_iter()
-                .flatten()
-                .filter_map(|n| u32::try_from(n).ok())
-                .collect(),
-            max_share_of_pay: row.max_share_of_pay?,
-            calendar: calendar?,
-        })
-    })();
+    let terms = row.offer.terms();
     Ok(Standing {
         employer: row.employer,
         terms,
