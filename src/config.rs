@@ -82,6 +82,14 @@ pub struct Settings {
     pub environment: Environment,
     /// `None`: use the local default (see `db::locate`).
     pub database_url: Option<String>,
+    /// Streaming replicas that listings and reports read from (`DATABASE_READ_URLS`,
+    /// comma-separated); see `db::replicas`.
+    pub read_urls: Vec<String>,
+    /// How far behind the primary a replica may be and still serve reads (`READ_MAX_LAG`,
+    /// seconds).
+    pub read_max_lag: Duration,
+    /// How often each replica's lag is checked (`READ_LAG_CHECK_MS`).
+    pub read_check_interval: Duration,
     pub bind: String,
     pub log_format: LogFormat,
     pub jwt: JwtSettings,
@@ -182,6 +190,15 @@ impl Settings {
         Ok(Self {
             environment,
             database_url: get("DATABASE_URL"),
+            read_urls: read_urls(get("DATABASE_READ_URLS"))?,
+            read_max_lag: Duration::from_secs(number(&get, "READ_MAX_LAG", 5, 1, 3_600)?),
+            read_check_interval: Duration::from_millis(number(
+                &get,
+                "READ_LAG_CHECK_MS",
+                1_000,
+                100,
+                60_000,
+            )?),
             bind,
             log_format,
             jwt: JwtSettings {
@@ -288,6 +305,28 @@ impl Settings {
     pub fn from_map(map: &HashMap<&str, String>) -> Result<Self, ConfigError> {
         Self::from_lookup(|key| map.get(key).cloned())
     }
+}
+
+/// `DATABASE_READ_URLS`: PostgreSQL URLs separated by commas (none when unset).
+fn read_urls(raw: Option<String>) -> Result<Vec<String>, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(Vec::new());
+    };
+    raw.split(',')
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .enumerate()
+        .map(|(index, url)| match url::Url::parse(url) {
+            Ok(parsed) if matches!(parsed.scheme(), "postgres" | "postgresql") => {
+                Ok(url.to_owned())
+            }
+            // The URL may hold a password: name its place in the list, never its text.
+            _ => Err(ConfigError {
+                var: "DATABASE_READ_URLS",
+                message: format!("entry {} is not a postgres:// URL", index + 1),
+            }),
+        })
+        .collect()
 }
 
 /// A bounded setting as a size (its bounds fit any platform's `usize`).

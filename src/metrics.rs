@@ -6,10 +6,15 @@ use std::time::Duration;
 use actix_web_prom::{PrometheusMetrics, PrometheusMetricsBuilder};
 
 use crate::catalog::cache::{ListingCache, Served};
+use crate::db::replicas::Reads;
 use crate::db::DbPool;
 
 /// Prometheus metrics: requests by route pattern and status, a latency histogram, pool usage.
-pub fn build(pool: &DbPool, cache: &ListingCache) -> anyhow::Result<PrometheusMetrics> {
+pub fn build(
+    pool: &DbPool,
+    reads: &Reads,
+    cache: &ListingCache,
+) -> anyhow::Result<PrometheusMetrics> {
     let registry = prometheus::Registry::new();
     let pool_gauge = prometheus::IntGaugeVec::new(
         prometheus::Opts::new(
@@ -32,6 +37,30 @@ pub fn build(pool: &DbPool, cache: &ListingCache) -> anyhow::Result<PrometheusMe
         "1 while the listing cache's listener is subscribed, else 0",
     )?;
     registry.register(Box::new(connected.clone()))?;
+    let served = prometheus::IntCounterVec::new(
+        prometheus::Opts::new(
+            "internal_store_db_reads_total",
+            "Listing and report reads by the pool that served them: primary, replica-1, …",
+        ),
+        &["pool"],
+    )?;
+    registry.register(Box::new(served.clone()))?;
+    let passed_over = prometheus::IntCounterVec::new(
+        prometheus::Opts::new(
+            "internal_store_db_replica_passed_over_total",
+            "Reads that went to the primary while a replica was down, too far behind or failing",
+        ),
+        &["pool"],
+    )?;
+    registry.register(Box::new(passed_over.clone()))?;
+    let usable = prometheus::IntGaugeVec::new(
+        prometheus::Opts::new(
+            "internal_store_db_replica_usable",
+            "1 while a replica answers within READ_MAX_LAG, else 0",
+        ),
+        &["pool"],
+    )?;
+    registry.register(Box::new(usable.clone()))?;
     let metrics = PrometheusMetricsBuilder::new("internal_store")
         .endpoint("/metrics")
         .registry(registry)
@@ -43,6 +72,7 @@ pub fn build(pool: &DbPool, cache: &ListingCache) -> anyhow::Result<PrometheusMe
         .map_err(|e| anyhow::anyhow!("building metrics: {e}"))?;
     let pool = pool.clone();
     let cache = cache.clone();
+    let reads = reads.clone();
     // Sampling once a second keeps the scrape path free of work and is plenty for a gauge.
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -69,6 +99,18 @@ pub fn build(pool: &DbPool, cache: &ListingCache) -> anyhow::Result<PrometheusMe
                 counter.inc_by(cache.served(how).saturating_sub(counter.get()));
             }
             connected.set(i64::from(cache.is_connected()));
+            for figures in reads.figures() {
+                let label = [figures.label.as_str()];
+                let counter = served.with_label_values(&label);
+                counter.inc_by(figures.served.saturating_sub(counter.get()));
+                let counter = passed_over.with_label_values(&label);
+                counter.inc_by(figures.passed_over.saturating_sub(counter.get()));
+                if figures.label != crate::db::replicas::PRIMARY {
+                    usable
+                        .with_label_values(&label)
+                        .set(i64::from(figures.usable));
+                }
+            }
         }
     });
     Ok(metrics)

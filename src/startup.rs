@@ -15,6 +15,7 @@ use crate::catalog::cache::ListingCache;
 use crate::changes::Changes;
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::db::replicas::Reads;
 use crate::db::{self, DbPool};
 use crate::error;
 use crate::http;
@@ -65,6 +66,14 @@ impl Application {
             tracing::info!(?applied, "migrations applied");
         }
         let pool = db::build_pool(&located.url, &settings.pool)?;
+        let mut replicas = Vec::new();
+        for (index, url) in settings.read_urls.iter().enumerate() {
+            let label = format!("replica-{}", index + 1);
+            tracing::info!(replica = %label, database = %db::redact(url), "reads may go to a replica");
+            replicas.push((label, db::build_pool(url, &settings.pool)?));
+        }
+        let reads = Reads::new(pool.clone(), replicas, settings.read_max_lag);
+        reads.spawn_watch(settings.read_check_interval);
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("binding {} (BIND)", settings.bind))?;
         let address = listener.local_addr()?;
@@ -76,7 +85,7 @@ impl Application {
         let clock = Clock::system();
         let server = run(
             listener,
-            pool.clone(),
+            (pool.clone(), reads),
             listing_cache,
             clock.clone(),
             settings,
@@ -114,15 +123,17 @@ pub type ExtraRoutes = fn(&mut web::ServiceConfig);
 
 fn run(
     listener: TcpListener,
-    pool: DbPool,
+    (pool, reads): (DbPool, Reads),
     listing_cache: ListingCache,
     clock: Clock,
     settings: Settings,
     extra: ExtraRoutes,
 ) -> anyhow::Result<Server> {
     let settings = Arc::new(settings);
+    let metrics = crate::metrics::build(&pool, &reads, &listing_cache)?;
     let state = web::Data::new(AppState {
         pool: pool.clone(),
+        reads,
         tokens: TokenKeys::new(&settings.jwt),
         passwords: PasswordHasher::new(settings.password_hash_concurrency),
         settings: settings.clone(),
@@ -137,7 +148,6 @@ fn run(
     let routes = web::Data::new(crate::routing::RouteTable::from_openapi(
         &crate::openapi::collected(),
     ));
-    let metrics = crate::metrics::build(&pool, &listing_cache)?;
     let body_limit = settings.body_limit;
     let metrics_token = settings.metrics_token.clone();
     let app_settings = settings.clone();

@@ -7,12 +7,15 @@ use std::sync::Arc;
 use crate::changes::Changes;
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::db::replicas::Reads;
 use crate::db::DbPool;
 use crate::identity::{password::PasswordHasher, token::TokenKeys};
 
 /// Everything a handler may need, shared by all workers.
 pub struct AppState {
     pub pool: DbPool,
+    /// Where listings and reports read: a usable replica, else `pool` (see `db::replicas`).
+    pub reads: Reads,
     pub settings: Arc<Settings>,
     pub tokens: TokenKeys,
     pub passwords: PasswordHasher,

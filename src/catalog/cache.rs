@@ -33,6 +33,7 @@ use uuid::Uuid;
 use super::dto::ProductView;
 use crate::changes::{Changed, Follower};
 use crate::domain::kinds::EmploymentType;
+use crate::error::ApiError;
 use crate::identity::auth::CurrentUser;
 use crate::pagination::Page;
 
@@ -182,6 +183,12 @@ struct Inner {
     usage_marks: Marks,
     /// Listing pages served from the cache, built and cached, or read around it.
     served: [AtomicU64; 3],
+    /// Changes heard of (through this instance or the primary's notifications), and how many
+    /// of them `floor` covers: a page may be built on a replica only once it has replayed the
+    /// primary's WAL up to `floor`, which is read from the primary after the changes it covers.
+    heard: AtomicU64,
+    settled: AtomicU64,
+    floor: AtomicU64,
 }
 
 /// How a listing page was served, for the `internal_store_listing_pages_total` metric.
@@ -237,6 +244,9 @@ impl ListingCache {
                 stock_marks: Marks::new(),
                 usage_marks: Marks::new(),
                 served: Default::default(),
+                heard: AtomicU64::new(0),
+                settled: AtomicU64::new(0),
+                floor: AtomicU64::new(0),
             }),
         }
     }
@@ -299,6 +309,22 @@ impl ListingCache {
     /// Something employees or pages show changed (a notification, or a write made here).
     pub fn definitions_changed(&self) {
         self.inner.definitions.fetch_add(1, Ordering::AcqRel);
+        self.inner.heard.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The primary's WAL position a replica must have replayed before a page is built from it:
+    /// past every change this cache has heard of. After a change not yet covered, the
+    /// position is read from the primary (`primary`), which has committed the change by then.
+    pub async fn read_floor(&self, primary: &crate::db::DbPool) -> Result<u64, ApiError> {
+        let inner = &self.inner;
+        let heard = inner.heard.load(Ordering::Acquire);
+        if inner.settled.load(Ordering::Acquire) < heard {
+            let mut conn = primary.get().await?;
+            let written = crate::db::replicas::written(&mut conn).await?;
+            inner.floor.fetch_max(written, Ordering::AcqRel);
+            inner.settled.fetch_max(heard, Ordering::AcqRel);
+        }
+        Ok(inner.floor.load(Ordering::Acquire))
     }
 
     /// Stock of `products`, and the purchase-limit usage of `buyer` if given, changed through
@@ -309,6 +335,7 @@ impl ListingCache {
         if inner.stock_marks.clear_if_full() | inner.usage_marks.clear_if_full() {
             self.definitions_changed();
         }
+        inner.heard.fetch_add(1, Ordering::AcqRel);
         let generation = inner.counters.fetch_add(1, Ordering::AcqRel) + 1;
         inner.stock_marks.mark(products.iter().copied(), generation);
         inner.usage_marks.mark(buyer, generation);

@@ -59,7 +59,13 @@ pub async fn list_products(
     let stamp = stamp.filter(|_| !user.has(Role::Admin) && !queries::is_search(&query));
     let Some(stamp) = stamp else {
         cache.count(Served::Bypass);
-        let live = read_page(&state, &user, &query, &page, true).await?;
+        // Admins see what they have just changed: their pages come from the primary.
+        let on = if user.has(Role::Admin) {
+            Source::Primary
+        } else {
+            Source::Replica(cache.read_floor(&state.pool).await?)
+        };
+        let live = read_page(&state, &user, (&query, &page, on), true).await?;
         return Ok(HttpResponse::Ok().json(live));
     };
 
@@ -80,7 +86,14 @@ pub async fn list_products(
         None => {
             cache.count(Served::Miss);
             // Shared by every reader of the key: nothing bought yet, filled in per reader below.
-            let built = read_page(&state, &user, &query, &page, false).await?;
+            let floor = cache.read_floor(&state.pool).await?;
+            let built = read_page(
+                &state,
+                &user,
+                (&query, &page, Source::Replica(floor)),
+                false,
+            )
+            .await?;
             let cached =
                 Arc::new(CachedPage::new(built).map_err(|e| ApiError::internal(e.to_string()))?);
             cache.put_page(stamp, key, cached.clone());
@@ -112,27 +125,40 @@ pub async fn list_products(
     Ok(HttpResponse::Ok().json(personal))
 }
 
+/// Where a listing page's products are read.
+enum Source {
+    Primary,
+    /// A replica that has replayed the primary's WAL up to this position (else the primary).
+    Replica(u64),
+}
+
 /// One page of the listing from the database, personalised for `user`; with `with_usage`,
-/// purchase limits show what `user` may still buy, else their full quantity.
+/// purchase limits show what `user` may still buy, else their full quantity. The products come
+/// from `on`; what `user` bought (their own writes) always from the primary.
 async fn read_page(
     state: &AppState,
     user: &CurrentUser,
-    query: &ProductListQuery,
-    page: &PageRequest<String>,
+    (query, page, on): (&ProductListQuery, &PageRequest<String>, Source),
     with_usage: bool,
 ) -> Result<Page<ProductView>, ApiError> {
     let today = state.clock.today();
-    let mut conn = state.pool.get().await?;
-    let rows = queries::visible_products(
-        &mut conn,
-        user.group_id,
-        user.tier_id,
-        query,
-        page.after.as_deref(),
-        page.fetch(),
-    )
-    .await?;
+    let products = async |conn: &mut diesel_async::AsyncPgConnection| {
+        Ok(queries::visible_products(
+            conn,
+            user.group_id,
+            user.tier_id,
+            query,
+            page.after.as_deref(),
+            page.fetch(),
+        )
+        .await?)
+    };
+    let rows = match on {
+        Source::Replica(floor) => state.reads.read(floor, products).await?,
+        Source::Primary => products(&mut *state.pool.get().await?).await?,
+    };
     let used = if with_usage {
+        let mut conn = state.pool.get().await?;
         crate::ledger::used_of(&mut conn, user.id, &queries::limited(&rows), today).await?
     } else {
         std::collections::HashMap::new()

@@ -3,6 +3,7 @@
 
 pub mod enums;
 pub mod local_cluster;
+pub mod replicas;
 pub mod schema;
 pub mod statement;
 pub mod statistics;

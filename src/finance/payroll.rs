@@ -246,11 +246,11 @@ pub async fn payroll_deductions(
         .map_err(|_| ApiError::bad_field("pay_date", "must be a date written YYYY-MM-DD"))?;
     let scope = (user.group_id, day);
     let start = (Uuid::nil(), Uuid::nil(), 0);
-    let mut conn = state.pool.get().await?;
+    let (pool, mut conn) = state.reads.checkout().await?;
     if wants_csv(&req) {
         let first = load(&mut conn, scope, start, CHUNK).await?;
         drop(conn);
-        return Ok(stream(state.pool.clone(), scope, first));
+        return Ok(stream(pool, scope, first));
     }
     let mut rows = load(&mut conn, scope, page.after.unwrap_or(start), page.fetch()).await?;
     let more = i64::try_from(rows.len()).unwrap_or(i64::MAX) > page.limit;

@@ -52,18 +52,23 @@ pub async fn answer<R: MonthReport>(
     req: &HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let now = state.clock.now();
-    let mut conn = state.pool.get().await?;
-    let figures = conn
-        .transaction::<_, ApiError, _>(async |conn| {
-            report_mode(conn).await?;
-            let day = crate::bookings::day(conn, group, now).await?;
-            let (first, _, _) = bounds(period, day.today)?;
-            if let Some(body) = frozen::load(conn, group, first, R::STORED_AS).await? {
-                return Ok(Figures::Stored(body));
-            }
-            Ok(Figures::Live(
-                R::compute(conn, group, period, day, None).await?,
-            ))
+    // Read on a replica when one is usable (`db::replicas`): reports need no write of the
+    // caller's to be visible, and a replica keeps them off the primary's CPU.
+    let figures = state
+        .reads
+        .read(0, async |conn| {
+            conn.transaction::<_, ApiError, _>(async |conn| {
+                report_mode(conn).await?;
+                let day = crate::bookings::day(conn, group, now).await?;
+                let (first, _, _) = bounds(period, day.today)?;
+                if let Some(body) = frozen::load(conn, group, first, R::STORED_AS).await? {
+                    return Ok(Figures::Stored(body));
+                }
+                Ok(Figures::Live(
+                    R::compute(conn, group, period, day, None).await?,
+                ))
+            })
+            .await
         })
         .await?;
     figures.answer(req, R::csv)

@@ -252,41 +252,44 @@ pub async fn exceptions(
     let group = user.group_id;
     let whole = wants_csv(&req);
     let now = state.clock.now();
-    let mut conn = state.pool.get().await?;
-    let answer = conn
-        .transaction::<_, ApiError, _>(async |conn| {
-            let today = crate::bookings::today(conn, group, now).await?;
-            let bounds = month(&query.period, today)?;
-            let stored =
-                frozen::load(conn, group, bounds.0, Report::TransferPricingExceptions).await?;
-            if let Some(body) = stored {
-                let report = Figures::<ExceptionsReport>::Stored(body).view()?;
-                if whole {
-                    return Ok(Err(report));
-                }
-                let rows: Vec<ExceptionLine> = report
-                    .items
-                    .into_iter()
-                    .filter(|l| {
-                        page.after.as_ref().is_none_or(|(number, line)| {
-                            (l.number.as_str(), l.line_no) > (number.as_str(), *line)
+    let answer = state
+        .reads
+        .read(0, async |conn| {
+            conn.transaction::<_, ApiError, _>(async |conn| {
+                let today = crate::bookings::today(conn, group, now).await?;
+                let bounds = month(&query.period, today)?;
+                let stored =
+                    frozen::load(conn, group, bounds.0, Report::TransferPricingExceptions).await?;
+                if let Some(body) = stored {
+                    let report = Figures::<ExceptionsReport>::Stored(body).view()?;
+                    if whole {
+                        return Ok(Err(report));
+                    }
+                    let rows: Vec<ExceptionLine> = report
+                        .items
+                        .into_iter()
+                        .filter(|l| {
+                            page.after.as_ref().is_none_or(|(number, line)| {
+                                (l.number.as_str(), l.line_no) > (number.as_str(), *line)
+                            })
                         })
-                    })
-                    .take(usize::try_from(page.fetch()).unwrap_or(usize::MAX))
-                    .collect();
-                return Ok(Ok(rows));
-            }
-            if whole {
-                return Ok(Err(compute(conn, group, &query.period, today, None).await?));
-            }
-            Ok(Ok(lines(
-                conn,
-                group,
-                bounds,
-                page.after.clone(),
-                page.fetch(),
-            )
-            .await?))
+                        .take(usize::try_from(page.fetch()).unwrap_or(usize::MAX))
+                        .collect();
+                    return Ok(Ok(rows));
+                }
+                if whole {
+                    return Ok(Err(compute(conn, group, &query.period, today, None).await?));
+                }
+                Ok(Ok(lines(
+                    conn,
+                    group,
+                    bounds,
+                    page.after.clone(),
+                    page.fetch(),
+                )
+                .await?))
+            })
+            .await
         })
         .await?;
     Ok(match answer {

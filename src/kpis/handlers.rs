@@ -93,37 +93,33 @@ pub async fn internal_service(
     } else {
         Some(user.company_id)
     };
-    let mut conn = state.pool.get().await?;
     let now = state.clock.now();
-    let zone = crate::identity::queries::group_zone(&mut conn, user.group_id).await?;
-    let period = match query.period.clone() {
-        Some(period) => period,
-        None => zone.today(now).format("%Y-%m").to_string(),
-    };
-    let (first, _) =
-        period::month(&period).ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))?;
-    let report =
-        match frozen::load(&mut conn, user.group_id, first, Report::InternalServiceKpis).await? {
-            // A closed month: the figures stored when it closed (a purchaser sees their own row).
-            Some(body) => {
-                let mut stored = Figures::<KpiReport>::Stored(body).view()?;
-                stored
-                    .items
-                    .retain(|item| company.is_none_or(|c| c == item.company_id));
-                stored
-            }
-            None => {
-                compute(
-                    &mut conn,
-                    user.group_id,
-                    (&period, zone),
-                    now,
-                    company,
-                    None,
-                )
+    let report = state
+        .reads
+        .read(0, async |conn| {
+            let zone = crate::identity::queries::group_zone(conn, user.group_id).await?;
+            let period = match query.period.clone() {
+                Some(period) => period,
+                None => zone.today(now).format("%Y-%m").to_string(),
+            };
+            let (first, _) = period::month(&period)
+                .ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))?;
+            let report = match frozen::load(conn, user.group_id, first, Report::InternalServiceKpis)
                 .await?
-            }
-        };
+            {
+                // A closed month: the figures stored when it closed (a purchaser sees their own row).
+                Some(body) => {
+                    let mut stored = Figures::<KpiReport>::Stored(body).view()?;
+                    stored
+                        .items
+                        .retain(|item| company.is_none_or(|c| c == item.company_id));
+                    stored
+                }
+                None => compute(conn, user.group_id, (&period, zone), now, company, None).await?,
+            };
+            Ok(report)
+        })
+        .await?;
     let items = &report.items;
     if wants_csv(&request) {
         // The same CSV as the finance reports (header line, RFC 4180 quoting, LF line ends).

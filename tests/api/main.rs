@@ -17,5 +17,6 @@ mod migrations;
 mod orders;
 mod owasp;
 mod private_cluster;
+mod replicas;
 mod schema;
 mod tenancy;

@@ -127,7 +127,7 @@ pub async fn imputed_income(
     query: crate::json::Query<ImputedIncomeQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = PageRequest::<Uuid>::parse(query.limit, query.cursor.as_deref())?;
-    let mut conn = state.pool.get().await?;
+    let (pool, mut conn) = state.reads.checkout().await?;
     let group = user.group_id;
     let day = crate::bookings::day(&mut conn, group, state.clock.now()).await?;
     let (first, next, _) = crate::finance::reports::bounds(&query.period, day.today)?;
@@ -147,13 +147,7 @@ pub async fn imputed_income(
         let first = load(&mut conn, scope, Uuid::nil(), file::CHUNK).await?;
         drop(conn);
         let header = record(&CSV_COLUMNS);
-        return Ok(file::stream(
-            state.pool.clone(),
-            scope,
-            first,
-            header,
-            records,
-        ));
+        return Ok(file::stream(pool, scope, first, header, records));
     }
     let (limit, after) = (page.limit, page.after.unwrap_or_else(Uuid::nil));
     let rows = load(&mut conn, scope, after, limit.saturating_add(1)).await?;

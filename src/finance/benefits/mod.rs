@@ -139,7 +139,8 @@ pub async fn employee_benefits(
     };
     // `limit` and `cursor` are validated even for CSV, as the document states their bounds.
     let page = PageRequest::<Uuid>::parse(query.limit, query.cursor.as_deref())?;
-    let mut conn = state.pool.get().await?;
+    // Read on a replica when one is usable, the CSV's chunks too (`db::replicas`).
+    let (pool, mut conn) = state.reads.checkout().await?;
     let zone = crate::identity::queries::group_zone(&mut conn, user.group_id).await?;
     let code = crate::identity::queries::group_currency(&mut conn, user.group_id).await?;
     let scope = Scope {
@@ -161,7 +162,6 @@ pub async fn employee_benefits(
         } else {
             &file::CSV_ITEM[..]
         });
-        let pool = state.pool.clone();
         return Ok(file::stream(
             pool,
             scope,
