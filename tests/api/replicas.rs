@@ -421,6 +421,10 @@ async fn exercise(base: String, replica: String, clusters: Clusters) {
     )
     .await;
     assert_eq!(status, 201, "{fresh}");
+    // At once, before any check can have set the replica aside: the listing knows of the
+    // change and the replica has not replayed it, so the page is not built there.
+    let (status, page) = call(reqwest::Method::GET, "/products", &ann, None).await;
+    assert_eq!((status, &page["items"][0]["sku"]), (200, &json!("AAA-NEW")));
     let deadline = Instant::now() + Duration::from_secs(10);
     while metric(&client, &base, usable).await > 0.0 {
         assert!(
