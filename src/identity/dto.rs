@@ -227,6 +227,20 @@ pub struct NewEmployee {
     pub password: Secret,
 }
 
+impl NewEmployee {
+    /// What identifies this request for `Idempotency-Key`: every field but the password, of
+    /// which no fast hash may ever be stored.
+    pub fn fingerprint(&self) -> serde_json::Value {
+        serde_json::json!({
+            "email": self.email, "full_name": self.full_name, "company_id": self.company_id,
+            "employment_type": self.employment_type, "client_type": self.client_type,
+            "tier_id": self.tier_id, "roles": self.roles, "active": self.active,
+            "highly_compensated": self.highly_compensated, "hired_on": self.hired_on,
+            "pay_per_period": self.pay_per_period,
+        })
+    }
+}
+
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmployeePatch {

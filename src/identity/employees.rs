@@ -1,5 +1,6 @@
 //! Employee endpoints: list, read, create and change employees of the caller's group.
 
+use actix_web::http::StatusCode;
 use actix_web::{get, patch, post, web, HttpResponse};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
@@ -13,6 +14,7 @@ use crate::body::Body;
 use crate::changes::Changed;
 use crate::db::schema::employees;
 use crate::error::{ApiError, FieldError};
+use crate::idempotency::{self, OptionalKey};
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 use crate::validation;
@@ -146,15 +148,18 @@ pub async fn get_employee(
     Ok(web::Json(row.into()))
 }
 
-/// Create an employee (admin).
+/// Create an employee (admin). With `Idempotency-Key`, a retry replays the first answer; the
+/// password is left out of the request's fingerprint (no fast hash of it is ever stored), so a
+/// retry differing only in the password replays too.
 #[utoipa::path(
     tag = "identity",
     request_body = NewEmployee,
+    params(crate::idempotency::OptionalKeyParam),
     security(("bearer" = ["admin"])),
     responses(
         (status = 201, body = EmployeeView),
-        (status = 409, description = "Email taken (case-insensitive)"),
-        (status = 422, description = "Invalid fields")
+        (status = 409, description = "Email taken (case-insensitive), or request_in_progress"),
+        (status = 422, description = "Invalid fields, or idempotency_key_reused")
     )
 )]
 #[post("/employees")]
@@ -162,9 +167,12 @@ pub async fn get_employee(
 pub async fn create_employee(
     admin: Authorized<Admin>,
     state: web::Data<AppState>,
+    key: OptionalKey,
     body: Body<NewEmployee>,
 ) -> Result<HttpResponse, ApiError> {
     let new = body.into_inner()?;
+    let key = key.into_key()?;
+    let fingerprint = idempotency::request_hash(&new.fingerprint());
     let mut errors = Vec::new();
     validation::email(&new.email, &mut errors);
     validation::name("full_name", &new.full_name, &mut errors);
@@ -181,10 +189,20 @@ pub async fn create_employee(
     }
     let hash = state.passwords.hash(&new.password).await?;
     let mut conn = state.pool.get().await?;
-    let view = insert_employee(&mut conn, admin.group_id, Some(&admin), &new, &roles, &hash)
-        .await
-        .map_err(email_taken)?;
-    Ok(HttpResponse::Created().json(view))
+    let admin = &admin.user;
+    idempotency::once(
+        &mut conn,
+        admin.id,
+        key,
+        ("POST /employees", fingerprint),
+        async move |conn| {
+            let view = insert_employee(conn, admin.group_id, Some(admin), &new, &roles, &hash)
+                .await
+                .map_err(email_taken)?;
+            Ok((StatusCode::CREATED, crate::json::to_value(&view)?))
+        },
+    )
+    .await
 }
 
 /// Inserts a validated employee of `group` with its audit event; shared with `bootstrap`.

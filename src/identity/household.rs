@@ -3,6 +3,7 @@
 //! and limited as the employee's own and is the employee's benefit (§7). Removing a member
 //! keeps the row (orders placed for them still name them); it only stops new orders.
 
+use actix_web::http::StatusCode;
 use actix_web::{delete, get, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -17,6 +18,7 @@ use crate::body::Body;
 use crate::db::schema::{employees, household_members};
 use crate::domain::kinds::Relationship;
 use crate::error::ApiError;
+use crate::idempotency::{self, OptionalKey};
 use crate::state::AppState;
 use crate::validation;
 use crate::write;
@@ -79,11 +81,15 @@ pub async fn list_household(
 #[utoipa::path(
     tag = "identity",
     request_body = NewHouseholdMember,
+    params(crate::idempotency::OptionalKeyParam),
     security(("bearer" = [])),
     responses(
         (status = 201, body = HouseholdMemberView),
-        (status = 409, description = "The household already has 20 members"),
-        (status = 422, description = "Invalid fields")
+        (
+            status = 409,
+            description = "The household already has 20 members, or request_in_progress"
+        ),
+        (status = 422, description = "Invalid fields, or idempotency_key_reused")
     )
 )]
 #[post("/me/household")]
@@ -91,9 +97,12 @@ pub async fn list_household(
 pub async fn add_household_member(
     user: CurrentUser,
     state: web::Data<AppState>,
+    key: OptionalKey,
     body: Body<NewHouseholdMember>,
 ) -> Result<HttpResponse, ApiError> {
     let new = body.into_inner()?;
+    let key = key.into_key()?;
+    let hash = idempotency::request_hash(&new);
     let mut errors = Vec::new();
     validation::name("full_name", &new.full_name, &mut errors);
     if !errors.is_empty() {
@@ -101,44 +110,55 @@ pub async fn add_household_member(
     }
     let mut conn = state.pool.get().await?;
     let (group, employee) = (user.group_id, user.id);
-    let view = write::by(&user, group)
-        .run(&mut conn, &state.changes, async move |conn| {
-            // The employee's row orders concurrent additions, so the bound holds.
-            employees::table
-                .find(employee)
-                .filter(employees::group_id.eq(group))
-                .select(employees::id)
-                .for_no_key_update()
-                .get_result::<Uuid>(conn)
+    let (user, changes) = (&user, &state.changes);
+    idempotency::once(
+        &mut conn,
+        employee,
+        key,
+        ("POST /me/household", hash),
+        async move |conn| {
+            let view = write::by(user, group)
+                .run(conn, changes, async move |conn| {
+                    // The employee's row orders concurrent additions, so the bound holds.
+                    employees::table
+                        .find(employee)
+                        .filter(employees::group_id.eq(group))
+                        .select(employees::id)
+                        .for_no_key_update()
+                        .get_result::<Uuid>(conn)
+                        .await?;
+                    let current: i64 = household_members::table
+                        .filter(household_members::employee_id.eq(employee))
+                        .filter(household_members::removed_at.is_null())
+                        .count()
+                        .get_result(conn)
+                        .await?;
+                    if current >= MAX_MEMBERS {
+                        return Err(ApiError::conflict(
+                            "conflict",
+                            format!("a household holds at most {MAX_MEMBERS} members"),
+                        ));
+                    }
+                    let view: HouseholdMemberView = diesel::insert_into(household_members::table)
+                        .values((
+                            household_members::group_id.eq(group),
+                            household_members::employee_id.eq(employee),
+                            household_members::full_name
+                                .eq(validation::stored_line(&new.full_name)),
+                            household_members::relationship.eq(new.relationship),
+                        ))
+                        .returning(HouseholdMemberView::as_returning())
+                        .get_result(conn)
+                        .await?;
+                    let change = Change::new("household_member.added", "household_member", view.id)
+                        .after(&view);
+                    Ok((view, change))
+                })
                 .await?;
-            let current: i64 = household_members::table
-                .filter(household_members::employee_id.eq(employee))
-                .filter(household_members::removed_at.is_null())
-                .count()
-                .get_result(conn)
-                .await?;
-            if current >= MAX_MEMBERS {
-                return Err(ApiError::conflict(
-                    "conflict",
-                    format!("a household holds at most {MAX_MEMBERS} members"),
-                ));
-            }
-            let view: HouseholdMemberView = diesel::insert_into(household_members::table)
-                .values((
-                    household_members::group_id.eq(group),
-                    household_members::employee_id.eq(employee),
-                    household_members::full_name.eq(validation::stored_line(&new.full_name)),
-                    household_members::relationship.eq(new.relationship),
-                ))
-                .returning(HouseholdMemberView::as_returning())
-                .get_result(conn)
-                .await?;
-            let change =
-                Change::new("household_member.added", "household_member", view.id).after(&view);
-            Ok((view, change))
-        })
-        .await?;
-    Ok(HttpResponse::Created().json(view))
+            Ok((StatusCode::CREATED, crate::json::to_value(&view)?))
+        },
+    )
+    .await
 }
 
 /// Remove a member of the caller's household: no new order may name them; orders placed for

@@ -158,6 +158,22 @@ async fn every_creating_post_replays_its_first_answer_under_one_key() {
             json!({"valid_from": "2026-04-01", "percent": "12"}),
             json!({"valid_from": "2026-04-01", "percent": "13"}),
         ),
+        (
+            admin,
+            "/api/v1/employees".into(),
+            json!({"email": "once@abc.example", "full_name": "Once", "company_id": t.abc,
+                   "employment_type": "direct", "client_type": "operational",
+                   "password": "once-password-123"}),
+            json!({"email": "once@abc.example", "full_name": "Once More", "company_id": t.abc,
+                   "employment_type": "direct", "client_type": "operational",
+                   "password": "once-password-123"}),
+        ),
+        (
+            admin,
+            "/api/v1/me/household".into(),
+            json!({"full_name": "Kim", "relationship": "spouse"}),
+            json!({"full_name": "Kim", "relationship": "dependent_child"}),
+        ),
     ];
     for (who, path, body, other) in cases {
         let key = format!("once-{}", path.replace('/', "-"));
@@ -181,6 +197,23 @@ async fn every_creating_post_replays_its_first_answer_under_one_key() {
         )
         .await
         .assert_problem(422, "idempotency_key_reused");
+    // One employee and one household member were created.
+    let employees = admin.get("/api/v1/employees?limit=100").await;
+    let created = employees.assert_status(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["email"] == "once@abc.example")
+        .count();
+    assert_eq!(created, 1);
+    let household = admin.get("/api/v1/me/household").await;
+    assert_eq!(
+        household.assert_status(200)["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     // The stock moved once (10 + 5), the policy was superseded once.
     assert_eq!(t.group.stock_on_hand(&part).await, 15);
     let policies = t.finance.get("/api/v1/transfer-pricing-policies").await;
