@@ -313,6 +313,17 @@ impl From<DieselError> for ApiError {
             DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
                 Self::Unavailable("database connection closed".into())
             }
+            // No SQLSTATE: the command never reached the server or its answer never came back
+            // (tokio-postgres' "error communicating with the server: Connection reset by peer",
+            // seen while PostgreSQL restarts). The request may be retried; it is not wrong.
+            DieselError::DatabaseError(DatabaseErrorKind::UnableToSendCommand, info) => {
+                Self::Unavailable(format!("database connection lost: {}", info.message()))
+            }
+            // A connection that died inside a transaction leaves its transaction manager broken;
+            // the pool discards it. The database, not the request, failed.
+            DieselError::BrokenTransactionManager => {
+                Self::Unavailable("database connection lost inside a transaction".into())
+            }
             DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
                 Self::Unavailable("transaction serialization failure".into())
             }
@@ -539,6 +550,35 @@ mod tests {
         );
     }
     use super::*;
+
+    #[test]
+    fn a_lost_connection_is_unavailable_never_a_500() {
+        let lost = [
+            DieselError::DatabaseError(
+                DatabaseErrorKind::UnableToSendCommand,
+                Box::new(
+                    "error communicating with the server: Connection reset by peer (os error 104)"
+                        .to_owned(),
+                ),
+            ),
+            DieselError::DatabaseError(
+                DatabaseErrorKind::ClosedConnection,
+                Box::new("connection closed".to_owned()),
+            ),
+            DieselError::DatabaseError(
+                DatabaseErrorKind::Unknown,
+                Box::new("terminating connection due to administrator command".to_owned()),
+            ),
+            DieselError::BrokenTransactionManager,
+        ];
+        for error in lost {
+            let shown = format!("{error:?}");
+            assert!(
+                matches!(ApiError::from(error), ApiError::Unavailable(_)),
+                "{shown}"
+            );
+        }
+    }
 
     #[test]
     fn field_is_extracted_from_serde_messages() {
