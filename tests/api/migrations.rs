@@ -27,6 +27,7 @@ SELECT 'column ' || c.relname || '.' || a.attname || ' ' || format_type(a.atttyp
        || ' not_null=' || a.attnotnull || ' generated=' || a.attgenerated::text
        || ' identity=' || a.attidentity::text
        || ' default=' || coalesce(pg_get_expr(d.adbin, d.adrelid), '')
+       || ' statistics=' || coalesce(a.attstattarget::text, '-1')
   FROM pg_attribute a
   JOIN pg_class c ON c.oid = a.attrelid
   LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum

@@ -52,6 +52,81 @@ async fn a_catalog_created_through_the_api_is_analysed_within_seconds() {
     }
 }
 
+/// The statistics keeper analyses a table whose size moved, and nothing else: not an empty
+/// table, not a table whose rows were only updated (stock and allowance rows change on every
+/// order), and not the same table twice within a minute. Called directly on a database no
+/// server runs on, so no other keeper interferes.
+#[tokio::test]
+async fn the_statistics_keeper_analyses_growth_not_updates_nor_empty_tables() {
+    use internal_store::db::statistics::analyze_stale;
+    let db = crate::helpers::TestDatabase::create().await;
+    let mut conn = db.connect().await;
+    let run = |sql: &'static str| diesel::sql_query(sql);
+    let flush = || tokio::time::sleep(std::time::Duration::from_millis(1200));
+    run(
+        "INSERT INTO companies (id, code, name, group_id, currency, country) VALUES \
+         ('00000000-0000-0000-0000-0000000000aa', 'G', 'G', \
+          '00000000-0000-0000-0000-0000000000aa', 'USD', 'US')",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    run("INSERT INTO categories (group_id, code, name) VALUES \
+         ('00000000-0000-0000-0000-0000000000aa', 'c', 'C')")
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    // Empty: nothing to learn.
+    assert!(!analyze_stale(&mut conn)
+        .await
+        .unwrap()
+        .contains(&"products".to_owned()));
+    run(
+        "INSERT INTO products (group_id, sku, name, category_id, seller_company_id, kind, \
+         list_price, unit_cost, stock_on_hand) \
+         SELECT '00000000-0000-0000-0000-0000000000aa', 'S' || n, 'P', \
+                (SELECT id FROM categories), '00000000-0000-0000-0000-0000000000aa', 'goods', \
+                1, 1, 100 FROM generate_series(1, 600) n",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    flush().await;
+    // Grown from nothing: analysed at once.
+    assert!(analyze_stale(&mut conn)
+        .await
+        .unwrap()
+        .contains(&"products".to_owned()));
+    // Every row updated twice (1 200 changes): the size did not move, nothing to analyse.
+    for _ in 0..2 {
+        run("UPDATE products SET stock_on_hand = stock_on_hand - 1")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    flush().await;
+    assert!(!analyze_stale(&mut conn)
+        .await
+        .unwrap()
+        .contains(&"products".to_owned()));
+    // Grown again fivefold, but analysed a moment ago: it waits out the minute.
+    run(
+        "INSERT INTO products (group_id, sku, name, category_id, seller_company_id, kind, \
+         list_price, unit_cost, stock_on_hand) \
+         SELECT '00000000-0000-0000-0000-0000000000aa', 'T' || n, 'P', \
+                (SELECT id FROM categories), '00000000-0000-0000-0000-0000000000aa', 'goods', \
+                1, 1, 100 FROM generate_series(1, 3000) n",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    flush().await;
+    assert!(!analyze_stale(&mut conn)
+        .await
+        .unwrap()
+        .contains(&"products".to_owned()));
+}
+
 /// §2: amounts are plain decimals with at most 13 integer digits and the currency's decimals,
 /// percentages at most 4 + 4 digits; anything else is a 422 naming the field (never its value),
 /// and the server keeps answering. Before, `"1e28"` or a 28-digit price was stored and every
