@@ -6,8 +6,8 @@
 //!    the group currency and the requested products. Replays, key reuse, eligibility, pricing
 //!    and obvious shortages are decided here.
 //! 2. Write, in one statement (`placement.sql`): claim the key, lock the products in id order,
-//!    take the stock (conditional), charge the allowance on condition that it is still what
-//!    was read, add purchase-limit quantities (conditional), insert the order, its lines, the
+//!    take the stock (conditional), charge the allowance (with a cap, on condition that it is
+//!    still what was read; without one, outright), add purchase-limit quantities (conditional), insert the order, its lines, the
 //!    audit event and the idempotency record; an order paid from wages adds its instalments to
 //!    what stands due per pay date (conditional on the share of pay) and writes its schedule,
 //!    its employer's terms read once before the first attempt. Each step consumes the previous one's result,

@@ -1,7 +1,7 @@
 -- Places an employee order in one statement (see orders::placement): claim the idempotency
--- key, lock the products in id order, take the stock, charge the allowance on condition that
--- it is what the read saw, add purchase-limit quantities, insert the order, its lines, the
--- audit event and the stored response; an order paid from wages also adds its instalments
+-- key, lock the products in id order, take the stock, charge the allowance (when capped, on
+-- condition that it is what the read saw), add purchase-limit quantities, insert the order,
+-- its lines, the audit event and the stored response; an order paid from wages also adds its instalments
 -- to what stands due per pay date (on condition that each stays within the share of pay)
 -- and writes its schedule. Any shortfall ends it through abort_statement, which
 -- rolls the whole statement back; the reason is parsed once into `AbortReason`.
@@ -35,7 +35,9 @@ charge AS (
     SELECT $4, $5, $6 FROM (SELECT count(*) AS n FROM stock) AS st
     WHERE st.n = cardinality($1::uuid[])
     ON CONFLICT (employee_id, year) DO UPDATE SET used = a.used + EXCLUDED.used
-    WHERE a.used = $7 AND ($8::numeric IS NULL OR a.used + EXCLUDED.used <= $8)
+    -- Without a cap the discount is the whole discount whatever was used: charged outright.
+    -- With one, only if the allowance is still what the read priced against.
+    WHERE $8::numeric IS NULL OR (a.used = $7 AND a.used + EXCLUDED.used <= $8)
     RETURNING 1),
 limited AS (
     INSERT INTO purchase_limit_usage AS u (employee_id, product_id, period_start, quantity,
