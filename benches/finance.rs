@@ -25,13 +25,6 @@ const SECRET: &str = "finance-bench-secret-finance-bench-0000";
 const PASSWORD: &str = "finance-password-1234";
 const ROOT: &str = "00000000-0000-0000-0000-000000000001";
 
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 async fn sql(conn: &mut AsyncPgConnection, text: &str) {
     diesel::sql_query(text)
         .execute(conn)
@@ -66,9 +59,9 @@ fn rss_kib(pid: u32) -> u64 {
 
 #[tokio::main]
 async fn main() {
-    let orders = env_number("FINANCE_ORDERS", 200_000);
-    let employees = env_number("FINANCE_EMPLOYEES", 100_000);
-    let runs = env_number("FINANCE_RUNS", 5).max(1);
+    let orders = common::env_number("FINANCE_ORDERS", 200_000);
+    let employees = common::env_number("FINANCE_EMPLOYEES", 100_000);
+    let runs = common::env_number("FINANCE_RUNS", 5).max(1);
     let located = internal_store::db::locate(std::env::var("DATABASE_URL").ok().as_deref())
         .await
         .unwrap();

@@ -22,13 +22,6 @@ use serde_json::{json, Value};
 const PASSWORD: &str = "fresh-catalog-password";
 const SECRET: &str = "fresh-catalog-secret-fresh-catalog-0000";
 
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 struct Measured {
     requests: usize,
     errors: usize,
@@ -94,9 +87,9 @@ async fn measure(
 
 #[tokio::main]
 async fn main() {
-    let clients = env_number("LOAD_CLIENTS", 32) as usize;
-    let seconds = env_number("LOAD_SECONDS", 10);
-    let products = env_number("FRESH_PRODUCTS", 10_000) as usize;
+    let clients = common::env_number("LOAD_CLIENTS", 32) as usize;
+    let seconds = common::env_number("LOAD_SECONDS", 10);
+    let products = common::env_number("FRESH_PRODUCTS", 10_000) as usize;
     let located = internal_store::db::locate(std::env::var("DATABASE_URL").ok().as_deref())
         .await
         .unwrap();

@@ -24,13 +24,6 @@ const SECRET: &str = "kpi-bench-secret-kpi-bench-secret-00000";
 const GROUP: &str = "00000000-0000-0000-0000-000000000001";
 const FINANCE: &str = "00000000-0000-0000-0000-00000000f1a0";
 
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 async fn sql(conn: &mut diesel_async::AsyncPgConnection, text: &str) {
     diesel::sql_query(text)
         .execute(conn)
@@ -135,9 +128,9 @@ fn median(samples: &mut [Duration]) -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let employee_orders = env_number("KPI_EMPLOYEE_ORDERS", 850_000);
-    let intercompany_orders = env_number("KPI_INTERCOMPANY_ORDERS", 150_000);
-    let runs = env_number("KPI_RUNS", 20) as usize;
+    let employee_orders = common::env_number("KPI_EMPLOYEE_ORDERS", 850_000);
+    let intercompany_orders = common::env_number("KPI_INTERCOMPANY_ORDERS", 150_000);
+    let runs = common::env_number("KPI_RUNS", 20) as usize;
     let located = internal_store::db::locate(std::env::var("DATABASE_URL").ok().as_deref())
         .await
         .unwrap();

@@ -27,13 +27,6 @@ const PRODUCTS: usize = 10_000;
 const EMPLOYEES: usize = 1_000;
 const SECRET: &str = "load-bench-secret-load-bench-secret-0000";
 
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 struct Outcome {
     name: String,
     latencies: Vec<Duration>,
@@ -114,8 +107,8 @@ fn pgbench(url: &url::Url, args: &[&str]) -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let clients = env_number("LOAD_CLIENTS", 32) as usize;
-    let seconds = env_number("LOAD_SECONDS", 10);
+    let clients = common::env_number("LOAD_CLIENTS", 32) as usize;
+    let seconds = common::env_number("LOAD_SECONDS", 10);
     let located = internal_store::db::locate(std::env::var("DATABASE_URL").ok().as_deref())
         .await
         .unwrap();

@@ -34,13 +34,6 @@ const ROOT: &str = "00000000-0000-0000-0000-000000000001";
 const EMPLOYEES: usize = 500;
 const PRODUCTS: usize = 2_000;
 
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 async fn sql(conn: &mut AsyncPgConnection, text: &str) {
     diesel::sql_query(text)
         .execute(conn)
@@ -118,9 +111,9 @@ struct Phase {
 
 #[tokio::main]
 async fn main() {
-    let clients = env_number("REPLICA_CLIENTS", 16) as usize;
-    let seconds = env_number("REPLICA_SECONDS", 15);
-    let ledger_orders = env_number("REPLICA_LEDGER_ORDERS", 200_000);
+    let clients = common::env_number("REPLICA_CLIENTS", 16) as usize;
+    let seconds = common::env_number("REPLICA_SECONDS", 15);
+    let ledger_orders = common::env_number("REPLICA_LEDGER_ORDERS", 200_000);
     // This process (the load clients) and everything it starts from here on run on CPU 0.
     run({
         let mut c = Command::new("taskset");

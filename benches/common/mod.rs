@@ -1,5 +1,5 @@
 //! What the benchmarks share: the release server started in its own process on a free
-//! loopback port, and the wait until it is ready.
+//! loopback port, the wait until it is ready, and their numeric knobs.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -58,4 +58,12 @@ impl Server {
         }
         Server { child, base }
     }
+}
+
+/// The numeric knob `name` from the environment, or `default`.
+pub fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
