@@ -376,6 +376,13 @@ impl From<DieselError> for ApiError {
     }
 }
 
+/// An action the order's status does not allow.
+impl From<crate::domain::lifecycle::Refused> for ApiError {
+    fn from(refused: crate::domain::lifecycle::Refused) -> Self {
+        ApiError::conflict("invalid_state", refused.to_string())
+    }
+}
+
 impl From<crate::domain::Overflow> for ApiError {
     fn from(error: crate::domain::Overflow) -> Self {
         Self::Internal(anyhow::Error::new(error))

@@ -158,10 +158,10 @@ where
                 return Ok((replay.status, replay.body, true));
             }
             let (status, body) = write(conn).await?;
-            statement(
-                "INSERT INTO idempotency_keys (employee_id, key, scope, request_hash, \
-                 response_status, response_body) VALUES ($1, $2, $3, $4, $5, $6)",
-            )
+            statement(concat!(
+                crate::store_answer!(),
+                " VALUES ($1, $2, $3, $4, $5, $6)"
+            ))
             .bind::<SqlUuid, _>(employee)
             .bind::<Text, _>(&key.0)
             .bind::<Text, _>(scope)
@@ -179,6 +179,18 @@ where
         response.insert_header(("Idempotency-Replay", "true"));
     }
     Ok(response.json(body))
+}
+
+/// The head of the one statement that stores an answer under a key: `INSERT` into the keys'
+/// table with the columns (employee, key, scope, request hash, status, body), in that order.
+/// This module is the only writer of that table; a write made in one statement of its own
+/// (`orders::placement`) stores its answer with this head, followed by its own `SELECT`.
+#[macro_export]
+macro_rules! store_answer {
+    () => {
+        "INSERT INTO idempotency_keys (employee_id, key, scope, request_hash, response_status, \
+         response_body)"
+    };
 }
 
 pub fn request_hash(body: &impl serde::Serialize) -> String {

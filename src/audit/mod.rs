@@ -1,10 +1,9 @@
 //! The append-only audit log: every state change writes one event in the same transaction as
-//! the change; admins and finance read it through `identity::audit_log`. The database refuses
-//! UPDATE/DELETE/TRUNCATE.
+//! the change (written only through `write`); admins and finance read it through
+//! `identity::audit_log`. The database refuses UPDATE/DELETE/TRUNCATE.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -47,30 +46,6 @@ impl<'a> Change<'a> {
         self.after = serde_json::to_value(value).ok();
         self
     }
-}
-
-/// Records `change` in `group` by `actor` (None for system actions such as bootstrap). Call
-/// it inside the transaction that makes the change.
-pub async fn record<A: Actor + ?Sized>(
-    conn: &mut AsyncPgConnection,
-    group: Uuid,
-    actor: Option<&A>,
-    change: Change<'_>,
-) -> QueryResult<()> {
-    diesel::insert_into(audit_events::table)
-        .values((
-            audit_events::group_id.eq(group),
-            audit_events::actor_id.eq(actor.map(|a| a.actor_id())),
-            audit_events::action.eq(change.action),
-            audit_events::entity_type.eq(change.entity_type),
-            audit_events::entity_id.eq(change.entity_id),
-            audit_events::before.eq(change.before),
-            audit_events::after.eq(change.after),
-            audit_events::request_id.eq(actor.and_then(|a| a.request_id())),
-        ))
-        .execute(conn)
-        .await
-        .map(drop)
 }
 
 #[derive(Debug, Queryable, Selectable, Serialize, ToSchema)]

@@ -14,7 +14,8 @@ use crate::db::schema::{
 use crate::domain::intercompany::Status;
 use crate::domain::transfer_pricing::Method;
 use crate::error::ApiError;
-use crate::intercompany::{ledger, queries as trade};
+use crate::intercompany::validation::Requested;
+use crate::intercompany::{ledger, placement, pricing};
 
 /// What the trade seeding added.
 #[derive(Debug, Default)]
@@ -152,18 +153,18 @@ async fn order(
     status: Status,
     (shipped, settled): (NaiveDate, NaiveDate),
 ) -> Result<(), ApiError> {
-    let request = trade::Requested {
+    let request = Requested {
         buyer,
         seller,
         lines,
     };
-    let priced = trade::price(conn, group, &request, day).await?;
+    let priced = pricing::price(conn, group, &request, day).await?;
     let at = |d: NaiveDate| d.and_hms_opt(10, 0, 0).map(|t| t.and_utc());
     let placed = day
         .and_hms_opt(9, 0, 0)
         .map(|t| t.and_utc())
         .ok_or_else(|| ApiError::internal("no such time"))?;
-    let row = trade::insert(conn, group, purchaser, &priced, placed).await?;
+    let row = placement::insert(conn, group, purchaser, &priced, placed).await?;
     let target = diesel::update(intercompany_orders::table.find(row.id));
     let accepted = matches!(status, Status::Accepted | Status::Shipped | Status::Settled);
     if accepted {

@@ -11,6 +11,7 @@ pub mod consolidation;
 pub mod fx;
 pub mod intercompany;
 pub mod kinds;
+pub mod lifecycle;
 pub mod money;
 pub mod netting;
 pub mod payroll;

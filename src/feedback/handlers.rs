@@ -8,13 +8,14 @@ use uuid::Uuid;
 
 use super::dto::*;
 use super::queries::{self, Changes, FeedbackRow, ListFilter, RatedOrder, Target};
-use crate::audit::{self, Change};
+use crate::audit::Change;
 use crate::body::Body;
 use crate::domain::period;
 use crate::error::{ApiError, FieldError};
 use crate::identity::auth::{Authorized, CurrentUser, Role, Trade};
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
+use crate::write;
 
 pub const MAX_COMMENT: usize = 2000;
 
@@ -134,13 +135,12 @@ async fn give(
             )
             .await?;
             let view = row.view();
-            audit::record(
-                conn,
-                user.group_id,
-                Some(user),
-                Change::new("feedback.given", "feedback", row.id).after(&view),
-            )
-            .await?;
+            write::by(user, user.group_id)
+                .record(
+                    conn,
+                    Change::new("feedback.given", "feedback", row.id).after(&view),
+                )
+                .await?;
             Ok(view)
         })
         .await?;
@@ -204,15 +204,14 @@ async fn edit(
             )
             .await?;
             let view = row.view();
-            audit::record(
-                conn,
-                user.group_id,
-                Some(user),
-                Change::new("feedback.edited", "feedback", row.id)
-                    .before(&before.view())
-                    .after(&view),
-            )
-            .await?;
+            write::by(user, user.group_id)
+                .record(
+                    conn,
+                    Change::new("feedback.edited", "feedback", row.id)
+                        .before(&before.view())
+                        .after(&view),
+                )
+                .await?;
             Ok(view)
         })
         .await?;
@@ -257,15 +256,14 @@ async fn answer(
                 .await?
                 .ok_or_else(already)?;
             let view = row.view();
-            audit::record(
-                conn,
-                user.group_id,
-                Some(user),
-                Change::new("feedback.replied", "feedback", row.id)
-                    .before(&before.view())
-                    .after(&view),
-            )
-            .await?;
+            write::by(user, user.group_id)
+                .record(
+                    conn,
+                    Change::new("feedback.replied", "feedback", row.id)
+                        .before(&before.view())
+                        .after(&view),
+                )
+                .await?;
             Ok(view)
         })
         .await?;
@@ -285,217 +283,170 @@ async fn show(
         .ok_or(ApiError::NotFound)
 }
 
-fn employee(id: Uuid) -> Target {
-    Target {
-        kind: OrderKind::Employee,
-        id,
-    }
+/// The four feedback routes of one order kind (give, change, read, answer), each a thin
+/// wrapper that hands the kind's [`Target`] to the one implementation above. Written once so
+/// that the two kinds cannot drift apart; only the paths, names and texts differ.
+macro_rules! feedback_routes {
+    (
+        kind: $kind:expr,
+        paths: ($path:tt, $reply_path:tt),
+        give: ($give:ident, $give_doc:tt, $give_403:tt, $give_409:tt),
+        edit: ($edit:ident, $edit_doc:tt),
+        get: ($get:ident, $get_doc:tt),
+        reply: ($reply:ident, $reply_doc:tt) $(,)?
+    ) => {
+        #[doc = $give_doc]
+        #[utoipa::path(
+            tag = "feedback",
+            params(("id" = Uuid, Path)),
+            request_body = NewFeedback,
+            security(("bearer" = [])),
+            responses(
+                (status = 201, body = FeedbackView),
+                (status = 403, description = $give_403),
+                (status = 409, description = $give_409),
+                (status = 422, description = "rating outside 1–5, comment over 2000 characters")
+            )
+        )]
+        #[post($path)]
+        #[tracing::instrument(skip_all)]
+        pub async fn $give(
+            user: CurrentUser,
+            state: web::Data<AppState>,
+            id: web::Path<Uuid>,
+            body: Body<NewFeedback>,
+        ) -> Result<HttpResponse, ApiError> {
+            let target = Target { kind: $kind, id: *id };
+            give(&state, &user, target, body.into_inner()?).await
+        }
+
+        #[doc = $edit_doc]
+        #[utoipa::path(
+            tag = "feedback",
+            params(("id" = Uuid, Path)),
+            request_body = FeedbackPatch,
+            security(("bearer" = [])),
+            responses(
+                (status = 200, body = FeedbackView),
+                (
+                    status = 403,
+                    description = "Not its author (the employee who bought the order, or a \
+                        purchaser of the buying company)"
+                ),
+                (status = 409, description = "invalid_state (more than 7 days after it was given)"),
+                (status = 422, description = "rating outside 1–5, comment over 2000 characters")
+            )
+        )]
+        #[patch($path)]
+        #[tracing::instrument(skip_all)]
+        pub async fn $edit(
+            user: CurrentUser,
+            state: web::Data<AppState>,
+            id: web::Path<Uuid>,
+            body: Body<FeedbackPatch>,
+        ) -> Result<web::Json<FeedbackView>, ApiError> {
+            let target = Target { kind: $kind, id: *id };
+            edit(&state, &user, target, body.into_inner()?).await
+        }
+
+        #[doc = $get_doc]
+        #[utoipa::path(
+            tag = "feedback",
+            params(("id" = Uuid, Path)),
+            security(("bearer" = [])),
+            responses(
+                (status = 200, body = FeedbackView),
+                (status = 404, description = "No such order, or no feedback yet")
+            )
+        )]
+        #[get($path)]
+        #[tracing::instrument(skip_all)]
+        pub async fn $get(
+            user: CurrentUser,
+            state: web::Data<AppState>,
+            id: web::Path<Uuid>,
+        ) -> Result<web::Json<FeedbackView>, ApiError> {
+            show(&state, &user, Target { kind: $kind, id: *id }).await
+        }
+
+        #[doc = $reply_doc]
+        #[utoipa::path(
+            tag = "feedback",
+            params(("id" = Uuid, Path)),
+            request_body = NewReply,
+            security(("bearer" = [])),
+            responses(
+                (status = 201, body = FeedbackView),
+                (status = 403, description = "Not an admin or purchaser of the seller"),
+                (status = 404, description = "No such order, or no feedback yet"),
+                (status = 409, description = "conflict (already answered)")
+            )
+        )]
+        #[post($reply_path)]
+        #[tracing::instrument(skip_all)]
+        pub async fn $reply(
+            user: CurrentUser,
+            state: web::Data<AppState>,
+            id: web::Path<Uuid>,
+            body: Body<NewReply>,
+        ) -> Result<HttpResponse, ApiError> {
+            let target = Target { kind: $kind, id: *id };
+            answer(&state, &user, target, body.into_inner()?).await
+        }
+    };
 }
 
-fn intercompany(id: Uuid) -> Target {
-    Target {
-        kind: OrderKind::Intercompany,
-        id,
-    }
+feedback_routes! {
+    kind: OrderKind::Employee,
+    paths: ("/orders/{id}/feedback", "/orders/{id}/feedback/reply"),
+    give: (
+        give_order_feedback,
+        "Rate a fulfilled employee order (the employee who bought it): `{rating: 1–5, comment?}`.\n\
+         Once per order (a second → 409 `conflict`); before fulfilment → 409 `invalid_state`.",
+        "Not the employee who bought it",
+        "invalid_state (not fulfilled) or conflict (already rated)"
+    ),
+    edit: (
+        edit_order_feedback,
+        "Change the feedback on an employee order (its author, within 7 days of giving it; later\n\
+         → 409 `invalid_state`)."
+    ),
+    get: (
+        get_order_feedback,
+        "The feedback on an employee order, with the seller's reply (whoever sees the order, and\n\
+         the seller's admins and purchasers)."
+    ),
+    reply: (
+        reply_order_feedback,
+        "Answer the feedback on an employee order, once (the seller company's admins and\n\
+         purchasers): `{comment}`. A second reply → 409 `conflict`."
+    ),
 }
 
-/// Rate a fulfilled employee order (the employee who bought it): `{rating: 1–5, comment?}`.
-/// Once per order (a second → 409 `conflict`); before fulfilment → 409 `invalid_state`.
-#[utoipa::path(
-    tag = "feedback",
-    params(("id" = Uuid, Path)),
-    request_body = NewFeedback,
-    security(("bearer" = [])),
-    responses(
-        (status = 201, body = FeedbackView),
-        (status = 403, description = "Not the employee who bought it"),
-        (status = 409, description = "invalid_state (not fulfilled) or conflict (already rated)"),
-        (status = 422, description = "rating outside 1–5, comment over 2000 characters")
-    )
-)]
-#[post("/orders/{id}/feedback")]
-#[tracing::instrument(skip_all)]
-pub async fn give_order_feedback(
-    user: CurrentUser,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-    body: Body<NewFeedback>,
-) -> Result<HttpResponse, ApiError> {
-    give(&state, &user, employee(*id), body.into_inner()?).await
-}
-
-/// Change the feedback on an employee order (its author, within 7 days of giving it; later
-/// → 409 `invalid_state`).
-#[utoipa::path(
-    tag = "feedback",
-    params(("id" = Uuid, Path)),
-    request_body = FeedbackPatch,
-    security(("bearer" = [])),
-    responses(
-        (status = 200, body = FeedbackView),
-        (
-            status = 403,
-            description = "Not its author (the employee who bought the order, or a purchaser of \
-                the buying company)"
-        ),
-        (status = 409, description = "invalid_state (more than 7 days after it was given)"),
-        (status = 422, description = "rating outside 1–5, comment over 2000 characters")
-    )
-)]
-#[patch("/orders/{id}/feedback")]
-#[tracing::instrument(skip_all)]
-pub async fn edit_order_feedback(
-    user: CurrentUser,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-    body: Body<FeedbackPatch>,
-) -> Result<web::Json<FeedbackView>, ApiError> {
-    edit(&state, &user, employee(*id), body.into_inner()?).await
-}
-
-/// The feedback on an employee order, with the seller's reply (whoever sees the order, and
-/// the seller's admins and purchasers).
-#[utoipa::path(
-    tag = "feedback",
-    params(("id" = Uuid, Path)),
-    security(("bearer" = [])),
-    responses(
-        (status = 200, body = FeedbackView),
-        (status = 404, description = "No such order, or no feedback yet")
-    )
-)]
-#[get("/orders/{id}/feedback")]
-#[tracing::instrument(skip_all)]
-pub async fn get_order_feedback(
-    user: CurrentUser,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-) -> Result<web::Json<FeedbackView>, ApiError> {
-    show(&state, &user, employee(*id)).await
-}
-
-/// Answer the feedback on an employee order, once (the seller company's admins and
-/// purchasers): `{comment}`. A second reply → 409 `conflict`.
-#[utoipa::path(
-    tag = "feedback",
-    params(("id" = Uuid, Path)),
-    request_body = NewReply,
-    security(("bearer" = [])),
-    responses(
-        (status = 201, body = FeedbackView),
-        (status = 403, description = "Not an admin or purchaser of the seller"),
-        (status = 404, description = "No such order, or no feedback yet"),
-        (status = 409, description = "conflict (already answered)")
-    )
-)]
-#[post("/orders/{id}/feedback/reply")]
-#[tracing::instrument(skip_all)]
-pub async fn reply_order_feedback(
-    user: CurrentUser,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-    body: Body<NewReply>,
-) -> Result<HttpResponse, ApiError> {
-    answer(&state, &user, employee(*id), body.into_inner()?).await
-}
-
-/// Rate a shipped intercompany order (a purchaser of the buyer): `{rating: 1–5, comment?}`.
-/// Once per order (a second → 409 `conflict`); before shipping → 409 `invalid_state`.
-#[utoipa::path(
-    tag = "feedback",
-    params(("id" = Uuid, Path)),
-    request_body = NewFeedback,
-    security(("bearer" = [])),
-    responses(
-        (status = 201, body = FeedbackView),
-        (status = 403, description = "Not a purchaser of the buyer"),
-        (status = 409, description = "invalid_state (not shipped) or conflict (already rated)"),
-        (status = 422, description = "rating outside 1–5, comment over 2000 characters")
-    )
-)]
-#[post("/intercompany-orders/{id}/feedback")]
-#[tracing::instrument(skip_all)]
-pub async fn give_intercompany_feedback(
-    user: CurrentUser,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-    body: Body<NewFeedback>,
-) -> Result<HttpResponse, ApiError> {
-    give(&state, &user, intercompany(*id), body.into_inner()?).await
-}
-
-/// Change the feedback on an intercompany order (its author, within 7 days of giving it;
-/// later → 409 `invalid_state`).
-#[utoipa::path(
-    tag = "feedback",
-    params(("id" = Uuid, Path)),
-    request_body = FeedbackPatch,
-    security(("bearer" = [])),
-    responses(
-        (status = 200, body = FeedbackView),
-        (
-            status = 403,
-            description = "Not its author (the employee who bought the order, or a purchaser of \
-                the buying company)"
-        ),
-        (status = 409, description = "invalid_state (more than 7 days after it was given)"),
-        (status = 422, description = "rating outside 1–5, comment over 2000 characters")
-    )
-)]
-#[patch("/intercompany-orders/{id}/feedback")]
-#[tracing::instrument(skip_all)]
-pub async fn edit_intercompany_feedback(
-    user: CurrentUser,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-    body: Body<FeedbackPatch>,
-) -> Result<web::Json<FeedbackView>, ApiError> {
-    edit(&state, &user, intercompany(*id), body.into_inner()?).await
-}
-
-/// The feedback on an intercompany order, with the seller's reply (whoever sees the order).
-#[utoipa::path(
-    tag = "feedback",
-    params(("id" = Uuid, Path)),
-    security(("bearer" = [])),
-    responses(
-        (status = 200, body = FeedbackView),
-        (status = 404, description = "No such order, or no feedback yet")
-    )
-)]
-#[get("/intercompany-orders/{id}/feedback")]
-#[tracing::instrument(skip_all)]
-pub async fn get_intercompany_feedback(
-    user: CurrentUser,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-) -> Result<web::Json<FeedbackView>, ApiError> {
-    show(&state, &user, intercompany(*id)).await
-}
-
-/// Answer the feedback on an intercompany order, once (the seller company's admins and
-/// purchasers): `{comment}`. A second reply → 409 `conflict`.
-#[utoipa::path(
-    tag = "feedback",
-    params(("id" = Uuid, Path)),
-    request_body = NewReply,
-    security(("bearer" = [])),
-    responses(
-        (status = 201, body = FeedbackView),
-        (status = 403, description = "Not an admin or purchaser of the seller"),
-        (status = 404, description = "No such order, or no feedback yet"),
-        (status = 409, description = "conflict (already answered)")
-    )
-)]
-#[post("/intercompany-orders/{id}/feedback/reply")]
-#[tracing::instrument(skip_all)]
-pub async fn reply_intercompany_feedback(
-    user: CurrentUser,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-    body: Body<NewReply>,
-) -> Result<HttpResponse, ApiError> {
-    answer(&state, &user, intercompany(*id), body.into_inner()?).await
+feedback_routes! {
+    kind: OrderKind::Intercompany,
+    paths: ("/intercompany-orders/{id}/feedback", "/intercompany-orders/{id}/feedback/reply"),
+    give: (
+        give_intercompany_feedback,
+        "Rate a shipped intercompany order (a purchaser of the buyer): `{rating: 1–5, comment?}`.\n\
+         Once per order (a second → 409 `conflict`); before shipping → 409 `invalid_state`.",
+        "Not a purchaser of the buyer",
+        "invalid_state (not shipped) or conflict (already rated)"
+    ),
+    edit: (
+        edit_intercompany_feedback,
+        "Change the feedback on an intercompany order (its author, within 7 days of giving it;\n\
+         later → 409 `invalid_state`)."
+    ),
+    get: (
+        get_intercompany_feedback,
+        "The feedback on an intercompany order, with the seller's reply (whoever sees the order)."
+    ),
+    reply: (
+        reply_intercompany_feedback,
+        "Answer the feedback on an intercompany order, once (the seller company's admins and\n\
+         purchasers): `{comment}`. A second reply → 409 `conflict`."
+    ),
 }
 
 fn month_start(day: NaiveDate) -> Option<DateTime<Utc>> {

@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::dto::*;
-use crate::audit::{self, Change};
+use crate::audit::Change;
 use crate::body::Body;
 use crate::db::schema::ledger_entries;
 use crate::domain::codes::CurrencyCode;
@@ -22,6 +22,7 @@ use crate::intercompany::ledger::{self, Entry};
 use crate::intercompany::queries::company_currency;
 use crate::json::to_value as json;
 use crate::state::AppState;
+use crate::write;
 
 /// A signed amount in `currency`: optional `-`, then a plain amount of the currency.
 fn signed_amount(raw: &str, currency: CurrencyCode) -> Result<Decimal, String> {
@@ -149,13 +150,12 @@ pub async fn create_adjustment(
                     date: new.date,
                     reason,
                 };
-                audit::record(
-                    conn,
-                    group,
-                    Some(user),
-                    Change::new("ledger.adjustment_booked", "ledger_entry", id).after(&view),
-                )
-                .await?;
+                write::by(user, group)
+                    .record(
+                        conn,
+                        Change::new("ledger.adjustment_booked", "ledger_entry", id).after(&view),
+                    )
+                    .await?;
                 Ok(view)
             })
             .await?;

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::dto::*;
 use super::open_items::{self, OpenItem};
 use super::reports::{currency, Rates};
-use crate::audit::{self, Change};
+use crate::audit::Change;
 use crate::body::Body;
 use crate::db::schema::{companies, intercompany_orders as orders, netting_runs};
 use crate::db::statement::statement;
@@ -28,6 +28,7 @@ use crate::intercompany::ledger;
 use crate::intercompany::queries::OrderRow;
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
+use crate::write;
 
 /// What netting `rows` and `items` on `date` means: positions, transfers, in the group
 /// currency.
@@ -253,19 +254,18 @@ pub async fn run(
                         .execute(conn)
                         .await?;
                     // Each document settled by the run leaves the same trail as `settle` does.
-                    audit::record(
-                        conn,
-                        group,
-                        Some(user),
-                        Change::new("intercompany_order.settled", "intercompany_order", row.id)
-                            .before(&serde_json::json!({"status": Status::Shipped}))
-                            .after(&serde_json::json!({
-                                "status": Status::Settled,
-                                "settle_date": date,
-                                "by": "netting",
-                            })),
-                    )
-                    .await?;
+                    write::by(user, group)
+                        .record(
+                            conn,
+                            Change::new("intercompany_order.settled", "intercompany_order", row.id)
+                                .before(&serde_json::json!({"status": Status::Shipped}))
+                                .after(&serde_json::json!({
+                                    "status": Status::Settled,
+                                    "settle_date": date,
+                                    "by": "netting",
+                                })),
+                        )
+                        .await?;
                 }
                 let transfers = serde_json::to_value(&view.transfers)
                     .map_err(|e| ApiError::Internal(e.into()))?;
@@ -291,13 +291,12 @@ pub async fn run(
                     .await?;
                 view.id = Some(run.id);
                 view.created_at = Some(run.created_at);
-                audit::record(
-                    conn,
-                    group,
-                    Some(user),
-                    Change::new("netting.run", "netting_run", run.id).after(&view),
-                )
-                .await?;
+                write::by(user, group)
+                    .record(
+                        conn,
+                        Change::new("netting.run", "netting_run", run.id).after(&view),
+                    )
+                    .await?;
                 Ok(view)
             })
             .await?;

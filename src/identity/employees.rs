@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::auth::{Admin, AdminOrFinance, Authorized, CurrentUser, Role};
 use super::dto::*;
 use super::queries::{self, EmployeeRow};
-use crate::audit::{self, Change};
+use crate::audit::Change;
 use crate::body::Body;
 use crate::changes::Changed;
 use crate::db::schema::employees;
@@ -253,13 +253,12 @@ pub async fn insert_employee(
             .get_result(conn)
             .await?;
         let view = EmployeeView::from(row);
-        audit::record(
-            conn,
-            group,
-            actor,
-            Change::new("employee.created", "employee", view.id).after(&view),
-        )
-        .await?;
+        write::by_actor(actor, group)
+            .record(
+                conn,
+                Change::new("employee.created", "employee", view.id).after(&view),
+            )
+            .await?;
         Ok(view)
     })
     .await

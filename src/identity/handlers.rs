@@ -12,7 +12,7 @@ use super::auth::{Admin, Authorized, CurrentUser};
 use super::dto::*;
 use super::queries::{self, CompanyRow};
 use super::throttle;
-use crate::audit::{self, Change};
+use crate::audit::Change;
 use crate::body::Body;
 use crate::changes::Changed;
 use crate::db::schema::companies;
@@ -391,13 +391,12 @@ pub async fn insert_company(
             .get_result(conn)
             .await?;
         let view = CompanyView::from(row);
-        audit::record(
-            conn,
-            group_id,
-            actor,
-            Change::new("company.created", "company", id).after(&view),
-        )
-        .await?;
+        write::by_actor(actor, group_id)
+            .record(
+                conn,
+                Change::new("company.created", "company", id).after(&view),
+            )
+            .await?;
         Ok(view)
     })
     .await

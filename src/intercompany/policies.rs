@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::dto::*;
-use crate::audit::{self, Change};
+use crate::audit::Change;
 use crate::body::Body;
 use crate::db::schema::{categories, companies, transfer_pricing_policies as policies};
 use crate::domain::transfer_pricing::{MarkupRange, Method, PolicyTerms};
@@ -18,6 +18,7 @@ use crate::idempotency::{self, OptionalKey};
 use crate::identity::auth::{AdminOrFinance, Authorized, Trade};
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
+use crate::write;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = policies)]
@@ -331,18 +332,17 @@ pub async fn create_policy(
                         .get_result(conn)
                         .await?;
                     let view = row.view()?;
-                    audit::record(
-                        conn,
-                        group,
-                        Some(user),
-                        Change::new(
-                            "transfer_pricing_policy.created",
-                            "transfer_pricing_policy",
-                            view.id,
+                    write::by(user, group)
+                        .record(
+                            conn,
+                            Change::new(
+                                "transfer_pricing_policy.created",
+                                "transfer_pricing_policy",
+                                view.id,
+                            )
+                            .after(&view),
                         )
-                        .after(&view),
-                    )
-                    .await?;
+                        .await?;
                     Ok(view)
                 })
                 .await?;
@@ -468,19 +468,15 @@ pub async fn update_policy(
                 .get_result(conn)
                 .await?;
             let view = row.view()?;
-            audit::record(
-                conn,
-                group,
-                Some(user),
-                Change::new(
+            write::by(user, group)
+.record(conn, Change::new(
                     "transfer_pricing_policy.updated",
                     "transfer_pricing_policy",
                     id,
                 )
                 .before(&before.view()?)
-                .after(&view),
-            )
-            .await?;
+                .after(&view))
+.await?;
             Ok(view)
         })
         .await?;

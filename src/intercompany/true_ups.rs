@@ -21,7 +21,7 @@ use super::dto::EntryKind;
 use super::ledger::{self, Entry};
 use super::policies::PolicyRow;
 use super::queries;
-use crate::audit::{self, Change};
+use crate::audit::Change;
 use crate::body::Body;
 use crate::db::schema::transfer_pricing_policies as policies;
 use crate::db::statement::statement;
@@ -32,6 +32,7 @@ use crate::error::ApiError;
 use crate::idempotency::{self, OptionalKey};
 use crate::identity::auth::{Authorized, CurrentUser, Finance};
 use crate::state::AppState;
+use crate::write;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -357,15 +358,11 @@ pub async fn book(
                     items: booked,
                 };
                 if !report.items.is_empty() {
-                    audit::record(
-                    conn,
-                    user.group_id,
-                    Some(user),
-                    Change::new("transfer_pricing.true_up_booked", "group", user.group_id).after(
+                    write::by(user, user.group_id)
+.record(conn, Change::new("transfer_pricing.true_up_booked", "group", user.group_id).after(
                         &serde_json::json!({"year": year, "date": date, "items": report.items}),
-                    ),
-                )
-                .await?;
+                    ))
+.await?;
                 }
                 Ok(report)
             })

@@ -10,15 +10,17 @@ use super::dto::*;
 use super::placement::{self, Placed};
 use super::queries::{self, OrderRow};
 use super::{pricing, validation};
-use crate::audit::{self, Change};
+use crate::audit::Change;
 use crate::body::Body;
 use crate::changes::Changed;
 use crate::db::schema::orders;
+use crate::domain::lifecycle::{OrderAction, Transition as _};
 use crate::error::ApiError;
 use crate::idempotency::{self, IdempotencyHeader};
 use crate::identity::auth::{Admin, Authorized, CurrentUser, Role, Subject};
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
+use crate::write;
 
 const PLACE_SCOPE: &str = "POST /orders";
 
@@ -254,22 +256,16 @@ pub async fn cancel_order(
                 .await?
                 .filter(|o| o.employee_id == user.id || user.has(Role::Admin))
                 .ok_or(ApiError::NotFound)?;
-            if order.status != OrderStatus::Placed {
-                return Err(ApiError::conflict(
-                    "invalid_state",
-                    format!("an order that is {} cannot be cancelled", order.status),
-                ));
-            }
+            OrderAction::Cancel.from(order.status)?;
             let view = queries::cancel(conn, user.group_id, &order, now).await?;
-            audit::record(
-                conn,
-                user.group_id,
-                Some(user),
-                Change::new("order.cancelled", "order", id)
-                    .before(&serde_json::json!({"status": order.status}))
-                    .after(&view),
-            )
-            .await?;
+            write::by(user, user.group_id)
+                .record(
+                    conn,
+                    Change::new("order.cancelled", "order", id)
+                        .before(&serde_json::json!({"status": order.status}))
+                        .after(&view),
+                )
+                .await?;
             Ok(view)
         })
         .await?;
@@ -310,12 +306,7 @@ pub async fn fulfil_order(
             let order = queries::find_for_update(conn, admin.group_id, id)
                 .await?
                 .ok_or(ApiError::NotFound)?;
-            if order.status != OrderStatus::Placed {
-                return Err(ApiError::conflict(
-                    "invalid_state",
-                    format!("an order that is {} cannot be fulfilled", order.status),
-                ));
-            }
+            let fulfilled = OrderAction::Fulfil.from(order.status)?;
             let lines = queries::lines_of(conn, id).await?;
             // A fulfilment is a sale of the group's today: it takes the books' shared lock (as
             // every booking does), so it and the close of its month never both commit, and a
@@ -323,24 +314,17 @@ pub async fn fulfil_order(
             let now = state.clock.now();
             let today = crate::bookings::today(conn, admin.group_id, now).await?;
             crate::bookings::open_on(conn, admin.group_id, today).await?;
-            let view = queries::set_status(
-                conn,
-                &order,
-                OrderStatus::Fulfilled,
-                (Some(now), today),
-                lines,
-            )
-            .await?;
+            let view =
+                queries::set_status(conn, &order, fulfilled, (Some(now), today), lines).await?;
             super::benefit_facts::record(conn, admin.group_id, id, today, now).await?;
-            audit::record(
-                conn,
-                admin.group_id,
-                Some(admin),
-                Change::new("order.fulfilled", "order", id)
-                    .before(&serde_json::json!({"status": order.status}))
-                    .after(&serde_json::json!({"status": view.status})),
-            )
-            .await?;
+            write::by(admin, admin.group_id)
+                .record(
+                    conn,
+                    Change::new("order.fulfilled", "order", id)
+                        .before(&serde_json::json!({"status": order.status}))
+                        .after(&serde_json::json!({"status": view.status})),
+                )
+                .await?;
             Ok(view)
         })
         .await?;

@@ -17,6 +17,8 @@
 
 use chrono::{DateTime, Datelike, NaiveDate, SubsecRound, Utc};
 use diesel::sql_types::Uuid as SqlUuid;
+use std::sync::LazyLock;
+
 use diesel::sql_types::{Array, Date, Integer, Jsonb, Nullable, Numeric, Text, Timestamptz};
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -115,6 +117,14 @@ enum Attempt {
     /// request that finished meanwhile): read and price again.
     Again,
 }
+
+/// The placement statement, its audit and key writes headed by the modules that own those
+/// tables (filled in once; the text never changes, so every connection prepares it once).
+static PLACEMENT: LazyLock<String> = LazyLock::new(|| {
+    include_str!("placement.sql")
+        .replace("{record_change}", crate::record_change!())
+        .replace("{store_answer}", crate::store_answer!())
+});
 
 /// Why the write statement gave up (`abort_statement` in `placement.sql`), parsed once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -468,7 +478,7 @@ impl Write<'_> {
                 .find(|(id, _, _)| *id == product)
                 .map(|(_, start, _)| *start)
         };
-        statement(include_str!("placement.sql"))
+        statement(PLACEMENT.as_str())
             .bind::<Array<SqlUuid>, _>(self.stock.iter().map(|(p, _)| p.id).collect::<Vec<_>>())
             .bind::<Array<Integer>, _>(self.stock.iter().map(|(_, q)| *q).collect::<Vec<_>>())
             .bind::<Text, _>(self.lock_name)

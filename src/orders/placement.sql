@@ -5,6 +5,8 @@
 -- to what stands due per pay date (on condition that each stays within the share of pay)
 -- and writes its schedule. Any shortfall ends it through abort_statement, which
 -- rolls the whole statement back; the reason is parsed once into `AbortReason`.
+-- {record_change} and {store_answer} are the heads of the audit log's and the keys' INSERT,
+-- filled in from `write` and `idempotency`, which own those tables.
 --
 -- $1 product ids (id order)  $2 quantities      $3 key lock name     $4 employee
 -- $5 allowance year          $6 allowance charge $7 allowance seen    $8 allowance cap
@@ -90,13 +92,11 @@ lines AS (
     RETURNING 1),
 body AS (SELECT jsonb_set($29::jsonb, '{number}', to_jsonb(o.number)) AS view FROM o),
 audit AS (
-    INSERT INTO audit_events (actor_id, action, entity_type, entity_id, after, request_id,
-        group_id)
-    SELECT $4, 'order.placed', 'order', o.id, body.view, $30, $34 FROM o, body
+    {record_change}
+    SELECT $34, $4, 'order.placed', 'order', o.id, NULL::jsonb, body.view, $30 FROM o, body
     RETURNING 1),
 stored AS (
-    INSERT INTO idempotency_keys (employee_id, key, scope, request_hash,
-        response_status, response_body)
+    {store_answer}
     SELECT $4, $31, $32, $33, 201, body.view FROM body
     ON CONFLICT DO NOTHING
     RETURNING 1),

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::audit::{self, Actor, Change};
+use crate::audit::{Actor, Change};
 use crate::db::schema::{companies, orders, payroll_deductions};
 use crate::db::statement::statement;
 use crate::domain::codes::CurrencyCode;
@@ -23,6 +23,7 @@ use crate::domain::kinds::{DeductionKind, DeductionStatus, PayFrequency};
 use crate::domain::money;
 use crate::domain::payroll::{self, Line, NewLine, PayCalendar};
 use crate::error::ApiError;
+use crate::write;
 
 /// A stored line of a schedule.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -247,7 +248,7 @@ pub async fn cancel(
 /// Employment of `employee` ends on `today`: on each of their orders paid from wages, what is
 /// still to come falls due in one line on the next pay date (the final pay), audited per order.
 /// Called in the transaction that deactivates them.
-pub async fn accelerate<A: Actor + ?Sized>(
+pub async fn accelerate<A: Actor + Sync + ?Sized>(
     conn: &mut AsyncPgConnection,
     (group, employee): (Uuid, Uuid),
     actor: Option<&A>,
@@ -309,15 +310,14 @@ pub async fn accelerate<A: Actor + ?Sized>(
             .get(&order)
             .map(|rows| view(rows, today))
             .unwrap_or_default();
-        audit::record(
-            conn,
-            group,
-            actor,
-            Change::new("order.schedule_accelerated", "order", order)
-                .before(&serde_json::json!({"schedule": view(change.rows, today)}))
-                .after(&serde_json::json!({"schedule": schedule})),
-        )
-        .await?;
+        write::by_actor(actor, group)
+            .record(
+                conn,
+                Change::new("order.schedule_accelerated", "order", order)
+                    .before(&serde_json::json!({"schedule": view(change.rows, today)}))
+                    .after(&serde_json::json!({"schedule": schedule})),
+            )
+            .await?;
     }
     Ok(())
 }
