@@ -11,6 +11,12 @@
 //! payable, two settlements, the FX difference), FINANCE_EMPLOYEES (default 100 000), FINANCE_RUNS (timed runs per report, default
 //! 5; the median is reported), FINANCE_KEEP (keep the database).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+// A bench drives the service from outside: it reads the real time and makes ids freely.
+#![allow(
+    clippy::disallowed_methods,
+    clippy::indexing_slicing,
+    clippy::too_many_lines
+)]
 
 #[path = "common/mod.rs"]
 mod common;

@@ -1,10 +1,20 @@
 //! The service's clock. Business dates (order dates, booking dates, "today") come from here, so
-//! tests can put the service on another day; in production it is the system clock.
+//! tests can put the service on another day; in production it is the system clock. Nothing
+//! else reads the system time (clippy's `disallowed-methods` refuses `Utc::now` elsewhere):
+//! what must follow real elapsed time whatever day the service is on, such as a token's
+//! lifetime, reads [`wall_time`].
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+
+/// The real time, never moved by a test: for lifetimes that are security, not business dates
+/// (a sign-in token issued "yesterday" by a test's clock must still expire on the real clock).
+#[allow(clippy::disallowed_methods)]
+pub fn wall_time() -> DateTime<Utc> {
+    Utc::now()
+}
 
 /// System time plus an offset (zero unless a test moves it). Clones share the offset.
 #[derive(Debug, Clone, Default)]
@@ -18,7 +28,7 @@ impl Clock {
     }
 
     pub fn now(&self) -> DateTime<Utc> {
-        Utc::now() + TimeDelta::seconds(self.offset_seconds.load(Ordering::Relaxed))
+        wall_time() + TimeDelta::seconds(self.offset_seconds.load(Ordering::Relaxed))
     }
 
     pub fn today(&self) -> NaiveDate {
@@ -27,7 +37,7 @@ impl Clock {
 
     /// Moves the clock to `instant`; time then runs on from there.
     pub fn set_now(&self, instant: DateTime<Utc>) {
-        let offset = instant.signed_duration_since(Utc::now()).num_seconds();
+        let offset = instant.signed_duration_since(wall_time()).num_seconds();
         self.offset_seconds.store(offset, Ordering::Relaxed);
     }
 
@@ -36,8 +46,8 @@ impl Clock {
         let noon = day
             .and_hms_opt(12, 0, 0)
             .map(|t| t.and_utc())
-            .unwrap_or_else(Utc::now);
-        let offset = noon.signed_duration_since(Utc::now()).num_seconds();
+            .unwrap_or_else(wall_time);
+        let offset = noon.signed_duration_since(wall_time()).num_seconds();
         self.offset_seconds.store(offset, Ordering::Relaxed);
     }
 }

@@ -128,64 +128,7 @@ impl Settings {
     /// Reads settings through `lookup`, so tests can supply a map instead of the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |key: &str| lookup(key).filter(|v| !v.trim().is_empty());
-        let environment = match get("APP_ENV").as_deref() {
-            None | Some("development") => Environment::Development,
-            Some("production") => Environment::Production,
-            Some(other) => {
-                return Err(ConfigError {
-                    var: "APP_ENV",
-                    message: format!("expected `development` or `production`, got `{other}`"),
-                })
-            }
-        };
-        let log_format = match get("LOG_FORMAT").as_deref() {
-            None | Some("pretty") => LogFormat::Pretty,
-            Some("json") => LogFormat::Json,
-            Some(other) => {
-                return Err(ConfigError {
-                    var: "LOG_FORMAT",
-                    message: format!("expected `json` or `pretty`, got `{other}`"),
-                })
-            }
-        };
-        let secret = match get("JWT_SECRET") {
-            Some(secret) if secret.len() >= 32 => secret.into_bytes(),
-            Some(_) => {
-                return Err(ConfigError {
-                    var: "JWT_SECRET",
-                    message: "must be at least 32 bytes".into(),
-                })
-            }
-            None if environment == Environment::Production => {
-                return Err(ConfigError {
-                    var: "JWT_SECRET",
-                    message: "is required when APP_ENV=production".into(),
-                })
-            }
-            // Development without a secret: a random one per process (tokens end with it).
-            None => {
-                let bytes: [u8; 32] = rand::random();
-                bytes.to_vec()
-            }
-        };
-        let bind = get("BIND").unwrap_or_else(|| "127.0.0.1:8080".into());
-        if bind.parse::<std::net::SocketAddr>().is_err() && !bind.contains(':') {
-            return Err(ConfigError {
-                var: "BIND",
-                message: format!("expected host:port, got `{bind}`"),
-            });
-        }
-        if get("LOGIN_MAX_FAILURES_PER_ACCOUNT").is_some() {
-            // Renamed when the per-account limit became per account *and address* (an
-            // account-wide limit let anyone lock the owner out); refusing the old name keeps an
-            // operator from believing a limit is in force that no longer exists.
-            return Err(ConfigError {
-                var: "LOGIN_MAX_FAILURES_PER_ACCOUNT",
-                message: "was replaced by LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS (failures for \
-                          one account from one address); see docs/SECURITY.md"
-                    .into(),
-            });
-        }
+        let environment = environment(&get)?;
         let cpus = std::thread::available_parallelism().map_or(2, usize::from);
         Ok(Self {
             environment,
@@ -199,28 +142,10 @@ impl Settings {
                 100,
                 60_000,
             )?),
-            bind,
-            log_format,
-            jwt: JwtSettings {
-                secret,
-                issuer: get("JWT_ISSUER").unwrap_or_else(|| "internal-store".into()),
-                audience: get("JWT_AUDIENCE").unwrap_or_else(|| "internal-store-api".into()),
-                ttl: Duration::from_secs(number(&get, "JWT_TTL_SECS", 900, 30, 86_400)?),
-            },
-            pool: PoolSettings {
-                max_size: size(number(&get, "DB_POOL_MAX_SIZE", 16, 1, 1000)?),
-                wait_timeout: millis(&get, "DB_POOL_WAIT_TIMEOUT_MS", 2_000)?,
-                create_timeout: millis(&get, "DB_POOL_CREATE_TIMEOUT_MS", 2_000)?,
-                recycle_timeout: millis(&get, "DB_POOL_RECYCLE_TIMEOUT_MS", 1_000)?,
-                max_lifetime: Duration::from_secs(number(
-                    &get,
-                    "DB_POOL_MAX_LIFETIME_SECS",
-                    1_800,
-                    1,
-                    86_400,
-                )?),
-                statement_timeout: millis(&get, "DB_STATEMENT_TIMEOUT_MS", 10_000)?,
-            },
+            bind: bind(&get)?,
+            log_format: log_format(&get)?,
+            jwt: jwt(&get, environment)?,
+            pool: pool(&get)?,
             body_limit: size(number(
                 &get,
                 "BODY_LIMIT_BYTES",
@@ -228,44 +153,7 @@ impl Settings {
                 1024,
                 64 * 1024 * 1024,
             )?),
-            login_throttle: LoginThrottle {
-                window: Duration::from_secs(number(
-                    &get,
-                    "LOGIN_THROTTLE_WINDOW_SECS",
-                    900,
-                    1,
-                    86_400,
-                )?),
-                max_failures_per_account_address: count(number(
-                    &get,
-                    "LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS",
-                    10,
-                    1,
-                    10_000,
-                )?),
-                max_failures_per_address: count(number(
-                    &get,
-                    "LOGIN_MAX_FAILURES_PER_ADDRESS",
-                    100,
-                    1,
-                    100_000,
-                )?),
-                spread_addresses: count(number(&get, "LOGIN_SPREAD_ADDRESSES", 3, 2, 10_000)?),
-                spread_window: Duration::from_secs(number(
-                    &get,
-                    "LOGIN_SPREAD_WINDOW_SECS",
-                    60,
-                    1,
-                    86_400,
-                )?),
-                pace: Duration::from_millis(number(
-                    &get,
-                    "LOGIN_ACCOUNT_PACE_MS",
-                    1_000,
-                    100,
-                    600_000,
-                )?),
-            },
+            login_throttle: login_throttle(&get)?,
             password_hash_concurrency: size(number(
                 &get,
                 "PASSWORD_HASH_CONCURRENCY",
@@ -289,21 +177,150 @@ impl Settings {
             )?),
             trusted_proxies: trusted_proxies(get("TRUSTED_PROXIES"))?,
             cors_allowed_origins: cors_origins(get("CORS_ALLOWED_ORIGINS"))?,
-            metrics_token: match get("METRICS_TOKEN") {
-                Some(token) if token.len() < 16 => {
-                    return Err(ConfigError {
-                        var: "METRICS_TOKEN",
-                        message: "must be at least 16 characters".into(),
-                    })
-                }
-                token => token.map(MetricsToken),
-            },
+            metrics_token: metrics_token(&get)?,
         })
     }
 
     /// Settings from a literal map; convenient for tests and tools.
     pub fn from_map(map: &HashMap<&str, String>) -> Result<Self, ConfigError> {
         Self::from_lookup(|key| map.get(key).cloned())
+    }
+}
+
+/// `APP_ENV`: `development` (the default) or `production`.
+fn environment(get: &impl Fn(&str) -> Option<String>) -> Result<Environment, ConfigError> {
+    match get("APP_ENV").as_deref() {
+        None | Some("development") => Ok(Environment::Development),
+        Some("production") => Ok(Environment::Production),
+        Some(other) => Err(ConfigError {
+            var: "APP_ENV",
+            message: format!("expected `development` or `production`, got `{other}`"),
+        }),
+    }
+}
+
+/// `LOG_FORMAT`: `pretty` (the default) or `json`.
+fn log_format(get: &impl Fn(&str) -> Option<String>) -> Result<LogFormat, ConfigError> {
+    match get("LOG_FORMAT").as_deref() {
+        None | Some("pretty") => Ok(LogFormat::Pretty),
+        Some("json") => Ok(LogFormat::Json),
+        Some(other) => Err(ConfigError {
+            var: "LOG_FORMAT",
+            message: format!("expected `json` or `pretty`, got `{other}`"),
+        }),
+    }
+}
+
+/// `BIND`: host:port, `127.0.0.1:8080` by default. Refuses the retired
+/// `LOGIN_MAX_FAILURES_PER_ACCOUNT` too, read first among the listener's settings.
+fn bind(get: &impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+    let bind = get("BIND").unwrap_or_else(|| "127.0.0.1:8080".into());
+    if bind.parse::<std::net::SocketAddr>().is_err() && !bind.contains(':') {
+        return Err(ConfigError {
+            var: "BIND",
+            message: format!("expected host:port, got `{bind}`"),
+        });
+    }
+    if get("LOGIN_MAX_FAILURES_PER_ACCOUNT").is_some() {
+        // Renamed when the per-account limit became per account *and address* (an
+        // account-wide limit let anyone lock the owner out); refusing the old name keeps an
+        // operator from believing a limit is in force that no longer exists.
+        return Err(ConfigError {
+            var: "LOGIN_MAX_FAILURES_PER_ACCOUNT",
+            message: "was replaced by LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS (failures for \
+                      one account from one address); see docs/SECURITY.md"
+                .into(),
+        });
+    }
+    Ok(bind)
+}
+
+/// The token settings: `JWT_SECRET` (at least 32 bytes; required in production, random per
+/// process in development), `JWT_ISSUER`, `JWT_AUDIENCE`, `JWT_TTL_SECS`.
+fn jwt(
+    get: &impl Fn(&str) -> Option<String>,
+    environment: Environment,
+) -> Result<JwtSettings, ConfigError> {
+    let secret = match get("JWT_SECRET") {
+        Some(secret) if secret.len() >= 32 => secret.into_bytes(),
+        Some(_) => {
+            return Err(ConfigError {
+                var: "JWT_SECRET",
+                message: "must be at least 32 bytes".into(),
+            })
+        }
+        None if environment == Environment::Production => {
+            return Err(ConfigError {
+                var: "JWT_SECRET",
+                message: "is required when APP_ENV=production".into(),
+            })
+        }
+        // Development without a secret: a random one per process (tokens end with it).
+        None => {
+            let bytes: [u8; 32] = rand::random();
+            bytes.to_vec()
+        }
+    };
+    Ok(JwtSettings {
+        secret,
+        issuer: get("JWT_ISSUER").unwrap_or_else(|| "internal-store".into()),
+        audience: get("JWT_AUDIENCE").unwrap_or_else(|| "internal-store-api".into()),
+        ttl: Duration::from_secs(number(get, "JWT_TTL_SECS", 900, 30, 86_400)?),
+    })
+}
+
+/// The primary's pool: `DB_POOL_*` and `DB_STATEMENT_TIMEOUT_MS`.
+fn pool(get: &impl Fn(&str) -> Option<String>) -> Result<PoolSettings, ConfigError> {
+    Ok(PoolSettings {
+        max_size: size(number(get, "DB_POOL_MAX_SIZE", 16, 1, 1000)?),
+        wait_timeout: millis(get, "DB_POOL_WAIT_TIMEOUT_MS", 2_000)?,
+        create_timeout: millis(get, "DB_POOL_CREATE_TIMEOUT_MS", 2_000)?,
+        recycle_timeout: millis(get, "DB_POOL_RECYCLE_TIMEOUT_MS", 1_000)?,
+        max_lifetime: Duration::from_secs(number(
+            get,
+            "DB_POOL_MAX_LIFETIME_SECS",
+            1_800,
+            1,
+            86_400,
+        )?),
+        statement_timeout: millis(get, "DB_STATEMENT_TIMEOUT_MS", 10_000)?,
+    })
+}
+
+/// The sign-in throttle: `LOGIN_*`.
+fn login_throttle(get: &impl Fn(&str) -> Option<String>) -> Result<LoginThrottle, ConfigError> {
+    Ok(LoginThrottle {
+        window: Duration::from_secs(number(get, "LOGIN_THROTTLE_WINDOW_SECS", 900, 1, 86_400)?),
+        max_failures_per_account_address: count(number(
+            get,
+            "LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS",
+            10,
+            1,
+            10_000,
+        )?),
+        max_failures_per_address: count(number(
+            get,
+            "LOGIN_MAX_FAILURES_PER_ADDRESS",
+            100,
+            1,
+            100_000,
+        )?),
+        spread_addresses: count(number(get, "LOGIN_SPREAD_ADDRESSES", 3, 2, 10_000)?),
+        spread_window: Duration::from_secs(number(get, "LOGIN_SPREAD_WINDOW_SECS", 60, 1, 86_400)?),
+        pace: Duration::from_millis(number(get, "LOGIN_ACCOUNT_PACE_MS", 1_000, 100, 600_000)?),
+    })
+}
+
+/// `METRICS_TOKEN`: at least 16 characters, or unset (metrics then need no token).
+fn metrics_token(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<MetricsToken>, ConfigError> {
+    match get("METRICS_TOKEN") {
+        Some(token) if token.len() < 16 => Err(ConfigError {
+            var: "METRICS_TOKEN",
+            message: "must be at least 16 characters".into(),
+        }),
+        token => Ok(token.map(MetricsToken)),
     }
 }
 

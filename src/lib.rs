@@ -27,6 +27,7 @@ pub mod health;
 pub mod http;
 pub mod idempotency;
 pub mod identity;
+pub mod ids;
 pub mod intercompany;
 pub mod inventory;
 pub mod json;

@@ -74,127 +74,146 @@ fn describe_problems(openapi: &mut Value) {
             .iter_mut()
             .filter(|(m, _)| METHODS.contains(&m.as_str()))
         {
-            let has_body = operation.get("requestBody").is_some();
-            let has_params = operation
-                .get("parameters")
-                .and_then(Value::as_array)
-                .is_some_and(|p| !p.is_empty());
-            let bearer = operation
-                .get("security")
-                .and_then(Value::as_array)
-                .and_then(|requirements| {
-                    requirements
-                        .iter()
-                        .find_map(|r| r.get("bearer").and_then(Value::as_array))
-                })
-                .cloned();
-            if bearer.is_none() {
-                // Public: say so explicitly (an absent `security` would inherit a default).
-                operation["security"] = json!([]);
-            }
-            let roles: Vec<String> = bearer
+            describe_operation(path, operation);
+        }
+    }
+}
+
+/// The problem responses of one operation at `path` (see [`describe_problems`]).
+fn describe_operation(path: &str, operation: &mut Value) {
+    let has_body = operation.get("requestBody").is_some();
+    let has_params = operation
+        .get("parameters")
+        .and_then(Value::as_array)
+        .is_some_and(|p| !p.is_empty());
+    let bearer = operation
+        .get("security")
+        .and_then(Value::as_array)
+        .and_then(|requirements| {
+            requirements
                 .iter()
-                .flatten()
-                .filter_map(|r| r.as_str().map(str::to_owned))
-                .collect();
-            let responses = &mut operation["responses"];
-            if let Some(map) = responses.as_object_mut() {
-                map.remove("default");
-            }
-            if has_body || has_params {
-                add_problem(
-                    responses,
-                    "400",
-                    "Malformed JSON, or an invalid path, query or header parameter \
-                     (`validation_failed`, naming the parameter in `errors`)"
-                        .into(),
+                .find_map(|r| r.get("bearer").and_then(Value::as_array))
+        })
+        .cloned();
+    if bearer.is_none() {
+        // Public: say so explicitly (an absent `security` would inherit a default).
+        operation["security"] = json!([]);
+    }
+    let roles: Vec<String> = bearer
+        .iter()
+        .flatten()
+        .filter_map(|r| r.as_str().map(str::to_owned))
+        .collect();
+    let responses = &mut operation["responses"];
+    if let Some(map) = responses.as_object_mut() {
+        map.remove("default");
+    }
+    if has_body || has_params {
+        add_problem(
+            responses,
+            "400",
+            "Malformed JSON, or an invalid path, query or header parameter \
+             (`validation_failed`, naming the parameter in `errors`)"
+                .into(),
+        );
+    }
+    if bearer.is_some() {
+        add_problem(
+            responses,
+            "401",
+            "Missing, invalid or expired token, or an employee who is no longer active \
+             (`unauthorized`)"
+                .into(),
+        );
+    }
+    if !roles.is_empty() {
+        add_problem(
+            responses,
+            "403",
+            format!(
+                "The caller has none of the roles {} (`forbidden`); checked before the \
+                 body is read",
+                roles.join(", ")
+            ),
+        );
+    }
+    if path.contains('{') {
+        add_problem(
+            responses,
+            "404",
+            "No such resource, or one the caller may not see (`not_found`)".into(),
+        );
+    }
+    let declared: Vec<String> = responses
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    for status in declared
+        .iter()
+        .filter(|s| s.starts_with('4') || s.starts_with('5'))
+    {
+        add_problem(responses, status, String::new());
+    }
+    if has_body {
+        body_problems(responses);
+    }
+    server_problems(responses, path);
+    describe_successes(responses);
+}
+
+/// What a body can be refused for: 413, 415, 422.
+fn body_problems(responses: &mut Value) {
+    add_problem(
+        responses,
+        "413",
+        "The body exceeds BODY_LIMIT_BYTES (`payload_too_large`)".into(),
+    );
+    add_problem(
+        responses,
+        "415",
+        "The body is not `application/json` (`unsupported_media_type`)".into(),
+    );
+    add_problem(
+        responses,
+        "422",
+        "Invalid fields: wrong type, missing, unknown, out of bounds, or text \
+         holding U+0000 (`validation_failed`, naming each field in `errors`)"
+            .into(),
+    );
+}
+
+/// What can fail on the server's side: 500 always, 503 wherever the database is used.
+fn server_problems(responses: &mut Value, path: &str) {
+    add_problem(
+        responses,
+        "500",
+        "An unexpected error (`internal_error`); the cause is logged with the request id, \
+         never sent"
+            .into(),
+    );
+    if path != "/health/live" {
+        add_problem(
+            responses,
+            "503",
+            "The database is unavailable or busy (`unavailable`); retry after \
+             `Retry-After` seconds"
+                .into(),
+        );
+    }
+}
+
+/// Success responses: utoipa leaves the description out when none is written.
+fn describe_successes(responses: &mut Value) {
+    if let Some(map) = responses.as_object_mut() {
+        for (status, response) in map.iter_mut() {
+            if response.get("description").is_none_or(|d| d == "") {
+                response["description"] = Value::String(
+                    actix_web::http::StatusCode::from_bytes(status.as_bytes())
+                        .ok()
+                        .and_then(|s| s.canonical_reason())
+                        .unwrap_or("Response")
+                        .to_owned(),
                 );
-            }
-            if bearer.is_some() {
-                add_problem(
-                    responses,
-                    "401",
-                    "Missing, invalid or expired token, or an employee who is no longer active \
-                     (`unauthorized`)"
-                        .into(),
-                );
-            }
-            if !roles.is_empty() {
-                add_problem(
-                    responses,
-                    "403",
-                    format!(
-                        "The caller has none of the roles {} (`forbidden`); checked before the \
-                         body is read",
-                        roles.join(", ")
-                    ),
-                );
-            }
-            if path.contains('{') {
-                add_problem(
-                    responses,
-                    "404",
-                    "No such resource, or one the caller may not see (`not_found`)".into(),
-                );
-            }
-            let declared: Vec<String> = responses
-                .as_object()
-                .map(|m| m.keys().cloned().collect())
-                .unwrap_or_default();
-            for status in declared
-                .iter()
-                .filter(|s| s.starts_with('4') || s.starts_with('5'))
-            {
-                add_problem(responses, status, String::new());
-            }
-            if has_body {
-                add_problem(
-                    responses,
-                    "413",
-                    "The body exceeds BODY_LIMIT_BYTES (`payload_too_large`)".into(),
-                );
-                add_problem(
-                    responses,
-                    "415",
-                    "The body is not `application/json` (`unsupported_media_type`)".into(),
-                );
-                add_problem(
-                    responses,
-                    "422",
-                    "Invalid fields: wrong type, missing, unknown, out of bounds, or text \
-                     holding U+0000 (`validation_failed`, naming each field in `errors`)"
-                        .into(),
-                );
-            }
-            add_problem(
-                responses,
-                "500",
-                "An unexpected error (`internal_error`); the cause is logged with the request id, \
-                 never sent"
-                    .into(),
-            );
-            if path != "/health/live" {
-                add_problem(
-                    responses,
-                    "503",
-                    "The database is unavailable or busy (`unavailable`); retry after \
-                     `Retry-After` seconds"
-                        .into(),
-                );
-            }
-            // Success responses: utoipa leaves the description out when none is written.
-            if let Some(map) = responses.as_object_mut() {
-                for (status, response) in map.iter_mut() {
-                    if response.get("description").is_none_or(|d| d == "") {
-                        response["description"] = Value::String(
-                            actix_web::http::StatusCode::from_bytes(status.as_bytes())
-                                .ok()
-                                .and_then(|s| s.canonical_reason())
-                                .unwrap_or("Response")
-                                .to_owned(),
-                        );
-                    }
-                }
             }
         }
     }
@@ -202,15 +221,25 @@ fn describe_problems(openapi: &mut Value) {
 
 /// Adds (or completes) the problem response `status`: a declared one keeps its description.
 fn add_problem(responses: &mut Value, status: &str, description: String) {
-    let mut entry = Value::Object(responses[status].as_object().cloned().unwrap_or_default());
+    let Some(responses) = responses.as_object_mut() else {
+        return;
+    };
+    let mut entry = responses
+        .get(status)
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     if entry.get("description").is_none_or(|d| d == "") {
-        entry["description"] = Value::String(description);
+        entry.insert("description".into(), Value::String(description));
     }
-    entry["content"] = json!({PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}});
+    entry.insert(
+        "content".into(),
+        json!({PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}),
+    );
     if let Some(header) = problem_header(status) {
-        entry["headers"] = header;
+        entry.insert("headers".into(), header);
     }
-    responses[status] = entry;
+    responses.insert(status.into(), Value::Object(entry));
 }
 
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
@@ -345,7 +374,9 @@ fn admin_fields_optional(openapi: &mut Value) {
             .and_then(Value::as_str)
             .map(|d| format!("Admins only. {d}"))
             .unwrap_or_else(|| "Admins only.".into());
-        schema["description"] = Value::String(description);
+        if let Some(fields) = schema.as_object_mut() {
+            fields.insert("description".into(), Value::String(description));
+        }
         view.insert(name, schema);
     }
 }
@@ -376,10 +407,15 @@ pub fn collected() -> utoipa::openapi::OpenApi {
 pub fn document() -> Value {
     let mut value = serde_json::to_value(collected()).unwrap_or_else(|_| json!({}));
     // Relative: the server that serves this document, wherever it is deployed.
-    value["servers"] = json!([{
-        "url": "/",
-        "description": "The server that serves this document (`/api-docs/openapi.json`)"
-    }]);
+    if let Some(document) = value.as_object_mut() {
+        document.insert(
+            "servers".into(),
+            json!([{
+                "url": "/",
+                "description": "The server that serves this document (`/api-docs/openapi.json`)"
+            }]),
+        );
+    }
     admin_fields_optional(&mut value);
     refine_schemas(&mut value);
     describe_problems(&mut value);

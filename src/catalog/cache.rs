@@ -342,12 +342,17 @@ impl ListingCache {
     }
 
     pub fn count(&self, served: Served) {
-        self.inner.served[served.index()].fetch_add(1, Ordering::Relaxed);
+        if let Some(counter) = self.inner.served.get(served.index()) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Listing pages served so far, by how.
     pub fn served(&self, how: Served) -> u64 {
-        self.inner.served[how.index()].load(Ordering::Relaxed)
+        self.inner
+            .served
+            .get(how.index())
+            .map_or(0, |counter| counter.load(Ordering::Relaxed))
     }
 
     /// `off` (turned off), `connected` (in use) or `bypassed` (listener not subscribed).

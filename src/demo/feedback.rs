@@ -29,8 +29,9 @@ const SAYINGS: &[(i16, Option<&str>, Option<&str>)] = &[
     (4, None, None),
 ];
 
-/// The purchaser of company `company` in the demo (the first by email).
-async fn purchaser_of(
+/// The purchaser of company `company` in the demo (the first by email), who answers feedback
+/// for it.
+pub(super) async fn purchaser_of(
     conn: &mut AsyncPgConnection,
     group: Uuid,
     company: Uuid,
@@ -104,7 +105,7 @@ pub async fn seed(conn: &mut AsyncPgConnection, group: Uuid) -> Result<usize, Ap
             buyer_company_id: Some(buyer),
             status: RatedStatus::Intercompany(status),
         };
-        let at = shipped_at.unwrap_or_else(chrono::Utc::now) + TimeDelta::days(1);
+        let at = shipped_at.unwrap_or_else(crate::clock::wall_time) + TimeDelta::days(1);
         let row = queries::insert(conn, group, &order, author, *rating, *comment, at).await?;
         if let Some(answer) = answer {
             queries::reply(conn, row.id, answer, replier, at + TimeDelta::hours(3)).await?;

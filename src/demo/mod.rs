@@ -61,9 +61,12 @@ struct CompanySeed {
     gp: Option<i64>,
 }
 
+/// The group's root company, which the rest of the seed hangs from.
+const ROOT_CODE: &str = "JKL";
+
 const COMPANIES: &[CompanySeed] = &[
     CompanySeed {
-        code: "JKL",
+        code: ROOT_CODE,
         name: "JKL Holdings",
         parent: None,
         currency: "USD",
@@ -281,13 +284,13 @@ pub async fn run(settings: &Settings) -> anyhow::Result<Seeded> {
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut conn = db::connect(&located.url).await?;
-    let today = chrono::Utc::now().date_naive();
+    let today = crate::clock::wall_time().date_naive();
     let seeded = conn
         .transaction::<_, crate::error::ApiError, _>(async move |conn| {
             let mut seeded = seed(conn, &hash).await?;
             let group: Uuid = companies::table
                 .filter(companies::parent_id.is_null())
-                .filter(companies::code.eq(COMPANIES[0].code))
+                .filter(companies::code.eq(ROOT_CODE))
                 .select(companies::id)
                 .first(conn)
                 .await?;
@@ -296,7 +299,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<Seeded> {
             seeded.transfer_pricing_policies = traded.policies;
             seeded.intercompany_orders = traded.intercompany_orders;
             seeded.feedback = feedback::seed(conn, group).await?;
-            let (orders, rated) = shop::seed(conn, group, chrono::Utc::now()).await?;
+            let (orders, rated) = shop::seed(conn, group, crate::clock::wall_time()).await?;
             seeded.employee_orders = orders;
             seeded.feedback += rated;
             Ok(seeded)
@@ -337,7 +340,7 @@ async fn demo_group(
     if let Some(id) = existing {
         return Ok((id, 0));
     }
-    let id = Uuid::new_v4();
+    let id = crate::ids::fresh();
     diesel::insert_into(companies::table)
         .values((
             companies::id.eq(id),
@@ -363,9 +366,24 @@ async fn seed(conn: &mut AsyncPgConnection, hash: &str) -> QueryResult<Seeded> {
     seeded.companies += created;
     seeded.group_id = group;
     seeded.group = if created > 0 { "created" } else { "existing" };
+    seeded.companies += seed_companies(conn, group, root, subsidiaries).await?;
+    (seeded.categories, seeded.tiers) = seed_categories_and_tiers(conn, group).await?;
+    seeded.employees = seed_people(conn, group, hash).await?;
+    seeded.products = seed_products(conn, group).await?;
+    Ok(seeded)
+}
+
+/// The subsidiaries, under their parents; answers how many were new.
+async fn seed_companies(
+    conn: &mut AsyncPgConnection,
+    group: Uuid,
+    root: &CompanySeed,
+    subsidiaries: &[CompanySeed],
+) -> QueryResult<usize> {
+    let mut created = 0;
     for company in subsidiaries {
         let parent = company_id(conn, group, company.parent.unwrap_or(root.code)).await?;
-        seeded.companies += diesel::insert_into(companies::table)
+        created += diesel::insert_into(companies::table)
             .values((
                 companies::code.eq(company.code),
                 companies::name.eq(company.name),
@@ -381,8 +399,18 @@ async fn seed(conn: &mut AsyncPgConnection, hash: &str) -> QueryResult<Seeded> {
             .execute(conn)
             .await?;
     }
+    Ok(created)
+}
+
+/// The categories and tiers (with the commercial tier's electronics rate); answers how many
+/// of each were new.
+async fn seed_categories_and_tiers(
+    conn: &mut AsyncPgConnection,
+    group: Uuid,
+) -> QueryResult<(usize, usize)> {
+    let (mut categories_created, mut tiers_created) = (0, 0);
     for (code, name) in CATEGORIES {
-        seeded.categories += diesel::insert_into(categories::table)
+        categories_created += diesel::insert_into(categories::table)
             .values((
                 categories::group_id.eq(group),
                 categories::code.eq(code),
@@ -394,7 +422,7 @@ async fn seed(conn: &mut AsyncPgConnection, hash: &str) -> QueryResult<Seeded> {
             .await?;
     }
     for (code, name, discount, allowance, eligible) in TIERS {
-        seeded.tiers += diesel::insert_into(discount_tiers::table)
+        tiers_created += diesel::insert_into(discount_tiers::table)
             .values((
                 discount_tiers::group_id.eq(group),
                 discount_tiers::code.eq(code),
@@ -435,6 +463,13 @@ async fn seed(conn: &mut AsyncPgConnection, hash: &str) -> QueryResult<Seeded> {
         .execute(conn)
         .await?;
 
+    Ok((categories_created, tiers_created))
+}
+
+/// The named employees and one per first name across the companies and client types;
+/// answers how many were new.
+async fn seed_people(conn: &mut AsyncPgConnection, group: Uuid, hash: &str) -> QueryResult<usize> {
+    let mut created = 0;
     let tiers: Vec<(String, Uuid)> = discount_tiers::table
         .filter(discount_tiers::group_id.eq(group))
         .select((discount_tiers::code, discount_tiers::id))
@@ -459,11 +494,14 @@ async fn seed(conn: &mut AsyncPgConnection, hash: &str) -> QueryResult<Seeded> {
             )
         })
         .collect();
-    let clients = ["operational", "commercial", "executive"];
-    for (n, first) in FIRST_NAMES.iter().enumerate() {
-        let company = ["JKL", "ABC", "XYZ"][n % 3];
+    let companies = ["JKL", "ABC", "XYZ"].into_iter().cycle();
+    let clients = ["operational", "commercial", "executive"]
+        .into_iter()
+        .cycle();
+    for (n, ((first, company), client)) in
+        FIRST_NAMES.iter().zip(companies).zip(clients).enumerate()
+    {
         let employment = if n % 4 == 3 { "outsourced" } else { "direct" };
-        let client = clients[n % 3];
         let email = format!(
             "{}.{}@{}.example",
             first.to_lowercase(),
@@ -481,7 +519,7 @@ async fn seed(conn: &mut AsyncPgConnection, hash: &str) -> QueryResult<Seeded> {
     }
     for (email, name, company, employment, client, roles) in &people {
         let company = company_id(conn, group, company).await?;
-        seeded.employees += diesel::insert_into(employees::table)
+        created += diesel::insert_into(employees::table)
             .values((
                 employees::group_id.eq(group),
                 employees::email.eq(email),
@@ -501,6 +539,12 @@ async fn seed(conn: &mut AsyncPgConnection, hash: &str) -> QueryResult<Seeded> {
             .await?;
     }
 
+    Ok(created)
+}
+
+/// Each line's products, priced and stocked by a fixed pattern; answers how many were new.
+async fn seed_products(conn: &mut AsyncPgConnection, group: Uuid) -> QueryResult<usize> {
+    let mut created = 0;
     for (category_code, seller_code, prefix, nouns, kind, limit) in LINES {
         let category: Uuid = categories::table
             .filter(categories::group_id.eq(group))
@@ -537,12 +581,12 @@ async fn seed(conn: &mut AsyncPgConnection, hash: &str) -> QueryResult<Seeded> {
                 ));
             }
         }
-        seeded.products += diesel::insert_into(products::table)
+        created += diesel::insert_into(products::table)
             .values(&rows)
             .on_conflict((products::group_id, products::sku))
             .do_nothing()
             .execute(conn)
             .await?;
     }
-    Ok(seeded)
+    Ok(created)
 }

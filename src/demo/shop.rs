@@ -27,23 +27,6 @@ const SAYINGS: &[(i16, Option<&str>, Option<&str>)] = &[
     (2, Some("Took almost two days."), None),
 ];
 
-/// The first purchaser of `company`, who answers for it.
-async fn purchaser_of(
-    conn: &mut AsyncPgConnection,
-    group: Uuid,
-    company: Uuid,
-) -> Result<Option<Uuid>, ApiError> {
-    Ok(employees::table
-        .filter(employees::group_id.eq(group))
-        .filter(employees::company_id.eq(company))
-        .filter(employees::roles.contains(vec![Some("purchaser".to_owned())]))
-        .order(employees::email)
-        .select(employees::id)
-        .first(conn)
-        .await
-        .optional()?)
-}
-
 /// Seeds the orders unless the group has employee orders already; returns how many orders
 /// were placed and how many were rated.
 pub async fn seed(
@@ -87,95 +70,144 @@ pub async fn seed(
         let Some(&(product, seller)) = goods.get((n * 7) % goods.len().max(1)) else {
             break;
         };
-        // Placed as the buyer would place it: under their current credentials.
-        let version: i32 = employees::table
-            .find(buyer)
-            .select(employees::credential_version)
-            .first(conn)
-            .await?;
-        let subject = Subject {
-            id: buyer,
-            version,
-            request_id: None,
-        };
-        let key = IdempotencyKey(format!("demo-order-{n}"));
-        let request = Requested {
-            lines: vec![(product, 1)],
-            for_member: None,
-            payroll: None,
-        };
-        let Placed::Created(body) = placement::place(
-            conn,
-            &subject,
-            &request,
-            &key,
-            ("POST /orders", "demo"),
-            now,
-        )
-        .await?
-        else {
+        let Some(id) = place_as(conn, buyer, product, n, now).await? else {
             continue;
         };
-        let id: Uuid = body
-            .get("id")
-            .and_then(|v| v.as_str())
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| ApiError::internal("placed order without an id"))?;
         placed += 1;
-        // Placed 30–85 hours ago; all but every fourth fulfilled 4–37 hours later.
-        let hours = i64::try_from(n).unwrap_or(0);
-        let at = now - TimeDelta::hours(30 + 5 * hours);
-        diesel::update(orders::table.find(id))
-            .set((orders::created_at.eq(at), orders::updated_at.eq(at)))
-            .execute(conn)
-            .await?;
-        if n % 4 == 3 {
-            continue;
-        }
-        let done = at + TimeDelta::hours(4 + 3 * hours);
-        let Some(order) = shop::find_for_update(conn, group, id).await? else {
+        let Some(done) = age_and_fulfil(conn, group, id, n, now).await? else {
             continue;
         };
-        let lines = shop::lines_of(conn, id).await?;
-        let on = done.date_naive();
-        shop::set_status(
-            conn,
-            &order,
-            OrderStatus::Fulfilled,
-            (Some(done), on),
-            lines,
-        )
-        .await?;
-        // As the fulfil endpoint does: the lines' benefit facts, fixed now.
-        let day = crate::bookings::today(conn, group, done).await?;
-        crate::orders::benefit_facts::record(conn, group, id, day, done).await?;
-        // Two in three fulfilled orders are rated; the seller's purchaser answers some.
-        if n % 3 == 2 {
-            continue;
-        }
-        let (rating, comment, answer) = SAYINGS[n % SAYINGS.len()];
-        let rated = RatedOrder {
-            kind: OrderKind::Employee,
-            id,
-            seller_company_id: seller,
-            employee_id: Some(buyer),
-            buyer_company_id: None,
-            status: RatedStatus::Employee(OrderStatus::Fulfilled),
-        };
-        let row = feedback::insert(
-            conn,
-            group,
-            &rated,
-            buyer,
-            rating,
-            comment,
-            done + TimeDelta::hours(1),
-        )
-        .await?;
-        rated_count += 1;
-        if let (Some(answer), Some(replier)) = (answer, purchaser_of(conn, group, seller).await?) {
-            feedback::reply(conn, row.id, answer, replier, done + TimeDelta::hours(2)).await?;
+        if rate(conn, group, (id, seller, buyer), n, done).await? {
+            rated_count += 1;
         }
     }
     Ok((placed, rated_count))
+}
+
+/// Places the `n`th demo order of one `product` as `buyer` would, under their current
+/// credentials and a key of its own; answers its id (none when placement refused it).
+async fn place_as(
+    conn: &mut AsyncPgConnection,
+    buyer: Uuid,
+    product: Uuid,
+    n: usize,
+    now: DateTime<Utc>,
+) -> Result<Option<Uuid>, ApiError> {
+    // Placed as the buyer would place it: under their current credentials.
+    let version: i32 = employees::table
+        .find(buyer)
+        .select(employees::credential_version)
+        .first(conn)
+        .await?;
+    let subject = Subject {
+        id: buyer,
+        version,
+        request_id: None,
+    };
+    let key = IdempotencyKey(format!("demo-order-{n}"));
+    let request = Requested {
+        lines: vec![(product, 1)],
+        for_member: None,
+        payroll: None,
+    };
+    let Placed::Created(body) = placement::place(
+        conn,
+        &subject,
+        &request,
+        &key,
+        ("POST /orders", "demo"),
+        now,
+    )
+    .await?
+    else {
+        return Ok(None);
+    };
+    let id: Uuid = body
+        .get("id")
+        .and_then(|v| v.as_str())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| ApiError::internal("placed order without an id"))?;
+    Ok(Some(id))
+}
+
+/// Dates the `n`th order back 30–85 hours and, all but every fourth, fulfils it 4–37 hours
+/// later as the fulfil endpoint would; answers when it was fulfilled.
+async fn age_and_fulfil(
+    conn: &mut AsyncPgConnection,
+    group: Uuid,
+    id: Uuid,
+    n: usize,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, ApiError> {
+    // Placed 30–85 hours ago; all but every fourth fulfilled 4–37 hours later.
+    let hours = i64::try_from(n).unwrap_or(0);
+    let at = now - TimeDelta::hours(30 + 5 * hours);
+    diesel::update(orders::table.find(id))
+        .set((orders::created_at.eq(at), orders::updated_at.eq(at)))
+        .execute(conn)
+        .await?;
+    if n % 4 == 3 {
+        return Ok(None);
+    }
+    let done = at + TimeDelta::hours(4 + 3 * hours);
+    let Some(order) = shop::find_for_update(conn, group, id).await? else {
+        return Ok(None);
+    };
+    let lines = shop::lines_of(conn, id).await?;
+    let on = done.date_naive();
+    shop::set_status(
+        conn,
+        &order,
+        OrderStatus::Fulfilled,
+        (Some(done), on),
+        lines,
+    )
+    .await?;
+    // As the fulfil endpoint does: the lines' benefit facts, fixed now.
+    let day = crate::bookings::today(conn, group, done).await?;
+    crate::orders::benefit_facts::record(conn, group, id, day, done).await?;
+    Ok(Some(done))
+}
+
+/// Rates two in three fulfilled orders as their buyer; the seller's purchaser answers some.
+/// Answers whether the order was rated.
+async fn rate(
+    conn: &mut AsyncPgConnection,
+    group: Uuid,
+    (id, seller, buyer): (Uuid, Uuid, Uuid),
+    n: usize,
+    done: DateTime<Utc>,
+) -> Result<bool, ApiError> {
+    // Two in three fulfilled orders are rated; the seller's purchaser answers some.
+    if n % 3 == 2 {
+        return Ok(false);
+    }
+    let Some(&(rating, comment, answer)) = SAYINGS.get(n % SAYINGS.len()) else {
+        return Ok(false);
+    };
+    let rated = RatedOrder {
+        kind: OrderKind::Employee,
+        id,
+        seller_company_id: seller,
+        employee_id: Some(buyer),
+        buyer_company_id: None,
+        status: RatedStatus::Employee(OrderStatus::Fulfilled),
+    };
+    let row = feedback::insert(
+        conn,
+        group,
+        &rated,
+        buyer,
+        rating,
+        comment,
+        done + TimeDelta::hours(1),
+    )
+    .await?;
+    if let (Some(answer), Some(replier)) = (
+        answer,
+        super::feedback::purchaser_of(conn, group, seller).await?,
+    ) {
+        feedback::reply(conn, row.id, answer, replier, done + TimeDelta::hours(2)).await?;
+    }
+    Ok(true)
 }

@@ -179,7 +179,7 @@ async fn order(
     target
         .set((
             intercompany_orders::status.eq(status.as_str()),
-            intercompany_orders::created_at.eq(at(day).unwrap_or_else(chrono::Utc::now)),
+            intercompany_orders::created_at.eq(at(day).unwrap_or_else(crate::clock::wall_time)),
             intercompany_orders::accepted_at.eq(if accepted { at(day) } else { None }),
             intercompany_orders::promised_date.eq(accepted.then_some(shipped)),
             intercompany_orders::ship_date

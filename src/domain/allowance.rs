@@ -159,7 +159,7 @@ mod tests {
         percent: Decimal,
     ) -> LineInput {
         LineInput {
-            product_id: Uuid::new_v4(),
+            product_id: crate::domain::test_id(),
             quantity,
             unit_list_price: Money::new(price, currency),
             discount_percent: percent,

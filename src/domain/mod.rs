@@ -25,3 +25,11 @@ pub mod transfer_pricing;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("arithmetic overflow in a money computation")]
 pub struct Overflow;
+
+/// A new id for a test: distinct within the run and reproducible (domain code makes no ids).
+#[cfg(test)]
+pub(crate) fn test_id() -> uuid::Uuid {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    uuid::Uuid::from_u128(u128::from(NEXT.fetch_add(1, Ordering::Relaxed)))
+}

@@ -157,21 +157,24 @@ pub fn allocate(
     }
     let mut leftover = sub(units_total, sum(parts.iter().copied())?)?;
     let mut order: Vec<usize> = (0..weights.len()).collect();
-    order.sort_by(|&a, &b| remainders[b].cmp(&remainders[a]).then(a.cmp(&b)));
+    let remainder = |index: usize| remainders.get(index).copied().unwrap_or_default();
+    order.sort_by(|&a, &b| remainder(b).cmp(&remainder(a)).then(a.cmp(&b)));
     for &index in &order {
         if leftover <= Decimal::ZERO {
             break;
         }
-        parts[index] = add(parts[index], Decimal::ONE)?;
-        leftover = sub(leftover, Decimal::ONE)?;
+        if let Some(part) = parts.get_mut(index) {
+            *part = add(*part, Decimal::ONE)?;
+            leftover = sub(leftover, Decimal::ONE)?;
+        }
     }
     // Only reachable through the approximate share: take back from the smallest remainders.
     for &index in order.iter().rev() {
         if leftover >= Decimal::ZERO {
             break;
         }
-        if parts[index] > Decimal::ZERO {
-            parts[index] = sub(parts[index], Decimal::ONE)?;
+        if let Some(part) = parts.get_mut(index).filter(|part| **part > Decimal::ZERO) {
+            *part = sub(*part, Decimal::ONE)?;
             leftover = add(leftover, Decimal::ONE)?;
         }
     }

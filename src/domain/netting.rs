@@ -8,6 +8,8 @@
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use super::kinds::LedgerSide;
+
 /// One payment of the netting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Transfer {
@@ -169,6 +171,30 @@ pub fn countered(seller: &[Decimal], buyer: &[Decimal]) -> Vec<(usize, usize)> {
     pairs
 }
 
+/// The positions among one pair's adjustments, given as (side, document amount) in booking
+/// order, that no adjustment of the other side counters (see [`countered`]): what stays
+/// one-sided, in booking order.
+pub fn uncountered(adjustments: &[(LedgerSide, Decimal)]) -> Vec<usize> {
+    let of_side = |side: LedgerSide| -> (Vec<usize>, Vec<Decimal>) {
+        adjustments
+            .iter()
+            .enumerate()
+            .filter(|(_, (s, _))| *s == side)
+            .map(|(at, (_, amount))| (at, *amount))
+            .unzip()
+    };
+    let (seller_at, seller) = of_side(LedgerSide::Seller);
+    let (buyer_at, buyer) = of_side(LedgerSide::Buyer);
+    let matched: std::collections::HashSet<usize> = countered(&seller, &buyer)
+        .into_iter()
+        .flat_map(|(i, j)| [seller_at.get(i).copied(), buyer_at.get(j).copied()])
+        .flatten()
+        .collect();
+    (0..adjustments.len())
+        .filter(|at| !matched.contains(at))
+        .collect()
+}
+
 #[cfg(test)]
 #[allow(clippy::arithmetic_side_effects)]
 mod tests {
@@ -313,5 +339,21 @@ mod tests {
             }
             prop_assert!(paid.iter().all(|t| t.amount > Decimal::ZERO));
         }
+    }
+
+    #[test]
+    fn a_countered_pair_leaves_only_the_unanswered_adjustments() {
+        use LedgerSide::{Buyer, Seller};
+        // The seller's 10 is countered by the buyer's first 10; the buyer's second 10 and the
+        // seller's 7 stay one-sided, in booking order.
+        let adjustments = [
+            (Buyer, dec!(10)),
+            (Seller, dec!(7)),
+            (Seller, dec!(10)),
+            (Buyer, dec!(10)),
+            (Buyer, dec!(-3)),
+        ];
+        assert_eq!(uncountered(&adjustments), vec![1, 3, 4]);
+        assert_eq!(uncountered(&[]), Vec::<usize>::new());
     }
 }

@@ -303,7 +303,7 @@ mod tests {
 
     fn policy(buyer: Option<Uuid>, category: Option<Uuid>, from: &str) -> PolicyTerms {
         PolicyTerms {
-            id: Uuid::new_v4(),
+            id: crate::domain::test_id(),
             buyer_company_id: buyer,
             category_id: category,
             method: Method::CostPlus,
@@ -334,10 +334,10 @@ mod tests {
     #[test]
     fn the_most_specific_valid_policy_wins_and_ties_go_to_the_latest_start() {
         let (buyer, other_buyer, category, other_category) = (
-            Uuid::new_v4(),
-            Uuid::new_v4(),
-            Uuid::new_v4(),
-            Uuid::new_v4(),
+            crate::domain::test_id(),
+            crate::domain::test_id(),
+            crate::domain::test_id(),
+            crate::domain::test_id(),
         );
         let seller_wide = policy(None, None, "2026-01-01");
         let by_category = policy(None, Some(category), "2026-01-01");

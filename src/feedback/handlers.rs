@@ -77,31 +77,43 @@ fn comment(value: Option<String>) -> Result<Option<String>, FieldError> {
     }
 }
 
+/// Both checked values, or every field error of the two (422).
+fn both<A, B>(a: Result<A, FieldError>, b: Result<B, FieldError>) -> Result<(A, B), ApiError> {
+    match (a, b) {
+        (Ok(a), Ok(b)) => Ok((a, b)),
+        (a, b) => Err(ApiError::invalid(
+            [a.err(), b.err()].into_iter().flatten().collect(),
+        )),
+    }
+}
+
+/// The order, if `user` is the client who rates it (404 when they do not see it, 403 when
+/// they see it but are not its client).
+async fn client_order(
+    conn: &mut diesel_async::AsyncPgConnection,
+    user: &CurrentUser,
+    target: Target,
+) -> Result<RatedOrder, ApiError> {
+    let order = visible_order(conn, user, target).await?;
+    if is_client(user, &order) {
+        Ok(order)
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
 async fn give(
     state: &AppState,
     user: &CurrentUser,
     target: Target,
     body: NewFeedback,
 ) -> Result<HttpResponse, ApiError> {
-    let (rating, comment) = match (rating(body.rating, "rating"), comment(body.comment)) {
-        (Ok(rating), Ok(comment)) => (rating, comment),
-        (rating, comment) => {
-            return Err(ApiError::invalid(
-                [rating.err(), comment.err()]
-                    .into_iter()
-                    .flatten()
-                    .collect(),
-            ))
-        }
-    };
+    let (rating, comment) = both(rating(body.rating, "rating"), comment(body.comment))?;
     let now = state.clock.now();
     let mut conn = state.pool.get().await?;
     let view = conn
         .transaction::<_, ApiError, _>(async |conn| {
-            let order = visible_order(conn, user, target).await?;
-            if !is_client(user, &order) {
-                return Err(ApiError::Forbidden);
-            }
+            let order = client_order(conn, user, target).await?;
             if !order.delivered() {
                 return Err(ApiError::conflict(
                     "invalid_state",
@@ -153,27 +165,15 @@ async fn edit(
     target: Target,
     body: FeedbackPatch,
 ) -> Result<web::Json<FeedbackView>, ApiError> {
-    let rating = body.rating.map(|r| rating(r, "rating")).transpose();
-    let comment = body.comment.map(comment).transpose();
-    let (rating, comment) = match (rating, comment) {
-        (Ok(rating), Ok(comment)) => (rating, comment),
-        (rating, comment) => {
-            return Err(ApiError::invalid(
-                [rating.err(), comment.err()]
-                    .into_iter()
-                    .flatten()
-                    .collect(),
-            ))
-        }
-    };
+    let (rating, comment) = both(
+        body.rating.map(|r| rating(r, "rating")).transpose(),
+        body.comment.map(comment).transpose(),
+    )?;
     let now = state.clock.now();
     let mut conn = state.pool.get().await?;
     let view = conn
         .transaction::<_, ApiError, _>(async |conn| {
-            let order = visible_order(conn, user, target).await?;
-            if !is_client(user, &order) {
-                return Err(ApiError::Forbidden);
-            }
+            client_order(conn, user, target).await?;
             let before = queries::find(conn, user.group_id, target, true)
                 .await?
                 .ok_or(ApiError::NotFound)?;

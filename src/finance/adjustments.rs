@@ -3,8 +3,9 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{post, web, HttpResponse};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection as _, RunQueryDsl};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
@@ -58,102 +59,20 @@ pub async fn create_adjustment(
     let new = body.into_inner()?;
     let key = key.into_key()?;
     let hash = idempotency::request_hash(&new);
-    let reason = crate::validation::stored_line(&new.reason).to_owned();
-    let mut errors = Vec::new();
-    crate::validation::line("reason", &new.reason, 500, &mut errors);
-    if new.company_id == new.counterparty_company_id {
-        errors.push(FieldError::new(
-            "counterparty_company_id",
-            "must differ from company_id",
-        ));
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::invalid(errors));
-    }
+    let reason = validate(&new)?;
     let user = &user.user;
-    let group = user.group_id;
     let now = state.clock.now();
     let mut conn = state.pool.get().await?;
     let scope = ("POST /finance/adjustments", hash);
     idempotency::once(&mut conn, user.id, key, scope, async move |conn| {
         let view = conn
             .transaction::<_, ApiError, _>(async |conn| {
-                let today = crate::bookings::today(conn, group, now).await?;
-                crate::bookings::check(conn, group, "date", new.date, today).await?;
-                let own = company_currency(conn, group, new.company_id)
-                    .await?
-                    .ok_or_else(|| {
-                        ApiError::invalid_field(
-                            "company_id",
-                            "no company with this id in your group",
-                        )
-                    })?;
-                let other = company_currency(conn, group, new.counterparty_company_id)
-                    .await?
-                    .ok_or_else(|| {
-                        ApiError::unprocessable(
-                            "not_intercompany",
-                            "counterparty_company_id: not a company of your group",
-                        )
-                    })?;
-                // The document currency is the seller's.
-                let (document, seller_side) = match new.side {
-                    AdjustmentSide::Receivable => (own, true),
-                    AdjustmentSide::Payable => (other, false),
-                };
-                let document_amount = signed_amount(&new.amount, document)
-                    .map_err(|message| ApiError::invalid_field("amount", message))?;
-                if document_amount.is_zero() {
-                    return Err(ApiError::invalid_field("amount", "must not be zero"));
-                }
-                let rate = crate::fx::queries::rate(conn, group, document, own, new.date).await?;
-                let amount = fx::convert(document_amount, rate, own)?;
-                ledger::post(
-                    conn,
-                    group,
-                    None,
-                    new.date,
-                    &[Entry {
-                        company_id: new.company_id,
-                        counterparty_company_id: new.counterparty_company_id,
-                        seller_side,
-                        kind: EntryKind::Adjustment,
-                        amount,
-                        currency: own,
-                        document_amount,
-                        document_currency: document,
-                        rate,
-                        true_up: None,
-                        reason: Some(reason.clone()),
-                        settles: None,
-                    }],
-                )
-                .await?;
-                let id: Uuid = ledger_entries::table
-                    .filter(ledger_entries::group_id.eq(group))
-                    .filter(ledger_entries::company_id.eq(new.company_id))
-                    .filter(ledger_entries::kind.eq(EntryKind::Adjustment.as_str()))
-                    .order(ledger_entries::seq.desc())
-                    .select(ledger_entries::id)
-                    .first(conn)
-                    .await?;
-                let view = AdjustmentView {
-                    id,
-                    company_id: new.company_id,
-                    counterparty_company_id: new.counterparty_company_id,
-                    side: new.side,
-                    amount: money::format(amount, own),
-                    currency: own.to_string(),
-                    document_amount: money::format(document_amount, document),
-                    document_currency: document.to_string(),
-                    rate: rate.normalize().to_string(),
-                    date: new.date,
-                    reason,
-                };
-                write::by(user, group)
+                let view = book(conn, user.group_id, &new, reason, now).await?;
+                write::by(user, user.group_id)
                     .record(
                         conn,
-                        Change::new("ledger.adjustment_booked", "ledger_entry", id).after(&view),
+                        Change::new("ledger.adjustment_booked", "ledger_entry", view.id)
+                            .after(&view),
                     )
                     .await?;
                 Ok(view)
@@ -162,6 +81,104 @@ pub async fn create_adjustment(
         Ok((StatusCode::CREATED, json(&view)?))
     })
     .await
+}
+
+/// The reason as stored, once every field holds (422 naming each one at fault).
+fn validate(new: &NewAdjustment) -> Result<String, ApiError> {
+    let mut errors = Vec::new();
+    crate::validation::line("reason", &new.reason, 500, &mut errors);
+    if new.company_id == new.counterparty_company_id {
+        errors.push(FieldError::new(
+            "counterparty_company_id",
+            "must differ from company_id",
+        ));
+    }
+    if errors.is_empty() {
+        Ok(crate::validation::stored_line(&new.reason).to_owned())
+    } else {
+        Err(ApiError::invalid(errors))
+    }
+}
+
+/// Books `new` in `group` on its date (open, not in the future): one entry in the booking
+/// company's currency, converted from the document currency (the seller's) at the date's rate.
+async fn book(
+    conn: &mut AsyncPgConnection,
+    group: Uuid,
+    new: &NewAdjustment,
+    reason: String,
+    now: DateTime<Utc>,
+) -> Result<AdjustmentView, ApiError> {
+    let today = crate::bookings::today(conn, group, now).await?;
+    crate::bookings::check(conn, group, "date", new.date, today).await?;
+    let own = company_currency(conn, group, new.company_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::invalid_field("company_id", "no company with this id in your group")
+        })?;
+    let other = company_currency(conn, group, new.counterparty_company_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::unprocessable(
+                "not_intercompany",
+                "counterparty_company_id: not a company of your group",
+            )
+        })?;
+    // The document currency is the seller's.
+    let (document, seller_side) = match new.side {
+        AdjustmentSide::Receivable => (own, true),
+        AdjustmentSide::Payable => (other, false),
+    };
+    let document_amount = signed_amount(&new.amount, document)
+        .map_err(|message| ApiError::invalid_field("amount", message))?;
+    if document_amount.is_zero() {
+        return Err(ApiError::invalid_field("amount", "must not be zero"));
+    }
+    let rate = crate::fx::queries::rate(conn, group, document, own, new.date).await?;
+    let amount = fx::convert(document_amount, rate, own)?;
+    ledger::post(
+        conn,
+        group,
+        None,
+        new.date,
+        &[Entry {
+            company_id: new.company_id,
+            counterparty_company_id: new.counterparty_company_id,
+            seller_side,
+            kind: EntryKind::Adjustment,
+            amount,
+            currency: own,
+            document_amount,
+            document_currency: document,
+            rate,
+            true_up: None,
+            reason: Some(reason.clone()),
+            settles: None,
+        }],
+    )
+    .await?;
+    let id: Uuid = ledger_entries::table
+        .filter(ledger_entries::group_id.eq(group))
+        .filter(ledger_entries::company_id.eq(new.company_id))
+        .filter(ledger_entries::kind.eq(EntryKind::Adjustment.as_str()))
+        .order(ledger_entries::seq.desc())
+        .select(ledger_entries::id)
+        .first(conn)
+        .await?;
+    let view = AdjustmentView {
+        id,
+        company_id: new.company_id,
+        counterparty_company_id: new.counterparty_company_id,
+        side: new.side,
+        amount: money::format(amount, own),
+        currency: own.to_string(),
+        document_amount: money::format(document_amount, document),
+        document_currency: document.to_string(),
+        rate: rate.normalize().to_string(),
+        date: new.date,
+        reason,
+    };
+    Ok(view)
 }
 
 #[cfg(test)]

@@ -230,6 +230,89 @@ fn to_csv(view: &EliminationsView) -> HttpResponse {
 /// The longest intercompany-inventory list (as the document states).
 const MAX_INVENTORY_ITEMS: usize = 1000;
 
+/// The reported pairs: at most [`MAX_INVENTORY_ITEMS`], each a seller and another buyer, each
+/// pair once (422 naming every item at fault).
+fn check_pairs(report: &InventoryReport) -> Result<(), ApiError> {
+    if report.items.len() > MAX_INVENTORY_ITEMS {
+        return Err(ApiError::invalid_field(
+            "items",
+            format!("at most {MAX_INVENTORY_ITEMS} seller/buyer pairs"),
+        ));
+    }
+    let mut errors = Vec::new();
+    for (i, item) in report.items.iter().enumerate() {
+        if item.buyer_company_id == item.seller_company_id {
+            errors.push(FieldError::new(
+                format!("items[{i}].buyer_company_id"),
+                "must differ from seller_company_id",
+            ));
+        }
+        let twice = report.items.iter().take(i).any(|other| {
+            (other.seller_company_id, other.buyer_company_id)
+                == (item.seller_company_id, item.buyer_company_id)
+        });
+        if twice {
+            errors.push(FieldError::new(
+                format!("items[{i}]"),
+                "names a seller and buyer already listed",
+            ));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(errors))
+    }
+}
+
+/// One reported pair as stored.
+#[derive(Insertable)]
+#[diesel(table_name = held)]
+struct HeldRow {
+    group_id: Uuid,
+    period: NaiveDate,
+    seller_company_id: Uuid,
+    buyer_company_id: Uuid,
+    amount: Decimal,
+    currency: String,
+    reported_by: Uuid,
+}
+
+/// The rows of `report` for `period`: each pair of the group, its amount in the seller's
+/// currency (422 naming the item otherwise).
+async fn held_rows(
+    conn: &mut AsyncPgConnection,
+    group: Uuid,
+    (period, reporter): (NaiveDate, Uuid),
+    report: &InventoryReport,
+) -> Result<Vec<HeldRow>, ApiError> {
+    let (companies, _) = currencies(conn, group).await?;
+    let mut rows = Vec::with_capacity(report.items.len());
+    for (i, item) in report.items.iter().enumerate() {
+        let document = companies.get(&item.seller_company_id).copied();
+        let known = companies.contains_key(&item.buyer_company_id);
+        let (Some(document), true) = (document, known) else {
+            return Err(ApiError::invalid(vec![FieldError::new(
+                format!("items[{i}]"),
+                "names a company that is not of your group",
+            )]));
+        };
+        let amount = money::parse_non_negative_amount(&item.amount, document).map_err(|m| {
+            ApiError::invalid(vec![FieldError::new(format!("items[{i}].amount"), m)])
+        })?;
+        rows.push(HeldRow {
+            group_id: group,
+            period,
+            seller_company_id: item.seller_company_id,
+            buyer_company_id: item.buyer_company_id,
+            amount,
+            currency: document.to_string(),
+            reported_by: reporter,
+        });
+    }
+    Ok(rows)
+}
+
 /// Report the buyers' holdings of goods bought inside the group at a month's end (finance):
 /// the list replaces the month's. Amounts at transfer price in the pair's document currency
 /// (the seller's). A closed month → 409 `period_closed`.
@@ -262,34 +345,7 @@ pub async fn report_inventory(
     let (first, _) =
         period::month(&path).ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))?;
     let report = body.into_inner()?;
-    if report.items.len() > MAX_INVENTORY_ITEMS {
-        return Err(ApiError::invalid_field(
-            "items",
-            format!("at most {MAX_INVENTORY_ITEMS} seller/buyer pairs"),
-        ));
-    }
-    let mut errors = Vec::new();
-    for (i, item) in report.items.iter().enumerate() {
-        if item.buyer_company_id == item.seller_company_id {
-            errors.push(FieldError::new(
-                format!("items[{i}].buyer_company_id"),
-                "must differ from seller_company_id",
-            ));
-        }
-        let twice = report.items.iter().take(i).any(|other| {
-            (other.seller_company_id, other.buyer_company_id)
-                == (item.seller_company_id, item.buyer_company_id)
-        });
-        if twice {
-            errors.push(FieldError::new(
-                format!("items[{i}]"),
-                "names a seller and buyer already listed",
-            ));
-        }
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::invalid(errors));
-    }
+    check_pairs(&report)?;
     let group = user.group_id;
     let reporter = user.id;
     let now = state.clock.now();
@@ -302,31 +358,7 @@ pub async fn report_inventory(
                     "must not be in the future",
                 ));
             }
-            let (companies, _) = currencies(conn, group).await?;
-            let mut rows = Vec::with_capacity(report.items.len());
-            for (i, item) in report.items.iter().enumerate() {
-                let document = companies.get(&item.seller_company_id).copied();
-                let known = companies.contains_key(&item.buyer_company_id);
-                let (Some(document), true) = (document, known) else {
-                    return Err(ApiError::invalid(vec![FieldError::new(
-                        format!("items[{i}]"),
-                        "names a company that is not of your group",
-                    )]));
-                };
-                let amount =
-                    money::parse_non_negative_amount(&item.amount, document).map_err(|m| {
-                        ApiError::invalid(vec![FieldError::new(format!("items[{i}].amount"), m)])
-                    })?;
-                rows.push((
-                    held::group_id.eq(group),
-                    held::period.eq(first),
-                    held::seller_company_id.eq(item.seller_company_id),
-                    held::buyer_company_id.eq(item.buyer_company_id),
-                    held::amount.eq(amount),
-                    held::currency.eq(document.to_string()),
-                    held::reported_by.eq(reporter),
-                ));
-            }
+            let rows = held_rows(conn, group, (first, reporter), &report).await?;
             // Replacing the month's list: the delete (and each insert) passes the open-period
             // check of migration 000012, so a closed month keeps its list.
             diesel::delete(held::table.filter(held::group_id.eq(group)))

@@ -23,7 +23,7 @@ use crate::domain::intercompany::Status;
 use crate::domain::{fx, money, netting};
 use crate::error::ApiError;
 use crate::idempotency::{self, OptionalKey};
-use crate::identity::auth::{Authorized, Finance};
+use crate::identity::auth::{Authorized, CurrentUser, Finance};
 use crate::intercompany::ledger;
 use crate::intercompany::queries::OrderRow;
 use crate::pagination::{Page, PageRequest};
@@ -242,61 +242,11 @@ pub async fn run(
                 if rows.is_empty() && items.is_empty() {
                     return Ok(view);
                 }
-                for row in &rows {
-                    ledger::book_settlement(conn, group, row, date).await?;
-                    diesel::update(orders::table.find(row.id))
-                        .set((
-                            orders::status.eq(Status::Settled.as_str()),
-                            orders::settle_date.eq(Some(date)),
-                            orders::settled_at.eq(Some(now)),
-                            orders::updated_at.eq(now),
-                        ))
-                        .execute(conn)
-                        .await?;
-                    // Each document settled by the run leaves the same trail as `settle` does.
-                    write::by(user, group)
-                        .record(
-                            conn,
-                            Change::new("intercompany_order.settled", "intercompany_order", row.id)
-                                .before(&serde_json::json!({"status": Status::Shipped}))
-                                .after(&serde_json::json!({
-                                    "status": Status::Settled,
-                                    "settle_date": date,
-                                    "by": "netting",
-                                })),
-                        )
-                        .await?;
-                }
-                let transfers = serde_json::to_value(&view.transfers)
-                    .map_err(|e| ApiError::Internal(e.into()))?;
+                settle_documents(conn, user, &rows, (date, now)).await?;
                 for item in &items {
                     open_items::settle(conn, group, item, date).await?;
                 }
-                let ids: Vec<Option<Uuid>> = rows.iter().map(|r| Some(r.id)).collect();
-                let settled: Vec<Option<Uuid>> =
-                    view.settled_postings.iter().copied().map(Some).collect();
-                let run: RunRow = diesel::insert_into(netting_runs::table)
-                    .values((
-                        netting_runs::group_id.eq(group),
-                        netting_runs::date.eq(date),
-                        netting_runs::currency.eq(&view.currency),
-                        netting_runs::transfers.eq(transfers),
-                        netting_runs::order_ids.eq(ids),
-                        netting_runs::exact.eq(view.exact),
-                        netting_runs::settled_postings.eq(settled),
-                        netting_runs::created_by.eq(user.id),
-                    ))
-                    .returning(RunRow::as_returning())
-                    .get_result(conn)
-                    .await?;
-                view.id = Some(run.id);
-                view.created_at = Some(run.created_at);
-                write::by(user, group)
-                    .record(
-                        conn,
-                        Change::new("netting.run", "netting_run", run.id).after(&view),
-                    )
-                    .await?;
+                record_run(conn, user, &rows, date, &mut view).await?;
                 Ok(view)
             })
             .await?;
@@ -308,6 +258,80 @@ pub async fn run(
         Ok((status, crate::json::to_value(&view)?))
     })
     .await
+}
+
+/// Settles each of `rows` on `date` as `settle` does, leaving the same audit trail.
+async fn settle_documents(
+    conn: &mut AsyncPgConnection,
+    user: &CurrentUser,
+    rows: &[OrderRow],
+    (date, now): (NaiveDate, DateTime<Utc>),
+) -> Result<(), ApiError> {
+    let group = user.group_id;
+    for row in rows {
+        ledger::book_settlement(conn, group, row, date).await?;
+        diesel::update(orders::table.find(row.id))
+            .set((
+                orders::status.eq(Status::Settled.as_str()),
+                orders::settle_date.eq(Some(date)),
+                orders::settled_at.eq(Some(now)),
+                orders::updated_at.eq(now),
+            ))
+            .execute(conn)
+            .await?;
+        // Each document settled by the run leaves the same trail as `settle` does.
+        write::by(user, group)
+            .record(
+                conn,
+                Change::new("intercompany_order.settled", "intercompany_order", row.id)
+                    .before(&serde_json::json!({"status": Status::Shipped}))
+                    .after(&serde_json::json!({
+                        "status": Status::Settled,
+                        "settle_date": date,
+                        "by": "netting",
+                    })),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// Records the run that settled `rows` with its transfers, audited; `view` gains its id.
+async fn record_run(
+    conn: &mut AsyncPgConnection,
+    user: &CurrentUser,
+    rows: &[OrderRow],
+    date: NaiveDate,
+    view: &mut NettingView,
+) -> Result<(), ApiError> {
+    let group = user.group_id;
+    let transfers =
+        serde_json::to_value(&view.transfers).map_err(|e| ApiError::Internal(e.into()))?;
+    let ids: Vec<Option<Uuid>> = rows.iter().map(|r| Some(r.id)).collect();
+    let settled: Vec<Option<Uuid>> = view.settled_postings.iter().copied().map(Some).collect();
+    let stored: RunRow = diesel::insert_into(netting_runs::table)
+        .values((
+            netting_runs::group_id.eq(group),
+            netting_runs::date.eq(date),
+            netting_runs::currency.eq(&view.currency),
+            netting_runs::transfers.eq(transfers),
+            netting_runs::order_ids.eq(ids),
+            netting_runs::exact.eq(view.exact),
+            netting_runs::settled_postings.eq(settled),
+            netting_runs::created_by.eq(user.id),
+        ))
+        .returning(RunRow::as_returning())
+        .get_result(conn)
+        .await?;
+    view.id = Some(stored.id);
+    view.created_at = Some(stored.created_at);
+    write::by(user, group)
+        .record(
+            conn,
+            Change::new("netting.run", "netting_run", stored.id).after(&*view),
+        )
+        .await?;
+    Ok(())
 }
 
 /// The group's netting runs, newest first (finance).

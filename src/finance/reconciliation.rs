@@ -13,7 +13,7 @@ use super::dto::*;
 use crate::db::statement::statement;
 use crate::domain::calendar::BusinessDay;
 use crate::domain::kinds::LedgerSide;
-use crate::domain::{fx, money};
+use crate::domain::{fx, money, netting};
 use crate::error::ApiError;
 use crate::frozen::Report;
 use crate::identity::auth::{Authorized, Finance};
@@ -229,24 +229,12 @@ fn unmatched_of<'a>(adjustments: &'a [Adjustment], pair: &Balance) -> Vec<&'a Ad
             seller == pair.seller_company_id && buyer == pair.buyer_company_id
         })
         .collect();
-    let mut countered = vec![false; of_pair.len()];
-    for (i, seller_side) in of_pair.iter().enumerate() {
-        if seller_side.side != LedgerSide::Seller || countered[i] {
-            continue;
-        }
-        if let Some(j) = of_pair.iter().enumerate().position(|(j, other)| {
-            !countered[j]
-                && other.side == LedgerSide::Buyer
-                && other.document_amount == seller_side.document_amount
-        }) {
-            countered[i] = true;
-            countered[j] = true;
-        }
-    }
-    of_pair
+    let sides: Vec<_> = of_pair
+        .iter()
+        .map(|a| (a.side, a.document_amount))
+        .collect();
+    netting::uncountered(&sides)
         .into_iter()
-        .zip(countered)
-        .filter(|(_, c)| !c)
-        .map(|(a, _)| a)
+        .filter_map(|at| of_pair.get(at).copied())
         .collect()
 }

@@ -2,7 +2,7 @@
 //! way to create a group; one database may hold several, each a sealed tenant.
 
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection as _, RunQueryDsl};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -25,7 +25,7 @@ pub struct Bootstrapped {
     pub admin_id: Uuid,
 }
 
-pub async fn run(settings: &Settings, args: BootstrapArgs) -> anyhow::Result<Bootstrapped> {
+pub async fn run(settings: &Settings, mut args: BootstrapArgs) -> anyhow::Result<Bootstrapped> {
     anyhow::ensure!(
         CurrencyCode::parse(&args.currency).is_some(),
         "--currency must be an ISO 4217 code such as USD"
@@ -34,7 +34,7 @@ pub async fn run(settings: &Settings, args: BootstrapArgs) -> anyhow::Result<Boo
         CountryCode::parse(&args.country).is_some(),
         "--country must be an ISO 3166-1 alpha-2 code such as US"
     );
-    let password = Secret::new(args.admin_password);
+    let password = Secret::new(std::mem::take(&mut args.admin_password));
     password
         .validate_new("--admin-password")
         .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.message))?;
@@ -46,69 +46,78 @@ pub async fn run(settings: &Settings, args: BootstrapArgs) -> anyhow::Result<Boo
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut conn = db::connect(&located.url).await?;
     let outcome = conn
-        .transaction::<_, ApiError, _>(async move |conn| {
-            queries::lock_company_tree(conn).await?;
-            let taken: i64 = companies::table
-                .filter(companies::parent_id.is_null())
-                .filter(companies::code.eq(&args.group_code))
-                .count()
-                .get_result(conn)
-                .await?;
-            if taken > 0 {
-                return Err(ApiError::conflict(
-                    "conflict",
-                    format!(
-                        "a group with the code {} already exists; nothing was changed",
-                        args.group_code
-                    ),
-                ));
-            }
-            let company = insert_company(
-                conn,
-                None,
-                Placement::NewGroup,
-                CompanyDraft {
-                    code: args.group_code,
-                    name: args.group_name,
-                    currency: args.currency,
-                    country: args.country,
-                    benefit_tax_rule: BenefitTaxRule::None,
-                    qualified_discount_gp_percent: None,
-                    line_of_business: None,
-                    payroll: Default::default(),
-                },
-            )
-            .await?;
-            let admin = insert_employee(
-                conn,
-                company.id,
-                None,
-                &NewEmployee {
-                    email: args.admin_email,
-                    full_name: args.admin_name,
-                    company_id: company.id,
-                    employment_type: EmploymentType::Direct,
-                    client_type: ClientType::Operational,
-                    tier_id: None,
-                    roles: None,
-                    active: Some(true),
-                    highly_compensated: None,
-                    hired_on: None,
-                    pay_per_period: None,
-                    password,
-                },
-                &[Role::Employee, Role::Admin],
-                &hash,
-            )
-            .await?;
-            Ok(Bootstrapped {
-                company_id: company.id,
-                admin_id: admin.id,
-            })
-        })
+        .transaction::<_, ApiError, _>(async move |conn| create(conn, args, password, &hash).await)
         .await;
     outcome.map_err(|e| match e {
         ApiError::Internal(cause) => cause,
         other => anyhow::anyhow!("{}", other.to_problem().detail),
+    })
+}
+
+/// Creates the group's root company and its first admin, unless a group has the code already
+/// (409, nothing changed).
+async fn create(
+    conn: &mut AsyncPgConnection,
+    args: BootstrapArgs,
+    password: Secret,
+    hash: &str,
+) -> Result<Bootstrapped, ApiError> {
+    queries::lock_company_tree(conn).await?;
+    let taken: i64 = companies::table
+        .filter(companies::parent_id.is_null())
+        .filter(companies::code.eq(&args.group_code))
+        .count()
+        .get_result(conn)
+        .await?;
+    if taken > 0 {
+        return Err(ApiError::conflict(
+            "conflict",
+            format!(
+                "a group with the code {} already exists; nothing was changed",
+                args.group_code
+            ),
+        ));
+    }
+    let company = insert_company(
+        conn,
+        None,
+        Placement::NewGroup,
+        CompanyDraft {
+            code: args.group_code,
+            name: args.group_name,
+            currency: args.currency,
+            country: args.country,
+            benefit_tax_rule: BenefitTaxRule::None,
+            qualified_discount_gp_percent: None,
+            line_of_business: None,
+            payroll: Default::default(),
+        },
+    )
+    .await?;
+    let admin = insert_employee(
+        conn,
+        company.id,
+        None,
+        &NewEmployee {
+            email: args.admin_email,
+            full_name: args.admin_name,
+            company_id: company.id,
+            employment_type: EmploymentType::Direct,
+            client_type: ClientType::Operational,
+            tier_id: None,
+            roles: None,
+            active: Some(true),
+            highly_compensated: None,
+            hired_on: None,
+            pay_per_period: None,
+            password,
+        },
+        &[Role::Employee, Role::Admin],
+        hash,
+    )
+    .await?;
+    Ok(Bootstrapped {
+        company_id: company.id,
+        admin_id: admin.id,
     })
 }

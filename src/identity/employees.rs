@@ -13,6 +13,7 @@ use crate::audit::Change;
 use crate::body::Body;
 use crate::changes::Changed;
 use crate::db::schema::employees;
+use crate::domain::kinds::Former;
 use crate::error::{ApiError, FieldError};
 use crate::idempotency::{self, OptionalKey};
 use crate::pagination::{Page, PageRequest};
@@ -291,25 +292,7 @@ pub async fn update_employee(
     if !admin.has(Role::Admin) && !only_compensation(&patch) {
         return Err(ApiError::Forbidden);
     }
-    let mut errors = Vec::new();
-    if let Some(email) = &patch.email {
-        validation::email(email, &mut errors);
-    }
-    if let Some(name) = &patch.full_name {
-        validation::name("full_name", name, &mut errors);
-    }
-    if let Some(roles) = &patch.roles {
-        valid_roles(roles, &mut errors);
-    }
-    if let Some(Err(e)) = patch.password.as_ref().map(|p| p.validate_new("password")) {
-        errors.push(e);
-    }
-    if let Some(Some(day)) = patch.hired_on {
-        crate::payroll::terms::check_hired_on(day, &mut errors);
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::invalid(errors));
-    }
+    check_patch(&patch)?;
     let new_hash = match &patch.password {
         Some(password) => Some(state.passwords.hash(password).await?),
         None => None,
@@ -330,45 +313,10 @@ pub async fn update_employee(
             let before = queries::find_employee(conn, group, id)
                 .await?
                 .ok_or(ApiError::NotFound)?;
-            if let Some(company) = patch.company_id {
-                if !queries::company_in_group(conn, group, company).await? {
-                    return Err(ApiError::invalid_field(
-                        "company_id",
-                        "no company with this id in your group",
-                    ));
-                }
-            }
-            // A former employee holds no role but `employee`: becoming one drops the others.
-            let former = patch.former.unwrap_or(before.former);
-            let roles = match (former, &patch.roles) {
-                (Some(_), Some(roles)) if roles.as_slice() != [Role::Employee] => {
-                    return Err(ApiError::invalid_field(
-                        "roles",
-                        "a former employee holds no role but employee",
-                    ));
-                }
-                (Some(_), _) if matches!(patch.former, Some(Some(_))) => Some(vec![Role::Employee]),
-                (Some(_), None) => None,
-                (_, roles) => roles.clone(),
-            };
-            if let Some(Some(tier)) = patch.tier_id {
-                if !queries::tier_in_group(conn, group, tier).await? {
-                    return Err(ApiError::invalid_field(
-                        "tier_id",
-                        "no discount tier with this id in your group",
-                    ));
-                }
-            }
-            let pay = match &patch.pay_per_period {
-                Some(Some(raw)) => {
-                    let company = patch.company_id.unwrap_or(before.company_id);
-                    Some(Some(
-                        crate::payroll::terms::pay_in(conn, company, raw).await?,
-                    ))
-                }
-                Some(None) => Some(None),
-                None => None,
-            };
+            check_references(conn, group, &patch).await?;
+            let roles = roles_after(&patch, before.former)?;
+            let company = patch.company_id.unwrap_or(before.company_id);
+            let pay = pay_after(conn, &patch, company).await?;
             let changes = EmployeeChanges {
                 email: patch.email.as_deref(),
                 full_name: patch.full_name.as_deref().map(validation::stored_line),
@@ -411,17 +359,105 @@ pub async fn update_employee(
                 .await?;
             }
             let view = EmployeeView::from(row);
-            let mut change = Change::new("employee.updated", "employee", id)
-                .before(&EmployeeView::from(before))
-                .after(&view);
-            if new_hash.is_some() {
-                // Record that the password changed, never the password or its hash.
-                if let Some(after) = change.after.as_mut().and_then(|v| v.as_object_mut()) {
-                    after.insert("password_changed".into(), true.into());
-                }
-            }
+            let change = updated(&before, &view, new_hash.is_some());
             Ok((view, change))
         })
         .await?;
     Ok(web::Json(view))
+}
+
+/// The pay per period to store, if it changes: an amount in `company`'s currency.
+async fn pay_after(
+    conn: &mut AsyncPgConnection,
+    patch: &EmployeePatch,
+    company: Uuid,
+) -> Result<Option<Option<rust_decimal::Decimal>>, ApiError> {
+    Ok(match &patch.pay_per_period {
+        Some(Some(raw)) => Some(Some(
+            crate::payroll::terms::pay_in(conn, company, raw).await?,
+        )),
+        Some(None) => Some(None),
+        None => None,
+    })
+}
+
+/// The audit entry of an update: the employee before and after, and whether the password
+/// changed (never the password or its hash).
+fn updated(before: &EmployeeRow, after: &EmployeeView, password_changed: bool) -> Change<'static> {
+    let mut change = Change::new("employee.updated", "employee", after.id)
+        .before(&EmployeeView::from(before.clone()))
+        .after(after);
+    if password_changed {
+        if let Some(after) = change.after.as_mut().and_then(|v| v.as_object_mut()) {
+            after.insert("password_changed".into(), true.into());
+        }
+    }
+    change
+}
+
+/// The patch's own fields hold (422 naming each one at fault).
+fn check_patch(patch: &EmployeePatch) -> Result<(), ApiError> {
+    let mut errors = Vec::new();
+    if let Some(email) = &patch.email {
+        validation::email(email, &mut errors);
+    }
+    if let Some(name) = &patch.full_name {
+        validation::name("full_name", name, &mut errors);
+    }
+    if let Some(roles) = &patch.roles {
+        valid_roles(roles, &mut errors);
+    }
+    if let Some(Err(e)) = patch.password.as_ref().map(|p| p.validate_new("password")) {
+        errors.push(e);
+    }
+    if let Some(Some(day)) = patch.hired_on {
+        crate::payroll::terms::check_hired_on(day, &mut errors);
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(errors))
+    }
+}
+
+/// The company and tier the patch names are the group's (422 otherwise).
+async fn check_references(
+    conn: &mut AsyncPgConnection,
+    group: Uuid,
+    patch: &EmployeePatch,
+) -> Result<(), ApiError> {
+    if let Some(company) = patch.company_id {
+        if !queries::company_in_group(conn, group, company).await? {
+            return Err(ApiError::invalid_field(
+                "company_id",
+                "no company with this id in your group",
+            ));
+        }
+    }
+    if let Some(Some(tier)) = patch.tier_id {
+        if !queries::tier_in_group(conn, group, tier).await? {
+            return Err(ApiError::invalid_field(
+                "tier_id",
+                "no discount tier with this id in your group",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The roles to store, if they change: a former employee holds no role but `employee`, so
+/// becoming one drops the others and asking a former one for more is a 422.
+fn roles_after(
+    patch: &EmployeePatch,
+    former_before: Option<Former>,
+) -> Result<Option<Vec<Role>>, ApiError> {
+    let former = patch.former.unwrap_or(former_before);
+    match (former, &patch.roles) {
+        (Some(_), Some(roles)) if roles.as_slice() != [Role::Employee] => Err(
+            ApiError::invalid_field("roles", "a former employee holds no role but employee"),
+        ),
+        (Some(_), _) if matches!(patch.former, Some(Some(_))) => Ok(Some(vec![Role::Employee])),
+        (Some(_), None) => Ok(None),
+        (_, roles) => Ok(roles.clone()),
+    }
 }

@@ -360,7 +360,7 @@ pub async fn insert_company(
 ) -> Result<CompanyView, ApiError> {
     conn.transaction::<_, ApiError, _>(async move |conn| {
         queries::lock_company_tree(conn).await?;
-        let id = Uuid::new_v4();
+        let id = crate::ids::fresh();
         let (group_id, parent_id) = match placement {
             Placement::Under { group, parent } => {
                 if !queries::company_in_group(conn, group, parent).await? {
@@ -402,36 +402,11 @@ pub async fn insert_company(
     .await
 }
 
-/// Change a company of the caller's group (admin). Moving it under another parent of the
-/// group moves its subtree with it; a parent outside the group, null, or a cycle is a 422.
-#[utoipa::path(
-    tag = "identity",
-    params(("id" = Uuid, Path)),
-    request_body = CompanyPatch,
-    security(("bearer" = ["admin"])),
-    responses(
-        (status = 200, body = CompanyView),
-        (
-            status = 409,
-            description = "Code taken, a currency change after amounts were recorded in it, or a \
-                time_zone change once a month is closed"
-        ),
-        (
-            status = 422,
-            description = "Invalid fields, a parent outside the caller's group, or a cycle"
-        )
-    )
-)]
-#[patch("/companies/{id}")]
-#[tracing::instrument(skip_all)]
-pub async fn update_company(
-    admin: Authorized<Admin>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-    body: Body<CompanyPatch>,
-) -> Result<web::Json<CompanyView>, ApiError> {
-    let id = id.into_inner();
-    let patch = body.into_inner()?;
+/// The patch's own fields hold (422 naming each one at fault); answers the payroll offer's
+/// columns and the parsed gross-profit percentage.
+fn check_company_patch(
+    patch: &CompanyPatch,
+) -> Result<(OfferColumns, Option<Option<Decimal>>), ApiError> {
     let mut errors = Vec::new();
     if let Some(code) = &patch.code {
         validation::code("code", code, 32, &mut errors);
@@ -476,101 +451,161 @@ pub async fn update_company(
         Some(None) => Some(None),
         None => None,
     };
-    if !errors.is_empty() {
-        return Err(ApiError::invalid(errors));
+    if errors.is_empty() {
+        Ok((payroll, gp))
+    } else {
+        Err(ApiError::invalid(errors))
     }
+}
+
+/// A new time zone: only the root's, one the database knows (else the field error), and not
+/// once a month is closed (409).
+async fn check_time_zone(
+    conn: &mut AsyncPgConnection,
+    group: Uuid,
+    before: &CompanyRow,
+    zone: &str,
+) -> Result<Option<FieldError>, ApiError> {
+    if before.parent_id.is_some() {
+        return Ok(Some(FieldError::new(
+            "time_zone",
+            "is the group's: set it on the root company",
+        )));
+    } else if !queries::database_knows_zone(conn, zone).await? {
+        return Ok(Some(FieldError::new(
+            "time_zone",
+            "is not a time zone this database knows",
+        )));
+    } else if zone != before.time_zone && queries::group_has_closed_month(conn, group).await? {
+        // Moving the calendar would move sales across a frozen month's edge.
+        return Err(ApiError::conflict(
+            "conflict",
+            "time_zone: a month of this group is closed; its calendar stays",
+        ));
+    }
+    Ok(None)
+}
+
+/// A change of currency once amounts are recorded in it is a 409; a new parent must be of
+/// the group and not the company or one of its descendants (422).
+async fn check_move(
+    conn: &mut AsyncPgConnection,
+    (group, id): (Uuid, Uuid),
+    before: &CompanyRow,
+    patch: &CompanyPatch,
+) -> Result<(), ApiError> {
+    let new_currency = patch.currency.as_deref().filter(|c| *c != before.currency);
+    if new_currency.is_some() && queries::company_has_trade(conn, id).await? {
+        return Err(ApiError::conflict(
+            "conflict",
+            "currency: amounts are already recorded in this company's currency \
+             (its products or orders, or orders by its group's employees)",
+        ));
+    }
+    if let Some(Some(new_parent)) = patch.parent_id {
+        if !queries::company_in_group(conn, group, new_parent).await? {
+            return Err(ApiError::invalid_field(
+                "parent_id",
+                "no company with this id in your group",
+            ));
+        }
+        if queries::subtree(conn, id).await?.contains(&new_parent) {
+            return Err(ApiError::invalid_field(
+                "parent_id",
+                "would make a cycle: the parent is the company itself or one of its descendants",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Change a company of the caller's group (admin). Moving it under another parent of the
+/// group moves its subtree with it; a parent outside the group, null, or a cycle is a 422.
+#[utoipa::path(
+    tag = "identity",
+    params(("id" = Uuid, Path)),
+    request_body = CompanyPatch,
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 200, body = CompanyView),
+        (
+            status = 409,
+            description = "Code taken, a currency change after amounts were recorded in it, or a \
+                time_zone change once a month is closed"
+        ),
+        (
+            status = 422,
+            description = "Invalid fields, a parent outside the caller's group, or a cycle"
+        )
+    )
+)]
+#[patch("/companies/{id}")]
+#[tracing::instrument(skip_all)]
+pub async fn update_company(
+    admin: Authorized<Admin>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: Body<CompanyPatch>,
+) -> Result<web::Json<CompanyView>, ApiError> {
+    let id = id.into_inner();
+    let patch = body.into_inner()?;
+    let (payroll, gp) = check_company_patch(&patch)?;
     let mut conn = state.pool.get().await?;
     let admin = &admin.user;
     let group = admin.group_id;
     let view = write::by(admin, group)
-        .conflict("code", "another company of this group already uses this code")
+        .conflict(
+            "code",
+            "another company of this group already uses this code",
+        )
         .publishes(Changed::Definitions)
         .run(&mut conn, &state.changes, async move |conn| {
-                queries::lock_company_tree(conn).await?;
-                let before = queries::find_company(conn, group, id)
-                    .await?
-                    .ok_or(ApiError::NotFound)?;
-                let rule = match patch.benefit_tax_rule {
-                    Some(rule) => rule,
-                    None => before.benefit_tax_rule,
-                };
-                let new_gp = gp.unwrap_or(before.qualified_discount_gp_percent);
-                let mut errors = Vec::new();
-                if let Some(zone) = patch.time_zone.as_deref() {
-                    if before.parent_id.is_some() {
-                        errors.push(FieldError::new(
-                            "time_zone",
-                            "is the group's: set it on the root company",
-                        ));
-                    } else if !queries::database_knows_zone(conn, zone).await? {
-                        errors.push(FieldError::new(
-                            "time_zone",
-                            "is not a time zone this database knows",
-                        ));
-                    } else if zone != before.time_zone
-                        && queries::group_has_closed_month(conn, group).await?
-                    {
-                        // Moving the calendar would move sales across a frozen month's edge.
-                        return Err(ApiError::conflict(
-                            "conflict",
-                            "time_zone: a month of this group is closed; its calendar stays",
-                        ));
-                    }
-                }
-                let currency = patch.currency.as_deref().unwrap_or(&before.currency);
-                check_tax_rule(rule, new_gp, currency, &mut errors);
-                if !errors.is_empty() {
-                    return Err(ApiError::invalid(errors));
-                }
-                let new_currency = patch.currency.as_deref().filter(|c| *c != before.currency);
-                if new_currency.is_some() && queries::company_has_trade(conn, id).await? {
-                    return Err(ApiError::conflict(
-                        "conflict",
-                        "currency: amounts are already recorded in this company's currency \
-                         (its products or orders, or orders by its group's employees)",
-                    ));
-                }
-                if let Some(Some(new_parent)) = patch.parent_id {
-                    if !queries::company_in_group(conn, group, new_parent).await? {
-                        return Err(ApiError::invalid_field(
-                            "parent_id",
-                            "no company with this id in your group",
-                        ));
-                    }
-                    if queries::subtree(conn, id).await?.contains(&new_parent) {
-                        return Err(ApiError::invalid_field(
-                            "parent_id",
-                            "would make a cycle: the parent is the company itself or one of its descendants",
-                        ));
-                    }
-                }
-                // Same group, so a new parent leaves the subtree's group as it is.
-                let changes = CompanyChanges {
-                    code: patch.code.as_deref(),
-                    name: patch.name.as_deref().map(validation::stored_line),
-                    parent_id: patch.parent_id.flatten(),
-                    currency: patch.currency.as_deref(),
-                    country: patch.country.as_deref(),
-                    benefit_tax_rule: patch.benefit_tax_rule,
-                    qualified_discount_gp_percent: gp,
-                    line_of_business: patch.line_of_business.as_ref().map(Option::as_deref),
-                    time_zone: patch.time_zone.as_deref(),
-                };
-                let row: CompanyRow = diesel::update(
-                    companies::table
-                        .find(id)
-                        .filter(companies::group_id.eq(group)),
-                )
-                .set((changes, payroll, companies::updated_at.eq(diesel::dsl::now)))
-                .returning(CompanyRow::as_returning())
-                .get_result(conn)
-                .await?;
-                let view = CompanyView::from(row);
-                let change = Change::new("company.updated", "company", id)
-                    .before(&CompanyView::from(before))
-                    .after(&view);
-                Ok((view, change))
-            })
+            queries::lock_company_tree(conn).await?;
+            let before = queries::find_company(conn, group, id)
+                .await?
+                .ok_or(ApiError::NotFound)?;
+            let rule = match patch.benefit_tax_rule {
+                Some(rule) => rule,
+                None => before.benefit_tax_rule,
+            };
+            let new_gp = gp.unwrap_or(before.qualified_discount_gp_percent);
+            let mut errors = Vec::new();
+            if let Some(zone) = patch.time_zone.as_deref() {
+                errors.extend(check_time_zone(conn, group, &before, zone).await?);
+            }
+            let currency = patch.currency.as_deref().unwrap_or(&before.currency);
+            check_tax_rule(rule, new_gp, currency, &mut errors);
+            if !errors.is_empty() {
+                return Err(ApiError::invalid(errors));
+            }
+            check_move(conn, (group, id), &before, &patch).await?;
+            // Same group, so a new parent leaves the subtree's group as it is.
+            let changes = CompanyChanges {
+                code: patch.code.as_deref(),
+                name: patch.name.as_deref().map(validation::stored_line),
+                parent_id: patch.parent_id.flatten(),
+                currency: patch.currency.as_deref(),
+                country: patch.country.as_deref(),
+                benefit_tax_rule: patch.benefit_tax_rule,
+                qualified_discount_gp_percent: gp,
+                line_of_business: patch.line_of_business.as_ref().map(Option::as_deref),
+                time_zone: patch.time_zone.as_deref(),
+            };
+            let row: CompanyRow = diesel::update(
+                companies::table
+                    .find(id)
+                    .filter(companies::group_id.eq(group)),
+            )
+            .set((changes, payroll, companies::updated_at.eq(diesel::dsl::now)))
+            .returning(CompanyRow::as_returning())
+            .get_result(conn)
+            .await?;
+            let view = CompanyView::from(row);
+            let change = Change::new("company.updated", "company", id)
+                .before(&CompanyView::from(before))
+                .after(&view);
+            Ok((view, change))
+        })
         .await?;
     Ok(web::Json(view))
 }

@@ -69,7 +69,7 @@ impl TokenKeys {
     }
 
     pub fn issue(&self, subject: Uuid, version: i32) -> anyhow::Result<String> {
-        let now = chrono::Utc::now().timestamp();
+        let now = crate::clock::wall_time().timestamp();
         let claims = Claims {
             sub: subject,
             iat: now,
@@ -96,7 +96,7 @@ impl TokenKeys {
                 return None;
             }
         };
-        let now = chrono::Utc::now().timestamp();
+        let now = crate::clock::wall_time().timestamp();
         let issued_in_future = claims.iat > now.saturating_add(LEEWAY);
         let lives_too_long = claims.exp.saturating_sub(claims.iat) > self.ttl_seconds();
         if issued_in_future || lives_too_long {

@@ -43,7 +43,7 @@ pub async fn post(
     date: NaiveDate,
     posting: &[Entry],
 ) -> Result<(), ApiError> {
-    let posting_id = Uuid::new_v4();
+    let posting_id = crate::ids::fresh();
     let values: Vec<_> = posting
         .iter()
         .map(|e| {

@@ -211,33 +211,9 @@ async fn company_in_group(
     .await?)
 }
 
-/// Create a policy (admin, finance). Two policies of the same seller, buyer and category
-/// whose validity overlaps → 409.
-#[utoipa::path(
-    tag = "intercompany",
-    params(crate::idempotency::OptionalKeyParam),
-    request_body = NewPolicy,
-    security(("bearer" = ["admin", "finance"])),
-    responses(
-        (status = 201, body = PolicyView),
-        (
-            status = 409,
-            description = "Overlaps another policy of the same specificity, or request_in_progress"
-        ),
-        (status = 422, description = "Invalid fields, or idempotency_key_reused")
-    )
-)]
-#[post("/transfer-pricing-policies")]
-#[tracing::instrument(skip_all)]
-pub async fn create_policy(
-    caller: Authorized<AdminOrFinance>,
-    state: web::Data<AppState>,
-    key: OptionalKey,
-    body: Body<NewPolicy>,
-) -> Result<HttpResponse, ApiError> {
-    let new = body.into_inner()?;
-    let key = key.into_key()?;
-    let hash = idempotency::request_hash(&new);
+/// The new policy's percentages, parsed, once every field holds (422 naming each one at
+/// fault).
+fn parse_new(new: &NewPolicy) -> Result<(Decimal, MarkupRange, Option<Decimal>), ApiError> {
     let mut errors = Vec::new();
     let percent_value = percent("percent", &new.percent, &mut errors);
     let range = MarkupRange {
@@ -271,9 +247,78 @@ pub async fn create_policy(
             "must differ from seller_company_id",
         ));
     }
-    let (Some(percent_value), true) = (percent_value, errors.is_empty()) else {
-        return Err(ApiError::invalid(errors));
-    };
+    match (percent_value, errors.is_empty()) {
+        (Some(percent_value), true) => Ok((percent_value, range, target)),
+        _ => Err(ApiError::invalid(errors)),
+    }
+}
+
+/// The seller, buyer and category the new policy names are the group's (422 otherwise).
+async fn check_references(
+    conn: &mut AsyncPgConnection,
+    group: Uuid,
+    new: &NewPolicy,
+) -> Result<(), ApiError> {
+    if !company_in_group(conn, group, new.seller_company_id).await? {
+        return Err(ApiError::invalid_field(
+            "seller_company_id",
+            "no company with this id in your group",
+        ));
+    }
+    if let Some(buyer) = new.buyer_company_id {
+        if !company_in_group(conn, group, buyer).await? {
+            return Err(ApiError::invalid_field(
+                "buyer_company_id",
+                "no company with this id in your group",
+            ));
+        }
+    }
+    if let Some(category) = new.category_id {
+        let known: bool = diesel::select(diesel::dsl::exists(
+            categories::table
+                .find(category)
+                .filter(categories::group_id.eq(group)),
+        ))
+        .get_result(conn)
+        .await?;
+        if !known {
+            return Err(ApiError::invalid_field(
+                "category_id",
+                "no category with this id in your group",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Create a policy (admin, finance). Two policies of the same seller, buyer and category
+/// whose validity overlaps → 409.
+#[utoipa::path(
+    tag = "intercompany",
+    params(crate::idempotency::OptionalKeyParam),
+    request_body = NewPolicy,
+    security(("bearer" = ["admin", "finance"])),
+    responses(
+        (status = 201, body = PolicyView),
+        (
+            status = 409,
+            description = "Overlaps another policy of the same specificity, or request_in_progress"
+        ),
+        (status = 422, description = "Invalid fields, or idempotency_key_reused")
+    )
+)]
+#[post("/transfer-pricing-policies")]
+#[tracing::instrument(skip_all)]
+pub async fn create_policy(
+    caller: Authorized<AdminOrFinance>,
+    state: web::Data<AppState>,
+    key: OptionalKey,
+    body: Body<NewPolicy>,
+) -> Result<HttpResponse, ApiError> {
+    let new = body.into_inner()?;
+    let key = key.into_key()?;
+    let hash = idempotency::request_hash(&new);
+    let (percent_value, range, target) = parse_new(&new)?;
     let user = &caller.user;
     let group = user.group_id;
     let mut conn = state.pool.get().await?;
@@ -285,35 +330,7 @@ pub async fn create_policy(
         async move |conn| {
             let view = conn
                 .transaction::<_, ApiError, _>(async |conn| {
-                    if !company_in_group(conn, group, new.seller_company_id).await? {
-                        return Err(ApiError::invalid_field(
-                            "seller_company_id",
-                            "no company with this id in your group",
-                        ));
-                    }
-                    if let Some(buyer) = new.buyer_company_id {
-                        if !company_in_group(conn, group, buyer).await? {
-                            return Err(ApiError::invalid_field(
-                                "buyer_company_id",
-                                "no company with this id in your group",
-                            ));
-                        }
-                    }
-                    if let Some(category) = new.category_id {
-                        let known: bool = diesel::select(diesel::dsl::exists(
-                            categories::table
-                                .find(category)
-                                .filter(categories::group_id.eq(group)),
-                        ))
-                        .get_result(conn)
-                        .await?;
-                        if !known {
-                            return Err(ApiError::invalid_field(
-                                "category_id",
-                                "no category with this id in your group",
-                            ));
-                        }
-                    }
+                    check_references(conn, group, &new).await?;
                     let row: PolicyRow = diesel::insert_into(policies::table)
                         .values((
                             policies::group_id.eq(group),
@@ -352,6 +369,89 @@ pub async fn create_policy(
     .await
 }
 
+/// The percentages a patch or a new version sets, parsed (`None`: unchanged; `Some(None)`:
+/// cleared).
+pub(super) struct PatchedTerms {
+    pub percent: Option<Decimal>,
+    pub min: Option<Option<Decimal>>,
+    pub max: Option<Option<Decimal>>,
+    pub target: Option<Option<Decimal>>,
+}
+
+impl PatchedTerms {
+    /// Parses the four fields (422 naming each one at fault).
+    pub fn parse(
+        percent_raw: Option<&str>,
+        min: &Option<Option<String>>,
+        max: &Option<Option<String>>,
+        target: &Option<Option<String>>,
+    ) -> Result<Self, ApiError> {
+        let mut errors = Vec::new();
+        let terms = Self {
+            percent: percent_raw.and_then(|raw| percent("percent", raw, &mut errors)),
+            min: optional_percent("min_markup_percent", min, &mut errors),
+            max: optional_percent("max_markup_percent", max, &mut errors),
+            target: optional_percent("target_markup_percent", target, &mut errors),
+        };
+        if errors.is_empty() {
+            Ok(terms)
+        } else {
+            Err(ApiError::invalid(errors))
+        }
+    }
+
+    /// The terms after the change, over `before`'s.
+    pub fn applied_to(&self, before: &PolicyRow) -> (Decimal, MarkupRange, Option<Decimal>) {
+        (
+            self.percent.unwrap_or(before.percent),
+            MarkupRange {
+                min: self.min.unwrap_or(before.min_markup_percent),
+                max: self.max.unwrap_or(before.max_markup_percent),
+            },
+            self.target.unwrap_or(before.target_markup_percent),
+        )
+    }
+}
+
+/// A policy that priced a line keeps its terms (its lines say what they were priced with);
+/// only its end may move, and never before the last order it priced (409 `policy_in_use`).
+async fn check_in_use(
+    conn: &mut AsyncPgConnection,
+    (group, id): (Uuid, Uuid),
+    before: &PolicyRow,
+    patch: &PolicyPatch,
+    terms: &PatchedTerms,
+) -> Result<(), ApiError> {
+    // A policy that priced a line keeps its terms (its lines say what they were priced
+    // with); only its end may move, and never before the last order it priced.
+    if let Some(last) = super::versions::last_priced(conn, group, id).await? {
+        let changes_terms = patch
+            .method
+            .is_some_and(|m| Some(m) != before.method().ok())
+            || terms.percent.is_some_and(|p| p != before.percent)
+            || terms.min.is_some_and(|v| v != before.min_markup_percent)
+            || terms.max.is_some_and(|v| v != before.max_markup_percent)
+            || terms
+                .target
+                .is_some_and(|v| v != before.target_markup_percent)
+            || patch.valid_from.is_some_and(|v| v != before.valid_from);
+        if changes_terms {
+            return Err(ApiError::conflict(
+                "policy_in_use",
+                "lines were priced with this policy: its terms never change; \
+                 POST …/supersede starts a new version",
+            ));
+        }
+        if patch.valid_to.flatten().is_some_and(|to| to < last) {
+            return Err(ApiError::conflict(
+                "policy_in_use",
+                format!("valid_to: this policy priced an order dated {last}; it cannot end before"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Change a policy's terms or validity (admin, finance). Once a line was priced with it, only
 /// `valid_to` may change (not before the last priced order's date): a change of terms → 409
 /// `policy_in_use` (supersede it instead).
@@ -379,21 +479,12 @@ pub async fn update_policy(
 ) -> Result<web::Json<PolicyView>, ApiError> {
     let id = id.into_inner();
     let patch = body.into_inner()?;
-    let mut errors = Vec::new();
-    let new_percent = patch
-        .percent
-        .as_deref()
-        .map(|raw| percent("percent", raw, &mut errors));
-    let new_min = optional_percent("min_markup_percent", &patch.min_markup_percent, &mut errors);
-    let new_max = optional_percent("max_markup_percent", &patch.max_markup_percent, &mut errors);
-    let new_target = optional_percent(
-        "target_markup_percent",
+    let terms = PatchedTerms::parse(
+        patch.percent.as_deref(),
+        &patch.min_markup_percent,
+        &patch.max_markup_percent,
         &patch.target_markup_percent,
-        &mut errors,
-    );
-    if !errors.is_empty() {
-        return Err(ApiError::invalid(errors));
-    }
+    )?;
     let user = &caller.user;
     let group = user.group_id;
     let mut conn = state.pool.get().await?;
@@ -408,36 +499,9 @@ pub async fn update_policy(
                 .await
                 .optional()?
                 .ok_or(ApiError::NotFound)?;
-            // A policy that priced a line keeps its terms (its lines say what they were priced
-            // with); only its end may move, and never before the last order it priced.
-            if let Some(last) = super::versions::last_priced(conn, group, id).await? {
-                let changes_terms = patch.method.is_some_and(|m| Some(m) != before.method().ok())
-                    || new_percent.flatten().is_some_and(|p| p != before.percent)
-                    || new_min.is_some_and(|v| v != before.min_markup_percent)
-                    || new_max.is_some_and(|v| v != before.max_markup_percent)
-                    || new_target.is_some_and(|v| v != before.target_markup_percent)
-                    || patch.valid_from.is_some_and(|v| v != before.valid_from);
-                if changes_terms {
-                    return Err(ApiError::conflict(
-                        "policy_in_use",
-                        "lines were priced with this policy: its terms never change; \
-                         POST …/supersede starts a new version",
-                    ));
-                }
-                if patch.valid_to.flatten().is_some_and(|to| to < last) {
-                    return Err(ApiError::conflict(
-                        "policy_in_use",
-                        format!("valid_to: this policy priced an order dated {last}; it cannot end before"),
-                    ));
-                }
-            }
+            check_in_use(conn, (group, id), &before, &patch, &terms).await?;
             let method = patch.method.unwrap_or(before.method()?);
-            let percent_value = new_percent.flatten().unwrap_or(before.percent);
-            let range = MarkupRange {
-                min: new_min.unwrap_or(before.min_markup_percent),
-                max: new_max.unwrap_or(before.max_markup_percent),
-            };
-            let target = new_target.unwrap_or(before.target_markup_percent);
+            let (percent_value, range, target) = terms.applied_to(&before);
             let valid_from = patch.valid_from.unwrap_or(before.valid_from);
             let valid_to = patch.valid_to.unwrap_or(before.valid_to);
             let mut errors = Vec::new();
@@ -468,15 +532,14 @@ pub async fn update_policy(
                 .get_result(conn)
                 .await?;
             let view = row.view()?;
+            let change = Change::new(
+                "transfer_pricing_policy.updated",
+                "transfer_pricing_policy",
+                id,
+            );
             write::by(user, group)
-.record(conn, Change::new(
-                    "transfer_pricing_policy.updated",
-                    "transfer_pricing_policy",
-                    id,
-                )
-                .before(&before.view()?)
-                .after(&view))
-.await?;
+                .record(conn, change.before(&before.view()?).after(&view))
+                .await?;
             Ok(view)
         })
         .await?;

@@ -68,43 +68,8 @@ pub async fn price(
     let currency = company_currency(conn, group, request.seller)
         .await?
         .ok_or_else(|| not_intercompany("seller_company_id: not a company of your group"))?;
-    let ids: Vec<Uuid> = request.lines.iter().map(|(id, _)| *id).collect();
-    let found: HashMap<Uuid, ProductTerms> = products::table
-        .filter(products::group_id.eq(group))
-        .filter(products::id.eq_any(&ids))
-        .select((
-            products::id,
-            products::category_id,
-            products::seller_company_id,
-            products::list_price,
-            products::unit_cost,
-            products::active,
-            products::intercompany_eligible,
-        ))
-        .load::<ProductTerms>(conn)
-        .await?
-        .into_iter()
-        .map(|p| (p.id, p))
-        .collect();
-    let terms: Vec<transfer_pricing::PolicyTerms> = policies::table
-        .filter(policies::group_id.eq(group))
-        .filter(policies::seller_company_id.eq(request.seller))
-        .filter(
-            policies::buyer_company_id
-                .is_null()
-                .or(policies::buyer_company_id.eq(request.buyer)),
-        )
-        .filter(policies::valid_from.le(date))
-        .filter(policies::valid_to.is_null().or(policies::valid_to.ge(date)))
-        .select(PolicyRow::as_select())
-        // Shared locks: a change of terms or a new version (which lock the policy for update)
-        // waits until the order priced with it has committed, then sees its lines.
-        .for_share()
-        .load::<PolicyRow>(conn)
-        .await?
-        .iter()
-        .map(PolicyRow::terms)
-        .collect::<Result<_, _>>()?;
+    let found = products_of(conn, group, request).await?;
+    let terms = policies_in_force(conn, group, request, date).await?;
     let mut priced = Vec::with_capacity(request.lines.len());
     for (index, (id, quantity)) in request.lines.iter().enumerate() {
         let product = found
@@ -145,4 +110,61 @@ pub async fn price(
         lines: priced,
         total,
     })
+}
+
+/// The terms of the products `request` names, by id (those of the group only).
+async fn products_of(
+    conn: &mut AsyncPgConnection,
+    group: Uuid,
+    request: &Requested,
+) -> Result<HashMap<Uuid, ProductTerms>, ApiError> {
+    let ids: Vec<Uuid> = request.lines.iter().map(|(id, _)| *id).collect();
+    let found = products::table
+        .filter(products::group_id.eq(group))
+        .filter(products::id.eq_any(&ids))
+        .select((
+            products::id,
+            products::category_id,
+            products::seller_company_id,
+            products::list_price,
+            products::unit_cost,
+            products::active,
+            products::intercompany_eligible,
+        ))
+        .load::<ProductTerms>(conn)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p))
+        .collect();
+    Ok(found)
+}
+
+/// The seller's policies for this buyer (or any buyer) valid on `date`, share-locked so that
+/// a change of terms waits for the order priced with them.
+async fn policies_in_force(
+    conn: &mut AsyncPgConnection,
+    group: Uuid,
+    request: &Requested,
+    date: NaiveDate,
+) -> Result<Vec<transfer_pricing::PolicyTerms>, ApiError> {
+    let terms: Vec<transfer_pricing::PolicyTerms> = policies::table
+        .filter(policies::group_id.eq(group))
+        .filter(policies::seller_company_id.eq(request.seller))
+        .filter(
+            policies::buyer_company_id
+                .is_null()
+                .or(policies::buyer_company_id.eq(request.buyer)),
+        )
+        .filter(policies::valid_from.le(date))
+        .filter(policies::valid_to.is_null().or(policies::valid_to.ge(date)))
+        .select(PolicyRow::as_select())
+        // Shared locks: a change of terms or a new version (which lock the policy for update)
+        // waits until the order priced with it has committed, then sees its lines.
+        .for_share()
+        .load::<PolicyRow>(conn)
+        .await?
+        .iter()
+        .map(PolicyRow::terms)
+        .collect::<Result<_, _>>()?;
+    Ok(terms)
 }

@@ -132,33 +132,13 @@ async fn measure(
     year: i32,
 ) -> Result<Vec<Computed>, ApiError> {
     let (first, next) = year_bounds(year)?;
-    let measured: Vec<Measured> = statement(
-        "WITH shipped AS ( \
-             SELECT o.seller_company_id, o.buyer_company_id, l.policy_id, o.currency, \
-                    l.min_markup_percent, l.max_markup_percent, \
-                    sum(l.line_total) AS revenue, sum(l.quantity * l.unit_cost) AS cost \
-             FROM intercompany_orders o \
-             JOIN intercompany_order_lines l ON l.order_id = o.id \
-             WHERE o.group_id = $1 AND o.ship_date >= $2 AND o.ship_date < $3 \
-             GROUP BY 1, 2, 3, 4, 5, 6), \
-         booked AS ( \
-             SELECT company_id AS seller_company_id, counterparty_company_id AS buyer_company_id, \
-                    policy_id, sum(document_amount) AS booked \
-             FROM ledger_entries \
-             WHERE group_id = $1 AND kind = 'true_up' AND side = 'seller' AND true_up_year = $4 \
-             GROUP BY 1, 2, 3) \
-         SELECT s.seller_company_id, s.buyer_company_id, s.policy_id, s.currency, \
-                s.min_markup_percent, s.max_markup_percent, \
-                s.revenue, s.cost, coalesce(b.booked, 0) AS booked \
-         FROM shipped s LEFT JOIN booked b USING (seller_company_id, buyer_company_id, policy_id) \
-         ORDER BY 1, 2, 3",
-    )
-    .bind::<SqlUuid, _>(group)
-    .bind::<diesel::sql_types::Date, _>(first)
-    .bind::<diesel::sql_types::Date, _>(next)
-    .bind::<Integer, _>(year)
-    .load(conn)
-    .await?;
+    let measured: Vec<Measured> = statement(include_str!("true_ups.sql"))
+        .bind::<SqlUuid, _>(group)
+        .bind::<diesel::sql_types::Date, _>(first)
+        .bind::<diesel::sql_types::Date, _>(next)
+        .bind::<Integer, _>(year)
+        .load(conn)
+        .await?;
     let ids: Vec<Uuid> = measured.iter().map(|m| m.policy_id).collect();
     let terms: HashMap<Uuid, PolicyRow> = policies::table
         .filter(policies::group_id.eq(group))
@@ -169,49 +149,107 @@ async fn measure(
         .into_iter()
         .map(|p| (p.id, p))
         .collect();
-    let text = |d: Decimal| d.normalize().to_string();
     let mut computed = Vec::new();
     for m in measured {
-        let Some(policy) = terms.get(&m.policy_id) else {
-            continue;
-        };
-        // The range the lines were priced under (policy terms never change once used).
-        let range = MarkupRange {
-            min: m.min_markup_percent,
-            max: m.max_markup_percent,
-        };
-        if !range.is_set() {
-            continue;
+        if let Some(policy) = terms.get(&m.policy_id) {
+            computed.extend(compute(m, policy)?);
         }
-        let currency = CurrencyCode::parse(&m.currency)
-            .ok_or_else(|| ApiError::internal("unknown document currency"))?;
-        let totals = YearTotals {
-            revenue: m.revenue,
-            cost: m.cost,
-        };
-        let due = transfer_pricing::true_up(totals, range, policy.target_markup_percent, currency)?;
-        let adjustment = money::sub(due, m.booked)?;
-        computed.push(Computed {
-            item: TrueUpItem {
-                seller_company_id: m.seller_company_id,
-                buyer_company_id: m.buyer_company_id,
-                policy_id: m.policy_id,
-                currency: m.currency.clone(),
-                revenue: money::format(totals.revenue, currency),
-                cost: money::format(totals.cost, currency),
-                achieved_markup_percent: totals.achieved_markup()?.map(text),
-                min_markup_percent: range.min.map(text),
-                max_markup_percent: range.max.map(text),
-                target_markup_percent: policy.target_markup_percent.map(text),
-                total_adjustment: money::format(due, currency),
-                adjustment: money::format(adjustment, currency),
-                already_booked: money::format(m.booked, currency),
-            },
-            currency,
-            adjustment,
-        });
     }
     Ok(computed)
+}
+
+/// The true-up of one measured pair and policy, if its lines were priced under a range.
+fn compute(m: Measured, policy: &PolicyRow) -> Result<Option<Computed>, ApiError> {
+    let text = |d: Decimal| d.normalize().to_string();
+    // The range the lines were priced under (policy terms never change once used).
+    let range = MarkupRange {
+        min: m.min_markup_percent,
+        max: m.max_markup_percent,
+    };
+    if !range.is_set() {
+        return Ok(None);
+    }
+    let currency = CurrencyCode::parse(&m.currency)
+        .ok_or_else(|| ApiError::internal("unknown document currency"))?;
+    let totals = YearTotals {
+        revenue: m.revenue,
+        cost: m.cost,
+    };
+    let due = transfer_pricing::true_up(totals, range, policy.target_markup_percent, currency)?;
+    let adjustment = money::sub(due, m.booked)?;
+    Ok(Some(Computed {
+        item: TrueUpItem {
+            seller_company_id: m.seller_company_id,
+            buyer_company_id: m.buyer_company_id,
+            policy_id: m.policy_id,
+            currency: m.currency,
+            revenue: money::format(totals.revenue, currency),
+            cost: money::format(totals.cost, currency),
+            achieved_markup_percent: totals.achieved_markup()?.map(text),
+            min_markup_percent: range.min.map(text),
+            max_markup_percent: range.max.map(text),
+            target_markup_percent: policy.target_markup_percent.map(text),
+            total_adjustment: money::format(due, currency),
+            adjustment: money::format(adjustment, currency),
+            already_booked: money::format(m.booked, currency),
+        },
+        currency,
+        adjustment,
+    }))
+}
+
+/// Books `computed` on `date`: the seller's entry in the document currency and the buyer's at
+/// the date's rate, both tagged with the policy and `year`.
+async fn post(
+    conn: &mut AsyncPgConnection,
+    group: Uuid,
+    computed: &Computed,
+    (year, date): (i32, NaiveDate),
+) -> Result<(), ApiError> {
+    let item = &computed.item;
+    let buyer = queries::company_currency(conn, group, item.buyer_company_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("the buyer's currency is unknown"))?;
+    let rate = crate::fx::queries::rate(conn, group, computed.currency, buyer, date).await?;
+    let tag = Some((item.policy_id, year));
+    ledger::post(
+        conn,
+        group,
+        None,
+        date,
+        &[
+            Entry {
+                company_id: item.seller_company_id,
+                counterparty_company_id: item.buyer_company_id,
+                seller_side: true,
+                kind: EntryKind::TrueUp,
+                amount: computed.adjustment,
+                currency: computed.currency,
+                document_amount: computed.adjustment,
+                document_currency: computed.currency,
+                rate: Decimal::ONE,
+                true_up: tag,
+                reason: None,
+                settles: None,
+            },
+            Entry {
+                company_id: item.buyer_company_id,
+                counterparty_company_id: item.seller_company_id,
+                seller_side: false,
+                kind: EntryKind::TrueUp,
+                amount: fx::convert(computed.adjustment, rate, buyer)?,
+                currency: buyer,
+                document_amount: computed.adjustment,
+                document_currency: computed.currency,
+                rate,
+                true_up: tag,
+                reason: None,
+                settles: None,
+            },
+        ],
+    )
+    .await?;
+    Ok(())
 }
 
 /// Preview the year's true-ups (finance).
@@ -300,57 +338,7 @@ pub async fn book(
                     if computed.adjustment.is_zero() {
                         continue;
                     }
-                    let item = &computed.item;
-                    let buyer =
-                        queries::company_currency(conn, user.group_id, item.buyer_company_id)
-                            .await?
-                            .ok_or_else(|| ApiError::internal("the buyer's currency is unknown"))?;
-                    let rate = crate::fx::queries::rate(
-                        conn,
-                        user.group_id,
-                        computed.currency,
-                        buyer,
-                        date,
-                    )
-                    .await?;
-                    let tag = Some((item.policy_id, year));
-                    ledger::post(
-                        conn,
-                        user.group_id,
-                        None,
-                        date,
-                        &[
-                            Entry {
-                                company_id: item.seller_company_id,
-                                counterparty_company_id: item.buyer_company_id,
-                                seller_side: true,
-                                kind: EntryKind::TrueUp,
-                                amount: computed.adjustment,
-                                currency: computed.currency,
-                                document_amount: computed.adjustment,
-                                document_currency: computed.currency,
-                                rate: Decimal::ONE,
-                                true_up: tag,
-                                reason: None,
-                                settles: None,
-                            },
-                            Entry {
-                                company_id: item.buyer_company_id,
-                                counterparty_company_id: item.seller_company_id,
-                                seller_side: false,
-                                kind: EntryKind::TrueUp,
-                                amount: fx::convert(computed.adjustment, rate, buyer)?,
-                                currency: buyer,
-                                document_amount: computed.adjustment,
-                                document_currency: computed.currency,
-                                rate,
-                                true_up: tag,
-                                reason: None,
-                                settles: None,
-                            },
-                        ],
-                    )
-                    .await?;
+                    post(conn, user.group_id, &computed, (year, date)).await?;
                     booked.push(computed.item);
                 }
                 let report = TrueUpReport {
@@ -358,11 +346,13 @@ pub async fn book(
                     items: booked,
                 };
                 if !report.items.is_empty() {
+                    let change =
+                        Change::new("transfer_pricing.true_up_booked", "group", user.group_id);
+                    let after =
+                        serde_json::json!({"year": year, "date": date, "items": report.items});
                     write::by(user, user.group_id)
-.record(conn, Change::new("transfer_pricing.true_up_booked", "group", user.group_id).after(
-                        &serde_json::json!({"year": year, "date": date, "items": report.items}),
-                    ))
-.await?;
+                        .record(conn, change.after(&after))
+                        .await?;
                 }
                 Ok(report)
             })

@@ -8,15 +8,16 @@ use chrono::{NaiveDate, TimeDelta};
 use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::dto::{PolicySupersede, PolicyView};
-use super::policies::{check_terms, optional_percent, percent, PolicyRow};
+use super::policies::{check_terms, PatchedTerms, PolicyRow};
 use crate::audit::Change;
 use crate::body::Body;
 use crate::db::schema::transfer_pricing_policies as policies;
 use crate::db::statement::statement;
-use crate::domain::transfer_pricing::MarkupRange;
+use crate::domain::transfer_pricing::{MarkupRange, Method};
 use crate::error::{ApiError, FieldError};
 use crate::idempotency::{self, OptionalKey};
 use crate::identity::auth::{AdminOrFinance, Authorized};
@@ -44,6 +45,106 @@ pub async fn last_priced(
     .get_result(conn)
     .await?;
     Ok(last.day)
+}
+
+/// Version `id` of `group`, locked, if no version supersedes it yet (404, 409 otherwise).
+async fn lock_newest(
+    conn: &mut AsyncPgConnection,
+    group: Uuid,
+    id: Uuid,
+) -> Result<PolicyRow, ApiError> {
+    let old: PolicyRow = policies::table
+        .find(id)
+        .filter(policies::group_id.eq(group))
+        .select(PolicyRow::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or(ApiError::NotFound)?;
+    let superseded: bool = diesel::select(diesel::dsl::exists(
+        policies::table
+            .filter(policies::group_id.eq(group))
+            .filter(policies::supersedes.eq(id)),
+    ))
+    .get_result(conn)
+    .await?;
+    if superseded {
+        return Err(ApiError::conflict(
+            "conflict",
+            "this version was already superseded: supersede the newest one",
+        ));
+    }
+    Ok(old)
+}
+
+/// What is wrong with starting the new version on `valid_from`: it must come after the old
+/// version's start and after the last order the old one priced.
+async fn start_errors(
+    conn: &mut AsyncPgConnection,
+    group: Uuid,
+    old: &PolicyRow,
+    valid_from: NaiveDate,
+) -> Result<Vec<FieldError>, ApiError> {
+    let mut errors = Vec::new();
+    if valid_from <= old.valid_from {
+        errors.push(FieldError::new(
+            "valid_from",
+            "must be after the superseded version's valid_from",
+        ));
+    }
+    if let Some(last) = last_priced(conn, group, old.id).await? {
+        if valid_from <= last {
+            errors.push(FieldError::new(
+                "valid_from",
+                format!("must be after {last}, the last order this version priced"),
+            ));
+        }
+    }
+    Ok(errors)
+}
+
+/// Ends `old` (of `group`) the day before `valid_from` and starts its successor then with `terms` (method,
+/// percent, range, target), for the rest of the old version's validity.
+async fn start_version(
+    conn: &mut AsyncPgConnection,
+    group: Uuid,
+    old: &PolicyRow,
+    (method, percent_value, range, target): (Method, Decimal, MarkupRange, Option<Decimal>),
+    valid_from: NaiveDate,
+) -> Result<PolicyRow, ApiError> {
+    // Only `valid_to` changes on the old version: allowed even when it priced lines.
+    let ends = valid_from - TimeDelta::days(1);
+    diesel::update(
+        policies::table
+            .find(old.id)
+            .filter(policies::group_id.eq(group)),
+    )
+    .set((
+        policies::valid_to.eq(Some(ends)),
+        policies::updated_at.eq(diesel::dsl::now),
+    ))
+    .execute(conn)
+    .await?;
+    let row: PolicyRow = diesel::insert_into(policies::table)
+        .values((
+            policies::group_id.eq(group),
+            policies::seller_company_id.eq(old.seller_company_id),
+            policies::buyer_company_id.eq(old.buyer_company_id),
+            policies::category_id.eq(old.category_id),
+            policies::method.eq(method.as_str()),
+            policies::percent.eq(percent_value),
+            policies::min_markup_percent.eq(range.min),
+            policies::max_markup_percent.eq(range.max),
+            policies::target_markup_percent.eq(target),
+            policies::valid_from.eq(valid_from),
+            policies::valid_to.eq(old.valid_to),
+            policies::supersedes.eq(Some(old.id)),
+        ))
+        .returning(PolicyRow::as_returning())
+        .get_result(conn)
+        .await?;
+    Ok(row)
 }
 
 /// Supersede a policy (admin, finance): the new version starts on `valid_from` with the terms
@@ -78,21 +179,12 @@ pub async fn supersede(
     let next = body.into_inner()?;
     let key = key.into_key()?;
     let hash = idempotency::request_hash(&(&id, &next));
-    let mut errors = Vec::new();
-    let new_percent = next
-        .percent
-        .as_deref()
-        .and_then(|raw| percent("percent", raw, &mut errors));
-    let new_min = optional_percent("min_markup_percent", &next.min_markup_percent, &mut errors);
-    let new_max = optional_percent("max_markup_percent", &next.max_markup_percent, &mut errors);
-    let new_target = optional_percent(
-        "target_markup_percent",
+    let terms = PatchedTerms::parse(
+        next.percent.as_deref(),
+        &next.min_markup_percent,
+        &next.max_markup_percent,
         &next.target_markup_percent,
-        &mut errors,
-    );
-    if !errors.is_empty() {
-        return Err(ApiError::invalid(errors));
-    }
+    )?;
     let user = &caller.user;
     let group = user.group_id;
     let mut conn = state.pool.get().await?;
@@ -105,50 +197,10 @@ pub async fn supersede(
         async move |conn| {
             let view = write::by(user, group)
                 .run(conn, changes, async move |conn| {
-                    let old: PolicyRow = policies::table
-                        .find(id)
-                        .filter(policies::group_id.eq(group))
-                        .select(PolicyRow::as_select())
-                        .for_update()
-                        .first(conn)
-                        .await
-                        .optional()?
-                        .ok_or(ApiError::NotFound)?;
-                    let superseded: bool = diesel::select(diesel::dsl::exists(
-                        policies::table
-                            .filter(policies::group_id.eq(group))
-                            .filter(policies::supersedes.eq(id)),
-                    ))
-                    .get_result(conn)
-                    .await?;
-                    if superseded {
-                        return Err(ApiError::conflict(
-                            "conflict",
-                            "this version was already superseded: supersede the newest one",
-                        ));
-                    }
-                    let mut errors = Vec::new();
-                    if next.valid_from <= old.valid_from {
-                        errors.push(FieldError::new(
-                            "valid_from",
-                            "must be after the superseded version's valid_from",
-                        ));
-                    }
-                    if let Some(last) = last_priced(conn, group, id).await? {
-                        if next.valid_from <= last {
-                            errors.push(FieldError::new(
-                                "valid_from",
-                                format!("must be after {last}, the last order this version priced"),
-                            ));
-                        }
-                    }
+                    let old = lock_newest(conn, group, id).await?;
+                    let mut errors = start_errors(conn, group, &old, next.valid_from).await?;
                     let method = next.method.unwrap_or(old.method()?);
-                    let percent_value = new_percent.unwrap_or(old.percent);
-                    let range = MarkupRange {
-                        min: new_min.unwrap_or(old.min_markup_percent),
-                        max: new_max.unwrap_or(old.max_markup_percent),
-                    };
-                    let target = new_target.unwrap_or(old.target_markup_percent);
+                    let (percent_value, range, target) = terms.applied_to(&old);
                     check_terms(
                         method,
                         percent_value,
@@ -161,37 +213,8 @@ pub async fn supersede(
                     if !errors.is_empty() {
                         return Err(ApiError::invalid(errors));
                     }
-                    // Only `valid_to` changes on the old version: allowed even when it priced lines.
-                    let ends = next.valid_from - TimeDelta::days(1);
-                    diesel::update(
-                        policies::table
-                            .find(id)
-                            .filter(policies::group_id.eq(group)),
-                    )
-                    .set((
-                        policies::valid_to.eq(Some(ends)),
-                        policies::updated_at.eq(diesel::dsl::now),
-                    ))
-                    .execute(conn)
-                    .await?;
-                    let row: PolicyRow = diesel::insert_into(policies::table)
-                        .values((
-                            policies::group_id.eq(group),
-                            policies::seller_company_id.eq(old.seller_company_id),
-                            policies::buyer_company_id.eq(old.buyer_company_id),
-                            policies::category_id.eq(old.category_id),
-                            policies::method.eq(method.as_str()),
-                            policies::percent.eq(percent_value),
-                            policies::min_markup_percent.eq(range.min),
-                            policies::max_markup_percent.eq(range.max),
-                            policies::target_markup_percent.eq(target),
-                            policies::valid_from.eq(next.valid_from),
-                            policies::valid_to.eq(old.valid_to),
-                            policies::supersedes.eq(Some(id)),
-                        ))
-                        .returning(PolicyRow::as_returning())
-                        .get_result(conn)
-                        .await?;
+                    let terms = (method, percent_value, range, target);
+                    let row = start_version(conn, group, &old, terms, next.valid_from).await?;
                     let view = row.view()?;
                     let change = Change::new(
                         "transfer_pricing_policy.superseded",

@@ -311,22 +311,7 @@ async fn attempt(
         Err(stored) => return Ok(Attempt::Done(Placed::Replay(stored))),
     };
     let user = &found.user;
-    let fx_rate = <[_]>::first(&found.products).and_then(|r| {
-        crate::domain::fx::effective_rate(crate::domain::fx::StoredRate {
-            rate: r.fx_stored_rate?,
-            inverted: r.fx_inverted?,
-        })
-    });
-    let priced: Vec<PricedRow> = found
-        .products
-        .into_iter()
-        .map(|r| PricedRow {
-            product: r.product,
-            currency: r.currency,
-            seller_group_id: r.seller_group_id,
-            category_override: r.category_override,
-        })
-        .collect();
+    let (priced, fx_rate) = priced_rows(found.products);
     let ctx = pricing::price_context(user, request, priced, &found.group_currency, fx_rate, today)?;
     let order = allowance::price_order(
         &ctx.inputs,
@@ -342,29 +327,7 @@ async fn attempt(
         _ => None,
     };
 
-    // Products in id order (the lock order), with what is obviously short caught early.
-    let mut by_product: Vec<(&ProductRow, i32)> = ctx
-        .rows
-        .iter()
-        .zip(&request.lines)
-        .map(|(row, (_, quantity))| (&row.product, i32::try_from(*quantity).unwrap_or(i32::MAX)))
-        .collect();
-    by_product.sort_by_key(|(product, _)| product.id);
-    let mut limited: Vec<(Uuid, NaiveDate, i32)> = Vec::new();
-    for (product, quantity) in &by_product {
-        if product.stock_on_hand < *quantity {
-            return Err(pricing::out_of_stock(&product.sku));
-        }
-        if let (Some(max), Some(limit)) = (
-            product.purchase_limit_quantity,
-            product.purchase_limit_period,
-        ) {
-            if *quantity > max {
-                return Err(pricing::limit_exceeded(&product.sku));
-            }
-            limited.push((product.id, period::limit_start(limit, today), *quantity));
-        }
-    }
+    let (by_product, limited) = lock_order(&ctx, request, today)?;
     let sku_of = |id: Option<Uuid>| {
         by_product
             .iter()
@@ -373,7 +336,7 @@ async fn attempt(
             .unwrap_or_default()
     };
 
-    let id = Uuid::new_v4();
+    let id = crate::ids::fresh();
     let view = views::placed_view(
         id,
         (user.id, request.for_member),
@@ -404,37 +367,102 @@ async fn attempt(
     };
     let written = match write.execute(conn).await {
         Ok(written) => written,
-        Err(error) => {
-            return match AbortReason::of(&error) {
-                None => Err(error.into()),
-                Some(AbortReason::InsufficientStock(product)) => {
-                    Err(pricing::out_of_stock(&sku_of(product)))
-                }
-                Some(AbortReason::PurchaseLimitExceeded(product)) => {
-                    Err(pricing::limit_exceeded(&sku_of(product)))
-                }
-                Some(AbortReason::DeductionShareExceeded(day)) => {
-                    let (first, limit) = plan
-                        .as_ref()
-                        .and_then(|p| Some((<[_]>::first(&p.lines)?.0, p.limit)))
-                        .ok_or_else(|| ApiError::internal(format!("{error}")))?;
-                    Err(crate::payroll::terms::share_exceeded(
-                        day.unwrap_or(first),
-                        limit,
-                    ))
-                }
-                Some(AbortReason::RequestInProgress) => Err(idempotency::in_progress()),
-                Some(AbortReason::AllowanceMoved | AbortReason::KeyTaken) => Ok(Attempt::Again),
-                Some(AbortReason::NotWritten) => {
-                    Err(ApiError::internal(format!("order not written: {error}")))
-                }
-            };
-        }
+        Err(error) => return refused(error, plan.as_ref(), sku_of),
     };
     if let Some(number) = body.get_mut("number") {
         *number = serde_json::Value::String(written.number);
     }
     Ok(Attempt::Done(Placed::Created(body)))
+}
+
+/// The products as pricing takes them, and the rate from their currency into the group's
+/// (read with them; the same for every row).
+fn priced_rows(products: Vec<FoundRow>) -> (Vec<PricedRow>, Option<Decimal>) {
+    let fx_rate = <[_]>::first(&products).and_then(|r| {
+        crate::domain::fx::effective_rate(crate::domain::fx::StoredRate {
+            rate: r.fx_stored_rate?,
+            inverted: r.fx_inverted?,
+        })
+    });
+    let priced: Vec<PricedRow> = products
+        .into_iter()
+        .map(|r| PricedRow {
+            product: r.product,
+            currency: r.currency,
+            seller_group_id: r.seller_group_id,
+            category_override: r.category_override,
+        })
+        .collect();
+    (priced, fx_rate)
+}
+
+/// (product, quantity) in id order, the order in which the write locks the rows.
+type StockLines<'c> = Vec<(&'c ProductRow, i32)>;
+/// (product, period start, quantity) of the purchase-limited lines.
+type LimitedLines = Vec<(Uuid, NaiveDate, i32)>;
+
+/// The order's products in id order (the lock order) with their quantities, and its
+/// purchase-limited lines; what is obviously short is refused here, before the write.
+fn lock_order<'c>(
+    ctx: &'c Context,
+    request: &Requested,
+    today: NaiveDate,
+) -> Result<(StockLines<'c>, LimitedLines), ApiError> {
+    let mut by_product: Vec<(&ProductRow, i32)> = ctx
+        .rows
+        .iter()
+        .zip(&request.lines)
+        .map(|(row, (_, quantity))| (&row.product, i32::try_from(*quantity).unwrap_or(i32::MAX)))
+        .collect();
+    by_product.sort_by_key(|(product, _)| product.id);
+    let mut limited: Vec<(Uuid, NaiveDate, i32)> = Vec::new();
+    for (product, quantity) in &by_product {
+        if product.stock_on_hand < *quantity {
+            return Err(pricing::out_of_stock(&product.sku));
+        }
+        if let (Some(max), Some(limit)) = (
+            product.purchase_limit_quantity,
+            product.purchase_limit_period,
+        ) {
+            if *quantity > max {
+                return Err(pricing::limit_exceeded(&product.sku));
+            }
+            limited.push((product.id, period::limit_start(limit, today), *quantity));
+        }
+    }
+    Ok((by_product, limited))
+}
+
+/// What a write statement that gave up means: a refusal for the client, or another attempt
+/// (the allowance moved or the key was taken meanwhile).
+fn refused(
+    error: diesel::result::Error,
+    plan: Option<&Plan>,
+    sku_of: impl Fn(Option<Uuid>) -> String,
+) -> Result<Attempt, ApiError> {
+    match AbortReason::of(&error) {
+        None => Err(error.into()),
+        Some(AbortReason::InsufficientStock(product)) => {
+            Err(pricing::out_of_stock(&sku_of(product)))
+        }
+        Some(AbortReason::PurchaseLimitExceeded(product)) => {
+            Err(pricing::limit_exceeded(&sku_of(product)))
+        }
+        Some(AbortReason::DeductionShareExceeded(day)) => {
+            let (first, limit) = plan
+                .and_then(|p| Some((<[_]>::first(&p.lines)?.0, p.limit)))
+                .ok_or_else(|| ApiError::internal(format!("{error}")))?;
+            Err(crate::payroll::terms::share_exceeded(
+                day.unwrap_or(first),
+                limit,
+            ))
+        }
+        Some(AbortReason::RequestInProgress) => Err(idempotency::in_progress()),
+        Some(AbortReason::AllowanceMoved | AbortReason::KeyTaken) => Ok(Attempt::Again),
+        Some(AbortReason::NotWritten) => {
+            Err(ApiError::internal(format!("order not written: {error}")))
+        }
+    }
 }
 
 /// Everything the write statement binds, in one place.

@@ -76,7 +76,7 @@ mod tests {
 
     #[test]
     fn requests_are_validated_with_field_names() {
-        let product = Uuid::new_v4();
+        let product = crate::ids::fresh();
         let request = NewOrder {
             lines: vec![
                 OrderLineRequest {
