@@ -154,7 +154,7 @@ fn integral_numbers_as_integers(value: &mut Value) {
             if let Some(float) = number.as_f64() {
                 // The range check makes the conversion exact (|float| < 2^63).
                 if float.fract() == 0.0 && float.abs() < 9.2e18 {
-                    #[allow(clippy::cast_possible_truncation, clippy::as_conversions)]
+                    #[allow(clippy::as_conversions)]
                     let integer = float as i64;
                     *value = Value::from(integer);
                 }

@@ -125,7 +125,8 @@ impl Settings {
         Self::from_lookup(|key| std::env::var(key).ok())
     }
 
-    /// Reads settings through `lookup`, so tests can supply a map instead of the process environment.
+    /// Reads settings through `lookup`, so tests can supply a map instead of the process
+    /// environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |key: &str| lookup(key).filter(|v| !v.trim().is_empty());
         let environment = environment(&get)?;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use actix_web::http::StatusCode;
 use actix_web::{get, patch, post, web, HttpResponse};
 use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
@@ -569,59 +569,84 @@ pub async fn adjust_stock(
     let mut conn = state.pool.get().await?;
     let admin = &admin.user;
     let changes = &state.changes;
-    idempotency::once(&mut conn, admin.id, key, ("POST /products/{id}/stock", hash), async move |conn| {
-    let view = write::by(admin, admin.group_id)
-        .publishes(Changed::Stock {
+    let scope = ("POST /products/{id}/stock", hash);
+    idempotency::once(&mut conn, admin.id, key, scope, async move |conn| {
+        let moved = Changed::Stock {
             products: &[id],
             buyer: None,
-        })
-        .run(conn, changes, async move |conn| {
-            // One conditional update: concurrent adjustments and orders can never drive it
-            // below zero or above the bound. Both operands are within ±1e9, so the sum fits
-            // PostgreSQL's integer.
-            let updated: Option<(i32, i32)> = diesel::update(
-                products::table
-                    .find(id)
-                    .filter(products::group_id.eq(admin.group_id))
-                    .filter((products::stock_on_hand + adjustment.delta).between(0, validation::MAX_STOCK)),
-            )
-            .set((
-                products::stock_on_hand.eq(products::stock_on_hand + adjustment.delta),
-                products::updated_at.eq(diesel::dsl::now),
-            ))
-            .returning((products::stock_on_hand - adjustment.delta, products::stock_on_hand))
-            .get_result(conn)
-            .await
-            .optional()?;
-            let Some((before, after)) = updated else {
-                let stock: Option<i32> = products::table
-                    .find(id)
-                    .filter(products::group_id.eq(admin.group_id))
-                    .select(products::stock_on_hand)
-                    .first(conn)
-                    .await
-                    .optional()?;
-                return Err(match stock {
-                    None => ApiError::NotFound,
-                    Some(stock) if adjustment.delta > 0 && stock > validation::MAX_STOCK - adjustment.delta => {
-                        ApiError::invalid_field(
-                            "delta",
-                            format!("stock after the adjustment would exceed {}", validation::MAX_STOCK),
-                        )
-                    }
-                    Some(_) => ApiError::conflict("insufficient_stock", "the adjustment would make stock negative"),
-                });
-            };
-            let change = Change::new("product.stock_adjusted", "product", id)
-                .before(&serde_json::json!({"stock_on_hand": before}))
-                .after(&serde_json::json!({"stock_on_hand": after, "delta": adjustment.delta, "reason": validation::stored_line(&adjustment.reason)}));
-            let priced = queries::find_product(conn, admin.group_id, id, admin.tier_id)
-                .await?
-                .ok_or(ApiError::NotFound)?;
-            Ok((queries::personalise(priced, admin, 0)?, change))
-        })
-        .await?;
+        };
+        let view = write::by(admin, admin.group_id)
+            .publishes(moved)
+            .run(conn, changes, async move |conn| {
+                let (before, after) = adjust(conn, admin.group_id, id, adjustment.delta).await?;
+                let change = Change::new("product.stock_adjusted", "product", id)
+                    .before(&serde_json::json!({"stock_on_hand": before}))
+                    .after(&serde_json::json!({
+                        "stock_on_hand": after,
+                        "delta": adjustment.delta,
+                        "reason": validation::stored_line(&adjustment.reason),
+                    }));
+                let priced = queries::find_product(conn, admin.group_id, id, admin.tier_id)
+                    .await?
+                    .ok_or(ApiError::NotFound)?;
+                Ok((queries::personalise(priced, admin, 0)?, change))
+            })
+            .await?;
         Ok((StatusCode::OK, crate::json::to_value(&view)?))
     })
     .await
+}
+
+/// Moves product `id`'s stock by `delta` in one conditional update, so that concurrent
+/// adjustments and orders can never drive it below zero or above the bound; answers the stock
+/// before and after. Refused: no such product (404), above the bound (422), below zero (409
+/// `insufficient_stock`).
+async fn adjust(
+    conn: &mut AsyncPgConnection,
+    group: Uuid,
+    id: Uuid,
+    delta: i32,
+) -> Result<(i32, i32), ApiError> {
+    // Both operands are within ±1e9, so the sum fits PostgreSQL's integer.
+    let within = (products::stock_on_hand + delta).between(0, validation::MAX_STOCK);
+    let updated: Option<(i32, i32)> = diesel::update(
+        products::table
+            .find(id)
+            .filter(products::group_id.eq(group))
+            .filter(within),
+    )
+    .set((
+        products::stock_on_hand.eq(products::stock_on_hand + delta),
+        products::updated_at.eq(diesel::dsl::now),
+    ))
+    .returning((products::stock_on_hand - delta, products::stock_on_hand))
+    .get_result(conn)
+    .await
+    .optional()?;
+    if let Some(moved) = updated {
+        return Ok(moved);
+    }
+    let stock: Option<i32> = products::table
+        .find(id)
+        .filter(products::group_id.eq(group))
+        .select(products::stock_on_hand)
+        .first(conn)
+        .await
+        .optional()?;
+    Err(match stock {
+        None => ApiError::NotFound,
+        Some(stock) if delta > 0 && stock > validation::MAX_STOCK - delta => {
+            ApiError::invalid_field(
+                "delta",
+                format!(
+                    "stock after the adjustment would exceed {}",
+                    validation::MAX_STOCK
+                ),
+            )
+        }
+        Some(_) => ApiError::conflict(
+            "insufficient_stock",
+            "the adjustment would make stock negative",
+        ),
+    })
 }

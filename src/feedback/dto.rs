@@ -1,5 +1,6 @@
 //! Request and response shapes of feedback.
 
+use crate::domain::period::Month;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -86,8 +87,8 @@ pub struct FeedbackQuery {
     /// finance and admins: any company of the group, or the whole group when absent.
     pub company_id: Option<Uuid>,
     /// `YYYY-MM` (UTC): feedback given in that month.
-    #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
-    pub period: Option<String>,
+    #[param(value_type = Option<String>, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+    pub period: Option<Month>,
     /// 1–5.
     #[param(minimum = 1, maximum = 5)]
     pub min_rating: Option<i64>,

@@ -10,7 +10,6 @@ use super::dto::*;
 use super::queries::{self, Changes, FeedbackRow, ListFilter, RatedOrder, Target};
 use crate::audit::Change;
 use crate::body::Body;
-use crate::domain::period;
 use crate::error::{ApiError, FieldError};
 use crate::identity::auth::{Authorized, CurrentUser, Role, Trade};
 use crate::pagination::{Page, PageRequest};
@@ -492,12 +491,8 @@ pub async fn list_feedback(
         None if group_wide => None,
         None => Some(user.company_id),
     };
-    let (from, to) = match &query.period {
-        Some(raw) => {
-            let (first, next) = period::month(raw)
-                .ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))?;
-            (month_start(first), month_start(next))
-        }
+    let (from, to) = match query.period {
+        Some(month) => (month_start(month.first()), month_start(month.next())),
         None => (None, None),
     };
     let min_rating = rating_filter(query.min_rating, "min_rating")?;

@@ -6,6 +6,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::domain::intercompany::Status;
+use crate::domain::period::Month;
 use crate::domain::transfer_pricing::Method;
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -268,8 +269,8 @@ pub struct IcOrderQuery {
     pub buyer_company_id: Option<Uuid>,
     pub seller_company_id: Option<Uuid>,
     /// `YYYY-MM`: orders created in that month.
-    #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
-    pub period: Option<String>,
+    #[param(value_type = Option<String>, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+    pub period: Option<Month>,
     /// 1–100, default 20.
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,

@@ -11,7 +11,6 @@ use super::queries::{self, ListFilter};
 use super::transitions::{self, Step};
 use super::{access, placement, pricing, validation, views};
 use crate::body::{Body, OptionalBody};
-use crate::domain::period;
 use crate::error::ApiError;
 use crate::idempotency::{self, IdempotencyHeader};
 use crate::identity::auth::{Authorized, Purchaser, Trade};
@@ -117,15 +116,10 @@ pub async fn list_orders(
     query: crate::json::Query<IcOrderQuery>,
 ) -> Result<web::Json<Page<IcOrderView>>, ApiError> {
     let page = PageRequest::<(DateTime<Utc>, Uuid)>::parse(query.limit, query.cursor.as_deref())?;
-    let created = match &query.period {
-        Some(raw) => {
-            let (from, to) = period::month(raw)
-                .ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))?;
-            let start = |day: NaiveDate| day.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
-            start(from).zip(start(to))
-        }
-        None => None,
-    };
+    let start = |day: NaiveDate| day.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+    let created = query
+        .period
+        .and_then(|month| start(month.first()).zip(start(month.next())));
     let filter = ListFilter {
         party: access::listed_company(&user),
         status: query.status,

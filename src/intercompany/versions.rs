@@ -104,8 +104,8 @@ async fn start_errors(
     Ok(errors)
 }
 
-/// Ends `old` (of `group`) the day before `valid_from` and starts its successor then with `terms` (method,
-/// percent, range, target), for the rest of the old version's validity.
+/// Ends `old` (of `group`) the day before `valid_from` and starts its successor then with
+/// `terms` (method, percent, range, target), for the rest of the old version's validity.
 async fn start_version(
     conn: &mut AsyncPgConnection,
     group: Uuid,

@@ -1,5 +1,6 @@
 //! Shapes of the internal-service KPI report.
 
+use crate::domain::period::Month;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -8,8 +9,8 @@ use uuid::Uuid;
 #[into_params(parameter_in = Query)]
 pub struct KpiQuery {
     /// `YYYY-MM` (UTC): the orders placed in that month. Default: the current month.
-    #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
-    pub period: Option<String>,
+    #[param(value_type = Option<String>, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+    pub period: Option<Month>,
 }
 
 /// One selling company's figures for the month. Hours are medians, rates and the average are

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::dto::{KpiItem, KpiQuery, KpiReport};
 use super::queries;
 use crate::csv::{csv, wants_csv};
-use crate::domain::period;
+use crate::domain::period::{self, Month};
 use crate::error::ApiError;
 use crate::frozen::{self, Figures, Report};
 use crate::identity::auth::{Authorized, Role, Trade};
@@ -72,7 +72,10 @@ pub fn csv_rows(items: &[KpiItem]) -> Vec<Vec<String>> {
                 (KpiReport = "application/json"),
                 (
                     String = "text/csv",
-                    example = "company_id,employee_orders,employee_fulfilment_hours_p50,intercompany_orders,acceptance_hours_p50,shipping_hours_p50,on_time_rate,overdue_open,rejection_rate,feedback_count,average_rating,response_rate,replied_rate\n"
+                    example = "company_id,employee_orders,employee_fulfilment_hours_p50,\
+                        intercompany_orders,acceptance_hours_p50,shipping_hours_p50,\
+                        on_time_rate,overdue_open,rejection_rate,feedback_count,average_rating,\
+                        response_rate,replied_rate\n"
                 )
             )
         ),
@@ -98,12 +101,8 @@ pub async fn internal_service(
         .reads
         .read(0, async |conn| {
             let zone = crate::identity::queries::group_zone(conn, user.group_id).await?;
-            let period = match query.period.clone() {
-                Some(period) => period,
-                None => zone.today(now).format("%Y-%m").to_string(),
-            };
-            let (first, _) = period::month(&period)
-                .ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))?;
+            let month = query.period.unwrap_or_else(|| Month::of(zone.today(now)));
+            let (period, first) = (month.to_string(), month.first());
             let report = match frozen::load(conn, user.group_id, first, Report::InternalServiceKpis)
                 .await?
             {

@@ -7,6 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::domain::codes::CurrencyCode;
+use crate::domain::period::Month;
 pub use crate::payroll::{Payment, ScheduleLineView};
 
 pub use crate::domain::kinds::OrderStatus;
@@ -109,11 +110,10 @@ pub struct OrderListQuery {
     pub employee_id: Option<Uuid>,
     /// The seller company.
     pub company_id: Option<Uuid>,
-    #[param(value_type = Option<OrderStatus>)]
-    pub status: Option<String>,
+    pub status: Option<OrderStatus>,
     /// `YYYY-MM` (UTC).
-    #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
-    pub period: Option<String>,
+    #[param(value_type = Option<String>, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+    pub period: Option<Month>,
     /// 1–100, default 20.
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,

@@ -163,24 +163,16 @@ pub async fn list_orders(
     if let Some(company) = query.company_id {
         sql = sql.filter(orders::seller_company_id.eq(company));
     }
-    if let Some(status) = &query.status {
-        let status = OrderStatus::parse(status).ok_or_else(|| {
-            ApiError::bad_field("status", "must be placed, fulfilled or cancelled")
-        })?;
+    if let Some(status) = query.status {
         sql = sql.filter(orders::status.eq(status));
     }
-    if let Some(period) = &query.period {
-        let (from, to) = crate::domain::period::month(period)
-            .and_then(|(first, next)| {
-                Some((
-                    first.and_hms_opt(0, 0, 0)?.and_utc(),
-                    next.and_hms_opt(0, 0, 0)?.and_utc(),
-                ))
-            })
-            .ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))?;
-        sql = sql
-            .filter(orders::created_at.ge(from))
-            .filter(orders::created_at.lt(to));
+    if let Some(month) = query.period {
+        let start = |day: chrono::NaiveDate| day.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+        if let (Some(from), Some(to)) = (start(month.first()), start(month.next())) {
+            sql = sql
+                .filter(orders::created_at.ge(from))
+                .filter(orders::created_at.lt(to));
+        }
     }
     if let Some((at, id)) = page.after {
         sql = sql.filter(
