@@ -6,16 +6,16 @@
 use chrono::{Datelike, NaiveDate};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use uuid::Uuid;
 
 use crate::db::schema::companies;
 use crate::domain::calendar::BusinessDay;
 use crate::error::ApiError;
+use crate::ids::GroupId;
 
 /// The group's business day at `now`: its date in the root company's time zone, and the zone.
 pub async fn day(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<BusinessDay, ApiError> {
     Ok(crate::identity::queries::group_zone(conn, group)
@@ -26,14 +26,14 @@ pub async fn day(
 /// The group's business date at `now` (in its root company's time zone).
 pub async fn today(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<NaiveDate, ApiError> {
     Ok(day(conn, group, now).await?.today)
 }
 
 /// The earliest day a booking of `group` may carry.
-pub async fn earliest(conn: &mut AsyncPgConnection, group: Uuid) -> Result<NaiveDate, ApiError> {
+pub async fn earliest(conn: &mut AsyncPgConnection, group: GroupId) -> Result<NaiveDate, ApiError> {
     let created: chrono::DateTime<chrono::Utc> = companies::table
         .find(group)
         .select(companies::created_at)
@@ -47,7 +47,7 @@ pub async fn earliest(conn: &mut AsyncPgConnection, group: Uuid) -> Result<Naive
 /// Checks `date` (the request's `field`) as a booking date of `group` on `today`.
 pub async fn check(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     field: &str,
     date: NaiveDate,
     today: NaiveDate,
@@ -70,7 +70,7 @@ pub async fn check(
 /// for ledger entries, for writes that other tables date by timestamp.
 pub async fn open_on(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     day: NaiveDate,
 ) -> Result<(), ApiError> {
     crate::db::statement::statement("SELECT books_open_on($1, $2)")

@@ -9,11 +9,11 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use uuid::Uuid;
 
 use crate::csv::wants_csv;
 use crate::db::schema::closed_period_reports as stored;
 use crate::error::ApiError;
+use crate::ids::GroupId;
 
 /// The reports a closed month keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +40,7 @@ impl Report {
 /// The stored answer of `report` for the month beginning `first`, when that month is closed.
 pub async fn load(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     first: NaiveDate,
     report: Report,
 ) -> Result<Option<String>, ApiError> {
@@ -57,7 +57,7 @@ pub async fn load(
 /// Stores `view` as the answer of `report` for the closed month beginning `first`.
 pub async fn store(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     first: NaiveDate,
     report: Report,
     view: &impl Serialize,

@@ -9,12 +9,12 @@ use std::future::Future;
 
 use diesel::sql_types::{Jsonb, Nullable, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
-use uuid::Uuid;
 
 use crate::audit::{Actor, Change};
 use crate::changes::{Changed, Changes};
 use crate::db::statement::statement;
 use crate::error::ApiError;
+use crate::ids::GroupId;
 
 /// The head of the one statement that writes an audit entry: `INSERT` into the log with the
 /// columns (group, actor, action, entity type, entity id, before, after, request id), in that
@@ -49,19 +49,19 @@ where
 /// and `.publishes(changed)`, then `.run(conn, changes, write)`.
 pub struct Audited<'a, A: ?Sized> {
     actor: Option<&'a A>,
-    group: Uuid,
+    group: GroupId,
     conflict: Option<(&'static str, &'static str)>,
     changed: Option<Changed<'a>>,
 }
 
 /// A write by `actor` in `group`.
-pub fn by<A: Actor + Sync + ?Sized>(actor: &A, group: Uuid) -> Audited<'_, A> {
+pub fn by<A: Actor + Sync + ?Sized>(actor: &A, group: GroupId) -> Audited<'_, A> {
     by_actor(Some(actor), group)
 }
 
 /// A write in `group` by `actor`, or by the system itself when `None` (bootstrap, the demo
 /// seed, a scheduled change).
-pub fn by_actor<A: Actor + Sync + ?Sized>(actor: Option<&A>, group: Uuid) -> Audited<'_, A> {
+pub fn by_actor<A: Actor + Sync + ?Sized>(actor: Option<&A>, group: GroupId) -> Audited<'_, A> {
     Audited {
         actor,
         group,

@@ -35,6 +35,7 @@ use crate::changes::{Changed, Follower};
 use crate::domain::kinds::EmploymentType;
 use crate::error::ApiError;
 use crate::identity::auth::CurrentUser;
+use crate::ids::GroupId;
 use crate::pagination::Page;
 
 /// The channel the migration's `notify_listing_change` trigger function notifies.
@@ -106,7 +107,7 @@ impl<K: Eq + Hash, T> Map<K, T> {
 /// One page of the employee listing for everyone who sees the same prices.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PageKey {
-    pub group_id: Uuid,
+    pub group_id: GroupId,
     pub tier_id: Option<Uuid>,
     pub employment_type: EmploymentType,
     pub category_id: Option<Uuid>,
@@ -549,7 +550,7 @@ mod tests {
         let cache = connected(Duration::from_secs(60));
         let (sold, other) = (Uuid::from_u128(1), Uuid::from_u128(2));
         let key = |limit| PageKey {
-            group_id: Uuid::nil(),
+            group_id: GroupId::from(Uuid::nil()),
             tier_id: None,
             employment_type: crate::domain::kinds::EmploymentType::Direct,
             category_id: None,
@@ -575,7 +576,7 @@ mod tests {
             email: String::new(),
             full_name: String::new(),
             company_id: Uuid::nil(),
-            group_id: Uuid::nil(),
+            group_id: GroupId::from(Uuid::nil()),
             roles: Vec::new(),
             employment_type: crate::domain::kinds::EmploymentType::Direct,
             client_type: crate::domain::kinds::ClientType::Operational,

@@ -22,6 +22,7 @@ use crate::domain::pricing;
 use crate::error::{ApiError, FieldError};
 use crate::idempotency::{self, OptionalKey};
 use crate::identity::auth::{load_active, Admin, Authorized, CurrentUser, Role, Subject};
+use crate::ids::GroupId;
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 use crate::validation::{self, amount};
@@ -244,7 +245,7 @@ pub async fn get_product(
 /// The currency of `seller`, a company of `group` (else 422 naming the field).
 async fn seller_currency(
     conn: &mut diesel_async::AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     seller: Uuid,
 ) -> Result<CurrencyCode, ApiError> {
     let currency: String = companies::table
@@ -295,7 +296,7 @@ fn check_product_text(
 /// Ok when `id` is a category of `group`, else 422 naming the field.
 async fn category_in_group(
     conn: &mut diesel_async::AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     id: Uuid,
 ) -> Result<(), ApiError> {
     let exists: bool = diesel::select(diesel::dsl::exists(
@@ -603,7 +604,7 @@ pub async fn adjust_stock(
 /// `insufficient_stock`).
 async fn adjust(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     id: Uuid,
     delta: i32,
 ) -> Result<(i32, i32), ApiError> {

@@ -17,6 +17,7 @@ use crate::domain::pricing;
 use crate::error::ApiError;
 use crate::identity::auth::{CurrentUser, Role};
 use crate::identity::dto::EmploymentType;
+use crate::ids::GroupId;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = categories)]
@@ -103,7 +104,7 @@ pub async fn overrides_of(
 /// The tier `id` of `group` with its overrides (404 for another group's).
 pub async fn load_tier_view(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     id: Uuid,
 ) -> Result<TierView, ApiError> {
     let row: TierRow = discount_tiers::table
@@ -148,7 +149,7 @@ pub struct PricedRow {
     /// The seller's currency.
     pub currency: String,
     /// The seller's group.
-    pub seller_group_id: Uuid,
+    pub seller_group_id: GroupId,
     /// The caller's tier override for the product's category (if any).
     pub category_override: Option<Decimal>,
 }
@@ -166,7 +167,7 @@ pub fn limited(rows: &[PricedRow]) -> Vec<(Uuid, LimitPeriod)> {
 
 impl PricedRow {
     /// The facts the eligibility rule reads, for an employee of `group`.
-    pub fn offer(&self, group: Uuid) -> pricing::Offer {
+    pub fn offer(&self, group: GroupId) -> pricing::Offer {
         pricing::Offer {
             active: self.product.active,
             employee_eligible: self.product.employee_eligible,
@@ -263,7 +264,7 @@ macro_rules! priced_columns {
 /// One product of `group` priced for an employee of `tier` (`None`: no tier).
 pub async fn find_product(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     id: Uuid,
     tier: Option<Uuid>,
 ) -> QueryResult<Option<PricedRow>> {
@@ -279,7 +280,7 @@ pub async fn find_product(
 /// Several products of `group` priced for an employee of `tier`.
 pub async fn find_products(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     ids: &[Uuid],
     tier: Option<Uuid>,
 ) -> QueryResult<Vec<PricedRow>> {
@@ -361,7 +362,7 @@ fn has_filters(query: &ProductListQuery) -> bool {
 /// One page of the products an employee of `group` may buy, in sku order after `after`.
 pub async fn visible_products(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     tier: Option<Uuid>,
     query: &ProductListQuery,
     after: Option<&str>,
@@ -393,7 +394,7 @@ pub async fn visible_products(
 /// the cursor (`''` on the first page), then category, seller and the
 /// search pattern (twice) — each only when given — and the limit. Used to EXPLAIN the real query.
 pub fn listing_sql(
-    group: Uuid,
+    group: GroupId,
     tier: Option<Uuid>,
     query: &ProductListQuery,
     after: Option<&str>,

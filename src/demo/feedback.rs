@@ -12,6 +12,7 @@ use crate::domain::intercompany::Status as IntercompanyStatus;
 use crate::error::ApiError;
 use crate::feedback::dto::OrderKind;
 use crate::feedback::queries::{self, RatedOrder, RatedStatus};
+use crate::ids::GroupId;
 
 /// Ratings, comments and (maybe) the seller's answer, given in turn to the orders oldest first.
 const SAYINGS: &[(i16, Option<&str>, Option<&str>)] = &[
@@ -33,7 +34,7 @@ const SAYINGS: &[(i16, Option<&str>, Option<&str>)] = &[
 /// for it.
 pub(super) async fn purchaser_of(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     company: Uuid,
 ) -> Result<Option<Uuid>, ApiError> {
     Ok(employees::table
@@ -59,7 +60,7 @@ struct Delivered {
 
 /// Seeds feedback on the group's delivered intercompany orders unless the group has feedback
 /// already; returns how many were given.
-pub async fn seed(conn: &mut AsyncPgConnection, group: Uuid) -> Result<usize, ApiError> {
+pub async fn seed(conn: &mut AsyncPgConnection, group: GroupId) -> Result<usize, ApiError> {
     let existing: i64 = feedback::table
         .filter(feedback::group_id.eq(group))
         .count()

@@ -18,6 +18,7 @@ use crate::db::schema::{
     categories, companies, discount_tiers, employees, products, tier_category_discounts,
 };
 use crate::identity::password::{PasswordHasher, Secret};
+use crate::ids::GroupId;
 
 /// The password of every demo account.
 pub const DEMO_PASSWORD: &str = "demo-password-2026";
@@ -288,7 +289,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<Seeded> {
     let seeded = conn
         .transaction::<_, crate::error::ApiError, _>(async move |conn| {
             let mut seeded = seed(conn, &hash).await?;
-            let group: Uuid = companies::table
+            let group: GroupId = companies::table
                 .filter(companies::parent_id.is_null())
                 .filter(companies::code.eq(ROOT_CODE))
                 .select(companies::id)
@@ -315,7 +316,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<Seeded> {
 }
 
 /// The company `code` of `group`.
-async fn company_id(conn: &mut AsyncPgConnection, group: Uuid, code: &str) -> QueryResult<Uuid> {
+async fn company_id(conn: &mut AsyncPgConnection, group: GroupId, code: &str) -> QueryResult<Uuid> {
     companies::table
         .filter(companies::group_id.eq(group))
         .filter(companies::code.eq(code))
@@ -363,8 +364,9 @@ async fn seed(conn: &mut AsyncPgConnection, hash: &str) -> QueryResult<Seeded> {
         return Ok(seeded);
     };
     let (group, created) = demo_group(conn, root).await?;
+    let group = GroupId::from(group);
     seeded.companies += created;
-    seeded.group_id = group;
+    seeded.group_id = group.uuid();
     seeded.group = if created > 0 { "created" } else { "existing" };
     seeded.companies += seed_companies(conn, group, root, subsidiaries).await?;
     (seeded.categories, seeded.tiers) = seed_categories_and_tiers(conn, group).await?;
@@ -376,7 +378,7 @@ async fn seed(conn: &mut AsyncPgConnection, hash: &str) -> QueryResult<Seeded> {
 /// The subsidiaries, under their parents; answers how many were new.
 async fn seed_companies(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     root: &CompanySeed,
     subsidiaries: &[CompanySeed],
 ) -> QueryResult<usize> {
@@ -406,7 +408,7 @@ async fn seed_companies(
 /// of each were new.
 async fn seed_categories_and_tiers(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
 ) -> QueryResult<(usize, usize)> {
     let (mut categories_created, mut tiers_created) = (0, 0);
     for (code, name) in CATEGORIES {
@@ -468,7 +470,11 @@ async fn seed_categories_and_tiers(
 
 /// The named employees and one per first name across the companies and client types;
 /// answers how many were new.
-async fn seed_people(conn: &mut AsyncPgConnection, group: Uuid, hash: &str) -> QueryResult<usize> {
+async fn seed_people(
+    conn: &mut AsyncPgConnection,
+    group: GroupId,
+    hash: &str,
+) -> QueryResult<usize> {
     let mut created = 0;
     let tiers: Vec<(String, Uuid)> = discount_tiers::table
         .filter(discount_tiers::group_id.eq(group))
@@ -543,7 +549,7 @@ async fn seed_people(conn: &mut AsyncPgConnection, group: Uuid, hash: &str) -> Q
 }
 
 /// Each line's products, priced and stocked by a fixed pattern; answers how many were new.
-async fn seed_products(conn: &mut AsyncPgConnection, group: Uuid) -> QueryResult<usize> {
+async fn seed_products(conn: &mut AsyncPgConnection, group: GroupId) -> QueryResult<usize> {
     let mut created = 0;
     for (category_code, seller_code, prefix, nouns, kind, limit) in LINES {
         let category: Uuid = categories::table

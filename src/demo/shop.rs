@@ -14,6 +14,7 @@ use crate::feedback::dto::OrderKind;
 use crate::feedback::queries::{self as feedback, RatedOrder, RatedStatus};
 use crate::idempotency::IdempotencyKey;
 use crate::identity::auth::Subject;
+use crate::ids::GroupId;
 use crate::orders::dto::OrderStatus;
 use crate::orders::placement::{self, Placed};
 use crate::orders::queries as shop;
@@ -31,7 +32,7 @@ const SAYINGS: &[(i16, Option<&str>, Option<&str>)] = &[
 /// were placed and how many were rated.
 pub async fn seed(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     now: DateTime<Utc>,
 ) -> Result<(usize, usize), ApiError> {
     let existing: i64 = orders::table
@@ -134,7 +135,7 @@ async fn place_as(
 /// later as the fulfil endpoint would; answers when it was fulfilled.
 async fn age_and_fulfil(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     id: Uuid,
     n: usize,
     now: DateTime<Utc>,
@@ -173,7 +174,7 @@ async fn age_and_fulfil(
 /// Answers whether the order was rated.
 async fn rate(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     (id, seller, buyer): (Uuid, Uuid, Uuid),
     n: usize,
     done: DateTime<Utc>,

@@ -14,6 +14,7 @@ use crate::db::schema::{
 use crate::domain::intercompany::Status;
 use crate::domain::transfer_pricing::Method;
 use crate::error::ApiError;
+use crate::ids::GroupId;
 use crate::intercompany::validation::Requested;
 use crate::intercompany::{ledger, placement, pricing};
 
@@ -25,7 +26,11 @@ pub struct SeededTrade {
     pub intercompany_orders: usize,
 }
 
-async fn company(conn: &mut AsyncPgConnection, group: Uuid, code: &str) -> Result<Uuid, ApiError> {
+async fn company(
+    conn: &mut AsyncPgConnection,
+    group: GroupId,
+    code: &str,
+) -> Result<Uuid, ApiError> {
     Ok(companies::table
         .filter(companies::group_id.eq(group))
         .filter(companies::code.eq(code))
@@ -37,7 +42,7 @@ async fn company(conn: &mut AsyncPgConnection, group: Uuid, code: &str) -> Resul
 /// EUR→USD for every day of the last year, around 1.08 (deterministic, so runs compare).
 async fn rates(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     today: NaiveDate,
 ) -> Result<usize, ApiError> {
     // Nothing is dated into closed books (a seed run again after finance closed months): the
@@ -82,7 +87,7 @@ async fn rates(
 /// to ABC at resale minus 25 % (range 20–40 %, target 30 %). Valid from the start of last year.
 async fn policies(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     abc: Uuid,
     xyz: Uuid,
     since: NaiveDate,
@@ -145,7 +150,7 @@ async fn goods(conn: &mut AsyncPgConnection, seller: Uuid, n: i64) -> Result<Vec
 #[allow(clippy::too_many_arguments)]
 async fn order(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     purchaser: Uuid,
     (buyer, seller): (Uuid, Uuid),
     lines: Vec<(Uuid, i32)>,
@@ -206,7 +211,7 @@ async fn order(
 /// Seeds the demo group's trade; skipped parts already there.
 pub async fn seed(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     today: NaiveDate,
 ) -> Result<SeededTrade, ApiError> {
     let mut seeded = SeededTrade::default();

@@ -11,6 +11,7 @@ use crate::db::schema::{feedback, intercompany_orders, orders};
 use crate::domain::intercompany::Status as IntercompanyStatus;
 use crate::domain::kinds::OrderStatus;
 use crate::error::ApiError;
+use crate::ids::GroupId;
 
 /// How long after giving it the author may change a feedback.
 pub const EDITABLE_FOR: chrono::TimeDelta = chrono::TimeDelta::days(7);
@@ -68,7 +69,7 @@ impl RatedOrder {
 /// The order `target` of `group`, or None.
 pub async fn rated_order(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     target: Target,
 ) -> Result<Option<RatedOrder>, ApiError> {
     Ok(match target.kind {
@@ -168,7 +169,7 @@ impl FeedbackRow {
 /// The feedback on `target` in `group`, locked for a change when `for_update`.
 pub async fn find(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     target: Target,
     for_update: bool,
 ) -> Result<Option<FeedbackRow>, ApiError> {
@@ -198,7 +199,7 @@ pub async fn find(
 /// key (409 `conflict`), whatever raced.
 pub async fn insert(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     order: &RatedOrder,
     author: Uuid,
     rating: i16,
@@ -283,7 +284,7 @@ pub struct ListFilter {
 /// the keyset position `after`.
 pub async fn list(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     filter: &ListFilter,
     after: Option<(DateTime<Utc>, Uuid)>,
     fetch: i64,

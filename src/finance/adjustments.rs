@@ -18,6 +18,7 @@ use crate::domain::{fx, money};
 use crate::error::{ApiError, FieldError};
 use crate::idempotency::{self, OptionalKey};
 use crate::identity::auth::{Authorized, Finance};
+use crate::ids::GroupId;
 use crate::intercompany::dto::EntryKind;
 use crate::intercompany::ledger::{self, Entry};
 use crate::intercompany::queries::company_currency;
@@ -104,7 +105,7 @@ fn validate(new: &NewAdjustment) -> Result<String, ApiError> {
 /// company's currency, converted from the document currency (the seller's) at the date's rate.
 async fn book(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     new: &NewAdjustment,
     reason: String,
     now: DateTime<Utc>,

@@ -26,13 +26,14 @@ use crate::domain::{fx, money, period};
 use crate::error::{ApiError, FieldError};
 use crate::frozen::Report;
 use crate::identity::auth::{Authorized, Finance};
+use crate::ids::GroupId;
 use crate::state::AppState;
 use crate::write;
 
 /// The eliminations of `period` as they stand now (in the caller's transaction).
 pub async fn compute(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     period: &str,
     today: NaiveDate,
     closed_at: Option<DateTime<Utc>>,
@@ -189,7 +190,7 @@ impl MonthReport for EliminationsView {
 
     fn compute<'a>(
         conn: &'a mut AsyncPgConnection,
-        group: Uuid,
+        group: GroupId,
         period: &'a str,
         day: BusinessDay,
         closed_at: Option<DateTime<Utc>>,
@@ -269,7 +270,7 @@ fn check_pairs(report: &InventoryReport) -> Result<(), ApiError> {
 #[derive(Insertable)]
 #[diesel(table_name = held)]
 struct HeldRow {
-    group_id: Uuid,
+    group_id: GroupId,
     period: NaiveDate,
     seller_company_id: Uuid,
     buyer_company_id: Uuid,
@@ -282,7 +283,7 @@ struct HeldRow {
 /// currency (422 naming the item otherwise).
 async fn held_rows(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     (period, reporter): (NaiveDate, Uuid),
     report: &InventoryReport,
 ) -> Result<Vec<HeldRow>, ApiError> {
@@ -374,7 +375,7 @@ pub async fn report_inventory(
             let change = crate::audit::Change::new(
                 "finance.intercompany_inventory_reported",
                 "group",
-                group,
+                group.uuid(),
             )
             .after(&serde_json::json!({"period": path.as_str(), "items": report.items}));
             Ok((report, change))

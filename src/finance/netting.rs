@@ -24,6 +24,7 @@ use crate::domain::{fx, money, netting};
 use crate::error::ApiError;
 use crate::idempotency::{self, OptionalKey};
 use crate::identity::auth::{Authorized, CurrentUser, Finance};
+use crate::ids::GroupId;
 use crate::intercompany::ledger;
 use crate::intercompany::queries::OrderRow;
 use crate::pagination::{Page, PageRequest};
@@ -34,7 +35,7 @@ use crate::write;
 /// currency.
 async fn propose(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     (rows, items): (&[OrderRow], &[OpenItem]),
     date: NaiveDate,
 ) -> Result<NettingView, ApiError> {

@@ -19,6 +19,7 @@ use crate::domain::codes::CurrencyCode;
 use crate::domain::kinds::LedgerSide;
 use crate::domain::{intercompany, money, netting};
 use crate::error::ApiError;
+use crate::ids::GroupId;
 use crate::intercompany::dto::EntryKind;
 use crate::intercompany::ledger::{self, Entry};
 
@@ -74,7 +75,7 @@ impl Row {
 /// order (pair, then booking order).
 pub async fn open_items(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     date: NaiveDate,
 ) -> Result<Vec<OpenItem>, ApiError> {
     let rows: Vec<Row> = statement(
@@ -145,7 +146,7 @@ fn item(seller: &Row, buyer: &Row) -> Result<OpenItem, ApiError> {
 /// difference against what it booked, each naming the posting it clears.
 pub async fn settle(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     item: &OpenItem,
     date: NaiveDate,
 ) -> Result<(), ApiError> {

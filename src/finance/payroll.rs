@@ -22,6 +22,7 @@ use crate::domain::kinds::DeductionKind;
 use crate::domain::money;
 use crate::error::ApiError;
 use crate::identity::auth::{Authorized, Finance};
+use crate::ids::GroupId;
 use crate::pagination::{encode_cursor, Page, PageRequest};
 use crate::state::AppState;
 
@@ -124,7 +125,7 @@ impl Row {
 
 async fn load(
     conn: &mut AsyncPgConnection,
-    (group, day): (Uuid, NaiveDate),
+    (group, day): (GroupId, NaiveDate),
     after: Key,
     rows: i64,
 ) -> Result<Vec<Row>, ApiError> {
@@ -176,7 +177,7 @@ fn records(rows: &[Row], day: NaiveDate, out: &mut String) {
 
 /// The file: the header and the first chunk (read before answering, so a failure there is a
 /// problem answer), then a chunk per round trip, so memory stays flat.
-fn stream(pool: DbPool, scope: (Uuid, NaiveDate), first: Vec<Row>) -> HttpResponse {
+fn stream(pool: DbPool, scope: (GroupId, NaiveDate), first: Vec<Row>) -> HttpResponse {
     let mut head = CSV_COLUMNS.join(",");
     head.push('\n');
     records(&first, scope.1, &mut head);

@@ -20,6 +20,7 @@ use crate::domain::period;
 use crate::error::ApiError;
 use crate::frozen::{self, Report};
 use crate::identity::auth::{AdminOrFinance, Authorized, Finance};
+use crate::ids::GroupId;
 use crate::intercompany::exceptions;
 use crate::kpis;
 use crate::pagination::{Page, PageRequest};
@@ -47,7 +48,7 @@ impl From<ClosedRow> for ClosedPeriodView {
 /// Computes report `R` of the month `period` (beginning `first`) and stores it as closed.
 async fn store<R: MonthReport>(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     (period, first): (&str, NaiveDate),
     day: BusinessDay,
     closed_at: Option<DateTime<Utc>>,
@@ -60,7 +61,7 @@ async fn store<R: MonthReport>(
 /// ledger entry; FX rates do not count. None while the group has none.
 async fn first_active_month(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     zone: crate::domain::calendar::BusinessZone,
 ) -> Result<Option<NaiveDate>, ApiError> {
     #[derive(QueryableByName)]
@@ -187,7 +188,7 @@ pub async fn close_period(
                 kpis::handlers::compute(conn, group, (&period, zone), now, None, closed_at).await?;
             frozen::store(conn, group, first, Report::InternalServiceKpis, &kpis).await?;
             let view = ClosedPeriodView::from(row);
-            let change = Change::new("period.closed", "group", group).after(&view);
+            let change = Change::new("period.closed", "group", group.uuid()).after(&view);
             Ok((view, change))
         })
         .await?;

@@ -17,6 +17,7 @@ use crate::domain::{fx, money, netting};
 use crate::error::ApiError;
 use crate::frozen::Report;
 use crate::identity::auth::{Authorized, Finance};
+use crate::ids::GroupId;
 use crate::state::AppState;
 
 use super::reports::{
@@ -46,7 +47,7 @@ struct Adjustment {
 /// The reconciliation of `period` as it stands now (in the caller's transaction).
 pub async fn compute(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     period: &str,
     today: NaiveDate,
     closed_at: Option<DateTime<Utc>>,
@@ -153,7 +154,7 @@ impl MonthReport for ReconciliationView {
 
     fn compute<'a>(
         conn: &'a mut AsyncPgConnection,
-        group: Uuid,
+        group: GroupId,
         period: &'a str,
         day: BusinessDay,
         closed_at: Option<DateTime<Utc>>,

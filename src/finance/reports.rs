@@ -21,6 +21,7 @@ use crate::domain::{fx, money, period};
 use crate::error::ApiError;
 use crate::frozen::{self, Figures, Report};
 use crate::identity::auth::{Authorized, Finance};
+use crate::ids::GroupId;
 use crate::state::AppState;
 
 pub use crate::csv::{csv, wants_csv};
@@ -33,7 +34,7 @@ pub trait MonthReport: serde::Serialize + serde::de::DeserializeOwned + Send {
     /// The report of `period` as it stands now, in the caller's transaction.
     fn compute<'a>(
         conn: &'a mut AsyncPgConnection,
-        group: Uuid,
+        group: GroupId,
         period: &'a str,
         day: BusinessDay,
         closed_at: Option<DateTime<Utc>>,
@@ -47,7 +48,7 @@ pub trait MonthReport: serde::Serialize + serde::de::DeserializeOwned + Send {
 /// when the month closed, else the report computed now; CSV with `Accept: text/csv`.
 pub async fn answer<R: MonthReport>(
     state: &AppState,
-    group: Uuid,
+    group: GroupId,
     period: &str,
     req: &HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -89,12 +90,12 @@ pub async fn report_mode(conn: &mut AsyncPgConnection) -> Result<(), ApiError> {
 
 /// Rates fetched for one report, by (from, to, day).
 pub struct Rates {
-    group: Uuid,
+    group: GroupId,
     seen: HashMap<(CurrencyCode, CurrencyCode, NaiveDate), Decimal>,
 }
 
 impl Rates {
-    pub fn new(group: Uuid) -> Self {
+    pub fn new(group: GroupId) -> Self {
         Self {
             group,
             seen: HashMap::new(),
@@ -102,7 +103,7 @@ impl Rates {
     }
 
     /// The group whose rates these are.
-    pub fn group(&self) -> Uuid {
+    pub fn group(&self) -> GroupId {
         self.group
     }
 
@@ -144,7 +145,7 @@ pub fn bounds(raw: &str, today: NaiveDate) -> Result<(NaiveDate, NaiveDate, Naiv
 /// The currency of each company of `group`, and the group's own.
 pub(super) async fn currencies(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
 ) -> Result<(HashMap<Uuid, CurrencyCode>, CurrencyCode), ApiError> {
     let rows: Vec<(Uuid, String)> = companies::table
         .filter(companies::group_id.eq(group))
@@ -156,7 +157,7 @@ pub(super) async fn currencies(
         .map(|(id, code)| Ok((id, currency(&code)?)))
         .collect::<Result<HashMap<_, _>, ApiError>>()?;
     let own = *map
-        .get(&group)
+        .get(&group.uuid())
         .ok_or_else(|| ApiError::internal("the group's root is missing"))?;
     Ok((map, own))
 }
@@ -180,7 +181,7 @@ pub(super) struct Balance {
 /// Each pair's open balances from everything dated before `until`.
 pub(super) async fn balances(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     until: NaiveDate,
 ) -> Result<Vec<Balance>, ApiError> {
     Ok(statement(
@@ -275,7 +276,7 @@ struct EmployeeSales {
 /// revenue of it, per seller company in the group currency.
 pub async fn internal_sales_of(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     period: &str,
     day: BusinessDay,
     closed_at: Option<DateTime<Utc>>,
@@ -356,7 +357,7 @@ impl MonthReport for InternalSalesView {
 
     fn compute<'a>(
         conn: &'a mut AsyncPgConnection,
-        group: Uuid,
+        group: GroupId,
         period: &'a str,
         day: BusinessDay,
         closed_at: Option<DateTime<Utc>>,

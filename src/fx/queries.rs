@@ -5,12 +5,12 @@ use diesel::prelude::*;
 use diesel::sql_types::{Bool, Date, Numeric, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
-use uuid::Uuid;
 
 use crate::db::statement::statement;
 use crate::domain::codes::CurrencyCode;
 use crate::domain::fx::{self, StoredRate};
 use crate::error::ApiError;
+use crate::ids::GroupId;
 
 #[derive(QueryableByName)]
 struct Found {
@@ -28,7 +28,7 @@ struct Found {
 /// `fx_rate_missing`.
 pub async fn rate(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     base: CurrencyCode,
     quote: CurrencyCode,
     date: NaiveDate,
@@ -41,7 +41,7 @@ pub async fn rate(
 /// Like [`rate`], with `None` when no rate is known.
 pub async fn lookup(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     base: CurrencyCode,
     quote: CurrencyCode,
     date: NaiveDate,

@@ -25,6 +25,7 @@ use crate::domain::kinds::{ClientType, EmploymentType};
 use crate::domain::pricing::TierTerms;
 use crate::error::ApiError;
 use crate::identity::token::Verified;
+use crate::ids::GroupId;
 use crate::state::AppState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -66,7 +67,7 @@ pub struct CurrentUser {
     pub email: String,
     pub full_name: String,
     pub company_id: Uuid,
-    pub group_id: Uuid,
+    pub group_id: GroupId,
     pub roles: Vec<Role>,
     pub employment_type: EmploymentType,
     pub client_type: ClientType,
@@ -133,7 +134,7 @@ pub struct UserRecord {
     #[diesel(sql_type = diesel::sql_types::Uuid)]
     company_id: Uuid,
     #[diesel(sql_type = diesel::sql_types::Uuid)]
-    group_id: Uuid,
+    group_id: GroupId,
     #[diesel(sql_type = Array<Nullable<Text>>)]
     roles: Vec<Option<String>>,
     #[diesel(sql_type = Text)]

@@ -18,6 +18,7 @@ use crate::db;
 use crate::db::schema::companies;
 use crate::domain::codes::{CountryCode, CurrencyCode};
 use crate::error::ApiError;
+use crate::ids::GroupId;
 
 #[derive(Debug, Serialize)]
 pub struct Bootstrapped {
@@ -96,7 +97,8 @@ async fn create(
     .await?;
     let admin = insert_employee(
         conn,
-        company.id,
+        // The root company's id is the group's.
+        GroupId::from(company.id),
         None,
         &NewEmployee {
             email: args.admin_email,

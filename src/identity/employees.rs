@@ -16,6 +16,7 @@ use crate::db::schema::employees;
 use crate::domain::kinds::Former;
 use crate::error::{ApiError, FieldError};
 use crate::idempotency::{self, OptionalKey};
+use crate::ids::GroupId;
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 use crate::validation;
@@ -209,7 +210,7 @@ pub async fn create_employee(
 /// Inserts a validated employee of `group` with its audit event; shared with `bootstrap`.
 pub async fn insert_employee(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     actor: Option<&CurrentUser>,
     new: &NewEmployee,
     roles: &[Role],
@@ -423,7 +424,7 @@ fn check_patch(patch: &EmployeePatch) -> Result<(), ApiError> {
 /// The company and tier the patch names are the group's (422 otherwise).
 async fn check_references(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     patch: &EmployeePatch,
 ) -> Result<(), ApiError> {
     if let Some(company) = patch.company_id {

@@ -20,6 +20,7 @@ use crate::domain::codes::CurrencyCode;
 use crate::domain::money;
 use crate::error::{ApiError, FieldError};
 use crate::idempotency::{self, OptionalKey};
+use crate::ids::GroupId;
 use crate::pagination::{Page, PageRequest};
 use crate::payroll::OfferColumns;
 use crate::state::AppState;
@@ -333,7 +334,7 @@ pub async fn create_company(
 /// Where a new company goes.
 pub enum Placement {
     /// Under `parent`, which must be a company of `group`.
-    Under { group: Uuid, parent: Uuid },
+    Under { group: GroupId, parent: Uuid },
     /// At the root of a new group: only `bootstrap` creates groups.
     NewGroup,
 }
@@ -371,7 +372,8 @@ pub async fn insert_company(
                 }
                 (group, Some(parent))
             }
-            Placement::NewGroup => (id, None),
+            // A new group's id is its root company's.
+            Placement::NewGroup => (GroupId::from(id), None),
         };
         let row: CompanyRow = diesel::insert_into(companies::table)
             .values((
@@ -462,7 +464,7 @@ fn check_company_patch(
 /// once a month is closed (409).
 async fn check_time_zone(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     before: &CompanyRow,
     zone: &str,
 ) -> Result<Option<FieldError>, ApiError> {
@@ -490,7 +492,7 @@ async fn check_time_zone(
 /// the group and not the company or one of its descendants (422).
 async fn check_move(
     conn: &mut AsyncPgConnection,
-    (group, id): (Uuid, Uuid),
+    (group, id): (GroupId, Uuid),
     before: &CompanyRow,
     patch: &CompanyPatch,
 ) -> Result<(), ApiError> {

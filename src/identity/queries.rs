@@ -13,6 +13,7 @@ use super::auth::Role;
 use super::dto::{CompanyView, EmployeeView};
 use crate::db::schema::{companies, discount_tiers, employees};
 use crate::domain::kinds::{BenefitTaxRule, ClientType, EmploymentType};
+use crate::ids::GroupId;
 
 const COMPANY_TREE_LOCK: i64 = 0x0C0_1EE;
 const ADMIN_SET_LOCK: i64 = 0x0AD_1111;
@@ -24,7 +25,7 @@ pub struct CompanyRow {
     pub code: String,
     pub name: String,
     pub parent_id: Option<Uuid>,
-    pub group_id: Uuid,
+    pub group_id: GroupId,
     pub currency: String,
     pub country: String,
     pub benefit_tax_rule: BenefitTaxRule,
@@ -44,7 +45,7 @@ impl From<CompanyRow> for CompanyView {
             code: row.code,
             name: row.name,
             parent_id: row.parent_id,
-            group_id: row.group_id,
+            group_id: row.group_id.uuid(),
             currency: row.currency,
             country: row.country,
             benefit_tax_rule: row.benefit_tax_rule.to_string(),
@@ -82,7 +83,7 @@ pub async fn database_knows_zone(
 /// Whether any month of `group` is closed.
 pub async fn group_has_closed_month(
     conn: &mut diesel_async::AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
 ) -> Result<bool, crate::error::ApiError> {
     use crate::db::schema::closed_periods;
     Ok(diesel::select(diesel::dsl::exists(
@@ -95,7 +96,7 @@ pub async fn group_has_closed_month(
 /// The group's business time zone (its root company's); UTC when the name is unknown.
 pub async fn group_zone(
     conn: &mut diesel_async::AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
 ) -> Result<crate::domain::calendar::BusinessZone, crate::error::ApiError> {
     let name: String = companies::table
         .find(group)
@@ -176,7 +177,7 @@ pub async fn lock_admin_set(conn: &mut AsyncPgConnection) -> QueryResult<()> {
 /// The company `id` of `group` (None for another group's company: it does not exist there).
 pub async fn find_company(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     id: Uuid,
 ) -> QueryResult<Option<CompanyRow>> {
     companies::table
@@ -191,7 +192,7 @@ pub async fn find_company(
 /// Whether `id` is a company of `group`.
 pub async fn company_in_group(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     id: Uuid,
 ) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
@@ -225,7 +226,7 @@ pub async fn subtree(conn: &mut AsyncPgConnection, root: Uuid) -> QueryResult<Ve
 }
 
 /// Active admins of `group`: a group always keeps at least one.
-pub async fn count_active_admins(conn: &mut AsyncPgConnection, group: Uuid) -> QueryResult<i64> {
+pub async fn count_active_admins(conn: &mut AsyncPgConnection, group: GroupId) -> QueryResult<i64> {
     employees::table
         .filter(employees::group_id.eq(group))
         .filter(employees::active.eq(true))
@@ -238,7 +239,7 @@ pub async fn count_active_admins(conn: &mut AsyncPgConnection, group: Uuid) -> Q
 /// The employee `id` of `group`.
 pub async fn find_employee(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     id: Uuid,
 ) -> QueryResult<Option<EmployeeRow>> {
     employees::table
@@ -280,7 +281,7 @@ pub async fn credentials(
 /// Whether `id` is a discount tier of `group`.
 pub async fn tier_in_group(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     id: Uuid,
 ) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
@@ -293,7 +294,10 @@ pub async fn tier_in_group(
 }
 
 /// The currency of a group (its root company's).
-pub async fn group_currency(conn: &mut AsyncPgConnection, group_id: Uuid) -> QueryResult<String> {
+pub async fn group_currency(
+    conn: &mut AsyncPgConnection,
+    group_id: GroupId,
+) -> QueryResult<String> {
     companies::table
         .find(group_id)
         .select(companies::currency)

@@ -19,6 +19,7 @@ use crate::domain::{money, period};
 use crate::error::ApiError;
 use crate::frozen::{self, Figures, Report};
 use crate::identity::auth::{Authorized, Finance};
+use crate::ids::GroupId;
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 
@@ -130,7 +131,7 @@ impl Row {
 /// The exceptions of [first, next) after `after` (number, line), at most `limit` of them.
 async fn lines(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     (first, next): (NaiveDate, NaiveDate),
     after: Option<(String, i32)>,
     limit: i64,
@@ -163,7 +164,7 @@ fn month(raw: &str, today: NaiveDate) -> Result<(NaiveDate, NaiveDate), ApiError
 /// Every exception of `period` as it stands now (in the caller's transaction).
 pub async fn compute(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     period: &str,
     today: NaiveDate,
     closed_at: Option<DateTime<Utc>>,

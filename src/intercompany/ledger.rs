@@ -14,6 +14,7 @@ use crate::domain::codes::CurrencyCode;
 use crate::domain::intercompany;
 use crate::domain::kinds::LedgerSide;
 use crate::error::ApiError;
+use crate::ids::GroupId;
 
 /// One ledger entry about to be booked.
 pub struct Entry {
@@ -38,7 +39,7 @@ pub struct Entry {
 /// that both legs carry the same document amount.
 pub async fn post(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     order: Option<Uuid>,
     date: NaiveDate,
     posting: &[Entry],
@@ -97,7 +98,7 @@ pub async fn booked_payable(
 /// the ship date's rate) from the one document total.
 pub async fn book_shipment(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     order: &OrderRow,
     date: NaiveDate,
 ) -> Result<(), ApiError> {
@@ -148,7 +149,7 @@ pub async fn book_shipment(
 /// difference against what it booked at shipping.
 pub async fn book_settlement(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     order: &OrderRow,
     date: NaiveDate,
 ) -> Result<(), ApiError> {
@@ -212,7 +213,7 @@ pub async fn book_settlement(
 
 async fn buyer_currency(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     order: &OrderRow,
 ) -> Result<CurrencyCode, ApiError> {
     company_currency(conn, group, order.buyer_company_id)

@@ -18,6 +18,7 @@ use crate::audit::Change;
 use crate::db::statement::statement;
 use crate::error::ApiError;
 use crate::identity::auth::CurrentUser;
+use crate::ids::GroupId;
 use crate::write;
 
 /// Prices `request` as of `now`, writes the order and its lines, and audits it; answers the
@@ -47,7 +48,7 @@ pub async fn place(
 /// one statement.
 pub async fn insert(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     created_by: Uuid,
     priced: &Priced,
     now: DateTime<Utc>,

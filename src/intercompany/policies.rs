@@ -16,6 +16,7 @@ use crate::domain::transfer_pricing::{MarkupRange, Method, PolicyTerms};
 use crate::error::{ApiError, FieldError};
 use crate::idempotency::{self, OptionalKey};
 use crate::identity::auth::{AdminOrFinance, Authorized, Trade};
+use crate::ids::GroupId;
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 use crate::write;
@@ -199,7 +200,7 @@ pub async fn list_policies(
 
 async fn company_in_group(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     id: Uuid,
 ) -> Result<bool, ApiError> {
     Ok(diesel::select(diesel::dsl::exists(
@@ -256,7 +257,7 @@ fn parse_new(new: &NewPolicy) -> Result<(Decimal, MarkupRange, Option<Decimal>),
 /// The seller, buyer and category the new policy names are the group's (422 otherwise).
 async fn check_references(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     new: &NewPolicy,
 ) -> Result<(), ApiError> {
     if !company_in_group(conn, group, new.seller_company_id).await? {
@@ -417,7 +418,7 @@ impl PatchedTerms {
 /// only its end may move, and never before the last order it priced (409 `policy_in_use`).
 async fn check_in_use(
     conn: &mut AsyncPgConnection,
-    (group, id): (Uuid, Uuid),
+    (group, id): (GroupId, Uuid),
     before: &PolicyRow,
     patch: &PolicyPatch,
     terms: &PatchedTerms,

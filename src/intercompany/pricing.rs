@@ -16,6 +16,7 @@ use crate::db::schema::{products, transfer_pricing_policies as policies};
 use crate::domain::codes::CurrencyCode;
 use crate::domain::transfer_pricing::{self, PricedLine};
 use crate::error::ApiError;
+use crate::ids::GroupId;
 
 /// The request priced: what an order (or a quote) is made of.
 pub struct Priced {
@@ -48,7 +49,7 @@ struct ProductTerms {
 /// (422 `no_transfer_pricing_policy`).
 pub async fn price(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     request: &Requested,
     date: NaiveDate,
 ) -> Result<Priced, ApiError> {
@@ -115,7 +116,7 @@ pub async fn price(
 /// The terms of the products `request` names, by id (those of the group only).
 async fn products_of(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     request: &Requested,
 ) -> Result<HashMap<Uuid, ProductTerms>, ApiError> {
     let ids: Vec<Uuid> = request.lines.iter().map(|(id, _)| *id).collect();
@@ -143,7 +144,7 @@ async fn products_of(
 /// a change of terms waits for the order priced with them.
 async fn policies_in_force(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     request: &Requested,
     date: NaiveDate,
 ) -> Result<Vec<transfer_pricing::PolicyTerms>, ApiError> {

@@ -13,11 +13,12 @@ use crate::db::schema::{
 use crate::domain::codes::CurrencyCode;
 use crate::domain::intercompany::Status;
 use crate::error::ApiError;
+use crate::ids::GroupId;
 
 /// The currency of company `id` of `group`.
 pub async fn company_currency(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     id: Uuid,
 ) -> Result<Option<CurrencyCode>, ApiError> {
     let code: Option<String> = companies::table
@@ -58,7 +59,7 @@ impl OrderRow {
 /// The order `id` of `group`, locked for a transition.
 pub async fn lock(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     id: Uuid,
 ) -> Result<Option<OrderRow>, ApiError> {
     Ok(orders::table
@@ -73,7 +74,7 @@ pub async fn lock(
 
 pub async fn find(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     id: Uuid,
 ) -> Result<Option<OrderRow>, ApiError> {
     Ok(orders::table
@@ -111,7 +112,7 @@ pub struct ListFilter {
 /// A page of `group`'s orders under `filter`, newest first, after the keyset `after`.
 pub async fn list(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     filter: &ListFilter,
     after: Option<(DateTime<Utc>, Uuid)>,
     fetch: i64,

@@ -20,6 +20,7 @@ use crate::domain::lifecycle::{IcAction, Transition as _};
 use crate::domain::money;
 use crate::error::ApiError;
 use crate::identity::auth::CurrentUser;
+use crate::ids::GroupId;
 use crate::state::AppState;
 use crate::write;
 
@@ -106,7 +107,7 @@ pub async fn run(
 /// The step's own work and the new status `to`, on the locked `order`.
 async fn apply(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     order: &OrderRow,
     step: &Step,
     (to, now, today): (Status, DateTime<Utc>, NaiveDate),
@@ -205,7 +206,7 @@ fn booking_date(
 /// Shipping then never fails on arithmetic with the order accepted and its stock taken.
 async fn within_bounds(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     order: &OrderRow,
     today: NaiveDate,
 ) -> Result<(), ApiError> {

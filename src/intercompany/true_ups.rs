@@ -31,6 +31,7 @@ use crate::domain::{fx, money};
 use crate::error::ApiError;
 use crate::idempotency::{self, OptionalKey};
 use crate::identity::auth::{Authorized, CurrentUser, Finance};
+use crate::ids::GroupId;
 use crate::state::AppState;
 use crate::write;
 
@@ -128,7 +129,7 @@ fn year_bounds(year: i32) -> Result<(NaiveDate, NaiveDate), ApiError> {
 /// Measures every pair and policy of `group` shipped in `year`, with what is booked already.
 async fn measure(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     year: i32,
 ) -> Result<Vec<Computed>, ApiError> {
     let (first, next) = year_bounds(year)?;
@@ -202,7 +203,7 @@ fn compute(m: Measured, policy: &PolicyRow) -> Result<Option<Computed>, ApiError
 /// the date's rate, both tagged with the policy and `year`.
 async fn post(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     computed: &Computed,
     (year, date): (i32, NaiveDate),
 ) -> Result<(), ApiError> {
@@ -346,8 +347,11 @@ pub async fn book(
                     items: booked,
                 };
                 if !report.items.is_empty() {
-                    let change =
-                        Change::new("transfer_pricing.true_up_booked", "group", user.group_id);
+                    let change = Change::new(
+                        "transfer_pricing.true_up_booked",
+                        "group",
+                        user.group_id.uuid(),
+                    );
                     let after =
                         serde_json::json!({"year": year, "date": date, "items": report.items});
                     write::by(user, user.group_id)

@@ -21,13 +21,14 @@ use crate::domain::transfer_pricing::{MarkupRange, Method};
 use crate::error::{ApiError, FieldError};
 use crate::idempotency::{self, OptionalKey};
 use crate::identity::auth::{AdminOrFinance, Authorized};
+use crate::ids::GroupId;
 use crate::state::AppState;
 use crate::write;
 
 /// The date of the last order policy `id` of `group` priced a line of; None when it priced none.
 pub async fn last_priced(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     id: Uuid,
 ) -> Result<Option<NaiveDate>, ApiError> {
     #[derive(QueryableByName)]
@@ -50,7 +51,7 @@ pub async fn last_priced(
 /// Version `id` of `group`, locked, if no version supersedes it yet (404, 409 otherwise).
 async fn lock_newest(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     id: Uuid,
 ) -> Result<PolicyRow, ApiError> {
     let old: PolicyRow = policies::table
@@ -82,7 +83,7 @@ async fn lock_newest(
 /// version's start and after the last order the old one priced.
 async fn start_errors(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     old: &PolicyRow,
     valid_from: NaiveDate,
 ) -> Result<Vec<FieldError>, ApiError> {
@@ -108,7 +109,7 @@ async fn start_errors(
 /// `terms` (method, percent, range, target), for the rest of the old version's validity.
 async fn start_version(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     old: &PolicyRow,
     (method, percent_value, range, target): (Method, Decimal, MarkupRange, Option<Decimal>),
     valid_from: NaiveDate,

@@ -17,6 +17,7 @@ use crate::domain::codes::CurrencyCode;
 use crate::domain::money;
 use crate::domain::transfer_pricing::{MarkupRange, Method, PricedLine};
 use crate::error::ApiError;
+use crate::ids::GroupId;
 
 /// A percentage as the API writes it: without trailing zeros.
 fn percent_text(value: Decimal) -> String {
@@ -223,7 +224,7 @@ pub async fn of_rows(
 /// Order `id` of `group` as it is now (404 when there is none).
 pub async fn one(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     id: Uuid,
 ) -> Result<IcOrderView, ApiError> {
     let row = queries::find(conn, group, id)

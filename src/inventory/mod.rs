@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::db::statement::statement;
 use crate::error::ApiError;
+use crate::ids::GroupId;
 
 #[derive(QueryableByName)]
 struct Taken {
@@ -23,7 +24,7 @@ struct Taken {
 /// naming the first product that is short. `lines` may come in any order; each product once.
 pub async fn take(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     lines: &[(Uuid, i32)],
 ) -> Result<(), ApiError> {
     let mut sorted = lines.to_vec();
@@ -73,7 +74,7 @@ pub async fn take(
 /// order as `take` does; one statement.
 pub async fn give_back(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     lines: &[(Uuid, i32)],
 ) -> Result<(), ApiError> {
     let mut sorted = lines.to_vec();

@@ -11,6 +11,7 @@ use crate::domain::period::{self, Month};
 use crate::error::ApiError;
 use crate::frozen::{self, Figures, Report};
 use crate::identity::auth::{Authorized, Role, Trade};
+use crate::ids::GroupId;
 use crate::state::AppState;
 
 const COLUMNS: [&str; 13] = [
@@ -131,7 +132,7 @@ pub async fn internal_service(
 /// the group, or only `company`.
 pub async fn compute(
     conn: &mut diesel_async::AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     (period, zone): (&str, crate::domain::calendar::BusinessZone),
     now: DateTime<Utc>,
     company: Option<Uuid>,

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::dto::KpiItem;
 use crate::db::statement::statement;
 use crate::error::ApiError;
+use crate::ids::GroupId;
 
 #[derive(QueryableByName)]
 struct Row {
@@ -54,7 +55,7 @@ pub const REPORT_SQL: &str = include_str!("report.sql");
 /// when given), ordered by company code.
 pub async fn report(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     (from, to): (DateTime<Utc>, DateTime<Utc>),
     seen: DateTime<Utc>,
     company: Option<Uuid>,

@@ -18,6 +18,7 @@ use crate::domain::fx;
 use crate::domain::kinds::{BenefitTaxRule, ProductKind};
 use crate::domain::money;
 use crate::error::ApiError;
+use crate::ids::GroupId;
 
 #[derive(QueryableByName)]
 struct LineFacts {
@@ -70,7 +71,7 @@ struct LineFacts {
 #[derive(Insertable)]
 #[diesel(table_name = benefit_lines)]
 struct NewBenefitLine {
-    group_id: Uuid,
+    group_id: GroupId,
     order_id: Uuid,
     line_no: i32,
     employee_id: Uuid,
@@ -104,7 +105,7 @@ fn currency(code: &str) -> Result<CurrencyCode, ApiError> {
 /// `fx_rate_missing` naming the direct pair.
 async fn to_employer(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     (order, employer, group_currency): (CurrencyCode, CurrencyCode, CurrencyCode),
     day: NaiveDate,
 ) -> Result<Decimal, ApiError> {
@@ -126,7 +127,7 @@ async fn to_employer(
 /// figure is never guessed).
 pub async fn record(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     order: Uuid,
     day: NaiveDate,
     at: DateTime<Utc>,

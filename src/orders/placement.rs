@@ -36,6 +36,7 @@ use crate::domain::period;
 use crate::error::ApiError;
 use crate::idempotency::{self, IdempotencyKey, Stored};
 use crate::identity::auth::{CurrentUser, Subject, UserRecord};
+use crate::ids::GroupId;
 use crate::payroll::terms::Standing;
 
 /// `for_member_id` names no current member of the caller's household.
@@ -86,7 +87,7 @@ struct FoundRow {
     #[diesel(sql_type = Text)]
     currency: String,
     #[diesel(sql_type = SqlUuid)]
-    seller_group_id: Uuid,
+    seller_group_id: GroupId,
     #[diesel(sql_type = Nullable<Numeric>)]
     category_override: Option<Decimal>,
     /// The stored rate from the seller's currency to the group's on the order date, when

@@ -14,6 +14,7 @@ use super::dto::{OrderStatus, OrderView};
 use super::views::order_view;
 use crate::db::schema::{order_lines, orders};
 use crate::error::ApiError;
+use crate::ids::GroupId;
 use crate::payroll::ScheduleRow;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -101,7 +102,7 @@ pub async fn with_lines(
 /// The order `id` of `group`, locked for a state change.
 pub async fn find_for_update(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     id: Uuid,
 ) -> QueryResult<Option<OrderRow>> {
     orders::table
@@ -119,7 +120,7 @@ pub async fn find_for_update(
 /// purchase-limit rows, then what stands due on pay dates (its payroll schedule cancelled).
 pub async fn cancel(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     order: &OrderRow,
     now: DateTime<Utc>,
 ) -> Result<OrderView, ApiError> {

@@ -23,6 +23,7 @@ use crate::domain::kinds::{DeductionKind, DeductionStatus, PayFrequency};
 use crate::domain::money;
 use crate::domain::payroll::{self, Line, NewLine, PayCalendar};
 use crate::error::ApiError;
+use crate::ids::GroupId;
 use crate::write;
 
 /// A stored line of a schedule.
@@ -156,7 +157,7 @@ struct AppendCount {
 /// Appends `changes` (all of one employee) in one statement (`append.sql`).
 async fn append(
     conn: &mut AsyncPgConnection,
-    (group, employee): (Uuid, Uuid),
+    (group, employee): (GroupId, Uuid),
     changes: &[Appended<'_>],
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
@@ -225,7 +226,7 @@ impl Columns {
 /// Nothing for an order not paid from wages.
 pub async fn cancel(
     conn: &mut AsyncPgConnection,
-    group: Uuid,
+    group: GroupId,
     order: Uuid,
     today: NaiveDate,
     now: DateTime<Utc>,
@@ -250,7 +251,7 @@ pub async fn cancel(
 /// Called in the transaction that deactivates them.
 pub async fn accelerate<A: Actor + Sync + ?Sized>(
     conn: &mut AsyncPgConnection,
-    (group, employee): (Uuid, Uuid),
+    (group, employee): (GroupId, Uuid),
     actor: Option<&A>,
     today: NaiveDate,
     now: DateTime<Utc>,

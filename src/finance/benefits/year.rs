@@ -19,6 +19,7 @@ use crate::domain::codes::{CurrencyCode, SicCode};
 use crate::domain::kinds::{ClientType, ProductKind};
 use crate::domain::money;
 use crate::error::ApiError;
+use crate::ids::GroupId;
 
 /// A `benefit_lines` row with its employee's client type.
 #[derive(QueryableByName)]
@@ -226,7 +227,7 @@ fn line_view(
 /// allowances) but not counted: a month's report reads its year from January.
 #[derive(Clone, Copy)]
 pub(super) struct Scope {
-    pub group: Uuid,
+    pub group: GroupId,
     pub from: DateTime<Utc>,
     pub counted_from: DateTime<Utc>,
     pub to: DateTime<Utc>,

@@ -80,7 +80,7 @@ async fn the_listing_uses_indexes_at_ten_thousand_products() {
     ];
     for (list_query, after, extra) in cases {
         let sql = internal_store::catalog::queries::listing_sql(
-            group_id,
+            internal_store::ids::GroupId::from(group_id),
             Some(tier_id),
             &list_query,
             after,
