@@ -153,9 +153,7 @@ async fn group_currency(
     conn: &mut diesel_async::AsyncPgConnection,
     user: &CurrentUser,
 ) -> Result<CurrencyCode, ApiError> {
-    let currency = crate::identity::queries::group_currency(conn, user.group_id).await?;
-    CurrencyCode::parse(&currency)
-        .ok_or_else(|| ApiError::internal(format!("group currency {currency} is unknown")))
+    Ok(crate::identity::queries::group_currency(conn, user.group_id).await?)
 }
 
 fn allowance(raw: &str, currency: CurrencyCode, errors: &mut Vec<FieldError>) -> Option<Decimal> {

@@ -474,8 +474,7 @@ pub async fn update_product(
             let before = queries::find_product(conn, admin.group_id, id, admin.tier_id)
                 .await?
                 .ok_or(ApiError::NotFound)?;
-            let code = CurrencyCode::parse(&before.currency)
-                .ok_or_else(|| ApiError::internal("unknown currency"))?;
+            let code = before.currency;
             let mut errors = Vec::new();
             let list_price = patch
                 .list_price

@@ -147,7 +147,7 @@ pub struct ProductRow {
 pub struct PricedRow {
     pub product: ProductRow,
     /// The seller's currency.
-    pub currency: String,
+    pub currency: CurrencyCode,
     /// The seller's group.
     pub seller_group_id: GroupId,
     /// The caller's tier override for the product's category (if any).
@@ -196,11 +196,9 @@ pub fn personalise(
     };
     let PricedRow {
         product: row,
-        currency,
+        currency: code,
         ..
     } = priced;
-    let code = CurrencyCode::parse(&currency)
-        .ok_or_else(|| ApiError::internal(format!("unknown seller currency {currency}")))?;
     let price = pricing::employee_unit_price(Money::new(row.list_price, code), percent)?;
     let purchase_limit = match (row.purchase_limit_quantity, row.purchase_limit_period) {
         (Some(max_quantity), Some(period)) => Some(PurchaseLimitView {
@@ -227,7 +225,7 @@ pub fn personalise(
         description: row.description,
         category_id: row.category_id,
         seller_company_id: row.seller_company_id,
-        currency,
+        currency: code.to_string(),
         kind: row.kind,
         list_price: price.list_price.to_string(),
         employee_price: price.employee_price.to_string(),

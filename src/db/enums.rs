@@ -1,4 +1,4 @@
-//! The domain's enums as database values, mapped once: each is stored as its `as_str`
+//! The domain's enums (and currency codes) as database values, mapped once: each is stored as its `as_str`
 //! spelling in a `text` column (checked there by a CHECK constraint) and read back through
 //! `parse`, so rows and binds carry the enum, never a string.
 
@@ -8,6 +8,7 @@ use diesel::pg::{Pg, PgValue};
 use diesel::serialize::{self, Output, ToSql};
 use diesel::sql_types::{Nullable, Text};
 
+use crate::domain::codes::CurrencyCode;
 use crate::domain::intercompany::Status as IntercompanyStatus;
 use crate::domain::kinds::{
     BenefitTaxRule, ClientType, DeductionKind, DeductionStatus, EmploymentType, Former, LedgerSide,
@@ -87,4 +88,7 @@ text_enum!(
     PayFrequency,
     DeductionKind,
     DeductionStatus,
+    // Not an enum, but read and bound the same way: a currency column holds an ISO 4217 code
+    // (checked by its CHECK constraint), parsed once as it is read.
+    CurrencyCode,
 );

@@ -61,7 +61,7 @@ pub async fn compute(
         pair(&mut pairs, key).revenue = amount;
     }
     for balance in balances(conn, group, until).await? {
-        let document = currency(&balance.document_currency)?;
+        let document = balance.document_currency;
         let rate = rates.get(conn, document, group_currency, as_of).await?;
         let figures = pair(
             &mut pairs,

@@ -54,7 +54,7 @@ async fn propose(
         };
     for row in rows {
         let rate = rates
-            .get(conn, row.currency()?, group_currency, date)
+            .get(conn, row.currency, group_currency, date)
             .await?;
         let amount = fx::convert(row.total, rate, group_currency)?;
         add(row.seller_company_id, amount);

@@ -88,7 +88,7 @@ struct Row {
     #[diesel(sql_type = Numeric)]
     amount: Decimal,
     #[diesel(sql_type = Text)]
-    currency: String,
+    currency: CurrencyCode,
     #[diesel(sql_type = Date)]
     start_date: NaiveDate,
     #[diesel(sql_type = Date)]
@@ -104,10 +104,7 @@ impl Row {
     }
 
     fn item(&self) -> PayrollDeductionItem {
-        let amount = match CurrencyCode::parse(&self.currency) {
-            Some(code) => money::format(self.amount, code),
-            None => self.amount.to_string(),
-        };
+        let amount = money::format(self.amount, self.currency);
         PayrollDeductionItem {
             employee_id: self.employee_id,
             employee_name: self.employee_name.clone(),
@@ -116,7 +113,7 @@ impl Row {
             deduction_code: deduction_code(self.kind).to_owned(),
             kind: self.kind,
             amount,
-            currency: self.currency.clone(),
+            currency: self.currency.to_string(),
             start_date: self.start_date,
             stop_date: self.stop_date,
         }

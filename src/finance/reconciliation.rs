@@ -72,7 +72,7 @@ pub async fn compute(
     let mut rates = Rates::new(group);
     let mut pairs = Vec::new();
     for balance in balances(conn, group, until).await? {
-        let document = currency(&balance.document_currency)?;
+        let document = balance.document_currency;
         let buyer_currency = *companies
             .get(&balance.buyer_company_id)
             .ok_or_else(|| ApiError::internal("a pair's buyer is missing"))?;

@@ -147,15 +147,12 @@ pub(super) async fn currencies(
     conn: &mut AsyncPgConnection,
     group: GroupId,
 ) -> Result<(HashMap<Uuid, CurrencyCode>, CurrencyCode), ApiError> {
-    let rows: Vec<(Uuid, String)> = companies::table
+    let rows: Vec<(Uuid, CurrencyCode)> = companies::table
         .filter(companies::group_id.eq(group))
         .select((companies::id, companies::currency))
         .load(conn)
         .await?;
-    let map = rows
-        .into_iter()
-        .map(|(id, code)| Ok((id, currency(&code)?)))
-        .collect::<Result<HashMap<_, _>, ApiError>>()?;
+    let map: HashMap<Uuid, CurrencyCode> = rows.into_iter().collect();
     let own = *map
         .get(&group.uuid())
         .ok_or_else(|| ApiError::internal("the group's root is missing"))?;
@@ -169,7 +166,7 @@ pub(super) struct Balance {
     #[diesel(sql_type = SqlUuid)]
     pub(super) buyer_company_id: Uuid,
     #[diesel(sql_type = Text)]
-    pub(super) document_currency: String,
+    pub(super) document_currency: CurrencyCode,
     #[diesel(sql_type = Numeric)]
     pub(super) receivable: Decimal,
     #[diesel(sql_type = Numeric)]
@@ -211,7 +208,7 @@ struct Revenue {
     #[diesel(sql_type = SqlUuid)]
     buyer_company_id: Uuid,
     #[diesel(sql_type = Text)]
-    document_currency: String,
+    document_currency: CurrencyCode,
     #[diesel(sql_type = Date)]
     date: NaiveDate,
     #[diesel(sql_type = Numeric)]
@@ -248,7 +245,7 @@ pub(super) async fn revenue(
         let rate = rates
             .get(
                 conn,
-                currency(&row.document_currency)?,
+                row.document_currency,
                 group_currency,
                 row.date,
             )

@@ -16,7 +16,6 @@ use crate::audit::Change;
 use crate::body::Body;
 use crate::changes::Changed;
 use crate::db::schema::companies;
-use crate::domain::codes::CurrencyCode;
 use crate::domain::money;
 use crate::error::{ApiError, FieldError};
 use crate::idempotency::{self, OptionalKey};
@@ -123,12 +122,10 @@ pub async fn me(
     state: web::Data<AppState>,
 ) -> Result<web::Json<MeView>, ApiError> {
     let mut conn = state.pool.get().await?;
-    let (cap, currency) = (
+    let (cap, code) = (
         user.tier_allowance,
         queries::group_currency(&mut conn, user.group_id).await?,
     );
-    let code = CurrencyCode::parse(&currency)
-        .ok_or_else(|| ApiError::internal(format!("group currency {currency} is unknown")))?;
     let year = chrono::Datelike::year(&state.clock.today());
     let used = crate::ledger::allowance_used(&mut conn, user.id, year).await?;
     Ok(web::Json(MeView {
@@ -142,7 +139,7 @@ pub async fn me(
         tier_id: user.tier_id,
         allowance: AllowanceView {
             year,
-            currency,
+            currency: code.to_string(),
             cap: cap.map(|c| money::format(c, code)),
             used: money::format(used, code),
             remaining: cap.map(|c| money::format(c.saturating_sub(used).max(Decimal::ZERO), code)),

@@ -297,7 +297,7 @@ pub async fn tier_in_group(
 pub async fn group_currency(
     conn: &mut AsyncPgConnection,
     group_id: GroupId,
-) -> QueryResult<String> {
+) -> QueryResult<crate::domain::codes::CurrencyCode> {
     companies::table
         .find(group_id)
         .select(companies::currency)

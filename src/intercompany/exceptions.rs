@@ -86,7 +86,7 @@ struct Row {
     #[diesel(sql_type = Integer)]
     quantity: i32,
     #[diesel(sql_type = Text)]
-    currency: String,
+    currency: CurrencyCode,
     #[diesel(sql_type = Numeric)]
     unit_cost: Decimal,
     #[diesel(sql_type = Numeric)]
@@ -105,8 +105,7 @@ struct Row {
 
 impl Row {
     fn view(self) -> Result<ExceptionLine, ApiError> {
-        let currency = CurrencyCode::parse(&self.currency)
-            .ok_or_else(|| ApiError::internal("unknown document currency"))?;
+        let currency = self.currency;
         let percent = |d: Decimal| d.normalize().to_string();
         Ok(ExceptionLine {
             order_id: self.order_id,
@@ -116,7 +115,7 @@ impl Row {
             buyer_company_id: self.buyer_company_id,
             product_id: self.product_id,
             quantity: self.quantity,
-            currency: self.currency,
+            currency: self.currency.to_string(),
             unit_cost: money::format(self.unit_cost, currency),
             unit_transfer_price: money::format(self.unit_transfer_price, currency),
             markup_percent: self.markup_percent.map(percent),

@@ -102,7 +102,7 @@ pub async fn book_shipment(
     order: &OrderRow,
     date: NaiveDate,
 ) -> Result<(), ApiError> {
-    let document = order.currency()?;
+    let document = order.currency;
     let buyer = buyer_currency(conn, group, order).await?;
     let rate = crate::fx::queries::rate(conn, group, document, buyer, date).await?;
     let legs = intercompany::ship_legs(order.total, rate, buyer)?;
@@ -153,7 +153,7 @@ pub async fn book_settlement(
     order: &OrderRow,
     date: NaiveDate,
 ) -> Result<(), ApiError> {
-    let document = order.currency()?;
+    let document = order.currency;
     let buyer = buyer_currency(conn, group, order).await?;
     let rate = crate::fx::queries::rate(conn, group, document, buyer, date).await?;
     let booked = booked_payable(conn, order.id).await?;

@@ -21,14 +21,13 @@ pub async fn company_currency(
     group: GroupId,
     id: Uuid,
 ) -> Result<Option<CurrencyCode>, ApiError> {
-    let code: Option<String> = companies::table
+    Ok(companies::table
         .find(id)
         .filter(companies::group_id.eq(group))
         .select(companies::currency)
         .first(conn)
         .await
-        .optional()?;
-    Ok(code.as_deref().and_then(CurrencyCode::parse))
+        .optional()?)
 }
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
@@ -39,7 +38,7 @@ pub struct OrderRow {
     pub status: Status,
     pub buyer_company_id: Uuid,
     pub seller_company_id: Uuid,
-    pub currency: String,
+    pub currency: CurrencyCode,
     pub total: Decimal,
     pub order_date: NaiveDate,
     pub promised_date: Option<NaiveDate>,
@@ -49,12 +48,6 @@ pub struct OrderRow {
     pub updated_at: DateTime<Utc>,
 }
 
-impl OrderRow {
-    pub fn currency(&self) -> Result<CurrencyCode, ApiError> {
-        CurrencyCode::parse(&self.currency)
-            .ok_or_else(|| ApiError::internal(format!("unknown currency {}", self.currency)))
-    }
-}
 
 /// The order `id` of `group`, locked for a transition.
 pub async fn lock(

@@ -210,7 +210,7 @@ async fn within_bounds(
     order: &OrderRow,
     today: NaiveDate,
 ) -> Result<(), ApiError> {
-    let document = order.currency()?;
+    let document = order.currency;
     let too_large = || {
         ApiError::unprocessable(
             "validation_failed",

@@ -93,7 +93,7 @@ struct Measured {
     #[diesel(sql_type = SqlUuid)]
     policy_id: Uuid,
     #[diesel(sql_type = Text)]
-    currency: String,
+    currency: CurrencyCode,
     #[diesel(sql_type = diesel::sql_types::Nullable<Numeric>)]
     min_markup_percent: Option<Decimal>,
     #[diesel(sql_type = diesel::sql_types::Nullable<Numeric>)]
@@ -170,8 +170,7 @@ fn compute(m: Measured, policy: &PolicyRow) -> Result<Option<Computed>, ApiError
     if !range.is_set() {
         return Ok(None);
     }
-    let currency = CurrencyCode::parse(&m.currency)
-        .ok_or_else(|| ApiError::internal("unknown document currency"))?;
+    let currency = m.currency;
     let totals = YearTotals {
         revenue: m.revenue,
         cost: m.cost,
@@ -183,7 +182,7 @@ fn compute(m: Measured, policy: &PolicyRow) -> Result<Option<Computed>, ApiError
             seller_company_id: m.seller_company_id,
             buyer_company_id: m.buyer_company_id,
             policy_id: m.policy_id,
-            currency: m.currency,
+            currency: m.currency.to_string(),
             revenue: money::format(totals.revenue, currency),
             cost: money::format(totals.cost, currency),
             achieved_markup_percent: totals.achieved_markup()?.map(text),

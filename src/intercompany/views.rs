@@ -76,23 +76,18 @@ pub fn quote(priced: &Priced) -> IcQuoteView {
 /// The order `row` just placed from `priced`: its lines are the priced ones, and it has no
 /// ledger entries yet (nothing is booked before shipping).
 pub fn placed(row: OrderRow, priced: &Priced) -> IcOrderView {
-    order_view(row, priced.currency, priced_lines(priced), Vec::new())
+    order_view(row, priced_lines(priced), Vec::new())
 }
 
-fn order_view(
-    row: OrderRow,
-    currency: CurrencyCode,
-    lines: Vec<IcLineView>,
-    entries: Vec<EntryView>,
-) -> IcOrderView {
+fn order_view(row: OrderRow, lines: Vec<IcLineView>, entries: Vec<EntryView>) -> IcOrderView {
     IcOrderView {
         id: row.id,
         number: row.number,
         status: row.status,
         buyer_company_id: row.buyer_company_id,
         seller_company_id: row.seller_company_id,
-        total: money::format(row.total, currency),
-        currency: row.currency,
+        total: money::format(row.total, row.currency),
+        currency: row.currency.to_string(),
         lines,
         entries,
         order_date: row.order_date,
@@ -203,7 +198,7 @@ pub async fn of_rows(
     }
     rows.into_iter()
         .map(|row| {
-            let currency = row.currency()?;
+            let currency = row.currency;
             let lines = lines_of
                 .remove(&row.id)
                 .unwrap_or_default()
@@ -216,7 +211,7 @@ pub async fn of_rows(
                 .into_iter()
                 .map(EntryRow::view)
                 .collect::<Result<Vec<_>, ApiError>>()?;
-            Ok(order_view(row, currency, lines, entries))
+            Ok(order_view(row, lines, entries))
         })
         .collect()
 }

@@ -39,9 +39,9 @@ struct LineFacts {
     #[diesel(sql_type = Bool)]
     offered_to_customers: bool,
     #[diesel(sql_type = Text)]
-    order_currency: String,
+    order_currency: CurrencyCode,
     #[diesel(sql_type = Text)]
-    group_currency: String,
+    group_currency: CurrencyCode,
     #[diesel(sql_type = SqlUuid)]
     employee_id: Uuid,
     #[diesel(sql_type = SqlUuid)]
@@ -57,7 +57,7 @@ struct LineFacts {
     #[diesel(sql_type = Nullable<Text>)]
     employer_lob: Option<String>,
     #[diesel(sql_type = Text)]
-    employer_currency: String,
+    employer_currency: CurrencyCode,
     #[diesel(sql_type = Bool)]
     highly_compensated: bool,
     #[diesel(sql_type = Nullable<Bool>)]
@@ -94,10 +94,6 @@ struct NewBenefitLine {
     to_group_rate: Decimal,
     highly_compensated: bool,
     tier_discriminatory: bool,
-}
-
-fn currency(code: &str) -> Result<CurrencyCode, ApiError> {
-    CurrencyCode::parse(code).ok_or_else(|| ApiError::internal(format!("unknown currency {code}")))
 }
 
 /// The day's rate from the order's currency into the employer's: the pair's own rate, else
@@ -142,9 +138,9 @@ pub async fn record(
     };
     // One order, one employee: the currencies and rates are the same on every line.
     let (order_currency, employer_currency, group_currency) = (
-        currency(&first.order_currency)?,
-        currency(&first.employer_currency)?,
-        currency(&first.group_currency)?,
+        first.order_currency,
+        first.employer_currency,
+        first.group_currency,
     );
     let to_employer = to_employer(
         conn,

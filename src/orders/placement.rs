@@ -31,6 +31,7 @@ use super::views;
 use crate::catalog::queries::{PricedRow, ProductRow};
 use crate::db::statement::statement;
 use crate::domain::allowance::{self, PricedOrder};
+use crate::domain::codes::CurrencyCode;
 use crate::domain::payroll::Plan;
 use crate::domain::period;
 use crate::error::ApiError;
@@ -64,7 +65,7 @@ struct Head {
     #[diesel(sql_type = Numeric)]
     used: Decimal,
     #[diesel(sql_type = Text)]
-    group_currency: String,
+    group_currency: CurrencyCode,
     /// No member named, or one of the employee's current household.
     #[diesel(sql_type = diesel::sql_types::Bool)]
     member_ok: bool,
@@ -85,7 +86,7 @@ struct FoundRow {
     #[diesel(embed)]
     product: ProductRow,
     #[diesel(sql_type = Text)]
-    currency: String,
+    currency: CurrencyCode,
     #[diesel(sql_type = SqlUuid)]
     seller_group_id: GroupId,
     #[diesel(sql_type = Nullable<Numeric>)]
@@ -208,7 +209,7 @@ pub async fn place(
 struct Found {
     user: CurrentUser,
     used: Decimal,
-    group_currency: String,
+    group_currency: CurrencyCode,
     products: Vec<FoundRow>,
 }
 
@@ -313,7 +314,7 @@ async fn attempt(
     };
     let user = &found.user;
     let (priced, fx_rate) = priced_rows(found.products);
-    let ctx = pricing::price_context(user, request, priced, &found.group_currency, fx_rate, today)?;
+    let ctx = pricing::price_context(user, request, priced, found.group_currency, fx_rate, today)?;
     let order = allowance::price_order(
         &ctx.inputs,
         ctx.currency,

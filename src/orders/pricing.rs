@@ -42,16 +42,13 @@ pub async fn context(
         catalog::find_products(conn, user.group_id, &request.product_ids(), user.tier_id).await?;
     let group_code = crate::identity::queries::group_currency(conn, user.group_id).await?;
     // The rate from the (first) seller's currency to the group's, on the order date.
-    let fx_rate = match (
-        <[_]>::first(&found).and_then(|row| CurrencyCode::parse(&row.currency)),
-        CurrencyCode::parse(&group_code),
-    ) {
-        (Some(from), Some(to)) if from != to => {
-            crate::fx::queries::lookup(conn, user.group_id, from, to, today).await?
+    let fx_rate = match <[_]>::first(&found).map(|row| row.currency) {
+        Some(from) if from != group_code => {
+            crate::fx::queries::lookup(conn, user.group_id, from, group_code, today).await?
         }
         _ => None,
     };
-    price_context(user, request, found, &group_code, fx_rate, today)
+    price_context(user, request, found, group_code, fx_rate, today)
 }
 
 /// Checks that every requested product may be bought by `user` from one seller, and prepares
@@ -61,7 +58,7 @@ pub fn price_context(
     user: &CurrentUser,
     request: &Requested,
     found: Vec<PricedRow>,
-    group_code: &str,
+    group_currency: CurrencyCode,
     fx_rate: Option<Decimal>,
     today: NaiveDate,
 ) -> Result<Context, ApiError> {
@@ -94,13 +91,9 @@ pub fn price_context(
             "all products of an order must come from one seller company",
         ));
     }
-    let currency_code = <[_]>::first(&rows)
-        .map(|r| r.currency.clone())
-        .unwrap_or_default();
-    let currency = CurrencyCode::parse(&currency_code)
-        .ok_or_else(|| ApiError::internal("unknown seller currency"))?;
-    let group_currency = CurrencyCode::parse(group_code)
-        .ok_or_else(|| ApiError::internal("unknown group currency"))?;
+    let currency = <[_]>::first(&rows)
+        .map(|r| r.currency)
+        .ok_or_else(|| ApiError::internal("no seller currency"))?;
     let fx_rate = if currency == group_currency {
         Decimal::ONE
     } else {

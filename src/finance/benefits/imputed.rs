@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::year::{assemble, currency, load, Scope};
+use super::year::{assemble, load, Scope};
 use super::{file, keep_page, BenefitItem};
 use crate::csv::{record, wants_csv};
 use crate::domain::benefits::Rule;
@@ -140,7 +140,7 @@ pub async fn imputed_income(
         counted_from: zone.start(first),
         to: zone.start(next),
         zone,
-        group_currency: currency(&code)?,
+        group_currency: code,
         detail: false,
     };
     if wants_csv(&req) {

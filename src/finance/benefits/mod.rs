@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use self::year::{assemble, currency, load, Scope};
+use self::year::{assemble, load, Scope};
 use crate::csv::{record, wants_csv};
 use crate::domain::benefits::{Reason, Rule};
 use crate::domain::codes::CurrencyCode;
@@ -149,7 +149,7 @@ pub async fn employee_benefits(
         counted_from: zone.start(first),
         to: zone.start(next),
         zone,
-        group_currency: currency(&code)?,
+        group_currency: code,
         detail: query.detail == Some(Detail::Lines),
     };
     if wants_csv(&req) {
