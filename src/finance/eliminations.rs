@@ -13,9 +13,7 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::dto::*;
-use super::reports::{
-    answer, balances, bounds, csv, currencies, currency, revenue, MonthReport, Rates,
-};
+use super::reports::{balances, bounds, csv, currencies, currency, month_report, revenue, Rates};
 use crate::body::Body;
 use crate::db::schema::intercompany_inventory as held;
 use crate::db::statement::statement;
@@ -24,7 +22,6 @@ use crate::domain::codes::CurrencyCode;
 use crate::domain::consolidation::{self, Margin, PairFigures};
 use crate::domain::{fx, money, period};
 use crate::error::{ApiError, FieldError};
-use crate::frozen::Report;
 use crate::identity::auth::{Authorized, Finance};
 use crate::ids::GroupId;
 use crate::state::AppState;
@@ -35,9 +32,10 @@ pub async fn compute(
     conn: &mut AsyncPgConnection,
     group: GroupId,
     period: &str,
-    today: NaiveDate,
+    day: BusinessDay,
     closed_at: Option<DateTime<Utc>>,
 ) -> Result<EliminationsView, ApiError> {
+    let today = day.today;
     let (first, next, as_of) = bounds(period, today)?;
     let until = next.min(as_of + TimeDelta::days(1));
     let (_, group_currency) = currencies(conn, group).await?;
@@ -159,48 +157,14 @@ async fn unrealised(
     Ok(out)
 }
 
-/// Consolidation eliminations for the period in the group currency (finance): intercompany
-/// revenue (net of credit notes) against cost of sales; payables and receivables at the
-/// period's end with any difference to `intercompany_differences`; the unrealised profit in
-/// the buyers' intercompany inventory, and last month's released. Debits equal credits. A
-/// closed month answers the figures stored when it closed.
-#[utoipa::path(
-    tag = "finance",
-    params(PeriodQuery),
-    security(("bearer" = ["finance"])),
-    responses(
-        (status = 200, description = "The report; CSV with `Accept: text/csv`",
-            content((EliminationsView = "application/json"), (String = "text/csv"))),
-        (status = 422, description = "A future period, or fx_rate_missing")
-    )
-)]
-#[get("/finance/eliminations")]
-#[tracing::instrument(skip_all)]
-pub async fn eliminations(
-    user: Authorized<Finance>,
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    query: crate::json::Query<PeriodQuery>,
-) -> Result<HttpResponse, ApiError> {
-    answer::<EliminationsView>(&state, user.group_id, &query.period, &req).await
-}
-
-impl MonthReport for EliminationsView {
-    const STORED_AS: Report = Report::Eliminations;
-
-    fn compute<'a>(
-        conn: &'a mut AsyncPgConnection,
-        group: GroupId,
-        period: &'a str,
-        day: BusinessDay,
-        closed_at: Option<DateTime<Utc>>,
-    ) -> impl std::future::Future<Output = Result<Self, ApiError>> + Send + 'a {
-        compute(conn, group, period, day.today, closed_at)
-    }
-
-    fn csv(&self) -> HttpResponse {
-        to_csv(self)
-    }
+month_report! {
+    /// Consolidation eliminations for the period in the group currency (finance): intercompany
+    /// revenue (net of credit notes) against cost of sales; payables and receivables at the
+    /// period's end with any difference to `intercompany_differences`; the unrealised profit in
+    /// the buyers' intercompany inventory, and last month's released. Debits equal credits. A
+    /// closed month answers the figures stored when it closed.
+    eliminations: GET "/finance/eliminations" answers EliminationsView,
+    stored as Eliminations, computed by compute, CSV by to_csv,
 }
 
 fn to_csv(view: &EliminationsView) -> HttpResponse {

@@ -53,9 +53,7 @@ async fn propose(
             None => positions.push((company, amount)),
         };
     for row in rows {
-        let rate = rates
-            .get(conn, row.currency, group_currency, date)
-            .await?;
+        let rate = rates.get(conn, row.currency, group_currency, date).await?;
         let amount = fx::convert(row.total, rate, group_currency)?;
         add(row.seller_company_id, amount);
         add(row.buyer_company_id, -amount);

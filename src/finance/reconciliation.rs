@@ -2,7 +2,7 @@
 //! the document currency, with the buyer's payable remeasured and the one-sided documents named.
 
 use actix_web::{get, web, HttpRequest, HttpResponse};
-use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Date, Numeric, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -15,14 +15,11 @@ use crate::domain::calendar::BusinessDay;
 use crate::domain::kinds::LedgerSide;
 use crate::domain::{fx, money, netting};
 use crate::error::ApiError;
-use crate::frozen::Report;
 use crate::identity::auth::{Authorized, Finance};
 use crate::ids::GroupId;
 use crate::state::AppState;
 
-use super::reports::{
-    answer, balances, bounds, csv, currencies, currency, Balance, MonthReport, Rates,
-};
+use super::reports::{balances, bounds, csv, currencies, currency, month_report, Balance, Rates};
 
 #[derive(QueryableByName)]
 struct Adjustment {
@@ -49,9 +46,10 @@ pub async fn compute(
     conn: &mut AsyncPgConnection,
     group: GroupId,
     period: &str,
-    today: NaiveDate,
+    day: BusinessDay,
     closed_at: Option<DateTime<Utc>>,
 ) -> Result<ReconciliationView, ApiError> {
+    let today = day.today;
     let (_, next, as_of) = bounds(period, today)?;
     let until = next.min(as_of + TimeDelta::days(1));
     let (companies, group_currency) = currencies(conn, group).await?;
@@ -124,47 +122,13 @@ pub async fn compute(
     })
 }
 
-/// Reconciliation of every seller/buyer pair at the period's end (finance): open balances
-/// compared in the document currency, the buyer's payable remeasured at the period-end rate,
-/// the difference in the group currency, and the one-sided documents. A closed month answers
-/// the figures stored when it closed.
-#[utoipa::path(
-    tag = "finance",
-    params(PeriodQuery),
-    security(("bearer" = ["finance"])),
-    responses(
-        (status = 200, description = "The report; CSV with `Accept: text/csv`",
-            content((ReconciliationView = "application/json"), (String = "text/csv"))),
-        (status = 422, description = "A future period, or fx_rate_missing")
-    )
-)]
-#[get("/finance/reconciliation")]
-#[tracing::instrument(skip_all)]
-pub async fn reconciliation(
-    user: Authorized<Finance>,
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    query: crate::json::Query<PeriodQuery>,
-) -> Result<HttpResponse, ApiError> {
-    answer::<ReconciliationView>(&state, user.group_id, &query.period, &req).await
-}
-
-impl MonthReport for ReconciliationView {
-    const STORED_AS: Report = Report::Reconciliation;
-
-    fn compute<'a>(
-        conn: &'a mut AsyncPgConnection,
-        group: GroupId,
-        period: &'a str,
-        day: BusinessDay,
-        closed_at: Option<DateTime<Utc>>,
-    ) -> impl std::future::Future<Output = Result<Self, ApiError>> + Send + 'a {
-        compute(conn, group, period, day.today, closed_at)
-    }
-
-    fn csv(&self) -> HttpResponse {
-        to_csv(self)
-    }
+month_report! {
+    /// Reconciliation of every seller/buyer pair at the period's end (finance): open balances
+    /// compared in the document currency, the buyer's payable remeasured at the period-end rate,
+    /// the difference in the group currency, and the one-sided documents. A closed month answers
+    /// the figures stored when it closed.
+    reconciliation: GET "/finance/reconciliation" answers ReconciliationView,
+    stored as Reconciliation, computed by compute, CSV by to_csv,
 }
 
 fn to_csv(view: &ReconciliationView) -> HttpResponse {

@@ -44,6 +44,61 @@ pub trait MonthReport: serde::Serialize + serde::de::DeserializeOwned + Send {
     fn csv(&self) -> HttpResponse;
 }
 
+/// A month report's route and its [`MonthReport`] implementation, written once for every
+/// report: `GET $path?period=YYYY-MM` (finance) answers [`answer`]`::<$view>`, computed by
+/// `$compute(conn, group, period, day, closed_at)` and written as CSV by `$csv(&view)`. The
+/// caller's module provides the names the route uses (`PeriodQuery`, `Authorized`, `Finance`,
+/// `AppState`, …), as every finance module imports them.
+macro_rules! month_report {
+    (
+        $(#[$doc:meta])*
+        $handler:ident: GET $path:literal answers $view:ident,
+        stored as $stored:ident, computed by $compute:path, CSV by $csv:path $(,)?
+    ) => {
+        $(#[$doc])*
+        #[utoipa::path(
+            tag = "finance",
+            params(PeriodQuery),
+            security(("bearer" = ["finance"])),
+            responses(
+                (status = 200, description = "The report; CSV with `Accept: text/csv`",
+                    content(($view = "application/json"), (String = "text/csv"))),
+                (status = 422, description = "A future period, or fx_rate_missing")
+            )
+        )]
+        #[get($path)]
+        #[tracing::instrument(skip_all)]
+        pub async fn $handler(
+            user: Authorized<Finance>,
+            state: web::Data<AppState>,
+            req: HttpRequest,
+            query: crate::json::Query<PeriodQuery>,
+        ) -> Result<HttpResponse, ApiError> {
+            crate::finance::reports::answer::<$view>(&state, user.group_id, &query.period, &req)
+                .await
+        }
+
+        impl crate::finance::reports::MonthReport for $view {
+            const STORED_AS: crate::frozen::Report = crate::frozen::Report::$stored;
+
+            fn compute<'a>(
+                conn: &'a mut AsyncPgConnection,
+                group: GroupId,
+                period: &'a str,
+                day: BusinessDay,
+                closed_at: Option<DateTime<Utc>>,
+            ) -> impl std::future::Future<Output = Result<Self, ApiError>> + Send + 'a {
+                $compute(conn, group, period, day, closed_at)
+            }
+
+            fn csv(&self) -> HttpResponse {
+                $csv(self)
+            }
+        }
+    };
+}
+pub(crate) use month_report;
+
 /// Answers report `R` of `period` for `group`: in one read-only snapshot, the figures stored
 /// when the month closed, else the report computed now; CSV with `Accept: text/csv`.
 pub async fn answer<R: MonthReport>(
@@ -243,12 +298,7 @@ pub(super) async fn revenue(
     let mut totals: Vec<((Uuid, Uuid), Decimal)> = Vec::new();
     for row in rows {
         let rate = rates
-            .get(
-                conn,
-                row.document_currency,
-                group_currency,
-                row.date,
-            )
+            .get(conn, row.document_currency, group_currency, row.date)
             .await?;
         let amount = fx::convert(row.amount, rate, group_currency)?;
         let pair = (row.seller_company_id, row.buyer_company_id);
@@ -325,62 +375,31 @@ pub async fn internal_sales_of(
     })
 }
 
-/// Employee and intercompany sales per seller company in the group currency (finance),
-/// recognised when earned: employee orders at fulfilment, intercompany orders at shipment. A
-/// closed month answers the figures stored when it closed.
-#[utoipa::path(
-    tag = "finance",
-    params(PeriodQuery),
-    security(("bearer" = ["finance"])),
-    responses(
-        (status = 200, description = "The report; CSV with `Accept: text/csv`",
-            content((InternalSalesView = "application/json"), (String = "text/csv"))),
-        (status = 422, description = "A future period, or fx_rate_missing")
-    )
-)]
-#[get("/finance/internal-sales")]
-#[tracing::instrument(skip_all)]
-pub async fn internal_sales(
-    user: Authorized<Finance>,
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    query: crate::json::Query<PeriodQuery>,
-) -> Result<HttpResponse, ApiError> {
-    answer::<InternalSalesView>(&state, user.group_id, &query.period, &req).await
+month_report! {
+    /// Employee and intercompany sales per seller company in the group currency (finance),
+    /// recognised when earned: employee orders at fulfilment, intercompany orders at shipment. A
+    /// closed month answers the figures stored when it closed.
+    internal_sales: GET "/finance/internal-sales" answers InternalSalesView,
+    stored as InternalSales, computed by internal_sales_of, CSV by internal_sales_csv,
 }
 
-impl MonthReport for InternalSalesView {
-    const STORED_AS: Report = Report::InternalSales;
-
-    fn compute<'a>(
-        conn: &'a mut AsyncPgConnection,
-        group: GroupId,
-        period: &'a str,
-        day: BusinessDay,
-        closed_at: Option<DateTime<Utc>>,
-    ) -> impl std::future::Future<Output = Result<Self, ApiError>> + Send + 'a {
-        internal_sales_of(conn, group, period, day, closed_at)
-    }
-
-    fn csv(&self) -> HttpResponse {
-        let view = self;
-        csv(
-            &[
-                "company_id",
-                "employee_sales",
-                "intercompany_sales",
-                "total",
-                "currency",
-            ],
-            view.items.iter().map(|item| {
-                vec![
-                    item.company_id.to_string(),
-                    item.employee_sales.clone(),
-                    item.intercompany_sales.clone(),
-                    item.total.clone(),
-                    view.currency.clone(),
-                ]
-            }),
-        )
-    }
+fn internal_sales_csv(view: &InternalSalesView) -> HttpResponse {
+    csv(
+        &[
+            "company_id",
+            "employee_sales",
+            "intercompany_sales",
+            "total",
+            "currency",
+        ],
+        view.items.iter().map(|item| {
+            vec![
+                item.company_id.to_string(),
+                item.employee_sales.clone(),
+                item.intercompany_sales.clone(),
+                item.total.clone(),
+                view.currency.clone(),
+            ]
+        }),
+    )
 }

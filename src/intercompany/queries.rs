@@ -48,7 +48,6 @@ pub struct OrderRow {
     pub updated_at: DateTime<Utc>,
 }
 
-
 /// The order `id` of `group`, locked for a transition.
 pub async fn lock(
     conn: &mut AsyncPgConnection,

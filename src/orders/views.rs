@@ -41,14 +41,19 @@ fn payment(instalments: Option<usize>) -> Option<Payment> {
     })
 }
 
+/// What the order would be: its priced lines and totals, and its schedule when paid from wages.
 pub fn quote_view(
     user: &CurrentUser,
     ctx: &Context,
     order: &PricedOrder,
     plan: Option<&Plan>,
 ) -> QuoteView {
+    priced(user.id, ctx, order, plan)
+}
+
+fn priced(employee: Uuid, ctx: &Context, order: &PricedOrder, plan: Option<&Plan>) -> QuoteView {
     QuoteView {
-        employee_id: user.id,
+        employee_id: employee,
         seller_company_id: ctx.seller,
         currency: ctx.currency.to_string(),
         lines: line_views(order),
@@ -65,32 +70,32 @@ pub fn quote_view(
     }
 }
 
-/// The view of an order being placed (its number is filled in by the write).
+/// The view of an order being placed: its quote, placed (its number is filled in by the
+/// write).
 pub fn placed_view(
     id: Uuid,
     (employee, for_member_id): (Uuid, Option<Uuid>),
     (ctx, order, plan): (&Context, &PricedOrder, Option<&Plan>),
     now: DateTime<Utc>,
 ) -> OrderView {
+    let quote = priced(employee, ctx, order, plan);
     OrderView {
         id,
         number: String::new(),
         status: OrderStatus::Placed,
-        employee_id: employee,
+        employee_id: quote.employee_id,
         for_member_id,
-        seller_company_id: ctx.seller,
-        currency: ctx.currency.to_string(),
-        lines: line_views(order),
-        list_total: order.list_total.to_string(),
-        discount_total: order.discount_total.to_string(),
-        total: order.total.to_string(),
-        allowance_applied: order.allowance_applied.to_string(),
-        allowance_currency: ctx.group_currency.to_string(),
-        fx_rate: order.fx_rate.normalize().to_string(),
-        payment: payment(plan.map(|p| p.lines.len())),
-        schedule: plan
-            .map(|p| payroll::placed_view(&p.lines))
-            .unwrap_or_default(),
+        seller_company_id: quote.seller_company_id,
+        currency: quote.currency,
+        lines: quote.lines,
+        list_total: quote.list_total,
+        discount_total: quote.discount_total,
+        total: quote.total,
+        allowance_applied: quote.allowance_applied,
+        allowance_currency: quote.allowance_currency,
+        fx_rate: quote.fx_rate,
+        payment: quote.payment,
+        schedule: quote.schedule,
         created_at: now,
         updated_at: now,
     }

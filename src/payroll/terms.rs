@@ -209,7 +209,7 @@ pub struct Standing {
 #[derive(Queryable)]
 struct StandingRow {
     employer: Uuid,
-    currency: String,
+    currency: CurrencyCode,
     hired_on: Option<NaiveDate>,
     pay_per_period: Option<Decimal>,
     offer: OfferColumns,
@@ -231,8 +231,7 @@ pub async fn standing(conn: &mut AsyncPgConnection, employee: Uuid) -> Result<St
         .await
         .optional()?
         .ok_or(ApiError::Unauthorized)?;
-    let currency = CurrencyCode::parse(&row.currency)
-        .ok_or_else(|| ApiError::internal(format!("unknown currency {}", row.currency)))?;
+    let currency = row.currency;
     let terms = row.offer.terms();
     Ok(Standing {
         employer: row.employer,
@@ -315,13 +314,11 @@ pub async fn pay_in(
     company: Uuid,
     raw: &str,
 ) -> Result<Decimal, ApiError> {
-    let code: String = companies::table
+    let currency: CurrencyCode = companies::table
         .find(company)
         .select(companies::currency)
         .get_result(conn)
         .await?;
-    let currency = CurrencyCode::parse(&code)
-        .ok_or_else(|| ApiError::internal(format!("unknown currency {code}")))?;
     match money::parse_amount(raw, currency) {
         Ok(pay) if pay > Decimal::ZERO => Ok(pay),
         Ok(_) => Err(ApiError::invalid_field(
@@ -330,7 +327,7 @@ pub async fn pay_in(
         )),
         Err(message) => Err(ApiError::invalid_field(
             "pay_per_period",
-            format!("{message} ({code}, the company's currency)"),
+            format!("{message} ({currency}, the company's currency)"),
         )),
     }
 }
