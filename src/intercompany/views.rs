@@ -24,13 +24,6 @@ fn percent_text(value: Decimal) -> String {
     value.normalize().to_string()
 }
 
-fn amount_text(amount: Decimal, currency: &str) -> String {
-    match CurrencyCode::parse(currency) {
-        Some(code) => money::format(amount, code),
-        None => amount.normalize().to_string(),
-    }
-}
-
 fn line_view(
     product_id: Uuid,
     quantity: i32,
@@ -145,9 +138,9 @@ struct EntryRow {
     company_id: Uuid,
     kind: String,
     amount: Decimal,
-    currency: String,
+    currency: CurrencyCode,
     document_amount: Decimal,
-    document_currency: String,
+    document_currency: CurrencyCode,
     rate: Decimal,
     date: NaiveDate,
 }
@@ -158,10 +151,10 @@ impl EntryRow {
             company_id: self.company_id,
             kind: EntryKind::parse(&self.kind)
                 .ok_or_else(|| ApiError::internal("unknown entry kind"))?,
-            amount: amount_text(self.amount, &self.currency),
-            document_amount: amount_text(self.document_amount, &self.document_currency),
-            currency: self.currency,
-            document_currency: self.document_currency,
+            amount: money::format(self.amount, self.currency),
+            document_amount: money::format(self.document_amount, self.document_currency),
+            currency: self.currency.to_string(),
+            document_currency: self.document_currency.to_string(),
             rate: self.rate.normalize().to_string(),
             date: self.date,
         })

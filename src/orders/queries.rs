@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::dto::{OrderStatus, OrderView};
 use super::views::order_view;
 use crate::db::schema::{order_lines, orders};
+use crate::domain::codes::CurrencyCode;
 use crate::error::ApiError;
 use crate::ids::GroupId;
 use crate::payroll::ScheduleRow;
@@ -28,13 +29,13 @@ pub struct OrderRow {
     pub seller_company_id: Uuid,
     /// Paid from wages over this many pay dates.
     pub payroll_instalments: Option<i32>,
-    pub currency: String,
+    pub currency: CurrencyCode,
     pub list_total: Decimal,
     pub discount_total: Decimal,
     pub total: Decimal,
     pub allowance_applied: Decimal,
     pub allowance_year: i32,
-    pub group_currency: String,
+    pub group_currency: CurrencyCode,
     pub fx_rate: Decimal,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

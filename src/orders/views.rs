@@ -2,14 +2,12 @@
 //! allowance in the group currency, percentages without trailing zeros.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::dto::{OrderLineView, OrderStatus, OrderView, QuoteView};
 use super::pricing::Context;
 use super::queries::{LineRow, OrderRow};
 use crate::domain::allowance::PricedOrder;
-use crate::domain::codes::CurrencyCode;
 use crate::domain::kinds::PaymentMethod;
 use crate::domain::payroll::Plan;
 use crate::domain::{money, pricing};
@@ -109,12 +107,8 @@ pub fn order_view(
     today: NaiveDate,
 ) -> OrderView {
     lines.sort_by_key(|l| l.line_no);
-    let currency = CurrencyCode::parse(&row.currency);
-    let group = CurrencyCode::parse(&row.group_currency);
-    let fmt = |amount: Decimal, code: Option<CurrencyCode>| match code {
-        Some(code) => money::format(amount, code),
-        None => amount.to_string(),
-    };
+    let (currency, group) = (row.currency, row.group_currency);
+    let fmt = money::format;
     OrderView {
         id: row.id,
         number: row.number,
@@ -122,7 +116,7 @@ pub fn order_view(
         employee_id: row.employee_id,
         for_member_id: row.for_member_id,
         seller_company_id: row.seller_company_id,
-        currency: row.currency.clone(),
+        currency: currency.to_string(),
         lines: lines
             .into_iter()
             .map(|l| OrderLineView {
@@ -139,7 +133,7 @@ pub fn order_view(
         discount_total: fmt(row.discount_total, currency),
         total: fmt(row.total, currency),
         allowance_applied: fmt(row.allowance_applied, group),
-        allowance_currency: row.group_currency,
+        allowance_currency: group.to_string(),
         fx_rate: row.fx_rate.normalize().to_string(),
         payment: payment(
             row.payroll_instalments

@@ -36,7 +36,7 @@ pub struct ScheduleRow {
     pub company_id: Uuid,
     pub pay_date: NaiveDate,
     pub amount: Decimal,
-    pub currency: String,
+    pub currency: CurrencyCode,
     pub kind: DeductionKind,
     pub status: DeductionStatus,
     pub replaces: Option<i32>,
@@ -68,7 +68,7 @@ pub struct ScheduleLineView {
 /// The schedule as it stands on `today` (lines replaced by later ones left out), by pay date.
 pub fn view(rows: &[ScheduleRow], today: NaiveDate) -> Vec<ScheduleLineView> {
     let lines: Vec<Line> = rows.iter().map(ScheduleRow::line).collect();
-    let currency = rows.first().and_then(|r| CurrencyCode::parse(&r.currency));
+    let currency = rows.first().map(|r| r.currency);
     payroll::current(&lines)
         .iter()
         .map(|line| ScheduleLineView {
@@ -199,7 +199,7 @@ struct Columns {
     order: Vec<Uuid>,
     line_no: Vec<i32>,
     company: Vec<Uuid>,
-    currency: Vec<String>,
+    currency: Vec<&'static str>,
     pay_date: Vec<NaiveDate>,
     amount: Vec<Decimal>,
     kind: Vec<&'static str>,
@@ -212,7 +212,7 @@ impl Columns {
         self.order.push(of.order_id);
         self.line_no.push(line_no);
         self.company.push(of.company_id);
-        self.currency.push(of.currency.clone());
+        self.currency.push(of.currency.as_str());
         self.pay_date.push(line.pay_date);
         self.amount.push(line.amount);
         self.kind.push(line.kind.as_str());
