@@ -8,7 +8,8 @@
 //! A typed id ([`typed_id!`]) is a UUID that says what it identifies. It is bound and read as
 //! a `uuid` column, serialised as the bare UUID, and converts to and from `Uuid` only where
 //! said, so that a company id given where a group id belongs does not compile. `GroupId`, the
-//! tenancy boundary every query is scoped to, is the first.
+//! tenancy boundary every query is scoped to, is the first; `OrderId` (an employee order) the
+//! second.
 
 use uuid::Uuid;
 
@@ -44,6 +45,11 @@ macro_rules! typed_id {
         pub struct $name(Uuid);
 
         impl $name {
+            /// A new id of this kind.
+            pub fn fresh() -> Self {
+                Self(fresh())
+            }
+
             /// The UUID underneath, for a place that takes any id (a log field, an audit entry).
             pub fn uuid(self) -> Uuid {
                 self.0
@@ -93,6 +99,11 @@ macro_rules! typed_id {
 typed_id!(
     /// A group: the tenant every query is scoped to (its root company's id).
     GroupId
+);
+
+typed_id!(
+    /// An employee order.
+    OrderId
 );
 
 #[cfg(test)]

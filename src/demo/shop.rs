@@ -14,7 +14,7 @@ use crate::feedback::dto::OrderKind;
 use crate::feedback::queries::{self as feedback, RatedOrder, RatedStatus};
 use crate::idempotency::IdempotencyKey;
 use crate::identity::auth::Subject;
-use crate::ids::GroupId;
+use crate::ids::{GroupId, OrderId};
 use crate::orders::dto::OrderStatus;
 use crate::orders::placement::{self, Placed};
 use crate::orders::queries as shop;
@@ -78,7 +78,7 @@ pub async fn seed(
         let Some(done) = age_and_fulfil(conn, group, id, n, now).await? else {
             continue;
         };
-        if rate(conn, group, (id, seller, buyer), n, done).await? {
+        if rate(conn, group, (id.uuid(), seller, buyer), n, done).await? {
             rated_count += 1;
         }
     }
@@ -93,7 +93,7 @@ async fn place_as(
     product: Uuid,
     n: usize,
     now: DateTime<Utc>,
-) -> Result<Option<Uuid>, ApiError> {
+) -> Result<Option<OrderId>, ApiError> {
     // Placed as the buyer would place it: under their current credentials.
     let version: i32 = employees::table
         .find(buyer)
@@ -123,10 +123,11 @@ async fn place_as(
     else {
         return Ok(None);
     };
-    let id: Uuid = body
+    let id: OrderId = body
         .get("id")
         .and_then(|v| v.as_str())
-        .and_then(|v| v.parse().ok())
+        .and_then(|v| v.parse::<Uuid>().ok())
+        .map(OrderId::from)
         .ok_or_else(|| ApiError::internal("placed order without an id"))?;
     Ok(Some(id))
 }
@@ -136,7 +137,7 @@ async fn place_as(
 async fn age_and_fulfil(
     conn: &mut AsyncPgConnection,
     group: GroupId,
-    id: Uuid,
+    id: OrderId,
     n: usize,
     now: DateTime<Utc>,
 ) -> Result<Option<DateTime<Utc>>, ApiError> {

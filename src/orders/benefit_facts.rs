@@ -18,7 +18,7 @@ use crate::domain::fx;
 use crate::domain::kinds::{BenefitTaxRule, ProductKind};
 use crate::domain::money;
 use crate::error::ApiError;
-use crate::ids::GroupId;
+use crate::ids::{GroupId, OrderId};
 
 #[derive(QueryableByName)]
 struct LineFacts {
@@ -72,7 +72,7 @@ struct LineFacts {
 #[diesel(table_name = benefit_lines)]
 struct NewBenefitLine {
     group_id: GroupId,
-    order_id: Uuid,
+    order_id: OrderId,
     line_no: i32,
     employee_id: Uuid,
     employer_company_id: Uuid,
@@ -124,7 +124,7 @@ async fn to_employer(
 pub async fn record(
     conn: &mut AsyncPgConnection,
     group: GroupId,
-    order: Uuid,
+    order: OrderId,
     day: NaiveDate,
     at: DateTime<Utc>,
 ) -> Result<(), ApiError> {

@@ -18,6 +18,7 @@ use crate::domain::lifecycle::{OrderAction, Transition as _};
 use crate::error::ApiError;
 use crate::idempotency::{self, IdempotencyHeader};
 use crate::identity::auth::{Admin, Authorized, CurrentUser, Role, Subject};
+use crate::ids::OrderId;
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 use crate::write;
@@ -238,7 +239,7 @@ pub async fn cancel_order(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> Result<web::Json<OrderView>, ApiError> {
-    let id = id.into_inner();
+    let id = OrderId::from(id.into_inner());
     let mut conn = state.pool.get().await?;
     let user = &user;
     let now = state.clock.now();
@@ -253,7 +254,7 @@ pub async fn cancel_order(
             write::by(user, user.group_id)
                 .record(
                     conn,
-                    Change::new("order.cancelled", "order", id)
+                    Change::new("order.cancelled", "order", id.uuid())
                         .before(&serde_json::json!({"status": order.status}))
                         .after(&view),
                 )
@@ -289,7 +290,7 @@ pub async fn fulfil_order(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> Result<web::Json<OrderView>, ApiError> {
-    let id = id.into_inner();
+    let id = OrderId::from(id.into_inner());
     let mut conn = state.pool.get().await?;
     let admin = &admin.user;
     let state = &state;
@@ -312,7 +313,7 @@ pub async fn fulfil_order(
             write::by(admin, admin.group_id)
                 .record(
                     conn,
-                    Change::new("order.fulfilled", "order", id)
+                    Change::new("order.fulfilled", "order", id.uuid())
                         .before(&serde_json::json!({"status": order.status}))
                         .after(&serde_json::json!({"status": view.status})),
                 )

@@ -37,7 +37,7 @@ use crate::domain::period;
 use crate::error::ApiError;
 use crate::idempotency::{self, IdempotencyKey, Stored};
 use crate::identity::auth::{CurrentUser, Subject, UserRecord};
-use crate::ids::GroupId;
+use crate::ids::{GroupId, OrderId};
 use crate::payroll::terms::Standing;
 
 /// `for_member_id` names no current member of the caller's household.
@@ -338,7 +338,7 @@ async fn attempt(
             .unwrap_or_default()
     };
 
-    let id = crate::ids::fresh();
+    let id = OrderId::fresh();
     let view = views::placed_view(
         id,
         (user.id, request.for_member),
@@ -480,7 +480,7 @@ struct Write<'a> {
     allowance_seen: Decimal,
     ctx: &'a Context,
     order: &'a PricedOrder,
-    order_id: Uuid,
+    order_id: OrderId,
     for_member: Option<Uuid>,
     /// The schedule of an order paid from wages, and the employer whose payroll deducts it.
     payroll: Option<(&'a Plan, Uuid)>,

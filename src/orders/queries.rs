@@ -15,13 +15,13 @@ use super::views::order_view;
 use crate::db::schema::{order_lines, orders};
 use crate::domain::codes::CurrencyCode;
 use crate::error::ApiError;
-use crate::ids::GroupId;
+use crate::ids::{GroupId, OrderId};
 use crate::payroll::ScheduleRow;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = orders)]
 pub struct OrderRow {
-    pub id: Uuid,
+    pub id: OrderId,
     pub number: String,
     pub status: OrderStatus,
     pub employee_id: Uuid,
@@ -44,7 +44,7 @@ pub struct OrderRow {
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = order_lines)]
 pub struct LineRow {
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     pub line_no: i32,
     pub product_id: Uuid,
     pub quantity: i32,
@@ -60,8 +60,8 @@ pub struct LineRow {
 async fn schedules_of(
     conn: &mut AsyncPgConnection,
     rows: &[OrderRow],
-) -> QueryResult<HashMap<Uuid, Vec<ScheduleRow>>> {
-    let paid_from_wages: Vec<Uuid> = rows
+) -> QueryResult<HashMap<OrderId, Vec<ScheduleRow>>> {
+    let paid_from_wages: Vec<OrderId> = rows
         .iter()
         .filter(|r| r.payroll_instalments.is_some())
         .map(|r| r.id)
@@ -76,13 +76,13 @@ pub async fn with_lines(
     rows: Vec<OrderRow>,
     today: NaiveDate,
 ) -> QueryResult<Vec<OrderView>> {
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let ids: Vec<OrderId> = rows.iter().map(|r| r.id).collect();
     let lines: Vec<LineRow> = order_lines::table
         .filter(order_lines::order_id.eq_any(&ids))
         .select(LineRow::as_select())
         .load(conn)
         .await?;
-    let mut by_order: HashMap<Uuid, Vec<LineRow>> = HashMap::new();
+    let mut by_order: HashMap<OrderId, Vec<LineRow>> = HashMap::new();
     for line in lines {
         by_order.entry(line.order_id).or_default().push(line);
     }
@@ -104,7 +104,7 @@ pub async fn with_lines(
 pub async fn find_for_update(
     conn: &mut AsyncPgConnection,
     group: GroupId,
-    id: Uuid,
+    id: OrderId,
 ) -> QueryResult<Option<OrderRow>> {
     orders::table
         .find(id)
@@ -174,7 +174,7 @@ pub async fn set_status(
     Ok(order_view(row, lines, schedule, today))
 }
 
-pub async fn lines_of(conn: &mut AsyncPgConnection, order: Uuid) -> QueryResult<Vec<LineRow>> {
+pub async fn lines_of(conn: &mut AsyncPgConnection, order: OrderId) -> QueryResult<Vec<LineRow>> {
     order_lines::table
         .filter(order_lines::order_id.eq(order))
         .select(LineRow::as_select())

@@ -12,6 +12,7 @@ use crate::domain::kinds::PaymentMethod;
 use crate::domain::payroll::Plan;
 use crate::domain::{money, pricing};
 use crate::identity::auth::CurrentUser;
+use crate::ids::OrderId;
 use crate::payroll::schedule::{self as payroll, ScheduleRow};
 use crate::payroll::Payment;
 
@@ -71,14 +72,14 @@ fn priced(employee: Uuid, ctx: &Context, order: &PricedOrder, plan: Option<&Plan
 /// The view of an order being placed: its quote, placed (its number is filled in by the
 /// write).
 pub fn placed_view(
-    id: Uuid,
+    id: OrderId,
     (employee, for_member_id): (Uuid, Option<Uuid>),
     (ctx, order, plan): (&Context, &PricedOrder, Option<&Plan>),
     now: DateTime<Utc>,
 ) -> OrderView {
     let quote = priced(employee, ctx, order, plan);
     OrderView {
-        id,
+        id: id.uuid(),
         number: String::new(),
         status: OrderStatus::Placed,
         employee_id: quote.employee_id,
@@ -110,7 +111,7 @@ pub fn order_view(
     let (currency, group) = (row.currency, row.group_currency);
     let fmt = money::format;
     OrderView {
-        id: row.id,
+        id: row.id.uuid(),
         number: row.number,
         status: row.status,
         employee_id: row.employee_id,

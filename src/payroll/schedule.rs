@@ -23,14 +23,14 @@ use crate::domain::kinds::{DeductionKind, DeductionStatus, PayFrequency};
 use crate::domain::money;
 use crate::domain::payroll::{self, Line, NewLine, PayCalendar};
 use crate::error::ApiError;
-use crate::ids::GroupId;
+use crate::ids::{GroupId, OrderId};
 use crate::write;
 
 /// A stored line of a schedule.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = payroll_deductions)]
 pub struct ScheduleRow {
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     pub line_no: i32,
     pub employee_id: Uuid,
     pub company_id: Uuid,
@@ -99,8 +99,8 @@ pub fn placed_view(lines: &[(NaiveDate, money::Money)]) -> Vec<ScheduleLineView>
 /// The stored lines of `orders`, by order: one query for any number of orders.
 pub async fn of_orders(
     conn: &mut AsyncPgConnection,
-    orders: &[Uuid],
-) -> QueryResult<HashMap<Uuid, Vec<ScheduleRow>>> {
+    orders: &[OrderId],
+) -> QueryResult<HashMap<OrderId, Vec<ScheduleRow>>> {
     if orders.is_empty() {
         return Ok(HashMap::new());
     }
@@ -110,7 +110,7 @@ pub async fn of_orders(
         .order((payroll_deductions::order_id, payroll_deductions::line_no))
         .load(conn)
         .await?;
-    let mut by_order: HashMap<Uuid, Vec<ScheduleRow>> = HashMap::new();
+    let mut by_order: HashMap<OrderId, Vec<ScheduleRow>> = HashMap::new();
     for row in rows {
         by_order.entry(row.order_id).or_default().push(row);
     }
@@ -196,7 +196,7 @@ async fn append(
 /// The bind columns of `append.sql`.
 #[derive(Default)]
 struct Columns {
-    order: Vec<Uuid>,
+    order: Vec<OrderId>,
     line_no: Vec<i32>,
     company: Vec<Uuid>,
     currency: Vec<&'static str>,
@@ -227,7 +227,7 @@ impl Columns {
 pub async fn cancel(
     conn: &mut AsyncPgConnection,
     group: GroupId,
-    order: Uuid,
+    order: OrderId,
     today: NaiveDate,
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
@@ -258,7 +258,7 @@ pub async fn accelerate<A: Actor + Sync + ?Sized>(
 ) -> Result<(), ApiError> {
     // The orders with lines to come, locked in id order before anything is appended, as a
     // cancellation locks its order first.
-    let ids: Vec<Uuid> = orders::table
+    let ids: Vec<OrderId> = orders::table
         .filter(orders::group_id.eq(group))
         .filter(orders::employee_id.eq(employee))
         .filter(diesel::dsl::exists(
@@ -314,7 +314,7 @@ pub async fn accelerate<A: Actor + Sync + ?Sized>(
         write::by_actor(actor, group)
             .record(
                 conn,
-                Change::new("order.schedule_accelerated", "order", order)
+                Change::new("order.schedule_accelerated", "order", order.uuid())
                     .before(&serde_json::json!({"schedule": view(change.rows, today)}))
                     .after(&serde_json::json!({"schedule": schedule})),
             )
