@@ -8,8 +8,8 @@
 //! A typed id ([`typed_id!`]) is a UUID that says what it identifies. It is bound and read as
 //! a `uuid` column, serialised as the bare UUID, and converts to and from `Uuid` only where
 //! said, so that a company id given where a group id belongs does not compile. `GroupId`, the
-//! tenancy boundary every query is scoped to, is the first; `OrderId` (an employee order) the
-//! second.
+//! tenancy boundary every query is scoped to, is the first; `OrderId` (an employee order) and
+//! `IcOrderId` (an intercompany order) follow.
 
 use uuid::Uuid;
 
@@ -104,6 +104,11 @@ typed_id!(
 typed_id!(
     /// An employee order.
     OrderId
+);
+
+typed_id!(
+    /// An intercompany order.
+    IcOrderId
 );
 
 #[cfg(test)]

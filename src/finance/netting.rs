@@ -24,7 +24,7 @@ use crate::domain::{fx, money, netting};
 use crate::error::ApiError;
 use crate::idempotency::{self, OptionalKey};
 use crate::identity::auth::{Authorized, CurrentUser, Finance};
-use crate::ids::GroupId;
+use crate::ids::{GroupId, IcOrderId};
 use crate::intercompany::ledger;
 use crate::intercompany::queries::OrderRow;
 use crate::pagination::{Page, PageRequest};
@@ -90,7 +90,7 @@ async fn propose(
                 currency: group_currency.to_string(),
             })
             .collect(),
-        orders: rows.iter().map(|r| r.id).collect(),
+        orders: rows.iter().map(|r| r.id.uuid()).collect(),
         settled_postings: postings(items),
         created_at: None,
     })
@@ -282,13 +282,17 @@ async fn settle_documents(
         write::by(user, group)
             .record(
                 conn,
-                Change::new("intercompany_order.settled", "intercompany_order", row.id)
-                    .before(&serde_json::json!({"status": Status::Shipped}))
-                    .after(&serde_json::json!({
-                        "status": Status::Settled,
-                        "settle_date": date,
-                        "by": "netting",
-                    })),
+                Change::new(
+                    "intercompany_order.settled",
+                    "intercompany_order",
+                    row.id.uuid(),
+                )
+                .before(&serde_json::json!({"status": Status::Shipped}))
+                .after(&serde_json::json!({
+                    "status": Status::Settled,
+                    "settle_date": date,
+                    "by": "netting",
+                })),
             )
             .await?;
     }
@@ -306,7 +310,7 @@ async fn record_run(
     let group = user.group_id;
     let transfers =
         serde_json::to_value(&view.transfers).map_err(|e| ApiError::Internal(e.into()))?;
-    let ids: Vec<Option<Uuid>> = rows.iter().map(|r| Some(r.id)).collect();
+    let ids: Vec<Option<IcOrderId>> = rows.iter().map(|r| Some(r.id)).collect();
     let settled: Vec<Option<Uuid>> = view.settled_postings.iter().copied().map(Some).collect();
     let stored: RunRow = diesel::insert_into(netting_runs::table)
         .values((

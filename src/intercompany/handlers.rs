@@ -14,6 +14,7 @@ use crate::body::{Body, OptionalBody};
 use crate::error::ApiError;
 use crate::idempotency::{self, IdempotencyHeader};
 use crate::identity::auth::{Authorized, Purchaser, Trade};
+use crate::ids::IcOrderId;
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 
@@ -153,7 +154,7 @@ pub async fn get_order(
     id: web::Path<Uuid>,
 ) -> Result<web::Json<IcOrderView>, ApiError> {
     let mut conn = state.pool.get().await?;
-    let row = queries::find(&mut conn, user.group_id, *id)
+    let row = queries::find(&mut conn, user.group_id, IcOrderId::from(*id))
         .await?
         .filter(|row| access::sees(&user, row))
         .ok_or(ApiError::NotFound)?;
@@ -189,7 +190,7 @@ pub async fn accept_order(
     body: OptionalBody<AcceptBody>,
 ) -> Result<web::Json<IcOrderView>, ApiError> {
     let body = body.into_inner()?.unwrap_or_default();
-    transitions::run(&state, &user, *id, Step::Accept(body))
+    transitions::run(&state, &user, IcOrderId::from(*id), Step::Accept(body))
         .await
         .map(web::Json)
 }
@@ -208,7 +209,7 @@ pub async fn reject_order(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> Result<web::Json<IcOrderView>, ApiError> {
-    transitions::run(&state, &user, *id, Step::Reject)
+    transitions::run(&state, &user, IcOrderId::from(*id), Step::Reject)
         .await
         .map(web::Json)
 }
@@ -239,7 +240,7 @@ pub async fn ship_order(
     body: OptionalBody<BookingBody>,
 ) -> Result<web::Json<IcOrderView>, ApiError> {
     let body = body.into_inner()?.unwrap_or_default();
-    transitions::run(&state, &user, *id, Step::Ship(body))
+    transitions::run(&state, &user, IcOrderId::from(*id), Step::Ship(body))
         .await
         .map(web::Json)
 }
@@ -270,7 +271,7 @@ pub async fn settle_order(
     body: OptionalBody<BookingBody>,
 ) -> Result<web::Json<IcOrderView>, ApiError> {
     let body = body.into_inner()?.unwrap_or_default();
-    transitions::run(&state, &user, *id, Step::Settle(body))
+    transitions::run(&state, &user, IcOrderId::from(*id), Step::Settle(body))
         .await
         .map(web::Json)
 }
@@ -290,7 +291,7 @@ pub async fn cancel_order(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> Result<web::Json<IcOrderView>, ApiError> {
-    transitions::run(&state, &user, *id, Step::Cancel)
+    transitions::run(&state, &user, IcOrderId::from(*id), Step::Cancel)
         .await
         .map(web::Json)
 }

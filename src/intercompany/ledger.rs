@@ -14,7 +14,7 @@ use crate::domain::codes::CurrencyCode;
 use crate::domain::intercompany;
 use crate::domain::kinds::LedgerSide;
 use crate::error::ApiError;
-use crate::ids::GroupId;
+use crate::ids::{GroupId, IcOrderId};
 
 /// One ledger entry about to be booked.
 pub struct Entry {
@@ -40,7 +40,7 @@ pub struct Entry {
 pub async fn post(
     conn: &mut AsyncPgConnection,
     group: GroupId,
-    order: Option<Uuid>,
+    order: Option<IcOrderId>,
     date: NaiveDate,
     posting: &[Entry],
 ) -> Result<(), ApiError> {
@@ -83,7 +83,7 @@ pub async fn post(
 /// What the buyer booked as payable for `order` (its own currency).
 pub async fn booked_payable(
     conn: &mut AsyncPgConnection,
-    order: Uuid,
+    order: IcOrderId,
 ) -> Result<Decimal, ApiError> {
     let amounts: Vec<Decimal> = entries::table
         .filter(entries::order_id.eq(order))

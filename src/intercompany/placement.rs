@@ -38,7 +38,12 @@ pub async fn place(
     write::by(user, user.group_id)
         .record(
             conn,
-            Change::new("intercompany_order.requested", "intercompany_order", id).after(&view),
+            Change::new(
+                "intercompany_order.requested",
+                "intercompany_order",
+                id.uuid(),
+            )
+            .after(&view),
         )
         .await?;
     Ok(view)

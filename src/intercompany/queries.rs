@@ -13,7 +13,7 @@ use crate::db::schema::{
 use crate::domain::codes::CurrencyCode;
 use crate::domain::intercompany::Status;
 use crate::error::ApiError;
-use crate::ids::GroupId;
+use crate::ids::{GroupId, IcOrderId};
 
 /// The currency of company `id` of `group`.
 pub async fn company_currency(
@@ -33,7 +33,7 @@ pub async fn company_currency(
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = orders)]
 pub struct OrderRow {
-    pub id: Uuid,
+    pub id: IcOrderId,
     pub number: String,
     pub status: Status,
     pub buyer_company_id: Uuid,
@@ -52,7 +52,7 @@ pub struct OrderRow {
 pub async fn lock(
     conn: &mut AsyncPgConnection,
     group: GroupId,
-    id: Uuid,
+    id: IcOrderId,
 ) -> Result<Option<OrderRow>, ApiError> {
     Ok(orders::table
         .find(id)
@@ -67,7 +67,7 @@ pub async fn lock(
 pub async fn find(
     conn: &mut AsyncPgConnection,
     group: GroupId,
-    id: Uuid,
+    id: IcOrderId,
 ) -> Result<Option<OrderRow>, ApiError> {
     Ok(orders::table
         .find(id)
@@ -81,7 +81,7 @@ pub async fn find(
 /// The quantities of an order's lines, for taking stock.
 pub async fn quantities(
     conn: &mut AsyncPgConnection,
-    id: Uuid,
+    id: IcOrderId,
 ) -> Result<Vec<(Uuid, i32)>, ApiError> {
     Ok(lines::table
         .filter(lines::order_id.eq(id))

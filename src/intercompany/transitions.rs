@@ -20,7 +20,7 @@ use crate::domain::lifecycle::{IcAction, Transition as _};
 use crate::domain::money;
 use crate::error::ApiError;
 use crate::identity::auth::CurrentUser;
-use crate::ids::GroupId;
+use crate::ids::{GroupId, IcOrderId};
 use crate::state::AppState;
 use crate::write;
 
@@ -67,7 +67,7 @@ impl Step {
 pub async fn run(
     state: &AppState,
     user: &CurrentUser,
-    id: Uuid,
+    id: IcOrderId,
     step: Step,
 ) -> Result<IcOrderView, ApiError> {
     let mut conn = state.pool.get().await?;
@@ -86,7 +86,7 @@ pub async fn run(
             write::by(user, user.group_id)
                 .record(
                     conn,
-                    Change::new(step.audit_action(), "intercompany_order", id)
+                    Change::new(step.audit_action(), "intercompany_order", id.uuid())
                         .before(&serde_json::json!({"status": order.status}))
                         .after(&view),
                 )

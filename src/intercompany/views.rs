@@ -17,7 +17,7 @@ use crate::domain::codes::CurrencyCode;
 use crate::domain::money;
 use crate::domain::transfer_pricing::{MarkupRange, Method, PricedLine};
 use crate::error::ApiError;
-use crate::ids::GroupId;
+use crate::ids::{GroupId, IcOrderId};
 
 /// A percentage as the API writes it: without trailing zeros.
 fn percent_text(value: Decimal) -> String {
@@ -74,7 +74,7 @@ pub fn placed(row: OrderRow, priced: &Priced) -> IcOrderView {
 
 fn order_view(row: OrderRow, lines: Vec<IcLineView>, entries: Vec<EntryView>) -> IcOrderView {
     IcOrderView {
-        id: row.id,
+        id: row.id.uuid(),
         number: row.number,
         status: row.status,
         buyer_company_id: row.buyer_company_id,
@@ -95,7 +95,7 @@ fn order_view(row: OrderRow, lines: Vec<IcLineView>, entries: Vec<EntryView>) ->
 #[derive(Debug, Queryable, Selectable)]
 #[diesel(table_name = lines)]
 struct LineRow {
-    order_id: Uuid,
+    order_id: IcOrderId,
     product_id: Uuid,
     quantity: i32,
     policy_id: Uuid,
@@ -134,7 +134,7 @@ impl LineRow {
 #[derive(Debug, Queryable, Selectable)]
 #[diesel(table_name = entries)]
 struct EntryRow {
-    order_id: Option<Uuid>,
+    order_id: Option<IcOrderId>,
     company_id: Uuid,
     kind: String,
     amount: Decimal,
@@ -166,8 +166,8 @@ pub async fn of_rows(
     conn: &mut AsyncPgConnection,
     rows: Vec<OrderRow>,
 ) -> Result<Vec<IcOrderView>, ApiError> {
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-    let mut lines_of: HashMap<Uuid, Vec<LineRow>> = HashMap::new();
+    let ids: Vec<IcOrderId> = rows.iter().map(|r| r.id).collect();
+    let mut lines_of: HashMap<IcOrderId, Vec<LineRow>> = HashMap::new();
     for line in lines::table
         .filter(lines::order_id.eq_any(&ids))
         .order((lines::order_id, lines::line_no))
@@ -177,7 +177,7 @@ pub async fn of_rows(
     {
         lines_of.entry(line.order_id).or_default().push(line);
     }
-    let mut entries_of: HashMap<Uuid, Vec<EntryRow>> = HashMap::new();
+    let mut entries_of: HashMap<IcOrderId, Vec<EntryRow>> = HashMap::new();
     for entry in entries::table
         .filter(entries::order_id.eq_any(&ids))
         .order(entries::seq)
@@ -213,7 +213,7 @@ pub async fn of_rows(
 pub async fn one(
     conn: &mut AsyncPgConnection,
     group: GroupId,
-    id: Uuid,
+    id: IcOrderId,
 ) -> Result<IcOrderView, ApiError> {
     let row = queries::find(conn, group, id)
         .await?
