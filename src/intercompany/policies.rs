@@ -198,6 +198,24 @@ pub async fn list_policies(
     )))
 }
 
+/// Policy `id` of `group`, locked for a change of its terms or validity (404 when there is
+/// none).
+pub(super) async fn lock(
+    conn: &mut AsyncPgConnection,
+    group: GroupId,
+    id: Uuid,
+) -> Result<PolicyRow, ApiError> {
+    policies::table
+        .find(id)
+        .filter(policies::group_id.eq(group))
+        .select(PolicyRow::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or(ApiError::NotFound)
+}
+
 async fn company_in_group(
     conn: &mut AsyncPgConnection,
     group: GroupId,
@@ -491,15 +509,7 @@ pub async fn update_policy(
     let mut conn = state.pool.get().await?;
     let view = conn
         .transaction::<_, ApiError, _>(async |conn| {
-            let before: PolicyRow = policies::table
-                .find(id)
-                .filter(policies::group_id.eq(group))
-                .select(PolicyRow::as_select())
-                .for_update()
-                .first(conn)
-                .await
-                .optional()?
-                .ok_or(ApiError::NotFound)?;
+            let before = lock(conn, group, id).await?;
             check_in_use(conn, (group, id), &before, &patch, &terms).await?;
             let method = patch.method.unwrap_or(before.method()?);
             let (percent_value, range, target) = terms.applied_to(&before);

@@ -54,15 +54,7 @@ async fn lock_newest(
     group: GroupId,
     id: Uuid,
 ) -> Result<PolicyRow, ApiError> {
-    let old: PolicyRow = policies::table
-        .find(id)
-        .filter(policies::group_id.eq(group))
-        .select(PolicyRow::as_select())
-        .for_update()
-        .first(conn)
-        .await
-        .optional()?
-        .ok_or(ApiError::NotFound)?;
+    let old = super::policies::lock(conn, group, id).await?;
     let superseded: bool = diesel::select(diesel::dsl::exists(
         policies::table
             .filter(policies::group_id.eq(group))
