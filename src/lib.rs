@@ -20,6 +20,7 @@ pub mod docs;
 pub mod domain;
 pub mod error;
 pub mod feedback;
+pub mod fields;
 pub mod finance;
 pub mod frozen;
 pub mod fx;

@@ -6,8 +6,8 @@ use crate::domain::codes::{CountryCode, CurrencyCode};
 use crate::domain::money;
 use crate::error::FieldError;
 
-/// Codes (company, category, tier): 1–32 letters, digits, `_ . -`, starting alphanumeric.
-pub fn code(field: &str, value: &str, max: usize, errors: &mut Vec<FieldError>) {
+/// Codes (company, category, tier): 1–`max` letters, digits, `_ . -`, starting alphanumeric.
+pub fn code_rule(value: &str, max: usize) -> Result<(), String> {
     let ok = !value.is_empty()
         && value.len() <= max
         && value
@@ -17,11 +17,12 @@ pub fn code(field: &str, value: &str, max: usize, errors: &mut Vec<FieldError>) 
         && value
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-    if !ok {
-        errors.push(FieldError::new(
-            field,
-            format!("1–{max} letters, digits, '_', '.', '-', starting with a letter or digit"),
-        ));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "1–{max} letters, digits, '_', '.', '-', starting with a letter or digit"
+        ))
     }
 }
 
@@ -30,23 +31,19 @@ pub fn code(field: &str, value: &str, max: usize, errors: &mut Vec<FieldError>) 
 /// zero-width and other invisible characters alone are no text). The document states it as
 /// the pattern `^[^\u0000-\u001f\u007f]*V[^\u0000-\u001f\u007f]*$` with `V` the visible class,
 /// which every regex dialect reads alike.
-pub fn line(field: &str, value: &str, max: usize, errors: &mut Vec<FieldError>) {
+pub fn line_rule(value: &str, max: usize) -> Result<(), String> {
     let length = value.chars().count();
     let ok = (1..=max).contains(&length) && !value.chars().any(is_control) && has_visible(value);
-    if !ok {
-        errors.push(FieldError::new(
-            field,
-            format!("must be 1–{max} characters with a visible one, without control characters"),
-        ));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "must be 1–{max} characters with a visible one, without control characters"
+        ))
     }
 }
 
-/// Names: [`line`] of at most 200 characters.
-pub fn name(field: &str, value: &str, errors: &mut Vec<FieldError>) {
-    line(field, value, 200, errors);
-}
-
-/// A validated [`line`] as stored: without its leading and trailing spaces.
+/// A validated [`line_rule`] as stored: without its leading and trailing spaces.
 pub fn stored_line(value: &str) -> &str {
     value.trim_matches(' ')
 }
@@ -97,17 +94,12 @@ pub fn country(value: &str, errors: &mut Vec<FieldError>) {
 
 /// A percentage between 0 and 100: a plain decimal string with at most 4 decimals
 /// (see [`money::parse_percent`]).
-pub fn percent(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> Option<Decimal> {
-    match money::parse_percent(raw) {
-        Ok(value) if value >= Decimal::ZERO && value <= Decimal::ONE_HUNDRED => Some(value),
-        Ok(_) => {
-            errors.push(FieldError::new(field, "must be between 0 and 100"));
-            None
-        }
-        Err(message) => {
-            errors.push(FieldError::new(field, message));
-            None
-        }
+pub fn percent_rule(raw: &str) -> Result<Decimal, String> {
+    let value = money::parse_percent(raw)?;
+    if value >= Decimal::ZERO && value <= Decimal::ONE_HUNDRED {
+        Ok(value)
+    } else {
+        Err("must be between 0 and 100".into())
     }
 }
 
@@ -138,14 +130,16 @@ pub fn stock_bound(field: &str, value: i32, errors: &mut Vec<FieldError>) {
 
 /// An email address as the document states it: at most 254 characters, one `@` with
 /// something on each side, no spaces or control characters.
-pub fn email(value: &str, errors: &mut Vec<FieldError>) {
-    let ok = value.chars().count() <= 254
+pub fn email_rule(value: &str, max: usize) -> Result<(), String> {
+    let ok = value.chars().count() <= max
         && !value.chars().any(|c| c == ' ' || is_control(c))
         && value.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty() && !domain.is_empty() && !domain.contains('@')
         });
-    if !ok {
-        errors.push(FieldError::new("email", "must be an email address"));
+    if ok {
+        Ok(())
+    } else {
+        Err("must be an email address".into())
     }
 }
 
@@ -154,9 +148,7 @@ mod tests {
     use super::*;
 
     fn line_ok(value: &str) -> bool {
-        let mut errors = Vec::new();
-        line("name", value, 5, &mut errors);
-        errors.is_empty()
+        line_rule(value, 5).is_ok()
     }
 
     #[test]
@@ -178,11 +170,7 @@ mod tests {
 
     #[test]
     fn emails_have_one_at_and_no_spaces() {
-        let ok = |v: &str| {
-            let mut errors = Vec::new();
-            email(v, &mut errors);
-            errors.is_empty()
-        };
+        let ok = |v: &str| email_rule(v, 254).is_ok();
         assert!(ok("a@b"));
         assert!(ok("ada.admin@jkl.example"));
         assert!(!ok(" a@b"));

@@ -6,6 +6,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::domain::codes::CurrencyCode;
+use crate::fields::{Code, Name, Percent, Reason, Sku};
 use crate::identity::dto::{double_option, EmploymentType};
 
 pub use crate::domain::kinds::{LimitPeriod, ProductKind};
@@ -21,18 +22,8 @@ pub struct CategoryView {
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCategory {
-    #[schema(
-        min_length = 1,
-        max_length = 32,
-        pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
-    )]
-    pub code: String,
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\u0000-\u001f\u007f]*[^\u0000-\u0020\u007f-\u00a0\u00ad\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u3000\ufeff][^\u0000-\u001f\u007f]*$"
-    )]
-    pub name: String,
+    pub code: Code,
+    pub name: Name,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -70,23 +61,9 @@ pub struct TierView {
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTier {
-    #[schema(
-        min_length = 1,
-        max_length = 32,
-        pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
-    )]
-    pub code: String,
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\u0000-\u001f\u007f]*[^\u0000-\u0020\u007f-\u00a0\u00ad\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u3000\ufeff][^\u0000-\u001f\u007f]*$"
-    )]
-    pub name: String,
-    #[schema(
-        example = "15",
-        pattern = r"^(100(\.0{1,4})?|[0-9]{1,2}(\.[0-9]{1,4})?)$"
-    )]
-    pub discount_percent: String,
+    pub code: Code,
+    pub name: Name,
+    pub discount_percent: Percent,
     /// Plain decimal string in the group currency (at most 13 integer digits and its minor-unit
     /// digits); null or absent = unlimited.
     #[schema(example = "500.00", pattern = r"^[0-9]{1,13}(\.[0-9]{1,4})?$")]
@@ -98,20 +75,9 @@ pub struct NewTier {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TierPatch {
-    #[schema(
-        min_length = 1,
-        max_length = 32,
-        pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
-    )]
-    pub code: Option<String>,
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\u0000-\u001f\u007f]*[^\u0000-\u0020\u007f-\u00a0\u00ad\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u3000\ufeff][^\u0000-\u001f\u007f]*$"
-    )]
-    pub name: Option<String>,
-    #[schema(pattern = r"^(100(\.0{1,4})?|[0-9]{1,2}(\.[0-9]{1,4})?)$")]
-    pub discount_percent: Option<String>,
+    pub code: Option<Code>,
+    pub name: Option<Name>,
+    pub discount_percent: Option<Percent>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>, nullable, pattern = r"^[0-9]{1,13}(\.[0-9]{1,4})?$")]
     pub annual_allowance: Option<Option<String>>,
@@ -121,11 +87,7 @@ pub struct TierPatch {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CategoryDiscount {
-    #[schema(
-        example = "10",
-        pattern = r"^(100(\.0{1,4})?|[0-9]{1,2}(\.[0-9]{1,4})?)$"
-    )]
-    pub discount_percent: String,
+    pub discount_percent: Percent,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -185,18 +147,8 @@ pub struct ProductAdminFields {
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProduct {
-    #[schema(
-        min_length = 1,
-        max_length = 64,
-        pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
-    )]
-    pub sku: String,
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\u0000-\u001f\u007f]*[^\u0000-\u0020\u007f-\u00a0\u00ad\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u3000\ufeff][^\u0000-\u001f\u007f]*$"
-    )]
-    pub name: String,
+    pub sku: Sku,
+    pub name: Name,
     #[schema(max_length = 4000, pattern = r"^[^\u0000]*$")]
     pub description: Option<String>,
     pub category_id: Uuid,
@@ -223,18 +175,8 @@ pub struct NewProduct {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductPatch {
-    #[schema(
-        min_length = 1,
-        max_length = 64,
-        pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
-    )]
-    pub sku: Option<String>,
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\u0000-\u001f\u007f]*[^\u0000-\u0020\u007f-\u00a0\u00ad\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u3000\ufeff][^\u0000-\u001f\u007f]*$"
-    )]
-    pub name: Option<String>,
+    pub sku: Option<Sku>,
+    pub name: Option<Name>,
     #[schema(max_length = 4000, pattern = r"^[^\u0000]*$")]
     pub description: Option<String>,
     pub category_id: Option<Uuid>,
@@ -259,12 +201,7 @@ pub struct StockAdjustment {
     /// stay within 0..=1 000 000 000 (below zero → 409 `insufficient_stock`).
     #[schema(minimum = -1_000_000_000, maximum = 1_000_000_000)]
     pub delta: i32,
-    #[schema(
-        min_length = 1,
-        max_length = 500,
-        pattern = r"^[^\u0000-\u001f\u007f]*[^\u0000-\u0020\u007f-\u00a0\u00ad\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u3000\ufeff][^\u0000-\u001f\u007f]*$"
-    )]
-    pub reason: String,
+    pub reason: Reason,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

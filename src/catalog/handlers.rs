@@ -16,12 +16,13 @@ use crate::changes::Changed;
 use crate::db::schema::{categories, discount_tiers, tier_category_discounts};
 use crate::domain::codes::CurrencyCode;
 use crate::error::{ApiError, FieldError};
+use crate::fields::{Name, Percent};
 use crate::idempotency::{self, OptionalKey};
 use crate::identity::auth::{Admin, AdminOrFinance, Authorized, CurrentUser};
 use crate::identity::dto::EmploymentType;
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
-use crate::validation::{self, amount};
+use crate::validation::amount;
 use crate::write;
 
 // ---------------------------------------------------------------------------------------------
@@ -84,12 +85,6 @@ pub async fn create_category(
     let new = body.into_inner()?;
     let key = key.into_key()?;
     let hash = idempotency::request_hash(&new);
-    let mut errors = Vec::new();
-    validation::code("code", &new.code, 32, &mut errors);
-    validation::name("name", &new.name, &mut errors);
-    if !errors.is_empty() {
-        return Err(ApiError::invalid(errors));
-    }
     let admin = &admin.user;
     let group = admin.group_id;
     let mut conn = state.pool.get().await?;
@@ -109,8 +104,8 @@ pub async fn create_category(
                     let row: CategoryRow = diesel::insert_into(categories::table)
                         .values((
                             categories::group_id.eq(group),
-                            categories::code.eq(&new.code),
-                            categories::name.eq(validation::stored_line(&new.name)),
+                            categories::code.eq(new.code.as_str()),
+                            categories::name.eq(new.name.stored()),
                         ))
                         .returning(CategoryRow::as_returning())
                         .get_result(conn)
@@ -227,9 +222,7 @@ pub async fn create_tier(
     let key = key.into_key()?;
     let hash = idempotency::request_hash(&new);
     let mut errors = Vec::new();
-    validation::code("code", &new.code, 32, &mut errors);
-    validation::name("name", &new.name, &mut errors);
-    let percent = validation::percent("discount_percent", &new.discount_percent, &mut errors);
+    let percent = new.discount_percent.value();
     let mut conn = state.pool.get().await?;
     let admin = &admin.user;
     let currency = group_currency(&mut conn, admin).await?;
@@ -241,9 +234,9 @@ pub async fn create_tier(
         .eligible_employment_types
         .clone()
         .unwrap_or_else(|| vec![EmploymentType::Direct, EmploymentType::Outsourced]);
-    let (Some(percent), true) = (percent, errors.is_empty()) else {
+    if !errors.is_empty() {
         return Err(ApiError::invalid(errors));
-    };
+    }
     let changes = &state.changes;
     idempotency::once(
         &mut conn,
@@ -257,8 +250,8 @@ pub async fn create_tier(
                     let row: TierRow = diesel::insert_into(discount_tiers::table)
                         .values((
                             discount_tiers::group_id.eq(admin.group_id),
-                            discount_tiers::code.eq(&new.code),
-                            discount_tiers::name.eq(validation::stored_line(&new.name)),
+                            discount_tiers::code.eq(new.code.as_str()),
+                            discount_tiers::name.eq(new.name.stored()),
                             discount_tiers::discount_percent.eq(percent),
                             discount_tiers::annual_allowance.eq(cap),
                             discount_tiers::eligible_employment_types
@@ -298,16 +291,7 @@ pub async fn update_tier(
     let id = id.into_inner();
     let patch = body.into_inner()?;
     let mut errors = Vec::new();
-    if let Some(code) = &patch.code {
-        validation::code("code", code, 32, &mut errors);
-    }
-    if let Some(name) = &patch.name {
-        validation::name("name", name, &mut errors);
-    }
-    let percent = patch
-        .discount_percent
-        .as_deref()
-        .and_then(|raw| validation::percent("discount_percent", raw, &mut errors));
+    let percent = patch.discount_percent.as_ref().map(Percent::value);
     let mut conn = state.pool.get().await?;
     let admin = &admin.user;
     let cap = match &patch.annual_allowance {
@@ -329,7 +313,7 @@ pub async fn update_tier(
             let before = queries::load_tier_view(conn, admin.group_id, id).await?;
             let changes = TierChanges {
                 code: patch.code.as_deref(),
-                name: patch.name.as_deref().map(validation::stored_line),
+                name: patch.name.as_ref().map(Name::stored),
                 discount_percent: percent,
                 annual_allowance: cap,
                 eligible_employment_types: patch
@@ -373,12 +357,7 @@ pub async fn put_category_discount(
 ) -> Result<web::Json<TierView>, ApiError> {
     let (tier, category) = path.into_inner();
     let body = body.into_inner()?;
-    let mut errors = Vec::new();
-    let Some(percent) =
-        validation::percent("discount_percent", &body.discount_percent, &mut errors)
-    else {
-        return Err(ApiError::invalid(errors));
-    };
+    let percent = body.discount_percent.value();
     let mut conn = state.pool.get().await?;
     let admin = &admin.user;
     let view = write::by(admin, admin.group_id)

@@ -20,6 +20,7 @@ use crate::db::schema::{categories, companies, products};
 use crate::domain::codes::CurrencyCode;
 use crate::domain::pricing;
 use crate::error::{ApiError, FieldError};
+use crate::fields::Name;
 use crate::idempotency::{self, OptionalKey};
 use crate::identity::auth::{load_active, Admin, Authorized, CurrentUser, Role, Subject};
 use crate::ids::GroupId;
@@ -273,18 +274,8 @@ fn check_limit(limit: &Option<PurchaseLimit>, errors: &mut Vec<FieldError>) {
     }
 }
 
-fn check_product_text(
-    sku: Option<&str>,
-    name: Option<&str>,
-    description: Option<&str>,
-    errors: &mut Vec<FieldError>,
-) {
-    if let Some(sku) = sku {
-        validation::code("sku", sku, 64, errors);
-    }
-    if let Some(name) = name {
-        validation::name("name", name, errors);
-    }
+/// A description holds at most 4000 characters (the sku and name are parsed with the body).
+fn check_description(description: Option<&str>, errors: &mut Vec<FieldError>) {
     if description.is_some_and(|d| d.chars().count() > 4000) {
         errors.push(FieldError::new(
             "description",
@@ -340,12 +331,7 @@ pub async fn create_product(
     let key = key.into_key()?;
     let hash = idempotency::request_hash(&new);
     let mut errors = Vec::new();
-    check_product_text(
-        Some(&new.sku),
-        Some(&new.name),
-        new.description.as_deref(),
-        &mut errors,
-    );
+    check_description(new.description.as_deref(), &mut errors);
     check_limit(&new.purchase_limit, &mut errors);
     match new.stock_on_hand {
         Some(stock) if stock < 0 => {
@@ -378,8 +364,8 @@ pub async fn create_product(
                     let row: ProductRow = diesel::insert_into(products::table)
                         .values((
                             products::group_id.eq(admin.group_id),
-                            products::sku.eq(&new.sku),
-                            products::name.eq(validation::stored_line(&new.name)),
+                            products::sku.eq(new.sku.as_str()),
+                            products::name.eq(new.name.stored()),
                             products::description.eq(new.description.as_deref().unwrap_or("")),
                             products::category_id.eq(new.category_id),
                             products::seller_company_id.eq(new.seller_company_id),
@@ -453,12 +439,7 @@ pub async fn update_product(
     let id = id.into_inner();
     let patch = body.into_inner()?;
     let mut errors = Vec::new();
-    check_product_text(
-        patch.sku.as_deref(),
-        patch.name.as_deref(),
-        patch.description.as_deref(),
-        &mut errors,
-    );
+    check_description(patch.description.as_deref(), &mut errors);
     if let Some(limit) = &patch.purchase_limit {
         check_limit(limit, &mut errors);
     }
@@ -492,7 +473,7 @@ pub async fn update_product(
             }
             let changes = ProductChanges {
                 sku: patch.sku.as_deref(),
-                name: patch.name.as_deref().map(validation::stored_line),
+                name: patch.name.as_ref().map(Name::stored),
                 description: patch.description.as_deref(),
                 category_id: patch.category_id,
                 kind: patch.kind,
@@ -562,7 +543,6 @@ pub async fn adjust_stock(
         errors.push(FieldError::new("delta", "must not be zero"));
     }
     validation::stock_bound("delta", adjustment.delta, &mut errors);
-    validation::line("reason", &adjustment.reason, 500, &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::invalid(errors));
     }
@@ -584,7 +564,7 @@ pub async fn adjust_stock(
                     .after(&serde_json::json!({
                         "stock_on_hand": after,
                         "delta": adjustment.delta,
-                        "reason": validation::stored_line(&adjustment.reason),
+                        "reason": adjustment.reason.stored(),
                     }));
                 let priced = queries::find_product(conn, admin.group_id, id, admin.tier_id)
                     .await?

@@ -87,7 +87,6 @@ pub async fn create_adjustment(
 /// The reason as stored, once every field holds (422 naming each one at fault).
 fn validate(new: &NewAdjustment) -> Result<String, ApiError> {
     let mut errors = Vec::new();
-    crate::validation::line("reason", &new.reason, 500, &mut errors);
     if new.company_id == new.counterparty_company_id {
         errors.push(FieldError::new(
             "counterparty_company_id",
@@ -95,7 +94,7 @@ fn validate(new: &NewAdjustment) -> Result<String, ApiError> {
         ));
     }
     if errors.is_empty() {
-        Ok(crate::validation::stored_line(&new.reason).to_owned())
+        Ok(new.reason.stored().to_owned())
     } else {
         Err(ApiError::invalid(errors))
     }

@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use crate::fields::Reason;
+
 pub use crate::domain::consolidation::Account;
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -45,12 +47,7 @@ pub struct NewAdjustment {
     pub amount: String,
     pub date: NaiveDate,
     /// 1–500 characters on one line with a visible one: the credit note, the dispute.
-    #[schema(
-        min_length = 1,
-        max_length = 500,
-        pattern = r"^[^\u0000-\u001f\u007f]*[^\u0000-\u0020\u007f-\u00a0\u00ad\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u3000\ufeff][^\u0000-\u001f\u007f]*$"
-    )]
-    pub reason: String,
+    pub reason: Reason,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -18,6 +18,7 @@ use crate::db;
 use crate::db::schema::companies;
 use crate::domain::codes::{CountryCode, CurrencyCode};
 use crate::error::ApiError;
+use crate::fields::{Email, Name};
 use crate::ids::GroupId;
 
 #[derive(Debug, Serialize)]
@@ -35,6 +36,12 @@ pub async fn run(settings: &Settings, mut args: BootstrapArgs) -> anyhow::Result
         CountryCode::parse(&args.country).is_some(),
         "--country must be an ISO 3166-1 alpha-2 code such as US"
     );
+    let admin = FirstAdmin {
+        email: Email::parse(std::mem::take(&mut args.admin_email))
+            .map_err(|e| anyhow::anyhow!("--admin-email {e}"))?,
+        full_name: Name::parse(std::mem::take(&mut args.admin_name))
+            .map_err(|e| anyhow::anyhow!("--admin-name {e}"))?,
+    };
     let password = Secret::new(std::mem::take(&mut args.admin_password));
     password
         .validate_new("--admin-password")
@@ -47,7 +54,9 @@ pub async fn run(settings: &Settings, mut args: BootstrapArgs) -> anyhow::Result
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut conn = db::connect(&located.url).await?;
     let outcome = conn
-        .transaction::<_, ApiError, _>(async move |conn| create(conn, args, password, &hash).await)
+        .transaction::<_, ApiError, _>(async move |conn| {
+            create(conn, args, admin, password, &hash).await
+        })
         .await;
     outcome.map_err(|e| match e {
         ApiError::Internal(cause) => cause,
@@ -55,11 +64,18 @@ pub async fn run(settings: &Settings, mut args: BootstrapArgs) -> anyhow::Result
     })
 }
 
+/// The first admin as parsed from the command line.
+struct FirstAdmin {
+    email: Email,
+    full_name: Name,
+}
+
 /// Creates the group's root company and its first admin, unless a group has the code already
 /// (409, nothing changed).
 async fn create(
     conn: &mut AsyncPgConnection,
     args: BootstrapArgs,
+    admin: FirstAdmin,
     password: Secret,
     hash: &str,
 ) -> Result<Bootstrapped, ApiError> {
@@ -101,8 +117,8 @@ async fn create(
         GroupId::from(company.id),
         None,
         &NewEmployee {
-            email: args.admin_email,
-            full_name: args.admin_name,
+            email: admin.email,
+            full_name: admin.full_name,
             company_id: company.id,
             employment_type: EmploymentType::Direct,
             client_type: ClientType::Operational,

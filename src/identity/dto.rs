@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::auth::Role;
 use super::password::Secret;
 use crate::domain::codes::{CountryCode, CurrencyCode};
+use crate::fields::{Code, Email, Name, Percent};
 pub use crate::payroll::PayrollDeduction;
 
 pub use crate::domain::kinds::{BenefitTaxRule, ClientType, EmploymentType, Former};
@@ -68,18 +69,8 @@ pub struct CompanyView {
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCompany {
-    #[schema(
-        min_length = 1,
-        max_length = 32,
-        pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
-    )]
-    pub code: String,
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\u0000-\u001f\u007f]*[^\u0000-\u0020\u007f-\u00a0\u00ad\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u3000\ufeff][^\u0000-\u001f\u007f]*$"
-    )]
-    pub name: String,
+    pub code: Code,
+    pub name: Name,
     /// A company of the caller's group (a new group comes only from `bootstrap`).
     pub parent_id: Uuid,
     #[schema(value_type = CurrencyCode)]
@@ -89,8 +80,7 @@ pub struct NewCompany {
     pub benefit_tax_rule: Option<BenefitTaxRule>,
     /// Required when `benefit_tax_rule` is `us_irc_132`. `de_estg_8_3` and
     /// `es_lirpf_ordinary` need `currency` EUR (their yearly amounts are in euros).
-    #[schema(value_type = Option<String>, example = "35", pattern = r"^(100(\.0{1,4})?|[0-9]{1,2}(\.[0-9]{1,4})?)$")]
-    pub qualified_discount_gp_percent: Option<String>,
+    pub qualified_discount_gp_percent: Option<Percent>,
     /// A four-digit SIC industry code (e.g. `5311`); its major group (first two digits)
     /// decides the line of business under `us_irc_132`.
     #[schema(example = "5311", pattern = "^[0-9]{4}$")]
@@ -102,18 +92,8 @@ pub struct NewCompany {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompanyPatch {
-    #[schema(
-        min_length = 1,
-        max_length = 32,
-        pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
-    )]
-    pub code: Option<String>,
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\u0000-\u001f\u007f]*[^\u0000-\u0020\u007f-\u00a0\u00ad\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u3000\ufeff][^\u0000-\u001f\u007f]*$"
-    )]
-    pub name: Option<String>,
+    pub code: Option<Code>,
+    pub name: Option<Name>,
     /// Moves the company (and its subtree) under another company of the same group. A
     /// company cannot become a root: null is refused.
     #[serde(default, deserialize_with = "double_option")]
@@ -125,8 +105,8 @@ pub struct CompanyPatch {
     pub country: Option<String>,
     pub benefit_tax_rule: Option<BenefitTaxRule>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, nullable, pattern = r"^(100(\.0{1,4})?|[0-9]{1,2}(\.[0-9]{1,4})?)$")]
-    pub qualified_discount_gp_percent: Option<Option<String>>,
+    #[schema(value_type = Option<Percent>)]
+    pub qualified_discount_gp_percent: Option<Option<Percent>>,
     /// A four-digit SIC industry code (e.g. `5311`); null clears it.
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>, nullable, example = "5311", pattern = "^[0-9]{4}$")]
@@ -189,17 +169,8 @@ pub struct EmployeeView {
 #[serde(deny_unknown_fields)]
 pub struct NewEmployee {
     /// Unique, case-insensitive.
-    #[schema(
-        max_length = 254,
-        pattern = r"^[^\u0000-\u0020\u007f@]+@[^\u0000-\u0020\u007f@]+$"
-    )]
-    pub email: String,
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\u0000-\u001f\u007f]*[^\u0000-\u0020\u007f-\u00a0\u00ad\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u3000\ufeff][^\u0000-\u001f\u007f]*$"
-    )]
-    pub full_name: String,
+    pub email: Email,
+    pub full_name: Name,
     pub company_id: Uuid,
     pub employment_type: EmploymentType,
     pub client_type: ClientType,
@@ -244,17 +215,8 @@ impl NewEmployee {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmployeePatch {
-    #[schema(
-        max_length = 254,
-        pattern = r"^[^\u0000-\u0020\u007f@]+@[^\u0000-\u0020\u007f@]+$"
-    )]
-    pub email: Option<String>,
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\u0000-\u001f\u007f]*[^\u0000-\u0020\u007f-\u00a0\u00ad\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u3000\ufeff][^\u0000-\u001f\u007f]*$"
-    )]
-    pub full_name: Option<String>,
+    pub email: Option<Email>,
+    pub full_name: Option<Name>,
     pub company_id: Option<Uuid>,
     pub employment_type: Option<EmploymentType>,
     pub client_type: Option<ClientType>,

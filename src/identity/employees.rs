@@ -15,11 +15,11 @@ use crate::changes::Changed;
 use crate::db::schema::employees;
 use crate::domain::kinds::Former;
 use crate::error::{ApiError, FieldError};
+use crate::fields::Name;
 use crate::idempotency::{self, OptionalKey};
 use crate::ids::GroupId;
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
-use crate::validation;
 use crate::write;
 
 /// The columns an employee PATCH sets; `None` leaves a column as it is.
@@ -176,8 +176,6 @@ pub async fn create_employee(
     let key = key.into_key()?;
     let fingerprint = idempotency::request_hash(&new.fingerprint());
     let mut errors = Vec::new();
-    validation::email(&new.email, &mut errors);
-    validation::name("full_name", &new.full_name, &mut errors);
     let roles = new.roles.clone().unwrap_or_else(|| vec![Role::Employee]);
     valid_roles(&roles, &mut errors);
     if let Err(e) = new.password.validate_new("password") {
@@ -238,8 +236,8 @@ pub async fn insert_employee(
         let row: EmployeeRow = diesel::insert_into(employees::table)
             .values((
                 employees::group_id.eq(group),
-                employees::email.eq(&new.email),
-                employees::full_name.eq(validation::stored_line(&new.full_name)),
+                employees::email.eq(new.email.as_str()),
+                employees::full_name.eq(new.full_name.stored()),
                 employees::company_id.eq(new.company_id),
                 employees::employment_type.eq(new.employment_type.as_str()),
                 employees::client_type.eq(new.client_type.as_str()),
@@ -320,7 +318,7 @@ pub async fn update_employee(
             let pay = pay_after(conn, &patch, company).await?;
             let changes = EmployeeChanges {
                 email: patch.email.as_deref(),
-                full_name: patch.full_name.as_deref().map(validation::stored_line),
+                full_name: patch.full_name.as_ref().map(Name::stored),
                 company_id: patch.company_id,
                 employment_type: patch.employment_type,
                 client_type: patch.client_type,
@@ -399,12 +397,6 @@ fn updated(before: &EmployeeRow, after: &EmployeeView, password_changed: bool) -
 /// The patch's own fields hold (422 naming each one at fault).
 fn check_patch(patch: &EmployeePatch) -> Result<(), ApiError> {
     let mut errors = Vec::new();
-    if let Some(email) = &patch.email {
-        validation::email(email, &mut errors);
-    }
-    if let Some(name) = &patch.full_name {
-        validation::name("full_name", name, &mut errors);
-    }
     if let Some(roles) = &patch.roles {
         valid_roles(roles, &mut errors);
     }

@@ -18,6 +18,7 @@ use crate::changes::Changed;
 use crate::db::schema::companies;
 use crate::domain::money;
 use crate::error::{ApiError, FieldError};
+use crate::fields::{Name, Percent};
 use crate::idempotency::{self, OptionalKey};
 use crate::ids::GroupId;
 use crate::pagination::{Page, PageRequest};
@@ -272,14 +273,12 @@ pub async fn create_company(
     let key = key.into_key()?;
     let hash = idempotency::request_hash(&new);
     let mut errors = Vec::new();
-    validation::code("code", &new.code, 32, &mut errors);
-    validation::name("name", &new.name, &mut errors);
     validation::currency(&new.currency, &mut errors);
     validation::country(&new.country, &mut errors);
     let gp = new
         .qualified_discount_gp_percent
-        .as_deref()
-        .and_then(|raw| validation::percent("qualified_discount_gp_percent", raw, &mut errors));
+        .as_ref()
+        .map(Percent::value);
     let rule = new.benefit_tax_rule.unwrap_or(BenefitTaxRule::None);
     check_tax_rule(rule, gp, &new.currency, &mut errors);
     if let Some(code) = &new.line_of_business {
@@ -299,8 +298,8 @@ pub async fn create_company(
         parent: new.parent_id,
     };
     let draft = CompanyDraft {
-        code: new.code,
-        name: new.name,
+        code: new.code.into(),
+        name: new.name.into(),
         currency: new.currency,
         country: new.country,
         benefit_tax_rule: rule,
@@ -407,12 +406,6 @@ fn check_company_patch(
     patch: &CompanyPatch,
 ) -> Result<(OfferColumns, Option<Option<Decimal>>), ApiError> {
     let mut errors = Vec::new();
-    if let Some(code) = &patch.code {
-        validation::code("code", code, 32, &mut errors);
-    }
-    if let Some(name) = &patch.name {
-        validation::name("name", name, &mut errors);
-    }
     if let Some(currency) = &patch.currency {
         validation::currency(currency, &mut errors);
     }
@@ -441,15 +434,10 @@ fn check_company_patch(
             "a company cannot become a root: a new group comes only from bootstrap",
         ));
     }
-    let gp = match &patch.qualified_discount_gp_percent {
-        Some(Some(raw)) => Some(validation::percent(
-            "qualified_discount_gp_percent",
-            raw,
-            &mut errors,
-        )),
-        Some(None) => Some(None),
-        None => None,
-    };
+    let gp = patch
+        .qualified_discount_gp_percent
+        .as_ref()
+        .map(|gp| gp.as_ref().map(Percent::value));
     if errors.is_empty() {
         Ok((payroll, gp))
     } else {
@@ -581,7 +569,7 @@ pub async fn update_company(
             // Same group, so a new parent leaves the subtree's group as it is.
             let changes = CompanyChanges {
                 code: patch.code.as_deref(),
-                name: patch.name.as_deref().map(validation::stored_line),
+                name: patch.name.as_ref().map(Name::stored),
                 parent_id: patch.parent_id.flatten(),
                 currency: patch.currency.as_deref(),
                 country: patch.country.as_deref(),

@@ -18,9 +18,9 @@ use crate::body::Body;
 use crate::db::schema::{employees, household_members};
 use crate::domain::kinds::Relationship;
 use crate::error::ApiError;
+use crate::fields::Name;
 use crate::idempotency::{self, OptionalKey};
 use crate::state::AppState;
-use crate::validation;
 use crate::write;
 
 /// How many current members one household may hold.
@@ -29,12 +29,7 @@ pub const MAX_MEMBERS: i64 = 20;
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewHouseholdMember {
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\u0000-\u001f\u007f]*[^\u0000-\u0020\u007f-\u00a0\u00ad\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u3000\ufeff][^\u0000-\u001f\u007f]*$"
-    )]
-    pub full_name: String,
+    pub full_name: Name,
     pub relationship: Relationship,
 }
 
@@ -103,11 +98,6 @@ pub async fn add_household_member(
     let new = body.into_inner()?;
     let key = key.into_key()?;
     let hash = idempotency::request_hash(&new);
-    let mut errors = Vec::new();
-    validation::name("full_name", &new.full_name, &mut errors);
-    if !errors.is_empty() {
-        return Err(ApiError::invalid(errors));
-    }
     let mut conn = state.pool.get().await?;
     let (group, employee) = (user.group_id, user.id);
     let (user, changes) = (&user, &state.changes);
@@ -143,8 +133,7 @@ pub async fn add_household_member(
                         .values((
                             household_members::group_id.eq(group),
                             household_members::employee_id.eq(employee),
-                            household_members::full_name
-                                .eq(validation::stored_line(&new.full_name)),
+                            household_members::full_name.eq(new.full_name.stored()),
                             household_members::relationship.eq(new.relationship),
                         ))
                         .returning(HouseholdMemberView::as_returning())
