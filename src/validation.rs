@@ -2,7 +2,7 @@
 
 use rust_decimal::Decimal;
 
-use crate::domain::codes::{CountryCode, CurrencyCode};
+use crate::domain::codes::CurrencyCode;
 use crate::domain::money;
 use crate::error::FieldError;
 
@@ -72,24 +72,6 @@ pub fn has_visible(value: &str) -> bool {
 
 fn is_control(c: char) -> bool {
     c <= '\u{1f}' || c == '\u{7f}'
-}
-
-pub fn currency(value: &str, errors: &mut Vec<FieldError>) {
-    if CurrencyCode::parse(value).is_none() {
-        errors.push(FieldError::new(
-            "currency",
-            "must be an ISO 4217 code such as USD",
-        ));
-    }
-}
-
-pub fn country(value: &str, errors: &mut Vec<FieldError>) {
-    if CountryCode::parse(value).is_none() {
-        errors.push(FieldError::new(
-            "country",
-            "must be an ISO 3166-1 alpha-2 code such as US",
-        ));
-    }
 }
 
 /// A percentage between 0 and 100: a plain decimal string with at most 4 decimals

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+
 /// Active ISO 4217 codes and their minor-unit exponents.
 const CURRENCIES: &[(&str, u32)] = &[
     ("AED", 2),
@@ -231,6 +233,35 @@ impl CountryCode {
     }
 }
 
+/// Request fields and query parameters carry codes parsed: an unknown one is refused where
+/// it is read, naming its field.
+impl Serialize for CurrencyCode {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.code)
+    }
+}
+
+impl<'de> Deserialize<'de> for CurrencyCode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        Self::parse(&raw).ok_or_else(|| de::Error::custom("must be an ISO 4217 code such as USD"))
+    }
+}
+
+impl Serialize for CountryCode {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for CountryCode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        Self::parse(&raw)
+            .ok_or_else(|| de::Error::custom("must be an ISO 3166-1 alpha-2 code such as US"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,6 +273,17 @@ mod tests {
         assert_eq!(CurrencyCode::parse("KWD").map(|c| c.exponent()), Some(3));
         assert!(CurrencyCode::parse("usd").is_none());
         assert!(CurrencyCode::parse("XXX").is_none());
+    }
+
+    #[test]
+    fn codes_are_read_and_written_as_their_text() {
+        let usd: CurrencyCode = serde_json::from_str(r#""USD""#).unwrap();
+        assert_eq!(usd.exponent(), 2);
+        assert_eq!(serde_json::to_string(&usd).unwrap(), r#""USD""#);
+        assert!(serde_json::from_str::<CurrencyCode>(r#""usd""#).is_err());
+        let de: CountryCode = serde_json::from_str(r#""DE""#).unwrap();
+        assert_eq!(serde_json::to_string(&de).unwrap(), r#""DE""#);
+        assert!(serde_json::from_str::<CountryCode>(r#""ZZ""#).is_err());
     }
 
     #[test]

@@ -26,11 +26,11 @@ pub struct FxRateView {
 #[serde(deny_unknown_fields)]
 pub struct NewFxRate {
     /// ISO 4217 code.
-    #[schema(value_type = CurrencyCode, example = "EUR")]
-    pub base: String,
+    #[schema(example = "EUR")]
+    pub base: CurrencyCode,
     /// ISO 4217 code, not the base.
-    #[schema(value_type = CurrencyCode, example = "USD")]
-    pub quote: String,
+    #[schema(example = "USD")]
+    pub quote: CurrencyCode,
     /// Positive decimal string: at most 9 integer digits and 12 decimals.
     #[schema(example = "1.0842", pattern = r"^[0-9]{1,9}(\.[0-9]{1,12})?$")]
     pub rate: String,
@@ -42,11 +42,9 @@ pub struct NewFxRate {
 #[into_params(parameter_in = Query)]
 pub struct FxRateQuery {
     /// Only this base currency.
-    #[param(value_type = Option<CurrencyCode>)]
-    pub base: Option<String>,
+    pub base: Option<CurrencyCode>,
     /// Only this quote currency.
-    #[param(value_type = Option<CurrencyCode>)]
-    pub quote: Option<String>,
+    pub quote: Option<CurrencyCode>,
     /// Only rates dated on or before this day (with `base` and `quote`: the first item is the
     /// rate that applies that day).
     pub on_or_before: Option<NaiveDate>,

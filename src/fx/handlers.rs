@@ -12,7 +12,6 @@ use super::dto::*;
 use crate::audit::Change;
 use crate::body::Body;
 use crate::db::schema::fx_rates;
-use crate::domain::codes::CurrencyCode;
 use crate::error::{ApiError, FieldError};
 use crate::idempotency::{self, OptionalKey};
 use crate::identity::auth::{Authorized, CurrentUser, Finance};
@@ -44,17 +43,6 @@ impl From<FxRateRow> for FxRateView {
     }
 }
 
-fn currency_filter(field: &str, raw: Option<&str>) -> Result<Option<String>, ApiError> {
-    match raw {
-        None => Ok(None),
-        Some(code) if CurrencyCode::parse(code).is_some() => Ok(Some(code.to_owned())),
-        Some(_) => Err(ApiError::bad_field(
-            field,
-            "must be an ISO 4217 code such as EUR",
-        )),
-    }
-}
-
 /// List the group's FX rates, newest day first (any signed-in employee).
 #[utoipa::path(
     tag = "fx",
@@ -76,10 +64,10 @@ pub async fn list_rates(
         .order((fx_rates::date.desc(), fx_rates::id.desc()))
         .limit(page.fetch())
         .into_boxed();
-    if let Some(base) = currency_filter("base", query.base.as_deref())? {
+    if let Some(base) = query.base {
         sql = sql.filter(fx_rates::base.eq(base));
     }
-    if let Some(quote) = currency_filter("quote", query.quote.as_deref())? {
+    if let Some(quote) = query.quote {
         sql = sql.filter(fx_rates::quote.eq(quote));
     }
     if let Some(day) = query.on_or_before {
@@ -140,21 +128,7 @@ pub async fn create_rate(
     let key = key.into_key()?;
     let hash = idempotency::request_hash(&new);
     let mut errors = Vec::new();
-    let base = CurrencyCode::parse(&new.base);
-    let quote = CurrencyCode::parse(&new.quote);
-    if base.is_none() {
-        errors.push(FieldError::new(
-            "base",
-            "must be an ISO 4217 code such as EUR",
-        ));
-    }
-    if quote.is_none() {
-        errors.push(FieldError::new(
-            "quote",
-            "must be an ISO 4217 code such as USD",
-        ));
-    }
-    if base.is_some() && base == quote {
+    if new.base == new.quote {
         errors.push(FieldError::new("quote", "must differ from base"));
     }
     let rate = parse_rate(&new.rate);
@@ -181,8 +155,8 @@ pub async fn create_rate(
                 let row: FxRateRow = diesel::insert_into(fx_rates::table)
                     .values((
                         fx_rates::group_id.eq(user.group_id),
-                        fx_rates::base.eq(&new.base),
-                        fx_rates::quote.eq(&new.quote),
+                        fx_rates::base.eq(new.base),
+                        fx_rates::quote.eq(new.quote),
                         fx_rates::rate.eq(rate),
                         fx_rates::date.eq(new.date),
                     ))

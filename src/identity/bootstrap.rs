@@ -28,15 +28,12 @@ pub struct Bootstrapped {
 }
 
 pub async fn run(settings: &Settings, mut args: BootstrapArgs) -> anyhow::Result<Bootstrapped> {
-    anyhow::ensure!(
-        CurrencyCode::parse(&args.currency).is_some(),
-        "--currency must be an ISO 4217 code such as USD"
-    );
-    anyhow::ensure!(
-        CountryCode::parse(&args.country).is_some(),
-        "--country must be an ISO 3166-1 alpha-2 code such as US"
-    );
     let admin = FirstAdmin {
+        currency: CurrencyCode::parse(&args.currency)
+            .ok_or_else(|| anyhow::anyhow!("--currency must be an ISO 4217 code such as USD"))?,
+        country: CountryCode::parse(&args.country).ok_or_else(|| {
+            anyhow::anyhow!("--country must be an ISO 3166-1 alpha-2 code such as US")
+        })?,
         email: Email::parse(std::mem::take(&mut args.admin_email))
             .map_err(|e| anyhow::anyhow!("--admin-email {e}"))?,
         full_name: Name::parse(std::mem::take(&mut args.admin_name))
@@ -64,8 +61,10 @@ pub async fn run(settings: &Settings, mut args: BootstrapArgs) -> anyhow::Result
     })
 }
 
-/// The first admin as parsed from the command line.
+/// The group's codes and its first admin as parsed from the command line.
 struct FirstAdmin {
+    currency: CurrencyCode,
+    country: CountryCode,
     email: Email,
     full_name: Name,
 }
@@ -102,8 +101,8 @@ async fn create(
         CompanyDraft {
             code: args.group_code,
             name: args.group_name,
-            currency: args.currency,
-            country: args.country,
+            currency: admin.currency,
+            country: admin.country,
             benefit_tax_rule: BenefitTaxRule::None,
             qualified_discount_gp_percent: None,
             line_of_business: None,

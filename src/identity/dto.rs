@@ -73,10 +73,8 @@ pub struct NewCompany {
     pub name: Name,
     /// A company of the caller's group (a new group comes only from `bootstrap`).
     pub parent_id: Uuid,
-    #[schema(value_type = CurrencyCode)]
-    pub currency: String,
-    #[schema(value_type = CountryCode)]
-    pub country: String,
+    pub currency: CurrencyCode,
+    pub country: CountryCode,
     pub benefit_tax_rule: Option<BenefitTaxRule>,
     /// Required when `benefit_tax_rule` is `us_irc_132`. `de_estg_8_3` and
     /// `es_lirpf_ordinary` need `currency` EUR (their yearly amounts are in euros).
@@ -99,10 +97,8 @@ pub struct CompanyPatch {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<Uuid>)]
     pub parent_id: Option<Option<Uuid>>,
-    #[schema(value_type = Option<CurrencyCode>)]
-    pub currency: Option<String>,
-    #[schema(value_type = Option<CountryCode>)]
-    pub country: Option<String>,
+    pub currency: Option<CurrencyCode>,
+    pub country: Option<CountryCode>,
     pub benefit_tax_rule: Option<BenefitTaxRule>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<Percent>)]

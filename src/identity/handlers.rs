@@ -16,6 +16,7 @@ use crate::audit::Change;
 use crate::body::Body;
 use crate::changes::Changed;
 use crate::db::schema::companies;
+use crate::domain::codes::{CountryCode, CurrencyCode};
 use crate::domain::money;
 use crate::error::{ApiError, FieldError};
 use crate::fields::{Name, Percent};
@@ -273,14 +274,12 @@ pub async fn create_company(
     let key = key.into_key()?;
     let hash = idempotency::request_hash(&new);
     let mut errors = Vec::new();
-    validation::currency(&new.currency, &mut errors);
-    validation::country(&new.country, &mut errors);
     let gp = new
         .qualified_discount_gp_percent
         .as_ref()
         .map(Percent::value);
     let rule = new.benefit_tax_rule.unwrap_or(BenefitTaxRule::None);
-    check_tax_rule(rule, gp, &new.currency, &mut errors);
+    check_tax_rule(rule, gp, new.currency.as_str(), &mut errors);
     if let Some(code) = &new.line_of_business {
         check_line_of_business(code, &mut errors);
     }
@@ -339,8 +338,8 @@ pub enum Placement {
 pub struct CompanyDraft {
     pub code: String,
     pub name: String,
-    pub currency: String,
-    pub country: String,
+    pub currency: CurrencyCode,
+    pub country: CountryCode,
     pub benefit_tax_rule: BenefitTaxRule,
     pub qualified_discount_gp_percent: Option<Decimal>,
     pub line_of_business: Option<String>,
@@ -378,8 +377,8 @@ pub async fn insert_company(
                 companies::name.eq(validation::stored_line(&draft.name)),
                 companies::parent_id.eq(parent_id),
                 companies::group_id.eq(group_id),
-                companies::currency.eq(&draft.currency),
-                companies::country.eq(&draft.country),
+                companies::currency.eq(draft.currency),
+                companies::country.eq(draft.country.as_str()),
                 companies::benefit_tax_rule.eq(draft.benefit_tax_rule.as_str()),
                 companies::qualified_discount_gp_percent.eq(draft.qualified_discount_gp_percent),
                 companies::line_of_business.eq(&draft.line_of_business),
@@ -406,12 +405,6 @@ fn check_company_patch(
     patch: &CompanyPatch,
 ) -> Result<(OfferColumns, Option<Option<Decimal>>), ApiError> {
     let mut errors = Vec::new();
-    if let Some(currency) = &patch.currency {
-        validation::currency(currency, &mut errors);
-    }
-    if let Some(country) = &patch.country {
-        validation::country(country, &mut errors);
-    }
     if let Some(Some(code)) = &patch.line_of_business {
         check_line_of_business(code, &mut errors);
     }
@@ -481,7 +474,7 @@ async fn check_move(
     before: &CompanyRow,
     patch: &CompanyPatch,
 ) -> Result<(), ApiError> {
-    let new_currency = patch.currency.as_deref().filter(|c| *c != before.currency);
+    let new_currency = patch.currency.filter(|c| c.as_str() != before.currency);
     if new_currency.is_some() && queries::company_has_trade(conn, id).await? {
         return Err(ApiError::conflict(
             "conflict",
@@ -560,7 +553,9 @@ pub async fn update_company(
             if let Some(zone) = patch.time_zone.as_deref() {
                 errors.extend(check_time_zone(conn, group, &before, zone).await?);
             }
-            let currency = patch.currency.as_deref().unwrap_or(&before.currency);
+            let currency = patch
+                .currency
+                .map_or(before.currency.as_str(), |c| c.as_str());
             check_tax_rule(rule, new_gp, currency, &mut errors);
             if !errors.is_empty() {
                 return Err(ApiError::invalid(errors));
@@ -571,8 +566,8 @@ pub async fn update_company(
                 code: patch.code.as_deref(),
                 name: patch.name.as_ref().map(Name::stored),
                 parent_id: patch.parent_id.flatten(),
-                currency: patch.currency.as_deref(),
-                country: patch.country.as_deref(),
+                currency: patch.currency.map(|c| c.as_str()),
+                country: patch.country.as_ref().map(CountryCode::as_str),
                 benefit_tax_rule: patch.benefit_tax_rule,
                 qualified_discount_gp_percent: gp,
                 line_of_business: patch.line_of_business.as_ref().map(Option::as_deref),
