@@ -52,6 +52,58 @@ impl<K: DeserializeOwned> PageRequest<K> {
     }
 }
 
+/// Declares a list's query parameters: the list's own filters, then the two every keyset-paged
+/// list takes, stated here once for the document (`limit`, 1–100, and `cursor`, as issued),
+/// and `page::<K>()`, which reads them as a [`PageRequest`] whose cursor is the list's sort
+/// key `K`. A list whose `limit` means something more names it after the fields
+/// (`limit: "Employees per page, …"`).
+#[macro_export]
+macro_rules! paged_query {
+    (
+        $(#[$attr:meta])*
+        pub struct $name:ident {
+            $($(#[$field_attr:meta])* pub $field:ident: $ty:ty,)*
+        }
+    ) => {
+        $crate::paged_query! {
+            $(#[$attr])*
+            pub struct $name {
+                $($(#[$field_attr])* pub $field: $ty,)*
+            }
+            limit: "1–100, default 20."
+        }
+    };
+    (
+        $(#[$attr:meta])*
+        pub struct $name:ident {
+            $($(#[$field_attr:meta])* pub $field:ident: $ty:ty,)*
+        }
+        limit: $limit:literal
+    ) => {
+        $(#[$attr])*
+        #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+        #[into_params(parameter_in = Query)]
+        pub struct $name {
+            $($(#[$field_attr])* pub $field: $ty,)*
+            #[doc = $limit]
+            #[param(minimum = 1, maximum = 100)]
+            pub limit: Option<u32>,
+            /// `next_cursor` of the previous page.
+            #[param(pattern = r"^[A-Za-z0-9_-]+$", max_length = 1024)]
+            pub cursor: Option<String>,
+        }
+
+        impl $name {
+            /// The page asked for, its cursor read as the list's sort key `K`.
+            pub fn page<K: serde::de::DeserializeOwned>(
+                &self,
+            ) -> Result<$crate::pagination::PageRequest<K>, $crate::error::ApiError> {
+                $crate::pagination::PageRequest::parse(self.limit, self.cursor.as_deref())
+            }
+        }
+    };
+}
+
 /// One page of a list.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Page<T: ToSchema> {

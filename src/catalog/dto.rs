@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::domain::codes::CurrencyCode;
@@ -26,15 +26,9 @@ pub struct NewCategory {
     pub name: Name,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PageQuery {
-    /// 1–100, default 20.
-    #[param(minimum = 1, maximum = 100)]
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    #[param(pattern = r"^[A-Za-z0-9_-]+$", max_length = 1024)]
-    pub cursor: Option<String>,
+crate::paged_query! {
+    pub struct PageQuery {
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -204,18 +198,12 @@ pub struct StockAdjustment {
     pub reason: Reason,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ProductListQuery {
-    pub category_id: Option<Uuid>,
-    pub seller_company_id: Option<Uuid>,
-    /// Case-insensitive substring of the name or sku.
-    #[param(max_length = 100)]
-    pub q: Option<String>,
-    /// 1–100, default 20.
-    #[param(minimum = 1, maximum = 100)]
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    #[param(pattern = r"^[A-Za-z0-9_-]+$", max_length = 1024)]
-    pub cursor: Option<String>,
+crate::paged_query! {
+    pub struct ProductListQuery {
+        pub category_id: Option<Uuid>,
+        pub seller_company_id: Option<Uuid>,
+        /// Case-insensitive substring of the name or sku.
+        #[param(max_length = 100)]
+        pub q: Option<String>,
+    }
 }

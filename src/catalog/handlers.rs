@@ -20,7 +20,7 @@ use crate::fields::{Name, Percent};
 use crate::idempotency::{self, OptionalKey};
 use crate::identity::auth::{Admin, AdminOrFinance, Authorized, CurrentUser};
 use crate::identity::dto::EmploymentType;
-use crate::pagination::{Page, PageRequest};
+use crate::pagination::Page;
 use crate::state::AppState;
 use crate::validation::amount;
 use crate::write;
@@ -42,7 +42,7 @@ pub async fn list_categories(
     state: web::Data<AppState>,
     query: crate::json::Query<PageQuery>,
 ) -> Result<web::Json<Page<CategoryView>>, ApiError> {
-    let page = PageRequest::<String>::parse(query.limit, query.cursor.as_deref())?;
+    let page = query.page::<String>()?;
     let mut sql = categories::table
         .filter(categories::group_id.eq(user.group_id))
         .select(CategoryRow::as_select())
@@ -170,7 +170,7 @@ pub async fn list_tiers(
     state: web::Data<AppState>,
     query: crate::json::Query<PageQuery>,
 ) -> Result<web::Json<Page<TierView>>, ApiError> {
-    let page = PageRequest::<String>::parse(query.limit, query.cursor.as_deref())?;
+    let page = query.page::<String>()?;
     let mut sql = discount_tiers::table
         .filter(discount_tiers::group_id.eq(caller.group_id))
         .select(TierRow::as_select())

@@ -52,7 +52,7 @@ pub async fn list_products(
     cache: web::Data<ListingCache>,
     query: crate::json::Query<ProductListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = PageRequest::<String>::parse(query.limit, query.cursor.as_deref())?;
+    let page = query.page::<String>()?;
     if query.q.as_deref().is_some_and(|q| q.chars().count() > 100) {
         return Err(ApiError::bad_field("q", "must be at most 100 characters"));
     }

@@ -3,7 +3,7 @@
 use crate::domain::period::Month;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// Which kind of order a feedback rates.
@@ -80,25 +80,19 @@ pub struct FeedbackView {
     pub reply: Option<ReplyView>,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct FeedbackQuery {
-    /// The seller company whose feedback to list. Purchasers: their own company (the default);
-    /// finance and admins: any company of the group, or the whole group when absent.
-    pub company_id: Option<Uuid>,
-    /// `YYYY-MM` (UTC): feedback given in that month.
-    #[param(value_type = Option<String>, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
-    pub period: Option<Month>,
-    /// 1–5.
-    #[param(minimum = 1, maximum = 5)]
-    pub min_rating: Option<i64>,
-    /// 1–5, not below `min_rating`.
-    #[param(minimum = 1, maximum = 5)]
-    pub max_rating: Option<i64>,
-    /// 1–100, default 20.
-    #[param(minimum = 1, maximum = 100)]
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    #[param(pattern = r"^[A-Za-z0-9_-]+$", max_length = 1024)]
-    pub cursor: Option<String>,
+crate::paged_query! {
+    pub struct FeedbackQuery {
+        /// The seller company whose feedback to list. Purchasers: their own company (the default);
+        /// finance and admins: any company of the group, or the whole group when absent.
+        pub company_id: Option<Uuid>,
+        /// `YYYY-MM` (UTC): feedback given in that month.
+        #[param(value_type = Option<String>, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+        pub period: Option<Month>,
+        /// 1–5.
+        #[param(minimum = 1, maximum = 5)]
+        pub min_rating: Option<i64>,
+        /// 1–5, not below `min_rating`.
+        #[param(minimum = 1, maximum = 5)]
+        pub max_rating: Option<i64>,
+    }
 }

@@ -12,7 +12,7 @@ use crate::audit::Change;
 use crate::body::Body;
 use crate::error::{ApiError, FieldError};
 use crate::identity::auth::{Authorized, CurrentUser, Role, Trade};
-use crate::pagination::{Page, PageRequest};
+use crate::pagination::Page;
 use crate::state::AppState;
 use crate::write;
 
@@ -477,7 +477,7 @@ pub async fn list_feedback(
     state: web::Data<AppState>,
     query: crate::json::Query<FeedbackQuery>,
 ) -> Result<web::Json<Page<FeedbackView>>, ApiError> {
-    let page = PageRequest::<(DateTime<Utc>, Uuid)>::parse(query.limit, query.cursor.as_deref())?;
+    let page = query.page::<(DateTime<Utc>, Uuid)>()?;
     let group_wide = user.has(Role::Admin) || user.has(Role::Finance);
     let company = match query.company_id {
         Some(company) if group_wide || company == user.company_id => Some(company),

@@ -207,15 +207,9 @@ pub struct NettingView {
     pub created_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct RunsQuery {
-    /// 1–100, default 20.
-    #[param(minimum = 1, maximum = 100)]
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    #[param(pattern = r"^[A-Za-z0-9_-]+$", max_length = 1024)]
-    pub cursor: Option<String>,
+crate::paged_query! {
+    pub struct RunsQuery {
+    }
 }
 
 /// One buyer's holdings at a month's end of goods bought from one sister company.

@@ -27,7 +27,7 @@ use crate::identity::auth::{Authorized, CurrentUser, Finance};
 use crate::ids::{GroupId, IcOrderId};
 use crate::intercompany::ledger;
 use crate::intercompany::queries::OrderRow;
-use crate::pagination::{Page, PageRequest};
+use crate::pagination::Page;
 use crate::state::AppState;
 use crate::write;
 
@@ -351,7 +351,7 @@ pub async fn list_runs(
     state: web::Data<AppState>,
     query: crate::json::Query<RunsQuery>,
 ) -> Result<web::Json<Page<NettingView>>, ApiError> {
-    let page = PageRequest::<(DateTime<Utc>, Uuid)>::parse(query.limit, query.cursor.as_deref())?;
+    let page = query.page::<(DateTime<Utc>, Uuid)>()?;
     let mut sql = netting_runs::table
         .filter(netting_runs::group_id.eq(user.group_id))
         .select(RunRow::as_select())

@@ -10,8 +10,8 @@ use diesel::sql_types::{BigInt, Date, Integer, Numeric, Text};
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::csv::{record, wants_csv};
@@ -23,21 +23,16 @@ use crate::domain::money;
 use crate::error::ApiError;
 use crate::identity::auth::{Authorized, Finance};
 use crate::ids::GroupId;
-use crate::pagination::{encode_cursor, Page, PageRequest};
+use crate::pagination::{encode_cursor, Page};
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PayrollDeductionsQuery {
-    /// The pay date (`YYYY-MM-DD`).
-    #[param(format = Date, pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
-    pub pay_date: String,
-    /// 1–100, default 20; ignored for CSV.
-    #[param(minimum = 1, maximum = 100)]
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    #[param(pattern = r"^[A-Za-z0-9_-]+$", max_length = 1024)]
-    pub cursor: Option<String>,
+crate::paged_query! {
+    pub struct PayrollDeductionsQuery {
+        /// The pay date (`YYYY-MM-DD`).
+        #[param(format = Date, pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+        pub pay_date: String,
+    }
+    limit: "1–100, default 20; ignored for CSV."
 }
 
 /// One deduction for the payroll run.
@@ -239,7 +234,7 @@ pub async fn payroll_deductions(
     req: HttpRequest,
     query: crate::json::Query<PayrollDeductionsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = PageRequest::<Key>::parse(query.limit, query.cursor.as_deref())?;
+    let page = query.page::<Key>()?;
     let day = NaiveDate::parse_from_str(&query.pay_date, "%Y-%m-%d")
         .map_err(|_| ApiError::bad_field("pay_date", "must be a date written YYYY-MM-DD"))?;
     let scope = (user.group_id, day);

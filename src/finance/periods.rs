@@ -23,7 +23,7 @@ use crate::identity::auth::{AdminOrFinance, Authorized, Finance};
 use crate::ids::GroupId;
 use crate::intercompany::exceptions;
 use crate::kpis;
-use crate::pagination::{Page, PageRequest};
+use crate::pagination::Page;
 use crate::state::AppState;
 use crate::write;
 
@@ -209,7 +209,7 @@ pub async fn list_periods(
     state: web::Data<AppState>,
     query: crate::json::Query<RunsQuery>,
 ) -> Result<web::Json<Page<ClosedPeriodView>>, ApiError> {
-    let page = PageRequest::<NaiveDate>::parse(query.limit, query.cursor.as_deref())?;
+    let page = query.page::<NaiveDate>()?;
     let mut sql = closed_periods::table
         .filter(closed_periods::group_id.eq(user.group_id))
         .select(ClosedRow::as_select())

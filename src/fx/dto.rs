@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::domain::codes::CurrencyCode;
@@ -38,20 +38,14 @@ pub struct NewFxRate {
     pub date: NaiveDate,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct FxRateQuery {
-    /// Only this base currency.
-    pub base: Option<CurrencyCode>,
-    /// Only this quote currency.
-    pub quote: Option<CurrencyCode>,
-    /// Only rates dated on or before this day (with `base` and `quote`: the first item is the
-    /// rate that applies that day).
-    pub on_or_before: Option<NaiveDate>,
-    /// 1–100, default 20.
-    #[param(minimum = 1, maximum = 100)]
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    #[param(pattern = r"^[A-Za-z0-9_-]+$", max_length = 1024)]
-    pub cursor: Option<String>,
+crate::paged_query! {
+    pub struct FxRateQuery {
+        /// Only this base currency.
+        pub base: Option<CurrencyCode>,
+        /// Only this quote currency.
+        pub quote: Option<CurrencyCode>,
+        /// Only rates dated on or before this day (with `base` and `quote`: the first item is the
+        /// rate that applies that day).
+        pub on_or_before: Option<NaiveDate>,
+    }
 }

@@ -15,7 +15,7 @@ use crate::db::schema::fx_rates;
 use crate::error::{ApiError, FieldError};
 use crate::idempotency::{self, OptionalKey};
 use crate::identity::auth::{Authorized, CurrentUser, Finance};
-use crate::pagination::{Page, PageRequest};
+use crate::pagination::Page;
 use crate::state::AppState;
 use crate::write;
 
@@ -57,7 +57,7 @@ pub async fn list_rates(
     state: web::Data<AppState>,
     query: crate::json::Query<FxRateQuery>,
 ) -> Result<web::Json<Page<FxRateView>>, ApiError> {
-    let page = PageRequest::<(NaiveDate, Uuid)>::parse(query.limit, query.cursor.as_deref())?;
+    let page = query.page::<(NaiveDate, Uuid)>()?;
     let mut sql = fx_rates::table
         .filter(fx_rates::group_id.eq(user.group_id))
         .select(FxRateRow::as_select())

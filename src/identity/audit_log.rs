@@ -5,33 +5,25 @@ use actix_web::{get, web};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use serde::Deserialize;
-use utoipa::IntoParams;
 use uuid::Uuid;
 
 use super::auth::{AdminOrFinance, Authorized};
 use crate::audit::AuditEvent;
 use crate::db::schema::audit_events;
 use crate::error::ApiError;
-use crate::pagination::{Page, PageRequest};
+use crate::pagination::Page;
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct AuditQuery {
-    /// e.g. `company`, `employee`.
-    #[param(pattern = r"^[^\u0000]*$")]
-    pub entity_type: Option<String>,
-    pub entity_id: Option<Uuid>,
-    pub actor_id: Option<Uuid>,
-    /// Only events at or after this instant (RFC 3339).
-    pub since: Option<DateTime<Utc>>,
-    /// 1–100, default 20.
-    #[param(minimum = 1, maximum = 100)]
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    #[param(pattern = r"^[A-Za-z0-9_-]+$", max_length = 1024)]
-    pub cursor: Option<String>,
+crate::paged_query! {
+    pub struct AuditQuery {
+        /// e.g. `company`, `employee`.
+        #[param(pattern = r"^[^\u0000]*$")]
+        pub entity_type: Option<String>,
+        pub entity_id: Option<Uuid>,
+        pub actor_id: Option<Uuid>,
+        /// Only events at or after this instant (RFC 3339).
+        pub since: Option<DateTime<Utc>>,
+    }
 }
 
 /// List the audit events of the caller's group (admin, finance), newest first.
@@ -49,7 +41,7 @@ pub async fn list_audit_events(
     query: crate::json::Query<AuditQuery>,
 ) -> Result<web::Json<Page<AuditEvent>>, ApiError> {
     let query = query.into_inner();
-    let page = PageRequest::<i64>::parse(query.limit, query.cursor.as_deref())?;
+    let page = query.page::<i64>()?;
     let mut sql = audit_events::table
         .filter(audit_events::group_id.eq(caller.group_id))
         .select(AuditEvent::as_select())

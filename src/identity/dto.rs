@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::auth::Role;
@@ -122,17 +122,11 @@ pub struct CompanyPatch {
     pub payroll_deduction: Option<PayrollDeduction>,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct CompanyListQuery {
-    /// Only companies of this group (the caller's own: any other gives an empty list).
-    pub group_id: Option<Uuid>,
-    /// 1–100, default 20.
-    #[param(minimum = 1, maximum = 100)]
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    #[param(pattern = r"^[A-Za-z0-9_-]+$", max_length = 1024)]
-    pub cursor: Option<String>,
+crate::paged_query! {
+    pub struct CompanyListQuery {
+        /// Only companies of this group (the caller's own: any other gives an empty list).
+        pub group_id: Option<Uuid>,
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -250,17 +244,11 @@ pub struct EmployeePatch {
     pub password: Option<Secret>,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct EmployeeListQuery {
-    pub company_id: Option<Uuid>,
-    pub active: Option<bool>,
-    /// 1–100, default 20.
-    #[param(minimum = 1, maximum = 100)]
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    #[param(pattern = r"^[A-Za-z0-9_-]+$", max_length = 1024)]
-    pub cursor: Option<String>,
+crate::paged_query! {
+    pub struct EmployeeListQuery {
+        pub company_id: Option<Uuid>,
+        pub active: Option<bool>,
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

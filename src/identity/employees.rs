@@ -18,7 +18,7 @@ use crate::error::{ApiError, FieldError};
 use crate::fields::Name;
 use crate::idempotency::{self, OptionalKey};
 use crate::ids::GroupId;
-use crate::pagination::{Page, PageRequest};
+use crate::pagination::Page;
 use crate::state::AppState;
 use crate::write;
 
@@ -97,7 +97,7 @@ pub async fn list_employees(
     state: web::Data<AppState>,
     query: crate::json::Query<EmployeeListQuery>,
 ) -> Result<web::Json<Page<EmployeeView>>, ApiError> {
-    let page = PageRequest::<String>::parse(query.limit, query.cursor.as_deref())?;
+    let page = query.page::<String>()?;
     let lower_email = diesel::dsl::sql::<diesel::sql_types::Text>("lower(employees.email)");
     let mut sql = employees::table
         .filter(employees::group_id.eq(caller.group_id))

@@ -22,7 +22,7 @@ use crate::error::{ApiError, FieldError};
 use crate::fields::{Name, Percent};
 use crate::idempotency::{self, OptionalKey};
 use crate::ids::GroupId;
-use crate::pagination::{Page, PageRequest};
+use crate::pagination::Page;
 use crate::payroll::OfferColumns;
 use crate::state::AppState;
 use crate::validation;
@@ -202,7 +202,7 @@ pub async fn list_companies(
     state: web::Data<AppState>,
     query: crate::json::Query<CompanyListQuery>,
 ) -> Result<web::Json<Page<CompanyView>>, ApiError> {
-    let page = PageRequest::<String>::parse(query.limit, query.cursor.as_deref())?;
+    let page = query.page::<String>()?;
     let mut sql = companies::table
         .filter(companies::group_id.eq(user.group_id))
         .select(CompanyRow::as_select())

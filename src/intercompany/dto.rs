@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::domain::intercompany::Status;
@@ -111,16 +111,10 @@ pub struct PolicyPatch {
     pub valid_to: Option<Option<NaiveDate>>,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PolicyQuery {
-    pub seller_company_id: Option<Uuid>,
-    /// 1–100, default 20.
-    #[param(minimum = 1, maximum = 100)]
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    #[param(pattern = r"^[A-Za-z0-9_-]+$", max_length = 1024)]
-    pub cursor: Option<String>,
+crate::paged_query! {
+    pub struct PolicyQuery {
+        pub seller_company_id: Option<Uuid>,
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
@@ -262,19 +256,13 @@ pub struct BookingBody {
     pub date: Option<NaiveDate>,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct IcOrderQuery {
-    pub status: Option<Status>,
-    pub buyer_company_id: Option<Uuid>,
-    pub seller_company_id: Option<Uuid>,
-    /// `YYYY-MM`: orders created in that month.
-    #[param(value_type = Option<String>, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
-    pub period: Option<Month>,
-    /// 1–100, default 20.
-    #[param(minimum = 1, maximum = 100)]
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    #[param(pattern = r"^[A-Za-z0-9_-]+$", max_length = 1024)]
-    pub cursor: Option<String>,
+crate::paged_query! {
+    pub struct IcOrderQuery {
+        pub status: Option<Status>,
+        pub buyer_company_id: Option<Uuid>,
+        pub seller_company_id: Option<Uuid>,
+        /// `YYYY-MM`: orders created in that month.
+        #[param(value_type = Option<String>, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+        pub period: Option<Month>,
+    }
 }

@@ -9,7 +9,7 @@ use diesel::sql_types::{BigInt, Date, Integer, Nullable, Numeric, Text, Uuid as 
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::csv::{csv, wants_csv};
@@ -20,21 +20,16 @@ use crate::error::ApiError;
 use crate::frozen::{self, Figures, Report};
 use crate::identity::auth::{Authorized, Finance};
 use crate::ids::GroupId;
-use crate::pagination::{Page, PageRequest};
+use crate::pagination::Page;
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ExceptionsQuery {
-    /// `YYYY-MM`: the lines shipped in that month.
-    #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
-    pub period: String,
-    /// 1–100, default 20 (JSON only; CSV answers every line).
-    #[param(minimum = 1, maximum = 100)]
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    #[param(pattern = r"^[A-Za-z0-9_-]+$", max_length = 1024)]
-    pub cursor: Option<String>,
+crate::paged_query! {
+    pub struct ExceptionsQuery {
+        /// `YYYY-MM`: the lines shipped in that month.
+        #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+        pub period: String,
+    }
+    limit: "1–100, default 20 (JSON only; CSV answers every line)."
 }
 
 /// One shipped line outside its arm's-length range.
@@ -248,7 +243,7 @@ pub async fn exceptions(
     req: HttpRequest,
     query: crate::json::Query<ExceptionsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = PageRequest::<(String, i32)>::parse(query.limit, query.cursor.as_deref())?;
+    let page = query.page::<(String, i32)>()?;
     let group = user.group_id;
     let whole = wants_csv(&req);
     let now = state.clock.now();

@@ -15,7 +15,7 @@ use crate::error::ApiError;
 use crate::idempotency::{self, IdempotencyHeader};
 use crate::identity::auth::{Authorized, Purchaser, Trade};
 use crate::ids::IcOrderId;
-use crate::pagination::{Page, PageRequest};
+use crate::pagination::Page;
 use crate::state::AppState;
 
 const CREATE_SCOPE: &str = "POST /intercompany-orders";
@@ -116,7 +116,7 @@ pub async fn list_orders(
     state: web::Data<AppState>,
     query: crate::json::Query<IcOrderQuery>,
 ) -> Result<web::Json<Page<IcOrderView>>, ApiError> {
-    let page = PageRequest::<(DateTime<Utc>, Uuid)>::parse(query.limit, query.cursor.as_deref())?;
+    let page = query.page::<(DateTime<Utc>, Uuid)>()?;
     let start = |day: NaiveDate| day.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
     let created = query
         .period

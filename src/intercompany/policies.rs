@@ -17,7 +17,7 @@ use crate::error::{ApiError, FieldError};
 use crate::idempotency::{self, OptionalKey};
 use crate::identity::auth::{AdminOrFinance, Authorized, Trade};
 use crate::ids::GroupId;
-use crate::pagination::{Page, PageRequest};
+use crate::pagination::Page;
 use crate::state::AppState;
 use crate::write;
 
@@ -168,7 +168,7 @@ pub async fn list_policies(
     state: web::Data<AppState>,
     query: crate::json::Query<PolicyQuery>,
 ) -> Result<web::Json<Page<PolicyView>>, ApiError> {
-    let page = PageRequest::<(NaiveDate, Uuid)>::parse(query.limit, query.cursor.as_deref())?;
+    let page = query.page::<(NaiveDate, Uuid)>()?;
     let mut sql = policies::table
         .filter(policies::group_id.eq(user.group_id))
         .select(PolicyRow::as_select())

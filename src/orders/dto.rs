@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::domain::codes::CurrencyCode;
@@ -103,21 +103,15 @@ pub struct OrderView {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct OrderListQuery {
-    /// Finance and admin only (employees always see their own orders).
-    pub employee_id: Option<Uuid>,
-    /// The seller company.
-    pub company_id: Option<Uuid>,
-    pub status: Option<OrderStatus>,
-    /// `YYYY-MM` (UTC).
-    #[param(value_type = Option<String>, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
-    pub period: Option<Month>,
-    /// 1–100, default 20.
-    #[param(minimum = 1, maximum = 100)]
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    #[param(pattern = r"^[A-Za-z0-9_-]+$", max_length = 1024)]
-    pub cursor: Option<String>,
+crate::paged_query! {
+    pub struct OrderListQuery {
+        /// Finance and admin only (employees always see their own orders).
+        pub employee_id: Option<Uuid>,
+        /// The seller company.
+        pub company_id: Option<Uuid>,
+        pub status: Option<OrderStatus>,
+        /// `YYYY-MM` (UTC).
+        #[param(value_type = Option<String>, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+        pub period: Option<Month>,
+    }
 }

@@ -19,7 +19,7 @@ use crate::error::ApiError;
 use crate::idempotency::{self, IdempotencyHeader};
 use crate::identity::auth::{Admin, Authorized, CurrentUser, Role, Subject};
 use crate::ids::OrderId;
-use crate::pagination::{Page, PageRequest};
+use crate::pagination::Page;
 use crate::state::AppState;
 use crate::write;
 
@@ -141,8 +141,7 @@ pub async fn list_orders(
     state: web::Data<AppState>,
     query: crate::json::Query<OrderListQuery>,
 ) -> Result<web::Json<Page<OrderView>>, ApiError> {
-    let page =
-        PageRequest::<(chrono::DateTime<Utc>, Uuid)>::parse(query.limit, query.cursor.as_deref())?;
+    let page = query.page::<(chrono::DateTime<Utc>, Uuid)>()?;
     let sees_all = user.has(Role::Admin) || user.has(Role::Finance);
     let employee = if sees_all {
         query.employee_id

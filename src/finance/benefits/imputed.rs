@@ -6,8 +6,8 @@
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::year::{assemble, load, Scope};
@@ -17,21 +17,15 @@ use crate::domain::benefits::Rule;
 use crate::domain::codes::CurrencyCode;
 use crate::error::ApiError;
 use crate::identity::auth::{Authorized, Finance};
-use crate::pagination::PageRequest;
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ImputedIncomeQuery {
-    /// `YYYY-MM`, not in the future.
-    #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
-    pub period: String,
-    /// Employees per page, 1–100 (default 20); ignored for CSV.
-    #[param(minimum = 1, maximum = 100)]
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    #[param(pattern = r"^[A-Za-z0-9_-]+$", max_length = 1024)]
-    pub cursor: Option<String>,
+crate::paged_query! {
+    pub struct ImputedIncomeQuery {
+        /// `YYYY-MM`, not in the future.
+        #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+        pub period: String,
+    }
+    limit: "Employees per page, 1–100 (default 20); ignored for CSV."
 }
 
 /// What kind of benefit in kind an amount is.
@@ -126,7 +120,7 @@ pub async fn imputed_income(
     req: HttpRequest,
     query: crate::json::Query<ImputedIncomeQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = PageRequest::<Uuid>::parse(query.limit, query.cursor.as_deref())?;
+    let page = query.page::<Uuid>()?;
     let (pool, mut conn) = state.reads.checkout().await?;
     let group = user.group_id;
     let day = crate::bookings::day(&mut conn, group, state.clock.now()).await?;

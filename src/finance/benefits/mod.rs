@@ -13,7 +13,7 @@ mod year;
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use self::year::{assemble, load, Scope};
@@ -23,7 +23,7 @@ use crate::domain::codes::CurrencyCode;
 use crate::domain::kinds::ClientType;
 use crate::error::ApiError;
 use crate::identity::auth::{Authorized, Finance};
-use crate::pagination::{encode_cursor, PageRequest};
+use crate::pagination::encode_cursor;
 use crate::state::AppState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
@@ -33,21 +33,16 @@ pub enum Detail {
     Lines,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct BenefitsQuery {
-    /// The calendar year (of the group's business calendar), 2000–2100.
-    #[param(minimum = 2000, maximum = 2100)]
-    pub year: i32,
-    /// `lines`: each line with its reason (in CSV: one record per line).
-    #[param(inline)]
-    pub detail: Option<Detail>,
-    /// Employees per page, 1–100 (default 20); ignored for CSV.
-    #[param(minimum = 1, maximum = 100)]
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    #[param(pattern = r"^[A-Za-z0-9_-]+$", max_length = 1024)]
-    pub cursor: Option<String>,
+crate::paged_query! {
+    pub struct BenefitsQuery {
+        /// The calendar year (of the group's business calendar), 2000–2100.
+        #[param(minimum = 2000, maximum = 2100)]
+        pub year: i32,
+        /// `lines`: each line with its reason (in CSV: one record per line).
+        #[param(inline)]
+        pub detail: Option<Detail>,
+    }
+    limit: "Employees per page, 1–100 (default 20); ignored for CSV."
 }
 
 /// One employee's year at one employer under one rule, in the employer's currency. Under rule
@@ -138,7 +133,7 @@ pub async fn employee_benefits(
         ));
     };
     // `limit` and `cursor` are validated even for CSV, as the document states their bounds.
-    let page = PageRequest::<Uuid>::parse(query.limit, query.cursor.as_deref())?;
+    let page = query.page::<Uuid>()?;
     // Read on a replica when one is usable, the CSV's chunks too (`db::replicas`).
     let (pool, mut conn) = state.reads.checkout().await?;
     let zone = crate::identity::queries::group_zone(&mut conn, user.group_id).await?;
