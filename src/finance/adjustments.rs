@@ -4,15 +4,12 @@
 use actix_web::http::StatusCode;
 use actix_web::{post, web, HttpResponse};
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
-use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection};
 use rust_decimal::Decimal;
-use uuid::Uuid;
 
 use super::dto::*;
 use crate::audit::Change;
 use crate::body::Body;
-use crate::db::schema::ledger_entries;
 use crate::domain::codes::CurrencyCode;
 use crate::domain::{fx, money};
 use crate::error::{ApiError, FieldError};
@@ -136,7 +133,7 @@ async fn book(
     }
     let rate = crate::fx::queries::rate(conn, group, document, own, new.date).await?;
     let amount = fx::convert(document_amount, rate, own)?;
-    ledger::post(
+    let posted = ledger::post(
         conn,
         group,
         None,
@@ -157,14 +154,12 @@ async fn book(
         }],
     )
     .await?;
-    let id: Uuid = ledger_entries::table
-        .filter(ledger_entries::group_id.eq(group))
-        .filter(ledger_entries::company_id.eq(new.company_id))
-        .filter(ledger_entries::kind.eq(EntryKind::Adjustment.as_str()))
-        .order(ledger_entries::seq.desc())
-        .select(ledger_entries::id)
-        .first(conn)
-        .await?;
+    // The posting's one entry: its id as booked, not the company's latest (another
+    // adjustment of the same company may commit in between).
+    let id = posted
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::internal("an adjustment posted no entry"))?;
     let view = AdjustmentView {
         id,
         company_id: new.company_id,

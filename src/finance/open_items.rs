@@ -189,5 +189,6 @@ pub async fn settle(
             ),
         ],
     )
-    .await
+    .await?;
+    Ok(())
 }

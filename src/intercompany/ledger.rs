@@ -35,15 +35,16 @@ pub struct Entry {
     pub settles: Option<Uuid>,
 }
 
-/// Books `entries` as one posting of `order`, dated `date`. The database checks at commit
-/// that both legs carry the same document amount.
+/// Books `entries` as one posting of `order`, dated `date`, and answers the new entries' ids
+/// in the order given. The database checks at commit that both legs carry the same document
+/// amount.
 pub async fn post(
     conn: &mut AsyncPgConnection,
     group: GroupId,
     order: Option<IcOrderId>,
     date: NaiveDate,
     posting: &[Entry],
-) -> Result<(), ApiError> {
+) -> Result<Vec<Uuid>, ApiError> {
     let posting_id = crate::ids::fresh();
     let values: Vec<_> = posting
         .iter()
@@ -73,11 +74,19 @@ pub async fn post(
             )
         })
         .collect();
+    // Ids are made here rather than by the column default so that the answer maps to the
+    // entries given without relying on the order of RETURNING rows.
+    let ids: Vec<Uuid> = posting.iter().map(|_| crate::ids::fresh()).collect();
+    let values: Vec<_> = values
+        .into_iter()
+        .zip(&ids)
+        .map(|(entry, id)| (entries::id.eq(*id), entry))
+        .collect();
     diesel::insert_into(entries::table)
         .values(&values)
         .execute(conn)
         .await?;
-    Ok(())
+    Ok(ids)
 }
 
 /// What the buyer booked as payable for `order` (its own currency).
@@ -142,7 +151,8 @@ pub async fn book_shipment(
             },
         ],
     )
-    .await
+    .await?;
+    Ok(())
 }
 
 /// Books the settlement of both sides at the settle date's rate and the buyer's realised FX
@@ -208,7 +218,8 @@ pub async fn book_settlement(
             },
         ],
     )
-    .await
+    .await?;
+    Ok(())
 }
 
 async fn buyer_currency(

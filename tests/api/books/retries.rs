@@ -225,3 +225,41 @@ async fn every_creating_post_replays_its_first_answer_under_one_key() {
         .count();
     assert_eq!(versions, 1);
 }
+
+/// Adjustments of one company booked at the same moment each answer their own entry: the id
+/// comes from the posting, not from the company's latest entry at the time of the answer.
+#[tokio::test]
+async fn concurrent_adjustments_of_one_company_each_answer_their_own_entry() {
+    let app = TestApp::spawn().await;
+    app.clock.set_today(day("2026-03-02"));
+    let t = trade(&app).await;
+    let bookings = (1..=12).map(|n| {
+        let body = json!({"company_id": t.abc, "counterparty_company_id": t.xyz,
+                          "side": "receivable", "amount": format!("-{n}.00"),
+                          "date": "2026-03-02", "reason": format!("credit note {n}")});
+        let finance = &t.finance;
+        async move { finance.post("/api/v1/finance/adjustments", body).await }
+    });
+    let answers = futures_util::future::join_all(bookings).await;
+    let mut conn = app.db.connect().await;
+    let mut ids = std::collections::HashSet::new();
+    for answer in answers {
+        answer.assert_status(201);
+        let id: uuid::Uuid = answer.body["id"].as_str().unwrap().parse().unwrap();
+        assert!(ids.insert(id), "two answers named the entry {id}");
+        #[derive(diesel::QueryableByName)]
+        struct Booked {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            reason: String,
+        }
+        let booked: Booked = diesel_async::RunQueryDsl::get_result(
+            diesel::sql_query("SELECT reason FROM ledger_entries WHERE id = $1")
+                .bind::<diesel::sql_types::Uuid, _>(id),
+            &mut conn,
+        )
+        .await
+        .unwrap();
+        assert_eq!(booked.reason, answer.body["reason"].as_str().unwrap());
+    }
+    assert_eq!(ids.len(), 12);
+}
