@@ -235,7 +235,7 @@ async fn main() {
         Settings::from_map(&HashMap::from([("JWT_SECRET", SECRET.to_string())])).unwrap();
     // A fresh employee is at credential version 1 (migration 000007).
     let token = TokenKeys::new(&settings.jwt)
-        .issue(FINANCE.parse().unwrap(), 1)
+        .issue(FINANCE.parse::<uuid::Uuid>().unwrap().into(), 1)
         .unwrap();
 
     // A full month in the middle of the year.

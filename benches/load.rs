@@ -196,7 +196,7 @@ async fn main() {
         employees
             .iter()
             // Freshly inserted employees are at credential version 1 (the column default).
-            .map(|id| keys.issue(*id, 1).unwrap())
+            .map(|id| keys.issue((*id).into(), 1).unwrap())
             .collect(),
     );
     let products = Arc::new(products);

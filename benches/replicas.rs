@@ -253,12 +253,12 @@ async fn main() {
         ids("SELECT id FROM employees WHERE email LIKE 'e%' ORDER BY email")
             .await
             .iter()
-            .map(|id| keys.issue(*id, 1).unwrap())
+            .map(|id| keys.issue((*id).into(), 1).unwrap())
             .collect(),
     );
     let finance = keys
         .issue(
-            ids("SELECT id FROM employees WHERE email = 'finance@jkl.example'").await[0],
+            ids("SELECT id FROM employees WHERE email = 'finance@jkl.example'").await[0].into(),
             1,
         )
         .unwrap();

@@ -15,7 +15,7 @@ pub enum Changed<'a> {
     /// Stock of `products` moved; `buyer` also bought or gave back purchase-limited quantity.
     Stock {
         products: &'a [Uuid],
-        buyer: Option<Uuid>,
+        buyer: Option<crate::ids::EmployeeId>,
     },
 }
 

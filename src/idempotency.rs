@@ -13,11 +13,11 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Integer, Jsonb, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use sha2::{Digest, Sha256};
-use uuid::Uuid;
 
 use crate::db::statement::statement;
 use crate::db::DbPool;
 use crate::error::ApiError;
+use crate::ids::EmployeeId;
 use crate::write::WriteFn;
 
 /// Keys are kept at least this long (they are swept after twice that).
@@ -121,7 +121,7 @@ struct StoredRow {
 /// Without a key the write simply runs.
 pub async fn once<W>(
     conn: &mut AsyncPgConnection,
-    employee: Uuid,
+    employee: EmployeeId,
     key: Option<IdempotencyKey>,
     (scope, hash): (&'static str, String),
     write: W,
@@ -205,7 +205,7 @@ pub struct Stored {
 }
 
 /// The name of the transaction-scoped advisory lock that claims `key` for one request.
-pub fn lock_name(employee: Uuid, key: &IdempotencyKey) -> String {
+pub fn lock_name(employee: EmployeeId, key: &IdempotencyKey) -> String {
     format!("{employee}:{}", key.0)
 }
 

@@ -111,6 +111,11 @@ typed_id!(
     IcOrderId
 );
 
+typed_id!(
+    /// An employee: a person who signs in, buys and acts (every audit event's actor).
+    EmployeeId
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

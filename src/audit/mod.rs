@@ -12,7 +12,7 @@ use crate::db::schema::audit_events;
 
 /// Who makes a change: the signed-in employee, as far as the log needs to know them.
 pub trait Actor {
-    fn actor_id(&self) -> Uuid;
+    fn actor_id(&self) -> crate::ids::EmployeeId;
     /// The id of the request that made the change, to find its log lines.
     fn request_id(&self) -> Option<&str>;
 }

@@ -35,7 +35,7 @@ use crate::changes::{Changed, Follower};
 use crate::domain::kinds::EmploymentType;
 use crate::error::ApiError;
 use crate::identity::auth::CurrentUser;
-use crate::ids::GroupId;
+use crate::ids::{EmployeeId, GroupId};
 use crate::pagination::Page;
 
 /// The channel the migration's `notify_listing_change` trigger function notifies.
@@ -177,9 +177,9 @@ struct Inner {
     connected: AtomicBool,
     definitions: AtomicU64,
     counters: AtomicU64,
-    employees: Map<Uuid, CurrentUser>,
+    employees: Map<EmployeeId, CurrentUser>,
     pages: Map<PageKey, CachedPage>,
-    usage: Map<Uuid, LimitUsage>,
+    usage: Map<EmployeeId, LimitUsage>,
     stock_marks: Marks,
     usage_marks: Marks,
     /// Listing pages served from the cache, built and cached, or read around it.
@@ -267,7 +267,7 @@ impl ListingCache {
             .is_some_and(|now| now.definitions == stamp.definitions)
     }
 
-    pub fn employee(&self, id: Uuid) -> Option<Arc<CurrentUser>> {
+    pub fn employee(&self, id: EmployeeId) -> Option<Arc<CurrentUser>> {
         self.inner.employees.get(&id, |entry| {
             self.current(entry.stamp) && entry.loaded_at.elapsed() < EMPLOYEE_MAX_AGE
         })
@@ -292,18 +292,18 @@ impl ListingCache {
         self.inner.pages.put(key, page, stamp);
     }
 
-    pub fn usage(&self, employee: Uuid) -> Option<Arc<LimitUsage>> {
+    pub fn usage(&self, employee: EmployeeId) -> Option<Arc<LimitUsage>> {
         self.inner.usage.get(&employee, |entry| {
             self.current(entry.stamp)
                 && entry.loaded_at.elapsed() < self.inner.ttl
                 && self
                     .inner
                     .usage_marks
-                    .unchanged_since([employee], entry.stamp.counters)
+                    .unchanged_since([employee.uuid()], entry.stamp.counters)
         })
     }
 
-    pub fn put_usage(&self, stamp: Stamp, employee: Uuid, usage: Arc<LimitUsage>) {
+    pub fn put_usage(&self, stamp: Stamp, employee: EmployeeId, usage: Arc<LimitUsage>) {
         self.inner.usage.put(employee, usage, stamp);
     }
 
@@ -330,7 +330,7 @@ impl ListingCache {
 
     /// Stock of `products`, and the purchase-limit usage of `buyer` if given, changed through
     /// this instance: pages showing those products, and the buyer's usage, are read again.
-    pub fn counters_changed(&self, products: &[Uuid], buyer: Option<Uuid>) {
+    pub fn counters_changed(&self, products: &[Uuid], buyer: Option<EmployeeId>) {
         let inner = &self.inner;
         // Forgetting marks could revive stale entries, so full mark tables drop everything.
         if inner.stock_marks.clear_if_full() | inner.usage_marks.clear_if_full() {
@@ -339,7 +339,9 @@ impl ListingCache {
         inner.heard.fetch_add(1, Ordering::AcqRel);
         let generation = inner.counters.fetch_add(1, Ordering::AcqRel) + 1;
         inner.stock_marks.mark(products.iter().copied(), generation);
-        inner.usage_marks.mark(buyer, generation);
+        inner
+            .usage_marks
+            .mark(buyer.map(EmployeeId::uuid), generation);
     }
 
     pub fn count(&self, served: Served) {
@@ -504,12 +506,12 @@ mod tests {
         let cache = connected(Duration::from_secs(60));
         let stamp = cache.stamp().unwrap();
         cache.definitions_changed();
-        cache.put_usage(stamp, Uuid::nil(), usage(1));
-        assert!(cache.usage(Uuid::nil()).is_none());
+        cache.put_usage(stamp, EmployeeId::from(Uuid::nil()), usage(1));
+        assert!(cache.usage(EmployeeId::from(Uuid::nil())).is_none());
         let stamp = cache.stamp().unwrap();
-        cache.put_usage(stamp, Uuid::nil(), usage(2));
+        cache.put_usage(stamp, EmployeeId::from(Uuid::nil()), usage(2));
         assert_eq!(
-            cache.usage(Uuid::nil()).unwrap().used(
+            cache.usage(EmployeeId::from(Uuid::nil())).unwrap().used(
                 Uuid::nil(),
                 crate::domain::kinds::LimitPeriod::Year,
                 chrono::NaiveDate::MIN
@@ -522,16 +524,22 @@ mod tests {
     fn counters_expire_after_the_ttl() {
         let cache = connected(Duration::from_millis(200));
         let stamp = cache.stamp().unwrap();
-        cache.put_usage(stamp, Uuid::nil(), usage(1));
-        assert!(cache.usage(Uuid::nil()).is_some());
+        cache.put_usage(stamp, EmployeeId::from(Uuid::nil()), usage(1));
+        assert!(cache.usage(EmployeeId::from(Uuid::nil())).is_some());
         std::thread::sleep(Duration::from_millis(250));
-        assert!(cache.usage(Uuid::nil()).is_none(), "older than the ttl");
+        assert!(
+            cache.usage(EmployeeId::from(Uuid::nil())).is_none(),
+            "older than the ttl"
+        );
     }
 
     #[test]
     fn a_local_order_drops_the_buyers_usage_only() {
         let cache = connected(Duration::from_secs(60));
-        let (buyer, other) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let (buyer, other) = (
+            EmployeeId::from(Uuid::from_u128(1)),
+            EmployeeId::from(Uuid::from_u128(2)),
+        );
         let stamp = cache.stamp().unwrap();
         cache.put_usage(stamp, buyer, usage(1));
         cache.put_usage(stamp, other, usage(1));
@@ -570,7 +578,7 @@ mod tests {
         assert!(cache.page(&key(1)).is_some());
     }
 
-    fn employee(id: Uuid) -> CurrentUser {
+    fn employee(id: EmployeeId) -> CurrentUser {
         CurrentUser {
             id,
             email: String::new(),
@@ -592,8 +600,8 @@ mod tests {
     fn a_lost_listener_bypasses_every_entry() {
         let cache = connected(Duration::from_secs(60));
         let stamp = cache.stamp().unwrap();
-        cache.put_usage(stamp, Uuid::nil(), usage(1));
+        cache.put_usage(stamp, EmployeeId::from(Uuid::nil()), usage(1));
         cache.inner.connected.store(false, Ordering::Release);
-        assert!(cache.usage(Uuid::nil()).is_none());
+        assert!(cache.usage(EmployeeId::from(Uuid::nil())).is_none());
     }
 }

@@ -107,9 +107,17 @@ pub async fn seed(conn: &mut AsyncPgConnection, group: GroupId) -> Result<usize,
             status: RatedStatus::Intercompany(status),
         };
         let at = shipped_at.unwrap_or_else(crate::clock::wall_time) + TimeDelta::days(1);
-        let row = queries::insert(conn, group, &order, author, *rating, *comment, at).await?;
+        let row =
+            queries::insert(conn, group, &order, author.into(), *rating, *comment, at).await?;
         if let Some(answer) = answer {
-            queries::reply(conn, row.id, answer, replier, at + TimeDelta::hours(3)).await?;
+            queries::reply(
+                conn,
+                row.id,
+                answer,
+                replier.into(),
+                at + TimeDelta::hours(3),
+            )
+            .await?;
         }
         given += 1;
     }

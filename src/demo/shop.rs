@@ -101,7 +101,7 @@ async fn place_as(
         .first(conn)
         .await?;
     let subject = Subject {
-        id: buyer,
+        id: buyer.into(),
         version,
         request_id: None,
     };
@@ -199,7 +199,7 @@ async fn rate(
         conn,
         group,
         &rated,
-        buyer,
+        buyer.into(),
         rating,
         comment,
         done + TimeDelta::hours(1),
@@ -209,7 +209,14 @@ async fn rate(
         answer,
         super::feedback::purchaser_of(conn, group, seller).await?,
     ) {
-        feedback::reply(conn, row.id, answer, replier, done + TimeDelta::hours(2)).await?;
+        feedback::reply(
+            conn,
+            row.id,
+            answer,
+            replier.into(),
+            done + TimeDelta::hours(2),
+        )
+        .await?;
     }
     Ok(true)
 }

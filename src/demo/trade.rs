@@ -169,7 +169,7 @@ async fn order(
         .and_hms_opt(9, 0, 0)
         .map(|t| t.and_utc())
         .ok_or_else(|| ApiError::internal("no such time"))?;
-    let row = placement::insert(conn, group, purchaser, &priced, placed).await?;
+    let row = placement::insert(conn, group, purchaser.into(), &priced, placed).await?;
     let target = diesel::update(intercompany_orders::table.find(row.id));
     let accepted = matches!(status, Status::Accepted | Status::Shipped | Status::Settled);
     if accepted {

@@ -28,7 +28,7 @@ fn speaks_for_seller(user: &CurrentUser, order: &RatedOrder) -> bool {
 /// the buying company.
 fn is_client(user: &CurrentUser, order: &RatedOrder) -> bool {
     match order.kind {
-        OrderKind::Employee => order.employee_id == Some(user.id),
+        OrderKind::Employee => order.employee_id == Some(user.id.uuid()),
         OrderKind::Intercompany => {
             user.has(Role::Purchaser) && order.buyer_company_id == Some(user.company_id)
         }

@@ -11,7 +11,7 @@ use crate::db::schema::{feedback, intercompany_orders, orders};
 use crate::domain::intercompany::Status as IntercompanyStatus;
 use crate::domain::kinds::OrderStatus;
 use crate::error::ApiError;
-use crate::ids::GroupId;
+use crate::ids::{EmployeeId, GroupId};
 
 /// How long after giving it the author may change a feedback.
 pub const EDITABLE_FOR: chrono::TimeDelta = chrono::TimeDelta::days(7);
@@ -121,7 +121,7 @@ pub struct FeedbackRow {
     pub order_id: Option<Uuid>,
     pub intercompany_order_id: Option<Uuid>,
     pub seller_company_id: Uuid,
-    pub author_id: Uuid,
+    pub author_id: EmployeeId,
     pub rating: i16,
     pub comment: Option<String>,
     pub reply: Option<String>,
@@ -148,7 +148,7 @@ impl FeedbackRow {
             order_kind,
             order_id,
             seller_company_id: self.seller_company_id,
-            author_id: self.author_id,
+            author_id: self.author_id.into(),
             rating: i32::from(self.rating),
             comment: self.comment.clone(),
             created_at: self.created_at,
@@ -201,7 +201,7 @@ pub async fn insert(
     conn: &mut AsyncPgConnection,
     group: GroupId,
     order: &RatedOrder,
-    author: Uuid,
+    author: EmployeeId,
     rating: i16,
     comment: Option<&str>,
     now: DateTime<Utc>,
@@ -254,7 +254,7 @@ pub async fn reply(
     conn: &mut AsyncPgConnection,
     id: Uuid,
     comment: &str,
-    by: Uuid,
+    by: EmployeeId,
     now: DateTime<Utc>,
 ) -> Result<Option<FeedbackRow>, ApiError> {
     Ok(

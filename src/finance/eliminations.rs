@@ -23,7 +23,7 @@ use crate::domain::consolidation::{self, Margin, PairFigures};
 use crate::domain::{fx, money, period};
 use crate::error::{ApiError, FieldError};
 use crate::identity::auth::{Authorized, Finance};
-use crate::ids::GroupId;
+use crate::ids::{EmployeeId, GroupId};
 use crate::state::AppState;
 use crate::write;
 
@@ -240,7 +240,7 @@ struct HeldRow {
     buyer_company_id: Uuid,
     amount: Decimal,
     currency: String,
-    reported_by: Uuid,
+    reported_by: EmployeeId,
 }
 
 /// The rows of `report` for `period`: each pair of the group, its amount in the seller's
@@ -248,7 +248,7 @@ struct HeldRow {
 async fn held_rows(
     conn: &mut AsyncPgConnection,
     group: GroupId,
-    (period, reporter): (NaiveDate, Uuid),
+    (period, reporter): (NaiveDate, EmployeeId),
     report: &InventoryReport,
 ) -> Result<Vec<HeldRow>, ApiError> {
     let (companies, _) = currencies(conn, group).await?;

@@ -8,7 +8,6 @@ use chrono::{DateTime, Months, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use uuid::Uuid;
 
 use super::dto::*;
 use super::reports::MonthReport;
@@ -20,7 +19,7 @@ use crate::domain::period;
 use crate::error::ApiError;
 use crate::frozen::{self, Report};
 use crate::identity::auth::{AdminOrFinance, Authorized, Finance};
-use crate::ids::GroupId;
+use crate::ids::{EmployeeId, GroupId};
 use crate::intercompany::exceptions;
 use crate::kpis;
 use crate::pagination::Page;
@@ -31,7 +30,7 @@ use crate::write;
 #[diesel(table_name = closed_periods)]
 struct ClosedRow {
     period: NaiveDate,
-    closed_by: Uuid,
+    closed_by: EmployeeId,
     closed_at: DateTime<Utc>,
 }
 
@@ -39,7 +38,7 @@ impl From<ClosedRow> for ClosedPeriodView {
     fn from(row: ClosedRow) -> Self {
         Self {
             period: row.period.format("%Y-%m").to_string(),
-            closed_by: row.closed_by,
+            closed_by: row.closed_by.into(),
             closed_at: row.closed_at,
         }
     }

@@ -25,7 +25,7 @@ use crate::domain::kinds::{ClientType, EmploymentType};
 use crate::domain::pricing::TierTerms;
 use crate::error::ApiError;
 use crate::identity::token::Verified;
-use crate::ids::GroupId;
+use crate::ids::{EmployeeId, GroupId};
 use crate::state::AppState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -63,7 +63,7 @@ impl Role {
 /// The signed-in, active employee, as the database knows them right now.
 #[derive(Debug, Clone)]
 pub struct CurrentUser {
-    pub id: Uuid,
+    pub id: EmployeeId,
     pub email: String,
     pub full_name: String,
     pub company_id: Uuid,
@@ -84,7 +84,7 @@ pub struct CurrentUser {
 }
 
 impl crate::audit::Actor for CurrentUser {
-    fn actor_id(&self) -> Uuid {
+    fn actor_id(&self) -> EmployeeId {
         self.id
     }
 
@@ -126,7 +126,7 @@ macro_rules! signed_in_from {
 #[derive(QueryableByName)]
 pub struct UserRecord {
     #[diesel(sql_type = diesel::sql_types::Uuid)]
-    employee_id: Uuid,
+    employee_id: EmployeeId,
     #[diesel(sql_type = Text)]
     email: String,
     #[diesel(sql_type = Text)]
@@ -235,7 +235,7 @@ fn verify(state: &AppState, token: Option<String>) -> Result<Verified, ApiError>
 /// employee), saving a round trip on hot paths.
 #[derive(Debug, Clone)]
 pub struct Subject {
-    pub id: Uuid,
+    pub id: EmployeeId,
     /// The credential version the token was issued under.
     pub version: i32,
     pub request_id: Option<String>,

@@ -17,7 +17,7 @@ use crate::domain::kinds::Former;
 use crate::error::{ApiError, FieldError};
 use crate::fields::Name;
 use crate::idempotency::{self, OptionalKey};
-use crate::ids::GroupId;
+use crate::ids::{EmployeeId, GroupId};
 use crate::pagination::Page;
 use crate::state::AppState;
 use crate::write;
@@ -140,7 +140,7 @@ pub async fn get_employee(
     id: web::Path<Uuid>,
 ) -> Result<web::Json<EmployeeView>, ApiError> {
     let id = id.into_inner();
-    if id != user.id && !user.has(Role::Admin) && !user.has(Role::Finance) {
+    if EmployeeId::from(id) != user.id && !user.has(Role::Admin) && !user.has(Role::Finance) {
         return Err(ApiError::NotFound);
     }
     let mut conn = state.pool.get().await?;

@@ -96,7 +96,7 @@ pub async fn login(
             throttle::clear(&mut conn, &attempt).await?;
             let token = state
                 .tokens
-                .issue(credentials.id, credentials.credential_version)
+                .issue(credentials.id.into(), credentials.credential_version)
                 .map_err(ApiError::Internal)?;
             Ok(web::Json(TokenResponse {
                 access_token: token,
@@ -131,7 +131,7 @@ pub async fn me(
     let year = chrono::Datelike::year(&state.clock.today());
     let used = crate::ledger::allowance_used(&mut conn, user.id, year).await?;
     Ok(web::Json(MeView {
-        id: user.id,
+        id: user.id.into(),
         email: user.email.clone(),
         full_name: user.full_name.clone(),
         company_id: user.company_id,

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::config::JwtSettings;
+use crate::ids::EmployeeId;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Claims {
@@ -28,7 +29,7 @@ pub struct Claims {
 /// What a valid token says: who, and under which credential version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Verified {
-    pub subject: Uuid,
+    pub subject: EmployeeId,
     pub version: i32,
 }
 
@@ -68,10 +69,10 @@ impl TokenKeys {
         }
     }
 
-    pub fn issue(&self, subject: Uuid, version: i32) -> anyhow::Result<String> {
+    pub fn issue(&self, subject: EmployeeId, version: i32) -> anyhow::Result<String> {
         let now = crate::clock::wall_time().timestamp();
         let claims = Claims {
-            sub: subject,
+            sub: subject.uuid(),
             iat: now,
             exp: now.saturating_add(self.ttl_seconds()),
             iss: self.issuer.clone(),
@@ -104,7 +105,7 @@ impl TokenKeys {
             return None;
         }
         Some(Verified {
-            subject: claims.sub,
+            subject: claims.sub.into(),
             version: claims.ver,
         })
     }

@@ -18,7 +18,7 @@ use crate::audit::Change;
 use crate::db::statement::statement;
 use crate::error::ApiError;
 use crate::identity::auth::CurrentUser;
-use crate::ids::GroupId;
+use crate::ids::{EmployeeId, GroupId};
 use crate::write;
 
 /// Prices `request` as of `now`, writes the order and its lines, and audits it; answers the
@@ -54,7 +54,7 @@ pub async fn place(
 pub async fn insert(
     conn: &mut AsyncPgConnection,
     group: GroupId,
-    created_by: Uuid,
+    created_by: EmployeeId,
     priced: &Priced,
     now: DateTime<Utc>,
 ) -> Result<OrderRow, ApiError> {

@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::db::schema::{allowance_usage, purchase_limit_usage};
 use crate::domain::kinds::LimitPeriod;
 use crate::domain::period;
+use crate::ids::EmployeeId;
 
 /// What an employee bought of purchase-limited products since the start of a year, by
 /// product and period start.
@@ -44,7 +45,7 @@ impl LimitUsage {
 /// Everything `employee` bought of purchase-limited products in the year of `today`.
 pub async fn limit_usage(
     conn: &mut AsyncPgConnection,
-    employee: Uuid,
+    employee: EmployeeId,
     today: NaiveDate,
 ) -> QueryResult<LimitUsage> {
     let year_start = NaiveDate::from_ymd_opt(today.year(), 1, 1).unwrap_or(today);
@@ -65,7 +66,7 @@ pub async fn limit_usage(
 /// period containing `today`; one query, none when nothing is limited.
 pub async fn used_of(
     conn: &mut AsyncPgConnection,
-    employee: Uuid,
+    employee: EmployeeId,
     limited: &[(Uuid, LimitPeriod)],
     today: NaiveDate,
 ) -> QueryResult<HashMap<Uuid, i32>> {
@@ -82,7 +83,7 @@ pub async fn used_of(
 /// The allowance `employee` used in `year` (group currency).
 pub async fn allowance_used(
     conn: &mut AsyncPgConnection,
-    employee: Uuid,
+    employee: EmployeeId,
     year: i32,
 ) -> QueryResult<Decimal> {
     Ok(allowance_usage::table
@@ -96,7 +97,7 @@ pub async fn allowance_used(
 
 /// What a cancelled order gives back to the ledgers.
 pub struct GiveBack<'a> {
-    pub employee: Uuid,
+    pub employee: EmployeeId,
     pub allowance_year: i32,
     pub allowance: Decimal,
     /// (product, period start, quantity) of its purchase-limited lines, in product order.

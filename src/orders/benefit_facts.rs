@@ -18,7 +18,7 @@ use crate::domain::fx;
 use crate::domain::kinds::{BenefitTaxRule, ProductKind};
 use crate::domain::money;
 use crate::error::ApiError;
-use crate::ids::{GroupId, OrderId};
+use crate::ids::{EmployeeId, GroupId, OrderId};
 
 #[derive(QueryableByName)]
 struct LineFacts {
@@ -43,7 +43,7 @@ struct LineFacts {
     #[diesel(sql_type = Text)]
     group_currency: CurrencyCode,
     #[diesel(sql_type = SqlUuid)]
-    employee_id: Uuid,
+    employee_id: EmployeeId,
     #[diesel(sql_type = SqlUuid)]
     seller_company_id: Uuid,
     #[diesel(sql_type = Nullable<Numeric>)]
@@ -74,7 +74,7 @@ struct NewBenefitLine {
     group_id: GroupId,
     order_id: OrderId,
     line_no: i32,
-    employee_id: Uuid,
+    employee_id: EmployeeId,
     employer_company_id: Uuid,
     rule: BenefitTaxRule,
     employer_line_of_business: Option<String>,

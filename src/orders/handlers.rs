@@ -18,7 +18,7 @@ use crate::domain::lifecycle::{OrderAction, Transition as _};
 use crate::error::ApiError;
 use crate::idempotency::{self, IdempotencyHeader};
 use crate::identity::auth::{Admin, Authorized, CurrentUser, Role, Subject};
-use crate::ids::OrderId;
+use crate::ids::{EmployeeId, OrderId};
 use crate::pagination::Page;
 use crate::state::AppState;
 use crate::write;
@@ -143,10 +143,11 @@ pub async fn list_orders(
 ) -> Result<web::Json<Page<OrderView>>, ApiError> {
     let page = query.page::<(chrono::DateTime<Utc>, Uuid)>()?;
     let sees_all = user.has(Role::Admin) || user.has(Role::Finance);
+    let asked = query.employee_id.map(EmployeeId::from);
     let employee = if sees_all {
-        query.employee_id
+        asked
     } else {
-        if query.employee_id.is_some_and(|id| id != user.id) {
+        if asked.is_some_and(|id| id != user.id) {
             return Err(ApiError::Forbidden);
         }
         Some(user.id)
@@ -264,7 +265,7 @@ pub async fn cancel_order(
     let products: Vec<Uuid> = view.lines.iter().map(|line| line.product_id).collect();
     state.changes.publish(Changed::Stock {
         products: &products,
-        buyer: Some(view.employee_id),
+        buyer: Some(EmployeeId::from(view.employee_id)),
     });
     Ok(web::Json(view))
 }

@@ -15,7 +15,7 @@ use super::views::order_view;
 use crate::db::schema::{order_lines, orders};
 use crate::domain::codes::CurrencyCode;
 use crate::error::ApiError;
-use crate::ids::{GroupId, OrderId};
+use crate::ids::{EmployeeId, GroupId, OrderId};
 use crate::payroll::ScheduleRow;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -24,7 +24,7 @@ pub struct OrderRow {
     pub id: OrderId,
     pub number: String,
     pub status: OrderStatus,
-    pub employee_id: Uuid,
+    pub employee_id: EmployeeId,
     pub for_member_id: Option<Uuid>,
     pub seller_company_id: Uuid,
     /// Paid from wages over this many pay dates.

@@ -12,7 +12,7 @@ use crate::domain::kinds::PaymentMethod;
 use crate::domain::payroll::Plan;
 use crate::domain::{money, pricing};
 use crate::identity::auth::CurrentUser;
-use crate::ids::OrderId;
+use crate::ids::{EmployeeId, OrderId};
 use crate::payroll::schedule::{self as payroll, ScheduleRow};
 use crate::payroll::Payment;
 
@@ -50,9 +50,14 @@ pub fn quote_view(
     priced(user.id, ctx, order, plan)
 }
 
-fn priced(employee: Uuid, ctx: &Context, order: &PricedOrder, plan: Option<&Plan>) -> QuoteView {
+fn priced(
+    employee: EmployeeId,
+    ctx: &Context,
+    order: &PricedOrder,
+    plan: Option<&Plan>,
+) -> QuoteView {
     QuoteView {
-        employee_id: employee,
+        employee_id: employee.into(),
         seller_company_id: ctx.seller,
         currency: ctx.currency.to_string(),
         lines: line_views(order),
@@ -73,7 +78,7 @@ fn priced(employee: Uuid, ctx: &Context, order: &PricedOrder, plan: Option<&Plan
 /// write).
 pub fn placed_view(
     id: OrderId,
-    (employee, for_member_id): (Uuid, Option<Uuid>),
+    (employee, for_member_id): (EmployeeId, Option<Uuid>),
     (ctx, order, plan): (&Context, &PricedOrder, Option<&Plan>),
     now: DateTime<Utc>,
 ) -> OrderView {
@@ -114,7 +119,7 @@ pub fn order_view(
         id: row.id.uuid(),
         number: row.number,
         status: row.status,
-        employee_id: row.employee_id,
+        employee_id: row.employee_id.into(),
         for_member_id: row.for_member_id,
         seller_company_id: row.seller_company_id,
         currency: currency.to_string(),

@@ -23,7 +23,7 @@ use crate::domain::kinds::{DeductionKind, DeductionStatus, PayFrequency};
 use crate::domain::money;
 use crate::domain::payroll::{self, Line, NewLine, PayCalendar};
 use crate::error::ApiError;
-use crate::ids::{GroupId, OrderId};
+use crate::ids::{EmployeeId, GroupId, OrderId};
 use crate::write;
 
 /// A stored line of a schedule.
@@ -327,7 +327,7 @@ pub async fn accelerate<A: Actor + Sync + ?Sized>(
 /// the share of pay (a quote's check; placing checks it again where it cannot be raced).
 pub async fn check_share(
     conn: &mut AsyncPgConnection,
-    employee: Uuid,
+    employee: EmployeeId,
     plan: &payroll::Plan,
 ) -> Result<(), ApiError> {
     use crate::db::schema::payroll_due;

@@ -17,6 +17,7 @@ use crate::domain::kinds::{PayFrequency, PaymentMethod};
 use crate::domain::money::{self, Money};
 use crate::domain::payroll::{self, Employment, PayCalendar, Refusal, Terms, MAX_INSTALMENTS};
 use crate::error::{ApiError, FieldError};
+use crate::ids::EmployeeId;
 
 /// The pay dates of an employer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -216,7 +217,10 @@ struct StandingRow {
 }
 
 /// The employee's standing for payroll deduction (one query), or 401 when they are gone.
-pub async fn standing(conn: &mut AsyncPgConnection, employee: Uuid) -> Result<Standing, ApiError> {
+pub async fn standing(
+    conn: &mut AsyncPgConnection,
+    employee: EmployeeId,
+) -> Result<Standing, ApiError> {
     let row: StandingRow = employees::table
         .inner_join(companies::table)
         .filter(employees::id.eq(employee))
