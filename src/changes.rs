@@ -4,8 +4,6 @@
 
 use std::sync::Arc;
 
-use uuid::Uuid;
-
 /// A committed change that copies of the data may have to follow.
 #[derive(Debug, Clone, Copy)]
 pub enum Changed<'a> {
@@ -14,7 +12,7 @@ pub enum Changed<'a> {
     Definitions,
     /// Stock of `products` moved; `buyer` also bought or gave back purchase-limited quantity.
     Stock {
-        products: &'a [Uuid],
+        products: &'a [crate::ids::ProductId],
         buyer: Option<crate::ids::EmployeeId>,
     },
 }
@@ -68,7 +66,7 @@ mod tests {
         let changes = Changes::new(vec![a.clone(), b.clone()]);
         changes.publish(Changed::Definitions);
         changes.publish(Changed::Stock {
-            products: &[Uuid::nil()],
+            products: &[crate::ids::ProductId::from(uuid::Uuid::nil())],
             buyer: None,
         });
         for seen in [a, b] {

@@ -112,6 +112,11 @@ typed_id!(
 );
 
 typed_id!(
+    /// A product of the catalog.
+    ProductId
+);
+
+typed_id!(
     /// An employee: a person who signs in, buys and acts (every audit event's actor).
     EmployeeId
 );

@@ -27,11 +27,11 @@ pub struct Change<'a> {
 }
 
 impl<'a> Change<'a> {
-    pub fn new(action: &'a str, entity_type: &'a str, entity_id: Uuid) -> Self {
+    pub fn new(action: &'a str, entity_type: &'a str, entity_id: impl Into<Uuid>) -> Self {
         Self {
             action,
             entity_type,
-            entity_id,
+            entity_id: entity_id.into(),
             before: None,
             after: None,
         }

@@ -35,7 +35,7 @@ use crate::changes::{Changed, Follower};
 use crate::domain::kinds::EmploymentType;
 use crate::error::ApiError;
 use crate::identity::auth::CurrentUser;
-use crate::ids::{EmployeeId, GroupId};
+use crate::ids::{EmployeeId, GroupId, ProductId};
 use crate::pagination::Page;
 
 /// The channel the migration's `notify_listing_change` trigger function notifies.
@@ -330,7 +330,7 @@ impl ListingCache {
 
     /// Stock of `products`, and the purchase-limit usage of `buyer` if given, changed through
     /// this instance: pages showing those products, and the buyer's usage, are read again.
-    pub fn counters_changed(&self, products: &[Uuid], buyer: Option<EmployeeId>) {
+    pub fn counters_changed(&self, products: &[ProductId], buyer: Option<EmployeeId>) {
         let inner = &self.inner;
         // Forgetting marks could revive stale entries, so full mark tables drop everything.
         if inner.stock_marks.clear_if_full() | inner.usage_marks.clear_if_full() {
@@ -338,7 +338,9 @@ impl ListingCache {
         }
         inner.heard.fetch_add(1, Ordering::AcqRel);
         let generation = inner.counters.fetch_add(1, Ordering::AcqRel) + 1;
-        inner.stock_marks.mark(products.iter().copied(), generation);
+        inner
+            .stock_marks
+            .mark(products.iter().map(|id| id.uuid()), generation);
         inner
             .usage_marks
             .mark(buyer.map(EmployeeId::uuid), generation);
@@ -488,7 +490,7 @@ mod tests {
 
     fn usage(n: i32) -> Arc<LimitUsage> {
         Arc::new(LimitUsage::from_rows(vec![(
-            Uuid::nil(),
+            ProductId::from(Uuid::nil()),
             chrono::NaiveDate::MIN,
             n,
         )]))
@@ -512,7 +514,7 @@ mod tests {
         cache.put_usage(stamp, EmployeeId::from(Uuid::nil()), usage(2));
         assert_eq!(
             cache.usage(EmployeeId::from(Uuid::nil())).unwrap().used(
-                Uuid::nil(),
+                ProductId::from(Uuid::nil()),
                 crate::domain::kinds::LimitPeriod::Year,
                 chrono::NaiveDate::MIN
             ),
@@ -569,7 +571,7 @@ mod tests {
         let stamp = cache.stamp().unwrap();
         cache.put_page(stamp, key(1), page_of(&[sold, other]));
         cache.put_page(stamp, key(2), page_of(&[other]));
-        cache.counters_changed(&[sold], None);
+        cache.counters_changed(&[ProductId::from(sold)], None);
         assert!(cache.page(&key(1)).is_none());
         assert!(cache.page(&key(2)).is_some());
         // A page loaded after the order is good again.

@@ -23,7 +23,7 @@ use crate::error::{ApiError, FieldError};
 use crate::fields::Name;
 use crate::idempotency::{self, OptionalKey};
 use crate::identity::auth::{load_active, Admin, Authorized, CurrentUser, Role, Subject};
-use crate::ids::GroupId;
+use crate::ids::{GroupId, ProductId};
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 use crate::validation::{self, amount};
@@ -120,7 +120,7 @@ pub async fn list_products(
     let mut personal = cached.page.clone();
     for item in &mut personal.items {
         if let Some(limit) = &mut item.purchase_limit {
-            let used = usage.used(item.id, limit.period, today);
+            let used = usage.used(ProductId::from(item.id), limit.period, today);
             limit.remaining = (limit.max_quantity - used).max(0);
         }
     }
@@ -225,7 +225,7 @@ pub async fn get_product(
     // The product and the caller's usage are read live; only the caller may come from the cache.
     let user = signed_in(&state, &cache, cache.stamp(), subject).await?;
     let mut conn = state.pool.get().await?;
-    let row = queries::find_product(&mut conn, user.group_id, *id, user.tier_id)
+    let row = queries::find_product(&mut conn, user.group_id, ProductId::from(*id), user.tier_id)
         .await?
         .ok_or(ApiError::NotFound)?;
     if !visible_to(&user, &row) {
@@ -436,7 +436,7 @@ pub async fn update_product(
     id: web::Path<Uuid>,
     body: Body<ProductPatch>,
 ) -> Result<web::Json<ProductView>, ApiError> {
-    let id = id.into_inner();
+    let id = ProductId::from(id.into_inner());
     let patch = body.into_inner()?;
     let mut errors = Vec::new();
     check_description(patch.description.as_deref(), &mut errors);
@@ -534,7 +534,7 @@ pub async fn adjust_stock(
     key: OptionalKey,
     body: Body<StockAdjustment>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
+    let id = ProductId::from(id.into_inner());
     let adjustment = body.into_inner()?;
     let key = key.into_key()?;
     let hash = idempotency::request_hash(&(&id, &adjustment));
@@ -584,7 +584,7 @@ pub async fn adjust_stock(
 async fn adjust(
     conn: &mut AsyncPgConnection,
     group: GroupId,
-    id: Uuid,
+    id: ProductId,
     delta: i32,
 ) -> Result<(i32, i32), ApiError> {
     // Both operands are within ±1e9, so the sum fits PostgreSQL's integer.

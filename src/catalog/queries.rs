@@ -17,7 +17,7 @@ use crate::domain::pricing;
 use crate::error::ApiError;
 use crate::identity::auth::{CurrentUser, Role};
 use crate::identity::dto::EmploymentType;
-use crate::ids::GroupId;
+use crate::ids::{GroupId, ProductId};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = categories)]
@@ -122,7 +122,7 @@ pub async fn load_tier_view(
 #[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
 #[diesel(table_name = products)]
 pub struct ProductRow {
-    pub id: Uuid,
+    pub id: ProductId,
     pub sku: String,
     pub name: String,
     pub description: String,
@@ -155,7 +155,7 @@ pub struct PricedRow {
 }
 
 /// The purchase-limited products among `rows`, with their periods.
-pub fn limited(rows: &[PricedRow]) -> Vec<(Uuid, LimitPeriod)> {
+pub fn limited(rows: &[PricedRow]) -> Vec<(ProductId, LimitPeriod)> {
     rows.iter()
         .filter_map(|row| {
             row.product
@@ -219,7 +219,7 @@ pub fn personalise(
         updated_at: row.updated_at,
     });
     Ok(ProductView {
-        id: row.id,
+        id: row.id.into(),
         sku: row.sku,
         name: row.name,
         description: row.description,
@@ -263,7 +263,7 @@ macro_rules! priced_columns {
 pub async fn find_product(
     conn: &mut AsyncPgConnection,
     group: GroupId,
-    id: Uuid,
+    id: ProductId,
     tier: Option<Uuid>,
 ) -> QueryResult<Option<PricedRow>> {
     with_override!(products::table.inner_join(companies::table), tier)
@@ -279,7 +279,7 @@ pub async fn find_product(
 pub async fn find_products(
     conn: &mut AsyncPgConnection,
     group: GroupId,
-    ids: &[Uuid],
+    ids: &[ProductId],
     tier: Option<Uuid>,
 ) -> QueryResult<Vec<PricedRow>> {
     with_override!(products::table.inner_join(companies::table), tier)

@@ -107,7 +107,7 @@ async fn place_as(
     };
     let key = IdempotencyKey(format!("demo-order-{n}"));
     let request = Requested {
-        lines: vec![(product, 1)],
+        lines: vec![(product.into(), 1)],
         for_member: None,
         payroll: None,
     };

@@ -6,7 +6,6 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
-use uuid::Uuid;
 
 use super::access::{self, Party};
 use super::dto::{AcceptBody, BookingBody, IcOrderView};
@@ -20,7 +19,7 @@ use crate::domain::lifecycle::{IcAction, Transition as _};
 use crate::domain::money;
 use crate::error::ApiError;
 use crate::identity::auth::CurrentUser;
-use crate::ids::{GroupId, IcOrderId};
+use crate::ids::{GroupId, IcOrderId, ProductId};
 use crate::state::AppState;
 use crate::write;
 
@@ -95,7 +94,7 @@ pub async fn run(
         })
         .await?;
     if let Step::Accept(_) = step {
-        let products: Vec<Uuid> = view.lines.iter().map(|l| l.product_id).collect();
+        let products: Vec<ProductId> = view.lines.iter().map(|l| l.product_id.into()).collect();
         state.changes.publish(Changed::Stock {
             products: &products,
             buyer: None,

@@ -17,22 +17,22 @@ use uuid::Uuid;
 use crate::db::schema::{allowance_usage, purchase_limit_usage};
 use crate::domain::kinds::LimitPeriod;
 use crate::domain::period;
-use crate::ids::EmployeeId;
+use crate::ids::{EmployeeId, ProductId};
 
 /// What an employee bought of purchase-limited products since the start of a year, by
 /// product and period start.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LimitUsage(Vec<(Uuid, NaiveDate, i32)>);
+pub struct LimitUsage(Vec<(ProductId, NaiveDate, i32)>);
 
 impl LimitUsage {
     /// Usage from (product, period start, quantity) rows.
-    pub fn from_rows(rows: Vec<(Uuid, NaiveDate, i32)>) -> Self {
+    pub fn from_rows(rows: Vec<(ProductId, NaiveDate, i32)>) -> Self {
         Self(rows)
     }
 
     /// The quantity of `product` that counts against its limit in the `period` containing
     /// `today`.
-    pub fn used(&self, product: Uuid, limit: LimitPeriod, today: NaiveDate) -> i32 {
+    pub fn used(&self, product: ProductId, limit: LimitPeriod, today: NaiveDate) -> i32 {
         let start = period::limit_start(limit, today);
         self.0
             .iter()
@@ -67,9 +67,9 @@ pub async fn limit_usage(
 pub async fn used_of(
     conn: &mut AsyncPgConnection,
     employee: EmployeeId,
-    limited: &[(Uuid, LimitPeriod)],
+    limited: &[(ProductId, LimitPeriod)],
     today: NaiveDate,
-) -> QueryResult<HashMap<Uuid, i32>> {
+) -> QueryResult<HashMap<ProductId, i32>> {
     if limited.is_empty() {
         return Ok(HashMap::new());
     }

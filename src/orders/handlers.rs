@@ -18,7 +18,7 @@ use crate::domain::lifecycle::{OrderAction, Transition as _};
 use crate::error::ApiError;
 use crate::idempotency::{self, IdempotencyHeader};
 use crate::identity::auth::{Admin, Authorized, CurrentUser, Role, Subject};
-use crate::ids::{EmployeeId, OrderId};
+use crate::ids::{EmployeeId, OrderId, ProductId};
 use crate::pagination::Page;
 use crate::state::AppState;
 use crate::write;
@@ -262,7 +262,11 @@ pub async fn cancel_order(
             Ok(view)
         })
         .await?;
-    let products: Vec<Uuid> = view.lines.iter().map(|line| line.product_id).collect();
+    let products: Vec<ProductId> = view
+        .lines
+        .iter()
+        .map(|line| line.product_id.into())
+        .collect();
     state.changes.publish(Changed::Stock {
         products: &products,
         buyer: Some(EmployeeId::from(view.employee_id)),

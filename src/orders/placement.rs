@@ -37,7 +37,7 @@ use crate::domain::period;
 use crate::error::ApiError;
 use crate::idempotency::{self, IdempotencyKey, Stored};
 use crate::identity::auth::{CurrentUser, Subject, UserRecord};
-use crate::ids::{GroupId, OrderId};
+use crate::ids::{GroupId, OrderId, ProductId};
 use crate::payroll::terms::Standing;
 
 /// `for_member_id` names no current member of the caller's household.
@@ -330,7 +330,7 @@ async fn attempt(
     };
 
     let (by_product, limited) = lock_order(&ctx, request, today)?;
-    let sku_of = |id: Option<Uuid>| {
+    let sku_of = |id: Option<ProductId>| {
         by_product
             .iter()
             .find(|(p, _)| Some(p.id) == id)
@@ -401,7 +401,7 @@ fn priced_rows(products: Vec<FoundRow>) -> (Vec<PricedRow>, Option<Decimal>) {
 /// (product, quantity) in id order, the order in which the write locks the rows.
 type StockLines<'c> = Vec<(&'c ProductRow, i32)>;
 /// (product, period start, quantity) of the purchase-limited lines.
-type LimitedLines = Vec<(Uuid, NaiveDate, i32)>;
+type LimitedLines = Vec<(ProductId, NaiveDate, i32)>;
 
 /// The order's products in id order (the lock order) with their quantities, and its
 /// purchase-limited lines; what is obviously short is refused here, before the write.
@@ -417,7 +417,7 @@ fn lock_order<'c>(
         .map(|(row, (_, quantity))| (&row.product, i32::try_from(*quantity).unwrap_or(i32::MAX)))
         .collect();
     by_product.sort_by_key(|(product, _)| product.id);
-    let mut limited: Vec<(Uuid, NaiveDate, i32)> = Vec::new();
+    let mut limited: Vec<(ProductId, NaiveDate, i32)> = Vec::new();
     for (product, quantity) in &by_product {
         if product.stock_on_hand < *quantity {
             return Err(pricing::out_of_stock(&product.sku));
@@ -440,16 +440,16 @@ fn lock_order<'c>(
 fn refused(
     error: diesel::result::Error,
     plan: Option<&Plan>,
-    sku_of: impl Fn(Option<Uuid>) -> String,
+    sku_of: impl Fn(Option<ProductId>) -> String,
 ) -> Result<Attempt, ApiError> {
     match AbortReason::of(&error) {
         None => Err(error.into()),
         Some(AbortReason::InsufficientStock(product)) => {
-            Err(pricing::out_of_stock(&sku_of(product)))
+            Err(pricing::out_of_stock(&sku_of(product.map(ProductId::from))))
         }
-        Some(AbortReason::PurchaseLimitExceeded(product)) => {
-            Err(pricing::limit_exceeded(&sku_of(product)))
-        }
+        Some(AbortReason::PurchaseLimitExceeded(product)) => Err(pricing::limit_exceeded(&sku_of(
+            product.map(ProductId::from),
+        ))),
         Some(AbortReason::DeductionShareExceeded(day)) => {
             let (first, limit) = plan
                 .and_then(|p| Some((<[_]>::first(&p.lines)?.0, p.limit)))
@@ -472,7 +472,7 @@ struct Write<'a> {
     /// (product, quantity) in id order.
     stock: &'a [(&'a ProductRow, i32)],
     /// (product, period start, quantity) of the purchase-limited lines.
-    limited: &'a [(Uuid, NaiveDate, i32)],
+    limited: &'a [(ProductId, NaiveDate, i32)],
     lock_name: String,
     user: &'a CurrentUser,
     allowance_year: i32,
@@ -502,7 +502,7 @@ impl Write<'_> {
         let column = |f: fn(&allowance::PricedLine) -> Decimal| -> Vec<Decimal> {
             lines.iter().map(f).collect()
         };
-        let period_of = |product: Uuid| {
+        let period_of = |product: ProductId| {
             self.limited
                 .iter()
                 .find(|(id, _, _)| *id == product)
@@ -544,7 +544,7 @@ impl Write<'_> {
             .bind::<Array<Nullable<Date>>, _>(
                 lines
                     .iter()
-                    .map(|l| period_of(l.product_id))
+                    .map(|l| period_of(ProductId::from(l.product_id)))
                     .collect::<Vec<_>>(),
             )
             .bind::<Jsonb, _>(self.body)

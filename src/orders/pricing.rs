@@ -19,6 +19,7 @@ use crate::domain::money::Money;
 use crate::domain::pricing;
 use crate::error::ApiError;
 use crate::identity::auth::CurrentUser;
+use crate::ids::ProductId;
 
 /// Everything needed to price a request.
 pub struct Context {
@@ -62,7 +63,7 @@ pub fn price_context(
     fx_rate: Option<Decimal>,
     today: NaiveDate,
 ) -> Result<Context, ApiError> {
-    let by_id: HashMap<Uuid, PricedRow> =
+    let by_id: HashMap<ProductId, PricedRow> =
         found.into_iter().map(|row| (row.product.id, row)).collect();
     let mut rows = Vec::with_capacity(request.lines.len());
     for (index, (id, _)) in request.lines.iter().enumerate() {
@@ -103,7 +104,7 @@ pub fn price_context(
         .iter()
         .zip(&request.lines)
         .map(|(row, (_, quantity))| LineInput {
-            product_id: row.product.id,
+            product_id: row.product.id.uuid(),
             quantity: *quantity,
             unit_list_price: Money::new(row.product.list_price, currency),
             discount_percent: pricing::discount_percent(

@@ -7,10 +7,11 @@ use uuid::Uuid;
 
 use super::dto::NewOrder;
 use crate::error::{ApiError, FieldError};
+use crate::ids::ProductId;
 
 /// A validated request: distinct products, quantities in range.
 pub struct Requested {
-    pub lines: Vec<(Uuid, u32)>,
+    pub lines: Vec<(ProductId, u32)>,
     /// The caller's household member it is bought for.
     pub for_member: Option<Uuid>,
     /// Paid from wages over this many pay dates.
@@ -19,7 +20,7 @@ pub struct Requested {
 
 impl Requested {
     /// The requested products, in request order.
-    pub fn product_ids(&self) -> Vec<Uuid> {
+    pub fn product_ids(&self) -> Vec<ProductId> {
         self.lines.iter().map(|(id, _)| *id).collect()
     }
 }
@@ -44,7 +45,10 @@ pub fn validate(request: &NewOrder) -> Result<Requested, ApiError> {
                 "appears on more than one line",
             ));
         }
-        lines.push((line.product_id, u32::try_from(line.quantity).unwrap_or(0)));
+        lines.push((
+            ProductId::from(line.product_id),
+            u32::try_from(line.quantity).unwrap_or(0),
+        ));
     }
     let payroll = request.payment.map(|payment| {
         let instalments = u32::try_from(payment.instalments)
