@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::codes::CurrencyCode;
+use super::kinds::LedgerSide;
 use super::{fx, money, Overflow};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -102,10 +103,103 @@ pub fn settle_legs(
     })
 }
 
+/// Which side of an intercompany pair a one-sided adjustment (a credit note, a dispute)
+/// changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AdjustmentSide {
+    /// The seller's receivable (`company_id` is the seller).
+    Receivable,
+    /// The buyer's payable (`company_id` is the buyer).
+    Payable,
+}
+
+/// A one-sided adjustment of the booking company (`own` currency) against its counterparty:
+/// its document is the seller's, so its amount is written in the seller's currency and booked
+/// in the booking company's at the date's rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Adjustment {
+    pub side: AdjustmentSide,
+    pub own: CurrencyCode,
+    pub counterparty: CurrencyCode,
+}
+
+/// A zero adjustment changes nothing and would only clutter reconciliation: refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ZeroAdjustment;
+
+impl Adjustment {
+    /// The seller's currency: the booking company's own for a receivable, the
+    /// counterparty's for a payable.
+    pub fn document_currency(self) -> CurrencyCode {
+        match self.side {
+            AdjustmentSide::Receivable => self.own,
+            AdjustmentSide::Payable => self.counterparty,
+        }
+    }
+
+    /// The side of the pair the entry is booked for.
+    pub fn ledger_side(self) -> LedgerSide {
+        match self.side {
+            AdjustmentSide::Receivable => LedgerSide::Seller,
+            AdjustmentSide::Payable => LedgerSide::Buyer,
+        }
+    }
+
+    /// The document amount (signed, in the document currency), unless it is zero.
+    pub fn document_amount(self, amount: Decimal) -> Result<Decimal, ZeroAdjustment> {
+        if amount.is_zero() {
+            Err(ZeroAdjustment)
+        } else {
+            Ok(amount)
+        }
+    }
+
+    /// The entry's amount in the booking company's currency: `document_amount` at `rate`
+    /// (document → own), rounded once to `own`'s minor unit.
+    pub fn booked(self, document_amount: Decimal, rate: Decimal) -> Result<Decimal, Overflow> {
+        fx::convert(document_amount, rate, self.own)
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_adjustment_is_written_in_the_sellers_currency_and_booked_in_its_own() {
+        let (usd, eur) = (
+            CurrencyCode::parse("USD").unwrap(),
+            CurrencyCode::parse("EUR").unwrap(),
+        );
+        let receivable = Adjustment {
+            side: AdjustmentSide::Receivable,
+            own: usd,
+            counterparty: eur,
+        };
+        assert_eq!(receivable.document_currency(), usd);
+        assert_eq!(receivable.ledger_side(), LedgerSide::Seller);
+        let payable = Adjustment {
+            side: AdjustmentSide::Payable,
+            own: eur,
+            counterparty: usd,
+        };
+        assert_eq!(payable.document_currency(), usd);
+        assert_eq!(payable.ledger_side(), LedgerSide::Buyer);
+        // -10.00 USD at 0.9 → -9.00 EUR; rounded half away from zero to the cent.
+        assert_eq!(
+            payable.booked(Decimal::new(-1000, 2), Decimal::new(9, 1)),
+            Ok(Decimal::new(-900, 2))
+        );
+        assert_eq!(
+            payable.booked(Decimal::new(-1, 2), Decimal::new(5, 1)),
+            Ok(Decimal::new(-1, 2))
+        );
+        assert_eq!(payable.document_amount(Decimal::ZERO), Err(ZeroAdjustment));
+        assert_eq!(payable.document_amount(Decimal::ONE), Ok(Decimal::ONE));
+        assert_eq!(payable.booked(Decimal::MAX, Decimal::TWO), Err(Overflow));
+    }
 
     // The checked functions, unwrapped: no value in these tests comes near an overflow.
     fn ship_legs(total: Decimal, rate: Decimal, buyer: CurrencyCode) -> ShipLegs {

@@ -11,7 +11,9 @@ use super::dto::*;
 use crate::audit::Change;
 use crate::body::Body;
 use crate::domain::codes::CurrencyCode;
-use crate::domain::{fx, money};
+use crate::domain::intercompany::{Adjustment, ZeroAdjustment};
+use crate::domain::kinds::LedgerSide;
+use crate::domain::money;
 use crate::error::{ApiError, FieldError};
 use crate::idempotency::{self, OptionalKey};
 use crate::identity::auth::{Authorized, Finance};
@@ -121,18 +123,19 @@ async fn book(
                 "counterparty_company_id: not a company of your group",
             )
         })?;
-    // The document currency is the seller's.
-    let (document, seller_side) = match new.side {
-        AdjustmentSide::Receivable => (own, true),
-        AdjustmentSide::Payable => (other, false),
+    let adjustment = Adjustment {
+        side: new.side,
+        own,
+        counterparty: other,
     };
+    let document = adjustment.document_currency();
     let document_amount = signed_amount(&new.amount, document)
         .map_err(|message| ApiError::invalid_field("amount", message))?;
-    if document_amount.is_zero() {
-        return Err(ApiError::invalid_field("amount", "must not be zero"));
-    }
+    let document_amount = adjustment
+        .document_amount(document_amount)
+        .map_err(|ZeroAdjustment| ApiError::invalid_field("amount", "must not be zero"))?;
     let rate = crate::fx::queries::rate(conn, group, document, own, new.date).await?;
-    let amount = fx::convert(document_amount, rate, own)?;
+    let amount = adjustment.booked(document_amount, rate)?;
     let posted = ledger::post(
         conn,
         group,
@@ -141,7 +144,7 @@ async fn book(
         &[Entry {
             company_id: new.company_id,
             counterparty_company_id: new.counterparty_company_id,
-            seller_side,
+            seller_side: adjustment.ledger_side() == LedgerSide::Seller,
             kind: EntryKind::Adjustment,
             amount,
             currency: own,

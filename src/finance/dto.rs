@@ -26,14 +26,7 @@ pub struct PeriodQuery {
     pub period: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum AdjustmentSide {
-    /// The seller's receivable (`company_id` is the seller).
-    Receivable,
-    /// The buyer's payable (`company_id` is the buyer).
-    Payable,
-}
+pub use crate::domain::intercompany::AdjustmentSide;
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
