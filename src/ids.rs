@@ -112,6 +112,11 @@ typed_id!(
 );
 
 typed_id!(
+    /// A company of a group (a group's root company's id is also its `GroupId`).
+    CompanyId
+);
+
+typed_id!(
     /// A product of the catalog.
     ProductId
 );

@@ -585,7 +585,7 @@ mod tests {
             id,
             email: String::new(),
             full_name: String::new(),
-            company_id: Uuid::nil(),
+            company_id: crate::ids::CompanyId::from(Uuid::nil()),
             group_id: GroupId::from(Uuid::nil()),
             roles: Vec::new(),
             employment_type: crate::domain::kinds::EmploymentType::Direct,

@@ -159,8 +159,8 @@ async fn order(
     (shipped, settled): (NaiveDate, NaiveDate),
 ) -> Result<(), ApiError> {
     let request = Requested {
-        buyer,
-        seller,
+        buyer: buyer.into(),
+        seller: seller.into(),
         lines,
     };
     let priced = pricing::price(conn, group, &request, day).await?;

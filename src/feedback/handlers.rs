@@ -12,6 +12,7 @@ use crate::audit::Change;
 use crate::body::Body;
 use crate::error::{ApiError, FieldError};
 use crate::identity::auth::{Authorized, CurrentUser, Role, Trade};
+use crate::ids::CompanyId;
 use crate::pagination::Page;
 use crate::state::AppState;
 use crate::write;
@@ -20,7 +21,7 @@ pub const MAX_COMMENT: usize = 2000;
 
 /// An employee of the seller company who answers for it: its admins and purchasers.
 fn speaks_for_seller(user: &CurrentUser, order: &RatedOrder) -> bool {
-    user.company_id == order.seller_company_id
+    user.company_id == CompanyId::from(order.seller_company_id)
         && (user.has(Role::Admin) || user.has(Role::Purchaser))
 }
 
@@ -30,7 +31,7 @@ fn is_client(user: &CurrentUser, order: &RatedOrder) -> bool {
     match order.kind {
         OrderKind::Employee => order.employee_id == Some(user.id.uuid()),
         OrderKind::Intercompany => {
-            user.has(Role::Purchaser) && order.buyer_company_id == Some(user.company_id)
+            user.has(Role::Purchaser) && order.buyer_company_id == Some(user.company_id.uuid())
         }
     }
 }
@@ -480,7 +481,7 @@ pub async fn list_feedback(
     let page = query.page::<(DateTime<Utc>, Uuid)>()?;
     let group_wide = user.has(Role::Admin) || user.has(Role::Finance);
     let company = match query.company_id {
-        Some(company) if group_wide || company == user.company_id => Some(company),
+        Some(company) if group_wide || CompanyId::from(company) == user.company_id => Some(company),
         Some(_) => {
             return Err(ApiError::Rule {
                 status: actix_web::http::StatusCode::FORBIDDEN,
@@ -489,7 +490,7 @@ pub async fn list_feedback(
             })
         }
         None if group_wide => None,
-        None => Some(user.company_id),
+        None => Some(user.company_id.uuid()),
     };
     let (from, to) = match query.period {
         Some(month) => (month_start(month.first()), month_start(month.next())),

@@ -110,12 +110,12 @@ async fn book(
 ) -> Result<AdjustmentView, ApiError> {
     let today = crate::bookings::today(conn, group, now).await?;
     crate::bookings::check(conn, group, "date", new.date, today).await?;
-    let own = company_currency(conn, group, new.company_id)
+    let own = company_currency(conn, group, new.company_id.into())
         .await?
         .ok_or_else(|| {
             ApiError::invalid_field("company_id", "no company with this id in your group")
         })?;
-    let other = company_currency(conn, group, new.counterparty_company_id)
+    let other = company_currency(conn, group, new.counterparty_company_id.into())
         .await?
         .ok_or_else(|| {
             ApiError::unprocessable(
@@ -142,8 +142,8 @@ async fn book(
         None,
         new.date,
         &[Entry {
-            company_id: new.company_id,
-            counterparty_company_id: new.counterparty_company_id,
+            company_id: new.company_id.into(),
+            counterparty_company_id: new.counterparty_company_id.into(),
             seller_side: adjustment.ledger_side() == LedgerSide::Seller,
             kind: EntryKind::Adjustment,
             amount,

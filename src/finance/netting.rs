@@ -47,6 +47,7 @@ async fn propose(
     let group_currency = currency(&code)?;
     let mut rates = Rates::new(group);
     let mut positions: Vec<(Uuid, Decimal)> = Vec::new();
+    // The netting rule (domain) keeps plain ids.
     let mut add =
         |company: Uuid, amount: Decimal| match positions.iter_mut().find(|(c, _)| *c == company) {
             Some((_, total)) => *total += amount,
@@ -55,8 +56,8 @@ async fn propose(
     for row in rows {
         let rate = rates.get(conn, row.currency, group_currency, date).await?;
         let amount = fx::convert(row.total, rate, group_currency)?;
-        add(row.seller_company_id, amount);
-        add(row.buyer_company_id, -amount);
+        add(row.seller_company_id.uuid(), amount);
+        add(row.buyer_company_id.uuid(), -amount);
     }
     for item in items {
         let rate = rates

@@ -156,8 +156,8 @@ pub async fn settle(
     let legs = intercompany::settle_legs(item.document_amount, item.buyer_booked, rate, buyer)?;
     let cleared = money::sub(Decimal::ZERO, item.document_amount)?;
     let leg = |seller_side: bool, kind: EntryKind, amount: Decimal, doc: Decimal| Entry {
-        company_id: if seller_side { item.seller } else { item.buyer },
-        counterparty_company_id: if seller_side { item.buyer } else { item.seller },
+        company_id: if seller_side { item.seller } else { item.buyer }.into(),
+        counterparty_company_id: if seller_side { item.buyer } else { item.seller }.into(),
         seller_side,
         kind,
         amount,

@@ -25,7 +25,7 @@ use crate::domain::kinds::{ClientType, EmploymentType};
 use crate::domain::pricing::TierTerms;
 use crate::error::ApiError;
 use crate::identity::token::Verified;
-use crate::ids::{EmployeeId, GroupId};
+use crate::ids::{CompanyId, EmployeeId, GroupId};
 use crate::state::AppState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -66,7 +66,7 @@ pub struct CurrentUser {
     pub id: EmployeeId,
     pub email: String,
     pub full_name: String,
-    pub company_id: Uuid,
+    pub company_id: CompanyId,
     pub group_id: GroupId,
     pub roles: Vec<Role>,
     pub employment_type: EmploymentType,
@@ -132,7 +132,7 @@ pub struct UserRecord {
     #[diesel(sql_type = Text)]
     full_name: String,
     #[diesel(sql_type = diesel::sql_types::Uuid)]
-    company_id: Uuid,
+    company_id: CompanyId,
     #[diesel(sql_type = diesel::sql_types::Uuid)]
     group_id: GroupId,
     #[diesel(sql_type = Array<Nullable<Text>>)]

@@ -134,7 +134,7 @@ pub async fn me(
         id: user.id.into(),
         email: user.email.clone(),
         full_name: user.full_name.clone(),
-        company_id: user.company_id,
+        company_id: user.company_id.into(),
         roles: user.roles.clone(),
         employment_type: user.employment_type,
         client_type: user.client_type,

@@ -13,7 +13,7 @@ use super::auth::Role;
 use super::dto::{CompanyView, EmployeeView};
 use crate::db::schema::{companies, discount_tiers, employees};
 use crate::domain::kinds::{BenefitTaxRule, ClientType, EmploymentType};
-use crate::ids::GroupId;
+use crate::ids::{CompanyId, GroupId};
 
 const COMPANY_TREE_LOCK: i64 = 0x0C0_1EE;
 const ADMIN_SET_LOCK: i64 = 0x0AD_1111;
@@ -21,10 +21,10 @@ const ADMIN_SET_LOCK: i64 = 0x0AD_1111;
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = companies)]
 pub struct CompanyRow {
-    pub id: Uuid,
+    pub id: CompanyId,
     pub code: String,
     pub name: String,
-    pub parent_id: Option<Uuid>,
+    pub parent_id: Option<CompanyId>,
     pub group_id: GroupId,
     pub currency: String,
     pub country: String,
@@ -41,10 +41,10 @@ pub struct CompanyRow {
 impl From<CompanyRow> for CompanyView {
     fn from(row: CompanyRow) -> Self {
         Self {
-            id: row.id,
+            id: row.id.into(),
             code: row.code,
             name: row.name,
-            parent_id: row.parent_id,
+            parent_id: row.parent_id.map(Uuid::from),
             group_id: row.group_id.uuid(),
             currency: row.currency,
             country: row.country,

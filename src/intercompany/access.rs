@@ -2,11 +2,10 @@
 //! see every order, purchasers those their company buys or sells (everyone else gets 404); the
 //! seller's side accepts, rejects and ships, the buyer's side cancels, finance settles (403).
 
-use uuid::Uuid;
-
 use super::queries::OrderRow;
 use crate::error::ApiError;
 use crate::identity::auth::{CurrentUser, Role};
+use crate::ids::CompanyId;
 
 /// Whether `user` sees `order` at all.
 pub fn sees(user: &CurrentUser, order: &OrderRow) -> bool {
@@ -18,7 +17,7 @@ pub fn sees(user: &CurrentUser, order: &OrderRow) -> bool {
 }
 
 /// The company whose orders alone `user` may list: their own, unless they see the group's.
-pub fn listed_company(user: &CurrentUser) -> Option<Uuid> {
+pub fn listed_company(user: &CurrentUser) -> Option<CompanyId> {
     (!user.has(Role::Admin) && !user.has(Role::Finance)).then_some(user.company_id)
 }
 
@@ -38,7 +37,7 @@ pub fn authorize(user: &CurrentUser, order: &OrderRow, party: Party) -> Result<(
     if !sees(user, order) {
         return Err(ApiError::NotFound);
     }
-    let purchaser_of = |company: Uuid| user.has(Role::Purchaser) && user.company_id == company;
+    let purchaser_of = |company: CompanyId| user.has(Role::Purchaser) && user.company_id == company;
     let allowed = match party {
         Party::Seller => user.has(Role::Admin) || purchaser_of(order.seller_company_id),
         Party::Buyer => user.has(Role::Admin) || purchaser_of(order.buyer_company_id),

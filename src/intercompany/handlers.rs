@@ -14,7 +14,7 @@ use crate::body::{Body, OptionalBody};
 use crate::error::ApiError;
 use crate::idempotency::{self, IdempotencyHeader};
 use crate::identity::auth::{Authorized, Purchaser, Trade};
-use crate::ids::IcOrderId;
+use crate::ids::{CompanyId, IcOrderId};
 use crate::pagination::Page;
 use crate::state::AppState;
 
@@ -122,7 +122,7 @@ pub async fn list_orders(
         .period
         .and_then(|month| start(month.first()).zip(start(month.next())));
     let filter = ListFilter {
-        party: access::listed_company(&user),
+        party: access::listed_company(&user).map(CompanyId::uuid),
         status: query.status,
         buyer: query.buyer_company_id,
         seller: query.seller_company_id,

@@ -14,12 +14,12 @@ use crate::domain::codes::CurrencyCode;
 use crate::domain::intercompany;
 use crate::domain::kinds::LedgerSide;
 use crate::error::ApiError;
-use crate::ids::{GroupId, IcOrderId};
+use crate::ids::{CompanyId, GroupId, IcOrderId};
 
 /// One ledger entry about to be booked.
 pub struct Entry {
-    pub company_id: Uuid,
-    pub counterparty_company_id: Uuid,
+    pub company_id: CompanyId,
+    pub counterparty_company_id: CompanyId,
     pub seller_side: bool,
     pub kind: EntryKind,
     pub amount: Decimal,

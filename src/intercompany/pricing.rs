@@ -16,7 +16,7 @@ use crate::db::schema::{products, transfer_pricing_policies as policies};
 use crate::domain::codes::CurrencyCode;
 use crate::domain::transfer_pricing::{self, PricedLine};
 use crate::error::ApiError;
-use crate::ids::GroupId;
+use crate::ids::{CompanyId, GroupId};
 
 /// The request priced: what an order (or a quote) is made of.
 pub struct Priced {
@@ -75,7 +75,7 @@ pub async fn price(
     for (index, (id, quantity)) in request.lines.iter().enumerate() {
         let product = found
             .get(id)
-            .filter(|p| p.seller_company_id == request.seller && p.active && p.intercompany_eligible)
+            .filter(|p| CompanyId::from(p.seller_company_id) == request.seller && p.active && p.intercompany_eligible)
             .ok_or_else(|| ApiError::Rule {
                 status: actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
                 code: "not_eligible",
@@ -83,16 +83,17 @@ pub async fn price(
                     "lines[{index}].product_id: not an active product of the seller open to intercompany orders"
                 ),
             })?;
-        let policy = transfer_pricing::select(&terms, request.buyer, product.category_id, date)
-            .ok_or_else(|| {
-                ApiError::unprocessable(
-                    "no_transfer_pricing_policy",
-                    format!(
-                        "lines[{index}].product_id: no transfer-pricing policy of the seller covers \
+        let policy =
+            transfer_pricing::select(&terms, request.buyer.uuid(), product.category_id, date)
+                .ok_or_else(|| {
+                    ApiError::unprocessable(
+                        "no_transfer_pricing_policy",
+                        format!(
+                    "lines[{index}].product_id: no transfer-pricing policy of the seller covers \
                          this product for this buyer on {date}"
-                    ),
-                )
-            })?;
+                ),
+                    )
+                })?;
         let line = transfer_pricing::price_line(
             policy,
             product.unit_cost,
@@ -104,8 +105,8 @@ pub async fn price(
     }
     let total = crate::domain::money::sum(priced.iter().map(|(_, _, l)| l.line_total))?;
     Ok(Priced {
-        buyer: request.buyer,
-        seller: request.seller,
+        buyer: request.buyer.into(),
+        seller: request.seller.into(),
         currency,
         order_date: date,
         lines: priced,

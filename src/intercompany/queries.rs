@@ -13,13 +13,13 @@ use crate::db::schema::{
 use crate::domain::codes::CurrencyCode;
 use crate::domain::intercompany::Status;
 use crate::error::ApiError;
-use crate::ids::{GroupId, IcOrderId};
+use crate::ids::{CompanyId, GroupId, IcOrderId};
 
 /// The currency of company `id` of `group`.
 pub async fn company_currency(
     conn: &mut AsyncPgConnection,
     group: GroupId,
-    id: Uuid,
+    id: CompanyId,
 ) -> Result<Option<CurrencyCode>, ApiError> {
     Ok(companies::table
         .find(id)
@@ -36,8 +36,8 @@ pub struct OrderRow {
     pub id: IcOrderId,
     pub number: String,
     pub status: Status,
-    pub buyer_company_id: Uuid,
-    pub seller_company_id: Uuid,
+    pub buyer_company_id: CompanyId,
+    pub seller_company_id: CompanyId,
     pub currency: CurrencyCode,
     pub total: Decimal,
     pub order_date: NaiveDate,

@@ -207,7 +207,7 @@ async fn post(
     (year, date): (i32, NaiveDate),
 ) -> Result<(), ApiError> {
     let item = &computed.item;
-    let buyer = queries::company_currency(conn, group, item.buyer_company_id)
+    let buyer = queries::company_currency(conn, group, item.buyer_company_id.into())
         .await?
         .ok_or_else(|| ApiError::internal("the buyer's currency is unknown"))?;
     let rate = crate::fx::queries::rate(conn, group, computed.currency, buyer, date).await?;
@@ -219,8 +219,8 @@ async fn post(
         date,
         &[
             Entry {
-                company_id: item.seller_company_id,
-                counterparty_company_id: item.buyer_company_id,
+                company_id: item.seller_company_id.into(),
+                counterparty_company_id: item.buyer_company_id.into(),
                 seller_side: true,
                 kind: EntryKind::TrueUp,
                 amount: computed.adjustment,
@@ -233,8 +233,8 @@ async fn post(
                 settles: None,
             },
             Entry {
-                company_id: item.buyer_company_id,
-                counterparty_company_id: item.seller_company_id,
+                company_id: item.buyer_company_id.into(),
+                counterparty_company_id: item.seller_company_id.into(),
                 seller_side: false,
                 kind: EntryKind::TrueUp,
                 amount: fx::convert(computed.adjustment, rate, buyer)?,

@@ -8,21 +8,22 @@ use uuid::Uuid;
 use super::dto::NewIcOrder;
 use crate::error::{ApiError, FieldError};
 use crate::identity::auth::CurrentUser;
+use crate::ids::CompanyId;
 
 pub const MAX_LINES: usize = 50;
 pub const MAX_QUANTITY: i64 = 1_000_000;
 
 /// A request whose shape is valid.
 pub struct Requested {
-    pub buyer: Uuid,
-    pub seller: Uuid,
+    pub buyer: CompanyId,
+    pub seller: CompanyId,
     pub lines: Vec<(Uuid, i32)>,
 }
 
 /// Only a purchaser of the buyer orders for it (403 otherwise), and the request's shape must
 /// hold (422 naming every field at fault).
 pub fn validate(user: &CurrentUser, request: &NewIcOrder) -> Result<Requested, ApiError> {
-    if user.company_id != request.buyer_company_id {
+    if user.company_id != CompanyId::from(request.buyer_company_id) {
         return Err(ApiError::Rule {
             status: actix_web::http::StatusCode::FORBIDDEN,
             code: "forbidden",
@@ -54,8 +55,8 @@ pub fn validate(user: &CurrentUser, request: &NewIcOrder) -> Result<Requested, A
     }
     if errors.is_empty() {
         Ok(Requested {
-            buyer: request.buyer_company_id,
-            seller: request.seller_company_id,
+            buyer: request.buyer_company_id.into(),
+            seller: request.seller_company_id.into(),
             lines,
         })
     } else {

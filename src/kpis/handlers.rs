@@ -95,7 +95,7 @@ pub async fn internal_service(
     let company: Option<Uuid> = if user.has(Role::Admin) || user.has(Role::Finance) {
         None
     } else {
-        Some(user.company_id)
+        Some(user.company_id.uuid())
     };
     let now = state.clock.now();
     let report = state
