@@ -10,7 +10,7 @@ use utoipa::openapi::RefOr;
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
 
-use crate::domain::codes::{CountryCode, CurrencyCode};
+use crate::domain::codes::{CountryCode, CurrencyCode, SicCode};
 use crate::error::{FieldError, Problem, PROBLEM_JSON};
 
 #[derive(OpenApi)]
@@ -347,6 +347,19 @@ impl utoipa::PartialSchema for CountryCode {
     }
 }
 impl utoipa::ToSchema for CountryCode {}
+
+/// A four-digit SIC industry code.
+impl utoipa::PartialSchema for SicCode {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some("A four-digit SIC industry code"))
+            .examples(["5311"])
+            .pattern(Some("^[0-9]{4}$"))
+            .into()
+    }
+}
+impl utoipa::ToSchema for SicCode {}
 
 /// `ProductView` flattens `Option<ProductAdminFields>` (present for admins only), which utoipa
 /// cannot express; the document lists those fields as optional properties of `ProductView`,

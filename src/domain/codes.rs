@@ -316,6 +316,25 @@ impl SicCode {
         let [a, b, _, _] = self.0;
         [a, b]
     }
+
+    /// The four digits as text (`"5311"`).
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl Serialize for SicCode {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for SicCode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        Self::parse(&raw)
+            .ok_or_else(|| de::Error::custom("must be a four-digit SIC industry code such as 5311"))
+    }
 }
 
 #[cfg(test)]

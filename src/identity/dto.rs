@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::auth::Role;
 use super::password::Secret;
-use crate::domain::codes::{CountryCode, CurrencyCode};
+use crate::domain::codes::{CountryCode, CurrencyCode, SicCode};
 use crate::fields::{Code, Email, Name, Percent};
 pub use crate::payroll::PayrollDeduction;
 
@@ -81,8 +81,7 @@ pub struct NewCompany {
     pub qualified_discount_gp_percent: Option<Percent>,
     /// A four-digit SIC industry code (e.g. `5311`); its major group (first two digits)
     /// decides the line of business under `us_irc_132`.
-    #[schema(example = "5311", pattern = "^[0-9]{4}$")]
-    pub line_of_business: Option<String>,
+    pub line_of_business: Option<SicCode>,
     /// An offer to deduct orders from wages (§5).
     pub payroll_deduction: Option<PayrollDeduction>,
 }
@@ -105,8 +104,8 @@ pub struct CompanyPatch {
     pub qualified_discount_gp_percent: Option<Option<Percent>>,
     /// A four-digit SIC industry code (e.g. `5311`); null clears it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, nullable, example = "5311", pattern = "^[0-9]{4}$")]
-    pub line_of_business: Option<Option<String>>,
+    #[schema(value_type = Option<SicCode>)]
+    pub line_of_business: Option<Option<SicCode>>,
     /// The group's business time zone, an IANA name such as `America/New_York`: only on the
     /// group's root company. Days, months and years of reports and closes begin at its local
     /// midnight.

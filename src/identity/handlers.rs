@@ -16,7 +16,7 @@ use crate::audit::Change;
 use crate::body::Body;
 use crate::changes::Changed;
 use crate::db::schema::companies;
-use crate::domain::codes::{CountryCode, CurrencyCode};
+use crate::domain::codes::{CountryCode, CurrencyCode, SicCode};
 use crate::domain::money;
 use crate::error::{ApiError, FieldError};
 use crate::fields::{Name, Percent};
@@ -178,16 +178,6 @@ fn check_tax_rule(
     }
 }
 
-/// A four-digit SIC industry code.
-fn check_line_of_business(code: &str, errors: &mut Vec<FieldError>) {
-    if crate::domain::codes::SicCode::parse(code).is_none() {
-        errors.push(FieldError::new(
-            "line_of_business",
-            "must be a four-digit SIC industry code such as 5311",
-        ));
-    }
-}
-
 /// List the companies of the caller's group, ordered by code.
 #[utoipa::path(
     tag = "identity",
@@ -280,9 +270,6 @@ pub async fn create_company(
         .map(Percent::value);
     let rule = new.benefit_tax_rule.unwrap_or(BenefitTaxRule::None);
     check_tax_rule(rule, gp, new.currency.as_str(), &mut errors);
-    if let Some(code) = &new.line_of_business {
-        check_line_of_business(code, &mut errors);
-    }
     let payroll = new
         .payroll_deduction
         .as_ref()
@@ -342,7 +329,7 @@ pub struct CompanyDraft {
     pub country: CountryCode,
     pub benefit_tax_rule: BenefitTaxRule,
     pub qualified_discount_gp_percent: Option<Decimal>,
-    pub line_of_business: Option<String>,
+    pub line_of_business: Option<SicCode>,
     /// The offer to deduct orders from wages (none: all unset).
     pub payroll: OfferColumns,
 }
@@ -381,7 +368,8 @@ pub async fn insert_company(
                 companies::country.eq(draft.country.as_str()),
                 companies::benefit_tax_rule.eq(draft.benefit_tax_rule.as_str()),
                 companies::qualified_discount_gp_percent.eq(draft.qualified_discount_gp_percent),
-                companies::line_of_business.eq(&draft.line_of_business),
+                companies::line_of_business
+                    .eq(draft.line_of_business.as_ref().map(SicCode::as_str)),
                 draft.payroll,
             ))
             .returning(CompanyRow::as_returning())
@@ -405,9 +393,6 @@ fn check_company_patch(
     patch: &CompanyPatch,
 ) -> Result<(OfferColumns, Option<Option<Decimal>>), ApiError> {
     let mut errors = Vec::new();
-    if let Some(Some(code)) = &patch.line_of_business {
-        check_line_of_business(code, &mut errors);
-    }
     let payroll = patch
         .payroll_deduction
         .as_ref()
@@ -570,7 +555,10 @@ pub async fn update_company(
                 country: patch.country.as_ref().map(CountryCode::as_str),
                 benefit_tax_rule: patch.benefit_tax_rule,
                 qualified_discount_gp_percent: gp,
-                line_of_business: patch.line_of_business.as_ref().map(Option::as_deref),
+                line_of_business: patch
+                    .line_of_business
+                    .as_ref()
+                    .map(|code| code.as_ref().map(SicCode::as_str)),
                 time_zone: patch.time_zone.as_deref(),
             };
             let row: CompanyRow = diesel::update(
