@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use crate::domain::period::Month;
 use crate::fields::Reason;
 
 pub use crate::domain::consolidation::Account;
@@ -22,8 +23,8 @@ pub struct ClosedPeriodView {
 #[into_params(parameter_in = Query)]
 pub struct PeriodQuery {
     /// `YYYY-MM`.
-    #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
-    pub period: String,
+    #[param(value_type = String, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+    pub period: Month,
 }
 
 pub use crate::domain::intercompany::AdjustmentSide;

@@ -20,6 +20,7 @@ use crate::db::statement::statement;
 use crate::domain::calendar::BusinessDay;
 use crate::domain::codes::CurrencyCode;
 use crate::domain::consolidation::{self, Margin, PairFigures};
+use crate::domain::period::Month;
 use crate::domain::{fx, money, period};
 use crate::error::{ApiError, FieldError};
 use crate::identity::auth::{Authorized, Finance};
@@ -31,7 +32,7 @@ use crate::write;
 pub async fn compute(
     conn: &mut AsyncPgConnection,
     group: GroupId,
-    period: &str,
+    period: Month,
     day: BusinessDay,
     closed_at: Option<DateTime<Utc>>,
 ) -> Result<EliminationsView, ApiError> {
@@ -81,7 +82,7 @@ pub async fn compute(
     let entries = consolidation::eliminations(&figures)?;
     let total = money::sum(entries.iter().map(|e| e.amount))?;
     Ok(EliminationsView {
-        period: period.to_owned(),
+        period: period.to_string(),
         currency: group_currency.to_string(),
         total_debits: money::format(total, group_currency),
         total_credits: money::format(total, group_currency),

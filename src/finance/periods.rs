@@ -15,7 +15,7 @@ use crate::audit::Change;
 use crate::db::schema::closed_periods;
 use crate::db::statement::statement;
 use crate::domain::calendar::BusinessDay;
-use crate::domain::period;
+use crate::domain::period::Month;
 use crate::error::ApiError;
 use crate::frozen::{self, Report};
 use crate::identity::auth::{AdminOrFinance, Authorized, Finance};
@@ -48,7 +48,7 @@ impl From<ClosedRow> for ClosedPeriodView {
 async fn store<R: MonthReport>(
     conn: &mut AsyncPgConnection,
     group: GroupId,
-    (period, first): (&str, NaiveDate),
+    (period, first): (Month, NaiveDate),
     day: BusinessDay,
     closed_at: Option<DateTime<Utc>>,
 ) -> Result<(), ApiError> {
@@ -114,8 +114,9 @@ pub async fn close_period(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (first, next) =
-        period::month(&path).ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))?;
+    let month =
+        Month::parse(&path).ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))?;
+    let (first, next) = (month.first(), month.next());
     let now = state.clock.now();
     let user = &user.user;
     let group = user.group_id;
@@ -171,9 +172,9 @@ pub async fn close_period(
                 .get_result(conn)
                 .await?;
             let closed_at = Some(row.closed_at);
-            store::<ReconciliationView>(conn, group, (&period, first), day, closed_at).await?;
-            store::<EliminationsView>(conn, group, (&period, first), day, closed_at).await?;
-            store::<InternalSalesView>(conn, group, (&period, first), day, closed_at).await?;
+            store::<ReconciliationView>(conn, group, (month, first), day, closed_at).await?;
+            store::<EliminationsView>(conn, group, (month, first), day, closed_at).await?;
+            store::<InternalSalesView>(conn, group, (month, first), day, closed_at).await?;
             let exceptions = exceptions::compute(conn, group, &period, today, closed_at).await?;
             frozen::store(
                 conn,

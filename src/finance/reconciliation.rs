@@ -13,6 +13,7 @@ use super::dto::*;
 use crate::db::statement::statement;
 use crate::domain::calendar::BusinessDay;
 use crate::domain::kinds::LedgerSide;
+use crate::domain::period::Month;
 use crate::domain::{fx, money, netting};
 use crate::error::ApiError;
 use crate::identity::auth::{Authorized, Finance};
@@ -45,7 +46,7 @@ struct Adjustment {
 pub async fn compute(
     conn: &mut AsyncPgConnection,
     group: GroupId,
-    period: &str,
+    period: Month,
     day: BusinessDay,
     closed_at: Option<DateTime<Utc>>,
 ) -> Result<ReconciliationView, ApiError> {
@@ -114,7 +115,7 @@ pub async fn compute(
         });
     }
     Ok(ReconciliationView {
-        period: period.to_owned(),
+        period: period.to_string(),
         group_currency: group_currency.to_string(),
         as_of,
         pairs,

@@ -17,7 +17,8 @@ use crate::db::schema::companies;
 use crate::db::statement::statement;
 use crate::domain::calendar::BusinessDay;
 use crate::domain::codes::CurrencyCode;
-use crate::domain::{fx, money, period};
+use crate::domain::period::Month;
+use crate::domain::{fx, money};
 use crate::error::ApiError;
 use crate::frozen::{self, Figures, Report};
 use crate::identity::auth::{Authorized, Finance};
@@ -35,7 +36,7 @@ pub trait MonthReport: serde::Serialize + serde::de::DeserializeOwned + Send {
     fn compute<'a>(
         conn: &'a mut AsyncPgConnection,
         group: GroupId,
-        period: &'a str,
+        period: Month,
         day: BusinessDay,
         closed_at: Option<DateTime<Utc>>,
     ) -> impl std::future::Future<Output = Result<Self, ApiError>> + Send + 'a;
@@ -74,7 +75,7 @@ macro_rules! month_report {
             req: HttpRequest,
             query: crate::json::Query<PeriodQuery>,
         ) -> Result<HttpResponse, ApiError> {
-            crate::finance::reports::answer::<$view>(&state, user.group_id, &query.period, &req)
+            crate::finance::reports::answer::<$view>(&state, user.group_id, query.period, &req)
                 .await
         }
 
@@ -84,7 +85,7 @@ macro_rules! month_report {
             fn compute<'a>(
                 conn: &'a mut AsyncPgConnection,
                 group: GroupId,
-                period: &'a str,
+                period: crate::domain::period::Month,
                 day: BusinessDay,
                 closed_at: Option<DateTime<Utc>>,
             ) -> impl std::future::Future<Output = Result<Self, ApiError>> + Send + 'a {
@@ -104,7 +105,7 @@ pub(crate) use month_report;
 pub async fn answer<R: MonthReport>(
     state: &AppState,
     group: GroupId,
-    period: &str,
+    period: Month,
     req: &HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let now = state.clock.now();
@@ -184,9 +185,11 @@ pub fn currency(code: &str) -> Result<CurrencyCode, ApiError> {
 
 /// The period's first day, the day after its end, and the day its balances are taken
 /// (its last day, or today while it runs). A future period → 422.
-pub fn bounds(raw: &str, today: NaiveDate) -> Result<(NaiveDate, NaiveDate, NaiveDate), ApiError> {
-    let (first, next) =
-        period::month(raw).ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))?;
+pub fn bounds(
+    month: Month,
+    today: NaiveDate,
+) -> Result<(NaiveDate, NaiveDate, NaiveDate), ApiError> {
+    let (first, next) = (month.first(), month.next());
     if first > today {
         return Err(ApiError::invalid_field(
             "period",
@@ -324,7 +327,7 @@ struct EmployeeSales {
 pub async fn internal_sales_of(
     conn: &mut AsyncPgConnection,
     group: GroupId,
-    period: &str,
+    period: Month,
     day: BusinessDay,
     closed_at: Option<DateTime<Utc>>,
 ) -> Result<InternalSalesView, ApiError> {
@@ -368,7 +371,7 @@ pub async fn internal_sales_of(
         });
     }
     Ok(InternalSalesView {
-        period: period.to_owned(),
+        period: period.to_string(),
         currency: group_currency.to_string(),
         items,
         closed_at,

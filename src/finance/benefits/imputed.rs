@@ -22,8 +22,8 @@ use crate::state::AppState;
 crate::paged_query! {
     pub struct ImputedIncomeQuery {
         /// `YYYY-MM`, not in the future.
-        #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
-        pub period: String,
+        #[param(value_type = String, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+        pub period: crate::domain::period::Month,
     }
     limit: "Employees per page, 1–100 (default 20); ignored for CSV."
 }
@@ -124,7 +124,7 @@ pub async fn imputed_income(
     let (pool, mut conn) = state.reads.checkout().await?;
     let group = user.group_id;
     let day = crate::bookings::day(&mut conn, group, state.clock.now()).await?;
-    let (first, next, _) = crate::finance::reports::bounds(&query.period, day.today)?;
+    let (first, next, _) = crate::finance::reports::bounds(query.period, day.today)?;
     let january = NaiveDate::from_ymd_opt(first.year(), 1, 1).unwrap_or(first);
     let zone = day.zone;
     let code = crate::identity::queries::group_currency(&mut conn, group).await?;
@@ -148,7 +148,7 @@ pub async fn imputed_income(
     let mut items = assemble(&rows, scope)?;
     let next_cursor = keep_page(&mut items, limit);
     Ok(HttpResponse::Ok().json(ImputedIncomePage {
-        period: query.period.clone(),
+        period: query.period.to_string(),
         items: imputed(&items),
         next_cursor,
     }))
