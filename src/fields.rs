@@ -10,6 +10,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use utoipa::openapi::{ObjectBuilder, RefOr, Schema, Type};
 
+use crate::domain::money;
 use crate::validation;
 
 /// [`validation::line_rule`] as the document states it: no control characters and one visible
@@ -24,6 +25,9 @@ const EMAIL_PATTERN: &str = r"^[^\u0000-\u0020\u007f@]+@[^\u0000-\u0020\u007f@]+
 
 /// [`validation::percent_rule`] as the document states it: 0–100 with at most four decimals.
 const PERCENT_PATTERN: &str = r"^(100(\.0{1,4})?|[0-9]{1,2}(\.[0-9]{1,4})?)$";
+
+/// [`money::parse_percent`] as the document states it.
+const SIGNED_PERCENT_PATTERN: &str = r"^-?[0-9]{1,4}(\.[0-9]{1,4})?$";
 
 /// A text field: the text as sent (what an idempotency fingerprint hashes, what the views
 /// show), checked by `$check(text, $max)` when read and described by its schema.
@@ -141,53 +145,74 @@ impl Reason {
     }
 }
 
-/// A percentage from 0 to 100 with at most four decimals, written as a plain decimal string
-/// (`"15"`, `"12.5"`); it keeps the text as sent beside its value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Percent {
-    text: String,
-    value: Decimal,
+/// A decimal field: the text as sent (what an idempotency fingerprint hashes) beside its value,
+/// read by `$parse(text)` and described by its schema.
+macro_rules! decimal_field {
+    (
+        $(#[$doc:meta])*
+        $name:ident: $parse:path, $pattern:expr, $example:literal, $description:literal
+    ) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct $name {
+            text: String,
+            value: Decimal,
+        }
+
+        impl $name {
+            /// The value `text` writes, if it keeps the rules; otherwise what is wrong with it.
+            pub fn parse(text: String) -> Result<Self, String> {
+                let value = $parse(&text)?;
+                Ok(Self { text, value })
+            }
+
+            /// Its value (15 for 15 %).
+            pub fn value(&self) -> Decimal {
+                self.value
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.text)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                Self::parse(String::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .description(Some($description))
+                    .examples([$example])
+                    .pattern(Some($pattern))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+    };
 }
 
-impl Percent {
-    /// The percentage `text` writes, if it writes one from 0 to 100.
-    pub fn parse(text: String) -> Result<Self, String> {
-        let value = validation::percent_rule(&text)?;
-        Ok(Self { text, value })
-    }
-
-    /// Its value (15 for 15 %).
-    pub fn value(&self) -> Decimal {
-        self.value
-    }
+decimal_field! {
+    /// A percentage from 0 to 100 with at most four decimals, written as a plain decimal
+    /// string (`"15"`, `"12.5"`): a discount.
+    Percent: validation::percent_rule, PERCENT_PATTERN, "15",
+    "A percentage from 0 to 100 as a plain decimal string, at most four decimals"
 }
 
-impl Serialize for Percent {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.text)
-    }
+decimal_field! {
+    /// A percentage that may be negative or above 100 (a markup, a cost-plus rate): an
+    /// optional `-`, at most four integer digits and four decimals.
+    SignedPercent: money::parse_percent, SIGNED_PERCENT_PATTERN, "8",
+    "A percentage as a plain decimal string: optional '-', at most 4 integer digits and 4 \
+     decimals"
 }
-
-impl<'de> Deserialize<'de> for Percent {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Self::parse(String::deserialize(deserializer)?).map_err(serde::de::Error::custom)
-    }
-}
-
-impl utoipa::PartialSchema for Percent {
-    fn schema() -> RefOr<Schema> {
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .description(Some(
-                "A percentage from 0 to 100 as a plain decimal string, at most four decimals",
-            ))
-            .examples(["15"])
-            .pattern(Some(PERCENT_PATTERN))
-            .into()
-    }
-}
-
-impl utoipa::ToSchema for Percent {}
 
 #[cfg(test)]
 mod tests {
@@ -240,6 +265,12 @@ mod tests {
         assert!(read::<Percent>(r#""100""#).is_ok());
         for bad in [r#""100.01""#, r#""-1""#, r#""1e1""#, r#""15%""#, "15"] {
             assert!(read::<Percent>(bad).is_err(), "{bad} was accepted");
+        }
+        let markup: SignedPercent = read(r#""-12.5""#).unwrap();
+        assert_eq!(markup.value(), dec!(-12.5));
+        assert!(read::<SignedPercent>(r#""9999.9999""#).is_ok());
+        for bad in [r#""10000""#, r#""1.00001""#, r#""+1""#, r#""--1""#] {
+            assert!(read::<SignedPercent>(bad).is_err(), "{bad} was accepted");
         }
     }
 }

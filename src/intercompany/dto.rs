@@ -8,6 +8,7 @@ use uuid::Uuid;
 use crate::domain::intercompany::Status;
 use crate::domain::period::Month;
 use crate::domain::transfer_pricing::Method;
+use crate::fields::SignedPercent;
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PolicyView {
@@ -40,32 +41,31 @@ pub struct PolicySupersede {
     /// After the last order the old version priced, and after its own `valid_from`.
     pub valid_from: NaiveDate,
     pub method: Option<Method>,
-    #[schema(pattern = r"^-?[0-9]{1,4}(\.[0-9]{1,4})?$")]
-    pub percent: Option<String>,
+    pub percent: Option<SignedPercent>,
     // Absent (keep) and null (clear) must hash apart for Idempotency-Key.
     #[serde(
         default,
         deserialize_with = "crate::identity::dto::double_option",
         skip_serializing_if = "Option::is_none"
     )]
-    #[schema(value_type = Option<String>, pattern = r"^-?[0-9]{1,4}(\.[0-9]{1,4})?$")]
-    pub min_markup_percent: Option<Option<String>>,
+    #[schema(value_type = Option<SignedPercent>)]
+    pub min_markup_percent: Option<Option<SignedPercent>>,
     // Absent (keep) and null (clear) must hash apart for Idempotency-Key.
     #[serde(
         default,
         deserialize_with = "crate::identity::dto::double_option",
         skip_serializing_if = "Option::is_none"
     )]
-    #[schema(value_type = Option<String>, pattern = r"^-?[0-9]{1,4}(\.[0-9]{1,4})?$")]
-    pub max_markup_percent: Option<Option<String>>,
+    #[schema(value_type = Option<SignedPercent>)]
+    pub max_markup_percent: Option<Option<SignedPercent>>,
     // Absent (keep) and null (clear) must hash apart for Idempotency-Key.
     #[serde(
         default,
         deserialize_with = "crate::identity::dto::double_option",
         skip_serializing_if = "Option::is_none"
     )]
-    #[schema(value_type = Option<String>, pattern = r"^-?[0-9]{1,4}(\.[0-9]{1,4})?$")]
-    pub target_markup_percent: Option<Option<String>>,
+    #[schema(value_type = Option<SignedPercent>)]
+    pub target_markup_percent: Option<Option<SignedPercent>>,
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
@@ -76,15 +76,11 @@ pub struct NewPolicy {
     pub category_id: Option<Uuid>,
     pub method: Method,
     /// Percent as a decimal string: at most 4 integer digits and 4 decimals.
-    #[schema(example = "8", pattern = r"^-?[0-9]{1,4}(\.[0-9]{1,4})?$")]
-    pub percent: String,
-    #[schema(example = "5", pattern = r"^-?[0-9]{1,4}(\.[0-9]{1,4})?$")]
-    pub min_markup_percent: Option<String>,
-    #[schema(example = "15", pattern = r"^-?[0-9]{1,4}(\.[0-9]{1,4})?$")]
-    pub max_markup_percent: Option<String>,
+    pub percent: SignedPercent,
+    pub min_markup_percent: Option<SignedPercent>,
+    pub max_markup_percent: Option<SignedPercent>,
     /// The markup a year-end true-up aims at; inside the range.
-    #[schema(example = "10", pattern = r"^-?[0-9]{1,4}(\.[0-9]{1,4})?$")]
-    pub target_markup_percent: Option<String>,
+    pub target_markup_percent: Option<SignedPercent>,
     pub valid_from: NaiveDate,
     pub valid_to: Option<NaiveDate>,
 }
@@ -94,17 +90,16 @@ pub struct NewPolicy {
 #[serde(deny_unknown_fields)]
 pub struct PolicyPatch {
     pub method: Option<Method>,
-    #[schema(pattern = r"^-?[0-9]{1,4}(\.[0-9]{1,4})?$")]
-    pub percent: Option<String>,
+    pub percent: Option<SignedPercent>,
     #[serde(default, deserialize_with = "crate::identity::dto::double_option")]
-    #[schema(value_type = Option<String>, pattern = r"^-?[0-9]{1,4}(\.[0-9]{1,4})?$")]
-    pub min_markup_percent: Option<Option<String>>,
+    #[schema(value_type = Option<SignedPercent>)]
+    pub min_markup_percent: Option<Option<SignedPercent>>,
     #[serde(default, deserialize_with = "crate::identity::dto::double_option")]
-    #[schema(value_type = Option<String>, pattern = r"^-?[0-9]{1,4}(\.[0-9]{1,4})?$")]
-    pub max_markup_percent: Option<Option<String>>,
+    #[schema(value_type = Option<SignedPercent>)]
+    pub max_markup_percent: Option<Option<SignedPercent>>,
     #[serde(default, deserialize_with = "crate::identity::dto::double_option")]
-    #[schema(value_type = Option<String>, pattern = r"^-?[0-9]{1,4}(\.[0-9]{1,4})?$")]
-    pub target_markup_percent: Option<Option<String>>,
+    #[schema(value_type = Option<SignedPercent>)]
+    pub target_markup_percent: Option<Option<SignedPercent>>,
     pub valid_from: Option<NaiveDate>,
     #[serde(default, deserialize_with = "crate::identity::dto::double_option")]
     #[schema(value_type = Option<NaiveDate>)]

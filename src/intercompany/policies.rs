@@ -14,6 +14,7 @@ use crate::body::Body;
 use crate::db::schema::{categories, companies, transfer_pricing_policies as policies};
 use crate::domain::transfer_pricing::{MarkupRange, Method, PolicyTerms};
 use crate::error::{ApiError, FieldError};
+use crate::fields::SignedPercent;
 use crate::idempotency::{self, OptionalKey};
 use crate::identity::auth::{AdminOrFinance, Authorized, Trade};
 use crate::ids::GroupId;
@@ -82,27 +83,6 @@ impl PolicyRow {
             supersedes: self.supersedes,
         })
     }
-}
-
-/// A percentage, possibly negative (a markup range may start below zero): the one strict
-/// percentage parser, `money::parse_percent` (optional `-`, at most 4 integer digits and 4
-/// decimals).
-pub fn percent(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> Option<Decimal> {
-    crate::domain::money::parse_percent(raw)
-        .map_err(|message| errors.push(FieldError::new(field, message)))
-        .ok()
-}
-
-/// A percentage a change may give, clear (`null`) or leave alone (absent): `Some(Some(p))`,
-/// `Some(None)` or `None`.
-pub(super) fn optional_percent(
-    field: &str,
-    value: &Option<Option<String>>,
-    errors: &mut Vec<FieldError>,
-) -> Option<Option<Decimal>> {
-    value
-        .as_ref()
-        .map(|inner| inner.as_deref().and_then(|raw| percent(field, raw, errors)))
 }
 
 /// Checks the terms together (what the database's CHECKs would refuse, named by field).
@@ -230,45 +210,35 @@ async fn company_in_group(
     .await?)
 }
 
-/// The new policy's percentages, parsed, once every field holds (422 naming each one at
+/// The new policy's percentages, once its terms hold together (422 naming each field at
 /// fault).
 fn parse_new(new: &NewPolicy) -> Result<(Decimal, MarkupRange, Option<Decimal>), ApiError> {
     let mut errors = Vec::new();
-    let percent_value = percent("percent", &new.percent, &mut errors);
+    let percent_value = new.percent.value();
     let range = MarkupRange {
-        min: new
-            .min_markup_percent
-            .as_deref()
-            .and_then(|raw| percent("min_markup_percent", raw, &mut errors)),
-        max: new
-            .max_markup_percent
-            .as_deref()
-            .and_then(|raw| percent("max_markup_percent", raw, &mut errors)),
+        min: new.min_markup_percent.as_ref().map(SignedPercent::value),
+        max: new.max_markup_percent.as_ref().map(SignedPercent::value),
     };
-    let target = new
-        .target_markup_percent
-        .as_deref()
-        .and_then(|raw| percent("target_markup_percent", raw, &mut errors));
-    if let Some(value) = percent_value {
-        check_terms(
-            new.method,
-            value,
-            range,
-            target,
-            new.valid_from,
-            new.valid_to,
-            &mut errors,
-        );
-    }
+    let target = new.target_markup_percent.as_ref().map(SignedPercent::value);
+    check_terms(
+        new.method,
+        percent_value,
+        range,
+        target,
+        new.valid_from,
+        new.valid_to,
+        &mut errors,
+    );
     if new.buyer_company_id == Some(new.seller_company_id) {
         errors.push(FieldError::new(
             "buyer_company_id",
             "must differ from seller_company_id",
         ));
     }
-    match (percent_value, errors.is_empty()) {
-        (Some(percent_value), true) => Ok((percent_value, range, target)),
-        _ => Err(ApiError::invalid(errors)),
+    if errors.is_empty() {
+        Ok((percent_value, range, target))
+    } else {
+        Err(ApiError::invalid(errors))
     }
 }
 
@@ -398,24 +368,24 @@ pub(super) struct PatchedTerms {
 }
 
 impl PatchedTerms {
-    /// Parses the four fields (422 naming each one at fault).
-    pub fn parse(
-        percent_raw: Option<&str>,
-        min: &Option<Option<String>>,
-        max: &Option<Option<String>>,
-        target: &Option<Option<String>>,
-    ) -> Result<Self, ApiError> {
-        let mut errors = Vec::new();
-        let terms = Self {
-            percent: percent_raw.and_then(|raw| percent("percent", raw, &mut errors)),
-            min: optional_percent("min_markup_percent", min, &mut errors),
-            max: optional_percent("max_markup_percent", max, &mut errors),
-            target: optional_percent("target_markup_percent", target, &mut errors),
+    /// The four fields' values: each given (`Some(Some)`), cleared (`Some(None)`) or left
+    /// alone (`None`).
+    pub fn of(
+        percent: Option<&SignedPercent>,
+        min: &Option<Option<SignedPercent>>,
+        max: &Option<Option<SignedPercent>>,
+        target: &Option<Option<SignedPercent>>,
+    ) -> Self {
+        let value = |field: &Option<Option<SignedPercent>>| {
+            field
+                .as_ref()
+                .map(|inner| inner.as_ref().map(SignedPercent::value))
         };
-        if errors.is_empty() {
-            Ok(terms)
-        } else {
-            Err(ApiError::invalid(errors))
+        Self {
+            percent: percent.map(SignedPercent::value),
+            min: value(min),
+            max: value(max),
+            target: value(target),
         }
     }
 
@@ -498,12 +468,12 @@ pub async fn update_policy(
 ) -> Result<web::Json<PolicyView>, ApiError> {
     let id = id.into_inner();
     let patch = body.into_inner()?;
-    let terms = PatchedTerms::parse(
-        patch.percent.as_deref(),
+    let terms = PatchedTerms::of(
+        patch.percent.as_ref(),
         &patch.min_markup_percent,
         &patch.max_markup_percent,
         &patch.target_markup_percent,
-    )?;
+    );
     let user = &caller.user;
     let group = user.group_id;
     let mut conn = state.pool.get().await?;

@@ -172,12 +172,12 @@ pub async fn supersede(
     let next = body.into_inner()?;
     let key = key.into_key()?;
     let hash = idempotency::request_hash(&(&id, &next));
-    let terms = PatchedTerms::parse(
-        next.percent.as_deref(),
+    let terms = PatchedTerms::of(
+        next.percent.as_ref(),
         &next.min_markup_percent,
         &next.max_markup_percent,
         &next.target_markup_percent,
-    )?;
+    );
     let user = &caller.user;
     let group = user.group_id;
     let mut conn = state.pool.get().await?;
