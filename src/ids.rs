@@ -8,8 +8,9 @@
 //! A typed id ([`typed_id!`]) is a UUID that says what it identifies. It is bound and read as
 //! a `uuid` column, serialised as the bare UUID, and converts to and from `Uuid` only where
 //! said, so that a company id given where a group id belongs does not compile. `GroupId`, the
-//! tenancy boundary every query is scoped to, is the first; `OrderId` (an employee order) and
-//! `IcOrderId` (an intercompany order) follow.
+//! tenancy boundary every query is scoped to, is the first; `OrderId` (an employee order),
+//! `IcOrderId` (an intercompany order), `CompanyId`, `ProductId` and `EmployeeId` follow. The
+//! domain keeps plain UUIDs (it knows no diesel): a typed id becomes one where it is called.
 
 use uuid::Uuid;
 
