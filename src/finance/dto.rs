@@ -23,8 +23,18 @@ pub struct ClosedPeriodView {
 #[into_params(parameter_in = Query)]
 pub struct PeriodQuery {
     /// `YYYY-MM`.
-    #[param(value_type = String, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
-    pub period: Month,
+    // Text until the role check has passed (a query string is read before it):
+    // [`PeriodQuery::month`] parses it in the handler.
+    #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+    pub period: String,
+}
+
+impl PeriodQuery {
+    /// The month asked for (400 naming `period` when it names none).
+    pub fn month(&self) -> Result<Month, crate::error::ApiError> {
+        Month::parse(&self.period)
+            .ok_or_else(|| crate::error::ApiError::bad_field("period", "must be YYYY-MM"))
+    }
 }
 
 pub use crate::domain::intercompany::AdjustmentSide;

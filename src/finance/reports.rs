@@ -75,7 +75,7 @@ macro_rules! month_report {
             req: HttpRequest,
             query: crate::json::Query<PeriodQuery>,
         ) -> Result<HttpResponse, ApiError> {
-            crate::finance::reports::answer::<$view>(&state, user.group_id, query.period, &req)
+            crate::finance::reports::answer::<$view>(&state, user.group_id, query.month()?, &req)
                 .await
         }
 

@@ -15,6 +15,7 @@ use super::{file, keep_page, BenefitItem};
 use crate::csv::{record, wants_csv};
 use crate::domain::benefits::Rule;
 use crate::domain::codes::CurrencyCode;
+use crate::domain::period::Month;
 use crate::error::ApiError;
 use crate::identity::auth::{Authorized, Finance};
 use crate::state::AppState;
@@ -22,8 +23,9 @@ use crate::state::AppState;
 crate::paged_query! {
     pub struct ImputedIncomeQuery {
         /// `YYYY-MM`, not in the future.
-        #[param(value_type = String, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
-        pub period: crate::domain::period::Month,
+        // Text until the role check has passed (a query string is read before it).
+        #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+        pub period: String,
     }
     limit: "Employees per page, 1–100 (default 20); ignored for CSV."
 }
@@ -124,7 +126,9 @@ pub async fn imputed_income(
     let (pool, mut conn) = state.reads.checkout().await?;
     let group = user.group_id;
     let day = crate::bookings::day(&mut conn, group, state.clock.now()).await?;
-    let (first, next, _) = crate::finance::reports::bounds(query.period, day.today)?;
+    let month = Month::parse(&query.period)
+        .ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))?;
+    let (first, next, _) = crate::finance::reports::bounds(month, day.today)?;
     let january = NaiveDate::from_ymd_opt(first.year(), 1, 1).unwrap_or(first);
     let zone = day.zone;
     let code = crate::identity::queries::group_currency(&mut conn, group).await?;
@@ -148,7 +152,7 @@ pub async fn imputed_income(
     let mut items = assemble(&rows, scope)?;
     let next_cursor = keep_page(&mut items, limit);
     Ok(HttpResponse::Ok().json(ImputedIncomePage {
-        period: query.period.to_string(),
+        period: month.to_string(),
         items: imputed(&items),
         next_cursor,
     }))

@@ -407,7 +407,11 @@ impl Generator<'_> {
             _ => match schema["format"].as_str() {
                 Some("date") => chrono::Utc::now().date_naive().to_string(),
                 Some("date-time") => chrono::Utc::now().to_rfc3339(),
-                _ => match schema["example"].as_str() {
+                // A field of a named string type carries its example in `examples` (OAS 3.1).
+                _ => match schema["example"]
+                    .as_str()
+                    .or(schema["examples"][0].as_str())
+                {
                     Some(example) => example.to_owned(),
                     None => format!("Isolation {n}"),
                 },
