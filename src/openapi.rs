@@ -10,6 +10,7 @@ use utoipa::openapi::RefOr;
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
 
+use crate::domain::calendar::BusinessZone;
 use crate::domain::codes::{CountryCode, CurrencyCode, SicCode};
 use crate::error::{FieldError, Problem, PROBLEM_JSON};
 
@@ -347,6 +348,24 @@ impl utoipa::PartialSchema for CountryCode {
     }
 }
 impl utoipa::ToSchema for CountryCode {}
+
+/// An IANA time zone name, named `TimeZone` in the document.
+impl utoipa::PartialSchema for BusinessZone {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some("An IANA time zone name"))
+            .examples(["America/New_York"])
+            .max_length(Some(64))
+            .pattern(Some("^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$"))
+            .into()
+    }
+}
+impl utoipa::ToSchema for BusinessZone {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "TimeZone".into()
+    }
+}
 
 /// A four-digit SIC industry code.
 impl utoipa::PartialSchema for SicCode {

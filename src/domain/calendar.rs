@@ -16,6 +16,26 @@ impl Default for BusinessZone {
     }
 }
 
+/// A request carries a zone parsed: an unknown name (or one over 64 characters) is refused where
+/// it is read, naming its field.
+impl<'de> serde::Deserialize<'de> for BusinessZone {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        Some(name.as_str())
+            .filter(|name| name.len() <= 64)
+            .and_then(Self::parse)
+            .ok_or_else(|| {
+                serde::de::Error::custom("must be an IANA time zone name such as America/New_York")
+            })
+    }
+}
+
+impl serde::Serialize for BusinessZone {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
 impl BusinessZone {
     /// The zone named `name` (an IANA name such as `America/New_York`), if there is one.
     pub fn parse(name: &str) -> Option<Self> {

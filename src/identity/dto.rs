@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::auth::Role;
 use super::password::Secret;
+use crate::domain::calendar::BusinessZone;
 use crate::domain::codes::{CountryCode, CurrencyCode, SicCode};
 use crate::fields::{Code, Email, Name, Percent};
 pub use crate::payroll::PayrollDeduction;
@@ -109,12 +110,7 @@ pub struct CompanyPatch {
     /// The group's business time zone, an IANA name such as `America/New_York`: only on the
     /// group's root company. Days, months and years of reports and closes begin at its local
     /// midnight.
-    #[schema(
-        example = "America/New_York",
-        max_length = 64,
-        pattern = "^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$"
-    )]
-    pub time_zone: Option<String>,
+    pub time_zone: Option<BusinessZone>,
     /// Replaces the offer to deduct orders from wages (§5) whole. It cannot be removed (null
     /// leaves it as it is): `enabled: false` stops new orders, while schedules already made
     /// run on.

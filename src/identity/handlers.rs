@@ -16,6 +16,7 @@ use crate::audit::Change;
 use crate::body::Body;
 use crate::changes::Changed;
 use crate::db::schema::companies;
+use crate::domain::calendar::BusinessZone;
 use crate::domain::codes::{CountryCode, CurrencyCode, SicCode};
 use crate::domain::money;
 use crate::error::{ApiError, FieldError};
@@ -398,14 +399,6 @@ fn check_company_patch(
         .as_ref()
         .and_then(|offer| offer.parse("payroll_deduction", &mut errors))
         .unwrap_or_default();
-    if let Some(zone) = &patch.time_zone {
-        if zone.len() > 64 || crate::domain::calendar::BusinessZone::parse(zone).is_none() {
-            errors.push(FieldError::new(
-                "time_zone",
-                "must be an IANA time zone name such as America/New_York",
-            ));
-        }
-    }
     if let Some(None) = patch.parent_id {
         errors.push(FieldError::new(
             "parent_id",
@@ -429,8 +422,9 @@ async fn check_time_zone(
     conn: &mut AsyncPgConnection,
     group: GroupId,
     before: &CompanyRow,
-    zone: &str,
+    zone: BusinessZone,
 ) -> Result<Option<FieldError>, ApiError> {
+    let zone = zone.name();
     if before.parent_id.is_some() {
         return Ok(Some(FieldError::new(
             "time_zone",
@@ -535,7 +529,7 @@ pub async fn update_company(
             };
             let new_gp = gp.unwrap_or(before.qualified_discount_gp_percent);
             let mut errors = Vec::new();
-            if let Some(zone) = patch.time_zone.as_deref() {
+            if let Some(zone) = patch.time_zone {
                 errors.extend(check_time_zone(conn, group, &before, zone).await?);
             }
             let currency = patch
@@ -559,7 +553,7 @@ pub async fn update_company(
                     .line_of_business
                     .as_ref()
                     .map(|code| code.as_ref().map(SicCode::as_str)),
-                time_zone: patch.time_zone.as_deref(),
+                time_zone: patch.time_zone.map(BusinessZone::name),
             };
             let row: CompanyRow = diesel::update(
                 companies::table
