@@ -41,9 +41,6 @@ macro_rules! text_field {
         pub struct $name(String);
 
         impl $name {
-            /// The most characters it may hold.
-            pub const MAX: usize = $max;
-
             /// The text, if it keeps the rules; otherwise what is wrong with it.
             pub fn parse(text: String) -> Result<Self, String> {
                 $check(&text, $max)?;

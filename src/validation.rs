@@ -4,7 +4,8 @@ use rust_decimal::Decimal;
 
 use crate::domain::codes::CurrencyCode;
 use crate::domain::money;
-use crate::error::FieldError;
+use crate::domain::period::Month;
+use crate::error::{ApiError, FieldError};
 
 /// Codes (company, category, tier): 1–`max` letters, digits, `_ . -`, starting alphanumeric.
 pub fn code_rule(value: &str, max: usize) -> Result<(), String> {
@@ -72,6 +73,11 @@ pub fn has_visible(value: &str) -> bool {
 
 fn is_control(c: char) -> bool {
     c <= '\u{1f}' || c == '\u{7f}'
+}
+
+/// A `period` parameter (`YYYY-MM`) as its month, or 400 naming `period`.
+pub fn period(raw: &str) -> Result<Month, ApiError> {
+    Month::parse(raw).ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))
 }
 
 /// A percentage between 0 and 100: a plain decimal string with at most 4 decimals

@@ -32,8 +32,7 @@ pub struct PeriodQuery {
 impl PeriodQuery {
     /// The month asked for (400 naming `period` when it names none).
     pub fn month(&self) -> Result<Month, crate::error::ApiError> {
-        Month::parse(&self.period)
-            .ok_or_else(|| crate::error::ApiError::bad_field("period", "must be YYYY-MM"))
+        crate::validation::period(&self.period)
     }
 }
 

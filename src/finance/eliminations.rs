@@ -21,7 +21,7 @@ use crate::domain::calendar::BusinessDay;
 use crate::domain::codes::CurrencyCode;
 use crate::domain::consolidation::{self, Margin, PairFigures};
 use crate::domain::period::Month;
-use crate::domain::{fx, money, period};
+use crate::domain::{fx, money};
 use crate::error::{ApiError, FieldError};
 use crate::identity::auth::{Authorized, Finance};
 use crate::ids::{EmployeeId, GroupId};
@@ -308,8 +308,7 @@ pub async fn report_inventory(
     path: web::Path<String>,
     body: Body<InventoryReport>,
 ) -> Result<web::Json<InventoryReport>, ApiError> {
-    let (first, _) =
-        period::month(&path).ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))?;
+    let first = crate::validation::period(&path)?.first();
     let report = body.into_inner()?;
     check_pairs(&report)?;
     let group = user.group_id;

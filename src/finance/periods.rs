@@ -114,8 +114,7 @@ pub async fn close_period(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let month =
-        Month::parse(&path).ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))?;
+    let month = crate::validation::period(&path)?;
     let (first, next) = (month.first(), month.next());
     let now = state.clock.now();
     let user = &user.user;

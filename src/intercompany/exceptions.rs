@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::csv::{csv, wants_csv};
 use crate::db::statement::statement;
 use crate::domain::codes::CurrencyCode;
-use crate::domain::{money, period};
+use crate::domain::money;
 use crate::error::ApiError;
 use crate::frozen::{self, Figures, Report};
 use crate::identity::auth::{Authorized, Finance};
@@ -144,8 +144,8 @@ async fn lines(
 }
 
 fn month(raw: &str, today: NaiveDate) -> Result<(NaiveDate, NaiveDate), ApiError> {
-    let (first, next) =
-        period::month(raw).ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))?;
+    let month = crate::validation::period(raw)?;
+    let (first, next) = (month.first(), month.next());
     if first > today {
         return Err(ApiError::invalid_field(
             "period",

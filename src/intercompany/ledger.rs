@@ -46,10 +46,15 @@ pub async fn post(
     posting: &[Entry],
 ) -> Result<Vec<Uuid>, ApiError> {
     let posting_id = crate::ids::fresh();
+    // Ids are made here rather than by the column default so that the answer maps to the
+    // entries given without relying on the order of RETURNING rows.
+    let ids: Vec<Uuid> = posting.iter().map(|_| crate::ids::fresh()).collect();
     let values: Vec<_> = posting
         .iter()
-        .map(|e| {
+        .zip(&ids)
+        .map(|(e, id)| {
             (
+                entries::id.eq(*id),
                 entries::group_id.eq(group),
                 entries::posting_id.eq(posting_id),
                 entries::order_id.eq(order),
@@ -73,14 +78,6 @@ pub async fn post(
                 entries::settles_posting_id.eq(e.settles),
             )
         })
-        .collect();
-    // Ids are made here rather than by the column default so that the answer maps to the
-    // entries given without relying on the order of RETURNING rows.
-    let ids: Vec<Uuid> = posting.iter().map(|_| crate::ids::fresh()).collect();
-    let values: Vec<_> = values
-        .into_iter()
-        .zip(&ids)
-        .map(|(entry, id)| (entries::id.eq(*id), entry))
         .collect();
     diesel::insert_into(entries::table)
         .values(&values)

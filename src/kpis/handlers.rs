@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::dto::{KpiItem, KpiQuery, KpiReport};
 use super::queries;
 use crate::csv::{csv, wants_csv};
-use crate::domain::period::{self, Month};
+use crate::domain::period::Month;
 use crate::error::ApiError;
 use crate::frozen::{self, Figures, Report};
 use crate::identity::auth::{Authorized, Role, Trade};
@@ -138,8 +138,8 @@ pub async fn compute(
     company: Option<Uuid>,
     closed_at: Option<DateTime<Utc>>,
 ) -> Result<KpiReport, ApiError> {
-    let (first, next) =
-        period::month(period).ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))?;
+    let month = crate::validation::period(period)?;
+    let (first, next) = (month.first(), month.next());
     // The month of the group's calendar (in `zone`): it begins and ends at its local midnight.
     let (from, to) = (zone.start(first), zone.start(next));
     let items = queries::report(conn, group, (from, to), to.min(now), company, zone).await?;

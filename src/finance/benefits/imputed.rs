@@ -15,7 +15,6 @@ use super::{file, keep_page, BenefitItem};
 use crate::csv::{record, wants_csv};
 use crate::domain::benefits::Rule;
 use crate::domain::codes::CurrencyCode;
-use crate::domain::period::Month;
 use crate::error::ApiError;
 use crate::identity::auth::{Authorized, Finance};
 use crate::state::AppState;
@@ -126,8 +125,7 @@ pub async fn imputed_income(
     let (pool, mut conn) = state.reads.checkout().await?;
     let group = user.group_id;
     let day = crate::bookings::day(&mut conn, group, state.clock.now()).await?;
-    let month = Month::parse(&query.period)
-        .ok_or_else(|| ApiError::bad_field("period", "must be YYYY-MM"))?;
+    let month = crate::validation::period(&query.period)?;
     let (first, next, _) = crate::finance::reports::bounds(month, day.today)?;
     let january = NaiveDate::from_ymd_opt(first.year(), 1, 1).unwrap_or(first);
     let zone = day.zone;
