@@ -1,7 +1,11 @@
 //! Load benchmark: prepares a realistic data set (10 000 products, 1 000 employees), starts the
 //! release server as its own process, drives it over loopback with concurrent clients and prints
 //! throughput and latency per scenario — each as a ratio to what `pgbench` measures on the same
-//! PostgreSQL in the same run, so results compare across machines.
+//! PostgreSQL in the same run, so results compare across machines. Browsing compares with
+//! select-only, order placement with tpcb-like at scale 10, and the flash sale (every client
+//! buys one unit of one product) with tpcb-like at scale 1, where every transaction updates the
+//! one branch row as every flash-sale order takes the one stock row. The flash sale ends with
+//! the last units: 32 clients race for the final 100 units, which must go to exactly 100 buyers.
 //!
 //! Run: `cargo bench --bench load` (DATABASE_URL or the local default server; needs `pgbench`).
 //! Knobs: LOAD_CLIENTS (default 32), LOAD_SECONDS per scenario (default 10), LOAD_SCENARIOS
@@ -31,6 +35,8 @@ use serde_json::json;
 
 const PRODUCTS: usize = 10_000;
 const EMPLOYEES: usize = 1_000;
+/// The units of the last-units race, each to be sold to one buyer.
+const LAST_UNITS: i64 = 100;
 const SECRET: &str = "load-bench-secret-load-bench-secret-0000";
 
 struct Outcome {
@@ -156,6 +162,11 @@ async fn main() {
          FROM generate_series(1, {PRODUCTS}) n"
     ))
     .await;
+    // The flash sale's product, and the one whose last units are raced for at the end.
+    sql(&mut conn, &format!("INSERT INTO products (group_id, sku, name, description, category_id, seller_company_id, kind, list_price, unit_cost, stock_on_hand) \
+         SELECT '00000000-0000-0000-0000-000000000001', s.sku, s.name, 'Sold to everyone at once', (SELECT id FROM categories WHERE code = 'cat5'), \
+                '00000000-0000-0000-0000-000000000002', 'goods', 49.90, 20.00, s.stock \
+         FROM (VALUES ('FLASH-1', 'Flash sale item', 1000000), ('LAST-1', 'Last units item', {LAST_UNITS})) s(sku, name, stock)")).await;
     sql(&mut conn, &format!(
         "INSERT INTO employees (group_id, email, full_name, company_id, employment_type, client_type, tier_id, roles, password_hash) \
          SELECT '00000000-0000-0000-0000-000000000001', 'load' || n || '@jkl.example', 'Load ' || n, '00000000-0000-0000-0000-000000000002', \
@@ -187,7 +198,13 @@ async fn main() {
          FROM orders WHERE created_at > now() - interval '2 days'").await;
     sql(&mut conn, "UPDATE products p SET stock_on_hand = 1000000 - s.q FROM (SELECT product_id, sum(quantity) q FROM order_lines GROUP BY 1) s WHERE s.product_id = p.id").await;
     sql(&mut conn, "VACUUM ANALYZE").await;
-    let products = ids(&mut conn, "SELECT id FROM products ORDER BY sku").await;
+    let products = ids(
+        &mut conn,
+        "SELECT id FROM products WHERE sku LIKE 'SKU-%' ORDER BY sku",
+    )
+    .await;
+    let flash = ids(&mut conn, "SELECT id FROM products WHERE sku = 'FLASH-1'").await[0];
+    let last = ids(&mut conn, "SELECT id FROM products WHERE sku = 'LAST-1'").await[0];
     let employees = ids(&mut conn, "SELECT id FROM employees ORDER BY email").await;
     let settings =
         Settings::from_map(&HashMap::from([("JWT_SECRET", SECRET.to_string())])).unwrap();
@@ -249,6 +266,8 @@ async fn main() {
         CatalogBrowse,
         SingleProduct,
         PlaceOrder,
+        /// Every client buys one unit of the same product.
+        FlashSale,
         /// Every fourth client places orders, the others browse: the listing cache under writes.
         Mixed,
     }
@@ -264,6 +283,7 @@ async fn main() {
         ),
         ("single product", Scenario::SingleProduct),
         ("order placement (1–3 lines)", Scenario::PlaceOrder),
+        ("flash sale (one product, 1 unit)", Scenario::FlashSale),
         ("mixed", Scenario::Mixed),
     ] {
         let only = std::env::var("LOAD_SCENARIOS").unwrap_or_default();
@@ -284,7 +304,7 @@ async fn main() {
                 let mut errors = 0;
                 let mut n: usize = client_index * 7919;
                 let ordering = match scenario {
-                    Scenario::PlaceOrder => true,
+                    Scenario::PlaceOrder | Scenario::FlashSale => true,
                     Scenario::Mixed => client_index % 4 == 0,
                     _ => false,
                 };
@@ -294,10 +314,14 @@ async fn main() {
                     let employee = (client_index + clients * (latencies.len() + errors)) % tokens.len();
                     let token = &tokens[employee];
                     let request = if ordering {
-                        let count = 1 + n % 3;
-                        let lines: Vec<_> = (0..count)
-                            .map(|i| json!({"product_id": products[(2 * (n / 6) + i * 3332) % products.len()], "quantity": 1 + (n + i) % 3}))
-                            .collect();
+                        let lines: Vec<_> = if matches!(scenario, Scenario::FlashSale) {
+                            vec![json!({"product_id": flash, "quantity": 1})]
+                        } else {
+                            let count = 1 + n % 3;
+                            (0..count)
+                                .map(|i| json!({"product_id": products[(2 * (n / 6) + i * 3332) % products.len()], "quantity": 1 + (n + i) % 3}))
+                                .collect()
+                        };
                         client
                             .post(format!("{base}/api/v1/orders"))
                             .header("Idempotency-Key", format!("load-{}-{client_index}-{}", name.split(' ').next().unwrap_or(name), latencies.len() + errors))
@@ -306,7 +330,7 @@ async fn main() {
                         match scenario {
                             Scenario::CatalogPage => client.get(format!("{base}/api/v1/products?limit=20")),
                             Scenario::SingleProduct => client.get(format!("{base}/api/v1/products/{}", products[n % products.len()])),
-                            Scenario::CatalogBrowse | Scenario::Mixed | Scenario::PlaceOrder => client.get(&browse[n % browse.len()]),
+                            Scenario::CatalogBrowse | Scenario::Mixed | Scenario::PlaceOrder | Scenario::FlashSale => client.get(&browse[n % browse.len()]),
                         }
                     };
                     let begun = Instant::now();
@@ -355,6 +379,57 @@ async fn main() {
             });
         }
     }
+    // The last units: every client buys one unit at a time until the product is sold out.
+    let only = std::env::var("LOAD_SCENARIOS").unwrap_or_default();
+    let race_last = only.is_empty()
+        || only
+            .split(',')
+            .any(|s| "flash".starts_with(s.trim()) || s.trim().starts_with("flash"));
+    let last_sold = if race_last {
+        let mut tasks = Vec::new();
+        for client_index in 0..clients {
+            let (tokens, base) = (tokens.clone(), base.clone());
+            tasks.push(tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                let (mut sold, mut errors) = (0_i64, 0_usize);
+                for attempt in 0.. {
+                    let response = client
+                        .post(format!("{base}/api/v1/orders"))
+                        .header("Idempotency-Key", format!("last-{client_index}-{attempt}"))
+                        .bearer_auth(&tokens[(client_index + clients * attempt) % tokens.len()])
+                        .json(&json!({"lines": [{"product_id": last, "quantity": 1}]}))
+                        .send()
+                        .await;
+                    let (status, body) = match response {
+                        Ok(r) => (r.status(), r.text().await.unwrap_or_default()),
+                        Err(_) => (reqwest::StatusCode::SERVICE_UNAVAILABLE, String::new()),
+                    };
+                    match status {
+                        reqwest::StatusCode::CREATED => sold += 1,
+                        reqwest::StatusCode::CONFLICT if body.contains("insufficient_stock") => {
+                            break
+                        }
+                        _ => {
+                            eprintln!("last units: {status} {body}");
+                            errors += 1;
+                            if errors > 5 {
+                                break;
+                            }
+                        }
+                    }
+                }
+                (sold, errors)
+            }));
+        }
+        let mut total = (0_i64, 0_usize);
+        for task in tasks {
+            let (sold, errors) = task.await.unwrap();
+            total = (total.0 + sold, total.1 + errors);
+        }
+        Some(total)
+    } else {
+        None
+    };
     let _ = Command::new("kill")
         .arg("-TERM")
         .arg(child.id().to_string())
@@ -367,10 +442,10 @@ async fn main() {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         bad: i64,
     }
-    let stock: Check = diesel::sql_query(
+    let stock: Check = diesel::sql_query(format!(
         "SELECT count(*) AS bad FROM products p LEFT JOIN (SELECT product_id, sum(quantity) q FROM order_lines l JOIN orders o ON o.id = l.order_id WHERE o.status <> 'cancelled' GROUP BY product_id) s ON s.product_id = p.id \
-         WHERE p.stock_on_hand + coalesce(s.q, 0) <> 1000000 OR p.stock_on_hand < 0",
-    )
+         WHERE p.stock_on_hand + coalesce(s.q, 0) <> CASE p.sku WHEN 'LAST-1' THEN {LAST_UNITS} ELSE 1000000 END OR p.stock_on_hand < 0",
+    ))
     .get_result(&mut conn)
     .await
     .unwrap();
@@ -387,6 +462,11 @@ async fn main() {
     .get_result(&mut conn)
     .await
     .unwrap();
+    let last_left: Check =
+        diesel::sql_query("SELECT stock_on_hand::int8 AS bad FROM products WHERE sku = 'LAST-1'")
+            .get_result(&mut conn)
+            .await
+            .unwrap();
     drop(conn);
 
     // ---- the database ceiling on this machine, right now
@@ -439,17 +519,56 @@ async fn main() {
             &duration,
         ],
     );
+    // One branch row that every transaction updates: the flash sale's ceiling.
+    let hot_row = if outcomes.iter().any(|o| o.name.starts_with("flash")) {
+        let status = Command::new("pgbench")
+            .args([
+                "-h",
+                server.host_str().unwrap_or("127.0.0.1"),
+                "-p",
+                &server.port().unwrap_or(5432).to_string(),
+                "-U",
+                if server.username().is_empty() {
+                    "postgres"
+                } else {
+                    server.username()
+                },
+            ])
+            .args(["-i", "-q", "-s", "1", &pg_db])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("pgbench must be installed");
+        assert!(status.success());
+        pgbench(
+            &pg_url,
+            &[
+                "-M",
+                "prepared",
+                "-c",
+                &clients.to_string(),
+                "-j",
+                jobs,
+                "-T",
+                &duration,
+            ],
+        )
+    } else {
+        f64::NAN
+    };
 
     println!();
     println!("load: {clients} concurrent clients, {seconds} s per scenario, {PRODUCTS} products, {EMPLOYEES} employees");
     println!(
-        "pgbench select-only (prepared): {select_only:.0} tps; tpcb-like (prepared): {tpcb:.0} tps"
+        "pgbench select-only (prepared): {select_only:.0} tps; tpcb-like (prepared): {tpcb:.0} tps; tpcb-like at scale 1 (one hot branch row): {hot_row:.0} tps"
     );
     println!();
     println!("| scenario | requests | errors | throughput (req/s) | p50 (ms) | p99 (ms) | ratio to pgbench |");
     println!("|---|---|---|---|---|---|---|");
     for outcome in &outcomes {
-        let (ceiling, label) = if outcome.name.contains("order") {
+        let (ceiling, label) = if outcome.name.starts_with("flash") {
+            (hot_row, "tpcb-like scale 1")
+        } else if outcome.name.contains("order") {
             (tpcb, "tpcb-like")
         } else {
             (select_only, "select-only")
@@ -472,6 +591,13 @@ async fn main() {
         if allowance.bad == 0 { "ok" } else { "VIOLATED" },
         if totals.bad == 0 { "ok" } else { "VIOLATED" },
     );
+    if let Some((sold, errors)) = last_sold {
+        println!(
+            "last units: {LAST_UNITS} units, {sold} sold to {sold} buyers, {} left, {errors} errors: {}",
+            last_left.bad,
+            if sold == LAST_UNITS && last_left.bad == 0 && errors == 0 { "ok" } else { "VIOLATED" },
+        );
+    }
 
     if std::env::var("LOAD_KEEP").is_ok() {
         println!("kept databases {app_db} and {pg_db} (LOAD_KEEP)");
