@@ -3,8 +3,8 @@
 //! left) and employee orders (giving back on cancel) all go through here.
 //!
 //! Charging happens inside the order placement's single statement (`orders::placement`),
-//! where the allowance row and limit rows are locked after the products, in the one lock
-//! order every writer follows; this module writes the same rows back in that same order.
+//! which locks the allowance row before the products and the limit rows after them, the one
+//! lock order every writer follows; a cancellation gives the same rows back in that order.
 
 use std::collections::HashMap;
 
@@ -95,25 +95,32 @@ pub async fn allowance_used(
         .unwrap_or(Decimal::ZERO))
 }
 
-/// What a cancelled order gives back to the ledgers.
-pub struct GiveBack<'a> {
-    pub employee: EmployeeId,
-    pub allowance_year: i32,
-    pub allowance: Decimal,
-    /// (product, period start, quantity) of its purchase-limited lines, in product order.
-    pub limited: &'a [(Uuid, NaiveDate, i32)],
-}
-
-/// Gives back an order's allowance and purchase-limit quantities: the allowance row first,
-/// then limit rows in product order (the placement's lock order). The CHECKs (`used >= 0`,
-/// `quantity >= 0`) refuse giving back more than was charged.
-pub async fn give_back(conn: &mut AsyncPgConnection, back: GiveBack<'_>) -> QueryResult<()> {
-    diesel::update(allowance_usage::table.find((back.employee, back.allowance_year)))
-        .set(allowance_usage::used.eq(allowance_usage::used - back.allowance))
+/// Gives back an order's allowance: `amount` of `employee`'s `year`. The first row a
+/// cancellation locks, as it is the first a placement locks after the key; the CHECK
+/// (`used >= 0`) refuses giving back more than was charged.
+pub async fn give_back_allowance(
+    conn: &mut AsyncPgConnection,
+    employee: EmployeeId,
+    year: i32,
+    amount: Decimal,
+) -> QueryResult<()> {
+    diesel::update(allowance_usage::table.find((employee, year)))
+        .set(allowance_usage::used.eq(allowance_usage::used - amount))
         .execute(conn)
         .await?;
-    for (product, start, quantity) in back.limited {
-        diesel::update(purchase_limit_usage::table.find((back.employee, *product, *start)))
+    Ok(())
+}
+
+/// Gives back an order's purchase-limit quantities: (product, period start, quantity) in
+/// product order, after its products' stock (the placement's lock order). The CHECK
+/// (`quantity >= 0`) refuses giving back more than was charged.
+pub async fn give_back_limits(
+    conn: &mut AsyncPgConnection,
+    employee: EmployeeId,
+    limited: &[(Uuid, NaiveDate, i32)],
+) -> QueryResult<()> {
+    for (product, start, quantity) in limited {
+        diesel::update(purchase_limit_usage::table.find((employee, *product, *start)))
             .set(purchase_limit_usage::quantity.eq(purchase_limit_usage::quantity - *quantity))
             .execute(conn)
             .await?;

@@ -3,17 +3,20 @@
 //!
 //! 1. Read, without locks: the signed-in employee (as the `CurrentUser` extractor would; no
 //!    row → 401), the response stored under the idempotency key, the allowance used this year,
-//!    the group currency and the requested products. Replays, key reuse, eligibility, pricing
-//!    and obvious shortages are decided here.
-//! 2. Write, in one statement (`placement.sql`): claim the key, lock the products in id order,
-//!    take the stock (conditional), charge the allowance (with a cap, on condition that it is
-//!    still what was read; without one, outright), add purchase-limit quantities (conditional), insert the order, its lines, the
-//!    audit event and the idempotency record; an order paid from wages adds its instalments to
-//!    what stands due per pay date (conditional on the share of pay) and writes its schedule,
-//!    its employer's terms read once before the first attempt. Each step consumes the previous one's result,
-//!    so locks are always taken products → allowance row → limit rows. When a conditional
-//!    step falls short, `abort_statement` raises and the statement rolls back; an allowance
-//!    that moved is read and priced again.
+//!    the group currency and the requested products (and, only when the seller's currency is
+//!    not the group's, the exchange rate). Replays, key reuse, eligibility, pricing and obvious
+//!    shortages are decided here.
+//! 2. Write, in one statement (`placement.sql`): claim the key, charge the allowance (with a
+//!    cap, on condition that it is still what was read; without one, outright), insert the
+//!    order, its lines, the audit event and the idempotency record, and only then lock the
+//!    products in id order and take their stock, so that a product's row is held for the end
+//!    of the statement and its commit alone (a flash sale serialises on it); purchase-limit
+//!    quantities and, for an order paid from wages, what stands due per pay date and its
+//!    schedule come last, its employer's terms read once before the first attempt. Locks are
+//!    always taken key → allowance row → products → limit rows → pay-date rows, the order the
+//!    cancellation follows too. A step that falls short raises (`abort_statement` or the
+//!    stock CHECK) and the statement rolls back; an allowance or stock that moved is read and
+//!    priced again.
 
 use chrono::{DateTime, Datelike, NaiveDate, SubsecRound, Utc};
 use diesel::sql_types::Uuid as SqlUuid;
@@ -91,12 +94,6 @@ struct FoundRow {
     seller_group_id: GroupId,
     #[diesel(sql_type = Nullable<Numeric>)]
     category_override: Option<Decimal>,
-    /// The stored rate from the seller's currency to the group's on the order date, when
-    /// they differ (see `fx_lookup`).
-    #[diesel(sql_type = Nullable<Numeric>)]
-    fx_stored_rate: Option<Decimal>,
-    #[diesel(sql_type = Nullable<diesel::sql_types::Bool>)]
-    fx_inverted: Option<bool>,
 }
 
 #[derive(QueryableByName)]
@@ -115,8 +112,8 @@ pub enum Placed {
 
 enum Attempt {
     Done(Placed),
-    /// What the read saw changed before the write (the allowance, or the key was stored by a
-    /// request that finished meanwhile): read and price again.
+    /// What the read saw changed before the write (the allowance, the stock, a product, or the
+    /// key was stored by a request that finished meanwhile): read and price again.
     Again,
 }
 
@@ -128,13 +125,17 @@ static PLACEMENT: LazyLock<String> = LazyLock::new(|| {
         .replace("{store_answer}", crate::store_answer!())
 });
 
-/// Why the write statement gave up (`abort_statement` in `placement.sql`), parsed once.
+/// Why the write statement gave up (`abort_statement` or a constraint in `placement.sql`),
+/// parsed once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum AbortReason {
     /// Another request holds the key right now.
     RequestInProgress,
-    /// The first product (by id) that was short, if known.
-    InsufficientStock(Option<Uuid>),
+    /// A product's stock fell short (its CHECK): the read decides again which one, or that it
+    /// was given back meanwhile.
+    InsufficientStock,
+    /// A product read a moment ago is gone (its line's foreign key): the read will say so.
+    ProductGone,
     /// The allowance is no longer what the read saw.
     AllowanceMoved,
     /// The first product (by id) over its limit, if known.
@@ -143,32 +144,41 @@ enum AbortReason {
     DeductionShareExceeded(Option<NaiveDate>),
     /// The key was stored by a request that finished between the read and the write.
     KeyTaken,
-    /// A row that must have been written was not (a bug, not a client error).
-    NotWritten,
+    /// A reason this code does not know (a bug, not a client error).
+    Unknown,
 }
 
 impl AbortReason {
     fn of(error: &diesel::result::Error) -> Option<Self> {
-        let diesel::result::Error::DatabaseError(_, info) = error else {
+        use diesel::result::DatabaseErrorKind as Kind;
+        let diesel::result::Error::DatabaseError(kind, info) = error else {
             return None;
         };
+        match (kind, info.constraint_name()) {
+            (Kind::CheckViolation, Some("products_stock_on_hand_check")) => {
+                return Some(Self::InsufficientStock)
+            }
+            (Kind::ForeignKeyViolation, Some("order_lines_product_same_group")) => {
+                return Some(Self::ProductGone)
+            }
+            (Kind::UniqueViolation, Some("idempotency_keys_pkey")) => return Some(Self::KeyTaken),
+            _ => {}
+        }
         let reason = info.message().strip_prefix("abort_statement:")?;
         let (reason, detail) = reason.split_once(':').unwrap_or((reason, ""));
-        let product = Uuid::parse_str(detail).ok();
         Some(match reason {
             "request_in_progress" => Self::RequestInProgress,
-            "insufficient_stock" => Self::InsufficientStock(product),
             "allowance_moved" => Self::AllowanceMoved,
-            "purchase_limit_exceeded" => Self::PurchaseLimitExceeded(product),
+            "purchase_limit_exceeded" => Self::PurchaseLimitExceeded(Uuid::parse_str(detail).ok()),
             "deduction_share_exceeded" => Self::DeductionShareExceeded(detail.parse().ok()),
-            "key_taken" => Self::KeyTaken,
-            _ => Self::NotWritten,
+            _ => Self::Unknown,
         })
     }
 }
 
-/// How often a placement is re-read and re-priced when the employee's allowance moved under it
-/// (their own concurrent orders) before giving up with 409.
+/// How often a placement is re-read and re-priced when what it read moved under it (the
+/// employee's allowance by their own concurrent orders, the stock by other buyers) before
+/// giving up with 409.
 const ATTEMPTS: usize = 20;
 
 /// Places an order at `now` (the service clock); see the module comment.
@@ -201,7 +211,7 @@ pub async fn place(
     }
     Err(ApiError::conflict(
         "conflict",
-        "your allowance kept changing while this order was placed; retry",
+        "your allowance or the stock kept changing while this order was placed; retry",
     ))
 }
 
@@ -230,8 +240,8 @@ async fn read(
                     coalesce((SELECT a.used FROM allowance_usage a \
                               WHERE a.employee_id = e.id AND a.year = $2), 0) AS used, \
                     g.currency AS group_currency, \
-                    CASE WHEN $6::uuid IS NULL THEN true ELSE EXISTS ( \
-                        SELECT 1 FROM household_members m WHERE m.id = $6 \
+                    CASE WHEN $5::uuid IS NULL THEN true ELSE EXISTS ( \
+                        SELECT 1 FROM household_members m WHERE m.id = $5 \
                             AND m.employee_id = e.id AND m.removed_at IS NULL) END AS member_ok \
              FROM ",
         crate::signed_in_from!(),
@@ -240,16 +250,9 @@ async fn read(
              WHERE e.id = $1 AND e.active), \
          found AS ( \
              SELECT p.*, c.currency, c.group_id AS seller_group_id, \
-                    t.discount_percent AS category_override, \
-                    CASE WHEN c.currency <> g.currency THEN \
-                        (SELECT x.rate FROM fx_lookup(p.group_id, c.currency, g.currency, $5) x) \
-                    END AS fx_stored_rate, \
-                    CASE WHEN c.currency <> g.currency THEN \
-                        (SELECT x.inverted FROM fx_lookup(p.group_id, c.currency, g.currency, $5) x) \
-                    END AS fx_inverted \
+                    t.discount_percent AS category_override \
              FROM products p \
              JOIN companies c ON c.id = p.seller_company_id \
-             JOIN companies g ON g.id = p.group_id \
              LEFT JOIN tier_category_discounts t ON t.category_id = p.category_id \
                  AND t.tier_id = (SELECT tier_id FROM employee) \
              WHERE p.id = ANY($4) AND p.group_id = (SELECT group_id FROM employee)) \
@@ -259,7 +262,6 @@ async fn read(
     .bind::<Integer, _>(today.year())
     .bind::<Text, _>(&key.0)
     .bind::<Array<SqlUuid>, _>(request.product_ids())
-    .bind::<Date, _>(today)
     .bind::<Nullable<SqlUuid>, _>(request.for_member)
     .load(conn)
     .await?;
@@ -313,7 +315,8 @@ async fn attempt(
         Err(stored) => return Ok(Attempt::Done(Placed::Replay(stored))),
     };
     let user = &found.user;
-    let (priced, fx_rate) = priced_rows(found.products);
+    let fx_rate = seller_rate(conn, &found, today).await?;
+    let priced = priced_rows(found.products);
     let ctx = pricing::price_context(user, request, priced, found.group_currency, fx_rate, today)?;
     let order = allowance::price_order(
         &ctx.inputs,
@@ -377,16 +380,25 @@ async fn attempt(
     Ok(Attempt::Done(Placed::Created(body)))
 }
 
-/// The products as pricing takes them, and the rate from their currency into the group's
-/// (read with them; the same for every row).
-fn priced_rows(products: Vec<FoundRow>) -> (Vec<PricedRow>, Option<Decimal>) {
-    let fx_rate = <[_]>::first(&products).and_then(|r| {
-        crate::domain::fx::effective_rate(crate::domain::fx::StoredRate {
-            rate: r.fx_stored_rate?,
-            inverted: r.fx_inverted?,
-        })
-    });
-    let priced: Vec<PricedRow> = products
+/// The rate from the seller's currency into the group's on `today`, looked up only when they
+/// differ (an order has one seller; pricing refuses more).
+async fn seller_rate(
+    conn: &mut AsyncPgConnection,
+    found: &Found,
+    today: NaiveDate,
+) -> Result<Option<Decimal>, ApiError> {
+    match <[_]>::first(&found.products) {
+        Some(row) if row.currency != found.group_currency => {
+            let group = found.user.group_id;
+            crate::fx::queries::lookup(conn, group, row.currency, found.group_currency, today).await
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The products as pricing takes them.
+fn priced_rows(products: Vec<FoundRow>) -> Vec<PricedRow> {
+    products
         .into_iter()
         .map(|r| PricedRow {
             product: r.product,
@@ -394,8 +406,7 @@ fn priced_rows(products: Vec<FoundRow>) -> (Vec<PricedRow>, Option<Decimal>) {
             seller_group_id: r.seller_group_id,
             category_override: r.category_override,
         })
-        .collect();
-    (priced, fx_rate)
+        .collect()
 }
 
 /// (product, quantity) in id order, the order in which the write locks the rows.
@@ -444,9 +455,6 @@ fn refused(
 ) -> Result<Attempt, ApiError> {
     match AbortReason::of(&error) {
         None => Err(error.into()),
-        Some(AbortReason::InsufficientStock(product)) => {
-            Err(pricing::out_of_stock(&sku_of(product.map(ProductId::from))))
-        }
         Some(AbortReason::PurchaseLimitExceeded(product)) => Err(pricing::limit_exceeded(&sku_of(
             product.map(ProductId::from),
         ))),
@@ -460,8 +468,13 @@ fn refused(
             ))
         }
         Some(AbortReason::RequestInProgress) => Err(idempotency::in_progress()),
-        Some(AbortReason::AllowanceMoved | AbortReason::KeyTaken) => Ok(Attempt::Again),
-        Some(AbortReason::NotWritten) => {
+        Some(
+            AbortReason::AllowanceMoved
+            | AbortReason::KeyTaken
+            | AbortReason::InsufficientStock
+            | AbortReason::ProductGone,
+        ) => Ok(Attempt::Again),
+        Some(AbortReason::Unknown) => {
             Err(ApiError::internal(format!("order not written: {error}")))
         }
     }

@@ -1,12 +1,13 @@
--- Places an employee order in one statement (see orders::placement): claim the idempotency
--- key, lock the products in id order, take the stock, charge the allowance (when capped, on
--- condition that it is what the read saw), add purchase-limit quantities, insert the order,
--- its lines, the audit event and the stored response; an order paid from wages also adds its instalments
--- to what stands due per pay date (on condition that each stays within the share of pay)
--- and writes its schedule. Any shortfall ends it through abort_statement, which
--- rolls the whole statement back; the reason is parsed once into `AbortReason`.
--- {record_change} and {store_answer} are the heads of the audit log's and the keys' INSERT,
--- filled in from `write` and `idempotency`, which own those tables.
+-- Places an employee order in one statement (see orders::placement). Locks are taken in the
+-- one order every writer follows: the idempotency key (an advisory lock), the allowance row,
+-- then — after the order, its lines, the audit event and the stored response are written, so
+-- that a product's row is held as briefly as its stock row is in a flash sale — the products
+-- in id order; the purchase-limit and pay-date rows of the employee come last. Each step that
+-- can fall short raises where it falls short (abort_statement, or the stock CHECK), which
+-- rolls the whole statement back; the reason is parsed once into `AbortReason`. A product gone
+-- since the read fails its line's foreign key. {record_change} and {store_answer} are the
+-- heads of the audit log's and the keys' INSERT, filled in from `write` and `idempotency`,
+-- which own those tables.
 --
 -- $1 product ids (id order)  $2 quantities      $3 key lock name     $4 employee
 -- $5 allowance year          $6 allowance charge $7 allowance seen    $8 allowance cap
@@ -19,66 +20,26 @@
 -- $35 the household member it is bought for (null: the employee)
 -- $36-$37 payroll instalments: pay date, amount (empty: not paid from wages)
 -- $38 the most that may stand due on a pay date  $39 the employer  $40 instalments
-WITH claim AS (SELECT pg_try_advisory_xact_lock(hashtextextended($3, 0)) AS claimed),
-locked AS (
-    SELECT p.id FROM products p, claim
-    WHERE claim.claimed AND p.id = ANY($1)
-    ORDER BY p.id
-    FOR NO KEY UPDATE OF p),
-stock AS (
-    UPDATE products p SET stock_on_hand = p.stock_on_hand - s.quantity
-    FROM unnest($1::uuid[], $2::int4[]) AS s(id, quantity),
-         (SELECT count(*) AS n FROM locked) AS l
-    WHERE l.n = cardinality($1::uuid[]) AND p.id = ANY($1) AND p.id = s.id
-        AND p.stock_on_hand >= s.quantity
-    RETURNING p.id),
+WITH claim AS (
+    SELECT CASE WHEN pg_try_advisory_xact_lock(hashtextextended($3, 0)) THEN true
+        ELSE abort_statement('request_in_progress') END AS claimed),
 charge AS (
     INSERT INTO allowance_usage AS a (employee_id, year, used)
-    SELECT $4, $5, $6 FROM (SELECT count(*) AS n FROM stock) AS st
-    WHERE st.n = cardinality($1::uuid[])
+    SELECT $4, $5, $6 FROM claim
     ON CONFLICT (employee_id, year) DO UPDATE SET used = a.used + EXCLUDED.used
     -- Without a cap the discount is the whole discount whatever was used: charged outright.
     -- With one, only if the allowance is still what the read priced against.
-    WHERE $8::numeric IS NULL OR (a.used = $7 AND a.used + EXCLUDED.used <= $8)
+    WHERE CASE WHEN $8::numeric IS NULL OR (a.used = $7 AND a.used + EXCLUDED.used <= $8)
+        THEN true ELSE abort_statement('allowance_moved') END
     RETURNING 1),
-limited AS (
-    INSERT INTO purchase_limit_usage AS u (employee_id, product_id, period_start, quantity,
-        group_id)
-    SELECT $4, x.product_id, x.period_start, x.quantity, $34
-    FROM unnest($9::uuid[], $10::date[], $11::int4[]) AS x(product_id, period_start, quantity),
-         (SELECT count(*) AS n FROM charge) AS ch
-    WHERE ch.n = 1
-    ON CONFLICT (employee_id, product_id, period_start)
-    DO UPDATE SET quantity = u.quantity + EXCLUDED.quantity
-    WHERE u.quantity + EXCLUDED.quantity <=
-        (SELECT p.purchase_limit_quantity FROM products p WHERE p.id = EXCLUDED.product_id)
-    RETURNING u.product_id),
-payroll AS (
-    INSERT INTO payroll_due AS d (employee_id, pay_date, group_id, amount)
-    SELECT $4, s.pay_date, $34, s.amount
-    FROM unnest($36::date[], $37::numeric[]) AS s(pay_date, amount),
-         (SELECT count(*) AS n FROM limited) AS li
-    WHERE li.n = cardinality($9::uuid[]) AND s.amount <= $38
-    ORDER BY s.pay_date
-    ON CONFLICT (employee_id, pay_date) DO UPDATE SET amount = d.amount + EXCLUDED.amount
-    WHERE d.amount + EXCLUDED.amount <= $38
-    RETURNING d.pay_date),
 o AS (
     INSERT INTO orders (id, status, employee_id, seller_company_id, currency, list_total,
         discount_total, total, allowance_applied, allowance_year, group_currency, fx_rate,
         created_at, updated_at, group_id, for_member_id, payroll_instalments)
-    VALUES ($12, 'placed', $4, $13, $14, $15, $16, $17, $6, $5, $18, $19, $20, $20, $34, $35,
-        $40)
+    SELECT $12, 'placed', $4, $13, $14, $15, $16, $17, $6, $5, $18, $19, $20, $20, $34, $35,
+        $40
+    FROM charge
     RETURNING id, number),
-schedule AS (
-    INSERT INTO payroll_deductions (order_id, line_no, group_id, employee_id, company_id,
-        pay_date, amount, currency, kind, status, created_at)
-    SELECT o.id, s.line_no::int4, $34, $4, $39, s.pay_date, s.amount, $14, 'instalment',
-        'due', $20
-    FROM o, unnest($36::date[], $37::numeric[]) WITH ORDINALITY AS s(pay_date, amount, line_no),
-         (SELECT count(*) AS n FROM payroll) AS pa
-    WHERE pa.n = cardinality($36::date[])
-    RETURNING 1),
 lines AS (
     INSERT INTO order_lines (order_id, line_no, product_id, quantity, unit_list_price,
         discount_percent, line_list_total, line_discount, line_total, limit_period_start,
@@ -89,37 +50,57 @@ lines AS (
         $25::numeric[], $26::numeric[], $27::numeric[], $28::date[]) WITH ORDINALITY
         AS l(product_id, quantity, unit_list_price, discount_percent, line_list_total,
              line_discount, line_total, period, line_no)
-    RETURNING 1),
+    RETURNING product_id),
 body AS (SELECT jsonb_set($29::jsonb, '{number}', to_jsonb(o.number)) AS view FROM o),
 audit AS (
     {record_change}
     SELECT $34, $4, 'order.placed', 'order', o.id, NULL::jsonb, body.view, $30 FROM o, body
     RETURNING 1),
 stored AS (
+    -- A key stored since the read (its request finished meanwhile) fails the key's primary key.
     {store_answer}
-    SELECT $4, $31, $32, $33, 201, body.view FROM body
-    ON CONFLICT DO NOTHING
+    SELECT $4, $31, $32, $33, 201, body.view FROM body, audit
     RETURNING 1),
-outcome AS (
-    SELECT o.number, CASE
-        WHEN NOT claim.claimed THEN 'request_in_progress'
-        WHEN (SELECT count(*) FROM stock) <> cardinality($1::uuid[]) THEN
-            'insufficient_stock:' || coalesce((SELECT min(s.id::text)
-                FROM unnest($1::uuid[]) AS s(id)
-                WHERE s.id NOT IN (SELECT id FROM stock)), '')
-        WHEN (SELECT count(*) FROM charge) <> 1 THEN 'allowance_moved'
-        WHEN (SELECT count(*) FROM limited) <> cardinality($9::uuid[]) THEN
-            'purchase_limit_exceeded:' || coalesce((SELECT min(x.id::text)
-                FROM unnest($9::uuid[]) AS x(id)
-                WHERE x.id NOT IN (SELECT product_id FROM limited)), '')
-        WHEN (SELECT count(*) FROM payroll) <> cardinality($36::date[]) THEN
-            'deduction_share_exceeded:' || coalesce((SELECT min(s.day)::text
-                FROM unnest($36::date[]) AS s(day)
-                WHERE s.day NOT IN (SELECT pay_date FROM payroll)), '')
-        WHEN (SELECT count(*) FROM lines) <> cardinality($21::uuid[])
-            OR (SELECT count(*) FROM schedule) <> cardinality($36::date[])
-            OR (SELECT count(*) FROM audit) <> 1 THEN 'not_written'
-        WHEN (SELECT count(*) FROM stored) <> 1 THEN 'key_taken'
-    END AS failure
-    FROM claim LEFT JOIN o ON true)
-SELECT number, abort_statement(failure) AS aborted FROM outcome
+locked AS (
+    SELECT p.id FROM products p, stored
+    WHERE p.id IN (SELECT product_id FROM lines)
+    ORDER BY p.id
+    FOR NO KEY UPDATE OF p),
+stock AS (
+    -- Short stock fails products_stock_on_hand_check.
+    UPDATE products p SET stock_on_hand = p.stock_on_hand - s.quantity
+    FROM unnest($1::uuid[], $2::int4[]) AS s(id, quantity)
+    WHERE p.id = s.id AND p.id IN (SELECT id FROM locked)
+    RETURNING p.id),
+limited AS (
+    INSERT INTO purchase_limit_usage AS u (employee_id, product_id, period_start, quantity,
+        group_id)
+    SELECT $4, x.product_id, x.period_start, x.quantity, $34
+    FROM unnest($9::uuid[], $10::date[], $11::int4[]) AS x(product_id, period_start, quantity)
+    ON CONFLICT (employee_id, product_id, period_start)
+    DO UPDATE SET quantity = u.quantity + EXCLUDED.quantity
+    WHERE CASE WHEN u.quantity + EXCLUDED.quantity <=
+            (SELECT p.purchase_limit_quantity FROM products p WHERE p.id = EXCLUDED.product_id)
+        THEN true ELSE abort_statement('purchase_limit_exceeded:' || EXCLUDED.product_id) END
+    RETURNING 1),
+payroll AS (
+    INSERT INTO payroll_due AS d (employee_id, pay_date, group_id, amount)
+    SELECT $4, s.pay_date, $34, s.amount
+    FROM unnest($36::date[], $37::numeric[]) AS s(pay_date, amount)
+    WHERE CASE WHEN s.amount <= $38 THEN true
+        ELSE abort_statement('deduction_share_exceeded:' || s.pay_date) END
+    ORDER BY s.pay_date
+    ON CONFLICT (employee_id, pay_date) DO UPDATE SET amount = d.amount + EXCLUDED.amount
+    WHERE CASE WHEN d.amount + EXCLUDED.amount <= $38 THEN true
+        ELSE abort_statement('deduction_share_exceeded:' || d.pay_date) END
+    RETURNING 1),
+schedule AS (
+    INSERT INTO payroll_deductions (order_id, line_no, group_id, employee_id, company_id,
+        pay_date, amount, currency, kind, status, created_at)
+    SELECT o.id, s.line_no::int4, $34, $4, $39, s.pay_date, s.amount, $14, 'instalment',
+        'due', $20
+    FROM o, unnest($36::date[], $37::numeric[]) WITH ORDINALITY AS s(pay_date, amount, line_no)
+    RETURNING 1)
+-- The stock is taken here, as the last row locks before the employee's own rows; the
+-- purchase-limit, pay-date and schedule writes, which nothing reads, run to completion after.
+SELECT o.number FROM o WHERE EXISTS (SELECT 1 FROM stock)

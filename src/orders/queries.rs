@@ -116,8 +116,8 @@ pub async fn find_for_update(
         .optional()
 }
 
-/// Cancels a placed order of `group` on `now`, giving back stock, allowance and
-/// purchase-limit quantity, in the order placing locks them: products, allowance row,
+/// Cancels a placed order of `group` on `now`, giving back allowance, stock and
+/// purchase-limit quantity in the order placing locks them: allowance row, products,
 /// purchase-limit rows, then what stands due on pay dates (its payroll schedule cancelled).
 pub async fn cancel(
     conn: &mut AsyncPgConnection,
@@ -127,22 +127,20 @@ pub async fn cancel(
 ) -> Result<OrderView, ApiError> {
     let mut lines = lines_of(conn, order.id).await?;
     lines.sort_by_key(|l| l.product_id);
+    crate::ledger::give_back_allowance(
+        conn,
+        order.employee_id,
+        order.allowance_year,
+        order.allowance_applied,
+    )
+    .await?;
     let stock: Vec<(Uuid, i32)> = lines.iter().map(|l| (l.product_id, l.quantity)).collect();
     crate::inventory::give_back(conn, group, &stock).await?;
     let limited: Vec<(Uuid, NaiveDate, i32)> = lines
         .iter()
         .filter_map(|l| Some((l.product_id, l.limit_period_start?, l.quantity)))
         .collect();
-    crate::ledger::give_back(
-        conn,
-        crate::ledger::GiveBack {
-            employee: order.employee_id,
-            allowance_year: order.allowance_year,
-            allowance: order.allowance_applied,
-            limited: &limited,
-        },
-    )
-    .await?;
+    crate::ledger::give_back_limits(conn, order.employee_id, &limited).await?;
     let today = now.date_naive();
     crate::payroll::schedule::cancel(conn, group, order.id, today, now).await?;
     set_status(conn, order, OrderStatus::Cancelled, (None, today), lines).await
