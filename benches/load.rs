@@ -44,6 +44,8 @@ struct Outcome {
     latencies: Vec<Duration>,
     errors: usize,
     seconds: f64,
+    /// CPU seconds PostgreSQL and the service used during the whole scenario.
+    cpu: (f64, f64),
 }
 
 impl Outcome {
@@ -58,6 +60,48 @@ impl Outcome {
         let index = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
         self.latencies[index].as_secs_f64() * 1000.0
     }
+}
+
+/// CPU seconds (user + system) used so far by every process named `postgres` and by the
+/// process `server` (Linux `/proc`; zero elsewhere): where a scenario's time went.
+fn cpu_seconds(server: u32) -> (f64, f64) {
+    let ticks: f64 = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0);
+    let (mut postgres, mut service) = (0.0, 0.0);
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return (0.0, 0.0);
+    };
+    for entry in entries.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // After the parenthesised command name: state is field 3, utime 14, stime 15.
+        let Some((head, rest)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let used = fields
+            .get(11)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            + fields
+                .get(12)
+                .and_then(|f| f.parse::<f64>().ok())
+                .unwrap_or(0.0);
+        if pid == server {
+            service += used / ticks;
+        } else if head.ends_with("(postgres") {
+            postgres += used / ticks;
+        }
+    }
+    (postgres, service)
 }
 
 /// The ids a query returns, in its order.
@@ -290,6 +334,7 @@ async fn main() {
         if !only.is_empty() && !only.split(',').any(|s| name.starts_with(s.trim())) {
             continue;
         }
+        let cpu_before = cpu_seconds(child.id());
         let deadline = Instant::now() + Duration::from_secs(seconds);
         let started = Instant::now();
         let mut tasks = Vec::new();
@@ -361,6 +406,8 @@ async fn main() {
             part.2 += 1;
         }
         let seconds = started.elapsed().as_secs_f64();
+        let cpu_after = cpu_seconds(child.id());
+        let cpu = (cpu_after.0 - cpu_before.0, cpu_after.1 - cpu_before.1);
         for (index, (mut latencies, errors, part_clients)) in parts.into_iter().enumerate() {
             if part_clients == 0 {
                 continue;
@@ -376,6 +423,7 @@ async fn main() {
                 latencies,
                 errors,
                 seconds,
+                cpu,
             });
         }
     }
@@ -582,6 +630,27 @@ async fn main() {
             outcome.percentile(0.5),
             outcome.percentile(0.99),
             outcome.throughput() / ceiling,
+        );
+    }
+    println!();
+    // Mixed runs report two parts of one scenario: its CPU is shown once, per request of both.
+    let mut shown = Vec::new();
+    for outcome in &outcomes {
+        let scenario = outcome.name.split(':').next().unwrap_or(&outcome.name);
+        if shown.contains(&scenario) {
+            continue;
+        }
+        shown.push(scenario);
+        let requests: usize = outcomes
+            .iter()
+            .filter(|o| o.name.split(':').next() == Some(scenario))
+            .map(|o| o.latencies.len() + o.errors)
+            .sum();
+        let per = |seconds: f64| seconds * 1000.0 / requests.max(1) as f64;
+        println!(
+            "CPU per request, {scenario}: PostgreSQL {:.3} ms, service {:.3} ms",
+            per(outcome.cpu.0),
+            per(outcome.cpu.1)
         );
     }
     println!();

@@ -118,12 +118,41 @@ enum Attempt {
 }
 
 /// The placement statement, its audit and key writes headed by the modules that own those
-/// tables (filled in once; the text never changes, so every connection prepares it once).
-static PLACEMENT: LazyLock<String> = LazyLock::new(|| {
-    include_str!("placement.sql")
+/// tables (filled in once), in its four cuts: with or without the purchase-limit section, with
+/// or without the payroll section (see [`cut`]). Each text never changes, so every connection
+/// prepares each once.
+static PLACEMENT: LazyLock<[String; 4]> = LazyLock::new(|| {
+    let full = include_str!("placement.sql")
         .replace("{record_change}", crate::record_change!())
-        .replace("{store_answer}", crate::store_answer!())
+        .replace("{store_answer}", crate::store_answer!());
+    [(false, false), (true, false), (false, true), (true, true)]
+        .map(|(limits, payroll)| cut(&cut(&full, "limits", limits), "payroll", payroll))
 });
+
+/// The placement statement for an order with (or without) purchase-limited lines and paid (or
+/// not) from wages: PostgreSQL starts every write a statement holds on each execution, even
+/// one that has no rows to write, so an order sends only the sections it can use.
+fn placement_sql(limits: bool, payroll: bool) -> &'static str {
+    let index = usize::from(limits) + 2 * usize::from(payroll);
+    PLACEMENT.get(index).map_or("", String::as_str)
+}
+
+/// `text` with the lines between `--<name>` and `--</name>` kept (`keep`) or cut; the marker
+/// lines themselves always go.
+fn cut(text: &str, name: &str, keep: bool) -> String {
+    let (open, close) = (format!("--<{name}>"), format!("--</{name}>"));
+    let mut inside = false;
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        match line.trim() {
+            marker if marker == open => inside = true,
+            marker if marker == close => inside = false,
+            _ if !inside || keep => out.push_str(line),
+            _ => {}
+        }
+    }
+    out
+}
 
 /// Why the write statement gave up (`abort_statement` or a constraint in `placement.sql`),
 /// parsed once.
@@ -521,66 +550,93 @@ impl Write<'_> {
                 .find(|(id, _, _)| *id == product)
                 .map(|(_, start, _)| *start)
         };
-        statement(PLACEMENT.as_str())
-            .bind::<Array<SqlUuid>, _>(self.stock.iter().map(|(p, _)| p.id).collect::<Vec<_>>())
-            .bind::<Array<Integer>, _>(self.stock.iter().map(|(_, q)| *q).collect::<Vec<_>>())
-            .bind::<Text, _>(self.lock_name)
-            .bind::<SqlUuid, _>(self.user.id)
-            .bind::<Integer, _>(self.allowance_year)
-            .bind::<Numeric, _>(order.allowance_applied.amount())
-            .bind::<Numeric, _>(self.allowance_seen)
-            .bind::<Nullable<Numeric>, _>(ctx.cap)
-            .bind::<Array<SqlUuid>, _>(self.limited.iter().map(|l| l.0).collect::<Vec<_>>())
-            .bind::<Array<Date>, _>(self.limited.iter().map(|l| l.1).collect::<Vec<_>>())
-            .bind::<Array<Integer>, _>(self.limited.iter().map(|l| l.2).collect::<Vec<_>>())
-            .bind::<SqlUuid, _>(self.order_id)
-            .bind::<SqlUuid, _>(ctx.seller)
-            .bind::<Text, _>(ctx.currency.as_str())
-            .bind::<Numeric, _>(order.list_total.amount())
-            .bind::<Numeric, _>(order.discount_total.amount())
-            .bind::<Numeric, _>(order.total.amount())
-            .bind::<Text, _>(ctx.group_currency.as_str())
-            .bind::<Numeric, _>(order.fx_rate)
-            .bind::<Timestamptz, _>(self.now)
-            .bind::<Array<SqlUuid>, _>(lines.iter().map(|l| l.product_id).collect::<Vec<_>>())
-            .bind::<Array<Integer>, _>(
-                lines
-                    .iter()
-                    .map(|l| i32::try_from(l.quantity).unwrap_or(i32::MAX))
-                    .collect::<Vec<_>>(),
-            )
-            .bind::<Array<Numeric>, _>(column(|l| l.unit_list_price.amount()))
-            .bind::<Array<Numeric>, _>(column(|l| l.discount_percent))
-            .bind::<Array<Numeric>, _>(column(|l| l.line_list_total.amount()))
-            .bind::<Array<Numeric>, _>(column(|l| l.line_discount.amount()))
-            .bind::<Array<Numeric>, _>(column(|l| l.line_total.amount()))
-            .bind::<Array<Nullable<Date>>, _>(
-                lines
-                    .iter()
-                    .map(|l| period_of(ProductId::from(l.product_id)))
-                    .collect::<Vec<_>>(),
-            )
-            .bind::<Jsonb, _>(self.body)
-            .bind::<Nullable<Text>, _>(self.user.request_id.as_deref())
-            .bind::<Text, _>(&self.key.0)
-            .bind::<Text, _>(self.scope)
-            .bind::<Text, _>(self.hash)
-            .bind::<SqlUuid, _>(self.user.group_id)
-            .bind::<Nullable<SqlUuid>, _>(self.for_member)
-            .bind::<Array<Date>, _>(instalments.iter().map(|(day, _)| *day).collect::<Vec<_>>())
-            .bind::<Array<Numeric>, _>(
-                instalments
-                    .iter()
-                    .map(|(_, amount)| amount.amount())
-                    .collect::<Vec<_>>(),
-            )
-            .bind::<Nullable<Numeric>, _>(self.payroll.map(|(plan, _)| plan.limit.amount()))
-            .bind::<Nullable<SqlUuid>, _>(self.payroll.map(|(_, employer)| employer))
-            .bind::<Nullable<Integer>, _>(
-                self.payroll
-                    .and_then(|(plan, _)| i32::try_from(plan.lines.len()).ok()),
-            )
-            .get_result(conn)
-            .await
+        statement(placement_sql(
+            !self.limited.is_empty(),
+            self.payroll.is_some(),
+        ))
+        .bind::<Array<SqlUuid>, _>(self.stock.iter().map(|(p, _)| p.id).collect::<Vec<_>>())
+        .bind::<Array<Integer>, _>(self.stock.iter().map(|(_, q)| *q).collect::<Vec<_>>())
+        .bind::<Text, _>(self.lock_name)
+        .bind::<SqlUuid, _>(self.user.id)
+        .bind::<Integer, _>(self.allowance_year)
+        .bind::<Numeric, _>(order.allowance_applied.amount())
+        .bind::<Numeric, _>(self.allowance_seen)
+        .bind::<Nullable<Numeric>, _>(ctx.cap)
+        .bind::<Array<SqlUuid>, _>(self.limited.iter().map(|l| l.0).collect::<Vec<_>>())
+        .bind::<Array<Date>, _>(self.limited.iter().map(|l| l.1).collect::<Vec<_>>())
+        .bind::<Array<Integer>, _>(self.limited.iter().map(|l| l.2).collect::<Vec<_>>())
+        .bind::<SqlUuid, _>(self.order_id)
+        .bind::<SqlUuid, _>(ctx.seller)
+        .bind::<Text, _>(ctx.currency.as_str())
+        .bind::<Numeric, _>(order.list_total.amount())
+        .bind::<Numeric, _>(order.discount_total.amount())
+        .bind::<Numeric, _>(order.total.amount())
+        .bind::<Text, _>(ctx.group_currency.as_str())
+        .bind::<Numeric, _>(order.fx_rate)
+        .bind::<Timestamptz, _>(self.now)
+        .bind::<Array<SqlUuid>, _>(lines.iter().map(|l| l.product_id).collect::<Vec<_>>())
+        .bind::<Array<Integer>, _>(
+            lines
+                .iter()
+                .map(|l| i32::try_from(l.quantity).unwrap_or(i32::MAX))
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Numeric>, _>(column(|l| l.unit_list_price.amount()))
+        .bind::<Array<Numeric>, _>(column(|l| l.discount_percent))
+        .bind::<Array<Numeric>, _>(column(|l| l.line_list_total.amount()))
+        .bind::<Array<Numeric>, _>(column(|l| l.line_discount.amount()))
+        .bind::<Array<Numeric>, _>(column(|l| l.line_total.amount()))
+        .bind::<Array<Nullable<Date>>, _>(
+            lines
+                .iter()
+                .map(|l| period_of(ProductId::from(l.product_id)))
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Jsonb, _>(self.body)
+        .bind::<Nullable<Text>, _>(self.user.request_id.as_deref())
+        .bind::<Text, _>(&self.key.0)
+        .bind::<Text, _>(self.scope)
+        .bind::<Text, _>(self.hash)
+        .bind::<SqlUuid, _>(self.user.group_id)
+        .bind::<Nullable<SqlUuid>, _>(self.for_member)
+        .bind::<Array<Date>, _>(instalments.iter().map(|(day, _)| *day).collect::<Vec<_>>())
+        .bind::<Array<Numeric>, _>(
+            instalments
+                .iter()
+                .map(|(_, amount)| amount.amount())
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Nullable<Numeric>, _>(self.payroll.map(|(plan, _)| plan.limit.amount()))
+        .bind::<Nullable<SqlUuid>, _>(self.payroll.map(|(_, employer)| employer))
+        .bind::<Nullable<Integer>, _>(
+            self.payroll
+                .and_then(|(plan, _)| i32::try_from(plan.lines.len()).ok()),
+        )
+        .get_result(conn)
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_cut_keeps_only_its_sections_and_every_text_is_whole() {
+        let bare = placement_sql(false, false);
+        assert!(!bare.contains("purchase_limit_usage") && !bare.contains("payroll_due"));
+        assert!(bare.contains("INSERT INTO orders") && bare.contains("UPDATE products"));
+        let limits = placement_sql(true, false);
+        assert!(limits.contains("purchase_limit_usage") && !limits.contains("payroll_due"));
+        let payroll = placement_sql(false, true);
+        assert!(!payroll.contains("purchase_limit_usage") && payroll.contains("payroll_due"));
+        let both = placement_sql(true, true);
+        assert!(both.contains("purchase_limit_usage") && both.contains("payroll_deductions"));
+        for text in [bare, limits, payroll, both] {
+            assert!(!text.contains("--<") && !text.contains("{record_change}"));
+            assert!(text
+                .trim_end()
+                .ends_with("WHERE EXISTS (SELECT 1 FROM stock)"));
+        }
     }
 }

@@ -71,8 +71,11 @@ stock AS (
     UPDATE products p SET stock_on_hand = p.stock_on_hand - s.quantity
     FROM unnest($1::uuid[], $2::int4[]) AS s(id, quantity)
     WHERE p.id = s.id AND p.id IN (SELECT id FROM locked)
-    RETURNING p.id),
-limited AS (
+    RETURNING p.id)
+-- Only an order with purchase-limited lines sends what follows, up to the closing marker
+-- (orders::placement keeps or cuts it, so PostgreSQL never starts writes that cannot happen).
+--<limits>
+, limited AS (
     INSERT INTO purchase_limit_usage AS u (employee_id, product_id, period_start, quantity,
         group_id)
     SELECT $4, x.product_id, x.period_start, x.quantity, $34
@@ -82,8 +85,11 @@ limited AS (
     WHERE CASE WHEN u.quantity + EXCLUDED.quantity <=
             (SELECT p.purchase_limit_quantity FROM products p WHERE p.id = EXCLUDED.product_id)
         THEN true ELSE abort_statement('purchase_limit_exceeded:' || EXCLUDED.product_id) END
-    RETURNING 1),
-payroll AS (
+    RETURNING 1)
+--</limits>
+-- Only an order paid from wages sends what follows, up to the closing marker.
+--<payroll>
+, payroll AS (
     INSERT INTO payroll_due AS d (employee_id, pay_date, group_id, amount)
     SELECT $4, s.pay_date, $34, s.amount
     FROM unnest($36::date[], $37::numeric[]) AS s(pay_date, amount)
@@ -101,6 +107,7 @@ schedule AS (
         'due', $20
     FROM o, unnest($36::date[], $37::numeric[]) WITH ORDINALITY AS s(pay_date, amount, line_no)
     RETURNING 1)
+--</payroll>
 -- The stock is taken here, as the last row locks before the employee's own rows; the
 -- purchase-limit, pay-date and schedule writes, which nothing reads, run to completion after.
 SELECT o.number FROM o WHERE EXISTS (SELECT 1 FROM stock)
