@@ -536,6 +536,7 @@ struct Write<'a> {
 impl Write<'_> {
     async fn execute(self, conn: &mut AsyncPgConnection) -> diesel::QueryResult<Written> {
         let (ctx, order) = (self.ctx, self.order);
+        let sql = placement_sql(!self.limited.is_empty(), self.payroll.is_some());
         let instalments: &[(NaiveDate, crate::domain::money::Money)] = self
             .payroll
             .map(|(plan, _)| plan.lines.as_slice())
@@ -550,70 +551,67 @@ impl Write<'_> {
                 .find(|(id, _, _)| *id == product)
                 .map(|(_, start, _)| *start)
         };
-        statement(placement_sql(
-            !self.limited.is_empty(),
-            self.payroll.is_some(),
-        ))
-        .bind::<Array<SqlUuid>, _>(self.stock.iter().map(|(p, _)| p.id).collect::<Vec<_>>())
-        .bind::<Array<Integer>, _>(self.stock.iter().map(|(_, q)| *q).collect::<Vec<_>>())
-        .bind::<Text, _>(self.lock_name)
-        .bind::<SqlUuid, _>(self.user.id)
-        .bind::<Integer, _>(self.allowance_year)
-        .bind::<Numeric, _>(order.allowance_applied.amount())
-        .bind::<Numeric, _>(self.allowance_seen)
-        .bind::<Nullable<Numeric>, _>(ctx.cap)
-        .bind::<Array<SqlUuid>, _>(self.limited.iter().map(|l| l.0).collect::<Vec<_>>())
-        .bind::<Array<Date>, _>(self.limited.iter().map(|l| l.1).collect::<Vec<_>>())
-        .bind::<Array<Integer>, _>(self.limited.iter().map(|l| l.2).collect::<Vec<_>>())
-        .bind::<SqlUuid, _>(self.order_id)
-        .bind::<SqlUuid, _>(ctx.seller)
-        .bind::<Text, _>(ctx.currency.as_str())
-        .bind::<Numeric, _>(order.list_total.amount())
-        .bind::<Numeric, _>(order.discount_total.amount())
-        .bind::<Numeric, _>(order.total.amount())
-        .bind::<Text, _>(ctx.group_currency.as_str())
-        .bind::<Numeric, _>(order.fx_rate)
-        .bind::<Timestamptz, _>(self.now)
-        .bind::<Array<SqlUuid>, _>(lines.iter().map(|l| l.product_id).collect::<Vec<_>>())
-        .bind::<Array<Integer>, _>(
-            lines
-                .iter()
-                .map(|l| i32::try_from(l.quantity).unwrap_or(i32::MAX))
-                .collect::<Vec<_>>(),
-        )
-        .bind::<Array<Numeric>, _>(column(|l| l.unit_list_price.amount()))
-        .bind::<Array<Numeric>, _>(column(|l| l.discount_percent))
-        .bind::<Array<Numeric>, _>(column(|l| l.line_list_total.amount()))
-        .bind::<Array<Numeric>, _>(column(|l| l.line_discount.amount()))
-        .bind::<Array<Numeric>, _>(column(|l| l.line_total.amount()))
-        .bind::<Array<Nullable<Date>>, _>(
-            lines
-                .iter()
-                .map(|l| period_of(ProductId::from(l.product_id)))
-                .collect::<Vec<_>>(),
-        )
-        .bind::<Jsonb, _>(self.body)
-        .bind::<Nullable<Text>, _>(self.user.request_id.as_deref())
-        .bind::<Text, _>(&self.key.0)
-        .bind::<Text, _>(self.scope)
-        .bind::<Text, _>(self.hash)
-        .bind::<SqlUuid, _>(self.user.group_id)
-        .bind::<Nullable<SqlUuid>, _>(self.for_member)
-        .bind::<Array<Date>, _>(instalments.iter().map(|(day, _)| *day).collect::<Vec<_>>())
-        .bind::<Array<Numeric>, _>(
-            instalments
-                .iter()
-                .map(|(_, amount)| amount.amount())
-                .collect::<Vec<_>>(),
-        )
-        .bind::<Nullable<Numeric>, _>(self.payroll.map(|(plan, _)| plan.limit.amount()))
-        .bind::<Nullable<SqlUuid>, _>(self.payroll.map(|(_, employer)| employer))
-        .bind::<Nullable<Integer>, _>(
-            self.payroll
-                .and_then(|(plan, _)| i32::try_from(plan.lines.len()).ok()),
-        )
-        .get_result(conn)
-        .await
+        statement(sql)
+            .bind::<Array<SqlUuid>, _>(self.stock.iter().map(|(p, _)| p.id).collect::<Vec<_>>())
+            .bind::<Array<Integer>, _>(self.stock.iter().map(|(_, q)| *q).collect::<Vec<_>>())
+            .bind::<Text, _>(self.lock_name)
+            .bind::<SqlUuid, _>(self.user.id)
+            .bind::<Integer, _>(self.allowance_year)
+            .bind::<Numeric, _>(order.allowance_applied.amount())
+            .bind::<Numeric, _>(self.allowance_seen)
+            .bind::<Nullable<Numeric>, _>(ctx.cap)
+            .bind::<Array<SqlUuid>, _>(self.limited.iter().map(|l| l.0).collect::<Vec<_>>())
+            .bind::<Array<Date>, _>(self.limited.iter().map(|l| l.1).collect::<Vec<_>>())
+            .bind::<Array<Integer>, _>(self.limited.iter().map(|l| l.2).collect::<Vec<_>>())
+            .bind::<SqlUuid, _>(self.order_id)
+            .bind::<SqlUuid, _>(ctx.seller)
+            .bind::<Text, _>(ctx.currency.as_str())
+            .bind::<Numeric, _>(order.list_total.amount())
+            .bind::<Numeric, _>(order.discount_total.amount())
+            .bind::<Numeric, _>(order.total.amount())
+            .bind::<Text, _>(ctx.group_currency.as_str())
+            .bind::<Numeric, _>(order.fx_rate)
+            .bind::<Timestamptz, _>(self.now)
+            .bind::<Array<SqlUuid>, _>(lines.iter().map(|l| l.product_id).collect::<Vec<_>>())
+            .bind::<Array<Integer>, _>(
+                lines
+                    .iter()
+                    .map(|l| i32::try_from(l.quantity).unwrap_or(i32::MAX))
+                    .collect::<Vec<_>>(),
+            )
+            .bind::<Array<Numeric>, _>(column(|l| l.unit_list_price.amount()))
+            .bind::<Array<Numeric>, _>(column(|l| l.discount_percent))
+            .bind::<Array<Numeric>, _>(column(|l| l.line_list_total.amount()))
+            .bind::<Array<Numeric>, _>(column(|l| l.line_discount.amount()))
+            .bind::<Array<Numeric>, _>(column(|l| l.line_total.amount()))
+            .bind::<Array<Nullable<Date>>, _>(
+                lines
+                    .iter()
+                    .map(|l| period_of(ProductId::from(l.product_id)))
+                    .collect::<Vec<_>>(),
+            )
+            .bind::<Jsonb, _>(self.body)
+            .bind::<Nullable<Text>, _>(self.user.request_id.as_deref())
+            .bind::<Text, _>(&self.key.0)
+            .bind::<Text, _>(self.scope)
+            .bind::<Text, _>(self.hash)
+            .bind::<SqlUuid, _>(self.user.group_id)
+            .bind::<Nullable<SqlUuid>, _>(self.for_member)
+            .bind::<Array<Date>, _>(instalments.iter().map(|(day, _)| *day).collect::<Vec<_>>())
+            .bind::<Array<Numeric>, _>(
+                instalments
+                    .iter()
+                    .map(|(_, amount)| amount.amount())
+                    .collect::<Vec<_>>(),
+            )
+            .bind::<Nullable<Numeric>, _>(self.payroll.map(|(plan, _)| plan.limit.amount()))
+            .bind::<Nullable<SqlUuid>, _>(self.payroll.map(|(_, employer)| employer))
+            .bind::<Nullable<Integer>, _>(
+                self.payroll
+                    .and_then(|(plan, _)| i32::try_from(plan.lines.len()).ok()),
+            )
+            .get_result(conn)
+            .await
     }
 }
 
