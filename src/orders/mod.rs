@@ -8,6 +8,7 @@
 
 pub mod benefit_facts;
 pub mod dto;
+pub mod gate;
 pub mod handlers;
 pub mod placement;
 pub mod pricing;

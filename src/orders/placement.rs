@@ -399,7 +399,13 @@ async fn attempt(
         scope,
         hash,
     };
-    let written = match write.execute(conn).await {
+    // This instance's placements of the same products queue here, not on their rows.
+    let held = super::gate::GATE
+        .enter(by_product.iter().map(|(p, _)| p.id))
+        .await;
+    let written = write.execute(conn).await;
+    drop(held);
+    let written = match written {
         Ok(written) => written,
         Err(error) => return refused(error, plan.as_ref(), sku_of),
     };
