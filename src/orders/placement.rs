@@ -6,17 +6,17 @@
 //!    the group currency and the requested products (and, only when the seller's currency is
 //!    not the group's, the exchange rate). Replays, key reuse, eligibility, pricing and obvious
 //!    shortages are decided here.
-//! 2. Write, in one statement (`placement.sql`): claim the key, charge the allowance (with a
-//!    cap, on condition that it is still what was read; without one, outright), insert the
-//!    order, its lines, the audit event and the idempotency record, and only then lock the
-//!    products in id order and take their stock, so that a product's row is held for the end
-//!    of the statement and its commit alone (a flash sale serialises on it); purchase-limit
-//!    quantities and, for an order paid from wages, what stands due per pay date and its
-//!    schedule come last, its employer's terms read once before the first attempt. Locks are
-//!    always taken key → allowance row → products → limit rows → pay-date rows, the order the
-//!    cancellation follows too. A step that falls short raises (`abort_statement` or the
-//!    stock CHECK) and the statement rolls back; an allowance or stock that moved is read and
-//!    priced again.
+//! 2. Write, once through the process's per-product queue (`super::gate`), in one statement
+//!    (`placement.sql`): claim the key, charge the allowance (with a cap, on condition that it
+//!    is still what was read; without one, outright), insert the order, its lines, the audit
+//!    event and the idempotency record, and only then lock the products in id order and take
+//!    their stock, so that a product's row is held for the end of the statement and its
+//!    commit alone (a flash sale serialises on it); purchase-limit quantities and, for an order
+//!    paid from wages, what stands due per pay date and its schedule come last, its employer's
+//!    terms read once before the first attempt. Locks are always taken key → allowance row →
+//!    products → limit rows → pay-date rows, the order the cancellation follows too. A step
+//!    that falls short raises (`abort_statement` or the stock CHECK) and the statement rolls
+//!    back; an allowance or stock that moved is read and priced again.
 
 use chrono::{DateTime, Datelike, NaiveDate, SubsecRound, Utc};
 use diesel::sql_types::Uuid as SqlUuid;
