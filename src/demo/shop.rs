@@ -118,6 +118,8 @@ async fn place_as(
         &key,
         ("POST /orders", "demo"),
         now,
+        // The demo loads alone: its orders never queue.
+        std::time::Duration::from_secs(10),
     )
     .await?
     else {

@@ -1,4 +1,4 @@
-//! One writer at a time per product within this process: the placements of one instance that
+//! Two writers at a time per product within this process: the placements of one instance that
 //! take the same product's stock queue here, in arrival order, instead of all waiting inside
 //! PostgreSQL on the product's row lock.
 //!
@@ -6,18 +6,27 @@
 //! costs each waiter a backend busy with its statement, a re-check of the row on wake-up
 //! (EvalPlanQual), and a wake-up order PostgreSQL does not keep first come, first served; on a
 //! small machine the row's holder also competes for the CPU with every waiter. Here the waiters
-//! sleep on a fair (FIFO) async mutex before their statement starts, holding no database lock,
-//! and PostgreSQL sees one writer per product per instance. The row lock stays the guarantee:
+//! sleep on a fair (FIFO) semaphore before their statement starts, holding no database lock,
+//! and PostgreSQL sees two writers per product per instance: one holding the row, one writing
+//! its order's other rows meanwhile. The row lock stays the guarantee:
 //! several instances still meet there, and writers that are not placements (cancellations,
 //! intercompany orders, stock adjustments) never enter the gate, so no one waits on the gate
 //! while holding a row lock and no cycle can form through it.
 //!
-//! Products share a fixed number of stripes (no map that grows with the catalog); an order's
-//! stripes are taken in ascending order, so two orders never wait on each other in a cycle.
+//! Products share a fixed number of stripes (no map that grows with the catalog). Only an order
+//! whose products lie in one stripe (a single product, as in a flash sale) queues: one holding
+//! a stripe while it waits for another would make every writer of the first wait behind the
+//! second's queue. An order of several products goes straight to the database, whose row
+//! locks it takes in id order. A wait is bounded like a lock wait in the database: past it the
+//! order is refused with 503, so a long queue never holds the pool's connections for ever.
 
 use std::sync::LazyLock;
 
+use std::time::Duration;
+
 use tokio::sync::{Semaphore, SemaphorePermit};
+
+use crate::error::ApiError;
 
 use crate::ids::ProductId;
 
@@ -42,25 +51,31 @@ impl Gate {
         }
     }
 
-    /// Waits for the stripes of `products` (in ascending stripe order) and holds them until
-    /// the returned guards drop.
+    /// Waits (at most `patience`) for a place among the writers of `products`' stripe, held
+    /// until the returned permit drops; no wait, and no permit, when they lie in more than one
+    /// stripe.
     pub async fn enter(
         &self,
         products: impl Iterator<Item = ProductId>,
-    ) -> Vec<SemaphorePermit<'_>> {
+        patience: Duration,
+    ) -> Result<Option<SemaphorePermit<'_>>, ApiError> {
         let mut indices: Vec<usize> = products.map(stripe_of).collect();
         indices.sort_unstable();
         indices.dedup();
-        let mut held = Vec::with_capacity(indices.len());
-        for index in indices {
-            if let Some(Ok(permit)) = match self.stripes.get(index) {
-                Some(stripe) => Some(stripe.acquire().await),
-                None => None,
-            } {
-                held.push(permit);
-            }
+        let [index] = indices.as_slice() else {
+            return Ok(None);
+        };
+        let Some(stripe) = self.stripes.get(*index) else {
+            return Ok(None);
+        };
+        match tokio::time::timeout(patience, stripe.acquire()).await {
+            Ok(Ok(permit)) => Ok(Some(permit)),
+            // The semaphore is never closed.
+            Ok(Err(_)) => Ok(None),
+            Err(_) => Err(ApiError::Unavailable(
+                "too many orders of one product are waiting; retry".into(),
+            )),
         }
-        held
     }
 }
 
@@ -72,48 +87,50 @@ fn stripe_of(product: ProductId) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
     use uuid::Uuid;
 
     fn product(low: u128) -> ProductId {
         ProductId::from(Uuid::from_u128((7 << 64) | low))
     }
 
+    const BRIEF: Duration = Duration::from_millis(50);
+
     #[tokio::test]
     async fn a_product_lets_two_writers_through_and_the_third_waits_its_turn() {
         let gate = Gate::new();
         let hot = product(5);
-        let first = gate.enter([hot].into_iter()).await;
-        let second = gate.enter([hot].into_iter()).await;
-        assert_eq!((first.len(), second.len()), (1, 1));
-        let third = tokio::time::timeout(Duration::from_millis(50), gate.enter([hot].into_iter()));
+        let first = gate.enter([hot].into_iter(), BRIEF).await;
+        let second = gate.enter([hot].into_iter(), BRIEF).await;
+        assert!(matches!((&first, &second), (Ok(Some(_)), Ok(Some(_)))));
+        let third = gate.enter([hot].into_iter(), BRIEF).await;
         assert!(
-            third.await.is_err(),
-            "a third writer of one product must wait"
+            matches!(third, Err(ApiError::Unavailable(_))),
+            "a third writer of one product waits, and past its patience is refused"
         );
         // Another product (another stripe) is not held up.
-        let other = tokio::time::timeout(
-            Duration::from_millis(50),
-            gate.enter([product(6)].into_iter()),
-        );
-        assert_eq!(other.await.map(|held| held.len()).ok(), Some(1));
+        let other = gate.enter([product(6)].into_iter(), BRIEF).await;
+        assert!(matches!(other, Ok(Some(_))));
         drop(first);
-        let third = tokio::time::timeout(Duration::from_millis(50), gate.enter([hot].into_iter()));
-        assert!(third.await.is_ok(), "a writer leaving lets the next one in");
+        let third = gate.enter([hot].into_iter(), BRIEF).await;
+        assert!(
+            matches!(third, Ok(Some(_))),
+            "a writer leaving lets the next one in"
+        );
     }
 
-    #[test]
-    fn an_order_takes_each_of_its_stripes_once() {
-        // Products 3 and 259 share stripe 3: one permit for both.
-        let ids = [product(300), product(3), product(259), product(3)];
-        let mut stripes: Vec<usize> = ids.iter().copied().map(stripe_of).collect();
-        stripes.sort_unstable();
-        stripes.dedup();
-        assert_eq!(stripes, vec![3, 44]);
+    #[tokio::test]
+    async fn an_order_of_products_in_several_stripes_never_queues() {
         let gate = Gate::new();
-        let held = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .map(|runtime| runtime.block_on(async { gate.enter(ids.into_iter()).await.len() }));
-        assert_eq!(held.ok(), Some(2));
+        let (hot, other) = (product(5), product(300));
+        let _first = gate.enter([hot].into_iter(), BRIEF).await;
+        let _second = gate.enter([hot].into_iter(), BRIEF).await;
+        // The hot stripe is full; an order of it and another product goes straight on.
+        let both = gate.enter([hot, other].into_iter(), BRIEF).await;
+        assert!(matches!(both, Ok(None)));
+        // Products 3 and 259 share stripe 3: one stripe, so the order queues there.
+        let shared = gate
+            .enter([product(3), product(259)].into_iter(), BRIEF)
+            .await;
+        assert!(matches!(shared, Ok(Some(_))));
     }
 }

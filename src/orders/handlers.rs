@@ -97,6 +97,7 @@ pub async fn place_order(
         &key,
         (PLACE_SCOPE, &hash),
         now,
+        state.settings.pool.statement_timeout,
     )
     .await?;
     let (status, response, replayed) = match placed {

@@ -210,7 +210,8 @@ impl AbortReason {
 /// giving up with 409.
 const ATTEMPTS: usize = 20;
 
-/// Places an order at `now` (the service clock); see the module comment.
+/// Places an order at `now` (the service clock), waiting at most `patience` for its turn at
+/// the gate (as long as the database lets a statement wait on a lock); see the module comment.
 pub async fn place(
     conn: &mut AsyncPgConnection,
     subject: &Subject,
@@ -218,6 +219,7 @@ pub async fn place(
     key: &IdempotencyKey,
     (scope, hash): (&str, &str),
     now: DateTime<Utc>,
+    patience: std::time::Duration,
 ) -> Result<Placed, ApiError> {
     // Microseconds: what PostgreSQL stores, so the response equals a later read.
     let now = now.trunc_subsecs(6);
@@ -233,6 +235,7 @@ pub async fn place(
             key,
             (scope, hash),
             now,
+            patience,
         );
         if let Attempt::Done(placed) = attempt.await? {
             return Ok(placed);
@@ -337,6 +340,7 @@ async fn attempt(
     key: &IdempotencyKey,
     (scope, hash): (&str, &str),
     now: DateTime<Utc>,
+    patience: std::time::Duration,
 ) -> Result<Attempt, ApiError> {
     let today = now.date_naive();
     let found = match read(conn, subject, request, key, (scope, hash), today).await? {
@@ -399,10 +403,10 @@ async fn attempt(
         scope,
         hash,
     };
-    // This instance's placements of the same products queue here, not on their rows.
+    // This instance's placements of the same product queue here, not on its row.
     let held = super::gate::GATE
-        .enter(by_product.iter().map(|(p, _)| p.id))
-        .await;
+        .enter(by_product.iter().map(|(p, _)| p.id), patience)
+        .await?;
     let written = write.execute(conn).await;
     drop(held);
     let written = match written {
@@ -640,7 +644,7 @@ mod tests {
             assert!(!text.contains("--<") && !text.contains("{record_change}"));
             assert!(text
                 .trim_end()
-                .ends_with("WHERE EXISTS (SELECT 1 FROM stock)"));
+                .ends_with("WHERE (SELECT count(*) FROM stock) > 0"));
         }
     }
 }

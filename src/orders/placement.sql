@@ -72,21 +72,6 @@ stock AS (
     FROM unnest($1::uuid[], $2::int4[]) AS s(id, quantity)
     WHERE p.id = s.id AND p.id IN (SELECT id FROM locked)
     RETURNING p.id)
--- Only an order with purchase-limited lines sends what follows, up to the closing marker
--- (orders::placement keeps or cuts it, so PostgreSQL never starts writes that cannot happen).
---<limits>
-, limited AS (
-    INSERT INTO purchase_limit_usage AS u (employee_id, product_id, period_start, quantity,
-        group_id)
-    SELECT $4, x.product_id, x.period_start, x.quantity, $34
-    FROM unnest($9::uuid[], $10::date[], $11::int4[]) AS x(product_id, period_start, quantity)
-    ON CONFLICT (employee_id, product_id, period_start)
-    DO UPDATE SET quantity = u.quantity + EXCLUDED.quantity
-    WHERE CASE WHEN u.quantity + EXCLUDED.quantity <=
-            (SELECT p.purchase_limit_quantity FROM products p WHERE p.id = EXCLUDED.product_id)
-        THEN true ELSE abort_statement('purchase_limit_exceeded:' || EXCLUDED.product_id) END
-    RETURNING 1)
---</limits>
 -- Only an order paid from wages sends what follows, up to the closing marker.
 --<payroll>
 , payroll AS (
@@ -108,6 +93,22 @@ schedule AS (
     FROM o, unnest($36::date[], $37::numeric[]) WITH ORDINALITY AS s(pay_date, amount, line_no)
     RETURNING 1)
 --</payroll>
--- The stock is taken here, as the last row locks before the employee's own rows; the
--- purchase-limit, pay-date and schedule writes, which nothing reads, run to completion after.
-SELECT o.number FROM o WHERE EXISTS (SELECT 1 FROM stock)
+-- Only an order with purchase-limited lines sends what follows, up to the closing marker
+-- (orders::placement keeps or cuts it, so PostgreSQL never starts writes that cannot happen).
+--<limits>
+, limited AS (
+    INSERT INTO purchase_limit_usage AS u (employee_id, product_id, period_start, quantity,
+        group_id)
+    SELECT $4, x.product_id, x.period_start, x.quantity, $34
+    FROM unnest($9::uuid[], $10::date[], $11::int4[]) AS x(product_id, period_start, quantity)
+    ON CONFLICT (employee_id, product_id, period_start)
+    DO UPDATE SET quantity = u.quantity + EXCLUDED.quantity
+    WHERE CASE WHEN u.quantity + EXCLUDED.quantity <=
+            (SELECT p.purchase_limit_quantity FROM products p WHERE p.id = EXCLUDED.product_id)
+        THEN true ELSE abort_statement('purchase_limit_exceeded:' || EXCLUDED.product_id) END
+    RETURNING 1)
+--</limits>
+-- The count reads all of `stock`, so every product is locked and its stock taken here. The
+-- sections above, which nothing reads, run to completion after it: PostgreSQL runs such writes
+-- last declared first, so the purchase-limit rows are locked before the pay-date rows.
+SELECT o.number FROM o WHERE (SELECT count(*) FROM stock) > 0
