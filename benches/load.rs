@@ -127,23 +127,40 @@ async fn sql(conn: &mut diesel_async::AsyncPgConnection, text: &str) {
         .unwrap_or_else(|e| panic!("{e}: {text}"));
 }
 
+/// pgbench's connection options for the server of `url`.
+fn pgbench_connection(url: &url::Url) -> Vec<String> {
+    let user = if url.username().is_empty() {
+        "postgres"
+    } else {
+        url.username()
+    };
+    vec![
+        "-h".into(),
+        url.host_str().unwrap_or("127.0.0.1").into(),
+        "-p".into(),
+        url.port().unwrap_or(5432).to_string(),
+        "-U".into(),
+        user.into(),
+    ]
+}
+
+/// Creates pgbench's tables at `scale` in the database of `url` (dropping any there).
+fn pgbench_init(url: &url::Url, scale: &str) {
+    let status = Command::new("pgbench")
+        .args(pgbench_connection(url))
+        .args(["-i", "-q", "-s", scale])
+        .arg(url.path().trim_start_matches('/'))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("pgbench must be installed (PostgreSQL's client tools)");
+    assert!(status.success(), "pgbench -i -s {scale} failed");
+}
+
 /// Runs `pgbench` and returns its tps (excluding connection time).
 fn pgbench(url: &url::Url, args: &[&str]) -> f64 {
     let output = Command::new("pgbench")
-        .args([
-            "-h",
-            url.host_str().unwrap_or("127.0.0.1"),
-            "-p",
-            &url.port().unwrap_or(5432).to_string(),
-        ])
-        .args([
-            "-U",
-            if url.username().is_empty() {
-                "postgres"
-            } else {
-                url.username()
-            },
-        ])
+        .args(pgbench_connection(url))
         .args(args)
         .arg(url.path().trim_start_matches('/'))
         .output()
@@ -519,88 +536,25 @@ async fn main() {
 
     // ---- the database ceiling on this machine, right now
     println!("measuring pgbench ceilings …");
-    let status = Command::new("pgbench")
-        .args([
-            "-h",
-            server.host_str().unwrap_or("127.0.0.1"),
-            "-p",
-            &server.port().unwrap_or(5432).to_string(),
-            "-U",
-            if server.username().is_empty() {
-                "postgres"
-            } else {
-                server.username()
-            },
-        ])
-        .args(["-i", "-q", "-s", "10", &pg_db])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("pgbench must be installed");
-    assert!(status.success());
-    let duration = seconds.to_string();
-    let jobs = "2";
-    let select_only = pgbench(
-        &pg_url,
-        &[
-            "-S",
-            "-M",
-            "prepared",
-            "-c",
-            &clients.to_string(),
-            "-j",
-            jobs,
-            "-T",
-            &duration,
-        ],
-    );
-    let tpcb = pgbench(
-        &pg_url,
-        &[
-            "-M",
-            "prepared",
-            "-c",
-            &clients.to_string(),
-            "-j",
-            jobs,
-            "-T",
-            &duration,
-        ],
-    );
+    pgbench_init(&pg_url, "10");
+    let (clients_arg, duration) = (clients.to_string(), seconds.to_string());
+    // Prepared statements, the run's client count, two pgbench threads, the run's length.
+    let common = [
+        "-M",
+        "prepared",
+        "-c",
+        &clients_arg,
+        "-j",
+        "2",
+        "-T",
+        &duration,
+    ];
+    let select_only = pgbench(&pg_url, &[&["-S"][..], &common[..]].concat());
+    let tpcb = pgbench(&pg_url, &common);
     // One branch row that every transaction updates: the flash sale's ceiling.
     let hot_row = if outcomes.iter().any(|o| o.name.starts_with("flash")) {
-        let status = Command::new("pgbench")
-            .args([
-                "-h",
-                server.host_str().unwrap_or("127.0.0.1"),
-                "-p",
-                &server.port().unwrap_or(5432).to_string(),
-                "-U",
-                if server.username().is_empty() {
-                    "postgres"
-                } else {
-                    server.username()
-                },
-            ])
-            .args(["-i", "-q", "-s", "1", &pg_db])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("pgbench must be installed");
-        assert!(status.success());
-        pgbench(
-            &pg_url,
-            &[
-                "-M",
-                "prepared",
-                "-c",
-                &clients.to_string(),
-                "-j",
-                jobs,
-                "-T",
-                &duration,
-            ],
-        )
+        pgbench_init(&pg_url, "1");
+        pgbench(&pg_url, &common)
     } else {
         f64::NAN
     };
