@@ -348,7 +348,9 @@ async fn attempt(
         Err(stored) => return Ok(Attempt::Done(Placed::Replay(stored))),
     };
     let user = &found.user;
-    let fx_rate = seller_rate(conn, &found, today).await?;
+    let seller = <[_]>::first(&found.products).map(|row| row.currency);
+    let group = found.user.group_id;
+    let fx_rate = pricing::seller_rate(conn, group, seller, found.group_currency, today).await?;
     let priced = priced_rows(found.products);
     let ctx = pricing::price_context(user, request, priced, found.group_currency, fx_rate, today)?;
     let order = allowance::price_order(
@@ -417,22 +419,6 @@ async fn attempt(
         *number = serde_json::Value::String(written.number);
     }
     Ok(Attempt::Done(Placed::Created(body)))
-}
-
-/// The rate from the seller's currency into the group's on `today`, looked up only when they
-/// differ (an order has one seller; pricing refuses more).
-async fn seller_rate(
-    conn: &mut AsyncPgConnection,
-    found: &Found,
-    today: NaiveDate,
-) -> Result<Option<Decimal>, ApiError> {
-    match <[_]>::first(&found.products) {
-        Some(row) if row.currency != found.group_currency => {
-            let group = found.user.group_id;
-            crate::fx::queries::lookup(conn, group, row.currency, found.group_currency, today).await
-        }
-        _ => Ok(None),
-    }
 }
 
 /// The products as pricing takes them.

@@ -19,7 +19,7 @@ use crate::domain::money::Money;
 use crate::domain::pricing;
 use crate::error::ApiError;
 use crate::identity::auth::CurrentUser;
-use crate::ids::ProductId;
+use crate::ids::{GroupId, ProductId};
 
 /// Everything needed to price a request.
 pub struct Context {
@@ -42,14 +42,25 @@ pub async fn context(
     let found =
         catalog::find_products(conn, user.group_id, &request.product_ids(), user.tier_id).await?;
     let group_code = crate::identity::queries::group_currency(conn, user.group_id).await?;
-    // The rate from the (first) seller's currency to the group's, on the order date.
-    let fx_rate = match <[_]>::first(&found).map(|row| row.currency) {
-        Some(from) if from != group_code => {
-            crate::fx::queries::lookup(conn, user.group_id, from, group_code, today).await?
-        }
-        _ => None,
-    };
+    let seller = <[_]>::first(&found).map(|row| row.currency);
+    let fx_rate = seller_rate(conn, user.group_id, seller, group_code, today).await?;
     price_context(user, request, found, group_code, fx_rate, today)
+}
+
+/// The rate from the seller's currency (`from`, the first product's, if any was found) into the
+/// group's on the order date `today`, looked up only when they differ (an order has one seller;
+/// [`price_context`] refuses more). The quote and the placement both read it here.
+pub async fn seller_rate(
+    conn: &mut AsyncPgConnection,
+    group: GroupId,
+    from: Option<CurrencyCode>,
+    to: CurrencyCode,
+    today: NaiveDate,
+) -> Result<Option<Decimal>, ApiError> {
+    match from {
+        Some(from) if from != to => crate::fx::queries::lookup(conn, group, from, to, today).await,
+        _ => Ok(None),
+    }
 }
 
 /// Checks that every requested product may be bought by `user` from one seller, and prepares
