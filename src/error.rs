@@ -364,10 +364,13 @@ impl From<DieselError> for ApiError {
             {
                 Self::Unavailable(format!("database connection lost: {}", info.message()))
             }
-            // statement_timeout / lock_timeout (SQLSTATE 57014 / 55P03): busy, try again.
+            // statement_timeout / lock_timeout (SQLSTATE 57014 / 55P03), or this transaction
+            // chosen as a deadlock's victim (40P01, which diesel reports as `Unknown`): it was
+            // rolled back whole, nothing was written; busy, try again.
             DieselError::DatabaseError(_, info)
                 if info.message().contains("statement timeout")
-                    || info.message().contains("lock timeout") =>
+                    || info.message().contains("lock timeout")
+                    || info.message() == DEADLOCK =>
             {
                 Self::Unavailable(format!("database timeout: {}", info.message()))
             }
@@ -375,6 +378,10 @@ impl From<DieselError> for ApiError {
         }
     }
 }
+
+/// PostgreSQL's message for a transaction it rolled back to break a deadlock (SQLSTATE 40P01,
+/// which diesel-async does not give a kind of its own).
+pub const DEADLOCK: &str = "deadlock detected";
 
 /// An action the order's status does not allow.
 impl From<crate::domain::lifecycle::Refused> for ApiError {
@@ -577,6 +584,7 @@ mod tests {
                 Box::new("terminating connection due to administrator command".to_owned()),
             ),
             DieselError::BrokenTransactionManager,
+            DieselError::DatabaseError(DatabaseErrorKind::Unknown, Box::new(DEADLOCK.to_owned())),
         ];
         for error in lost {
             let shown = format!("{error:?}");

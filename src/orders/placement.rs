@@ -173,6 +173,9 @@ enum AbortReason {
     DeductionShareExceeded(Option<NaiveDate>),
     /// The key was stored by a request that finished between the read and the write.
     KeyTaken,
+    /// PostgreSQL rolled the statement back to break a deadlock: nothing was written, so it
+    /// is simply tried again (the documented lock order should make this unreachable).
+    Deadlock,
     /// A reason this code does not know (a bug, not a client error).
     Unknown,
 }
@@ -191,6 +194,7 @@ impl AbortReason {
                 return Some(Self::ProductGone)
             }
             (Kind::UniqueViolation, Some("idempotency_keys_pkey")) => return Some(Self::KeyTaken),
+            _ if info.message() == crate::error::DEADLOCK => return Some(Self::Deadlock),
             _ => {}
         }
         let reason = info.message().strip_prefix("abort_statement:")?;
@@ -497,7 +501,8 @@ fn refused(
             AbortReason::AllowanceMoved
             | AbortReason::KeyTaken
             | AbortReason::InsufficientStock
-            | AbortReason::ProductGone,
+            | AbortReason::ProductGone
+            | AbortReason::Deadlock,
         ) => Ok(Attempt::Again),
         Some(AbortReason::Unknown) => {
             Err(ApiError::internal(format!("order not written: {error}")))
@@ -614,6 +619,25 @@ impl Write<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_deadlock_victim_is_tried_again_and_an_unknown_failure_is_not_a_reason() {
+        use diesel::result::{DatabaseErrorKind, Error};
+        let deadlock = Error::DatabaseError(
+            DatabaseErrorKind::Unknown,
+            Box::new(crate::error::DEADLOCK.to_owned()),
+        );
+        assert_eq!(AbortReason::of(&deadlock), Some(AbortReason::Deadlock));
+        assert!(matches!(
+            refused(deadlock, None, |_| String::new()),
+            Ok(Attempt::Again)
+        ));
+        let other = Error::DatabaseError(
+            DatabaseErrorKind::Unknown,
+            Box::new("some other failure".to_owned()),
+        );
+        assert_eq!(AbortReason::of(&other), None);
+    }
 
     #[test]
     fn each_cut_keeps_only_its_sections_and_every_text_is_whole() {
