@@ -3,7 +3,8 @@
 //! by the very statement that writes an employee order (see `orders::placement`), and by
 //! [`once`] for every other write that takes a key, so a key and its effect commit together.
 
-use std::future::{ready, Ready};
+use std::future::{ready, Future, Ready};
+use std::pin::Pin;
 use std::time::Duration;
 
 use actix_web::dev::Payload;
@@ -12,8 +13,11 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Integer, Jsonb, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::body::Body;
 use crate::db::statement::statement;
 use crate::db::DbPool;
 use crate::error::ApiError;
@@ -78,7 +82,7 @@ fn parse_header(req: &HttpRequest) -> Option<Result<IdempotencyKey, ApiError>> {
 
 /// An optional `Idempotency-Key` (every POST that creates something or moves money or stock
 /// takes one); its problem, when malformed, kept until the handler asks for it.
-pub struct OptionalKey(Option<Result<IdempotencyKey, ApiError>>);
+struct OptionalKey(Option<Result<IdempotencyKey, ApiError>>);
 
 impl OptionalKey {
     /// The key if one was sent, or 400 when it is not 1–255 visible ASCII characters.
@@ -93,6 +97,97 @@ impl FromRequest for OptionalKey {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(Ok(Self(parse_header(req))))
+    }
+}
+
+/// The body of a POST that creates something or moves money or stock, with its optional
+/// `Idempotency-Key`: both read together, their problems kept until the handler asks (after
+/// its role check), the body's first.
+pub struct Keyed<T> {
+    key: OptionalKey,
+    body: Body<T>,
+}
+
+impl<T> Keyed<T> {
+    /// The body, and the guard that runs the write once per key for the operation `scope`.
+    pub fn parse(self, scope: &'static str) -> Result<(T, Once), ApiError>
+    where
+        T: Serialize,
+    {
+        self.parse_by(scope, |body| request_hash(body))
+    }
+
+    /// As [`Keyed::parse`], for an operation on the resource `at` (its path's id): the same
+    /// body under the same key at another resource is another request (422).
+    pub fn parse_at(self, scope: &'static str, at: &impl Serialize) -> Result<(T, Once), ApiError>
+    where
+        T: Serialize,
+    {
+        self.parse_by(scope, |body| request_hash(&(at, body)))
+    }
+
+    /// As [`Keyed::parse`], the request identified by `hash` of the body (one holding a secret
+    /// leaves it out).
+    pub fn parse_by(
+        self,
+        scope: &'static str,
+        hash: impl FnOnce(&T) -> String,
+    ) -> Result<(T, Once), ApiError> {
+        let body = self.body.into_inner()?;
+        let key = self.key.into_key()?;
+        let hash = hash(&body);
+        Ok((body, Once { key, scope, hash }))
+    }
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for Keyed<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let key = OptionalKey(parse_header(req));
+        let body = Body::<T>::from_request(req, payload);
+        Box::pin(async move {
+            Ok(Self {
+                key,
+                body: body.await?,
+            })
+        })
+    }
+}
+
+/// A write to be run at most once per key: see [`Once::run`].
+pub struct Once {
+    key: Option<IdempotencyKey>,
+    scope: &'static str,
+    hash: String,
+}
+
+impl Once {
+    /// A guard for a key the handler read itself (a creation that requires one).
+    pub fn required(key: IdempotencyKey, scope: &'static str, hash: String) -> Self {
+        Self {
+            key: Some(key),
+            scope,
+            hash,
+        }
+    }
+
+    /// Runs `write` (which answers a status and a JSON body) at most once per key of
+    /// `employee` for this operation and request: with a key, the claim, the write and the
+    /// stored answer are one transaction, and the same key and body later replay the answer
+    /// (`Idempotency-Replay: true`); another body under the key → 422; the key in use → 409.
+    /// Without a key the write simply runs.
+    pub async fn run<W>(
+        self,
+        conn: &mut AsyncPgConnection,
+        employee: EmployeeId,
+        write: W,
+    ) -> Result<HttpResponse, ApiError>
+    where
+        W: for<'c> WriteFn<'c, Result<(StatusCode, serde_json::Value), ApiError>> + Send,
+    {
+        once(conn, employee, self.key, (self.scope, self.hash), write).await
     }
 }
 
@@ -114,12 +209,8 @@ struct StoredRow {
     response_body: serde_json::Value,
 }
 
-/// Runs `write` (which answers a status and a JSON body) at most once per `key` of `employee`
-/// for the operation `scope` and the request `hash`: with a key, the claim, the write and the
-/// stored answer are one transaction, and the same key and body later replay the answer
-/// (`Idempotency-Replay: true`); another body under the key → 422; the key in use → 409.
-/// Without a key the write simply runs.
-pub async fn once<W>(
+/// [`Once::run`], its parts passed one by one.
+async fn once<W>(
     conn: &mut AsyncPgConnection,
     employee: EmployeeId,
     key: Option<IdempotencyKey>,

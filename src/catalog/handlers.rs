@@ -17,7 +17,7 @@ use crate::db::schema::{categories, discount_tiers, tier_category_discounts};
 use crate::domain::codes::CurrencyCode;
 use crate::error::{ApiError, FieldError};
 use crate::fields::{Name, Percent};
-use crate::idempotency::{self, OptionalKey};
+use crate::idempotency::Keyed;
 use crate::identity::auth::{Admin, AdminOrFinance, Authorized, CurrentUser};
 use crate::identity::dto::EmploymentType;
 use crate::pagination::Page;
@@ -79,45 +79,36 @@ pub async fn list_categories(
 pub async fn create_category(
     admin: Authorized<Admin>,
     state: web::Data<AppState>,
-    key: OptionalKey,
-    body: Body<NewCategory>,
+    request: Keyed<NewCategory>,
 ) -> Result<HttpResponse, ApiError> {
-    let new = body.into_inner()?;
-    let key = key.into_key()?;
-    let hash = idempotency::request_hash(&new);
+    let (new, once) = request.parse("POST /categories")?;
     let admin = &admin.user;
     let group = admin.group_id;
     let mut conn = state.pool.get().await?;
     let changes = &state.changes;
-    idempotency::once(
-        &mut conn,
-        admin.id,
-        key,
-        ("POST /categories", hash),
-        async move |conn| {
-            let view = write::by(admin, group)
-                .conflict(
-                    "code",
-                    "another category of this group already uses this code",
-                )
-                .run(conn, changes, async move |conn| {
-                    let row: CategoryRow = diesel::insert_into(categories::table)
-                        .values((
-                            categories::group_id.eq(group),
-                            categories::code.eq(new.code.as_str()),
-                            categories::name.eq(new.name.stored()),
-                        ))
-                        .returning(CategoryRow::as_returning())
-                        .get_result(conn)
-                        .await?;
-                    let view = CategoryView::from(row);
-                    let change = Change::new("category.created", "category", view.id).after(&view);
-                    Ok((view, change))
-                })
-                .await?;
-            Ok((StatusCode::CREATED, crate::json::to_value(&view)?))
-        },
-    )
+    once.run(&mut conn, admin.id, async move |conn| {
+        let view = write::by(admin, group)
+            .conflict(
+                "code",
+                "another category of this group already uses this code",
+            )
+            .run(conn, changes, async move |conn| {
+                let row: CategoryRow = diesel::insert_into(categories::table)
+                    .values((
+                        categories::group_id.eq(group),
+                        categories::code.eq(new.code.as_str()),
+                        categories::name.eq(new.name.stored()),
+                    ))
+                    .returning(CategoryRow::as_returning())
+                    .get_result(conn)
+                    .await?;
+                let view = CategoryView::from(row);
+                let change = Change::new("category.created", "category", view.id).after(&view);
+                Ok((view, change))
+            })
+            .await?;
+        Ok((StatusCode::CREATED, crate::json::to_value(&view)?))
+    })
     .await
 }
 
@@ -215,12 +206,9 @@ pub async fn list_tiers(
 pub async fn create_tier(
     admin: Authorized<Admin>,
     state: web::Data<AppState>,
-    key: OptionalKey,
-    body: Body<NewTier>,
+    request: Keyed<NewTier>,
 ) -> Result<HttpResponse, ApiError> {
-    let new = body.into_inner()?;
-    let key = key.into_key()?;
-    let hash = idempotency::request_hash(&new);
+    let (new, once) = request.parse("POST /discount-tiers")?;
     let mut errors = Vec::new();
     let percent = new.discount_percent.value();
     let mut conn = state.pool.get().await?;
@@ -238,37 +226,30 @@ pub async fn create_tier(
         return Err(ApiError::invalid(errors));
     }
     let changes = &state.changes;
-    idempotency::once(
-        &mut conn,
-        admin.id,
-        key,
-        ("POST /discount-tiers", hash),
-        async move |conn| {
-            let view = write::by(admin, admin.group_id)
-                .conflict("code", "another tier of this group already uses this code")
-                .run(conn, changes, async move |conn| {
-                    let row: TierRow = diesel::insert_into(discount_tiers::table)
-                        .values((
-                            discount_tiers::group_id.eq(admin.group_id),
-                            discount_tiers::code.eq(new.code.as_str()),
-                            discount_tiers::name.eq(new.name.stored()),
-                            discount_tiers::discount_percent.eq(percent),
-                            discount_tiers::annual_allowance.eq(cap),
-                            discount_tiers::eligible_employment_types
-                                .eq(employment_column(&eligible)),
-                        ))
-                        .returning(TierRow::as_returning())
-                        .get_result(conn)
-                        .await?;
-                    let view = queries::tier_view(row, Vec::new());
-                    let change =
-                        Change::new("discount_tier.created", "discount_tier", view.id).after(&view);
-                    Ok((view, change))
-                })
-                .await?;
-            Ok((StatusCode::CREATED, crate::json::to_value(&view)?))
-        },
-    )
+    once.run(&mut conn, admin.id, async move |conn| {
+        let view = write::by(admin, admin.group_id)
+            .conflict("code", "another tier of this group already uses this code")
+            .run(conn, changes, async move |conn| {
+                let row: TierRow = diesel::insert_into(discount_tiers::table)
+                    .values((
+                        discount_tiers::group_id.eq(admin.group_id),
+                        discount_tiers::code.eq(new.code.as_str()),
+                        discount_tiers::name.eq(new.name.stored()),
+                        discount_tiers::discount_percent.eq(percent),
+                        discount_tiers::annual_allowance.eq(cap),
+                        discount_tiers::eligible_employment_types.eq(employment_column(&eligible)),
+                    ))
+                    .returning(TierRow::as_returning())
+                    .get_result(conn)
+                    .await?;
+                let view = queries::tier_view(row, Vec::new());
+                let change =
+                    Change::new("discount_tier.created", "discount_tier", view.id).after(&view);
+                Ok((view, change))
+            })
+            .await?;
+        Ok((StatusCode::CREATED, crate::json::to_value(&view)?))
+    })
     .await
 }
 

@@ -21,7 +21,7 @@ use crate::domain::codes::CurrencyCode;
 use crate::domain::pricing;
 use crate::error::{ApiError, FieldError};
 use crate::fields::Name;
-use crate::idempotency::{self, OptionalKey};
+use crate::idempotency::Keyed;
 use crate::identity::auth::{load_active, Admin, Authorized, CurrentUser, Role, Subject};
 use crate::ids::{GroupId, ProductId};
 use crate::pagination::{Page, PageRequest};
@@ -324,12 +324,9 @@ async fn category_in_group(
 pub async fn create_product(
     admin: Authorized<Admin>,
     state: web::Data<AppState>,
-    key: OptionalKey,
-    body: Body<NewProduct>,
+    request: Keyed<NewProduct>,
 ) -> Result<HttpResponse, ApiError> {
-    let new = body.into_inner()?;
-    let key = key.into_key()?;
-    let hash = idempotency::request_hash(&new);
+    let (new, once) = request.parse("POST /products")?;
     let mut errors = Vec::new();
     check_description(new.description.as_deref(), &mut errors);
     check_limit(&new.purchase_limit, &mut errors);
@@ -350,54 +347,47 @@ pub async fn create_product(
     };
     let admin = &admin.user;
     let changes = &state.changes;
-    idempotency::once(
-        &mut conn,
-        admin.id,
-        key,
-        ("POST /products", hash),
-        async move |conn| {
-            let view = write::by(admin, admin.group_id)
-                .conflict("sku", "another product of this group already uses this sku")
-                .publishes(Changed::Definitions)
-                .run(conn, changes, async move |conn| {
-                    category_in_group(conn, admin.group_id, new.category_id).await?;
-                    let row: ProductRow = diesel::insert_into(products::table)
-                        .values((
-                            products::group_id.eq(admin.group_id),
-                            products::sku.eq(new.sku.as_str()),
-                            products::name.eq(new.name.stored()),
-                            products::description.eq(new.description.as_deref().unwrap_or("")),
-                            products::category_id.eq(new.category_id),
-                            products::seller_company_id.eq(new.seller_company_id),
-                            products::kind.eq(new.kind.as_str()),
-                            products::list_price.eq(list_price),
-                            products::unit_cost.eq(unit_cost),
-                            products::stock_on_hand.eq(new.stock_on_hand.unwrap_or(0)),
-                            products::employee_eligible.eq(new.employee_eligible.unwrap_or(true)),
-                            products::intercompany_eligible
-                                .eq(new.intercompany_eligible.unwrap_or(true)),
-                            products::offered_to_customers
-                                .eq(new.offered_to_customers.unwrap_or(true)),
-                            products::active.eq(new.active.unwrap_or(true)),
-                            products::purchase_limit_quantity
-                                .eq(new.purchase_limit.as_ref().map(|l| l.max_quantity)),
-                            products::purchase_limit_period
-                                .eq(new.purchase_limit.as_ref().map(|l| l.period.as_str())),
-                        ))
-                        .returning(ProductRow::as_returning())
-                        .get_result(conn)
-                        .await?;
-                    let priced = queries::find_product(conn, admin.group_id, row.id, admin.tier_id)
-                        .await?
-                        .ok_or(ApiError::NotFound)?;
-                    let view = queries::personalise(priced, admin, 0)?;
-                    let change = Change::new("product.created", "product", view.id).after(&view);
-                    Ok((view, change))
-                })
-                .await?;
-            Ok((StatusCode::CREATED, crate::json::to_value(&view)?))
-        },
-    )
+    once.run(&mut conn, admin.id, async move |conn| {
+        let view = write::by(admin, admin.group_id)
+            .conflict("sku", "another product of this group already uses this sku")
+            .publishes(Changed::Definitions)
+            .run(conn, changes, async move |conn| {
+                category_in_group(conn, admin.group_id, new.category_id).await?;
+                let row: ProductRow = diesel::insert_into(products::table)
+                    .values((
+                        products::group_id.eq(admin.group_id),
+                        products::sku.eq(new.sku.as_str()),
+                        products::name.eq(new.name.stored()),
+                        products::description.eq(new.description.as_deref().unwrap_or("")),
+                        products::category_id.eq(new.category_id),
+                        products::seller_company_id.eq(new.seller_company_id),
+                        products::kind.eq(new.kind.as_str()),
+                        products::list_price.eq(list_price),
+                        products::unit_cost.eq(unit_cost),
+                        products::stock_on_hand.eq(new.stock_on_hand.unwrap_or(0)),
+                        products::employee_eligible.eq(new.employee_eligible.unwrap_or(true)),
+                        products::intercompany_eligible
+                            .eq(new.intercompany_eligible.unwrap_or(true)),
+                        products::offered_to_customers.eq(new.offered_to_customers.unwrap_or(true)),
+                        products::active.eq(new.active.unwrap_or(true)),
+                        products::purchase_limit_quantity
+                            .eq(new.purchase_limit.as_ref().map(|l| l.max_quantity)),
+                        products::purchase_limit_period
+                            .eq(new.purchase_limit.as_ref().map(|l| l.period.as_str())),
+                    ))
+                    .returning(ProductRow::as_returning())
+                    .get_result(conn)
+                    .await?;
+                let priced = queries::find_product(conn, admin.group_id, row.id, admin.tier_id)
+                    .await?
+                    .ok_or(ApiError::NotFound)?;
+                let view = queries::personalise(priced, admin, 0)?;
+                let change = Change::new("product.created", "product", view.id).after(&view);
+                Ok((view, change))
+            })
+            .await?;
+        Ok((StatusCode::CREATED, crate::json::to_value(&view)?))
+    })
     .await
 }
 
@@ -531,13 +521,10 @@ pub async fn adjust_stock(
     admin: Authorized<Admin>,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    key: OptionalKey,
-    body: Body<StockAdjustment>,
+    request: Keyed<StockAdjustment>,
 ) -> Result<HttpResponse, ApiError> {
     let id = ProductId::from(id.into_inner());
-    let adjustment = body.into_inner()?;
-    let key = key.into_key()?;
-    let hash = idempotency::request_hash(&(&id, &adjustment));
+    let (adjustment, once) = request.parse_at("POST /products/{id}/stock", &id)?;
     let mut errors = Vec::new();
     if adjustment.delta == 0 {
         errors.push(FieldError::new("delta", "must not be zero"));
@@ -549,8 +536,7 @@ pub async fn adjust_stock(
     let mut conn = state.pool.get().await?;
     let admin = &admin.user;
     let changes = &state.changes;
-    let scope = ("POST /products/{id}/stock", hash);
-    idempotency::once(&mut conn, admin.id, key, scope, async move |conn| {
+    once.run(&mut conn, admin.id, async move |conn| {
         let moved = Changed::Stock {
             products: &[id],
             buyer: None,

@@ -9,13 +9,12 @@ use rust_decimal::Decimal;
 
 use super::dto::*;
 use crate::audit::Change;
-use crate::body::Body;
 use crate::domain::codes::CurrencyCode;
 use crate::domain::intercompany::{Adjustment, ZeroAdjustment};
 use crate::domain::kinds::LedgerSide;
 use crate::domain::money;
 use crate::error::{ApiError, FieldError};
-use crate::idempotency::{self, OptionalKey};
+use crate::idempotency::Keyed;
 use crate::identity::auth::{Authorized, Finance};
 use crate::ids::GroupId;
 use crate::intercompany::dto::EntryKind;
@@ -53,18 +52,14 @@ fn signed_amount(raw: &str, currency: CurrencyCode) -> Result<Decimal, String> {
 pub async fn create_adjustment(
     user: Authorized<Finance>,
     state: web::Data<AppState>,
-    key: OptionalKey,
-    body: Body<NewAdjustment>,
+    request: Keyed<NewAdjustment>,
 ) -> Result<HttpResponse, ApiError> {
-    let new = body.into_inner()?;
-    let key = key.into_key()?;
-    let hash = idempotency::request_hash(&new);
+    let (new, once) = request.parse("POST /finance/adjustments")?;
     let reason = validate(&new)?;
     let user = &user.user;
     let now = state.clock.now();
     let mut conn = state.pool.get().await?;
-    let scope = ("POST /finance/adjustments", hash);
-    idempotency::once(&mut conn, user.id, key, scope, async move |conn| {
+    once.run(&mut conn, user.id, async move |conn| {
         let view = conn
             .transaction::<_, ApiError, _>(async |conn| {
                 let view = book(conn, user.group_id, &new, reason, now).await?;

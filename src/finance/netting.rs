@@ -16,13 +16,12 @@ use super::dto::*;
 use super::open_items::{self, OpenItem};
 use super::reports::{currency, Rates};
 use crate::audit::Change;
-use crate::body::Body;
 use crate::db::schema::{companies, intercompany_orders as orders, netting_runs};
 use crate::db::statement::statement;
 use crate::domain::intercompany::Status;
 use crate::domain::{fx, money, netting};
 use crate::error::ApiError;
-use crate::idempotency::{self, OptionalKey};
+use crate::idempotency::Keyed;
 use crate::identity::auth::{Authorized, CurrentUser, Finance};
 use crate::ids::{GroupId, IcOrderId};
 use crate::intercompany::ledger;
@@ -212,20 +211,16 @@ impl RunRow {
 pub async fn run(
     user: Authorized<Finance>,
     state: web::Data<AppState>,
-    key: OptionalKey,
-    body: Body<NettingRequest>,
+    request: Keyed<NettingRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner()?;
-    let key = key.into_key()?;
-    let hash = idempotency::request_hash(&body);
+    let (body, once) = request.parse("POST /finance/netting")?;
     // The date is checked against the group's today inside the write (bookings::check).
     let date = body.date;
     let now = state.clock.now();
     let user = &user.user;
     let group = user.group_id;
     let mut conn = state.pool.get().await?;
-    let scope = ("POST /finance/netting", hash);
-    idempotency::once(&mut conn, user.id, key, scope, async move |conn| {
+    once.run(&mut conn, user.id, async move |conn| {
         let view = conn
             .transaction::<_, ApiError, _>(async |conn| {
                 // One run at a time per group; the documents themselves are locked below as well.

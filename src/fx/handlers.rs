@@ -10,10 +10,9 @@ use uuid::Uuid;
 
 use super::dto::*;
 use crate::audit::Change;
-use crate::body::Body;
 use crate::db::schema::fx_rates;
 use crate::error::{ApiError, FieldError};
-use crate::idempotency::{self, OptionalKey};
+use crate::idempotency::Keyed;
 use crate::identity::auth::{Authorized, CurrentUser, Finance};
 use crate::pagination::Page;
 use crate::state::AppState;
@@ -121,12 +120,9 @@ fn parse_rate(raw: &str) -> Option<Decimal> {
 pub async fn create_rate(
     finance: Authorized<Finance>,
     state: web::Data<AppState>,
-    key: OptionalKey,
-    body: Body<NewFxRate>,
+    request: Keyed<NewFxRate>,
 ) -> Result<HttpResponse, ApiError> {
-    let new = body.into_inner()?;
-    let key = key.into_key()?;
-    let hash = idempotency::request_hash(&new);
+    let (new, once) = request.parse("POST /fx-rates")?;
     let mut errors = Vec::new();
     if new.base == new.quote {
         errors.push(FieldError::new("quote", "must differ from base"));
@@ -145,8 +141,7 @@ pub async fn create_rate(
     let mut conn = state.pool.get().await?;
     let user = &finance.user;
     let changes = &state.changes;
-    let scope = ("POST /fx-rates", hash);
-    idempotency::once(&mut conn, user.id, key, scope, async move |conn| {
+    once.run(&mut conn, user.id, async move |conn| {
         let view = write::by(user, user.group_id)
             .conflict("date", "a rate for this pair and day is already recorded")
             .run(conn, changes, async move |conn| {

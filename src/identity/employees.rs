@@ -16,7 +16,7 @@ use crate::db::schema::employees;
 use crate::domain::kinds::Former;
 use crate::error::{ApiError, FieldError};
 use crate::fields::Name;
-use crate::idempotency::{self, OptionalKey};
+use crate::idempotency::{self, Keyed};
 use crate::ids::{EmployeeId, GroupId};
 use crate::pagination::Page;
 use crate::state::AppState;
@@ -169,12 +169,11 @@ pub async fn get_employee(
 pub async fn create_employee(
     admin: Authorized<Admin>,
     state: web::Data<AppState>,
-    key: OptionalKey,
-    body: Body<NewEmployee>,
+    request: Keyed<NewEmployee>,
 ) -> Result<HttpResponse, ApiError> {
-    let new = body.into_inner()?;
-    let key = key.into_key()?;
-    let fingerprint = idempotency::request_hash(&new.fingerprint());
+    let (new, once) = request.parse_by("POST /employees", |new| {
+        idempotency::request_hash(&new.fingerprint())
+    })?;
     let mut errors = Vec::new();
     let roles = new.roles.clone().unwrap_or_else(|| vec![Role::Employee]);
     valid_roles(&roles, &mut errors);
@@ -190,18 +189,12 @@ pub async fn create_employee(
     let hash = state.passwords.hash(&new.password).await?;
     let mut conn = state.pool.get().await?;
     let admin = &admin.user;
-    idempotency::once(
-        &mut conn,
-        admin.id,
-        key,
-        ("POST /employees", fingerprint),
-        async move |conn| {
-            let view = insert_employee(conn, admin.group_id, Some(admin), &new, &roles, &hash)
-                .await
-                .map_err(email_taken)?;
-            Ok((StatusCode::CREATED, crate::json::to_value(&view)?))
-        },
-    )
+    once.run(&mut conn, admin.id, async move |conn| {
+        let view = insert_employee(conn, admin.group_id, Some(admin), &new, &roles, &hash)
+            .await
+            .map_err(email_taken)?;
+        Ok((StatusCode::CREATED, crate::json::to_value(&view)?))
+    })
     .await
 }
 

@@ -21,7 +21,7 @@ use crate::domain::codes::{CountryCode, CurrencyCode, SicCode};
 use crate::domain::money;
 use crate::error::{ApiError, FieldError};
 use crate::fields::{Name, Percent};
-use crate::idempotency::{self, OptionalKey};
+use crate::idempotency::Keyed;
 use crate::ids::GroupId;
 use crate::pagination::Page;
 use crate::payroll::OfferColumns;
@@ -258,12 +258,9 @@ pub async fn get_company(
 pub async fn create_company(
     admin: Authorized<Admin>,
     state: web::Data<AppState>,
-    key: OptionalKey,
-    body: Body<NewCompany>,
+    request: Keyed<NewCompany>,
 ) -> Result<HttpResponse, ApiError> {
-    let new = body.into_inner()?;
-    let key = key.into_key()?;
-    let hash = idempotency::request_hash(&new);
+    let (new, once) = request.parse("POST /companies")?;
     let mut errors = Vec::new();
     let gp = new
         .qualified_discount_gp_percent
@@ -294,23 +291,17 @@ pub async fn create_company(
         line_of_business: new.line_of_business,
         payroll,
     };
-    idempotency::once(
-        &mut conn,
-        admin.id,
-        key,
-        ("POST /companies", hash),
-        async move |conn| {
-            let view = insert_company(conn, Some(&admin), placement, draft)
-                .await
-                .map_err(|e| {
-                    e.explain_conflict(
-                        "code",
-                        "another company of this group already uses this code",
-                    )
-                })?;
-            Ok((StatusCode::CREATED, crate::json::to_value(&view)?))
-        },
-    )
+    once.run(&mut conn, admin.id, async move |conn| {
+        let view = insert_company(conn, Some(&admin), placement, draft)
+            .await
+            .map_err(|e| {
+                e.explain_conflict(
+                    "code",
+                    "another company of this group already uses this code",
+                )
+            })?;
+        Ok((StatusCode::CREATED, crate::json::to_value(&view)?))
+    })
     .await
 }
 

@@ -14,12 +14,11 @@ use uuid::Uuid;
 
 use super::auth::CurrentUser;
 use crate::audit::Change;
-use crate::body::Body;
 use crate::db::schema::{employees, household_members};
 use crate::domain::kinds::Relationship;
 use crate::error::ApiError;
 use crate::fields::Name;
-use crate::idempotency::{self, OptionalKey};
+use crate::idempotency::Keyed;
 use crate::state::AppState;
 use crate::write;
 
@@ -92,61 +91,52 @@ pub async fn list_household(
 pub async fn add_household_member(
     user: CurrentUser,
     state: web::Data<AppState>,
-    key: OptionalKey,
-    body: Body<NewHouseholdMember>,
+    request: Keyed<NewHouseholdMember>,
 ) -> Result<HttpResponse, ApiError> {
-    let new = body.into_inner()?;
-    let key = key.into_key()?;
-    let hash = idempotency::request_hash(&new);
+    let (new, once) = request.parse("POST /me/household")?;
     let mut conn = state.pool.get().await?;
     let (group, employee) = (user.group_id, user.id);
     let (user, changes) = (&user, &state.changes);
-    idempotency::once(
-        &mut conn,
-        employee,
-        key,
-        ("POST /me/household", hash),
-        async move |conn| {
-            let view = write::by(user, group)
-                .run(conn, changes, async move |conn| {
-                    // The employee's row orders concurrent additions, so the bound holds.
-                    employees::table
-                        .find(employee)
-                        .filter(employees::group_id.eq(group))
-                        .select(employees::id)
-                        .for_no_key_update()
-                        .get_result::<Uuid>(conn)
-                        .await?;
-                    let current: i64 = household_members::table
-                        .filter(household_members::employee_id.eq(employee))
-                        .filter(household_members::removed_at.is_null())
-                        .count()
-                        .get_result(conn)
-                        .await?;
-                    if current >= MAX_MEMBERS {
-                        return Err(ApiError::conflict(
-                            "conflict",
-                            format!("a household holds at most {MAX_MEMBERS} members"),
-                        ));
-                    }
-                    let view: HouseholdMemberView = diesel::insert_into(household_members::table)
-                        .values((
-                            household_members::group_id.eq(group),
-                            household_members::employee_id.eq(employee),
-                            household_members::full_name.eq(new.full_name.stored()),
-                            household_members::relationship.eq(new.relationship),
-                        ))
-                        .returning(HouseholdMemberView::as_returning())
-                        .get_result(conn)
-                        .await?;
-                    let change = Change::new("household_member.added", "household_member", view.id)
-                        .after(&view);
-                    Ok((view, change))
-                })
-                .await?;
-            Ok((StatusCode::CREATED, crate::json::to_value(&view)?))
-        },
-    )
+    once.run(&mut conn, employee, async move |conn| {
+        let view = write::by(user, group)
+            .run(conn, changes, async move |conn| {
+                // The employee's row orders concurrent additions, so the bound holds.
+                employees::table
+                    .find(employee)
+                    .filter(employees::group_id.eq(group))
+                    .select(employees::id)
+                    .for_no_key_update()
+                    .get_result::<Uuid>(conn)
+                    .await?;
+                let current: i64 = household_members::table
+                    .filter(household_members::employee_id.eq(employee))
+                    .filter(household_members::removed_at.is_null())
+                    .count()
+                    .get_result(conn)
+                    .await?;
+                if current >= MAX_MEMBERS {
+                    return Err(ApiError::conflict(
+                        "conflict",
+                        format!("a household holds at most {MAX_MEMBERS} members"),
+                    ));
+                }
+                let view: HouseholdMemberView = diesel::insert_into(household_members::table)
+                    .values((
+                        household_members::group_id.eq(group),
+                        household_members::employee_id.eq(employee),
+                        household_members::full_name.eq(new.full_name.stored()),
+                        household_members::relationship.eq(new.relationship),
+                    ))
+                    .returning(HouseholdMemberView::as_returning())
+                    .get_result(conn)
+                    .await?;
+                let change =
+                    Change::new("household_member.added", "household_member", view.id).after(&view);
+                Ok((view, change))
+            })
+            .await?;
+        Ok((StatusCode::CREATED, crate::json::to_value(&view)?))
+    })
     .await
 }
 

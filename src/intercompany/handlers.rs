@@ -12,7 +12,7 @@ use super::transitions::{self, Step};
 use super::{access, placement, pricing, validation, views};
 use crate::body::{Body, OptionalBody};
 use crate::error::ApiError;
-use crate::idempotency::{self, IdempotencyHeader};
+use crate::idempotency::{self, IdempotencyHeader, Once};
 use crate::identity::auth::{Authorized, Purchaser, Trade};
 use crate::ids::{CompanyId, IcOrderId};
 use crate::pagination::Page;
@@ -84,19 +84,14 @@ pub async fn create_order(
     let now = state.clock.now();
     let user = &user.user;
     let mut conn = state.pool.get().await?;
-    idempotency::once(
-        &mut conn,
-        user.id,
-        Some(key),
-        (CREATE_SCOPE, hash),
-        async move |conn| {
-            let view = placement::place(conn, now, user, &request).await?;
-            Ok((
-                actix_web::http::StatusCode::CREATED,
-                crate::json::to_value(&view)?,
-            ))
-        },
-    )
+    let once = Once::required(key, CREATE_SCOPE, hash);
+    once.run(&mut conn, user.id, async move |conn| {
+        let view = placement::place(conn, now, user, &request).await?;
+        Ok((
+            actix_web::http::StatusCode::CREATED,
+            crate::json::to_value(&view)?,
+        ))
+    })
     .await
 }
 

@@ -15,7 +15,7 @@ use crate::db::schema::{categories, companies, transfer_pricing_policies as poli
 use crate::domain::transfer_pricing::{MarkupRange, Method, PolicyTerms};
 use crate::error::{ApiError, FieldError};
 use crate::fields::SignedPercent;
-use crate::idempotency::{self, OptionalKey};
+use crate::idempotency::Keyed;
 use crate::identity::auth::{AdminOrFinance, Authorized, Trade};
 use crate::ids::GroupId;
 use crate::pagination::Page;
@@ -301,60 +301,51 @@ async fn check_references(
 pub async fn create_policy(
     caller: Authorized<AdminOrFinance>,
     state: web::Data<AppState>,
-    key: OptionalKey,
-    body: Body<NewPolicy>,
+    request: Keyed<NewPolicy>,
 ) -> Result<HttpResponse, ApiError> {
-    let new = body.into_inner()?;
-    let key = key.into_key()?;
-    let hash = idempotency::request_hash(&new);
+    let (new, once) = request.parse("POST /transfer-pricing-policies")?;
     let (percent_value, range, target) = parse_new(&new)?;
     let user = &caller.user;
     let group = user.group_id;
     let mut conn = state.pool.get().await?;
-    idempotency::once(
-        &mut conn,
-        user.id,
-        key,
-        ("POST /transfer-pricing-policies", hash),
-        async move |conn| {
-            let view = conn
-                .transaction::<_, ApiError, _>(async |conn| {
-                    check_references(conn, group, &new).await?;
-                    let row: PolicyRow = diesel::insert_into(policies::table)
-                        .values((
-                            policies::group_id.eq(group),
-                            policies::seller_company_id.eq(new.seller_company_id),
-                            policies::buyer_company_id.eq(new.buyer_company_id),
-                            policies::category_id.eq(new.category_id),
-                            policies::method.eq(new.method.as_str()),
-                            policies::percent.eq(percent_value),
-                            policies::min_markup_percent.eq(range.min),
-                            policies::max_markup_percent.eq(range.max),
-                            policies::target_markup_percent.eq(target),
-                            policies::valid_from.eq(new.valid_from),
-                            policies::valid_to.eq(new.valid_to),
-                        ))
-                        .returning(PolicyRow::as_returning())
-                        .get_result(conn)
-                        .await?;
-                    let view = row.view()?;
-                    write::by(user, group)
-                        .record(
-                            conn,
-                            Change::new(
-                                "transfer_pricing_policy.created",
-                                "transfer_pricing_policy",
-                                view.id,
-                            )
-                            .after(&view),
+    once.run(&mut conn, user.id, async move |conn| {
+        let view = conn
+            .transaction::<_, ApiError, _>(async |conn| {
+                check_references(conn, group, &new).await?;
+                let row: PolicyRow = diesel::insert_into(policies::table)
+                    .values((
+                        policies::group_id.eq(group),
+                        policies::seller_company_id.eq(new.seller_company_id),
+                        policies::buyer_company_id.eq(new.buyer_company_id),
+                        policies::category_id.eq(new.category_id),
+                        policies::method.eq(new.method.as_str()),
+                        policies::percent.eq(percent_value),
+                        policies::min_markup_percent.eq(range.min),
+                        policies::max_markup_percent.eq(range.max),
+                        policies::target_markup_percent.eq(target),
+                        policies::valid_from.eq(new.valid_from),
+                        policies::valid_to.eq(new.valid_to),
+                    ))
+                    .returning(PolicyRow::as_returning())
+                    .get_result(conn)
+                    .await?;
+                let view = row.view()?;
+                write::by(user, group)
+                    .record(
+                        conn,
+                        Change::new(
+                            "transfer_pricing_policy.created",
+                            "transfer_pricing_policy",
+                            view.id,
                         )
-                        .await?;
-                    Ok(view)
-                })
-                .await?;
-            Ok((StatusCode::CREATED, crate::json::to_value(&view)?))
-        },
-    )
+                        .after(&view),
+                    )
+                    .await?;
+                Ok(view)
+            })
+            .await?;
+        Ok((StatusCode::CREATED, crate::json::to_value(&view)?))
+    })
     .await
 }
 

@@ -22,14 +22,13 @@ use super::ledger::{self, Entry};
 use super::policies::PolicyRow;
 use super::queries;
 use crate::audit::Change;
-use crate::body::Body;
 use crate::db::schema::transfer_pricing_policies as policies;
 use crate::db::statement::statement;
 use crate::domain::codes::CurrencyCode;
 use crate::domain::transfer_pricing::{self, MarkupRange, YearTotals};
 use crate::domain::{fx, money};
 use crate::error::ApiError;
-use crate::idempotency::{self, OptionalKey};
+use crate::idempotency::Keyed;
 use crate::identity::auth::{Authorized, CurrentUser, Finance};
 use crate::ids::GroupId;
 use crate::state::AppState;
@@ -301,12 +300,9 @@ pub async fn preview(
 pub async fn book(
     user: Authorized<Finance>,
     state: web::Data<AppState>,
-    key: OptionalKey,
-    body: Body<TrueUpBooking>,
+    request: Keyed<TrueUpBooking>,
 ) -> Result<HttpResponse, ApiError> {
-    let booking = body.into_inner()?;
-    let key = key.into_key()?;
-    let hash = idempotency::request_hash(&booking);
+    let (booking, once) = request.parse("POST /transfer-pricing/true-ups")?;
     let TrueUpBooking { year, date } = booking;
     let (first, _) = year_bounds(year)?;
     if date < first {
@@ -320,8 +316,7 @@ pub async fn book(
     let user: &CurrentUser = &user;
     let now = state.clock.now();
     let mut conn = state.pool.get().await?;
-    let scope = ("POST /transfer-pricing/true-ups", hash);
-    idempotency::once(&mut conn, user.id, key, scope, async move |conn| {
+    once.run(&mut conn, user.id, async move |conn| {
         let booked = conn
             .transaction::<_, ApiError, _>(async |conn| {
                 // One booking per group at a time: two at once would both see nothing booked yet.

@@ -14,12 +14,11 @@ use uuid::Uuid;
 use super::dto::{PolicySupersede, PolicyView};
 use super::policies::{check_terms, PatchedTerms, PolicyRow};
 use crate::audit::Change;
-use crate::body::Body;
 use crate::db::schema::transfer_pricing_policies as policies;
 use crate::db::statement::statement;
 use crate::domain::transfer_pricing::{MarkupRange, Method};
 use crate::error::{ApiError, FieldError};
-use crate::idempotency::{self, OptionalKey};
+use crate::idempotency::Keyed;
 use crate::identity::auth::{AdminOrFinance, Authorized};
 use crate::ids::GroupId;
 use crate::state::AppState;
@@ -165,13 +164,10 @@ pub async fn supersede(
     caller: Authorized<AdminOrFinance>,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    key: OptionalKey,
-    body: Body<PolicySupersede>,
+    request: Keyed<PolicySupersede>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let next = body.into_inner()?;
-    let key = key.into_key()?;
-    let hash = idempotency::request_hash(&(&id, &next));
+    let (next, once) = request.parse_at("POST /transfer-pricing-policies/{id}/supersede", &id)?;
     let terms = PatchedTerms::of(
         next.percent.as_ref(),
         &next.min_markup_percent,
@@ -182,45 +178,39 @@ pub async fn supersede(
     let group = user.group_id;
     let mut conn = state.pool.get().await?;
     let changes = &state.changes;
-    idempotency::once(
-        &mut conn,
-        user.id,
-        key,
-        ("POST /transfer-pricing-policies/{id}/supersede", hash),
-        async move |conn| {
-            let view = write::by(user, group)
-                .run(conn, changes, async move |conn| {
-                    let old = lock_newest(conn, group, id).await?;
-                    let mut errors = start_errors(conn, group, &old, next.valid_from).await?;
-                    let method = next.method.unwrap_or(old.method()?);
-                    let (percent_value, range, target) = terms.applied_to(&old);
-                    check_terms(
-                        method,
-                        percent_value,
-                        range,
-                        target,
-                        next.valid_from,
-                        old.valid_to,
-                        &mut errors,
-                    );
-                    if !errors.is_empty() {
-                        return Err(ApiError::invalid(errors));
-                    }
-                    let terms = (method, percent_value, range, target);
-                    let row = start_version(conn, group, &old, terms, next.valid_from).await?;
-                    let view = row.view()?;
-                    let change = Change::new(
-                        "transfer_pricing_policy.superseded",
-                        "transfer_pricing_policy",
-                        view.id,
-                    )
-                    .before(&old.view()?)
-                    .after(&view);
-                    Ok((view, change))
-                })
-                .await?;
-            Ok((StatusCode::CREATED, crate::json::to_value(&view)?))
-        },
-    )
+    once.run(&mut conn, user.id, async move |conn| {
+        let view = write::by(user, group)
+            .run(conn, changes, async move |conn| {
+                let old = lock_newest(conn, group, id).await?;
+                let mut errors = start_errors(conn, group, &old, next.valid_from).await?;
+                let method = next.method.unwrap_or(old.method()?);
+                let (percent_value, range, target) = terms.applied_to(&old);
+                check_terms(
+                    method,
+                    percent_value,
+                    range,
+                    target,
+                    next.valid_from,
+                    old.valid_to,
+                    &mut errors,
+                );
+                if !errors.is_empty() {
+                    return Err(ApiError::invalid(errors));
+                }
+                let terms = (method, percent_value, range, target);
+                let row = start_version(conn, group, &old, terms, next.valid_from).await?;
+                let view = row.view()?;
+                let change = Change::new(
+                    "transfer_pricing_policy.superseded",
+                    "transfer_pricing_policy",
+                    view.id,
+                )
+                .before(&old.view()?)
+                .after(&view);
+                Ok((view, change))
+            })
+            .await?;
+        Ok((StatusCode::CREATED, crate::json::to_value(&view)?))
+    })
     .await
 }
