@@ -50,6 +50,11 @@ impl<K: DeserializeOwned> PageRequest<K> {
     pub fn fetch(&self) -> i64 {
         self.limit + 1
     }
+
+    /// The page of up to [`PageRequest::fetch`] `rows`; `key` gives the sort key of an item.
+    pub fn of<T: ToSchema, S: Serialize>(&self, rows: Vec<T>, key: impl Fn(&T) -> S) -> Page<T> {
+        Page::from_rows(rows, self.limit, key)
+    }
 }
 
 /// Declares a list's query parameters: the list's own filters, then the two every keyset-paged

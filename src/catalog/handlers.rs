@@ -55,11 +55,7 @@ pub async fn list_categories(
     let mut conn = state.pool.get().await?;
     let rows = sql.load(&mut conn).await?;
     let views = rows.into_iter().map(CategoryView::from).collect();
-    Ok(web::Json(Page::from_rows(
-        views,
-        page.limit,
-        |c: &CategoryView| c.code.clone(),
-    )))
+    Ok(web::Json(page.of(views, |c: &CategoryView| c.code.clone())))
 }
 
 /// Create a category (admin).
@@ -182,11 +178,7 @@ pub async fn list_tiers(
             queries::tier_view(row, own)
         })
         .collect();
-    Ok(web::Json(Page::from_rows(
-        views,
-        page.limit,
-        |t: &TierView| t.code.clone(),
-    )))
+    Ok(web::Json(page.of(views, |t: &TierView| t.code.clone())))
 }
 
 /// Create a discount tier (admin).

@@ -172,9 +172,7 @@ async fn read_page(
             queries::personalise(row, user, bought)
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Page::from_rows(views, page.limit, |p: &ProductView| {
-        p.sku.clone()
-    }))
+    Ok(page.of(views, |p: &ProductView| p.sku.clone()))
 }
 
 /// The signed-in employee (401 unless active): from the listing cache when it holds them,

@@ -3,7 +3,6 @@
 
 use actix_web::{get, patch, post, web, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
-use diesel_async::AsyncConnection as _;
 use uuid::Uuid;
 
 use super::dto::*;
@@ -111,8 +110,8 @@ async fn give(
     let (rating, comment) = both(rating(body.rating, "rating"), comment(body.comment))?;
     let now = state.clock.now();
     let mut conn = state.pool.get().await?;
-    let view = conn
-        .transaction::<_, ApiError, _>(async |conn| {
+    let view = write::by(user, user.group_id)
+        .run(&mut conn, &state.changes, async move |conn| {
             let order = client_order(conn, user, target).await?;
             if !order.delivered() {
                 return Err(ApiError::conflict(
@@ -147,13 +146,8 @@ async fn give(
             )
             .await?;
             let view = row.view();
-            write::by(user, user.group_id)
-                .record(
-                    conn,
-                    Change::new("feedback.given", "feedback", row.id).after(&view),
-                )
-                .await?;
-            Ok(view)
+            let change = Change::new("feedback.given", "feedback", row.id).after(&view);
+            Ok((view, change))
         })
         .await?;
     Ok(HttpResponse::Created().json(view))
@@ -171,8 +165,8 @@ async fn edit(
     )?;
     let now = state.clock.now();
     let mut conn = state.pool.get().await?;
-    let view = conn
-        .transaction::<_, ApiError, _>(async |conn| {
+    let view = write::by(user, user.group_id)
+        .run(&mut conn, &state.changes, async move |conn| {
             client_order(conn, user, target).await?;
             let before = queries::find(conn, user.group_id, target, true)
                 .await?
@@ -204,15 +198,10 @@ async fn edit(
             )
             .await?;
             let view = row.view();
-            write::by(user, user.group_id)
-                .record(
-                    conn,
-                    Change::new("feedback.edited", "feedback", row.id)
-                        .before(&before.view())
-                        .after(&view),
-                )
-                .await?;
-            Ok(view)
+            let change = Change::new("feedback.edited", "feedback", row.id)
+                .before(&before.view())
+                .after(&view);
+            Ok((view, change))
         })
         .await?;
     Ok(web::Json(view))
@@ -233,8 +222,8 @@ async fn answer(
     }
     let now = state.clock.now();
     let mut conn = state.pool.get().await?;
-    let view = conn
-        .transaction::<_, ApiError, _>(async |conn| {
+    let view = write::by(user, user.group_id)
+        .run(&mut conn, &state.changes, async move |conn| {
             let order = visible_order(conn, user, target).await?;
             if !speaks_for_seller(user, &order) {
                 return Err(ApiError::Rule {
@@ -256,15 +245,10 @@ async fn answer(
                 .await?
                 .ok_or_else(already)?;
             let view = row.view();
-            write::by(user, user.group_id)
-                .record(
-                    conn,
-                    Change::new("feedback.replied", "feedback", row.id)
-                        .before(&before.view())
-                        .after(&view),
-                )
-                .await?;
-            Ok(view)
+            let change = Change::new("feedback.replied", "feedback", row.id)
+                .before(&before.view())
+                .after(&view);
+            Ok((view, change))
         })
         .await?;
     Ok(HttpResponse::Created().json(view))
@@ -516,9 +500,7 @@ pub async fn list_feedback(
     let mut conn = state.pool.get().await?;
     let rows = queries::list(&mut conn, user.group_id, &filter, page.after, page.fetch()).await?;
     let views = rows.iter().map(FeedbackRow::view).collect();
-    Ok(web::Json(Page::from_rows(
-        views,
-        page.limit,
-        |f: &FeedbackView| (f.created_at, f.id),
-    )))
+    Ok(web::Json(
+        page.of(views, |f: &FeedbackView| (f.created_at, f.id)),
+    ))
 }

@@ -368,9 +368,7 @@ pub async fn list_runs(
         .into_iter()
         .map(RunRow::view)
         .collect();
-    Ok(web::Json(Page::from_rows(
-        views,
-        page.limit,
-        |v: &NettingView| (v.created_at.unwrap_or_default(), v.id.unwrap_or_default()),
-    )))
+    Ok(web::Json(page.of(views, |v: &NettingView| {
+        (v.created_at.unwrap_or_default(), v.id.unwrap_or_default())
+    })))
 }

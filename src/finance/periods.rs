@@ -229,9 +229,7 @@ pub async fn list_periods(
         .map(|(day, view)| (view.period.clone(), *day))
         .collect();
     let views = keyed.into_iter().map(|(_, view)| view).collect();
-    Ok(web::Json(Page::from_rows(
-        views,
-        page.limit,
-        |v: &ClosedPeriodView| cursor_of.get(&v.period).copied().unwrap_or_default(),
-    )))
+    Ok(web::Json(page.of(views, |v: &ClosedPeriodView| {
+        cursor_of.get(&v.period).copied().unwrap_or_default()
+    })))
 }

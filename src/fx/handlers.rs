@@ -82,11 +82,7 @@ pub async fn list_rates(
     let mut conn = state.pool.get().await?;
     let rows = sql.load(&mut conn).await?;
     let views = rows.into_iter().map(FxRateView::from).collect();
-    Ok(web::Json(Page::from_rows(
-        views,
-        page.limit,
-        |r: &FxRateView| (r.date, r.id),
-    )))
+    Ok(web::Json(page.of(views, |r: &FxRateView| (r.date, r.id))))
 }
 
 /// A positive rate: a plain decimal string with at most 9 integer digits and 12 decimals (the

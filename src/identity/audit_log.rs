@@ -65,7 +65,7 @@ pub async fn list_audit_events(
     }
     let mut conn = state.pool.get().await?;
     let rows = sql.load(&mut conn).await?;
-    Ok(web::Json(Page::from_rows(rows, page.limit, |e| e.seq)))
+    Ok(web::Json(page.of(rows, |e| e.seq)))
 }
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

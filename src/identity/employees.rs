@@ -117,11 +117,9 @@ pub async fn list_employees(
     let mut conn = state.pool.get().await?;
     let rows = sql.load(&mut conn).await?;
     let views = rows.into_iter().map(EmployeeView::from).collect();
-    Ok(web::Json(Page::from_rows(
-        views,
-        page.limit,
-        |e: &EmployeeView| e.email.to_lowercase(),
-    )))
+    Ok(web::Json(
+        page.of(views, |e: &EmployeeView| e.email.to_lowercase()),
+    ))
 }
 
 /// One employee: admins and finance any of their group; an employee only themself (others

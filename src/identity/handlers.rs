@@ -209,11 +209,7 @@ pub async fn list_companies(
     let mut conn = state.pool.get().await?;
     let rows = sql.load(&mut conn).await?;
     let views = rows.into_iter().map(CompanyView::from).collect();
-    Ok(web::Json(Page::from_rows(
-        views,
-        page.limit,
-        |c: &CompanyView| c.code.clone(),
-    )))
+    Ok(web::Json(page.of(views, |c: &CompanyView| c.code.clone())))
 }
 
 /// One company of the caller's group (another group's is a 404).

@@ -289,8 +289,6 @@ pub async fn exceptions(
         .await?;
     Ok(match answer {
         Err(report) => csv_answer(&report),
-        Ok(rows) => HttpResponse::Ok().json(Page::from_rows(rows, page.limit, |l| {
-            (l.number.clone(), l.line_no)
-        })),
+        Ok(rows) => HttpResponse::Ok().json(page.of(rows, |l| (l.number.clone(), l.line_no))),
     })
 }

@@ -126,11 +126,9 @@ pub async fn list_orders(
     let mut conn = state.pool.get().await?;
     let rows = queries::list(&mut conn, user.group_id, &filter, page.after, page.fetch()).await?;
     let views = views::of_rows(&mut conn, rows).await?;
-    Ok(web::Json(Page::from_rows(
-        views,
-        page.limit,
-        |o: &IcOrderView| (o.created_at, o.id),
-    )))
+    Ok(web::Json(
+        page.of(views, |o: &IcOrderView| (o.created_at, o.id)),
+    ))
 }
 
 /// One intercompany order with its lines and ledger entries.

@@ -171,11 +171,9 @@ pub async fn list_policies(
         .into_iter()
         .map(PolicyRow::view)
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(web::Json(Page::from_rows(
-        views,
-        page.limit,
-        |p: &PolicyView| (p.valid_from, p.id),
-    )))
+    Ok(web::Json(
+        page.of(views, |p: &PolicyView| (p.valid_from, p.id)),
+    ))
 }
 
 /// Policy `id` of `group`, locked for a change of its terms or validity (404 when there is

@@ -49,10 +49,10 @@ pub struct OrderLineView {
     pub line_total: String,
 }
 
-/// A priced order before it is placed.
+/// What a quote and an order share: the seller, the priced lines and totals, the allowance
+/// and how it is paid.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct QuoteView {
-    pub employee_id: Uuid,
+pub struct PricedView {
     pub seller_company_id: Uuid,
     /// The seller's currency; all line amounts and totals are in it.
     #[schema(value_type = CurrencyCode)]
@@ -68,10 +68,20 @@ pub struct QuoteView {
     pub allowance_currency: String,
     /// Converts the order currency to the group currency.
     pub fx_rate: String,
-    /// How it would be paid, when from wages.
+    /// How it is (for a quote: would be) paid, when from wages.
     pub payment: Option<Payment>,
-    /// The payroll schedule it would have (empty when not paid from wages).
+    /// The payroll schedule (empty when not paid from wages). A quote's is the one the order
+    /// would have; an order's stands as it is: the lines not cancelled sum to the total, or,
+    /// once the order is cancelled, to nothing (what was deducted and its refund).
     pub schedule: Vec<ScheduleLineView>,
+}
+
+/// A priced order before it is placed.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct QuoteView {
+    pub employee_id: Uuid,
+    #[serde(flatten)]
+    pub priced: PricedView,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -82,23 +92,8 @@ pub struct OrderView {
     pub employee_id: Uuid,
     /// The household member it was bought for, if any.
     pub for_member_id: Option<Uuid>,
-    pub seller_company_id: Uuid,
-    #[schema(value_type = CurrencyCode)]
-    pub currency: String,
-    pub lines: Vec<OrderLineView>,
-    pub list_total: String,
-    pub discount_total: String,
-    pub total: String,
-    pub allowance_applied: String,
-    #[schema(value_type = CurrencyCode)]
-    pub allowance_currency: String,
-    pub fx_rate: String,
-    /// How it is paid, when from wages.
-    pub payment: Option<Payment>,
-    /// Its payroll schedule as it stands (empty when not paid from wages): the lines not
-    /// cancelled sum to the total, or, once the order is cancelled, to nothing (what was
-    /// deducted and its refund).
-    pub schedule: Vec<ScheduleLineView>,
+    #[serde(flatten)]
+    pub priced: PricedView,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -186,11 +186,9 @@ pub async fn list_orders(
     let mut conn = state.pool.get().await?;
     let rows = sql.load(&mut conn).await?;
     let views = queries::with_lines(&mut conn, rows, state.clock.today()).await?;
-    Ok(web::Json(Page::from_rows(
-        views,
-        page.limit,
-        |o: &OrderView| (o.created_at, o.id),
-    )))
+    Ok(web::Json(
+        page.of(views, |o: &OrderView| (o.created_at, o.id)),
+    ))
 }
 
 fn may_see(user: &CurrentUser, order: &OrderRow) -> bool {
@@ -264,6 +262,7 @@ pub async fn cancel_order(
         })
         .await?;
     let products: Vec<ProductId> = view
+        .priced
         .lines
         .iter()
         .map(|line| line.product_id.into())

@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
-use super::dto::{OrderLineView, OrderStatus, OrderView, QuoteView};
+use super::dto::{OrderLineView, OrderStatus, OrderView, PricedView, QuoteView};
 use super::pricing::Context;
 use super::queries::{LineRow, OrderRow};
 use crate::domain::allowance::PricedOrder;
@@ -58,19 +58,21 @@ fn priced(
 ) -> QuoteView {
     QuoteView {
         employee_id: employee.into(),
-        seller_company_id: ctx.seller,
-        currency: ctx.currency.to_string(),
-        lines: line_views(order),
-        list_total: order.list_total.to_string(),
-        discount_total: order.discount_total.to_string(),
-        total: order.total.to_string(),
-        allowance_applied: order.allowance_applied.to_string(),
-        allowance_currency: ctx.group_currency.to_string(),
-        fx_rate: order.fx_rate.normalize().to_string(),
-        payment: payment(plan.map(|p| p.lines.len())),
-        schedule: plan
-            .map(|p| payroll::placed_view(&p.lines))
-            .unwrap_or_default(),
+        priced: PricedView {
+            seller_company_id: ctx.seller,
+            currency: ctx.currency.to_string(),
+            lines: line_views(order),
+            list_total: order.list_total.to_string(),
+            discount_total: order.discount_total.to_string(),
+            total: order.total.to_string(),
+            allowance_applied: order.allowance_applied.to_string(),
+            allowance_currency: ctx.group_currency.to_string(),
+            fx_rate: order.fx_rate.normalize().to_string(),
+            payment: payment(plan.map(|p| p.lines.len())),
+            schedule: plan
+                .map(|p| payroll::placed_view(&p.lines))
+                .unwrap_or_default(),
+        },
     }
 }
 
@@ -89,17 +91,7 @@ pub fn placed_view(
         status: OrderStatus::Placed,
         employee_id: quote.employee_id,
         for_member_id,
-        seller_company_id: quote.seller_company_id,
-        currency: quote.currency,
-        lines: quote.lines,
-        list_total: quote.list_total,
-        discount_total: quote.discount_total,
-        total: quote.total,
-        allowance_applied: quote.allowance_applied,
-        allowance_currency: quote.allowance_currency,
-        fx_rate: quote.fx_rate,
-        payment: quote.payment,
-        schedule: quote.schedule,
+        priced: quote.priced,
         created_at: now,
         updated_at: now,
     }
@@ -121,31 +113,33 @@ pub fn order_view(
         status: row.status,
         employee_id: row.employee_id.into(),
         for_member_id: row.for_member_id,
-        seller_company_id: row.seller_company_id,
-        currency: currency.to_string(),
-        lines: lines
-            .into_iter()
-            .map(|l| OrderLineView {
-                product_id: l.product_id,
-                quantity: l.quantity,
-                unit_list_price: fmt(l.unit_list_price, currency),
-                discount_percent: pricing::format_percent(l.discount_percent),
-                line_list_total: fmt(l.line_list_total, currency),
-                line_discount: fmt(l.line_discount, currency),
-                line_total: fmt(l.line_total, currency),
-            })
-            .collect(),
-        list_total: fmt(row.list_total, currency),
-        discount_total: fmt(row.discount_total, currency),
-        total: fmt(row.total, currency),
-        allowance_applied: fmt(row.allowance_applied, group),
-        allowance_currency: group.to_string(),
-        fx_rate: row.fx_rate.normalize().to_string(),
-        payment: payment(
-            row.payroll_instalments
-                .and_then(|n| usize::try_from(n).ok()),
-        ),
-        schedule: payroll::view(schedule, today),
+        priced: PricedView {
+            seller_company_id: row.seller_company_id,
+            currency: currency.to_string(),
+            lines: lines
+                .into_iter()
+                .map(|l| OrderLineView {
+                    product_id: l.product_id,
+                    quantity: l.quantity,
+                    unit_list_price: fmt(l.unit_list_price, currency),
+                    discount_percent: pricing::format_percent(l.discount_percent),
+                    line_list_total: fmt(l.line_list_total, currency),
+                    line_discount: fmt(l.line_discount, currency),
+                    line_total: fmt(l.line_total, currency),
+                })
+                .collect(),
+            list_total: fmt(row.list_total, currency),
+            discount_total: fmt(row.discount_total, currency),
+            total: fmt(row.total, currency),
+            allowance_applied: fmt(row.allowance_applied, group),
+            allowance_currency: group.to_string(),
+            fx_rate: row.fx_rate.normalize().to_string(),
+            payment: payment(
+                row.payroll_instalments
+                    .and_then(|n| usize::try_from(n).ok()),
+            ),
+            schedule: payroll::view(schedule, today),
+        },
         created_at: row.created_at,
         updated_at: row.updated_at,
     }

@@ -148,7 +148,7 @@ async fn a_retired_employee_keeps_shopping_with_their_tier_and_no_other_role() {
         token,
     );
     let order: OrderView = old.order("k1", [(&mug, 1)]).await.typed(201);
-    assert_eq!(order.discount_total, "3.00");
+    assert_eq!(order.priced.discount_total, "3.00");
     // Back at work, roles can be given again.
     let back = admin
         .patch(

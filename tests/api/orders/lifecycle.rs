@@ -41,7 +41,7 @@ async fn cancelling_gives_back_stock_allowance_and_limits_and_only_once() {
         .order("a-1", [(&product, 2)])
         .await
         .typed::<OrderView>(201);
-    assert_eq!(order.discount_total, "8.00");
+    assert_eq!(order.priced.discount_total, "8.00");
     let id = order.id;
     let seen = alice.product(&product).await;
     assert_eq!((remaining(&seen), seen.stock_available), (Some(0), 3));

@@ -126,6 +126,7 @@ fn paid(product: &ProductView, instalments: i64) -> Value {
 /// (pay date, amount, status) of each schedule line.
 fn schedule(order: &OrderView) -> Vec<(String, String, String)> {
     order
+        .priced
         .schedule
         .iter()
         .map(|l| {
@@ -151,7 +152,7 @@ async fn instalments_sum_exactly_and_each_rule_refuses_by_name() {
     let quote = quote.assert_status(200);
     assert_eq!(quote["schedule"].as_array().unwrap().len(), 12);
     let tv_order: OrderView = p.order(&ada, &tv, 12).await.typed(201);
-    assert_eq!(tv_order.total, "1200.00");
+    assert_eq!(tv_order.priced.total, "1200.00");
     let lines = schedule(&tv_order);
     assert!(lines
         .iter()
@@ -160,7 +161,7 @@ async fn instalments_sum_exactly_and_each_rule_refuses_by_name() {
     assert_eq!(lines[1].0, "2026-04-30");
     assert_eq!(lines[11].0, "2027-02-28");
     assert_eq!(
-        serde_json::to_value(tv_order.payment).unwrap(),
+        serde_json::to_value(tv_order.priced.payment).unwrap(),
         json!({"method": "payroll", "instalments": 12})
     );
 
@@ -298,7 +299,7 @@ async fn cancelling_refunds_what_was_deducted_and_leaving_brings_the_rest_forwar
     // Cancelled before the first pay date: the whole schedule is cancelled.
     let early: OrderView = p.order(&ada, &tv, 12).await.typed(201);
     let cancelled: OrderView = ada.order_action(&early, "cancel").await.typed(200);
-    assert_eq!(cancelled.schedule.len(), 12);
+    assert_eq!(cancelled.priced.schedule.len(), 12);
     assert!(schedule(&cancelled).iter().all(|l| l.2 == "cancelled"));
 
     // Cancelled after two pay dates: two deducted, ten cancelled, 200.00 refunded on the next.
