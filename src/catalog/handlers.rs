@@ -36,7 +36,6 @@ use crate::write;
     responses((status = 200, body = Page<CategoryView>))
 )]
 #[get("/categories")]
-#[tracing::instrument(skip_all)]
 pub async fn list_categories(
     user: CurrentUser,
     state: web::Data<AppState>,
@@ -71,7 +70,6 @@ pub async fn list_categories(
     )
 )]
 #[post("/categories")]
-#[tracing::instrument(skip_all)]
 pub async fn create_category(
     admin: Authorized<Admin>,
     state: web::Data<AppState>,
@@ -151,7 +149,6 @@ fn allowance(raw: &str, currency: CurrencyCode, errors: &mut Vec<FieldError>) ->
     responses((status = 200, body = Page<TierView>))
 )]
 #[get("/discount-tiers")]
-#[tracing::instrument(skip_all)]
 pub async fn list_tiers(
     caller: Authorized<AdminOrFinance>,
     state: web::Data<AppState>,
@@ -194,7 +191,6 @@ pub async fn list_tiers(
     )
 )]
 #[post("/discount-tiers")]
-#[tracing::instrument(skip_all)]
 pub async fn create_tier(
     admin: Authorized<Admin>,
     state: web::Data<AppState>,
@@ -254,7 +250,6 @@ pub async fn create_tier(
     responses((status = 200, body = TierView), (status = 409, description = "Code taken"))
 )]
 #[patch("/discount-tiers/{id}")]
-#[tracing::instrument(skip_all)]
 pub async fn update_tier(
     admin: Authorized<Admin>,
     state: web::Data<AppState>,
@@ -321,7 +316,6 @@ pub async fn update_tier(
     responses((status = 200, body = TierView))
 )]
 #[put("/discount-tiers/{id}/categories/{category_id}")]
-#[tracing::instrument(skip_all)]
 pub async fn put_category_discount(
     admin: Authorized<Admin>,
     state: web::Data<AppState>,

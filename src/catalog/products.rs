@@ -213,7 +213,6 @@ fn visible_to(user: &CurrentUser, row: &queries::PricedRow) -> bool {
     responses((status = 200, body = ProductView))
 )]
 #[get("/products/{id}")]
-#[tracing::instrument(skip_all)]
 pub async fn get_product(
     subject: Subject,
     state: web::Data<AppState>,
@@ -318,7 +317,6 @@ async fn category_in_group(
     )
 )]
 #[post("/products")]
-#[tracing::instrument(skip_all)]
 pub async fn create_product(
     admin: Authorized<Admin>,
     state: web::Data<AppState>,
@@ -417,7 +415,6 @@ struct ProductChanges<'a> {
     responses((status = 200, body = ProductView), (status = 409, description = "SKU taken"))
 )]
 #[patch("/products/{id}")]
-#[tracing::instrument(skip_all)]
 pub async fn update_product(
     admin: Authorized<Admin>,
     state: web::Data<AppState>,
@@ -514,7 +511,6 @@ pub async fn update_product(
     )
 )]
 #[post("/products/{id}/stock")]
-#[tracing::instrument(skip_all)]
 pub async fn adjust_stock(
     admin: Authorized<Admin>,
     state: web::Data<AppState>,

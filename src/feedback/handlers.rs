@@ -293,7 +293,6 @@ macro_rules! feedback_routes {
             )
         )]
         #[post($path)]
-        #[tracing::instrument(skip_all)]
         pub async fn $give(
             user: CurrentUser,
             state: web::Data<AppState>,
@@ -322,7 +321,6 @@ macro_rules! feedback_routes {
             )
         )]
         #[patch($path)]
-        #[tracing::instrument(skip_all)]
         pub async fn $edit(
             user: CurrentUser,
             state: web::Data<AppState>,
@@ -344,7 +342,6 @@ macro_rules! feedback_routes {
             )
         )]
         #[get($path)]
-        #[tracing::instrument(skip_all)]
         pub async fn $get(
             user: CurrentUser,
             state: web::Data<AppState>,
@@ -367,7 +364,6 @@ macro_rules! feedback_routes {
             )
         )]
         #[post($reply_path)]
-        #[tracing::instrument(skip_all)]
         pub async fn $reply(
             user: CurrentUser,
             state: web::Data<AppState>,
@@ -456,7 +452,6 @@ fn rating_filter(value: Option<i64>, field: &str) -> Result<Option<i16>, ApiErro
     )
 )]
 #[get("/feedback")]
-#[tracing::instrument(skip_all)]
 pub async fn list_feedback(
     user: Authorized<Trade>,
     state: web::Data<AppState>,

@@ -48,7 +48,6 @@ fn signed_amount(raw: &str, currency: CurrencyCode) -> Result<Decimal, String> {
     )
 )]
 #[post("/finance/adjustments")]
-#[tracing::instrument(skip_all)]
 pub async fn create_adjustment(
     user: Authorized<Finance>,
     state: web::Data<AppState>,

@@ -301,7 +301,6 @@ async fn held_rows(
     )
 )]
 #[put("/finance/periods/{period}/intercompany-inventory")]
-#[tracing::instrument(skip_all)]
 pub async fn report_inventory(
     user: Authorized<Finance>,
     state: web::Data<AppState>,

@@ -143,7 +143,6 @@ fn settlement_day(date: Option<NaiveDate>, today: NaiveDate) -> Result<NaiveDate
     )
 )]
 #[get("/finance/netting")]
-#[tracing::instrument(skip_all)]
 pub async fn proposal(
     user: Authorized<Finance>,
     state: web::Data<AppState>,
@@ -207,7 +206,6 @@ impl RunRow {
     )
 )]
 #[post("/finance/netting")]
-#[tracing::instrument(skip_all)]
 pub async fn run(
     user: Authorized<Finance>,
     state: web::Data<AppState>,
@@ -341,7 +339,6 @@ async fn record_run(
     responses((status = 200, body = Page<NettingView>))
 )]
 #[get("/finance/netting-runs")]
-#[tracing::instrument(skip_all)]
 pub async fn list_runs(
     user: Authorized<Finance>,
     state: web::Data<AppState>,

@@ -227,7 +227,6 @@ fn stream(pool: DbPool, scope: (GroupId, NaiveDate), first: Vec<Row>) -> HttpRes
     )
 )]
 #[get("/finance/payroll-deductions")]
-#[tracing::instrument(skip_all)]
 pub async fn payroll_deductions(
     user: Authorized<Finance>,
     state: web::Data<AppState>,

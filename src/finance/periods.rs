@@ -108,7 +108,6 @@ async fn first_active_month(
     )
 )]
 #[post("/finance/periods/{period}/close")]
-#[tracing::instrument(skip_all)]
 pub async fn close_period(
     user: Authorized<Finance>,
     state: web::Data<AppState>,
@@ -202,7 +201,6 @@ pub async fn close_period(
     responses((status = 200, body = Page<ClosedPeriodView>))
 )]
 #[get("/finance/periods")]
-#[tracing::instrument(skip_all)]
 pub async fn list_periods(
     user: Authorized<AdminOrFinance>,
     state: web::Data<AppState>,

@@ -68,7 +68,6 @@ macro_rules! month_report {
             )
         )]
         #[get($path)]
-        #[tracing::instrument(skip_all)]
         pub async fn $handler(
             user: Authorized<Finance>,
             state: web::Data<AppState>,

@@ -50,7 +50,6 @@ impl From<FxRateRow> for FxRateView {
     responses((status = 200, body = Page<FxRateView>))
 )]
 #[get("/fx-rates")]
-#[tracing::instrument(skip_all)]
 pub async fn list_rates(
     user: CurrentUser,
     state: web::Data<AppState>,
@@ -112,7 +111,6 @@ fn parse_rate(raw: &str) -> Option<Decimal> {
     )
 )]
 #[post("/fx-rates")]
-#[tracing::instrument(skip_all)]
 pub async fn create_rate(
     finance: Authorized<Finance>,
     state: web::Data<AppState>,

@@ -34,7 +34,6 @@ crate::paged_query! {
     responses((status = 200, body = Page<AuditEvent>))
 )]
 #[get("/audit-events")]
-#[tracing::instrument(skip_all)]
 pub async fn list_audit_events(
     caller: Authorized<AdminOrFinance>,
     state: web::Data<AppState>,

@@ -91,7 +91,6 @@ fn email_taken(error: ApiError) -> ApiError {
     responses((status = 200, body = Page<EmployeeView>))
 )]
 #[get("/employees")]
-#[tracing::instrument(skip_all)]
 pub async fn list_employees(
     caller: Authorized<AdminOrFinance>,
     state: web::Data<AppState>,
@@ -131,7 +130,6 @@ pub async fn list_employees(
     responses((status = 200, body = EmployeeView))
 )]
 #[get("/employees/{id}")]
-#[tracing::instrument(skip_all)]
 pub async fn get_employee(
     user: CurrentUser,
     state: web::Data<AppState>,
@@ -163,7 +161,6 @@ pub async fn get_employee(
     )
 )]
 #[post("/employees")]
-#[tracing::instrument(skip_all)]
 pub async fn create_employee(
     admin: Authorized<Admin>,
     state: web::Data<AppState>,
@@ -270,7 +267,6 @@ pub async fn insert_employee(
     )
 )]
 #[patch("/employees/{id}")]
-#[tracing::instrument(skip_all)]
 pub async fn update_employee(
     admin: Authorized<AdminOrFinance>,
     state: web::Data<AppState>,

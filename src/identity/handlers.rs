@@ -55,7 +55,6 @@ struct CompanyChanges<'a> {
     )
 )]
 #[post("/auth/login")]
-#[tracing::instrument(skip_all)]
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -187,7 +186,6 @@ fn check_tax_rule(
     responses((status = 200, body = Page<CompanyView>))
 )]
 #[get("/companies")]
-#[tracing::instrument(skip_all)]
 pub async fn list_companies(
     user: CurrentUser,
     state: web::Data<AppState>,
@@ -220,7 +218,6 @@ pub async fn list_companies(
     responses((status = 200, body = CompanyView))
 )]
 #[get("/companies/{id}")]
-#[tracing::instrument(skip_all)]
 pub async fn get_company(
     user: CurrentUser,
     state: web::Data<AppState>,
@@ -250,7 +247,6 @@ pub async fn get_company(
     )
 )]
 #[post("/companies")]
-#[tracing::instrument(skip_all)]
 pub async fn create_company(
     admin: Authorized<Admin>,
     state: web::Data<AppState>,
@@ -486,7 +482,6 @@ async fn check_move(
     )
 )]
 #[patch("/companies/{id}")]
-#[tracing::instrument(skip_all)]
 pub async fn update_company(
     admin: Authorized<Admin>,
     state: web::Data<AppState>,

@@ -54,7 +54,6 @@ pub struct Household {
     responses((status = 200, body = Household))
 )]
 #[get("/me/household")]
-#[tracing::instrument(skip_all)]
 pub async fn list_household(
     user: CurrentUser,
     state: web::Data<AppState>,
@@ -87,7 +86,6 @@ pub async fn list_household(
     )
 )]
 #[post("/me/household")]
-#[tracing::instrument(skip_all)]
 pub async fn add_household_member(
     user: CurrentUser,
     state: web::Data<AppState>,
@@ -149,7 +147,6 @@ pub async fn add_household_member(
     responses((status = 204, description = "Removed"))
 )]
 #[delete("/me/household/{id}")]
-#[tracing::instrument(skip_all)]
 pub async fn remove_household_member(
     user: CurrentUser,
     state: web::Data<AppState>,

@@ -236,7 +236,6 @@ fn csv_answer(report: &ExceptionsReport) -> HttpResponse {
     )
 )]
 #[get("/transfer-pricing/exceptions")]
-#[tracing::instrument(skip_all)]
 pub async fn exceptions(
     user: Authorized<Finance>,
     state: web::Data<AppState>,

@@ -37,7 +37,6 @@ const CREATE_SCOPE: &str = "POST /intercompany-orders";
     )
 )]
 #[post("/intercompany-orders/quote")]
-#[tracing::instrument(skip_all)]
 pub async fn quote_order(
     user: Authorized<Purchaser>,
     state: web::Data<AppState>,
@@ -70,7 +69,6 @@ pub async fn quote_order(
     )
 )]
 #[post("/intercompany-orders")]
-#[tracing::instrument(skip_all)]
 pub async fn create_order(
     user: Authorized<Purchaser>,
     state: web::Data<AppState>,
@@ -105,7 +103,6 @@ pub async fn create_order(
     responses((status = 200, body = Page<IcOrderView>))
 )]
 #[get("/intercompany-orders")]
-#[tracing::instrument(skip_all)]
 pub async fn list_orders(
     user: Authorized<Trade>,
     state: web::Data<AppState>,
@@ -140,7 +137,6 @@ pub async fn list_orders(
     responses((status = 200, body = IcOrderView))
 )]
 #[get("/intercompany-orders/{id}")]
-#[tracing::instrument(skip_all)]
 pub async fn get_order(
     user: Authorized<Trade>,
     state: web::Data<AppState>,
@@ -175,7 +171,6 @@ pub async fn get_order(
     )
 )]
 #[post("/intercompany-orders/{id}/accept")]
-#[tracing::instrument(skip_all)]
 pub async fn accept_order(
     user: Authorized<Trade>,
     state: web::Data<AppState>,
@@ -196,7 +191,6 @@ pub async fn accept_order(
     responses((status = 200, body = IcOrderView), (status = 409, description = "invalid_state"))
 )]
 #[post("/intercompany-orders/{id}/reject")]
-#[tracing::instrument(skip_all)]
 pub async fn reject_order(
     user: Authorized<Trade>,
     state: web::Data<AppState>,
@@ -225,7 +219,6 @@ pub async fn reject_order(
     )
 )]
 #[post("/intercompany-orders/{id}/ship")]
-#[tracing::instrument(skip_all)]
 pub async fn ship_order(
     user: Authorized<Trade>,
     state: web::Data<AppState>,
@@ -256,7 +249,6 @@ pub async fn ship_order(
     )
 )]
 #[post("/intercompany-orders/{id}/settle")]
-#[tracing::instrument(skip_all)]
 pub async fn settle_order(
     user: Authorized<Trade>,
     state: web::Data<AppState>,
@@ -278,7 +270,6 @@ pub async fn settle_order(
     responses((status = 200, body = IcOrderView), (status = 409, description = "invalid_state"))
 )]
 #[post("/intercompany-orders/{id}/cancel")]
-#[tracing::instrument(skip_all)]
 pub async fn cancel_order(
     user: Authorized<Trade>,
     state: web::Data<AppState>,

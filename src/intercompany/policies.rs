@@ -142,7 +142,6 @@ pub(super) fn check_terms(
     responses((status = 200, body = Page<PolicyView>))
 )]
 #[get("/transfer-pricing-policies")]
-#[tracing::instrument(skip_all)]
 pub async fn list_policies(
     user: Authorized<Trade>,
     state: web::Data<AppState>,
@@ -295,7 +294,6 @@ async fn check_references(
     )
 )]
 #[post("/transfer-pricing-policies")]
-#[tracing::instrument(skip_all)]
 pub async fn create_policy(
     caller: Authorized<AdminOrFinance>,
     state: web::Data<AppState>,
@@ -448,7 +446,6 @@ async fn check_in_use(
     )
 )]
 #[patch("/transfer-pricing-policies/{id}")]
-#[tracing::instrument(skip_all)]
 pub async fn update_policy(
     caller: Authorized<AdminOrFinance>,
     state: web::Data<AppState>,

@@ -259,7 +259,6 @@ async fn post(
     responses((status = 200, body = TrueUpReport))
 )]
 #[get("/transfer-pricing/true-ups")]
-#[tracing::instrument(skip_all)]
 pub async fn preview(
     user: Authorized<Finance>,
     state: web::Data<AppState>,
@@ -296,7 +295,6 @@ pub async fn preview(
     )
 )]
 #[post("/transfer-pricing/true-ups")]
-#[tracing::instrument(skip_all)]
 pub async fn book(
     user: Authorized<Finance>,
     state: web::Data<AppState>,

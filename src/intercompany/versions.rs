@@ -159,7 +159,6 @@ async fn start_version(
     )
 )]
 #[post("/transfer-pricing-policies/{id}/supersede")]
-#[tracing::instrument(skip_all)]
 pub async fn supersede(
     caller: Authorized<AdminOrFinance>,
     state: web::Data<AppState>,

@@ -85,7 +85,6 @@ pub fn csv_rows(items: &[KpiItem]) -> Vec<Vec<String>> {
     )
 )]
 #[get("/kpis/internal-service")]
-#[tracing::instrument(skip_all)]
 pub async fn internal_service(
     user: Authorized<Trade>,
     state: web::Data<AppState>,

@@ -203,7 +203,6 @@ fn may_see(user: &CurrentUser, order: &OrderRow) -> bool {
     responses((status = 200, body = OrderView))
 )]
 #[get("/orders/{id}")]
-#[tracing::instrument(skip_all)]
 pub async fn get_order(
     user: CurrentUser,
     state: web::Data<AppState>,
@@ -232,7 +231,6 @@ pub async fn get_order(
     responses((status = 200, body = OrderView), (status = 409, description = "invalid_state"))
 )]
 #[post("/orders/{id}/cancel")]
-#[tracing::instrument(skip_all)]
 pub async fn cancel_order(
     user: CurrentUser,
     state: web::Data<AppState>,
@@ -288,7 +286,6 @@ pub async fn cancel_order(
     )
 )]
 #[post("/orders/{id}/fulfil")]
-#[tracing::instrument(skip_all)]
 pub async fn fulfil_order(
     admin: Authorized<Admin>,
     state: web::Data<AppState>,

@@ -114,7 +114,6 @@ fn records(items: &[BenefitItem], _: CurrencyCode, out: &mut String) {
     )
 )]
 #[get("/finance/imputed-income")]
-#[tracing::instrument(skip_all)]
 pub async fn imputed_income(
     user: Authorized<Finance>,
     state: web::Data<AppState>,

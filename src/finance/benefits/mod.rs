@@ -115,7 +115,6 @@ pub struct BenefitsReport {
                content((BenefitsReport = "application/json"), (String = "text/csv"))))
 )]
 #[get("/finance/employee-benefits")]
-#[tracing::instrument(skip_all)]
 pub async fn employee_benefits(
     user: Authorized<Finance>,
     state: web::Data<AppState>,
