@@ -208,15 +208,7 @@ pub async fn reject_order(
     params(("id" = Uuid, Path)),
     request_body(content = BookingBody, description = "Optional"),
     security(("bearer" = ["purchaser", "finance", "admin"])),
-    responses(
-        (status = 200, body = IcOrderView),
-        (
-            status = 409,
-            description = "invalid_state, or period_closed (the date is in or before a closed \
-                month)"
-        ),
-        (status = 422, description = "fx_rate_missing, or a date in the future")
-    )
+    responses(Booked)
 )]
 #[post("/intercompany-orders/{id}/ship")]
 pub async fn ship_order(
@@ -225,10 +217,7 @@ pub async fn ship_order(
     id: web::Path<Uuid>,
     body: OptionalBody<BookingBody>,
 ) -> Result<web::Json<IcOrderView>, ApiError> {
-    let body = body.into_inner()?.unwrap_or_default();
-    transitions::run(&state, &user, IcOrderId::from(*id), Step::Ship(body))
-        .await
-        .map(web::Json)
+    book(&state, &user, *id, body, Step::Ship).await
 }
 
 /// Settle a shipped order (finance): books both settlements at the booking date's rate and
@@ -238,15 +227,7 @@ pub async fn ship_order(
     params(("id" = Uuid, Path)),
     request_body(content = BookingBody, description = "Optional"),
     security(("bearer" = ["purchaser", "finance", "admin"])),
-    responses(
-        (status = 200, body = IcOrderView),
-        (
-            status = 409,
-            description = "invalid_state, or period_closed (the date is in or before a closed \
-                month)"
-        ),
-        (status = 422, description = "fx_rate_missing, or a date in the future")
-    )
+    responses(Booked)
 )]
 #[post("/intercompany-orders/{id}/settle")]
 pub async fn settle_order(
@@ -255,8 +236,34 @@ pub async fn settle_order(
     id: web::Path<Uuid>,
     body: OptionalBody<BookingBody>,
 ) -> Result<web::Json<IcOrderView>, ApiError> {
+    book(&state, &user, *id, body, Step::Settle).await
+}
+
+/// What shipping and settling answer; both book at a date, so both refuse alike.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // only its type is used: it declares the responses in the document
+enum Booked {
+    #[response(status = 200)]
+    Order(IcOrderView),
+    #[response(
+        status = 409,
+        description = "invalid_state, or period_closed (the date is in or before a closed month)"
+    )]
+    Conflict,
+    #[response(status = 422, description = "fx_rate_missing, or a date in the future")]
+    Refused,
+}
+
+/// Ships or settles (`step`) the order `id` at the body's date (today when none is given).
+async fn book(
+    state: &AppState,
+    user: &Authorized<Trade>,
+    id: Uuid,
+    body: OptionalBody<BookingBody>,
+    step: fn(BookingBody) -> Step,
+) -> Result<web::Json<IcOrderView>, ApiError> {
     let body = body.into_inner()?.unwrap_or_default();
-    transitions::run(&state, &user, IcOrderId::from(*id), Step::Settle(body))
+    transitions::run(state, user, IcOrderId::from(id), step(body))
         .await
         .map(web::Json)
 }
