@@ -30,9 +30,7 @@ use crate::write;
 
 /// List the categories of the caller's group, ordered by code.
 #[utoipa::path(
-    tag = "catalog",
-    params(PageQuery),
-    security(("bearer" = [])),
+    tag = "catalog", params(PageQuery), security(("bearer" = [])),
     responses((status = 200, body = Page<CategoryView>))
 )]
 #[get("/categories")]
@@ -59,9 +57,7 @@ pub async fn list_categories(
 
 /// Create a category (admin).
 #[utoipa::path(
-    tag = "catalog",
-    params(crate::idempotency::OptionalKeyParam),
-    request_body = NewCategory,
+    tag = "catalog", params(crate::idempotency::OptionalKeyParam), request_body = NewCategory,
     security(("bearer" = ["admin"])),
     responses(
         (status = 201, body = CategoryView),
@@ -143,9 +139,7 @@ fn allowance(raw: &str, currency: CurrencyCode, errors: &mut Vec<FieldError>) ->
 /// List the discount tiers of the caller's group with their category overrides (admin,
 /// finance).
 #[utoipa::path(
-    tag = "catalog",
-    params(PageQuery),
-    security(("bearer" = ["admin", "finance"])),
+    tag = "catalog", params(PageQuery), security(("bearer" = ["admin", "finance"])),
     responses((status = 200, body = Page<TierView>))
 )]
 #[get("/discount-tiers")]
@@ -180,9 +174,7 @@ pub async fn list_tiers(
 
 /// Create a discount tier (admin).
 #[utoipa::path(
-    tag = "catalog",
-    params(crate::idempotency::OptionalKeyParam),
-    request_body = NewTier,
+    tag = "catalog", params(crate::idempotency::OptionalKeyParam), request_body = NewTier,
     security(("bearer" = ["admin"])),
     responses(
         (status = 201, body = TierView),
@@ -243,9 +235,7 @@ pub async fn create_tier(
 
 /// Change a discount tier (admin).
 #[utoipa::path(
-    tag = "catalog",
-    params(("id" = Uuid, Path)),
-    request_body = TierPatch,
+    tag = "catalog", params(("id" = Uuid, Path)), request_body = TierPatch,
     security(("bearer" = ["admin"])),
     responses((status = 200, body = TierView), (status = 409, description = "Code taken"))
 )]
@@ -309,10 +299,8 @@ pub async fn update_tier(
 
 /// Set a tier's discount for one category (admin); replaces any previous override.
 #[utoipa::path(
-    tag = "catalog",
-    params(("id" = Uuid, Path), ("category_id" = Uuid, Path)),
-    request_body = CategoryDiscount,
-    security(("bearer" = ["admin"])),
+    tag = "catalog", params(("id" = Uuid, Path), ("category_id" = Uuid, Path)),
+    request_body = CategoryDiscount, security(("bearer" = ["admin"])),
     responses((status = 200, body = TierView))
 )]
 #[put("/discount-tiers/{id}/categories/{category_id}")]

@@ -39,9 +39,7 @@ use crate::write;
 /// `purchase_limit.remaining` may be up to a second old (the server's listing cache; changes
 /// made through the same server show at once). Orders always check the live figures.
 #[utoipa::path(
-    tag = "catalog",
-    params(ProductListQuery),
-    security(("bearer" = [])),
+    tag = "catalog", params(ProductListQuery), security(("bearer" = [])),
     responses((status = 200, body = Page<ProductView>))
 )]
 #[get("/products")]
@@ -207,9 +205,7 @@ fn visible_to(user: &CurrentUser, row: &queries::PricedRow) -> bool {
 /// One product of the caller's group, personalised; admins also see cost, stock and flags
 /// (and inactive products).
 #[utoipa::path(
-    tag = "catalog",
-    params(("id" = Uuid, Path)),
-    security(("bearer" = [])),
+    tag = "catalog", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses((status = 200, body = ProductView))
 )]
 #[get("/products/{id}")]
@@ -306,9 +302,7 @@ async fn category_in_group(
 
 /// Create a product (admin). Prices are in the seller's currency.
 #[utoipa::path(
-    tag = "catalog",
-    params(crate::idempotency::OptionalKeyParam),
-    request_body = NewProduct,
+    tag = "catalog", params(crate::idempotency::OptionalKeyParam), request_body = NewProduct,
     security(("bearer" = ["admin"])),
     responses(
         (status = 201, body = ProductView),
@@ -408,9 +402,7 @@ struct ProductChanges<'a> {
 
 /// Change a product (admin). Stock changes go through `POST /products/{id}/stock`.
 #[utoipa::path(
-    tag = "catalog",
-    params(("id" = Uuid, Path)),
-    request_body = ProductPatch,
+    tag = "catalog", params(("id" = Uuid, Path)), request_body = ProductPatch,
     security(("bearer" = ["admin"])),
     responses((status = 200, body = ProductView), (status = 409, description = "SKU taken"))
 )]
@@ -497,10 +489,8 @@ pub async fn update_product(
 
 /// Adjust stock on hand by `delta` with a reason (admin); never below zero (409).
 #[utoipa::path(
-    tag = "catalog",
-    params(crate::idempotency::OptionalKeyParam, ("id" = Uuid, Path)),
-    request_body = StockAdjustment,
-    security(("bearer" = ["admin"])),
+    tag = "catalog", params(crate::idempotency::OptionalKeyParam, ("id" = Uuid, Path)),
+    request_body = StockAdjustment, security(("bearer" = ["admin"])),
     responses(
         (status = 200, body = ProductView),
         (

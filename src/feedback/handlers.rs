@@ -305,9 +305,7 @@ macro_rules! feedback_routes {
 
         #[doc = $edit_doc]
         #[utoipa::path(
-            tag = "feedback",
-            params(("id" = Uuid, Path)),
-            request_body = FeedbackPatch,
+            tag = "feedback", params(("id" = Uuid, Path)), request_body = FeedbackPatch,
             security(("bearer" = [])),
             responses(
                 (status = 200, body = FeedbackView),
@@ -333,9 +331,7 @@ macro_rules! feedback_routes {
 
         #[doc = $get_doc]
         #[utoipa::path(
-            tag = "feedback",
-            params(("id" = Uuid, Path)),
-            security(("bearer" = [])),
+            tag = "feedback", params(("id" = Uuid, Path)), security(("bearer" = [])),
             responses(
                 (status = 200, body = FeedbackView),
                 (status = 404, description = "No such order, or no feedback yet")
@@ -352,9 +348,7 @@ macro_rules! feedback_routes {
 
         #[doc = $reply_doc]
         #[utoipa::path(
-            tag = "feedback",
-            params(("id" = Uuid, Path)),
-            request_body = NewReply,
+            tag = "feedback", params(("id" = Uuid, Path)), request_body = NewReply,
             security(("bearer" = [])),
             responses(
                 (status = 201, body = FeedbackView),
@@ -443,8 +437,7 @@ fn rating_filter(value: Option<i64>, field: &str) -> Result<Option<i16>, ApiErro
 /// finance and admins (any company of the group, or all of it). Filters: `period` (given in
 /// that month), `min_rating`, `max_rating`.
 #[utoipa::path(
-    tag = "feedback",
-    params(FeedbackQuery),
+    tag = "feedback", params(FeedbackQuery),
     security(("bearer" = ["purchaser", "finance", "admin"])),
     responses(
         (status = 200, body = Page<FeedbackView>),

@@ -33,9 +33,7 @@ fn signed_amount(raw: &str, currency: CurrencyCode) -> Result<Decimal, String> {
 /// Book a one-sided adjustment (finance): `side` says whose books change — the seller's
 /// receivable or the buyer's payable (the latter in its currency at the date's rate).
 #[utoipa::path(
-    tag = "finance",
-    request_body = NewAdjustment,
-    params(crate::idempotency::OptionalKeyParam),
+    tag = "finance", request_body = NewAdjustment, params(crate::idempotency::OptionalKeyParam),
     security(("bearer" = ["finance"])),
     responses(
         (status = 201, body = AdjustmentView),

@@ -134,9 +134,7 @@ fn settlement_day(date: Option<NaiveDate>, today: NaiveDate) -> Result<NaiveDate
 /// in the group currency at the date's rates, and the fewest transfers that clear them: the
 /// exact minimum for up to 12 companies with a position (`exact: true`), else at most n − 1.
 #[utoipa::path(
-    tag = "finance",
-    params(NettingQuery),
-    security(("bearer" = ["finance"])),
+    tag = "finance", params(NettingQuery), security(("bearer" = ["finance"])),
     responses(
         (status = 200, body = NettingView),
         (status = 422, description = "A future date, or fx_rate_missing")
@@ -194,9 +192,7 @@ impl RunRow {
 /// is recorded with its transfers — all in one transaction. Posting again books nothing twice:
 /// settled documents are no longer open (then 200 with no run).
 #[utoipa::path(
-    tag = "finance",
-    request_body = NettingRequest,
-    params(crate::idempotency::OptionalKeyParam),
+    tag = "finance", request_body = NettingRequest, params(crate::idempotency::OptionalKeyParam),
     security(("bearer" = ["finance"])),
     responses(
         (status = 201, body = NettingView),
@@ -333,9 +329,7 @@ async fn record_run(
 
 /// The group's netting runs, newest first (finance).
 #[utoipa::path(
-    tag = "finance",
-    params(RunsQuery),
-    security(("bearer" = ["finance"])),
+    tag = "finance", params(RunsQuery), security(("bearer" = ["finance"])),
     responses((status = 200, body = Page<NettingView>))
 )]
 #[get("/finance/netting-runs")]

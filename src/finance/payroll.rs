@@ -217,9 +217,7 @@ fn stream(pool: DbPool, scope: (GroupId, NaiveDate), first: Vec<Row>) -> HttpRes
 /// their employer's currency, instalments, refunds of cancelled orders (negative) and balances
 /// due at the end of employment. `Accept: text/csv` streams the payroll file.
 #[utoipa::path(
-    tag = "finance",
-    params(PayrollDeductionsQuery),
-    security(("bearer" = ["finance"])),
+    tag = "finance", params(PayrollDeductionsQuery), security(("bearer" = ["finance"])),
     responses(
         (status = 200, description = "The pay date's deductions; CSV with `Accept: text/csv`",
          content((Page<PayrollDeductionItem> = "application/json"), (String = "text/csv"))),

@@ -195,9 +195,7 @@ pub async fn close_period(
 
 /// The group's closed months, newest first (finance, admins).
 #[utoipa::path(
-    tag = "finance",
-    params(RunsQuery),
-    security(("bearer" = ["admin", "finance"])),
+    tag = "finance", params(RunsQuery), security(("bearer" = ["admin", "finance"])),
     responses((status = 200, body = Page<ClosedPeriodView>))
 )]
 #[get("/finance/periods")]

@@ -44,9 +44,7 @@ impl From<FxRateRow> for FxRateView {
 
 /// List the group's FX rates, newest day first (any signed-in employee).
 #[utoipa::path(
-    tag = "fx",
-    params(FxRateQuery),
-    security(("bearer" = [])),
+    tag = "fx", params(FxRateQuery), security(("bearer" = [])),
     responses((status = 200, body = Page<FxRateView>))
 )]
 #[get("/fx-rates")]
@@ -96,9 +94,7 @@ fn parse_rate(raw: &str) -> Option<Decimal> {
 /// today and never in a closed month (409 `period_closed`: it would move that month's
 /// remeasurement).
 #[utoipa::path(
-    tag = "fx",
-    request_body = NewFxRate,
-    params(crate::idempotency::OptionalKeyParam),
+    tag = "fx", request_body = NewFxRate, params(crate::idempotency::OptionalKeyParam),
     security(("bearer" = ["finance"])),
     responses(
         (status = 201, body = FxRateView),

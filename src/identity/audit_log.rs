@@ -28,9 +28,7 @@ crate::paged_query! {
 
 /// List the audit events of the caller's group (admin, finance), newest first.
 #[utoipa::path(
-    tag = "audit",
-    params(AuditQuery),
-    security(("bearer" = ["admin", "finance"])),
+    tag = "audit", params(AuditQuery), security(("bearer" = ["admin", "finance"])),
     responses((status = 200, body = Page<AuditEvent>))
 )]
 #[get("/audit-events")]

@@ -85,9 +85,7 @@ fn email_taken(error: ApiError) -> ApiError {
 
 /// List the employees of the caller's group (admin, finance), ordered by email.
 #[utoipa::path(
-    tag = "identity",
-    params(EmployeeListQuery),
-    security(("bearer" = ["admin", "finance"])),
+    tag = "identity", params(EmployeeListQuery), security(("bearer" = ["admin", "finance"])),
     responses((status = 200, body = Page<EmployeeView>))
 )]
 #[get("/employees")]
@@ -124,9 +122,7 @@ pub async fn list_employees(
 /// One employee: admins and finance any of their group; an employee only themself (others
 /// are 404).
 #[utoipa::path(
-    tag = "identity",
-    params(("id" = Uuid, Path)),
-    security(("bearer" = [])),
+    tag = "identity", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses((status = 200, body = EmployeeView))
 )]
 #[get("/employees/{id}")]
@@ -150,9 +146,7 @@ pub async fn get_employee(
 /// password is left out of the request's fingerprint (no fast hash of it is ever stored), so a
 /// retry differing only in the password replays too.
 #[utoipa::path(
-    tag = "identity",
-    request_body = NewEmployee,
-    params(crate::idempotency::OptionalKeyParam),
+    tag = "identity", request_body = NewEmployee, params(crate::idempotency::OptionalKeyParam),
     security(("bearer" = ["admin"])),
     responses(
         (status = 201, body = EmployeeView),
@@ -256,9 +250,7 @@ pub async fn insert_employee(
 /// `highly_compensated`, which finance may set too (any other field from finance → 403). The
 /// last active admin cannot be deactivated or demoted (409).
 #[utoipa::path(
-    tag = "identity",
-    params(("id" = Uuid, Path)),
-    request_body = EmployeePatch,
+    tag = "identity", params(("id" = Uuid, Path)), request_body = EmployeePatch,
     security(("bearer" = ["admin", "finance"])),
     responses(
         (status = 200, body = EmployeeView),

@@ -46,8 +46,7 @@ struct CompanyChanges<'a> {
 
 /// Sign in with email and password; returns a short-lived bearer token.
 #[utoipa::path(
-    tag = "identity",
-    request_body = LoginRequest,
+    tag = "identity", request_body = LoginRequest,
     responses(
         (status = 200, body = TokenResponse),
         (status = 401, description = "Wrong email or password (one body for both)"),
@@ -113,8 +112,7 @@ pub async fn login(
 
 /// The signed-in employee with their allowance for the current year.
 #[utoipa::path(
-    tag = "identity",
-    security(("bearer" = [])),
+    tag = "identity", security(("bearer" = [])),
     responses((status = 200, body = MeView))
 )]
 #[get("/me")]
@@ -180,9 +178,7 @@ fn check_tax_rule(
 
 /// List the companies of the caller's group, ordered by code.
 #[utoipa::path(
-    tag = "identity",
-    params(CompanyListQuery),
-    security(("bearer" = [])),
+    tag = "identity", params(CompanyListQuery), security(("bearer" = [])),
     responses((status = 200, body = Page<CompanyView>))
 )]
 #[get("/companies")]
@@ -212,9 +208,7 @@ pub async fn list_companies(
 
 /// One company of the caller's group (another group's is a 404).
 #[utoipa::path(
-    tag = "identity",
-    params(("id" = Uuid, Path)),
-    security(("bearer" = [])),
+    tag = "identity", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses((status = 200, body = CompanyView))
 )]
 #[get("/companies/{id}")]
@@ -232,9 +226,7 @@ pub async fn get_company(
 
 /// Create a company (admin) under a parent of the caller's group.
 #[utoipa::path(
-    tag = "identity",
-    params(crate::idempotency::OptionalKeyParam),
-    request_body = NewCompany,
+    tag = "identity", params(crate::idempotency::OptionalKeyParam), request_body = NewCompany,
     security(("bearer" = ["admin"])),
     responses(
         (status = 201, body = CompanyView),
@@ -464,9 +456,7 @@ async fn check_move(
 /// Change a company of the caller's group (admin). Moving it under another parent of the
 /// group moves its subtree with it; a parent outside the group, null, or a cycle is a 422.
 #[utoipa::path(
-    tag = "identity",
-    params(("id" = Uuid, Path)),
-    request_body = CompanyPatch,
+    tag = "identity", params(("id" = Uuid, Path)), request_body = CompanyPatch,
     security(("bearer" = ["admin"])),
     responses(
         (status = 200, body = CompanyView),

@@ -49,8 +49,7 @@ pub struct Household {
 
 /// The caller's household.
 #[utoipa::path(
-    tag = "identity",
-    security(("bearer" = [])),
+    tag = "identity", security(("bearer" = [])),
     responses((status = 200, body = Household))
 )]
 #[get("/me/household")]
@@ -72,10 +71,8 @@ pub async fn list_household(
 
 /// Add a member to the caller's household (at most 20 at a time → 409).
 #[utoipa::path(
-    tag = "identity",
-    request_body = NewHouseholdMember,
-    params(crate::idempotency::OptionalKeyParam),
-    security(("bearer" = [])),
+    tag = "identity", request_body = NewHouseholdMember,
+    params(crate::idempotency::OptionalKeyParam), security(("bearer" = [])),
     responses(
         (status = 201, body = HouseholdMemberView),
         (
@@ -141,9 +138,7 @@ pub async fn add_household_member(
 /// Remove a member of the caller's household: no new order may name them; orders placed for
 /// them keep doing so. Another's member, or one already removed → 404.
 #[utoipa::path(
-    tag = "identity",
-    params(("id" = Uuid, Path)),
-    security(("bearer" = [])),
+    tag = "identity", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses((status = 204, description = "Removed"))
 )]
 #[delete("/me/household/{id}")]

@@ -226,9 +226,7 @@ fn csv_answer(report: &ExceptionsReport) -> HttpResponse {
 /// pages in JSON; every line in CSV (`Accept: text/csv`). A closed month answers the lines
 /// stored when it closed.
 #[utoipa::path(
-    tag = "intercompany",
-    params(ExceptionsQuery),
-    security(("bearer" = ["finance"])),
+    tag = "intercompany", params(ExceptionsQuery), security(("bearer" = ["finance"])),
     responses(
         (status = 200, description = "A page; CSV with `Accept: text/csv`",
             content((Page<ExceptionLine> = "application/json"), (String = "text/csv"))),

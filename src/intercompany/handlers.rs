@@ -22,9 +22,7 @@ const CREATE_SCOPE: &str = "POST /intercompany-orders";
 
 /// Price an intercompany order without placing it (a purchaser of the buyer).
 #[utoipa::path(
-    operation_id = "quote_intercompany_order",
-    tag = "intercompany",
-    request_body = NewIcOrder,
+    operation_id = "quote_intercompany_order", tag = "intercompany", request_body = NewIcOrder,
     security(("bearer" = ["purchaser"])),
     responses(
         (status = 200, body = IcQuoteView),
@@ -53,9 +51,7 @@ pub async fn quote_order(
 /// same key and body replay the first response (`Idempotency-Replay: true`); another body →
 /// 422; while the first runs → 409.
 #[utoipa::path(
-    tag = "intercompany",
-    request_body = NewIcOrder,
-    params(crate::idempotency::RequiredKeyParam),
+    tag = "intercompany", request_body = NewIcOrder, params(crate::idempotency::RequiredKeyParam),
     security(("bearer" = ["purchaser"])),
     responses(
         (status = 201, body = IcOrderView),
@@ -96,9 +92,7 @@ pub async fn create_order(
 /// List intercompany orders, newest first: purchasers those of their company (as buyer or
 /// seller), finance and admins the group's; with filters.
 #[utoipa::path(
-    operation_id = "list_intercompany_orders",
-    tag = "intercompany",
-    params(IcOrderQuery),
+    operation_id = "list_intercompany_orders", tag = "intercompany", params(IcOrderQuery),
     security(("bearer" = ["purchaser", "finance", "admin"])),
     responses((status = 200, body = Page<IcOrderView>))
 )]
@@ -130,9 +124,7 @@ pub async fn list_orders(
 
 /// One intercompany order with its lines and ledger entries.
 #[utoipa::path(
-    operation_id = "get_intercompany_order",
-    tag = "intercompany",
-    params(("id" = Uuid, Path)),
+    operation_id = "get_intercompany_order", tag = "intercompany", params(("id" = Uuid, Path)),
     security(("bearer" = ["purchaser", "finance", "admin"])),
     responses((status = 200, body = IcOrderView))
 )]
@@ -156,8 +148,7 @@ pub async fn get_order(
 /// recorded. An order whose amounts at shipment would exceed 13 integer digits → 422
 /// `validation_failed`.
 #[utoipa::path(
-    tag = "intercompany",
-    params(("id" = Uuid, Path)),
+    tag = "intercompany", params(("id" = Uuid, Path)),
     request_body(content = AcceptBody, description = "Optional"),
     security(("bearer" = ["purchaser", "finance", "admin"])),
     responses(
@@ -185,8 +176,7 @@ pub async fn accept_order(
 
 /// Reject a requested order (the seller's purchaser, or an admin).
 #[utoipa::path(
-    tag = "intercompany",
-    params(("id" = Uuid, Path)),
+    tag = "intercompany", params(("id" = Uuid, Path)),
     security(("bearer" = ["purchaser", "finance", "admin"])),
     responses((status = 200, body = IcOrderView), (status = 409, description = "invalid_state"))
 )]
@@ -204,8 +194,7 @@ pub async fn reject_order(
 /// Ship an accepted order (the seller's purchaser, or an admin): books the seller's
 /// receivable and the buyer's payable at the booking date's rate, in one transaction.
 #[utoipa::path(
-    tag = "intercompany",
-    params(("id" = Uuid, Path)),
+    tag = "intercompany", params(("id" = Uuid, Path)),
     request_body(content = BookingBody, description = "Optional"),
     security(("bearer" = ["purchaser", "finance", "admin"])),
     responses(Booked)
@@ -223,8 +212,7 @@ pub async fn ship_order(
 /// Settle a shipped order (finance): books both settlements at the booking date's rate and
 /// the buyer's realised FX difference (positive = loss).
 #[utoipa::path(
-    tag = "intercompany",
-    params(("id" = Uuid, Path)),
+    tag = "intercompany", params(("id" = Uuid, Path)),
     request_body(content = BookingBody, description = "Optional"),
     security(("bearer" = ["purchaser", "finance", "admin"])),
     responses(Booked)
@@ -272,9 +260,7 @@ async fn book(
 
 /// Cancel a requested order (the buyer's purchaser, or an admin).
 #[utoipa::path(
-    operation_id = "cancel_intercompany_order",
-    tag = "intercompany",
-    params(("id" = Uuid, Path)),
+    operation_id = "cancel_intercompany_order", tag = "intercompany", params(("id" = Uuid, Path)),
     security(("bearer" = ["purchaser", "finance", "admin"])),
     responses((status = 200, body = IcOrderView), (status = 409, description = "invalid_state"))
 )]

@@ -136,8 +136,7 @@ pub(super) fn check_terms(
 
 /// List the group's transfer-pricing policies (purchasers, finance, admins), newest first.
 #[utoipa::path(
-    tag = "intercompany",
-    params(PolicyQuery),
+    tag = "intercompany", params(PolicyQuery),
     security(("bearer" = ["purchaser", "finance", "admin"])),
     responses((status = 200, body = Page<PolicyView>))
 )]
@@ -280,9 +279,7 @@ async fn check_references(
 /// Create a policy (admin, finance). Two policies of the same seller, buyer and category
 /// whose validity overlaps → 409.
 #[utoipa::path(
-    tag = "intercompany",
-    params(crate::idempotency::OptionalKeyParam),
-    request_body = NewPolicy,
+    tag = "intercompany", params(crate::idempotency::OptionalKeyParam), request_body = NewPolicy,
     security(("bearer" = ["admin", "finance"])),
     responses(
         (status = 201, body = PolicyView),
@@ -432,9 +429,7 @@ async fn check_in_use(
 /// `valid_to` may change (not before the last priced order's date): a change of terms → 409
 /// `policy_in_use` (supersede it instead).
 #[utoipa::path(
-    tag = "intercompany",
-    params(("id" = Uuid, Path)),
-    request_body = PolicyPatch,
+    tag = "intercompany", params(("id" = Uuid, Path)), request_body = PolicyPatch,
     security(("bearer" = ["admin", "finance"])),
     responses(
         (status = 200, body = PolicyView),

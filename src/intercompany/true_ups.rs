@@ -253,9 +253,7 @@ async fn post(
 
 /// Preview the year's true-ups (finance).
 #[utoipa::path(
-    tag = "intercompany",
-    params(TrueUpQuery),
-    security(("bearer" = ["finance"])),
+    tag = "intercompany", params(TrueUpQuery), security(("bearer" = ["finance"])),
     responses((status = 200, body = TrueUpReport))
 )]
 #[get("/transfer-pricing/true-ups")]
@@ -280,10 +278,8 @@ pub async fn preview(
 /// seller's and the buyer's entry (the buyer's at the date's rate), all in one transaction.
 /// Booking the year again books only what changed since. Answers what was booked.
 #[utoipa::path(
-    tag = "intercompany",
-    request_body = TrueUpBooking,
-    params(crate::idempotency::OptionalKeyParam),
-    security(("bearer" = ["finance"])),
+    tag = "intercompany", request_body = TrueUpBooking,
+    params(crate::idempotency::OptionalKeyParam), security(("bearer" = ["finance"])),
     responses(
         (status = 200, body = TrueUpReport),
         (status = 409, description = "period_closed, or request_in_progress"),

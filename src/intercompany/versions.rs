@@ -144,10 +144,8 @@ async fn start_version(
 /// in `supersedes`. `valid_from` must come after the old version's start and after the last
 /// order it priced. A version is superseded once.
 #[utoipa::path(
-    tag = "intercompany",
-    params(crate::idempotency::OptionalKeyParam, ("id" = Uuid, Path)),
-    request_body = PolicySupersede,
-    security(("bearer" = ["admin", "finance"])),
+    tag = "intercompany", params(crate::idempotency::OptionalKeyParam, ("id" = Uuid, Path)),
+    request_body = PolicySupersede, security(("bearer" = ["admin", "finance"])),
     responses(
         (status = 201, body = PolicyView),
         (status = 404, description = "No such policy in your group"),

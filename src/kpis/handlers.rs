@@ -62,9 +62,7 @@ pub fn csv_rows(items: &[KpiItem]) -> Vec<Vec<String>> {
 /// Finance and admins get every company of the group; a purchaser their own company. CSV with
 /// `Accept: text/csv`.
 #[utoipa::path(
-    tag = "kpis",
-    params(KpiQuery),
-    security(("bearer" = ["purchaser", "finance", "admin"])),
+    tag = "kpis", params(KpiQuery), security(("bearer" = ["purchaser", "finance", "admin"])),
     responses(
         (
             status = 200,

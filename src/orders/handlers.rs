@@ -27,9 +27,7 @@ const PLACE_SCOPE: &str = "POST /orders";
 
 /// Price an order without placing it: the same rules, the allowance cap included.
 #[utoipa::path(
-    tag = "orders",
-    request_body = NewOrder,
-    security(("bearer" = [])),
+    tag = "orders", request_body = NewOrder, security(("bearer" = [])),
     responses(
         (status = 200, body = QuoteView),
         (status = 409, description = "insufficient_stock or purchase_limit_exceeded"),
@@ -60,9 +58,7 @@ pub async fn quote_order(
 /// Place an order. Requires `Idempotency-Key`: the same key and body replay the first
 /// response (`Idempotency-Replay: true`); another body → 422; while the first runs → 409.
 #[utoipa::path(
-    tag = "orders",
-    request_body = NewOrder,
-    params(crate::idempotency::RequiredKeyParam),
+    tag = "orders", request_body = NewOrder, params(crate::idempotency::RequiredKeyParam),
     security(("bearer" = [])),
     responses(
         (status = 201, body = OrderView),
@@ -124,9 +120,7 @@ pub async fn place_order(
 /// List orders, newest first: employees their own; finance and admin all of their group,
 /// with filters.
 #[utoipa::path(
-    tag = "orders",
-    params(OrderListQuery),
-    security(("bearer" = [])),
+    tag = "orders", params(OrderListQuery), security(("bearer" = [])),
     responses(
         (status = 200, body = Page<OrderView>),
         (
@@ -197,9 +191,7 @@ fn may_see(user: &CurrentUser, order: &OrderRow) -> bool {
 
 /// One order: the owner's, or any of their group for finance and admin (others get 404).
 #[utoipa::path(
-    tag = "orders",
-    params(("id" = Uuid, Path)),
-    security(("bearer" = [])),
+    tag = "orders", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses((status = 200, body = OrderView))
 )]
 #[get("/orders/{id}")]
@@ -225,9 +217,7 @@ pub async fn get_order(
 /// Cancel a placed order (its owner, or an admin): stock, allowance and purchase-limit
 /// quantity are given back. Any other state → 409 `invalid_state`.
 #[utoipa::path(
-    tag = "orders",
-    params(("id" = Uuid, Path)),
-    security(("bearer" = [])),
+    tag = "orders", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses((status = 200, body = OrderView), (status = 409, description = "invalid_state"))
 )]
 #[post("/orders/{id}/cancel")]
@@ -276,9 +266,7 @@ pub async fn cancel_order(
 /// the employer's currency at today's rate (none known → 422 `fx_rate_missing`). Any other
 /// state → 409 `invalid_state`.
 #[utoipa::path(
-    tag = "orders",
-    params(("id" = Uuid, Path)),
-    security(("bearer" = ["admin"])),
+    tag = "orders", params(("id" = Uuid, Path)), security(("bearer" = ["admin"])),
     responses(
         (status = 200, body = OrderView),
         (status = 409, description = "invalid_state"),

@@ -104,9 +104,7 @@ fn records(items: &[BenefitItem], _: CurrencyCode, out: &mut String) {
 /// discounts earned in the month under the employer's rule, in the employer's currency.
 /// `Accept: text/csv` streams the payroll file.
 #[utoipa::path(
-    tag = "finance",
-    params(ImputedIncomeQuery),
-    security(("bearer" = ["finance"])),
+    tag = "finance", params(ImputedIncomeQuery), security(("bearer" = ["finance"])),
     responses(
         (status = 200, description = "The month's imputed income; CSV with `Accept: text/csv`",
          content((ImputedIncomePage = "application/json"), (String = "text/csv"))),

@@ -108,9 +108,7 @@ pub struct BenefitsReport {
 /// rule, in the employer's currency, from the facts fixed at fulfilment. `detail=lines` adds
 /// each line with its reason; `Accept: text/csv` streams the payroll file.
 #[utoipa::path(
-    tag = "finance",
-    params(BenefitsQuery),
-    security(("bearer" = ["finance"])),
+    tag = "finance", params(BenefitsQuery), security(("bearer" = ["finance"])),
     responses((status = 200, description = "The report; CSV with `Accept: text/csv`",
                content((BenefitsReport = "application/json"), (String = "text/csv"))))
 )]
