@@ -372,7 +372,7 @@ impl From<DieselError> for ApiError {
                     || info.message().contains("lock timeout")
                     || info.message() == DEADLOCK =>
             {
-                Self::Unavailable(format!("database timeout: {}", info.message()))
+                Self::Unavailable(format!("database busy: {}", info.message()))
             }
             other => Self::Internal(anyhow::Error::new(other)),
         }
@@ -380,7 +380,9 @@ impl From<DieselError> for ApiError {
 }
 
 /// PostgreSQL's message for a transaction it rolled back to break a deadlock (SQLSTATE 40P01,
-/// which diesel-async does not give a kind of its own).
+/// which diesel-async does not give a kind of its own, nor its code). Like the timeouts' texts
+/// it assumes the server's `lc_messages` is English (PostgreSQL's default; the service's
+/// sessions do not change it).
 pub const DEADLOCK: &str = "deadlock detected";
 
 /// An action the order's status does not allow.

@@ -1,7 +1,8 @@
 //! `Idempotency-Key` handling: the key is scoped to the caller. It is claimed (a
 //! transaction-scoped advisory lock) and its response stored in the transaction that writes:
 //! by the very statement that writes an employee order (see `orders::placement`), and by
-//! [`once`] for every other write that takes a key, so a key and its effect commit together.
+//! [`Once::run`] for every other write that takes a key (read with [`Keyed`]), so a key and its
+//! effect commit together.
 
 use std::future::{ready, Future, Ready};
 use std::pin::Pin;
@@ -394,7 +395,7 @@ mod tests {
 
 /// The optional `Idempotency-Key` header of a POST that creates something or moves money or
 /// stock, declared once for the OpenAPI document (`params(OptionalKeyParam)`); the handlers
-/// read it through [`OptionalKey`].
+/// read it through [`Keyed`].
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Header)]
 #[allow(dead_code)] // only its type is used: it declares the header in the document
