@@ -4,7 +4,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{post, web, HttpResponse};
 use chrono::{DateTime, Utc};
-use diesel_async::{AsyncConnection as _, AsyncPgConnection};
+use diesel_async::AsyncPgConnection;
 use rust_decimal::Decimal;
 
 use super::dto::*;
@@ -57,17 +57,12 @@ pub async fn create_adjustment(
     let now = state.clock.now();
     let mut conn = state.pool.get().await?;
     once.run(&mut conn, user.id, async move |conn| {
-        let view = conn
-            .transaction::<_, ApiError, _>(async |conn| {
+        let view = write::by(user, user.group_id)
+            .run(conn, &state.changes, async move |conn| {
                 let view = book(conn, user.group_id, &new, reason, now).await?;
-                write::by(user, user.group_id)
-                    .record(
-                        conn,
-                        Change::new("ledger.adjustment_booked", "ledger_entry", view.id)
-                            .after(&view),
-                    )
-                    .await?;
-                Ok(view)
+                let change =
+                    Change::new("ledger.adjustment_booked", "ledger_entry", view.id).after(&view);
+                Ok((view, change))
             })
             .await?;
         Ok((StatusCode::CREATED, json(&view)?))

@@ -301,9 +301,10 @@ pub async fn create_policy(
     let user = &caller.user;
     let group = user.group_id;
     let mut conn = state.pool.get().await?;
+    let changes = &state.changes;
     once.run(&mut conn, user.id, async move |conn| {
-        let view = conn
-            .transaction::<_, ApiError, _>(async |conn| {
+        let view = write::by(user, group)
+            .run(conn, changes, async move |conn| {
                 check_references(conn, group, &new).await?;
                 let row: PolicyRow = diesel::insert_into(policies::table)
                     .values((
@@ -323,18 +324,13 @@ pub async fn create_policy(
                     .get_result(conn)
                     .await?;
                 let view = row.view()?;
-                write::by(user, group)
-                    .record(
-                        conn,
-                        Change::new(
-                            "transfer_pricing_policy.created",
-                            "transfer_pricing_policy",
-                            view.id,
-                        )
-                        .after(&view),
-                    )
-                    .await?;
-                Ok(view)
+                let change = Change::new(
+                    "transfer_pricing_policy.created",
+                    "transfer_pricing_policy",
+                    view.id,
+                )
+                .after(&view);
+                Ok((view, change))
             })
             .await?;
         Ok((StatusCode::CREATED, crate::json::to_value(&view)?))
