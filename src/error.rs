@@ -2,7 +2,7 @@
 //! in exactly one place, plus the extractor error handlers that route actix's own errors
 //! (bad JSON, bad path/query, oversized bodies) through it.
 
-use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::error::{JsonPayloadError, QueryPayloadError};
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -493,20 +493,6 @@ pub(crate) fn without_value(message: &str) -> String {
         }
     }
     out.replace("  ", " ").trim().to_owned()
-}
-
-/// A path parameter that does not parse is a 400 — unless the path names a more specific route
-/// that lacks this method: actix falls through from `/orders/quote` (POST only) to
-/// `/orders/{id}` for a GET, which is a 405 with `Allow: POST`, not a bad id.
-pub fn path_error(error: PathError, req: &HttpRequest) -> actix_web::Error {
-    let allowed = req
-        .app_data::<actix_web::web::Data<crate::routing::RouteTable>>()
-        .map(|routes| routes.allowed_methods(req.path()))
-        .unwrap_or_default();
-    if !allowed.is_empty() && !allowed.contains(req.method()) {
-        return ApiError::MethodNotAllowed { allowed }.into();
-    }
-    ApiError::bad_request(format!("Invalid path parameter: {error}")).into()
 }
 
 pub fn query_error(error: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {

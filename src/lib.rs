@@ -40,6 +40,7 @@ pub mod openapi;
 pub mod orders;
 pub mod pagination;
 pub mod payroll;
+pub mod routes;
 pub mod routing;
 pub mod startup;
 pub mod state;

@@ -1,5 +1,5 @@
 //! The OpenAPI document. Paths are collected from the handlers registered in
-//! [`crate::startup::api_routes`] (utoipa-actix-web), so a route cannot exist undocumented;
+//! [`crate::routes::api_routes`] (utoipa-actix-web), so a route cannot exist undocumented;
 //! this module adds the frame: info, security scheme, shared schemas and error responses.
 
 use actix_web::App;
@@ -428,7 +428,7 @@ pub fn collected() -> utoipa::openapi::OpenApi {
     let (_, api) = App::new()
         .into_utoipa_app()
         .openapi(ApiFrame::openapi())
-        .configure(crate::startup::api_routes)
+        .configure(crate::routes::api_routes)
         .split_for_parts();
     api
 }

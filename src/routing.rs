@@ -1,6 +1,7 @@
 //! What happens to requests no route took: the route table (from the OpenAPI document) tells
 //! an unknown path (404) from a method the path does not have (405, exact `Allow`).
 
+use actix_web::error::PathError;
 use actix_web::http::{header, Method};
 use actix_web::{web, HttpRequest, HttpResponse};
 
@@ -119,6 +120,20 @@ pub async fn fallback(
             .finish());
     }
     Err(ApiError::MethodNotAllowed { allowed })
+}
+
+/// A path parameter that does not parse is a 400 — unless the path names a more specific route
+/// that lacks this method: actix falls through from `/orders/quote` (POST only) to
+/// `/orders/{id}` for a GET, which is a 405 with `Allow: POST`, not a bad id.
+pub fn path_error(error: PathError, req: &HttpRequest) -> actix_web::Error {
+    let allowed = req
+        .app_data::<web::Data<RouteTable>>()
+        .map(|routes| routes.allowed_methods(req.path()))
+        .unwrap_or_default();
+    if !allowed.is_empty() && !allowed.contains(req.method()) {
+        return ApiError::MethodNotAllowed { allowed }.into();
+    }
+    ApiError::bad_request(format!("Invalid path parameter: {error}")).into()
 }
 
 #[cfg(test)]

@@ -8,8 +8,7 @@ use actix_web::dev::Server;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use anyhow::Context as _;
 use tracing_actix_web::TracingLogger;
-use utoipa_actix_web::service_config::ServiceConfig;
-use utoipa_actix_web::{scope, AppExt};
+use utoipa_actix_web::AppExt;
 
 use crate::catalog::cache::ListingCache;
 use crate::changes::Changes;
@@ -21,24 +20,6 @@ use crate::error;
 use crate::http;
 use crate::identity::{password::PasswordHasher, token::TokenKeys};
 use crate::state::AppState;
-
-/// Every API route, registered through utoipa-actix-web so each one lands in the OpenAPI document.
-pub fn api_routes(cfg: &mut ServiceConfig) {
-    cfg.service(crate::health::live)
-        .service(crate::health::ready);
-    cfg.service(
-        scope::scope("/api/v1")
-            .configure(crate::identity::routes)
-            .configure(crate::catalog::routes)
-            .configure(crate::orders::routes)
-            .configure(crate::fx::routes)
-            .configure(crate::intercompany::routes)
-            .configure(crate::finance::routes)
-            .configure(crate::feedback::routes)
-            .configure(crate::kpis::routes)
-            .configure(crate::identity::audit_log::routes),
-    );
-}
 
 pub struct Application {
     address: std::net::SocketAddr,
@@ -164,10 +145,10 @@ fn run(
                     .limit(body_limit)
                     .error_handler(error::json_error),
             )
-            .app_data(web::PathConfig::default().error_handler(error::path_error))
+            .app_data(web::PathConfig::default().error_handler(crate::routing::path_error))
             .app_data(web::QueryConfig::default().error_handler(error::query_error))
             .app_data(web::PayloadConfig::default().limit(body_limit))
-            .configure(api_routes)
+            .configure(crate::routes::api_routes)
             .split_for_parts();
         let metrics_token = metrics_token.clone();
         // Listed from the innermost out: a panic is caught next to the router, so every

@@ -158,15 +158,7 @@ async fn age_and_fulfil(
         return Ok(None);
     };
     let lines = shop::lines_of(conn, id).await?;
-    let on = done.date_naive();
-    shop::set_status(
-        conn,
-        &order,
-        OrderStatus::Fulfilled,
-        (Some(done), on),
-        lines,
-    )
-    .await?;
+    shop::set_status(conn, &order, OrderStatus::Fulfilled, Some(done), lines).await?;
     // As the fulfil endpoint does: the lines' benefit facts, fixed now.
     let day = crate::bookings::today(conn, group, done).await?;
     crate::orders::benefit_facts::record(conn, group, id, day, done).await?;

@@ -4,6 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{get, patch, post, web, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
+use diesel::sql_types::{Nullable, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
 use uuid::Uuid;
@@ -12,6 +13,7 @@ use super::dto::*;
 use crate::audit::Change;
 use crate::body::Body;
 use crate::db::schema::{categories, companies, transfer_pricing_policies as policies};
+use crate::db::statement::statement;
 use crate::domain::transfer_pricing::{MarkupRange, Method, PolicyTerms};
 use crate::error::{ApiError, FieldError};
 use crate::fields::SignedPercent;
@@ -393,7 +395,7 @@ async fn check_in_use(
 ) -> Result<(), ApiError> {
     // A policy that priced a line keeps its terms (its lines say what they were priced
     // with); only its end may move, and never before the last order it priced.
-    if let Some(last) = super::versions::last_priced(conn, group, id).await? {
+    if let Some(last) = last_priced(conn, group, id).await? {
         let changes_terms = patch
             .method
             .is_some_and(|m| Some(m) != before.method().ok())
@@ -502,4 +504,27 @@ pub async fn update_policy(
         })
         .await?;
     Ok(web::Json(view))
+}
+
+/// The date of the last order policy `id` of `group` priced a line of; None when it priced none.
+pub async fn last_priced(
+    conn: &mut AsyncPgConnection,
+    group: GroupId,
+    id: Uuid,
+) -> Result<Option<NaiveDate>, ApiError> {
+    #[derive(QueryableByName)]
+    struct Last {
+        #[diesel(sql_type = Nullable<diesel::sql_types::Date>)]
+        day: Option<NaiveDate>,
+    }
+    let last: Last = statement(
+        "SELECT max(o.order_date) AS day \
+         FROM intercompany_order_lines l JOIN intercompany_orders o ON o.id = l.order_id \
+         WHERE l.policy_id = $1 AND l.group_id = $2",
+    )
+    .bind::<SqlUuid, _>(id)
+    .bind::<SqlUuid, _>(group)
+    .get_result(conn)
+    .await?;
+    Ok(last.day)
 }

@@ -6,7 +6,6 @@ use actix_web::http::StatusCode;
 use actix_web::{post, web, HttpResponse};
 use chrono::{NaiveDate, TimeDelta};
 use diesel::prelude::*;
-use diesel::sql_types::{Nullable, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
 use uuid::Uuid;
@@ -15,7 +14,6 @@ use super::dto::{PolicySupersede, PolicyView};
 use super::policies::{check_terms, PatchedTerms, PolicyRow};
 use crate::audit::Change;
 use crate::db::schema::transfer_pricing_policies as policies;
-use crate::db::statement::statement;
 use crate::domain::transfer_pricing::{MarkupRange, Method};
 use crate::error::{ApiError, FieldError};
 use crate::idempotency::Keyed;
@@ -23,29 +21,6 @@ use crate::identity::auth::{AdminOrFinance, Authorized};
 use crate::ids::GroupId;
 use crate::state::AppState;
 use crate::write;
-
-/// The date of the last order policy `id` of `group` priced a line of; None when it priced none.
-pub async fn last_priced(
-    conn: &mut AsyncPgConnection,
-    group: GroupId,
-    id: Uuid,
-) -> Result<Option<NaiveDate>, ApiError> {
-    #[derive(QueryableByName)]
-    struct Last {
-        #[diesel(sql_type = Nullable<diesel::sql_types::Date>)]
-        day: Option<NaiveDate>,
-    }
-    let last: Last = statement(
-        "SELECT max(o.order_date) AS day \
-         FROM intercompany_order_lines l JOIN intercompany_orders o ON o.id = l.order_id \
-         WHERE l.policy_id = $1 AND l.group_id = $2",
-    )
-    .bind::<SqlUuid, _>(id)
-    .bind::<SqlUuid, _>(group)
-    .get_result(conn)
-    .await?;
-    Ok(last.day)
-}
 
 /// Version `id` of `group`, locked, if no version supersedes it yet (404, 409 otherwise).
 async fn lock_newest(
@@ -85,7 +60,7 @@ async fn start_errors(
             "must be after the superseded version's valid_from",
         ));
     }
-    if let Some(last) = last_priced(conn, group, old.id).await? {
+    if let Some(last) = super::policies::last_priced(conn, group, old.id).await? {
         if valid_from <= last {
             errors.push(FieldError::new(
                 "valid_from",

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::dto::*;
 use super::placement::{self, Placed};
 use super::queries::{self, OrderRow};
-use super::{pricing, validation};
+use super::{pricing, validation, views};
 use crate::audit::Change;
 use crate::body::Body;
 use crate::changes::Changed;
@@ -50,9 +50,8 @@ pub async fn quote_order(
         }
     }
     let today = state.clock.today();
-    Ok(web::Json(
-        pricing::quote(&mut conn, &user, &request, today).await?,
-    ))
+    let quote = pricing::quote(&mut conn, &user, &request, today).await?;
+    Ok(web::Json(views::quote_view(&user, &quote)))
 }
 
 /// Place an order. Requires `Idempotency-Key`: the same key and body replay the first
@@ -179,7 +178,8 @@ pub async fn list_orders(
     }
     let mut conn = state.pool.get().await?;
     let rows = sql.load(&mut conn).await?;
-    let views = queries::with_lines(&mut conn, rows, state.clock.today()).await?;
+    let stored = queries::with_lines(&mut conn, rows).await?;
+    let views = views::stored_views(stored, state.clock.today());
     Ok(web::Json(
         page.of(views, |o: &OrderView| (o.created_at, o.id)),
     ))
@@ -210,7 +210,8 @@ pub async fn get_order(
         .optional()?
         .filter(|row| may_see(&user, row))
         .ok_or(ApiError::NotFound)?;
-    let mut views = queries::with_lines(&mut conn, vec![row], state.clock.today()).await?;
+    let stored = queries::with_lines(&mut conn, vec![row]).await?;
+    let mut views = views::stored_views(stored, state.clock.today());
     views.pop().map(web::Json).ok_or(ApiError::NotFound)
 }
 
@@ -237,7 +238,8 @@ pub async fn cancel_order(
                 .filter(|o| o.employee_id == user.id || user.has(Role::Admin))
                 .ok_or(ApiError::NotFound)?;
             OrderAction::Cancel.from(order.status)?;
-            let view = queries::cancel(conn, user.group_id, &order, now).await?;
+            let stored = queries::cancel(conn, user.group_id, &order, now).await?;
+            let view = views::stored_view(stored, now.date_naive());
             write::by(user, user.group_id)
                 .record(
                     conn,
@@ -296,8 +298,8 @@ pub async fn fulfil_order(
             let now = state.clock.now();
             let today = crate::bookings::today(conn, admin.group_id, now).await?;
             crate::bookings::open_on(conn, admin.group_id, today).await?;
-            let view =
-                queries::set_status(conn, &order, fulfilled, (Some(now), today), lines).await?;
+            let stored = queries::set_status(conn, &order, fulfilled, Some(now), lines).await?;
+            let view = views::stored_view(stored, today);
             super::benefit_facts::record(conn, admin.group_id, id, today, now).await?;
             write::by(admin, admin.group_id)
                 .record(

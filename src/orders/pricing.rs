@@ -9,13 +9,12 @@ use diesel_async::AsyncPgConnection;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::dto::QuoteView;
 use super::validation::Requested;
-use super::views;
 use crate::catalog::queries::{self as catalog, PricedRow};
 use crate::domain::allowance::{self, LineInput};
 use crate::domain::codes::CurrencyCode;
 use crate::domain::money::Money;
+use crate::domain::payroll::Plan;
 use crate::domain::pricing;
 use crate::error::ApiError;
 use crate::identity::auth::CurrentUser;
@@ -147,6 +146,14 @@ pub fn out_of_stock(sku: &str) -> ApiError {
     ApiError::conflict("insufficient_stock", format!("{sku}: not enough stock"))
 }
 
+/// A request priced without placing it: its context, its priced lines and totals, and its
+/// payroll plan when paid from wages.
+pub struct Quote {
+    pub ctx: Context,
+    pub order: allowance::PricedOrder,
+    pub plan: Option<Plan>,
+}
+
 /// Prices a request on `today` without changing anything; reports stock and limit problems
 /// as placing would.
 pub async fn quote(
@@ -154,7 +161,7 @@ pub async fn quote(
     user: &CurrentUser,
     request: &Requested,
     today: NaiveDate,
-) -> Result<QuoteView, ApiError> {
+) -> Result<Quote, ApiError> {
     let ctx = context(conn, user, request, today).await?;
     let used = crate::ledger::allowance_used(conn, user.id, today.year()).await?;
     let order = allowance::price_order(
@@ -186,5 +193,5 @@ pub async fn quote(
         }
         None => None,
     };
-    Ok(views::quote_view(user, &ctx, &order, plan.as_ref()))
+    Ok(Quote { ctx, order, plan })
 }

@@ -10,8 +10,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::dto::{OrderStatus, OrderView};
-use super::views::order_view;
+use super::dto::OrderStatus;
 use crate::db::schema::{order_lines, orders};
 use crate::domain::codes::CurrencyCode;
 use crate::error::ApiError;
@@ -69,13 +68,19 @@ async fn schedules_of(
     crate::payroll::schedule::of_orders(conn, &paid_from_wages).await
 }
 
-/// Orders with their lines and schedules as they stand on `today`: two queries for any number
-/// of orders, three when one is paid from wages.
+/// An order as stored, with its lines and its payroll schedule's rows.
+pub struct Stored {
+    pub row: OrderRow,
+    pub lines: Vec<LineRow>,
+    pub schedule: Vec<ScheduleRow>,
+}
+
+/// Orders with their lines and schedules: two queries for any number of orders, three when
+/// one is paid from wages.
 pub async fn with_lines(
     conn: &mut AsyncPgConnection,
     rows: Vec<OrderRow>,
-    today: NaiveDate,
-) -> QueryResult<Vec<OrderView>> {
+) -> QueryResult<Vec<Stored>> {
     let ids: Vec<OrderId> = rows.iter().map(|r| r.id).collect();
     let lines: Vec<LineRow> = order_lines::table
         .filter(order_lines::order_id.eq_any(&ids))
@@ -86,16 +91,13 @@ pub async fn with_lines(
     for line in lines {
         by_order.entry(line.order_id).or_default().push(line);
     }
-    let schedules = schedules_of(conn, &rows).await?;
+    let mut schedules = schedules_of(conn, &rows).await?;
     Ok(rows
         .into_iter()
-        .map(|row| {
-            let lines = by_order.remove(&row.id).unwrap_or_default();
-            let schedule = schedules
-                .get(&row.id)
-                .map(Vec::as_slice)
-                .unwrap_or_default();
-            order_view(row, lines, schedule, today)
+        .map(|row| Stored {
+            lines: by_order.remove(&row.id).unwrap_or_default(),
+            schedule: schedules.remove(&row.id).unwrap_or_default(),
+            row,
         })
         .collect())
 }
@@ -124,7 +126,7 @@ pub async fn cancel(
     group: GroupId,
     order: &OrderRow,
     now: DateTime<Utc>,
-) -> Result<OrderView, ApiError> {
+) -> Result<Stored, ApiError> {
     let mut lines = lines_of(conn, order.id).await?;
     lines.sort_by_key(|l| l.product_id);
     crate::ledger::give_back_allowance(
@@ -143,18 +145,17 @@ pub async fn cancel(
     crate::ledger::give_back_limits(conn, order.employee_id, &limited).await?;
     let today = now.date_naive();
     crate::payroll::schedule::cancel(conn, group, order.id, today, now).await?;
-    set_status(conn, order, OrderStatus::Cancelled, (None, today), lines).await
+    set_status(conn, order, OrderStatus::Cancelled, None, lines).await
 }
 
-/// Sets the order's status; `fulfilled_at` is the fulfilment time (only for `fulfilled`), and
-/// `today` the day its schedule is shown on.
+/// Sets the order's status; `fulfilled_at` is the fulfilment time (only for `fulfilled`).
 pub async fn set_status(
     conn: &mut AsyncPgConnection,
     order: &OrderRow,
     status: OrderStatus,
-    (fulfilled_at, today): (Option<DateTime<Utc>>, NaiveDate),
+    fulfilled_at: Option<DateTime<Utc>>,
     lines: Vec<LineRow>,
-) -> Result<OrderView, ApiError> {
+) -> Result<Stored, ApiError> {
     let row: OrderRow = diesel::update(orders::table.find(order.id))
         .set((
             orders::status.eq(status),
@@ -164,12 +165,12 @@ pub async fn set_status(
         .returning(OrderRow::as_returning())
         .get_result(conn)
         .await?;
-    let schedules = schedules_of(conn, std::slice::from_ref(&row)).await?;
-    let schedule = schedules
-        .get(&row.id)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    Ok(order_view(row, lines, schedule, today))
+    let mut schedules = schedules_of(conn, std::slice::from_ref(&row)).await?;
+    Ok(Stored {
+        schedule: schedules.remove(&row.id).unwrap_or_default(),
+        row,
+        lines,
+    })
 }
 
 pub async fn lines_of(conn: &mut AsyncPgConnection, order: OrderId) -> QueryResult<Vec<LineRow>> {

@@ -5,8 +5,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
 use super::dto::{OrderLineView, OrderStatus, OrderView, PricedView, QuoteView};
-use super::pricing::Context;
-use super::queries::{LineRow, OrderRow};
+use super::pricing::{Context, Quote};
+use super::queries::{LineRow, OrderRow, Stored};
 use crate::domain::allowance::PricedOrder;
 use crate::domain::kinds::PaymentMethod;
 use crate::domain::payroll::Plan;
@@ -41,13 +41,8 @@ fn payment(instalments: Option<usize>) -> Option<Payment> {
 }
 
 /// What the order would be: its priced lines and totals, and its schedule when paid from wages.
-pub fn quote_view(
-    user: &CurrentUser,
-    ctx: &Context,
-    order: &PricedOrder,
-    plan: Option<&Plan>,
-) -> QuoteView {
-    priced(user.id, ctx, order, plan)
+pub fn quote_view(user: &CurrentUser, quote: &Quote) -> QuoteView {
+    priced(user.id, &quote.ctx, &quote.order, quote.plan.as_ref())
 }
 
 fn priced(
@@ -95,6 +90,19 @@ pub fn placed_view(
         created_at: now,
         updated_at: now,
     }
+}
+
+/// Orders as stored, with their lines and payroll schedules as they stand on `today`.
+pub fn stored_views(orders: Vec<Stored>, today: NaiveDate) -> Vec<OrderView> {
+    orders
+        .into_iter()
+        .map(|order| stored_view(order, today))
+        .collect()
+}
+
+/// An order as stored, with its lines and payroll schedule as it stands on `today`.
+pub fn stored_view(order: Stored, today: NaiveDate) -> OrderView {
+    order_view(order.row, order.lines, &order.schedule, today)
 }
 
 /// An order as stored, with its lines and its payroll schedule as it stands on `today`.
