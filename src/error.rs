@@ -1,6 +1,7 @@
 //! One error type for the whole HTTP surface, rendered as RFC 9457 `application/problem+json`
 //! in exactly one place, plus the extractor error handlers that route actix's own errors
-//! (bad JSON, bad path/query, oversized bodies) through it.
+//! (bad JSON, bad query, oversized bodies) through it; a bad path parameter is
+//! `routing::path_error`'s, which needs the route table.
 
 use actix_web::error::{JsonPayloadError, QueryPayloadError};
 use actix_web::http::{header, Method, StatusCode};

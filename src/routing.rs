@@ -1,5 +1,6 @@
-//! What happens to requests no route took: the route table (from the OpenAPI document) tells
-//! an unknown path (404) from a method the path does not have (405, exact `Allow`).
+//! What happens to requests no route took, or took only by a path parameter that does not
+//! parse: the route table (from the OpenAPI document) tells an unknown path (404) or a bad
+//! parameter (400) from a method the path does not have (405, exact `Allow`).
 
 use actix_web::error::PathError;
 use actix_web::http::{header, Method};
