@@ -18,7 +18,7 @@ use crate::db::replicas::Reads;
 use crate::db::{self, DbPool};
 use crate::error;
 use crate::http;
-use crate::identity::{password::PasswordHasher, token::TokenKeys};
+use crate::identity::{password::PasswordHasher, token::TokenKeys, Keys};
 use crate::state::AppState;
 
 pub struct Application {
@@ -115,13 +115,15 @@ fn run(
     let state = web::Data::new(AppState {
         pool: pool.clone(),
         reads,
-        tokens: TokenKeys::new(&settings.jwt),
-        passwords: PasswordHasher::new(settings.password_hash_concurrency),
         settings: settings.clone(),
         changes: Changes::new(vec![Arc::new(listing_cache.clone())]),
         clock,
     });
     let listing_cache_data = web::Data::new(listing_cache.clone());
+    let keys = web::Data::new(Keys {
+        tokens: TokenKeys::new(&settings.jwt),
+        passwords: PasswordHasher::new(settings.password_hash_concurrency),
+    });
     let openapi = crate::openapi::document();
     let openapi_json = web::Data::new(OpenApiJson(
         serde_json::to_string(&openapi).context("serialising the OpenAPI document")?,
@@ -138,6 +140,7 @@ fn run(
             .into_utoipa_app()
             .app_data(state.clone())
             .app_data(listing_cache_data.clone())
+            .app_data(keys.clone())
             .app_data(openapi_json.clone())
             .app_data(routes.clone())
             .app_data(

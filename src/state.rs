@@ -1,6 +1,7 @@
-//! The state every handler shares: the pool, settings, token keys, the password hasher, the
-//! change publisher and the service clock. Capability-owned state (the catalog's listing
-//! cache) is registered on its own, so that sharing this does not tie capabilities together.
+//! The state every handler shares: the pool, settings, the change publisher and the service
+//! clock. Capability-owned state (the catalog's listing cache, identity's token keys and
+//! password hasher) is registered on its own, so that sharing this does not tie capabilities
+//! together.
 
 use std::sync::Arc;
 
@@ -9,7 +10,6 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::replicas::Reads;
 use crate::db::DbPool;
-use crate::identity::{password::PasswordHasher, token::TokenKeys};
 
 /// Everything a handler may need, shared by all workers.
 pub struct AppState {
@@ -17,8 +17,6 @@ pub struct AppState {
     /// Where listings and reports read: a usable replica, else `pool` (see `db::replicas`).
     pub reads: Reads,
     pub settings: Arc<Settings>,
-    pub tokens: TokenKeys,
-    pub passwords: PasswordHasher,
     /// Where writers tell what changed (the listing cache follows).
     pub changes: Changes,
     /// Business dates ("today") come from here.

@@ -25,6 +25,7 @@ use crate::domain::kinds::{ClientType, EmploymentType};
 use crate::domain::pricing::TierTerms;
 use crate::error::ApiError;
 use crate::identity::token::Verified;
+use crate::identity::Keys;
 use crate::ids::{CompanyId, EmployeeId, GroupId};
 use crate::state::AppState;
 
@@ -190,11 +191,11 @@ impl UserRecord {
 }
 
 async fn load(
-    state: &AppState,
+    (state, keys): (&AppState, &Keys),
     token: Option<String>,
     request_id: Option<String>,
 ) -> Result<CurrentUser, ApiError> {
-    let verified = verify(state, token)?;
+    let verified = verify(keys, token)?;
     let subject = Subject {
         id: verified.subject,
         version: verified.version,
@@ -225,9 +226,9 @@ pub async fn load_active(state: &AppState, subject: &Subject) -> Result<CurrentU
     )
 }
 
-fn verify(state: &AppState, token: Option<String>) -> Result<Verified, ApiError> {
+fn verify(keys: &Keys, token: Option<String>) -> Result<Verified, ApiError> {
     let token = token.ok_or(ApiError::Unauthorized)?;
-    state.tokens.verify(&token).ok_or(ApiError::Unauthorized)
+    keys.tokens.verify(&token).ok_or(ApiError::Unauthorized)
 }
 
 /// The employee a valid token names, not yet checked against the database: for handlers that
@@ -260,9 +261,9 @@ impl FromRequest for Subject {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let result = req
-            .app_data::<web::Data<AppState>>()
-            .ok_or_else(|| ApiError::internal("application state missing"))
-            .and_then(|state| verify(state, bearer(req)))
+            .app_data::<web::Data<Keys>>()
+            .ok_or_else(|| ApiError::internal("identity keys missing"))
+            .and_then(|keys| verify(keys, bearer(req)))
             .map(|verified| Self {
                 id: verified.subject,
                 version: verified.version,
@@ -287,11 +288,14 @@ impl FromRequest for CurrentUser {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
+        let keys = req.app_data::<web::Data<Keys>>().cloned();
         let token = bearer(req);
         let request_id = req.extensions().get::<RequestId>().map(ToString::to_string);
         Box::pin(async move {
-            let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
-            load(&state, token, request_id).await
+            let (Some(state), Some(keys)) = (state, keys) else {
+                return Err(ApiError::internal("application state missing"));
+            };
+            load((&state, &keys), token, request_id).await
         })
     }
 }

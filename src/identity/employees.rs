@@ -17,6 +17,7 @@ use crate::domain::kinds::Former;
 use crate::error::{ApiError, FieldError};
 use crate::fields::Name;
 use crate::idempotency::{self, Keyed};
+use crate::identity::Keys;
 use crate::ids::{EmployeeId, GroupId};
 use crate::pagination::Page;
 use crate::state::AppState;
@@ -158,6 +159,7 @@ pub async fn get_employee(
 pub async fn create_employee(
     admin: Authorized<Admin>,
     state: web::Data<AppState>,
+    keys: web::Data<Keys>,
     request: Keyed<NewEmployee>,
 ) -> Result<HttpResponse, ApiError> {
     let (new, once) = request.parse_by("POST /employees", |new| {
@@ -175,7 +177,7 @@ pub async fn create_employee(
     if !errors.is_empty() {
         return Err(ApiError::invalid(errors));
     }
-    let hash = state.passwords.hash(&new.password).await?;
+    let hash = keys.passwords.hash(&new.password).await?;
     let mut conn = state.pool.get().await?;
     let admin = &admin.user;
     once.run(&mut conn, admin.id, async move |conn| {
@@ -262,6 +264,7 @@ pub async fn insert_employee(
 pub async fn update_employee(
     admin: Authorized<AdminOrFinance>,
     state: web::Data<AppState>,
+    keys: web::Data<Keys>,
     id: web::Path<Uuid>,
     body: Body<EmployeePatch>,
 ) -> Result<web::Json<EmployeeView>, ApiError> {
@@ -272,7 +275,7 @@ pub async fn update_employee(
     }
     check_patch(&patch)?;
     let new_hash = match &patch.password {
-        Some(password) => Some(state.passwords.hash(password).await?),
+        Some(password) => Some(keys.passwords.hash(password).await?),
         None => None,
     };
     let mut conn = state.pool.get().await?;

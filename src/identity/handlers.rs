@@ -56,6 +56,7 @@ struct CompanyChanges<'a> {
 #[post("/auth/login")]
 pub async fn login(
     state: web::Data<AppState>,
+    keys: web::Data<super::Keys>,
     req: HttpRequest,
     body: Body<LoginRequest>,
 ) -> Result<web::Json<TokenResponse>, ApiError> {
@@ -89,18 +90,18 @@ pub async fn login(
     let found = queries::credentials(&mut conn, &email).await?;
     // Unknown emails are verified against a dummy hash so both failures cost the same.
     let hash = found.as_ref().map(|c| c.password_hash.clone());
-    let verified = state.passwords.verify(&password, hash).await?;
+    let verified = keys.passwords.verify(&password, hash).await?;
     match found {
         Some(credentials) if verified && credentials.active => {
             throttle::clear(&mut conn, &attempt).await?;
-            let token = state
+            let token = keys
                 .tokens
                 .issue(credentials.id.into(), credentials.credential_version)
                 .map_err(ApiError::Internal)?;
             Ok(web::Json(TokenResponse {
                 access_token: token,
                 token_type: "Bearer",
-                expires_in: state.tokens.ttl.as_secs(),
+                expires_in: keys.tokens.ttl.as_secs(),
             }))
         }
         _ => {

@@ -12,6 +12,14 @@ pub mod queries;
 pub mod throttle;
 pub mod token;
 
+/// What identity alone keeps for the whole process, registered as app data of its own (as the
+/// listing cache is) so that the shared `AppState` does not tie every capability to identity:
+/// the keys that issue and verify tokens, and the password hasher.
+pub struct Keys {
+    pub tokens: token::TokenKeys,
+    pub passwords: password::PasswordHasher,
+}
+
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(handlers::login)
         .service(handlers::me)
