@@ -399,8 +399,10 @@ impl From<crate::domain::Overflow> for ApiError {
     }
 }
 
-impl From<crate::db::PoolError> for ApiError {
-    fn from(error: crate::db::PoolError) -> Self {
+/// The pool's error (`db::PoolError`), named by its crate so that this bottom module does not
+/// import the database module above it.
+impl From<diesel_async::pooled_connection::deadpool::PoolError> for ApiError {
+    fn from(error: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
         Self::Unavailable(format!("database pool: {error}"))
     }
 }
