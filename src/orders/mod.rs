@@ -13,6 +13,7 @@ pub mod handlers;
 pub mod placement;
 pub mod pricing;
 pub mod queries;
+mod statement;
 pub mod validation;
 pub mod views;
 
