@@ -48,26 +48,14 @@ impl FromRequest for IdempotencyHeader {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let value = req
-            .headers()
-            .get("idempotency-key")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        ready(Ok(Self(match value {
-            Some(key)
-                if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) =>
-            {
-                Ok(IdempotencyKey(key))
-            }
-            Some(_) => Err(ApiError::bad_field(
-                "Idempotency-Key",
-                "must be 1–255 visible ASCII characters (no spaces)",
-            )),
-            None => Err(ApiError::bad_field("Idempotency-Key", "header is required")),
-        })))
+        ready(Ok(Self(parse_header(req).unwrap_or_else(|| {
+            Err(ApiError::bad_field("Idempotency-Key", "header is required"))
+        }))))
     }
 }
 
+/// The `Idempotency-Key` header if one was sent: the key, or 400 when it is not 1–255 visible
+/// ASCII characters.
 fn parse_header(req: &HttpRequest) -> Option<Result<IdempotencyKey, ApiError>> {
     let value = req.headers().get("idempotency-key")?;
     Some(match value.to_str() {
@@ -188,7 +176,58 @@ impl Once {
     where
         W: for<'c> WriteFn<'c, Result<(StatusCode, serde_json::Value), ApiError>> + Send,
     {
-        once(conn, employee, self.key, (self.scope, self.hash), write).await
+        let Once { key, scope, hash } = self;
+        let Some(key) = key else {
+            let (status, body) = write(conn).await?;
+            return Ok(HttpResponse::build(status).json(body));
+        };
+        let answer = conn
+            .transaction::<_, ApiError, _>(async move |conn| {
+                let claim: Claimed =
+                    statement("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS claimed")
+                        .bind::<Text, _>(lock_name(employee, &key))
+                        .get_result(conn)
+                        .await?;
+                if !claim.claimed {
+                    return Err(in_progress());
+                }
+                let stored: Option<StoredRow> = statement(
+                    "SELECT scope, request_hash, response_status, response_body FROM idempotency_keys \
+                     WHERE employee_id = $1 AND key = $2",
+                )
+                .bind::<SqlUuid, _>(employee)
+                .bind::<Text, _>(&key.0)
+                .get_result(conn)
+                .await
+                .optional()?;
+                let existing =
+                    stored.map(|s| (s.scope, s.request_hash, s.response_status, s.response_body));
+                if let Some(replay) = decide(existing, scope, &hash)? {
+                    return Ok((replay.status, replay.body, true));
+                }
+                let (status, body) = write(conn).await?;
+                statement(concat!(
+                    crate::store_answer!(),
+                    " VALUES ($1, $2, $3, $4, $5, $6)"
+                ))
+                .bind::<SqlUuid, _>(employee)
+                .bind::<Text, _>(&key.0)
+                .bind::<Text, _>(scope)
+                .bind::<Text, _>(&hash)
+                .bind::<Integer, _>(i32::from(status.as_u16()))
+                .bind::<Jsonb, _>(&body)
+                .execute(conn)
+                .await?;
+                Ok((status.as_u16(), body, false))
+            })
+            .await?;
+        let (status, body, replayed) = answer;
+        let mut response =
+            HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::OK));
+        if replayed {
+            response.insert_header(("Idempotency-Replay", "true"));
+        }
+        Ok(response.json(body))
     }
 }
 
@@ -208,69 +247,6 @@ struct StoredRow {
     response_status: i32,
     #[diesel(sql_type = Jsonb)]
     response_body: serde_json::Value,
-}
-
-/// [`Once::run`], its parts passed one by one.
-async fn once<W>(
-    conn: &mut AsyncPgConnection,
-    employee: EmployeeId,
-    key: Option<IdempotencyKey>,
-    (scope, hash): (&'static str, String),
-    write: W,
-) -> Result<HttpResponse, ApiError>
-where
-    W: for<'c> WriteFn<'c, Result<(StatusCode, serde_json::Value), ApiError>> + Send,
-{
-    let Some(key) = key else {
-        let (status, body) = write(conn).await?;
-        return Ok(HttpResponse::build(status).json(body));
-    };
-    let answer = conn
-        .transaction::<_, ApiError, _>(async move |conn| {
-            let claim: Claimed =
-                statement("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS claimed")
-                    .bind::<Text, _>(lock_name(employee, &key))
-                    .get_result(conn)
-                    .await?;
-            if !claim.claimed {
-                return Err(in_progress());
-            }
-            let stored: Option<StoredRow> = statement(
-                "SELECT scope, request_hash, response_status, response_body FROM idempotency_keys \
-                 WHERE employee_id = $1 AND key = $2",
-            )
-            .bind::<SqlUuid, _>(employee)
-            .bind::<Text, _>(&key.0)
-            .get_result(conn)
-            .await
-            .optional()?;
-            let existing =
-                stored.map(|s| (s.scope, s.request_hash, s.response_status, s.response_body));
-            if let Some(replay) = decide(existing, scope, &hash)? {
-                return Ok((replay.status, replay.body, true));
-            }
-            let (status, body) = write(conn).await?;
-            statement(concat!(
-                crate::store_answer!(),
-                " VALUES ($1, $2, $3, $4, $5, $6)"
-            ))
-            .bind::<SqlUuid, _>(employee)
-            .bind::<Text, _>(&key.0)
-            .bind::<Text, _>(scope)
-            .bind::<Text, _>(&hash)
-            .bind::<Integer, _>(i32::from(status.as_u16()))
-            .bind::<Jsonb, _>(&body)
-            .execute(conn)
-            .await?;
-            Ok((status.as_u16(), body, false))
-        })
-        .await?;
-    let (status, body, replayed) = answer;
-    let mut response = HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::OK));
-    if replayed {
-        response.insert_header(("Idempotency-Replay", "true"));
-    }
-    Ok(response.json(body))
 }
 
 /// The head of the one statement that stores an answer under a key: `INSERT` into the keys'
