@@ -52,8 +52,23 @@ impl<K: DeserializeOwned> PageRequest<K> {
     }
 
     /// The page of up to [`PageRequest::fetch`] `rows`; `key` gives the sort key of an item.
-    pub fn of<T: ToSchema, S: Serialize>(&self, rows: Vec<T>, key: impl Fn(&T) -> S) -> Page<T> {
-        Page::from_rows(rows, self.limit, key)
+    pub fn of<T: ToSchema, S: Serialize>(
+        &self,
+        mut rows: Vec<T>,
+        key: impl Fn(&T) -> S,
+    ) -> Page<T> {
+        let limit = usize::try_from(self.limit).unwrap_or(usize::MAX);
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let next_cursor = if more {
+            rows.last().map(|last| encode_cursor(&key(last)))
+        } else {
+            None
+        };
+        Page {
+            items: rows,
+            next_cursor,
+        }
     }
 }
 
@@ -115,24 +130,6 @@ pub struct Page<T: ToSchema> {
     pub items: Vec<T>,
     /// Pass as `cursor` to get the next page; null on the last page.
     pub next_cursor: Option<String>,
-}
-
-impl<T: ToSchema> Page<T> {
-    /// Builds a page from up to `limit + 1` rows; `key` gives the sort key of an item.
-    pub fn from_rows<K: Serialize>(mut rows: Vec<T>, limit: i64, key: impl Fn(&T) -> K) -> Self {
-        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        let more = rows.len() > limit;
-        rows.truncate(limit);
-        let next_cursor = if more {
-            rows.last().map(|last| encode_cursor(&key(last)))
-        } else {
-            None
-        };
-        Self {
-            items: rows,
-            next_cursor,
-        }
-    }
 }
 
 pub fn encode_cursor<K: Serialize>(key: &K) -> String {
