@@ -6,14 +6,14 @@ use uuid::Uuid;
 
 use super::dto::{OrderLineView, OrderStatus, OrderView, PricedView, QuoteView};
 use super::pricing::{Context, Quote};
-use super::queries::{LineRow, OrderRow, Stored};
+use super::queries::Stored;
 use crate::domain::allowance::PricedOrder;
 use crate::domain::kinds::PaymentMethod;
 use crate::domain::payroll::Plan;
 use crate::domain::{money, pricing};
 use crate::identity::auth::CurrentUser;
 use crate::ids::{EmployeeId, OrderId};
-use crate::payroll::schedule::{self as payroll, ScheduleRow};
+use crate::payroll::schedule as payroll;
 use crate::payroll::Payment;
 
 fn line_views(order: &PricedOrder) -> Vec<OrderLineView> {
@@ -100,18 +100,13 @@ pub fn stored_views(orders: Vec<Stored>, today: NaiveDate) -> Vec<OrderView> {
         .collect()
 }
 
-/// An order as stored, with its lines and payroll schedule as it stands on `today`.
-pub fn stored_view(order: Stored, today: NaiveDate) -> OrderView {
-    order_view(order.row, order.lines, &order.schedule, today)
-}
-
 /// An order as stored, with its lines and its payroll schedule as it stands on `today`.
-pub fn order_view(
-    row: OrderRow,
-    mut lines: Vec<LineRow>,
-    schedule: &[ScheduleRow],
-    today: NaiveDate,
-) -> OrderView {
+pub fn stored_view(order: Stored, today: NaiveDate) -> OrderView {
+    let Stored {
+        row,
+        mut lines,
+        schedule,
+    } = order;
     lines.sort_by_key(|l| l.line_no);
     let (currency, group) = (row.currency, row.group_currency);
     let fmt = money::format;
@@ -146,7 +141,7 @@ pub fn order_view(
                 row.payroll_instalments
                     .and_then(|n| usize::try_from(n).ok()),
             ),
-            schedule: payroll::view(schedule, today),
+            schedule: payroll::view(&schedule, today),
         },
         created_at: row.created_at,
         updated_at: row.updated_at,
