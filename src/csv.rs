@@ -3,6 +3,7 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
 
 /// Whether the client asked for CSV (`Accept: text/csv`).
 pub fn wants_csv(req: &HttpRequest) -> bool {
@@ -12,12 +13,39 @@ pub fn wants_csv(req: &HttpRequest) -> bool {
         .is_some_and(|v| v.contains("text/csv"))
 }
 
+/// A column of a CSV answer: its header, and whether it holds figures the service computes.
+///
+/// Only a figure column may hold a plain signed number unprefixed (`-12.00`): there the sign
+/// is the figure's, put by the service. In a text column the same characters may be what a
+/// person typed (a name of `-12`, say), so they are neutralised like any other formula.
+#[derive(Debug, Clone, Copy)]
+pub struct Column {
+    name: &'static str,
+    figure: bool,
+}
+
+impl Column {
+    /// A column of text: identifiers, codes, dates, names, descriptions.
+    pub const fn text(name: &'static str) -> Self {
+        Self {
+            name,
+            figure: false,
+        }
+    }
+
+    /// A column of amounts or other signed figures the service computes (markups).
+    pub const fn figure(name: &'static str) -> Self {
+        Self { name, figure: true }
+    }
+}
+
 /// One CSV field, made safe for a spreadsheet and quoted when it holds a comma, a quote or a
 /// line break (RFC 4180). A field a spreadsheet would take for a formula (it begins with `=`,
 /// `+`, `-`, `@`, a tab or a carriage return) is prefixed with `'` (OWASP CSV injection),
-/// except a plain signed number such as an amount (`-12.00`), which no spreadsheet executes.
-fn field(value: &str) -> String {
-    let formula = value.starts_with(['=', '+', '-', '@', '\t', '\r']) && !plain_number(value);
+/// except a plain signed number in a figure column (`-12.00`), which no spreadsheet executes.
+fn field(value: &str, column: Option<&Column>) -> String {
+    let figure = column.is_some_and(|c| c.figure) && plain_number(value);
+    let formula = value.starts_with(['=', '+', '-', '@', '\t', '\r']) && !figure;
     let value = if formula {
         format!("'{value}")
     } else {
@@ -42,23 +70,35 @@ fn plain_number(value: &str) -> bool {
             .all(|b| b.is_ascii_digit())
 }
 
-/// One CSV record of `row`'s fields, with its line break.
-pub fn record<S: AsRef<str>>(row: &[S]) -> String {
+/// The header record of `columns`, with its line break.
+pub fn header(columns: &[Column]) -> String {
+    let mut line = columns.iter().map(|c| c.name).collect::<Vec<_>>().join(",");
+    line.push('\n');
+    line
+}
+
+/// One CSV record of `row`'s fields under `columns`, with its line break.
+pub fn record<S: AsRef<str>>(columns: &[Column], row: &[S]) -> String {
     let mut line = row
         .iter()
-        .map(|v| field(v.as_ref()))
+        .enumerate()
+        .map(|(i, v)| field(v.as_ref(), columns.get(i)))
         .collect::<Vec<_>>()
         .join(",");
     line.push('\n');
     line
 }
 
+/// A moment as a CSV field: RFC 3339, empty when there is none.
+pub fn moment(at: Option<DateTime<Utc>>) -> String {
+    at.map(|at| at.to_rfc3339()).unwrap_or_default()
+}
+
 /// A CSV answer: a header line and one line per row.
-pub fn csv(columns: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> HttpResponse {
-    let mut body = columns.join(",");
-    body.push('\n');
+pub fn csv(columns: &[Column], rows: impl IntoIterator<Item = Vec<String>>) -> HttpResponse {
+    let mut body = header(columns);
     for row in rows {
-        body.push_str(&record(&row));
+        body.push_str(&record(columns, &row));
     }
     HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
@@ -67,26 +107,55 @@ pub fn csv(columns: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> Htt
 
 #[cfg(test)]
 mod tests {
-    use super::record;
+    use super::{record, Column};
+
+    const TEXT: [Column; 5] = [Column::text("a"); 5];
 
     #[test]
     fn a_spreadsheet_cannot_execute_a_field() {
         assert_eq!(
-            record(&[
-                "=HYPERLINK(\"x\")",
-                "+1",
-                "@SUM(A1)",
-                "\tx",
-                "-cmd|' /C calc'!A0"
-            ]),
+            record(
+                &TEXT,
+                &[
+                    "=HYPERLINK(\"x\")",
+                    "+1",
+                    "@SUM(A1)",
+                    "\tx",
+                    "-cmd|' /C calc'!A0"
+                ]
+            ),
             "\"'=HYPERLINK(\"\"x\"\")\",'+1,'@SUM(A1),'\tx,'-cmd|' /C calc'!A0\n"
         );
-        // Amounts stay numbers; text that merely contains the characters is left alone.
         assert_eq!(
-            record(&["-12.00", "-7", "12.50", "a=b", "Ann-Marie"]),
-            "-12.00,-7,12.50,a=b,Ann-Marie\n"
+            record(&TEXT, &["a,b", "\r\n"]),
+            "\"a,b\",\"'\r\n\"\n"
         );
-        assert_eq!(record(&["-", "-.5", "-1e5"]), "'-,'-.5,'-1e5\n");
-        assert_eq!(record(&["a,b", "\r\n"]), "\"a,b\",\"'\r\n\"\n");
+    }
+
+    #[test]
+    fn only_a_figure_column_keeps_a_signed_number() {
+        let columns = [
+            Column::figure("amount"),
+            Column::figure("markup"),
+            Column::figure("total"),
+            Column::text("name"),
+            Column::text("note"),
+            Column::text("city"),
+        ];
+        // Figures stay numbers; text that merely contains the characters is left alone.
+        assert_eq!(
+            record(&columns, &["-12.00", "-7", "12.50", "a=b", "Ann-Marie", "x"]),
+            "-12.00,-7,12.50,a=b,Ann-Marie,x\n"
+        );
+        // The same characters typed into a text column are neutralised.
+        assert_eq!(
+            record(&columns, &["1", "2", "3", "-12", "-7.50", "+1"]),
+            "1,2,3,'-12,'-7.50,'+1\n"
+        );
+        // Only a plain number escapes, even in a figure column.
+        assert_eq!(
+            record(&columns, &["-", "-.5", "-1e5"]),
+            "'-,'-.5,'-1e5\n"
+        );
     }
 }

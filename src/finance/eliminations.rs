@@ -13,7 +13,8 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::dto::*;
-use super::reports::{balances, bounds, csv, currencies, currency, month_report, revenue, Rates};
+use super::reports::{balances, bounds, currencies, currency, month_report, revenue, Rates};
+use crate::csv::{csv, moment, Column};
 use crate::body::Body;
 use crate::db::schema::intercompany_inventory as held;
 use crate::db::statement::statement;
@@ -171,13 +172,14 @@ month_report! {
 fn to_csv(view: &EliminationsView) -> HttpResponse {
     csv(
         &[
-            "seller_company_id",
-            "buyer_company_id",
-            "debit_account",
-            "credit_account",
-            "amount",
-            "currency",
-            "description",
+            Column::text("seller_company_id"),
+            Column::text("buyer_company_id"),
+            Column::text("debit_account"),
+            Column::text("credit_account"),
+            Column::figure("amount"),
+            Column::text("currency"),
+            Column::text("description"),
+            Column::text("closed_at"),
         ],
         view.entries.iter().map(|e| {
             vec![
@@ -188,6 +190,7 @@ fn to_csv(view: &EliminationsView) -> HttpResponse {
                 e.amount.clone(),
                 view.currency.clone(),
                 e.description.clone(),
+                moment(view.closed_at),
             ]
         }),
     )

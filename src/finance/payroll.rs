@@ -14,7 +14,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::csv::{record, wants_csv};
+use crate::csv::{header, record, wants_csv, Column};
 use crate::db::statement::statement;
 use crate::db::DbPool;
 use crate::domain::codes::CurrencyCode;
@@ -132,17 +132,17 @@ async fn load(
         .await?)
 }
 
-const CSV_COLUMNS: [&str; 10] = [
-    "employee_id",
-    "employee_name",
-    "company_id",
-    "order_id",
-    "deduction_code",
-    "amount",
-    "currency",
-    "start_date",
-    "stop_date",
-    "pay_date",
+const CSV_COLUMNS: [Column; 10] = [
+    Column::text("employee_id"),
+    Column::text("employee_name"),
+    Column::text("company_id"),
+    Column::text("order_id"),
+    Column::text("deduction_code"),
+    Column::figure("amount"),
+    Column::text("currency"),
+    Column::text("start_date"),
+    Column::text("stop_date"),
+    Column::text("pay_date"),
 ];
 
 /// Lines per round trip of the CSV file.
@@ -152,7 +152,9 @@ fn records(rows: &[Row], day: NaiveDate, out: &mut String) {
     for row in rows {
         let item = row.item();
         // Names are the only free text: `record` neutralises what a spreadsheet would run.
-        out.push_str(&record(&[
+        out.push_str(&record(
+            &CSV_COLUMNS,
+            &[
             item.employee_id.to_string(),
             item.employee_name,
             item.company_id.to_string(),
@@ -170,8 +172,7 @@ fn records(rows: &[Row], day: NaiveDate, out: &mut String) {
 /// The file: the header and the first chunk (read before answering, so a failure there is a
 /// problem answer), then a chunk per round trip, so memory stays flat.
 fn stream(pool: DbPool, scope: (GroupId, NaiveDate), first: Vec<Row>) -> HttpResponse {
-    let mut head = CSV_COLUMNS.join(",");
-    head.push('\n');
+    let mut head = header(&CSV_COLUMNS);
     records(&first, scope.1, &mut head);
     let after = (i64::try_from(first.len()).ok() == Some(CHUNK))
         .then(|| <[Row]>::last(&first).map(Row::key))

@@ -25,7 +25,7 @@ use crate::identity::auth::{Authorized, Finance};
 use crate::ids::GroupId;
 use crate::state::AppState;
 
-pub use crate::csv::{csv, wants_csv};
+use crate::csv::{csv, moment, Column};
 
 /// A finance report of one month, as a close stores it and every request answers it.
 pub trait MonthReport: serde::Serialize + serde::de::DeserializeOwned + Send {
@@ -388,11 +388,12 @@ month_report! {
 fn internal_sales_csv(view: &InternalSalesView) -> HttpResponse {
     csv(
         &[
-            "company_id",
-            "employee_sales",
-            "intercompany_sales",
-            "total",
-            "currency",
+            Column::text("company_id"),
+            Column::figure("employee_sales"),
+            Column::figure("intercompany_sales"),
+            Column::figure("total"),
+            Column::text("currency"),
+            Column::text("closed_at"),
         ],
         view.items.iter().map(|item| {
             vec![
@@ -401,6 +402,7 @@ fn internal_sales_csv(view: &InternalSalesView) -> HttpResponse {
                 item.intercompany_sales.clone(),
                 item.total.clone(),
                 view.currency.clone(),
+                moment(view.closed_at),
             ]
         }),
     )

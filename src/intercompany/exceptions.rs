@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::csv::{csv, wants_csv};
+use crate::csv::{csv, moment, wants_csv, Column};
 use crate::db::statement::statement;
 use crate::domain::codes::CurrencyCode;
 use crate::domain::money;
@@ -61,6 +61,18 @@ pub struct ExceptionsReport {
     pub period: String,
     pub items: Vec<ExceptionLine>,
     /// When the month was closed (null while open).
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+/// A page of a month's exceptions (JSON).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ExceptionsPage {
+    pub period: String,
+    pub items: Vec<ExceptionLine>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+    /// When the month was closed (null while open): a closed month's pages are read from the
+    /// lines stored when it closed.
     pub closed_at: Option<DateTime<Utc>>,
 }
 
@@ -171,31 +183,28 @@ pub async fn compute(
     })
 }
 
-const COLUMNS: [&str; 16] = [
-    "order_id",
-    "number",
-    "line_no",
-    "seller_company_id",
-    "buyer_company_id",
-    "product_id",
-    "quantity",
-    "currency",
-    "unit_cost",
-    "unit_transfer_price",
-    "markup_percent",
-    "min_markup_percent",
-    "max_markup_percent",
-    "policy_id",
-    "ship_date",
-    "closed_at",
+const COLUMNS: [Column; 16] = [
+    Column::text("order_id"),
+    Column::text("number"),
+    Column::text("line_no"),
+    Column::text("seller_company_id"),
+    Column::text("buyer_company_id"),
+    Column::text("product_id"),
+    Column::text("quantity"),
+    Column::text("currency"),
+    Column::figure("unit_cost"),
+    Column::figure("unit_transfer_price"),
+    Column::figure("markup_percent"),
+    Column::figure("min_markup_percent"),
+    Column::figure("max_markup_percent"),
+    Column::text("policy_id"),
+    Column::text("ship_date"),
+    Column::text("closed_at"),
 ];
 
 fn csv_answer(report: &ExceptionsReport) -> HttpResponse {
     let opt = |v: &Option<String>| v.clone().unwrap_or_default();
-    let closed = report
-        .closed_at
-        .map(|at| at.to_rfc3339())
-        .unwrap_or_default();
+    let closed = moment(report.closed_at);
     csv(
         &COLUMNS,
         report.items.iter().map(|l| {
@@ -229,7 +238,7 @@ fn csv_answer(report: &ExceptionsReport) -> HttpResponse {
     tag = "intercompany", params(ExceptionsQuery), security(("bearer" = ["finance"])),
     responses(
         (status = 200, description = "A page; CSV with `Accept: text/csv`",
-            content((Page<ExceptionLine> = "application/json"), (String = "text/csv"))),
+            content((ExceptionsPage = "application/json"), (String = "text/csv"))),
         (status = 422, description = "A future period")
     )
 )]
@@ -257,6 +266,7 @@ pub async fn exceptions(
                     if whole {
                         return Ok(Err(report));
                     }
+                    let closed_at = report.closed_at;
                     let rows: Vec<ExceptionLine> = report
                         .items
                         .into_iter()
@@ -267,25 +277,27 @@ pub async fn exceptions(
                         })
                         .take(usize::try_from(page.fetch()).unwrap_or(usize::MAX))
                         .collect();
-                    return Ok(Ok(rows));
+                    return Ok(Ok((rows, closed_at)));
                 }
                 if whole {
                     return Ok(Err(compute(conn, group, &query.period, today, None).await?));
                 }
-                Ok(Ok(lines(
-                    conn,
-                    group,
-                    bounds,
-                    page.after.clone(),
-                    page.fetch(),
-                )
-                .await?))
+                let rows = lines(conn, group, bounds, page.after.clone(), page.fetch()).await?;
+                Ok(Ok((rows, None)))
             })
             .await
         })
         .await?;
     Ok(match answer {
         Err(report) => csv_answer(&report),
-        Ok(rows) => HttpResponse::Ok().json(page.of(rows, |l| (l.number.clone(), l.line_no))),
+        Ok((rows, closed_at)) => {
+            let Page { items, next_cursor } = page.of(rows, |l| (l.number.clone(), l.line_no));
+            HttpResponse::Ok().json(ExceptionsPage {
+                period: query.period.clone(),
+                items,
+                next_cursor,
+                closed_at,
+            })
+        }
     })
 }

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::dto::{KpiItem, KpiQuery, KpiReport};
 use super::queries;
-use crate::csv::{csv, wants_csv};
+use crate::csv::{csv, moment, wants_csv, Column};
 use crate::domain::period::Month;
 use crate::error::ApiError;
 use crate::frozen::{self, Figures, Report};
@@ -14,24 +14,25 @@ use crate::identity::auth::{Authorized, Role, Trade};
 use crate::ids::GroupId;
 use crate::state::AppState;
 
-const COLUMNS: [&str; 13] = [
-    "company_id",
-    "employee_orders",
-    "employee_fulfilment_hours_p50",
-    "intercompany_orders",
-    "acceptance_hours_p50",
-    "shipping_hours_p50",
-    "on_time_rate",
-    "overdue_open",
-    "rejection_rate",
-    "feedback_count",
-    "average_rating",
-    "response_rate",
-    "replied_rate",
+const COLUMNS: [Column; 14] = [
+    Column::text("company_id"),
+    Column::text("employee_orders"),
+    Column::figure("employee_fulfilment_hours_p50"),
+    Column::text("intercompany_orders"),
+    Column::figure("acceptance_hours_p50"),
+    Column::figure("shipping_hours_p50"),
+    Column::figure("on_time_rate"),
+    Column::text("overdue_open"),
+    Column::figure("rejection_rate"),
+    Column::text("feedback_count"),
+    Column::figure("average_rating"),
+    Column::figure("response_rate"),
+    Column::figure("replied_rate"),
+    Column::text("closed_at"),
 ];
 
 /// The report's CSV rows (null is an empty field), in [`COLUMNS`] order.
-pub fn csv_rows(items: &[KpiItem]) -> Vec<Vec<String>> {
+fn csv_rows(items: &[KpiItem], closed_at: Option<DateTime<Utc>>) -> Vec<Vec<String>> {
     let opt = |v: &Option<String>| v.clone().unwrap_or_default();
     items
         .iter()
@@ -50,6 +51,7 @@ pub fn csv_rows(items: &[KpiItem]) -> Vec<Vec<String>> {
                 opt(&item.average_rating),
                 opt(&item.response_rate),
                 opt(&item.replied_rate),
+                moment(closed_at),
             ]
         })
         .collect()
@@ -74,7 +76,7 @@ pub fn csv_rows(items: &[KpiItem]) -> Vec<Vec<String>> {
                     example = "company_id,employee_orders,employee_fulfilment_hours_p50,\
                         intercompany_orders,acceptance_hours_p50,shipping_hours_p50,\
                         on_time_rate,overdue_open,rejection_rate,feedback_count,average_rating,\
-                        response_rate,replied_rate\n"
+                        response_rate,replied_rate,closed_at\n"
                 )
             )
         ),
@@ -120,7 +122,7 @@ pub async fn internal_service(
     let items = &report.items;
     if wants_csv(&request) {
         // The same CSV as the finance reports (header line, RFC 4180 quoting, LF line ends).
-        return Ok(csv(&COLUMNS, csv_rows(items)));
+        return Ok(csv(&COLUMNS, csv_rows(items, report.closed_at)));
     }
     Ok(HttpResponse::Ok().json(report))
 }

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::year::{assemble, load, LineRow, Scope};
 use super::BenefitItem;
-use crate::csv::record;
+use crate::csv::{record, Column};
 use crate::db::DbPool as Pool;
 use crate::domain::codes::CurrencyCode;
 use crate::error::ApiError;
@@ -15,41 +15,41 @@ use crate::error::ApiError;
 /// Employees per database round trip of a file (JSON pages take `limit`).
 pub(super) const CHUNK: i64 = 1000;
 
-pub(super) const CSV_ITEM: [&str; 14] = [
-    "employee_id",
-    "company_id",
-    "client_type",
-    "rule",
-    "currency",
-    "orders",
-    "list_total",
-    "paid_total",
-    "discount_total",
-    "qualified_discount",
-    "taxable_excess",
-    "allowance_used",
-    "taxable_excess_group",
-    "group_currency",
+pub(super) const CSV_ITEM: [Column; 14] = [
+    Column::text("employee_id"),
+    Column::text("company_id"),
+    Column::text("client_type"),
+    Column::text("rule"),
+    Column::text("currency"),
+    Column::text("orders"),
+    Column::figure("list_total"),
+    Column::figure("paid_total"),
+    Column::figure("discount_total"),
+    Column::figure("qualified_discount"),
+    Column::figure("taxable_excess"),
+    Column::figure("allowance_used"),
+    Column::figure("taxable_excess_group"),
+    Column::text("group_currency"),
 ];
 
-pub(super) const CSV_LINE: [&str; 17] = [
-    "employee_id",
-    "company_id",
-    "rule",
-    "currency",
-    "order_id",
-    "line_no",
-    "fulfilled_on",
-    "product_id",
-    "seller_company_id",
-    "quantity",
-    "list_total",
-    "paid_total",
-    "discount",
-    "qualified_discount",
-    "taxable_excess",
-    "allowance_used",
-    "reason",
+pub(super) const CSV_LINE: [Column; 17] = [
+    Column::text("employee_id"),
+    Column::text("company_id"),
+    Column::text("rule"),
+    Column::text("currency"),
+    Column::text("order_id"),
+    Column::text("line_no"),
+    Column::text("fulfilled_on"),
+    Column::text("product_id"),
+    Column::text("seller_company_id"),
+    Column::text("quantity"),
+    Column::figure("list_total"),
+    Column::figure("paid_total"),
+    Column::figure("discount"),
+    Column::figure("qualified_discount"),
+    Column::figure("taxable_excess"),
+    Column::figure("allowance_used"),
+    Column::text("reason"),
 ];
 
 /// The benefits file's records of a chunk: one per item, or one per line with `detail=lines`.
@@ -66,7 +66,7 @@ pub(super) fn report_records(
 fn item_records(item: &BenefitItem, group_currency: CurrencyCode, out: &mut String) {
     let text = |value: &Option<String>| value.clone().unwrap_or_default();
     let Some(lines) = &item.lines else {
-        out.push_str(&record(&[
+        out.push_str(&record(&CSV_ITEM, &[
             item.employee_id.to_string(),
             item.company_id.to_string(),
             item.client_type.to_string(),
@@ -85,7 +85,7 @@ fn item_records(item: &BenefitItem, group_currency: CurrencyCode, out: &mut Stri
         return;
     };
     for line in lines {
-        out.push_str(&record(&[
+        out.push_str(&record(&CSV_LINE, &[
             item.employee_id.to_string(),
             item.company_id.to_string(),
             item.rule.to_string(),

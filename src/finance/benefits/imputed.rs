@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::year::{assemble, load, Scope};
 use super::{file, keep_page, BenefitItem};
-use crate::csv::{record, wants_csv};
+use crate::csv::{header, record, wants_csv, Column};
 use crate::domain::benefits::Rule;
 use crate::domain::codes::CurrencyCode;
 use crate::error::ApiError;
@@ -59,13 +59,13 @@ pub struct ImputedIncomePage {
     pub next_cursor: Option<String>,
 }
 
-const CSV_COLUMNS: [&str; 6] = [
-    "employee_id",
-    "company_id",
-    "rule",
-    "benefit_type",
-    "amount",
-    "currency",
+const CSV_COLUMNS: [Column; 6] = [
+    Column::text("employee_id"),
+    Column::text("company_id"),
+    Column::text("rule"),
+    Column::text("benefit_type"),
+    Column::figure("amount"),
+    Column::text("currency"),
 ];
 
 /// The items with something taxable.
@@ -89,7 +89,9 @@ fn imputed(items: &[BenefitItem]) -> Vec<ImputedIncomeItem> {
 
 fn records(items: &[BenefitItem], _: CurrencyCode, out: &mut String) {
     for item in imputed(items) {
-        out.push_str(&record(&[
+        out.push_str(&record(
+            &CSV_COLUMNS,
+            &[
             item.employee_id.to_string(),
             item.company_id.to_string(),
             item.rule.to_string(),
@@ -139,7 +141,7 @@ pub async fn imputed_income(
     if wants_csv(&req) {
         let first = load(&mut conn, scope, Uuid::nil(), file::CHUNK).await?;
         drop(conn);
-        let header = record(&CSV_COLUMNS);
+        let header = header(&CSV_COLUMNS);
         return Ok(file::stream(pool, scope, first, header, records));
     }
     let (limit, after) = (page.limit, page.after.unwrap_or_else(Uuid::nil));

@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use self::year::{assemble, load, Scope};
-use crate::csv::{record, wants_csv};
+use crate::csv::{header, wants_csv};
 use crate::domain::benefits::{Reason, Rule};
 use crate::domain::codes::CurrencyCode;
 use crate::domain::kinds::ClientType;
@@ -149,7 +149,7 @@ pub async fn employee_benefits(
         // problem answer rather than a 200 cut short.
         let first = load(&mut conn, scope, Uuid::nil(), file::CHUNK).await?;
         drop(conn);
-        let header = record(if scope.detail {
+        let header = header(if scope.detail {
             &file::CSV_LINE[..]
         } else {
             &file::CSV_ITEM[..]

@@ -53,6 +53,23 @@ async fn a_closed_month_answers_its_stored_reports_whatever_happens_later() {
         .await;
     let closed_at = closed.assert_status(201)["closed_at"].clone();
     let before = february_reports(&app, &t).await;
+    // Every stored answer says when its month closed: JSON in `closed_at`, CSV in its last
+    // column.
+    let moment = chrono::DateTime::parse_from_rfc3339(closed_at.as_str().unwrap()).unwrap();
+    for (index, body) in before.iter().enumerate() {
+        if index % 2 == 0 {
+            let json: Value = serde_json::from_str(body).unwrap();
+            assert_eq!(json["closed_at"], closed_at, "report {index}: {body}");
+            continue;
+        }
+        let mut lines = body.lines();
+        assert!(lines.next().unwrap().ends_with(",closed_at"), "{body}");
+        for line in lines {
+            let last = line.rsplit(',').next().unwrap();
+            let at = chrono::DateTime::parse_from_rfc3339(last).unwrap();
+            assert_eq!(at, moment, "report {index}: {body}");
+        }
+    }
     let reconciliation: Value = serde_json::from_str(&before[0]).unwrap();
     assert_eq!(reconciliation["closed_at"], closed_at);
     assert_eq!(reconciliation["pairs"][0]["receivable"], "240.00");

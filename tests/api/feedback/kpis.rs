@@ -276,8 +276,8 @@ async fn the_internal_service_kpis_of_a_hand_built_month() {
         format!(
             "company_id,employee_orders,employee_fulfilment_hours_p50,intercompany_orders,\
              acceptance_hours_p50,shipping_hours_p50,on_time_rate,overdue_open,rejection_rate,\
-             feedback_count,average_rating,response_rate,replied_rate\n\
-             {},5,30,5,4,30,0.5,0,0.25,4,3.25,0.5714,0.5\n",
+             feedback_count,average_rating,response_rate,replied_rate,closed_at\n\
+             {},5,30,5,4,30,0.5,0,0.25,4,3.25,0.5714,0.5,\n",
             w.abc
         )
     );
@@ -291,7 +291,7 @@ async fn the_internal_service_kpis_of_a_hand_built_month() {
         .unwrap();
     let text = response.text().await.unwrap();
     assert!(
-        text.contains(&format!("\n{},0,,0,,,,0,,0,,,\n", w.xyz)),
+        text.contains(&format!("\n{},0,,0,,,,0,,0,,,,\n", w.xyz)),
         "{text}"
     );
 }

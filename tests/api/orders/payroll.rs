@@ -472,4 +472,30 @@ async fn the_payroll_file_pages_and_streams_with_names_a_spreadsheet_cannot_run(
         "{text}"
     );
     assert!(rows.all(|r| r.contains(",STORE-INST,200.00,USD,2026-03-31,2026-08-31,2026-04-30")));
+
+    // A name that looks like a signed amount is still text: only amount columns keep a sign.
+    p.group
+        .admin
+        .patch(
+            &format!("/api/v1/employees/{}", eve.id),
+            json!({"full_name": "-12.50"}),
+        )
+        .await
+        .assert_status(200);
+    let text = p
+        .app
+        .client
+        .get(
+            p.app
+                .url("/api/v1/finance/payroll-deductions?pay_date=2026-04-30"),
+        )
+        .bearer_auth(&p.finance.token)
+        .header("Accept", "text/csv")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains(&format!("{},'-12.50,", eve.id)), "{text}");
 }
