@@ -126,10 +126,7 @@ mod tests {
             ),
             "\"'=HYPERLINK(\"\"x\"\")\",'+1,'@SUM(A1),'\tx,'-cmd|' /C calc'!A0\n"
         );
-        assert_eq!(
-            record(&TEXT, &["a,b", "\r\n"]),
-            "\"a,b\",\"'\r\n\"\n"
-        );
+        assert_eq!(record(&TEXT, &["a,b", "\r\n"]), "\"a,b\",\"'\r\n\"\n");
     }
 
     #[test]
@@ -144,7 +141,10 @@ mod tests {
         ];
         // Figures stay numbers; text that merely contains the characters is left alone.
         assert_eq!(
-            record(&columns, &["-12.00", "-7", "12.50", "a=b", "Ann-Marie", "x"]),
+            record(
+                &columns,
+                &["-12.00", "-7", "12.50", "a=b", "Ann-Marie", "x"]
+            ),
             "-12.00,-7,12.50,a=b,Ann-Marie,x\n"
         );
         // The same characters typed into a text column are neutralised.
@@ -153,9 +153,6 @@ mod tests {
             "1,2,3,'-12,'-7.50,'+1\n"
         );
         // Only a plain number escapes, even in a figure column.
-        assert_eq!(
-            record(&columns, &["-", "-.5", "-1e5"]),
-            "'-,'-.5,'-1e5\n"
-        );
+        assert_eq!(record(&columns, &["-", "-.5", "-1e5"]), "'-,'-.5,'-1e5\n");
     }
 }

@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use super::dto::*;
 use super::reports::{balances, bounds, currencies, currency, month_report, revenue, Rates};
-use crate::csv::{csv, moment, Column};
 use crate::body::Body;
+use crate::csv::{csv, moment, Column};
 use crate::db::schema::intercompany_inventory as held;
 use crate::db::statement::statement;
 use crate::domain::calendar::BusinessDay;

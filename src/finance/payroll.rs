@@ -155,17 +155,18 @@ fn records(rows: &[Row], day: NaiveDate, out: &mut String) {
         out.push_str(&record(
             &CSV_COLUMNS,
             &[
-            item.employee_id.to_string(),
-            item.employee_name,
-            item.company_id.to_string(),
-            item.order_id.to_string(),
-            item.deduction_code,
-            item.amount,
-            item.currency,
-            item.start_date.to_string(),
-            item.stop_date.to_string(),
-            day.to_string(),
-        ]));
+                item.employee_id.to_string(),
+                item.employee_name,
+                item.company_id.to_string(),
+                item.order_id.to_string(),
+                item.deduction_code,
+                item.amount,
+                item.currency,
+                item.start_date.to_string(),
+                item.stop_date.to_string(),
+                day.to_string(),
+            ],
+        ));
     }
 }
 

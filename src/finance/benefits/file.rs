@@ -66,47 +66,53 @@ pub(super) fn report_records(
 fn item_records(item: &BenefitItem, group_currency: CurrencyCode, out: &mut String) {
     let text = |value: &Option<String>| value.clone().unwrap_or_default();
     let Some(lines) = &item.lines else {
-        out.push_str(&record(&CSV_ITEM, &[
-            item.employee_id.to_string(),
-            item.company_id.to_string(),
-            item.client_type.to_string(),
-            item.rule.to_string(),
-            item.currency.clone(),
-            item.orders.to_string(),
-            item.list_total.clone(),
-            item.paid_total.clone(),
-            item.discount_total.clone(),
-            text(&item.qualified_discount),
-            text(&item.taxable_excess),
-            text(&item.allowance_used),
-            text(&item.taxable_excess_group),
-            group_currency.to_string(),
-        ]));
+        out.push_str(&record(
+            &CSV_ITEM,
+            &[
+                item.employee_id.to_string(),
+                item.company_id.to_string(),
+                item.client_type.to_string(),
+                item.rule.to_string(),
+                item.currency.clone(),
+                item.orders.to_string(),
+                item.list_total.clone(),
+                item.paid_total.clone(),
+                item.discount_total.clone(),
+                text(&item.qualified_discount),
+                text(&item.taxable_excess),
+                text(&item.allowance_used),
+                text(&item.taxable_excess_group),
+                group_currency.to_string(),
+            ],
+        ));
         return;
     };
     for line in lines {
-        out.push_str(&record(&CSV_LINE, &[
-            item.employee_id.to_string(),
-            item.company_id.to_string(),
-            item.rule.to_string(),
-            item.currency.clone(),
-            line.order_id.to_string(),
-            line.line_no.to_string(),
-            line.fulfilled_on.to_string(),
-            line.product_id.to_string(),
-            line.seller_company_id.to_string(),
-            line.quantity.to_string(),
-            line.list_total.clone(),
-            line.paid_total.clone(),
-            line.discount.clone(),
-            text(&line.qualified_discount),
-            text(&line.taxable_excess),
-            text(&line.allowance_used),
-            serde_json::to_value(line.reason)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
-        ]));
+        out.push_str(&record(
+            &CSV_LINE,
+            &[
+                item.employee_id.to_string(),
+                item.company_id.to_string(),
+                item.rule.to_string(),
+                item.currency.clone(),
+                line.order_id.to_string(),
+                line.line_no.to_string(),
+                line.fulfilled_on.to_string(),
+                line.product_id.to_string(),
+                line.seller_company_id.to_string(),
+                line.quantity.to_string(),
+                line.list_total.clone(),
+                line.paid_total.clone(),
+                line.discount.clone(),
+                text(&line.qualified_discount),
+                text(&line.taxable_excess),
+                text(&line.allowance_used),
+                serde_json::to_value(line.reason)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+            ],
+        ));
     }
 }
 

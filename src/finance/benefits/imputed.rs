@@ -92,13 +92,14 @@ fn records(items: &[BenefitItem], _: CurrencyCode, out: &mut String) {
         out.push_str(&record(
             &CSV_COLUMNS,
             &[
-            item.employee_id.to_string(),
-            item.company_id.to_string(),
-            item.rule.to_string(),
-            "employee_discount".to_owned(),
-            item.amount,
-            item.currency,
-        ]));
+                item.employee_id.to_string(),
+                item.company_id.to_string(),
+                item.rule.to_string(),
+                "employee_discount".to_owned(),
+                item.amount,
+                item.currency,
+            ],
+        ));
     }
 }
 
