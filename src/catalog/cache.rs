@@ -594,6 +594,7 @@ mod tests {
             tier: None,
             tier_allowance: None,
             credential_version: 1,
+            zone: crate::domain::calendar::BusinessZone::default(),
             request_id: None,
         }
     }

@@ -105,7 +105,7 @@ pub async fn list_products(
             .content_type("application/json")
             .body(body.clone()));
     }
-    let today = state.clock.today();
+    let today = user.zone.today(state.clock.now());
     let usage = match cache.usage(user.id) {
         Some(usage) => usage,
         None => {
@@ -141,7 +141,7 @@ async fn read_page(
     (query, page, on): (&ProductListQuery, &PageRequest<String>, Source),
     with_usage: bool,
 ) -> Result<Page<ProductView>, ApiError> {
-    let today = state.clock.today();
+    let today = user.zone.today(state.clock.now());
     let products = async |conn: &mut diesel_async::AsyncPgConnection| {
         Ok(queries::visible_products(
             conn,
@@ -224,7 +224,7 @@ pub async fn get_product(
     if !visible_to(&user, &row) {
         return Err(ApiError::NotFound);
     }
-    let today = state.clock.today();
+    let today = user.zone.today(state.clock.now());
     let used = crate::ledger::used_of(
         &mut conn,
         user.id,

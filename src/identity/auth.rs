@@ -21,6 +21,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::db::statement::statement;
+use crate::domain::calendar::BusinessZone;
 use crate::domain::kinds::{ClientType, EmploymentType};
 use crate::domain::pricing::TierTerms;
 use crate::error::ApiError;
@@ -80,6 +81,8 @@ pub struct CurrentUser {
     /// Moves on every password change, deactivation and role removal (a database trigger);
     /// a token is valid only for the version it was issued under.
     pub credential_version: i32,
+    /// The group's time zone (its root company's): where the employee's business days begin.
+    pub zone: BusinessZone,
     /// The request id, recorded with audit events.
     pub request_id: Option<String>,
 }
@@ -109,7 +112,7 @@ macro_rules! user_columns {
          e.employment_type, \
          e.client_type, e.tier_id, dt.discount_percent AS tier_discount_percent, \
          dt.eligible_employment_types AS tier_eligible, dt.annual_allowance AS tier_allowance, \
-         e.credential_version"
+         e.credential_version, grp.time_zone AS group_time_zone"
     };
 }
 
@@ -118,6 +121,7 @@ macro_rules! user_columns {
 macro_rules! signed_in_from {
     () => {
         "employees e JOIN companies ec ON ec.id = e.company_id \
+         JOIN companies grp ON grp.id = ec.group_id \
          LEFT JOIN discount_tiers dt ON dt.id = e.tier_id"
     };
 }
@@ -152,6 +156,8 @@ pub struct UserRecord {
     tier_allowance: Option<Decimal>,
     #[diesel(sql_type = diesel::sql_types::Integer)]
     credential_version: i32,
+    #[diesel(sql_type = Text)]
+    group_time_zone: String,
 }
 
 impl UserRecord {
@@ -185,6 +191,7 @@ impl UserRecord {
             tier,
             tier_allowance: self.tier_allowance,
             credential_version: self.credential_version,
+            zone: BusinessZone::parse(&self.group_time_zone).unwrap_or_default(),
             request_id,
         }
     }

@@ -330,14 +330,9 @@ pub async fn update_employee(
             }
             if before.active && !row.active {
                 // Employment ends: what is still to be deducted falls due on the final pay.
-                crate::payroll::schedule::accelerate(
-                    conn,
-                    (group, id),
-                    Some(admin),
-                    now.date_naive(),
-                    now,
-                )
-                .await?;
+                let today = admin.zone.today(now);
+                crate::payroll::schedule::accelerate(conn, (group, id), Some(admin), today, now)
+                    .await?;
             }
             let view = EmployeeView::from(row);
             let change = updated(&before, &view, new_hash.is_some());

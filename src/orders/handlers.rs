@@ -49,8 +49,7 @@ pub async fn quote_order(
             return Err(placement::not_a_member());
         }
     }
-    let today = state.clock.today();
-    let quote = pricing::quote(&mut conn, &user, &request, today).await?;
+    let quote = pricing::quote(&mut conn, &user, &request, state.clock.now()).await?;
     Ok(web::Json(views::quote_view(&user, &quote)))
 }
 
@@ -179,7 +178,7 @@ pub async fn list_orders(
     let mut conn = state.pool.get().await?;
     let rows = sql.load(&mut conn).await?;
     let stored = queries::with_lines(&mut conn, rows).await?;
-    let views = views::stored_views(stored, state.clock.today());
+    let views = views::stored_views(stored, user.zone.today(state.clock.now()));
     Ok(web::Json(
         page.of(views, |o: &OrderView| (o.created_at, o.id)),
     ))
@@ -211,7 +210,7 @@ pub async fn get_order(
         .filter(|row| may_see(&user, row))
         .ok_or(ApiError::NotFound)?;
     let stored = queries::with_lines(&mut conn, vec![row]).await?;
-    let mut views = views::stored_views(stored, state.clock.today());
+    let mut views = views::stored_views(stored, user.zone.today(state.clock.now()));
     views.pop().map(web::Json).ok_or(ApiError::NotFound)
 }
 
@@ -238,8 +237,9 @@ pub async fn cancel_order(
                 .filter(|o| o.employee_id == user.id || user.has(Role::Admin))
                 .ok_or(ApiError::NotFound)?;
             OrderAction::Cancel.from(order.status)?;
-            let stored = queries::cancel(conn, user.group_id, &order, now).await?;
-            let view = views::stored_view(stored, now.date_naive());
+            let today = user.zone.today(now);
+            let stored = queries::cancel(conn, user.group_id, &order, (now, today)).await?;
+            let view = views::stored_view(stored, today);
             write::by(user, user.group_id)
                 .record(
                     conn,

@@ -166,7 +166,7 @@ async fn read(
     request: &Requested,
     key: &IdempotencyKey,
     (scope, hash): (&str, &str),
-    today: NaiveDate,
+    allowance_year: i32,
 ) -> Result<Result<Found, Stored>, ApiError> {
     let rows: Vec<Read> = statement(concat!(
         "WITH employee AS (SELECT e.tier_id, e.group_id FROM employees e WHERE e.id = $1 AND e.active), \
@@ -176,14 +176,13 @@ async fn read(
         ", k.scope, k.request_hash, k.response_status, k.response_body, \
                     coalesce((SELECT a.used FROM allowance_usage a \
                               WHERE a.employee_id = e.id AND a.year = $2), 0) AS used, \
-                    g.currency AS group_currency, \
+                    grp.currency AS group_currency, \
                     CASE WHEN $5::uuid IS NULL THEN true ELSE EXISTS ( \
                         SELECT 1 FROM household_members m WHERE m.id = $5 \
                             AND m.employee_id = e.id AND m.removed_at IS NULL) END AS member_ok \
              FROM ",
         crate::signed_in_from!(),
-        " JOIN companies g ON g.id = ec.group_id \
-             LEFT JOIN idempotency_keys k ON k.employee_id = e.id AND k.key = $3 \
+        " LEFT JOIN idempotency_keys k ON k.employee_id = e.id AND k.key = $3 \
              WHERE e.id = $1 AND e.active), \
          found AS ( \
              SELECT p.*, c.currency, c.group_id AS seller_group_id, \
@@ -196,7 +195,7 @@ async fn read(
          SELECT head.*, found.* FROM head LEFT JOIN found ON true"
     ))
     .bind::<SqlUuid, _>(subject.id)
-    .bind::<Integer, _>(today.year())
+    .bind::<Integer, _>(allowance_year)
     .bind::<Text, _>(&key.0)
     .bind::<Array<SqlUuid>, _>(request.product_ids())
     .bind::<Nullable<SqlUuid>, _>(request.for_member)
@@ -247,11 +246,14 @@ async fn attempt(
     now: DateTime<Utc>,
     patience: std::time::Duration,
 ) -> Result<Attempt, ApiError> {
-    let today = now.date_naive();
-    let found = match read(conn, subject, request, key, (scope, hash), today).await? {
+    // The allowance year is the UTC calendar year (§5); every other date of the order (its
+    // rate, its purchase-limit period, its pay dates) is the group's business day.
+    let allowance_year = now.year();
+    let found = match read(conn, subject, request, key, (scope, hash), allowance_year).await? {
         Ok(found) => found,
         Err(stored) => return Ok(Attempt::Done(Placed::Replay(stored))),
     };
+    let today = found.user.zone.today(now);
     let user = &found.user;
     let seller = <[_]>::first(&found.products).map(|row| row.currency);
     let group = found.user.group_id;
@@ -294,7 +296,7 @@ async fn attempt(
         limited: &limited,
         lock_name: idempotency::lock_name(user.id, key),
         user,
-        allowance_year: today.year(),
+        allowance_year,
         allowance_seen: found.used,
         ctx: &ctx,
         order: &order,

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{Datelike, NaiveDate};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use diesel_async::AsyncPgConnection;
 use rust_decimal::Decimal;
 use uuid::Uuid;
@@ -154,16 +154,18 @@ pub struct Quote {
     pub plan: Option<Plan>,
 }
 
-/// Prices a request on `today` without changing anything; reports stock and limit problems
-/// as placing would.
+/// Prices a request at `now` without changing anything; reports stock and limit problems
+/// as placing would, on the same dates: the UTC year's allowance, the group's business day for
+/// the rest.
 pub async fn quote(
     conn: &mut AsyncPgConnection,
     user: &CurrentUser,
     request: &Requested,
-    today: NaiveDate,
+    now: DateTime<Utc>,
 ) -> Result<Quote, ApiError> {
+    let today = user.zone.today(now);
     let ctx = context(conn, user, request, today).await?;
-    let used = crate::ledger::allowance_used(conn, user.id, today.year()).await?;
+    let used = crate::ledger::allowance_used(conn, user.id, now.year()).await?;
     let order = allowance::price_order(
         &ctx.inputs,
         ctx.currency,

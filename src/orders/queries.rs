@@ -118,14 +118,15 @@ pub async fn find_for_update(
         .optional()
 }
 
-/// Cancels a placed order of `group` on `now`, giving back allowance, stock and
-/// purchase-limit quantity in the order placing locks them: allowance row, products,
-/// purchase-limit rows, then what stands due on pay dates (its payroll schedule cancelled).
+/// Cancels a placed order of `group` at `now` (the group's business day `today`), giving back
+/// allowance, stock and purchase-limit quantity in the order placing locks them: allowance row,
+/// products, purchase-limit rows, then what stands due on pay dates (its payroll schedule
+/// cancelled on `today`).
 pub async fn cancel(
     conn: &mut AsyncPgConnection,
     group: GroupId,
     order: &OrderRow,
-    now: DateTime<Utc>,
+    (now, today): (DateTime<Utc>, NaiveDate),
 ) -> Result<Stored, ApiError> {
     let mut lines = lines_of(conn, order.id).await?;
     lines.sort_by_key(|l| l.product_id);
@@ -143,8 +144,9 @@ pub async fn cancel(
         .filter_map(|l| Some((l.product_id, l.limit_period_start?, l.quantity)))
         .collect();
     crate::ledger::give_back_limits(conn, order.employee_id, &limited).await?;
-    let today = now.date_naive();
-    crate::payroll::schedule::cancel(conn, group, order.id, today, now).await?;
+    if order.payroll_instalments.is_some() {
+        crate::payroll::schedule::cancel(conn, group, order.id, today, now).await?;
+    }
     set_status(conn, order, OrderStatus::Cancelled, None, lines).await
 }
 

@@ -499,3 +499,64 @@ async fn the_payroll_file_pages_and_streams_with_names_a_spreadsheet_cannot_run(
         .unwrap();
     assert!(text.contains(&format!("{},'-12.50,", eve.id)), "{text}");
 }
+
+#[tokio::test]
+async fn an_orders_pay_dates_and_limit_period_are_the_groups_business_days() {
+    let p = Payroll::open(TestApp::spawn().await).await;
+    // Auckland runs 13 hours ahead of UTC in March (daylight saving).
+    p.group
+        .admin
+        .patch(
+            &format!("/api/v1/companies/{}", p.group.root_id),
+            json!({"time_zone": "Pacific/Auckland"}),
+        )
+        .await
+        .assert_status(200);
+    let ann = p.employee("ann@pay.example", "2020-01-01", "9000.00").await;
+    let tv = p.product("TV", "1200.00").await;
+    let monthly = p
+        .group
+        .product("ONE-A-MONTH", &p.category, "10.00")
+        .seller(p.acme)
+        .stock(100)
+        .limit(1, "month")
+        .create()
+        .await;
+    let at = |text: &str| text.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+
+    // 00:30 on 31 March in Auckland, still the 30th in UTC: today is the 31st, a pay date, so
+    // the first instalment falls on the next one.
+    p.app.clock.set_now(at("2026-03-30T11:30:00Z"));
+    let order: OrderView = p.order(&ann, &tv, 1).await.typed(201);
+    assert_eq!(
+        schedule(&order),
+        vec![("2026-04-30".into(), "960.00".into(), "due".into())]
+    );
+
+    // 23:30 on 31 March in Auckland buys March's one unit; an hour later it is April there
+    // (still 31 March in UTC), and April's unit may be bought.
+    let one = json!({"lines": [{"product_id": monthly.id, "quantity": 1}]});
+    p.app.clock.set_now(at("2026-03-31T10:30:00Z"));
+    ann.post_keyed("/api/v1/orders", "march", one.clone())
+        .await
+        .assert_status(201);
+    ann.post_keyed("/api/v1/orders", "march-again", one.clone())
+        .await
+        .assert_problem(409, "purchase_limit_exceeded");
+    p.app.clock.set_now(at("2026-03-31T11:30:00Z"));
+    ann.post_keyed("/api/v1/orders", "april", one)
+        .await
+        .assert_status(201);
+
+    // 00:30 on 30 April in Auckland, 12 hours ahead since daylight saving ended (29 April in
+    // UTC): the instalment of the 30th is deducted.
+    p.app.clock.set_now(at("2026-04-29T12:30:00Z"));
+    let shown: OrderView = ann
+        .get(&format!("/api/v1/orders/{}", order.id))
+        .await
+        .typed(200);
+    assert_eq!(
+        schedule(&shown),
+        vec![("2026-04-30".into(), "960.00".into(), "deducted".into())]
+    );
+}
