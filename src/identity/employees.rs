@@ -249,14 +249,19 @@ pub async fn insert_employee(
 }
 
 /// Change an employee (admin): profile, tier, roles, activation, password, and
-/// `highly_compensated`, which finance may set too (any other field from finance → 403). The
+/// `highly_compensated`, `hired_on` and `pay_per_period`, which finance may set too (any other
+/// field from finance → 403). The
 /// last active admin cannot be deactivated or demoted (409).
 #[utoipa::path(
     tag = "identity", params(("id" = Uuid, Path)), request_body = EmployeePatch,
     security(("bearer" = ["admin", "finance"])),
     responses(
         (status = 200, body = EmployeeView),
-        (status = 403, description = "Finance changing a field other than highly_compensated"),
+        (
+            status = 403,
+            description = "Finance changing a field other than highly_compensated, hired_on or \
+                pay_per_period"
+        ),
         (status = 409, description = "Email taken, or last admin")
     )
 )]

@@ -31,7 +31,12 @@ const PLACE_SCOPE: &str = "POST /orders";
     responses(
         (status = 200, body = QuoteView),
         (status = 409, description = "insufficient_stock or purchase_limit_exceeded"),
-        (status = 422, description = "Invalid lines, not_eligible, fx_rate_missing")
+        (
+            status = 422,
+            description = "Invalid lines or for_member_id, not_eligible, fx_rate_missing; paid \
+                from wages: payroll_deduction_unavailable, tenure_too_short, \
+                instalments_not_allowed, deduction_share_exceeded"
+        )
     )
 )]
 #[post("/orders/quote")]
@@ -66,7 +71,9 @@ pub async fn quote_order(
         ),
         (
             status = 422,
-            description = "Invalid lines, not_eligible, fx_rate_missing, idempotency_key_reused"
+            description = "Invalid lines or for_member_id, not_eligible, fx_rate_missing, \
+                idempotency_key_reused; paid from wages: payroll_deduction_unavailable, \
+                tenure_too_short, instalments_not_allowed, deduction_share_exceeded"
         )
     )
 )]
