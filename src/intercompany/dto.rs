@@ -85,10 +85,20 @@ pub struct NewPolicy {
     pub valid_to: Option<NaiveDate>,
 }
 
-/// Changes to a policy's terms and validity (its seller, buyer and category stay).
+/// Changes to a policy's parties, terms and validity. Once it priced a line, only `valid_to`
+/// may change (409 `policy_in_use`).
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyPatch {
+    pub seller_company_id: Option<Uuid>,
+    /// Null: every buyer.
+    #[serde(default, deserialize_with = "crate::identity::dto::double_option")]
+    #[schema(value_type = Option<Uuid>)]
+    pub buyer_company_id: Option<Option<Uuid>>,
+    /// Null: every category.
+    #[serde(default, deserialize_with = "crate::identity::dto::double_option")]
+    #[schema(value_type = Option<Uuid>)]
+    pub category_id: Option<Option<Uuid>>,
     pub method: Option<Method>,
     pub percent: Option<SignedPercent>,
     #[serde(default, deserialize_with = "crate::identity::dto::double_option")]

@@ -227,12 +227,7 @@ fn parse_new(new: &NewPolicy) -> Result<(Decimal, MarkupRange, Option<Decimal>),
         new.valid_to,
         &mut errors,
     );
-    if new.buyer_company_id == Some(new.seller_company_id) {
-        errors.push(FieldError::new(
-            "buyer_company_id",
-            "must differ from seller_company_id",
-        ));
-    }
+    Parties::of(new).check(&mut errors);
     if errors.is_empty() {
         Ok((percent_value, range, target))
     } else {
@@ -240,19 +235,65 @@ fn parse_new(new: &NewPolicy) -> Result<(Decimal, MarkupRange, Option<Decimal>),
     }
 }
 
-/// The seller, buyer and category the new policy names are the group's (422 otherwise).
+/// Whom a policy prices between, and what: its seller, its buyer (None: every buyer) and its
+/// category (None: every category).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Parties {
+    seller: Uuid,
+    buyer: Option<Uuid>,
+    category: Option<Uuid>,
+}
+
+impl Parties {
+    fn of(new: &NewPolicy) -> Self {
+        Self {
+            seller: new.seller_company_id,
+            buyer: new.buyer_company_id,
+            category: new.category_id,
+        }
+    }
+
+    fn of_row(row: &PolicyRow) -> Self {
+        Self {
+            seller: row.seller_company_id,
+            buyer: row.buyer_company_id,
+            category: row.category_id,
+        }
+    }
+
+    /// `before`'s parties with what `patch` names.
+    fn patched(before: Self, patch: &PolicyPatch) -> Self {
+        Self {
+            seller: patch.seller_company_id.unwrap_or(before.seller),
+            buyer: patch.buyer_company_id.unwrap_or(before.buyer),
+            category: patch.category_id.unwrap_or(before.category),
+        }
+    }
+
+    /// A policy prices between two companies: its buyer is not its seller.
+    fn check(self, errors: &mut Vec<FieldError>) {
+        if self.buyer == Some(self.seller) {
+            errors.push(FieldError::new(
+                "buyer_company_id",
+                "must differ from seller_company_id",
+            ));
+        }
+    }
+}
+
+/// The seller, buyer and category a policy names are the group's (422 otherwise).
 async fn check_references(
     conn: &mut AsyncPgConnection,
     group: GroupId,
-    new: &NewPolicy,
+    parties: Parties,
 ) -> Result<(), ApiError> {
-    if !company_in_group(conn, group, new.seller_company_id).await? {
+    if !company_in_group(conn, group, parties.seller).await? {
         return Err(ApiError::invalid_field(
             "seller_company_id",
             "no company with this id in your group",
         ));
     }
-    if let Some(buyer) = new.buyer_company_id {
+    if let Some(buyer) = parties.buyer {
         if !company_in_group(conn, group, buyer).await? {
             return Err(ApiError::invalid_field(
                 "buyer_company_id",
@@ -260,7 +301,7 @@ async fn check_references(
             ));
         }
     }
-    if let Some(category) = new.category_id {
+    if let Some(category) = parties.category {
         let known: bool = diesel::select(diesel::dsl::exists(
             categories::table
                 .find(category)
@@ -307,7 +348,7 @@ pub async fn create_policy(
     once.run(&mut conn, user.id, async move |conn| {
         let view = write::by(user, group)
             .run(conn, changes, async move |conn| {
-                check_references(conn, group, &new).await?;
+                check_references(conn, group, Parties::of(&new)).await?;
                 let row: PolicyRow = diesel::insert_into(policies::table)
                     .values((
                         policies::group_id.eq(group),
@@ -396,9 +437,11 @@ async fn check_in_use(
     // A policy that priced a line keeps its terms (its lines say what they were priced
     // with); only its end may move, and never before the last order it priced.
     if let Some(last) = last_priced(conn, group, id).await? {
-        let changes_terms = patch
-            .method
-            .is_some_and(|m| Some(m) != before.method().ok())
+        let parties = Parties::of_row(before);
+        let changes_terms = Parties::patched(parties, patch) != parties
+            || patch
+                .method
+                .is_some_and(|m| Some(m) != before.method().ok())
             || terms.percent.is_some_and(|p| p != before.percent)
             || terms.min.is_some_and(|v| v != before.min_markup_percent)
             || terms.max.is_some_and(|v| v != before.max_markup_percent)
@@ -423,9 +466,9 @@ async fn check_in_use(
     Ok(())
 }
 
-/// Change a policy's terms or validity (admin, finance). Once a line was priced with it, only
-/// `valid_to` may change (not before the last priced order's date): a change of terms → 409
-/// `policy_in_use` (supersede it instead).
+/// Change a policy's parties, terms or validity (admin, finance). Once a line was priced with
+/// it, only `valid_to` may change (not before the last priced order's date): a change of its
+/// seller, buyer, category or terms → 409 `policy_in_use` (supersede it instead).
 #[utoipa::path(
     tag = "intercompany", params(("id" = Uuid, Path)), request_body = PolicyPatch,
     security(("bearer" = ["admin", "finance"])),
@@ -460,6 +503,7 @@ pub async fn update_policy(
         .transaction::<_, ApiError, _>(async |conn| {
             let before = lock(conn, group, id).await?;
             check_in_use(conn, (group, id), &before, &patch, &terms).await?;
+            let parties = Parties::patched(Parties::of_row(&before), &patch);
             let method = patch.method.unwrap_or(before.method()?);
             let (percent_value, range, target) = terms.applied_to(&before);
             let valid_from = patch.valid_from.unwrap_or(before.valid_from);
@@ -474,11 +518,18 @@ pub async fn update_policy(
                 valid_to,
                 &mut errors,
             );
+            parties.check(&mut errors);
             if !errors.is_empty() {
                 return Err(ApiError::invalid(errors));
             }
+            if parties != Parties::of_row(&before) {
+                check_references(conn, group, parties).await?;
+            }
             let row: PolicyRow = diesel::update(policies::table.find(id))
                 .set((
+                    policies::seller_company_id.eq(parties.seller),
+                    policies::buyer_company_id.eq(parties.buyer),
+                    policies::category_id.eq(parties.category),
                     policies::method.eq(method.as_str()),
                     policies::percent.eq(percent_value),
                     policies::min_markup_percent.eq(range.min),

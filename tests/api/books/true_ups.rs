@@ -154,13 +154,42 @@ async fn a_used_policy_keeps_its_terms_and_a_new_version_supersedes_it() {
         )
         .await;
     assert_eq!(edited.assert_status(200)["percent"], "18");
+    // Its parties too: a buyer of its own, never the seller, only companies of the group.
+    let path = format!("/api/v1/transfer-pricing-policies/{}", policy.id);
+    let narrowed = t
+        .finance
+        .patch(&path, json!({"buyer_company_id": t.xyz}))
+        .await;
+    assert_eq!(
+        narrowed.assert_status(200)["buyer_company_id"],
+        json!(t.xyz)
+    );
+    for (change, field) in [
+        (json!({"buyer_company_id": t.abc}), "buyer_company_id"),
+        (json!({"category_id": Uuid::new_v4()}), "category_id"),
+        (
+            json!({"seller_company_id": Uuid::new_v4()}),
+            "seller_company_id",
+        ),
+    ] {
+        let refused = t.finance.patch(&path, change).await;
+        refused.assert_problem(422, "validation_failed");
+        assert_eq!(refused.body["errors"][0]["field"], field);
+    }
+    let widened = t
+        .finance
+        .patch(&path, json!({"buyer_company_id": null}))
+        .await;
+    assert_eq!(widened.assert_status(200)["buyer_company_id"], Value::Null);
     let first = shipped(&t, &t.xyz_purchaser, t.xyz, &part, 2, "march").await;
     assert_eq!(first.lines[0].percent, "18");
     assert_eq!(first.lines[0].max_markup_percent.as_deref(), Some("15"));
 
-    // Priced once, its terms are fixed: every term is refused, only its end may move.
-    let path = format!("/api/v1/transfer-pricing-policies/{}", policy.id);
+    // Priced once, its terms are fixed: every term and party is refused, only its end may move.
     for change in [
+        json!({"seller_company_id": t.xyz}),
+        json!({"buyer_company_id": t.xyz}),
+        json!({"category_id": Uuid::new_v4()}),
         json!({"percent": "12"}),
         json!({"method": "resale_minus"}),
         json!({"max_markup_percent": "20"}),
