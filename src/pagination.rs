@@ -124,6 +124,12 @@ macro_rules! paged_query {
     };
 }
 
+crate::paged_query! {
+    /// The query of a list with no filters of its own: `limit` and `cursor`.
+    pub struct PageQuery {
+    }
+}
+
 /// One page of a list.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Page<T: ToSchema> {

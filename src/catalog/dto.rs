@@ -26,11 +26,6 @@ pub struct NewCategory {
     pub name: Name,
 }
 
-crate::paged_query! {
-    pub struct PageQuery {
-    }
-}
-
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CategoryDiscountView {
     pub category_id: Uuid,

@@ -20,7 +20,7 @@ use crate::fields::{Name, Percent};
 use crate::idempotency::Keyed;
 use crate::identity::auth::{Admin, AdminOrFinance, Authorized, CurrentUser};
 use crate::identity::dto::EmploymentType;
-use crate::pagination::Page;
+use crate::pagination::{Page, PageQuery};
 use crate::state::AppState;
 use crate::validation::amount;
 use crate::write;

@@ -19,6 +19,7 @@ use crate::domain::kinds::Relationship;
 use crate::error::ApiError;
 use crate::fields::Name;
 use crate::idempotency::Keyed;
+use crate::pagination::{Page, PageQuery};
 use crate::state::AppState;
 use crate::write;
 
@@ -41,32 +42,38 @@ pub struct HouseholdMemberView {
     pub created_at: DateTime<Utc>,
 }
 
-/// The members of a household (at most 20, oldest first).
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct Household {
-    pub items: Vec<HouseholdMemberView>,
-}
-
-/// The caller's household.
+/// The caller's current household members, oldest first (keyset pages, as every list).
 #[utoipa::path(
-    tag = "identity", security(("bearer" = [])),
-    responses((status = 200, body = Household))
+    tag = "identity", params(PageQuery), security(("bearer" = [])),
+    responses((status = 200, body = Page<HouseholdMemberView>))
 )]
 #[get("/me/household")]
 pub async fn list_household(
     user: CurrentUser,
     state: web::Data<AppState>,
-) -> Result<web::Json<Household>, ApiError> {
-    let mut conn = state.pool.get().await?;
-    let items = household_members::table
+    query: crate::json::Query<PageQuery>,
+) -> Result<web::Json<Page<HouseholdMemberView>>, ApiError> {
+    let page = query.page::<(DateTime<Utc>, Uuid)>()?;
+    let mut sql = household_members::table
         .filter(household_members::group_id.eq(user.group_id))
         .filter(household_members::employee_id.eq(user.id))
         .filter(household_members::removed_at.is_null())
         .order((household_members::created_at, household_members::id))
         .select(HouseholdMemberView::as_select())
-        .load(&mut conn)
-        .await?;
-    Ok(web::Json(Household { items }))
+        .limit(page.fetch())
+        .into_boxed();
+    if let Some((at, id)) = page.after {
+        sql = sql.filter(
+            household_members::created_at
+                .gt(at)
+                .or(household_members::created_at
+                    .eq(at)
+                    .and(household_members::id.gt(id))),
+        );
+    }
+    let mut conn = state.pool.get().await?;
+    let rows = sql.load(&mut conn).await?;
+    Ok(web::Json(page.of(rows, |m| (m.created_at, m.id))))
 }
 
 /// Add a member to the caller's household (at most 20 at a time → 409).

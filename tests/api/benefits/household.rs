@@ -43,6 +43,35 @@ async fn a_spouses_order_is_priced_limited_and_taxed_as_the_employees_own() {
         ada.get("/api/v1/me/household").await.assert_status(200)["items"][0]["id"],
         sam_id
     );
+    // A dependent child joins; the list pages like every list, oldest first.
+    let kim = ada
+        .post(
+            "/api/v1/me/household",
+            json!({"full_name": "Kim Lovelace", "relationship": "dependent_child"}),
+        )
+        .await;
+    let kim_id = kim.assert_status(201)["id"].clone();
+    let first = ada.get("/api/v1/me/household?limit=1").await;
+    let first = first.assert_status(200);
+    assert_eq!(first["items"].as_array().unwrap().len(), 1);
+    assert_eq!(first["items"][0]["id"], sam_id);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let second = ada
+        .get(&format!("/api/v1/me/household?limit=1&cursor={cursor}"))
+        .await;
+    let second = second.assert_status(200);
+    assert_eq!(second["items"][0]["id"], kim_id);
+    assert_eq!(second["items"][0]["relationship"], "dependent_child");
+    assert_eq!(second["next_cursor"], Value::Null);
+    ada.get("/api/v1/me/household?limit=0")
+        .await
+        .assert_problem(400, "validation_failed");
+    ada.delete(&format!(
+        "/api/v1/me/household/{}",
+        kim_id.as_str().unwrap()
+    ))
+    .await
+    .assert_status(204);
     // Only Ada's household sees Sam: Bob can neither quote nor order for him.
     let for_sam =
         json!({"lines": [{"product_id": watch.id, "quantity": 1}], "for_member_id": sam_id});
