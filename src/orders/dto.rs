@@ -80,6 +80,8 @@ pub struct PricedView {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct QuoteView {
     pub employee_id: Uuid,
+    /// The household member it would be bought for, if any.
+    pub for_member_id: Option<Uuid>,
     #[serde(flatten)]
     pub priced: PricedView,
 }

@@ -55,7 +55,11 @@ pub async fn quote_order(
         }
     }
     let quote = pricing::quote(&mut conn, &user, &request, state.clock.now()).await?;
-    Ok(web::Json(views::quote_view(&user, &quote)))
+    Ok(web::Json(views::quote_view(
+        &user,
+        request.for_member,
+        &quote,
+    )))
 }
 
 /// Place an order. Requires `Idempotency-Key`: the same key and body replay the first

@@ -41,18 +41,24 @@ fn payment(instalments: Option<usize>) -> Option<Payment> {
 }
 
 /// What the order would be: its priced lines and totals, and its schedule when paid from wages.
-pub fn quote_view(user: &CurrentUser, quote: &Quote) -> QuoteView {
-    priced(user.id, &quote.ctx, &quote.order, quote.plan.as_ref())
+pub fn quote_view(user: &CurrentUser, for_member: Option<Uuid>, quote: &Quote) -> QuoteView {
+    priced(
+        (user.id, for_member),
+        &quote.ctx,
+        &quote.order,
+        quote.plan.as_ref(),
+    )
 }
 
 fn priced(
-    employee: EmployeeId,
+    (employee, for_member_id): (EmployeeId, Option<Uuid>),
     ctx: &Context,
     order: &PricedOrder,
     plan: Option<&Plan>,
 ) -> QuoteView {
     QuoteView {
         employee_id: employee.into(),
+        for_member_id,
         priced: PricedView {
             seller_company_id: ctx.seller,
             currency: ctx.currency.to_string(),
@@ -79,13 +85,13 @@ pub fn placed_view(
     (ctx, order, plan): (&Context, &PricedOrder, Option<&Plan>),
     now: DateTime<Utc>,
 ) -> OrderView {
-    let quote = priced(employee, ctx, order, plan);
+    let quote = priced((employee, for_member_id), ctx, order, plan);
     OrderView {
         id: id.uuid(),
         number: String::new(),
         status: OrderStatus::Placed,
         employee_id: quote.employee_id,
-        for_member_id,
+        for_member_id: quote.for_member_id,
         priced: quote.priced,
         created_at: now,
         updated_at: now,

@@ -88,6 +88,9 @@ async fn a_spouses_order_is_priced_limited_and_taxed_as_the_employees_own() {
         json!([])
     );
 
+    // Ada's quote for Sam shows him, as the order will.
+    let quoted = ada.post("/api/v1/orders/quote", for_sam.clone()).await;
+    assert_eq!(quoted.assert_status(200)["for_member_id"], sam_id);
     // Ada buys the watch for Sam: 20 % off, charged to Ada's allowance and purchase limit.
     let order: Value = ada
         .post_keyed("/api/v1/orders", "a1", for_sam.clone())
