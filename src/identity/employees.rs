@@ -302,7 +302,7 @@ pub async fn update_employee(
             check_references(conn, group, &patch).await?;
             let roles = roles_after(&patch, before.former)?;
             let company = patch.company_id.unwrap_or(before.company_id);
-            let pay = pay_after(conn, &patch, company).await?;
+            let pay = pay_after(conn, &patch, (&before, company)).await?;
             let changes = EmployeeChanges {
                 email: patch.email.as_deref(),
                 full_name: patch.full_name.as_ref().map(Name::stored),
@@ -347,17 +347,34 @@ pub async fn update_employee(
     Ok(web::Json(view))
 }
 
-/// The pay per period to store, if it changes: an amount in `company`'s currency.
+/// The pay per period to store, if it changes: an amount in the currency of `company`, where
+/// the employee works after the patch. Pay is stored as a bare amount in the employer's
+/// currency, so a move to a company paying in another currency must restate it (422 naming
+/// `pay_per_period`): kept, 3 000 USD would silently become 3 000 EUR.
 async fn pay_after(
     conn: &mut AsyncPgConnection,
     patch: &EmployeePatch,
-    company: Uuid,
+    (before, company): (&EmployeeRow, Uuid),
 ) -> Result<Option<Option<rust_decimal::Decimal>>, ApiError> {
     Ok(match &patch.pay_per_period {
         Some(Some(raw)) => Some(Some(
             crate::payroll::terms::pay_in(conn, company, raw).await?,
         )),
         Some(None) => Some(None),
+        None if before.pay_per_period.is_some() && company != before.company_id => {
+            let was = queries::company_currency(conn, before.company_id).await?;
+            let is = queries::company_currency(conn, company).await?;
+            if was != is {
+                return Err(ApiError::invalid_field(
+                    "pay_per_period",
+                    format!(
+                        "must be restated in {is} (or set to null): the new company pays in \
+                         {is}, the recorded pay is in {was}"
+                    ),
+                ));
+            }
+            None
+        }
         None => None,
     })
 }

@@ -434,7 +434,7 @@ async fn check_move(
         return Err(ApiError::conflict(
             "conflict",
             "currency: amounts are already recorded in this company's currency \
-             (its products or orders, or orders by its group's employees)",
+             (its products or orders, its employees' pay, or orders by its group's employees)",
         ));
     }
     if let Some(Some(new_parent)) = patch.parent_id {

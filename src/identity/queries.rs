@@ -298,8 +298,16 @@ pub async fn group_currency(
     conn: &mut AsyncPgConnection,
     group_id: GroupId,
 ) -> QueryResult<crate::domain::codes::CurrencyCode> {
+    company_currency(conn, group_id.uuid()).await
+}
+
+/// The currency of company `id`.
+pub async fn company_currency(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> QueryResult<crate::domain::codes::CurrencyCode> {
     companies::table
-        .find(group_id)
+        .find(id)
         .select(companies::currency)
         .first(conn)
         .await
@@ -312,14 +320,16 @@ struct Traded {
 }
 
 /// Whether amounts are already recorded in the company's currency: products it sells, orders
-/// it sold, intercompany orders it is party to, or — for a group's root, whose currency is the
-/// group currency of allowances — orders by the group's employees.
+/// it sold, intercompany orders it is party to, the pay of its employees, or — for a group's
+/// root, whose currency is the group currency of allowances — orders by the group's employees.
 pub async fn company_has_trade(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
     let row: Traded = crate::db::statement::statement(
         "SELECT EXISTS (SELECT 1 FROM products WHERE seller_company_id = $1) \
              OR EXISTS (SELECT 1 FROM orders WHERE seller_company_id = $1) \
              OR EXISTS (SELECT 1 FROM intercompany_orders \
                         WHERE buyer_company_id = $1 OR seller_company_id = $1) \
+             OR EXISTS (SELECT 1 FROM employees \
+                        WHERE company_id = $1 AND pay_per_period IS NOT NULL) \
              OR EXISTS (SELECT 1 FROM orders o \
                         JOIN employees e ON e.id = o.employee_id \
                         JOIN companies c ON c.id = e.company_id \

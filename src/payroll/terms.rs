@@ -318,11 +318,7 @@ pub async fn pay_in(
     company: Uuid,
     raw: &str,
 ) -> Result<Decimal, ApiError> {
-    let currency: CurrencyCode = companies::table
-        .find(company)
-        .select(companies::currency)
-        .get_result(conn)
-        .await?;
+    let currency = crate::identity::queries::company_currency(conn, company).await?;
     match money::parse_amount(raw, currency) {
         Ok(pay) if pay > Decimal::ZERO => Ok(pay),
         Ok(_) => Err(ApiError::invalid_field(

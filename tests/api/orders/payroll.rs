@@ -560,3 +560,56 @@ async fn an_orders_pay_dates_and_limit_period_are_the_groups_business_days() {
         vec![("2026-04-30".into(), "960.00".into(), "deducted".into())]
     );
 }
+
+#[tokio::test]
+async fn recorded_pay_keeps_its_currency() {
+    let p = Payroll::open(TestApp::spawn().await).await;
+    let ann = p.employee("ann@pay.example", "2020-01-01", "3000.00").await;
+    let euro = p
+        .group
+        .admin
+        .post(
+            "/api/v1/companies",
+            json!({"code": "EURO", "name": "Acme Europe", "parent_id": p.group.root_id,
+                   "currency": "EUR", "country": "DE"}),
+        )
+        .await;
+    let euro = euro.assert_status(201)["id"].clone();
+    let path = format!("/api/v1/employees/{}", ann.id);
+
+    // ACME pays Ann in USD: its currency can no longer change under her recorded pay.
+    p.group
+        .admin
+        .patch(
+            &format!("/api/v1/companies/{}", p.acme),
+            json!({"currency": "EUR"}),
+        )
+        .await
+        .assert_problem(409, "conflict");
+    // Moving to a company that pays in EUR restates the pay, or the move is refused.
+    let refused = p
+        .group
+        .admin
+        .patch(&path, json!({"company_id": euro}))
+        .await;
+    refused.assert_problem(422, "validation_failed");
+    assert_eq!(refused.field(), "pay_per_period");
+    let moved = p
+        .group
+        .admin
+        .patch(
+            &path,
+            json!({"company_id": euro, "pay_per_period": "2800.00"}),
+        )
+        .await;
+    let moved = moved.assert_status(200);
+    assert_eq!(moved["company_id"], euro);
+    assert_eq!(moved["pay_per_period"], "2800.00");
+    // Back to ACME with the pay cleared: nothing to restate.
+    let back = p
+        .group
+        .admin
+        .patch(&path, json!({"company_id": p.acme, "pay_per_period": null}))
+        .await;
+    assert_eq!(back.assert_status(200)["pay_per_period"], Value::Null);
+}
