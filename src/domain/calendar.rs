@@ -6,6 +6,8 @@
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 
+use super::period::Month;
+
 /// A group's time zone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BusinessZone(Tz);
@@ -74,6 +76,14 @@ impl BusinessZone {
     }
 }
 
+impl BusinessZone {
+    /// The instants the group's `month` begins and the next one begins: a list's `period`
+    /// filter takes what was created in between.
+    pub fn month(self, month: Month) -> (DateTime<Utc>, DateTime<Utc>) {
+        (self.start(month.first()), self.start(month.next()))
+    }
+}
+
 /// A group's "today" together with its zone: what a report needs to bound its period.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BusinessDay {
@@ -87,6 +97,16 @@ mod tests {
 
     fn day(text: &str) -> NaiveDate {
         text.parse().unwrap_or_default()
+    }
+
+    #[test]
+    fn a_month_of_auckland_runs_between_its_local_midnights() {
+        let auckland = BusinessZone::parse("Pacific/Auckland").unwrap_or_default();
+        let april = Month::of(day("2026-04-01"));
+        let (from, to) = auckland.month(april);
+        // 13 hours ahead on 1 April (daylight saving), 12 on 1 May.
+        assert_eq!(from.to_rfc3339(), "2026-03-31T11:00:00+00:00");
+        assert_eq!(to.to_rfc3339(), "2026-04-30T12:00:00+00:00");
     }
 
     #[test]

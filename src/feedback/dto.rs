@@ -85,7 +85,7 @@ crate::paged_query! {
         /// The seller company whose feedback to list. Purchasers: their own company (the default);
         /// finance and admins: any company of the group, or the whole group when absent.
         pub company_id: Option<Uuid>,
-        /// `YYYY-MM` (UTC): feedback given in that month.
+        /// `YYYY-MM`: feedback given in that month of the group's time zone.
         #[param(value_type = Option<String>, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
         pub period: Option<Month>,
         /// 1–5.

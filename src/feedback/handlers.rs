@@ -2,7 +2,7 @@
 //! checks of each action (else 403); every change is audited in its own transaction.
 
 use actix_web::{get, patch, post, web, HttpResponse};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::dto::*;
@@ -423,10 +423,6 @@ feedback_routes! {
     ),
 }
 
-fn month_start(day: NaiveDate) -> Option<DateTime<Utc>> {
-    day.and_hms_opt(0, 0, 0).map(|t| t.and_utc())
-}
-
 fn rating_filter(value: Option<i64>, field: &str) -> Result<Option<i16>, ApiError> {
     value
         .map(|v| rating(v, field).map_err(|e| ApiError::bad_field(field, e.message)))
@@ -464,8 +460,8 @@ pub async fn list_feedback(
         None if group_wide => None,
         None => Some(user.company_id.uuid()),
     };
-    let (from, to) = match query.period {
-        Some(month) => (month_start(month.first()), month_start(month.next())),
+    let (from, to) = match query.period.map(|month| user.zone.month(month)) {
+        Some((from, to)) => (Some(from), Some(to)),
         None => (None, None),
     };
     let min_rating = rating_filter(query.min_rating, "min_rating")?;

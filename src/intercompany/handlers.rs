@@ -3,7 +3,7 @@
 //! decided once, in `access`.
 
 use actix_web::{get, post, web, HttpResponse};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::dto::*;
@@ -103,10 +103,7 @@ pub async fn list_orders(
     query: crate::json::Query<IcOrderQuery>,
 ) -> Result<web::Json<Page<IcOrderView>>, ApiError> {
     let page = query.page::<(DateTime<Utc>, Uuid)>()?;
-    let start = |day: NaiveDate| day.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
-    let created = query
-        .period
-        .and_then(|month| start(month.first()).zip(start(month.next())));
+    let created = query.period.map(|month| user.zone.month(month));
     let filter = ListFilter {
         party: access::listed_company(&user).map(CompanyId::uuid),
         status: query.status,

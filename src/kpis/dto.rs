@@ -8,7 +8,7 @@ use uuid::Uuid;
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct KpiQuery {
-    /// `YYYY-MM` (UTC): the orders placed in that month. Default: the current month.
+    /// `YYYY-MM`, a month of the group's time zone. Default: the current month.
     #[param(value_type = Option<String>, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
     pub period: Option<Month>,
 }

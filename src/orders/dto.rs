@@ -107,7 +107,7 @@ crate::paged_query! {
         /// The seller company.
         pub company_id: Option<Uuid>,
         pub status: Option<OrderStatus>,
-        /// `YYYY-MM` (UTC).
+        /// `YYYY-MM`: orders placed in that month of the group's time zone.
         #[param(value_type = Option<String>, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
         pub period: Option<Month>,
     }

@@ -172,12 +172,10 @@ pub async fn list_orders(
         sql = sql.filter(orders::status.eq(status));
     }
     if let Some(month) = query.period {
-        let start = |day: chrono::NaiveDate| day.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
-        if let (Some(from), Some(to)) = (start(month.first()), start(month.next())) {
-            sql = sql
-                .filter(orders::created_at.ge(from))
-                .filter(orders::created_at.lt(to));
-        }
+        let (from, to) = user.zone.month(month);
+        sql = sql
+            .filter(orders::created_at.ge(from))
+            .filter(orders::created_at.lt(to));
     }
     if let Some((at, id)) = page.after {
         sql = sql.filter(

@@ -559,6 +559,12 @@ async fn an_orders_pay_dates_and_limit_period_are_the_groups_business_days() {
         schedule(&shown),
         vec![("2026-04-30".into(), "960.00".into(), "deducted".into())]
     );
+    // The list's months are Auckland's too: the TV and March's unit in March, April's in April.
+    for (period, count) in [("2026-03", 2), ("2026-04", 1)] {
+        let page = ann.get(&format!("/api/v1/orders?period={period}")).await;
+        let page = page.assert_status(200);
+        assert_eq!(page["items"].as_array().unwrap().len(), count, "{period}");
+    }
 }
 
 #[tokio::test]
