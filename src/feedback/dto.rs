@@ -22,8 +22,13 @@ pub struct NewFeedback {
     /// 1–5.
     #[schema(minimum = 1, maximum = 5, example = 4)]
     pub rating: i64,
-    /// At most 2000 characters; blank is the same as none.
-    #[schema(max_length = 2000, pattern = r"^[^\u0000]*$")]
+    /// 1–2000 characters with at least one visible character (a blank comment is refused:
+    /// leave it out, or send null, for none).
+    #[schema(
+        min_length = 1,
+        max_length = 2000,
+        pattern = r"^[^\u0000]*[^\u0000-\u0020\u007f-\u00a0\u00ad\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u3000\ufeff][^\u0000]*$"
+    )]
     pub comment: Option<String>,
 }
 
@@ -35,8 +40,13 @@ pub struct FeedbackPatch {
     #[schema(minimum = 1, maximum = 5, example = 4)]
     pub rating: Option<i64>,
     #[serde(default, deserialize_with = "crate::identity::dto::double_option")]
-    /// At most 2000 characters; blank or null removes the comment.
-    #[schema(value_type = Option<String>, max_length = 2000, pattern = r"^[^\u0000]*$")]
+    /// 1–2000 characters with at least one visible character; null removes the comment.
+    #[schema(
+        value_type = Option<String>,
+        min_length = 1,
+        max_length = 2000,
+        pattern = r"^[^\u0000]*[^\u0000-\u0020\u007f-\u00a0\u00ad\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u3000\ufeff][^\u0000]*$"
+    )]
     pub comment: Option<Option<String>>,
 }
 

@@ -64,14 +64,17 @@ fn rating(value: i64, field: &str) -> Result<i16, FieldError> {
         .ok_or_else(|| FieldError::new(field, "must be between 1 and 5"))
 }
 
-/// A comment within 2000 characters; blank is none.
+/// A comment within 2000 characters with a visible one (spec §2: free text is never blank).
 fn comment(value: Option<String>) -> Result<Option<String>, FieldError> {
     match value {
         Some(text) if text.chars().count() > MAX_COMMENT => Err(FieldError::new(
             "comment",
             format!("must be at most {MAX_COMMENT} characters"),
         )),
-        Some(text) if !crate::validation::has_visible(&text) => Ok(None),
+        Some(text) if !crate::validation::has_visible(&text) => Err(FieldError::new(
+            "comment",
+            "must contain a visible character (leave it out, or send null, for none)",
+        )),
         other => Ok(other),
     }
 }

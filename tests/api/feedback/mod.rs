@@ -208,6 +208,18 @@ async fn an_employee_rates_a_fulfilled_order_once_edits_it_for_a_week_and_the_se
         422,
         "rating",
     );
+    // Free text is never blank: a comment of spaces and a zero-width space is refused, not
+    // dropped.
+    assert_field(
+        &app.post(
+            &path,
+            &w.alice,
+            json!({"rating": 4, "comment": " \u{200b} "}),
+        )
+        .await,
+        422,
+        "comment",
+    );
 
     let given = app
         .post(
@@ -242,6 +254,11 @@ async fn an_employee_rates_a_fulfilled_order_once_edits_it_for_a_week_and_the_se
         &app.patch(&path, &w.alice, json!({"rating": 9})).await,
         422,
         "rating",
+    );
+    assert_field(
+        &app.patch(&path, &w.alice, json!({"comment": "   "})).await,
+        422,
+        "comment",
     );
     app.clock
         .set_today(chrono::Utc::now().date_naive() + chrono::Days::new(8));
