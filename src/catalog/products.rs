@@ -425,6 +425,7 @@ pub async fn update_product(
     }
     let mut conn = state.pool.get().await?;
     let admin = &admin.user;
+    let now = state.clock.now();
     let view = write::by(admin, admin.group_id)
         .conflict("sku", "another product of this group already uses this sku")
         .publishes(Changed::Definitions)
@@ -473,6 +474,7 @@ pub async fn update_product(
                 .set((changes, products::updated_at.eq(diesel::dsl::now)))
                 .execute(conn)
                 .await?;
+            recount_if_limit_moved(conn, (admin, now), &before.product, &patch).await?;
             let after = queries::find_product(conn, admin.group_id, id, admin.tier_id)
                 .await?
                 .ok_or(ApiError::NotFound)?;
@@ -485,6 +487,33 @@ pub async fn update_product(
         })
         .await?;
     Ok(web::Json(view))
+}
+
+/// After `patch` set `before`'s purchase limit, or changed its quantity or period: what each
+/// employee bought in the current period is counted again from the orders
+/// ([`crate::ledger::recount_limit`]), orders placed before the limit existed included.
+async fn recount_if_limit_moved(
+    conn: &mut diesel_async::AsyncPgConnection,
+    (admin, now): (&CurrentUser, chrono::DateTime<chrono::Utc>),
+    before: &queries::ProductRow,
+    patch: &ProductPatch,
+) -> Result<(), ApiError> {
+    let Some(Some(limit)) = &patch.purchase_limit else {
+        return Ok(());
+    };
+    let was = (before.purchase_limit_quantity, before.purchase_limit_period);
+    if was == (Some(limit.max_quantity), Some(limit.period)) {
+        return Ok(());
+    }
+    let zone = admin.zone;
+    crate::ledger::recount_limit(
+        conn,
+        (admin.group_id, before.id),
+        limit.period,
+        (zone, zone.today(now)),
+    )
+    .await?;
+    Ok(())
 }
 
 /// Adjust stock on hand by `delta` with a reason (admin); never below zero (409).

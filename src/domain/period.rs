@@ -16,6 +16,17 @@ pub fn limit_start(period: LimitPeriod, day: NaiveDate) -> NaiveDate {
     first.unwrap_or(day)
 }
 
+/// The first day of the purchase-limit period after the one containing `day`.
+pub fn limit_next(period: LimitPeriod, day: NaiveDate) -> NaiveDate {
+    let months = match period {
+        LimitPeriod::Year => 12,
+        LimitPeriod::Month => 1,
+    };
+    limit_start(period, day)
+        .checked_add_months(chrono::Months::new(months))
+        .unwrap_or(NaiveDate::MAX)
+}
+
 /// A calendar month as the API writes it (`YYYY-MM`), parsed once where it enters: a request
 /// that names a month carries this, never the text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -86,7 +97,7 @@ pub fn month(raw: &str) -> Option<(NaiveDate, NaiveDate)> {
 
 #[cfg(test)]
 mod tests {
-    use super::{limit_start, month, LimitPeriod, Month};
+    use super::{limit_next, limit_start, month, LimitPeriod, Month};
     use chrono::NaiveDate;
 
     #[test]
@@ -100,6 +111,21 @@ mod tests {
             limit_start(LimitPeriod::Year, day).to_string(),
             "2026-01-01"
         );
+    }
+    #[test]
+    fn the_next_limit_period_starts_after_this_one() {
+        let day = NaiveDate::from_ymd_opt(2026, 12, 24).unwrap_or_default();
+        assert_eq!(
+            limit_next(LimitPeriod::Month, day).to_string(),
+            "2027-01-01"
+        );
+        assert_eq!(limit_next(LimitPeriod::Year, day).to_string(), "2027-01-01");
+        let may = NaiveDate::from_ymd_opt(2026, 5, 31).unwrap_or_default();
+        assert_eq!(
+            limit_next(LimitPeriod::Month, may).to_string(),
+            "2026-06-01"
+        );
+        assert_eq!(limit_next(LimitPeriod::Year, may).to_string(), "2027-01-01");
     }
 
     #[test]

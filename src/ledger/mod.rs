@@ -15,9 +15,10 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use crate::db::schema::{allowance_usage, purchase_limit_usage};
+use crate::domain::calendar::BusinessZone;
 use crate::domain::kinds::LimitPeriod;
 use crate::domain::period;
-use crate::ids::{EmployeeId, ProductId};
+use crate::ids::{EmployeeId, GroupId, ProductId};
 
 /// What an employee bought of purchase-limited products since the start of a year, by
 /// product and period start.
@@ -108,6 +109,51 @@ pub async fn give_back_allowance(
         .set(allowance_usage::used.eq(allowance_usage::used - amount))
         .execute(conn)
         .await?;
+    Ok(())
+}
+
+/// Counts again, from the orders themselves, what each employee bought of `product` in the
+/// purchase-limit `period` containing the group's day `today` (in `zone`): after its limit was
+/// set or its period changed, orders placed before it had one (or under the other period)
+/// count too, so the limit is never passed by what was bought before it existed. Each
+/// non-cancelled line of the period is tied to the period's row (a cancellation gives it back
+/// there) and each employee's row is rebuilt. Runs in the transaction that changed the
+/// product, which holds the product's row: a placement that read the old limit refuses at its
+/// stock update (`limit_moved`) and is read again.
+pub async fn recount_limit(
+    conn: &mut AsyncPgConnection,
+    (group, product): (GroupId, ProductId),
+    period: LimitPeriod,
+    (zone, today): (BusinessZone, NaiveDate),
+) -> QueryResult<()> {
+    let start = period::limit_start(period, today);
+    let next = period::limit_next(period, today);
+    diesel::delete(
+        purchase_limit_usage::table
+            .filter(purchase_limit_usage::product_id.eq(product))
+            .filter(purchase_limit_usage::period_start.eq(start)),
+    )
+    .execute(conn)
+    .await?;
+    crate::db::statement::statement(
+        "WITH counted AS ( \
+             UPDATE order_lines l SET limit_period_start = $3 \
+             FROM orders o \
+             WHERE o.id = l.order_id AND l.group_id = $1 AND l.product_id = $2 \
+                 AND o.group_id = $1 AND o.status <> 'cancelled' \
+                 AND o.created_at >= $4 AND o.created_at < $5 \
+             RETURNING o.employee_id, l.quantity) \
+         INSERT INTO purchase_limit_usage (employee_id, product_id, period_start, quantity, \
+             group_id) \
+         SELECT employee_id, $2, $3, sum(quantity)::int4, $1 FROM counted GROUP BY employee_id",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(group)
+    .bind::<diesel::sql_types::Uuid, _>(product)
+    .bind::<diesel::sql_types::Date, _>(start)
+    .bind::<diesel::sql_types::Timestamptz, _>(zone.start(start))
+    .bind::<diesel::sql_types::Timestamptz, _>(zone.start(next))
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

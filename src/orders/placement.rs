@@ -402,6 +402,7 @@ fn refused(
         Some(AbortReason::RequestInProgress) => Err(idempotency::in_progress()),
         Some(
             AbortReason::AllowanceMoved
+            | AbortReason::LimitMoved
             | AbortReason::KeyTaken
             | AbortReason::InsufficientStock
             | AbortReason::ProductGone
@@ -434,5 +435,19 @@ mod tests {
             Box::new("some other failure".to_owned()),
         );
         assert_eq!(AbortReason::of(&other), None);
+    }
+
+    #[test]
+    fn a_limit_changed_since_the_read_is_read_again() {
+        use diesel::result::{DatabaseErrorKind, Error};
+        let moved = Error::DatabaseError(
+            DatabaseErrorKind::Unknown,
+            Box::new("abort_statement:limit_moved".to_owned()),
+        );
+        assert_eq!(AbortReason::of(&moved), Some(AbortReason::LimitMoved));
+        assert!(matches!(
+            refused(moved, None, |_| String::new()),
+            Ok(Attempt::Again)
+        ));
     }
 }

@@ -20,6 +20,7 @@
 -- $35 the household member it is bought for (null: the employee)
 -- $36-$37 payroll instalments: pay date, amount (empty: not paid from wages)
 -- $38 the most that may stand due on a pay date  $39 the employer  $40 instalments
+-- $41-$42 each product's purchase limit as the read saw it (in $1's order): quantity, period
 WITH claim AS (
     SELECT CASE WHEN pg_try_advisory_xact_lock(hashtextextended($3, 0)) THEN true
         ELSE abort_statement('request_in_progress') END AS claimed),
@@ -67,10 +68,17 @@ locked AS (
     ORDER BY p.id
     FOR NO KEY UPDATE OF p),
 stock AS (
-    -- Short stock fails products_stock_on_hand_check.
+    -- Short stock fails products_stock_on_hand_check. A purchase limit set or changed since
+    -- the read (which counted the order against the limit it saw, or against none) aborts,
+    -- and the order is read again.
     UPDATE products p SET stock_on_hand = p.stock_on_hand - s.quantity
-    FROM unnest($1::uuid[], $2::int4[]) AS s(id, quantity)
+    FROM unnest($1::uuid[], $2::int4[], $41::int4[], $42::text[])
+        AS s(id, quantity, limit_quantity, limit_period)
     WHERE p.id = s.id AND p.id IN (SELECT id FROM locked)
+        AND CASE WHEN p.id <> s.id THEN false
+            WHEN (p.purchase_limit_quantity, p.purchase_limit_period)
+                IS NOT DISTINCT FROM (s.limit_quantity, s.limit_period) THEN true
+            ELSE abort_statement('limit_moved') END
     RETURNING p.id)
 -- Only an order paid from wages sends what follows, up to the closing marker.
 --<payroll>

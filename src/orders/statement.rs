@@ -78,6 +78,8 @@ pub(super) enum AbortReason {
     ProductGone,
     /// The allowance is no longer what the read saw.
     AllowanceMoved,
+    /// A product's purchase limit was set or changed since the read.
+    LimitMoved,
     /// The first product (by id) over its limit, if known.
     PurchaseLimitExceeded(Option<Uuid>),
     /// The first pay date on which the deductions would pass the share of pay, if known.
@@ -113,6 +115,7 @@ impl AbortReason {
         Some(match reason {
             "request_in_progress" => Self::RequestInProgress,
             "allowance_moved" => Self::AllowanceMoved,
+            "limit_moved" => Self::LimitMoved,
             "purchase_limit_exceeded" => Self::PurchaseLimitExceeded(Uuid::parse_str(detail).ok()),
             "deduction_share_exceeded" => Self::DeductionShareExceeded(detail.parse().ok()),
             _ => Self::Unknown,
@@ -145,16 +148,38 @@ pub(super) struct Write<'a> {
 }
 
 impl Write<'_> {
+    /// Each product's purchase limit as the read saw it (quantity, period), in `stock`'s
+    /// order: the statement refuses if it moved since.
+    fn limits_seen(&self) -> (Vec<Option<i32>>, Vec<Option<&'static str>>) {
+        self.stock
+            .iter()
+            .map(|(p, _)| {
+                let period = p.purchase_limit_period.map(|period| period.as_str());
+                (p.purchase_limit_quantity, period)
+            })
+            .unzip()
+    }
+
+    /// The pay dates and amounts of an order paid from wages, and how many (none otherwise).
+    fn instalments(&self) -> (Vec<NaiveDate>, Vec<Decimal>, Option<i32>) {
+        let lines = self.payroll.map(|(plan, _)| plan.lines.as_slice());
+        let lines = lines.unwrap_or_default();
+        let (days, amounts) = lines
+            .iter()
+            .map(|(day, amount)| (*day, amount.amount()))
+            .unzip();
+        let count = self.payroll.and_then(|_| i32::try_from(lines.len()).ok());
+        (days, amounts, count)
+    }
+
     pub(super) async fn execute(
         self,
         conn: &mut AsyncPgConnection,
     ) -> diesel::QueryResult<Written> {
         let (ctx, order) = (self.ctx, self.order);
         let sql = placement_sql(!self.limited.is_empty(), self.payroll.is_some());
-        let instalments: &[(NaiveDate, crate::domain::money::Money)] = self
-            .payroll
-            .map(|(plan, _)| plan.lines.as_slice())
-            .unwrap_or_default();
+        let (limit_quantities, limit_periods) = self.limits_seen();
+        let (pay_dates, instalments, instalment_count) = self.instalments();
         let lines = &order.lines;
         let column = |f: fn(&allowance::PricedLine) -> Decimal| -> Vec<Decimal> {
             lines.iter().map(f).collect()
@@ -211,19 +236,13 @@ impl Write<'_> {
             .bind::<Text, _>(self.hash)
             .bind::<SqlUuid, _>(self.user.group_id)
             .bind::<Nullable<SqlUuid>, _>(self.for_member)
-            .bind::<Array<Date>, _>(instalments.iter().map(|(day, _)| *day).collect::<Vec<_>>())
-            .bind::<Array<Numeric>, _>(
-                instalments
-                    .iter()
-                    .map(|(_, amount)| amount.amount())
-                    .collect::<Vec<_>>(),
-            )
+            .bind::<Array<Date>, _>(pay_dates)
+            .bind::<Array<Numeric>, _>(instalments)
             .bind::<Nullable<Numeric>, _>(self.payroll.map(|(plan, _)| plan.limit.amount()))
             .bind::<Nullable<SqlUuid>, _>(self.payroll.map(|(_, employer)| employer))
-            .bind::<Nullable<Integer>, _>(
-                self.payroll
-                    .and_then(|(plan, _)| i32::try_from(plan.lines.len()).ok()),
-            )
+            .bind::<Nullable<Integer>, _>(instalment_count)
+            .bind::<Array<Nullable<Integer>>, _>(limit_quantities)
+            .bind::<Array<Nullable<Text>>, _>(limit_periods)
             .get_result(conn)
             .await
     }

@@ -375,3 +375,103 @@ async fn finance_lists_all_orders_with_filters_and_pages() {
     let one = finance.get(&format!("/api/v1/orders/{}", bobs.id)).await;
     assert_eq!(one.typed::<OrderView>(200).status, OrderStatus::Cancelled);
 }
+
+#[tokio::test]
+async fn a_limit_set_later_counts_what_was_bought_before_it() {
+    let app = TestApp::spawn().await;
+    let s = shop(&app, "10", None).await;
+    let product = s
+        .group
+        .product("LATER", &s.category, "10.00")
+        .stock(100)
+        .create()
+        .await;
+    let alice = s
+        .group
+        .employee("alice@jkl.example")
+        .tier(&s.tier)
+        .create()
+        .await;
+    let remaining = |seen: &internal_store::catalog::dto::ProductView| {
+        seen.purchase_limit.as_ref().map(|l| l.remaining)
+    };
+    // Two units bought while the product had no limit, one more in an order cancelled since.
+    let first = alice
+        .order("before-1", [(&product, 2)])
+        .await
+        .typed::<OrderView>(201);
+    let dropped = alice
+        .order("before-2", [(&product, 1)])
+        .await
+        .typed::<OrderView>(201);
+    alice
+        .order_action(&dropped, "cancel")
+        .await
+        .assert_status(200);
+
+    // A limit of three a month: the two count, one is left.
+    let path = format!("/api/v1/products/{}", product.id);
+    s.group
+        .admin
+        .patch(
+            &path,
+            json!({"purchase_limit": {"max_quantity": 3, "period": "month"}}),
+        )
+        .await
+        .assert_status(200);
+    assert_eq!(remaining(&alice.product(&product).await), Some(1));
+    alice
+        .order("after-1", [(&product, 2)])
+        .await
+        .assert_problem(409, "purchase_limit_exceeded");
+    alice
+        .order("after-2", [(&product, 1)])
+        .await
+        .assert_status(201);
+    assert_eq!(remaining(&alice.product(&product).await), Some(0));
+
+    // The order from before the limit now gives its units back to the period when cancelled.
+    alice
+        .order_action(&first, "cancel")
+        .await
+        .assert_status(200);
+    assert_eq!(remaining(&alice.product(&product).await), Some(2));
+
+    // A year's limit counts the month's orders too (one standing unit), and so does going back.
+    for (period, left) in [("year", 4), ("month", 2)] {
+        s.group
+            .admin
+            .patch(
+                &path,
+                json!({"purchase_limit": {"max_quantity": if period == "year" { 5 } else { 3 },
+                                          "period": period}}),
+            )
+            .await
+            .assert_status(200);
+        assert_eq!(
+            remaining(&alice.product(&product).await),
+            Some(left),
+            "{period}"
+        );
+    }
+    // The ledger agrees with the orders.
+    let mut conn = app.db.connect().await;
+    let rows: Vec<(i32,)> = diesel_async::RunQueryDsl::load(
+        diesel::sql_query(format!(
+            "SELECT quantity FROM purchase_limit_usage WHERE product_id = '{}' \
+             ORDER BY period_start DESC LIMIT 1",
+            product.id
+        )),
+        &mut conn,
+    )
+    .await
+    .map(|rows: Vec<Quantity>| rows.into_iter().map(|r| (r.quantity,)).collect())
+    .unwrap();
+    assert_eq!(rows, vec![(1,)]);
+}
+
+#[derive(diesel::QueryableByName)]
+struct Quantity {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    quantity: i32,
+}
