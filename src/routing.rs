@@ -123,10 +123,12 @@ pub async fn fallback(
     Err(ApiError::MethodNotAllowed { allowed })
 }
 
-/// A path parameter that does not parse is a 400 — unless the path names a more specific route
-/// that lacks this method: actix falls through from `/orders/quote` (POST only) to
-/// `/orders/{id}` for a GET, which is a 405 with `Allow: POST`, not a bad id.
-pub fn path_error(error: PathError, req: &HttpRequest) -> actix_web::Error {
+/// A path parameter that does not parse is a 400 naming the parameter (never repeating what
+/// was sent: §2) — unless the path names a more specific route that lacks this method: actix
+/// falls through from `/orders/quote` (POST only) to `/orders/{id}` for a GET, which is a 405
+/// with `Allow: POST`, not a bad id. Every typed path parameter is a UUID (periods are read as
+/// text and checked by their handler).
+pub fn path_error(_: PathError, req: &HttpRequest) -> actix_web::Error {
     let allowed = req
         .app_data::<web::Data<RouteTable>>()
         .map(|routes| routes.allowed_methods(req.path()))
@@ -134,7 +136,12 @@ pub fn path_error(error: PathError, req: &HttpRequest) -> actix_web::Error {
     if !allowed.is_empty() && !allowed.contains(req.method()) {
         return ApiError::MethodNotAllowed { allowed }.into();
     }
-    ApiError::bad_request(format!("Invalid path parameter: {error}")).into()
+    let field = req
+        .match_info()
+        .iter()
+        .find(|(_, value)| uuid::Uuid::parse_str(value).is_err())
+        .map_or("id", |(name, _)| name);
+    ApiError::bad_field(field, "must be a UUID").into()
 }
 
 #[cfg(test)]

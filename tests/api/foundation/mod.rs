@@ -100,9 +100,13 @@ async fn every_framework_error_is_problem_json() {
 async fn bad_path_and_query_parameters_are_400() {
     let app = TestApp::spawn().await;
     let group = app.bootstrap().await;
-    app.get("/api/v1/companies/not-a-uuid", &group.admin)
-        .await
-        .assert_problem(400, "validation_failed");
+    // The path parameter's name, never its value (§2).
+    let bad_id = app
+        .get("/api/v1/companies/zz-secret-zz", &group.admin)
+        .await;
+    bad_id.assert_problem(400, "validation_failed");
+    assert_eq!(bad_id.field(), "id");
+    assert!(!bad_id.body.to_string().contains("zz"), "{}", bad_id.body);
     let not_a_number = app.get("/api/v1/companies?limit=abc", &group.admin).await;
     not_a_number.assert_problem(400, "validation_failed");
     // The parameter's name, never its value (§2).
