@@ -13,7 +13,7 @@ use crate::audit::Change;
 use crate::db::schema::fx_rates;
 use crate::error::{ApiError, FieldError};
 use crate::idempotency::Keyed;
-use crate::identity::auth::{Authorized, CurrentUser, Finance};
+use crate::identity::auth::{Authorized, Finance};
 use crate::pagination::Page;
 use crate::state::AppState;
 use crate::write;
@@ -42,14 +42,17 @@ impl From<FxRateRow> for FxRateView {
     }
 }
 
-/// List the group's FX rates, newest day first (any signed-in employee).
+/// List the group's FX rates, newest day first (finance).
 #[utoipa::path(
-    tag = "fx", params(FxRateQuery), security(("bearer" = [])),
-    responses((status = 200, body = Page<FxRateView>))
+    tag = "fx", params(FxRateQuery), security(("bearer" = ["finance"])),
+    responses(
+        (status = 200, body = Page<FxRateView>),
+        (status = 403, description = "Not finance")
+    )
 )]
 #[get("/fx-rates")]
 pub async fn list_rates(
-    user: CurrentUser,
+    user: Authorized<Finance>,
     state: web::Data<AppState>,
     query: crate::json::Query<FxRateQuery>,
 ) -> Result<web::Json<Page<FxRateView>>, ApiError> {

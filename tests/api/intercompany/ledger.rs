@@ -117,11 +117,14 @@ async fn fx_rates_are_finances_and_one_per_pair_and_day() {
     )
     .await
     .assert_problem(403, "forbidden");
-    // Everyone signed in reads them.
+    // Finance reads them (§6); an employee does not.
     let listed = app
-        .get("/api/v1/fx-rates?base=EUR&quote=USD", &t.employee)
+        .get("/api/v1/fx-rates?base=EUR&quote=USD", &t.finance)
         .await;
     assert_eq!(listed.assert_status(200)["items"][0]["rate"], "1.0842");
+    app.get("/api/v1/fx-rates", &t.employee)
+        .await
+        .assert_problem(403, "forbidden");
 }
 
 #[tokio::test]
