@@ -7,9 +7,11 @@
 //! 2. **Address**: after `max_failures_per_address` failures from one address (any accounts),
 //!    that address gets 429.
 //! 3. **Account pace**: once failures for one account come from `spread_addresses` different
-//!    addresses within `spread_window` (guessing from many addresses), the account admits one
-//!    attempt per `pace`, from anyone; the others get 429 with `Retry-After`. The slot is taken
-//!    before the password is checked, so the answer's timing says nothing about the password.
+//!    addresses within `spread_window` (guessing from many addresses), or number
+//!    `max_failures_per_account_address` from more than one address (a guesser who spends an
+//!    address's allowance, then moves on), the account admits one attempt per `pace`, from
+//!    anyone; the others get 429 with `Retry-After`. The slot is taken before the password is
+//!    checked, so the answer's timing says nothing about the password.
 //!
 //! The numbers are in docs/SECURITY.md.
 
@@ -93,7 +95,9 @@ pub async fn pace(
     // row the winner inserted may be invisible to its snapshot, hence the fallback of 1 s).
     let rows: Vec<Paced> = statement(
         "WITH spread AS ( \
-             SELECT count(DISTINCT address) >= $3 AS paced FROM login_failures \
+             SELECT count(DISTINCT address) >= $3 \
+                 OR (count(*) >= $5 AND count(DISTINCT address) >= 2) AS paced \
+             FROM login_failures \
              WHERE account = $1 AND failed_at > now() - make_interval(secs => $2)), \
          taken AS ( \
              INSERT INTO login_pace (account, next_attempt_at) \
@@ -111,6 +115,7 @@ pub async fn pace(
     .bind::<Double, _>(settings.spread_window.as_secs_f64())
     .bind::<BigInt, _>(i64::from(settings.spread_addresses))
     .bind::<Double, _>(settings.pace.as_secs_f64())
+    .bind::<BigInt, _>(i64::from(settings.max_failures_per_account_address))
     .load(conn)
     .await?;
     Ok(rows.into_iter().next().map(|row| {

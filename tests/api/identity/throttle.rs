@@ -243,3 +243,29 @@ async fn many_failures_from_one_address_are_throttled_across_accounts() {
         .await
         .assert_problem(429, "rate_limited");
 }
+
+/// A guesser who spends one address's ten failures and moves on is paced from the second
+/// address: the account's failures count, not only how many addresses they came from.
+#[tokio::test]
+async fn moving_on_after_an_addresses_ten_failures_meets_the_pace() {
+    let app = TestApp::spawn_with(&[
+        ("TRUSTED_PROXIES", "127.0.0.1/32"),
+        ("LOGIN_ACCOUNT_PACE_MS", "60000"),
+    ])
+    .await;
+    app.bootstrap().await;
+    for _ in 0..10 {
+        login_from(&app.api(), "192.0.2.1", ADMIN_EMAIL, "wrong-password-guess")
+            .await
+            .assert_problem(401, "unauthorized");
+    }
+    // The eleventh failure comes from a second address; from then on one guess a minute.
+    for _ in 0..2 {
+        login_from(&app.api(), "192.0.2.2", ADMIN_EMAIL, "wrong-password-guess")
+            .await
+            .assert_problem(401, "unauthorized");
+    }
+    let paced = login_from(&app.api(), "192.0.2.2", ADMIN_EMAIL, "wrong-password-guess").await;
+    paced.assert_problem(429, "rate_limited");
+    assert!(paced.headers.contains_key("retry-after"));
+}
