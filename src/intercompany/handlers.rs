@@ -13,7 +13,7 @@ use super::{access, placement, pricing, validation, views};
 use crate::body::{Body, OptionalBody};
 use crate::error::ApiError;
 use crate::idempotency::{self, IdempotencyHeader, Once};
-use crate::identity::auth::{Authorized, Purchaser, Trade};
+use crate::identity::auth::{Authorized, CurrentUser, Purchaser, Trade};
 use crate::ids::{CompanyId, IcOrderId};
 use crate::pagination::Page;
 use crate::state::AppState;
@@ -40,8 +40,10 @@ pub async fn quote_order(
     state: web::Data<AppState>,
     body: Body<NewIcOrder>,
 ) -> Result<web::Json<IcQuoteView>, ApiError> {
-    let request = validation::validate(&user, &body.into_inner()?)?;
+    let body = body.into_inner()?;
     let mut conn = state.pool.get().await?;
+    buyer_in_group(&mut conn, &user, &body).await?;
+    let request = validation::validate(&user, &body)?;
     let today = crate::bookings::today(&mut conn, user.group_id, state.clock.now()).await?;
     let priced = pricing::price(&mut conn, user.group_id, &request, today).await?;
     Ok(web::Json(views::quote(&priced)))
@@ -73,11 +75,12 @@ pub async fn create_order(
 ) -> Result<HttpResponse, ApiError> {
     let key = key.into_key()?;
     let body = body.into_inner()?;
+    let mut conn = state.pool.get().await?;
+    buyer_in_group(&mut conn, &user, &body).await?;
     let request = validation::validate(&user, &body)?;
     let hash = idempotency::request_hash(&body);
     let now = state.clock.now();
     let user = &user.user;
-    let mut conn = state.pool.get().await?;
     let once = Once::required(key, CREATE_SCOPE, hash);
     once.run(&mut conn, user.id, async move |conn| {
         let view = placement::place(conn, now, user, &request).await?;
@@ -87,6 +90,26 @@ pub async fn create_order(
         ))
     })
     .await
+}
+
+/// A buyer outside the caller's group is a reference to another tenant's company: 422 naming
+/// it (§3), where a company of the group that is not the caller's is 403 (`validation`). Read
+/// only when the buyer is not the caller's own company.
+async fn buyer_in_group(
+    conn: &mut diesel_async::AsyncPgConnection,
+    user: &CurrentUser,
+    body: &NewIcOrder,
+) -> Result<(), ApiError> {
+    let buyer = body.buyer_company_id;
+    if user.company_id != CompanyId::from(buyer)
+        && !crate::identity::queries::company_in_group(conn, user.group_id, buyer).await?
+    {
+        return Err(ApiError::invalid_field(
+            "buyer_company_id",
+            "no company with this id in your group",
+        ));
+    }
+    Ok(())
 }
 
 /// List intercompany orders, newest first: purchasers those of their company (as buyer or

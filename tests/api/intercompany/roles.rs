@@ -37,6 +37,19 @@ async fn who_may_do_what_with_an_intercompany_order() {
     create(&t.xyz_purchaser, "d", &foreign)
         .await
         .assert_problem(422, "not_intercompany");
+    // A buyer that is no company of the group is a reference to another tenant's: 422 naming
+    // it, quoted or placed (a company of the group that is not the caller's stays 403).
+    let mut elsewhere = body.clone();
+    elsewhere["buyer_company_id"] = json!(uuid::Uuid::new_v4());
+    let refused = create(&t.xyz_purchaser, "f", &elsewhere).await;
+    refused.assert_problem(422, "validation_failed");
+    assert_eq!(refused.field(), "buyer_company_id");
+    let quoted = t
+        .xyz_purchaser
+        .post("/api/v1/intercompany-orders/quote", elsewhere)
+        .await;
+    quoted.assert_problem(422, "validation_failed");
+    assert_eq!(quoted.field(), "buyer_company_id");
     create(&t.xyz_purchaser, "e", &t.order_body([(&internal_only, 1)]))
         .await
         .assert_problem(422, "not_eligible");
