@@ -38,8 +38,10 @@ pub struct TierView {
     pub code: String,
     pub name: String,
     pub discount_percent: String,
-    /// In the group currency; null = unlimited.
+    /// In the group currency (`currency`); null = unlimited.
     pub annual_allowance: Option<String>,
+    /// The group currency, in which `annual_allowance` is counted.
+    pub currency: String,
     pub eligible_employment_types: Vec<EmploymentType>,
     /// Per-category overrides of `discount_percent`.
     pub category_discounts: Vec<CategoryDiscountView>,

@@ -162,11 +162,12 @@ pub async fn list_tiers(
     let rows = sql.load(&mut conn).await?;
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
     let mut overrides = queries::overrides_of(&mut conn, &ids).await?;
+    let currency = group_currency(&mut conn, &caller).await?;
     let views = rows
         .into_iter()
         .map(|row| {
             let own = overrides.remove(&row.id).unwrap_or_default();
-            queries::tier_view(row, own)
+            queries::tier_view(row, own, currency)
         })
         .collect();
     Ok(web::Json(page.of(views, |t: &TierView| t.code.clone())))
@@ -222,7 +223,7 @@ pub async fn create_tier(
                     .returning(TierRow::as_returning())
                     .get_result(conn)
                     .await?;
-                let view = queries::tier_view(row, Vec::new());
+                let view = queries::tier_view(row, Vec::new(), currency);
                 let change =
                     Change::new("discount_tier.created", "discount_tier", view.id).after(&view);
                 Ok((view, change))

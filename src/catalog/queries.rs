@@ -56,13 +56,19 @@ pub fn employment_types(raw: &[Option<EmploymentType>]) -> Vec<EmploymentType> {
     raw.iter().flatten().copied().collect()
 }
 
-pub fn tier_view(row: TierRow, overrides: Vec<(Uuid, Decimal)>) -> TierView {
+/// A tier as answered: its allowance in the group currency `currency`, in its minor units.
+pub fn tier_view(
+    row: TierRow,
+    overrides: Vec<(Uuid, Decimal)>,
+    currency: CurrencyCode,
+) -> TierView {
     TierView {
         id: row.id,
         code: row.code,
         name: row.name,
         discount_percent: pricing::format_percent(row.discount_percent),
-        annual_allowance: row.annual_allowance.map(|a| a.to_string()),
+        annual_allowance: row.annual_allowance.map(|a| money::format(a, currency)),
+        currency: currency.to_string(),
         eligible_employment_types: employment_types(&row.eligible_employment_types),
         category_discounts: overrides
             .into_iter()
@@ -116,7 +122,12 @@ pub async fn load_tier_view(
         .optional()?
         .ok_or(ApiError::NotFound)?;
     let mut overrides = overrides_of(conn, &[id]).await?;
-    Ok(tier_view(row, overrides.remove(&id).unwrap_or_default()))
+    let currency = crate::identity::queries::group_currency(conn, group).await?;
+    Ok(tier_view(
+        row,
+        overrides.remove(&id).unwrap_or_default(),
+        currency,
+    ))
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]

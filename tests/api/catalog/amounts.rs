@@ -216,6 +216,17 @@ async fn malformed_and_huge_amounts_are_422_with_the_field_path() {
         .await;
     reply.assert_problem(422, "validation_failed");
     assert_eq!(reply.body["errors"][0]["field"], "annual_allowance");
+    // A whole amount is answered in the currency's minor units, with the currency beside it.
+    let reply = app
+        .patch(
+            &format!("/api/v1/discount-tiers/{}", staff.id),
+            &group.admin,
+            json!({"annual_allowance": "500"}),
+        )
+        .await;
+    let reply = reply.assert_status(200);
+    assert_eq!(reply["annual_allowance"], "500.00");
+    assert_eq!(reply["currency"], "USD");
     let reply = app
         .send(
             reqwest::Method::PUT,
