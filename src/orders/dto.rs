@@ -84,6 +84,8 @@ pub struct QuoteView {
     pub for_member_id: Option<Uuid>,
     #[serde(flatten)]
     pub priced: PricedView,
+    /// When it was priced.
+    pub created_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -54,11 +54,13 @@ pub async fn quote_order(
             return Err(placement::not_a_member());
         }
     }
-    let quote = pricing::quote(&mut conn, &user, &request, state.clock.now()).await?;
+    let now = state.clock.now();
+    let quote = pricing::quote(&mut conn, &user, &request, now).await?;
     Ok(web::Json(views::quote_view(
         &user,
         request.for_member,
         &quote,
+        now,
     )))
 }
 

@@ -41,24 +41,25 @@ fn payment(instalments: Option<usize>) -> Option<Payment> {
 }
 
 /// What the order would be: its priced lines and totals, and its schedule when paid from wages.
-pub fn quote_view(user: &CurrentUser, for_member: Option<Uuid>, quote: &Quote) -> QuoteView {
-    priced(
-        (user.id, for_member),
-        &quote.ctx,
-        &quote.order,
-        quote.plan.as_ref(),
-    )
+pub fn quote_view(
+    user: &CurrentUser,
+    for_member: Option<Uuid>,
+    quote: &Quote,
+    now: DateTime<Utc>,
+) -> QuoteView {
+    let plan = quote.plan.as_ref();
+    priced((user.id, for_member), (&quote.ctx, &quote.order, plan), now)
 }
 
 fn priced(
     (employee, for_member_id): (EmployeeId, Option<Uuid>),
-    ctx: &Context,
-    order: &PricedOrder,
-    plan: Option<&Plan>,
+    (ctx, order, plan): (&Context, &PricedOrder, Option<&Plan>),
+    now: DateTime<Utc>,
 ) -> QuoteView {
     QuoteView {
         employee_id: employee.into(),
         for_member_id,
+        created_at: now,
         priced: PricedView {
             seller_company_id: ctx.seller,
             currency: ctx.currency.to_string(),
@@ -85,7 +86,7 @@ pub fn placed_view(
     (ctx, order, plan): (&Context, &PricedOrder, Option<&Plan>),
     now: DateTime<Utc>,
 ) -> OrderView {
-    let quote = priced((employee, for_member_id), ctx, order, plan);
+    let quote = priced((employee, for_member_id), (ctx, order, plan), now);
     OrderView {
         id: id.uuid(),
         number: String::new(),

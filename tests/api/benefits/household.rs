@@ -90,7 +90,13 @@ async fn a_spouses_order_is_priced_limited_and_taxed_as_the_employees_own() {
 
     // Ada's quote for Sam shows him, as the order will.
     let quoted = ada.post("/api/v1/orders/quote", for_sam.clone()).await;
-    assert_eq!(quoted.assert_status(200)["for_member_id"], sam_id);
+    let quoted = quoted.assert_status(200);
+    assert_eq!(quoted["for_member_id"], sam_id);
+    // A quote is the order but for its id, number and status: it says when it was priced.
+    assert!(quoted["created_at"]
+        .as_str()
+        .is_some_and(|at| at.ends_with('Z')));
+    assert!(quoted.get("id").is_none() && quoted.get("status").is_none());
     // Ada buys the watch for Sam: 20 % off, charged to Ada's allowance and purchase limit.
     let order: Value = ada
         .post_keyed("/api/v1/orders", "a1", for_sam.clone())
