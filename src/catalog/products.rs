@@ -430,9 +430,7 @@ pub async fn update_product(
         .conflict("sku", "another product of this group already uses this sku")
         .publishes(Changed::Definitions)
         .run(&mut conn, &state.changes, async move |conn| {
-            let before = queries::find_product(conn, admin.group_id, id, admin.tier_id)
-                .await?
-                .ok_or(ApiError::NotFound)?;
+            let before = held_for_change(conn, admin, id).await?;
             let code = before.currency;
             let mut errors = Vec::new();
             let list_price = patch
@@ -489,9 +487,31 @@ pub async fn update_product(
     Ok(web::Json(view))
 }
 
-/// After `patch` set `before`'s purchase limit, or changed its quantity or period: what each
+/// Product `id` of the admin's group as it stands, its row held for the change: so `before` is
+/// the row the update replaces, and two PATCHes of one product's limit never both compare
+/// against the same old one.
+async fn held_for_change(
+    conn: &mut diesel_async::AsyncPgConnection,
+    admin: &CurrentUser,
+    id: ProductId,
+) -> Result<queries::PricedRow, ApiError> {
+    products::table
+        .find(id)
+        .select(products::id)
+        .for_update()
+        .execute(conn)
+        .await?;
+    queries::find_product(conn, admin.group_id, id, admin.tier_id)
+        .await?
+        .ok_or(ApiError::NotFound)
+}
+
+/// After `patch` set `before`'s purchase limit, or moved it to the other period: what each
 /// employee bought in the current period is counted again from the orders
-/// ([`crate::ledger::recount_limit`]), orders placed before the limit existed included.
+/// ([`crate::ledger::recount_limit`]), orders placed before the limit existed included. A new
+/// quantity over the same period needs no recount: that period's usage has been counted since
+/// the limit was set (and a recount would hold the product's row through a whole period's
+/// lines in the middle of a sale).
 async fn recount_if_limit_moved(
     conn: &mut diesel_async::AsyncPgConnection,
     (admin, now): (&CurrentUser, chrono::DateTime<chrono::Utc>),
@@ -501,8 +521,7 @@ async fn recount_if_limit_moved(
     let Some(Some(limit)) = &patch.purchase_limit else {
         return Ok(());
     };
-    let was = (before.purchase_limit_quantity, before.purchase_limit_period);
-    if was == (Some(limit.max_quantity), Some(limit.period)) {
+    if before.purchase_limit_period == Some(limit.period) {
         return Ok(());
     }
     let zone = admin.zone;

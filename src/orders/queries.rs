@@ -139,6 +139,11 @@ pub async fn cancel(
     .await?;
     let stock: Vec<(Uuid, i32)> = lines.iter().map(|l| (l.product_id, l.quantity)).collect();
     crate::inventory::give_back(conn, group, &stock).await?;
+    // Read again now that the products are held: a purchase limit set meanwhile may have tied
+    // these lines to its period (`ledger::recount_limit`, which holds the product while it
+    // does), and the quantity goes back where it was counted.
+    let mut lines = lines_of(conn, order.id).await?;
+    lines.sort_by_key(|l| l.product_id);
     let limited: Vec<(Uuid, NaiveDate, i32)> = lines
         .iter()
         .filter_map(|l| Some((l.product_id, l.limit_period_start?, l.quantity)))

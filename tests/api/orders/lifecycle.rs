@@ -379,6 +379,8 @@ async fn finance_lists_all_orders_with_filters_and_pages() {
 #[tokio::test]
 async fn a_limit_set_later_counts_what_was_bought_before_it() {
     let app = TestApp::spawn().await;
+    app.clock
+        .set_today(chrono::NaiveDate::from_ymd_opt(2026, 6, 15).unwrap());
     let s = shop(&app, "10", None).await;
     let product = s
         .group
@@ -454,12 +456,12 @@ async fn a_limit_set_later_counts_what_was_bought_before_it() {
             "{period}"
         );
     }
-    // The ledger agrees with the orders.
+    // The ledger agrees with the orders: June's row holds the one standing unit.
     let mut conn = app.db.connect().await;
     let rows: Vec<(i32,)> = diesel_async::RunQueryDsl::load(
         diesel::sql_query(format!(
             "SELECT quantity FROM purchase_limit_usage WHERE product_id = '{}' \
-             ORDER BY period_start DESC LIMIT 1",
+             AND period_start = '2026-06-01'",
             product.id
         )),
         &mut conn,
@@ -468,6 +470,54 @@ async fn a_limit_set_later_counts_what_was_bought_before_it() {
     .map(|rows: Vec<Quantity>| rows.into_iter().map(|r| (r.quantity,)).collect())
     .unwrap();
     assert_eq!(rows, vec![(1,)]);
+}
+
+/// Cancellations racing the PATCH that sets a limit give their units back where the recount
+/// put them: afterwards the period's usage is exactly what the standing orders hold.
+#[tokio::test]
+async fn cancellations_racing_a_new_limit_leave_the_ledger_exact() {
+    let app = TestApp::spawn().await;
+    app.clock
+        .set_today(chrono::NaiveDate::from_ymd_opt(2026, 6, 15).unwrap());
+    let s = shop(&app, "10", None).await;
+    let product = s
+        .group
+        .product("RACED", &s.category, "10.00")
+        .stock(100)
+        .create()
+        .await;
+    let alice = s
+        .group
+        .employee("alice@jkl.example")
+        .tier(&s.tier)
+        .create()
+        .await;
+    let mut placed = Vec::new();
+    for n in 0..8 {
+        let order = alice.order(&format!("o-{n}"), [(&product, 1)]).await;
+        placed.push(order.typed::<OrderView>(201).id);
+    }
+    let mut jobs: Vec<Job<Reply>> = Vec::new();
+    for id in placed.iter().take(5).copied() {
+        let alice = alice.alone();
+        jobs.push(job(async move { alice.order_action(id, "cancel").await }));
+    }
+    let admin = s.group.admin.alone();
+    let path = format!("/api/v1/products/{}", product.id);
+    jobs.push(job(async move {
+        admin
+            .patch(
+                &path,
+                json!({"purchase_limit": {"max_quantity": 10, "period": "month"}}),
+            )
+            .await
+    }));
+    for reply in race(jobs).await {
+        assert_eq!(reply.status.as_u16(), 200, "{}", reply.body);
+    }
+    // Three orders stand: three counted, seven left.
+    let seen = alice.product(&product).await;
+    assert_eq!(seen.purchase_limit.map(|l| l.remaining), Some(7));
 }
 
 #[derive(diesel::QueryableByName)]
