@@ -39,6 +39,24 @@ impl Column {
     }
 }
 
+/// A CSV answer's columns in order, by name: a text column as it stands, a figure column
+/// marked `#` (`csv_columns![employee_id, #amount, currency]`).
+#[macro_export]
+macro_rules! csv_columns {
+    (@columns [$($done:expr),*]) => { [$($done),*] };
+    (@columns [$($done:expr),*] # $name:ident $(, $($rest:tt)*)?) => {
+        $crate::csv_columns!(
+            @columns [$($done,)* $crate::csv::Column::figure(stringify!($name))] $($($rest)*)?
+        )
+    };
+    (@columns [$($done:expr),*] $name:ident $(, $($rest:tt)*)?) => {
+        $crate::csv_columns!(
+            @columns [$($done,)* $crate::csv::Column::text(stringify!($name))] $($($rest)*)?
+        )
+    };
+    ($($columns:tt)*) => { $crate::csv_columns!(@columns [] $($columns)*) };
+}
+
 /// One CSV field, made safe for a spreadsheet and quoted when it holds a comma, a quote or a
 /// line break (RFC 4180). A field a spreadsheet would take for a formula (it begins with `=`,
 /// `+`, `-`, `@`, a tab or a carriage return) is prefixed with `'` (OWASP CSV injection),
@@ -152,6 +170,10 @@ mod tests {
             record(&columns, &["1", "2", "3", "-12", "-7.50", "+1"]),
             "1,2,3,'-12,'-7.50,'+1\n"
         );
+        // The declaration marks figure columns with `#`; the rest are text.
+        let declared: [Column; 3] = crate::csv_columns![name, #amount, note,];
+        assert_eq!(record(&declared, &["-1", "-1", "-1"]), "'-1,-1,'-1\n");
+        assert_eq!(super::header(&declared), "name,amount,note\n");
         // Only a plain number escapes, even in a figure column.
         assert_eq!(record(&columns, &["-", "-.5", "-1e5"]), "'-,'-.5,'-1e5\n");
     }

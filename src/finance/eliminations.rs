@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::dto::*;
 use super::reports::{balances, bounds, currencies, currency, month_report, revenue, Rates};
 use crate::body::Body;
-use crate::csv::{csv, moment, Column};
+use crate::csv::{csv, moment};
 use crate::db::schema::intercompany_inventory as held;
 use crate::db::statement::statement;
 use crate::domain::calendar::BusinessDay;
@@ -171,15 +171,9 @@ month_report! {
 
 fn to_csv(view: &EliminationsView) -> HttpResponse {
     csv(
-        &[
-            Column::text("seller_company_id"),
-            Column::text("buyer_company_id"),
-            Column::text("debit_account"),
-            Column::text("credit_account"),
-            Column::figure("amount"),
-            Column::text("currency"),
-            Column::text("description"),
-            Column::text("closed_at"),
+        &crate::csv_columns![
+            seller_company_id, buyer_company_id, debit_account, credit_account, #amount, currency,
+            description, closed_at,
         ],
         view.entries.iter().map(|e| {
             vec![

@@ -132,17 +132,9 @@ async fn load(
         .await?)
 }
 
-const CSV_COLUMNS: [Column; 10] = [
-    Column::text("employee_id"),
-    Column::text("employee_name"),
-    Column::text("company_id"),
-    Column::text("order_id"),
-    Column::text("deduction_code"),
-    Column::figure("amount"),
-    Column::text("currency"),
-    Column::text("start_date"),
-    Column::text("stop_date"),
-    Column::text("pay_date"),
+const CSV_COLUMNS: [Column; 10] = crate::csv_columns![
+    employee_id, employee_name, company_id, order_id, deduction_code, #amount, currency, start_date,
+    stop_date, pay_date,
 ];
 
 /// Lines per round trip of the CSV file.

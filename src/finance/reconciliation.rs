@@ -21,7 +21,7 @@ use crate::ids::GroupId;
 use crate::state::AppState;
 
 use super::reports::{balances, bounds, currencies, currency, month_report, Balance, Rates};
-use crate::csv::{csv, moment, Column};
+use crate::csv::{csv, moment};
 
 #[derive(QueryableByName)]
 struct Adjustment {
@@ -137,22 +137,10 @@ fn to_csv(view: &ReconciliationView) -> HttpResponse {
     let group_currency = &view.group_currency;
     let pairs = &view.pairs;
     csv(
-        &[
-            Column::text("seller_company_id"),
-            Column::text("buyer_company_id"),
-            Column::text("currency"),
-            Column::figure("receivable"),
-            Column::figure("payable"),
-            Column::figure("difference"),
-            Column::text("status"),
-            Column::text("buyer_currency"),
-            Column::figure("payable_booked"),
-            Column::figure("payable_remeasured"),
-            Column::figure("unrealised_fx"),
-            Column::figure("difference_group"),
-            Column::text("group_currency"),
-            Column::text("unmatched_documents"),
-            Column::text("closed_at"),
+        &crate::csv_columns![
+            seller_company_id, buyer_company_id, currency, #receivable, #payable, #difference,
+            status, buyer_currency, #payable_booked, #payable_remeasured, #unrealised_fx,
+            #difference_group, group_currency, unmatched_documents, closed_at,
         ],
         pairs.iter().map(|p| {
             vec![

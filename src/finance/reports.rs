@@ -25,7 +25,7 @@ use crate::identity::auth::{Authorized, Finance};
 use crate::ids::GroupId;
 use crate::state::AppState;
 
-use crate::csv::{csv, moment, Column};
+use crate::csv::{csv, moment};
 
 /// A finance report of one month, as a close stores it and every request answers it.
 pub trait MonthReport: serde::Serialize + serde::de::DeserializeOwned + Send {
@@ -387,13 +387,8 @@ month_report! {
 
 fn internal_sales_csv(view: &InternalSalesView) -> HttpResponse {
     csv(
-        &[
-            Column::text("company_id"),
-            Column::figure("employee_sales"),
-            Column::figure("intercompany_sales"),
-            Column::figure("total"),
-            Column::text("currency"),
-            Column::text("closed_at"),
+        &crate::csv_columns![
+            company_id, #employee_sales, #intercompany_sales, #total, currency, closed_at,
         ],
         view.items.iter().map(|item| {
             vec![

@@ -183,23 +183,10 @@ pub async fn compute(
     })
 }
 
-const COLUMNS: [Column; 16] = [
-    Column::text("order_id"),
-    Column::text("number"),
-    Column::text("line_no"),
-    Column::text("seller_company_id"),
-    Column::text("buyer_company_id"),
-    Column::text("product_id"),
-    Column::text("quantity"),
-    Column::text("currency"),
-    Column::figure("unit_cost"),
-    Column::figure("unit_transfer_price"),
-    Column::figure("markup_percent"),
-    Column::figure("min_markup_percent"),
-    Column::figure("max_markup_percent"),
-    Column::text("policy_id"),
-    Column::text("ship_date"),
-    Column::text("closed_at"),
+const COLUMNS: [Column; 16] = crate::csv_columns![
+    order_id, number, line_no, seller_company_id, buyer_company_id, product_id, quantity, currency,
+    #unit_cost, #unit_transfer_price, #markup_percent, #min_markup_percent, #max_markup_percent,
+    policy_id, ship_date, closed_at,
 ];
 
 fn csv_answer(report: &ExceptionsReport) -> HttpResponse {

@@ -14,21 +14,10 @@ use crate::identity::auth::{Authorized, Role, Trade};
 use crate::ids::GroupId;
 use crate::state::AppState;
 
-const COLUMNS: [Column; 14] = [
-    Column::text("company_id"),
-    Column::text("employee_orders"),
-    Column::figure("employee_fulfilment_hours_p50"),
-    Column::text("intercompany_orders"),
-    Column::figure("acceptance_hours_p50"),
-    Column::figure("shipping_hours_p50"),
-    Column::figure("on_time_rate"),
-    Column::text("overdue_open"),
-    Column::figure("rejection_rate"),
-    Column::text("feedback_count"),
-    Column::figure("average_rating"),
-    Column::figure("response_rate"),
-    Column::figure("replied_rate"),
-    Column::text("closed_at"),
+const COLUMNS: [Column; 14] = crate::csv_columns![
+    company_id, employee_orders, #employee_fulfilment_hours_p50, intercompany_orders,
+    #acceptance_hours_p50, #shipping_hours_p50, #on_time_rate, overdue_open, #rejection_rate,
+    feedback_count, #average_rating, #response_rate, #replied_rate, closed_at,
 ];
 
 /// The report's CSV rows (null is an empty field), in [`COLUMNS`] order.

@@ -15,41 +15,16 @@ use crate::error::ApiError;
 /// Employees per database round trip of a file (JSON pages take `limit`).
 pub(super) const CHUNK: i64 = 1000;
 
-pub(super) const CSV_ITEM: [Column; 14] = [
-    Column::text("employee_id"),
-    Column::text("company_id"),
-    Column::text("client_type"),
-    Column::text("rule"),
-    Column::text("currency"),
-    Column::text("orders"),
-    Column::figure("list_total"),
-    Column::figure("paid_total"),
-    Column::figure("discount_total"),
-    Column::figure("qualified_discount"),
-    Column::figure("taxable_excess"),
-    Column::figure("allowance_used"),
-    Column::figure("taxable_excess_group"),
-    Column::text("group_currency"),
+pub(super) const CSV_ITEM: [Column; 14] = crate::csv_columns![
+    employee_id, company_id, client_type, rule, currency, orders, #list_total, #paid_total,
+    #discount_total, #qualified_discount, #taxable_excess, #allowance_used, #taxable_excess_group,
+    group_currency,
 ];
 
-pub(super) const CSV_LINE: [Column; 17] = [
-    Column::text("employee_id"),
-    Column::text("company_id"),
-    Column::text("rule"),
-    Column::text("currency"),
-    Column::text("order_id"),
-    Column::text("line_no"),
-    Column::text("fulfilled_on"),
-    Column::text("product_id"),
-    Column::text("seller_company_id"),
-    Column::text("quantity"),
-    Column::figure("list_total"),
-    Column::figure("paid_total"),
-    Column::figure("discount"),
-    Column::figure("qualified_discount"),
-    Column::figure("taxable_excess"),
-    Column::figure("allowance_used"),
-    Column::text("reason"),
+pub(super) const CSV_LINE: [Column; 17] = crate::csv_columns![
+    employee_id, company_id, rule, currency, order_id, line_no, fulfilled_on, product_id,
+    seller_company_id, quantity, #list_total, #paid_total, #discount, #qualified_discount,
+    #taxable_excess, #allowance_used, reason,
 ];
 
 /// The benefits file's records of a chunk: one per item, or one per line with `detail=lines`.

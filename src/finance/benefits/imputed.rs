@@ -59,13 +59,8 @@ pub struct ImputedIncomePage {
     pub next_cursor: Option<String>,
 }
 
-const CSV_COLUMNS: [Column; 6] = [
-    Column::text("employee_id"),
-    Column::text("company_id"),
-    Column::text("rule"),
-    Column::text("benefit_type"),
-    Column::figure("amount"),
-    Column::text("currency"),
+const CSV_COLUMNS: [Column; 6] = crate::csv_columns![
+    employee_id, company_id, rule, benefit_type, #amount, currency,
 ];
 
 /// The items with something taxable.
