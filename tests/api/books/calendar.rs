@@ -119,4 +119,28 @@ async fn a_new_york_groups_order_fulfilled_at_three_utc_on_new_years_day_counts_
         .patch(&root, json!({"time_zone": "America/New_York"}))
         .await
         .assert_status(200);
+
+    // Lists filter by the group's months too: an intercompany order placed, shipped and rated
+    // at 03:00 UTC on New Year's Day is December's in New York.
+    t.policy(json!({"method": "cost_plus", "percent": "10", "valid_from": "2026-01-01"}))
+        .await;
+    t.rate("USD", "EUR", "0.9", "2026-12-01").await;
+    let sold = shipped(&t, &t.xyz_purchaser, t.xyz, &lamp, 1, "new-year").await;
+    t.xyz_purchaser
+        .post(
+            &format!("/api/v1/intercompany-orders/{}/feedback", sold.id),
+            json!({"rating": 4}),
+        )
+        .await
+        .assert_status(201);
+    for (period, count) in [("2026-12", 1), ("2027-01", 0)] {
+        for list in ["intercompany-orders", "feedback"] {
+            let page = t
+                .finance
+                .get(&format!("/api/v1/{list}?period={period}"))
+                .await;
+            let items = page.assert_status(200)["items"].as_array().unwrap().len();
+            assert_eq!(items, count, "{list} of {period}");
+        }
+    }
 }
