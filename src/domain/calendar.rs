@@ -74,9 +74,7 @@ impl BusinessZone {
             .map(|local| local.with_timezone(&Utc))
             .unwrap_or_else(|| midnight.and_utc())
     }
-}
 
-impl BusinessZone {
     /// The instants the group's `month` begins and the next one begins: a list's `period`
     /// filter takes what was created in between.
     pub fn month(self, month: Month) -> (DateTime<Utc>, DateTime<Utc>) {

@@ -2,12 +2,13 @@
 
 use std::collections::HashSet;
 
+use internal_store::catalog::dto::ProductView;
 use internal_store::orders::dto::{OrderStatus, OrderView};
 use serde_json::json;
 use uuid::Uuid;
 
 use super::{assert_lines_add_up, shop};
-use crate::helpers::{job, race, Job, Reply, TestApp};
+use crate::helpers::{job, race, Actor, Job, Reply, TestApp};
 
 #[tokio::test]
 async fn cancelling_gives_back_stock_allowance_and_limits_and_only_once() {
@@ -32,9 +33,7 @@ async fn cancelling_gives_back_stock_allowance_and_limits_and_only_once() {
         .tier(&s.tier)
         .create()
         .await;
-    let remaining = |seen: &internal_store::catalog::dto::ProductView| {
-        seen.purchase_limit.as_ref().map(|l| l.remaining)
-    };
+    let remaining = |seen: &ProductView| seen.purchase_limit.as_ref().map(|l| l.remaining);
     assert_eq!(remaining(&alice.product(&product).await), Some(2));
 
     let order = alice
@@ -376,15 +375,16 @@ async fn finance_lists_all_orders_with_filters_and_pages() {
     assert_eq!(one.typed::<OrderView>(200).status, OrderStatus::Cancelled);
 }
 
-#[tokio::test]
-async fn a_limit_set_later_counts_what_was_bought_before_it() {
+/// On 15 June 2026, a shop with a product `sku` (10.00, 100 in stock, no purchase limit yet)
+/// and Alice, who may buy it.
+async fn unlimited_product(sku: &str) -> (TestApp, super::Shop, ProductView, Actor) {
     let app = TestApp::spawn().await;
     app.clock
         .set_today(chrono::NaiveDate::from_ymd_opt(2026, 6, 15).unwrap());
     let s = shop(&app, "10", None).await;
     let product = s
         .group
-        .product("LATER", &s.category, "10.00")
+        .product(sku, &s.category, "10.00")
         .stock(100)
         .create()
         .await;
@@ -394,9 +394,13 @@ async fn a_limit_set_later_counts_what_was_bought_before_it() {
         .tier(&s.tier)
         .create()
         .await;
-    let remaining = |seen: &internal_store::catalog::dto::ProductView| {
-        seen.purchase_limit.as_ref().map(|l| l.remaining)
-    };
+    (app, s, product, alice)
+}
+
+#[tokio::test]
+async fn a_limit_set_later_counts_what_was_bought_before_it() {
+    let (app, s, product, alice) = unlimited_product("LATER").await;
+    let remaining = |seen: &ProductView| seen.purchase_limit.as_ref().map(|l| l.remaining);
     // Two units bought while the product had no limit, one more in an order cancelled since.
     let first = alice
         .order("before-1", [(&product, 2)])
@@ -476,22 +480,7 @@ async fn a_limit_set_later_counts_what_was_bought_before_it() {
 /// put them: afterwards the period's usage is exactly what the standing orders hold.
 #[tokio::test]
 async fn cancellations_racing_a_new_limit_leave_the_ledger_exact() {
-    let app = TestApp::spawn().await;
-    app.clock
-        .set_today(chrono::NaiveDate::from_ymd_opt(2026, 6, 15).unwrap());
-    let s = shop(&app, "10", None).await;
-    let product = s
-        .group
-        .product("RACED", &s.category, "10.00")
-        .stock(100)
-        .create()
-        .await;
-    let alice = s
-        .group
-        .employee("alice@jkl.example")
-        .tier(&s.tier)
-        .create()
-        .await;
+    let (_app, s, product, alice) = unlimited_product("RACED").await;
     let mut placed = Vec::new();
     for n in 0..8 {
         let order = alice.order(&format!("o-{n}"), [(&product, 1)]).await;
